@@ -1,0 +1,134 @@
+/** The dataset spec (DESIGN.md): how a CSV/JSONL log maps to features and tasks. */
+import * as v from "valibot";
+import { describeIssues, formatIssue } from "./validation.ts";
+
+const Side = v.picklist(["user", "context", "item"]);
+const Name = v.pipe(v.string(), v.minLength(1));
+
+const NumericFeature = v.strictObject({
+  name: Name,
+  type: v.literal("numeric"),
+  side: v.optional(Side),
+});
+const CategoricalFeature = v.strictObject({
+  name: Name,
+  type: v.literal("categorical"),
+  side: v.optional(Side),
+  /** Values seen fewer times than this in training go to the out-of-vocabulary bucket. */
+  minCount: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  /** Hash values into this many buckets instead of building a vocabulary. */
+  hashBuckets: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+});
+const MultiCategoricalFeature = v.strictObject({
+  name: Name,
+  type: v.literal("multi_categorical"),
+  side: v.optional(Side),
+  separator: v.optional(v.string()),
+  minCount: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  hashBuckets: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+});
+const VectorFeature = v.strictObject({
+  name: Name,
+  type: v.literal("vector"),
+  side: v.optional(Side),
+  dim: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  separator: v.optional(v.string()),
+});
+const Feature = v.variant("type", [
+  NumericFeature,
+  CategoricalFeature,
+  MultiCategoricalFeature,
+  VectorFeature,
+]);
+
+const BinaryTask = v.strictObject({
+  name: Name,
+  type: v.literal("binary"),
+  column: Name,
+  positive: v.optional(v.array(v.string())),
+  given: v.optional(Name),
+  weight: v.optional(v.pipe(v.number(), v.minValue(0))),
+});
+const RegressionTask = v.strictObject({
+  name: Name,
+  type: v.literal("regression"),
+  column: Name,
+  transform: v.optional(v.picklist(["none", "log1p"])),
+  weight: v.optional(v.pipe(v.number(), v.minValue(0))),
+});
+const Task = v.variant("type", [BinaryTask, RegressionTask]);
+
+const DatasetSpecSchema = v.strictObject({
+  format: v.picklist(["csv", "jsonl"]),
+  delimiter: v.optional(v.pipe(v.string(), v.length(1))),
+  header: v.optional(v.boolean()),
+  columns: v.optional(v.array(Name)),
+  trim: v.optional(v.boolean()),
+  missing: v.optional(v.array(v.string())),
+  group: v.optional(Name),
+  features: v.pipe(v.array(Feature), v.minLength(1)),
+  tasks: v.pipe(v.array(Task), v.minLength(1)),
+  /** Simulated data only: task name -> column holding the true probability (oracle). */
+  truth: v.optional(v.record(v.string(), v.string())),
+});
+
+export type FeatureSide = v.InferOutput<typeof Side>;
+export type FeatureSpec = v.InferOutput<typeof Feature>;
+export type TaskSpec = v.InferOutput<typeof Task>;
+export type DatasetSpecInput = v.InferInput<typeof DatasetSpecSchema>;
+
+/** A spec with defaults filled in; every consumer reads this form. */
+export interface DatasetSpec extends Omit<v.InferOutput<typeof DatasetSpecSchema>, "features"> {
+  delimiter: string;
+  header: boolean;
+  trim: boolean;
+  missing: string[];
+  features: (FeatureSpec & { side: FeatureSide })[];
+}
+
+export class SpecError extends Error {
+  override name = "SpecError";
+}
+
+/** Validates a parsed JSON value as a dataset spec; throws SpecError naming the offending key. */
+export function parseSpec(json: unknown): DatasetSpec {
+  const result = v.safeParse(DatasetSpecSchema, json);
+  if (!result.success) {
+    const first = describeIssues(result.issues)[0];
+    throw new SpecError(`dataset spec: ${first ? formatIssue(first) : "invalid"}`);
+  }
+  const spec = result.output;
+  checkNames(spec);
+  return {
+    ...spec,
+    delimiter: spec.delimiter ?? ",",
+    header: spec.header ?? true,
+    trim: spec.trim ?? true,
+    missing: spec.missing ?? ["", "?", "NA"],
+    features: spec.features.map((f) => ({ ...f, side: f.side ?? "item" })),
+  };
+}
+
+function checkNames(spec: v.InferOutput<typeof DatasetSpecSchema>): void {
+  const seen = new Set<string>();
+  for (const f of spec.features) {
+    if (seen.has(f.name)) throw new SpecError(`dataset spec: features: duplicate feature "${f.name}"`);
+    seen.add(f.name);
+  }
+  const tasks = new Set<string>();
+  for (const t of spec.tasks) {
+    if (tasks.has(t.name)) throw new SpecError(`dataset spec: tasks: duplicate task "${t.name}"`);
+    if (seen.has(t.column)) {
+      throw new SpecError(`dataset spec: tasks.${t.name}.column: "${t.column}" is also listed as a feature`);
+    }
+    tasks.add(t.name);
+  }
+  for (const t of spec.tasks) {
+    if (t.type === "binary" && t.given !== undefined && !tasks.has(t.given)) {
+      throw new SpecError(`dataset spec: tasks.${t.name}.given: no task named "${t.given}"`);
+    }
+  }
+  if (spec.header === false && !spec.columns) {
+    throw new SpecError('dataset spec: columns: required when "header" is false');
+  }
+}

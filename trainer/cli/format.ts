@@ -1,0 +1,15 @@
+/** Plain-text tables for the terminal. */
+import type { TaskMetrics } from "../../shared/manifest.ts";
+
+export function metricsTable(metrics: Record<string, TaskMetrics>): string {
+  const rows = [["task", "auc", "logloss", "mse", "positive", "rows"]];
+  for (const [task, m] of Object.entries(metrics)) {
+    rows.push([task, fmt(m.auc), fmt(m.logloss), fmt(m.mse), fmt(m.positiveRate), String(m.count)]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ")).join("\n");
+}
+
+function fmt(x: number | undefined): string {
+  return x === undefined || Number.isNaN(x) ? "-" : x.toFixed(4);
+}

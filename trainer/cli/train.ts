@@ -1,0 +1,61 @@
+/** npm run train -- --data F --spec S --arch shared-bottom --out DIR [...] */
+import { Command } from "commander";
+import { exportModelDir } from "../export/export-model.ts";
+import { ARCHITECTURES } from "../models/registry.ts";
+import { runTraining } from "../train/run-training.ts";
+import { metricsTable } from "./format.ts";
+import { fraction, positiveInt, positiveNumber, runCli, weightList } from "./run-cli.ts";
+
+const program = new Command("train")
+  .description("Train a multi-task ranking network and export it (model.onnx + manifest.json).")
+  .requiredOption("--data <file>", "CSV or JSONL log (.gz accepted)")
+  .requiredOption("--spec <file>", "dataset spec (JSON)")
+  .requiredOption("--out <dir>", "model directory to write")
+  .option("--arch <name>", `architecture: ${Object.keys(ARCHITECTURES).join(", ")}`, "shared-bottom")
+  .option("--epochs <n>", "maximum epochs (early stopping may end sooner)", positiveInt)
+  .option("--seed <n>", "random seed", positiveInt)
+  .option("--valid-fraction <x>", "fraction of rows (or groups) held out for validation", fraction, 0.1)
+  .option("--task-weights <list>", "loss weights, e.g. click=1,purchase=2", weightList)
+  .option("--embedding-dim <n>", "embedding size for categorical features", positiveInt)
+  .option("--batch-size <n>", "mini-batch size", positiveInt)
+  .option("--learning-rate <x>", "Adam learning rate", positiveNumber)
+  .option("--backend <name>", "tfjs backend: auto, cpu", "auto")
+  .option("--no-export", "only train; run `npm run export` later")
+  .showHelpAfterError();
+
+await runCli(async () => {
+  const opts = program.parse().opts();
+  const started = performance.now();
+  const summary = await runTraining({
+    data: opts.data,
+    spec: opts.spec,
+    arch: opts.arch,
+    out: opts.out,
+    epochs: opts.epochs,
+    seed: opts.seed,
+    validFraction: opts.validFraction,
+    taskWeights: opts.taskWeights,
+    embeddingDim: opts.embeddingDim,
+    batchSize: opts.batchSize,
+    learningRate: opts.learningRate,
+    backend: opts.backend,
+    onEpoch: (log) => {
+      const aucs = Object.entries(log.validation)
+        .map(([task, m]) => `${task} auc ${m.auc?.toFixed(4) ?? "-"}`)
+        .join("  ");
+      console.log(
+        `epoch ${log.epoch}  loss ${log.trainLoss.toFixed(4)}  ${aucs}  (${log.seconds.toFixed(1)} s)`,
+      );
+    },
+  });
+  console.log(
+    `trained ${opts.arch} on ${summary.trainRows} rows (validation ${summary.validRows}), backend ${summary.backend}, best epoch ${summary.bestEpoch}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+  console.log(metricsTable(summary.validation));
+  if (opts.export) {
+    const { manifest } = await exportModelDir(opts.out);
+    console.log(
+      `exported ${opts.out}/model.onnx (${manifest.files["model.onnx"]!.bytes} bytes), manifest ${manifest.id}`,
+    );
+  }
+});

@@ -1,0 +1,27 @@
+/** Train/validation split: by group when the spec has one (a ranked list never straddles it). */
+import { fnv1a } from "../../shared/encoder/hash.ts";
+
+/** Returns the validation row indices and the training row indices. */
+export function splitRows(
+  count: number,
+  groups: readonly string[] | null,
+  validFraction: number,
+  seed: number,
+): { train: number[]; valid: number[] } {
+  const train: number[] = [];
+  const valid: number[] = [];
+  const threshold = validFraction * 2 ** 32;
+  for (let i = 0; i < count; i++) {
+    const key = groups ? `${seed}:${groups[i]}` : `${seed}:#${i}`;
+    (mix32(fnv1a(key)) < threshold ? valid : train).push(i);
+  }
+  return { train, valid };
+}
+
+/** murmur3's finaliser: spreads FNV's low-entropy outputs for short, similar keys over 32 bits. */
+function mix32(h: number): number {
+  let x = h;
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  return (x ^ (x >>> 16)) >>> 0;
+}

@@ -1,0 +1,48 @@
+/** The ONNX twin of models/network.ts: inputs, embedding lookup, architecture, head outputs. */
+
+import { constant } from "../models/blocks.ts";
+import { modelShape, type NetworkConfig } from "../models/network.ts";
+import { architecture } from "../models/registry.ts";
+import type { Weights } from "../models/types.ts";
+import type { GraphBuilder } from "./onnx-graph.ts";
+
+export const INPUT_DENSE = "dense";
+export const INPUT_IDS = "ids";
+
+/** Adds the whole network to `g`; returns the graph input names it declared. */
+export function buildNetworkGraph(
+  g: GraphBuilder,
+  weights: Weights,
+  config: NetworkConfig,
+): { dense?: string; ids?: string } {
+  const inputs: { dense?: string; ids?: string } = {};
+  const parts: string[] = [];
+  if (config.denseSize > 0) {
+    inputs.dense = g.input(INPUT_DENSE, "float32", ["n", config.denseSize]);
+    parts.push(inputs.dense);
+  }
+  if (config.idSlots > 0) {
+    inputs.ids = g.input(INPUT_IDS, "int32", ["n", config.idSlots]);
+    const table = constant(g, weights, "embedding");
+    const gathered = g.node("Gather", [table, inputs.ids], { axis: 0 }); // [n, C, E]
+    const shape = g.initializer(
+      "embedded_shape",
+      [2],
+      new BigInt64Array([-1n, BigInt(config.idSlots * config.embeddingDim)]),
+    );
+    parts.push(g.node("Reshape", [gathered, shape])); // [n, C*E]
+  }
+  const x = parts.length === 1 ? parts[0]! : g.node("Concat", parts, { axis: 1 });
+  const logits = architecture(config.arch).toOnnx(g, weights, x, modelShape(config));
+  for (const head of config.heads) {
+    const logit = logits[head.name]!;
+    let out: string;
+    if (head.type === "binary") out = g.node("Sigmoid", [logit], {}, head.name);
+    else if (head.transform === "log1p") {
+      const one = g.initializer("one", [], new Float32Array([1]));
+      out = g.node("Sub", [g.node("Exp", [logit]), one], {}, head.name);
+    } else out = g.node("Identity", [logit], {}, head.name);
+    g.output(out, "float32", ["n", 1]);
+  }
+  return inputs;
+}

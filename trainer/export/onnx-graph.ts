@@ -1,0 +1,132 @@
+/**
+ * A small typed builder for ONNX graphs on top of onnx-proto: initializers, nodes, inputs,
+ * outputs, then `toBytes`. Architectures describe their graph with it; nothing else here knows
+ * about any architecture.
+ */
+import onnxProto from "onnx-proto";
+
+const { onnx } = onnxProto;
+
+export const ONNX_OPSET = 17;
+export const ONNX_IR_VERSION = 8;
+
+export type ElementType = "float32" | "int32" | "int64";
+type AttributeValue = number | number[] | string;
+
+const DATA_TYPE: Record<ElementType, number> = {
+  float32: onnx.TensorProto.DataType.FLOAT,
+  int32: onnx.TensorProto.DataType.INT32,
+  int64: onnx.TensorProto.DataType.INT64,
+};
+
+/** A dimension: a fixed size or a symbolic name such as "batch". */
+export type Dim = number | string;
+
+export interface GraphBuilder {
+  /** Adds a constant tensor; returns its name. */
+  initializer(
+    name: string,
+    dims: readonly number[],
+    values: Float32Array | Int32Array | BigInt64Array,
+  ): string;
+  /** Adds a node; returns the name of its (first) output. Output names are made unique. */
+  node(
+    op: string,
+    inputs: readonly string[],
+    attributes?: Record<string, AttributeValue>,
+    outputName?: string,
+  ): string;
+  input(name: string, type: ElementType, dims: readonly Dim[]): string;
+  output(name: string, type: ElementType, dims: readonly Dim[]): void;
+  toBytes(metadata: Record<string, string>): Uint8Array;
+}
+
+export function createGraph(graphName: string): GraphBuilder {
+  const nodes: onnxProto.onnx.INodeProto[] = [];
+  const initializers: onnxProto.onnx.ITensorProto[] = [];
+  const inputs: onnxProto.onnx.IValueInfoProto[] = [];
+  const outputs: onnxProto.onnx.IValueInfoProto[] = [];
+  const used = new Set<string>();
+
+  function unique(base: string): string {
+    let name = base;
+    for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
+    used.add(name);
+    return name;
+  }
+
+  return {
+    initializer(name, dims, values) {
+      const unique_ = unique(name);
+      const type: ElementType =
+        values instanceof Float32Array ? "float32" : values instanceof Int32Array ? "int32" : "int64";
+      initializers.push({
+        name: unique_,
+        dims: [...dims],
+        dataType: DATA_TYPE[type],
+        rawData: littleEndianBytes(values),
+      });
+      return unique_;
+    },
+    node(op, nodeInputs, attributes = {}, outputName) {
+      const out = unique(outputName ?? op.toLowerCase());
+      nodes.push({
+        opType: op,
+        name: `${out}_node`,
+        input: [...nodeInputs],
+        output: [out],
+        attribute: Object.entries(attributes).map(([name, value]) => attribute(name, value)),
+      });
+      return out;
+    },
+    input(name, type, dims) {
+      used.add(name);
+      inputs.push(valueInfo(name, type, dims));
+      return name;
+    },
+    output(name, type, dims) {
+      outputs.push(valueInfo(name, type, dims));
+    },
+    toBytes(metadata) {
+      const model = onnx.ModelProto.create({
+        irVersion: ONNX_IR_VERSION,
+        opsetImport: [{ domain: "", version: ONNX_OPSET }],
+        producerName: "mtrank",
+        graph: { name: graphName, node: nodes, initializer: initializers, input: inputs, output: outputs },
+        metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
+      });
+      return onnx.ModelProto.encode(model).finish();
+    },
+  };
+}
+
+function valueInfo(name: string, type: ElementType, dims: readonly Dim[]): onnxProto.onnx.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: DATA_TYPE[type],
+        shape: { dim: dims.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+function attribute(name: string, value: AttributeValue): onnxProto.onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof value === "string") return { name, type: T.STRING, s: new TextEncoder().encode(value) };
+  if (Array.isArray(value)) return { name, type: T.INTS, ints: value };
+  return Number.isInteger(value) ? { name, type: T.INT, i: value } : { name, type: T.FLOAT, f: value };
+}
+
+/** ONNX raw_data is little-endian; copy so the bytes do not alias a larger buffer. */
+function littleEndianBytes(values: Float32Array | Int32Array | BigInt64Array): Uint8Array {
+  const bytes = new Uint8Array(values.byteLength);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < values.length; i++) {
+    if (values instanceof BigInt64Array) view.setBigInt64(i * 8, values[i]!, true);
+    else if (values instanceof Int32Array) view.setInt32(i * 4, values[i]!, true);
+    else view.setFloat32(i * 4, values[i]!, true);
+  }
+  return bytes;
+}

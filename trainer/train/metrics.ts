@@ -1,0 +1,47 @@
+/** Per-task evaluation metrics. */
+
+/** Area under the ROC curve (Mann-Whitney U, ties averaged); NaN when a class is absent. */
+export function auc(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
+  const n = labels.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
+  let positives = 0;
+  let rankSum = 0;
+  for (let i = 0; i < n; ) {
+    let j = i;
+    while (j + 1 < n && scores[order[j + 1]!] === scores[order[i]!]) j++;
+    const rank = (i + j) / 2 + 1;
+    for (let k = i; k <= j; k++) {
+      if (labels[order[k]!]! > 0.5) {
+        positives++;
+        rankSum += rank;
+      }
+    }
+    i = j + 1;
+  }
+  const negatives = n - positives;
+  if (positives === 0 || negatives === 0) return Number.NaN;
+  return (rankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
+}
+
+/** Mean binary cross-entropy of probabilities, clipped away from 0 and 1. */
+export function logloss(labels: ArrayLike<number>, probs: ArrayLike<number>): number {
+  const eps = 1e-7;
+  let sum = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const p = Math.min(1 - eps, Math.max(eps, probs[i]!));
+    sum -= labels[i]! > 0.5 ? Math.log(p) : Math.log(1 - p);
+  }
+  return sum / labels.length;
+}
+
+export function meanSquaredError(labels: ArrayLike<number>, values: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < labels.length; i++) sum += (labels[i]! - values[i]!) ** 2;
+  return sum / labels.length;
+}
+
+export function mean(values: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i]!;
+  return sum / values.length;
+}

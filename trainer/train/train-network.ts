@@ -1,0 +1,221 @@
+/** Mini-batch training with Adam, validation after each epoch, early stopping on the best epoch. */
+import * as tf from "@tensorflow/tfjs";
+import type { EncodedBatch } from "../../shared/encoder/encode.ts";
+import type { TaskMetrics } from "../../shared/manifest.ts";
+import { headOutput, initNetwork, type NetworkConfig, networkLogits } from "../models/network.ts";
+import type { Params } from "../models/types.ts";
+import { totalLoss } from "./loss.ts";
+import { auc, logloss, mean, meanSquaredError } from "./metrics.ts";
+
+export interface LabelledBatch extends EncodedBatch {
+  labels: Record<string, Float32Array>;
+}
+
+export interface TrainOptions {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  seed: number;
+  taskWeights: Record<string, number>;
+  /** Epochs without improvement of the validation score before stopping. */
+  patience: number;
+  onEpoch?: (log: EpochLog) => void;
+}
+
+export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, "taskWeights"> = {
+  epochs: 8,
+  batchSize: 512,
+  learningRate: 0.002,
+  seed: 42,
+  patience: 2,
+};
+
+export interface EpochLog {
+  epoch: number;
+  trainLoss: number;
+  validation: Record<string, TaskMetrics>;
+  /** The early-stopping score: mean AUC over binary heads (or -MSE when there are none). */
+  score: number;
+  seconds: number;
+}
+
+export interface TrainResult {
+  params: Params;
+  history: EpochLog[];
+  bestEpoch: number;
+  validation: Record<string, TaskMetrics>;
+}
+
+export function trainNetwork(
+  config: NetworkConfig,
+  train: LabelledBatch,
+  valid: LabelledBatch,
+  options: TrainOptions,
+): TrainResult {
+  const params = initNetwork(config, options.seed);
+  const optimizer = tf.train.adam(options.learningRate);
+  const varList = Object.values(params);
+  const rng = seededRandom(options.seed);
+  const history: EpochLog[] = [];
+  let best: { epoch: number; score: number; values: Map<string, Float32Array> } | null = null;
+
+  for (let epoch = 1; epoch <= options.epochs; epoch++) {
+    const started = performance.now();
+    const order = shuffled(train.rows, rng);
+    let lossSum = 0;
+    let batches = 0;
+    for (let start = 0; start < order.length; start += options.batchSize) {
+      const idx = order.subarray(start, start + options.batchSize);
+      const loss = tf.tidy(() => {
+        const inputs = batchTensors(config, train, idx);
+        const value = optimizer.minimize(
+          () =>
+            totalLoss(
+              config.heads,
+              networkLogits(params, config, inputs),
+              inputs.labels,
+              options.taskWeights,
+            ),
+          true,
+          varList,
+        );
+        return value ?? tf.scalar(Number.NaN);
+      });
+      lossSum += loss.dataSync()[0]!;
+      loss.dispose();
+      batches++;
+    }
+    const validation = evaluateHeads(config, valid, predictNetwork(params, config, valid));
+    const log: EpochLog = {
+      epoch,
+      trainLoss: lossSum / Math.max(1, batches),
+      validation,
+      score: validationScore(config, validation),
+      seconds: (performance.now() - started) / 1000,
+    };
+    history.push(log);
+    options.onEpoch?.(log);
+    if (!best || log.score > best.score) best = { epoch, score: log.score, values: snapshot(params) };
+    else if (epoch - best.epoch >= options.patience) break;
+  }
+  optimizer.dispose();
+  restore(params, best!.values);
+  return { params, history, bestEpoch: best!.epoch, validation: history[best!.epoch - 1]!.validation };
+}
+
+/** Served outputs per head (probabilities / label units), computed in chunks. */
+export function predictNetwork(
+  params: Params,
+  config: NetworkConfig,
+  batch: EncodedBatch,
+): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = Object.fromEntries(
+    config.heads.map((h) => [h.name, new Float32Array(batch.rows)]),
+  );
+  const chunk = 8192;
+  for (let start = 0; start < batch.rows; start += chunk) {
+    const end = Math.min(batch.rows, start + chunk);
+    const idx = Int32Array.from({ length: end - start }, (_, i) => start + i);
+    const values = tf.tidy(() => {
+      const logits = networkLogits(params, config, batchTensors(config, batch, idx));
+      return config.heads.map((h) => headOutput(h, logits[h.name]!).dataSync() as Float32Array);
+    });
+    config.heads.forEach((h, i) => {
+      out[h.name]!.set(values[i]!, start);
+    });
+  }
+  return out;
+}
+
+export function evaluateHeads(
+  config: NetworkConfig,
+  batch: LabelledBatch,
+  predictions: Record<string, Float32Array>,
+): Record<string, TaskMetrics> {
+  const metrics: Record<string, TaskMetrics> = {};
+  for (const head of config.heads) {
+    const y = batch.labels[head.name]!;
+    const p = predictions[head.name]!;
+    if (head.type === "binary") {
+      metrics[head.name] = { auc: auc(y, p), logloss: logloss(y, p), positiveRate: mean(y), count: y.length };
+    } else {
+      const transformed = head.transform === "log1p" ? p.map((v) => Math.log1p(Math.max(v, -0.999999))) : p;
+      metrics[head.name] = { mse: meanSquaredError(y, transformed), count: y.length };
+    }
+  }
+  return metrics;
+}
+
+function validationScore(config: NetworkConfig, metrics: Record<string, TaskMetrics>): number {
+  const aucs = config.heads.filter((h) => h.type === "binary").map((h) => metrics[h.name]?.auc ?? Number.NaN);
+  const finite = aucs.filter(Number.isFinite);
+  if (finite.length > 0) return mean(finite);
+  return -mean(config.heads.map((h) => metrics[h.name]?.mse ?? 0));
+}
+
+interface BatchTensors {
+  dense: tf.Tensor2D;
+  ids: tf.Tensor2D;
+  labels: Record<string, tf.Tensor2D>;
+}
+
+function batchTensors(
+  config: NetworkConfig,
+  data: EncodedBatch & { labels?: Record<string, Float32Array> },
+  idx: Int32Array,
+): BatchTensors {
+  const n = idx.length;
+  const dense = new Float32Array(n * config.denseSize);
+  const ids = new Int32Array(n * config.idSlots);
+  for (let i = 0; i < n; i++) {
+    const r = idx[i]!;
+    dense.set(data.dense.subarray(r * config.denseSize, (r + 1) * config.denseSize), i * config.denseSize);
+    ids.set(data.ids.subarray(r * config.idSlots, (r + 1) * config.idSlots), i * config.idSlots);
+  }
+  const labels: Record<string, tf.Tensor2D> = {};
+  for (const [name, values] of Object.entries(data.labels ?? {})) {
+    labels[name] = tf.tensor2d(
+      Float32Array.from(idx, (r) => values[r]!),
+      [n, 1],
+    );
+  }
+  return {
+    dense: tf.tensor2d(dense, [n, config.denseSize]),
+    ids: tf.tensor2d(ids, [n, config.idSlots], "int32"),
+    labels,
+  };
+}
+
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffled(n: number, random: () => number): Int32Array {
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  return order;
+}
+
+function snapshot(params: Params): Map<string, Float32Array> {
+  return new Map(
+    Object.entries(params).map(([k, v]) => [k, Float32Array.from(v.dataSync() as Float32Array)]),
+  );
+}
+
+function restore(params: Params, values: Map<string, Float32Array>): void {
+  tf.tidy(() => {
+    for (const [k, v] of Object.entries(params)) v.assign(tf.tensor(values.get(k)!, v.shape));
+  });
+}
