@@ -31,7 +31,7 @@ export function registerFastSegmentSum(backendName: string): void {
         if (s < 0 || s >= numSegments) continue;
         const src = i * inner;
         const dst = s * inner;
-        for (let k = 0; k < inner; k++) out[dst + k]! += xs[src + k];
+        for (let k = 0; k < inner; k++) out[dst + k] = (out[dst + k] as number) + (xs[src + k] as number);
       }
       return cpu.makeTensorInfo([numSegments, ...x.shape.slice(1)], x.dtype, out);
     },
