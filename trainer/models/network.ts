@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { architecture } from "./registry.ts";
-import type { ArchOptions, HeadSpec, ModelShape, Params } from "./types.ts";
+import type { ArchOptions, HeadSpec, ModelShape, Params, Weights } from "./types.ts";
 
 export interface NetworkConfig {
   arch: string;
@@ -61,4 +61,14 @@ export function networkLogits(
 export function headOutput(head: NetworkConfig["heads"][number], logit: tf.Tensor2D): tf.Tensor2D {
   if (head.type === "binary") return tf.sigmoid(logit);
   return head.transform === "log1p" ? tf.sub(tf.exp(logit), 1) : logit;
+}
+
+/** tfjs parameters from saved weights (to evaluate a saved model or compare it with its export). */
+export function paramsFromWeights(weights: Weights): Params {
+  return Object.fromEntries(
+    Object.entries(weights).map(([name, w]) => [
+      name,
+      tf.variable(tf.tensor(w.values, w.shape), false, name),
+    ]),
+  );
 }

@@ -1,0 +1,73 @@
+/** The exported ONNX graph, run by onnxruntime, gives the trained tfjs network's outputs. */
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { compileEncoder } from "../../shared/encoder/encode.ts";
+import type { ModelManifest } from "../../shared/manifest.ts";
+import { loadTrainedModel } from "../../trainer/artifact/trained-model.ts";
+import { loadDataset } from "../../trainer/data/load-dataset.ts";
+import { exportModelDir } from "../../trainer/export/export-model.ts";
+import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
+import { paramsFromWeights } from "../../trainer/models/network.ts";
+import { ARCHITECTURES } from "../../trainer/models/registry.ts";
+import { selectBackend } from "../../trainer/train/backend.ts";
+import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
+import { predictNetwork } from "../../trainer/train/train-network.ts";
+
+const DATA = "../shared/data/ali_ccp_sample.csv";
+const SPEC = "fixtures/specs/ali_ccp.json";
+
+beforeAll(async () => {
+  await selectBackend("cpu");
+});
+
+describe.each(Object.keys(ARCHITECTURES))("tfjs <-> ONNX parity: %s", (arch) => {
+  it("gives the same head outputs on every fixture row (max |dp| <= 1e-5)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), `mtrank-parity-${arch}-`));
+    await runTraining({ data: DATA, spec: SPEC, arch, out: dir, epochs: 2, seed: 7 });
+    const { manifest, onnxBytes } = await exportModelDir(dir);
+
+    const spec = await readSpecFile(SPEC);
+    const data = await loadDataset(DATA, spec);
+    // Repeat the fixture rows up to 1,000 so the batch is as large as a real request.
+    const rows = Array.from({ length: 1000 }, (_, i) => data.rows[i % data.rows.length]!);
+    const batch = compileEncoder(manifest.features).encodeRows(rows);
+
+    const trained = await loadTrainedModel(dir);
+    const params = paramsFromWeights(trained.weights);
+    const expected = predictNetwork(params, trained.config, batch);
+    tf.dispose(Object.values(params));
+    const actual = await runHeads(await openSession(onnxBytes), manifest, batch);
+
+    for (const head of manifest.heads) {
+      const a = actual[head.name]!;
+      const e = expected[head.name]!;
+      expect(a.length).toBe(rows.length);
+      let maxDiff = 0;
+      for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i]! - e[i]!));
+      expect(maxDiff).toBeLessThanOrEqual(1e-5);
+      // The outputs must vary across rows, or the comparison proves nothing.
+      expect(Math.max(...e) - Math.min(...e)).toBeGreaterThan(1e-4);
+    }
+  });
+});
+
+describe("export", () => {
+  it("writes a manifest whose file hash matches model.onnx and reproduces the same bytes", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "mtrank-export-"));
+    await runTraining({ data: DATA, spec: SPEC, arch: "shared-bottom", out: dir, epochs: 1, seed: 3 });
+    const first = await exportModelDir(dir);
+    const second = await exportModelDir(dir);
+    expect(Buffer.from(second.onnxBytes).equals(Buffer.from(first.onnxBytes))).toBe(true);
+    const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as ModelManifest;
+    const bytes = await readFile(join(dir, "model.onnx"));
+    const { createHash } = await import("node:crypto");
+    expect(manifest.files["model.onnx"]).toEqual({
+      bytes: bytes.length,
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+    });
+    expect(manifest.heads.map((h) => h.name)).toEqual(["click", "purchase"]);
+  });
+});

@@ -1,0 +1,35 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parseSpec } from "../../shared/spec.ts";
+
+const base = {
+  format: "csv",
+  features: [{ name: "age", type: "numeric" }],
+  tasks: [{ name: "click", type: "binary", column: "clicked" }],
+};
+
+describe("dataset spec", () => {
+  it("fills defaults", () => {
+    const spec = parseSpec(base);
+    expect(spec.delimiter).toBe(",");
+    expect(spec.header).toBe(true);
+    expect(spec.features[0]!.side).toBe("item");
+  });
+
+  it.each([
+    [{ ...base, extra: 1 }, /extra/],
+    [{ ...base, features: [{ name: "age", type: "numeric", sied: "user" }] }, /features\.0\.sied/],
+    [{ ...base, features: [{ name: "age", type: "text" }] }, /features\.0\.type/],
+    [{ ...base, tasks: [{ name: "p", type: "binary", column: "b", given: "nope" }] }, /tasks\.p\.given/],
+    [{ ...base, tasks: [{ name: "p", type: "binary", column: "age" }] }, /also listed as a feature/],
+    [{ ...base, header: false }, /columns/],
+    [{ ...base, features: [] }, /features/],
+  ])("rejects %j with a message naming the key", (json, pattern) => {
+    expect(() => parseSpec(json)).toThrow(pattern);
+  });
+
+  it.each(["ali_ccp", "aliexpress", "criteo"])("accepts the spec for the %s sample", (name) => {
+    const spec = parseSpec(JSON.parse(readFileSync(`fixtures/specs/${name}.json`, "utf8")));
+    expect(spec.features.length).toBeGreaterThan(10);
+  });
+});

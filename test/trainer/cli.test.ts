@@ -1,0 +1,60 @@
+/** CLI contract: bad input exits non-zero with one readable line. */
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+
+function run(script: string, args: string[]): { status: number | null; stderr: string } {
+  const result = spawnSync("node_modules/.bin/tsx", [script, ...args], { encoding: "utf8", timeout: 60_000 });
+  return { status: result.status, stderr: result.stderr };
+}
+
+describe("train CLI", () => {
+  it("rejects an unknown architecture with one line", () => {
+    const { status, stderr } = run("trainer/cli/train.ts", [
+      "--data",
+      "../shared/data/criteo_sample.csv",
+      "--spec",
+      "fixtures/specs/criteo.json",
+      "--out",
+      "/tmp/mtrank-never",
+      "--arch",
+      "nope",
+    ]);
+    expect(status).toBe(1);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toMatch(/--arch: unknown architecture "nope"/);
+  });
+
+  it("names a missing spec file", () => {
+    const { status, stderr } = run("trainer/cli/train.ts", [
+      "--data",
+      "x.csv",
+      "--spec",
+      "/nonexistent.json",
+      "--out",
+      "/tmp/x",
+    ]);
+    expect(status).toBe(1);
+    expect(stderr).toMatch(/--spec: cannot read \/nonexistent\.json/);
+  });
+
+  it("rejects a task weight for an unknown task", () => {
+    const { status, stderr } = run("trainer/cli/train.ts", [
+      "--data",
+      "../shared/data/criteo_sample.csv",
+      "--spec",
+      "fixtures/specs/criteo.json",
+      "--out",
+      "/tmp/mtrank-never",
+      "--task-weights",
+      "buy=2",
+    ]);
+    expect(status).toBe(1);
+    expect(stderr).toMatch(/--task-weights: no task named "buy"/);
+  });
+
+  it("export refuses a directory without a trained model", () => {
+    const { status, stderr } = run("trainer/cli/export.ts", ["--model", "/tmp"]);
+    expect(status).toBe(1);
+    expect(stderr).toMatch(/--model: \/tmp holds no trained model/);
+  });
+});
