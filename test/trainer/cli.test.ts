@@ -7,18 +7,18 @@ function run(script: string, args: string[]): { status: number | null; stderr: s
   return { status: result.status, stderr: result.stderr };
 }
 
+const CRITEO = [
+  "--data",
+  "../shared/data/criteo_sample.csv",
+  "--spec",
+  "fixtures/specs/criteo.json",
+  "--out",
+  "/tmp/mtrank-never",
+];
+
 describe("train CLI", () => {
   it("rejects an unknown architecture with one line", () => {
-    const { status, stderr } = run("trainer/cli/train.ts", [
-      "--data",
-      "../shared/data/criteo_sample.csv",
-      "--spec",
-      "fixtures/specs/criteo.json",
-      "--out",
-      "/tmp/mtrank-never",
-      "--arch",
-      "nope",
-    ]);
+    const { status, stderr } = run("trainer/cli/train.ts", [...CRITEO, "--arch", "nope"]);
     expect(status).toBe(1);
     expect(stderr.trim().split("\n")).toHaveLength(1);
     expect(stderr).toMatch(/--arch: unknown architecture "nope"/);
@@ -38,16 +38,7 @@ describe("train CLI", () => {
   });
 
   it("rejects a task weight for an unknown task", () => {
-    const { status, stderr } = run("trainer/cli/train.ts", [
-      "--data",
-      "../shared/data/criteo_sample.csv",
-      "--spec",
-      "fixtures/specs/criteo.json",
-      "--out",
-      "/tmp/mtrank-never",
-      "--task-weights",
-      "buy=2",
-    ]);
+    const { status, stderr } = run("trainer/cli/train.ts", [...CRITEO, "--task-weights", "buy=2"]);
     expect(status).toBe(1);
     expect(stderr).toMatch(/--task-weights: no task named "buy"/);
   });

@@ -3,7 +3,7 @@
  * Writes DIR/data.csv and DIR/spec.json: a simulated recommendation log with ground truth.
  */
 import { Command, InvalidArgumentError } from "commander";
-import { DEFAULT_SIMULATE_OPTIONS, writeSimulation } from "../simulate/simulator.ts";
+import { DEFAULT_SIMULATE_OPTIONS, type SimulateOptions, writeSimulation } from "../simulate/simulator.ts";
 
 function integer(min: number): (value: string) => number {
   return (value: string) => {
@@ -42,36 +42,20 @@ const program = new Command()
     DEFAULT_SIMULATE_OPTIONS.latentDim,
   )
   .showHelpAfterError(false)
-  .action(
-    (opts: {
-      out: string;
-      seed: number;
-      users: number;
-      items: number;
-      requests: number;
-      listSize: number;
-      latentDim: number;
-    }) => {
-      try {
-        const result = writeSimulation(opts.out, {
-          seed: opts.seed,
-          users: opts.users,
-          items: opts.items,
-          requests: opts.requests,
-          listSize: opts.listSize,
-          latentDim: opts.latentDim,
-        });
-        const s = result.stats;
-        console.log(
-          `simulate: wrote ${result.rowCount} rows (${s.requests} requests); click rate ${pct(s.clickRate)}, ` +
-            `purchase rate ${pct(s.purchaseRate)}, purchase|click ${pct(s.purchaseGivenClickRate)}; ` +
-            `${result.dataPath}, ${result.specPath}`,
-        );
-      } catch (err) {
-        console.error(`simulate: error: ${err instanceof Error ? err.message : String(err)}`);
-        process.exitCode = 1;
-      }
-    },
-  );
+  .action((opts: SimulateOptions & { out: string }) => {
+    try {
+      const { out, ...options } = opts;
+      const result = writeSimulation(out, options);
+      const s = result.stats;
+      console.log(
+        `simulate: wrote ${result.rowCount} rows (${s.requests} requests); click rate ${pct(s.clickRate)}, ` +
+          `purchase rate ${pct(s.purchaseRate)}, purchase|click ${pct(s.purchaseGivenClickRate)}; ` +
+          `${result.dataPath}, ${result.specPath}`,
+      );
+    } catch (err) {
+      console.error(`simulate: error: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 1;
+    }
+  });
 
 program.parse();
