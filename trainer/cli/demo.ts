@@ -6,14 +6,16 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { Command } from "commander";
+import { devServerArgs } from "../../edge/dev-config.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
-import { readSpecFile, runTraining } from "../train/run-training.ts";
 import { loadDataset } from "../data/load-dataset.ts";
-import { writeSimulation, DEFAULT_SIMULATE_OPTIONS } from "../simulate/simulator.ts";
+import { splitRows } from "../data/split.ts";
 import { exportModelDir } from "../export/export-model.ts";
+import { DEFAULT_SIMULATE_OPTIONS, writeSimulation } from "../simulate/simulator.ts";
+import { readSpecFile, runTraining } from "../train/run-training.ts";
+import { DEFAULT_TRAIN_OPTIONS } from "../train/train-network.ts";
 import { metricsTable } from "./format.ts";
 import { positiveInt, runCli } from "./run-cli.ts";
-import { devServerArgs } from "../../edge/dev-config.ts";
 
 const program = new Command("demo")
   .description("Simulate logs, train, export, serve with wrangler dev and rerank one request.")
@@ -30,7 +32,7 @@ await runCli(async () => {
 
   step("1/5 simulate");
   const sim = await writeSimulation(dataDir, DEFAULT_SIMULATE_OPTIONS);
-  console.log(`  ${sim.rows} rows -> ${sim.dataPath}`);
+  console.log(`  ${sim.rowCount} rows -> ${sim.dataPath}`);
 
   step(`2/5 train (${opts.arch})`);
   const summary = await runTraining({
@@ -60,7 +62,7 @@ await runCli(async () => {
     console.log(`  listening on ${base}`);
 
     step("5/5 rerank one request");
-    const request = await buildRequest(sim.dataPath, sim.specPath);
+    const { request, truth } = await buildRequest(sim.dataPath, sim.specPath);
     const response = await fetch(`${base}/v1/rerank`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -68,7 +70,7 @@ await runCli(async () => {
     });
     const body = (await response.json()) as RerankResponse;
     if (!response.ok) throw new Error(`rerank answered ${response.status}: ${JSON.stringify(body)}`);
-    printResult(request, body, manifest, response.headers);
+    printResult(request, body, manifest, response.headers, truth);
   } finally {
     stopServer(server);
   }
@@ -86,33 +88,70 @@ interface RerankResponse {
   items: { id: string; score: number; heads: Record<string, number> }[];
 }
 
-/** One logged request (a request_id group) as the site would send it. */
-async function buildRequest(dataPath: string, specPath: string): Promise<RerankRequest> {
+/** A held-out logged request (a request_id group) as the site would send it, with its ground truth. */
+async function buildRequest(
+  dataPath: string,
+  specPath: string,
+): Promise<{ request: RerankRequest; truth: Map<string, Truth> }> {
   const spec = await readSpecFile(specPath);
   const data = await loadDataset(dataPath, spec);
-  const group = data.groups?.[data.rows.length - 1];
-  const rows = data.rows.filter((_, i) => data.groups?.[i] === group);
+  const { valid } = splitRows(data.rows.length, data.groups, 0.1, DEFAULT_TRAIN_OPTIONS.seed);
+  const group = data.groups![valid[valid.length - 1]!];
+  const idx = valid.filter((i) => data.groups![i] === group);
   const pick = (row: Record<string, unknown>, side: string) =>
     Object.fromEntries(spec.features.filter((f) => f.side === side).map((f) => [f.name, row[f.name]]));
-  const first = rows[0]!;
+  const first = data.rows[idx[0]!]!;
+  const truth = new Map<string, Truth>();
+  for (const i of idx) {
+    const click = data.truth.click?.[i] ?? Number.NaN;
+    truth.set(String(data.rows[i]!.item_id), {
+      click,
+      purchase: click * (data.truth.purchase?.[i] ?? Number.NaN),
+    });
+  }
   return {
-    user: { id: String(first.user_id), features: pick(first, "user") },
-    context: { features: pick(first, "context") },
-    candidates: rows.map((row) => ({ id: String(row.item_id), features: pick(row, "item") })),
+    request: {
+      user: { id: String(first.user_id), features: pick(first, "user") },
+      context: { features: pick(first, "context") },
+      candidates: idx.map((i) => ({
+        id: String(data.rows[i]!.item_id),
+        features: pick(data.rows[i]!, "item"),
+      })),
+    },
+    truth,
   };
 }
 
-function printResult(request: RerankRequest, body: RerankResponse, manifest: ModelManifest, headers: Headers): void {
+/** The simulator's true, position-free probabilities of one candidate. */
+interface Truth {
+  click: number;
+  purchase: number;
+}
+
+function printResult(
+  request: RerankRequest,
+  body: RerankResponse,
+  manifest: ModelManifest,
+  headers: Headers,
+  truth: Map<string, Truth>,
+): void {
   const heads = manifest.heads.map((h) => h.name);
   const inputOrder = request.candidates.map((c) => c.id);
   console.log(`  model ${body.model.id} (${body.model.version}), fallback ${body.fallback}`);
   const timing = headers.get("server-timing");
   if (timing) console.log(`  server-timing: ${timing}`);
-  console.log(`  ${"rank".padEnd(5)}${"item".padEnd(8)}${"was".padEnd(5)}${"score".padEnd(9)}${heads.map((h) => h.padEnd(10)).join("")}`);
+  console.log(
+    `  ${"rank".padEnd(5)}${"item".padEnd(8)}${"was".padEnd(5)}${"score".padEnd(9)}${heads.map((h) => h.padEnd(10)).join("")}` +
+      "| true click  true purchase",
+  );
   body.items.forEach((item, rank) => {
     const was = inputOrder.indexOf(item.id);
     const cells = heads.map((h) => (item.heads[h] ?? Number.NaN).toFixed(4).padEnd(10)).join("");
-    console.log(`  ${String(rank + 1).padEnd(5)}${item.id.padEnd(8)}${String(was + 1).padEnd(5)}${item.score.toFixed(4).padEnd(9)}${cells}`);
+    const t = truth.get(item.id);
+    console.log(
+      `  ${String(rank + 1).padEnd(5)}${item.id.padEnd(8)}${String(was + 1).padEnd(5)}${item.score.toFixed(4).padEnd(9)}${cells}` +
+        `| ${(t?.click ?? Number.NaN).toFixed(4).padEnd(11)} ${(t?.purchase ?? Number.NaN).toFixed(4)}`,
+    );
   });
   const weights = manifest.fusion.defaults.weights;
   const sorted = body.items.every((item, i) => i === 0 || body.items[i - 1]!.score >= item.score);
@@ -122,7 +161,9 @@ function printResult(request: RerankRequest, body: RerankResponse, manifest: Mod
   });
   const changed = body.items.some((item, i) => item.id !== inputOrder[i]);
   console.log(
-    `  order changed: ${changed ? "yes" : "no"}; sorted by fused score: ${sorted ? "yes" : "NO"}; score = Σ w·p (${Object.entries(weights)
+    `  order changed: ${changed ? "yes" : "no"}; sorted by fused score: ${sorted ? "yes" : "NO"}; score = Σ w·p (${Object.entries(
+      weights,
+    )
       .map(([h, w]) => `${h}=${w}`)
       .join(", ")}): ${fusedOk ? "yes" : "NO"}`,
   );
@@ -161,7 +202,9 @@ async function waitForHealth(base: string, child: ChildProcess, timeoutMs: numbe
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
       const log = (child as ChildProcess & { lastLog?: () => string }).lastLog?.() ?? "";
-      throw new Error(`wrangler dev exited (${child.exitCode}): ${log.trim().split("\n").slice(-3).join(" | ")}`);
+      throw new Error(
+        `wrangler dev exited (${child.exitCode}): ${log.trim().split("\n").slice(-3).join(" | ")}`,
+      );
     }
     try {
       const res = await fetch(`${base}/healthz`);

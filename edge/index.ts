@@ -1,0 +1,9 @@
+/**
+ * Worker entry: serves the model bundled from fixtures/model/. To serve another model directory
+ * with `wrangler dev`, see dev-config.ts (it generates an entry like this one).
+ */
+import manifest from "../fixtures/model/manifest.json";
+import model from "../fixtures/model/model.onnx";
+import { createApp } from "./app.ts";
+
+export default createApp({ manifest, model });

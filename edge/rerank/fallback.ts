@@ -1,0 +1,28 @@
+/** Fail-safe answer: the candidates in the order the client sent, so the page still renders. */
+import type { RankedItem } from "./rank.ts";
+import type { Candidate } from "./schema.ts";
+
+export type FallbackReason = "model_unavailable" | "inference_failed";
+
+export function fallbackItems(candidates: readonly Candidate[], topK: number | undefined): RankedItem[] {
+  return candidates.slice(0, topK ?? candidates.length).map((c) => ({ id: c.id, score: 0, heads: {} }));
+}
+
+/** One JSON line on stderr, for log search and alerts. */
+export function logFallback(
+  reason: FallbackReason,
+  error: unknown,
+  modelId: string,
+  candidates: number,
+): void {
+  console.error(
+    JSON.stringify({
+      level: "error",
+      event: "rerank.fallback",
+      reason,
+      error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      model: modelId,
+      candidates,
+    }),
+  );
+}

@@ -1,0 +1,73 @@
+/** Scores candidates with the model, fuses the heads and orders them (DESIGN.md "Data flow"). */
+import { type FusionMode, fuseHeads, rankByScore } from "../../shared/fusion.ts";
+import type { ServerTiming } from "../http/server-timing.ts";
+import type { LoadedModel } from "../model/serving-model.ts";
+import type { Candidate, RerankRequest } from "./schema.ts";
+
+export interface RankedItem {
+  id: string;
+  score: number;
+  heads: Record<string, number>;
+  /** explain: each head's share of the score (w·p for sum, w·log p for product). */
+  contributions?: Record<string, number>;
+}
+
+export interface Fusion {
+  weights: Readonly<Record<string, number>>;
+  mode: FusionMode;
+}
+
+const NO_FEATURES = {};
+
+/** Runs encode -> infer -> fuse; throws when the model does (the caller falls back). */
+export async function rankCandidates(
+  model: LoadedModel,
+  request: RerankRequest,
+  candidates: readonly Candidate[],
+  fusion: Fusion,
+  timing: ServerTiming,
+): Promise<RankedItem[]> {
+  const batch = model.encoder.encodeRequest(
+    { user: request.user?.features, context: request.context?.features },
+    candidates.map((c) => c.features ?? NO_FEATURES),
+  );
+  timing.mark("encode");
+  const heads = await model.predict(batch);
+  timing.mark("infer");
+
+  const rows = candidates.length;
+  const scores = fuseHeads(heads, fusion.weights, fusion.mode, rows);
+  const order = rankByScore(scores).slice(0, request.topK ?? rows);
+  const names = model.manifest.heads.map((h) => h.name);
+  const shares = request.explain
+    ? Object.fromEntries(
+        names.map((h) => [h, fuseHeads(heads, { [h]: fusion.weights[h] ?? 0 }, fusion.mode, rows)]),
+      )
+    : undefined;
+  const items = order.map((i): RankedItem => {
+    const item: RankedItem = {
+      id: candidates[i]!.id,
+      score: scores[i]!,
+      heads: Object.fromEntries(names.map((h) => [h, heads[h]![i]!])),
+    };
+    if (shares) item.contributions = Object.fromEntries(names.map((h) => [h, shares[h]![i]!]));
+    return item;
+  });
+  timing.mark("fuse");
+  return items;
+}
+
+/** The weights and mode a request asks for; weights given replace the defaults (absent heads: 0). */
+export function resolveFusion(request: RerankRequest, defaults: Fusion): Fusion {
+  return { weights: request.weights ?? defaults.weights, mode: request.fusion ?? defaults.mode };
+}
+
+/** Duplicate candidate ids: the first occurrence is kept. */
+export function uniqueCandidates(candidates: readonly Candidate[]): Candidate[] {
+  const seen = new Set<string>();
+  return candidates.filter((c) => {
+    if (seen.has(c.id)) return false;
+    seen.add(c.id);
+    return true;
+  });
+}

@@ -1,0 +1,61 @@
+/** The POST /v1/rerank body (DESIGN.md "HTTP contract"), checked with valibot. */
+import * as v from "valibot";
+
+export const MAX_CANDIDATES = 1000;
+
+/** Unknown keys are errors, so a typo ("topk") is reported instead of silently ignored. */
+function objectMessage(issue: v.StrictObjectIssue): string {
+  if (issue.expected === "never") return "unknown field";
+  if (issue.received === "undefined") return "required";
+  return `expected an object, received ${issue.received}`;
+}
+
+const FeatureValue = v.union(
+  [v.string(), v.pipe(v.number(), v.finite()), v.boolean(), v.null()],
+  "expected a string, a finite number, a boolean or null",
+);
+const Features = v.record(v.string(), FeatureValue);
+
+const Candidate = v.strictObject(
+  { id: v.pipe(v.string(), v.minLength(1, "expected a non-empty string")), features: v.optional(Features) },
+  objectMessage,
+);
+
+const Weight = v.pipe(
+  v.number(),
+  v.finite("expected a finite number"),
+  v.minValue(0, "expected a number >= 0"),
+);
+
+/**
+ * Builds the request schema for a model with these heads (a weight for another name is an error).
+ * With no heads (the model is unusable) any weight name passes and the request falls back.
+ */
+export function rerankRequestSchema(heads: readonly string[]) {
+  const HeadName =
+    heads.length > 0
+      ? v.picklist(heads, `unknown head; this model's heads are ${heads.join(", ")}`)
+      : v.string();
+  return v.strictObject(
+    {
+      user: v.optional(
+        v.strictObject({ id: v.optional(v.string()), features: v.optional(Features) }, objectMessage),
+      ),
+      context: v.optional(v.strictObject({ features: v.optional(Features) }, objectMessage)),
+      candidates: v.pipe(
+        v.array(Candidate, "expected an array of candidates"),
+        v.maxLength(MAX_CANDIDATES, `at most ${MAX_CANDIDATES} candidates per request`),
+      ),
+      weights: v.optional(v.record(HeadName, Weight)),
+      fusion: v.optional(v.picklist(["sum", "product"], 'expected "sum" or "product"')),
+      topK: v.optional(
+        v.pipe(v.number(), v.integer("expected an integer >= 0"), v.minValue(0, "expected an integer >= 0")),
+      ),
+      explain: v.optional(v.boolean()),
+    },
+    objectMessage,
+  );
+}
+
+export type RerankRequest = v.InferOutput<ReturnType<typeof rerankRequestSchema>>;
+export type Candidate = RerankRequest["candidates"][number];

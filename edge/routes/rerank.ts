@@ -1,0 +1,83 @@
+/**
+ * POST /v1/rerank: validate -> encode -> infer -> fuse -> respond. Bad input is a 4xx problem;
+ * a model that cannot load or run gives 200 with the original order and `fallback: true`.
+ */
+import type { Handler } from "hono";
+import * as v from "valibot";
+import { describeIssues, formatIssue } from "../../shared/validation.ts";
+import { readJsonBody } from "../http/body.ts";
+import { problemResponse } from "../http/problem.ts";
+import { ServerTiming } from "../http/server-timing.ts";
+import type { ServingModel } from "../model/serving-model.ts";
+import { type FallbackReason, fallbackItems, logFallback } from "../rerank/fallback.ts";
+import {
+  type Fusion,
+  type RankedItem,
+  rankCandidates,
+  resolveFusion,
+  uniqueCandidates,
+} from "../rerank/rank.ts";
+import { rerankRequestSchema } from "../rerank/schema.ts";
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export function rerankRoute(model: ServingModel): Handler {
+  const manifest = model.manifest;
+  const schema = rerankRequestSchema(manifest?.heads.map((h) => h.name) ?? []);
+  const defaults: Fusion = manifest?.fusion.defaults ?? { weights: {}, mode: "sum" };
+  const modelInfo = { id: manifest?.id ?? "unavailable", version: manifest?.version ?? "unavailable" };
+
+  return async (c) => {
+    const timing = new ServerTiming();
+    const body = await readJsonBody(c.req.raw, MAX_BODY_BYTES);
+    if (!body.ok) return problemResponse(body.problem);
+    if (Array.isArray(body.value))
+      return problemResponse({
+        status: 400,
+        kind: "invalid-request",
+        title: "Invalid request",
+        detail: "the body must be a JSON object, not an array",
+        errors: [{ field: "", message: "expected an object" }],
+      });
+    const parsed = v.safeParse(schema, body.value);
+    if (!parsed.success) {
+      const errors = describeIssues(parsed.issues);
+      return problemResponse({
+        status: 400,
+        kind: "invalid-request",
+        title: "Invalid request",
+        detail: errors.map(formatIssue).join("; "),
+        errors,
+      });
+    }
+    const request = parsed.output;
+    const candidates = uniqueCandidates(request.candidates);
+    timing.mark("parse");
+
+    const respond = (items: RankedItem[], fallback: FallbackReason | null) =>
+      c.json({ model: modelInfo, fallback: fallback !== null, items }, 200, {
+        "x-model-version": modelInfo.version,
+        "server-timing": timing.header(),
+        ...(fallback ? { "x-mtrank-fallback": "1" } : {}),
+      });
+    if (candidates.length === 0) return respond([], null);
+
+    let reason: FallbackReason = "model_unavailable";
+    try {
+      const loaded = await model.load();
+      timing.mark("load");
+      reason = "inference_failed";
+      const items = await rankCandidates(
+        loaded,
+        request,
+        candidates,
+        resolveFusion(request, defaults),
+        timing,
+      );
+      return respond(items, null);
+    } catch (error) {
+      logFallback(reason, error, modelInfo.id, candidates.length);
+      return respond(fallbackItems(candidates, request.topK), reason);
+    }
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * A model that cannot load or run: 200 with the original order, `fallback: true`, the
+ * x-mtrank-fallback header and one JSON log line; never a 5xx that would break the page.
+ */
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { createApp } from "../../edge/app.ts";
+import modelBytes from "../../fixtures/model/model.onnx";
+import { candidates, type Fetch, get, manifest, postRerank, type RerankBody } from "./requests.ts";
+
+let logged: MockInstance<typeof console.error>;
+beforeEach(() => {
+  logged = vi.spyOn(console, "error").mockImplementation(() => undefined);
+});
+afterEach(() => {
+  logged.mockRestore();
+});
+
+function appFetch(source: Parameters<typeof createApp>[0]): Fetch {
+  const app = createApp(source);
+  return async (request) => app.fetch(request);
+}
+
+async function expectFallback(fetch: Fetch, reason: string): Promise<void> {
+  const list = candidates(6);
+  const res = await postRerank({ candidates: list, topK: 4 }, fetch);
+  expect(res.status).toBe(200);
+  expect(res.headers.get("x-mtrank-fallback")).toBe("1");
+  const body = (await res.json()) as RerankBody;
+  expect(body.fallback).toBe(true);
+  expect(body.items).toEqual(list.slice(0, 4).map((c) => ({ id: c.id, score: 0, heads: {} })));
+  const line = JSON.parse(String(logged.mock.calls.at(-1)?.[0])) as Record<string, unknown>;
+  expect(line).toMatchObject({ level: "error", event: "rerank.fallback", reason });
+}
+
+describe("fail-safe", () => {
+  it("model.onnx that does not load -> original order, fallback: true", async () => {
+    const fetch = appFetch({ manifest, model: new Uint8Array([1, 2, 3, 4]).buffer });
+    await expectFallback(fetch, "model_unavailable");
+    await expectFallback(fetch, "model_unavailable"); // the failure is cached, still no 5xx
+    const bad = await postRerank({ candidates: [{ id: 1 }] }, fetch);
+    expect(bad.status).toBe(400); // client errors are still client errors
+  });
+
+  it("an unusable manifest -> fallback, and /v1/models lists nothing", async () => {
+    const fetch = appFetch({ manifest: { id: "broken" }, model: modelBytes });
+    await expectFallback(fetch, "model_unavailable");
+    const models = await get("/v1/models", fetch);
+    expect(await models.json()).toEqual({ models: [] });
+    expect((await get("/healthz", fetch)).status).toBe(200);
+  });
+
+  it("inference that throws -> fallback", async () => {
+    // The graph declares dense [n, D]; a manifest claiming D + 1 makes every run fail.
+    const features = { ...manifest.features, denseSize: manifest.features.denseSize + 1 };
+    const fetch = appFetch({ manifest: { ...manifest, features }, model: modelBytes });
+    await expectFallback(fetch, "inference_failed");
+  });
+
+  it("the bundled model does not fall back", async () => {
+    const res = await postRerank({ candidates: candidates(3) }, appFetch({ manifest, model: modelBytes }));
+    expect(((await res.json()) as RerankBody).fallback).toBe(false);
+  });
+});

@@ -1,0 +1,107 @@
+/** Bad input to POST /v1/rerank: 4xx application/problem+json naming the field, never a 5xx. */
+import { beforeAll, describe, expect, it } from "vitest";
+import { candidates, get, headNames, type ProblemBody, postRerank, rerankBody, worker } from "./requests.ts";
+
+async function problem(res: Response, status: number): Promise<ProblemBody> {
+  expect(res.status).toBe(status);
+  expect(res.headers.get("content-type")).toBe("application/problem+json");
+  const body = (await res.json()) as ProblemBody;
+  expect(body.status).toBe(status);
+  expect(typeof body.type).toBe("string");
+  expect(typeof body.title).toBe("string");
+  expect(typeof body.detail).toBe("string");
+  return body;
+}
+
+/** Expects a 400 whose errors name `field` and whose detail mentions it. */
+async function rejects(body: unknown, field: string): Promise<ProblemBody> {
+  const p = await problem(await postRerank(body), 400);
+  expect(p.errors?.map((e) => e.field)).toContain(field);
+  expect(p.detail).toContain(field);
+  return p;
+}
+
+beforeAll(async () => {
+  await get("/healthz");
+});
+
+describe("POST /v1/rerank rejects bad input", () => {
+  it("invalid JSON -> 400 problem+json", async () => {
+    const p = await problem(await postRerank('{"candidates": ['), 400);
+    expect(p.title).toMatch(/JSON/);
+    expect(p.errors).toHaveLength(1);
+    await problem(await postRerank(""), 400);
+  });
+
+  it("a body that is not an object -> 400", async () => {
+    await problem(await postRerank("[]"), 400);
+    await problem(await postRerank("null"), 400);
+    await problem(await postRerank('"text"'), 400);
+  });
+
+  it("missing candidates -> 400 naming candidates", async () => {
+    const p = await rejects({ user: { id: "u" } }, "candidates");
+    expect(p.detail).toMatch(/candidates/);
+  });
+
+  it("candidates of the wrong shape -> 400 naming the element", async () => {
+    await rejects({ candidates: "a,b" }, "candidates");
+    await rejects({ candidates: [{ features: {} }] }, "candidates.0.id");
+    await rejects({ candidates: [{ id: "a" }, { id: 7 }] }, "candidates.1.id");
+    await rejects({ candidates: [{ id: "a", score: 1 }] }, "candidates.0.score");
+  });
+
+  it("feature values must be string, finite number, boolean or null", async () => {
+    await rejects({ candidates: [{ id: "a", features: { x: { nested: 1 } } }] }, "candidates.0.features.x");
+    await rejects({ candidates: [{ id: "a", features: { x: [1, 2] } }] }, "candidates.0.features.x");
+    await rejects(rerankBody({ candidates: [], user: { features: { x: {} } } }), "user.features.x");
+    // JSON.parse reads 1e999 as Infinity.
+    const p = await problem(await postRerank('{"candidates":[{"id":"a","features":{"x":1e999}}]}'), 400);
+    expect(p.errors?.[0]?.field).toBe("candidates.0.features.x");
+    const ok = await postRerank({
+      candidates: [{ id: "a", features: { s: "x", n: 1.5, b: true, z: null } }],
+    });
+    expect(ok.status).toBe(200);
+  });
+
+  it("an unknown head in weights -> 400 naming weights.<name>", async () => {
+    const p = await rejects({ candidates: [], weights: { no_such_head: 1 } }, "weights.no_such_head");
+    for (const h of headNames) expect(p.detail).toContain(h);
+  });
+
+  it("negative or non-finite weights -> 400", async () => {
+    const head = headNames[0]!;
+    await rejects({ candidates: [], weights: { [head]: -1 } }, `weights.${head}`);
+    await rejects({ candidates: [], weights: { [head]: "2" } }, `weights.${head}`);
+    const p = await problem(await postRerank(`{"candidates":[],"weights":{"${head}":1e999}}`), 400);
+    expect(p.errors?.[0]?.field).toBe(`weights.${head}`);
+  });
+
+  it("bad fusion, topK or explain -> 400 naming the field", async () => {
+    await rejects({ candidates: [], fusion: "max" }, "fusion");
+    await rejects({ candidates: [], topK: -1 }, "topK");
+    await rejects({ candidates: [], topK: 2.5 }, "topK");
+    await rejects({ candidates: [], explain: "yes" }, "explain");
+  });
+
+  it("unknown fields -> 400 naming them (a typo is not silently ignored)", async () => {
+    await rejects({ candidates: [], topk: 3 }, "topk");
+    await rejects({ candidates: [], user: { id: "u", segment: "a" } }, "user.segment");
+  });
+
+  it("more than 1000 candidates -> 400 naming candidates", async () => {
+    const many = Array.from({ length: 1001 }, (_, i) => ({ id: `c${i}` }));
+    await rejects({ candidates: many }, "candidates");
+    const limit = await postRerank({ candidates: many.slice(0, 1000) });
+    expect(limit.status).toBe(200);
+  });
+
+  it("a body over 1 MB -> 413", async () => {
+    const big = JSON.stringify({ candidates: candidates(1), pad: "x".repeat(1024 * 1024) });
+    await problem(await postRerank(big), 413);
+    // Without a content-length header (streamed body) the limit still holds.
+    const stream = new Blob([big]).stream();
+    const res = await worker(new Request("http://mtrank.test/v1/rerank", { method: "POST", body: stream }));
+    await problem(res, 413);
+  });
+});

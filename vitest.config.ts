@@ -1,0 +1,41 @@
+/**
+ * Two test projects: "node" (trainer, shared code, exporter) and "workers" (test/edge, run inside
+ * workerd by @cloudflare/vitest-pool-workers with the worker's own wrangler.toml).
+ *   npx vitest run --project workers
+ */
+import { fileURLToPath } from "node:url";
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+/**
+ * edge/runtime/ort.ts imports ORT's wasm by its file path, which wrangler's module rules need but
+ * the package's "exports" map does not list; Vite honours "exports", so point it at the file.
+ */
+const ORT_WASM = "onnxruntime-web/dist/ort-wasm-simd-threaded.wasm";
+const ortWasmFile = fileURLToPath(new URL(`./node_modules/${ORT_WASM}`, import.meta.url));
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "node",
+          environment: "node",
+          include: ["test/trainer/**/*.test.ts", "test/shared/**/*.test.ts", "test/exporter/**/*.test.ts"],
+        },
+      },
+      {
+        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        resolve: { alias: [{ find: ORT_WASM, replacement: ortWasmFile }] },
+        test: {
+          name: "workers",
+          include: ["test/edge/**/*.test.ts"],
+          // One module graph for all edge test files: loading ORT's 14 MB wasm through the pool's
+          // module fallback takes 9-20 s, so it should happen once per run, not once per file.
+          isolate: false,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
