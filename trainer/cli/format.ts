@@ -1,10 +1,12 @@
 /** Plain-text tables for the terminal. */
 import type { TaskMetrics } from "../../shared/manifest.ts";
 
-export function metricsTable(metrics: Record<string, TaskMetrics>): string {
-  const rows = [["task", "auc", "logloss", "mse", "positive", "rows"]];
+export function metricsTable(metrics: Record<string, TaskMetrics & { gauc?: number }>): string {
+  const withGauc = Object.values(metrics).some((m) => m.gauc !== undefined);
+  const rows = [["task", "auc", ...(withGauc ? ["gauc"] : []), "logloss", "mse", "positive", "rows"]];
   for (const [task, m] of Object.entries(metrics)) {
-    rows.push([task, fmt(m.auc), fmt(m.logloss), fmt(m.mse), fmt(m.positiveRate), String(m.count)]);
+    const gauc = withGauc ? [fmt(m.gauc)] : [];
+    rows.push([task, fmt(m.auc), ...gauc, fmt(m.logloss), fmt(m.mse), fmt(m.positiveRate), String(m.count)]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ")).join("\n");

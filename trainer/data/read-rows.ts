@@ -22,12 +22,15 @@ function open(file: string): NodeJS.ReadableStream {
   return file.endsWith(".gz") ? stream.pipe(createGunzip()) : stream;
 }
 
-export async function* readRecords(file: string, spec: DatasetSpec): AsyncGenerator<SourceRecord> {
+/** What reading needs of a spec: the file layout, not the features or tasks. */
+export type ReadOptions = Pick<DatasetSpec, "format" | "delimiter" | "header" | "columns">;
+
+export async function* readRecords(file: string, spec: ReadOptions): AsyncGenerator<SourceRecord> {
   if (spec.format === "jsonl") yield* readJsonl(file);
   else yield* readCsv(file, spec);
 }
 
-async function* readCsv(file: string, spec: DatasetSpec): AsyncGenerator<SourceRecord> {
+async function* readCsv(file: string, spec: ReadOptions): AsyncGenerator<SourceRecord> {
   const parser = open(file).pipe(
     parse({
       delimiter: spec.delimiter,

@@ -1,0 +1,58 @@
+/** npm run predict -- --model DIR --data F --out P.csv [--int8] [--spec S] */
+
+import { once } from "node:events";
+import { createWriteStream } from "node:fs";
+import { rename } from "node:fs/promises";
+import { Command } from "commander";
+import type { FeatureValues } from "../../shared/encoder/encode.ts";
+import { readRecords } from "../data/read-rows.ts";
+import { openServedModel, readOptionsFor, scoreRows, specForModel } from "../predict/served-model.ts";
+import { runCli } from "./run-cli.ts";
+
+const CHUNK = 8192;
+
+const program = new Command("predict")
+  .description(
+    "Score every row of a data file with the exported ONNX model (onnxruntime, as the edge serves it); one CSV row per input row, in input order, one column per head.",
+  )
+  .requiredOption("--model <dir>", "exported model directory")
+  .requiredOption("--data <file>", "CSV or JSONL rows (.gz accepted)")
+  .requiredOption("--out <file>", "CSV file to write")
+  .option("--spec <file>", "dataset spec for reading the file (default: the one saved with the model)")
+  .option("--int8", "use model.int8.onnx")
+  .showHelpAfterError();
+
+await runCli(async () => {
+  const opts = program
+    .parse()
+    .opts<{ model: string; data: string; out: string; spec?: string; int8?: boolean }>();
+  const model = await openServedModel(opts.model, opts.int8 ?? false);
+  const read = readOptionsFor(await specForModel(opts.model, opts.spec), opts.data);
+  const heads = model.manifest.heads.map((h) => h.name);
+  const tmp = `${opts.out}.tmp-${process.pid}`;
+  const out = createWriteStream(tmp);
+  const write = async (text: string) => {
+    if (!out.write(text)) await once(out, "drain");
+  };
+  await write(`${heads.join(",")}\n`);
+  let rows = 0;
+  let chunk: FeatureValues[] = [];
+  const flush = async () => {
+    const scores = await scoreRows(model, chunk);
+    const lines: string[] = [];
+    for (let i = 0; i < chunk.length; i++)
+      lines.push(heads.map((h) => scores[h]![i]!.toPrecision(7)).join(","));
+    await write(`${lines.join("\n")}\n`);
+    rows += chunk.length;
+    chunk = [];
+  };
+  for await (const { record } of readRecords(opts.data, read)) {
+    chunk.push(record);
+    if (chunk.length === CHUNK) await flush();
+  }
+  if (chunk.length > 0) await flush();
+  out.end();
+  await once(out, "finish");
+  await rename(tmp, opts.out);
+  console.log(`predict: ${rows} rows scored with ${model.file} (${model.manifest.id}) -> ${opts.out}`);
+});
