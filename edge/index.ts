@@ -4,6 +4,6 @@
  */
 import manifest from "../fixtures/model/manifest.json";
 import model from "../fixtures/model/model.onnx";
-import { createApp } from "./app.ts";
+import { startApp } from "./app.ts";
 
-export default createApp({ manifest, model });
+export default await startApp({ manifest, model });

@@ -3,7 +3,7 @@
  * x-mtrank-fallback header and one JSON log line; never a 5xx that would break the page.
  */
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
-import { createApp } from "../../edge/app.ts";
+import { createApp, startApp } from "../../edge/app.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
 import { candidates, type Fetch, get, manifest, postRerank, type RerankBody } from "./requests.ts";
 
@@ -54,6 +54,20 @@ describe("fail-safe", () => {
     const features = { ...manifest.features, denseSize: manifest.features.denseSize + 1 };
     const fetch = appFetch({ manifest: { ...manifest, features }, model: modelBytes });
     await expectFallback(fetch, "inference_failed");
+  });
+
+  it("a model that fails to load at start-up (startApp) does not stop the worker", async () => {
+    const app = await startApp({ manifest, model: new Uint8Array([9, 9, 9]).buffer });
+    await expectFallback(async (request) => app.fetch(request), "model_unavailable");
+  });
+
+  it("startApp loads the model before the first request", async () => {
+    const app = await startApp({ manifest, model: modelBytes });
+    const res = await postRerank({ candidates: candidates(3) }, async (request) => app.fetch(request));
+    expect(((await res.json()) as RerankBody).fallback).toBe(false);
+    // The load phase is measured around an already-settled promise.
+    const load = /load;dur=([\d.]+)/.exec(res.headers.get("server-timing") ?? "");
+    expect(Number(load?.[1])).toBeLessThan(5);
   });
 
   it("the bundled model does not fall back", async () => {
