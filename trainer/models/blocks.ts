@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { GraphBuilder } from "../export/onnx-graph.ts";
-import type { Params, Weights } from "./types.ts";
+import type { HeadSpec, Params, Weights } from "./types.ts";
 
 export type Activation = "relu" | "linear";
 
@@ -106,4 +106,164 @@ export function countLayers(params: Readonly<Record<string, unknown>>, prefix: s
   let n = 0;
   while (`${prefix}/${n}/kernel` in params) n++;
   return n;
+}
+
+// ---- Head dependencies (esmm, cross-attention) ---------------------------------------------
+
+/** Heads with each one after the head it is `given` (a parent before its children). */
+export function givenOrder(heads: readonly HeadSpec[]): HeadSpec[] {
+  const byName = new Map(heads.map((h) => [h.name, h]));
+  const ordered: HeadSpec[] = [];
+  const visiting = new Set<string>();
+  const visit = (head: HeadSpec): void => {
+    if (ordered.includes(head)) return;
+    if (visiting.has(head.name)) throw new Error(`heads: "given" forms a cycle through "${head.name}"`);
+    visiting.add(head.name);
+    if (head.given !== undefined) {
+      const parent = byName.get(head.given);
+      if (!parent) throw new Error(`heads: "${head.name}" is given "${head.given}", which is not a head`);
+      visit(parent);
+    }
+    ordered.push(head);
+  };
+  heads.forEach(visit);
+  return ordered;
+}
+
+// ---- Mixtures of experts (mmoe, ple) --------------------------------------------------------
+
+/** `count` expert MLPs `${name}_0`, `${name}_1`, ... on inputs of width inDim; returns their width d. */
+export function initExperts(
+  params: Params,
+  name: string,
+  inDim: number,
+  count: number,
+  sizes: readonly number[],
+  seed: number,
+): number {
+  if (count < 1 || sizes.length === 0) throw new Error(`${name}: needs at least one expert of one layer`);
+  let width = inDim;
+  for (let e = 0; e < count; e++) width = initMlp(params, `${name}_${e}`, inDim, sizes, seed + 10 * e);
+  return width;
+}
+
+/** Number of experts `${name}_0`, `${name}_1`, ... in a parameter set. */
+export function countExperts(params: Readonly<Record<string, unknown>>, name: string): number {
+  let n = 0;
+  while (`${name}_${n}/0/kernel` in params) n++;
+  return n;
+}
+
+/**
+ * Every expert of a group applied to x [n, in]: E outputs [n, d]. The tfjs side keeps them as a
+ * list (the ONNX twin stacks them to [n, E, d]): on the cpu backend the gradients of stack and
+ * concat cost more than the experts themselves (a PLE step ran 3x slower stacked).
+ */
+export function experts(params: Params, name: string, x: tf.Tensor2D): tf.Tensor2D[] {
+  const outs: tf.Tensor2D[] = [];
+  for (let e = 0; e < countExperts(params, name); e++) {
+    outs.push(mlp(params, `${name}_${e}`, x, countLayers(params, `${name}_${e}`)));
+  }
+  return outs;
+}
+
+/** The ONNX twin of `experts`, stacked: [n, E, d]. */
+export function expertsOnnx(g: GraphBuilder, weights: Weights, name: string, x: string): string {
+  const outs: string[] = [];
+  for (let e = 0; e < countExperts(weights, name); e++) {
+    outs.push(mlpOnnx(g, weights, `${name}_${e}`, x, countLayers(weights, `${name}_${e}`)));
+  }
+  return stackOnnx(g, outs);
+}
+
+/** Softmax gate over E experts, a linear layer `${name}` [in, E] then softmax: [n, E]. */
+export function gate(params: Params, name: string, x: tf.Tensor2D): tf.Tensor2D {
+  return tf.softmax(dense(params, name, x, "linear"));
+}
+
+export function gateOnnx(g: GraphBuilder, weights: Weights, name: string, x: string): string {
+  return g.node("Softmax", [denseOnnx(g, weights, name, x, "linear")], { axis: -1 });
+}
+
+/** Weighted sum Σ_e w_e · v_e: E values [n, d], weights [n, E] -> [n, d]. */
+export function mixture(values: readonly tf.Tensor2D[], weights: tf.Tensor2D): tf.Tensor2D {
+  const w = tf.split(weights, values.length, 1); // E × [n, 1]
+  return tf.addN(values.map((v, e) => tf.mul(v, w[e]!))) as tf.Tensor2D;
+}
+
+/** The ONNX twin of `mixture`: values stacked [n, E, d], weights [n, E] -> [n, d]. */
+export function mixtureOnnx(g: GraphBuilder, values: string, weights: string): string {
+  const w = g.node("Unsqueeze", [weights, axesOnnx(g, [2])]); // [n, E, 1]
+  return g.node("ReduceSum", [g.node("Mul", [values, w]), axesOnnx(g, [1])], { keepdims: 0 }); // [n, d]
+}
+
+// ---- Attention unit (cross-attention) -------------------------------------------------------
+
+/** Query, key and value projections `${name}/query|key|value`, each [d, d]. */
+export function initAttention(params: Params, name: string, dim: number, seed: number): void {
+  ["query", "key", "value"].forEach((p, i) => {
+    initDense(params, `${name}/${p}`, dim, dim, seed + i);
+  });
+}
+
+/**
+ * Single-head attention pooling k vectors [n, d] into one (AITM's attention unit): each vector
+ * u scores <Q u, K u> / sqrt(d), softmax over the k vectors, output Σ_u w_u · V u: [n, d].
+ */
+export function attention(params: Params, name: string, vectors: readonly tf.Tensor2D[]): tf.Tensor2D {
+  const d = params[`${name}/query/kernel`]!.shape[1]!;
+  const project = (p: string, u: tf.Tensor2D) => dense(params, `${name}/${p}`, u, "linear"); // [n, d]
+  const dots = vectors.map((u) => tf.sum(tf.mul(project("query", u), project("key", u)), 1, true)); // [n, 1]
+  const w = tf.softmax(tf.mul(tf.concat(dots, 1), 1 / Math.sqrt(d)) as tf.Tensor2D); // [n, k]
+  return mixture(
+    vectors.map((u) => project("value", u)),
+    w,
+  );
+}
+
+export function attentionOnnx(
+  g: GraphBuilder,
+  weights: Weights,
+  name: string,
+  vectors: readonly string[],
+): string {
+  const d = weights[`${name}/query/kernel`]!.shape[1]!;
+  const u = stackOnnx(g, vectors); // [n, k, d]; MatMul applies [d, d] to every vector, no reshape needed
+  const project = (p: string): string => denseOnnx(g, weights, `${name}/${p}`, u, "linear"); // [n, k, d]
+  const dot = g.node("ReduceSum", [g.node("Mul", [project("query"), project("key")]), axesOnnx(g, [2])], {
+    keepdims: 0,
+  }); // [n, k]
+  const scale = g.initializer(`${name}/scale`, [], new Float32Array([1 / Math.sqrt(d)]));
+  const w = g.node("Softmax", [g.node("Mul", [dot, scale])], { axis: -1 }); // [n, k]
+  return mixtureOnnx(g, project("value"), w);
+}
+
+// ---- ONNX helpers ----------------------------------------------------------------------------
+
+/** k values [n, d] -> [n, k, d] (ONNX has no Stack: Unsqueeze each, then Concat). */
+export function stackOnnx(g: GraphBuilder, values: readonly string[]): string {
+  const one = axesOnnx(g, [1]);
+  return g.node(
+    "Concat",
+    values.map((v) => g.node("Unsqueeze", [v, one])),
+    { axis: 1 },
+  );
+}
+
+const axesCache = new WeakMap<GraphBuilder, Map<string, string>>();
+
+/** An int64 axes tensor (the second input of Unsqueeze, Squeeze, ReduceSum from opset 13), one per graph. */
+export function axesOnnx(g: GraphBuilder, axes: readonly number[]): string {
+  let cache = axesCache.get(g);
+  if (!cache) {
+    cache = new Map();
+    axesCache.set(g, cache);
+  }
+  const key = axes.join("_");
+  let name = cache.get(key);
+  if (!name) {
+    name = g.initializer(`axes_${key}`, [axes.length], BigInt64Array.from(axes, BigInt));
+    cache.set(key, name);
+  }
+  return name;
 }

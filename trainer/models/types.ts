@@ -5,6 +5,9 @@ import type { GraphBuilder } from "../export/onnx-graph.ts";
 export interface HeadSpec {
   name: string;
   type: "binary" | "regression";
+  /** The task this one is conditional on (spec `given`, e.g. purchase given click); esmm and
+   * cross-attention wire the heads along it, the other architectures ignore it. */
+  given?: string;
 }
 
 /** What the input layer hands an architecture: x is [n, inputWidth]. */
@@ -13,13 +16,31 @@ export interface ModelShape {
   heads: HeadSpec[];
 }
 
-/** Hidden layer sizes; each architecture reads the ones it uses. */
+/** Hidden layer sizes and expert counts; each architecture reads the ones it uses. */
 export interface ArchOptions {
   bottom: number[];
   tower: number[];
+  /** mmoe: number of experts shared by every task's gate. */
+  experts: number;
+  /** mmoe, ple: hidden layer sizes of each expert MLP (the last one is the expert's width). */
+  expertSizes: number[];
+  /** ple: shared experts per level. */
+  sharedExperts: number;
+  /** ple: task-specific experts per task and level. */
+  taskExperts: number;
+  /** ple: number of extraction (CGC) levels. */
+  levels: number;
 }
 
-export const DEFAULT_ARCH_OPTIONS: ArchOptions = { bottom: [128, 64], tower: [32] };
+export const DEFAULT_ARCH_OPTIONS: ArchOptions = {
+  bottom: [128, 64],
+  tower: [32],
+  experts: 4,
+  expertSizes: [64, 32],
+  sharedExperts: 2,
+  taskExperts: 1,
+  levels: 2,
+};
 
 /** Parameters by name. Names are stable: they are the keys of the saved weights. */
 export type Params = Record<string, tf.Variable>;

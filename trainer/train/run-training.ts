@@ -76,6 +76,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     heads: spec.tasks.map((t) => ({
       name: t.name,
       type: t.type,
+      ...(t.type === "binary" && t.given !== undefined ? { given: t.given } : {}),
       ...(t.type === "regression" ? { transform: t.transform ?? "none" } : {}),
     })),
   };
