@@ -1,16 +1,18 @@
 /** The `train` verb: spec + data -> encoder, network, validation metrics, saved model directory. */
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import { fitEncoder } from "../../shared/encoder/fit.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { type DatasetSpec, parseSpec, SpecError } from "../../shared/spec.ts";
-import { saveTrainedModel } from "../artifact/trained-model.ts";
+import { saveTrainedModel, type TrainedModel, writeAtomic } from "../artifact/trained-model.ts";
 import { type Dataset, loadDataset } from "../data/load-dataset.ts";
 import { splitRows } from "../data/split.ts";
 import type { NetworkConfig } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
+import { writeReport } from "../report/training-report.ts";
 import { selectBackend } from "./backend.ts";
 import { DEFAULT_TRAIN_OPTIONS, type EpochLog, type LabelledBatch, trainNetwork } from "./train-network.ts";
 
@@ -97,7 +99,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       { shape: v.shape, values: Float32Array.from(v.dataSync() as Float32Array) },
     ]),
   );
-  await saveTrainedModel(cmd.out, {
+  const trained: TrainedModel = {
     config,
     encoder: encoderState,
     validation: result.validation,
@@ -114,7 +116,11 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       backend,
       history: result.history,
     },
-  });
+  };
+  await saveTrainedModel(cmd.out, trained);
+  // The spec travels with the model, so predict/evaluate can read data files without --spec.
+  await writeAtomic(join(cmd.out, "spec.json"), `${JSON.stringify(spec, null, 1)}\n`);
+  await writeReport(cmd.out, trained);
   tf.dispose(Object.values(result.params));
   return {
     backend,
