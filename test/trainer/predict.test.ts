@@ -64,5 +64,45 @@ describe("evaluate", () => {
     expect(report.tasks.click!.auc).toBeCloseTo(auc(data.labels.click!, scores.click!), 10);
     expect(report.tasks.click!.count).toBe(data.rows.length);
     expect(report.tasks.click).toHaveProperty("gauc"); // the spec groups rows by search_id
+    expect(report.ranking!.groups).toBe(new Set(data.groups).size);
+    expect(report.ranking!.ndcg10).toBeGreaterThan(0);
+    expect(report.ranking!.ndcg10).toBeLessThanOrEqual(1);
+    expect(report.ranking!.oracleNdcg10).toBeUndefined(); // real data: no truth columns
   });
+});
+
+describe("evaluate on simulated data", () => {
+  it("compares with the oracle: true-probability AUC and NDCG against the true order", async () => {
+    const { writeSimulation } = await import("../../trainer/simulate/simulator.ts");
+    const work = await mkdtemp(join(tmpdir(), "mtrank-eval-sim-"));
+    const sim = await writeSimulation(work, {
+      seed: 3,
+      users: 200,
+      items: 100,
+      requests: 600,
+      listSize: 8,
+      latentDim: 4,
+    });
+    const out = join(work, "model");
+    await runTraining({
+      data: sim.dataPath,
+      spec: sim.specPath,
+      arch: "shared-bottom",
+      out,
+      epochs: 2,
+      seed: 3,
+    });
+    await exportModelDir(out);
+    const report = await evaluateModel(
+      await openServedModel(out),
+      sim.dataPath,
+      await readSpecFile(sim.specPath),
+    );
+    const data = await loadDataset(sim.dataPath, await readSpecFile(sim.specPath));
+    expect(report.tasks.click!.oracleAuc).toBeCloseTo(auc(data.labels.click!, data.truth.click!), 12);
+    for (const value of [report.ranking!.oracleNdcg10, report.ranking!.inputOracleNdcg10]) {
+      expect(value).toBeGreaterThan(0);
+      expect(value).toBeLessThanOrEqual(1);
+    }
+  }, 120_000);
 });

@@ -146,7 +146,7 @@ describe("writeSimulation", () => {
         ["click", "click", undefined],
         ["purchase", "purchase", "click"],
       ]);
-      expect(spec.truth).toEqual({ click: "p_click", purchase: "p_purchase_given_click" });
+      expect(spec.truth).toEqual({ click: "p_click", purchase: "p_purchase" });
       const header = csv.slice(0, csv.indexOf("\n")).split(",");
       for (const f of spec.features) expect(header).toContain(f.name);
       for (const t of spec.tasks) expect(header).toContain(t.column);

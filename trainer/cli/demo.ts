@@ -103,10 +103,9 @@ async function buildRequest(
   const first = data.rows[idx[0]!]!;
   const truth = new Map<string, Truth>();
   for (const i of idx) {
-    const click = data.truth.click?.[i] ?? Number.NaN;
     truth.set(String(data.rows[i]!.item_id), {
-      click,
-      purchase: click * (data.truth.purchase?.[i] ?? Number.NaN),
+      click: data.truth.click?.[i] ?? Number.NaN,
+      purchase: data.truth.purchase?.[i] ?? Number.NaN,
     });
   }
   return {

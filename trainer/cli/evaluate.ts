@@ -28,4 +28,14 @@ await runCli(async () => {
   }
   console.log(`evaluate: ${report.rows} rows, ${report.model.file} (${report.model.id})`);
   console.log(metricsTable(report.tasks));
+  const r = report.ranking;
+  if (r) {
+    const oracle =
+      r.oracleNdcg10 !== undefined
+        ? `; against the true probabilities ${r.oracleNdcg10.toFixed(4)} (input order ${r.inputOracleNdcg10?.toFixed(4)})`
+        : "";
+    console.log(
+      `ranking over ${r.groups} groups, NDCG@10 of the fused score: ${r.ndcg10.toFixed(4)} (input order ${r.inputNdcg10.toFixed(4)})${oracle}`,
+    );
+  }
 });

@@ -1,12 +1,36 @@
 /** Plain-text tables for the terminal. */
 import type { TaskMetrics } from "../../shared/manifest.ts";
 
-export function metricsTable(metrics: Record<string, TaskMetrics & { gauc?: number }>): string {
+export function metricsTable(
+  metrics: Record<string, TaskMetrics & { gauc?: number; oracleAuc?: number }>,
+): string {
   const withGauc = Object.values(metrics).some((m) => m.gauc !== undefined);
-  const rows = [["task", "auc", ...(withGauc ? ["gauc"] : []), "logloss", "mse", "positive", "rows"]];
+  const withOracle = Object.values(metrics).some((m) => m.oracleAuc !== undefined);
+  const rows = [
+    [
+      "task",
+      "auc",
+      ...(withGauc ? ["gauc"] : []),
+      ...(withOracle ? ["oracle auc"] : []),
+      "logloss",
+      "mse",
+      "positive",
+      "rows",
+    ],
+  ];
   for (const [task, m] of Object.entries(metrics)) {
     const gauc = withGauc ? [fmt(m.gauc)] : [];
-    rows.push([task, fmt(m.auc), ...gauc, fmt(m.logloss), fmt(m.mse), fmt(m.positiveRate), String(m.count)]);
+    const oracle = withOracle ? [fmt(m.oracleAuc)] : [];
+    rows.push([
+      task,
+      fmt(m.auc),
+      ...gauc,
+      ...oracle,
+      fmt(m.logloss),
+      fmt(m.mse),
+      fmt(m.positiveRate),
+      String(m.count),
+    ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ")).join("\n");

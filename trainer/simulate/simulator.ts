@@ -70,6 +70,8 @@ export interface SimRow {
   p_purchase_given_click: number;
   /** Click probability at the logged position: p_click * examine(position). */
   p_click_observed: number;
+  /** True position-free purchase probability per exposure: p_click * p_purchase_given_click. */
+  p_purchase: number;
 }
 
 export const SIM_COLUMNS = [
@@ -90,9 +92,15 @@ export const SIM_COLUMNS = [
   "p_click",
   "p_purchase_given_click",
   "p_click_observed",
+  "p_purchase",
 ] as const satisfies readonly (keyof SimRow)[];
 
-export const SIM_TRUTH_COLUMNS = ["p_click", "p_purchase_given_click", "p_click_observed"] as const;
+export const SIM_TRUTH_COLUMNS = [
+  "p_click",
+  "p_purchase_given_click",
+  "p_click_observed",
+  "p_purchase",
+] as const;
 
 export type Device = "mobile" | "desktop" | "tablet";
 
@@ -150,7 +158,8 @@ export function buildSimSpec(): SimSpecJson {
       { name: "click", type: "binary", column: "click", positive: ["1"] },
       { name: "purchase", type: "binary", column: "purchase", positive: ["1"], given: "click" },
     ],
-    truth: { click: "p_click", purchase: "p_purchase_given_click" },
+    // Per-exposure, position-free probabilities: what each head predicts, without position bias.
+    truth: { click: "p_click", purchase: "p_purchase" },
   };
 }
 
@@ -351,6 +360,7 @@ export function simulate(options: Partial<SimulateOptions> = {}): { rows: SimRow
         p_click: round(pClick, 6),
         p_purchase_given_click: round(pPurchase, 6),
         p_click_observed: round(pObserved, 6),
+        p_purchase: round(pClick * pPurchase, 6),
       });
     }
   }

@@ -45,3 +45,35 @@ export function mean(values: ArrayLike<number>): number {
   for (let i = 0; i < values.length; i++) sum += values[i]!;
   return sum / values.length;
 }
+
+/**
+ * Mean NDCG@k over groups: rows of a group ranked by `scores` (ties keep row order), gains from
+ * `gains`; groups whose ideal DCG is 0 (nothing to find) are skipped.
+ */
+export function meanNdcg(
+  scores: ArrayLike<number>,
+  gains: ArrayLike<number>,
+  groups: readonly (readonly number[])[],
+  k: number,
+): number {
+  let sum = 0;
+  let counted = 0;
+  for (const rows of groups) {
+    const ideal = dcg(
+      [...rows].sort((a, b) => gains[b]! - gains[a]!),
+      gains,
+      k,
+    );
+    if (ideal <= 0) continue;
+    const ranked = [...rows].sort((a, b) => scores[b]! - scores[a]! || a - b);
+    sum += dcg(ranked, gains, k) / ideal;
+    counted++;
+  }
+  return counted > 0 ? sum / counted : Number.NaN;
+}
+
+function dcg(order: readonly number[], gains: ArrayLike<number>, k: number): number {
+  let total = 0;
+  for (let i = 0; i < Math.min(k, order.length); i++) total += gains[order[i]!]! / Math.log2(i + 2);
+  return total;
+}
