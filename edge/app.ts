@@ -1,5 +1,8 @@
 /** The worker's routes for one served model (DESIGN.md "HTTP contract"). */
 import { Hono } from "hono/tiny";
+import type { EdgeBindings } from "./env.ts";
+import { apiKeyAuth } from "./http/auth.ts";
+import { corsAllowList } from "./http/cors.ts";
 import { type ModelSource, type ServingModel, servingModel } from "./model/serving-model.ts";
 import { internalError, methodNotAllowed, notFound } from "./routes/errors.ts";
 import { modelsRoute } from "./routes/models.ts";
@@ -13,19 +16,21 @@ export type { ModelSource } from "./model/serving-model.ts";
  * onnxruntime and creating the session. A model that fails to load is not fatal: the failure is
  * cached and every rerank answers with the fallback order.
  */
-export async function startApp(source: ModelSource): Promise<Hono> {
+export async function startApp(source: ModelSource): Promise<Hono<EdgeBindings>> {
   const model = servingModel(source);
   await model.load().catch(() => undefined);
   return routes(model);
 }
 
 /** The same app with the model loaded lazily on the first rerank (tests build many apps). */
-export function createApp(source: ModelSource): Hono {
+export function createApp(source: ModelSource): Hono<EdgeBindings> {
   return routes(servingModel(source));
 }
 
-function routes(model: ServingModel): Hono {
-  const app = new Hono();
+function routes(model: ServingModel): Hono<EdgeBindings> {
+  const app = new Hono<EdgeBindings>();
+  app.use("*", corsAllowList());
+  app.use("/v1/*", apiKeyAuth());
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/v1/models", modelsRoute(model));
   app.post("/v1/rerank", rerankRoute(model));

@@ -24,8 +24,12 @@ export function methodNotAllowed(allow: string): Handler {
     );
 }
 
-/** Hono's own client errors keep their status; anything else is a bug: logged, 500. */
+/**
+ * Hono's own client errors keep their status (and the response a middleware prepared, such as
+ * bearer-auth's 401 with its WWW-Authenticate header); anything else is a bug: logged, 500.
+ */
 export const internalError: ErrorHandler = (error, c) => {
+  if (error instanceof HTTPException && error.res) return error.getResponse();
   if (error instanceof HTTPException && error.status < 500)
     return problemResponse({
       status: error.status,
