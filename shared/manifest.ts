@@ -26,6 +26,23 @@ export interface FileInfo {
   bytes: number;
 }
 
+/** How model.int8.onnx was made and how far it is from model.onnx (written by `export --int8`). */
+export interface QuantizationInfo {
+  /** The quantized graph, also listed in `files`. */
+  file: string;
+  /**
+   * "int8-symmetric": dense kernels int8 with one scale per output channel, embedding table int8
+   * with one scale per (id slot, column), zero points 0; biases and activations float32.
+   */
+  weights: "int8-symmetric";
+  /** Bytes of the int8 file / bytes of model.onnx. */
+  bytesRatio: number;
+  /** Per head: max |int8 output − float32 output| over the probe batch (probability, binary heads). */
+  maxAbsDiff: Record<string, number>;
+  /** Rows of the probe batch: seeded random inputs over each feature's encoded range. */
+  probeRows: number;
+}
+
 export interface ModelManifest {
   id: string;
   version: string;
@@ -38,5 +55,7 @@ export interface ModelManifest {
   features: EncoderState;
   metrics: { validation: Record<string, TaskMetrics> };
   files: Record<string, FileInfo>;
+  /** Present when the directory also holds an int8 graph. */
+  quantization?: QuantizationInfo;
   runtime: { tfjs: string; onnxOpset: number; onnxIrVersion: number; onnxruntimeWeb: string };
 }

@@ -1,18 +1,28 @@
-/** npm run export -- --model DIR */
+/** npm run export -- --model DIR [--int8] */
 import { Command } from "commander";
-import { exportModelDir } from "../export/export-model.ts";
+import { exportModelDir, INT8_ONNX_FILE, ONNX_FILE } from "../export/export-model.ts";
 import { runCli } from "./run-cli.ts";
 
 const program = new Command("export")
   .description("Write DIR/model.onnx and DIR/manifest.json from a trained model directory.")
   .requiredOption("--model <dir>", "model directory written by `npm run train`")
+  .option("--int8", "also write DIR/model.int8.onnx (int8 weights; biases and activations stay float32)")
   .showHelpAfterError();
 
 await runCli(async () => {
-  const opts = program.parse().opts();
-  const { manifest } = await exportModelDir(opts.model);
-  const file = manifest.files["model.onnx"]!;
+  const opts = program.parse().opts<{ model: string; int8?: boolean }>();
+  const { manifest } = await exportModelDir(opts.model, { int8: opts.int8 ?? false });
+  const file = manifest.files[ONNX_FILE]!;
   console.log(
-    `exported ${opts.model}/model.onnx: ${file.bytes} bytes, sha256 ${file.sha256.slice(0, 16)}…, id ${manifest.id}`,
+    `exported ${opts.model}/${ONNX_FILE}: ${file.bytes} bytes, sha256 ${file.sha256.slice(0, 16)}…, id ${manifest.id}`,
   );
+  const int8 = manifest.files[INT8_ONNX_FILE];
+  const q = manifest.quantization;
+  if (int8 && q) {
+    const diffs = Object.entries(q.maxAbsDiff).map(([head, d]) => `${head} ${d}`);
+    console.log(
+      `exported ${opts.model}/${INT8_ONNX_FILE}: ${int8.bytes} bytes (${(q.bytesRatio * 100).toFixed(1)}% of float32), ` +
+        `sha256 ${int8.sha256.slice(0, 16)}…, max |Δ| vs float32 over ${q.probeRows} probe rows: ${diffs.join(", ")}`,
+    );
+  }
 });

@@ -1,42 +1,77 @@
 /**
- * `export`: turns a trained model directory into DIR/model.onnx + DIR/manifest.json.
- * The graph is loaded and run by onnxruntime before anything is written, and the manifest is
- * written last, so a directory with a manifest always holds a complete, loadable model.
+ * `export`: turns a trained model directory into DIR/model.onnx + DIR/manifest.json, and with
+ * `int8` also DIR/model.int8.onnx (quantize.ts). Every graph is loaded and run by onnxruntime
+ * before anything is written, and the manifest is written last, so a directory with a manifest
+ * always holds complete, loadable models.
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
-import type { HeadInfo, ModelManifest } from "../../shared/manifest.ts";
+import type { EncoderState } from "../../shared/encoder/state.ts";
+import type { HeadInfo, ModelManifest, QuantizationInfo } from "../../shared/manifest.ts";
 import { loadTrainedModel, type TrainedModel, writeAtomic } from "../artifact/trained-model.ts";
 import type { Weights } from "../models/types.ts";
+import { createRng } from "../simulate/rng.ts";
 import { buildNetworkGraph } from "./network-graph.ts";
 import { createGraph, ONNX_IR_VERSION, ONNX_OPSET } from "./onnx-graph.ts";
 import { openSession, runHeads } from "./onnx-session.ts";
+import type { SlotRows, WeightsMode } from "./quantize.ts";
 
 const TFJS_VERSION = "4.22.0";
 const ORT_WEB_VERSION = "1.30.0";
+
+export const ONNX_FILE = "model.onnx";
+export const INT8_ONNX_FILE = "model.int8.onnx";
+/** Rows of the synthetic batch on which the int8 graph is compared with the float32 one. */
+const PROBE_ROWS = 1024;
 
 export class ExportError extends Error {
   override name = "ExportError";
 }
 
+export interface ExportOptions {
+  /** Also write model.int8.onnx (int8 weights) and the manifest's `quantization` section. */
+  int8?: boolean;
+}
+
 export interface ExportResult {
   manifest: ModelManifest;
   onnxBytes: Uint8Array;
+  /** model.int8.onnx, when exported with `int8`. */
+  int8Bytes?: Uint8Array;
 }
 
-export async function exportModelDir(dir: string): Promise<ExportResult> {
+export async function exportModelDir(dir: string, options: ExportOptions = {}): Promise<ExportResult> {
   const model = await loadTrainedModel(dir);
   const { bytes, manifest } = buildOnnx(model);
   await checkLoads(bytes, manifest);
-  await writeAtomic(join(dir, "model.onnx"), bytes);
-  const full: ModelManifest = { ...manifest, files: { "model.onnx": fileInfo(bytes) } };
+  const files: ModelManifest["files"] = { [ONNX_FILE]: fileInfo(bytes) };
+  let int8: { bytes: Uint8Array; quantization: QuantizationInfo } | undefined;
+  if (options.int8) {
+    const int8Bytes = buildOnnx(model, "int8").bytes;
+    await checkLoads(int8Bytes, manifest);
+    int8 = { bytes: int8Bytes, quantization: await compareInt8(bytes, int8Bytes, manifest) };
+    files[INT8_ONNX_FILE] = fileInfo(int8Bytes);
+  }
+  await writeAtomic(join(dir, ONNX_FILE), bytes);
+  if (int8) await writeAtomic(join(dir, INT8_ONNX_FILE), int8.bytes);
+  const full: ModelManifest = {
+    ...manifest,
+    files,
+    ...(int8 ? { quantization: int8.quantization } : {}),
+  };
   await writeAtomic(join(dir, "manifest.json"), `${JSON.stringify(full, null, 1)}\n`);
-  return { manifest: full, onnxBytes: bytes };
+  return { manifest: full, onnxBytes: bytes, ...(int8 ? { int8Bytes: int8.bytes } : {}) };
 }
 
-/** Builds the ONNX bytes and the manifest (without file hashes) from a trained model. */
-export function buildOnnx(model: TrainedModel): {
+/**
+ * Builds the ONNX bytes and the manifest (without file hashes) from a trained model; `weights`
+ * picks float32 (model.onnx) or int8 (model.int8.onnx) weights. The manifest is the same for both.
+ */
+export function buildOnnx(
+  model: TrainedModel,
+  weights: WeightsMode = "float32",
+): {
   bytes: Uint8Array;
   manifest: Omit<ModelManifest, "files">;
 } {
@@ -44,8 +79,18 @@ export function buildOnnx(model: TrainedModel): {
   const id = `${model.config.arch}-${weightsHash(model.weights).slice(0, 12)}`;
   const version = model.training.createdAt;
   const g = createGraph("mtrank");
-  const inputs = buildNetworkGraph(g, model.weights, model.config);
-  const bytes = g.toBytes({ "mtrank.id": id, "mtrank.version": version, "mtrank.arch": model.config.arch });
+  const inputs = buildNetworkGraph(
+    g,
+    model.weights,
+    model.config,
+    weights === "int8" ? { weights, slotRows: slotRows(model.encoder) } : {},
+  );
+  const bytes = g.toBytes({
+    "mtrank.id": id,
+    "mtrank.version": version,
+    "mtrank.arch": model.config.arch,
+    ...(weights === "float32" ? {} : { "mtrank.weights": weights }),
+  });
   const heads: HeadInfo[] = model.config.heads.map((h) => ({
     name: h.name,
     type: h.type,
@@ -107,6 +152,74 @@ async function checkLoads(bytes: Uint8Array, manifest: Omit<ModelManifest, "file
       throw new ExportError(`export: head "${head.name}" gave no finite output for a test batch`);
     }
   }
+}
+
+/** The embedding rows each id slot reads: its categorical feature's block of the shared table. */
+function slotRows(state: EncoderState): SlotRows[] {
+  const bySlot = new Map<number, SlotRows>();
+  for (const f of state.features)
+    if (f.kind === "categorical") bySlot.set(f.slot, { offset: f.offset, size: f.size });
+  return Array.from({ length: state.idSlots }, (_, slot) => {
+    const rows = bySlot.get(slot);
+    if (!rows) throw new ExportError(`export: no categorical feature of the encoder writes id slot ${slot}`);
+    return rows;
+  });
+}
+
+/**
+ * Runs the float32 and the int8 graph on the same synthetic batch (every feature drawn over its
+ * encoder range, seeded, so the manifest is reproducible) and reports how far the heads move.
+ */
+async function compareInt8(
+  floatBytes: Uint8Array,
+  int8Bytes: Uint8Array,
+  manifest: Omit<ModelManifest, "files">,
+): Promise<QuantizationInfo> {
+  const batch = probeBatch(manifest.features, PROBE_ROWS);
+  const reference = await runHeads(await openSession(floatBytes), manifest, batch);
+  const quantized = await runHeads(await openSession(int8Bytes), manifest, batch);
+  const maxAbsDiff: Record<string, number> = {};
+  for (const head of manifest.heads) {
+    const a = reference[head.name]!;
+    const b = quantized[head.name]!;
+    let max = 0;
+    for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+    maxAbsDiff[head.name] = roundTo(max, 3);
+  }
+  return {
+    file: INT8_ONNX_FILE,
+    weights: "int8-symmetric",
+    bytesRatio: roundTo(int8Bytes.length / floatBytes.length, 4),
+    maxAbsDiff,
+    probeRows: batch.rows,
+  };
+}
+
+/** Seeded random inputs: numeric features ~N(0, 1) clipped (10% missing), ids uniform over each feature's rows. */
+function probeBatch(state: EncoderState, rows: number, seed = 1): EncodedBatch {
+  const rng = createRng(seed);
+  const batch: EncodedBatch = {
+    rows,
+    dense: new Float32Array(rows * state.denseSize),
+    ids: new Int32Array(rows * state.idSlots),
+  };
+  for (let r = 0; r < rows; r++) {
+    for (const f of state.features) {
+      if (f.kind === "categorical") {
+        batch.ids[r * state.idSlots + f.slot] = f.offset + rng.int(f.size);
+      } else if (rng.uniform() < 0.1) {
+        batch.dense[r * state.denseSize + f.denseOffset + 1] = 1;
+      } else {
+        batch.dense[r * state.denseSize + f.denseOffset] = Math.max(-f.clip, Math.min(f.clip, rng.normal()));
+      }
+    }
+  }
+  return batch;
+}
+
+/** `digits` significant digits, so the manifest does not carry float noise. */
+function roundTo(x: number, digits: number): number {
+  return x === 0 ? 0 : Number(x.toPrecision(digits));
 }
 
 function weightsHash(weights: Weights): string {

@@ -1,20 +1,36 @@
-/** The ONNX twin of models/network.ts: inputs, embedding lookup, architecture, head outputs. */
+/**
+ * The ONNX twin of models/network.ts: inputs, embedding lookup, architecture, head outputs.
+ * `weights: "int8"` builds the same network with int8 weights (see quantize.ts).
+ */
 
 import { constant } from "../models/blocks.ts";
 import { modelShape, type NetworkConfig } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import type { Weights } from "../models/types.ts";
 import type { GraphBuilder } from "./onnx-graph.ts";
+import { int8EmbeddingLookup, int8KernelsBuilder, type SlotRows, type WeightsMode } from "./quantize.ts";
 
 export const INPUT_DENSE = "dense";
 export const INPUT_IDS = "ids";
+
+export interface NetworkGraphOptions {
+  /** float32 (default) or int8 weights. */
+  weights?: WeightsMode;
+  /**
+   * int8: the embedding rows each id slot reads (the encoder's categorical features by slot),
+   * each block getting its own scales; without it every slot is taken to read the whole table.
+   */
+  slotRows?: readonly SlotRows[];
+}
 
 /** Adds the whole network to `g`; returns the graph input names it declared. */
 export function buildNetworkGraph(
   g: GraphBuilder,
   weights: Weights,
   config: NetworkConfig,
+  options: NetworkGraphOptions = {},
 ): { dense?: string; ids?: string } {
+  const int8 = options.weights === "int8";
   const inputs: { dense?: string; ids?: string } = {};
   const parts: string[] = [];
   if (config.denseSize > 0) {
@@ -23,8 +39,16 @@ export function buildNetworkGraph(
   }
   if (config.idSlots > 0) {
     inputs.ids = g.input(INPUT_IDS, "int32", ["n", config.idSlots]);
-    const table = constant(g, weights, "embedding");
-    const gathered = g.node("Gather", [table, inputs.ids], { axis: 0 }); // [n, C, E]
+    const gathered = int8 // [n, C, E]
+      ? int8EmbeddingLookup(
+          g,
+          weights,
+          "embedding",
+          inputs.ids,
+          options.slotRows ??
+            Array.from({ length: config.idSlots }, () => ({ offset: 0, size: config.vocabSize })),
+        )
+      : g.node("Gather", [constant(g, weights, "embedding"), inputs.ids], { axis: 0 });
     const shape = g.initializer(
       "embedded_shape",
       [2],
@@ -33,7 +57,8 @@ export function buildNetworkGraph(
     parts.push(g.node("Reshape", [gathered, shape])); // [n, C*E]
   }
   const x = parts.length === 1 ? parts[0]! : g.node("Concat", parts, { axis: 1 });
-  const logits = architecture(config.arch).toOnnx(g, weights, x, modelShape(config));
+  const body = int8 ? int8KernelsBuilder(g) : g;
+  const logits = architecture(config.arch).toOnnx(body, weights, x, modelShape(config));
   for (const head of config.heads) {
     const logit = logits[head.name]!;
     let out: string;

@@ -10,11 +10,13 @@ const { onnx } = onnxProto;
 export const ONNX_OPSET = 17;
 export const ONNX_IR_VERSION = 8;
 
-export type ElementType = "float32" | "int32" | "int64";
+export type ElementType = "float32" | "int8" | "int32" | "int64";
+export type TensorValues = Float32Array | Int8Array | Int32Array | BigInt64Array;
 type AttributeValue = number | number[] | string;
 
 const DATA_TYPE: Record<ElementType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
+  int8: onnx.TensorProto.DataType.INT8,
   int32: onnx.TensorProto.DataType.INT32,
   int64: onnx.TensorProto.DataType.INT64,
 };
@@ -24,11 +26,7 @@ export type Dim = number | string;
 
 export interface GraphBuilder {
   /** Adds a constant tensor; returns its name. */
-  initializer(
-    name: string,
-    dims: readonly number[],
-    values: Float32Array | Int32Array | BigInt64Array,
-  ): string;
+  initializer(name: string, dims: readonly number[], values: TensorValues): string;
   /** Adds a node; returns the name of its (first) output. Output names are made unique. */
   node(
     op: string,
@@ -58,12 +56,10 @@ export function createGraph(graphName: string): GraphBuilder {
   return {
     initializer(name, dims, values) {
       const unique_ = unique(name);
-      const type: ElementType =
-        values instanceof Float32Array ? "float32" : values instanceof Int32Array ? "int32" : "int64";
       initializers.push({
         name: unique_,
         dims: [...dims],
-        dataType: DATA_TYPE[type],
+        dataType: DATA_TYPE[elementType(values)],
         rawData: littleEndianBytes(values),
       });
       return unique_;
@@ -72,7 +68,6 @@ export function createGraph(graphName: string): GraphBuilder {
       const out = unique(outputName ?? op.toLowerCase());
       nodes.push({
         opType: op,
-        name: `${out}_node`,
         input: [...nodeInputs],
         output: [out],
         attribute: Object.entries(attributes).map(([name, value]) => attribute(name, value)),
@@ -119,8 +114,20 @@ function attribute(name: string, value: AttributeValue): onnxProto.onnx.IAttribu
   return Number.isInteger(value) ? { name, type: T.INT, i: value } : { name, type: T.FLOAT, f: value };
 }
 
+/** The TensorProto data type number of an element type (e.g. the `to` attribute of a Cast). */
+export function onnxDataType(type: ElementType): number {
+  return DATA_TYPE[type];
+}
+
+export function elementType(values: TensorValues): ElementType {
+  if (values instanceof Float32Array) return "float32";
+  if (values instanceof Int8Array) return "int8";
+  return values instanceof Int32Array ? "int32" : "int64";
+}
+
 /** ONNX raw_data is little-endian; copy so the bytes do not alias a larger buffer. */
-function littleEndianBytes(values: Float32Array | Int32Array | BigInt64Array): Uint8Array {
+function littleEndianBytes(values: TensorValues): Uint8Array {
+  if (values instanceof Int8Array) return new Uint8Array(values); // one byte each: no byte order
   const bytes = new Uint8Array(values.byteLength);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < values.length; i++) {

@@ -1,0 +1,182 @@
+/** export --int8: model.int8.onnx is small, loads in onnxruntime, and scores like model.onnx. */
+import { createHash } from "node:crypto";
+import { access, mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import onnxProto from "onnx-proto";
+import { beforeAll, describe, expect, it } from "vitest";
+import { compileEncoder, type EncodedBatch } from "../../shared/encoder/encode.ts";
+import type { ModelManifest } from "../../shared/manifest.ts";
+import { loadTrainedModel, saveTrainedModel } from "../../trainer/artifact/trained-model.ts";
+import { type Dataset, loadDataset } from "../../trainer/data/load-dataset.ts";
+import { splitRows } from "../../trainer/data/split.ts";
+import { type ExportResult, exportModelDir } from "../../trainer/export/export-model.ts";
+import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
+import { quantizeInt8 } from "../../trainer/export/quantize.ts";
+import { writeSimulation } from "../../trainer/simulate/simulator.ts";
+import { selectBackend } from "../../trainer/train/backend.ts";
+import { auc } from "../../trainer/train/metrics.ts";
+import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
+
+const SEED = 5;
+let dir: string;
+let exported: ExportResult;
+let data: Dataset;
+
+beforeAll(async () => {
+  await selectBackend("cpu");
+  const work = await mkdtemp(join(tmpdir(), "mtrank-int8-"));
+  const sim = writeSimulation(join(work, "sim"), {
+    seed: SEED,
+    users: 300,
+    items: 200,
+    requests: 1500,
+    listSize: 10,
+    latentDim: 8,
+  });
+  dir = join(work, "model");
+  await runTraining({
+    data: sim.dataPath,
+    spec: sim.specPath,
+    arch: "shared-bottom",
+    out: dir,
+    epochs: 2,
+    seed: SEED,
+  });
+  exported = await exportModelDir(dir, { int8: true });
+  data = await loadDataset(sim.dataPath, await readSpecFile(sim.specPath));
+}, 180_000);
+
+async function scores(file: string, batch: EncodedBatch): Promise<Record<string, Float32Array>> {
+  return runHeads(await openSession(await readFile(join(dir, file))), exported.manifest, batch);
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}
+
+describe("export --int8", () => {
+  it("lists both graphs in the manifest with their sha256 and byte counts", async () => {
+    const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as ModelManifest;
+    expect(manifest).toEqual(exported.manifest);
+    for (const file of ["model.onnx", "model.int8.onnx"]) {
+      const bytes = await readFile(join(dir, file));
+      expect(manifest.files[file]).toEqual({
+        bytes: bytes.length,
+        sha256: createHash("sha256").update(bytes).digest("hex"),
+      });
+    }
+  });
+
+  it("writes an int8 file at most 30% the size of model.onnx", () => {
+    const { files, quantization } = exported.manifest;
+    const ratio = files["model.int8.onnx"]!.bytes / files["model.onnx"]!.bytes;
+    expect(ratio).toBeLessThanOrEqual(0.3);
+    expect(quantization?.bytesRatio).toBeCloseTo(ratio, 4);
+    expect(quantization?.file).toBe("model.int8.onnx");
+  });
+
+  it("stores every dense kernel and the embedding table as int8, biases as float32", () => {
+    const { onnx } = onnxProto;
+    const graph = onnx.ModelProto.decode(exported.int8Bytes!).graph!;
+    const types = new Map(graph.initializer!.map((t) => [t.name!, t.dataType]));
+    const INT8 = onnx.TensorProto.DataType.INT8;
+    const FLOAT = onnx.TensorProto.DataType.FLOAT;
+    const kernels = [...types.keys()].filter((n) => n.endsWith("/kernel/int8"));
+    expect(kernels.length).toBeGreaterThan(0);
+    for (const k of kernels) expect(types.get(k)).toBe(INT8);
+    expect(types.get("embedding/int8")).toBe(INT8);
+    for (const [name, type] of types) {
+      if (name.endsWith("/bias")) expect(type).toBe(FLOAT);
+      // No kernel or table is left in float32.
+      expect(name.endsWith("/kernel") || name === "embedding").toBe(false);
+    }
+    expect(graph.node!.filter((n) => n.opType === "DequantizeLinear").length).toBe(kernels.length);
+  });
+
+  it("loads in onnxruntime and scores the validation rows within 0.02 of float32", async () => {
+    const { valid } = splitRows(data.rows.length, data.groups, 0.1, SEED);
+    expect(valid.length).toBeGreaterThan(1000);
+    const batch = compileEncoder(exported.manifest.features).encodeRows(valid.map((i) => data.rows[i]!));
+    const reference = await scores("model.onnx", batch);
+    const quantized = await scores("model.int8.onnx", batch);
+    for (const head of exported.manifest.heads) {
+      const a = reference[head.name]!;
+      const b = quantized[head.name]!;
+      expect(b.length).toBe(valid.length);
+      expect(b.every(Number.isFinite)).toBe(true);
+      const diff = maxAbsDiff(a, b);
+      expect(diff).toBeLessThanOrEqual(0.02);
+      expect(diff).toBeGreaterThan(0); // the weights really were quantized
+      // The manifest reports its own measurement (synthetic probe rows) in the same range.
+      const reported = exported.manifest.quantization!.maxAbsDiff[head.name]!;
+      expect(reported).toBeGreaterThan(0);
+      expect(reported).toBeLessThanOrEqual(0.02);
+    }
+  });
+
+  it("loses at most 0.002 AUC per task on the labelled rows", async () => {
+    const batch = compileEncoder(exported.manifest.features).encodeRows(data.rows);
+    const reference = await scores("model.onnx", batch);
+    const quantized = await scores("model.int8.onnx", batch);
+    for (const head of exported.manifest.heads) {
+      const labels = data.labels[head.name]!;
+      const drop = auc(labels, reference[head.name]!) - auc(labels, quantized[head.name]!);
+      expect(Number.isFinite(drop)).toBe(true);
+      expect(drop).toBeLessThanOrEqual(0.002);
+    }
+  });
+
+  it("reproduces the same bytes and manifest on a second export", async () => {
+    const manifestBefore = await readFile(join(dir, "manifest.json"), "utf8");
+    const again = await exportModelDir(dir, { int8: true });
+    expect(Buffer.from(again.int8Bytes!).equals(Buffer.from(exported.int8Bytes!))).toBe(true);
+    expect(Buffer.from(again.onnxBytes).equals(Buffer.from(exported.onnxBytes))).toBe(true);
+    expect(await readFile(join(dir, "manifest.json"), "utf8")).toBe(manifestBefore);
+  });
+
+  it("refuses a model with a NaN weight and writes nothing", async () => {
+    const model = await loadTrainedModel(dir);
+    const kernel = model.weights["bottom/0/kernel"]!;
+    kernel.values[3] = Number.NaN;
+    const bad = await mkdtemp(join(tmpdir(), "mtrank-int8-nan-"));
+    await saveTrainedModel(bad, model);
+    await expect(exportModelDir(bad, { int8: true })).rejects.toThrow(
+      /parameter "bottom\/0\/kernel" has a non-finite value \(NaN\) at index 3/,
+    );
+    for (const file of ["model.onnx", "model.int8.onnx", "manifest.json"])
+      await expect(access(join(bad, file))).rejects.toThrow();
+  });
+
+  it("drops the quantization section when exported again without --int8", async () => {
+    const { manifest } = await exportModelDir(dir);
+    expect(Object.keys(manifest.files)).toEqual(["model.onnx"]);
+    expect(manifest.quantization).toBeUndefined();
+  });
+});
+
+describe("quantizeInt8", () => {
+  it("uses one symmetric scale per output column (max |w| / 127) and rounds to nearest", () => {
+    // [3, 2]: column 0 = 1.2, -2, 0.5; column 1 = all zero.
+    const w = new Float32Array([1.2, 0, -2, 0, 0.5, 0]);
+    const q = quantizeInt8("w", [3, 2], w, 1);
+    expect(q.scales[0]).toBeCloseTo(2 / 127, 7);
+    expect(q.scales[1]).toBe(1); // an all-zero channel
+    expect(Array.from(q.values)).toEqual([76, 0, -127, 0, 32, 0]);
+  });
+
+  it("uses one scale per row with axis 0, and w and -w quantize to opposite values", () => {
+    const w = new Float32Array([0.3, -0.3, 0.1, 4, -4, 1]);
+    const q = quantizeInt8("t", [2, 3], w, 0);
+    expect(Array.from(q.values)).toEqual([127, -127, 42, 127, -127, 32]);
+    expect(q.scales[1]).toBeCloseTo(4 / 127, 7);
+  });
+
+  it("refuses non-finite values instead of quantizing them to 0", () => {
+    expect(() => quantizeInt8("w", [1, 2], new Float32Array([1, Number.NaN]), 1)).toThrow(
+      /cannot quantize "w": non-finite value \(NaN\) at index 1/,
+    );
+  });
+});

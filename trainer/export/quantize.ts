@@ -1,0 +1,137 @@
+/**
+ * int8 weight quantization for the exported graph (DIR/model.int8.onnx).
+ *
+ * Scheme: symmetric int8, zero point 0, values in [-127, 127], one float32 scale per channel
+ * (scale = max|w| / 127 over the channel). Dense kernels [in, out] get one scale per output
+ * column and are stored "weight-only": DequantizeLinear(W_int8, scale, axis=1) feeds the same
+ * MatMul as the float graph, so activations stay float32 and every architecture is quantized
+ * without knowing it. The embedding table [V, E] is looked up as int8 and scaled after the
+ * gather, one scale per (id slot, column) (see int8EmbeddingLookup). Biases and every other
+ * constant stay float32.
+ */
+import type { Weights } from "../models/types.ts";
+import { type GraphBuilder, onnxDataType, type TensorValues } from "./onnx-graph.ts";
+
+export type WeightsMode = "float32" | "int8";
+
+export interface Quantized {
+  values: Int8Array;
+  /** One scale per slice along the channel axis. */
+  scales: Float32Array;
+}
+
+/**
+ * Quantizes a row-major [rows, cols] matrix with one scale per row (axis 0) or per column
+ * (axis 1). A channel of zeros gets scale 1 (all its values are 0 either way). Refuses
+ * non-finite values: a NaN would otherwise quantize silently to 0.
+ */
+export function quantizeInt8(
+  name: string,
+  dims: readonly number[],
+  values: Float32Array,
+  axis: 0 | 1,
+): Quantized {
+  const [rows, cols] = dims;
+  if (dims.length !== 2 || rows === undefined || cols === undefined || rows * cols !== values.length)
+    throw new Error(`export: cannot quantize "${name}": expected a matrix, got shape [${dims.join(", ")}]`);
+  const channels = axis === 0 ? rows : cols;
+  const channelOf = axis === 0 ? (i: number) => Math.floor(i / cols) : (i: number) => i % cols;
+  const maxAbs = new Float64Array(channels);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isFinite(v))
+      throw new Error(`export: cannot quantize "${name}": non-finite value (${v}) at index ${i}`);
+    const c = channelOf(i);
+    maxAbs[c] = Math.max(maxAbs[c]!, Math.abs(v));
+  }
+  // Round the scales to float32 first: the graph dequantizes with the stored float32 scale.
+  const scales = Float32Array.from(maxAbs, (m) => (m > 0 ? m / 127 : 1));
+  const q = new Int8Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i]! / scales[channelOf(i)]!;
+    // Round half away from zero, so w and -w quantize to opposite values.
+    q[i] = Math.max(-127, Math.min(127, Math.sign(x) * Math.round(Math.abs(x))));
+  }
+  return { values: q, scales };
+}
+
+/** Which float constants are dense kernels: the `${layer}/kernel` [in, out] of models/blocks.ts. */
+export function isDenseKernel(name: string, dims: readonly number[]): boolean {
+  return name.endsWith("/kernel") && dims.length === 2;
+}
+
+/**
+ * A view of `g` in which every dense kernel added as an initializer is stored as int8 with
+ * per-output-channel scales and dequantized in the graph; every other call goes straight to `g`.
+ * The architectures' `toOnnx` build through it unchanged.
+ */
+export function int8KernelsBuilder(g: GraphBuilder): GraphBuilder {
+  return {
+    initializer(name: string, dims: readonly number[], values: TensorValues): string {
+      if (!(values instanceof Float32Array) || !isDenseKernel(name, dims))
+        return g.initializer(name, dims, values);
+      const q = quantizeInt8(name, dims, values, 1);
+      const weights = g.initializer(`${name}/int8`, dims, q.values);
+      const scales = g.initializer(`${name}/scale`, [q.scales.length], q.scales);
+      return g.node("DequantizeLinear", [weights, scales], { axis: 1 }, name);
+    },
+    node: (op, inputs, attributes, outputName) => g.node(op, inputs, attributes, outputName),
+    input: (name, type, dims) => g.input(name, type, dims),
+    output: (name, type, dims) => g.output(name, type, dims),
+    toBytes: (metadata) => g.toBytes(metadata),
+  };
+}
+
+/** The rows of the shared embedding table that one id slot reads: [offset, offset + size). */
+export interface SlotRows {
+  offset: number;
+  size: number;
+}
+
+/**
+ * Embedding lookup ids [n, C] -> [n, C, E] from an int8 table. Slot c only ever reads its own
+ * block of rows (`slots[c]`, the feature's vocabulary), so each block is quantized with one
+ * scale per column and the scales are a constant [C, E], applied after the gather: the lookup
+ * is Gather(int8) -> Cast -> Mul and the scales cost 4·C·E bytes whatever the vocabulary size.
+ * (One scale per row would cost 4 bytes per E-byte row: +50% on the int8 table at E = 8.)
+ */
+export function int8EmbeddingLookup(
+  g: GraphBuilder,
+  weights: Weights,
+  name: string,
+  ids: string,
+  slots: readonly SlotRows[],
+): string {
+  const table = weights[name];
+  if (!table) throw new Error(`export: the saved weights have no parameter "${name}"`);
+  const [rows, dim] = table.shape;
+  if (table.shape.length !== 2 || rows === undefined || dim === undefined)
+    throw new Error(`export: cannot quantize "${name}": expected a matrix, got [${table.shape.join(", ")}]`);
+  const q = new Int8Array(table.values.length);
+  const scales = new Float32Array(slots.length * dim);
+  const owner = new Array<string | undefined>(rows);
+  slots.forEach(({ offset, size }, c) => {
+    const block = `${offset}+${size}`;
+    if (offset < 0 || size < 1 || offset + size > rows)
+      throw new Error(`export: id slot ${c} reads rows ${block}, outside "${name}" [${rows}, ${dim}]`);
+    for (let r = offset; r < offset + size; r++) {
+      if (owner[r] !== undefined && owner[r] !== block)
+        throw new Error(`export: id slots read overlapping blocks of "${name}" (row ${r}): cannot quantize`);
+      owner[r] = block;
+    }
+    const part = quantizeInt8(
+      `${name}[${block}]`,
+      [size, dim],
+      table.values.subarray(offset * dim, (offset + size) * dim),
+      1,
+    );
+    q.set(part.values, offset * dim);
+    scales.set(part.scales, c * dim);
+  });
+  const int8 = g.initializer(`${name}/int8`, table.shape, q);
+  const scale = g.initializer(`${name}/scale`, [slots.length, dim], scales);
+  const gathered = g.node("Cast", [g.node("Gather", [int8, ids], { axis: 0 })], {
+    to: onnxDataType("float32"),
+  });
+  return g.node("Mul", [gathered, scale]); // [n, C, E] * [C, E]
+}
