@@ -20,7 +20,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { GraphBuilder } from "../export/onnx-graph.ts";
-import { countLayers, givenOrder, initMlp, initTower, mlp, mlpOnnx, tower, towerOnnx } from "./blocks.ts";
+import { countLayers, givenOrder, mlp, mlpOnnx, tower, towerOnnx } from "./blocks.ts";
+import { sharedBottom } from "./shared-bottom.ts";
 import type { Architecture, ModelShape, Params } from "./types.ts";
 
 /** Upper bound of log p, so that log(1 - p) stays finite. */
@@ -67,12 +68,8 @@ export const esmm: Architecture = {
   name: "esmm",
   init(shape, options, seed) {
     checkHeads(shape);
-    const params: Params = {};
-    const width = initMlp(params, "bottom", shape.inputWidth, options.bottom, seed);
-    shape.heads.forEach((head, t) => {
-      initTower(params, `tower_${head.name}`, width, options.tower, seed + 100 * (t + 1));
-    });
-    return params;
+    // The same parameters as shared-bottom: one bottom MLP, one tower per task.
+    return sharedBottom.init(shape, options, seed);
   },
   forward(params, x, shape) {
     const z = esmmTowerLogits(params, x, shape);
