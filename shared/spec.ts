@@ -9,6 +9,8 @@ const NumericFeature = v.strictObject({
   name: Name,
   type: v.literal("numeric"),
   side: v.optional(Side),
+  /** Quantile buckets embedded beside the standardised value (default 16; 0 turns them off). */
+  buckets: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1024))),
 });
 const CategoricalFeature = v.strictObject({
   name: Name,

@@ -111,17 +111,32 @@ function compileFeature(f: FeatureState, rules: ValueRules): CompiledFeature {
 function numericWriter(f: NumericState, rules: ValueRules): WriteFeature {
   const scale = f.std > 0 ? 1 / f.std : 1;
   const { mean, clip, denseOffset } = f;
-  return (value, dense, _ids, base) => {
+  const buckets = f.buckets;
+  return (value, dense, ids, denseBase, idBase) => {
     const x = numberOf(value, rules);
     if (x === null || Number.isNaN(x)) {
-      dense[base + denseOffset] = 0;
-      dense[base + denseOffset + 1] = 1;
+      dense[denseBase + denseOffset] = 0;
+      dense[denseBase + denseOffset + 1] = 1;
+      if (buckets) ids[idBase + buckets.slot] = buckets.offset + MISSING_ID;
       return;
     }
     const z = (x - mean) * scale;
-    dense[base + denseOffset] = z > clip ? clip : z < -clip ? -clip : z;
-    dense[base + denseOffset + 1] = 0;
+    dense[denseBase + denseOffset] = z > clip ? clip : z < -clip ? -clip : z;
+    dense[denseBase + denseOffset + 1] = 0;
+    if (buckets) ids[idBase + buckets.slot] = buckets.offset + 1 + bucketIndex(buckets.boundaries, x);
   };
+}
+
+/** Number of boundaries <= x (binary search): bucket 0 is below the first boundary. */
+export function bucketIndex(boundaries: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = boundaries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (boundaries[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function categoricalWriter(f: CategoricalState, rules: ValueRules): WriteFeature {

@@ -1,7 +1,7 @@
 /** Fits the encoder's state (statistics, vocabularies, layout) on training rows. */
 import { type DatasetSpec, SpecError } from "../spec.ts";
 import type { FeatureValues } from "./encode.ts";
-import type { EncoderState, FeatureState } from "./state.ts";
+import type { EncoderState, FeatureState, NumericState } from "./state.ts";
 import { RESERVED_IDS } from "./state.ts";
 import { categoryOf, numberOf, type ValueRules } from "./values.ts";
 
@@ -10,9 +10,11 @@ export interface FitOptions {
   minCount: number;
   /** Standardised numeric values are clipped to this magnitude. */
   clip: number;
+  /** Default number of quantile buckets per numeric feature (0: none). */
+  numericBuckets: number;
 }
 
-export const DEFAULT_FIT_OPTIONS: FitOptions = { minCount: 2, clip: 8 };
+export const DEFAULT_FIT_OPTIONS: FitOptions = { minCount: 2, clip: 8, numericBuckets: 16 };
 
 export function fitEncoder(
   spec: DatasetSpec,
@@ -27,7 +29,7 @@ export function fitEncoder(
   for (const f of spec.features) {
     if (f.type === "numeric") {
       const { mean, std } = moments(rows, f.name, rules);
-      features.push({
+      const numeric: NumericState = {
         kind: "numeric",
         name: f.name,
         side: f.side,
@@ -35,8 +37,15 @@ export function fitEncoder(
         std,
         clip: options.clip,
         denseOffset: denseSize,
-      });
+      };
       denseSize += 2;
+      const boundaries = quantileBoundaries(rows, f.name, rules, f.buckets ?? options.numericBuckets);
+      if (boundaries.length > 0) {
+        const size = 2 + boundaries.length; // missing + (boundaries + 1) buckets
+        numeric.buckets = { slot: idSlots++, offset: vocabSize, size, boundaries };
+        vocabSize += size;
+      }
+      features.push(numeric);
     } else if (f.type === "categorical") {
       const base = {
         kind: "categorical" as const,
@@ -82,6 +91,33 @@ function moments(
   }
   const std = n > 1 ? Math.sqrt(m2 / (n - 1)) : 0;
   return { mean: n > 0 ? mean : 0, std: std > 1e-12 ? std : 1 };
+}
+
+/**
+ * Cut points between `buckets` equally populated buckets of the training values, deduplicated
+ * (a feature with few distinct values gets fewer buckets); none when there is nothing to split.
+ */
+function quantileBoundaries(
+  rows: readonly FeatureValues[],
+  name: string,
+  rules: ValueRules,
+  buckets: number,
+): number[] {
+  if (buckets < 2) return [];
+  const values: number[] = [];
+  for (const row of rows) {
+    const x = numberOf(row[name], rules);
+    if (x !== null && !Number.isNaN(x)) values.push(x);
+  }
+  if (values.length === 0) return [];
+  values.sort((a, b) => a - b);
+  const boundaries: number[] = [];
+  for (let k = 1; k < buckets; k++) {
+    const cut = values[Math.floor((k * values.length) / buckets)]!;
+    // A cut equal to the minimum would leave bucket 0 empty.
+    if (cut > values[0]! && cut !== boundaries[boundaries.length - 1]) boundaries.push(cut);
+  }
+  return boundaries;
 }
 
 /** Keys seen at least minCount times, most frequent first (ties by key, so fits are reproducible). */

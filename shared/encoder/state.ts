@@ -11,6 +11,12 @@ export interface NumericState {
   /** Standardised values are clipped to [-clip, clip] so one outlier cannot dominate a batch. */
   clip: number;
   denseOffset: number;
+  /**
+   * Optional quantile buckets: one id slot whose local id is 0 for missing and 1 + the index of
+   * the training-quantile bucket the value falls in, embedded like a categorical feature. It
+   * gives the network a piecewise view of the number (what trees get from their splits).
+   */
+  buckets?: { slot: number; offset: number; size: number; boundaries: number[] };
 }
 
 /**
@@ -48,3 +54,22 @@ export interface EncoderState {
 export const MISSING_ID = 0;
 export const OOV_ID = 1;
 export const RESERVED_IDS = 2;
+
+/** One id slot of the "ids" input: the block of embedding rows it indexes, and who writes it. */
+export interface IdSlot {
+  slot: number;
+  offset: number;
+  size: number;
+  feature: string;
+}
+
+/** Every id slot, in slot order: categorical features and numeric features' quantile buckets. */
+export function idSlotLayout(state: EncoderState): IdSlot[] {
+  const slots: IdSlot[] = [];
+  for (const f of state.features) {
+    if (f.kind === "categorical")
+      slots.push({ slot: f.slot, offset: f.offset, size: f.size, feature: f.name });
+    else if (f.buckets) slots.push({ ...f.buckets, feature: f.name });
+  }
+  return slots.sort((a, b) => a.slot - b.slot);
+}

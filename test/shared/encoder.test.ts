@@ -1,9 +1,9 @@
 /** The encoder in Node: parity with the committed fixture (its workerd twin is test/edge/encoder-parity.test.ts). */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { compileEncoder, type FeatureValues } from "../../shared/encoder/encode.ts";
+import { bucketIndex, compileEncoder, type FeatureValues } from "../../shared/encoder/encode.ts";
 import { fitEncoder } from "../../shared/encoder/fit.ts";
-import type { EncoderState } from "../../shared/encoder/state.ts";
+import type { EncoderState, NumericState } from "../../shared/encoder/state.ts";
 import { parseSpec } from "../../shared/spec.ts";
 
 const fixture = JSON.parse(readFileSync("fixtures/encoder/encoder-fixture.json", "utf8")) as {
@@ -39,7 +39,7 @@ describe("encoder", () => {
       format: "csv",
       features: [
         { name: "c", type: "categorical", minCount: 1 },
-        { name: "x", type: "numeric" },
+        { name: "x", type: "numeric", buckets: 0 },
       ],
       tasks: [{ name: "y", type: "binary", column: "y" }],
     });
@@ -62,5 +62,47 @@ describe("encoder", () => {
     const batch = compileEncoder(state).encodeRows([{ x: 1e9 }, { x: -1e9 }]);
     expect(batch.dense[0]).toBe(8);
     expect(batch.dense[2]).toBe(-8);
+  });
+});
+
+describe("numeric quantile buckets", () => {
+  const spec = parseSpec({
+    format: "csv",
+    features: [
+      { name: "x", type: "numeric", buckets: 4 },
+      { name: "flag", type: "numeric" },
+      { name: "off", type: "numeric", buckets: 0 },
+    ],
+    tasks: [{ name: "y", type: "binary", column: "y" }],
+  });
+  const rows = Array.from({ length: 100 }, (_, i) => ({ x: i, flag: i % 2, off: i }));
+  const state = fitEncoder(spec, rows);
+
+  it("cuts training values into equally filled buckets, fewer when values repeat, none when off", () => {
+    const [x, flag, off] = state.features as NumericState[];
+    expect(x!.buckets!.boundaries).toEqual([25, 50, 75]);
+    expect(flag!.buckets!.boundaries).toEqual([1]);
+    expect(off!.buckets).toBeUndefined();
+    expect(state.idSlots).toBe(2);
+  });
+
+  it("writes missing as 0 and bucket k as 1 + k, in the bucket slot's block of rows", () => {
+    const x = state.features[0] as NumericState;
+    const batch = compileEncoder(state).encodeRows([
+      { x: -5 },
+      { x: 25 },
+      { x: 74.9 },
+      { x: 1e9 },
+      { x: "" },
+    ]);
+    const ids = Array.from(
+      { length: 5 },
+      (_, r) => batch.ids[r * state.idSlots + x.buckets!.slot]! - x.buckets!.offset,
+    );
+    expect(ids).toEqual([1, 2, 3, 4, 0]);
+  });
+
+  it("bucketIndex counts boundaries <= x", () => {
+    expect([-1, 0, 0.5, 1, 2, 3].map((v) => bucketIndex([0, 1, 2], v))).toEqual([0, 1, 1, 2, 3, 3]);
   });
 });

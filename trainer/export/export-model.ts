@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
-import type { EncoderState } from "../../shared/encoder/state.ts";
+import { type EncoderState, idSlotLayout } from "../../shared/encoder/state.ts";
 import type { HeadInfo, ModelManifest, QuantizationInfo } from "../../shared/manifest.ts";
 import { loadTrainedModel, type TrainedModel, writeAtomic } from "../artifact/trained-model.ts";
 import type { Weights } from "../models/types.ts";
@@ -132,14 +132,14 @@ function checkFinite(weights: Weights): void {
 /** Loads the graph in onnxruntime and runs one batch of all-missing rows: outputs must be finite. */
 async function checkLoads(bytes: Uint8Array, manifest: Omit<ModelManifest, "files">): Promise<void> {
   const rows = 4;
-  const { denseSize, idSlots, features } = manifest.features;
+  const { denseSize, idSlots } = manifest.features;
   const batch: EncodedBatch = {
     rows,
     dense: new Float32Array(rows * denseSize),
     ids: new Int32Array(rows * idSlots),
   };
-  for (const f of features)
-    if (f.kind === "categorical") for (let r = 0; r < rows; r++) batch.ids[r * idSlots + f.slot] = f.offset;
+  for (const s of idSlotLayout(manifest.features))
+    for (let r = 0; r < rows; r++) batch.ids[r * idSlots + s.slot] = s.offset;
   let outputs: Record<string, Float32Array>;
   try {
     outputs = await runHeads(await openSession(bytes), manifest, batch);
@@ -156,13 +156,12 @@ async function checkLoads(bytes: Uint8Array, manifest: Omit<ModelManifest, "file
 
 /** The embedding rows each id slot reads: its categorical feature's block of the shared table. */
 function slotRows(state: EncoderState): SlotRows[] {
-  const bySlot = new Map<number, SlotRows>();
-  for (const f of state.features)
-    if (f.kind === "categorical") bySlot.set(f.slot, { offset: f.offset, size: f.size });
+  const layout = idSlotLayout(state);
   return Array.from({ length: state.idSlots }, (_, slot) => {
-    const rows = bySlot.get(slot);
-    if (!rows) throw new ExportError(`export: no categorical feature of the encoder writes id slot ${slot}`);
-    return rows;
+    const rows = layout[slot];
+    if (rows?.slot !== slot)
+      throw new ExportError(`export: no feature of the encoder writes id slot ${slot}`);
+    return { offset: rows.offset, size: rows.size };
   });
 }
 
@@ -203,11 +202,12 @@ function probeBatch(state: EncoderState, rows: number, seed = 1): EncodedBatch {
     dense: new Float32Array(rows * state.denseSize),
     ids: new Int32Array(rows * state.idSlots),
   };
+  const slots = idSlotLayout(state);
   for (let r = 0; r < rows; r++) {
+    for (const s of slots) batch.ids[r * state.idSlots + s.slot] = s.offset + rng.int(s.size);
     for (const f of state.features) {
-      if (f.kind === "categorical") {
-        batch.ids[r * state.idSlots + f.slot] = f.offset + rng.int(f.size);
-      } else if (rng.uniform() < 0.1) {
+      if (f.kind === "categorical") continue;
+      if (rng.uniform() < 0.1) {
         batch.dense[r * state.denseSize + f.denseOffset + 1] = 1;
       } else {
         batch.dense[r * state.denseSize + f.denseOffset] = Math.max(-f.clip, Math.min(f.clip, rng.normal()));

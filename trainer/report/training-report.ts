@@ -36,7 +36,7 @@ export function renderReport(model: ReportInput): string {
   const features = model.encoder.features
     .map(
       (f) =>
-        `<tr><td>${escapeHtml(f.name)}</td><td>${f.kind}</td><td>${f.side}</td><td>${f.kind === "categorical" ? f.size : "-"}</td></tr>`,
+        `<tr><td>${escapeHtml(f.name)}</td><td>${f.kind}</td><td>${f.side}</td><td>${f.kind === "categorical" ? f.size : (f.buckets?.size ?? "-")}</td></tr>`,
     )
     .join("");
   const weights = Object.entries(training.taskWeights)
