@@ -4,8 +4,9 @@ import type { Candidate } from "./schema.ts";
 
 export type FallbackReason = "model_unavailable" | "inference_failed";
 
-export function fallbackItems(candidates: readonly Candidate[], topK: number | undefined): RankedItem[] {
-  return candidates.slice(0, topK ?? candidates.length).map((c) => ({ id: c.id, score: 0, heads: {} }));
+/** `order`: candidate indices in their final places (the client's order with pins and topK applied). */
+export function fallbackItems(candidates: readonly Candidate[], order: readonly number[]): RankedItem[] {
+  return order.map((i) => ({ id: candidates[i]!.id, score: 0, heads: {} }));
 }
 
 /** One JSON line on stderr, for log search and alerts. */

@@ -19,13 +19,17 @@ export interface Fusion {
 
 const NO_FEATURES = {};
 
-/** Runs encode -> infer -> fuse; throws when the model does (the caller falls back). */
+/**
+ * Runs encode -> infer -> fuse; throws when the model does (the caller falls back).
+ * `place` turns the ranked order (indices, best first) into the final list (pins, topK).
+ */
 export async function rankCandidates(
   model: LoadedModel,
   request: RerankRequest,
   candidates: readonly Candidate[],
   fusion: Fusion,
   timing: ServerTiming,
+  place: (order: number[]) => number[],
 ): Promise<RankedItem[]> {
   const batch = model.encoder.encodeRequest(
     { user: request.user?.features, context: request.context?.features },
@@ -37,7 +41,7 @@ export async function rankCandidates(
 
   const rows = candidates.length;
   const scores = fuseHeads(heads, fusion.weights, fusion.mode, rows);
-  const order = rankByScore(scores).slice(0, request.topK ?? rows);
+  const order = place(rankByScore(scores));
   const names = model.manifest.heads.map((h) => h.name);
   const shares = request.explain
     ? Object.fromEntries(

@@ -21,6 +21,43 @@ const Candidate = v.strictObject(
   objectMessage,
 );
 
+const Comparison = v.picklist(
+  ["eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte"],
+  "expected one of eq, ne, in, not_in, lt, lte, gt, gte",
+);
+
+/** { field, op, value }: in/not_in take a list, lt/lte/gt/gte a number, eq/ne any feature value. */
+const Filter = v.pipe(
+  v.strictObject(
+    {
+      field: v.pipe(v.string(), v.minLength(1, "expected a feature name")),
+      op: Comparison,
+      value: v.union([FeatureValue, v.array(FeatureValue)], "expected a feature value or a list of them"),
+    },
+    objectMessage,
+  ),
+  v.check(
+    (f) => (f.op === "in" || f.op === "not_in") === Array.isArray(f.value),
+    "in and not_in take a list; other operators a single value",
+  ),
+  v.check(
+    (f) => !["lt", "lte", "gt", "gte"].includes(f.op) || typeof f.value === "number",
+    "lt, lte, gt and gte take a number",
+  ),
+);
+
+const Pin = v.strictObject(
+  {
+    id: v.pipe(v.string(), v.minLength(1, "expected a non-empty string")),
+    position: v.pipe(
+      v.number(),
+      v.integer("expected an integer >= 0"),
+      v.minValue(0, "expected an integer >= 0"),
+    ),
+  },
+  objectMessage,
+);
+
 const Weight = v.pipe(
   v.number(),
   v.finite("expected a finite number"),
@@ -52,6 +89,12 @@ export function rerankRequestSchema(heads: readonly string[]) {
         v.pipe(v.number(), v.integer("expected an integer >= 0"), v.minValue(0, "expected an integer >= 0")),
       ),
       explain: v.optional(v.boolean()),
+      filters: v.optional(
+        v.pipe(v.array(Filter, "expected an array of filters"), v.maxLength(32, "at most 32 filters")),
+      ),
+      pinned: v.optional(
+        v.pipe(v.array(Pin, "expected an array of pins"), v.maxLength(100, "at most 100 pins")),
+      ),
     },
     objectMessage,
   );
@@ -59,3 +102,5 @@ export function rerankRequestSchema(heads: readonly string[]) {
 
 export type RerankRequest = v.InferOutput<ReturnType<typeof rerankRequestSchema>>;
 export type Candidate = RerankRequest["candidates"][number];
+export type CandidateFilter = NonNullable<RerankRequest["filters"]>[number];
+export type Pin = NonNullable<RerankRequest["pinned"]>[number];

@@ -9,7 +9,9 @@ import { readJsonBody } from "../http/body.ts";
 import { problemResponse } from "../http/problem.ts";
 import { ServerTiming } from "../http/server-timing.ts";
 import type { ServingModel } from "../model/serving-model.ts";
+import { arrange } from "../rerank/arrange.ts";
 import { type FallbackReason, fallbackItems, logFallback } from "../rerank/fallback.ts";
+import { applyFilters } from "../rerank/filters.ts";
 import {
   type Fusion,
   type RankedItem,
@@ -51,11 +53,14 @@ export function rerankRoute(model: ServingModel): Handler {
       });
     }
     const request = parsed.output;
-    const candidates = uniqueCandidates(request.candidates);
+    const unique = uniqueCandidates(request.candidates);
+    const { kept: candidates, filtered } = applyFilters(unique, request.filters);
+    const removed = { duplicates: request.candidates.length - unique.length, filtered };
+    const place = (order: number[]) => arrange(order, candidates, request.pinned, request.topK);
     timing.mark("parse");
 
     const respond = (items: RankedItem[], fallback: FallbackReason | null) =>
-      c.json({ model: modelInfo, fallback: fallback !== null, items }, 200, {
+      c.json({ model: modelInfo, fallback: fallback !== null, items, removed }, 200, {
         "x-model-version": modelInfo.version,
         "server-timing": timing.header(),
         ...(fallback ? { "x-mtrank-fallback": "1" } : {}),
@@ -73,11 +78,12 @@ export function rerankRoute(model: ServingModel): Handler {
         candidates,
         resolveFusion(request, defaults),
         timing,
+        place,
       );
       return respond(items, null);
     } catch (error) {
       logFallback(reason, error, modelInfo.id, candidates.length);
-      return respond(fallbackItems(candidates, request.topK), reason);
+      return respond(fallbackItems(candidates, place(candidates.map((_, i) => i))), reason);
     }
   };
 }
