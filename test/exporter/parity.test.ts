@@ -20,7 +20,7 @@ const DATA = "../shared/data/ali_ccp_sample.csv";
 const SPEC = "fixtures/specs/ali_ccp.json";
 
 beforeAll(async () => {
-  await selectBackend("cpu");
+  await selectBackend(); // the backend training picks by default (wasm here), so parity covers it
 });
 
 describe.each(Object.keys(ARCHITECTURES))("tfjs <-> ONNX parity: %s", (arch) => {

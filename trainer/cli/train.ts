@@ -1,7 +1,8 @@
 /** npm run train -- --data F --spec S --arch shared-bottom --out DIR [...] */
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { exportModelDir } from "../export/export-model.ts";
 import { ARCHITECTURES } from "../models/registry.ts";
+import { BACKEND_CHOICES } from "../train/backend.ts";
 import { runTraining } from "../train/run-training.ts";
 import { metricsTable } from "./format.ts";
 import { fraction, positiveInt, positiveNumber, runCli, weightList } from "./run-cli.ts";
@@ -19,7 +20,11 @@ const program = new Command("train")
   .option("--embedding-dim <n>", "embedding size for categorical features", positiveInt)
   .option("--batch-size <n>", "mini-batch size", positiveInt)
   .option("--learning-rate <x>", "Adam learning rate", positiveNumber)
-  .option("--backend <name>", "tfjs backend: auto, cpu", "auto")
+  .addOption(
+    new Option("--backend <name>", "tfjs backend (auto: the fastest present, tensorflow -> wasm -> cpu)")
+      .choices(BACKEND_CHOICES)
+      .default("auto"),
+  )
   .option("--no-export", "only train; run `npm run export` later")
   .showHelpAfterError();
 

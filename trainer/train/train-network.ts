@@ -1,9 +1,14 @@
-/** Mini-batch training with Adam, validation after each epoch, early stopping on the best epoch. */
+/**
+ * Mini-batch training with Adam, validation after each epoch, early stopping on the best epoch.
+ * The embedding table is trained sparsely by default (lazy Adam on the rows a batch touches,
+ * ./lazy-adam.ts), every other parameter by tf.train.adam.
+ */
 import * as tf from "@tensorflow/tfjs";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { headOutput, initNetwork, type NetworkConfig, networkLogits } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
+import { LazyAdam } from "./lazy-adam.ts";
 import { totalLoss } from "./loss.ts";
 import { auc, logloss, mean, meanSquaredError } from "./metrics.ts";
 
@@ -19,8 +24,16 @@ export interface TrainOptions {
   taskWeights: Record<string, number>;
   /** Epochs without improvement of the validation score before stopping. */
   patience: number;
+  /**
+   * How the embedding table learns: "lazy-adam" (default) updates only the rows each batch
+   * touches, so a step costs the same at any vocabulary size; "adam" is dense Adam over the
+   * whole table every step (O(vocabulary) per step; kept for comparison).
+   */
+  embeddingOptimizer?: EmbeddingOptimizer;
   onEpoch?: (log: EpochLog) => void;
 }
+
+export type EmbeddingOptimizer = "lazy-adam" | "adam";
 
 export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, "taskWeights"> = {
   epochs: 8,
@@ -53,8 +66,7 @@ export function trainNetwork(
   options: TrainOptions,
 ): TrainResult {
   const params = initNetwork(config, options.seed);
-  const optimizer = tf.train.adam(options.learningRate);
-  const varList = Object.values(params);
+  const optimizer = createNetworkOptimizer(params, config, options);
   const rng = seededRandom(options.seed);
   const history: EpochLog[] = [];
   let best: { epoch: number; score: number; values: Map<string, Float32Array> } | null = null;
@@ -65,26 +77,10 @@ export function trainNetwork(
     let lossSum = 0;
     let batches = 0;
     for (let start = 0; start < order.length; start += options.batchSize) {
-      const idx = order.subarray(start, start + options.batchSize);
-      const loss = tf.tidy(() => {
-        const inputs = batchTensors(config, train, idx);
-        const value = optimizer.minimize(
-          () =>
-            totalLoss(
-              config.heads,
-              networkLogits(params, config, inputs),
-              inputs.labels,
-              options.taskWeights,
-            ),
-          true,
-          varList,
-        );
-        return value ?? tf.scalar(Number.NaN);
-      });
-      lossSum += loss.dataSync()[0]!;
-      loss.dispose();
+      lossSum += optimizer.step(train, order.subarray(start, start + options.batchSize));
       batches++;
     }
+    optimizer.sync();
     const validation = evaluateHeads(config, valid, predictNetwork(params, config, valid));
     const log: EpochLog = {
       epoch,
@@ -101,6 +97,101 @@ export function trainNetwork(
   optimizer.dispose();
   restore(params, best!.values);
   return { params, history, bestEpoch: best!.epoch, validation: history[best!.epoch - 1]!.validation };
+}
+
+/** One optimiser over all of a network's parameters. */
+export interface NetworkOptimizer {
+  /** One training step on the rows `idx` of `data`; returns the batch loss. */
+  step(data: LabelledBatch, idx: Int32Array): number;
+  /** Brings the parameters up to date (lazy Adam keeps the embedding table outside tfjs while training). */
+  sync(): void;
+  dispose(): void;
+}
+
+/**
+ * tf.train.adam over the dense parameters, and lazy Adam over the embedding table unless
+ * `embeddingOptimizer` is "adam" (then tf.train.adam covers the table too).
+ */
+export function createNetworkOptimizer(
+  params: Params,
+  config: NetworkConfig,
+  options: Pick<TrainOptions, "learningRate" | "taskWeights" | "embeddingOptimizer">,
+): NetworkOptimizer {
+  const adam = tf.train.adam(options.learningRate);
+  const embedding = params.embedding;
+  if (!embedding || options.embeddingOptimizer === "adam") {
+    const varList = Object.values(params);
+    return {
+      step: (data, idx) => {
+        const loss = tf.tidy(() => {
+          const inputs = batchTensors(config, data, idx);
+          const value = adam.minimize(
+            () =>
+              totalLoss(
+                config.heads,
+                networkLogits(params, config, inputs),
+                inputs.labels,
+                options.taskWeights,
+              ),
+            true,
+            varList,
+          );
+          return value ?? tf.scalar(Number.NaN);
+        });
+        const value = loss.dataSync()[0]!;
+        loss.dispose();
+        return value;
+      },
+      sync: () => {},
+      dispose: () => adam.dispose(),
+    };
+  }
+
+  const lazy = new LazyAdam(embedding, { learningRate: options.learningRate });
+  const denseVars = Object.entries(params)
+    .filter(([name]) => name !== "embedding")
+    .map(([, v]) => v);
+  return {
+    step: (data, idx) => {
+      const arrays = batchArrays(config, data, idx);
+      const lookup = lazy.lookup(arrays.ids);
+      const [loss, tableGrad] = tf.tidy(() => {
+        // The network gathers from the batch's own rows [U, E] with ids renumbered into them, so
+        // the gradient of the table is [U, E], one row per id the batch touched.
+        const table = tf.tensor2d(lookup.values, [lookup.rows.length, config.embeddingDim]);
+        const inputs = tensorsOf(config, { ...arrays, ids: lookup.local }, idx.length);
+        // A plain tensor in the variable's place: only read (gathered from), never assigned.
+        const batchParams: Params = { ...params, embedding: table as unknown as tf.Variable };
+        const { value, grads } = tf
+          .engine()
+          .gradients(
+            () =>
+              totalLoss(
+                config.heads,
+                networkLogits(batchParams, config, inputs),
+                inputs.labels,
+                options.taskWeights,
+              ),
+            [table, ...denseVars],
+            undefined,
+            true,
+          );
+        const named: { name: string; tensor: tf.Tensor }[] = [];
+        denseVars.forEach((v, i) => {
+          const tensor = grads[i + 1];
+          if (tensor) named.push({ name: v.name, tensor });
+        });
+        adam.applyGradients(named);
+        return [value, grads[0] ?? tf.zerosLike(table)];
+      });
+      lazy.apply(lookup.rows, tableGrad!.dataSync() as Float32Array);
+      const value = loss!.dataSync()[0]!;
+      tf.dispose([loss!, tableGrad!]);
+      return value;
+    },
+    sync: () => lazy.writeBack(),
+    dispose: () => adam.dispose(),
+  };
 }
 
 /** Served outputs per head (probabilities / label units), computed in chunks. */
@@ -159,11 +250,18 @@ interface BatchTensors {
   labels: Record<string, tf.Tensor2D>;
 }
 
-function batchTensors(
+interface BatchArrays {
+  dense: Float32Array;
+  ids: Int32Array;
+  labels: Record<string, Float32Array>;
+}
+
+/** The rows `idx` of a data set, copied into one contiguous batch. */
+function batchArrays(
   config: NetworkConfig,
   data: EncodedBatch & { labels?: Record<string, Float32Array> },
   idx: Int32Array,
-): BatchTensors {
+): BatchArrays {
   const n = idx.length;
   const dense = new Float32Array(n * config.denseSize);
   const ids = new Int32Array(n * config.idSlots);
@@ -172,18 +270,29 @@ function batchTensors(
     dense.set(data.dense.subarray(r * config.denseSize, (r + 1) * config.denseSize), i * config.denseSize);
     ids.set(data.ids.subarray(r * config.idSlots, (r + 1) * config.idSlots), i * config.idSlots);
   }
-  const labels: Record<string, tf.Tensor2D> = {};
+  const labels: Record<string, Float32Array> = {};
   for (const [name, values] of Object.entries(data.labels ?? {})) {
-    labels[name] = tf.tensor2d(
-      Float32Array.from(idx, (r) => values[r]!),
-      [n, 1],
-    );
+    labels[name] = Float32Array.from(idx, (r) => values[r]!);
   }
+  return { dense, ids, labels };
+}
+
+function tensorsOf(config: NetworkConfig, arrays: BatchArrays, n: number): BatchTensors {
+  const labels: Record<string, tf.Tensor2D> = {};
+  for (const [name, values] of Object.entries(arrays.labels)) labels[name] = tf.tensor2d(values, [n, 1]);
   return {
-    dense: tf.tensor2d(dense, [n, config.denseSize]),
-    ids: tf.tensor2d(ids, [n, config.idSlots], "int32"),
+    dense: tf.tensor2d(arrays.dense, [n, config.denseSize]),
+    ids: tf.tensor2d(arrays.ids, [n, config.idSlots], "int32"),
     labels,
   };
+}
+
+function batchTensors(
+  config: NetworkConfig,
+  data: EncodedBatch & { labels?: Record<string, Float32Array> },
+  idx: Int32Array,
+): BatchTensors {
+  return tensorsOf(config, batchArrays(config, data, idx), idx.length);
 }
 
 function seededRandom(seed: number): () => number {

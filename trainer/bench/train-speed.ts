@@ -1,0 +1,318 @@
+/**
+ * npm run bench:train: training throughput (samples/s) and peak memory per backend and per
+ * vocabulary size, on a synthetic encoded data set shaped like the reference configuration:
+ * 12 categorical features of 10k ids each (one shared table of 120k rows), embedding dim 8,
+ * 28 numeric features, two binary heads, batch 1024, Adam (lazy Adam on the table unless noted).
+ *
+ * Every configuration runs in its own child process (clean memory peaks, a fresh backend), times
+ * the training loop's own step (createNetworkOptimizer().step, as trainNetwork runs it) after
+ * warm-up steps, and reports samples/s, rss and heapUsed peaks (sampled after every step; the
+ * wasm heap counts in rss). Writes out/bench/train-speed.json and prints a table.
+ *
+ *   npm run bench:train [-- --quick]     (--quick: fewer steps, for a smoke run)
+ */
+import { spawnSync } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as tf from "@tensorflow/tfjs";
+import { initNetwork, type NetworkConfig } from "../models/network.ts";
+import { ARCHITECTURES } from "../models/registry.ts";
+import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
+import { selectBackend } from "../train/backend.ts";
+import {
+  createNetworkOptimizer,
+  type EmbeddingOptimizer,
+  type LabelledBatch,
+} from "../train/train-network.ts";
+
+const FEATURES = 12;
+const EMBEDDING_DIM = 8;
+const NUMERIC = 28;
+const BATCH = 1024;
+const REFERENCE_VOCAB = FEATURES * 10_000;
+const OUT = "out/bench/train-speed.json";
+
+interface Job {
+  group: "backends" | "vocabulary";
+  arch: string;
+  backend: string;
+  embeddingOptimizer: EmbeddingOptimizer;
+  vocabSize: number;
+  warmupSteps: number;
+  minSteps: number;
+  maxSteps: number;
+  /** Stop timing after this many seconds once minSteps are done. */
+  seconds: number;
+}
+
+interface Result extends Job {
+  backendUsed: string;
+  /** Distinct table rows per batch (what a lazy Adam step updates). */
+  uniqueRowsPerBatch: number;
+  steps: number;
+  samplesPerSecond: number;
+  msPerStep: number;
+  /** Time to copy the lazy-Adam table into its tf.Variable (once per epoch, before validation). */
+  syncMs: number;
+  rssPeakMB: number;
+  heapUsedPeakMB: number;
+  rssBeforeMB: number;
+}
+
+// ---- Child: one configuration -------------------------------------------------------------
+
+async function runJob(job: Job): Promise<Result> {
+  const backendUsed = await selectBackend(job.backend);
+  const config: NetworkConfig = {
+    arch: job.arch,
+    options: DEFAULT_ARCH_OPTIONS,
+    embeddingDim: EMBEDDING_DIM,
+    denseSize: NUMERIC,
+    idSlots: FEATURES,
+    vocabSize: job.vocabSize,
+    heads: [
+      { name: "click", type: "binary" },
+      { name: "purchase", type: "binary" },
+    ],
+  };
+  const data = syntheticData(BATCH * 8, job.vocabSize, 1);
+  const params = initNetwork(config, 42);
+  const uniqueRowsPerBatch = new Set(data.ids.subarray(0, BATCH * FEATURES)).size;
+  const optimizer = createNetworkOptimizer(params, config, {
+    learningRate: 0.002,
+    taskWeights: {},
+    embeddingOptimizer: job.embeddingOptimizer,
+  });
+  const batchIdx = (step: number) => {
+    const start = (step % 8) * BATCH;
+    return Int32Array.from({ length: BATCH }, (_, i) => start + i);
+  };
+  const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
+  const rssBefore = process.memoryUsage().rss;
+  let rssPeak = rssBefore;
+  let heapPeak = process.memoryUsage().heapUsed;
+  const sample = () => {
+    const m = process.memoryUsage();
+    rssPeak = Math.max(rssPeak, m.rss);
+    heapPeak = Math.max(heapPeak, m.heapUsed);
+  };
+  let step = 0;
+  for (; step < job.warmupSteps; step++) {
+    optimizer.step(data, batchIdx(step));
+    sample();
+  }
+  const started = performance.now();
+  let steps = 0;
+  while (
+    steps < job.minSteps ||
+    (steps < job.maxSteps && (performance.now() - started) / 1000 < job.seconds)
+  ) {
+    const loss = optimizer.step(data, batchIdx(step++));
+    if (!Number.isFinite(loss)) throw new Error(`bench: loss ${loss} at step ${step}`);
+    steps++;
+    sample();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const syncStarted = performance.now();
+  optimizer.sync();
+  const syncMs = performance.now() - syncStarted;
+  sample();
+  optimizer.dispose();
+  tf.dispose(Object.values(params));
+  return {
+    ...job,
+    backendUsed,
+    uniqueRowsPerBatch,
+    steps,
+    samplesPerSecond: Math.round((steps * BATCH) / seconds),
+    msPerStep: Math.round((seconds * 1000) / steps),
+    syncMs: Math.round(syncMs * 10) / 10,
+    rssPeakMB: mb(rssPeak),
+    heapUsedPeakMB: mb(heapPeak),
+    rssBeforeMB: mb(rssBefore),
+  };
+}
+
+/** Uniform random ids (the worst case for sparse updates: the most distinct rows per batch). */
+function syntheticData(rows: number, vocabSize: number, seed: number): LabelledBatch {
+  let s = seed >>> 0;
+  const random = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const perFeature = Math.floor(vocabSize / FEATURES);
+  const dense = Float32Array.from({ length: rows * NUMERIC }, () => random() * 2 - 1);
+  const ids = Int32Array.from(
+    { length: rows * FEATURES },
+    (_, i) => (i % FEATURES) * perFeature + Math.floor(random() * perFeature),
+  );
+  const click = Float32Array.from({ length: rows }, (_, r) => (dense[r * NUMERIC]! + random() > 0.9 ? 1 : 0));
+  const purchase = Float32Array.from(click, (c) => (c === 1 && random() < 0.2 ? 1 : 0));
+  return { rows, dense, ids, labels: { click, purchase } };
+}
+
+// ---- Parent: every configuration, one child each ------------------------------------------
+
+function jobs(quick: boolean): Job[] {
+  const timing = quick
+    ? { warmupSteps: 1, minSteps: 1, maxSteps: 2, seconds: 0.5 }
+    : { warmupSteps: 2, minSteps: 3, maxSteps: 40, seconds: 4 };
+  const archs = ["shared-bottom", "mmoe"].filter((a) => a in ARCHITECTURES);
+  const list: Job[] = [];
+  for (const arch of archs) {
+    for (const [backend, embeddingOptimizer] of [
+      ["cpu", "adam"],
+      ["cpu", "lazy-adam"],
+      ["wasm", "adam"],
+      ["wasm", "lazy-adam"],
+    ] as const) {
+      list.push({
+        group: "backends",
+        arch,
+        backend,
+        embeddingOptimizer,
+        vocabSize: REFERENCE_VOCAB,
+        ...timing,
+      });
+    }
+  }
+  for (const vocabSize of [1_000, 100_000, 1_000_000]) {
+    for (const embeddingOptimizer of ["lazy-adam", "adam"] as const) {
+      list.push({
+        group: "vocabulary",
+        arch: "shared-bottom",
+        backend: "wasm",
+        embeddingOptimizer,
+        vocabSize,
+        ...timing,
+      });
+    }
+  }
+  return list;
+}
+
+function runChild(job: Job): Result {
+  const script = fileURLToPath(import.meta.url);
+  const child = spawnSync(process.execPath, [...process.execArgv, script, "--job", JSON.stringify(job)], {
+    encoding: "utf8",
+    maxBuffer: 16 * 2 ** 20,
+  });
+  const line = child.stdout.split("\n").find((l) => l.startsWith("RESULT "));
+  if (child.status !== 0 || !line) {
+    throw new Error(`bench: ${job.arch}/${job.backend}/${job.embeddingOptimizer} failed:\n${child.stderr}`);
+  }
+  return JSON.parse(line.slice("RESULT ".length)) as Result;
+}
+
+function pad(values: (string | number)[], widths: number[]): string {
+  return values.map((v, i) => String(v).padEnd(widths[i]!)).join(" ");
+}
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes("--quick");
+  const started = performance.now();
+  // The backend auto-selection would pick on this host ("best").
+  const best = await selectBackend("auto");
+  const list = jobs(quick);
+  if (best !== "wasm" && best !== "cpu") {
+    for (const arch of new Set(list.map((j) => j.arch))) {
+      const template = list.find((j) => j.arch === arch && j.group === "backends")!;
+      list.push({ ...template, backend: best, embeddingOptimizer: "lazy-adam" });
+    }
+  }
+  const results: Result[] = [];
+  for (const job of list) {
+    const r = runChild(job);
+    results.push(r);
+    console.error(
+      `  ${r.arch} ${r.backendUsed} ${r.embeddingOptimizer} V=${r.vocabSize}: ${r.samplesPerSecond} samples/s (${r.steps} steps)`,
+    );
+  }
+
+  const baseline = (arch: string) =>
+    results.find(
+      (r) =>
+        r.group === "backends" && r.arch === arch && r.backend === "cpu" && r.embeddingOptimizer === "adam",
+    );
+  const rows = results
+    .filter((r) => r.group === "backends")
+    .map((r) => ({ ...r, vsCpu: r.samplesPerSecond / (baseline(r.arch)?.samplesPerSecond ?? Number.NaN) }));
+  const report = {
+    createdAt: new Date().toISOString(),
+    host: { cpus: cpus().length, node: process.version, tfjs: tf.version.tfjs },
+    setup: {
+      features: FEATURES,
+      idsPerFeature: REFERENCE_VOCAB / FEATURES,
+      embeddingDim: EMBEDDING_DIM,
+      numeric: NUMERIC,
+      batch: BATCH,
+      heads: ["click", "purchase"],
+      archOptions: DEFAULT_ARCH_OPTIONS,
+      ids: "uniform random per feature (worst case for sparse updates)",
+      baseline: "cpu backend, dense Adam on the table (the trainer before lazy Adam)",
+      best,
+    },
+    backends: rows,
+    vocabulary: results.filter((r) => r.group === "vocabulary"),
+    seconds: Math.round((performance.now() - started) / 1000),
+  };
+  await mkdir(dirname(OUT), { recursive: true });
+  await writeFile(OUT, `${JSON.stringify(report, null, 1)}\n`);
+
+  const w = [15, 8, 10, 10, 8, 9, 9];
+  console.log(
+    `\ntraining throughput, batch ${BATCH}, ${FEATURES}x${REFERENCE_VOCAB / FEATURES} ids, best backend here: ${best}`,
+  );
+  console.log(pad(["arch", "backend", "table", "samples/s", "x cpu", "rss MB", "heap MB"], w));
+  for (const r of rows) {
+    console.log(
+      pad(
+        [
+          r.arch,
+          r.backendUsed,
+          r.embeddingOptimizer,
+          r.samplesPerSecond,
+          `${r.vsCpu.toFixed(1)}x`,
+          r.rssPeakMB,
+          r.heapUsedPeakMB,
+        ],
+        w,
+      ),
+    );
+  }
+  console.log(`\nvocabulary size (shared-bottom, wasm): samples/s, lazy Adam vs dense Adam on the table`);
+  const v = [10, 12, 10, 10, 10, 10, 10];
+  console.log(pad(["rows", "rows/batch", "lazy", "dense", "lazy rss", "dense rss", "sync ms"], v));
+  for (const size of [...new Set(report.vocabulary.map((r) => r.vocabSize))]) {
+    const lazy = report.vocabulary.find((r) => r.vocabSize === size && r.embeddingOptimizer === "lazy-adam");
+    const dense = report.vocabulary.find((r) => r.vocabSize === size && r.embeddingOptimizer === "adam");
+    console.log(
+      pad(
+        [
+          size,
+          lazy?.uniqueRowsPerBatch ?? "-",
+          lazy?.samplesPerSecond ?? "-",
+          dense?.samplesPerSecond ?? "-",
+          lazy?.rssPeakMB ?? "-",
+          dense?.rssPeakMB ?? "-",
+          lazy?.syncMs ?? "-",
+        ],
+        v,
+      ),
+    );
+  }
+  console.log(`\nwrote ${OUT} (${report.seconds} s)`);
+}
+
+const jobArg = process.argv.indexOf("--job");
+if (jobArg >= 0) {
+  const result = await runJob(JSON.parse(process.argv[jobArg + 1]!) as Job);
+  console.log(`RESULT ${JSON.stringify(result)}`);
+} else {
+  await main();
+}

@@ -1,0 +1,152 @@
+/**
+ * Sparse training of the embedding table: a batch reads only the rows its ids name, and lazy Adam
+ * updates only those rows, so the cost of a step does not grow with the vocabulary size.
+ *
+ * Dense Adam over a [V, E] table costs O(V·E) per step twice over: the gradient of the gather is
+ * a dense [V, E] tensor (UnsortedSegmentSum over all V rows), and Adam then reads and writes
+ * every row's value and both moments. Here instead:
+ *
+ *   lookup(ids)  ids [n·C] -> the batch's unique rows [U], each id's local row in [0, U), and
+ *                those rows' values [U, E]: the network gathers from this small table with the
+ *                local ids, so the gradient it returns is already one row per unique id [U, E]
+ *   apply(lookup, grad [U, E])  lazy Adam on those U rows only
+ *
+ * Lazy Adam (as LazyAdamOptimizer in TensorFlow): every row keeps its own moments m, v; a step
+ * updates the moments and values of the rows the batch touched, and leaves the other rows alone
+ * (their moments do not decay). Bias correction uses the global step t, counted over all steps:
+ *
+ *   m = β1·m + (1-β1)·g     v = β2·v + (1-β2)·g²
+ *   w -= lr · (m / (1-β1^t)) / (sqrt(v / (1-β2^t)) + ε)
+ *
+ * which is tf.train.adam's update (ε outside the square root, default 1e-7 as tfjs's backends),
+ * so a step that touches every row is a dense Adam step.
+ *
+ * The table's master copy is a Float32Array here; `writeBack` copies it into the tf.Variable
+ * (once per epoch, before validation: the variable is not read while training).
+ */
+import * as tf from "@tensorflow/tfjs";
+
+export interface LazyAdamOptions {
+  learningRate: number;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+}
+
+/** One batch's view of the table: the rows it touches and its ids renumbered into them. */
+export interface RowLookup {
+  /** Unique table rows, in order of first appearance in the batch. */
+  rows: Int32Array;
+  /** Every id of the batch as its index into `rows`. */
+  local: Int32Array;
+  /** Values of `rows`, [rows.length, dim] row-major. */
+  values: Float32Array;
+}
+
+export class LazyAdam {
+  readonly vocabSize: number;
+  readonly dim: number;
+  /** Steps taken (the global step used for bias correction). */
+  step = 0;
+  private readonly table: Float32Array;
+  private readonly m: Float32Array;
+  private readonly v: Float32Array;
+  /** Row -> its index in the current batch's `rows`, -1 when absent (reset after each lookup). */
+  private readonly slot: Int32Array;
+  private readonly lr: number;
+  private readonly beta1: number;
+  private readonly beta2: number;
+  private readonly epsilon: number;
+  private beta1Power = 1;
+  private beta2Power = 1;
+
+  constructor(
+    private readonly variable: tf.Variable,
+    options: LazyAdamOptions,
+  ) {
+    if (variable.shape.length !== 2)
+      throw new Error(`LazyAdam: expects a [V, E] table, got [${variable.shape}]`);
+    [this.vocabSize, this.dim] = variable.shape as [number, number];
+    this.table = Float32Array.from(variable.dataSync() as Float32Array);
+    this.m = new Float32Array(this.table.length);
+    this.v = new Float32Array(this.table.length);
+    this.slot = new Int32Array(this.vocabSize).fill(-1);
+    this.lr = options.learningRate;
+    this.beta1 = options.beta1 ?? 0.9;
+    this.beta2 = options.beta2 ?? 0.999;
+    this.epsilon = options.epsilon ?? 1e-7;
+  }
+
+  /** The unique rows of a batch's ids, the ids renumbered into them, and those rows' values. */
+  lookup(ids: Int32Array): RowLookup {
+    const { dim, table, vocabSize } = this;
+    const slot = this.slot;
+    const local = new Int32Array(ids.length);
+    const order = new Int32Array(ids.length);
+    let count = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      if (!(id >= 0 && id < vocabSize))
+        throw new Error(`LazyAdam: id ${id} is outside the table [0, ${vocabSize})`);
+      let s = slot[id]!;
+      if (s < 0) {
+        s = count++;
+        slot[id] = s;
+        order[s] = id;
+      }
+      local[i] = s;
+    }
+    const rows = order.slice(0, count);
+    const values = new Float32Array(count * dim);
+    for (let r = 0; r < count; r++) {
+      const row = rows[r]!;
+      slot[row] = -1;
+      const src = row * dim;
+      const dst = r * dim;
+      for (let k = 0; k < dim; k++) values[dst + k] = table[src + k]!;
+    }
+    return { rows, local, values };
+  }
+
+  /** One lazy Adam step: `grad` [rows.length, dim] is the loss gradient for `rows`. */
+  apply(rows: Int32Array, grad: Float32Array): void {
+    const { dim, table, beta1, beta2, epsilon } = this;
+    const m = this.m;
+    const v = this.v;
+    if (grad.length !== rows.length * dim)
+      throw new Error(`LazyAdam: gradient of ${grad.length} values for ${rows.length} rows of ${dim}`);
+    this.step++;
+    this.beta1Power *= beta1;
+    this.beta2Power *= beta2;
+    // w -= lr·(m/c1) / (sqrt(v/c2) + ε), with c = 1 - β^t
+    const stepSize = this.lr / (1 - this.beta1Power);
+    const vScale = 1 / Math.sqrt(1 - this.beta2Power);
+    const g1 = 1 - beta1;
+    const g2 = 1 - beta2;
+    for (let r = 0; r < rows.length; r++) {
+      const base = rows[r]! * dim;
+      const gBase = r * dim;
+      for (let k = 0; k < dim; k++) {
+        const i = base + k;
+        const g = grad[gBase + k]!;
+        const mi = beta1 * m[i]! + g1 * g;
+        const vi = beta2 * v[i]! + g2 * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        table[i] = table[i]! - (stepSize * mi) / (Math.sqrt(vi) * vScale + epsilon);
+      }
+    }
+  }
+
+  /** Copies the trained table into the variable (before the variable is read: validation, saving). */
+  writeBack(): void {
+    tf.tidy(() => {
+      this.variable.assign(tf.tensor2d(this.table.slice(), [this.vocabSize, this.dim]));
+    });
+  }
+
+  /** The current values of the table (a view; do not keep it across steps). */
+  values(): Float32Array {
+    return this.table;
+  }
+}
