@@ -1,7 +1,8 @@
 /** onnxruntime-web sessions in Node: what `predict` and export checks run, as the edge will. */
+import { createHash } from "node:crypto";
 import * as ort from "onnxruntime-web";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
-import type { ModelManifest } from "../../shared/manifest.ts";
+import type { FileInfo, ModelManifest } from "../../shared/manifest.ts";
 
 ort.env.wasm.numThreads = 1;
 ort.env.logLevel = "error";
@@ -10,6 +11,36 @@ export type Session = ort.InferenceSession;
 
 export async function openSession(bytes: Uint8Array): Promise<Session> {
   return ort.InferenceSession.create(bytes);
+}
+
+/**
+ * Opens a model file only if it is the one the manifest lists: byte count, then sha256, then
+ * onnxruntime's own parse. A truncated or corrupt file fails here with a message naming the file
+ * (`label`) and what is wrong, not later with a protobuf error from inside the runtime.
+ */
+export async function openVerifiedSession(
+  bytes: Uint8Array,
+  expected: FileInfo,
+  label: string,
+): Promise<Session> {
+  if (bytes.length !== expected.bytes)
+    throw new Error(
+      `${label}: ${bytes.length} bytes where the manifest lists ${expected.bytes} (truncated or replaced file)`,
+    );
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  if (sha256 !== expected.sha256)
+    throw new Error(
+      `${label}: sha256 ${sha256.slice(0, 16)}… does not match the manifest's ${expected.sha256.slice(0, 16)}… (corrupt or replaced file)`,
+    );
+  try {
+    return await openSession(bytes);
+  } catch (error) {
+    throw new Error(`${label}: onnxruntime cannot load the graph: ${firstLine(error)}`);
+  }
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
 }
 
 /** Runs the graph on an encoded batch; returns each head's values by head name. */

@@ -8,7 +8,7 @@ import { compileEncoder, type Encoder, type FeatureValues } from "../../shared/e
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { type DatasetSpec, parseSpec } from "../../shared/spec.ts";
 import type { ReadOptions } from "../data/read-rows.ts";
-import { openSession, runHeads, type Session } from "../export/onnx-session.ts";
+import { openVerifiedSession, runHeads, type Session } from "../export/onnx-session.ts";
 
 export interface ServedModel {
   manifest: ModelManifest;
@@ -28,12 +28,7 @@ export async function openServedModel(dir: string, int8 = false): Promise<Served
   if (!manifest.files?.[file])
     throw new Error(`--model: ${dir} has no exported ${file}${int8 ? " (run export with --int8)" : ""}`);
   const bytes = await readFile(join(dir, file));
-  let session: Session;
-  try {
-    session = await openSession(bytes);
-  } catch (error) {
-    throw new Error(`--model: onnxruntime cannot load ${join(dir, file)}: ${(error as Error).message}`);
-  }
+  const session = await openVerifiedSession(bytes, manifest.files[file], `--model: ${join(dir, file)}`);
   return { manifest, encoder: compileEncoder(manifest.features), session, file };
 }
 
