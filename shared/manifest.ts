@@ -19,6 +19,19 @@ export interface TaskMetrics {
   mse?: number;
   positiveRate?: number;
   count: number;
+  /** AUC within each group (user or request) holding both classes, weighted by group size. */
+  gauc?: number;
+  /** At the evaluation threshold (default 0.5); precision/recall NaN when undefined. */
+  accuracy?: number;
+  precision?: number;
+  recall?: number;
+  f1?: number;
+  /** Expected calibration error (10 equal-width probability bins unless evaluate says otherwise). */
+  ece?: number;
+  /** Mean predicted probability / observed positive rate (1 = calibrated on average). */
+  calibrationRatio?: number;
+  /** Regression heads, in (transformed) label units like mse. */
+  mae?: number;
 }
 
 export interface FileInfo {

@@ -40,6 +40,12 @@ export function meanSquaredError(labels: ArrayLike<number>, values: ArrayLike<nu
   return sum / labels.length;
 }
 
+export function meanAbsoluteError(labels: ArrayLike<number>, values: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < labels.length; i++) sum += Math.abs(labels[i]! - values[i]!);
+  return sum / labels.length;
+}
+
 export function mean(values: ArrayLike<number>): number {
   let sum = 0;
   for (let i = 0; i < values.length; i++) sum += values[i]!;

@@ -1,0 +1,75 @@
+/**
+ * Every per-task number of a head from its labels and outputs: what `evaluate` prints, the
+ * report tabulates, and (one call) what training could log per epoch.
+ */
+import type { TaskMetrics } from "../../shared/manifest.ts";
+import { auc, logloss, mean, meanAbsoluteError, meanSquaredError } from "../train/metrics.ts";
+import {
+  type CalibrationBin,
+  type CalibrationOptions,
+  calibrationCurve,
+  expectedCalibrationError,
+  predictedObservedRatio,
+} from "./calibration.ts";
+import { groupAuc } from "./group-auc.ts";
+import { thresholdMetrics } from "./threshold.ts";
+
+export interface HeadOutputs {
+  name: string;
+  type: "binary" | "regression";
+  /** Regression: the transform labels were trained under; outputs (label units) are mapped back. */
+  transform?: "none" | "log1p";
+}
+
+export interface TaskMetricOptions {
+  threshold?: number;
+  /** Group key per row (user or request) for GAUC; none: no GAUC. */
+  groups?: readonly string[] | null;
+  /** ECE bins; the reliability curve uses the same. */
+  calibration?: CalibrationOptions;
+}
+
+export interface TaskEvaluation {
+  metrics: TaskMetrics;
+  /** Binary heads only. */
+  calibration?: CalibrationBin[];
+}
+
+export function evaluateTask(
+  head: HeadOutputs,
+  labels: ArrayLike<number>,
+  outputs: ArrayLike<number>,
+  options: TaskMetricOptions = {},
+): TaskEvaluation {
+  if (labels.length !== outputs.length)
+    throw new Error(`task ${head.name}: ${labels.length} labels but ${outputs.length} outputs`);
+  if (head.type === "regression") {
+    const values =
+      head.transform === "log1p" ? Array.from(outputs, (v) => Math.log1p(Math.max(v, -0.999999))) : outputs;
+    return {
+      metrics: {
+        mse: meanSquaredError(labels, values),
+        mae: meanAbsoluteError(labels, values),
+        count: labels.length,
+      },
+    };
+  }
+  const at = thresholdMetrics(labels, outputs, options.threshold ?? 0.5);
+  const calibration = calibrationCurve(labels, outputs, options.calibration);
+  return {
+    metrics: {
+      auc: auc(labels, outputs),
+      logloss: logloss(labels, outputs),
+      positiveRate: mean(labels),
+      count: labels.length,
+      ...(options.groups ? { gauc: groupAuc(labels, outputs, options.groups) } : {}),
+      accuracy: at.accuracy,
+      precision: at.precision,
+      recall: at.recall,
+      f1: at.f1,
+      ece: expectedCalibrationError(calibration),
+      calibrationRatio: predictedObservedRatio(labels, outputs),
+    },
+    calibration,
+  };
+}
