@@ -6,7 +6,8 @@ import { corsAllowList } from "./http/cors.ts";
 import { type ModelSource, type ServingModel, servingModel } from "./model/serving-model.ts";
 import { internalError, methodNotAllowed, notFound } from "./routes/errors.ts";
 import { modelsRoute } from "./routes/models.ts";
-import { rerankRoute } from "./routes/rerank.ts";
+import { openApiRoute } from "./routes/openapi.ts";
+import { MAX_BODY_BYTES, rerankRoute } from "./routes/rerank.ts";
 
 export type { ModelSource } from "./model/serving-model.ts";
 
@@ -32,6 +33,7 @@ function routes(model: ServingModel): Hono<EdgeBindings> {
   app.use("*", corsAllowList());
   app.use("/v1/*", apiKeyAuth());
   app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/openapi.json", openApiRoute(model, MAX_BODY_BYTES));
   app.get("/v1/models", modelsRoute(model));
   app.post("/v1/rerank", rerankRoute(model));
   app.all("/v1/rerank", methodNotAllowed("POST"));

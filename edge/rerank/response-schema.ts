@@ -1,0 +1,65 @@
+/**
+ * The shapes the worker answers with (DESIGN.md "HTTP contract"), as valibot schemas: they
+ * document the responses in /openapi.json, and the tests parse real responses with them.
+ */
+import * as v from "valibot";
+
+const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
+
+export const RankedItemSchema = v.pipe(
+  v.strictObject({
+    id: v.string(),
+    score: v.number(),
+    heads: v.record(v.string(), v.number()),
+    contributions: v.optional(v.record(v.string(), v.number())),
+  }),
+  v.description("A candidate in its final place; fallback items have score 0 and no heads."),
+);
+
+export const RerankResponseSchema = v.strictObject({
+  model: v.pipe(
+    v.strictObject({ id: v.string(), version: v.string() }),
+    v.description("The model that served (also in the x-model-version header)."),
+  ),
+  fallback: v.pipe(
+    v.boolean(),
+    v.description("true: the model could not serve; items keep the request's order (x-mtrank-fallback: 1)."),
+  ),
+  items: v.array(RankedItemSchema),
+  removed: v.strictObject({
+    duplicates: v.pipe(Count, v.description("Candidates dropped because an earlier one had the same id.")),
+    filtered: v.pipe(Count, v.description("Candidates dropped by the request's filters.")),
+  }),
+});
+
+/** RFC 9457 problem details, as edge/http/problem.ts writes them. */
+export const ProblemSchema = v.strictObject({
+  type: v.pipe(v.string(), v.description("urn:mtrank:problem:<kind>")),
+  title: v.string(),
+  status: v.pipe(v.number(), v.integer()),
+  detail: v.string(),
+  errors: v.optional(
+    v.array(
+      v.strictObject({
+        field: v.pipe(v.string(), v.description('Dot path of the offending field ("" for the body).')),
+        message: v.string(),
+      }),
+    ),
+  ),
+});
+
+export const ModelsResponseSchema = v.strictObject({
+  models: v.array(
+    v.looseObject({
+      id: v.string(),
+      version: v.string(),
+      arch: v.string(),
+      heads: v.array(v.strictObject({ name: v.string(), type: v.picklist(["binary", "regression"]) })),
+      createdAt: v.string(),
+      metrics: v.record(v.string(), v.unknown()),
+      files: v.record(v.string(), v.unknown()),
+    }),
+  ),
+});
+
+export const HealthResponseSchema = v.strictObject({ status: v.literal("ok") });

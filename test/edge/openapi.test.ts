@@ -1,0 +1,127 @@
+/**
+ * GET /openapi.json: generated from the valibot schemas that validate requests, so the document
+ * and the validator must agree — checked here by running both on the same bodies, with an
+ * independent JSON Schema validator (@cfworker/json-schema, no code generation, runs in workerd).
+ */
+import { type Schema, Validator } from "@cfworker/json-schema";
+import * as v from "valibot";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../edge/app.ts";
+import type { EdgeEnv } from "../../edge/env.ts";
+import { ProblemSchema, RerankResponseSchema } from "../../edge/rerank/response-schema.ts";
+import { MAX_CANDIDATES } from "../../edge/rerank/schema.ts";
+import modelBytes from "../../fixtures/model/model.onnx";
+import { candidates, get, headNames, manifest, postRerank, rerankBody } from "./requests.ts";
+
+interface OpenApiDoc {
+  openapi: string;
+  paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>;
+  components: {
+    schemas: Record<string, Schema & { required?: string[]; properties?: Record<string, Schema> }>;
+  };
+}
+
+let doc: OpenApiDoc;
+let requestSchema: Validator;
+let responseSchema: Validator;
+let problemSchema: Validator;
+
+beforeAll(async () => {
+  const res = await get("/openapi.json");
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+  doc = JSON.parse(await res.text()) as OpenApiDoc;
+  const { schemas } = doc.components;
+  requestSchema = new Validator(schemas.RerankRequest!, "2020-12", false);
+  responseSchema = new Validator(schemas.RerankResponse!, "2020-12", false);
+  problemSchema = new Validator(schemas.Problem!, "2020-12", false);
+});
+
+const valid = (validator: Validator, value: unknown) => validator.validate(value).valid;
+
+describe("GET /openapi.json", () => {
+  it("is an OpenAPI 3.1 document naming every route", () => {
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths).sort()).toEqual(["/healthz", "/openapi.json", "/v1/models", "/v1/rerank"]);
+    const rerank = doc.paths["/v1/rerank"]!.post!;
+    expect(rerank.requestBody).toMatchObject({
+      content: { "application/json": { schema: { $ref: "#/components/schemas/RerankRequest" } } },
+    });
+    expect(Object.keys(rerank.responses)).toEqual(expect.arrayContaining(["200", "400", "401", "413"]));
+    expect(rerank.responses["400"]).toMatchObject({
+      content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+    });
+  });
+
+  it("every field the document requires is one the worker rejects a body without", async () => {
+    const required = doc.components.schemas.RerankRequest!.required ?? [];
+    expect(required).toContain("candidates");
+    const body = rerankBody({ candidates: candidates(3) });
+    for (const field of required) {
+      const { [field]: _, ...without } = body;
+      expect(valid(requestSchema, without)).toBe(false);
+      const res = await postRerank(without);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { errors: { field: string }[] }).errors.map((e) => e.field)).toContain(
+        field,
+      );
+    }
+  });
+
+  it("the document's schema and the worker agree on valid and invalid bodies", async () => {
+    const ok = rerankBody({
+      candidates: candidates(4),
+      weights: { [headNames[0]!]: 2 },
+      topK: 2,
+      fusion: "product",
+    });
+    const cases: { body: unknown; field: string }[] = [
+      { body: rerankBody({ candidates: [{ features: {} }] }), field: "candidates.0.id" },
+      { body: rerankBody({ candidates: candidates(2), topk: 1 }), field: "topk" },
+      { body: rerankBody({ candidates: candidates(2), weights: { "not-a-head": 1 } }), field: "weights" },
+      { body: rerankBody({ candidates: candidates(2), weights: { [headNames[0]!]: -1 } }), field: "weights" },
+      { body: rerankBody({ candidates: candidates(2), fusion: "max" }), field: "fusion" },
+      { body: rerankBody({ candidates: candidates(2), topK: 1.5 }), field: "topK" },
+      { body: rerankBody({ candidates: candidates(MAX_CANDIDATES + 1) }), field: "candidates" },
+    ];
+    expect(valid(requestSchema, ok)).toBe(true);
+    expect((await postRerank(ok)).status).toBe(200);
+    for (const { body, field } of cases) {
+      expect(valid(requestSchema, body), field).toBe(false);
+      const res = await postRerank(body);
+      expect(res.status, field).toBe(400);
+      const fields = ((await res.json()) as { errors: { field: string }[] }).errors.map((e) => e.field);
+      expect(
+        fields.some((f) => f.startsWith(field)),
+        `${field} in ${fields}`,
+      ).toBe(true);
+    }
+  });
+
+  it("weights may only name this model's heads", () => {
+    const weights = doc.components.schemas.RerankRequest!.properties!.weights as {
+      propertyNames: { enum: string[] };
+    };
+    expect(weights.propertyNames.enum).toEqual(headNames);
+  });
+
+  it("real responses match the documented response schemas", async () => {
+    const res = await postRerank(rerankBody({ candidates: [...candidates(5), { id: "c0" }], explain: true }));
+    const body = await res.json();
+    expect(valid(responseSchema, body)).toBe(true);
+    expect(v.is(RerankResponseSchema, body)).toBe(true);
+    expect(valid(responseSchema, { ...(body as object), extra: 1 })).toBe(false);
+
+    const bad = await (await postRerank({ candidates: "no" })).json();
+    expect(valid(problemSchema, bad)).toBe(true);
+    expect(v.is(ProblemSchema, bad)).toBe(true);
+  });
+
+  it("is public even when API keys are configured (it names no secret)", async () => {
+    const app = createApp({ manifest, model: modelBytes });
+    const env: EdgeEnv = { MTRANK_API_KEYS: "k1" };
+    const res = await app.fetch(new Request("http://mtrank.test/openapi.json"), env);
+    expect(res.status).toBe(200);
+    expect((await app.fetch(new Request("http://mtrank.test/v1/models"), env)).status).toBe(401);
+  });
+});
