@@ -59,6 +59,12 @@ export function buildNetworkGraph(
   const x = parts.length === 1 ? parts[0]! : g.node("Concat", parts, { axis: 1 });
   const body = int8 ? int8KernelsBuilder(g) : g;
   const logits = architecture(config.arch).toOnnx(body, weights, x, modelShape(config));
+  addHeadOutputs(g, config, logits);
+  return inputs;
+}
+
+/** One graph output per head, named after it: probability (binary) or label units (regression). */
+export function addHeadOutputs(g: GraphBuilder, config: NetworkConfig, logits: Record<string, string>): void {
   for (const head of config.heads) {
     const logit = logits[head.name]!;
     let out: string;
@@ -69,5 +75,4 @@ export function buildNetworkGraph(
     } else out = g.node("Identity", [logit], {}, head.name);
     g.output(out, "float32", ["n", 1]);
   }
-  return inputs;
 }
