@@ -1,0 +1,105 @@
+"""Reference models for the quality bench: one-hot logistic regression and gradient-boosted trees
+(scikit-learn) on the same train/test CSV files and dataset spec the trainer reads.
+
+    /usr/bin/python3 test/tools/baselines.py --train T.csv --test V.csv --spec spec.json
+
+Prints JSON: {"logistic": {task: auc}, "gbdt": {task: auc}, "seconds": {...}}. Needs python3-sklearn
+(Debian) - a benchmark tool, not part of the test suite.
+"""
+import argparse
+import csv
+import json
+import math
+import time
+
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+
+def read(path, spec):
+    missing = set(spec.get("missing", ["", "?", "NA"]))
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f, delimiter=spec.get("delimiter", ",")))
+    numeric = [x["name"] for x in spec["features"] if x["type"] == "numeric"]
+    categorical = [x["name"] for x in spec["features"] if x["type"] == "categorical"]
+    num = np.array(
+        [[float(r[c].strip()) if r[c].strip() not in missing else math.nan for c in numeric] for r in rows],
+        dtype=np.float64,
+    ).reshape(len(rows), len(numeric))
+    cat = np.array([[r[c].strip() for c in categorical] for r in rows], dtype=object).reshape(len(rows), len(categorical))
+    labels = {}
+    for t in spec["tasks"]:
+        positive = set(t.get("positive", ["1", "true"]))
+        labels[t["name"]] = np.array([1 if r[t["column"]].strip() in positive else 0 for r in rows])
+    return num, cat, labels
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--train", required=True)
+    ap.add_argument("--test", required=True)
+    ap.add_argument("--spec", required=True)
+    args = ap.parse_args()
+    spec = json.load(open(args.spec))
+    tn, tc, ty = read(args.train, spec)
+    vn, vc, vy = read(args.test, spec)
+    nn = tn.shape[1]
+    train_x = np.concatenate([tn, tc], axis=1)
+    test_x = np.concatenate([vn, vc], axis=1)
+    num_cols = list(range(nn))
+    cat_cols = list(range(nn, train_x.shape[1]))
+    medians = np.nanmedian(tn, axis=0) if nn else []
+    for x in (train_x, test_x):
+        for j in num_cols:
+            col = x[:, j].astype(np.float64)
+            col[np.isnan(col)] = medians[j]
+            x[:, j] = col
+
+    out = {"logistic": {}, "gbdt": {}, "seconds": {}}
+    started = time.time()
+    for task, y in ty.items():
+        lr = make_pipeline(
+            ColumnTransformer(
+                [
+                    ("num", StandardScaler(), num_cols),
+                    ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=2), cat_cols),
+                ]
+            ),
+            LogisticRegression(max_iter=2000, C=1.0),
+        )
+        lr.fit(train_x, y)
+        out["logistic"][task] = roc_auc_score(vy[task], lr.predict_proba(test_x)[:, 1])
+    out["seconds"]["logistic"] = time.time() - started
+
+    started = time.time()
+    ordinal = ColumnTransformer(
+        [
+            ("num", "passthrough", num_cols),
+            ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1), cat_cols),
+        ]
+    )
+    tx = ordinal.fit_transform(train_x).astype(np.float64)
+    vx = ordinal.transform(test_x).astype(np.float64)
+    # Categories unseen in training (-1) become missing, which the trees route on their own.
+    tx[tx < 0] = np.nan
+    vx[:, nn:][vx[:, nn:] < 0] = np.nan
+    # Categorical splits need < 256 categories; wider columns are used as ordinal codes.
+    categorical = [False] * nn + [len(np.unique(tx[:, j][~np.isnan(tx[:, j])])) < 255 for j in range(nn, tx.shape[1])]
+    for task, y in ty.items():
+        gb = HistGradientBoostingClassifier(
+            max_iter=500, learning_rate=0.1, early_stopping=True, validation_fraction=0.1,
+            n_iter_no_change=20, categorical_features=categorical, random_state=0,
+        )
+        gb.fit(tx, y)
+        out["gbdt"][task] = roc_auc_score(vy[task], gb.predict_proba(vx)[:, 1])
+    out["seconds"]["gbdt"] = time.time() - started
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

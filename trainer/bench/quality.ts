@@ -1,0 +1,160 @@
+/**
+ * npm run bench:quality: held-out AUC of the trainer's architectures, trained with default flags,
+ * against reference models on the same files.
+ *
+ * - census: a census-like tabular set (simulate/census.ts; 100k train, 50k test rows) against
+ *   one-hot logistic regression and gradient-boosted trees (scikit-learn, test/tools/baselines.py;
+ *   skipped with a note when python3 has no sklearn).
+ * - simulator: the recommendation simulator (train/test split by request), where the oracle
+ *   AUC from the true probabilities is the ceiling.
+ *
+ * Writes out/bench/quality.json and prints a table. Each model trains in this process on the
+ * best backend; the test files are scored by the exported ONNX model through onnxruntime.
+ *
+ *   npm run bench:quality [-- --suite census|simulator] [--arch mmoe,single] [--quick]
+ */
+import { spawnSync } from "node:child_process";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Command } from "commander";
+import { loadDataset } from "../data/load-dataset.ts";
+import { exportModelDir } from "../export/export-model.ts";
+import { evaluateModel } from "../predict/evaluate-model.ts";
+import { openServedModel } from "../predict/served-model.ts";
+import { writeCensus } from "../simulate/census.ts";
+import { writeSimulation } from "../simulate/simulator.ts";
+import { auc } from "../train/metrics.ts";
+import { readSpecFile, runTraining } from "../train/run-training.ts";
+
+const OUT = "out/bench/quality.json";
+const WORK = "out/bench/quality";
+
+interface SuiteFiles {
+  train: string;
+  test: string;
+  spec: string;
+}
+
+interface Row {
+  suite: string;
+  model: string;
+  seconds: number;
+  auc: Record<string, number>;
+  bestEpoch?: number;
+}
+
+const program = new Command("bench:quality")
+  .option("--suite <name>", "census, simulator or all", "all")
+  .option("--arch <list>", "architectures to train", "mmoe,single,shared-bottom,ple")
+  .option("--quick", "smaller data sets (a smoke run)")
+  .parse();
+const opts = program.opts<{ suite: string; arch: string; quick?: boolean }>();
+const archs = opts.arch.split(",").map((s) => s.trim());
+const scale = opts.quick ? 0.1 : 1;
+
+const results: Row[] = [];
+if (opts.suite === "all" || opts.suite === "census") {
+  const written = writeCensus(join(WORK, "census"), {
+    train: { rows: Math.round(100_000 * scale), seed: 1 },
+    test: { rows: Math.round(50_000 * scale), seed: 2 },
+  });
+  const files = { train: written.train!, test: written.test!, spec: written.spec! };
+  results.push(...baselines("census", files));
+  for (const arch of archs) results.push(await trainAndTest("census", arch, files));
+}
+if (opts.suite === "all" || opts.suite === "simulator") {
+  const files = await simulatorFiles(Math.round(20_000 * scale));
+  results.push(await oracle(files));
+  for (const arch of [...archs, "esmm"]) results.push(await trainAndTest("simulator", arch, files));
+}
+
+await mkdir("out/bench", { recursive: true });
+await writeFile(OUT, `${JSON.stringify({ createdAt: new Date().toISOString(), results }, null, 1)}\n`);
+printTable(results);
+console.log(`wrote ${OUT}`);
+
+async function trainAndTest(suite: string, arch: string, files: SuiteFiles): Promise<Row> {
+  const out = join(WORK, suite, arch);
+  const started = performance.now();
+  const summary = await runTraining({ data: files.train, spec: files.spec, arch, out });
+  const seconds = (performance.now() - started) / 1000;
+  await exportModelDir(out);
+  const report = await evaluateModel(await openServedModel(out), files.test, await readSpecFile(files.spec));
+  const aucs = Object.fromEntries(Object.entries(report.tasks).map(([t, m]) => [t, m.auc ?? Number.NaN]));
+  console.log(
+    `${suite} ${arch}: ${fmtAucs(aucs)} (${seconds.toFixed(0)} s, best epoch ${summary.bestEpoch})`,
+  );
+  return { suite, model: arch, seconds, auc: aucs, bestEpoch: summary.bestEpoch };
+}
+
+function baselines(suite: string, files: SuiteFiles): Row[] {
+  const run = spawnSync(
+    "/usr/bin/python3",
+    ["test/tools/baselines.py", "--train", files.train, "--test", files.test, "--spec", files.spec],
+    { encoding: "utf8" },
+  );
+  if (run.status !== 0) {
+    console.log(
+      `${suite}: no scikit-learn baselines (${(run.stderr || run.error?.message || "").trim().split("\n").pop()})`,
+    );
+    return [];
+  }
+  const out = JSON.parse(run.stdout) as {
+    logistic: Record<string, number>;
+    gbdt: Record<string, number>;
+    seconds: Record<string, number>;
+  };
+  console.log(`${suite} baselines: logistic ${fmtAucs(out.logistic)}; gbdt ${fmtAucs(out.gbdt)}`);
+  return [
+    { suite, model: "logistic (sklearn)", seconds: out.seconds.logistic ?? 0, auc: out.logistic },
+    { suite, model: "gbdt (sklearn)", seconds: out.seconds.gbdt ?? 0, auc: out.gbdt },
+  ];
+}
+
+/** The simulator's log split by request: the first 80% of requests train, the rest test. */
+async function simulatorFiles(requests: number): Promise<SuiteFiles> {
+  const dir = join(WORK, "simulator");
+  const sim = writeSimulation(dir, { requests });
+  const lines = (await readFile(sim.dataPath, "utf8")).trimEnd().split("\n");
+  const header = lines[0]!;
+  const body = lines.slice(1);
+  const listSize = body.length / requests;
+  const cut = Math.round(requests * 0.8) * listSize;
+  const train = join(dir, "train.csv");
+  const test = join(dir, "test.csv");
+  await writeFile(train, `${[header, ...body.slice(0, cut)].join("\n")}\n`);
+  await writeFile(test, `${[header, ...body.slice(cut)].join("\n")}\n`);
+  return { train, test, spec: sim.specPath };
+}
+
+/** The ceiling: AUC of the true probabilities on the test file. */
+async function oracle(files: SuiteFiles): Promise<Row> {
+  const data = await loadDataset(files.test, await readSpecFile(files.spec));
+  const aucs = Object.fromEntries(
+    Object.entries(data.truth).map(([task, p]) => [task, auc(data.labels[task]!, p)]),
+  );
+  return { suite: "simulator", model: "oracle (true p)", seconds: 0, auc: aucs };
+}
+
+function fmtAucs(aucs: Record<string, number>): string {
+  return Object.entries(aucs)
+    .map(([t, a]) => `${t} ${a.toFixed(4)}`)
+    .join(", ");
+}
+
+function printTable(rows: Row[]): void {
+  for (const suite of [...new Set(rows.map((r) => r.suite))]) {
+    const inSuite = rows.filter((r) => r.suite === suite);
+    const tasks = [...new Set(inSuite.flatMap((r) => Object.keys(r.auc)))];
+    console.log(`\n${suite}: test AUC`);
+    console.log(["model".padEnd(20), ...tasks.map((t) => t.padStart(14)), "seconds".padStart(9)].join(" "));
+    for (const r of inSuite)
+      console.log(
+        [
+          r.model.padEnd(20),
+          ...tasks.map((t) => (r.auc[t]?.toFixed(4) ?? "-").padStart(14)),
+          r.seconds.toFixed(0).padStart(9),
+        ].join(" "),
+      );
+  }
+}
