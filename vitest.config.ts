@@ -16,6 +16,9 @@ const ortWasmFile = fileURLToPath(new URL(`./node_modules/${ORT_WASM}`, import.m
 
 export default defineConfig({
   test: {
+    // The worker logs one JSON line per request (edge/http/request-log.ts); thousands of edge
+    // test requests would bury the report. Tests that check the lines spy on console.log.
+    onConsoleLog: (log) => !log.includes('"event":"request"'),
     projects: [
       {
         test: {

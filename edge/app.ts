@@ -3,6 +3,7 @@ import { Hono } from "hono/tiny";
 import type { EdgeBindings } from "./env.ts";
 import { apiKeyAuth } from "./http/auth.ts";
 import { corsAllowList } from "./http/cors.ts";
+import { requestLog } from "./http/request-log.ts";
 import { type ModelSource, type ServingModel, servingModel } from "./model/serving-model.ts";
 import { internalError, methodNotAllowed, notFound } from "./routes/errors.ts";
 import { modelsRoute } from "./routes/models.ts";
@@ -30,6 +31,7 @@ export function createApp(source: ModelSource): Hono<EdgeBindings> {
 
 function routes(model: ServingModel): Hono<EdgeBindings> {
   const app = new Hono<EdgeBindings>();
+  app.use("*", requestLog());
   app.use("*", corsAllowList());
   app.use("/v1/*", apiKeyAuth());
   app.get("/healthz", (c) => c.json({ status: "ok" }));

@@ -8,22 +8,3 @@ export type FallbackReason = "model_unavailable" | "inference_failed";
 export function fallbackItems(candidates: readonly Candidate[], order: readonly number[]): RankedItem[] {
   return order.map((i) => ({ id: candidates[i]!.id, score: 0, heads: {} }));
 }
-
-/** One JSON line on stderr, for log search and alerts. */
-export function logFallback(
-  reason: FallbackReason,
-  error: unknown,
-  modelId: string,
-  candidates: number,
-): void {
-  console.error(
-    JSON.stringify({
-      level: "error",
-      event: "rerank.fallback",
-      reason,
-      error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-      model: modelId,
-      candidates,
-    }),
-  );
-}

@@ -5,12 +5,14 @@
 import type { Handler } from "hono";
 import * as v from "valibot";
 import { describeIssues, formatIssue } from "../../shared/validation.ts";
+import type { EdgeBindings } from "../env.ts";
 import { readJsonBody } from "../http/body.ts";
 import { problemResponse } from "../http/problem.ts";
+import { describeError } from "../http/request-log.ts";
 import { ServerTiming } from "../http/server-timing.ts";
 import type { ServingModel } from "../model/serving-model.ts";
 import { arrange } from "../rerank/arrange.ts";
-import { type FallbackReason, fallbackItems, logFallback } from "../rerank/fallback.ts";
+import { type FallbackReason, fallbackItems } from "../rerank/fallback.ts";
 import { applyFilters } from "../rerank/filters.ts";
 import {
   type Fusion,
@@ -23,7 +25,7 @@ import { rerankRequestSchema } from "../rerank/schema.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-export function rerankRoute(model: ServingModel): Handler {
+export function rerankRoute(model: ServingModel): Handler<EdgeBindings> {
   const manifest = model.manifest;
   const schema = rerankRequestSchema(manifest?.heads.map((h) => h.name) ?? []);
   const defaults: Fusion = manifest?.fusion.defaults ?? { weights: {}, mode: "sum" };
@@ -53,6 +55,9 @@ export function rerankRoute(model: ServingModel): Handler {
       });
     }
     const request = parsed.output;
+    const log = c.get("log");
+    log.candidates = request.candidates.length;
+    log.model = modelInfo;
     const unique = uniqueCandidates(request.candidates);
     const { kept: candidates, filtered } = applyFilters(unique, request.filters);
     const removed = { duplicates: request.candidates.length - unique.length, filtered };
@@ -82,7 +87,8 @@ export function rerankRoute(model: ServingModel): Handler {
       );
       return respond(items, null);
     } catch (error) {
-      logFallback(reason, error, modelInfo.id, candidates.length);
+      log.fallback = reason;
+      log.error = describeError(error);
       return respond(fallbackItems(candidates, place(candidates.map((_, i) => i))), reason);
     }
   };

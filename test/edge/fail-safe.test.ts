@@ -1,15 +1,15 @@
 /**
  * A model that cannot load or run: 200 with the original order, `fallback: true`, the
- * x-mtrank-fallback header and one JSON log line; never a 5xx that would break the page.
+ * x-mtrank-fallback header and the request's JSON log line says why; never a 5xx that would break the page.
  */
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { createApp, startApp } from "../../edge/app.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
 import { candidates, type Fetch, get, manifest, postRerank, type RerankBody } from "./requests.ts";
 
-let logged: MockInstance<typeof console.error>;
+let logged: MockInstance<typeof console.log>;
 beforeEach(() => {
-  logged = vi.spyOn(console, "error").mockImplementation(() => undefined);
+  logged = vi.spyOn(console, "log").mockImplementation(() => undefined);
 });
 afterEach(() => {
   logged.mockRestore();
@@ -29,7 +29,8 @@ async function expectFallback(fetch: Fetch, reason: string): Promise<void> {
   expect(body.fallback).toBe(true);
   expect(body.items).toEqual(list.slice(0, 4).map((c) => ({ id: c.id, score: 0, heads: {} })));
   const line = JSON.parse(String(logged.mock.calls.at(-1)?.[0])) as Record<string, unknown>;
-  expect(line).toMatchObject({ level: "error", event: "rerank.fallback", reason });
+  expect(line).toMatchObject({ level: "error", event: "request", status: 200, fallback: reason });
+  expect(line.error).toMatch(/\S/);
 }
 
 describe("fail-safe", () => {
