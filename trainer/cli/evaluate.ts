@@ -1,9 +1,9 @@
-/** npm run evaluate -- --model DIR --data F [--spec S] [--json] [--int8] */
-import { Command } from "commander";
+/** npm run evaluate -- --model DIR --data F [--spec S] [--json] [--int8] [--importance] */
+import { Command, InvalidArgumentError, Option } from "commander";
+import { formatEvaluation } from "../evaluate/format-evaluation.ts";
 import { evaluateModel } from "../predict/evaluate-model.ts";
 import { openServedModel, specForModel } from "../predict/served-model.ts";
-import { metricsTable } from "./format.ts";
-import { runCli } from "./run-cli.ts";
+import { nonNegativeInt, positiveInt, runCli } from "./run-cli.ts";
 
 const program = new Command("evaluate")
   .description("Per-task metrics of the exported model, run by onnxruntime as the edge runs it.")
@@ -11,31 +11,57 @@ const program = new Command("evaluate")
   .requiredOption("--data <file>", "labelled CSV or JSONL (.gz accepted)")
   .option("--spec <file>", "dataset spec (default: the one saved with the model)")
   .option("--int8", "evaluate model.int8.onnx")
-  .option("--json", "print the report as JSON")
+  .option("--json", "print the report as JSON (undefined metrics are null)")
+  .option("--threshold <p>", "probability cut for accuracy, precision, recall, F1", probability, 0.5)
+  .option("--calibration-bins <n>", "bins of the calibration curve and ECE", positiveInt, 10)
+  .addOption(
+    new Option("--binning <kind>", "calibration bins of equal width or equal mass (rows)")
+      .choices(["width", "mass"])
+      .default("width"),
+  )
+  .option("--gauc-by <column>", "column grouping rows for GAUC, e.g. a user id (default: the spec's group)")
+  .option("--importance", "permutation feature importance per task (one scoring pass per feature)")
+  .option("--importance-repeats <n>", "shuffles per feature, averaged", positiveInt, 1)
+  .option("--importance-rows <n>", "rows used for importance (seeded sample when more)", positiveInt, 20_000)
+  .option("--importance-top <n>", "features listed in the text table", positiveInt, 20)
+  .option("--seed <n>", "seed of the importance shuffles", nonNegativeInt, 7)
   .showHelpAfterError();
 
+interface EvaluateOptions {
+  model: string;
+  data: string;
+  spec?: string;
+  int8?: boolean;
+  json?: boolean;
+  threshold: number;
+  calibrationBins: number;
+  binning: "width" | "mass";
+  gaucBy?: string;
+  importance?: boolean;
+  importanceRepeats: number;
+  importanceRows: number;
+  importanceTop: number;
+  seed: number;
+}
+
 await runCli(async () => {
-  const opts = program
-    .parse()
-    .opts<{ model: string; data: string; spec?: string; int8?: boolean; json?: boolean }>();
+  const opts = program.parse().opts<EvaluateOptions>();
   const model = await openServedModel(opts.model, opts.int8 ?? false);
   const spec = await specForModel(opts.model, opts.spec);
   if (!spec) throw new Error(`--spec: ${opts.model} has no spec.json; name the dataset spec with --spec`);
-  const report = await evaluateModel(model, opts.data, spec);
-  if (opts.json) {
-    console.log(JSON.stringify(report, null, 2));
-    return;
-  }
-  console.log(`evaluate: ${report.rows} rows, ${report.model.file} (${report.model.id})`);
-  console.log(metricsTable(report.tasks));
-  const r = report.ranking;
-  if (r) {
-    const oracle =
-      r.oracleNdcg10 !== undefined
-        ? `; against the true probabilities ${r.oracleNdcg10.toFixed(4)} (input order ${r.inputOracleNdcg10?.toFixed(4)})`
-        : "";
-    console.log(
-      `ranking over ${r.groups} groups, NDCG@10 of the fused score: ${r.ndcg10.toFixed(4)} (input order ${r.inputNdcg10.toFixed(4)})${oracle}`,
-    );
-  }
+  const report = await evaluateModel(model, opts.data, spec, {
+    threshold: opts.threshold,
+    calibration: { bins: opts.calibrationBins, binning: opts.binning },
+    ...(opts.gaucBy !== undefined ? { gaucBy: opts.gaucBy } : {}),
+    ...(opts.importance
+      ? { importance: { seed: opts.seed, repeats: opts.importanceRepeats, maxRows: opts.importanceRows } }
+      : {}),
+  });
+  console.log(opts.json ? JSON.stringify(report, null, 2) : formatEvaluation(report, opts.importanceTop));
 });
+
+function probability(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError(`expected a probability in [0, 1], got "${value}"`);
+  return n;
+}

@@ -4,13 +4,49 @@ import { fuseHeads } from "../../shared/fusion.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
 import { type Dataset, loadDataset } from "../data/load-dataset.ts";
-import { auc, logloss, mean, meanNdcg, meanSquaredError } from "../train/metrics.ts";
-import { type ServedModel, scoreRows } from "./served-model.ts";
+import {
+  type CalibrationBin,
+  type CalibrationOptions,
+  DEFAULT_CALIBRATION,
+} from "../evaluate/calibration.ts";
+import { type CorrelationMatrix, labelCorrelation } from "../evaluate/correlation.ts";
+import { groupRows } from "../evaluate/group-auc.ts";
+import {
+  type ImportanceOptions,
+  type ImportanceReport,
+  permutationImportance,
+} from "../evaluate/importance.ts";
+import { onnxPredictor } from "../evaluate/onnx-predictor.ts";
+import { type OverallMetrics, overallMetrics } from "../evaluate/summary.ts";
+import { evaluateTask } from "../evaluate/task-metrics.ts";
+import { auc, meanNdcg } from "../train/metrics.ts";
+import type { ServedModel } from "./served-model.ts";
+
+export interface EvaluationOptions {
+  /** Probability at or above which a row counts as predicted positive (accuracy, precision, recall, F1). */
+  threshold?: number;
+  calibration?: CalibrationOptions;
+  /** Column whose value groups rows for GAUC (e.g. a user id); default spec.group. */
+  gaucBy?: string;
+  /** Permutation feature importance: computed only when given. */
+  importance?: ImportanceOptions;
+}
 
 export interface EvaluationReport {
   model: { id: string; version: string; file: string };
   rows: number;
-  tasks: Record<string, TaskMetrics & { gauc?: number; oracleAuc?: number }>;
+  threshold: number;
+  calibrationBins: Required<CalibrationOptions>;
+  /** Column GAUC grouped by, when any. */
+  gaucBy?: string;
+  tasks: Record<string, TaskMetrics & { oracleAuc?: number }>;
+  /** Reliability-curve points per binary task. */
+  calibration: Record<string, CalibrationBin[]>;
+  /** Weighted (manifest fusion weights) and harmonic mean of the binary tasks' AUCs. */
+  overall: OverallMetrics;
+  /** Pearson correlation of the task labels. */
+  correlation: CorrelationMatrix;
+  importance?: ImportanceReport;
   /**
    * Ranking within groups (spec.group) by the fused score with the manifest's default weights,
    * NDCG@10 with gains Σ w·label; `oracle*` use the true probabilities instead (simulated data
@@ -29,37 +65,64 @@ export async function evaluateModel(
   model: ServedModel,
   data: string,
   spec: DatasetSpec,
+  options: EvaluationOptions = {},
 ): Promise<EvaluationReport> {
   const dataset = await loadDataset(data, spec);
-  const scores = await scoreRows(model, dataset.rows);
+  const batch = model.encoder.encodeRows(dataset.rows);
+  const predict = onnxPredictor(model);
+  const scores = await predict(batch);
+  const threshold = options.threshold ?? 0.5;
+  const calibrationBins = { ...DEFAULT_CALIBRATION, ...options.calibration };
+  const gaucBy = options.gaucBy ?? spec.group;
+  const groups = gaucBy ? groupKeys(dataset, gaucBy, options.gaucBy !== undefined) : null;
+  const heads = model.manifest.heads.filter((h) => dataset.labels[h.name]); // no label column: not evaluated
   const tasks: EvaluationReport["tasks"] = {};
-  for (const head of model.manifest.heads) {
-    const labels = dataset.labels[head.name];
-    if (!labels) continue; // a head without a label column in this spec is not evaluated
-    const p = scores[head.name]!;
-    if (head.type === "binary") {
-      tasks[head.name] = {
-        auc: auc(labels, p),
-        logloss: logloss(labels, p),
-        positiveRate: mean(labels),
-        count: labels.length,
-        ...(dataset.groups ? { gauc: groupAuc(labels, p, dataset.groups) } : {}),
-      };
-    } else {
-      const values = head.transform === "log1p" ? p.map((v) => Math.log1p(Math.max(v, -0.999999))) : p;
-      tasks[head.name] = { mse: meanSquaredError(labels, values), count: labels.length };
-    }
+  const calibration: EvaluationReport["calibration"] = {};
+  for (const head of heads) {
+    const result = evaluateTask(head, dataset.labels[head.name]!, scores[head.name]!, {
+      threshold,
+      groups,
+      calibration: calibrationBins,
+    });
+    tasks[head.name] = result.metrics;
+    if (result.calibration) calibration[head.name] = result.calibration;
   }
   for (const [task, truth] of Object.entries(dataset.truth)) {
     const labels = dataset.labels[task];
     if (tasks[task] && labels) tasks[task]!.oracleAuc = auc(labels, truth);
   }
+  const importance = options.importance
+    ? await permutationImportance(
+        model.encoder.state,
+        batch,
+        dataset.labels,
+        heads,
+        predict,
+        options.importance,
+      )
+    : undefined;
   return {
     model: { id: model.manifest.id, version: model.manifest.version, file: model.file },
     rows: dataset.rows.length,
+    threshold,
+    calibrationBins,
+    ...(groups && gaucBy ? { gaucBy } : {}),
     tasks,
+    calibration,
+    overall: overallMetrics(tasks, model.manifest.fusion.defaults.weights),
+    correlation: labelCorrelation(Object.fromEntries(heads.map((h) => [h.name, dataset.labels[h.name]!]))),
+    ...(importance ? { importance } : {}),
     ...(dataset.groups ? { ranking: rankingQuality(model, dataset, scores) } : {}),
   };
+}
+
+/** Group key per row from a column of the data; a column named by the user must exist. */
+function groupKeys(dataset: Dataset, column: string, named: boolean): string[] | null {
+  if (!(column in dataset.rows[0]!)) {
+    if (named) throw new Error(`--gauc-by: the data has no column "${column}"`);
+    return null;
+  }
+  return dataset.rows.map((r) => String(r[column] ?? ""));
 }
 
 function rankingQuality(
@@ -94,31 +157,4 @@ function rankingQuality(
         }
       : {}),
   };
-}
-
-function groupRows(groups: readonly string[]): Map<string, number[]> {
-  const members = new Map<string, number[]>();
-  groups.forEach((g, i) => {
-    const list = members.get(g);
-    if (list) list.push(i);
-    else members.set(g, [i]);
-  });
-  return members;
-}
-
-/** AUC within each group that has both classes, averaged with group sizes as weights (GAUC). */
-export function groupAuc(labels: Float32Array, scores: Float32Array, groups: readonly string[]): number {
-  const members = groupRows(groups);
-  let weighted = 0;
-  let weight = 0;
-  for (const idx of members.values()) {
-    const value = auc(
-      idx.map((i) => labels[i]!),
-      idx.map((i) => scores[i]!),
-    );
-    if (Number.isNaN(value)) continue;
-    weighted += value * idx.length;
-    weight += idx.length;
-  }
-  return weight > 0 ? weighted / weight : Number.NaN;
 }

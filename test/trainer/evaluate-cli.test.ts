@@ -1,0 +1,94 @@
+/** `npm run evaluate` end to end: a trained, exported model scored through onnxruntime. */
+import { spawnSync } from "node:child_process";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { exportModelDir } from "../../trainer/export/export-model.ts";
+import type { EvaluationReport } from "../../trainer/predict/evaluate-model.ts";
+import { runTraining } from "../../trainer/train/run-training.ts";
+
+const DATA = "../shared/data/aliexpress_sample.csv";
+const SPEC = "fixtures/specs/aliexpress.json";
+let dir = "";
+
+function evaluate(...args: string[]) {
+  return spawnSync(
+    "node_modules/.bin/tsx",
+    ["trainer/cli/evaluate.ts", "--model", dir, "--data", DATA, ...args],
+    {
+      encoding: "utf8",
+      timeout: 90_000,
+    },
+  );
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "mtrank-evaluate-"));
+  await runTraining({ data: DATA, spec: SPEC, arch: "mmoe", out: dir, epochs: 1, seed: 9 });
+  await exportModelDir(dir);
+}, 120_000);
+
+describe("evaluate CLI", () => {
+  it("--json carries per-task metrics, calibration, correlation, overall and importance", () => {
+    const result = evaluate(
+      "--json",
+      "--importance",
+      "--calibration-bins",
+      "5",
+      "--binning",
+      "mass",
+      "--gauc-by",
+      "categorical_2",
+    );
+    expect(result.status, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as EvaluationReport;
+    expect(Object.keys(report.tasks)).toEqual(["click", "conversion"]);
+    for (const task of ["click", "conversion"]) {
+      const m = report.tasks[task]!;
+      for (const key of ["auc", "logloss", "accuracy", "recall", "ece", "calibrationRatio"] as const)
+        expect(typeof m[key], `${task}.${key}`).toBe("number");
+      expect(m.accuracy).toBeGreaterThanOrEqual(0);
+      expect(m.accuracy).toBeLessThanOrEqual(1);
+      const bins = report.calibration[task]!;
+      expect(bins.length).toBeLessThanOrEqual(5);
+      expect(bins.reduce((s, b) => s + b.count, 0)).toBe(report.rows);
+    }
+    expect(report.calibrationBins).toEqual({ bins: 5, binning: "mass" });
+    expect(report.gaucBy).toBe("categorical_2");
+    // In this sample no search mixes clicked and unclicked rows; categorical_2 values do.
+    expect(report.tasks.click!.gauc).toBeGreaterThan(0);
+    expect(report.correlation.tasks).toEqual(["click", "conversion"]);
+    expect(report.correlation.matrix[0]![0]).toBeCloseTo(1, 9);
+    expect(report.correlation.matrix[0]![1]).toBe(report.correlation.matrix[1]![0]);
+    expect(report.overall.tasks).toEqual(["click", "conversion"]);
+    const aucs = [report.tasks.click!.auc!, report.tasks.conversion!.auc!];
+    expect(report.overall.harmonicAuc).toBeCloseTo(2 / (1 / aucs[0]! + 1 / aucs[1]!), 9);
+    const importance = report.importance!;
+    expect(importance.features.map((f) => f.feature)).toContain("categorical_1");
+    expect(importance.features).toHaveLength(79); // 16 categorical + 63 numeric features in the spec
+    expect(importance.rows).toBe(report.rows);
+    expect(importance.baseline.click).toBeCloseTo(report.tasks.click!.auc!, 5);
+  }, 120_000);
+
+  it("prints the tables as text, without NaN", () => {
+    const result = evaluate("--importance", "--importance-top", "5", "--threshold", "0.2");
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/threshold 0\.2, ECE over 10 equal-width bins, GAUC by search_id/);
+    expect(result.stdout).toMatch(/^task +auc +gauc +logloss +acc +prec +recall +f1 +ece +pred\/obs/m);
+    expect(result.stdout).toMatch(/overall AUC over click, conversion/);
+    expect(result.stdout).toContain("label correlation (Pearson)");
+    expect(result.stdout).toContain("(top 5 of 79 shown)");
+    expect(result.stdout).not.toMatch(/NaN/);
+  }, 120_000);
+
+  it("names the option when an argument is wrong", () => {
+    const missing = evaluate("--gauc-by", "no_such_column");
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/--gauc-by: the data has no column "no_such_column"/);
+    const threshold = evaluate("--threshold", "2");
+    expect(threshold.status).not.toBe(0);
+    expect(threshold.stderr).toMatch(/--threshold/);
+    expect(evaluate("--binning", "quantile").stderr).toMatch(/--binning/);
+  }, 120_000);
+});

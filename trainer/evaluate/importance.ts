@@ -1,0 +1,143 @@
+/**
+ * Permutation feature importance: shuffle one feature's encoded column(s) across rows (one
+ * seeded permutation for all of them, so a numeric value keeps its missing flag and bucket), run
+ * the same predictor, and report how much each task's metric gets worse. Works on encoded
+ * batches, so it measures the model the predictor runs (the ONNX graph, for `evaluate`).
+ */
+import type { EncodedBatch } from "../../shared/encoder/encode.ts";
+import type { EncoderState, FeatureState } from "../../shared/encoder/state.ts";
+import { createRng, shuffle } from "../simulate/rng.ts";
+import { auc, meanSquaredError } from "../train/metrics.ts";
+import type { HeadOutputs } from "./task-metrics.ts";
+
+export type Predictor = (batch: EncodedBatch) => Promise<Record<string, Float32Array>>;
+
+export interface ImportanceOptions {
+  seed?: number;
+  /** Shuffles per feature; the drop is their mean. */
+  repeats?: number;
+  /** Rows used (a seeded random subset when the batch is larger): cost is features × repeats × rows. */
+  maxRows?: number;
+}
+
+export const DEFAULT_IMPORTANCE: Required<ImportanceOptions> = { seed: 7, repeats: 1, maxRows: 20_000 };
+
+export interface ImportanceReport {
+  /** Per task: "auc" (drop = baseline − shuffled) or "mse" (drop = shuffled − baseline). Larger matters more. */
+  metric: Record<string, "auc" | "mse">;
+  baseline: Record<string, number>;
+  /** Features in encoder order; drops per task. */
+  features: { feature: string; drop: Record<string, number> }[];
+  rows: number;
+  seed: number;
+  repeats: number;
+}
+
+/** The columns a feature writes: dense positions and id slots within one encoded row. */
+export function encodedColumns(feature: FeatureState): { dense: number[]; ids: number[] } {
+  if (feature.kind === "categorical") return { dense: [], ids: [feature.slot] };
+  // numeric: the standardised value and its missing indicator, plus the quantile-bucket id
+  return {
+    dense: [feature.denseOffset, feature.denseOffset + 1],
+    ids: feature.buckets ? [feature.buckets.slot] : [],
+  };
+}
+
+export async function permutationImportance(
+  state: EncoderState,
+  batch: EncodedBatch,
+  labels: Readonly<Record<string, Float32Array>>,
+  heads: readonly HeadOutputs[],
+  predict: Predictor,
+  options: ImportanceOptions = {},
+): Promise<ImportanceReport> {
+  const { seed, repeats, maxRows } = { ...DEFAULT_IMPORTANCE, ...options };
+  if (!Number.isInteger(repeats) || repeats < 1)
+    throw new Error(`importance repeats: expected >= 1, got ${repeats}`);
+  if (!Number.isInteger(maxRows) || maxRows < 2)
+    throw new Error(`importance rows: expected >= 2, got ${maxRows}`);
+  const tasks = heads.filter((h) => labels[h.name]);
+  const subset = sampleRows(batch.rows, maxRows, seed);
+  const base = takeRows(batch, subset, state);
+  const y = Object.fromEntries(
+    tasks.map((h) => [h.name, Float32Array.from(subset, (i) => labels[h.name]![i]!)]),
+  );
+  const score = (outputs: Record<string, Float32Array>) =>
+    Object.fromEntries(tasks.map((h) => [h.name, taskScore(h, y[h.name]!, outputs[h.name]!)]));
+  const baseline = score(await predict(base));
+  const features: ImportanceReport["features"] = [];
+  for (const [f, feature] of state.features.entries()) {
+    const columns = encodedColumns(feature);
+    const sum: Record<string, number> = Object.fromEntries(tasks.map((h) => [h.name, 0]));
+    for (let r = 0; r < repeats; r++) {
+      const order = shuffle(
+        createRng(seed, 1 + f * repeats + r),
+        Array.from({ length: base.rows }, (_, i) => i),
+      );
+      const shuffled = permuteColumns(base, columns, order, state);
+      const scores = score(await predict(shuffled));
+      for (const h of tasks) {
+        const delta = scores[h.name]! - baseline[h.name]!;
+        sum[h.name]! += h.type === "binary" ? -delta : delta;
+      }
+    }
+    const drop = Object.fromEntries(Object.entries(sum).map(([t, s]) => [t, s / repeats]));
+    features.push({ feature: feature.name, drop });
+  }
+  return {
+    metric: Object.fromEntries(tasks.map((h) => [h.name, h.type === "binary" ? "auc" : "mse"])),
+    baseline,
+    features,
+    rows: base.rows,
+    seed,
+    repeats,
+  };
+}
+
+function taskScore(head: HeadOutputs, labels: Float32Array, outputs: Float32Array): number {
+  if (head.type === "binary") return auc(labels, outputs);
+  const values =
+    head.transform === "log1p" ? outputs.map((v) => Math.log1p(Math.max(v, -0.999999))) : outputs;
+  return meanSquaredError(labels, values);
+}
+
+/** All rows when there are few enough, else a seeded sample (kept in row order). */
+function sampleRows(n: number, maxRows: number, seed: number): number[] {
+  const all = Array.from({ length: n }, (_, i) => i);
+  if (n <= maxRows) return all;
+  return shuffle(createRng(seed, 0), all)
+    .slice(0, maxRows)
+    .sort((a, b) => a - b);
+}
+
+function takeRows(batch: EncodedBatch, rows: readonly number[], state: EncoderState): EncodedBatch {
+  const { denseSize, idSlots } = state;
+  const out: EncodedBatch = {
+    rows: rows.length,
+    dense: new Float32Array(rows.length * denseSize),
+    ids: new Int32Array(rows.length * idSlots),
+  };
+  rows.forEach((src, r) => {
+    out.dense.set(batch.dense.subarray(src * denseSize, (src + 1) * denseSize), r * denseSize);
+    out.ids.set(batch.ids.subarray(src * idSlots, (src + 1) * idSlots), r * idSlots);
+  });
+  return out;
+}
+
+/** A copy of `batch` whose given columns in row r hold the values of row order[r]. */
+export function permuteColumns(
+  batch: EncodedBatch,
+  columns: { dense: readonly number[]; ids: readonly number[] },
+  order: readonly number[],
+  state: Pick<EncoderState, "denseSize" | "idSlots">,
+): EncodedBatch {
+  const { denseSize, idSlots } = state;
+  const dense = batch.dense.slice();
+  const ids = batch.ids.slice();
+  for (let r = 0; r < batch.rows; r++) {
+    const src = order[r]!;
+    for (const c of columns.dense) dense[r * denseSize + c] = batch.dense[src * denseSize + c]!;
+    for (const c of columns.ids) ids[r * idSlots + c] = batch.ids[src * idSlots + c]!;
+  }
+  return { rows: batch.rows, dense, ids };
+}
