@@ -56,6 +56,27 @@ export interface QuantizationInfo {
   probeRows: number;
 }
 
+/** The plain inputs' dense columns and id slots that one side of a factorised graph reads, in its input order. */
+export interface FactorisedSide {
+  dense: number[];
+  ids: number[];
+}
+
+/**
+ * The factorised graph (written by `export --factorised`): the same heads as model.onnx, with
+ * user and context features fed once per request (batch 1) and item features per candidate.
+ */
+export interface FactorisedInfo {
+  /** Float32 graph, also listed in `files`. */
+  file: string;
+  /** int8 weights (with --int8), also listed in `files`. */
+  int8File?: string;
+  /** Input names; user inputs are [1, k], item inputs [n, k]. An input is absent when its side has none. */
+  inputs: { userDense?: string; userIds?: string; itemDense?: string; itemIds?: string };
+  user: FactorisedSide;
+  item: FactorisedSide;
+}
+
 export interface ModelManifest {
   id: string;
   version: string;
@@ -70,5 +91,7 @@ export interface ModelManifest {
   files: Record<string, FileInfo>;
   /** Present when the directory also holds an int8 graph. */
   quantization?: QuantizationInfo;
+  /** Present when the directory also holds a factorised graph. */
+  factorised?: FactorisedInfo;
   runtime: { tfjs: string; onnxOpset: number; onnxIrVersion: number; onnxruntimeWeb: string };
 }

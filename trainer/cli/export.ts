@@ -1,4 +1,4 @@
-/** npm run export -- --model DIR [--int8] */
+/** npm run export -- --model DIR [--int8] [--factorised] */
 import { Command } from "commander";
 import { exportModelDir, INT8_ONNX_FILE, ONNX_FILE } from "../export/export-model.ts";
 import { runCli } from "./run-cli.ts";
@@ -7,11 +7,18 @@ const program = new Command("export")
   .description("Write DIR/model.onnx and DIR/manifest.json from a trained model directory.")
   .requiredOption("--model <dir>", "model directory written by `npm run train`")
   .option("--int8", "also write DIR/model.int8.onnx (int8 weights; biases and activations stay float32)")
+  .option(
+    "--factorised",
+    "also write DIR/model.factorised.onnx: user/context features run once per request (with --int8, also its int8 twin)",
+  )
   .showHelpAfterError();
 
 await runCli(async () => {
-  const opts = program.parse().opts<{ model: string; int8?: boolean }>();
-  const { manifest } = await exportModelDir(opts.model, { int8: opts.int8 ?? false });
+  const opts = program.parse().opts<{ model: string; int8?: boolean; factorised?: boolean }>();
+  const { manifest } = await exportModelDir(opts.model, {
+    int8: opts.int8 ?? false,
+    factorised: opts.factorised ?? false,
+  });
   const file = manifest.files[ONNX_FILE]!;
   console.log(
     `exported ${opts.model}/${ONNX_FILE}: ${file.bytes} bytes, sha256 ${file.sha256.slice(0, 16)}…, id ${manifest.id}`,
@@ -24,5 +31,13 @@ await runCli(async () => {
       `exported ${opts.model}/${INT8_ONNX_FILE}: ${int8.bytes} bytes (${(q.bytesRatio * 100).toFixed(1)}% of float32), ` +
         `sha256 ${int8.sha256.slice(0, 16)}…, max |Δ| vs float32 over ${q.probeRows} probe rows: ${diffs.join(", ")}`,
     );
+  }
+  const f = manifest.factorised;
+  if (f) {
+    for (const file of [f.file, f.int8File].filter((x) => x !== undefined))
+      console.log(
+        `exported ${opts.model}/${file}: ${manifest.files[file]!.bytes} bytes; user inputs once per request ` +
+          `(${f.user.dense.length} dense, ${f.user.ids.length} ids), item inputs per candidate (${f.item.dense.length} dense, ${f.item.ids.length} ids)`,
+      );
   }
 });

@@ -1,6 +1,7 @@
 /**
- * `export`: turns a trained model directory into DIR/model.onnx + DIR/manifest.json, and with
- * `int8` also DIR/model.int8.onnx (quantize.ts). Every graph is loaded and run by onnxruntime
+ * `export`: turns a trained model directory into DIR/model.onnx + DIR/manifest.json, with
+ * `int8` also DIR/model.int8.onnx (quantize.ts), with `factorised` also
+ * DIR/model.factorised.onnx (and its int8 twin; factorised-graph.ts). Every graph is loaded and run by onnxruntime
  * before anything is written, and the manifest is written last, so a directory with a manifest
  * always holds complete, loadable models.
  */
@@ -8,13 +9,17 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import { type EncoderState, idSlotLayout } from "../../shared/encoder/state.ts";
-import type { HeadInfo, ModelManifest, QuantizationInfo } from "../../shared/manifest.ts";
+import type { FactorisedInfo, HeadInfo, ModelManifest, QuantizationInfo } from "../../shared/manifest.ts";
 import { loadTrainedModel, type TrainedModel, writeAtomic } from "../artifact/trained-model.ts";
 import type { Weights } from "../models/types.ts";
-import { createRng } from "../simulate/rng.ts";
-import { buildNetworkGraph } from "./network-graph.ts";
-import { createGraph, ONNX_IR_VERSION, ONNX_OPSET } from "./onnx-graph.ts";
+import { ExportError } from "./export-error.ts";
+import { checkFactorised, FACTORISED_FILE, FACTORISED_INT8_FILE } from "./export-factorised.ts";
+import { buildFactorisedGraph } from "./factorised-graph.ts";
+import { type FactorisedLayout, factorisedLayout } from "./factorised-layout.ts";
+import { buildNetworkGraph, type NetworkGraphOptions } from "./network-graph.ts";
+import { createGraph, type GraphBuilder, ONNX_IR_VERSION, ONNX_OPSET } from "./onnx-graph.ts";
 import { openSession, runHeads } from "./onnx-session.ts";
+import { probeBatch } from "./probe-batch.ts";
 import type { SlotRows, WeightsMode } from "./quantize.ts";
 
 const TFJS_VERSION = "4.22.0";
@@ -25,13 +30,16 @@ export const INT8_ONNX_FILE = "model.int8.onnx";
 /** Rows of the synthetic batch on which the int8 graph is compared with the float32 one. */
 const PROBE_ROWS = 1024;
 
-export class ExportError extends Error {
-  override name = "ExportError";
-}
+export { ExportError };
 
 export interface ExportOptions {
   /** Also write model.int8.onnx (int8 weights) and the manifest's `quantization` section. */
   int8?: boolean;
+  /**
+   * Also write model.factorised.onnx (user/context features once per request; with `int8` also
+   * model.factorised.int8.onnx) and the manifest's `factorised` section.
+   */
+  factorised?: boolean;
 }
 
 export interface ExportResult {
@@ -39,6 +47,8 @@ export interface ExportResult {
   onnxBytes: Uint8Array;
   /** model.int8.onnx, when exported with `int8`. */
   int8Bytes?: Uint8Array;
+  /** model.factorised.onnx (and .int8.onnx), when exported with `factorised`. */
+  factorisedBytes?: { float32: Uint8Array; int8?: Uint8Array };
 }
 
 export async function exportModelDir(dir: string, options: ExportOptions = {}): Promise<ExportResult> {
@@ -53,15 +63,46 @@ export async function exportModelDir(dir: string, options: ExportOptions = {}): 
     int8 = { bytes: int8Bytes, quantization: await compareInt8(bytes, int8Bytes, manifest) };
     files[INT8_ONNX_FILE] = fileInfo(int8Bytes);
   }
+  let factorised: { info: FactorisedInfo; float32: Uint8Array; int8?: Uint8Array } | undefined;
+  if (options.factorised) {
+    const layout = factorisedLayout(model.encoder);
+    const float = buildFactorisedOnnx(model, layout);
+    const info: FactorisedInfo = { file: FACTORISED_FILE, inputs: float.inputs, ...layout };
+    await checkFactorised(bytes, float.bytes, manifest, info, 1e-5);
+    files[FACTORISED_FILE] = fileInfo(float.bytes);
+    factorised = { info, float32: float.bytes };
+    if (int8) {
+      const q = buildFactorisedOnnx(model, layout, "int8").bytes;
+      // The split kernels get their own per-channel scales: close to the plain int8 graph, not equal.
+      await checkFactorised(int8.bytes, q, manifest, info, 0.02);
+      files[FACTORISED_INT8_FILE] = fileInfo(q);
+      factorised = { info: { ...info, int8File: FACTORISED_INT8_FILE }, float32: float.bytes, int8: q };
+    }
+  }
   await writeAtomic(join(dir, ONNX_FILE), bytes);
   if (int8) await writeAtomic(join(dir, INT8_ONNX_FILE), int8.bytes);
+  if (factorised) await writeAtomic(join(dir, FACTORISED_FILE), factorised.float32);
+  if (factorised?.int8) await writeAtomic(join(dir, FACTORISED_INT8_FILE), factorised.int8);
   const full: ModelManifest = {
     ...manifest,
     files,
     ...(int8 ? { quantization: int8.quantization } : {}),
+    ...(factorised ? { factorised: factorised.info } : {}),
   };
   await writeAtomic(join(dir, "manifest.json"), `${JSON.stringify(full, null, 1)}\n`);
-  return { manifest: full, onnxBytes: bytes, ...(int8 ? { int8Bytes: int8.bytes } : {}) };
+  return {
+    manifest: full,
+    onnxBytes: bytes,
+    ...(int8 ? { int8Bytes: int8.bytes } : {}),
+    ...(factorised
+      ? {
+          factorisedBytes: {
+            float32: factorised.float32,
+            ...(factorised.int8 ? { int8: factorised.int8 } : {}),
+          },
+        }
+      : {}),
+  };
 }
 
 /**
@@ -75,21 +116,10 @@ export function buildOnnx(
   bytes: Uint8Array;
   manifest: Omit<ModelManifest, "files">;
 } {
-  checkFinite(model.weights);
-  const id = `${model.config.arch}-${weightsHash(model.weights).slice(0, 12)}`;
-  const version = model.training.createdAt;
-  const g = createGraph("mtrank");
-  const inputs = buildNetworkGraph(
-    g,
-    model.weights,
-    model.config,
-    weights === "int8" ? { weights, slotRows: slotRows(model.encoder) } : {},
-  );
-  const bytes = g.toBytes({
-    "mtrank.id": id,
-    "mtrank.version": version,
-    "mtrank.arch": model.config.arch,
-    ...(weights === "float32" ? {} : { "mtrank.weights": weights }),
+  const { id, version } = modelIdentity(model);
+  let inputs: ModelManifest["inputs"] = {};
+  const bytes = graphBytes(model, weights, "plain", (g, options) => {
+    inputs = buildNetworkGraph(g, model.weights, model.config, options);
   });
   const heads: HeadInfo[] = model.config.heads.map((h) => ({
     name: h.name,
@@ -117,6 +147,49 @@ export function buildOnnx(
       },
     },
   };
+}
+
+/**
+ * The factorised graph's bytes (see factorised-graph.ts) and its input names; `layout` splits the
+ * plain inputs by side (factorised-layout.ts).
+ */
+export function buildFactorisedOnnx(
+  model: TrainedModel,
+  layout: FactorisedLayout,
+  weights: WeightsMode = "float32",
+): { bytes: Uint8Array; inputs: FactorisedInfo["inputs"] } {
+  let inputs: FactorisedInfo["inputs"] = {};
+  const bytes = graphBytes(model, weights, "factorised", (g, options) => {
+    inputs = buildFactorisedGraph(g, model.weights, model.config, layout, options);
+  });
+  return { bytes, inputs };
+}
+
+function modelIdentity(model: TrainedModel): { id: string; version: string } {
+  return {
+    id: `${model.config.arch}-${weightsHash(model.weights).slice(0, 12)}`,
+    version: model.training.createdAt,
+  };
+}
+
+/** One graph, with the metadata every exported file carries (id, version, arch, weights, form). */
+function graphBytes(
+  model: TrainedModel,
+  weights: WeightsMode,
+  form: "plain" | "factorised",
+  build: (g: GraphBuilder, options: NetworkGraphOptions) => void,
+): Uint8Array {
+  checkFinite(model.weights);
+  const { id, version } = modelIdentity(model);
+  const g = createGraph("mtrank");
+  build(g, weights === "int8" ? { weights, slotRows: slotRows(model.encoder) } : {});
+  return g.toBytes({
+    "mtrank.id": id,
+    "mtrank.version": version,
+    "mtrank.arch": model.config.arch,
+    ...(weights === "float32" ? {} : { "mtrank.weights": weights }),
+    ...(form === "plain" ? {} : { "mtrank.graph": form }),
+  });
 }
 
 function checkFinite(weights: Weights): void {
@@ -192,29 +265,6 @@ async function compareInt8(
     maxAbsDiff,
     probeRows: batch.rows,
   };
-}
-
-/** Seeded random inputs: numeric features ~N(0, 1) clipped (10% missing), ids uniform over each feature's rows. */
-function probeBatch(state: EncoderState, rows: number, seed = 1): EncodedBatch {
-  const rng = createRng(seed);
-  const batch: EncodedBatch = {
-    rows,
-    dense: new Float32Array(rows * state.denseSize),
-    ids: new Int32Array(rows * state.idSlots),
-  };
-  const slots = idSlotLayout(state);
-  for (let r = 0; r < rows; r++) {
-    for (const s of slots) batch.ids[r * state.idSlots + s.slot] = s.offset + rng.int(s.size);
-    for (const f of state.features) {
-      if (f.kind === "categorical") continue;
-      if (rng.uniform() < 0.1) {
-        batch.dense[r * state.denseSize + f.denseOffset + 1] = 1;
-      } else {
-        batch.dense[r * state.denseSize + f.denseOffset] = Math.max(-f.clip, Math.min(f.clip, rng.normal()));
-      }
-    }
-  }
-  return batch;
 }
 
 /** `digits` significant digits, so the manifest does not carry float noise. */

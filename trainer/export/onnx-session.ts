@@ -2,7 +2,8 @@
 import { createHash } from "node:crypto";
 import * as ort from "onnxruntime-web";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
-import type { FileInfo, ModelManifest } from "../../shared/manifest.ts";
+import type { FactorisedInfo, FileInfo, ModelManifest } from "../../shared/manifest.ts";
+import { sliceBatch } from "./factorised-layout.ts";
 
 ort.env.wasm.numThreads = 1;
 ort.env.logLevel = "error";
@@ -55,6 +56,31 @@ export async function runHeads(
     feeds[manifest.inputs.dense] = new ort.Tensor("float32", batch.dense, [batch.rows, denseSize]);
   if (manifest.inputs.ids)
     feeds[manifest.inputs.ids] = new ort.Tensor("int32", batch.ids, [batch.rows, idSlots]);
+  const results = await session.run(feeds);
+  const out: Record<string, Float32Array> = {};
+  for (const head of manifest.heads) out[head.name] = results[head.output]!.data as Float32Array;
+  return out;
+}
+
+/**
+ * Runs a factorised graph on one request's encoded batch (every row holding the same user and
+ * context features, as `encodeRequest` writes them): the user inputs come from row 0, the item
+ * inputs from every row. Returns each head's values by head name.
+ */
+export async function runFactorisedHeads(
+  session: Session,
+  manifest: Pick<ModelManifest, "heads" | "features"> & { factorised: FactorisedInfo },
+  batch: EncodedBatch,
+): Promise<Record<string, Float32Array>> {
+  const { inputs, user, item } = manifest.factorised;
+  const u = sliceBatch(batch, manifest.features, user, { start: 0, count: 1 });
+  const it = sliceBatch(batch, manifest.features, item, { start: 0, count: batch.rows });
+  const feeds: Record<string, ort.Tensor> = {};
+  if (inputs.userDense) feeds[inputs.userDense] = new ort.Tensor("float32", u.dense, [1, user.dense.length]);
+  if (inputs.userIds) feeds[inputs.userIds] = new ort.Tensor("int32", u.ids, [1, user.ids.length]);
+  if (inputs.itemDense)
+    feeds[inputs.itemDense] = new ort.Tensor("float32", it.dense, [batch.rows, item.dense.length]);
+  if (inputs.itemIds) feeds[inputs.itemIds] = new ort.Tensor("int32", it.ids, [batch.rows, item.ids.length]);
   const results = await session.run(feeds);
   const out: Record<string, Float32Array> = {};
   for (const head of manifest.heads) out[head.name] = results[head.output]!.data as Float32Array;

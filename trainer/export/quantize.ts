@@ -102,6 +102,32 @@ export function int8EmbeddingLookup(
   ids: string,
   slots: readonly SlotRows[],
 ): string {
+  const table = int8EmbeddingTable(g, weights, name, slots);
+  return int8Gather(
+    g,
+    table,
+    ids,
+    slots.map((_, c) => c),
+  );
+}
+
+/** The int8 embedding table as an initializer, and its per-(slot, column) scales [C, E]. */
+export interface Int8Table {
+  name: string;
+  /** The int8 initializer [V, E]. */
+  table: string;
+  dim: number;
+  /** Row-major [C, E]: slot c's scales at c·E. */
+  scales: Float32Array;
+}
+
+/** Quantizes the table block by block (see int8EmbeddingLookup) and adds it to `g`. */
+export function int8EmbeddingTable(
+  g: GraphBuilder,
+  weights: Weights,
+  name: string,
+  slots: readonly SlotRows[],
+): Int8Table {
   const table = weights[name];
   if (!table) throw new Error(`export: the saved weights have no parameter "${name}"`);
   const [rows, dim] = table.shape;
@@ -128,10 +154,26 @@ export function int8EmbeddingLookup(
     q.set(part.values, offset * dim);
     scales.set(part.scales, c * dim);
   });
-  const int8 = g.initializer(`${name}/int8`, table.shape, q);
-  const scale = g.initializer(`${name}/scale`, [slots.length, dim], scales);
-  const gathered = g.node("Cast", [g.node("Gather", [int8, ids], { axis: 0 })], {
+  return { name, table: g.initializer(`${name}/int8`, table.shape, q), dim, scales };
+}
+
+/**
+ * ids [n, k] of the id slots `slotIndexes` (column j holds slot slotIndexes[j]) -> [n, k, E]:
+ * Gather(int8) -> Cast -> Mul by those slots' scales.
+ */
+export function int8Gather(
+  g: GraphBuilder,
+  t: Int8Table,
+  ids: string,
+  slotIndexes: readonly number[],
+): string {
+  const scales = new Float32Array(slotIndexes.length * t.dim);
+  slotIndexes.forEach((slot, j) => {
+    scales.set(t.scales.subarray(slot * t.dim, (slot + 1) * t.dim), j * t.dim);
+  });
+  const scale = g.initializer(`${t.name}/scale`, [slotIndexes.length, t.dim], scales);
+  const gathered = g.node("Cast", [g.node("Gather", [t.table, ids], { axis: 0 })], {
     to: onnxDataType("float32"),
   });
-  return g.node("Mul", [gathered, scale]); // [n, C, E] * [C, E]
+  return g.node("Mul", [gathered, scale]); // [n, k, E] * [k, E]
 }
