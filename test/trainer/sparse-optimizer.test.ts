@@ -1,11 +1,12 @@
-/** Lazy Adam on the embedding table: row lookup, the update rule, and training with it. */
+/** Sparse updates of the embedding table: row lookup, the lazy Adam and sparse Adagrad rules, and training with them. */
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initNetwork, type NetworkConfig, networkLogits } from "../../trainer/models/network.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import { LazyAdam } from "../../trainer/train/lazy-adam.ts";
+import { denseOptimizer } from "../../trainer/train/dense-optimizer.ts";
 import { totalLoss } from "../../trainer/train/loss.ts";
+import { SparseOptimizer } from "../../trainer/train/sparse-optimizer.ts";
 import { type LabelledBatch, trainNetwork } from "../../trainer/train/train-network.ts";
 
 beforeAll(async () => {
@@ -24,10 +25,10 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-describe("LazyAdam.lookup", () => {
+describe("SparseOptimizer.lookup", () => {
   it("lists a batch's unique rows in order of first appearance and renumbers the ids into them", () => {
     const v = table(10, 2, 1);
-    const lazy = new LazyAdam(v, { learningRate: 0.1 });
+    const lazy = new SparseOptimizer(v, { learningRate: 0.1 });
     const all = v.dataSync();
     const { rows, local, values } = lazy.lookup(Int32Array.from([7, 3, 7, 0, 3, 9]));
     expect(Array.from(rows)).toEqual([7, 3, 0, 9]);
@@ -40,21 +41,21 @@ describe("LazyAdam.lookup", () => {
 
   it("refuses an id outside the table", () => {
     const v = table(4, 2, 2);
-    const lazy = new LazyAdam(v, { learningRate: 0.1 });
+    const lazy = new SparseOptimizer(v, { learningRate: 0.1 });
     expect(() => lazy.lookup(Int32Array.from([1, 4]))).toThrow(/id 4 is outside the table \[0, 4\)/);
     expect(() => lazy.lookup(Int32Array.from([-1]))).toThrow(/outside the table/);
     v.dispose();
   });
 });
 
-describe("LazyAdam.apply", () => {
+describe("SparseOptimizer.apply", () => {
   it("equals tf.train.adam when every step touches every row", () => {
     const rows = 6;
     const dim = 3;
     const dense = table(rows, dim, 3);
     const sparse = table(rows, dim, 3);
     const adam = tf.train.adam(0.05);
-    const lazy = new LazyAdam(sparse, { learningRate: 0.05 });
+    const lazy = new SparseOptimizer(sparse, { learningRate: 0.05 });
     const all = Int32Array.from({ length: rows }, (_, i) => i);
     for (let step = 0; step < 12; step++) {
       const grad = tf.randomNormal([rows, dim], 0, 1, "float32", 100 + step);
@@ -70,11 +71,37 @@ describe("LazyAdam.apply", () => {
     tf.dispose([dense, sparse]);
   });
 
+  it("equals tf.train.adagrad with rule adagrad when every step touches every row, at a changing rate", () => {
+    const rows = 5;
+    const dim = 2;
+    const dense = table(rows, dim, 5);
+    const sparse = table(rows, dim, 5);
+    const initial = Float32Array.from(sparse.dataSync());
+    const { optimizer, setLearningRate } = denseOptimizer("adagrad", 0.1);
+    const lazy = new SparseOptimizer(sparse, { learningRate: 0.1, rule: "adagrad" });
+    const all = Int32Array.from({ length: rows }, (_, i) => i);
+    for (let step = 0; step < 10; step++) {
+      const lr = 0.1 / (1 + step);
+      setLearningRate(lr);
+      lazy.setLearningRate(lr);
+      const grad = tf.randomNormal([rows, dim], 0, 1, "float32", 200 + step);
+      optimizer.applyGradients([{ name: dense.name, tensor: grad }]);
+      lazy.apply(all, grad.dataSync() as Float32Array);
+      grad.dispose();
+    }
+    lazy.writeBack();
+    expect(maxAbsDiff(sparse.dataSync(), dense.dataSync())).toBeLessThan(1e-5);
+    // and the rows did move
+    expect(maxAbsDiff(sparse.dataSync(), initial)).toBeGreaterThan(0.05);
+    optimizer.dispose();
+    tf.dispose([dense, sparse]);
+  });
+
   it("leaves rows outside the batch alone and bias-corrects by the global step", () => {
     const v = table(3, 1, 4);
     const w0 = Array.from(v.dataSync());
     const lr = 0.1;
-    const lazy = new LazyAdam(v, { learningRate: lr });
+    const lazy = new SparseOptimizer(v, { learningRate: lr });
     // Row 0 learns at steps 1 and 3, row 1 at step 2 only, row 2 never.
     lazy.apply(Int32Array.from([0]), Float32Array.from([1]));
     lazy.apply(Int32Array.from([1]), Float32Array.from([-2]));
@@ -131,7 +158,7 @@ describe("training with lazy Adam", () => {
   it("the gradient of the batch's own rows is the dense table gradient at those rows", () => {
     const params = initNetwork(CONFIG, 9);
     const data = syntheticData(32, 5);
-    const lazy = new LazyAdam(params.embedding!, { learningRate: 0.01 });
+    const lazy = new SparseOptimizer(params.embedding!, { learningRate: 0.01 });
     const lookup = lazy.lookup(data.ids);
     const dense = tf.tensor2d(data.dense, [32, CONFIG.denseSize]);
     const labels = { click: tf.tensor2d(data.labels.click!, [32, 1]) };

@@ -21,11 +21,7 @@ import { initNetwork, type NetworkConfig } from "../models/network.ts";
 import { ARCHITECTURES } from "../models/registry.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
 import { selectBackend } from "../train/backend.ts";
-import {
-  createNetworkOptimizer,
-  type EmbeddingOptimizer,
-  type LabelledBatch,
-} from "../train/train-network.ts";
+import { createNetworkOptimizer, type EmbeddingUpdates, type LabelledBatch } from "../train/train-network.ts";
 
 const FEATURES = 12;
 const EMBEDDING_DIM = 8;
@@ -38,7 +34,7 @@ interface Job {
   group: "backends" | "vocabulary";
   arch: string;
   backend: string;
-  embeddingOptimizer: EmbeddingOptimizer;
+  embeddingUpdates: EmbeddingUpdates;
   vocabSize: number;
   warmupSteps: number;
   minSteps: number;
@@ -83,7 +79,7 @@ async function runJob(job: Job): Promise<Result> {
   const optimizer = createNetworkOptimizer(params, config, {
     learningRate: 0.002,
     taskWeights: {},
-    embeddingOptimizer: job.embeddingOptimizer,
+    embeddingUpdates: job.embeddingUpdates,
   });
   const batchIdx = (step: number) => {
     const start = (step % 8) * BATCH;
@@ -165,29 +161,29 @@ function jobs(quick: boolean): Job[] {
   const archs = ["shared-bottom", "mmoe"].filter((a) => a in ARCHITECTURES);
   const list: Job[] = [];
   for (const arch of archs) {
-    for (const [backend, embeddingOptimizer] of [
-      ["cpu", "adam"],
-      ["cpu", "lazy-adam"],
-      ["wasm", "adam"],
-      ["wasm", "lazy-adam"],
+    for (const [backend, embeddingUpdates] of [
+      ["cpu", "dense"],
+      ["cpu", "sparse"],
+      ["wasm", "dense"],
+      ["wasm", "sparse"],
     ] as const) {
       list.push({
         group: "backends",
         arch,
         backend,
-        embeddingOptimizer,
+        embeddingUpdates,
         vocabSize: REFERENCE_VOCAB,
         ...timing,
       });
     }
   }
   for (const vocabSize of [1_000, 100_000, 1_000_000]) {
-    for (const embeddingOptimizer of ["lazy-adam", "adam"] as const) {
+    for (const embeddingUpdates of ["sparse", "dense"] as const) {
       list.push({
         group: "vocabulary",
         arch: "shared-bottom",
         backend: "wasm",
-        embeddingOptimizer,
+        embeddingUpdates,
         vocabSize,
         ...timing,
       });
@@ -204,7 +200,7 @@ function runChild(job: Job): Result {
   });
   const line = child.stdout.split("\n").find((l) => l.startsWith("RESULT "));
   if (child.status !== 0 || !line) {
-    throw new Error(`bench: ${job.arch}/${job.backend}/${job.embeddingOptimizer} failed:\n${child.stderr}`);
+    throw new Error(`bench: ${job.arch}/${job.backend}/${job.embeddingUpdates} failed:\n${child.stderr}`);
   }
   return JSON.parse(line.slice("RESULT ".length)) as Result;
 }
@@ -222,7 +218,7 @@ async function main(): Promise<void> {
   if (best !== "wasm" && best !== "cpu") {
     for (const arch of new Set(list.map((j) => j.arch))) {
       const template = list.find((j) => j.arch === arch && j.group === "backends")!;
-      list.push({ ...template, backend: best, embeddingOptimizer: "lazy-adam" });
+      list.push({ ...template, backend: best, embeddingUpdates: "sparse" });
     }
   }
   const results: Result[] = [];
@@ -230,14 +226,14 @@ async function main(): Promise<void> {
     const r = runChild(job);
     results.push(r);
     console.error(
-      `  ${r.arch} ${r.backendUsed} ${r.embeddingOptimizer} V=${r.vocabSize}: ${r.samplesPerSecond} samples/s (${r.steps} steps)`,
+      `  ${r.arch} ${r.backendUsed} ${r.embeddingUpdates} V=${r.vocabSize}: ${r.samplesPerSecond} samples/s (${r.steps} steps)`,
     );
   }
 
   const baseline = (arch: string) =>
     results.find(
       (r) =>
-        r.group === "backends" && r.arch === arch && r.backend === "cpu" && r.embeddingOptimizer === "adam",
+        r.group === "backends" && r.arch === arch && r.backend === "cpu" && r.embeddingUpdates === "dense",
     );
   const rows = results
     .filter((r) => r.group === "backends")
@@ -275,7 +271,7 @@ async function main(): Promise<void> {
         [
           r.arch,
           r.backendUsed,
-          r.embeddingOptimizer,
+          r.embeddingUpdates,
           r.samplesPerSecond,
           `${r.vsCpu.toFixed(1)}x`,
           r.rssPeakMB,
@@ -289,8 +285,8 @@ async function main(): Promise<void> {
   const v = [10, 12, 10, 10, 10, 10, 10];
   console.log(pad(["rows", "rows/batch", "lazy", "dense", "lazy rss", "dense rss", "sync ms"], v));
   for (const size of [...new Set(report.vocabulary.map((r) => r.vocabSize))]) {
-    const lazy = report.vocabulary.find((r) => r.vocabSize === size && r.embeddingOptimizer === "lazy-adam");
-    const dense = report.vocabulary.find((r) => r.vocabSize === size && r.embeddingOptimizer === "adam");
+    const lazy = report.vocabulary.find((r) => r.vocabSize === size && r.embeddingUpdates === "sparse");
+    const dense = report.vocabulary.find((r) => r.vocabSize === size && r.embeddingUpdates === "dense");
     console.log(
       pad(
         [

@@ -3,6 +3,8 @@ import { Command, Option } from "commander";
 import { exportModelDir } from "../export/export-model.ts";
 import { ARCHITECTURES } from "../models/registry.ts";
 import { BACKEND_CHOICES } from "../train/backend.ts";
+import { OPTIMIZERS } from "../train/dense-optimizer.ts";
+import { SCHEDULES } from "../train/schedule.ts";
 import { runTraining } from "../train/run-training.ts";
 import { metricsTable } from "./format.ts";
 import { fraction, positiveInt, positiveNumber, runCli, weightList } from "./run-cli.ts";
@@ -19,7 +21,13 @@ const program = new Command("train")
   .option("--task-weights <list>", "loss weights, e.g. click=1,purchase=2", weightList)
   .option("--embedding-dim <n>", "embedding size for categorical features", positiveInt)
   .option("--batch-size <n>", "mini-batch size", positiveInt)
-  .option("--learning-rate <x>", "Adam learning rate", positiveNumber)
+  .option("--learning-rate <x>", "peak learning rate (default 0.002)", positiveNumber)
+  .addOption(new Option("--optimizer <name>", "optimiser").choices(OPTIMIZERS).default("adam"))
+  .addOption(
+    new Option("--lr-schedule <name>", "cosine: warm-up then cosine decay to 5%; constant")
+      .choices(SCHEDULES)
+      .default("cosine"),
+  )
   .addOption(
     new Option("--backend <name>", "tfjs backend (auto: the fastest present, tensorflow -> wasm -> cpu)")
       .choices(BACKEND_CHOICES)
@@ -43,6 +51,8 @@ await runCli(async () => {
     embeddingDim: opts.embeddingDim,
     batchSize: opts.batchSize,
     learningRate: opts.learningRate,
+    optimizer: opts.optimizer,
+    schedule: opts.lrSchedule,
     backend: opts.backend,
     onEpoch: (log) => {
       const aucs = Object.entries(log.validation)

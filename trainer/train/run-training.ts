@@ -14,6 +14,8 @@ import { architecture } from "../models/registry.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
 import { writeReport } from "../report/training-report.ts";
 import { selectBackend } from "./backend.ts";
+import type { OptimizerKind } from "./dense-optimizer.ts";
+import type { ScheduleKind } from "./schedule.ts";
 import { DEFAULT_TRAIN_OPTIONS, type EpochLog, type LabelledBatch, trainNetwork } from "./train-network.ts";
 
 export interface TrainCommand {
@@ -28,6 +30,8 @@ export interface TrainCommand {
   embeddingDim?: number;
   batchSize?: number;
   learningRate?: number;
+  optimizer?: OptimizerKind;
+  schedule?: ScheduleKind;
   backend?: string;
   onEpoch?: (log: EpochLog) => void;
 }
@@ -89,6 +93,8 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     epochs: cmd.epochs ?? DEFAULT_TRAIN_OPTIONS.epochs,
     batchSize: cmd.batchSize ?? DEFAULT_TRAIN_OPTIONS.batchSize,
     learningRate: cmd.learningRate ?? DEFAULT_TRAIN_OPTIONS.learningRate,
+    ...(cmd.optimizer ? { optimizer: cmd.optimizer } : {}),
+    ...(cmd.schedule ? { schedule: cmd.schedule } : {}),
     seed,
     taskWeights,
     ...(cmd.onEpoch ? { onEpoch: cmd.onEpoch } : {}),

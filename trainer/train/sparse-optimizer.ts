@@ -1,6 +1,7 @@
 /**
  * Sparse training of the embedding table: a batch reads only the rows its ids name, and lazy Adam
- * updates only those rows, so the cost of a step does not grow with the vocabulary size.
+ * (or sparse Adagrad) updates only those rows, so the cost of a step does not grow with the
+ * vocabulary size.
  *
  * Dense Adam over a [V, E] table costs O(V·E) per step twice over: the gradient of the gather is
  * a dense [V, E] tensor (UnsortedSegmentSum over all V rows), and Adam then reads and writes
@@ -19,15 +20,25 @@
  *   w -= lr · (m / (1-β1^t)) / (sqrt(v / (1-β2^t)) + ε)
  *
  * which is tf.train.adam's update (ε outside the square root, default 1e-7 as tfjs's backends),
- * so a step that touches every row is a dense Adam step.
+ * so a step that touches every row is a dense Adam step. With `rule: "adagrad"` the same rows get
+ * sparse Adagrad instead (tf.train.adagrad's update, accumulator starting at 0.1):
+ *
+ *   a += g²     w -= lr · g / sqrt(a + ε)
  *
  * The table's master copy is a Float32Array here; `writeBack` copies it into the tf.Variable
  * (once per epoch, before validation: the variable is not read while training).
  */
 import * as tf from "@tensorflow/tfjs";
 
-export interface LazyAdamOptions {
+/** tf.train.adagrad's default initial accumulator value. */
+const ADAGRAD_INITIAL = 0.1;
+
+export type SparseRule = "adam" | "adagrad";
+
+export interface SparseOptimizerOptions {
   learningRate: number;
+  /** Default "adam" (lazy Adam). */
+  rule?: SparseRule;
   beta1?: number;
   beta2?: number;
   epsilon?: number;
@@ -43,7 +54,7 @@ export interface RowLookup {
   values: Float32Array;
 }
 
-export class LazyAdam {
+export class SparseOptimizer {
   readonly vocabSize: number;
   readonly dim: number;
   /** Steps taken (the global step used for bias correction). */
@@ -53,7 +64,8 @@ export class LazyAdam {
   private readonly v: Float32Array;
   /** Row -> its index in the current batch's `rows`, -1 when absent (reset after each lookup). */
   private readonly slot: Int32Array;
-  private readonly lr: number;
+  private lr: number;
+  private readonly rule: SparseRule;
   private readonly beta1: number;
   private readonly beta2: number;
   private readonly epsilon: number;
@@ -62,14 +74,16 @@ export class LazyAdam {
 
   constructor(
     private readonly variable: tf.Variable,
-    options: LazyAdamOptions,
+    options: SparseOptimizerOptions,
   ) {
     if (variable.shape.length !== 2)
-      throw new Error(`LazyAdam: expects a [V, E] table, got [${variable.shape}]`);
+      throw new Error(`SparseOptimizer: expects a [V, E] table, got [${variable.shape}]`);
     [this.vocabSize, this.dim] = variable.shape as [number, number];
     this.table = Float32Array.from(variable.dataSync() as Float32Array);
-    this.m = new Float32Array(this.table.length);
-    this.v = new Float32Array(this.table.length);
+    this.rule = options.rule ?? "adam";
+    // Adagrad keeps one accumulator per value (in v), Adam two moments.
+    this.m = new Float32Array(this.rule === "adam" ? this.table.length : 0);
+    this.v = new Float32Array(this.table.length).fill(this.rule === "adagrad" ? ADAGRAD_INITIAL : 0);
     this.slot = new Int32Array(this.vocabSize).fill(-1);
     this.lr = options.learningRate;
     this.beta1 = options.beta1 ?? 0.9;
@@ -87,7 +101,7 @@ export class LazyAdam {
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       if (!(id >= 0 && id < vocabSize))
-        throw new Error(`LazyAdam: id ${id} is outside the table [0, ${vocabSize})`);
+        throw new Error(`SparseOptimizer: id ${id} is outside the table [0, ${vocabSize})`);
       let s = slot[id]!;
       if (s < 0) {
         s = count++;
@@ -108,14 +122,42 @@ export class LazyAdam {
     return { rows, local, values };
   }
 
-  /** One lazy Adam step: `grad` [rows.length, dim] is the loss gradient for `rows`. */
+  /** The rate of the next steps (a schedule sets it before each step). */
+  setLearningRate(lr: number): void {
+    this.lr = lr;
+  }
+
+  /** One step on `rows`: `grad` [rows.length, dim] is the loss gradient for them. */
   apply(rows: Int32Array, grad: Float32Array): void {
+    if (grad.length !== rows.length * this.dim)
+      throw new Error(
+        `SparseOptimizer: gradient of ${grad.length} values for ${rows.length} rows of ${this.dim}`,
+      );
+    this.step++;
+    if (this.rule === "adagrad") this.applyAdagrad(rows, grad);
+    else this.applyAdam(rows, grad);
+  }
+
+  private applyAdagrad(rows: Int32Array, grad: Float32Array): void {
+    const { dim, table, lr, epsilon } = this;
+    const acc = this.v;
+    for (let r = 0; r < rows.length; r++) {
+      const base = rows[r]! * dim;
+      const gBase = r * dim;
+      for (let k = 0; k < dim; k++) {
+        const i = base + k;
+        const g = grad[gBase + k]!;
+        const a = acc[i]! + g * g;
+        acc[i] = a;
+        table[i] = table[i]! - (lr * g) / Math.sqrt(a + epsilon);
+      }
+    }
+  }
+
+  private applyAdam(rows: Int32Array, grad: Float32Array): void {
     const { dim, table, beta1, beta2, epsilon } = this;
     const m = this.m;
     const v = this.v;
-    if (grad.length !== rows.length * dim)
-      throw new Error(`LazyAdam: gradient of ${grad.length} values for ${rows.length} rows of ${dim}`);
-    this.step++;
     this.beta1Power *= beta1;
     this.beta2Power *= beta2;
     // w -= lr·(m/c1) / (sqrt(v/c2) + ε), with c = 1 - β^t

@@ -1,16 +1,19 @@
 /**
- * Mini-batch training with Adam, validation after each epoch, early stopping on the best epoch.
- * The embedding table is trained sparsely by default (lazy Adam on the rows a batch touches,
- * ./lazy-adam.ts), every other parameter by tf.train.adam.
+ * Mini-batch training with Adam (or Adagrad) under a learning-rate schedule, validation after each
+ * epoch, early stopping on the best epoch. The embedding table is trained sparsely by default
+ * (lazy Adam / sparse Adagrad on the rows a batch touches, ./sparse-optimizer.ts), every other
+ * parameter by tfjs's optimiser of the same kind.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { headOutput, initNetwork, type NetworkConfig, networkLogits } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
-import { LazyAdam } from "./lazy-adam.ts";
+import { denseOptimizer, type OptimizerKind } from "./dense-optimizer.ts";
 import { totalLoss } from "./loss.ts";
 import { auc, logloss, mean, meanSquaredError } from "./metrics.ts";
+import { learningRateSchedule, type ScheduleKind } from "./schedule.ts";
+import { SparseOptimizer } from "./sparse-optimizer.ts";
 
 export interface LabelledBatch extends EncodedBatch {
   labels: Record<string, Float32Array>;
@@ -19,21 +22,26 @@ export interface LabelledBatch extends EncodedBatch {
 export interface TrainOptions {
   epochs: number;
   batchSize: number;
+  /** The peak learning rate (the schedule warms up to it and decays from it). */
   learningRate: number;
+  /** Default "adam". */
+  optimizer?: OptimizerKind;
+  /** Default "cosine" (./schedule.ts). */
+  schedule?: ScheduleKind;
   seed: number;
   taskWeights: Record<string, number>;
   /** Epochs without improvement of the validation score before stopping. */
   patience: number;
   /**
-   * How the embedding table learns: "lazy-adam" (default) updates only the rows each batch
-   * touches, so a step costs the same at any vocabulary size; "adam" is dense Adam over the
-   * whole table every step (O(vocabulary) per step; kept for comparison).
+   * How the embedding table learns: "sparse" (default) updates only the rows each batch
+   * touches, so a step costs the same at any vocabulary size; "dense" runs the optimiser over
+   * the whole table every step (O(vocabulary) per step; kept for comparison).
    */
-  embeddingOptimizer?: EmbeddingOptimizer;
+  embeddingUpdates?: EmbeddingUpdates;
   onEpoch?: (log: EpochLog) => void;
 }
 
-export type EmbeddingOptimizer = "lazy-adam" | "adam";
+export type EmbeddingUpdates = "sparse" | "dense";
 
 export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, "taskWeights"> = {
   epochs: 8,
@@ -67,6 +75,13 @@ export function trainNetwork(
 ): TrainResult {
   const params = initNetwork(config, options.seed);
   const optimizer = createNetworkOptimizer(params, config, options);
+  const stepsPerEpoch = Math.ceil(train.rows / options.batchSize);
+  const learningRate = learningRateSchedule({
+    kind: options.schedule ?? "cosine",
+    peak: options.learningRate,
+    totalSteps: stepsPerEpoch * options.epochs,
+  });
+  let step = 0;
   const rng = seededRandom(options.seed);
   const history: EpochLog[] = [];
   let best: { epoch: number; score: number; values: Map<string, Float32Array> } | null = null;
@@ -77,6 +92,7 @@ export function trainNetwork(
     let lossSum = 0;
     let batches = 0;
     for (let start = 0; start < order.length; start += options.batchSize) {
+      optimizer.setLearningRate(learningRate(step++));
       lossSum += optimizer.step(train, order.subarray(start, start + options.batchSize));
       batches++;
     }
@@ -103,23 +119,27 @@ export function trainNetwork(
 export interface NetworkOptimizer {
   /** One training step on the rows `idx` of `data`; returns the batch loss. */
   step(data: LabelledBatch, idx: Int32Array): number;
-  /** Brings the parameters up to date (lazy Adam keeps the embedding table outside tfjs while training). */
+  /** Brings the parameters up to date (sparse updates keep the embedding table outside tfjs while training). */
   sync(): void;
+  setLearningRate(lr: number): void;
   dispose(): void;
 }
 
 /**
- * tf.train.adam over the dense parameters, and lazy Adam over the embedding table unless
- * `embeddingOptimizer` is "adam" (then tf.train.adam covers the table too).
+ * tfjs's Adam (or Adagrad) over the dense parameters, and sparse updates of the same kind over
+ * the embedding table unless `embeddingUpdates` is "dense" (then tfjs's optimiser covers the
+ * table too).
  */
 export function createNetworkOptimizer(
   params: Params,
   config: NetworkConfig,
-  options: Pick<TrainOptions, "learningRate" | "taskWeights" | "embeddingOptimizer">,
+  options: Pick<TrainOptions, "learningRate" | "optimizer" | "taskWeights" | "embeddingUpdates">,
 ): NetworkOptimizer {
-  const adam = tf.train.adam(options.learningRate);
+  const kind = options.optimizer ?? "adam";
+  const scheduled = denseOptimizer(kind, options.learningRate);
+  const adam = scheduled.optimizer;
   const embedding = params.embedding;
-  if (!embedding || options.embeddingOptimizer === "adam") {
+  if (!embedding || options.embeddingUpdates === "dense") {
     const varList = Object.values(params);
     return {
       step: (data, idx) => {
@@ -143,11 +163,12 @@ export function createNetworkOptimizer(
         return value;
       },
       sync: () => {},
+      setLearningRate: scheduled.setLearningRate,
       dispose: () => adam.dispose(),
     };
   }
 
-  const lazy = new LazyAdam(embedding, { learningRate: options.learningRate });
+  const lazy = new SparseOptimizer(embedding, { learningRate: options.learningRate, rule: kind });
   const denseVars = Object.entries(params)
     .filter(([name]) => name !== "embedding")
     .map(([, v]) => v);
@@ -190,6 +211,10 @@ export function createNetworkOptimizer(
       return value;
     },
     sync: () => lazy.writeBack(),
+    setLearningRate: (lr) => {
+      scheduled.setLearningRate(lr);
+      lazy.setLearningRate(lr);
+    },
     dispose: () => adam.dispose(),
   };
 }
