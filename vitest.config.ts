@@ -28,7 +28,14 @@ export default defineConfig({
         },
       },
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            // Local R2/KV for test/edge/model-store.test.ts, under names the worker does not read,
+            // so the tests hand them to their own apps and the main worker keeps its bundled model.
+            miniflare: { r2Buckets: ["TEST_MODELS"], kvNamespaces: ["TEST_POINTERS"] },
+          }),
+        ],
         resolve: { alias: [{ find: ORT_WASM, replacement: ortWasmFile }] },
         test: {
           name: "workers",

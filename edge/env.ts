@@ -1,11 +1,18 @@
-/** The worker's bindings: configuration from wrangler.toml [vars] and secrets. */
+/** The worker's bindings: configuration from wrangler.toml [vars], secrets, and R2/KV bindings. */
 import type { RequestLogFields } from "./http/request-log.ts";
+import type { KvReader, ModelStore, R2BucketReader } from "./model/store.ts";
 
 export interface EdgeEnv {
   /** Secret: comma-separated API keys. When set, /v1/* needs `Authorization: Bearer <key>`. */
   MTRANK_API_KEYS?: string;
   /** Comma-separated origins allowed by CORS (e.g. "https://shop.example"); "*" allows any. */
   MTRANK_CORS_ORIGINS?: string;
+  /** Optional R2 bucket of model directories; with MTRANK_MODEL_POINTERS it replaces the bundled model. */
+  MTRANK_MODELS?: R2BucketReader;
+  /** Optional KV namespace: `models/current` (and `models/challenger`) name a prefix in MTRANK_MODELS. */
+  MTRANK_MODEL_POINTERS?: KvReader;
+  /** Seconds between reads of the KV pointers (default 60). */
+  MTRANK_MODEL_REFRESH_S?: string;
 }
 
 export type EdgeBindings = { Bindings: EdgeEnv; Variables: { log: RequestLogFields } };
@@ -15,4 +22,27 @@ export function listSetting(value: string | undefined): string[] {
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+}
+
+/** A numeric var within [min, max]; absent -> `fallback`; anything else is a configuration error. */
+export function numberSetting(
+  env: EdgeEnv | undefined,
+  name: "MTRANK_MODEL_REFRESH_S",
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = env?.[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max)
+    throw new Error(`${name} must be a number in [${min}, ${max}], got "${raw}"`);
+  return value;
+}
+
+/** The R2 + KV model store, when both bindings exist. */
+export function modelStore(env: EdgeEnv | undefined): ModelStore | undefined {
+  const bucket = env?.MTRANK_MODELS;
+  const pointers = env?.MTRANK_MODEL_POINTERS;
+  return bucket && pointers ? { bucket, pointers } : undefined;
 }

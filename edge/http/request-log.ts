@@ -40,7 +40,3 @@ export function requestLog(): MiddlewareHandler<EdgeBindings> {
     );
   };
 }
-
-export function describeError(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}

@@ -1,9 +1,15 @@
-/** GET /v1/models: the manifest summary of the serving model. */
+/** GET /v1/models: the manifest summary of each serving model and the arm it serves in. */
 import type { Handler } from "hono";
+import type { EdgeBindings } from "../env.ts";
+import type { ModelCatalog } from "../model/catalog.ts";
 import { manifestSummary } from "../model/manifest.ts";
-import type { ServingModel } from "../model/serving-model.ts";
 
-export function modelsRoute(model: ServingModel): Handler {
-  const body = { models: model.manifest ? [manifestSummary(model.manifest)] : [] };
-  return (c) => c.json(body);
+export function modelsRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
+  return async (c) => {
+    const serving = await catalog.serving(c.env);
+    const models = serving.flatMap(({ model, arm }) =>
+      model.manifest ? [{ ...manifestSummary(model.manifest), arm }] : [],
+    );
+    return c.json({ models });
+  };
 }

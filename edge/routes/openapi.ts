@@ -1,15 +1,21 @@
-/** GET /openapi.json: built on the first request (not at start-up, which reranks need) and kept. */
+/** GET /openapi.json: built on first request for each champion model (not at start-up) and kept. */
 import type { Handler } from "hono";
+import type { EdgeBindings } from "../env.ts";
+import type { ModelCatalog } from "../model/catalog.ts";
 import type { ServingModel } from "../model/serving-model.ts";
 import { openApiDocument } from "../openapi/document.ts";
 
-export function openApiRoute(model: ServingModel, maxBodyBytes: number): Handler {
-  let body: string | undefined;
-  return (c) => {
-    const m = model.manifest;
-    body ??= JSON.stringify(
-      openApiDocument(m && { id: m.id, version: m.version, heads: m.heads.map((h) => h.name) }, maxBodyBytes),
-    );
+export function openApiRoute(catalog: ModelCatalog, maxBodyBytes: number): Handler<EdgeBindings> {
+  const built = new WeakMap<ServingModel, string>();
+  return async (c) => {
+    const { model } = await catalog.choose(c.env, undefined);
+    let body = built.get(model);
+    if (body === undefined) {
+      const m = model.manifest;
+      const api = m && { id: m.id, version: m.version, heads: m.heads.map((h) => h.name) };
+      body = JSON.stringify(openApiDocument(api, maxBodyBytes));
+      built.set(model, body);
+    }
     return c.body(body, 200, { "content-type": "application/json" });
   };
 }

@@ -8,8 +8,9 @@ import { describeIssues, formatIssue } from "../../shared/validation.ts";
 import type { EdgeBindings } from "../env.ts";
 import { readJsonBody } from "../http/body.ts";
 import { problemResponse } from "../http/problem.ts";
-import { describeError } from "../http/request-log.ts";
 import { ServerTiming } from "../http/server-timing.ts";
+import { describeError } from "../log.ts";
+import type { ModelCatalog } from "../model/catalog.ts";
 import type { ServingModel } from "../model/serving-model.ts";
 import { arrange } from "../rerank/arrange.ts";
 import { type FallbackReason, fallbackItems } from "../rerank/fallback.ts";
@@ -25,12 +26,35 @@ import { rerankRequestSchema } from "../rerank/schema.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-export function rerankRoute(model: ServingModel): Handler<EdgeBindings> {
-  const manifest = model.manifest;
-  const schema = rerankRequestSchema(manifest?.heads.map((h) => h.name) ?? []);
-  const defaults: Fusion = manifest?.fusion.defaults ?? { weights: {}, mode: "sum" };
-  const modelInfo = { id: manifest?.id ?? "unavailable", version: manifest?.version ?? "unavailable" };
+/** What a route needs of a model, worked out once per model (not per request). */
+interface Prepared {
+  schema: ReturnType<typeof rerankRequestSchema>;
+  defaults: Fusion;
+  info: { id: string; version: string };
+}
+const prepared = new WeakMap<ServingModel, Prepared>();
 
+function prepare(model: ServingModel): Prepared {
+  let p = prepared.get(model);
+  if (!p) {
+    const manifest = model.manifest;
+    p = {
+      schema: rerankRequestSchema(manifest?.heads.map((h) => h.name) ?? []),
+      defaults: manifest?.fusion.defaults ?? { weights: {}, mode: "sum" },
+      info: { id: manifest?.id ?? "unavailable", version: manifest?.version ?? "unavailable" },
+    };
+    prepared.set(model, p);
+  }
+  return p;
+}
+
+/** The user id, read before validation because it picks the model whose schema validates. */
+function userIdOf(body: unknown): string | undefined {
+  const id = (body as { user?: { id?: unknown } } | null)?.user?.id;
+  return typeof id === "string" ? id : undefined;
+}
+
+export function rerankRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
   return async (c) => {
     const timing = new ServerTiming();
     const body = await readJsonBody(c.req.raw, MAX_BODY_BYTES);
@@ -43,6 +67,8 @@ export function rerankRoute(model: ServingModel): Handler<EdgeBindings> {
         detail: "the body must be a JSON object, not an array",
         errors: [{ field: "", message: "expected an object" }],
       });
+    const { model } = await catalog.choose(c.env, userIdOf(body.value));
+    const { schema, defaults, info: modelInfo } = prepare(model);
     const parsed = v.safeParse(schema, body.value);
     if (!parsed.success) {
       const errors = describeIssues(parsed.issues);

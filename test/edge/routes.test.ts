@@ -26,6 +26,7 @@ describe("GET routes", () => {
       createdAt: manifest.createdAt,
       metrics: manifest.metrics,
       files: manifest.files,
+      arm: "champion",
     });
   });
 

@@ -1,0 +1,22 @@
+/**
+ * The optional model store: an R2 bucket holding model directories under content-addressed
+ * prefixes (`models/<sha256>/manifest.json`, `.../model.onnx`) and a KV namespace whose
+ * pointer keys (`models/current`) name the prefix to serve. Only the calls the worker makes
+ * are typed here (no @cloudflare/workers-types in this project).
+ */
+
+export interface R2ObjectBody {
+  arrayBuffer(): Promise<ArrayBuffer>;
+  text(): Promise<string>;
+}
+export interface R2BucketReader {
+  get(key: string): Promise<R2ObjectBody | null>;
+}
+export interface KvReader {
+  get(key: string): Promise<string | null>;
+}
+
+export interface ModelStore {
+  bucket: R2BucketReader;
+  pointers: KvReader;
+}
