@@ -19,15 +19,26 @@ export type { ModelSource } from "./model/serving-model.ts";
  * onnxruntime and creating the session. A model that fails to load is not fatal: the failure is
  * cached and every rerank answers with the fallback order.
  */
-export async function startApp(source: ModelSource): Promise<Hono<EdgeBindings>> {
-  const catalog = modelCatalog(servingModel(source));
-  await catalog.bundled.load().catch(() => undefined);
+export async function startApp(source: ModelSource, options: AppOptions = {}): Promise<Hono<EdgeBindings>> {
+  const catalog = catalogOf(source, options);
+  await Promise.all(
+    [catalog.bundled, catalog.bundledChallenger].map((m) => m?.load().catch(() => undefined)),
+  );
   return routes(catalog);
 }
 
 /** The same app with the model loaded lazily on the first rerank (tests build many apps). */
-export function createApp(source: ModelSource): Hono<EdgeBindings> {
-  return routes(modelCatalog(servingModel(source)));
+export function createApp(source: ModelSource, options: AppOptions = {}): Hono<EdgeBindings> {
+  return routes(catalogOf(source, options));
+}
+
+export interface AppOptions {
+  /** A bundled challenger model for the A/B split (MTRANK_CHALLENGER_SHARE); R2 can supply one too. */
+  challenger?: ModelSource;
+}
+
+function catalogOf(source: ModelSource, options: AppOptions): ModelCatalog {
+  return modelCatalog(servingModel(source), options.challenger && servingModel(options.challenger));
 }
 
 function routes(models: ModelCatalog): Hono<EdgeBindings> {

@@ -9,10 +9,12 @@ export interface EdgeEnv {
   MTRANK_CORS_ORIGINS?: string;
   /** Optional R2 bucket of model directories; with MTRANK_MODEL_POINTERS it replaces the bundled model. */
   MTRANK_MODELS?: R2BucketReader;
-  /** Optional KV namespace: `models/current` (and `models/challenger`) name a prefix in MTRANK_MODELS. */
+  /** Optional KV namespace: `models/current` and `models/challenger` name prefixes in MTRANK_MODELS. */
   MTRANK_MODEL_POINTERS?: KvReader;
   /** Seconds between reads of the KV pointers (default 60). */
   MTRANK_MODEL_REFRESH_S?: string;
+  /** Percentage (0-100) of user ids the challenger model serves (default 0). */
+  MTRANK_CHALLENGER_SHARE?: string;
 }
 
 export type EdgeBindings = { Bindings: EdgeEnv; Variables: { log: RequestLogFields } };
@@ -27,7 +29,7 @@ export function listSetting(value: string | undefined): string[] {
 /** A numeric var within [min, max]; absent -> `fallback`; anything else is a configuration error. */
 export function numberSetting(
   env: EdgeEnv | undefined,
-  name: "MTRANK_MODEL_REFRESH_S",
+  name: "MTRANK_MODEL_REFRESH_S" | "MTRANK_CHALLENGER_SHARE",
   fallback: number,
   min: number,
   max: number,

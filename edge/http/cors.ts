@@ -12,7 +12,7 @@ export function corsAllowList(): MiddlewareHandler<EdgeBindings> {
     },
     allowMethods: ["GET", "POST", "OPTIONS"],
     allowHeaders: ["authorization", "content-type"],
-    exposeHeaders: ["x-model-version", "x-mtrank-fallback", "server-timing"],
+    exposeHeaders: ["x-model-version", "x-mtrank-arm", "x-mtrank-fallback", "server-timing"],
     maxAge: 600,
   });
 }

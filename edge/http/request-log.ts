@@ -10,6 +10,8 @@ import type { EdgeBindings } from "../env.ts";
 export interface RequestLogFields {
   candidates?: number;
   model?: { id: string; version: string };
+  /** A/B arm that served: champion or challenger. */
+  arm?: string;
   /** The fallback reason when the model could not serve, else absent. */
   fallback?: string;
   /** The error behind a fallback, "Name: message". */

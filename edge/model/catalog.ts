@@ -1,16 +1,20 @@
 /**
  * The models a worker can serve, per isolate: the champion (bundled, or R2 via the KV pointer
- * `models/current`). Routes ask it which model serves a request.
+ * `models/current`) and an optional challenger (bundled by the entry, or `models/challenger`)
+ * that serves MTRANK_CHALLENGER_SHARE percent of users, chosen by a stable hash of the user id.
+ * A request without a user id, or a challenger that is absent or failed, gets the champion.
  */
 import { type EdgeEnv, modelStore, numberSetting } from "../env.ts";
 import { describeError, logLine } from "../log.ts";
+import { type Arm, assignArm } from "./ab-split.ts";
 import type { ServingModel } from "./serving-model.ts";
 import { modelSlot } from "./slot.ts";
 
-export const CURRENT_POINTER = "models/current";
-const DEFAULT_REFRESH_S = 60;
+export type { Arm } from "./ab-split.ts";
 
-export type Arm = "champion" | "challenger";
+export const CURRENT_POINTER = "models/current";
+export const CHALLENGER_POINTER = "models/challenger";
+const DEFAULT_REFRESH_S = 60;
 
 export interface ModelChoice {
   model: ServingModel;
@@ -20,33 +24,58 @@ export interface ModelChoice {
 export interface ModelCatalog {
   /** The bundled champion (start-up loads it). */
   bundled: ServingModel;
+  /** The bundled challenger, if the entry has one. */
+  bundledChallenger: ServingModel | undefined;
   /** The model that serves this request's user. */
   choose(env: EdgeEnv | undefined, userId: string | undefined): Promise<ModelChoice>;
   /** Every model serving now (GET /v1/models). */
   serving(env: EdgeEnv | undefined): Promise<ModelChoice[]>;
 }
 
-export function modelCatalog(bundled: ServingModel): ModelCatalog {
+export function modelCatalog(bundled: ServingModel, bundledChallenger?: ServingModel): ModelCatalog {
   const champion = modelSlot(CURRENT_POINTER, bundled);
-  const currentChampion = async (env: EdgeEnv | undefined): Promise<ServingModel> =>
-    (await champion.current(modelStore(env), refreshSeconds(env))) ?? bundled;
+  const challenger = modelSlot(CHALLENGER_POINTER, bundledChallenger);
+  const championNow = async (env: EdgeEnv | undefined): Promise<ModelChoice> => ({
+    model: (await champion.current(modelStore(env), refreshSeconds(env))) ?? bundled,
+    arm: "champion",
+  });
+  const challengerNow = async (env: EdgeEnv | undefined): Promise<ModelChoice | undefined> => {
+    const model = await challenger.current(modelStore(env), refreshSeconds(env));
+    return model && { model, arm: "challenger" };
+  };
   return {
     bundled,
-    async choose(env) {
-      return { model: await currentChampion(env), arm: "champion" };
+    bundledChallenger,
+    async choose(env, userId) {
+      const share = setting(env, "MTRANK_CHALLENGER_SHARE", 0, 100, 0);
+      if (userId !== undefined && share > 0 && assignArm(userId, share) === "challenger")
+        return (await challengerNow(env)) ?? championNow(env);
+      return championNow(env);
     },
     async serving(env) {
-      return [{ model: await currentChampion(env), arm: "champion" }];
+      const share = setting(env, "MTRANK_CHALLENGER_SHARE", 0, 100, 0);
+      const second = share > 0 ? await challengerNow(env) : undefined;
+      return [await championNow(env), ...(second ? [second] : [])];
     },
   };
 }
 
 function refreshSeconds(env: EdgeEnv | undefined): number {
+  return setting(env, "MTRANK_MODEL_REFRESH_S", 0, 86_400, DEFAULT_REFRESH_S);
+}
+
+function setting(
+  env: EdgeEnv | undefined,
+  name: "MTRANK_MODEL_REFRESH_S" | "MTRANK_CHALLENGER_SHARE",
+  min: number,
+  max: number,
+  fallback: number,
+): number {
   try {
-    return numberSetting(env, "MTRANK_MODEL_REFRESH_S", DEFAULT_REFRESH_S, 0, 86_400);
+    return numberSetting(env, name, fallback, min, max);
   } catch (error) {
     // A bad var must not break serving: say so and use the default.
     logLine("error", "config.invalid", { error: describeError(error) });
-    return DEFAULT_REFRESH_S;
+    return fallback;
   }
 }

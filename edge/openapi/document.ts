@@ -58,6 +58,9 @@ export function openApiDocument(model: ApiModel | undefined, maxBodyBytes: numbe
                 "The reordered list. When the model cannot serve, the request's order with fallback: true.",
               headers: {
                 "x-model-version": header("Version of the model that served the request."),
+                "x-mtrank-arm": header(
+                  "A/B arm that served: champion or challenger (MTRANK_CHALLENGER_SHARE).",
+                ),
                 "x-mtrank-fallback": header('"1" when the answer is the fallback order.'),
                 "server-timing": header("parse, load, encode, infer and fuse phases."),
               },

@@ -67,7 +67,7 @@ export function rerankRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
         detail: "the body must be a JSON object, not an array",
         errors: [{ field: "", message: "expected an object" }],
       });
-    const { model } = await catalog.choose(c.env, userIdOf(body.value));
+    const { model, arm } = await catalog.choose(c.env, userIdOf(body.value));
     const { schema, defaults, info: modelInfo } = prepare(model);
     const parsed = v.safeParse(schema, body.value);
     if (!parsed.success) {
@@ -84,6 +84,7 @@ export function rerankRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
     const log = c.get("log");
     log.candidates = request.candidates.length;
     log.model = modelInfo;
+    log.arm = arm;
     const unique = uniqueCandidates(request.candidates);
     const { kept: candidates, filtered } = applyFilters(unique, request.filters);
     const removed = { duplicates: request.candidates.length - unique.length, filtered };
@@ -93,6 +94,7 @@ export function rerankRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
     const respond = (items: RankedItem[], fallback: FallbackReason | null) =>
       c.json({ model: modelInfo, fallback: fallback !== null, items, removed }, 200, {
         "x-model-version": modelInfo.version,
+        "x-mtrank-arm": arm,
         "server-timing": timing.header(),
         ...(fallback ? { "x-mtrank-fallback": "1" } : {}),
       });
