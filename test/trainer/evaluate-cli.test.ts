@@ -1,6 +1,6 @@
 /** `npm run evaluate` end to end: a trained, exported model scored through onnxruntime. */
 import { spawnSync } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -80,6 +80,19 @@ describe("evaluate CLI", () => {
     expect(result.stdout).toContain("label correlation (Pearson)");
     expect(result.stdout).toContain("(top 5 of 79 shown)");
     expect(result.stdout).not.toMatch(/NaN/);
+  }, 120_000);
+
+  it("--report rewrites DIR/report.html with the evaluation's calibration and importance", async () => {
+    const result = evaluate("--json", "--importance", "--importance-rows", "60", "--report");
+    expect(result.status, result.stderr).toBe(0);
+    expect(() => JSON.parse(result.stdout)).not.toThrow(); // the report path goes to stderr
+    expect(result.stderr).toContain("report.html");
+    const html = await readFile(join(dir, "report.html"), "utf8");
+    expect(html).toContain("Evaluation on ../shared/data/aliexpress_sample.csv (100 rows, model.onnx");
+    expect(html).toContain("<h2>Calibration</h2>");
+    expect(html).toContain("across 60 rows");
+    expect(html).toContain("Validation AUC per task"); // the training curves are kept
+    expect(html).not.toMatch(/NaN|undefined/);
   }, 120_000);
 
   it("names the option when an argument is wrong", () => {

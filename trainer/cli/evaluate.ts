@@ -1,8 +1,10 @@
-/** npm run evaluate -- --model DIR --data F [--spec S] [--json] [--int8] [--importance] */
+/** npm run evaluate -- --model DIR --data F [--spec S] [--json] [--int8] [--importance] [--report] */
 import { Command, InvalidArgumentError, Option } from "commander";
+import { loadTrainedModel } from "../artifact/trained-model.ts";
 import { formatEvaluation } from "../evaluate/format-evaluation.ts";
 import { evaluateModel } from "../predict/evaluate-model.ts";
 import { openServedModel, specForModel } from "../predict/served-model.ts";
+import { writeReport } from "../report/training-report.ts";
 import { nonNegativeInt, positiveInt, runCli } from "./run-cli.ts";
 
 const program = new Command("evaluate")
@@ -25,6 +27,7 @@ const program = new Command("evaluate")
   .option("--importance-rows <n>", "rows used for importance (seeded sample when more)", positiveInt, 20_000)
   .option("--importance-top <n>", "features listed in the text table", positiveInt, 20)
   .option("--seed <n>", "seed of the importance shuffles", nonNegativeInt, 7)
+  .option("--report", "rewrite DIR/report.html with these numbers (calibration, correlation, importance)")
   .showHelpAfterError();
 
 interface EvaluateOptions {
@@ -42,6 +45,7 @@ interface EvaluateOptions {
   importanceRows: number;
   importanceTop: number;
   seed: number;
+  report?: boolean;
 }
 
 await runCli(async () => {
@@ -58,6 +62,16 @@ await runCli(async () => {
       : {}),
   });
   console.log(opts.json ? JSON.stringify(report, null, 2) : formatEvaluation(report, opts.importanceTop));
+  if (opts.report) {
+    // The report is rebuilt from the training record, so its curves and set-up are kept.
+    const trained = await loadTrainedModel(opts.model).catch(() => {
+      throw new Error(`--report: ${opts.model} has no training record (training/network.json) to build on`);
+    });
+    const source = `${opts.data} (${report.rows} rows, ${report.model.file} run by onnxruntime)`;
+    const path = await writeReport(opts.model, trained, { source, ...report });
+    // stderr, so that --json output stays one JSON document
+    process.stderr.write(`report: ${path}\n`);
+  }
 });
 
 function probability(value: string): number {

@@ -4,12 +4,8 @@ import { fuseHeads } from "../../shared/fusion.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
 import { type Dataset, loadDataset } from "../data/load-dataset.ts";
-import {
-  type CalibrationBin,
-  type CalibrationOptions,
-  DEFAULT_CALIBRATION,
-} from "../evaluate/calibration.ts";
-import { type CorrelationMatrix, labelCorrelation } from "../evaluate/correlation.ts";
+import type { CalibrationOptions } from "../evaluate/calibration.ts";
+import { diagnoseTasks, type TaskDiagnostics } from "../evaluate/diagnostics.ts";
 import { groupRows } from "../evaluate/group-auc.ts";
 import {
   type ImportanceOptions,
@@ -17,8 +13,6 @@ import {
   permutationImportance,
 } from "../evaluate/importance.ts";
 import { onnxPredictor } from "../evaluate/onnx-predictor.ts";
-import { type OverallMetrics, overallMetrics } from "../evaluate/summary.ts";
-import { evaluateTask } from "../evaluate/task-metrics.ts";
 import { auc, meanNdcg } from "../train/metrics.ts";
 import type { ServedModel } from "./served-model.ts";
 
@@ -32,20 +26,13 @@ export interface EvaluationOptions {
   importance?: ImportanceOptions;
 }
 
-export interface EvaluationReport {
+export interface EvaluationReport extends TaskDiagnostics {
   model: { id: string; version: string; file: string };
   rows: number;
-  threshold: number;
-  calibrationBins: Required<CalibrationOptions>;
   /** Column GAUC grouped by, when any. */
   gaucBy?: string;
+  /** Per task; `oracleAuc` on simulated data (AUC of the true probabilities). */
   tasks: Record<string, TaskMetrics & { oracleAuc?: number }>;
-  /** Reliability-curve points per binary task. */
-  calibration: Record<string, CalibrationBin[]>;
-  /** Weighted (manifest fusion weights) and harmonic mean of the binary tasks' AUCs. */
-  overall: OverallMetrics;
-  /** Pearson correlation of the task labels. */
-  correlation: CorrelationMatrix;
   importance?: ImportanceReport;
   /**
    * Ranking within groups (spec.group) by the fused score with the manifest's default weights,
@@ -71,22 +58,16 @@ export async function evaluateModel(
   const batch = model.encoder.encodeRows(dataset.rows);
   const predict = onnxPredictor(model);
   const scores = await predict(batch);
-  const threshold = options.threshold ?? 0.5;
-  const calibrationBins = { ...DEFAULT_CALIBRATION, ...options.calibration };
   const gaucBy = options.gaucBy ?? spec.group;
   const groups = gaucBy ? groupKeys(dataset, gaucBy, options.gaucBy !== undefined) : null;
   const heads = model.manifest.heads.filter((h) => dataset.labels[h.name]); // no label column: not evaluated
-  const tasks: EvaluationReport["tasks"] = {};
-  const calibration: EvaluationReport["calibration"] = {};
-  for (const head of heads) {
-    const result = evaluateTask(head, dataset.labels[head.name]!, scores[head.name]!, {
-      threshold,
-      groups,
-      calibration: calibrationBins,
-    });
-    tasks[head.name] = result.metrics;
-    if (result.calibration) calibration[head.name] = result.calibration;
-  }
+  const diagnostics = diagnoseTasks(heads, dataset.labels, scores, {
+    ...(options.threshold !== undefined ? { threshold: options.threshold } : {}),
+    ...(options.calibration ? { calibration: options.calibration } : {}),
+    groups,
+    weights: model.manifest.fusion.defaults.weights,
+  });
+  const tasks: EvaluationReport["tasks"] = diagnostics.tasks;
   for (const [task, truth] of Object.entries(dataset.truth)) {
     const labels = dataset.labels[task];
     if (tasks[task] && labels) tasks[task]!.oracleAuc = auc(labels, truth);
@@ -104,13 +85,8 @@ export async function evaluateModel(
   return {
     model: { id: model.manifest.id, version: model.manifest.version, file: model.file },
     rows: dataset.rows.length,
-    threshold,
-    calibrationBins,
     ...(groups && gaucBy ? { gaucBy } : {}),
-    tasks,
-    calibration,
-    overall: overallMetrics(tasks, model.manifest.fusion.defaults.weights),
-    correlation: labelCorrelation(Object.fromEntries(heads.map((h) => [h.name, dataset.labels[h.name]!]))),
+    ...diagnostics,
     ...(importance ? { importance } : {}),
     ...(dataset.groups ? { ranking: rankingQuality(model, dataset, scores) } : {}),
   };

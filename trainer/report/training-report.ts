@@ -1,22 +1,44 @@
-/** DIR/report.html: the training report (curves per epoch, final per-task metrics, set-up). */
+/**
+ * DIR/report.html: the training report (curves per epoch, task weights, per-task metrics,
+ * calibration, label correlation, feature importance, set-up). Sections whose data is absent
+ * (no diagnostics, no importance, static task weights) are left out or say so.
+ */
 import { join } from "node:path";
 import type { TaskMetrics } from "../../shared/manifest.ts";
-import { type TrainedModel, writeAtomic } from "../artifact/trained-model.ts";
-import { escapeHtml, lineChart } from "./svg-chart.ts";
+import { type TrainedModel, type TrainingInfo, writeAtomic } from "../artifact/trained-model.ts";
+import type { TaskDiagnostics } from "../evaluate/diagnostics.ts";
+import type { ImportanceReport } from "../evaluate/importance.ts";
+import { barChart } from "./bar-chart.ts";
+import { correlationTable } from "./correlation-table.ts";
+import { fmt, metricsTable } from "./metrics-table.ts";
+import { escapeHtml, lineChart, type Series } from "./svg-chart.ts";
 
 export type ReportInput = Pick<TrainedModel, "config" | "encoder" | "validation" | "training">;
 
-export function renderReport(model: ReportInput): string {
+/** Training may log the task weights in force at each epoch (uncertainty weighting, GradNorm, DWA). */
+type HistoryEntry = TrainingInfo["history"][number] & { taskWeights?: Record<string, number> };
+
+/** Numbers computed from a model's outputs on labelled rows: validation split or an `evaluate` run. */
+export interface ReportDiagnostics extends Partial<TaskDiagnostics> {
+  /** Where the rows came from, e.g. "validation split (4,050 rows)". */
+  source: string;
+  tasks?: Record<string, TaskMetrics & { oracleAuc?: number }>;
+  importance?: ImportanceReport;
+}
+
+const IMPORTANCE_BARS = 15;
+
+export function renderReport(model: ReportInput, diagnostics?: ReportDiagnostics): string {
   const { training, config } = model;
-  const history = training.history;
+  const history: readonly HistoryEntry[] = training.history;
   const tasks = config.heads.map((h) => h.name);
-  const metricSeries = (metric: keyof TaskMetrics) =>
+  const metricSeries = (metric: keyof TaskMetrics): Series[] =>
     tasks.map((task) => ({
       name: task,
-      points: history.map(
-        (e) => [e.epoch, Number(e.validation[task]?.[metric] ?? Number.NaN)] as [number, number],
-      ),
+      points: history.map((e) => [e.epoch, Number(e.validation[task]?.[metric] ?? Number.NaN)]),
     }));
+  const hasRegression = config.heads.some((h) => h.type === "regression");
+  const hasBinary = config.heads.some((h) => h.type === "binary");
   const charts = [
     lineChart(
       "Training loss (weighted sum over tasks)",
@@ -24,21 +46,15 @@ export function renderReport(model: ReportInput): string {
       "epoch",
       "loss",
     ),
-    lineChart("Validation AUC per task", metricSeries("auc"), "epoch", "AUC"),
-    lineChart("Validation logloss per task", metricSeries("logloss"), "epoch", "logloss"),
+    ...(hasBinary
+      ? [
+          lineChart("Validation AUC per task", metricSeries("auc"), "epoch", "AUC"),
+          lineChart("Validation logloss per task", metricSeries("logloss"), "epoch", "logloss"),
+        ]
+      : []),
+    ...(hasRegression ? [lineChart("Validation MSE per task", metricSeries("mse"), "epoch", "MSE")] : []),
+    ...taskWeightChart(history, tasks),
   ];
-  const rows = Object.entries(model.validation)
-    .map(
-      ([task, m]) =>
-        `<tr><td>${escapeHtml(task)}</td><td>${fmt(m.auc)}</td><td>${fmt(m.logloss)}</td><td>${fmt(m.mse)}</td><td>${fmt(m.positiveRate)}</td><td>${m.count}</td></tr>`,
-    )
-    .join("");
-  const features = model.encoder.features
-    .map(
-      (f) =>
-        `<tr><td>${escapeHtml(f.name)}</td><td>${f.kind}</td><td>${f.side}</td><td>${f.kind === "categorical" ? f.size : (f.buckets?.size ?? "-")}</td></tr>`,
-    )
-    .join("");
   const weights = Object.entries(training.taskWeights)
     .map(([t, w]) => `${escapeHtml(t)}=${w}`)
     .join(", ");
@@ -46,36 +62,132 @@ export function renderReport(model: ReportInput): string {
 <html lang="en"><head><meta charset="utf-8"><title>mtrank training report: ${escapeHtml(config.arch)}</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:24px;color:#0f172a;max-width:1320px}
-h1{font-size:20px}h2{font-size:16px;margin-top:28px}
+h1{font-size:20px}h2{font-size:16px;margin-top:28px}p.note{font-size:13px;color:#475569;max-width:900px}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #cbd5e1;padding:4px 10px;text-align:right}
-td:first-child,th:first-child{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:16px}
-figure{margin:0}figcaption{font-size:12px;color:#475569;text-align:center}dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:13px}dt{color:#475569}
+td:first-child,th:first-child{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
+figure{margin:0}figcaption{font-size:12px;color:#475569;text-align:center;max-width:420px}
+dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:13px}dt{color:#475569}
+table.corr td{min-width:64px;text-align:center}
 </style></head><body>
 <h1>mtrank training report: ${escapeHtml(config.arch)}</h1>
 <dl>
 <dt>data</dt><dd>${escapeHtml(training.data)}</dd>
 <dt>rows</dt><dd>${training.trainRows} training, ${training.validRows} validation</dd>
 <dt>epochs</dt><dd>${training.epochs} run, best ${training.bestEpoch} (weights restored from it)</dd>
-<dt>task weights</dt><dd>${weights}</dd>
+<dt>task weights</dt><dd>${weights}${history.some((e) => e.taskWeights) ? " (configured; per-epoch values in the chart below)" : " (static)"}</dd>
 <dt>backend / seed</dt><dd>${escapeHtml(training.backend)} / ${training.seed}</dd>
 <dt>created</dt><dd>${escapeHtml(training.createdAt)}</dd>
 </dl>
 <h2>Validation metrics (best epoch)</h2>
-<table><tr><th>task</th><th>AUC</th><th>logloss</th><th>MSE</th><th>positive rate</th><th>rows</th></tr>${rows}</table>
+${metricsTable(model.validation)}
 <h2>Curves</h2>
 <div class="charts">${charts.join("\n")}</div>
+${diagnostics ? diagnosticsSection(diagnostics) : ""}
 <h2>Features</h2>
-<table><tr><th>feature</th><th>kind</th><th>side</th><th>embedding rows</th></tr>${features}</table>
+<table><tr><th>feature</th><th>kind</th><th>side</th><th>embedding rows</th></tr>${featureRows(model)}</table>
 </body></html>
 `;
 }
 
-export async function writeReport(dir: string, model: ReportInput): Promise<string> {
+export async function writeReport(
+  dir: string,
+  model: ReportInput,
+  diagnostics?: ReportDiagnostics,
+): Promise<string> {
   const path = join(dir, "report.html");
-  await writeAtomic(path, renderReport(model));
+  await writeAtomic(path, renderReport(model, diagnostics));
   return path;
 }
 
-function fmt(x: number | undefined): string {
-  return x === undefined || Number.isNaN(x) ? "-" : x.toFixed(4);
+/** Weights per epoch when training logged them (adaptive weighting); none for static weights. */
+function taskWeightChart(history: readonly HistoryEntry[], tasks: readonly string[]): string[] {
+  if (!history.some((e) => e.taskWeights)) return [];
+  const series = tasks.map((task) => ({
+    name: task,
+    points: history.map((e) => [e.epoch, e.taskWeights?.[task] ?? Number.NaN] as [number, number]),
+  }));
+  return [lineChart("Task weights per epoch", series, "epoch", "weight")];
+}
+
+function diagnosticsSection(d: ReportDiagnostics): string {
+  const parts = [`<h2>Evaluation on ${escapeHtml(d.source)}</h2>`];
+  if (d.tasks) {
+    const settings = [
+      d.threshold !== undefined ? `accuracy, precision, recall and F1 at threshold ${d.threshold}` : "",
+      d.calibrationBins ? `ECE over ${d.calibrationBins.bins} equal-${d.calibrationBins.binning} bins` : "",
+    ].filter(Boolean);
+    parts.push(metricsTable(d.tasks));
+    if (settings.length > 0) parts.push(`<p class="note">${settings.join("; ")}.</p>`);
+  }
+  if (d.overall && d.overall.tasks.length > 0) {
+    parts.push(
+      `<p class="note">Overall AUC over ${d.overall.tasks.map(escapeHtml).join(", ")}: weighted ${fmt(d.overall.weightedAuc)}, harmonic mean ${fmt(d.overall.harmonicAuc)} (the harmonic mean is pulled down by the weakest task).</p>`,
+    );
+  }
+  const curves = d.reliability ?? d.calibration;
+  if (curves && Object.keys(curves).length > 0) {
+    parts.push(
+      "<h2>Calibration</h2>",
+      `<p class="note">Mean predicted probability against the observed positive rate, rows sorted by prediction into ${d.reliability ? "equal-mass bins (the same number of rows in each)" : "the bins above"}; the dashed line is perfect calibration. Axes are zoomed to the range the predictions cover.</p>`,
+      `<div class="charts">${Object.entries(curves)
+        .map(([task, bins]) => calibrationChart(task, bins, d.tasks?.[task]))
+        .join("\n")}</div>`,
+    );
+  }
+  if (d.correlation && d.correlation.tasks.length > 1) {
+    parts.push(
+      "<h2>Task label correlation (Pearson)</h2>",
+      correlationTable(d.correlation),
+      `<p class="note">How much the tasks' labels move together: related tasks are what a shared bottom or shared experts can exploit.</p>`,
+    );
+  }
+  if (d.importance) parts.push(importanceSection(d.importance));
+  return parts.join("\n");
+}
+
+function calibrationChart(
+  task: string,
+  bins: readonly { meanPredicted: number; observedRate: number }[],
+  m: TaskMetrics | undefined,
+): string {
+  const top = Math.max(...bins.flatMap((b) => [b.meanPredicted, b.observedRate]));
+  const domain = [0, niceCeil(top)] as const;
+  const title = `${task}${m?.ece !== undefined ? `: ECE ${fmt(m.ece)}` : ""}${m?.calibrationRatio !== undefined ? `, predicted/observed ${fmt(m.calibrationRatio)}` : ""}`;
+  return lineChart(
+    title,
+    [{ name: task, points: bins.map((b) => [b.meanPredicted, b.observedRate]) }],
+    "mean predicted probability",
+    "observed rate",
+    { xDomain: domain, yDomain: domain, diagonal: true, width: 300, height: 280 },
+  );
+}
+
+function importanceSection(imp: ImportanceReport): string {
+  const charts = Object.entries(imp.metric).map(([task, metric]) => {
+    const bars = imp.features
+      .map((f) => ({ label: f.feature, value: f.drop[task] ?? Number.NaN }))
+      .sort((a, b) => b.value - a.value)
+      .slice(0, IMPORTANCE_BARS);
+    const what = metric === "auc" ? "AUC drop" : "MSE rise";
+    return barChart(`${task}: ${what} when the feature is shuffled`, bars, what);
+  });
+  return `<h2>Permutation feature importance</h2>
+<p class="note">Each feature's encoded columns shuffled across ${imp.rows} rows (${imp.repeats} shuffle(s), seed ${imp.seed}); bars show how much each task's metric got worse, top ${IMPORTANCE_BARS} per task. Near zero or negative: the model does not rely on the feature.</p>
+<div class="charts">${charts.join("\n")}</div>`;
+}
+
+function featureRows(model: ReportInput): string {
+  return model.encoder.features
+    .map(
+      (f) =>
+        `<tr><td>${escapeHtml(f.name)}</td><td>${f.kind}</td><td>${f.side}</td><td>${f.kind === "categorical" ? f.size : (f.buckets?.size ?? "-")}</td></tr>`,
+    )
+    .join("");
+}
+
+/** A round upper bound for an axis: 0.0372 -> 0.04, 0.63 -> 0.7, never above 1. */
+function niceCeil(x: number): number {
+  if (!(x > 0)) return 1;
+  const step = 10 ** Math.floor(Math.log10(x));
+  return Math.min(1, Math.ceil(x / step) * step);
 }
