@@ -147,6 +147,15 @@ describe("export --factorised", () => {
     await expect(access(join(dir, "model.factorised.onnx"))).rejects.toThrow();
   });
 
+  it("refuses an input layer with columns it cannot assign to a side (e.g. embedding interactions)", async () => {
+    const model = await syntheticModel({ arch: "mmoe", features: FEATURES, options: OPTIONS });
+    // Two input columns no feature writes: what cross-side dot products would add.
+    const wider = { ...model, config: { ...model.config, denseSize: model.config.denseSize + 2 } };
+    expect(() => buildFactorisedOnnx(wider, factorisedLayout(model.encoder))).toThrow(
+      /export --factorised: the input layer is \d+ wide but its dense columns and embeddings make \d+/,
+    );
+  });
+
   it("refuses a model with no user or context features, naming why", async () => {
     const model = await syntheticModel({
       arch: "shared-bottom",

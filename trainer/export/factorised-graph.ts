@@ -77,6 +77,12 @@ export function buildFactorisedGraph(
     ...s.ids.flatMap((slot) => Array.from({ length: E }, (_, e) => config.denseSize + slot * E + e)),
   ];
   const shape = modelShape(config);
+  const split = xRows(layout.user).length + xRows(layout.item).length;
+  if (split !== shape.inputWidth)
+    throw new Error(
+      `export --factorised: the input layer is ${shape.inputWidth} wide but its dense columns and embeddings make ${split}: ` +
+        "the factorised graph cannot split the other columns (e.g. embedding interactions) by side",
+    );
   const body = splitFirstLayerBuilder(int8 ? int8KernelsBuilder(g) : g, {
     x: "x/factorised",
     width: shape.inputWidth,
