@@ -3,9 +3,11 @@
 export interface Series {
   name: string;
   points: readonly [number, number][];
+  /** Default: by position. Pass one to keep a task's colour the same across charts. */
+  color?: string;
 }
 
-const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"];
+export const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"];
 
 export interface ChartOptions {
   /** Fixed axis ranges (default: the data's extent, y with a 5% margin). */
@@ -45,7 +47,7 @@ export function lineChart(
   const sy = (y: number) =>
     height - pad.bottom - ((y - y0) / (y1 - y0 || 1)) * (height - pad.top - pad.bottom);
   const lines = series.map((s, i) => {
-    const color = COLORS[i % COLORS.length]!;
+    const color = s.color ?? COLORS[i % COLORS.length]!;
     const pts = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     const path = pts
       .map(([x, y], k) => `${k === 0 ? "M" : "L"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`)

@@ -11,7 +11,7 @@ import type { ImportanceReport } from "../evaluate/importance.ts";
 import { barChart } from "./bar-chart.ts";
 import { correlationTable } from "./correlation-table.ts";
 import { fmt, metricsTable } from "./metrics-table.ts";
-import { escapeHtml, lineChart, type Series } from "./svg-chart.ts";
+import { COLORS, escapeHtml, lineChart, type Series } from "./svg-chart.ts";
 
 export type ReportInput = Pick<TrainedModel, "config" | "encoder" | "validation" | "training">;
 
@@ -32,11 +32,18 @@ export function renderReport(model: ReportInput, diagnostics?: ReportDiagnostics
   const { training, config } = model;
   const history: readonly HistoryEntry[] = training.history;
   const tasks = config.heads.map((h) => h.name);
+  const colorOf = (task: string) => COLORS[tasks.indexOf(task) % COLORS.length]!;
+  // Only tasks with a value in some epoch: a regression head has no AUC line, nor a legend entry.
   const metricSeries = (metric: keyof TaskMetrics): Series[] =>
-    tasks.map((task) => ({
-      name: task,
-      points: history.map((e) => [e.epoch, Number(e.validation[task]?.[metric] ?? Number.NaN)]),
-    }));
+    tasks
+      .map((task) => ({
+        name: task,
+        color: colorOf(task),
+        points: history.map(
+          (e) => [e.epoch, Number(e.validation[task]?.[metric] ?? Number.NaN)] as [number, number],
+        ),
+      }))
+      .filter((s) => s.points.some(([, y]) => Number.isFinite(y)));
   const hasRegression = config.heads.some((h) => h.type === "regression");
   const hasBinary = config.heads.some((h) => h.type === "binary");
   const charts = [
@@ -53,7 +60,7 @@ export function renderReport(model: ReportInput, diagnostics?: ReportDiagnostics
         ]
       : []),
     ...(hasRegression ? [lineChart("Validation MSE per task", metricSeries("mse"), "epoch", "MSE")] : []),
-    ...taskWeightChart(history, tasks),
+    ...taskWeightChart(history, tasks, colorOf),
   ];
   const weights = Object.entries(training.taskWeights)
     .map(([t, w]) => `${escapeHtml(t)}=${w}`)
@@ -67,7 +74,7 @@ table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #cbd5e1;pad
 td:first-child,th:first-child{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
 figure{margin:0}figcaption{font-size:12px;color:#475569;text-align:center;max-width:420px}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:13px}dt{color:#475569}
-table.corr td{min-width:64px;text-align:center}
+table.corr td,table.corr th{min-width:64px;text-align:center}
 </style></head><body>
 <h1>mtrank training report: ${escapeHtml(config.arch)}</h1>
 <dl>
@@ -82,7 +89,7 @@ table.corr td{min-width:64px;text-align:center}
 ${metricsTable(model.validation)}
 <h2>Curves</h2>
 <div class="charts">${charts.join("\n")}</div>
-${diagnostics ? diagnosticsSection(diagnostics) : ""}
+${diagnostics ? diagnosticsSection(diagnostics, colorOf) : ""}
 <h2>Features</h2>
 <table><tr><th>feature</th><th>kind</th><th>side</th><th>embedding rows</th></tr>${featureRows(model)}</table>
 </body></html>
@@ -100,16 +107,21 @@ export async function writeReport(
 }
 
 /** Weights per epoch when training logged them (adaptive weighting); none for static weights. */
-function taskWeightChart(history: readonly HistoryEntry[], tasks: readonly string[]): string[] {
+function taskWeightChart(
+  history: readonly HistoryEntry[],
+  tasks: readonly string[],
+  colorOf: (task: string) => string,
+): string[] {
   if (!history.some((e) => e.taskWeights)) return [];
   const series = tasks.map((task) => ({
     name: task,
+    color: colorOf(task),
     points: history.map((e) => [e.epoch, e.taskWeights?.[task] ?? Number.NaN] as [number, number]),
   }));
   return [lineChart("Task weights per epoch", series, "epoch", "weight")];
 }
 
-function diagnosticsSection(d: ReportDiagnostics): string {
+function diagnosticsSection(d: ReportDiagnostics, colorOf: (task: string) => string): string {
   const parts = [`<h2>Evaluation on ${escapeHtml(d.source)}</h2>`];
   if (d.tasks) {
     const settings = [
@@ -130,7 +142,7 @@ function diagnosticsSection(d: ReportDiagnostics): string {
       "<h2>Calibration</h2>",
       `<p class="note">Mean predicted probability against the observed positive rate, rows sorted by prediction into ${d.reliability ? "equal-mass bins (the same number of rows in each)" : "the bins above"}; the dashed line is perfect calibration. Axes are zoomed to the range the predictions cover.</p>`,
       `<div class="charts">${Object.entries(curves)
-        .map(([task, bins]) => calibrationChart(task, bins, d.tasks?.[task]))
+        .map(([task, bins]) => calibrationChart(task, bins, d.tasks?.[task], colorOf(task)))
         .join("\n")}</div>`,
     );
   }
@@ -141,7 +153,7 @@ function diagnosticsSection(d: ReportDiagnostics): string {
       `<p class="note">How much the tasks' labels move together: related tasks are what a shared bottom or shared experts can exploit.</p>`,
     );
   }
-  if (d.importance) parts.push(importanceSection(d.importance));
+  if (d.importance) parts.push(importanceSection(d.importance, colorOf));
   return parts.join("\n");
 }
 
@@ -149,27 +161,28 @@ function calibrationChart(
   task: string,
   bins: readonly { meanPredicted: number; observedRate: number }[],
   m: TaskMetrics | undefined,
+  color: string,
 ): string {
   const top = Math.max(...bins.flatMap((b) => [b.meanPredicted, b.observedRate]));
   const domain = [0, niceCeil(top)] as const;
   const title = `${task}${m?.ece !== undefined ? `: ECE ${fmt(m.ece)}` : ""}${m?.calibrationRatio !== undefined ? `, predicted/observed ${fmt(m.calibrationRatio)}` : ""}`;
   return lineChart(
     title,
-    [{ name: task, points: bins.map((b) => [b.meanPredicted, b.observedRate]) }],
+    [{ name: task, color, points: bins.map((b) => [b.meanPredicted, b.observedRate]) }],
     "mean predicted probability",
     "observed rate",
     { xDomain: domain, yDomain: domain, diagonal: true, width: 300, height: 280 },
   );
 }
 
-function importanceSection(imp: ImportanceReport): string {
+function importanceSection(imp: ImportanceReport, colorOf: (task: string) => string): string {
   const charts = Object.entries(imp.metric).map(([task, metric]) => {
     const bars = imp.features
       .map((f) => ({ label: f.feature, value: f.drop[task] ?? Number.NaN }))
       .sort((a, b) => b.value - a.value)
       .slice(0, IMPORTANCE_BARS);
     const what = metric === "auc" ? "AUC drop" : "MSE rise";
-    return barChart(`${task}: ${what} when the feature is shuffled`, bars, what);
+    return barChart(`${task}: ${what} when the feature is shuffled`, bars, what, colorOf(task));
   });
   return `<h2>Permutation feature importance</h2>
 <p class="note">Each feature's encoded columns shuffled across ${imp.rows} rows (${imp.repeats} shuffle(s), seed ${imp.seed}); bars show how much each task's metric got worse, top ${IMPORTANCE_BARS} per task. Near zero or negative: the model does not rely on the feature.</p>
