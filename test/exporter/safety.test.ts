@@ -85,7 +85,7 @@ describe("non-finite weights", () => {
     );
     for (const file of ["model.onnx", "model.int8.onnx", "manifest.json"])
       await expect(access(join(badDir, file))).rejects.toThrow();
-  });
+  }, 60_000); // a tsx child process: seconds on a loaded machine
 });
 
 describe("loading a graph", () => {
