@@ -9,6 +9,7 @@ import { type ModelSource, servingModel } from "./model/serving-model.ts";
 import { internalError, methodNotAllowed, notFound } from "./routes/errors.ts";
 import { modelsRoute } from "./routes/models.ts";
 import { openApiRoute } from "./routes/openapi.ts";
+import { proxyRoute } from "./routes/proxy.ts";
 import { MAX_BODY_BYTES, rerankRoute } from "./routes/rerank.ts";
 
 export type { ModelSource } from "./model/serving-model.ts";
@@ -44,13 +45,16 @@ function catalogOf(source: ModelSource, options: AppOptions): ModelCatalog {
 function routes(models: ModelCatalog): Hono<EdgeBindings> {
   const app = new Hono<EdgeBindings>();
   app.use("*", requestLog());
-  app.use("*", corsAllowList());
+  // CORS on the worker's own API only: proxied origin responses pass through untouched.
+  const cors = corsAllowList();
+  for (const path of ["/v1/*", "/healthz", "/openapi.json"]) app.use(path, cors);
   app.use("/v1/*", apiKeyAuth());
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/openapi.json", openApiRoute(models, MAX_BODY_BYTES));
   app.get("/v1/models", modelsRoute(models));
   app.post("/v1/rerank", rerankRoute(models));
   app.all("/v1/rerank", methodNotAllowed("POST"));
+  app.all("*", proxyRoute(models));
   app.notFound(notFound);
   app.onError(internalError);
   return app;

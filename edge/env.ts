@@ -15,6 +15,8 @@ export interface EdgeEnv {
   MTRANK_MODEL_REFRESH_S?: string;
   /** Percentage (0-100) of user ids the challenger model serves (default 0). */
   MTRANK_CHALLENGER_SHARE?: string;
+  /** CDN proxy mode: a JSON object (or its JSON text) as in proxy/config.ts; absent = off. */
+  MTRANK_PROXY?: unknown;
 }
 
 export type EdgeBindings = { Bindings: EdgeEnv; Variables: { log: RequestLogFields } };

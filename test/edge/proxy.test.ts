@@ -1,0 +1,160 @@
+/** CDN proxy mode (MTRANK_PROXY): origin lists reranked per visitor, everything else untouched. */
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { createApp } from "../../edge/app.ts";
+import type { EdgeEnv } from "../../edge/env.ts";
+import modelBytes from "../../fixtures/model/model.onnx";
+import { candidates, manifest, postRerank, type RerankBody } from "./requests.ts";
+
+const ORIGIN = "https://origin.test";
+const config = {
+  origin: ORIGIN,
+  routes: [{ path: "/api/feed", list: "data.items", id: "sku", features: "attrs" }],
+  user: { header: "x-visitor", cookie: "uid" },
+};
+const list = candidates(12);
+const feed = {
+  page: 3,
+  data: { items: list.map((c) => ({ sku: c.id, title: `Item ${c.id}`, attrs: c.features })), total: 12 },
+};
+
+type Origin = (request: Request) => Response;
+let fetched: Request[];
+let fetchSpy: MockInstance<typeof fetch>;
+let logSpy: MockInstance<typeof console.log>;
+function originAnswers(answer: Origin): void {
+  fetchSpy.mockImplementation(async (input, init) => {
+    const request = new Request(input, init);
+    fetched.push(request);
+    return answer(request);
+  });
+}
+const jsonFeed: Origin = () =>
+  new Response(JSON.stringify(feed), {
+    headers: {
+      "content-type": "application/json; charset=utf-8",
+      "cache-control": "public, max-age=60, s-maxage=300",
+      etag: '"v1"',
+    },
+  });
+
+beforeEach(() => {
+  fetched = [];
+  fetchSpy = vi.spyOn(globalThis, "fetch");
+  logSpy = vi.spyOn(console, "log").mockImplementation(() => undefined);
+  originAnswers(jsonFeed);
+});
+afterEach(() => {
+  fetchSpy.mockRestore();
+  logSpy.mockRestore();
+});
+
+function proxy(extra: EdgeEnv = {}, model: ArrayBuffer = modelBytes) {
+  const app = createApp(
+    { manifest, model },
+    { challenger: { manifest: { ...manifest, version: "challenger-v" }, model } },
+  );
+  const env: EdgeEnv = { MTRANK_PROXY: config, ...extra };
+  return async (path: string, headers: Record<string, string> = {}) =>
+    app.fetch(new Request(`https://shop.test${path}`, { headers }), env);
+}
+
+describe("CDN proxy mode", () => {
+  it("reranks the configured list for the visitor, keeping the rest of the body", async () => {
+    const res = await proxy()("/api/feed?page=3", { "x-visitor": "u-42" });
+    expect(res.status).toBe(200);
+    expect(fetched.map((r) => r.url)).toEqual([`${ORIGIN}/api/feed?page=3`]);
+    expect(fetched[0]!.headers.get("x-visitor")).toBe("u-42");
+    const body = (await res.json()) as typeof feed;
+    expect(body.page).toBe(3);
+    expect(body.data.total).toBe(12);
+
+    // The same order POST /v1/rerank gives these candidates.
+    const direct = createApp({ manifest, model: modelBytes });
+    const expected = (await (
+      await postRerank({ user: { id: "u-42" }, candidates: list }, async (r) => direct.fetch(r, {}))
+    ).json()) as RerankBody;
+    expect(body.data.items.map((i) => i.sku)).toEqual(expected.items.map((i) => i.id));
+    expect(body.data.items.map((i) => i.sku)).not.toEqual(list.map((c) => c.id));
+    expect([...body.data.items].sort((a, b) => a.sku.localeCompare(b.sku))).toEqual(
+      [...feed.data.items].sort((a, b) => a.sku.localeCompare(b.sku)),
+    );
+  });
+
+  it("per-visitor caching headers: Vary on the visitor header and cookie, private Cache-Control", async () => {
+    const res = await proxy()("/api/feed", { "x-visitor": "u-1" });
+    expect(res.headers.get("vary")?.toLowerCase().split(/,\s*/)).toEqual(["x-visitor", "cookie"]);
+    expect(res.headers.get("cache-control")).toBe("private, max-age=60");
+    expect(res.headers.get("etag")).toBe('"v1"');
+    expect(res.headers.get("x-model-version")).toBe(manifest.version);
+    expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
+  });
+
+  it("the visitor comes from the header, else the cookie; it picks the A/B arm", async () => {
+    const fetch = proxy({ MTRANK_CHALLENGER_SHARE: "100" });
+    expect((await fetch("/api/feed", { cookie: "a=1; uid=u%2D7; b=2" })).headers.get("x-mtrank-arm")).toBe(
+      "challenger",
+    );
+    expect((await fetch("/api/feed", { "x-visitor": "u-8" })).headers.get("x-mtrank-arm")).toBe("challenger");
+    expect((await fetch("/api/feed")).headers.get("x-mtrank-arm")).toBe("champion");
+  });
+
+  it("other paths, and responses that are not the expected list, pass through unchanged", async () => {
+    originAnswers((r) =>
+      r.url.endsWith("/logo.png")
+        ? new Response(new Uint8Array([137, 80, 78, 71]), {
+            headers: { "content-type": "image/png", "cache-control": "public, max-age=9" },
+          })
+        : new Response("not here", { status: 404, headers: { "content-type": "text/plain" } }),
+    );
+    const fetch = proxy();
+    const png = await fetch("/logo.png");
+    expect(new Uint8Array(await png.arrayBuffer())).toEqual(new Uint8Array([137, 80, 78, 71]));
+    expect(png.headers.get("cache-control")).toBe("public, max-age=9");
+    expect(png.headers.get("vary")).toBeNull();
+    const missing = await fetch("/api/feed");
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toBe("not here");
+
+    const odd = [
+      { data: { items: "none" } },
+      { data: { items: [{ title: "no sku" }] } },
+      { data: { items: [{ sku: "a" }, { sku: "a" }] } },
+    ];
+    for (const body of odd) {
+      originAnswers(
+        () => new Response(JSON.stringify(body), { headers: { "content-type": "application/json" } }),
+      );
+      const res = await fetch("/api/feed");
+      expect(await res.json()).toEqual(body);
+      expect(res.headers.get("x-model-version")).toBeNull();
+    }
+  });
+
+  it("a model that cannot serve -> the origin's body unchanged, x-mtrank-fallback: 1", async () => {
+    const res = await proxy({}, new Uint8Array([1, 2, 3]).buffer)("/api/feed", { "x-visitor": "u-1" });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-mtrank-fallback")).toBe("1");
+    expect(await res.json()).toEqual(feed);
+  });
+
+  it("the worker's own API is not proxied; without MTRANK_PROXY unknown paths are 404", async () => {
+    const fetch = proxy();
+    expect((await fetch("/healthz")).status).toBe(200);
+    expect(fetched).toEqual([]);
+    const plain = createApp({ manifest, model: modelBytes });
+    expect((await plain.fetch(new Request("https://shop.test/api/feed"), {})).status).toBe(404);
+  });
+
+  it("an invalid MTRANK_PROXY -> 500 problem, and the log names the field", async () => {
+    const res = await proxy({ MTRANK_PROXY: JSON.stringify({ origin: "not a url", routes: [] }) })(
+      "/api/feed",
+    );
+    expect(res.status).toBe(500);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    const line = logSpy.mock.calls
+      .map((c) => JSON.parse(String(c[0])) as { event: string; error?: string })
+      .find((l) => l.event === "config.invalid");
+    expect(line?.error).toMatch(/MTRANK_PROXY: origin: expected an absolute URL/);
+    expect(fetched).toEqual([]);
+  });
+});
