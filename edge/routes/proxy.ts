@@ -36,7 +36,18 @@ export function proxyRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
     }
     if (!config) return notFound(c);
     const url = new URL(c.req.url);
-    const origin = await fetch(new Request(new URL(url.pathname + url.search, config.origin), c.req.raw));
+    let origin: Response;
+    try {
+      origin = await fetch(new Request(new URL(url.pathname + url.search, config.origin), c.req.raw));
+    } catch (error) {
+      c.get("log").error = describeError(error);
+      return problemResponse({
+        status: 502,
+        kind: "origin-unreachable",
+        title: "Origin unreachable",
+        detail: `the origin ${config.origin} did not answer`,
+      });
+    }
     const route = matchRoute(config, url.pathname);
     // Copied so that the headers are mutable (fetch's are not) for the middlewares after us.
     if (!route) return new Response(origin.body, origin);

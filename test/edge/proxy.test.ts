@@ -145,6 +145,15 @@ describe("CDN proxy mode", () => {
     expect((await plain.fetch(new Request("https://shop.test/api/feed"), {})).status).toBe(404);
   });
 
+  it("an origin that cannot be reached -> 502 problem+json, logged", async () => {
+    fetchSpy.mockRejectedValue(new TypeError("connection refused"));
+    const res = await proxy()("/api/feed");
+    expect(res.status).toBe(502);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    const line = logSpy.mock.calls.map((c) => JSON.parse(String(c[0])) as Record<string, unknown>).at(-1);
+    expect(line).toMatchObject({ event: "request", status: 502, error: "TypeError: connection refused" });
+  });
+
   it("an invalid MTRANK_PROXY -> 500 problem, and the log names the field", async () => {
     const res = await proxy({ MTRANK_PROXY: JSON.stringify({ origin: "not a url", routes: [] }) })(
       "/api/feed",
