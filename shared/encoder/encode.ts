@@ -34,6 +34,8 @@ export interface Encoder {
   state: EncoderState;
   /** Encodes flat rows (every feature read from the same record), as the trainer sees them. */
   encodeRows(rows: readonly FeatureValues[]): EncodedBatch;
+  /** Encodes one flat row into row `r` of an existing batch (streaming loads fill batches row by row). */
+  encodeRowInto(row: FeatureValues, batch: EncodedBatch, r: number): void;
   /** Encodes a rerank request: user/context features once, item features per candidate. */
   encodeRequest(request: RequestFeatures, candidates: readonly FeatureValues[]): EncodedBatch;
 }
@@ -66,17 +68,19 @@ export function compileEncoder(state: EncoderState): Encoder {
     };
   }
 
+  function encodeRowInto(row: FeatureValues, batch: EncodedBatch, r: number): void {
+    for (const f of features)
+      f.write(row[f.name], batch.dense, batch.ids, r * state.denseSize, r * state.idSlots);
+  }
+
   return {
     state,
     encodeRows(rows) {
       const batch = allocate(rows.length);
-      for (let r = 0; r < rows.length; r++) {
-        const row = rows[r]!;
-        for (const f of features)
-          f.write(row[f.name], batch.dense, batch.ids, r * state.denseSize, r * state.idSlots);
-      }
+      for (let r = 0; r < rows.length; r++) encodeRowInto(rows[r]!, batch, r);
       return batch;
     },
+    encodeRowInto,
     encodeRequest(request, candidates) {
       const batch = allocate(candidates.length);
       if (candidates.length === 0) return batch;

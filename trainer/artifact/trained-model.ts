@@ -20,6 +20,11 @@ export interface TrainingInfo {
   taskWeights: Record<string, number>;
   trainRows: number;
   validRows: number;
+  /** Data rows read, and bad rows skipped within the error budget (absent in older models). */
+  rowsRead?: number;
+  rowsSkipped?: number;
+  /** How validation rows were chosen (absent in older models). */
+  split?: "random" | "group" | "time";
   backend: string;
   history: {
     epoch: number;

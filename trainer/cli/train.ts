@@ -4,10 +4,10 @@ import { exportModelDir } from "../export/export-model.ts";
 import { ARCHITECTURES } from "../models/registry.ts";
 import { BACKEND_CHOICES } from "../train/backend.ts";
 import { OPTIMIZERS } from "../train/dense-optimizer.ts";
-import { SCHEDULES } from "../train/schedule.ts";
 import { runTraining } from "../train/run-training.ts";
+import { SCHEDULES } from "../train/schedule.ts";
 import { metricsTable } from "./format.ts";
-import { fraction, positiveInt, positiveNumber, runCli, weightList } from "./run-cli.ts";
+import { fraction, nonNegativeInt, positiveInt, positiveNumber, runCli, weightList } from "./run-cli.ts";
 
 const program = new Command("train")
   .description("Train a multi-task ranking network and export it (model.onnx + manifest.json).")
@@ -18,6 +18,12 @@ const program = new Command("train")
   .option("--epochs <n>", "maximum epochs (early stopping may end sooner)", positiveInt)
   .option("--seed <n>", "random seed", positiveInt)
   .option("--valid-fraction <x>", "fraction of rows (or groups) held out for validation", fraction, 0.1)
+  .option("--time-column <name>", "validate on the latest rows by this column (numbers or dates)")
+  .option(
+    "--max-bad-rows <n>",
+    "bad rows to skip and count before stopping (default 0: stop at the first)",
+    nonNegativeInt,
+  )
   .option("--task-weights <list>", "loss weights, e.g. click=1,purchase=2", weightList)
   .option("--embedding-dim <n>", "embedding size for categorical features", positiveInt)
   .option("--batch-size <n>", "mini-batch size", positiveInt)
@@ -47,6 +53,8 @@ await runCli(async () => {
     epochs: opts.epochs,
     seed: opts.seed,
     validFraction: opts.validFraction,
+    timeColumn: opts.timeColumn,
+    maxBadRows: opts.maxBadRows,
     taskWeights: opts.taskWeights,
     embeddingDim: opts.embeddingDim,
     batchSize: opts.batchSize,
@@ -63,8 +71,12 @@ await runCli(async () => {
       );
     },
   });
+  if (summary.rowsSkipped > 0)
+    console.log(
+      `skipped ${summary.rowsSkipped} bad rows (within --max-bad-rows ${opts.maxBadRows}), first: ${summary.skipped.join("; ")}`,
+    );
   console.log(
-    `trained ${opts.arch} on ${summary.trainRows} rows (validation ${summary.validRows}), backend ${summary.backend}, best epoch ${summary.bestEpoch}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    `trained ${opts.arch} on ${summary.trainRows} rows (validation ${summary.validRows}, ${summary.split} split), backend ${summary.backend}, best epoch ${summary.bestEpoch}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
   console.log(metricsTable(summary.validation));
   if (opts.export) {

@@ -10,12 +10,20 @@ export function splitRows(
 ): { train: number[]; valid: number[] } {
   const train: number[] = [];
   const valid: number[] = [];
-  const threshold = validFraction * 2 ** 32;
+  const threshold = validThreshold(validFraction);
   for (let i = 0; i < count; i++) {
-    const key = groups ? `${seed}:${groups[i]}` : `${seed}:#${i}`;
-    (mix32(fnv1a(key)) < threshold ? valid : train).push(i);
+    (splitHash(groups ? groups[i]! : `#${i}`, seed) < threshold ? valid : train).push(i);
   }
   return { train, valid };
+}
+
+/** A row (key `#index`) or group (its key) validates when its hash is below validThreshold. */
+export function splitHash(key: string, seed: number): number {
+  return mix32(fnv1a(`${seed}:${key}`));
+}
+
+export function validThreshold(validFraction: number): number {
+  return validFraction * 2 ** 32;
 }
 
 /** murmur3's finaliser: spreads FNV's low-entropy outputs for short, similar keys over 32 bits. */

@@ -2,21 +2,19 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { compileEncoder } from "../../shared/encoder/encode.ts";
-import { fitEncoder } from "../../shared/encoder/fit.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { type DatasetSpec, parseSpec, SpecError } from "../../shared/spec.ts";
 import { saveTrainedModel, type TrainedModel, writeAtomic } from "../artifact/trained-model.ts";
-import { type Dataset, loadDataset } from "../data/load-dataset.ts";
-import { splitRows } from "../data/split.ts";
+import { encodeDataset } from "../data/encode-dataset.ts";
 import type { NetworkConfig } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
 import { writeReport } from "../report/training-report.ts";
+import { validationDiagnostics } from "../report/validation-diagnostics.ts";
 import { selectBackend } from "./backend.ts";
 import type { OptimizerKind } from "./dense-optimizer.ts";
 import type { ScheduleKind } from "./schedule.ts";
-import { DEFAULT_TRAIN_OPTIONS, type EpochLog, type LabelledBatch, trainNetwork } from "./train-network.ts";
+import { DEFAULT_TRAIN_OPTIONS, type EpochLog, predictNetwork, trainNetwork } from "./train-network.ts";
 
 export interface TrainCommand {
   data: string;
@@ -26,6 +24,10 @@ export interface TrainCommand {
   epochs?: number;
   seed?: number;
   validFraction?: number;
+  /** Validate on the latest rows by this column instead of a random (or group) split. */
+  timeColumn?: string;
+  /** Bad rows to skip and count before stopping (default 0: stop at the first). */
+  maxBadRows?: number;
   taskWeights?: Record<string, number>;
   embeddingDim?: number;
   batchSize?: number;
@@ -40,6 +42,10 @@ export interface TrainSummary {
   backend: string;
   trainRows: number;
   validRows: number;
+  /** Bad rows skipped within the error budget (--max-bad-rows), and the first reasons. */
+  rowsSkipped: number;
+  skipped: string[];
+  split: "random" | "group" | "time";
   bestEpoch: number;
   validation: Record<string, TaskMetrics>;
 }
@@ -59,19 +65,23 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
   const spec = await readSpecFile(cmd.spec);
   const taskWeights = resolveTaskWeights(spec, cmd.taskWeights);
   const backend = await selectBackend(cmd.backend);
-  const data = await loadDataset(cmd.data, spec);
   const seed = cmd.seed ?? DEFAULT_TRAIN_OPTIONS.seed;
-  const split = splitRows(data.rows.length, data.groups, cmd.validFraction ?? 0.1, seed);
-  if (split.train.length === 0 || split.valid.length === 0) {
+  const data = await encodeDataset(
+    cmd.data,
+    spec,
+    {
+      validFraction: cmd.validFraction ?? 0.1,
+      seed,
+      ...(cmd.timeColumn !== undefined ? { timeColumn: cmd.timeColumn } : {}),
+    },
+    { maxBadRows: cmd.maxBadRows ?? 0 },
+  );
+  const { train, valid, encoder: encoderState } = data;
+  if (train.rows === 0 || valid.rows === 0) {
     throw new Error(
-      `--valid-fraction: the split left ${split.train.length} training and ${split.valid.length} validation rows`,
+      `--valid-fraction: the ${data.split} split left ${train.rows} training and ${valid.rows} validation rows`,
     );
   }
-  const encoderState = fitEncoder(
-    spec,
-    split.train.map((i) => data.rows[i]!),
-  );
-  const encoder = compileEncoder(encoderState);
   const config: NetworkConfig = {
     arch: cmd.arch,
     options: DEFAULT_ARCH_OPTIONS,
@@ -86,8 +96,6 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       ...(t.type === "regression" ? { transform: t.transform ?? "none" } : {}),
     })),
   };
-  const train = labelled(encoder.encodeRows(split.train.map((i) => data.rows[i]!)), data, split.train);
-  const valid = labelled(encoder.encodeRows(split.valid.map((i) => data.rows[i]!)), data, split.valid);
   const result = trainNetwork(config, train, valid, {
     ...DEFAULT_TRAIN_OPTIONS,
     epochs: cmd.epochs ?? DEFAULT_TRAIN_OPTIONS.epochs,
@@ -117,8 +125,11 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       epochs: result.history.length,
       bestEpoch: result.bestEpoch,
       taskWeights,
-      trainRows: split.train.length,
-      validRows: split.valid.length,
+      trainRows: train.rows,
+      validRows: valid.rows,
+      rowsRead: data.counts.read,
+      rowsSkipped: data.counts.skipped,
+      split: data.split,
       backend,
       history: result.history,
     },
@@ -126,26 +137,28 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
   await saveTrainedModel(cmd.out, trained);
   // The spec travels with the model, so predict/evaluate can read data files without --spec.
   await writeAtomic(join(cmd.out, "spec.json"), `${JSON.stringify(spec, null, 1)}\n`);
-  await writeReport(cmd.out, trained);
+  await writeReport(
+    cmd.out,
+    trained,
+    validationDiagnostics(
+      config.heads,
+      valid.labels,
+      predictNetwork(result.params, config, valid),
+      taskWeights,
+      valid.groups ? Array.from(valid.groups, String) : null,
+    ),
+  );
   tf.dispose(Object.values(result.params));
   return {
     backend,
-    trainRows: split.train.length,
-    validRows: split.valid.length,
+    trainRows: train.rows,
+    validRows: valid.rows,
+    rowsSkipped: data.counts.skipped,
+    skipped: data.skipped,
+    split: data.split,
     bestEpoch: result.bestEpoch,
     validation: result.validation,
   };
-}
-
-function labelled(
-  batch: ReturnType<ReturnType<typeof compileEncoder>["encodeRows"]>,
-  data: Dataset,
-  idx: number[],
-): LabelledBatch {
-  const labels = Object.fromEntries(
-    Object.entries(data.labels).map(([k, v]) => [k, Float32Array.from(idx, (i) => v[i]!)]),
-  );
-  return { ...batch, labels };
 }
 
 function resolveTaskWeights(

@@ -7,11 +7,12 @@
 import * as tf from "@tensorflow/tfjs";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
+import { evaluateTask } from "../evaluate/task-metrics.ts";
 import { headOutput, initNetwork, type NetworkConfig, networkLogits } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
 import { denseOptimizer, type OptimizerKind } from "./dense-optimizer.ts";
 import { totalLoss } from "./loss.ts";
-import { auc, logloss, mean, meanSquaredError } from "./metrics.ts";
+import { mean } from "./metrics.ts";
 import { learningRateSchedule, type ScheduleKind } from "./schedule.ts";
 import { SparseOptimizer } from "./sparse-optimizer.ts";
 
@@ -248,18 +249,12 @@ export function evaluateHeads(
   batch: LabelledBatch,
   predictions: Record<string, Float32Array>,
 ): Record<string, TaskMetrics> {
-  const metrics: Record<string, TaskMetrics> = {};
-  for (const head of config.heads) {
-    const y = batch.labels[head.name]!;
-    const p = predictions[head.name]!;
-    if (head.type === "binary") {
-      metrics[head.name] = { auc: auc(y, p), logloss: logloss(y, p), positiveRate: mean(y), count: y.length };
-    } else {
-      const transformed = head.transform === "log1p" ? p.map((v) => Math.log1p(Math.max(v, -0.999999))) : p;
-      metrics[head.name] = { mse: meanSquaredError(y, transformed), count: y.length };
-    }
-  }
-  return metrics;
+  return Object.fromEntries(
+    config.heads.map((head) => [
+      head.name,
+      evaluateTask(head, batch.labels[head.name]!, predictions[head.name]!).metrics,
+    ]),
+  );
 }
 
 function validationScore(config: NetworkConfig, metrics: Record<string, TaskMetrics>): number {

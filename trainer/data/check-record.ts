@@ -1,0 +1,73 @@
+/**
+ * The checks every record of a log passes before it is used: the spec's columns are present,
+ * numeric features parse, every task has a label. A failure is a DataError naming the file,
+ * line and column.
+ */
+import { numberOf, type ValueRules } from "../../shared/encoder/values.ts";
+import type { DatasetSpec, TaskSpec } from "../../shared/spec.ts";
+import { DataError, type RawRecord } from "./read-rows.ts";
+
+export interface RecordChecker {
+  /** Checks one record; returns its label per task, in spec.tasks order. */
+  check(record: RawRecord, line: number): number[];
+}
+
+export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
+  const rules: ValueRules = { trim: spec.trim, missing: new Set(spec.missing) };
+  const numeric = spec.features.filter((f) => f.type === "numeric").map((f) => f.name);
+  let checkedColumns = false;
+  return {
+    check(record, line) {
+      if (!checkedColumns) {
+        checkColumns(file, spec, record);
+        checkedColumns = true;
+      }
+      for (const name of numeric) {
+        if (Number.isNaN(numberOf(record[name], rules))) {
+          throw new DataError(
+            `${file}:${line}: column "${name}": ${JSON.stringify(record[name])} is not a number`,
+          );
+        }
+      }
+      return spec.tasks.map((task) => labelOf(task, record[task.column], rules, file, line));
+    },
+  };
+}
+
+/** Missing columns are a problem of the whole file, not of a row: always fatal. */
+export class ColumnError extends DataError {}
+
+function checkColumns(file: string, spec: DatasetSpec, record: Record<string, unknown>): void {
+  const present = new Set(Object.keys(record));
+  for (const task of spec.tasks) {
+    if (!present.has(task.column))
+      throw new ColumnError(`${file}: tasks.${task.name}.column: no column "${task.column}"`);
+  }
+  if (spec.format === "csv") {
+    for (const f of spec.features) {
+      if (!present.has(f.name)) throw new ColumnError(`${file}: features.${f.name}: no column "${f.name}"`);
+    }
+  }
+  if (spec.group && !present.has(spec.group))
+    throw new ColumnError(`${file}: group: no column "${spec.group}"`);
+}
+
+function labelOf(task: TaskSpec, value: unknown, rules: ValueRules, file: string, line: number): number {
+  if (task.type === "binary") {
+    const text = typeof value === "string" ? (rules.trim ? value.trim() : value) : String(value);
+    if (value === undefined || value === null || rules.missing.has(text)) {
+      throw new DataError(`${file}:${line}: column "${task.column}": missing label for task "${task.name}"`);
+    }
+    return (task.positive ?? ["1", "true"]).includes(text) ? 1 : 0;
+  }
+  const x = numberOf(value, rules);
+  if (x === null || Number.isNaN(x)) {
+    throw new DataError(`${file}:${line}: column "${task.column}": ${JSON.stringify(value)} is not a number`);
+  }
+  if (task.transform === "log1p") {
+    if (x <= -1)
+      throw new DataError(`${file}:${line}: column "${task.column}": ${x} is out of range for log1p`);
+    return Math.log1p(x);
+  }
+  return x;
+}

@@ -1,0 +1,212 @@
+/**
+ * The trainer's loader: reads a log as a stream, twice or three times, and keeps only typed
+ * arrays (encoded inputs, labels, a group hash per row), never the parsed records, so a file of
+ * any size needs memory for its encoded form only (outside the JS heap).
+ *
+ *   scan    check every record (bad rows skipped and counted within the error budget), assign
+ *           it to training or validation; for random and group splits the encoder's statistics
+ *           are gathered in the same pass
+ *   fit     time split only: the cut (the time below which a row trains) is known after the
+ *           scan, so the statistics need a pass of their own
+ *   encode  every kept record into its split's preallocated arrays
+ */
+import { compileEncoder, type EncodedBatch } from "../../shared/encoder/encode.ts";
+import { startFit } from "../../shared/encoder/fit.ts";
+import { fnv1a } from "../../shared/encoder/hash.ts";
+import type { EncoderState } from "../../shared/encoder/state.ts";
+import type { DatasetSpec } from "../../shared/spec.ts";
+import { ColumnError, recordChecker } from "./check-record.ts";
+import { DataError, type RawRecord, readRecords } from "./read-rows.ts";
+import { splitHash, validThreshold } from "./split.ts";
+
+export interface SplitPlan {
+  validFraction: number;
+  seed: number;
+  /**
+   * Validation = the latest `validFraction` of rows by this column (numbers, or dates that
+   * Date.parse reads); otherwise by group (spec.group) or by row, at random with `seed`.
+   */
+  timeColumn?: string;
+}
+
+export interface ErrorBudget {
+  /** Bad rows to skip (and count) before the load stops; 0 stops at the first. */
+  maxBadRows: number;
+}
+
+export interface EncodedPart extends EncodedBatch {
+  labels: Record<string, Float32Array>;
+  /** Hash of each row's group key (spec.group), for per-group metrics and ranking losses. */
+  groups: Uint32Array | null;
+}
+
+export interface EncodedDataset {
+  encoder: EncoderState;
+  train: EncodedPart;
+  valid: EncodedPart;
+  /** Every data row read, and how many were skipped as bad (the first few reasons kept). */
+  counts: { read: number; skipped: number; train: number; valid: number };
+  skipped: string[];
+  split: "random" | "group" | "time";
+}
+
+const TRAIN = 0;
+const VALID = 1;
+const SKIP = 2;
+const KEPT_REASONS = 5;
+
+export async function encodeDataset(
+  file: string,
+  spec: DatasetSpec,
+  plan: SplitPlan,
+  budget: ErrorBudget = { maxBadRows: 0 },
+): Promise<EncodedDataset> {
+  const split = plan.timeColumn !== undefined ? "time" : spec.group ? "group" : "random";
+  const checker = recordChecker(file, spec);
+  const fit = startFit(spec);
+  const assignment = new ByteList();
+  const times = split === "time" ? new NumberList() : null;
+  const skipped: string[] = [];
+  let skippedCount = 0;
+  const threshold = validThreshold(plan.validFraction);
+
+  for await (const { record, line } of readRecords(file, spec)) {
+    let time = 0;
+    try {
+      checker.check(record, line);
+      if (times) time = timeOf(record, plan.timeColumn!, file, line);
+    } catch (error) {
+      if (!(error instanceof DataError) || error instanceof ColumnError) throw error;
+      if (skippedCount >= budget.maxBadRows)
+        throw budget.maxBadRows === 0
+          ? error
+          : new DataError(`${error.message} (over the error budget of ${budget.maxBadRows} bad rows)`);
+      skippedCount++;
+      if (skipped.length < KEPT_REASONS) skipped.push(error.message);
+      assignment.push(SKIP);
+      continue;
+    }
+    if (times) {
+      times.push(time);
+      assignment.push(TRAIN); // decided after the scan
+      continue;
+    }
+    const key = split === "group" ? String(record[spec.group!] ?? "") : `#${assignment.length}`;
+    const part = splitHash(key, plan.seed) < threshold ? VALID : TRAIN;
+    assignment.push(part);
+    if (part === TRAIN) fit.add(record);
+  }
+  const read = assignment.length;
+  if (read - skippedCount === 0) throw new DataError(`${file}: no data rows`);
+
+  if (times) {
+    const cut = timeCut(times.values(), plan.validFraction);
+    let k = 0;
+    assignment.forEach((part, i) => {
+      if (part !== SKIP && times.values()[k++]! >= cut) assignment.set(i, VALID);
+    });
+    let i = 0;
+    for await (const { record } of readRecords(file, spec))
+      if (assignment.get(i++) === TRAIN) fit.add(record);
+  }
+
+  const encoder = fit.finish();
+  const sizes = [0, 0];
+  assignment.forEach((part) => {
+    if (part !== SKIP) sizes[part]!++;
+  });
+  const parts = [allocate(spec, encoder, sizes[TRAIN]!), allocate(spec, encoder, sizes[VALID]!)];
+  const compiled = compileEncoder(encoder);
+  const filled = [0, 0];
+  let i = 0;
+  for await (const { record, line } of readRecords(file, spec)) {
+    const part = assignment.get(i++);
+    if (part === SKIP) continue;
+    const target = parts[part]!;
+    const r = filled[part]!++;
+    compiled.encodeRowInto(record, target, r);
+    checker.check(record, line).forEach((y, t) => {
+      target.labels[spec.tasks[t]!.name]![r] = y;
+    });
+    if (target.groups) target.groups[r] = groupHash(record, spec.group!);
+  }
+  return {
+    encoder,
+    train: parts[TRAIN]!,
+    valid: parts[VALID]!,
+    counts: { read, skipped: skippedCount, train: sizes[TRAIN]!, valid: sizes[VALID]! },
+    skipped,
+    split,
+  };
+}
+
+function allocate(spec: DatasetSpec, state: EncoderState, rows: number): EncodedPart {
+  return {
+    rows,
+    dense: new Float32Array(rows * state.denseSize),
+    ids: new Int32Array(rows * state.idSlots),
+    labels: Object.fromEntries(spec.tasks.map((t) => [t.name, new Float32Array(rows)])),
+    groups: spec.group ? new Uint32Array(rows) : null,
+  };
+}
+
+function groupHash(record: RawRecord, column: string): number {
+  return fnv1a(String(record[column] ?? ""));
+}
+
+function timeOf(record: RawRecord, column: string, file: string, line: number): number {
+  const value = record[column];
+  if (value === undefined) throw new ColumnError(`${file}: --time-column: no column "${column}"`);
+  const text = String(value).trim();
+  const t = text === "" ? Number.NaN : Number.isFinite(Number(text)) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(t))
+    throw new DataError(`${file}:${line}: column "${column}": ${JSON.stringify(value)} is not a time`);
+  return t;
+}
+
+/** The time at and after which rows validate: the (1 - fraction) quantile of the times. */
+function timeCut(times: Float64Array, fraction: number): number {
+  const sorted = Float64Array.from(times).sort();
+  const index = Math.min(sorted.length - 1, Math.floor(sorted.length * (1 - fraction)));
+  return sorted[index]!;
+}
+
+/** A growable Uint8Array. */
+class ByteList {
+  private data = new Uint8Array(1024);
+  length = 0;
+  push(x: number): void {
+    if (this.length === this.data.length) {
+      const next = new Uint8Array(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[this.length++] = x;
+  }
+  get(i: number): number {
+    return this.data[i]!;
+  }
+  set(i: number, x: number): void {
+    this.data[i] = x;
+  }
+  forEach(f: (x: number, i: number) => void): void {
+    for (let i = 0; i < this.length; i++) f(this.data[i]!, i);
+  }
+}
+
+/** A growable Float64Array. */
+class NumberList {
+  private data = new Float64Array(1024);
+  private length = 0;
+  push(x: number): void {
+    if (this.length === this.data.length) {
+      const next = new Float64Array(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[this.length++] = x;
+  }
+  values(): Float64Array {
+    return this.data.subarray(0, this.length);
+  }
+}
