@@ -32,7 +32,13 @@ export interface TrainingInfo {
     score: number;
     seconds: number;
     validation: Record<string, TaskMetrics>;
+    /** Mean training loss per task and the weight each task had (absent in older models). */
+    taskLosses?: Record<string, number>;
+    taskWeights?: Record<string, number>;
   }[];
+  /** How task losses were combined, and the listwise ranking loss weight (absent: static, 0). */
+  taskWeighting?: "static" | "uncertainty" | "dwa";
+  rankingLoss?: number;
 }
 
 export interface TrainedModel {

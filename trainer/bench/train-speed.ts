@@ -105,7 +105,7 @@ async function runJob(job: Job): Promise<Result> {
     steps < job.minSteps ||
     (steps < job.maxSteps && (performance.now() - started) / 1000 < job.seconds)
   ) {
-    const loss = optimizer.step(data, batchIdx(step++));
+    const loss = optimizer.step(data, batchIdx(step++)).total;
     if (!Number.isFinite(loss)) throw new Error(`bench: loss ${loss} at step ${step}`);
     steps++;
     sample();

@@ -6,6 +6,7 @@ import { BACKEND_CHOICES } from "../train/backend.ts";
 import { OPTIMIZERS } from "../train/dense-optimizer.ts";
 import { runTraining } from "../train/run-training.ts";
 import { SCHEDULES } from "../train/schedule.ts";
+import { WEIGHTINGS } from "../train/task-weighting.ts";
 import { metricsTable } from "./format.ts";
 import { fraction, nonNegativeInt, positiveInt, positiveNumber, runCli, weightList } from "./run-cli.ts";
 
@@ -25,6 +26,19 @@ const program = new Command("train")
     nonNegativeInt,
   )
   .option("--task-weights <list>", "loss weights, e.g. click=1,purchase=2", weightList)
+  .addOption(
+    new Option(
+      "--task-weighting <kind>",
+      "static (the weights as given), uncertainty (learned) or dwa (dynamic weight average)",
+    )
+      .choices(WEIGHTINGS)
+      .default("static"),
+  )
+  .option(
+    "--ranking-loss <w>",
+    "add a listwise ranking loss within groups with this weight (needs spec.group)",
+    positiveNumber,
+  )
   .option("--embedding-dim <n>", "embedding size for categorical features", positiveInt)
   .option("--batch-size <n>", "mini-batch size", positiveInt)
   .option("--learning-rate <x>", "peak learning rate (default 0.002)", positiveNumber)
@@ -60,6 +74,8 @@ await runCli(async () => {
     batchSize: opts.batchSize,
     learningRate: opts.learningRate,
     optimizer: opts.optimizer,
+    taskWeighting: opts.taskWeighting,
+    rankingLoss: opts.rankingLoss,
     schedule: opts.lrSchedule,
     backend: opts.backend,
     onEpoch: (log) => {

@@ -16,6 +16,15 @@ export function headLoss(head: HeadSpec, logits: tf.Tensor2D, labels: tf.Tensor2
   return head.type === "binary" ? binaryCrossEntropy(logits, labels) : meanSquared(logits, labels);
 }
 
+/** Each head's loss on its own labels. */
+export function headLosses(
+  heads: readonly HeadSpec[],
+  logits: Record<string, tf.Tensor2D>,
+  labels: Record<string, tf.Tensor2D>,
+): Record<string, tf.Scalar> {
+  return Object.fromEntries(heads.map((h) => [h.name, headLoss(h, logits[h.name]!, labels[h.name]!)]));
+}
+
 export function totalLoss(
   heads: readonly HeadSpec[],
   logits: Record<string, tf.Tensor2D>,
@@ -29,4 +38,26 @@ export function totalLoss(
     total = tf.add(total, tf.mul(w, headLoss(head, logits[head.name]!, labels[head.name]!)));
   }
   return total;
+}
+
+/**
+ * Listwise softmax cross-entropy within groups (ListNet-style with one-hot-ish targets):
+ * for each group, −Σ yᵢ·log softmax(z)ᵢ over its rows, summed over groups and divided by the
+ * number of positive labels, so a batch's value does not depend on how many groups it holds.
+ * `segments` gives each row's group as 0..groups-1. Log-softmax is shift-invariant, so one
+ * batch-wide max keeps exp() in range; the tiny floor only matters if a whole group sits ~80
+ * logits below the batch maximum.
+ */
+export function listwiseLoss(
+  logits: tf.Tensor2D,
+  labels: tf.Tensor2D,
+  segments: tf.Tensor1D,
+  groups: number,
+): tf.Scalar {
+  const z = tf.reshape(logits, [-1]);
+  const y = tf.reshape(labels, [-1]);
+  const shifted = tf.sub(z, tf.max(z));
+  const sums = tf.unsortedSegmentSum(tf.exp(shifted), segments, groups);
+  const logp = tf.sub(shifted, tf.log(tf.add(tf.gather(sums, segments), 1e-30)));
+  return tf.div(tf.neg(tf.sum(tf.mul(y, logp))), tf.maximum(tf.sum(y), 1)) as tf.Scalar;
 }

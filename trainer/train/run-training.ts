@@ -14,6 +14,7 @@ import { validationDiagnostics } from "../report/validation-diagnostics.ts";
 import { selectBackend } from "./backend.ts";
 import type { OptimizerKind } from "./dense-optimizer.ts";
 import type { ScheduleKind } from "./schedule.ts";
+import type { WeightingKind } from "./task-weighting.ts";
 import { DEFAULT_TRAIN_OPTIONS, type EpochLog, predictNetwork, trainNetwork } from "./train-network.ts";
 
 export interface TrainCommand {
@@ -34,6 +35,9 @@ export interface TrainCommand {
   learningRate?: number;
   optimizer?: OptimizerKind;
   schedule?: ScheduleKind;
+  taskWeighting?: WeightingKind;
+  /** Weight of the listwise ranking loss within groups (0: off). */
+  rankingLoss?: number;
   backend?: string;
   onEpoch?: (log: EpochLog) => void;
 }
@@ -103,6 +107,8 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     learningRate: cmd.learningRate ?? DEFAULT_TRAIN_OPTIONS.learningRate,
     ...(cmd.optimizer ? { optimizer: cmd.optimizer } : {}),
     ...(cmd.schedule ? { schedule: cmd.schedule } : {}),
+    ...(cmd.taskWeighting ? { taskWeighting: cmd.taskWeighting } : {}),
+    ...(cmd.rankingLoss ? { rankingLoss: cmd.rankingLoss } : {}),
     seed,
     taskWeights,
     ...(cmd.onEpoch ? { onEpoch: cmd.onEpoch } : {}),
@@ -130,6 +136,8 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       rowsRead: data.counts.read,
       rowsSkipped: data.counts.skipped,
       split: data.split,
+      taskWeighting: cmd.taskWeighting ?? "static",
+      rankingLoss: cmd.rankingLoss ?? 0,
       backend,
       history: result.history,
     },

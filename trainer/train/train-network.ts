@@ -11,13 +11,16 @@ import { evaluateTask } from "../evaluate/task-metrics.ts";
 import { headOutput, initNetwork, type NetworkConfig, networkLogits } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
 import { denseOptimizer, type OptimizerKind } from "./dense-optimizer.ts";
-import { totalLoss } from "./loss.ts";
+import { headLosses, listwiseLoss } from "./loss.ts";
 import { mean } from "./metrics.ts";
 import { learningRateSchedule, type ScheduleKind } from "./schedule.ts";
 import { SparseOptimizer } from "./sparse-optimizer.ts";
+import { type TaskWeighting, taskWeighting, type WeightingKind } from "./task-weighting.ts";
 
 export interface LabelledBatch extends EncodedBatch {
   labels: Record<string, Float32Array>;
+  /** A key per row for its group (spec.group): the ranking loss compares rows of one group. */
+  groups?: Uint32Array | null;
 }
 
 export interface TrainOptions {
@@ -31,6 +34,13 @@ export interface TrainOptions {
   schedule?: ScheduleKind;
   seed: number;
   taskWeights: Record<string, number>;
+  /** How task losses combine (./task-weighting.ts); default "static" (taskWeights as given). */
+  taskWeighting?: WeightingKind;
+  /**
+   * Weight of a listwise ranking loss within groups, added for every binary head (0: off).
+   * Batches are then made of whole groups.
+   */
+  rankingLoss?: number;
   /** Epochs without improvement of the validation score before stopping. */
   patience: number;
   /**
@@ -55,6 +65,9 @@ export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, "taskWeights"> = {
 export interface EpochLog {
   epoch: number;
   trainLoss: number;
+  /** Mean training loss per task (unweighted), and the weight each task had this epoch. */
+  taskLosses: Record<string, number>;
+  taskWeights: Record<string, number>;
   validation: Record<string, TaskMetrics>;
   /** The early-stopping score: mean AUC over binary heads (or -MSE when there are none). */
   score: number;
@@ -75,7 +88,11 @@ export function trainNetwork(
   options: TrainOptions,
 ): TrainResult {
   const params = initNetwork(config, options.seed);
-  const optimizer = createNetworkOptimizer(params, config, options);
+  const ranking = options.rankingLoss ?? 0;
+  if (ranking > 0 && !train.groups)
+    throw new Error("--ranking-loss: the dataset spec has no group column to rank within");
+  const weighting = taskWeighting(options.taskWeighting ?? "static", config.heads, options.taskWeights);
+  const optimizer = createNetworkOptimizer(params, config, { ...options, weighting, rankingLoss: ranking });
   const stepsPerEpoch = Math.ceil(train.rows / options.batchSize);
   const learningRate = learningRateSchedule({
     kind: options.schedule ?? "cosine",
@@ -89,19 +106,31 @@ export function trainNetwork(
 
   for (let epoch = 1; epoch <= options.epochs; epoch++) {
     const started = performance.now();
-    const order = shuffled(train.rows, rng);
+    const batchList =
+      ranking > 0 && train.groups
+        ? groupBatches(train.groups, options.batchSize, rng)
+        : rowBatches(train.rows, options.batchSize, rng);
     let lossSum = 0;
-    let batches = 0;
-    for (let start = 0; start < order.length; start += options.batchSize) {
+    const taskSums = new Float64Array(config.heads.length);
+    for (const batch of batchList) {
       optimizer.setLearningRate(learningRate(step++));
-      lossSum += optimizer.step(train, order.subarray(start, start + options.batchSize));
-      batches++;
+      const loss = optimizer.step(train, batch);
+      lossSum += loss.total;
+      loss.tasks.forEach((x, i) => {
+        taskSums[i] += x;
+      });
     }
     optimizer.sync();
+    const batches = Math.max(1, batchList.length);
+    const taskLosses = Object.fromEntries(config.heads.map((h, i) => [h.name, taskSums[i]! / batches]));
+    const taskWeights = weighting.current();
+    weighting.endEpoch(taskLosses);
     const validation = evaluateHeads(config, valid, predictNetwork(params, config, valid));
     const log: EpochLog = {
       epoch,
-      trainLoss: lossSum / Math.max(1, batches),
+      trainLoss: lossSum / batches,
+      taskLosses,
+      taskWeights,
       validation,
       score: validationScore(config, validation),
       seconds: (performance.now() - started) / 1000,
@@ -112,14 +141,22 @@ export function trainNetwork(
     else if (epoch - best.epoch >= options.patience) break;
   }
   optimizer.dispose();
+  weighting.dispose();
   restore(params, best!.values);
   return { params, history, bestEpoch: best!.epoch, validation: history[best!.epoch - 1]!.validation };
 }
 
+export interface StepLoss {
+  /** The minimised loss (weighted, with any ranking term). */
+  total: number;
+  /** Each head's own loss, in config.heads order. */
+  tasks: Float32Array;
+}
+
 /** One optimiser over all of a network's parameters. */
 export interface NetworkOptimizer {
-  /** One training step on the rows `idx` of `data`; returns the batch loss. */
-  step(data: LabelledBatch, idx: Int32Array): number;
+  /** One training step on the rows `idx` of `data`; returns the batch's losses. */
+  step(data: LabelledBatch, idx: Int32Array): StepLoss;
   /** Brings the parameters up to date (sparse updates keep the embedding table outside tfjs while training). */
   sync(): void;
   setLearningRate(lr: number): void;
@@ -134,34 +171,39 @@ export interface NetworkOptimizer {
 export function createNetworkOptimizer(
   params: Params,
   config: NetworkConfig,
-  options: Pick<TrainOptions, "learningRate" | "optimizer" | "taskWeights" | "embeddingUpdates">,
+  options: Pick<
+    TrainOptions,
+    "learningRate" | "optimizer" | "taskWeights" | "embeddingUpdates" | "rankingLoss"
+  > & {
+    /** Default: static weights from taskWeights. */
+    weighting?: TaskWeighting;
+  },
 ): NetworkOptimizer {
   const kind = options.optimizer ?? "adam";
+  const weighting = options.weighting ?? taskWeighting("static", config.heads, options.taskWeights);
+  const objective = batchObjective(config, weighting, options.rankingLoss ?? 0);
   const scheduled = denseOptimizer(kind, options.learningRate);
   const adam = scheduled.optimizer;
   const embedding = params.embedding;
   if (!embedding || options.embeddingUpdates === "dense") {
-    const varList = Object.values(params);
+    const varList = [...Object.values(params), ...weighting.variables];
     return {
       step: (data, idx) => {
+        let tasks: tf.Tensor | undefined;
         const loss = tf.tidy(() => {
           const inputs = batchTensors(config, data, idx);
           const value = adam.minimize(
-            () =>
-              totalLoss(
-                config.heads,
-                networkLogits(params, config, inputs),
-                inputs.labels,
-                options.taskWeights,
-              ),
+            () => {
+              const { total, perTask } = objective(params, inputs);
+              tasks = tf.keep(perTask);
+              return total;
+            },
             true,
             varList,
           );
           return value ?? tf.scalar(Number.NaN);
         });
-        const value = loss.dataSync()[0]!;
-        loss.dispose();
-        return value;
+        return readLosses(loss, tasks);
       },
       sync: () => {},
       setLearningRate: scheduled.setLearningRate,
@@ -170,13 +212,17 @@ export function createNetworkOptimizer(
   }
 
   const lazy = new SparseOptimizer(embedding, { learningRate: options.learningRate, rule: kind });
-  const denseVars = Object.entries(params)
-    .filter(([name]) => name !== "embedding")
-    .map(([, v]) => v);
+  const denseVars = [
+    ...Object.entries(params)
+      .filter(([name]) => name !== "embedding")
+      .map(([, v]) => v),
+    ...weighting.variables,
+  ];
   return {
     step: (data, idx) => {
       const arrays = batchArrays(config, data, idx);
       const lookup = lazy.lookup(arrays.ids);
+      let tasks: tf.Tensor | undefined;
       const [loss, tableGrad] = tf.tidy(() => {
         // The network gathers from the batch's own rows [U, E] with ids renumbered into them, so
         // the gradient of the table is [U, E], one row per id the batch touched.
@@ -184,20 +230,16 @@ export function createNetworkOptimizer(
         const inputs = tensorsOf(config, { ...arrays, ids: lookup.local }, idx.length);
         // A plain tensor in the variable's place: only read (gathered from), never assigned.
         const batchParams: Params = { ...params, embedding: table as unknown as tf.Variable };
-        const { value, grads } = tf
-          .engine()
-          .gradients(
-            () =>
-              totalLoss(
-                config.heads,
-                networkLogits(batchParams, config, inputs),
-                inputs.labels,
-                options.taskWeights,
-              ),
-            [table, ...denseVars],
-            undefined,
-            true,
-          );
+        const { value, grads } = tf.engine().gradients(
+          () => {
+            const { total, perTask } = objective(batchParams, inputs);
+            tasks = tf.keep(perTask);
+            return total;
+          },
+          [table, ...denseVars],
+          undefined,
+          true,
+        );
         const named: { name: string; tensor: tf.Tensor }[] = [];
         denseVars.forEach((v, i) => {
           const tensor = grads[i + 1];
@@ -207,9 +249,8 @@ export function createNetworkOptimizer(
         return [value, grads[0] ?? tf.zerosLike(table)];
       });
       lazy.apply(lookup.rows, tableGrad!.dataSync() as Float32Array);
-      const value = loss!.dataSync()[0]!;
-      tf.dispose([loss!, tableGrad!]);
-      return value;
+      tableGrad!.dispose();
+      return readLosses(loss!, tasks);
     },
     sync: () => lazy.writeBack(),
     setLearningRate: (lr) => {
@@ -218,6 +259,69 @@ export function createNetworkOptimizer(
     },
     dispose: () => adam.dispose(),
   };
+}
+
+type Objective = (params: Params, inputs: BatchTensors) => { total: tf.Scalar; perTask: tf.Tensor1D };
+
+/** The minimised loss of a batch: the weighted task losses plus the optional ranking term. */
+function batchObjective(config: NetworkConfig, weighting: TaskWeighting, ranking: number): Objective {
+  const binary = config.heads.filter((h) => h.type === "binary");
+  return (params, inputs) => {
+    const logits = networkLogits(params, config, inputs);
+    const losses = headLosses(config.heads, logits, inputs.labels);
+    let total = weighting.combine(losses);
+    if (ranking > 0 && inputs.segments) {
+      for (const h of binary) {
+        const term = listwiseLoss(
+          logits[h.name]!,
+          inputs.labels[h.name]!,
+          inputs.segments,
+          inputs.groupCount,
+        );
+        total = tf.add(total, tf.mul(ranking, term));
+      }
+    }
+    return { total, perTask: tf.stack(config.heads.map((h) => losses[h.name]!)) as tf.Tensor1D };
+  };
+}
+
+function readLosses(total: tf.Tensor, tasks: tf.Tensor | undefined): StepLoss {
+  const value = total.dataSync()[0]!;
+  const perTask = tasks ? Float32Array.from(tasks.dataSync() as Float32Array) : new Float32Array(0);
+  tf.dispose([total, ...(tasks ? [tasks] : [])]);
+  return { total: value, tasks: perTask };
+}
+
+/** Shuffled rows cut into batches. */
+function rowBatches(rows: number, batchSize: number, random: () => number): Int32Array[] {
+  const order = shuffled(rows, random);
+  const batches: Int32Array[] = [];
+  for (let start = 0; start < rows; start += batchSize)
+    batches.push(order.subarray(start, start + batchSize));
+  return batches;
+}
+
+/** Shuffled groups, each kept whole in one batch; a batch closes once it reaches batchSize rows. */
+function groupBatches(groups: Uint32Array, batchSize: number, random: () => number): Int32Array[] {
+  const members = new Map<number, number[]>();
+  groups.forEach((g, row) => {
+    const list = members.get(g);
+    if (list) list.push(row);
+    else members.set(g, [row]);
+  });
+  const lists = [...members.values()];
+  const order = shuffled(lists.length, random);
+  const batches: Int32Array[] = [];
+  let current: number[] = [];
+  for (const k of order) {
+    current.push(...lists[k]!);
+    if (current.length >= batchSize) {
+      batches.push(Int32Array.from(current));
+      current = [];
+    }
+  }
+  if (current.length > 0) batches.push(Int32Array.from(current));
+  return batches;
 }
 
 /** Served outputs per head (probabilities / label units), computed in chunks. */
@@ -268,18 +372,23 @@ interface BatchTensors {
   dense: tf.Tensor2D;
   ids: tf.Tensor2D;
   labels: Record<string, tf.Tensor2D>;
+  /** Each row's group within the batch, 0..groupCount-1 (data with groups only). */
+  segments?: tf.Tensor1D;
+  groupCount: number;
 }
 
 interface BatchArrays {
   dense: Float32Array;
   ids: Int32Array;
   labels: Record<string, Float32Array>;
+  segments?: Int32Array;
+  groupCount: number;
 }
 
 /** The rows `idx` of a data set, copied into one contiguous batch. */
 function batchArrays(
   config: NetworkConfig,
-  data: EncodedBatch & { labels?: Record<string, Float32Array> },
+  data: EncodedBatch & { labels?: Record<string, Float32Array>; groups?: Uint32Array | null },
   idx: Int32Array,
 ): BatchArrays {
   const n = idx.length;
@@ -294,7 +403,18 @@ function batchArrays(
   for (const [name, values] of Object.entries(data.labels ?? {})) {
     labels[name] = Float32Array.from(idx, (r) => values[r]!);
   }
-  return { dense, ids, labels };
+  if (!data.groups) return { dense, ids, labels, groupCount: 0 };
+  const local = new Map<number, number>();
+  const segments = Int32Array.from(idx, (r) => {
+    const g = data.groups![r]!;
+    let k = local.get(g);
+    if (k === undefined) {
+      k = local.size;
+      local.set(g, k);
+    }
+    return k;
+  });
+  return { dense, ids, labels, segments, groupCount: local.size };
 }
 
 function tensorsOf(config: NetworkConfig, arrays: BatchArrays, n: number): BatchTensors {
@@ -304,12 +424,14 @@ function tensorsOf(config: NetworkConfig, arrays: BatchArrays, n: number): Batch
     dense: tf.tensor2d(arrays.dense, [n, config.denseSize]),
     ids: tf.tensor2d(arrays.ids, [n, config.idSlots], "int32"),
     labels,
+    ...(arrays.segments ? { segments: tf.tensor1d(arrays.segments, "int32") } : {}),
+    groupCount: arrays.groupCount,
   };
 }
 
 function batchTensors(
   config: NetworkConfig,
-  data: EncodedBatch & { labels?: Record<string, Float32Array> },
+  data: EncodedBatch & { labels?: Record<string, Float32Array>; groups?: Uint32Array | null },
   idx: Int32Array,
 ): BatchTensors {
   return tensorsOf(config, batchArrays(config, data, idx), idx.length);
