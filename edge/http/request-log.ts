@@ -12,6 +12,8 @@ export interface RequestLogFields {
   model?: { id: string; version: string };
   /** A/B arm that served: champion or challenger. */
   arm?: string;
+  /** Which graph scored: "plain", or "factorised" (user/context part once per request). */
+  graph?: string;
   /** The fallback reason when the model could not serve, else absent. */
   fallback?: string;
   /** The error behind a fallback, "Name: message". */

@@ -5,6 +5,7 @@ import { describeIssues, formatIssue } from "../../shared/validation.ts";
 
 const Name = v.pipe(v.string(), v.minLength(1));
 const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
+const Side = v.object({ dense: v.array(Count), ids: v.array(Count) });
 
 /** The fields the worker reads; the rest of the manifest passes through unchecked. */
 const ManifestSchema = v.looseObject({
@@ -32,6 +33,19 @@ const ManifestSchema = v.looseObject({
   }),
   metrics: v.optional(v.looseObject({})),
   files: v.optional(v.record(v.string(), v.unknown())),
+  factorised: v.optional(
+    v.looseObject({
+      file: Name,
+      inputs: v.object({
+        userDense: v.optional(Name),
+        userIds: v.optional(Name),
+        itemDense: v.optional(Name),
+        itemIds: v.optional(Name),
+      }),
+      user: Side,
+      item: Side,
+    }),
+  ),
 });
 
 export class ManifestError extends Error {
@@ -48,7 +62,30 @@ export function parseManifest(raw: unknown): ModelManifest {
   for (const name of Object.keys(manifest.fusion.defaults.weights))
     if (!heads.has(name))
       throw new ManifestError(`invalid manifest: fusion.defaults.weights.${name} is not a head`);
+  if (manifest.factorised) checkFactorised(manifest);
   return manifest;
+}
+
+/** Every column a factorised side reads must exist in the plain batch, and every non-empty side needs its input. */
+function checkFactorised(manifest: ModelManifest): void {
+  const { user, item, inputs } = manifest.factorised!;
+  const { denseSize, idSlots } = manifest.features;
+  const sides = { user, item } as const;
+  for (const [sideName, side] of Object.entries(sides)) {
+    for (const [kind, list, limit] of [
+      ["dense", side.dense, denseSize],
+      ["ids", side.ids, idSlots],
+    ] as const) {
+      const bad = list.findIndex((c) => c >= limit);
+      if (bad >= 0)
+        throw new ManifestError(
+          `invalid manifest: factorised.${sideName}.${kind}.${bad} is ${list[bad]}, outside the ${limit} ${kind === "dense" ? "dense columns" : "id slots"}`,
+        );
+      const input = `${sideName}${kind === "dense" ? "Dense" : "Ids"}` as keyof typeof inputs;
+      if (list.length > 0 && !inputs[input])
+        throw new ManifestError(`invalid manifest: factorised.inputs.${input} is missing`);
+    }
+  }
 }
 
 /** What GET /v1/models shows of a model. */

@@ -1,6 +1,6 @@
 /**
- * Reads a model directory from R2 and checks model.onnx against the manifest's `files` entry
- * (byte count and sha256) before anything runs it: a partial upload, a wrong prefix or a
+ * Reads a model directory from R2 and checks model.onnx (and the factorised graph the manifest
+ * names, if any) against the manifest's `files` entries (byte count and sha256) before anything runs it: a partial upload, a wrong prefix or a
  * tampered file is refused here.
  */
 import type { ModelSource } from "./serving-model.ts";
@@ -22,28 +22,40 @@ export async function fetchRemoteModel(bucket: R2BucketReader, prefix: string): 
   } catch (error) {
     throw new ModelVerificationError(`${dir}manifest.json is not JSON: ${String(error)}`);
   }
-  const expected = expectedFile(manifest);
-  if (!expected)
-    throw new ModelVerificationError(`${dir}manifest.json: files["${MODEL_FILE}"].sha256 is missing`);
-
-  const modelObject = await bucket.get(`${dir}${MODEL_FILE}`);
-  if (!modelObject) throw new ModelVerificationError(`R2 has no ${dir}${MODEL_FILE}`);
-  const model = await modelObject.arrayBuffer();
-  if (expected.bytes !== undefined && model.byteLength !== expected.bytes)
-    throw new ModelVerificationError(
-      `${dir}${MODEL_FILE}: ${model.byteLength} bytes, manifest files["${MODEL_FILE}"].bytes says ${expected.bytes}`,
-    );
-  const actual = await sha256Hex(model);
-  if (actual !== expected.sha256.toLowerCase())
-    throw new ModelVerificationError(
-      `${dir}${MODEL_FILE}: sha256 ${actual}, manifest files["${MODEL_FILE}"].sha256 says ${expected.sha256}`,
-    );
-  return { manifest, model };
+  const model = await verifiedFile(bucket, dir, manifest, MODEL_FILE);
+  // The factorised graph, when the manifest has one, is verified the same way: a model
+  // directory is served whole or not at all.
+  const factorisedFile = (manifest as { factorised?: { file?: unknown } } | null)?.factorised?.file;
+  if (typeof factorisedFile !== "string") return { manifest, model };
+  return { manifest, model, factorised: await verifiedFile(bucket, dir, manifest, factorisedFile) };
 }
 
-function expectedFile(manifest: unknown): { sha256: string; bytes?: number } | undefined {
+async function verifiedFile(
+  bucket: R2BucketReader,
+  dir: string,
+  manifest: unknown,
+  file: string,
+): Promise<ArrayBuffer> {
+  const expected = expectedFile(manifest, file);
+  if (!expected) throw new ModelVerificationError(`${dir}manifest.json: files["${file}"].sha256 is missing`);
+  const object = await bucket.get(`${dir}${file}`);
+  if (!object) throw new ModelVerificationError(`R2 has no ${dir}${file}`);
+  const bytes = await object.arrayBuffer();
+  if (expected.bytes !== undefined && bytes.byteLength !== expected.bytes)
+    throw new ModelVerificationError(
+      `${dir}${file}: ${bytes.byteLength} bytes, manifest files["${file}"].bytes says ${expected.bytes}`,
+    );
+  const actual = await sha256Hex(bytes);
+  if (actual !== expected.sha256.toLowerCase())
+    throw new ModelVerificationError(
+      `${dir}${file}: sha256 ${actual}, manifest files["${file}"].sha256 says ${expected.sha256}`,
+    );
+  return bytes;
+}
+
+function expectedFile(manifest: unknown, file: string): { sha256: string; bytes?: number } | undefined {
   const files = (manifest as { files?: Record<string, { sha256?: unknown; bytes?: unknown }> } | null)?.files;
-  const entry = files?.[MODEL_FILE];
+  const entry = files?.[file];
   if (typeof entry?.sha256 !== "string") return undefined;
   return { sha256: entry.sha256, ...(typeof entry.bytes === "number" ? { bytes: entry.bytes } : {}) };
 }

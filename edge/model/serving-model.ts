@@ -4,18 +4,29 @@
  */
 import { compileEncoder, type EncodedBatch, type Encoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
-import { createSession, type RunResult, type Session, Tensor } from "../runtime/ort.ts";
+import { describeError, logLine } from "../log.ts";
+import { createSession, type RunResult, type Session, type Tensor } from "../runtime/ort.ts";
+import { type FeedPlan, type Feeds, factorisedFeeds, plainFeeds } from "./feeds.ts";
 import { parseManifest } from "./manifest.ts";
 
 /** What an entry file bundles: the parsed manifest.json and the bytes of model.onnx. */
 export interface ModelSource {
   manifest: unknown;
   model: ArrayBuffer;
+  /**
+   * The bytes of the manifest's `factorised.file` (user/context part at batch 1). When both are
+   * present it serves instead of `model`; when it fails to load, `model` serves.
+   */
+  factorised?: ArrayBuffer;
 }
+
+/** Which graph answers: the factorised one runs its user/context layers once per request. */
+export type GraphKind = "plain" | "factorised";
 
 export interface LoadedModel {
   manifest: ModelManifest;
   encoder: Encoder;
+  graph: GraphKind;
   /** Runs the graph on an encoded batch; returns each head's values (one per row) by head name. */
   predict(batch: EncodedBatch): Promise<Record<string, Float32Array>>;
 }
@@ -41,44 +52,56 @@ export function servingModel(source: ModelSource): ServingModel {
     load() {
       // A failure is cached too: the bundled bytes do not change, and retrying would spend
       // the start-up cost again on every request.
-      loading ??= manifest ? loadModel(manifest, source.model) : Promise.reject(manifestError);
+      loading ??= manifest ? loadModel(manifest, source) : Promise.reject(manifestError);
       return loading;
     },
   };
 }
 
-async function loadModel(manifest: ModelManifest, bytes: ArrayBuffer): Promise<LoadedModel> {
-  const session = await createSession(bytes);
-  checkGraph(session, manifest);
+async function loadModel(manifest: ModelManifest, source: ModelSource): Promise<LoadedModel> {
   const encoder = compileEncoder(manifest.features);
+  if (manifest.factorised && source.factorised) {
+    try {
+      const plan = factorisedFeeds(manifest, manifest.factorised);
+      const session = await openGraph(source.factorised, plan, manifest, manifest.factorised.file);
+      return { manifest, encoder, graph: "factorised", predict: predictor(session, plan, manifest) };
+    } catch (error) {
+      // The plain graph gives the same scores, only slower: serve it rather than fall back.
+      logLine("error", "model.factorised_rejected", { model: manifest.id, error: describeError(error) });
+    }
+  }
+  const plan = plainFeeds(manifest);
+  const session = await openGraph(source.model, plan, manifest, "model.onnx");
+  return { manifest, encoder, graph: "plain", predict: predictor(session, plan, manifest) };
+}
+
+function predictor(session: Session, plan: FeedPlan, manifest: ModelManifest): LoadedModel["predict"] {
   const run = serialize(session);
-  return {
-    manifest,
-    encoder,
-    async predict(batch) {
-      const { denseSize, idSlots } = manifest.features;
-      const feeds: Record<string, Tensor> = {};
-      if (manifest.inputs.dense)
-        feeds[manifest.inputs.dense] = new Tensor("float32", batch.dense, [batch.rows, denseSize]);
-      if (manifest.inputs.ids)
-        feeds[manifest.inputs.ids] = new Tensor("int32", batch.ids, [batch.rows, idSlots]);
-      const results = await run(feeds);
-      const heads: Record<string, Float32Array> = {};
-      for (const head of manifest.heads)
-        heads[head.name] = headValues(results[head.output], head.name, batch.rows);
-      return heads;
-    },
+  return async (batch) => {
+    const results = await run(plan.build(batch));
+    const heads: Record<string, Float32Array> = {};
+    for (const head of manifest.heads)
+      heads[head.name] = headValues(results[head.output], head.name, batch.rows);
+    return heads;
   };
 }
 
-/** The graph must take the inputs and give the outputs the manifest names. */
-function checkGraph(session: Session, manifest: ModelManifest): void {
-  const inputs = [manifest.inputs.dense, manifest.inputs.ids].filter((x) => x !== undefined);
-  for (const name of inputs)
-    if (!session.inputNames.includes(name)) throw new Error(`model.onnx has no input "${name}"`);
+/** A session whose graph takes the inputs the plan feeds and gives the outputs the manifest names. */
+async function openGraph(
+  bytes: ArrayBuffer,
+  plan: FeedPlan,
+  manifest: ModelManifest,
+  file: string,
+): Promise<Session> {
+  const session = await createSession(bytes);
+  for (const name of plan.inputs)
+    if (!session.inputNames.includes(name)) throw new Error(`${file} has no input "${name}"`);
+  for (const name of session.inputNames)
+    if (!plan.inputs.includes(name))
+      throw new Error(`${file} has an input "${name}" the manifest does not name`);
   for (const head of manifest.heads)
-    if (!session.outputNames.includes(head.output))
-      throw new Error(`model.onnx has no output "${head.output}"`);
+    if (!session.outputNames.includes(head.output)) throw new Error(`${file} has no output "${head.output}"`);
+  return session;
 }
 
 function headValues(tensor: Tensor | undefined, head: string, rows: number): Float32Array {
@@ -90,7 +113,7 @@ function headValues(tensor: Tensor | undefined, head: string, rows: number): Flo
 }
 
 /** One run at a time per session: concurrent requests in an isolate queue instead of interleaving. */
-function serialize(session: Session): (feeds: Record<string, Tensor>) => Promise<RunResult> {
+function serialize(session: Session): (feeds: Feeds) => Promise<RunResult> {
   let queue: Promise<unknown> = Promise.resolve();
   return (feeds) => {
     const run = queue.then(() => session.run(feeds));

@@ -103,6 +103,7 @@ export function rerankRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
     let reason: FallbackReason = "model_unavailable";
     try {
       const loaded = await model.load();
+      log.graph = loaded.graph;
       timing.mark("load");
       reason = "inference_failed";
       const items = await rankCandidates(

@@ -1,0 +1,96 @@
+/**
+ * Graph inputs from an encoded request, for the plain graph (every row carries every feature)
+ * and for the factorised one (manifest `factorised`): user/context columns fed once as a
+ * [1, k] row, item columns per candidate as [n, k], so the graph's first layers spend their
+ * user-side work once per request instead of once per candidate.
+ */
+import type { EncodedBatch } from "../../shared/encoder/encode.ts";
+import type { FactorisedInfo, FactorisedSide, ModelManifest } from "../../shared/manifest.ts";
+import { Tensor } from "../runtime/ort.ts";
+
+export type Feeds = Record<string, Tensor>;
+export type FeedBuilder = (batch: EncodedBatch) => Feeds;
+
+/** The graph input names a builder feeds (checked against the session before serving). */
+export interface FeedPlan {
+  inputs: string[];
+  build: FeedBuilder;
+}
+
+export function plainFeeds(manifest: ModelManifest): FeedPlan {
+  const { denseSize, idSlots } = manifest.features;
+  const { dense, ids } = manifest.inputs;
+  return {
+    inputs: [dense, ids].filter((x) => x !== undefined),
+    build(batch) {
+      const feeds: Feeds = {};
+      if (dense) feeds[dense] = new Tensor("float32", batch.dense, [batch.rows, denseSize]);
+      if (ids) feeds[ids] = new Tensor("int32", batch.ids, [batch.rows, idSlots]);
+      return feeds;
+    },
+  };
+}
+
+/**
+ * Slices a request batch (row 0 holds the user/context features every row shares, as
+ * `encodeRequest` writes it) into the factorised graph's inputs. Column lists are typed arrays
+ * made once per model; a request only copies numbers.
+ */
+export function factorisedFeeds(manifest: ModelManifest, info: FactorisedInfo): FeedPlan {
+  const { denseSize, idSlots } = manifest.features;
+  const user = columns(info.user);
+  const item = columns(info.item);
+  const { userDense, userIds, itemDense, itemIds } = info.inputs;
+  return {
+    inputs: [userDense, userIds, itemDense, itemIds].filter((x) => x !== undefined),
+    build(batch) {
+      const n = batch.rows;
+      const feeds: Feeds = {};
+      if (userDense)
+        feeds[userDense] = new Tensor(
+          "float32",
+          gather(batch.dense, denseSize, user.dense, 1, Float32Array),
+          [1, user.dense.length],
+        );
+      if (userIds)
+        feeds[userIds] = new Tensor("int32", gather(batch.ids, idSlots, user.ids, 1, Int32Array), [
+          1,
+          user.ids.length,
+        ]);
+      if (itemDense)
+        feeds[itemDense] = new Tensor(
+          "float32",
+          gather(batch.dense, denseSize, item.dense, n, Float32Array),
+          [n, item.dense.length],
+        );
+      if (itemIds)
+        feeds[itemIds] = new Tensor("int32", gather(batch.ids, idSlots, item.ids, n, Int32Array), [
+          n,
+          item.ids.length,
+        ]);
+      return feeds;
+    },
+  };
+}
+
+function columns(side: FactorisedSide): { dense: Int32Array; ids: Int32Array } {
+  return { dense: Int32Array.from(side.dense), ids: Int32Array.from(side.ids) };
+}
+
+/** Rows [0, rows) of `source` (row width `width`), keeping only `cols`, row-major. */
+function gather<T extends Float32Array | Int32Array>(
+  source: T,
+  width: number,
+  cols: Int32Array,
+  rows: number,
+  Out: new (length: number) => T,
+): T {
+  const k = cols.length;
+  const out = new Out(rows * k);
+  for (let r = 0; r < rows; r++) {
+    const from = r * width;
+    const to = r * k;
+    for (let j = 0; j < k; j++) out[to + j] = source[from + cols[j]!]!;
+  }
+  return out;
+}
