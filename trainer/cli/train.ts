@@ -53,6 +53,7 @@ const program = new Command("train")
       .choices(BACKEND_CHOICES)
       .default("auto"),
   )
+  .option("--init-from <dir>", "warm start: begin from an earlier model directory's weights")
   .option("--no-export", "only train; run `npm run export` later")
   .showHelpAfterError();
 
@@ -75,6 +76,7 @@ await runCli(async () => {
     learningRate: opts.learningRate,
     optimizer: opts.optimizer,
     taskWeighting: opts.taskWeighting,
+    initFrom: opts.initFrom,
     rankingLoss: opts.rankingLoss,
     schedule: opts.lrSchedule,
     backend: opts.backend,
@@ -87,6 +89,12 @@ await runCli(async () => {
       );
     },
   });
+  if (summary.warmStart) {
+    const w = summary.warmStart;
+    console.log(
+      `warm start from ${opts.initFrom}: ${w.copied.length} parameters copied, ${w.fresh.length} fresh${w.fresh.length > 0 ? ` (${w.fresh.join("; ")})` : ""}; embedding rows ${w.embeddingRows.copied}/${w.embeddingRows.total} carried over`,
+    );
+  }
   if (summary.rowsSkipped > 0)
     console.log(
       `skipped ${summary.rowsSkipped} bad rows (within --max-bad-rows ${opts.maxBadRows}), first: ${summary.skipped.join("; ")}`,

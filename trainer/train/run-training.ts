@@ -4,11 +4,16 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { type DatasetSpec, parseSpec, SpecError } from "../../shared/spec.ts";
-import { saveTrainedModel, type TrainedModel, writeAtomic } from "../artifact/trained-model.ts";
+import {
+  loadTrainedModel,
+  saveTrainedModel,
+  type TrainedModel,
+  writeAtomic,
+} from "../artifact/trained-model.ts";
 import { encodeDataset } from "../data/encode-dataset.ts";
 import type { NetworkConfig } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
-import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
+import { DEFAULT_ARCH_OPTIONS, type Params } from "../models/types.ts";
 import { writeReport } from "../report/training-report.ts";
 import { validationDiagnostics } from "../report/validation-diagnostics.ts";
 import { selectBackend } from "./backend.ts";
@@ -16,6 +21,7 @@ import type { OptimizerKind } from "./dense-optimizer.ts";
 import type { ScheduleKind } from "./schedule.ts";
 import type { WeightingKind } from "./task-weighting.ts";
 import { DEFAULT_TRAIN_OPTIONS, type EpochLog, predictNetwork, trainNetwork } from "./train-network.ts";
+import { type WarmStartReport, warmStart } from "./warm-start.ts";
 
 export interface TrainCommand {
   data: string;
@@ -29,6 +35,8 @@ export interface TrainCommand {
   timeColumn?: string;
   /** Bad rows to skip and count before stopping (default 0: stop at the first). */
   maxBadRows?: number;
+  /** Start from this earlier model directory's weights (warm start). */
+  initFrom?: string;
   taskWeights?: Record<string, number>;
   embeddingDim?: number;
   batchSize?: number;
@@ -50,6 +58,8 @@ export interface TrainSummary {
   rowsSkipped: number;
   skipped: string[];
   split: "random" | "group" | "time";
+  /** With initFrom: what the earlier model's weights covered. */
+  warmStart?: WarmStartReport;
   bestEpoch: number;
   validation: Record<string, TaskMetrics>;
 }
@@ -69,6 +79,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
   const spec = await readSpecFile(cmd.spec);
   const taskWeights = resolveTaskWeights(spec, cmd.taskWeights);
   const backend = await selectBackend(cmd.backend);
+  const previous = cmd.initFrom !== undefined ? await loadTrainedModel(cmd.initFrom) : undefined;
   const seed = cmd.seed ?? DEFAULT_TRAIN_OPTIONS.seed;
   const data = await encodeDataset(
     cmd.data,
@@ -100,7 +111,15 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       ...(t.type === "regression" ? { transform: t.transform ?? "none" } : {}),
     })),
   };
+  let warm: WarmStartReport | undefined;
   const result = trainNetwork(config, train, valid, {
+    ...(previous
+      ? {
+          initialize: (params: Params) => {
+            warm = warmStart(params, config, encoderState, previous);
+          },
+        }
+      : {}),
     ...DEFAULT_TRAIN_OPTIONS,
     epochs: cmd.epochs ?? DEFAULT_TRAIN_OPTIONS.epochs,
     batchSize: cmd.batchSize ?? DEFAULT_TRAIN_OPTIONS.batchSize,
@@ -166,6 +185,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     split: data.split,
     bestEpoch: result.bestEpoch,
     validation: result.validation,
+    ...(warm ? { warmStart: warm } : {}),
   };
 }
 

@@ -49,6 +49,8 @@ export interface TrainOptions {
    * the whole table every step (O(vocabulary) per step; kept for comparison).
    */
   embeddingUpdates?: EmbeddingUpdates;
+  /** Called once on the freshly initialised parameters (warm start from an earlier model). */
+  initialize?: (params: Params) => void;
   onEpoch?: (log: EpochLog) => void;
 }
 
@@ -88,6 +90,7 @@ export function trainNetwork(
   options: TrainOptions,
 ): TrainResult {
   const params = initNetwork(config, options.seed);
+  options.initialize?.(params);
   const ranking = options.rankingLoss ?? 0;
   if (ranking > 0 && !train.groups)
     throw new Error("--ranking-loss: the dataset spec has no group column to rank within");
@@ -117,7 +120,7 @@ export function trainNetwork(
       const loss = optimizer.step(train, batch);
       lossSum += loss.total;
       loss.tasks.forEach((x, i) => {
-        taskSums[i] += x;
+        taskSums[i] = taskSums[i]! + x;
       });
     }
     optimizer.sync();

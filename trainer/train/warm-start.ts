@@ -1,0 +1,116 @@
+/**
+ * Warm start (--init-from DIR): begin from an earlier model's weights instead of random ones,
+ * the nightly pipeline's incremental training. Tonight's encoder is fitted afresh, so the
+ * embedding table is carried over by meaning, not by position:
+ *
+ * - a categorical value keeps its learned row wherever tonight's vocabulary puts it (new values
+ *   start fresh; the missing and out-of-vocabulary rows carry over too);
+ * - hashed features and numeric quantile buckets carry over block for block when their size is
+ *   unchanged (bucket k is still the k-th quantile, even if its edges moved a little);
+ * - every other parameter carries over when its name and shape match.
+ *
+ * What could not be carried over is reported, never silently dropped.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { EncoderState, FeatureState } from "../../shared/encoder/state.ts";
+import { RESERVED_IDS } from "../../shared/encoder/state.ts";
+import type { TrainedModel } from "../artifact/trained-model.ts";
+import type { NetworkConfig } from "../models/network.ts";
+import type { Params } from "../models/types.ts";
+
+export interface WarmStartReport {
+  /** Parameters copied whole, and those left at their fresh initialisation (name: reason). */
+  copied: string[];
+  fresh: string[];
+  /** Embedding rows carried over, of all rows in tonight's table. */
+  embeddingRows: { copied: number; total: number };
+}
+
+export function warmStart(
+  params: Params,
+  config: NetworkConfig,
+  encoder: EncoderState,
+  previous: TrainedModel,
+): WarmStartReport {
+  const report: WarmStartReport = {
+    copied: [],
+    fresh: [],
+    embeddingRows: { copied: 0, total: config.vocabSize },
+  };
+  for (const [name, variable] of Object.entries(params)) {
+    const old = previous.weights[name];
+    if (name === "embedding") {
+      if (!old || old.shape[1] !== config.embeddingDim) {
+        report.fresh.push(`embedding: dimension ${old?.shape[1]} before, ${config.embeddingDim} now`);
+        continue;
+      }
+      const table = Float32Array.from(variable.dataSync() as Float32Array);
+      report.embeddingRows.copied = copyEmbeddingRows(
+        table,
+        old.values,
+        config.embeddingDim,
+        encoder,
+        previous.encoder,
+      );
+      assign(variable, table);
+      continue;
+    }
+    if (!old) report.fresh.push(`${name}: not in the earlier model`);
+    else if (old.shape.join("x") !== variable.shape.join("x"))
+      report.fresh.push(`${name}: shape [${old.shape}] before, [${variable.shape}] now`);
+    else {
+      assign(variable, old.values);
+      report.copied.push(name);
+    }
+  }
+  return report;
+}
+
+/** Copies rows of `from` (the earlier table) into `to` by feature and value; returns rows copied. */
+function copyEmbeddingRows(
+  to: Float32Array,
+  from: Float32Array,
+  dim: number,
+  encoder: EncoderState,
+  before: EncoderState,
+): number {
+  const earlier = new Map(before.features.map((f) => [f.name, f]));
+  let copied = 0;
+  const copyRow = (newRow: number, oldRow: number) => {
+    to.set(from.subarray(oldRow * dim, (oldRow + 1) * dim), newRow * dim);
+    copied++;
+  };
+  for (const feature of encoder.features) {
+    const old = earlier.get(feature.name);
+    if (!old) continue;
+    for (const [newRow, oldRow] of rowPairs(feature, old)) copyRow(newRow, oldRow);
+  }
+  return copied;
+}
+
+/** [tonight's row, the earlier row] for each embedding row of a feature that has a counterpart. */
+function rowPairs(now: FeatureState, before: FeatureState): [number, number][] {
+  const pairs: [number, number][] = [];
+  const block = (a: { offset: number; size: number }, b: { offset: number; size: number }) => {
+    if (a.size === b.size) for (let i = 0; i < a.size; i++) pairs.push([a.offset + i, b.offset + i]);
+  };
+  if (now.kind === "numeric" && before.kind === "numeric") {
+    if (now.buckets && before.buckets) block(now.buckets, before.buckets);
+  } else if (now.kind === "categorical" && before.kind === "categorical") {
+    if (now.hashBuckets !== undefined || before.hashBuckets !== undefined) {
+      if (now.hashBuckets === before.hashBuckets) block(now, before);
+    } else {
+      for (let i = 0; i < RESERVED_IDS; i++) pairs.push([now.offset + i, before.offset + i]);
+      const oldIndex = new Map((before.vocab ?? []).map((key, i) => [key, i]));
+      (now.vocab ?? []).forEach((key, i) => {
+        const j = oldIndex.get(key);
+        if (j !== undefined) pairs.push([now.offset + RESERVED_IDS + i, before.offset + RESERVED_IDS + j]);
+      });
+    }
+  }
+  return pairs;
+}
+
+function assign(variable: tf.Variable, values: Float32Array): void {
+  tf.tidy(() => variable.assign(tf.tensor(values, variable.shape)));
+}
