@@ -27,6 +27,11 @@ export interface SplitPlan {
    * Date.parse reads); otherwise by group (spec.group) or by row, at random with `seed`.
    */
   timeColumn?: string;
+  /**
+   * k-fold cross-validation: rows (or groups) are dealt into k folds by the same seeded hash,
+   * and fold `index` validates; validFraction is then ignored.
+   */
+  fold?: { k: number; index: number };
 }
 
 export interface ErrorBudget {
@@ -69,6 +74,11 @@ export async function encodeDataset(
   const skipped: string[] = [];
   let skippedCount = 0;
   const threshold = validThreshold(plan.validFraction);
+  if (plan.fold && plan.timeColumn !== undefined)
+    throw new DataError("--folds: k-fold cross-validation deals rows at random; it cannot use --time-column");
+  const validates = plan.fold
+    ? (hash: number) => hash % plan.fold!.k === plan.fold!.index
+    : (hash: number) => hash < threshold;
 
   for await (const { record, line } of readRecords(file, spec)) {
     let time = 0;
@@ -92,7 +102,7 @@ export async function encodeDataset(
       continue;
     }
     const key = split === "group" ? String(record[spec.group!] ?? "") : `#${assignment.length}`;
-    const part = splitHash(key, plan.seed) < threshold ? VALID : TRAIN;
+    const part = validates(splitHash(key, plan.seed)) ? VALID : TRAIN;
     assignment.push(part);
     if (part === TRAIN) fit.add(record);
   }

@@ -27,7 +27,10 @@ export interface TrainCommand {
   data: string;
   spec: string;
   arch: string;
-  out: string;
+  /** Model directory to write; absent: train and evaluate only (cross-validation folds). */
+  out?: string;
+  /** Validate on fold `index` of k instead of a validFraction split. */
+  fold?: { k: number; index: number };
   epochs?: number;
   seed?: number;
   validFraction?: number;
@@ -88,6 +91,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       validFraction: cmd.validFraction ?? 0.1,
       seed,
       ...(cmd.timeColumn !== undefined ? { timeColumn: cmd.timeColumn } : {}),
+      ...(cmd.fold ? { fold: cmd.fold } : {}),
     },
     { maxBadRows: cmd.maxBadRows ?? 0 },
   );
@@ -161,6 +165,21 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       history: result.history,
     },
   };
+  const summary: TrainSummary = {
+    backend,
+    trainRows: train.rows,
+    validRows: valid.rows,
+    rowsSkipped: data.counts.skipped,
+    skipped: data.skipped,
+    split: data.split,
+    bestEpoch: result.bestEpoch,
+    validation: result.validation,
+    ...(warm ? { warmStart: warm } : {}),
+  };
+  if (cmd.out === undefined) {
+    tf.dispose(Object.values(result.params));
+    return summary;
+  }
   await saveTrainedModel(cmd.out, trained);
   // The spec travels with the model, so predict/evaluate can read data files without --spec.
   await writeAtomic(join(cmd.out, "spec.json"), `${JSON.stringify(spec, null, 1)}\n`);
@@ -176,17 +195,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     ),
   );
   tf.dispose(Object.values(result.params));
-  return {
-    backend,
-    trainRows: train.rows,
-    validRows: valid.rows,
-    rowsSkipped: data.counts.skipped,
-    skipped: data.skipped,
-    split: data.split,
-    bestEpoch: result.bestEpoch,
-    validation: result.validation,
-    ...(warm ? { warmStart: warm } : {}),
-  };
+  return summary;
 }
 
 function resolveTaskWeights(

@@ -1,0 +1,64 @@
+/** npm run cv -- --data F --spec S --arch mmoe [--folds 5] [--json] */
+import { Command, Option } from "commander";
+import { ARCHITECTURES } from "../models/registry.ts";
+import { BACKEND_CHOICES } from "../train/backend.ts";
+import { CV_METRICS, crossValidate } from "../train/cross-validate.ts";
+import { positiveInt, positiveNumber, runCli, weightList } from "./run-cli.ts";
+
+const program = new Command("cv")
+  .description(
+    "k-fold cross-validation: train k times, report each task metric as mean ± std over the folds.",
+  )
+  .requiredOption("--data <file>", "CSV or JSONL log (.gz accepted)")
+  .requiredOption("--spec <file>", "dataset spec (JSON)")
+  .option("--arch <name>", `architecture: ${Object.keys(ARCHITECTURES).join(", ")}`, "mmoe")
+  .option("--folds <k>", "number of folds (rows, or groups when the spec has one)", positiveInt, 5)
+  .option("--epochs <n>", "maximum epochs per fold", positiveInt)
+  .option("--seed <n>", "random seed (also deals the folds)", positiveInt)
+  .option("--task-weights <list>", "loss weights, e.g. click=1,purchase=2", weightList)
+  .option("--batch-size <n>", "mini-batch size", positiveInt)
+  .option("--learning-rate <x>", "peak learning rate", positiveNumber)
+  .addOption(new Option("--backend <name>", "tfjs backend").choices(BACKEND_CHOICES).default("auto"))
+  .option("--json", "print the folds and the summary as JSON")
+  .showHelpAfterError();
+
+await runCli(async () => {
+  const opts = program.parse().opts();
+  const result = await crossValidate(
+    {
+      data: opts.data,
+      spec: opts.spec,
+      arch: opts.arch,
+      epochs: opts.epochs,
+      seed: opts.seed,
+      taskWeights: opts.taskWeights,
+      batchSize: opts.batchSize,
+      learningRate: opts.learningRate,
+      backend: opts.backend,
+    },
+    opts.folds,
+    (index, s) => {
+      if (opts.json) return;
+      const aucs = Object.entries(s.validation)
+        .map(([t, m]) => `${t} auc ${m.auc?.toFixed(4) ?? "-"}`)
+        .join("  ");
+      console.log(
+        `fold ${index + 1}/${opts.folds}: ${s.trainRows} training, ${s.validRows} validation rows, best epoch ${s.bestEpoch}  ${aucs}`,
+      );
+    },
+  );
+  if (opts.json) {
+    console.log(JSON.stringify(result, null, 2));
+    return;
+  }
+  const columns = CV_METRICS.filter((m) => Object.values(result.summary).some((s) => s[m]));
+  const rows = [["task", ...columns]];
+  for (const [task, s] of Object.entries(result.summary))
+    rows.push([
+      task,
+      ...columns.map((m) => (s[m] ? `${s[m].mean.toFixed(4)} ± ${s[m].std.toFixed(4)}` : "-")),
+    ]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  console.log(`${opts.arch}, ${result.k}-fold cross-validation (mean ± std over folds)`);
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "));
+});
