@@ -21,20 +21,25 @@ const CategoricalFeature = v.strictObject({
   /** Hash values into this many buckets instead of building a vocabulary. */
   hashBuckets: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
 });
+const Separator = v.pipe(v.string(), v.minLength(1));
+/** A bag of categories per row (JSON array, or a string split by `separator`, default "|"). */
 const MultiCategoricalFeature = v.strictObject({
   name: Name,
   type: v.literal("multi_categorical"),
   side: v.optional(Side),
-  separator: v.optional(v.string()),
+  separator: v.optional(Separator),
   minCount: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
   hashBuckets: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  /** Values kept per row (extra ones are dropped and counted); default: the most seen in training, capped. */
+  maxValues: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(256))),
 });
+/** `dim` numbers per row (JSON array, or a string split by `separator`, default " "). */
 const VectorFeature = v.strictObject({
   name: Name,
   type: v.literal("vector"),
   side: v.optional(Side),
-  dim: v.pipe(v.number(), v.integer(), v.minValue(1)),
-  separator: v.optional(v.string()),
+  dim: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(4096)),
+  separator: v.optional(Separator),
 });
 const Feature = v.variant("type", [
   NumericFeature,
@@ -88,6 +93,14 @@ export interface DatasetSpec extends Omit<v.InferOutput<typeof DatasetSpecSchema
   features: (FeatureSpec & { side: FeatureSide })[];
 }
 
+/**
+ * Separators when the spec names none: "|" between categories and " " between numbers, as
+ * neither clashes with the CSV delimiter "," (a separator equal to the delimiter is an error).
+ */
+export function defaultSeparator(type: "multi_categorical" | "vector"): string {
+  return type === "multi_categorical" ? "|" : " ";
+}
+
 export class SpecError extends Error {
   override name = "SpecError";
 }
@@ -128,6 +141,16 @@ function checkNames(spec: v.InferOutput<typeof DatasetSpecSchema>): void {
   for (const t of spec.tasks) {
     if (t.type === "binary" && t.given !== undefined && !tasks.has(t.given)) {
       throw new SpecError(`dataset spec: tasks.${t.name}.given: no task named "${t.given}"`);
+    }
+  }
+  for (const f of spec.features) {
+    if ((f.type === "multi_categorical" || f.type === "vector") && spec.format === "csv") {
+      // A separator equal to the CSV delimiter would split the cell before the feature sees it.
+      const separator = f.separator ?? defaultSeparator(f.type);
+      if (separator === (spec.delimiter ?? ","))
+        throw new SpecError(
+          `dataset spec: features.${f.name}.separator: "${separator}" is the CSV delimiter; pick another`,
+        );
     }
   }
   if (spec.header === false && !spec.columns) {

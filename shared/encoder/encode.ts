@@ -9,11 +9,13 @@ import {
   type EncoderState,
   type FeatureState,
   MISSING_ID,
+  type MultiCategoricalState,
   type NumericState,
   OOV_ID,
   RESERVED_IDS,
+  type VectorState,
 } from "./state.ts";
-import { categoryOf, numberOf, type ValueRules } from "./values.ts";
+import { categoriesOf, categoryOf, numberOf, type ValueRules, VectorValueError, vectorOf } from "./values.ts";
 
 /** Model inputs for n rows, row-major: dense [n, denseSize] and ids [n, idSlots]. */
 export interface EncodedBatch {
@@ -30,8 +32,25 @@ export interface RequestFeatures {
   context?: FeatureValues | undefined;
 }
 
+/**
+ * A feature value the encoder cannot read (a vector of the wrong length). `at` says where it
+ * was in a request: "user", "context", or the candidate's index; undefined for flat rows.
+ */
+export class FeatureValueError extends Error {
+  override name = "FeatureValueError";
+  constructor(
+    readonly feature: string,
+    readonly reason: string,
+    readonly at?: "user" | "context" | number,
+  ) {
+    super(`feature "${feature}": ${reason}`);
+  }
+}
+
 export interface Encoder {
   state: EncoderState;
+  /** Bag values dropped because a row had more than the feature's maxValues, per feature, since compiling. */
+  dropped: Readonly<Record<string, number>>;
   /** Encodes flat rows (every feature read from the same record), as the trainer sees them. */
   encodeRows(rows: readonly FeatureValues[]): EncodedBatch;
   /** Encodes one flat row into row `r` of an existing batch (streaming loads fill batches row by row). */
@@ -56,7 +75,8 @@ interface CompiledFeature {
 
 export function compileEncoder(state: EncoderState): Encoder {
   const rules: ValueRules = { trim: state.trim, missing: new Set(state.missing) };
-  const features = state.features.map((f) => compileFeature(f, rules));
+  const dropped: Record<string, number> = {};
+  const features = state.features.map((f) => compileFeature(f, rules, dropped));
   const shared = features.filter((f) => f.side !== "item");
   const items = features.filter((f) => f.side === "item");
 
@@ -75,6 +95,7 @@ export function compileEncoder(state: EncoderState): Encoder {
 
   return {
     state,
+    dropped,
     encodeRows(rows) {
       const batch = allocate(rows.length);
       for (let r = 0; r < rows.length; r++) encodeRowInto(rows[r]!, batch, r);
@@ -87,8 +108,8 @@ export function compileEncoder(state: EncoderState): Encoder {
       // Encode the shared part into row 0, then copy it to the other rows: shared features
       // own their own slots, so item features written afterwards never overlap them.
       for (const f of shared) {
-        const source = f.side === "user" ? request.user : request.context;
-        f.write(source?.[f.name], batch.dense, batch.ids, 0, 0);
+        const side = f.side === "user" ? "user" : "context";
+        writeAt(side, f, request[side]?.[f.name], batch, 0);
       }
       for (let r = 1; r < candidates.length; r++) {
         batch.dense.copyWithin(r * state.denseSize, 0, state.denseSize);
@@ -96,20 +117,50 @@ export function compileEncoder(state: EncoderState): Encoder {
       }
       for (let r = 0; r < candidates.length; r++) {
         const row = candidates[r]!;
-        for (const f of items)
-          f.write(row[f.name], batch.dense, batch.ids, r * state.denseSize, r * state.idSlots);
+        for (const f of items) writeAt(r, f, row[f.name], batch, r);
       }
       return batch;
     },
   };
+
+  /** Writes one feature of a request, saying where a bad value came from. */
+  function writeAt(
+    at: "user" | "context" | number,
+    f: CompiledFeature,
+    value: unknown,
+    batch: EncodedBatch,
+    r: number,
+  ): void {
+    try {
+      f.write(value, batch.dense, batch.ids, r * state.denseSize, r * state.idSlots);
+    } catch (error) {
+      throw error instanceof FeatureValueError ? new FeatureValueError(f.name, error.reason, at) : error;
+    }
+  }
 }
 
-function compileFeature(f: FeatureState, rules: ValueRules): CompiledFeature {
-  return {
-    name: f.name,
-    side: f.side,
-    write: f.kind === "numeric" ? numericWriter(f, rules) : categoricalWriter(f, rules),
-  };
+function compileFeature(
+  f: FeatureState,
+  rules: ValueRules,
+  dropped: Record<string, number>,
+): CompiledFeature {
+  return { name: f.name, side: f.side, write: writer(f, rules, dropped) };
+}
+
+function writer(f: FeatureState, rules: ValueRules, dropped: Record<string, number>): WriteFeature {
+  switch (f.kind) {
+    case "numeric":
+      return numericWriter(f, rules);
+    case "categorical":
+      return categoricalWriter(f, rules);
+    case "multi_categorical":
+      dropped[f.name] = 0;
+      return bagWriter(f, rules, (n) => {
+        dropped[f.name]! += n;
+      });
+    case "vector":
+      return vectorWriter(f, rules);
+  }
 }
 
 function numericWriter(f: NumericState, rules: ValueRules): WriteFeature {
@@ -152,8 +203,50 @@ function categoricalWriter(f: CategoricalState, rules: ValueRules): WriteFeature
   };
 }
 
+/**
+ * Up to maxValues ids, each weighted 1/k for the k values kept; padding slots read the missing
+ * row with weight 0. An empty bag reads the missing row with weight 1.
+ */
+function bagWriter(f: MultiCategoricalState, rules: ValueRules, drop: (n: number) => void): WriteFeature {
+  const { offset, slot, maxValues, denseOffset, separator } = f;
+  const localId = categoryIndex(f);
+  return (value, dense, ids, denseBase, idBase) => {
+    const keys = categoriesOf(value, separator, rules);
+    const k = Math.min(keys.length, maxValues);
+    if (keys.length > k) drop(keys.length - k);
+    const weight = k > 0 ? 1 / k : 0;
+    for (let i = 0; i < maxValues; i++) {
+      ids[idBase + slot + i] = offset + (i < k ? localId(keys[i]!) : MISSING_ID);
+      dense[denseBase + denseOffset + i] = i < k ? weight : 0;
+    }
+    if (k === 0) dense[denseBase + denseOffset] = 1;
+  };
+}
+
+/** The numbers as given, then the missing indicator; a value of the wrong length is an error, not a guess. */
+function vectorWriter(f: VectorState, rules: ValueRules): WriteFeature {
+  const { name, dim, separator, denseOffset } = f;
+  return (value, dense, _ids, denseBase) => {
+    let x: number[] | null;
+    try {
+      x = vectorOf(value, dim, separator, rules);
+    } catch (error) {
+      if (error instanceof VectorValueError) throw new FeatureValueError(name, error.message);
+      throw error;
+    }
+    const at = denseBase + denseOffset;
+    if (x === null) {
+      dense.fill(0, at, at + dim);
+      dense[at + dim] = 1;
+      return;
+    }
+    for (let i = 0; i < dim; i++) dense[at + i] = x[i]!;
+    dense[at + dim] = 0;
+  };
+}
+
 /** Maps a present category key to its local id (vocabulary lookup or hash bucket). */
-function categoryIndex(f: CategoricalState): (key: string) => number {
+function categoryIndex(f: CategoricalState | MultiCategoricalState): (key: string) => number {
   if (f.hashBuckets !== undefined) {
     const buckets = f.hashBuckets;
     return (key) => RESERVED_IDS + (fnv1a(key) % buckets);

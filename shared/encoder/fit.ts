@@ -1,10 +1,10 @@
 /** Fits the encoder's state (statistics, vocabularies, layout) on training rows. */
-import { type DatasetSpec, SpecError } from "../spec.ts";
+import { type DatasetSpec, defaultSeparator } from "../spec.ts";
 import type { FeatureValues } from "./encode.ts";
 import { fnv1a } from "./hash.ts";
 import type { EncoderState, FeatureState, NumericState } from "./state.ts";
 import { RESERVED_IDS } from "./state.ts";
-import { categoryOf, numberOf, type ValueRules } from "./values.ts";
+import { categoriesOf, categoryOf, numberOf, type ValueRules } from "./values.ts";
 
 export interface FitOptions {
   /** Default minimum count for a category to get its own embedding row. */
@@ -13,9 +13,14 @@ export interface FitOptions {
   clip: number;
   /** Default number of quantile buckets per numeric feature (0: none). */
   numericBuckets: number;
+  /**
+   * Bag features without `maxValues`: slots for the most values a training row had, at most
+   * this many (each slot costs a gather and a dense column per row).
+   */
+  maxValues: number;
 }
 
-export const DEFAULT_FIT_OPTIONS: FitOptions = { minCount: 2, clip: 8, numericBuckets: 16 };
+export const DEFAULT_FIT_OPTIONS: FitOptions = { minCount: 2, clip: 8, numericBuckets: 16, maxValues: 8 };
 
 /**
  * Fits on an array of rows. For data that does not fit in memory, feed rows one at a time to
@@ -44,12 +49,6 @@ export interface EncoderFit {
 export const QUANTILE_SAMPLE = 200_000;
 
 export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OPTIONS): EncoderFit {
-  for (const f of spec.features) {
-    if (f.type !== "numeric" && f.type !== "categorical")
-      throw new SpecError(
-        `dataset spec: features.${f.name}.type: "${f.type}" is not supported by the encoder yet`,
-      );
-  }
   const rules: ValueRules = { trim: spec.trim, missing: new Set(spec.missing) };
   const numeric = spec.features
     .filter((f) => f.type === "numeric")
@@ -61,6 +60,14 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
   const categorical = spec.features
     .filter((f) => f.type === "categorical" && f.hashBuckets === undefined)
     .map((f) => ({ name: f.name, counts: new Map<string, number>() }));
+  const bags = spec.features
+    .filter((f) => f.type === "multi_categorical")
+    .map((f) => ({
+      name: f.name,
+      separator: f.separator ?? defaultSeparator("multi_categorical"),
+      counts: f.hashBuckets === undefined ? new Map<string, number>() : undefined,
+      longest: 0,
+    }));
   return {
     add(row) {
       for (const f of numeric) {
@@ -73,11 +80,20 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
         const key = categoryOf(row[f.name], rules);
         if (key !== null) f.counts.set(key, (f.counts.get(key) ?? 0) + 1);
       }
+      for (const f of bags) {
+        const keys = categoriesOf(row[f.name], f.separator, rules);
+        if (keys.length > f.longest) f.longest = keys.length;
+        if (f.counts) for (const key of keys) f.counts.set(key, (f.counts.get(key) ?? 0) + 1);
+      }
     },
     finish() {
-      const stats = {
+      const stats: FitStats = {
         numeric: new Map(numeric.map((f) => [f.name, f])),
-        counts: new Map(categorical.map((f) => [f.name, f.counts])),
+        counts: new Map([
+          ...categorical.map((f) => [f.name, f.counts] as const),
+          ...bags.flatMap((f) => (f.counts ? [[f.name, f.counts] as const] : [])),
+        ]),
+        longest: new Map(bags.map((f) => [f.name, f.longest])),
       };
       return layout(spec, options, stats);
     },
@@ -87,6 +103,8 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
 interface FitStats {
   numeric: Map<string, { moments: Moments; sample: Reservoir }>;
   counts: Map<string, Map<string, number>>;
+  /** Bag features: the most values one training row had. */
+  longest: Map<string, number>;
 }
 
 function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): EncoderState {
@@ -132,6 +150,38 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
         features.push({ ...base, size, vocab });
         vocabSize += size;
       }
+    } else if (f.type === "multi_categorical") {
+      const maxValues = f.maxValues ?? Math.max(1, Math.min(options.maxValues, stats.longest.get(f.name)!));
+      const vocab =
+        f.hashBuckets === undefined
+          ? vocabulary(stats.counts.get(f.name)!, f.minCount ?? options.minCount)
+          : undefined;
+      const size = RESERVED_IDS + (vocab ? vocab.length : f.hashBuckets!);
+      features.push({
+        kind: "multi_categorical",
+        name: f.name,
+        side: f.side,
+        separator: f.separator ?? defaultSeparator("multi_categorical"),
+        slot: idSlots,
+        maxValues,
+        denseOffset: denseSize,
+        offset: vocabSize,
+        size,
+        ...(vocab ? { vocab } : { hashBuckets: f.hashBuckets! }),
+      });
+      idSlots += maxValues;
+      denseSize += maxValues;
+      vocabSize += size;
+    } else {
+      features.push({
+        kind: "vector",
+        name: f.name,
+        side: f.side,
+        dim: f.dim,
+        separator: f.separator ?? defaultSeparator("vector"),
+        denseOffset: denseSize,
+      });
+      denseSize += f.dim + 1;
     }
   }
   return { version: 1, trim: spec.trim, missing: [...spec.missing], features, denseSize, idSlots, vocabSize };

@@ -36,7 +36,38 @@ export interface CategoricalState {
   hashBuckets?: number;
 }
 
-export type FeatureState = NumericState | CategoricalState;
+/**
+ * A bag of categories, mean-pooled into one embedding. Writes `maxValues` consecutive id slots
+ * (from `slot`) and as many dense columns (from `denseOffset`) holding each slot's pooling
+ * weight: 1/k for each of the row's k values, 0 for the padding slots after them. The network
+ * computes Σ weight·embedding over the slots. A row without values reads the missing id with
+ * weight 1, so "no tags" has an embedding of its own. Local ids as CategoricalState.
+ */
+export interface MultiCategoricalState {
+  kind: "multi_categorical";
+  name: string;
+  side: FeatureSide;
+  separator: string;
+  slot: number;
+  maxValues: number;
+  denseOffset: number;
+  offset: number;
+  size: number;
+  vocab?: string[];
+  hashBuckets?: number;
+}
+
+/** Writes `dim` dense columns (the numbers as given; zeros when missing) and a missing indicator after them. */
+export interface VectorState {
+  kind: "vector";
+  name: string;
+  side: FeatureSide;
+  dim: number;
+  separator: string;
+  denseOffset: number;
+}
+
+export type FeatureState = NumericState | CategoricalState | MultiCategoricalState | VectorState;
 
 export interface EncoderState {
   version: 1;
@@ -63,13 +94,47 @@ export interface IdSlot {
   feature: string;
 }
 
-/** Every id slot, in slot order: categorical features and numeric features' quantile buckets. */
+/** Every id slot, in slot order: categorical features, numeric features' quantile buckets, bags' slots. */
 export function idSlotLayout(state: EncoderState): IdSlot[] {
   const slots: IdSlot[] = [];
   for (const f of state.features) {
-    if (f.kind === "categorical")
-      slots.push({ slot: f.slot, offset: f.offset, size: f.size, feature: f.name });
-    else if (f.buckets) slots.push({ ...f.buckets, feature: f.name });
+    const { ids } = encodedColumns(f);
+    const rows = f.kind === "numeric" ? f.buckets : f.kind === "vector" ? undefined : f;
+    for (const slot of ids) slots.push({ slot, offset: rows!.offset, size: rows!.size, feature: f.name });
   }
   return slots.sort((a, b) => a.slot - b.slot);
+}
+
+/** The columns a feature writes: dense positions and id slots within one encoded row. */
+export function encodedColumns(f: FeatureState): { dense: number[]; ids: number[] } {
+  const range = (start: number, count: number) => Array.from({ length: count }, (_, i) => start + i);
+  switch (f.kind) {
+    case "numeric":
+      return { dense: [f.denseOffset, f.denseOffset + 1], ids: f.buckets ? [f.buckets.slot] : [] };
+    case "categorical":
+      return { dense: [], ids: [f.slot] };
+    case "multi_categorical":
+      return { dense: range(f.denseOffset, f.maxValues), ids: range(f.slot, f.maxValues) };
+    case "vector":
+      return { dense: range(f.denseOffset, f.dim + 1), ids: [] };
+  }
+}
+
+/**
+ * A run of id slots whose embeddings are pooled into one: Σ over `count` slots from `slot` of
+ * embedding · the dense column at the same position from `weights`. Slots in no pool are
+ * embedded one by one.
+ */
+export interface EmbeddingPool {
+  slot: number;
+  count: number;
+  weights: number;
+}
+
+/** The pools of the encoder's bag features, in slot order. */
+export function embeddingPools(state: EncoderState): EmbeddingPool[] {
+  return state.features
+    .filter((f) => f.kind === "multi_categorical")
+    .map((f) => ({ slot: f.slot, count: f.maxValues, weights: f.denseOffset }))
+    .sort((a, b) => a.slot - b.slot);
 }

@@ -26,3 +26,61 @@ export function numberOf(value: unknown, rules: ValueRules): number | null {
   const n = Number(text);
   return Number.isFinite(n) ? n : Number.NaN;
 }
+
+/**
+ * The categories of a bag value: a JSON array's elements, or a string split by `separator`
+ * (each part trimmed and checked against the missing tokens like a single category). Missing or
+ * empty parts are left out; an absent value is an empty bag. Order and repeats are kept.
+ */
+export function categoriesOf(value: unknown, separator: string, rules: ValueRules): string[] {
+  if (value === null || value === undefined) return [];
+  if (Array.isArray(value)) return keysOf(value, rules);
+  if (typeof value !== "string") {
+    const key = categoryOf(value, rules);
+    return key === null ? [] : [key];
+  }
+  const text = rules.trim ? value.trim() : value;
+  if (text === "" || rules.missing.has(text)) return [];
+  return keysOf(text.split(separator), rules);
+}
+
+function keysOf(parts: readonly unknown[], rules: ValueRules): string[] {
+  const keys: string[] = [];
+  for (const part of parts) {
+    const key = categoryOf(part, rules);
+    if (key !== null && key !== "") keys.push(key);
+  }
+  return keys;
+}
+
+/** A vector value that cannot be read: the reason, for an error that names the feature. */
+export class VectorValueError extends Error {
+  override name = "VectorValueError";
+}
+
+/**
+ * The numbers of a vector value (a JSON array, or a string split by `separator`; runs of a
+ * whitespace separator count as one), or null when missing. Throws VectorValueError when the
+ * value is present but is not `dim` finite numbers.
+ */
+export function vectorOf(value: unknown, dim: number, separator: string, rules: ValueRules): number[] | null {
+  if (value === null || value === undefined) return null;
+  let parts: readonly unknown[];
+  if (Array.isArray(value)) parts = value;
+  else if (typeof value === "string") {
+    const text = rules.trim ? value.trim() : value;
+    if (rules.missing.has(text)) return null;
+    const split = text.split(separator);
+    parts = separator.trim() === "" ? split.filter((p) => p !== "") : split;
+  } else throw new VectorValueError(`expected ${dim} numbers, got ${typeof value}`);
+  if (parts.length !== dim) throw new VectorValueError(`expected ${dim} numbers, got ${parts.length}`);
+  const out = new Array<number>(dim);
+  for (let i = 0; i < dim; i++) {
+    const part = parts[i];
+    const x = typeof part === "number" || typeof part === "string" ? numberOf(part, rules) : Number.NaN;
+    if (x === null || Number.isNaN(x))
+      throw new VectorValueError(`element ${i}: ${JSON.stringify(part)} is not a finite number`);
+    out[i] = x;
+  }
+  return out;
+}

@@ -41,6 +41,8 @@ const side = (f: FeatureState) => f.side ?? "item";
 /** A value of feature `f` that varies with `i`: vocabulary entries in turn, hashed keys, spread numbers. */
 function sampleValue(f: FeatureState, i: number, k: number): FeatureValue {
   if (f.kind === "numeric") return f.mean + (f.std || 1) * (((i * (k + 3)) % 9) - 4) * 0.5;
+  if (f.kind === "vector")
+    return Array.from({ length: f.dim }, (_, j) => ((i + j) % 5) * 0.1).join(f.separator);
   const vocab = f.vocab;
   if (vocab && vocab.length > 0) return vocab[(i * (k + 1) + k) % vocab.length]!;
   return `${f.name}-${i}`;

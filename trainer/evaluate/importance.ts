@@ -5,7 +5,7 @@
  * batches, so it measures the model the predictor runs (the ONNX graph, for `evaluate`).
  */
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
-import type { EncoderState, FeatureState } from "../../shared/encoder/state.ts";
+import { type EncoderState, encodedColumns } from "../../shared/encoder/state.ts";
 import { createRng, shuffle } from "../simulate/rng.ts";
 import { auc, meanSquaredError } from "../train/metrics.ts";
 import type { HeadOutputs } from "./task-metrics.ts";
@@ -33,15 +33,8 @@ export interface ImportanceReport {
   repeats: number;
 }
 
-/** The columns a feature writes: dense positions and id slots within one encoded row. */
-export function encodedColumns(feature: FeatureState): { dense: number[]; ids: number[] } {
-  if (feature.kind === "categorical") return { dense: [], ids: [feature.slot] };
-  // numeric: the standardised value and its missing indicator, plus the quantile-bucket id
-  return {
-    dense: [feature.denseOffset, feature.denseOffset + 1],
-    ids: feature.buckets ? [feature.buckets.slot] : [],
-  };
-}
+/** The columns a feature writes (shared with the encoder, which knows every kind's layout). */
+export { encodedColumns };
 
 export async function permutationImportance(
   state: EncoderState,

@@ -7,11 +7,11 @@
  */
 import type { FactorisedInfo, FactorisedSide } from "../../shared/manifest.ts";
 import { constant } from "../models/blocks.ts";
-import { modelShape, type NetworkConfig } from "../models/network.ts";
+import { embeddingBlocks, modelShape, type NetworkConfig } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import type { Weights } from "../models/types.ts";
 import type { FactorisedLayout } from "./factorised-layout.ts";
-import { addHeadOutputs, type NetworkGraphOptions } from "./network-graph.ts";
+import { addHeadOutputs, embeddedOnnx, type NetworkGraphOptions } from "./network-graph.ts";
 import type { Dim, GraphBuilder } from "./onnx-graph.ts";
 import { type Int8Table, int8EmbeddingTable, int8Gather, int8KernelsBuilder } from "./quantize.ts";
 import { splitFirstLayerBuilder } from "./split-first-layer.ts";
@@ -48,36 +48,33 @@ export function buildFactorisedGraph(
     table ??= constant(g, weights, "embedding");
     return g.node("Gather", [table as string, ids], { axis: 0 });
   };
+  // The plain x is [dense (D columns), embedded blocks]; xRows[side] are the x columns the
+  // side's own [dense, embedded] holds, in order.
+  const xRows: Record<"user" | "item", number[]> = { user: [], item: [] };
   const side = (name: "user" | "item", s: FactorisedSide, rows: Dim): string => {
     const parts: string[] = [];
+    let dense: string | undefined;
     if (s.dense.length > 0) {
       const key = name === "user" ? "userDense" : "itemDense";
-      inputs[key] = g.input(FACTORISED_INPUTS[key], "float32", [rows, s.dense.length]);
-      parts.push(inputs[key]);
+      dense = inputs[key] = g.input(FACTORISED_INPUTS[key], "float32", [rows, s.dense.length]);
+      parts.push(dense);
     }
+    xRows[name].push(...s.dense);
     if (s.ids.length > 0) {
       const key = name === "user" ? "userIds" : "itemIds";
       inputs[key] = g.input(FACTORISED_INPUTS[key], "int32", [rows, s.ids.length]);
-      const shape = g.initializer(
-        `${name}/embedded_shape`,
-        [2],
-        new BigInt64Array([-1n, BigInt(s.ids.length * config.embeddingDim)]),
-      );
-      parts.push(g.node("Reshape", [embed(inputs[key], s.ids), shape], {}, `${name}/embedded`));
+      const { blocks, columns } = embeddingBlocks(config, s.ids, s.dense);
+      const gathered = embed(inputs[key], s.ids);
+      parts.push(embeddedOnnx(g, gathered, dense, blocks, config.embeddingDim, `${name}/embedded`));
+      xRows[name].push(...columns);
     }
     return parts.length === 1 ? parts[0]! : g.node("Concat", parts, { axis: 1 }, `${name}/x`);
   };
   const user = side("user", layout.user, 1);
   const item = side("item", layout.item, "n");
 
-  // The plain x is [dense (D columns), embedded (slot s at D + s·E .. + E)].
-  const E = config.embeddingDim;
-  const xRows = (s: FactorisedSide): number[] => [
-    ...s.dense,
-    ...s.ids.flatMap((slot) => Array.from({ length: E }, (_, e) => config.denseSize + slot * E + e)),
-  ];
   const shape = modelShape(config);
-  const split = xRows(layout.user).length + xRows(layout.item).length;
+  const split = xRows.user.length + xRows.item.length;
   if (split !== shape.inputWidth)
     throw new Error(
       `export --factorised: the input layer is ${shape.inputWidth} wide but its dense columns and embeddings make ${split}: ` +
@@ -86,8 +83,8 @@ export function buildFactorisedGraph(
   const body = splitFirstLayerBuilder(int8 ? int8KernelsBuilder(g) : g, {
     x: "x/factorised",
     width: shape.inputWidth,
-    user: { value: user, rows: xRows(layout.user) },
-    item: { value: item, rows: xRows(layout.item) },
+    user: { value: user, rows: xRows.user },
+    item: { value: item, rows: xRows.item },
   });
   const logits = architecture(config.arch).toOnnx(body, weights, "x/factorised", shape);
   addHeadOutputs(body, config, logits);

@@ -3,7 +3,7 @@
  * candidate (item features): the split the factorised graph's inputs follow.
  */
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
-import type { EncoderState } from "../../shared/encoder/state.ts";
+import { type EncoderState, encodedColumns } from "../../shared/encoder/state.ts";
 import type { FactorisedSide } from "../../shared/manifest.ts";
 
 export interface FactorisedLayout {
@@ -24,16 +24,9 @@ export function factorisedLayout(state: EncoderState): FactorisedLayout {
   };
   for (const f of state.features) {
     const side = f.side === "item" ? "item" : "user";
-    if (f.kind === "categorical") claim(slotSide, f.slot, side, `feature "${f.name}": id slot`);
-    else if (f.kind === "numeric") {
-      claim(denseSide, f.denseOffset, side, `feature "${f.name}": dense column`);
-      claim(denseSide, f.denseOffset + 1, side, `feature "${f.name}": dense column`);
-      if (f.buckets) claim(slotSide, f.buckets.slot, side, `feature "${f.name}": id slot`);
-    } else {
-      throw new Error(
-        `export --factorised: feature "${(f as { name: string }).name}" has a kind the factorised graph does not split`,
-      );
-    }
+    const { dense, ids } = encodedColumns(f);
+    for (const c of dense) claim(denseSide, c, side, `feature "${f.name}": dense column`);
+    for (const s of ids) claim(slotSide, s, side, `feature "${f.name}": id slot`);
   }
   const unclaimed = [...denseSide.keys()].filter((i) => denseSide[i] === undefined);
   if (unclaimed.length > 0)

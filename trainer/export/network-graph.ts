@@ -3,8 +3,8 @@
  * `weights: "int8"` builds the same network with int8 weights (see quantize.ts).
  */
 
-import { constant } from "../models/blocks.ts";
-import { modelShape, type NetworkConfig } from "../models/network.ts";
+import { axesOnnx, constant } from "../models/blocks.ts";
+import { type EmbeddingBlock, embeddingBlocks, modelShape, type NetworkConfig } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import type { Weights } from "../models/types.ts";
 import type { GraphBuilder } from "./onnx-graph.ts";
@@ -49,18 +49,49 @@ export function buildNetworkGraph(
             Array.from({ length: config.idSlots }, () => ({ offset: 0, size: config.vocabSize })),
         )
       : g.node("Gather", [constant(g, weights, "embedding"), inputs.ids], { axis: 0 });
-    const shape = g.initializer(
-      "embedded_shape",
-      [2],
-      new BigInt64Array([-1n, BigInt(config.idSlots * config.embeddingDim)]),
-    );
-    parts.push(g.node("Reshape", [gathered, shape])); // [n, C*E]
+    const { blocks } = embeddingBlocks(config);
+    parts.push(embeddedOnnx(g, gathered, inputs.dense, blocks, config.embeddingDim, "embedded"));
   }
   const x = parts.length === 1 ? parts[0]! : g.node("Concat", parts, { axis: 1 });
   const body = int8 ? int8KernelsBuilder(g) : g;
   const logits = architecture(config.arch).toOnnx(body, weights, x, modelShape(config));
   addHeadOutputs(g, config, logits);
   return inputs;
+}
+
+/**
+ * gathered [n, C, E] -> [n, B*E]: the blocks in order, each bag summed with its weights from
+ * `dense` (Slice, Mul, ReduceSum), as networkLogits does. With no pools, one Reshape.
+ */
+export function embeddedOnnx(
+  g: GraphBuilder,
+  gathered: string,
+  dense: string | undefined,
+  blocks: readonly EmbeddingBlock[],
+  E: number,
+  name: string,
+): string {
+  const slice = (x: string, start: number, count: number, axis: number) =>
+    g.node("Slice", [
+      x,
+      g.initializer(`${name}/start`, [1], new BigInt64Array([BigInt(start)])),
+      g.initializer(`${name}/end`, [1], new BigInt64Array([BigInt(start + count)])),
+      axesOnnx(g, [axis]),
+    ]);
+  let pooled = gathered;
+  let width = 0;
+  if (blocks.some((b) => b.weights !== undefined)) {
+    const parts = blocks.map((b) => {
+      const rows = slice(gathered, b.slot, b.count, 1); // [n, k, E]
+      if (b.weights === undefined) return rows;
+      const w = g.node("Unsqueeze", [slice(dense!, b.weights, b.count, 1), axesOnnx(g, [2])]); // [n, k, 1]
+      return g.node("ReduceSum", [g.node("Mul", [rows, w]), axesOnnx(g, [1])], { keepdims: 1 }); // [n, 1, E]
+    });
+    pooled = g.node("Concat", parts, { axis: 1 }); // [n, B, E]
+  }
+  for (const b of blocks) width += b.weights === undefined ? b.count : 1;
+  const shape = g.initializer(`${name}_shape`, [2], new BigInt64Array([-1n, BigInt(width * E)]));
+  return g.node("Reshape", [pooled, shape], {}, name === "embedded" ? undefined : name); // [n, B*E]
 }
 
 /** One graph output per head, named after it: probability (binary) or label units (regression). */

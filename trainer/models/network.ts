@@ -2,10 +2,13 @@
  * The whole network: the input layer (numeric inputs + one shared embedding table for every
  * categorical slot) feeding an architecture, then per-head output functions.
  *
- *   dense [n, D], ids [n, C] -> gather(embedding) [n, C, E] -> reshape [n, C*E]
- *   x = concat(dense, embedded) [n, D + C*E] -> architecture -> logits [n, 1] per head
+ *   dense [n, D], ids [n, C] -> gather(embedding) [n, C, E]
+ *     -> pool each bag's slots: Σ_k dense[:, weights + k] · emb[:, slot + k] -> [n, B, E]
+ *     -> reshape [n, B*E]          (B = C − Σ (pool.count − 1): one block per pool)
+ *   x = concat(dense, embedded) [n, D + B*E] -> architecture -> logits [n, 1] per head
  */
 import * as tf from "@tensorflow/tfjs";
+import type { EmbeddingPool } from "../../shared/encoder/state.ts";
 import { architecture } from "./registry.ts";
 import type { ArchOptions, HeadSpec, ModelShape, Params, Weights } from "./types.ts";
 
@@ -16,11 +19,83 @@ export interface NetworkConfig {
   denseSize: number;
   idSlots: number;
   vocabSize: number;
+  /** Id slots whose embeddings are mean-pooled into one (bag features); absent: none. */
+  pools?: readonly EmbeddingPool[];
   heads: (HeadSpec & { transform?: "none" | "log1p" })[];
 }
 
 export function modelShape(config: NetworkConfig): ModelShape {
-  return { inputWidth: config.denseSize + config.idSlots * config.embeddingDim, heads: config.heads };
+  const blocks = config.idSlots - (config.pools ?? []).reduce((sum, p) => sum + p.count - 1, 0);
+  return { inputWidth: config.denseSize + blocks * config.embeddingDim, heads: config.heads };
+}
+
+/**
+ * A run of the gathered embeddings [n, C, E] that becomes part of x: `count` slots from `slot`
+ * kept as they are, or (with `weights`) summed with the dense columns from `weights` as weights.
+ */
+export interface EmbeddingBlock {
+  slot: number;
+  count: number;
+  weights?: number;
+}
+
+/**
+ * The blocks over gathered ids that hold the global id slots `slots` (in order) with a dense
+ * input holding the global columns `dense`; by default all of them (the plain graph). Also the
+ * x columns the blocks' output fills, in order: a factorised side reads a subset of the slots.
+ */
+export function embeddingBlocks(
+  config: NetworkConfig,
+  slots: readonly number[] = Array.from({ length: config.idSlots }, (_, i) => i),
+  dense: readonly number[] = Array.from({ length: config.denseSize }, (_, i) => i),
+): { blocks: EmbeddingBlock[]; columns: number[] } {
+  const E = config.embeddingDim;
+  const pools = [...(config.pools ?? [])].sort((a, b) => a.slot - b.slot);
+  const poolOf = new Map<number, EmbeddingPool>();
+  const xBlock = new Array<number>(config.idSlots); // global slot -> its block's index in x
+  let block = 0;
+  for (let s = 0, p = 0; s < config.idSlots; ) {
+    const pool = pools[p];
+    if (pool?.slot === s) {
+      if (pool.count < 1 || s + pool.count > config.idSlots || pool.weights + pool.count > config.denseSize)
+        throw new Error(`network: pool at id slot ${s} (${pool.count} slots) is outside the inputs`);
+      for (let k = 0; k < pool.count; k++) {
+        poolOf.set(s + k, pool);
+        xBlock[s + k] = block;
+      }
+      s += pool.count;
+      p++;
+    } else xBlock[s++] = block;
+    block++;
+  }
+  if (poolOf.size !== pools.reduce((n, p) => n + p.count, 0))
+    throw new Error("network: embedding pools overlap or do not start on an id slot");
+  const blocks: EmbeddingBlock[] = [];
+  const columns: number[] = [];
+  const xColumns = (s: number) => Array.from({ length: E }, (_, e) => config.denseSize + xBlock[s]! * E + e);
+  for (let i = 0; i < slots.length; ) {
+    const s = slots[i]!;
+    const pool = poolOf.get(s);
+    if (pool) {
+      const w = dense.indexOf(pool.weights);
+      const whole = Array.from({ length: pool.count }, (_, k) => k);
+      if (
+        pool.slot !== s ||
+        w < 0 ||
+        !whole.every((k) => slots[i + k] === s + k && dense[w + k] === pool.weights + k)
+      )
+        throw new Error(`network: the inputs hold only part of the pool at id slot ${pool.slot}`);
+      blocks.push({ slot: i, count: pool.count, weights: w });
+      i += pool.count;
+    } else {
+      const last = blocks[blocks.length - 1];
+      if (last && last.weights === undefined && last.slot + last.count === i) last.count++;
+      else blocks.push({ slot: i, count: 1 });
+      i++;
+    }
+    columns.push(...xColumns(s));
+  }
+  return { blocks, columns };
 }
 
 export function initNetwork(config: NetworkConfig, seed: number): Params {
@@ -47,14 +122,25 @@ export function networkLogits(
 ): Record<string, tf.Tensor2D> {
   const parts: tf.Tensor2D[] = [];
   if (config.denseSize > 0) parts.push(inputs.dense);
-  if (config.idSlots > 0) {
-    const n = inputs.ids.shape[0];
-    parts.push(
-      tf.reshape(tf.gather(params.embedding!, inputs.ids), [n, config.idSlots * config.embeddingDim]),
-    );
-  }
+  if (config.idSlots > 0) parts.push(embedded(params.embedding!, config, inputs));
   const x = parts.length === 1 ? parts[0]! : tf.concat(parts, 1);
   return architecture(config.arch).forward(params, x, modelShape(config));
+}
+
+/** The embedding part of x [n, B*E]: gathered rows, bags pooled by their weights. */
+function embedded(table: tf.Tensor, config: NetworkConfig, inputs: NetworkInputs): tf.Tensor2D {
+  const n = inputs.ids.shape[0];
+  const E = config.embeddingDim;
+  const gathered = tf.gather(table, inputs.ids) as tf.Tensor3D; // [n, C, E]
+  if (!config.pools?.length) return tf.reshape(gathered, [n, config.idSlots * E]);
+  const { blocks } = embeddingBlocks(config);
+  const parts = blocks.map((b): tf.Tensor3D => {
+    const rows = tf.slice(gathered, [0, b.slot, 0], [n, b.count, E]); // [n, k, E]
+    if (b.weights === undefined) return rows;
+    const w = tf.reshape(tf.slice(inputs.dense, [0, b.weights], [n, b.count]), [n, b.count, 1]);
+    return tf.sum(tf.mul(rows, w), 1, true); // [n, 1, E]
+  });
+  return tf.reshape(tf.concat(parts, 1), [n, modelShape(config).inputWidth - config.denseSize]);
 }
 
 /** Logit -> served value: probability for binary heads, label units for regression heads. */

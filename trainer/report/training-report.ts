@@ -193,7 +193,7 @@ function featureRows(model: ReportInput): string {
   return model.encoder.features
     .map(
       (f) =>
-        `<tr><td>${escapeHtml(f.name)}</td><td>${f.kind}</td><td>${f.side}</td><td>${f.kind === "categorical" ? f.size : (f.buckets?.size ?? "-")}</td></tr>`,
+        `<tr><td>${escapeHtml(f.name)}</td><td>${f.kind}</td><td>${f.side}</td><td>${f.kind === "categorical" || f.kind === "multi_categorical" ? f.size : f.kind === "numeric" ? (f.buckets?.size ?? "-") : "-"}</td></tr>`,
     )
     .join("");
 }

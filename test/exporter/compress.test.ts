@@ -1,0 +1,193 @@
+/** compress: magnitude pruning (mask held through fine-tuning) and distillation into a smaller student. */
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import * as tf from "@tensorflow/tfjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadTrainedModel, type TrainedModel } from "../../trainer/artifact/trained-model.ts";
+import { blendTargets, teacherTargets } from "../../trainer/compress/distill.ts";
+import { tensorParams } from "../../trainer/compress/fine-tune.ts";
+import { loadWithEncoder } from "../../trainer/compress/labelled-data.ts";
+import { magnitudeMasks, maskWeights, sparsityOf } from "../../trainer/compress/prune.ts";
+import { type DistillSummary, runDistill } from "../../trainer/compress/run-distill.ts";
+import { type PruneSummary, runPrune } from "../../trainer/compress/run-prune.ts";
+import { exportModelDir } from "../../trainer/export/export-model.ts";
+import type { Weights } from "../../trainer/models/types.ts";
+import { writeSimulation } from "../../trainer/simulate/simulator.ts";
+import { selectBackend } from "../../trainer/train/backend.ts";
+import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
+import { predictNetwork } from "../../trainer/train/train-network.ts";
+
+const SEED = 7;
+let work: string;
+let dataPath: string;
+let specPath: string;
+let teacherDir: string;
+let teacher: TrainedModel;
+
+beforeAll(async () => {
+  await selectBackend("cpu");
+  work = await mkdtemp(join(tmpdir(), "mtrank-compress-"));
+  const sim = writeSimulation(join(work, "sim"), {
+    seed: SEED,
+    users: 300,
+    items: 200,
+    requests: 3000,
+    listSize: 10,
+    latentDim: 8,
+  });
+  dataPath = sim.dataPath;
+  specPath = sim.specPath;
+  teacherDir = join(work, "teacher");
+  await runTraining({ data: dataPath, spec: specPath, arch: "mmoe", out: teacherDir, epochs: 3, seed: SEED });
+  teacher = await loadTrainedModel(teacherDir);
+}, 240_000);
+
+describe("magnitudeMasks", () => {
+  const weights: Weights = {
+    "a/kernel": { shape: [2, 3], values: new Float32Array([0.5, -0.1, 0.3, -0.9, 0.05, 0.2]) },
+    "a/bias": { shape: [3], values: new Float32Array([0.01, 0.02, 0.03]) },
+    embedding: { shape: [2, 2], values: new Float32Array([0.001, 1, 2, 3]) },
+  };
+
+  it("zeroes floor(sparsity · size) of each kernel, smallest |w| first, and nothing else", () => {
+    const masks = magnitudeMasks(weights, { sparsity: 0.5 });
+    expect(Object.keys(masks)).toEqual(["a/kernel"]);
+    expect(Array.from(masks["a/kernel"]!)).toEqual([1, 0, 1, 1, 0, 0]);
+    const pruned = maskWeights(weights, masks);
+    expect(Array.from(pruned["a/kernel"]!.values)).toEqual([0.5, 0, 0.3, -0.9, 0, 0].map(Math.fround));
+    expect(pruned["a/bias"]).toBe(weights["a/bias"]);
+    expect(sparsityOf(pruned)).toBe(0.5);
+  });
+
+  it("prunes the embedding table only when asked", () => {
+    const masks = magnitudeMasks(weights, { sparsity: 0.5, embedding: true });
+    expect(Array.from(masks.embedding!)).toEqual([0, 0, 1, 1]);
+  });
+
+  it("refuses a sparsity outside [0, 1), naming the flag", () => {
+    expect(() => magnitudeMasks(weights, { sparsity: 1 })).toThrow(/--prune: sparsity must be in \[0, 1\)/);
+    expect(() => magnitudeMasks(weights, { sparsity: Number.NaN })).toThrow(/--prune/);
+  });
+});
+
+describe("compress --prune", () => {
+  let summary: PruneSummary;
+  let pruned: TrainedModel;
+  const outDir = () => join(work, "pruned");
+
+  beforeAll(async () => {
+    summary = await runPrune({
+      model: teacherDir,
+      data: dataPath,
+      out: outDir(),
+      sparsity: 0.8,
+      epochs: 2,
+      backend: "cpu",
+    });
+    pruned = await loadTrainedModel(outDir());
+  }, 240_000);
+
+  it("keeps 80% of every kernel at exactly zero through fine-tuning, biases and table untouched by the mask", () => {
+    for (const [name, w] of Object.entries(pruned.weights)) {
+      const zeros = w.values.filter((v) => v === 0).length;
+      if (name.endsWith("/kernel")) expect(zeros).toBe(Math.floor(0.8 * w.values.length));
+      else expect(zeros).toBeLessThan(w.values.length * 0.5);
+    }
+    expect(summary.sparsity).toBeCloseTo(0.8, 2);
+    // Fine-tuning moved the surviving weights (the mask is not a frozen copy).
+    const kernel = "expert_0/0/kernel";
+    const before = teacher.weights[kernel]!.values;
+    const after = pruned.weights[kernel]!.values;
+    expect(after.some((v, i) => v !== 0 && v !== before[i])).toBe(true);
+  });
+
+  it("fine-tuning recovers validation AUC lost to pruning, to within 0.02 of the unpruned model", () => {
+    for (const head of pruned.config.heads) {
+      const before = summary.before[head.name]!.auc!;
+      const after = summary.after[head.name]!.auc!;
+      expect(after).toBeGreaterThan(0.52);
+      expect(after).toBeGreaterThan(before - 0.02);
+    }
+    const mean = (m: PruneSummary["after"]) =>
+      pruned.config.heads.reduce((s, h) => s + m[h.name]!.auc!, 0) / pruned.config.heads.length;
+    expect(mean(summary.after)).toBeGreaterThanOrEqual(mean(summary.pruned));
+  });
+
+  it("exports a dense int8 graph that gzips smaller than the unpruned one", async () => {
+    const a = await exportModelDir(teacherDir, { int8: true });
+    const b = await exportModelDir(outDir(), { int8: true });
+    // Same graph shape: the file sizes match before compression.
+    expect(b.int8Bytes!.length).toBe(a.int8Bytes!.length);
+    const gz = (bytes: Uint8Array) => gzipSync(bytes, { level: 9 }).length;
+    expect(gz(b.int8Bytes!)).toBeLessThan(0.8 * gz(a.int8Bytes!));
+    const record = JSON.parse(await readFile(join(outDir(), "training", "compression.json"), "utf8"));
+    expect(record).toMatchObject({ method: "prune", sparsity: 0.8 });
+  });
+});
+
+describe("compress --distill-from", () => {
+  it("blends labels and teacher outputs by alpha, and refuses alpha outside [0, 1]", () => {
+    const labels = { click: new Float32Array([1, 0]) };
+    const out = blendTargets(labels, { click: new Float32Array([0.5, 0.25]) }, 0.25);
+    expect(Array.from(out.click!)).toEqual([0.625, 0.1875]);
+    expect(() => blendTargets(labels, labels, 1.5)).toThrow(/--alpha/);
+  });
+
+  it("takes the teacher's targets from its own network: probabilities equal to its predictions", async () => {
+    const spec = await readSpecFile(specPath);
+    const { valid } = await loadWithEncoder(dataPath, spec, teacher.encoder, {
+      validFraction: 0.1,
+      seed: SEED,
+    });
+    const targets = teacherTargets(teacher.config, teacher.weights, valid);
+    const params = tensorParams(teacher.weights);
+    const reference = predictNetwork(params, teacher.config, valid);
+    tf.dispose(Object.values(params));
+    for (const head of teacher.config.heads) {
+      const t = targets[head.name]!;
+      expect(t.length).toBe(valid.rows);
+      t.forEach((p, i) => {
+        expect(p).toBeCloseTo(reference[head.name]![i]!, 6);
+      });
+      expect(new Set(t).size).toBeGreaterThan(10); // soft, not labels
+    }
+  });
+
+  it("trains a smaller student with the teacher's encoder that scores within 0.02 AUC of the teacher", async () => {
+    const out = join(work, "student");
+    const s: DistillSummary = await runDistill({
+      teacher: teacherDir,
+      data: dataPath,
+      out,
+      arch: "shared-bottom",
+      options: { bottom: [64, 32], tower: [16] },
+      epochs: 3,
+      backend: "cpu",
+    });
+    const student = await loadTrainedModel(out);
+    expect(student.config.arch).toBe("shared-bottom");
+    expect(student.encoder).toEqual(teacher.encoder);
+    expect(s.parameters.student).toBeLessThan(s.parameters.teacher);
+    for (const head of student.config.heads) {
+      expect(s.student[head.name]!.auc!).toBeGreaterThan(0.55);
+      expect(s.student[head.name]!.auc!).toBeGreaterThan(s.teacher[head.name]!.auc! - 0.02);
+    }
+    const exported = await exportModelDir(out, { int8: true });
+    const teacherBytes = (await exportModelDir(teacherDir)).onnxBytes.length;
+    expect(exported.onnxBytes.length).toBeLessThan(teacherBytes);
+  }, 240_000);
+
+  it("refuses an unknown student architecture before reading data", async () => {
+    await expect(
+      runDistill({
+        teacher: teacherDir,
+        data: "/nonexistent.csv",
+        out: join(work, "x"),
+        arch: "nope",
+        backend: "cpu",
+      }),
+    ).rejects.toThrow(/--arch: unknown architecture "nope"/);
+  });
+});

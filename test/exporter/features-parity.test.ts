@@ -1,0 +1,180 @@
+/**
+ * Bag (mean-pooled) and vector features through the exporter: the ONNX graph gives the tfjs
+ * network's outputs, the factorised graph gives the plain graph's, for every architecture.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { compileEncoder, type EncodedBatch, type FeatureValues } from "../../shared/encoder/encode.ts";
+import { fitEncoder } from "../../shared/encoder/fit.ts";
+import { embeddingPools } from "../../shared/encoder/state.ts";
+import { parseSpec } from "../../shared/spec.ts";
+import type { TrainedModel } from "../../trainer/artifact/trained-model.ts";
+import { buildFactorisedOnnx, buildOnnx } from "../../trainer/export/export-model.ts";
+import { factorisedLayout } from "../../trainer/export/factorised-layout.ts";
+import { openSession, runFactorisedHeads, runHeads } from "../../trainer/export/onnx-session.ts";
+import { requestProbeBatch } from "../../trainer/export/probe-batch.ts";
+import { initNetwork, type NetworkConfig, paramsFromWeights } from "../../trainer/models/network.ts";
+import { ARCHITECTURES } from "../../trainer/models/registry.ts";
+import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
+import { createRng } from "../../trainer/simulate/rng.ts";
+import { predictNetwork } from "../../trainer/train/train-network.ts";
+
+const spec = parseSpec({
+  format: "jsonl",
+  features: [
+    { name: "user_tags", type: "multi_categorical", side: "user", minCount: 1 },
+    { name: "user_vec", type: "vector", side: "user", dim: 4 },
+    { name: "device", type: "categorical", side: "context", minCount: 1 },
+    { name: "item_cat", type: "categorical", minCount: 1 },
+    { name: "item_tags", type: "multi_categorical", hashBuckets: 40, maxValues: 5 },
+    { name: "price", type: "numeric", buckets: 4 },
+    { name: "item_vec", type: "vector", dim: 6 },
+  ],
+  tasks: [
+    { name: "click", type: "binary", column: "click" },
+    { name: "purchase", type: "binary", column: "buy", given: "click" },
+  ],
+});
+
+/** Seeded raw rows: bags of 0..6 tags (some unseen later), vectors with 10% missing. */
+function rawRows(count: number, seed: number): FeatureValues[] {
+  const rng = createRng(seed);
+  const pick = (prefix: string, n: number) => `${prefix}${rng.int(n)}`;
+  const bag = (prefix: string, n: number) => Array.from({ length: rng.int(7) }, () => pick(prefix, n));
+  const vec = (dim: number) => (rng.uniform() < 0.1 ? null : Array.from({ length: dim }, () => rng.normal()));
+  return Array.from({ length: count }, () => ({
+    user_tags: bag("u", 12),
+    user_vec: vec(4),
+    device: pick("d", 3),
+    item_cat: pick("c", 9),
+    item_tags: bag("t", 30).join("|"),
+    price: rng.uniform() < 0.1 ? null : rng.normal() * 10 + 50,
+    item_vec: vec(6),
+  }));
+}
+
+const encoder = fitEncoder(spec, rawRows(400, 1));
+const OPTIONS = { bottom: [16, 8], tower: [8], experts: 3, expertSizes: [12, 8], levels: 2 };
+
+async function randomModel(arch: string, seed: number): Promise<TrainedModel> {
+  const config: NetworkConfig = {
+    arch,
+    options: { ...DEFAULT_ARCH_OPTIONS, ...OPTIONS },
+    embeddingDim: 4,
+    denseSize: encoder.denseSize,
+    idSlots: encoder.idSlots,
+    vocabSize: encoder.vocabSize,
+    pools: embeddingPools(encoder),
+    heads: [
+      { name: "click", type: "binary" },
+      { name: "purchase", type: "binary", given: "click" },
+    ],
+  };
+  const params = initNetwork(config, seed);
+  const weights: TrainedModel["weights"] = {};
+  for (const [name, p] of Object.entries(params))
+    weights[name] = { shape: [...p.shape], values: new Float32Array(await p.data()) };
+  tf.dispose(Object.values(params));
+  // Embeddings larger than init's ±0.05, so a pooling mistake moves the outputs visibly.
+  const table = weights.embedding!.values;
+  for (let i = 0; i < table.length; i++) table[i] = table[i]! * 20;
+  return {
+    config,
+    encoder,
+    validation: {},
+    training: {
+      createdAt: "2025-01-01T00:00:00.000Z",
+      data: "synthetic",
+      seed,
+      epochs: 0,
+      bestEpoch: 0,
+      taskWeights: {},
+      trainRows: 0,
+      validRows: 0,
+      backend: tf.getBackend(),
+      history: [],
+    },
+    weights,
+  };
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}
+
+function spread(a: Float32Array): number {
+  return Math.max(...a) - Math.min(...a);
+}
+
+describe.each(Object.keys(ARCHITECTURES))("bags and vectors, tfjs <-> ONNX: %s", (arch) => {
+  let model: TrainedModel;
+  let batch: EncodedBatch;
+  beforeAll(async () => {
+    model = await randomModel(arch, 5);
+    batch = compileEncoder(encoder).encodeRows(rawRows(300, 2));
+  });
+
+  it("the plain graph gives the tfjs outputs on encoded rows (max |dp| <= 1e-5)", async () => {
+    const { bytes, manifest } = buildOnnx(model, "float32");
+    const actual = await runHeads(await openSession(bytes), manifest, batch);
+    const params = paramsFromWeights(model.weights);
+    const expected = predictNetwork(params, model.config, batch);
+    tf.dispose(Object.values(params));
+    for (const head of manifest.heads) {
+      expect(maxAbsDiff(actual[head.name]!, expected[head.name]!)).toBeLessThanOrEqual(1e-5);
+      expect(spread(expected[head.name]!)).toBeGreaterThan(1e-3);
+    }
+  });
+
+  it("the factorised graph gives the plain graph's outputs on requests (max |dp| <= 1e-5)", async () => {
+    const { bytes, manifest } = buildOnnx(model, "float32");
+    const layout = factorisedLayout(encoder);
+    const f = buildFactorisedOnnx(model, layout);
+    const plain = await openSession(bytes);
+    const factorised = await openSession(f.bytes);
+    const info = { file: "f.onnx", inputs: f.inputs, ...layout };
+    const rows = rawRows(50, 3);
+    const [first] = rows;
+    const request = compileEncoder(encoder).encodeRequest(
+      { user: first, context: first },
+      rows.map(({ item_cat, item_tags, price, item_vec }) => ({ item_cat, item_tags, price, item_vec })),
+    );
+    for (const b of [request, requestProbeBatch(encoder, 1, 9), requestProbeBatch(encoder, 120, 10)]) {
+      const a = await runHeads(plain, manifest, b);
+      const c = await runFactorisedHeads(factorised, { ...manifest, factorised: info }, b);
+      for (const head of manifest.heads)
+        expect(maxAbsDiff(a[head.name]!, c[head.name]!)).toBeLessThanOrEqual(1e-5);
+    }
+  });
+
+  it("int8: the graph runs and stays within 0.05 of float32", async () => {
+    const float = buildOnnx(model, "float32");
+    const int8 = buildOnnx(model, "int8");
+    const a = await runHeads(await openSession(float.bytes), float.manifest, batch);
+    const b = await runHeads(await openSession(int8.bytes), int8.manifest, batch);
+    for (const head of float.manifest.heads)
+      expect(maxAbsDiff(a[head.name]!, b[head.name]!)).toBeLessThan(0.05);
+  });
+});
+
+describe("pooling", () => {
+  it("a bag's embedding does not depend on the order of its values, and does on which they are", async () => {
+    const model = await randomModel("shared-bottom", 3);
+    const { bytes, manifest } = buildOnnx(model, "float32");
+    const session = await openSession(bytes);
+    const enc = compileEncoder(encoder);
+    const base = rawRows(1, 4)[0]!;
+    const run = async (userTags: string[]) =>
+      (await runHeads(session, manifest, enc.encodeRows([{ ...base, user_tags: userTags }]))).click![0]!;
+    const abc = await run(["u1", "u2", "u3"]);
+    for (const order of [
+      ["u3", "u1", "u2"],
+      ["u2", "u3", "u1"],
+      ["u3", "u2", "u1"],
+    ])
+      expect(await run(order)).toBeCloseTo(abc, 6);
+    expect(Math.abs((await run(["u1", "u2", "u4"])) - abc)).toBeGreaterThan(1e-6);
+  });
+});

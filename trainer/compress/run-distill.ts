@@ -1,0 +1,103 @@
+/**
+ * `compress --distill-from`: a trained teacher -> a new, smaller student trained on the
+ * teacher's data with blended targets (./distill.ts), sharing the teacher's encoder (the
+ * student serves the same requests, so it reads the same inputs).
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { TaskMetrics } from "../../shared/manifest.ts";
+import { loadTrainedModel } from "../artifact/trained-model.ts";
+import type { NetworkConfig } from "../models/network.ts";
+import { architecture } from "../models/registry.ts";
+import { type ArchOptions, DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
+import { specForModel } from "../predict/served-model.ts";
+import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from "../train/train-network.ts";
+import { saveCompressedModel } from "./compressed-model.ts";
+import { blendTargets, teacherTargets } from "./distill.ts";
+import { evaluateWeights, type FineTuneLog, readWeights } from "./fine-tune.ts";
+import { loadWithEncoder } from "./labelled-data.ts";
+
+export interface DistillCommand {
+  teacher: string;
+  data: string;
+  out: string;
+  arch: string;
+  /** Student sizes; unset fields take the trainer's defaults. */
+  options?: Partial<ArchOptions>;
+  /** Weight of the true labels in the targets (the rest is the teacher's). Default 0.5. */
+  alpha?: number;
+  epochs?: number;
+  spec?: string;
+  seed?: number;
+  validFraction?: number;
+  learningRate?: number;
+  batchSize?: number;
+  backend: string;
+  onEpoch?: (log: FineTuneLog) => void;
+}
+
+export interface DistillSummary {
+  teacher: Record<string, TaskMetrics>;
+  student: Record<string, TaskMetrics>;
+  bestEpoch: number;
+  parameters: { teacher: number; student: number };
+  rows: { train: number; valid: number };
+}
+
+export async function runDistill(cmd: DistillCommand): Promise<DistillSummary> {
+  architecture(cmd.arch); // a bad --arch fails before any data is read
+  const teacher = await loadTrainedModel(cmd.teacher);
+  const spec = await specForModel(cmd.teacher, cmd.spec);
+  if (!spec) throw new Error(`--spec: ${cmd.teacher} has no spec.json; name the data's spec with --spec`);
+  const seed = cmd.seed ?? teacher.training.seed;
+  const alpha = cmd.alpha ?? 0.5;
+  const data = await loadWithEncoder(cmd.data, spec, teacher.encoder, {
+    validFraction: cmd.validFraction ?? 0.1,
+    seed,
+  });
+  const targets = blendTargets(
+    data.train.labels,
+    teacherTargets(teacher.config, teacher.weights, data.train),
+    alpha,
+  );
+  const config: NetworkConfig = {
+    ...teacher.config,
+    arch: cmd.arch,
+    options: { ...DEFAULT_ARCH_OPTIONS, ...cmd.options },
+  };
+  const result = trainNetwork(config, { ...data.train, labels: targets }, data.valid, {
+    ...DEFAULT_TRAIN_OPTIONS,
+    epochs: cmd.epochs ?? DEFAULT_TRAIN_OPTIONS.epochs,
+    batchSize: cmd.batchSize ?? DEFAULT_TRAIN_OPTIONS.batchSize,
+    learningRate: cmd.learningRate ?? DEFAULT_TRAIN_OPTIONS.learningRate,
+    seed,
+    taskWeights: teacher.training.taskWeights,
+    ...(cmd.onEpoch ? { onEpoch: cmd.onEpoch } : {}),
+  });
+  const weights = readWeights(result.params);
+  tf.dispose(Object.values(result.params));
+  await saveCompressedModel(cmd.out, {
+    base: { config, encoder: teacher.encoder },
+    weights,
+    validation: result.validation,
+    history: result.history,
+    bestEpoch: result.bestEpoch,
+    data: cmd.data,
+    seed,
+    taskWeights: teacher.training.taskWeights,
+    rows: { train: data.train.rows, valid: data.valid.rows },
+    backend: cmd.backend,
+    spec,
+    compression: { method: "distill", teacher: cmd.teacher, teacherArch: teacher.config.arch, alpha },
+  });
+  return {
+    teacher: evaluateWeights(teacher.config, teacher.weights, data.valid),
+    student: result.validation,
+    bestEpoch: result.bestEpoch,
+    parameters: { teacher: countParameters(teacher.weights), student: countParameters(weights) },
+    rows: { train: data.train.rows, valid: data.valid.rows },
+  };
+}
+
+function countParameters(weights: Readonly<Record<string, { values: Float32Array }>>): number {
+  return Object.values(weights).reduce((n, w) => n + w.values.length, 0);
+}

@@ -1,0 +1,105 @@
+/**
+ * `compress --prune`: a trained model -> magnitude-pruned copy, fine-tuned with the mask held
+ * (./prune.ts, ./fine-tune.ts), written as a new model directory.
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import type { TaskMetrics } from "../../shared/manifest.ts";
+import { loadTrainedModel } from "../artifact/trained-model.ts";
+import { specForModel } from "../predict/served-model.ts";
+import { saveCompressedModel } from "./compressed-model.ts";
+import type { FineTuneLog } from "./fine-tune.ts";
+import { evaluateWeights, fineTune } from "./fine-tune.ts";
+import { loadWithEncoder } from "./labelled-data.ts";
+import { applyMasks, magnitudeMasks, maskTensors, maskWeights, sparsityOf } from "./prune.ts";
+
+export interface PruneCommand {
+  model: string;
+  data: string;
+  out: string;
+  sparsity: number;
+  /** Fine-tuning epochs (0: prune only). Default 2. */
+  epochs?: number;
+  /** Also prune the embedding table (then trained densely, so the mask holds every step). */
+  embedding?: boolean;
+  spec?: string;
+  seed?: number;
+  validFraction?: number;
+  learningRate?: number;
+  batchSize?: number;
+  backend: string;
+  onEpoch?: (log: FineTuneLog) => void;
+}
+
+export interface PruneSummary {
+  sparsity: number;
+  /** Validation metrics of the model as loaded, right after pruning, and after fine-tuning. */
+  before: Record<string, TaskMetrics>;
+  pruned: Record<string, TaskMetrics>;
+  after: Record<string, TaskMetrics>;
+  bestEpoch: number;
+  rows: { train: number; valid: number };
+}
+
+export async function runPrune(cmd: PruneCommand): Promise<PruneSummary> {
+  const model = await loadTrainedModel(cmd.model);
+  const spec = await specForModel(cmd.model, cmd.spec);
+  if (!spec) throw new Error(`--spec: ${cmd.model} has no spec.json; name the data's spec with --spec`);
+  const seed = cmd.seed ?? model.training.seed;
+  const data = await loadWithEncoder(cmd.data, spec, model.encoder, {
+    validFraction: cmd.validFraction ?? 0.1,
+    seed,
+  });
+  const options = { sparsity: cmd.sparsity, embedding: cmd.embedding ?? false };
+  const masks = magnitudeMasks(model.weights, options);
+  const common = {
+    batchSize: cmd.batchSize ?? 512,
+    // The trainer's peak, held constant: measured on the simulator (80% pruned MMoE), 0.0005
+    // left validation AUC 0.01 below the unpruned model after 2 epochs, 0.002 recovered it.
+    learningRate: cmd.learningRate ?? 0.002,
+    seed,
+    taskWeights: model.training.taskWeights,
+    ...(options.embedding ? { embeddingUpdates: "dense" as const } : {}),
+  };
+  const before = evaluateWeights(model.config, model.weights, data.valid);
+  const pruned = evaluateWeights(model.config, maskWeights(model.weights, masks), data.valid);
+  let held: Record<string, tf.Tensor> | null = null;
+  const result = fineTune(model.config, maskWeights(model.weights, masks), data.train, data.valid, {
+    ...common,
+    epochs: cmd.epochs ?? 2,
+    afterStep: (params) => {
+      held ??= maskTensors(masks, params);
+      applyMasks(params, held);
+    },
+    ...(cmd.onEpoch ? { onEpoch: cmd.onEpoch } : {}),
+  });
+  if (held) tf.dispose(Object.values(held));
+  await saveCompressedModel(cmd.out, {
+    base: { config: model.config, encoder: model.encoder },
+    weights: result.weights,
+    validation: result.validation,
+    history: result.history,
+    bestEpoch: result.bestEpoch,
+    data: cmd.data,
+    seed,
+    taskWeights: model.training.taskWeights,
+    rows: { train: data.train.rows, valid: data.valid.rows },
+    backend: cmd.backend,
+    spec,
+    compression: {
+      method: "prune",
+      from: cmd.model,
+      sparsity: cmd.sparsity,
+      achieved: sparsityOf(result.weights, options),
+      embedding: options.embedding,
+    },
+  });
+  return {
+    sparsity: sparsityOf(result.weights, options),
+    before,
+    pruned,
+    after: result.validation,
+    bestEpoch: result.bestEpoch,
+    rows: { train: data.train.rows, valid: data.valid.rows },
+  };
+}
