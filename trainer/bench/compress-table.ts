@@ -1,0 +1,283 @@
+/**
+ * npm run bench:compress: size, latency and test AUC of a large MMoE teacher and what the
+ * compression verbs make of it — a distilled student (shared-bottom [64, 32], tower [16]), the
+ * teacher pruned to 80% zeros per kernel and fine-tuned 2 epochs — each as float32 and int8.
+ *
+ * Suites: the recommendation simulator (20k requests, split by request: the first 80% train, the
+ * rest test) and the census-like set (simulate/census.ts; 50k train, 20k test rows).
+ * Columns: file bytes, gzip -9 bytes (what a CDN or R2 transfer costs), onnxruntime-web (wasm,
+ * one thread, as the worker runs it) p50 of session.run at 200 candidates, per-task test AUC
+ * from that file. Writes out/bench/compress.json.
+ *
+ *   npm run bench:compress [-- --suite census|simulator] [--quick]
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { gzipSync } from "node:zlib";
+import * as tf from "@tensorflow/tfjs";
+import { Command } from "commander";
+import { compileEncoder } from "../../shared/encoder/encode.ts";
+import type { ModelManifest } from "../../shared/manifest.ts";
+import { saveTrainedModel, writeAtomic } from "../artifact/trained-model.ts";
+import { runDistill } from "../compress/run-distill.ts";
+import { runPrune } from "../compress/run-prune.ts";
+import { encodeDataset } from "../data/encode-dataset.ts";
+import { loadDataset } from "../data/load-dataset.ts";
+import { exportModelDir, INT8_ONNX_FILE, ONNX_FILE } from "../export/export-model.ts";
+import { openSession, runHeads } from "../export/onnx-session.ts";
+import { probeBatch } from "../export/probe-batch.ts";
+import type { NetworkConfig } from "../models/network.ts";
+import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
+import { writeCensus } from "../simulate/census.ts";
+import { writeSimulation } from "../simulate/simulator.ts";
+import { selectBackend } from "../train/backend.ts";
+import { auc } from "../train/metrics.ts";
+import { readSpecFile } from "../train/run-training.ts";
+import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from "../train/train-network.ts";
+
+const OUT = "out/bench/compress.json";
+const WORK = "out/bench/compress";
+const CANDIDATES = 200;
+const SEED = 42;
+/** The teacher: twice the default MMoE's experts, each twice as wide. */
+const TEACHER_OPTIONS = { ...DEFAULT_ARCH_OPTIONS, experts: 8, expertSizes: [128, 64], tower: [32] };
+
+interface SuiteFiles {
+  train: string;
+  test: string;
+  spec: string;
+}
+
+interface Row {
+  suite: string;
+  model: string;
+  weights: "float32" | "int8";
+  parameters: number;
+  bytes: number;
+  gzipBytes: number;
+  p50Ms: number;
+  auc: Record<string, number>;
+}
+
+const opts = new Command("bench:compress")
+  .option("--suite <name>", "census, simulator or all", "all")
+  .option("--quick", "smaller data sets and fewer timing runs (a smoke run)")
+  .option("--runs <n>", "timed runs per file", "100")
+  .parse()
+  .opts<{ suite: string; quick?: boolean; runs: string }>();
+const scale = opts.quick ? 0.1 : 1;
+const runs = opts.quick ? 20 : Number(opts.runs);
+if (!Number.isInteger(runs) || runs < 5)
+  throw new Error(`--runs: expected an integer >= 5, got "${opts.runs}"`);
+
+const backend = await selectBackend();
+const rows: Row[] = [];
+if (opts.suite === "all" || opts.suite === "simulator")
+  rows.push(...(await suite("simulator", await simulatorFiles(Math.round(20_000 * scale)))));
+if (opts.suite === "all" || opts.suite === "census") {
+  const written = writeCensus(join(WORK, "census", "data"), {
+    train: { rows: Math.round(50_000 * scale), seed: 1 },
+    test: { rows: Math.round(20_000 * scale), seed: 2 },
+  });
+  rows.push(...(await suite("census", { train: written.train!, test: written.test!, spec: written.spec! })));
+}
+await mkdir("out/bench", { recursive: true });
+await writeFile(
+  OUT,
+  `${JSON.stringify({ createdAt: new Date().toISOString(), backend, candidates: CANDIDATES, runs, rows }, null, 1)}\n`,
+);
+printTable(rows);
+console.log(`wrote ${OUT}`);
+
+async function suite(name: string, files: SuiteFiles): Promise<Row[]> {
+  const dir = join(WORK, name);
+  const teacher = join(dir, "teacher");
+  const student = join(dir, "student");
+  const pruned = join(dir, "pruned");
+  let started = performance.now();
+  await trainTeacher(files, teacher);
+  console.log(`${name}: teacher trained (${seconds(started)} s)`);
+  started = performance.now();
+  await runDistill({
+    teacher,
+    data: files.train,
+    out: student,
+    arch: "shared-bottom",
+    options: { bottom: [64, 32], tower: [16] },
+    backend,
+  });
+  console.log(`${name}: student distilled (${seconds(started)} s)`);
+  started = performance.now();
+  await runPrune({ model: teacher, data: files.train, out: pruned, sparsity: 0.8, epochs: 2, backend });
+  console.log(`${name}: teacher pruned (${seconds(started)} s)`);
+  const out: Row[] = [];
+  for (const [model, modelDir] of [
+    ["teacher (mmoe 8×[128,64])", teacher],
+    ["student (distilled sb [64,32])", student],
+    ["pruned 80% (teacher)", pruned],
+  ] as const) {
+    const { manifest } = await exportModelDir(modelDir, { int8: true });
+    const parameters = await parameterCount(modelDir);
+    for (const weights of ["float32", "int8"] as const) {
+      const row = await measure(
+        manifest,
+        join(modelDir, weights === "int8" ? INT8_ONNX_FILE : ONNX_FILE),
+        files,
+      );
+      out.push({ suite: name, model, weights, parameters, ...row });
+      console.log(
+        `${name} ${model} ${weights}: ${row.bytes} B, gzip ${row.gzipBytes} B, p50 ${row.p50Ms.toFixed(3)} ms, ${fmtAucs(row.auc)}`,
+      );
+    }
+  }
+  return out;
+}
+
+/** A teacher larger than `train`'s defaults (TEACHER_OPTIONS), trained and saved as `train` would. */
+async function trainTeacher(files: SuiteFiles, out: string): Promise<void> {
+  const spec = await readSpecFile(files.spec);
+  const data = await encodeDataset(files.train, spec, { validFraction: 0.1, seed: SEED });
+  const config: NetworkConfig = {
+    arch: "mmoe",
+    options: TEACHER_OPTIONS,
+    embeddingDim: 8,
+    denseSize: data.encoder.denseSize,
+    idSlots: data.encoder.idSlots,
+    vocabSize: data.encoder.vocabSize,
+    heads: spec.tasks.map((t) => ({
+      name: t.name,
+      type: t.type,
+      ...(t.type === "binary" && t.given !== undefined ? { given: t.given } : {}),
+      ...(t.type === "regression" ? { transform: t.transform ?? "none" } : {}),
+    })),
+  };
+  const taskWeights = Object.fromEntries(spec.tasks.map((t) => [t.name, t.weight ?? 1]));
+  const result = trainNetwork(config, data.train, data.valid, {
+    ...DEFAULT_TRAIN_OPTIONS,
+    seed: SEED,
+    taskWeights,
+  });
+  const weights = Object.fromEntries(
+    Object.entries(result.params).map(([k, v]) => [
+      k,
+      { shape: [...v.shape], values: Float32Array.from(v.dataSync() as Float32Array) },
+    ]),
+  );
+  tf.dispose(Object.values(result.params));
+  await saveTrainedModel(out, {
+    config,
+    encoder: data.encoder,
+    validation: result.validation,
+    weights,
+    training: {
+      createdAt: new Date().toISOString(),
+      data: files.train,
+      seed: SEED,
+      epochs: result.history.length,
+      bestEpoch: result.bestEpoch,
+      taskWeights,
+      trainRows: data.train.rows,
+      validRows: data.valid.rows,
+      backend,
+      history: result.history,
+    },
+  });
+  await writeAtomic(join(out, "spec.json"), `${JSON.stringify(spec, null, 1)}\n`);
+}
+
+async function measure(
+  manifest: ModelManifest,
+  file: string,
+  files: SuiteFiles,
+): Promise<Pick<Row, "bytes" | "gzipBytes" | "p50Ms" | "auc">> {
+  const bytes = new Uint8Array(await readFile(file));
+  const session = await openSession(bytes);
+  const probe = probeBatch(manifest.features, CANDIDATES);
+  for (let i = 0; i < 5; i++) await runHeads(session, manifest, probe);
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await runHeads(session, manifest, probe);
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  const test = await loadDataset(files.test, await readSpecFile(files.spec));
+  const encoder = compileEncoder(manifest.features);
+  const scores: Record<string, Float32Array> = Object.fromEntries(
+    manifest.heads.map((h) => [h.name, new Float32Array(test.rows.length)]),
+  );
+  for (let start = 0; start < test.rows.length; start += 4096) {
+    const part = await runHeads(session, manifest, encoder.encodeRows(test.rows.slice(start, start + 4096)));
+    for (const h of manifest.heads) scores[h.name]!.set(part[h.name]!, start);
+  }
+  await session.release();
+  return {
+    bytes: bytes.length,
+    gzipBytes: gzipSync(bytes, { level: 9 }).length,
+    p50Ms: times[Math.floor(times.length / 2)]!,
+    auc: Object.fromEntries(manifest.heads.map((h) => [h.name, auc(test.labels[h.name]!, scores[h.name]!)])),
+  };
+}
+
+async function parameterCount(dir: string): Promise<number> {
+  const file = JSON.parse(await readFile(join(dir, "training", "network.json"), "utf8")) as {
+    weights: { length: number }[];
+  };
+  return file.weights.reduce((n, w) => n + w.length, 0);
+}
+
+/** The simulator's log split by request: the first 80% of requests train, the rest test. */
+async function simulatorFiles(requests: number): Promise<SuiteFiles> {
+  const dir = join(WORK, "simulator", "data");
+  const sim = writeSimulation(dir, { requests });
+  const lines = (await readFile(sim.dataPath, "utf8")).trimEnd().split("\n");
+  const body = lines.slice(1);
+  const cut = Math.round(requests * 0.8) * (body.length / requests);
+  const train = join(dir, "train.csv");
+  const test = join(dir, "test.csv");
+  await writeFile(train, `${[lines[0], ...body.slice(0, cut)].join("\n")}\n`);
+  await writeFile(test, `${[lines[0], ...body.slice(cut)].join("\n")}\n`);
+  return { train, test, spec: sim.specPath };
+}
+
+function seconds(since: number): string {
+  return ((performance.now() - since) / 1000).toFixed(0);
+}
+
+function fmtAucs(aucs: Record<string, number>): string {
+  return Object.entries(aucs)
+    .map(([t, a]) => `${t} ${a.toFixed(4)}`)
+    .join(", ");
+}
+
+function printTable(all: Row[]): void {
+  for (const name of [...new Set(all.map((r) => r.suite))]) {
+    const inSuite = all.filter((r) => r.suite === name);
+    const tasks = [...new Set(inSuite.flatMap((r) => Object.keys(r.auc)))];
+    console.log(`\n${name}: ${CANDIDATES} candidates, onnxruntime-web wasm 1 thread; test AUC`);
+    console.log(
+      [
+        "model".padEnd(31),
+        "weights".padEnd(8),
+        "params".padStart(8),
+        "bytes".padStart(9),
+        "gzip".padStart(9),
+        "p50 ms".padStart(8),
+        ...tasks.map((t) => t.padStart(14)),
+      ].join(" "),
+    );
+    for (const r of inSuite)
+      console.log(
+        [
+          r.model.padEnd(31),
+          r.weights.padEnd(8),
+          String(r.parameters).padStart(8),
+          String(r.bytes).padStart(9),
+          String(r.gzipBytes).padStart(9),
+          r.p50Ms.toFixed(3).padStart(8),
+          ...tasks.map((t) => (r.auc[t] ?? Number.NaN).toFixed(4).padStart(14)),
+        ].join(" "),
+      );
+  }
+}
