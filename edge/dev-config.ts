@@ -29,6 +29,12 @@ export interface DevEntryOptions {
    * and the file exists, so the worker serves it; "plain": bundle only the plain graph.
    */
   graph?: "auto" | "plain";
+  /**
+   * "startup" (default): the model loads in module scope, before the first request. "lazy": on
+   * the first rerank, whose Server-Timing `load` phase then shows the cold-start cost (workerd's
+   * clocks do not advance in module scope, so start-up cannot time itself).
+   */
+  load?: "startup" | "lazy";
 }
 
 /** Writes .mtrank/dev/<hash of the directory and options>/worker.ts serving `modelDir`; returns its absolute path. */
@@ -46,7 +52,8 @@ export function writeDevEntry(modelDir: string, options: DevEntryOptions = {}): 
     options.graph !== "plain" && factorisedName && existsSync(join(model, factorisedName))
       ? join(model, factorisedName)
       : undefined;
-  const key = `${model}\0${weights}\0${factorisedFile ?? ""}`;
+  const lazy = options.load === "lazy";
+  const key = `${model}\0${weights}\0${factorisedFile ?? ""}\0${lazy}`;
   const dir = join(ROOT, ".mtrank", "dev", createHash("sha256").update(key).digest("hex").slice(0, 12));
   const from = (path: string) => {
     const rel = relative(dir, path).split(sep).join("/");
@@ -61,9 +68,9 @@ export function writeDevEntry(modelDir: string, options: DevEntryOptions = {}): 
       `import manifest from ${from(manifestFile)};`,
       `import model from ${from(plainFile)};`,
       ...(factorisedFile ? [`import factorised from ${from(factorisedFile)};`] : []),
-      `import { startApp } from ${from(join(ROOT, "edge", "app.ts"))};`,
+      `import { ${lazy ? "createApp" : "startApp"} } from ${from(join(ROOT, "edge", "app.ts"))};`,
       "",
-      `export default await startApp({ manifest, model${factorisedFile ? ", factorised" : ""} });`,
+      `export default ${lazy ? "createApp" : "await startApp"}({ manifest, model${factorisedFile ? ", factorised" : ""} });`,
       "",
     ].join("\n"),
   );

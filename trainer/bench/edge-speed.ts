@@ -1,0 +1,420 @@
+/**
+ * npm run bench:edge: the worker's speed on the int8 reference-shape MMoE (infer-model.ts: 12
+ * categorical × 10k ids + 28 numeric, 8 experts [128, 64], towers [32], two heads), plain and
+ * factorised graphs, against local `wrangler dev` (workerd):
+ *  - cold start: over --cold fresh servers whose worker loads the model on the first request,
+ *    that request's Server-Timing `load` phase (ORT instantiation + session + encoder; workerd's
+ *    clocks stand still in module scope, so start-up cannot time itself) and its total;
+ *  - warm p50/p99 per request for 10-1,000 candidates, inside the worker (sum of its
+ *    Server-Timing phases: parse, load, encode, infer, fuse) and from the client minus the dev
+ *    server's own overhead (median GET /healthz, sent interleaved);
+ *  - requests/s: --concurrency clients in a closed loop;
+ * and, in this Node process on the same encoded batches, session.run in onnxruntime-web (wasm,
+ * one thread, as the worker runs it), in native onnxruntime-node (one thread), and a plain-JS
+ * forward pass (edge-forward.ts), as ratios to the worker's `infer` phase.
+ * Writes out/bench/edge.json and prints a table.
+ *
+ *   npm run bench:edge [-- --runs 200] [-- --cold 3] [-- --quick]
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { cpus, loadavg } from "node:os";
+import { dirname, join } from "node:path";
+import * as ortWeb from "onnxruntime-web";
+import { compileEncoder, type EncodedBatch } from "../../shared/encoder/encode.ts";
+import type { EncoderState } from "../../shared/encoder/state.ts";
+import type { ModelManifest } from "../../shared/manifest.ts";
+import { loadTrainedModel, saveTrainedModel } from "../artifact/trained-model.ts";
+import { exportModelDir } from "../export/export-model.ts";
+import { sliceBatch } from "../export/factorised-layout.ts";
+import { jsMmoe } from "./edge-forward.ts";
+import { type DevServer, startDevServer } from "./edge-wrangler.ts";
+import { referenceFeatures, syntheticModel } from "./infer-model.ts";
+
+const OUT = "out/bench/edge.json";
+const MODEL_DIR = "out/bench/edge-model";
+const CANDIDATES = [10, 100, 200, 500, 1000];
+const PORT = 8797;
+type Graph = "plain" | "factorised";
+
+interface Args {
+  runs: number;
+  cold: number;
+  concurrency: number;
+  quick: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const quick = argv.includes("--quick");
+  const num = (flag: string, fallback: number, min: number) => {
+    const at = argv.indexOf(flag);
+    if (at < 0) return fallback;
+    const value = Number(argv[at + 1]);
+    if (!Number.isInteger(value) || value < min)
+      throw new Error(`${flag}: expected an integer >= ${min}, got "${argv[at + 1]}"`);
+    return value;
+  };
+  return {
+    runs: num("--runs", quick ? 30 : 200, 5),
+    cold: num("--cold", quick ? 1 : 3, 1),
+    concurrency: num("--concurrency", 4, 1),
+    quick,
+  };
+}
+
+interface Stats {
+  p50: number;
+  p99: number;
+  mean: number;
+}
+
+function stats(times: readonly number[]): Stats {
+  const sorted = [...times].sort((a, b) => a - b);
+  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
+  const r = (x: number) => Math.round(x * 1000) / 1000;
+  return { p50: r(q(0.5)), p99: r(q(0.99)), mean: r(times.reduce((a, b) => a + b, 0) / times.length) };
+}
+
+// ---- the model and the requests --------------------------------------------------------------
+
+async function buildModelDir(): Promise<ModelManifest> {
+  const model = await syntheticModel({
+    arch: "mmoe",
+    features: referenceFeatures(),
+    options: { experts: 8, expertSizes: [128, 64], tower: [32] },
+    seed: 4,
+  });
+  await saveTrainedModel(MODEL_DIR, model);
+  const { manifest } = await exportModelDir(MODEL_DIR, { int8: true, factorised: true });
+  return manifest;
+}
+
+type Values = Record<string, string | number>;
+interface Body {
+  user: { id: string; features: Values };
+  context: { features: Values };
+  candidates: { id: string; features: Values }[];
+}
+
+/** A request with `n` candidates: categorical values hashed into the ids, numbers spread around 0. */
+function requestBody(state: EncoderState, n: number, seed: number): Body {
+  let s = seed * 2654435761;
+  const next = () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return s / 4294967296;
+  };
+  const values = (side: string): Values =>
+    Object.fromEntries(
+      state.features
+        .filter((f) => (f.side ?? "item") === side)
+        .map((f) => [
+          f.name,
+          f.kind === "numeric"
+            ? Math.round((next() * 4 - 2) * 1000) / 1000
+            : `v${Math.floor(next() * 20_000)}`,
+        ]),
+    );
+  return {
+    user: { id: `u${seed}`, features: values("user") },
+    context: { features: values("context") },
+    candidates: Array.from({ length: n }, (_, i) => ({ id: `c${i}`, features: values("item") })),
+  };
+}
+
+// ---- the worker ---------------------------------------------------------------------------------
+
+interface WorkerRow {
+  candidates: number;
+  /** Sum of the worker's Server-Timing phases. */
+  inside: Stats;
+  /** The `infer` phase alone. */
+  infer: Stats;
+  /** Client wall time per rerank. */
+  client: Stats;
+  /** Client p50/p99 minus the median /healthz round trip. */
+  clientMinusBaseline: { p50: number; p99: number };
+  baseline: Stats;
+  requestsPerSecond: number;
+}
+
+async function timedPost(
+  base: string,
+  body: string,
+): Promise<{ ms: number; phases: Record<string, number> }> {
+  const start = performance.now();
+  const res = await fetch(`${base}/v1/rerank`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+  });
+  const json = (await res.json()) as { fallback?: boolean };
+  const ms = performance.now() - start;
+  if (res.status !== 200 || json.fallback !== false)
+    throw new Error(
+      `bench: rerank answered ${res.status} fallback=${json.fallback}: ${JSON.stringify(json).slice(0, 300)}`,
+    );
+  const phases: Record<string, number> = {};
+  for (const part of (res.headers.get("server-timing") ?? "").split(",")) {
+    const m = /^\s*([\w-]+);dur=([\d.]+)/.exec(part);
+    if (m) phases[m[1]!] = Number(m[2]);
+  }
+  return { ms, phases };
+}
+
+async function timedGet(base: string): Promise<number> {
+  const start = performance.now();
+  const res = await fetch(`${base}/healthz`);
+  await res.arrayBuffer();
+  return performance.now() - start;
+}
+
+async function measureWorker(
+  server: DevServer,
+  bodies: Map<number, string>,
+  args: Args,
+): Promise<WorkerRow[]> {
+  const rows: WorkerRow[] = [];
+  for (const n of CANDIDATES) {
+    const body = bodies.get(n)!;
+    const warmup = Math.max(20, Math.round(args.runs / 5));
+    const inside: number[] = [];
+    const infer: number[] = [];
+    const client: number[] = [];
+    const baseline: number[] = [];
+    for (let i = 0; i < warmup + args.runs; i++) {
+      const b = await timedGet(server.base);
+      const r = await timedPost(server.base, body);
+      if (i < warmup) continue;
+      baseline.push(b);
+      client.push(r.ms);
+      inside.push(Object.values(r.phases).reduce((a, x) => a + x, 0));
+      infer.push(r.phases.infer ?? Number.NaN);
+    }
+    const total = Math.max(args.runs, 40);
+    let sent = 0;
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: args.concurrency }, async () => {
+        while (sent < total) {
+          sent++;
+          await timedPost(server.base, body);
+        }
+      }),
+    );
+    const rps = total / ((performance.now() - start) / 1000);
+    const c = stats(client);
+    const base = stats(baseline);
+    const r = (x: number) => Math.round(x * 1000) / 1000;
+    rows.push({
+      candidates: n,
+      inside: stats(inside),
+      infer: stats(infer),
+      client: c,
+      clientMinusBaseline: { p50: r(c.p50 - base.p50), p99: r(c.p99 - base.p50) },
+      baseline: base,
+      requestsPerSecond: Math.round(rps * 10) / 10,
+    });
+  }
+  return rows;
+}
+
+// ---- the same model in Node ---------------------------------------------------------------------
+
+interface NodeRunner {
+  name: string;
+  run(batch: EncodedBatch): Promise<unknown>;
+}
+
+async function nodeRunners(
+  manifest: ModelManifest,
+  graph: Graph,
+): Promise<{ runners: NodeRunner[]; skipped: string[] }> {
+  const f = manifest.factorised!;
+  const file = graph === "plain" ? "model.int8.onnx" : f.int8File!;
+  const bytes = new Uint8Array(await readFile(join(MODEL_DIR, file)));
+  const feeds = <T>(
+    Tensor: new (type: "float32" | "int32", data: Float32Array | Int32Array, dims: number[]) => T,
+    batch: EncodedBatch,
+  ): Record<string, T> => {
+    if (graph === "plain")
+      return {
+        dense: new Tensor("float32", batch.dense, [batch.rows, manifest.features.denseSize]),
+        ids: new Tensor("int32", batch.ids, [batch.rows, manifest.features.idSlots]),
+      };
+    const u = sliceBatch(batch, manifest.features, f.user, { start: 0, count: 1 });
+    const it = sliceBatch(batch, manifest.features, f.item, { start: 0, count: batch.rows });
+    return {
+      [f.inputs.userDense!]: new Tensor("float32", u.dense, [1, f.user.dense.length]),
+      [f.inputs.userIds!]: new Tensor("int32", u.ids, [1, f.user.ids.length]),
+      [f.inputs.itemDense!]: new Tensor("float32", it.dense, [batch.rows, f.item.dense.length]),
+      [f.inputs.itemIds!]: new Tensor("int32", it.ids, [batch.rows, f.item.ids.length]),
+    };
+  };
+  ortWeb.env.wasm.numThreads = 1;
+  const web = await ortWeb.InferenceSession.create(bytes, { graphOptimizationLevel: "all" });
+  const runners: NodeRunner[] = [{ name: "ortWeb", run: (b) => web.run(feeds(ortWeb.Tensor, b)) }];
+  const skipped: string[] = [];
+  try {
+    const native = await import("onnxruntime-node");
+    const session = await native.InferenceSession.create(bytes, {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: "all",
+    });
+    runners.push({ name: "ortNode", run: (b) => session.run(feeds(native.Tensor, b)) });
+  } catch (error) {
+    skipped.push(`ortNode: ${(error as Error).message.split("\n")[0]}`);
+  }
+  return { runners, skipped };
+}
+
+async function timeRunner(
+  run: () => Promise<unknown> | unknown,
+  runs: number,
+  warmup = Math.max(50, runs),
+): Promise<Stats> {
+  const times: number[] = [];
+  for (let i = 0; i < warmup + runs; i++) {
+    const start = performance.now();
+    await run();
+    if (i >= warmup) times.push(performance.now() - start);
+  }
+  return stats(times);
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  console.log(`building ${MODEL_DIR} (int8 MMoE, reference shape)…`);
+  const manifest = await buildModelDir();
+  const state = manifest.features;
+  const encoder = compileEncoder(state);
+  const bodies = new Map<number, Body>(CANDIDATES.map((n) => [n, requestBody(state, n, n)]));
+  const batches = new Map<number, EncodedBatch>(
+    [...bodies].map(([n, b]) => [
+      n,
+      encoder.encodeRequest(
+        { user: b.user.features, context: b.context.features },
+        b.candidates.map((c) => c.features),
+      ),
+    ]),
+  );
+  const js = jsMmoe(await loadTrainedModel(MODEL_DIR));
+
+  // The plain-JS pass must compute the same network, or its column compares different work.
+  const check = batches.get(10)!;
+  const reference = await ortWeb.InferenceSession.create(
+    new Uint8Array(await readFile(join(MODEL_DIR, "model.onnx"))),
+  );
+  const expected = await reference.run({
+    dense: new ortWeb.Tensor("float32", check.dense, [check.rows, state.denseSize]),
+    ids: new ortWeb.Tensor("int32", check.ids, [check.rows, state.idSlots]),
+  });
+  for (const factorised of [undefined, { user: manifest.factorised!.user }]) {
+    const got = js.run(check, factorised);
+    for (const head of manifest.heads) {
+      const a = expected[head.output]!.data as Float32Array;
+      const diff = Math.max(...a.map((x, i) => Math.abs(x - got[head.name]![i]!)));
+      if (!(diff <= 1e-4))
+        throw new Error(`bench: plain-JS head "${head.name}" differs from onnxruntime by ${diff}`);
+    }
+  }
+
+  const report: Record<string, unknown> = {
+    createdAt: new Date().toISOString(),
+    args,
+    machine: {
+      loadAverage: loadavg(),
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model ?? "unknown",
+      node: process.version,
+    },
+    model: {
+      arch: "mmoe",
+      weights: "int8",
+      experts: 8,
+      expertSizes: [128, 64],
+      tower: [32],
+      files: manifest.files,
+    },
+    graphs: {},
+  };
+  const json = new Map([...bodies].map(([n, b]) => [n, JSON.stringify(b)]));
+  for (const graph of ["plain", "factorised"] as const) {
+    console.log(`\n== ${graph} graph`);
+    const options = { weights: "int8", graph: graph === "plain" ? "plain" : "auto" } as const;
+    // Cold start: a lazily loading worker per sample, so the first rerank's `load` phase times
+    // ORT instantiation + session creation (workerd's clocks stand still in module scope).
+    const cold: {
+      loadMs: number;
+      firstRerankInsideMs: number;
+      firstRerankClientMs: number;
+      readyMs: number;
+    }[] = [];
+    for (let i = 0; i < args.cold; i++) {
+      const server = await startDevServer(MODEL_DIR, PORT, { ...options, load: "lazy" });
+      try {
+        const first = await timedPost(server.base, json.get(200)!);
+        const inside = Object.values(first.phases).reduce((a, x) => a + x, 0);
+        cold.push({
+          loadMs: first.phases.load ?? Number.NaN,
+          firstRerankInsideMs: inside,
+          firstRerankClientMs: Math.round(first.ms * 100) / 100,
+          readyMs: Math.round(server.readyMs),
+        });
+        console.log(
+          `  cold start ${i + 1}: load ${first.phases.load} ms; first rerank (200) inside ${inside} ms, client ${first.ms.toFixed(1)} ms; wrangler ready in ${(server.readyMs / 1000).toFixed(1)} s`,
+        );
+      } finally {
+        await server.stop();
+      }
+    }
+    // Warm: the model loaded at start-up, as the real entry does.
+    const server = await startDevServer(MODEL_DIR, PORT, options);
+    let warm: WorkerRow[];
+    let firstAfterStartup: number;
+    try {
+      firstAfterStartup = (await timedPost(server.base, json.get(200)!)).ms;
+      console.log(`  start-up entry: first rerank (200) client ${firstAfterStartup.toFixed(1)} ms`);
+      warm = await measureWorker(server, json, args);
+    } finally {
+      await server.stop();
+    }
+    const { runners, skipped } = await nodeRunners(manifest, graph);
+    const rows = [];
+    for (const w of warm) {
+      const batch = batches.get(w.candidates)!;
+      const node: Record<string, Stats> = {};
+      for (const r of runners) node[r.name] = await timeRunner(() => r.run(batch), args.runs);
+      node.plainJs = await timeRunner(
+        () => js.run(batch, graph === "factorised" ? { user: manifest.factorised!.user } : undefined),
+        20,
+        5,
+      );
+      const ratio = Object.fromEntries(
+        Object.entries(node).map(([k, s]) => [k, Math.round((w.infer.p50 / s.p50) * 100) / 100]),
+      );
+      rows.push({ ...w, node, workerInferOver: ratio });
+      console.log(
+        `  ${String(w.candidates).padStart(5)} cand | inside p50 ${w.inside.p50.toFixed(2)} p99 ${w.inside.p99.toFixed(2)} ms (infer p50 ${w.infer.p50.toFixed(2)}) | client-baseline p50 ${w.clientMinusBaseline.p50.toFixed(2)} p99 ${w.clientMinusBaseline.p99.toFixed(2)} | ${w.requestsPerSecond} req/s | node run p50: ${Object.entries(
+          node,
+        )
+          .map(([k, s]) => `${k} ${s.p50.toFixed(3)}`)
+          .join(", ")} ms`,
+      );
+    }
+    (report.graphs as Record<string, unknown>)[graph] = {
+      cold,
+      coldStartLoad: stats(cold.map((c) => c.loadMs)),
+      firstRerankAfterStartupMs: Math.round(firstAfterStartup * 100) / 100,
+      rows,
+      skipped,
+    };
+    if (skipped.length) console.log(`  skipped: ${skipped.join("; ")}`);
+  }
+  await mkdir(dirname(OUT), { recursive: true });
+  await writeFile(OUT, `${JSON.stringify(report, null, 1)}\n`);
+  console.log(`\nwrote ${OUT}`);
+}
+
+await main();
