@@ -26,7 +26,12 @@ const ManifestSchema = v.looseObject({
   inputs: v.object({ dense: v.optional(Name), ids: v.optional(Name) }),
   features: v.looseObject({
     version: v.literal(1),
-    features: v.array(v.looseObject({ kind: v.picklist(["numeric", "categorical"]), name: Name })),
+    features: v.array(
+      v.looseObject({
+        kind: v.picklist(["numeric", "categorical", "multi_categorical", "vector"]),
+        name: Name,
+      }),
+    ),
     denseSize: Count,
     idSlots: Count,
     vocabSize: Count,

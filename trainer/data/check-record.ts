@@ -1,10 +1,10 @@
 /**
  * The checks every record of a log passes before it is used: the spec's columns are present,
- * numeric features parse, every task has a label. A failure is a DataError naming the file,
+ * numeric features parse, vectors have their dim numbers, every task has a label. A failure is a DataError naming the file,
  * line and column.
  */
-import { numberOf, type ValueRules } from "../../shared/encoder/values.ts";
-import type { DatasetSpec, TaskSpec } from "../../shared/spec.ts";
+import { numberOf, type ValueRules, VectorValueError, vectorOf } from "../../shared/encoder/values.ts";
+import { type DatasetSpec, defaultSeparator, type TaskSpec } from "../../shared/spec.ts";
 import { DataError, type RawRecord } from "./read-rows.ts";
 
 export interface RecordChecker {
@@ -15,6 +15,11 @@ export interface RecordChecker {
 export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
   const rules: ValueRules = { trim: spec.trim, missing: new Set(spec.missing) };
   const numeric = spec.features.filter((f) => f.type === "numeric").map((f) => f.name);
+  const vectors = spec.features.flatMap((f) =>
+    f.type === "vector"
+      ? [{ name: f.name, dim: f.dim, separator: f.separator ?? defaultSeparator("vector") }]
+      : [],
+  );
   let checkedColumns = false;
   return {
     check(record, line) {
@@ -27,6 +32,14 @@ export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
           throw new DataError(
             `${file}:${line}: column "${name}": ${JSON.stringify(record[name])} is not a number`,
           );
+        }
+      }
+      for (const v of vectors) {
+        try {
+          vectorOf(record[v.name], v.dim, v.separator, rules);
+        } catch (error) {
+          if (!(error instanceof VectorValueError)) throw error;
+          throw new DataError(`${file}:${line}: column "${v.name}": ${error.message}`);
         }
       }
       return spec.tasks.map((task) => labelOf(task, record[task.column], rules, file, line));
