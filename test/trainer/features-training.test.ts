@@ -18,7 +18,7 @@ import { runTraining } from "../../trainer/train/run-training.ts";
 const DIM = 6;
 const ROWS = 4000;
 
-interface Row {
+type Row = {
   tags: string[];
   vec: number[];
   noise: number;
@@ -27,7 +27,7 @@ interface Row {
   /** True probabilities (not written to the data files). */
   pLiked: number;
   pClicked: number;
-}
+};
 
 /**
  * liked: logit = 5 · (share of "good" tags − share of "bad" tags), from the bag only.
