@@ -240,7 +240,8 @@ function vectorWriter(f: VectorState, rules: ValueRules): WriteFeature {
       dense[at + dim] = 1;
       return;
     }
-    for (let i = 0; i < dim; i++) dense[at + i] = x[i]!;
+    // + 0 turns -0 into 0: the same to the network, and JSON (fixtures, logs) cannot keep the sign.
+    for (let i = 0; i < dim; i++) dense[at + i] = x[i]! + 0;
     dense[at + dim] = 0;
   };
 }
