@@ -16,7 +16,8 @@ const CRITEO = [
   "/tmp/mtrank-never",
 ];
 
-describe("train CLI", () => {
+// Each case spawns tsx (2-5 s on a loaded 2-core machine), beyond vitest's 5 s default.
+describe("train CLI", { timeout: 60_000 }, () => {
   it("rejects an unknown architecture with one line", () => {
     const { status, stderr } = run("trainer/cli/train.ts", [...CRITEO, "--arch", "nope"]);
     expect(status).toBe(1);

@@ -9,6 +9,7 @@ import type { EncoderState } from "../../shared/encoder/state.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { NetworkConfig } from "../models/network.ts";
 import type { Weights } from "../models/types.ts";
+import { type PackedEntry, packFloats, unpackFloats } from "./float-pack.ts";
 
 export interface TrainingInfo {
   /** ISO time the training finished; also the model version, so export is reproducible. */
@@ -51,23 +52,13 @@ export interface TrainedModel {
 
 interface NetworkFile extends Omit<TrainedModel, "weights"> {
   format: "mtrank-trained/1";
-  weights: { name: string; shape: number[]; offset: number; length: number }[];
+  weights: PackedEntry[];
 }
 
 export async function saveTrainedModel(dir: string, model: TrainedModel): Promise<void> {
   const folder = join(dir, "training");
   await mkdir(folder, { recursive: true });
-  const index: NetworkFile["weights"] = [];
-  let offset = 0;
-  for (const [name, w] of Object.entries(model.weights)) {
-    index.push({ name, shape: w.shape, offset, length: w.values.length });
-    offset += w.values.length;
-  }
-  const all = new Float32Array(offset);
-  for (const entry of index) all.set(model.weights[entry.name]!.values, entry.offset);
-  const bytes = new Uint8Array(all.length * 4);
-  const view = new DataView(bytes.buffer);
-  for (let i = 0; i < all.length; i++) view.setFloat32(i * 4, all[i]!, true);
+  const { index, bytes } = packFloats(model.weights);
   const { weights: _, ...rest } = model;
   const file: NetworkFile = { format: "mtrank-trained/1", ...rest, weights: index };
   await writeAtomic(join(folder, "weights.bin"), bytes);
@@ -85,15 +76,7 @@ export async function loadTrainedModel(dir: string): Promise<TrainedModel> {
   if (file.format !== "mtrank-trained/1")
     throw new Error(`--model: ${folder}/network.json has unknown format`);
   const raw = await readFile(join(folder, "weights.bin"));
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const weights: Weights = {};
-  for (const entry of file.weights) {
-    if ((entry.offset + entry.length) * 4 > raw.byteLength)
-      throw new Error(`--model: ${folder}/weights.bin is truncated`);
-    const values = new Float32Array(entry.length);
-    for (let i = 0; i < entry.length; i++) values[i] = view.getFloat32((entry.offset + i) * 4, true);
-    weights[entry.name] = { shape: entry.shape, values };
-  }
+  const weights: Weights = unpackFloats(file.weights, raw, `--model: ${folder}/weights.bin`);
   const { format: _, weights: __, ...rest } = file;
   return { ...rest, weights };
 }

@@ -53,6 +53,7 @@ const program = new Command("train")
       .choices(BACKEND_CHOICES)
       .default("auto"),
   )
+  .option("--resume", "continue an interrupted run from OUT/checkpoint (same data, spec and options)")
   .option("--init-from <dir>", "warm start: begin from an earlier model directory's weights")
   .option("--no-export", "only train; run `npm run export` later")
   .showHelpAfterError();
@@ -77,6 +78,7 @@ await runCli(async () => {
     optimizer: opts.optimizer,
     taskWeighting: opts.taskWeighting,
     initFrom: opts.initFrom,
+    resume: opts.resume,
     rankingLoss: opts.rankingLoss,
     schedule: opts.lrSchedule,
     backend: opts.backend,

@@ -1,10 +1,12 @@
 /** The `train` verb: spec + data -> encoder, network, validation metrics, saved model directory. */
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { embeddingPools } from "../../shared/encoder/state.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { type DatasetSpec, parseSpec, SpecError } from "../../shared/spec.ts";
+import { loadCheckpoint, removeCheckpoint, saveCheckpoint } from "../artifact/checkpoint.ts";
 import {
   loadTrainedModel,
   saveTrainedModel,
@@ -21,7 +23,13 @@ import { selectBackend } from "./backend.ts";
 import type { OptimizerKind } from "./dense-optimizer.ts";
 import type { ScheduleKind } from "./schedule.ts";
 import type { WeightingKind } from "./task-weighting.ts";
-import { DEFAULT_TRAIN_OPTIONS, type EpochLog, predictNetwork, trainNetwork } from "./train-network.ts";
+import {
+  DEFAULT_TRAIN_OPTIONS,
+  type EpochLog,
+  predictNetwork,
+  type TrainingState,
+  trainNetwork,
+} from "./train-network.ts";
 import { type WarmStartReport, warmStart } from "./warm-start.ts";
 
 export interface TrainCommand {
@@ -41,6 +49,8 @@ export interface TrainCommand {
   maxBadRows?: number;
   /** Start from this earlier model directory's weights (warm start). */
   initFrom?: string;
+  /** Continue an interrupted run from out/checkpoint (written after every epoch). */
+  resume?: boolean;
   taskWeights?: Record<string, number>;
   embeddingDim?: number;
   batchSize?: number;
@@ -118,7 +128,26 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     })),
   };
   let warm: WarmStartReport | undefined;
+  // What must match for a checkpoint to continue this run: the options and the fitted encoder
+  // (which changes with the data, the spec and the split).
+  const fingerprint = createHash("sha256")
+    .update(
+      JSON.stringify({
+        cmd: { ...cmd, out: undefined, resume: undefined, onEpoch: undefined },
+        encoderState,
+      }),
+    )
+    .digest("hex");
+  const out = cmd.out;
   const result = trainNetwork(config, train, valid, {
+    ...(out !== undefined
+      ? {
+          checkpoint: {
+            save: (state: TrainingState) => saveCheckpoint(out, fingerprint, state),
+            ...(cmd.resume ? { resume: loadCheckpoint(out, fingerprint) } : {}),
+          },
+        }
+      : {}),
     ...(previous
       ? {
           initialize: (params: Params) => {
@@ -183,6 +212,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     return summary;
   }
   await saveTrainedModel(cmd.out, trained);
+  removeCheckpoint(cmd.out);
   // The spec travels with the model, so predict/evaluate can read data files without --spec.
   await writeAtomic(join(cmd.out, "spec.json"), `${JSON.stringify(spec, null, 1)}\n`);
   await writeReport(

@@ -122,6 +122,23 @@ export class SparseOptimizer {
     return { rows, local, values };
   }
 
+  /** The per-row accumulators and step counters, for a checkpoint (the table itself is the variable). */
+  exportState(): { m: Float32Array; v: Float32Array; scalars: number[] } {
+    return {
+      m: this.m.slice(),
+      v: this.v.slice(),
+      scalars: [this.step, this.beta1Power, this.beta2Power],
+    };
+  }
+
+  importState(state: { m: Float32Array; v: Float32Array; scalars: number[] }): void {
+    if (state.m.length !== this.m.length || state.v.length !== this.v.length)
+      throw new Error("SparseOptimizer: the checkpoint's accumulators do not fit this table");
+    this.m.set(state.m);
+    this.v.set(state.v);
+    [this.step, this.beta1Power, this.beta2Power] = state.scalars as [number, number, number];
+  }
+
   /** The rate of the next steps (a schedule sets it before each step). */
   setLearningRate(lr: number): void {
     this.lr = lr;

@@ -7,10 +7,16 @@
 import * as tf from "@tensorflow/tfjs";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
+import type { NamedArray } from "../artifact/float-pack.ts";
 import { evaluateTask } from "../evaluate/task-metrics.ts";
 import { headOutput, initNetwork, type NetworkConfig, networkLogits } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
-import { denseOptimizer, type OptimizerKind } from "./dense-optimizer.ts";
+import {
+  denseOptimizer,
+  type OptimizerKind,
+  type OptimizerState,
+  type ScheduledOptimizer,
+} from "./dense-optimizer.ts";
 import { headLosses, listwiseLoss } from "./loss.ts";
 import { mean } from "./metrics.ts";
 import { learningRateSchedule, type ScheduleKind } from "./schedule.ts";
@@ -51,6 +57,11 @@ export interface TrainOptions {
   embeddingUpdates?: EmbeddingUpdates;
   /** Called once on the freshly initialised parameters (warm start from an earlier model). */
   initialize?: (params: Params) => void;
+  /** Save the training state after every epoch, and/or continue from a saved one. */
+  checkpoint?: {
+    save?: (state: TrainingState) => void;
+    resume?: TrainingState;
+  };
   onEpoch?: (log: EpochLog) => void;
 }
 
@@ -76,6 +87,19 @@ export interface EpochLog {
   seconds: number;
 }
 
+/**
+ * Everything needed to continue a run after its last completed epoch: parameters, the best
+ * epoch's values, optimiser accumulators, learned task weights, the history. The shuffling
+ * generator and the step count are not stored: resuming replays the completed epochs' shuffles.
+ */
+export interface TrainingState {
+  epoch: number;
+  history: EpochLog[];
+  best: { epoch: number; score: number };
+  arrays: Record<string, NamedArray>;
+  scalars: Record<string, number[]>;
+}
+
 export interface TrainResult {
   params: Params;
   history: EpochLog[];
@@ -90,7 +114,9 @@ export function trainNetwork(
   options: TrainOptions,
 ): TrainResult {
   const params = initNetwork(config, options.seed);
-  options.initialize?.(params);
+  const resume = options.checkpoint?.resume;
+  if (resume) restore(params, prefixed(resume.arrays, "param/"));
+  else options.initialize?.(params);
   const ranking = options.rankingLoss ?? 0;
   if (ranking > 0 && !train.groups)
     throw new Error("--ranking-loss: the dataset spec has no group column to rank within");
@@ -104,15 +130,26 @@ export function trainNetwork(
   });
   let step = 0;
   const rng = seededRandom(options.seed);
+  const epochBatches = () =>
+    ranking > 0 && train.groups
+      ? groupBatches(train.groups, options.batchSize, rng)
+      : rowBatches(train.rows, options.batchSize, rng);
   const history: EpochLog[] = [];
   let best: { epoch: number; score: number; values: Map<string, Float32Array> } | null = null;
+  if (resume) {
+    for (let e = 0; e < resume.epoch; e++) step += epochBatches().length;
+    optimizer.importState(resume);
+    weighting.variables.forEach((v, i) => {
+      v.assign(tf.scalar(resume.scalars.weighting?.[i] ?? 0));
+    });
+    for (const log of resume.history) weighting.endEpoch(log.taskLosses);
+    history.push(...resume.history);
+    best = { ...resume.best, values: prefixed(resume.arrays, "best/") };
+  }
 
-  for (let epoch = 1; epoch <= options.epochs; epoch++) {
+  for (let epoch = (resume?.epoch ?? 0) + 1; epoch <= options.epochs; epoch++) {
     const started = performance.now();
-    const batchList =
-      ranking > 0 && train.groups
-        ? groupBatches(train.groups, options.batchSize, rng)
-        : rowBatches(train.rows, options.batchSize, rng);
+    const batchList = epochBatches();
     let lossSum = 0;
     const taskSums = new Float64Array(config.heads.length);
     for (const batch of batchList) {
@@ -141,7 +178,23 @@ export function trainNetwork(
     history.push(log);
     options.onEpoch?.(log);
     if (!best || log.score > best.score) best = { epoch, score: log.score, values: snapshot(params) };
-    else if (epoch - best.epoch >= options.patience) break;
+    const stop = epoch - best.epoch >= options.patience;
+    if (options.checkpoint?.save && !stop && epoch < options.epochs) {
+      const opt = optimizer.exportState();
+      const arrays: Record<string, NamedArray> = { ...opt.arrays };
+      for (const [name, v] of Object.entries(params))
+        arrays[`param/${name}`] = { shape: v.shape, values: Float32Array.from(v.dataSync() as Float32Array) };
+      for (const [name, values] of best.values)
+        arrays[`best/${name}`] = { shape: params[name]!.shape, values };
+      options.checkpoint.save({
+        epoch,
+        history: [...history],
+        best: { epoch: best.epoch, score: best.score },
+        arrays,
+        scalars: { ...opt.scalars, weighting: weighting.variables.map((v) => v.dataSync()[0]!) },
+      });
+    }
+    if (stop) break;
   }
   optimizer.dispose();
   weighting.dispose();
@@ -162,6 +215,9 @@ export interface NetworkOptimizer {
   step(data: LabelledBatch, idx: Int32Array): StepLoss;
   /** Brings the parameters up to date (sparse updates keep the embedding table outside tfjs while training). */
   sync(): void;
+  /** The optimiser's accumulators, as checkpoint arrays and scalars. */
+  exportState(): Pick<TrainingState, "arrays" | "scalars">;
+  importState(state: Pick<TrainingState, "arrays" | "scalars">): void;
   setLearningRate(lr: number): void;
   dispose(): void;
 }
@@ -209,6 +265,8 @@ export function createNetworkOptimizer(
         return readLosses(loss, tasks);
       },
       sync: () => {},
+      exportState: () => denseState(scheduled),
+      importState: (state) => scheduled.importState(fromDenseState(state)),
       setLearningRate: scheduled.setLearningRate,
       dispose: () => adam.dispose(),
     };
@@ -256,12 +314,60 @@ export function createNetworkOptimizer(
       return readLosses(loss!, tasks);
     },
     sync: () => lazy.writeBack(),
+    exportState: () => {
+      const dense = denseState(scheduled);
+      const sparse = lazy.exportState();
+      return {
+        arrays: {
+          ...dense.arrays,
+          "sparse/m": { shape: [sparse.m.length], values: sparse.m },
+          "sparse/v": { shape: [sparse.v.length], values: sparse.v },
+        },
+        scalars: { ...dense.scalars, sparse: sparse.scalars },
+      };
+    },
+    importState: (state) => {
+      scheduled.importState(fromDenseState(state));
+      lazy.importState({
+        m: state.arrays["sparse/m"]!.values,
+        v: state.arrays["sparse/v"]!.values,
+        scalars: state.scalars.sparse ?? [],
+      });
+    },
     setLearningRate: (lr) => {
       scheduled.setLearningRate(lr);
       lazy.setLearningRate(lr);
     },
     dispose: () => adam.dispose(),
   };
+}
+
+/** tfjs optimiser slots as checkpoint arrays `dense/<i>/<slot name>`, in slot order. */
+function denseState(optimizer: ScheduledOptimizer): Pick<TrainingState, "arrays" | "scalars"> {
+  const state = optimizer.exportState();
+  const arrays: Record<string, NamedArray> = {};
+  state.slots.forEach((slot, i) => {
+    arrays[`dense/${i}/${slot.name}`] = { shape: slot.shape, values: slot.values };
+  });
+  return { arrays, scalars: { dense: state.scalars } };
+}
+
+function fromDenseState(state: Pick<TrainingState, "arrays" | "scalars">): OptimizerState {
+  const slots = Object.entries(state.arrays)
+    .filter(([key]) => key.startsWith("dense/"))
+    .map(([key, a]) => ({ index: Number(key.split("/")[1]), name: key.split("/").slice(2).join("/"), ...a }))
+    .sort((a, b) => a.index - b.index)
+    .map(({ name, shape, values }) => ({ name, shape, values }));
+  return { slots, scalars: state.scalars.dense ?? [] };
+}
+
+/** The arrays under a key prefix, by the rest of their key. */
+function prefixed(arrays: Record<string, NamedArray>, prefix: string): Map<string, Float32Array> {
+  return new Map(
+    Object.entries(arrays)
+      .filter(([key]) => key.startsWith(prefix))
+      .map(([key, a]) => [key.slice(prefix.length), a.values]),
+  );
 }
 
 type Objective = (params: Params, inputs: BatchTensors) => { total: tf.Scalar; perTask: tf.Tensor1D };

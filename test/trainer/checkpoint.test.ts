@@ -1,0 +1,106 @@
+/** Checkpoint and resume: a resumed run ends where the uninterrupted one does. */
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadCheckpoint, saveCheckpoint } from "../../trainer/artifact/checkpoint.ts";
+import type { NetworkConfig } from "../../trainer/models/network.ts";
+import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
+import { selectBackend } from "../../trainer/train/backend.ts";
+import {
+  type LabelledBatch,
+  type TrainingState,
+  type TrainOptions,
+  trainNetwork,
+} from "../../trainer/train/train-network.ts";
+
+beforeAll(async () => {
+  await selectBackend("cpu");
+});
+
+const CONFIG: NetworkConfig = {
+  arch: "mmoe",
+  options: { ...DEFAULT_ARCH_OPTIONS, experts: 2, expertSizes: [8], tower: [4] },
+  embeddingDim: 3,
+  denseSize: 2,
+  idSlots: 1,
+  vocabSize: 12,
+  heads: [
+    { name: "click", type: "binary" },
+    { name: "buy", type: "binary" },
+  ],
+};
+
+function data(rows: number, seed: number): LabelledBatch {
+  let s = seed;
+  const random = () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s / 2147483648;
+  };
+  const dense = Float32Array.from({ length: rows * 2 }, () => random() * 2 - 1);
+  const ids = Int32Array.from({ length: rows }, () => Math.floor(random() * 12));
+  const click = Float32Array.from({ length: rows }, (_, r) =>
+    dense[2 * r]! + (ids[r]! % 3) * 0.3 > 0.5 ? 1 : 0,
+  );
+  const buy = Float32Array.from({ length: rows }, (_, r) => (click[r]! && dense[2 * r + 1]! > 0 ? 1 : 0));
+  return { rows, dense, ids, labels: { click, buy } };
+}
+
+function values(result: ReturnType<typeof trainNetwork>): Record<string, number[]> {
+  return Object.fromEntries(Object.entries(result.params).map(([k, v]) => [k, Array.from(v.dataSync())]));
+}
+
+describe("checkpoint and resume", () => {
+  for (const optimizer of ["adam", "adagrad"] as const) {
+    it(`a run resumed after epoch 2 ends with the uninterrupted run's weights (${optimizer}, uncertainty weights)`, () => {
+      const train = data(900, 1);
+      const valid = data(300, 2);
+      const options: TrainOptions = {
+        epochs: 4,
+        batchSize: 64,
+        learningRate: 0.01,
+        seed: 7,
+        patience: 10,
+        taskWeights: {},
+        optimizer,
+        taskWeighting: "uncertainty",
+      };
+      const states: TrainingState[] = [];
+      const whole = trainNetwork(CONFIG, train, valid, {
+        ...options,
+        checkpoint: { save: (s) => states.push(s) },
+      });
+      expect(states.map((s) => s.epoch)).toEqual([1, 2, 3]);
+      const a = values(whole);
+      tf.dispose(Object.values(whole.params)); // variable names are global in tfjs
+      const resumed = trainNetwork(CONFIG, train, valid, { ...options, checkpoint: { resume: states[1]! } });
+      expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2, 3, 4]);
+      expect(resumed.bestEpoch).toBe(whole.bestEpoch);
+      const b = values(resumed);
+      for (const name of Object.keys(a)) {
+        const diff = Math.max(...a[name]!.map((x, i) => Math.abs(x - b[name]![i]!)));
+        expect(diff, name).toBeLessThan(1e-5);
+      }
+      expect(resumed.history[3]!.taskWeights).toEqual(whole.history[3]!.taskWeights);
+      tf.dispose(Object.values(resumed.params));
+    });
+  }
+
+  it("round-trips through files and refuses a checkpoint from another run", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "mtrank-ckpt-"));
+    const state: TrainingState = {
+      epoch: 3,
+      history: [],
+      best: { epoch: 2, score: 0.7 },
+      arrays: { "param/w": { shape: [2, 2], values: Float32Array.from([1, 2, 3, 4.5]) } },
+      scalars: { dense: [0.9, 0.99], weighting: [0.25] },
+    };
+    saveCheckpoint(dir, "run-a", state);
+    expect(loadCheckpoint(dir, "run-a")).toEqual(state);
+    expect(() => loadCheckpoint(dir, "run-b")).toThrow(
+      /--resume: the checkpoint comes from a run with other data/,
+    );
+    expect(() => loadCheckpoint(join(dir, "nothing"), "run-a")).toThrow(/holds no checkpoint/);
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * DIR/checkpoint/: the training state after the last completed epoch (train-network.ts
+ * TrainingState), written every epoch so `train --resume` can continue an interrupted run, and
+ * removed once the finished model is saved. `fingerprint` ties it to the run it came from:
+ * resuming with other data, spec or options is refused.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { TrainingState } from "../train/train-network.ts";
+import { type PackedEntry, packFloats, unpackFloats } from "./float-pack.ts";
+
+interface CheckpointFile extends Omit<TrainingState, "arrays"> {
+  format: "mtrank-checkpoint/1";
+  fingerprint: string;
+  arrays: PackedEntry[];
+}
+
+export function checkpointDir(modelDir: string): string {
+  return join(modelDir, "checkpoint");
+}
+
+/** Synchronous (it runs inside the training loop); the JSON is renamed into place last. */
+export function saveCheckpoint(modelDir: string, fingerprint: string, state: TrainingState): void {
+  const dir = checkpointDir(modelDir);
+  mkdirSync(dir, { recursive: true });
+  const { index, bytes } = packFloats(state.arrays);
+  const file: CheckpointFile = { format: "mtrank-checkpoint/1", fingerprint, ...state, arrays: index };
+  writeThenRename(join(dir, "state.bin"), bytes);
+  writeThenRename(join(dir, "state.json"), JSON.stringify(file));
+}
+
+export function loadCheckpoint(modelDir: string, fingerprint: string): TrainingState {
+  const dir = checkpointDir(modelDir);
+  if (!existsSync(join(dir, "state.json")))
+    throw new Error(`--resume: ${dir} holds no checkpoint (nothing to resume)`);
+  const file = JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as CheckpointFile;
+  if (file.format !== "mtrank-checkpoint/1")
+    throw new Error(`--resume: ${dir}/state.json has unknown format`);
+  if (file.fingerprint !== fingerprint)
+    throw new Error("--resume: the checkpoint comes from a run with other data, spec or options");
+  const arrays = unpackFloats(
+    file.arrays,
+    readFileSync(join(dir, "state.bin")),
+    `--resume: ${dir}/state.bin`,
+  );
+  const { format: _, fingerprint: __, arrays: ___, ...rest } = file;
+  return { ...rest, arrays };
+}
+
+export function removeCheckpoint(modelDir: string): void {
+  rmSync(checkpointDir(modelDir), { recursive: true, force: true });
+}
+
+function writeThenRename(path: string, data: string | Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
