@@ -5,7 +5,10 @@
  * (scale = max|w| / 127 over the channel). Dense kernels [in, out] get one scale per output
  * column and are stored "weight-only": DequantizeLinear(W_int8, scale, axis=1) feeds the same
  * MatMul as the float graph, so activations stay float32 and every architecture is quantized
- * without knowing it. The embedding table [V, E] is looked up as int8 and scaled after the
+ * without knowing it. Small kernels (fewer than PER_TENSOR_BELOW weights: gates, towers,
+ * logits, the narrow experts of MMoE and PLE) get one scale for the whole tensor instead: their
+ * per-column scales cost as many bytes as their biases, and on a small PLE they and the long
+ * names of the dequantized tensors kept the int8 file at 33-36% of float32. The embedding table [V, E] is looked up as int8 and scaled after the
  * gather, one scale per (id slot, column) (see int8EmbeddingLookup). Biases and every other
  * constant stay float32.
  */
@@ -55,6 +58,21 @@ export function quantizeInt8(
   return { values: q, scales };
 }
 
+/**
+ * Kernels with fewer weights than this share one scale (per-tensor); larger ones get one per
+ * output column. At 4096 the scales of a per-channel kernel are at most 1/16 of its int8 bytes.
+ */
+export const PER_TENSOR_BELOW = 4096;
+
+/**
+ * Quantizes a whole tensor with one symmetric scale (max|w| / 127; 1 for an all-zero tensor),
+ * refusing non-finite values like quantizeInt8.
+ */
+export function quantizeInt8PerTensor(name: string, values: Float32Array): Quantized {
+  const flat = quantizeInt8(name, [1, values.length], values, 0);
+  return { values: flat.values, scales: flat.scales };
+}
+
 /** Which float constants are dense kernels: the `${layer}/kernel` [in, out] of models/blocks.ts. */
 export function isDenseKernel(name: string, dims: readonly number[]): boolean {
   return name.endsWith("/kernel") && dims.length === 2;
@@ -62,18 +80,28 @@ export function isDenseKernel(name: string, dims: readonly number[]): boolean {
 
 /**
  * A view of `g` in which every dense kernel added as an initializer is stored as int8 with
- * per-output-channel scales and dequantized in the graph; every other call goes straight to `g`.
- * The architectures' `toOnnx` build through it unchanged.
+ * per-output-channel scales (per-tensor below PER_TENSOR_BELOW weights) and dequantized in the
+ * graph; every other call goes straight to `g`. The architectures' `toOnnx` build through it
+ * unchanged. The int8 initializer keeps the kernel's name (`${name}/int8`); its scale, the
+ * dequantized tensor and the layer's float32 bias get short ones (`s`, `w`, `b`, numbered): in a
+ * small graph the long names, each written twice or more per layer, were a tenth of the file.
  */
 export function int8KernelsBuilder(g: GraphBuilder): GraphBuilder {
   return {
     initializer(name: string, dims: readonly number[], values: TensorValues): string {
-      if (!(values instanceof Float32Array) || !isDenseKernel(name, dims))
-        return g.initializer(name, dims, values);
-      const q = quantizeInt8(name, dims, values, 1);
-      const weights = g.initializer(`${name}/int8`, dims, q.values);
-      const scales = g.initializer(`${name}/scale`, [q.scales.length], q.scales);
-      return g.node("DequantizeLinear", [weights, scales], { axis: 1 }, name);
+      if (!(values instanceof Float32Array)) return g.initializer(name, dims, values);
+      // A bias is read once, by the Add after its layer's MatMul, which names the layer already.
+      if (name.endsWith("/bias")) return g.initializer("b", dims, values);
+      if (!isDenseKernel(name, dims)) return g.initializer(name, dims, values);
+      const perTensor = values.length < PER_TENSOR_BELOW;
+      const q = perTensor ? quantizeInt8PerTensor(name, values) : quantizeInt8(name, dims, values, 1);
+      const int8 = g.initializer(`${name}/int8`, dims, q.values);
+      if (perTensor) {
+        const scale = g.initializer("s", [], q.scales);
+        return g.node("DequantizeLinear", [int8, scale], {}, "w");
+      }
+      const scales = g.initializer("s", [q.scales.length], q.scales);
+      return g.node("DequantizeLinear", [int8, scales], { axis: 1 }, "w");
     },
     node: (op, inputs, attributes, outputName) => g.node(op, inputs, attributes, outputName),
     input: (name, type, dims) => g.input(name, type, dims),

@@ -1,0 +1,112 @@
+/** int8 file size: per-tensor scales for small kernels and short names keep PLE and MMoE at <= 30% of float32. */
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import onnxProto from "onnx-proto";
+import { beforeAll, describe, expect, it } from "vitest";
+import { compileEncoder } from "../../shared/encoder/encode.ts";
+import { type Dataset, loadDataset } from "../../trainer/data/load-dataset.ts";
+import { type ExportResult, exportModelDir } from "../../trainer/export/export-model.ts";
+import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
+import { PER_TENSOR_BELOW, quantizeInt8PerTensor } from "../../trainer/export/quantize.ts";
+import { writeSimulation } from "../../trainer/simulate/simulator.ts";
+import { selectBackend } from "../../trainer/train/backend.ts";
+import { auc } from "../../trainer/train/metrics.ts";
+import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
+
+const SEED = 11;
+const ARCHS = ["ple", "mmoe"] as const;
+const exported: Record<string, ExportResult> = {};
+let data: Dataset;
+
+beforeAll(async () => {
+  await selectBackend("cpu");
+  const work = await mkdtemp(join(tmpdir(), "mtrank-int8-size-"));
+  const sim = writeSimulation(join(work, "sim"), {
+    seed: SEED,
+    users: 300,
+    items: 200,
+    requests: 1500,
+    listSize: 10,
+    latentDim: 8,
+  });
+  data = await loadDataset(sim.dataPath, await readSpecFile(sim.specPath));
+  for (const arch of ARCHS) {
+    const out = join(work, arch);
+    await runTraining({ data: sim.dataPath, spec: sim.specPath, arch, out, epochs: 1, seed: SEED });
+    exported[arch] = await exportModelDir(out, { int8: true });
+  }
+}, 240_000);
+
+describe.each(ARCHS)("%s model.int8.onnx", (arch) => {
+  it("is at most 30% of the float32 file", () => {
+    const { onnxBytes, int8Bytes, manifest } = exported[arch]!;
+    const ratio = int8Bytes!.length / onnxBytes.length;
+    expect(ratio).toBeLessThanOrEqual(0.3);
+    expect(manifest.quantization!.bytesRatio).toBeCloseTo(ratio, 4);
+  });
+
+  it("gives small kernels one scale and large ones a scale per output column", () => {
+    const { onnx } = onnxProto;
+    const graph = onnx.ModelProto.decode(exported[arch]!.int8Bytes!).graph!;
+    const inits = new Map(graph.initializer!.map((t) => [t.name!, t]));
+    const dequantize = graph.node!.filter((n) => n.opType === "DequantizeLinear");
+    expect(dequantize.length).toBeGreaterThan(0);
+    let perTensor = 0;
+    let perChannel = 0;
+    for (const node of dequantize) {
+      const kernel = inits.get(node.input![0]!)!;
+      const scale = inits.get(node.input![1]!)!;
+      const size = kernel.dims!.reduce((n, d) => n * Number(d), 1);
+      if (size < PER_TENSOR_BELOW) {
+        expect(scale.dims).toEqual([]);
+        perTensor++;
+      } else {
+        expect(scale.dims!.map(Number)).toEqual([Number(kernel.dims![1])]);
+        perChannel++;
+      }
+    }
+    expect(perTensor).toBeGreaterThan(0);
+    expect(perChannel).toBeGreaterThan(0);
+  });
+
+  it("keeps every layer's bias (the constant added to its MatMul) in float32", () => {
+    const { onnx } = onnxProto;
+    const graph = onnx.ModelProto.decode(exported[arch]!.int8Bytes!).graph!;
+    const inits = new Map(graph.initializer!.map((t) => [t.name!, t]));
+    const matmuls = new Set(graph.node!.filter((n) => n.opType === "MatMul").map((n) => n.output![0]!));
+    const biases = graph
+      .node!.filter((n) => n.opType === "Add" && matmuls.has(n.input![0]!))
+      .map((n) => inits.get(n.input![1]!));
+    expect(biases.length).toBe(matmuls.size);
+    for (const b of biases) expect(b?.dataType).toBe(onnx.TensorProto.DataType.FLOAT);
+  });
+
+  it("loses at most 0.002 AUC per task on the labelled rows", async () => {
+    const { manifest, onnxBytes, int8Bytes } = exported[arch]!;
+    const batch = compileEncoder(manifest.features).encodeRows(data.rows);
+    const reference = await runHeads(await openSession(onnxBytes), manifest, batch);
+    const quantized = await runHeads(await openSession(int8Bytes!), manifest, batch);
+    for (const head of manifest.heads) {
+      const labels = data.labels[head.name]!;
+      const drop = auc(labels, reference[head.name]!) - auc(labels, quantized[head.name]!);
+      expect(drop).toBeLessThanOrEqual(0.002);
+      expect(quantized[head.name]!.some((p, i) => p !== reference[head.name]![i])).toBe(true);
+    }
+  });
+});
+
+describe("quantizeInt8PerTensor", () => {
+  it("uses one symmetric scale, max |w| / 127, over the whole tensor", () => {
+    const q = quantizeInt8PerTensor("w", new Float32Array([0.5, -2, 1, 0]));
+    expect(q.scales.length).toBe(1);
+    expect(q.scales[0]).toBeCloseTo(2 / 127, 7);
+    expect(Array.from(q.values)).toEqual([32, -127, 64, 0]);
+  });
+
+  it("refuses non-finite values, naming the tensor", () => {
+    expect(() => quantizeInt8PerTensor("k", new Float32Array([1, Number.POSITIVE_INFINITY]))).toThrow(
+      /cannot quantize "k": non-finite value \(Infinity\) at index 1/,
+    );
+  });
+});
