@@ -8,6 +8,7 @@ import { runTraining } from "../train/run-training.ts";
 import { SCHEDULES } from "../train/schedule.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
 import { metricsTable } from "./format.ts";
+import { epochProgress } from "./progress.ts";
 import { fraction, nonNegativeInt, positiveInt, positiveNumber, runCli, weightList } from "./run-cli.ts";
 
 const program = new Command("train")
@@ -61,6 +62,7 @@ const program = new Command("train")
 await runCli(async () => {
   const opts = program.parse().opts();
   const started = performance.now();
+  const progress = epochProgress();
   const summary = await runTraining({
     data: opts.data,
     spec: opts.spec,
@@ -82,7 +84,9 @@ await runCli(async () => {
     rankingLoss: opts.rankingLoss,
     schedule: opts.lrSchedule,
     backend: opts.backend,
+    onBatch: (p) => progress.update(p),
     onEpoch: (log) => {
+      progress.end();
       const aucs = Object.entries(log.validation)
         .map(([task, m]) => `${task} auc ${m.auc?.toFixed(4) ?? "-"}`)
         .join("  ");

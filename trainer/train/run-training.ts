@@ -28,6 +28,7 @@ import {
   type EpochLog,
   predictNetwork,
   type TrainingState,
+  type TrainOptions,
   trainNetwork,
 } from "./train-network.ts";
 import { type WarmStartReport, warmStart } from "./warm-start.ts";
@@ -62,6 +63,7 @@ export interface TrainCommand {
   rankingLoss?: number;
   backend?: string;
   onEpoch?: (log: EpochLog) => void;
+  onBatch?: TrainOptions["onBatch"];
 }
 
 export interface TrainSummary {
@@ -133,7 +135,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
   const fingerprint = createHash("sha256")
     .update(
       JSON.stringify({
-        cmd: { ...cmd, out: undefined, resume: undefined, onEpoch: undefined },
+        cmd: { ...cmd, out: undefined, resume: undefined, onEpoch: undefined, onBatch: undefined },
         encoderState,
       }),
     )
@@ -166,6 +168,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     seed,
     taskWeights,
     ...(cmd.onEpoch ? { onEpoch: cmd.onEpoch } : {}),
+    ...(cmd.onBatch ? { onBatch: cmd.onBatch } : {}),
   });
   const weights = Object.fromEntries(
     Object.entries(result.params).map(([name, v]) => [

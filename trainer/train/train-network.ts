@@ -63,6 +63,8 @@ export interface TrainOptions {
     resume?: TrainingState;
   };
   onEpoch?: (log: EpochLog) => void;
+  /** After every step: the epoch, batches done and planned this epoch, the running mean loss. */
+  onBatch?: (progress: { epoch: number; done: number; total: number; loss: number }) => void;
 }
 
 export type EmbeddingUpdates = "sparse" | "dense";
@@ -151,11 +153,14 @@ export function trainNetwork(
     const started = performance.now();
     const batchList = epochBatches();
     let lossSum = 0;
+    let done = 0;
     const taskSums = new Float64Array(config.heads.length);
     for (const batch of batchList) {
       optimizer.setLearningRate(learningRate(step++));
       const loss = optimizer.step(train, batch);
       lossSum += loss.total;
+      done++;
+      options.onBatch?.({ epoch, done, total: batchList.length, loss: lossSum / done });
       loss.tasks.forEach((x, i) => {
         taskSums[i] = taskSums[i]! + x;
       });
