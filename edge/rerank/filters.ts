@@ -1,7 +1,8 @@
 /** Request filters on candidate features: a candidate failing any filter is not scored or returned. */
 import type { Candidate, CandidateFilter } from "./schema.ts";
 
-type Value = string | number | boolean | null | undefined;
+/** A list value (bag or vector feature) never equals, is never in, and never compares with a filter value. */
+type Value = string | number | boolean | null | undefined | readonly (string | number | boolean | null)[];
 type Predicate = (value: Value) => boolean;
 
 function predicate(filter: CandidateFilter): Predicate {

@@ -14,7 +14,14 @@ const FeatureValue = v.union(
   [v.string(), v.pipe(v.number(), v.finite()), v.boolean(), v.null()],
   "expected a string, a finite number, a boolean or null",
 );
-const Features = v.record(v.string(), FeatureValue);
+/** A feature is one value, or a list of them (bag and vector features). */
+const Features = v.record(
+  v.string(),
+  v.union(
+    [FeatureValue, v.pipe(v.array(FeatureValue), v.maxLength(4096))],
+    "expected a string, a finite number, a boolean, null, or a list of them",
+  ),
+);
 
 const Candidate = v.strictObject(
   { id: v.pipe(v.string(), v.minLength(1, "expected a non-empty string")), features: v.optional(Features) },

@@ -4,6 +4,7 @@
  */
 import type { Handler } from "hono";
 import * as v from "valibot";
+import { FeatureValueError } from "../../shared/encoder/encode.ts";
 import { describeIssues, formatIssue } from "../../shared/validation.ts";
 import type { EdgeBindings } from "../env.ts";
 import { readJsonBody } from "../http/body.ts";
@@ -23,6 +24,7 @@ import {
   uniqueCandidates,
 } from "../rerank/rank.ts";
 import { rerankRequestSchema } from "../rerank/schema.ts";
+import { featureProblem } from "./feature-problem.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -116,6 +118,8 @@ export function rerankRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
       );
       return respond(items, null);
     } catch (error) {
+      if (error instanceof FeatureValueError)
+        return problemResponse(featureProblem(error, request, candidates));
       log.fallback = reason;
       log.error = describeError(error);
       return respond(fallbackItems(candidates, place(candidates.map((_, i) => i))), reason);

@@ -51,15 +51,15 @@ describe("POST /v1/rerank rejects bad input", () => {
     await rejects({ candidates: [{ id: "a", score: 1 }] }, "candidates.0.score");
   });
 
-  it("feature values must be string, finite number, boolean or null", async () => {
+  it("feature values must be string, finite number, boolean or null, or a list of them", async () => {
     await rejects({ candidates: [{ id: "a", features: { x: { nested: 1 } } }] }, "candidates.0.features.x");
-    await rejects({ candidates: [{ id: "a", features: { x: [1, 2] } }] }, "candidates.0.features.x");
+    await rejects({ candidates: [{ id: "a", features: { x: [[1], 2] } }] }, "candidates.0.features.x");
     await rejects(rerankBody({ candidates: [], user: { features: { x: {} } } }), "user.features.x");
     // JSON.parse reads 1e999 as Infinity.
     const p = await problem(await postRerank('{"candidates":[{"id":"a","features":{"x":1e999}}]}'), 400);
     expect(p.errors?.[0]?.field).toBe("candidates.0.features.x");
     const ok = await postRerank({
-      candidates: [{ id: "a", features: { s: "x", n: 1.5, b: true, z: null } }],
+      candidates: [{ id: "a", features: { s: "x", n: 1.5, b: true, z: null, list: ["a", 2, null] } }],
     });
     expect(ok.status).toBe(200);
   });
