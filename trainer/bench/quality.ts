@@ -18,9 +18,10 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
 import { loadDataset } from "../data/load-dataset.ts";
+import { evaluateTask } from "../evaluate/task-metrics.ts";
 import { exportModelDir } from "../export/export-model.ts";
 import { evaluateModel } from "../predict/evaluate-model.ts";
-import { openServedModel } from "../predict/served-model.ts";
+import { openServedModel, scoreRows } from "../predict/served-model.ts";
 import { writeCensus } from "../simulate/census.ts";
 import { writeSimulation } from "../simulate/simulator.ts";
 import { auc } from "../train/metrics.ts";
@@ -40,6 +41,8 @@ interface Row {
   model: string;
   seconds: number;
   auc: Record<string, number>;
+  /** Expected calibration error per binary task on the test file (10 equal-width bins). */
+  ece?: Record<string, number>;
   bestEpoch?: number;
 }
 
@@ -66,6 +69,7 @@ if (opts.suite === "all" || opts.suite === "simulator") {
   const files = await simulatorFiles(Math.round(20_000 * scale));
   results.push(await oracle(files));
   for (const arch of [...archs, "esmm"]) results.push(await trainAndTest("simulator", arch, files));
+  results.push(await naiveProduct(files));
 }
 
 await mkdir("out/bench", { recursive: true });
@@ -81,10 +85,11 @@ async function trainAndTest(suite: string, arch: string, files: SuiteFiles): Pro
   await exportModelDir(out);
   const report = await evaluateModel(await openServedModel(out), files.test, await readSpecFile(files.spec));
   const aucs = Object.fromEntries(Object.entries(report.tasks).map(([t, m]) => [t, m.auc ?? Number.NaN]));
+  const ece = Object.fromEntries(Object.entries(report.tasks).map(([t, m]) => [t, m.ece ?? Number.NaN]));
   console.log(
     `${suite} ${arch}: ${fmtAucs(aucs)} (${seconds.toFixed(0)} s, best epoch ${summary.bestEpoch})`,
   );
-  return { suite, model: arch, seconds, auc: aucs, bestEpoch: summary.bestEpoch };
+  return { suite, model: arch, seconds, auc: aucs, ece, bestEpoch: summary.bestEpoch };
 }
 
 function baselines(suite: string, files: SuiteFiles): Row[] {
@@ -127,6 +132,50 @@ async function simulatorFiles(requests: number): Promise<SuiteFiles> {
   return { train, test, spec: sim.specPath };
 }
 
+/**
+ * The naive CTCVR that ESMM is measured against: a click model on all exposures times a
+ * conversion model trained on clicked exposures only (the sample-selection-biased CVR model),
+ * scored on every test exposure against the purchase labels.
+ */
+async function naiveProduct(files: SuiteFiles): Promise<Row> {
+  const dir = join(WORK, "simulator");
+  const spec = JSON.parse(await readFile(files.spec, "utf8")) as {
+    tasks: { name: string; given?: string }[];
+  };
+  const only = async (task: string) => {
+    const path = join(dir, `spec-${task}.json`);
+    const tasks = spec.tasks.filter((t) => t.name === task).map(({ given: _, ...t }) => t);
+    await writeFile(path, JSON.stringify({ ...spec, tasks }));
+    return path;
+  };
+  const lines = (await readFile(files.train, "utf8")).trimEnd().split("\n");
+  const clickColumn = lines[0]!.split(",").indexOf("click");
+  const clicked = join(dir, "train-clicked.csv");
+  const clickedRows = lines.slice(1).filter((l) => l.split(",")[clickColumn] === "1");
+  await writeFile(clicked, `${[lines[0], ...clickedRows].join("\n")}\n`);
+  const started = performance.now();
+  const ctr = join(dir, "naive-ctr");
+  const cvr = join(dir, "naive-cvr");
+  await runTraining({ data: files.train, spec: await only("click"), arch: "single", out: ctr });
+  await runTraining({ data: clicked, spec: await only("purchase"), arch: "single", out: cvr });
+  await exportModelDir(ctr);
+  await exportModelDir(cvr);
+  const test = await loadDataset(files.test, await readSpecFile(files.spec));
+  const pClick = (await scoreRows(await openServedModel(ctr), test.rows)).click!;
+  const pCvr = (await scoreRows(await openServedModel(cvr), test.rows)).purchase!;
+  const ctcvr = pClick.map((p, i) => p * pCvr[i]!);
+  const m = evaluateTask({ name: "purchase", type: "binary" }, test.labels.purchase!, ctcvr).metrics;
+  const row: Row = {
+    suite: "simulator",
+    model: "naive ctr×cvr",
+    seconds: (performance.now() - started) / 1000,
+    auc: { purchase: m.auc ?? Number.NaN },
+    ece: { purchase: m.ece ?? Number.NaN },
+  };
+  console.log(`simulator naive ctr×cvr: purchase auc ${m.auc?.toFixed(4)}, ece ${m.ece?.toFixed(4)}`);
+  return row;
+}
+
 /** The ceiling: AUC of the true probabilities on the test file. */
 async function oracle(files: SuiteFiles): Promise<Row> {
   const data = await loadDataset(files.test, await readSpecFile(files.spec));
@@ -146,13 +195,17 @@ function printTable(rows: Row[]): void {
   for (const suite of [...new Set(rows.map((r) => r.suite))]) {
     const inSuite = rows.filter((r) => r.suite === suite);
     const tasks = [...new Set(inSuite.flatMap((r) => Object.keys(r.auc)))];
-    console.log(`\n${suite}: test AUC`);
-    console.log(["model".padEnd(20), ...tasks.map((t) => t.padStart(14)), "seconds".padStart(9)].join(" "));
+    console.log(`\n${suite}: test AUC (ECE)`);
+    console.log(["model".padEnd(20), ...tasks.map((t) => t.padStart(18)), "seconds".padStart(9)].join(" "));
     for (const r of inSuite)
       console.log(
         [
           r.model.padEnd(20),
-          ...tasks.map((t) => (r.auc[t]?.toFixed(4) ?? "-").padStart(14)),
+          ...tasks.map((t) => {
+            const auc = r.auc[t]?.toFixed(4) ?? "-";
+            const ece = r.ece?.[t];
+            return (ece === undefined || Number.isNaN(ece) ? auc : `${auc} (${ece.toFixed(4)})`).padStart(18);
+          }),
           r.seconds.toFixed(0).padStart(9),
         ].join(" "),
       );
