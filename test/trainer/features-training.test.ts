@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
+import { parseSpec } from "../../shared/spec.ts";
+import { encodeDataset } from "../../trainer/data/encode-dataset.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
 import { createRng } from "../../trainer/simulate/rng.ts";
@@ -140,5 +142,20 @@ describe("training on bag and vector features", () => {
         epochs: 1,
       }),
     ).rejects.toThrow(`${file}:11: column "vec": expected ${DIM} numbers, got 2`);
+  });
+
+  it("counts the bag values dropped past maxValues", async () => {
+    const file = join(dir, "long-bags.csv");
+    // 40 rows of 3 tags with maxValues 2: one value dropped per row.
+    const lines = Array.from({ length: 40 }, (_, i) => `a|b|c${i % 3},${i % 2}`);
+    await writeFile(file, ["tags,liked", ...lines].join("\n"));
+    const spec = parseSpec({
+      format: "csv",
+      features: [{ name: "tags", type: "multi_categorical", maxValues: 2 }],
+      tasks: [{ name: "liked", type: "binary", column: "liked" }],
+    });
+    const data = await encodeDataset(file, spec, { validFraction: 0.2, seed: 1 });
+    expect(data.dropped).toEqual({ tags: 40 });
+    expect(data.train.rows + data.valid.rows).toBe(40);
   });
 });

@@ -53,6 +53,8 @@ export interface EncodedDataset {
   counts: { read: number; skipped: number; train: number; valid: number };
   skipped: string[];
   split: "random" | "group" | "time";
+  /** Per bag (multi_categorical) feature: values dropped past its maxValues, over both parts. */
+  dropped: Record<string, number>;
 }
 
 const TRAIN = 0;
@@ -147,6 +149,7 @@ export async function encodeDataset(
     counts: { read, skipped: skippedCount, train: sizes[TRAIN]!, valid: sizes[VALID]! },
     skipped,
     split,
+    dropped: { ...compiled.dropped },
   };
 }
 
