@@ -6,8 +6,8 @@
  * Suites: the recommendation simulator (20k requests, split by request: the first 80% train, the
  * rest test) and the census-like set (simulate/census.ts; 50k train, 20k test rows).
  * Columns: file bytes, gzip -9 bytes (what a CDN or R2 transfer costs), onnxruntime-web (wasm,
- * one thread, as the worker runs it) p50 of session.run at 200 candidates, per-task test AUC
- * from that file. Writes out/bench/compress.json.
+ * one thread, as the worker runs it) p50 of session.run at 200 candidates (the six files of a
+ * suite timed round-robin), per-task test AUC from that file. Writes out/bench/compress.json.
  *
  *   npm run bench:compress [-- --suite census|simulator] [--quick]
  */
@@ -23,9 +23,9 @@ import { saveTrainedModel, writeAtomic } from "../artifact/trained-model.ts";
 import { runDistill } from "../compress/run-distill.ts";
 import { runPrune } from "../compress/run-prune.ts";
 import { encodeDataset } from "../data/encode-dataset.ts";
-import { loadDataset } from "../data/load-dataset.ts";
+import { type Dataset, loadDataset } from "../data/load-dataset.ts";
 import { exportModelDir, INT8_ONNX_FILE, ONNX_FILE } from "../export/export-model.ts";
-import { openSession, runHeads } from "../export/onnx-session.ts";
+import { openSession, runHeads, type Session } from "../export/onnx-session.ts";
 import { probeBatch } from "../export/probe-batch.ts";
 import type { NetworkConfig } from "../models/network.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
@@ -63,7 +63,7 @@ interface Row {
 const opts = new Command("bench:compress")
   .option("--suite <name>", "census, simulator or all", "all")
   .option("--quick", "smaller data sets and fewer timing runs (a smoke run)")
-  .option("--runs <n>", "timed runs per file", "100")
+  .option("--runs <n>", "timed runs per file", "200")
   .parse()
   .opts<{ suite: string; quick?: boolean; runs: string }>();
 const scale = opts.quick ? 0.1 : 1;
@@ -111,7 +111,8 @@ async function suite(name: string, files: SuiteFiles): Promise<Row[]> {
   started = performance.now();
   await runPrune({ model: teacher, data: files.train, out: pruned, sparsity: 0.8, epochs: 2, backend });
   console.log(`${name}: teacher pruned (${seconds(started)} s)`);
-  const out: Row[] = [];
+  const test = await loadDataset(files.test, await readSpecFile(files.spec));
+  const measured: Measured[] = [];
   for (const [model, modelDir] of [
     ["teacher (mmoe 8×[128,64])", teacher],
     ["student (distilled sb [64,32])", student],
@@ -120,18 +121,40 @@ async function suite(name: string, files: SuiteFiles): Promise<Row[]> {
     const { manifest } = await exportModelDir(modelDir, { int8: true });
     const parameters = await parameterCount(modelDir);
     for (const weights of ["float32", "int8"] as const) {
-      const row = await measure(
+      const bytes = new Uint8Array(
+        await readFile(join(modelDir, weights === "int8" ? INT8_ONNX_FILE : ONNX_FILE)),
+      );
+      const session = await openSession(bytes);
+      measured.push({
+        row: {
+          suite: name,
+          model,
+          weights,
+          parameters,
+          bytes: bytes.length,
+          gzipBytes: gzipSync(bytes, { level: 9 }).length,
+          p50Ms: Number.NaN,
+          auc: await testAuc(session, manifest, test),
+        },
+        session,
         manifest,
-        join(modelDir, weights === "int8" ? INT8_ONNX_FILE : ONNX_FILE),
-        files,
-      );
-      out.push({ suite: name, model, weights, parameters, ...row });
-      console.log(
-        `${name} ${model} ${weights}: ${row.bytes} B, gzip ${row.gzipBytes} B, p50 ${row.p50Ms.toFixed(3)} ms, ${fmtAucs(row.auc)}`,
-      );
+      });
     }
   }
-  return out;
+  await timeInterleaved(measured);
+  for (const { row, session } of measured) {
+    await session.release();
+    console.log(
+      `${name} ${row.model} ${row.weights}: ${row.bytes} B, gzip ${row.gzipBytes} B, p50 ${row.p50Ms.toFixed(3)} ms, ${fmtAucs(row.auc)}`,
+    );
+  }
+  return measured.map((m) => m.row);
+}
+
+interface Measured {
+  row: Row;
+  session: Session;
+  manifest: ModelManifest;
 }
 
 /** A teacher larger than `train`'s defaults (TEACHER_OPTIONS), trained and saved as `train` would. */
@@ -186,23 +209,32 @@ async function trainTeacher(files: SuiteFiles, out: string): Promise<void> {
   await writeAtomic(join(out, "spec.json"), `${JSON.stringify(spec, null, 1)}\n`);
 }
 
-async function measure(
-  manifest: ModelManifest,
-  file: string,
-  files: SuiteFiles,
-): Promise<Pick<Row, "bytes" | "gzipBytes" | "p50Ms" | "auc">> {
-  const bytes = new Uint8Array(await readFile(file));
-  const session = await openSession(bytes);
-  const probe = probeBatch(manifest.features, CANDIDATES);
-  for (let i = 0; i < 5; i++) await runHeads(session, manifest, probe);
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    await runHeads(session, manifest, probe);
-    times.push(performance.now() - t);
+/**
+ * p50 of session.run at CANDIDATES rows for every file, timed round-robin (one run of each file
+ * in turn) so that load from other processes on the machine falls on all of them alike.
+ */
+async function timeInterleaved(all: Measured[]): Promise<void> {
+  const probes = all.map((m) => probeBatch(m.manifest.features, CANDIDATES));
+  const times = all.map((): number[] => []);
+  for (let i = -5; i < runs; i++) {
+    for (const [k, m] of all.entries()) {
+      const t = performance.now();
+      await runHeads(m.session, m.manifest, probes[k]!);
+      if (i >= 0) times[k]!.push(performance.now() - t);
+    }
   }
-  times.sort((a, b) => a - b);
-  const test = await loadDataset(files.test, await readSpecFile(files.spec));
+  all.forEach((m, k) => {
+    const sorted = times[k]!.sort((a, b) => a - b);
+    m.row.p50Ms = sorted[Math.floor(sorted.length / 2)]!;
+  });
+}
+
+/** Per-task AUC of the file's outputs on the test rows (scored in chunks). */
+async function testAuc(
+  session: Session,
+  manifest: ModelManifest,
+  test: Dataset,
+): Promise<Record<string, number>> {
   const encoder = compileEncoder(manifest.features);
   const scores: Record<string, Float32Array> = Object.fromEntries(
     manifest.heads.map((h) => [h.name, new Float32Array(test.rows.length)]),
@@ -211,13 +243,7 @@ async function measure(
     const part = await runHeads(session, manifest, encoder.encodeRows(test.rows.slice(start, start + 4096)));
     for (const h of manifest.heads) scores[h.name]!.set(part[h.name]!, start);
   }
-  await session.release();
-  return {
-    bytes: bytes.length,
-    gzipBytes: gzipSync(bytes, { level: 9 }).length,
-    p50Ms: times[Math.floor(times.length / 2)]!,
-    auc: Object.fromEntries(manifest.heads.map((h) => [h.name, auc(test.labels[h.name]!, scores[h.name]!)])),
-  };
+  return Object.fromEntries(manifest.heads.map((h) => [h.name, auc(test.labels[h.name]!, scores[h.name]!)]));
 }
 
 async function parameterCount(dir: string): Promise<number> {
