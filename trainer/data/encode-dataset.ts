@@ -71,8 +71,8 @@ export async function encodeDataset(
   const split = plan.timeColumn !== undefined ? "time" : spec.group ? "group" : "random";
   const checker = recordChecker(file, spec);
   const fit = startFit(spec);
-  const assignment = new ByteList();
-  const times = split === "time" ? new NumberList() : null;
+  const assignment = new Growable((n) => new Uint8Array(n));
+  const times = split === "time" ? new Growable((n) => new Float64Array(n)) : null;
   const skipped: string[] = [];
   let skippedCount = 0;
   const threshold = validThreshold(plan.validFraction);
@@ -114,7 +114,7 @@ export async function encodeDataset(
   if (times) {
     const cut = timeCut(times.values(), plan.validFraction);
     let k = 0;
-    assignment.forEach((part, i) => {
+    assignment.values().forEach((part, i) => {
       if (part !== SKIP && times.values()[k++]! >= cut) assignment.set(i, VALID);
     });
     let i = 0;
@@ -124,7 +124,7 @@ export async function encodeDataset(
 
   const encoder = fit.finish();
   const sizes = [0, 0];
-  assignment.forEach((part) => {
+  assignment.values().forEach((part) => {
     if (part !== SKIP) sizes[part]!++;
   });
   const parts = [allocate(spec, encoder, sizes[TRAIN]!), allocate(spec, encoder, sizes[VALID]!)];
@@ -184,13 +184,16 @@ function timeCut(times: Float64Array, fraction: number): number {
   return sorted[index]!;
 }
 
-/** A growable Uint8Array. */
-class ByteList {
-  private data = new Uint8Array(1024);
+/** A growable typed array (one value per data row, of a size known only after reading). */
+class Growable<T extends Uint8Array | Float64Array> {
+  private data: T;
   length = 0;
+  constructor(private readonly make: (size: number) => T) {
+    this.data = make(1024);
+  }
   push(x: number): void {
     if (this.length === this.data.length) {
-      const next = new Uint8Array(this.data.length * 2);
+      const next = this.make(this.data.length * 2);
       next.set(this.data);
       this.data = next;
     }
@@ -202,24 +205,7 @@ class ByteList {
   set(i: number, x: number): void {
     this.data[i] = x;
   }
-  forEach(f: (x: number, i: number) => void): void {
-    for (let i = 0; i < this.length; i++) f(this.data[i]!, i);
-  }
-}
-
-/** A growable Float64Array. */
-class NumberList {
-  private data = new Float64Array(1024);
-  private length = 0;
-  push(x: number): void {
-    if (this.length === this.data.length) {
-      const next = new Float64Array(this.data.length * 2);
-      next.set(this.data);
-      this.data = next;
-    }
-    this.data[this.length++] = x;
-  }
-  values(): Float64Array {
-    return this.data.subarray(0, this.length);
+  values(): T {
+    return this.data.subarray(0, this.length) as T;
   }
 }

@@ -156,23 +156,18 @@ export class SparseOptimizer {
   }
 
   private applyAdagrad(rows: Int32Array, grad: Float32Array): void {
-    const { dim, table, lr, epsilon } = this;
+    const { table, lr, epsilon } = this;
     const acc = this.v;
-    for (let r = 0; r < rows.length; r++) {
-      const base = rows[r]! * dim;
-      const gBase = r * dim;
-      for (let k = 0; k < dim; k++) {
-        const i = base + k;
-        const g = grad[gBase + k]!;
-        const a = acc[i]! + g * g;
-        acc[i] = a;
-        table[i] = table[i]! - (lr * g) / Math.sqrt(a + epsilon);
-      }
-    }
+    forEachValue(rows, this.dim, (i, gi) => {
+      const g = grad[gi]!;
+      const a = acc[i]! + g * g;
+      acc[i] = a;
+      table[i] = table[i]! - (lr * g) / Math.sqrt(a + epsilon);
+    });
   }
 
   private applyAdam(rows: Int32Array, grad: Float32Array): void {
-    const { dim, table, beta1, beta2, epsilon } = this;
+    const { table, beta1, beta2, epsilon } = this;
     const m = this.m;
     const v = this.v;
     this.beta1Power *= beta1;
@@ -182,19 +177,14 @@ export class SparseOptimizer {
     const vScale = 1 / Math.sqrt(1 - this.beta2Power);
     const g1 = 1 - beta1;
     const g2 = 1 - beta2;
-    for (let r = 0; r < rows.length; r++) {
-      const base = rows[r]! * dim;
-      const gBase = r * dim;
-      for (let k = 0; k < dim; k++) {
-        const i = base + k;
-        const g = grad[gBase + k]!;
-        const mi = beta1 * m[i]! + g1 * g;
-        const vi = beta2 * v[i]! + g2 * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        table[i] = table[i]! - (stepSize * mi) / (Math.sqrt(vi) * vScale + epsilon);
-      }
-    }
+    forEachValue(rows, this.dim, (i, gi) => {
+      const g = grad[gi]!;
+      const mi = beta1 * m[i]! + g1 * g;
+      const vi = beta2 * v[i]! + g2 * g * g;
+      m[i] = mi;
+      v[i] = vi;
+      table[i] = table[i]! - (stepSize * mi) / (Math.sqrt(vi) * vScale + epsilon);
+    });
   }
 
   /** Copies the trained table into the variable (before the variable is read: validation, saving). */
@@ -207,5 +197,14 @@ export class SparseOptimizer {
   /** The current values of the table (a view; do not keep it across steps). */
   values(): Float32Array {
     return this.table;
+  }
+}
+
+/** Calls f(table index, gradient index) for every value of the batch's rows. */
+function forEachValue(rows: Int32Array, dim: number, f: (i: number, gi: number) => void): void {
+  for (let r = 0; r < rows.length; r++) {
+    const base = rows[r]! * dim;
+    const gBase = r * dim;
+    for (let k = 0; k < dim; k++) f(base + k, gBase + k);
   }
 }
