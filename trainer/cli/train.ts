@@ -54,6 +54,11 @@ const program = new Command("train")
       .choices(BACKEND_CHOICES)
       .default("auto"),
   )
+  .option(
+    "--early-stop <metric>",
+    "validation metric to stop on: auc (mean), logloss (mean), or auc|gauc|logloss|mse|mae:<task>",
+    "auc",
+  )
   .option("--resume", "continue an interrupted run from OUT/checkpoint (same data, spec and options)")
   .option("--init-from <dir>", "warm start: begin from an earlier model directory's weights")
   .option("--no-export", "only train; run `npm run export` later")
@@ -81,6 +86,7 @@ await runCli(async () => {
     taskWeighting: opts.taskWeighting,
     initFrom: opts.initFrom,
     resume: opts.resume,
+    earlyStop: opts.earlyStop,
     rankingLoss: opts.rankingLoss,
     schedule: opts.lrSchedule,
     backend: opts.backend,

@@ -21,6 +21,7 @@ import { writeReport } from "../report/training-report.ts";
 import { validationDiagnostics } from "../report/validation-diagnostics.ts";
 import { selectBackend } from "./backend.ts";
 import type { OptimizerKind } from "./dense-optimizer.ts";
+import { validationScore } from "./early-stopping.ts";
 import type { ScheduleKind } from "./schedule.ts";
 import type { WeightingKind } from "./task-weighting.ts";
 import {
@@ -52,6 +53,8 @@ export interface TrainCommand {
   initFrom?: string;
   /** Continue an interrupted run from out/checkpoint (written after every epoch). */
   resume?: boolean;
+  /** The validation metric early stopping maximises (./early-stopping.ts). */
+  earlyStop?: string;
   taskWeights?: Record<string, number>;
   embeddingDim?: number;
   batchSize?: number;
@@ -94,6 +97,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
   architecture(cmd.arch); // fail on a bad --arch before reading any data
   const spec = await readSpecFile(cmd.spec);
   const taskWeights = resolveTaskWeights(spec, cmd.taskWeights);
+  validationScore(cmd.earlyStop ?? "auc", spec.tasks); // fail on a bad --early-stop before reading data
   const backend = await selectBackend(cmd.backend);
   const previous = cmd.initFrom !== undefined ? await loadTrainedModel(cmd.initFrom) : undefined;
   const seed = cmd.seed ?? DEFAULT_TRAIN_OPTIONS.seed;
@@ -164,6 +168,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     ...(cmd.optimizer ? { optimizer: cmd.optimizer } : {}),
     ...(cmd.schedule ? { schedule: cmd.schedule } : {}),
     ...(cmd.taskWeighting ? { taskWeighting: cmd.taskWeighting } : {}),
+    ...(cmd.earlyStop ? { earlyStop: cmd.earlyStop } : {}),
     ...(cmd.rankingLoss ? { rankingLoss: cmd.rankingLoss } : {}),
     seed,
     taskWeights,

@@ -17,8 +17,8 @@ import {
   type OptimizerState,
   type ScheduledOptimizer,
 } from "./dense-optimizer.ts";
+import { validationScore } from "./early-stopping.ts";
 import { headLosses, listwiseLoss } from "./loss.ts";
-import { mean } from "./metrics.ts";
 import { learningRateSchedule, type ScheduleKind } from "./schedule.ts";
 import { SparseOptimizer } from "./sparse-optimizer.ts";
 import { type TaskWeighting, taskWeighting, type WeightingKind } from "./task-weighting.ts";
@@ -49,6 +49,8 @@ export interface TrainOptions {
   rankingLoss?: number;
   /** Epochs without improvement of the validation score before stopping. */
   patience: number;
+  /** The validation score to maximise (./early-stopping.ts); default "auc" (mean AUC). */
+  earlyStop?: string;
   /**
    * How the embedding table learns: "sparse" (default) updates only the rows each batch
    * touches, so a step costs the same at any vocabulary size; "dense" runs the optimiser over
@@ -84,7 +86,7 @@ export interface EpochLog {
   taskLosses: Record<string, number>;
   taskWeights: Record<string, number>;
   validation: Record<string, TaskMetrics>;
-  /** The early-stopping score: mean AUC over binary heads (or -MSE when there are none). */
+  /** The early-stopping score (higher is better; see ./early-stopping.ts). */
   score: number;
   seconds: number;
 }
@@ -115,6 +117,7 @@ export function trainNetwork(
   valid: LabelledBatch,
   options: TrainOptions,
 ): TrainResult {
+  const score = validationScore(options.earlyStop ?? "auc", config.heads);
   const params = initNetwork(config, options.seed);
   const resume = options.checkpoint?.resume;
   if (resume) restore(params, prefixed(resume.arrays, "param/"));
@@ -177,7 +180,7 @@ export function trainNetwork(
       taskLosses,
       taskWeights,
       validation,
-      score: validationScore(config, validation),
+      score: score(validation),
       seconds: (performance.now() - started) / 1000,
     };
     history.push(log);
@@ -473,13 +476,6 @@ export function evaluateHeads(
       evaluateTask(head, batch.labels[head.name]!, predictions[head.name]!).metrics,
     ]),
   );
-}
-
-function validationScore(config: NetworkConfig, metrics: Record<string, TaskMetrics>): number {
-  const aucs = config.heads.filter((h) => h.type === "binary").map((h) => metrics[h.name]?.auc ?? Number.NaN);
-  const finite = aucs.filter(Number.isFinite);
-  if (finite.length > 0) return mean(finite);
-  return -mean(config.heads.map((h) => metrics[h.name]?.mse ?? 0));
 }
 
 interface BatchTensors {

@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import type { HeadSpec } from "../../trainer/models/types.ts";
+import { validationScore } from "../../trainer/train/early-stopping.ts";
+
+const heads: HeadSpec[] = [
+  { name: "click", type: "binary" },
+  { name: "buy", type: "binary" },
+  { name: "dwell", type: "regression" },
+];
+const metrics = {
+  click: { auc: 0.7, logloss: 0.4, gauc: 0.6, count: 10 },
+  buy: { auc: 0.9, logloss: 0.1, count: 10 },
+  dwell: { mse: 2.5, mae: 1.2, count: 10 },
+};
+
+describe("validationScore (--early-stop)", () => {
+  it("scores so that higher is better for every choice", () => {
+    expect(validationScore("auc", heads)(metrics)).toBeCloseTo(0.8, 12);
+    expect(validationScore("logloss", heads)(metrics)).toBeCloseTo(-0.25, 12);
+    expect(validationScore("auc:buy", heads)(metrics)).toBe(0.9);
+    expect(validationScore("gauc:click", heads)(metrics)).toBe(0.6);
+    expect(validationScore("mse:dwell", heads)(metrics)).toBe(-2.5);
+    expect(validationScore("mae:dwell", heads)(metrics)).toBe(-1.2);
+    expect(validationScore("gauc:buy", heads)(metrics)).toBe(Number.NEGATIVE_INFINITY);
+  });
+
+  it("falls back to −mean MSE for auc when no head is binary", () => {
+    expect(validationScore("auc", [heads[2]!])({ dwell: { mse: 3, count: 1 } })).toBe(-3);
+  });
+
+  it("names the option in every refusal", () => {
+    expect(() => validationScore("recall", heads)).toThrow(
+      /--early-stop: expected auc, logloss or <metric>:<task>/,
+    );
+    expect(() => validationScore("auc:views", heads)).toThrow(/--early-stop: no task named "views"/);
+    expect(() => validationScore("mse:click", heads)).toThrow(
+      /mse does not apply to the binary task "click"/,
+    );
+    expect(() => validationScore("auc:dwell", heads)).toThrow(
+      /auc does not apply to the regression task "dwell"/,
+    );
+    expect(() => validationScore("logloss", [heads[2]!])).toThrow(/logloss needs a binary head/);
+  });
+});
