@@ -167,6 +167,7 @@ function numericWriter(f: NumericState, rules: ValueRules): WriteFeature {
   const scale = f.std > 0 ? 1 / f.std : 1;
   const { mean, clip, denseOffset } = f;
   const buckets = f.buckets;
+  const [lo, hi] = f.range ?? [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY];
   return (value, dense, ids, denseBase, idBase) => {
     const x = numberOf(value, rules);
     if (x === null || Number.isNaN(x)) {
@@ -175,7 +176,7 @@ function numericWriter(f: NumericState, rules: ValueRules): WriteFeature {
       if (buckets) ids[idBase + buckets.slot] = buckets.offset + MISSING_ID;
       return;
     }
-    const z = (x - mean) * scale;
+    const z = ((x < lo ? lo : x > hi ? hi : x) - mean) * scale;
     dense[denseBase + denseOffset] = z > clip ? clip : z < -clip ? -clip : z;
     dense[denseBase + denseOffset + 1] = 0;
     if (buckets) ids[idBase + buckets.slot] = buckets.offset + 1 + bucketIndex(buckets.boundaries, x);

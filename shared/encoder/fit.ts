@@ -115,14 +115,19 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
   for (const f of spec.features) {
     if (f.type === "numeric") {
       const { moments, sample } = stats.numeric.get(f.name)!;
+      const range = outlierRange(sample.values());
+      // With a range, the statistics are those of the clipped values (from the sample, exact
+      // up to QUANTILE_SAMPLE values), so one extreme value cannot stretch the scale.
+      const clipped = range ? clippedMoments(sample.values(), range) : moments;
       const numeric: NumericState = {
         kind: "numeric",
         name: f.name,
         side: f.side,
-        mean: moments.mean(),
-        std: moments.std(),
+        mean: clipped.mean(),
+        std: clipped.std(),
         clip: options.clip,
         denseOffset: denseSize,
+        ...(range ? { range } : {}),
       };
       denseSize += 2;
       const boundaries = quantileBoundaries(sample.values(), f.buckets ?? options.numericBuckets);
@@ -185,6 +190,30 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
     }
   }
   return { version: 1, trim: spec.trim, missing: [...spec.missing], features, denseSize, idSlots, vocabSize };
+}
+
+/** Below this many values there is no tail to clip: the quantiles are the extremes. */
+const MIN_VALUES_FOR_RANGE = 1000;
+export const OUTLIER_QUANTILES: readonly [number, number] = [0.001, 0.999];
+
+/**
+ * The training quantiles [0.1%, 99.9%] that raw values are clipped to before standardising;
+ * none when the sample is small or the quantiles are the extremes anyway.
+ */
+function outlierRange(sample: readonly number[]): [number, number] | undefined {
+  if (sample.length < MIN_VALUES_FOR_RANGE) return undefined;
+  const sorted = Float64Array.from(sample).sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  const lo = at(OUTLIER_QUANTILES[0]);
+  const hi = at(OUTLIER_QUANTILES[1]);
+  if (lo === sorted[0] && hi === sorted[sorted.length - 1]) return undefined;
+  return [lo, hi];
+}
+
+function clippedMoments(sample: readonly number[], [lo, hi]: [number, number]): Moments {
+  const m = new Moments();
+  for (const x of sample) m.add(x < lo ? lo : x > hi ? hi : x);
+  return m;
 }
 
 /** Welford's running mean and variance. */

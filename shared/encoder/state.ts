@@ -10,6 +10,11 @@ export interface NumericState {
   std: number;
   /** Standardised values are clipped to [-clip, clip] so one outlier cannot dominate a batch. */
   clip: number;
+  /**
+   * Raw values are first clipped to the training quantiles [0.1%, 99.9%] (absent for small
+   * samples, and in states fitted before it existed); mean and std are those of clipped values.
+   */
+  range?: [number, number];
   denseOffset: number;
   /**
    * Optional quantile buckets: one id slot whose local id is 0 for missing and 1 + the index of
