@@ -1,7 +1,10 @@
 /** The POST /v1/rerank body (DESIGN.md "HTTP contract"), checked with valibot. */
 import * as v from "valibot";
+import { candidatesAreValid } from "./candidate-check.ts";
 
 export const MAX_CANDIDATES = 1000;
+/** Most values in one bag or vector feature. */
+const MAX_LIST = 4096;
 
 /** Unknown keys are errors, so a typo ("topk") is reported instead of silently ignored. */
 function objectMessage(issue: v.StrictObjectIssue): string {
@@ -18,7 +21,7 @@ const FeatureValue = v.union(
 const Features = v.record(
   v.string(),
   v.union(
-    [FeatureValue, v.pipe(v.array(FeatureValue), v.maxLength(4096))],
+    [FeatureValue, v.pipe(v.array(FeatureValue), v.maxLength(MAX_LIST))],
     "expected a string, a finite number, a boolean, null, or a list of them",
   ),
 );
@@ -76,6 +79,30 @@ const Weight = v.pipe(
  * With no heads (the model is unusable) any weight name passes and the request falls back.
  */
 export function rerankRequestSchema(heads: readonly string[]) {
+  return requestSchema(heads, Candidate);
+}
+
+/**
+ * Validates a request body: the candidates array with candidate-check.ts when it can vouch for
+ * it, the rest (and every body it cannot vouch for) with valibot, so errors are valibot's.
+ */
+export function rerankRequestParser(
+  heads: readonly string[],
+): (body: unknown) => v.SafeParseResult<ReturnType<typeof rerankRequestSchema>> {
+  const full = rerankRequestSchema(heads);
+  const rest = requestSchema(heads, v.unknown());
+  return (body) => {
+    const candidates = (body as { candidates?: unknown } | null)?.candidates;
+    if (candidatesAreValid(candidates, MAX_CANDIDATES, MAX_LIST)) {
+      const parsed = v.safeParse(rest, body);
+      // The candidates passed through unchanged, and they are what `Candidate` accepts.
+      if (parsed.success) return parsed as v.SafeParseResult<typeof full>;
+    }
+    return v.safeParse(full, body);
+  };
+}
+
+function requestSchema<C extends v.GenericSchema>(heads: readonly string[], candidate: C) {
   const HeadName =
     heads.length > 0
       ? v.picklist(heads, `unknown head; this model's heads are ${heads.join(", ")}`)
@@ -87,7 +114,7 @@ export function rerankRequestSchema(heads: readonly string[]) {
       ),
       context: v.optional(v.strictObject({ features: v.optional(Features) }, objectMessage)),
       candidates: v.pipe(
-        v.array(Candidate, "expected an array of candidates"),
+        v.array(candidate, "expected an array of candidates"),
         v.maxLength(MAX_CANDIDATES, `at most ${MAX_CANDIDATES} candidates per request`),
       ),
       weights: v.optional(v.record(HeadName, Weight)),

@@ -3,7 +3,6 @@
  * a model that cannot load or run gives 200 with the original order and `fallback: true`.
  */
 import type { Handler } from "hono";
-import * as v from "valibot";
 import { FeatureValueError } from "../../shared/encoder/encode.ts";
 import { describeIssues, formatIssue } from "../../shared/validation.ts";
 import type { EdgeBindings } from "../env.ts";
@@ -23,14 +22,14 @@ import {
   resolveFusion,
   uniqueCandidates,
 } from "../rerank/rank.ts";
-import { rerankRequestSchema } from "../rerank/schema.ts";
+import { rerankRequestParser } from "../rerank/schema.ts";
 import { featureProblem } from "./feature-problem.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** What a route needs of a model, worked out once per model (not per request). */
 interface Prepared {
-  schema: ReturnType<typeof rerankRequestSchema>;
+  parse: ReturnType<typeof rerankRequestParser>;
   defaults: Fusion;
   info: { id: string; version: string };
 }
@@ -41,7 +40,7 @@ function prepare(model: ServingModel): Prepared {
   if (!p) {
     const manifest = model.manifest;
     p = {
-      schema: rerankRequestSchema(manifest?.heads.map((h) => h.name) ?? []),
+      parse: rerankRequestParser(manifest?.heads.map((h) => h.name) ?? []),
       defaults: manifest?.fusion.defaults ?? { weights: {}, mode: "sum" },
       info: { id: manifest?.id ?? "unavailable", version: manifest?.version ?? "unavailable" },
     };
@@ -70,8 +69,8 @@ export function rerankRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
         errors: [{ field: "", message: "expected an object" }],
       });
     const { model, arm } = await catalog.choose(c.env, userIdOf(body.value));
-    const { schema, defaults, info: modelInfo } = prepare(model);
-    const parsed = v.safeParse(schema, body.value);
+    const { parse, defaults, info: modelInfo } = prepare(model);
+    const parsed = parse(body.value);
     if (!parsed.success) {
       const errors = describeIssues(parsed.issues);
       return problemResponse({

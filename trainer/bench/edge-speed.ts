@@ -21,12 +21,12 @@ import { cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import * as ortWeb from "onnxruntime-web";
 import { compileEncoder, type EncodedBatch } from "../../shared/encoder/encode.ts";
-import type { EncoderState } from "../../shared/encoder/state.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { loadTrainedModel, saveTrainedModel } from "../artifact/trained-model.ts";
 import { exportModelDir } from "../export/export-model.ts";
 import { sliceBatch } from "../export/factorised-layout.ts";
 import { jsMmoe } from "./edge-forward.ts";
+import { type RerankBody, requestBody } from "./edge-request-body.ts";
 import { type DevServer, startDevServer } from "./edge-wrangler.ts";
 import { referenceFeatures, syntheticModel } from "./infer-model.ts";
 
@@ -86,38 +86,6 @@ async function buildModelDir(): Promise<ModelManifest> {
   await saveTrainedModel(MODEL_DIR, model);
   const { manifest } = await exportModelDir(MODEL_DIR, { int8: true, factorised: true });
   return manifest;
-}
-
-type Values = Record<string, string | number>;
-interface Body {
-  user: { id: string; features: Values };
-  context: { features: Values };
-  candidates: { id: string; features: Values }[];
-}
-
-/** A request with `n` candidates: categorical values hashed into the ids, numbers spread around 0. */
-function requestBody(state: EncoderState, n: number, seed: number): Body {
-  let s = seed * 2654435761;
-  const next = () => {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    return s / 4294967296;
-  };
-  const values = (side: string): Values =>
-    Object.fromEntries(
-      state.features
-        .filter((f) => (f.side ?? "item") === side)
-        .map((f) => [
-          f.name,
-          f.kind === "numeric"
-            ? Math.round((next() * 4 - 2) * 1000) / 1000
-            : `v${Math.floor(next() * 20_000)}`,
-        ]),
-    );
-  return {
-    user: { id: `u${seed}`, features: values("user") },
-    context: { features: values("context") },
-    candidates: Array.from({ length: n }, (_, i) => ({ id: `c${i}`, features: values("item") })),
-  };
 }
 
 // ---- the worker ---------------------------------------------------------------------------------
@@ -289,7 +257,7 @@ async function main(): Promise<void> {
   const manifest = await buildModelDir();
   const state = manifest.features;
   const encoder = compileEncoder(state);
-  const bodies = new Map<number, Body>(CANDIDATES.map((n) => [n, requestBody(state, n, n)]));
+  const bodies = new Map<number, RerankBody>(CANDIDATES.map((n) => [n, requestBody(state, n, n)]));
   const batches = new Map<number, EncodedBatch>(
     [...bodies].map(([n, b]) => [
       n,
