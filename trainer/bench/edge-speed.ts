@@ -1,5 +1,5 @@
 /**
- * npm run bench:edge: the worker's speed on the int8 reference-shape MMoE (infer-model.ts: 12
+ * npm run bench:edge: the worker's speed on the reference-shape MMoE (infer-model.ts: 12
  * categorical × 10k ids + 28 numeric, 8 experts [128, 64], towers [32], two heads), plain and
  * factorised graphs, against local `wrangler dev` (workerd):
  *  - cold start: over --cold fresh servers whose worker loads the model on the first request,
@@ -14,7 +14,11 @@
  * forward pass (edge-forward.ts), as ratios to the worker's `infer` phase.
  * Writes out/bench/edge.json and prints a table.
  *
- *   npm run bench:edge [-- --runs 200] [-- --cold 3] [-- --quick]
+ * --weights picks the graphs the worker serves: float32 (default, what the worker serves from R2
+ * and the bundled entry) or int8 (model.int8.onnx; smaller, but slower to run in onnxruntime-web:
+ * its DequantizeLinear nodes run on every call, see trainer/bench/infer-options.ts).
+ *
+ *   npm run bench:edge [-- --runs 200] [-- --cold 3] [-- --quick] [-- --weights int8]
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
@@ -37,6 +41,7 @@ const PORT = 8797;
 type Graph = "plain" | "factorised";
 
 interface Args {
+  weights: "float32" | "int8";
   runs: number;
   cold: number;
   concurrency: number;
@@ -53,7 +58,12 @@ function parseArgs(argv: readonly string[]): Args {
       throw new Error(`${flag}: expected an integer >= ${min}, got "${argv[at + 1]}"`);
     return value;
   };
+  const at = argv.indexOf("--weights");
+  const weights = at < 0 ? "float32" : argv[at + 1];
+  if (weights !== "float32" && weights !== "int8")
+    throw new Error(`--weights: expected float32 or int8, got "${weights}"`);
   return {
+    weights,
     runs: num("--runs", quick ? 30 : 200, 5),
     cold: num("--cold", quick ? 1 : 3, 1),
     concurrency: num("--concurrency", 4, 1),
@@ -195,9 +205,17 @@ interface NodeRunner {
 async function nodeRunners(
   manifest: ModelManifest,
   graph: Graph,
+  weights: Args["weights"],
 ): Promise<{ runners: NodeRunner[]; skipped: string[] }> {
   const f = manifest.factorised!;
-  const file = graph === "plain" ? "model.int8.onnx" : f.int8File!;
+  const file =
+    weights === "int8"
+      ? graph === "plain"
+        ? "model.int8.onnx"
+        : f.int8File!
+      : graph === "plain"
+        ? "model.onnx"
+        : f.file;
   const bytes = new Uint8Array(await readFile(join(MODEL_DIR, file)));
   const feeds = <T>(
     Tensor: new (type: "float32" | "int32", data: Float32Array | Int32Array, dims: number[]) => T,
@@ -253,7 +271,7 @@ async function timeRunner(
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  console.log(`building ${MODEL_DIR} (int8 MMoE, reference shape)…`);
+  console.log(`building ${MODEL_DIR} (MMoE, reference shape; the worker serves ${args.weights})…`);
   const manifest = await buildModelDir();
   const state = manifest.features;
   const encoder = compileEncoder(state);
@@ -299,7 +317,7 @@ async function main(): Promise<void> {
     },
     model: {
       arch: "mmoe",
-      weights: "int8",
+      weights: args.weights,
       experts: 8,
       expertSizes: [128, 64],
       tower: [32],
@@ -310,7 +328,7 @@ async function main(): Promise<void> {
   const json = new Map([...bodies].map(([n, b]) => [n, JSON.stringify(b)]));
   for (const graph of ["plain", "factorised"] as const) {
     console.log(`\n== ${graph} graph`);
-    const options = { weights: "int8", graph: graph === "plain" ? "plain" : "auto" } as const;
+    const options = { weights: args.weights, graph: graph === "plain" ? "plain" : "auto" } as const;
     // Cold start: a lazily loading worker per sample, so the first rerank's `load` phase times
     // ORT instantiation + session creation (workerd's clocks stand still in module scope).
     const cold: {
@@ -348,7 +366,7 @@ async function main(): Promise<void> {
     } finally {
       await server.stop();
     }
-    const { runners, skipped } = await nodeRunners(manifest, graph);
+    const { runners, skipped } = await nodeRunners(manifest, graph, args.weights);
     const rows = [];
     for (const w of warm) {
       const batch = batches.get(w.candidates)!;
