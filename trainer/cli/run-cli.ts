@@ -38,6 +38,13 @@ export function positiveNumber(value: string): number {
   return n;
 }
 
+export function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0) || !Number.isFinite(n) || value.trim() === "")
+    throw new InvalidArgumentError(`expected a number >= 0, got "${value}"`);
+  return n;
+}
+
 /** Parses "click=1,purchase=2" into { click: 1, purchase: 2 }. */
 export function weightList(value: string): Record<string, number> {
   const out: Record<string, number> = {};

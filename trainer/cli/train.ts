@@ -9,7 +9,15 @@ import { SCHEDULES } from "../train/schedule.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
 import { metricsTable } from "./format.ts";
 import { epochProgress } from "./progress.ts";
-import { fraction, nonNegativeInt, positiveInt, positiveNumber, runCli, weightList } from "./run-cli.ts";
+import {
+  fraction,
+  nonNegativeInt,
+  nonNegativeNumber,
+  positiveInt,
+  positiveNumber,
+  runCli,
+  weightList,
+} from "./run-cli.ts";
 
 const program = new Command("train")
   .description("Train a multi-task ranking network and export it (model.onnx + manifest.json).")
@@ -59,6 +67,7 @@ const program = new Command("train")
     "validation metric to stop on: auc (mean), logloss (mean), or auc|gauc|logloss|mse|mae:<task>",
     "auc",
   )
+  .option("--l2 <x>", "L2 penalty on kernels and the embedding rows each batch reads", nonNegativeNumber)
   .option("--resume", "continue an interrupted run from OUT/checkpoint (same data, spec and options)")
   .option("--init-from <dir>", "warm start: begin from an earlier model directory's weights")
   .option("--no-export", "only train; run `npm run export` later")
@@ -87,6 +96,7 @@ await runCli(async () => {
     initFrom: opts.initFrom,
     resume: opts.resume,
     earlyStop: opts.earlyStop,
+    l2: opts.l2,
     rankingLoss: opts.rankingLoss,
     schedule: opts.lrSchedule,
     backend: opts.backend,

@@ -55,6 +55,8 @@ export interface TrainCommand {
   resume?: boolean;
   /** The validation metric early stopping maximises (./early-stopping.ts). */
   earlyStop?: string;
+  /** L2 penalty on kernels and the embedding rows a batch reads. */
+  l2?: number;
   taskWeights?: Record<string, number>;
   embeddingDim?: number;
   batchSize?: number;
@@ -169,6 +171,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     ...(cmd.schedule ? { schedule: cmd.schedule } : {}),
     ...(cmd.taskWeighting ? { taskWeighting: cmd.taskWeighting } : {}),
     ...(cmd.earlyStop ? { earlyStop: cmd.earlyStop } : {}),
+    ...(cmd.l2 !== undefined ? { l2: cmd.l2 } : {}),
     ...(cmd.rankingLoss ? { rankingLoss: cmd.rankingLoss } : {}),
     seed,
     taskWeights,

@@ -47,6 +47,8 @@ export interface TrainOptions {
    * Batches are then made of whole groups.
    */
   rankingLoss?: number;
+  /** L2 penalty (λ/2·Σw²) on dense kernels and on the embedding rows each batch reads; default 0. */
+  l2?: number;
   /** Epochs without improvement of the validation score before stopping. */
   patience: number;
   /** The validation score to maximise (./early-stopping.ts); default "auc" (mean AUC). */
@@ -240,7 +242,7 @@ export function createNetworkOptimizer(
   config: NetworkConfig,
   options: Pick<
     TrainOptions,
-    "learningRate" | "optimizer" | "taskWeights" | "embeddingUpdates" | "rankingLoss"
+    "learningRate" | "optimizer" | "taskWeights" | "embeddingUpdates" | "rankingLoss" | "l2"
   > & {
     /** Default: static weights from taskWeights. */
     weighting?: TaskWeighting;
@@ -248,7 +250,7 @@ export function createNetworkOptimizer(
 ): NetworkOptimizer {
   const kind = options.optimizer ?? "adam";
   const weighting = options.weighting ?? taskWeighting("static", config.heads, options.taskWeights);
-  const objective = batchObjective(config, weighting, options.rankingLoss ?? 0);
+  const objective = batchObjective(config, weighting, options.rankingLoss ?? 0, options.l2 ?? 0);
   const scheduled = denseOptimizer(kind, options.learningRate);
   const adam = scheduled.optimizer;
   const embedding = params.embedding;
@@ -381,12 +383,25 @@ function prefixed(arrays: Record<string, NamedArray>, prefix: string): Map<strin
 type Objective = (params: Params, inputs: BatchTensors) => { total: tf.Scalar; perTask: tf.Tensor1D };
 
 /** The minimised loss of a batch: the weighted task losses plus the optional ranking term. */
-function batchObjective(config: NetworkConfig, weighting: TaskWeighting, ranking: number): Objective {
+function batchObjective(
+  config: NetworkConfig,
+  weighting: TaskWeighting,
+  ranking: number,
+  l2: number,
+): Objective {
   const binary = config.heads.filter((h) => h.type === "binary");
   return (params, inputs) => {
     const logits = networkLogits(params, config, inputs);
     const losses = headLosses(config.heads, logits, inputs.labels);
     let total = weighting.combine(losses);
+    if (l2 > 0) {
+      // On kernels and on the embedding rows the batch read (in the sparse path `embedding` is
+      // the batch's own rows): rows of rare ids are pulled to 0 only when they are used.
+      const penalised = Object.entries(params)
+        .filter(([name]) => name === "embedding" || name.endsWith("/kernel"))
+        .map(([, v]) => tf.sum(tf.square(v)));
+      if (penalised.length > 0) total = tf.add(total, tf.mul(l2 / 2, tf.addN(penalised)));
+    }
     if (ranking > 0 && inputs.segments) {
       for (const h of binary) {
         const term = listwiseLoss(

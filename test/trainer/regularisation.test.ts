@@ -1,0 +1,54 @@
+/** --l2: the penalty shrinks kernels and the embedding rows the batches read. */
+import * as tf from "@tensorflow/tfjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { NetworkConfig } from "../../trainer/models/network.ts";
+import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
+import { selectBackend } from "../../trainer/train/backend.ts";
+import { type LabelledBatch, trainNetwork } from "../../trainer/train/train-network.ts";
+
+beforeAll(async () => {
+  await selectBackend("cpu");
+});
+
+const CONFIG: NetworkConfig = {
+  arch: "shared-bottom",
+  options: { ...DEFAULT_ARCH_OPTIONS, bottom: [16], tower: [8] },
+  embeddingDim: 4,
+  denseSize: 2,
+  idSlots: 1,
+  vocabSize: 20,
+  heads: [{ name: "click", type: "binary" }],
+};
+
+function data(rows: number, seed: number): LabelledBatch {
+  let s = seed;
+  const random = () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s / 2147483648;
+  };
+  const dense = Float32Array.from({ length: rows * 2 }, () => random() * 2 - 1);
+  const ids = Int32Array.from({ length: rows }, () => Math.floor(random() * 20));
+  const click = Float32Array.from({ length: rows }, (_, r) => (dense[2 * r]! + (ids[r]! % 2) > 0.5 ? 1 : 0));
+  return { rows, dense, ids, labels: { click } };
+}
+
+function squaredNorm(params: Record<string, tf.Variable>, pick: (name: string) => boolean): number {
+  let sum = 0;
+  for (const [name, v] of Object.entries(params)) if (pick(name)) for (const x of v.dataSync()) sum += x * x;
+  return sum;
+}
+
+describe("l2", () => {
+  it("ends with smaller kernels and embedding rows than the same run without it", () => {
+    const options = { epochs: 3, batchSize: 32, learningRate: 0.01, seed: 4, patience: 5, taskWeights: {} };
+    const norms = [0, 0.05].map((l2) => {
+      const result = trainNetwork(CONFIG, data(600, 1), data(200, 2), { ...options, l2 });
+      const kernels = squaredNorm(result.params, (n) => n.endsWith("/kernel"));
+      const table = squaredNorm(result.params, (n) => n === "embedding");
+      tf.dispose(Object.values(result.params));
+      return { kernels, table };
+    });
+    expect(norms[1]!.kernels).toBeLessThan(0.8 * norms[0]!.kernels);
+    expect(norms[1]!.table).toBeLessThan(0.8 * norms[0]!.table);
+  });
+});
