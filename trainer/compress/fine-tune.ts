@@ -9,6 +9,7 @@ import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { NetworkConfig } from "../models/network.ts";
 import type { Params, Weights } from "../models/types.ts";
 import { mean } from "../train/metrics.ts";
+import { seededRandom, shuffled } from "../train/shuffle.ts";
 import {
   createNetworkOptimizer,
   evaluateHeads,
@@ -134,26 +135,4 @@ export function readWeights(params: Params): Weights {
       { shape: [...v.shape], values: Float32Array.from(v.dataSync() as Float32Array) },
     ]),
   );
-}
-
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffled(n: number, random: () => number): Int32Array {
-  const order = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    const t = order[i]!;
-    order[i] = order[j]!;
-    order[j] = t;
-  }
-  return order;
 }

@@ -20,6 +20,7 @@ import {
 import { validationScore } from "./early-stopping.ts";
 import { headLosses, listwiseLoss } from "./loss.ts";
 import { learningRateSchedule, type ScheduleKind } from "./schedule.ts";
+import { seededRandom, shuffled } from "./shuffle.ts";
 import { SparseOptimizer } from "./sparse-optimizer.ts";
 import { type TaskWeighting, taskWeighting, type WeightingKind } from "./task-weighting.ts";
 
@@ -560,28 +561,6 @@ function batchTensors(
   idx: Int32Array,
 ): BatchTensors {
   return tensorsOf(config, batchArrays(config, data, idx), idx.length);
-}
-
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffled(n: number, random: () => number): Int32Array {
-  const order = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    const t = order[i]!;
-    order[i] = order[j]!;
-    order[j] = t;
-  }
-  return order;
 }
 
 function snapshot(params: Params): Map<string, Float32Array> {
