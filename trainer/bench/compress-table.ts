@@ -29,12 +29,11 @@ import { openSession, runHeads, type Session } from "../export/onnx-session.ts";
 import { probeBatch } from "../export/probe-batch.ts";
 import type { NetworkConfig } from "../models/network.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
-import { writeCensus } from "../simulate/census.ts";
-import { writeSimulation } from "../simulate/simulator.ts";
 import { selectBackend } from "../train/backend.ts";
 import { auc } from "../train/metrics.ts";
 import { readSpecFile } from "../train/run-training.ts";
 import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from "../train/train-network.ts";
+import { censusSuite, fmtAucs, type SuiteFiles, simulatorSuite } from "./suites.ts";
 
 const OUT = "out/bench/compress.json";
 const WORK = "out/bench/compress";
@@ -42,12 +41,6 @@ const CANDIDATES = 200;
 const SEED = 42;
 /** The teacher: twice the default MMoE's experts, each twice as wide. */
 const TEACHER_OPTIONS = { ...DEFAULT_ARCH_OPTIONS, experts: 8, expertSizes: [128, 64], tower: [32] };
-
-interface SuiteFiles {
-  train: string;
-  test: string;
-  spec: string;
-}
 
 interface Row {
   suite: string;
@@ -74,13 +67,19 @@ if (!Number.isInteger(runs) || runs < 5)
 const backend = await selectBackend();
 const rows: Row[] = [];
 if (opts.suite === "all" || opts.suite === "simulator")
-  rows.push(...(await suite("simulator", await simulatorFiles(Math.round(20_000 * scale)))));
+  rows.push(
+    ...(await suite(
+      "simulator",
+      await simulatorSuite(join(WORK, "simulator", "data"), Math.round(20_000 * scale)),
+    )),
+  );
 if (opts.suite === "all" || opts.suite === "census") {
-  const written = writeCensus(join(WORK, "census", "data"), {
-    train: { rows: Math.round(50_000 * scale), seed: 1 },
-    test: { rows: Math.round(20_000 * scale), seed: 2 },
-  });
-  rows.push(...(await suite("census", { train: written.train!, test: written.test!, spec: written.spec! })));
+  const files = censusSuite(
+    join(WORK, "census", "data"),
+    Math.round(50_000 * scale),
+    Math.round(20_000 * scale),
+  );
+  rows.push(...(await suite("census", files)));
 }
 await mkdir("out/bench", { recursive: true });
 await writeFile(
@@ -253,28 +252,8 @@ async function parameterCount(dir: string): Promise<number> {
   return file.weights.reduce((n, w) => n + w.length, 0);
 }
 
-/** The simulator's log split by request: the first 80% of requests train, the rest test. */
-async function simulatorFiles(requests: number): Promise<SuiteFiles> {
-  const dir = join(WORK, "simulator", "data");
-  const sim = writeSimulation(dir, { requests });
-  const lines = (await readFile(sim.dataPath, "utf8")).trimEnd().split("\n");
-  const body = lines.slice(1);
-  const cut = Math.round(requests * 0.8) * (body.length / requests);
-  const train = join(dir, "train.csv");
-  const test = join(dir, "test.csv");
-  await writeFile(train, `${[lines[0], ...body.slice(0, cut)].join("\n")}\n`);
-  await writeFile(test, `${[lines[0], ...body.slice(cut)].join("\n")}\n`);
-  return { train, test, spec: sim.specPath };
-}
-
 function seconds(since: number): string {
   return ((performance.now() - since) / 1000).toFixed(0);
-}
-
-function fmtAucs(aucs: Record<string, number>): string {
-  return Object.entries(aucs)
-    .map(([t, a]) => `${t} ${a.toFixed(4)}`)
-    .join(", ");
 }
 
 function printTable(all: Row[]): void {

@@ -22,19 +22,12 @@ import { evaluateTask } from "../evaluate/task-metrics.ts";
 import { exportModelDir } from "../export/export-model.ts";
 import { evaluateModel } from "../predict/evaluate-model.ts";
 import { openServedModel, scoreRows } from "../predict/served-model.ts";
-import { writeCensus } from "../simulate/census.ts";
-import { writeSimulation } from "../simulate/simulator.ts";
 import { auc } from "../train/metrics.ts";
 import { readSpecFile, runTraining } from "../train/run-training.ts";
+import { censusSuite, fmtAucs, type SuiteFiles, simulatorSuite } from "./suites.ts";
 
 const OUT = "out/bench/quality.json";
 const WORK = "out/bench/quality";
-
-interface SuiteFiles {
-  train: string;
-  test: string;
-  spec: string;
-}
 
 interface Row {
   suite: string;
@@ -57,16 +50,12 @@ const scale = opts.quick ? 0.1 : 1;
 
 const results: Row[] = [];
 if (opts.suite === "all" || opts.suite === "census") {
-  const written = writeCensus(join(WORK, "census"), {
-    train: { rows: Math.round(100_000 * scale), seed: 1 },
-    test: { rows: Math.round(50_000 * scale), seed: 2 },
-  });
-  const files = { train: written.train!, test: written.test!, spec: written.spec! };
+  const files = censusSuite(join(WORK, "census"), Math.round(100_000 * scale), Math.round(50_000 * scale));
   results.push(...baselines("census", files));
   for (const arch of archs) results.push(await trainAndTest("census", arch, files));
 }
 if (opts.suite === "all" || opts.suite === "simulator") {
-  const files = await simulatorFiles(Math.round(20_000 * scale));
+  const files = await simulatorSuite(join(WORK, "simulator"), Math.round(20_000 * scale));
   results.push(await oracle(files));
   for (const arch of [...archs, "esmm"]) results.push(await trainAndTest("simulator", arch, files));
   results.push(await naiveProduct(files));
@@ -114,22 +103,6 @@ function baselines(suite: string, files: SuiteFiles): Row[] {
     { suite, model: "logistic (sklearn)", seconds: out.seconds.logistic ?? 0, auc: out.logistic },
     { suite, model: "gbdt (sklearn)", seconds: out.seconds.gbdt ?? 0, auc: out.gbdt },
   ];
-}
-
-/** The simulator's log split by request: the first 80% of requests train, the rest test. */
-async function simulatorFiles(requests: number): Promise<SuiteFiles> {
-  const dir = join(WORK, "simulator");
-  const sim = writeSimulation(dir, { requests });
-  const lines = (await readFile(sim.dataPath, "utf8")).trimEnd().split("\n");
-  const header = lines[0]!;
-  const body = lines.slice(1);
-  const listSize = body.length / requests;
-  const cut = Math.round(requests * 0.8) * listSize;
-  const train = join(dir, "train.csv");
-  const test = join(dir, "test.csv");
-  await writeFile(train, `${[header, ...body.slice(0, cut)].join("\n")}\n`);
-  await writeFile(test, `${[header, ...body.slice(cut)].join("\n")}\n`);
-  return { train, test, spec: sim.specPath };
 }
 
 /**
@@ -183,12 +156,6 @@ async function oracle(files: SuiteFiles): Promise<Row> {
     Object.entries(data.truth).map(([task, p]) => [task, auc(data.labels[task]!, p)]),
   );
   return { suite: "simulator", model: "oracle (true p)", seconds: 0, auc: aucs };
-}
-
-function fmtAucs(aucs: Record<string, number>): string {
-  return Object.entries(aucs)
-    .map(([t, a]) => `${t} ${a.toFixed(4)}`)
-    .join(", ");
 }
 
 function printTable(rows: Row[]): void {
