@@ -8,7 +8,12 @@ export type BodyResult = { ok: true; value: unknown } | { ok: false; problem: Pr
 
 const fail = (problem: Problem): BodyResult => ({ ok: false, problem });
 
-export async function readJsonBody(request: Request, maxBytes: number): Promise<BodyResult> {
+/** `received` is called once the body's bytes are all in, before decoding and parsing. */
+export async function readJsonBody(
+  request: Request,
+  maxBytes: number,
+  received?: () => void,
+): Promise<BodyResult> {
   const tooLarge = fail({
     status: 413,
     kind: "body-too-large",
@@ -39,6 +44,7 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
     bytes.set(chunk, at);
     at += chunk.byteLength;
   }
+  received?.();
 
   try {
     return { ok: true, value: JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes)) };

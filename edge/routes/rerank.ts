@@ -58,7 +58,8 @@ function userIdOf(body: unknown): string | undefined {
 export function rerankRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
   return async (c) => {
     const timing = new ServerTiming();
-    const body = await readJsonBody(c.req.raw, MAX_BODY_BYTES);
+    // "read": waiting for the body's bytes (network, not CPU); "parse" starts at JSON.parse.
+    const body = await readJsonBody(c.req.raw, MAX_BODY_BYTES, () => timing.mark("read"));
     if (!body.ok) return problemResponse(body.problem);
     if (Array.isArray(body.value))
       return problemResponse({

@@ -63,7 +63,7 @@ describe("POST /v1/rerank", () => {
     expect(res.headers.get("x-model-version")).toBe(manifest.version);
     expect(res.headers.get("x-mtrank-fallback")).toBeNull();
     const timing = res.headers.get("server-timing") ?? "";
-    for (const phase of ["parse", "encode", "infer", "fuse"])
+    for (const phase of ["read", "parse", "encode", "infer", "fuse"])
       expect(timing).toMatch(new RegExp(`${phase};dur=`));
     const body = (await res.json()) as RerankBody;
     expect(body.model).toEqual({ id: manifest.id, version: manifest.version });

@@ -6,8 +6,9 @@
  *    that request's Server-Timing `load` phase (ORT instantiation + session + encoder; workerd's
  *    clocks stand still in module scope, so start-up cannot time itself) and its total;
  *  - warm p50/p99 per request for 10-1,000 candidates, inside the worker (sum of its
- *    Server-Timing phases: parse, load, encode, infer, fuse) and from the client minus the dev
- *    server's own overhead (median GET /healthz, sent interleaved);
+ *    Server-Timing phases: read, parse, load, encode, infer, fuse; and that sum without `read`,
+ *    the wait for the body's bytes) and from the client minus the dev server's own overhead
+ *    (median GET /healthz, sent interleaved);
  *  - requests/s: --concurrency clients in a closed loop;
  * and, in this Node process on the same encoded batches, session.run in onnxruntime-web (wasm,
  * one thread, as the worker runs it), in native onnxruntime-node (one thread), and a plain-JS
@@ -104,6 +105,11 @@ interface WorkerRow {
   candidates: number;
   /** Sum of the worker's Server-Timing phases. */
   inside: Stats;
+  /**
+   * The phases without `read` (the wait for the request body's bytes through the dev proxy):
+   * the local stand-in for per-request CPU.
+   */
+  compute: Stats;
   /** The `infer` phase alone. */
   infer: Stats;
   /** Client wall time per rerank. */
@@ -155,6 +161,7 @@ async function measureWorker(
     const body = bodies.get(n)!;
     const warmup = Math.max(20, Math.round(args.runs / 5));
     const inside: number[] = [];
+    const compute: number[] = [];
     const infer: number[] = [];
     const client: number[] = [];
     const baseline: number[] = [];
@@ -164,7 +171,9 @@ async function measureWorker(
       if (i < warmup) continue;
       baseline.push(b);
       client.push(r.ms);
-      inside.push(Object.values(r.phases).reduce((a, x) => a + x, 0));
+      const sum = Object.values(r.phases).reduce((a, x) => a + x, 0);
+      inside.push(sum);
+      compute.push(sum - (r.phases.read ?? 0));
       infer.push(r.phases.infer ?? Number.NaN);
     }
     const total = Math.max(args.runs, 40);
@@ -185,6 +194,7 @@ async function measureWorker(
     rows.push({
       candidates: n,
       inside: stats(inside),
+      compute: stats(compute),
       infer: stats(infer),
       client: c,
       clientMinusBaseline: { p50: r(c.p50 - base.p50), p99: r(c.p99 - base.p50) },
@@ -382,7 +392,7 @@ async function main(): Promise<void> {
       );
       rows.push({ ...w, node, workerInferOver: ratio });
       console.log(
-        `  ${String(w.candidates).padStart(5)} cand | inside p50 ${w.inside.p50.toFixed(2)} p99 ${w.inside.p99.toFixed(2)} ms (infer p50 ${w.infer.p50.toFixed(2)}) | client-baseline p50 ${w.clientMinusBaseline.p50.toFixed(2)} p99 ${w.clientMinusBaseline.p99.toFixed(2)} | ${w.requestsPerSecond} req/s | node run p50: ${Object.entries(
+        `  ${String(w.candidates).padStart(5)} cand | inside p50 ${w.inside.p50.toFixed(2)} p99 ${w.inside.p99.toFixed(2)} ms (without read p50 ${w.compute.p50.toFixed(2)} p99 ${w.compute.p99.toFixed(2)}; infer p50 ${w.infer.p50.toFixed(2)}) | client-baseline p50 ${w.clientMinusBaseline.p50.toFixed(2)} p99 ${w.clientMinusBaseline.p99.toFixed(2)} | ${w.requestsPerSecond} req/s | node run p50: ${Object.entries(
           node,
         )
           .map(([k, s]) => `${k} ${s.p50.toFixed(3)}`)
