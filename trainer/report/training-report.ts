@@ -16,7 +16,7 @@ import { COLORS, escapeHtml, lineChart, type Series } from "./svg-chart.ts";
 export type ReportInput = Pick<TrainedModel, "config" | "encoder" | "validation" | "training">;
 
 /** Training may log the task weights in force at each epoch (uncertainty weighting, GradNorm, DWA). */
-type HistoryEntry = TrainingInfo["history"][number] & { taskWeights?: Record<string, number> };
+type HistoryEntry = TrainingInfo["history"][number];
 
 /** Numbers computed from a model's outputs on labelled rows: validation split or an `evaluate` run. */
 export interface ReportDiagnostics extends Partial<TaskDiagnostics> {
@@ -60,7 +60,7 @@ export function renderReport(model: ReportInput, diagnostics?: ReportDiagnostics
         ]
       : []),
     ...(hasRegression ? [lineChart("Validation MSE per task", metricSeries("mse"), "epoch", "MSE")] : []),
-    ...taskWeightChart(history, tasks, colorOf),
+    ...taskCharts(history, tasks, colorOf),
   ];
   const weights = Object.entries(training.taskWeights)
     .map(([t, w]) => `${escapeHtml(t)}=${w}`)
@@ -106,19 +106,28 @@ export async function writeReport(
   return path;
 }
 
-/** Weights per epoch when training logged them (adaptive weighting); none for static weights. */
-function taskWeightChart(
+/**
+ * Per-task training losses and task weights per epoch, when training logged them (models from
+ * before they were logged have neither).
+ */
+function taskCharts(
   history: readonly HistoryEntry[],
   tasks: readonly string[],
   colorOf: (task: string) => string,
 ): string[] {
-  if (!history.some((e) => e.taskWeights)) return [];
-  const series = tasks.map((task) => ({
-    name: task,
-    color: colorOf(task),
-    points: history.map((e) => [e.epoch, e.taskWeights?.[task] ?? Number.NaN] as [number, number]),
-  }));
-  return [lineChart("Task weights per epoch", series, "epoch", "weight")];
+  const chart = (pick: (e: HistoryEntry) => Record<string, number> | undefined, title: string, y: string) => {
+    if (!history.some((e) => pick(e))) return [];
+    const series = tasks.map((task) => ({
+      name: task,
+      color: colorOf(task),
+      points: history.map((e) => [e.epoch, pick(e)?.[task] ?? Number.NaN] as [number, number]),
+    }));
+    return [lineChart(title, series, "epoch", y)];
+  };
+  return [
+    ...chart((e) => e.taskLosses, "Training loss per task (unweighted)", "loss"),
+    ...chart((e) => e.taskWeights, "Task weights per epoch", "weight"),
+  ];
 }
 
 function diagnosticsSection(d: ReportDiagnostics, colorOf: (task: string) => string): string {
