@@ -25,8 +25,8 @@ const program = new Command("train")
   .requiredOption("--spec <file>", "dataset spec (JSON)")
   .requiredOption("--out <dir>", "model directory to write")
   .option("--arch <name>", `architecture: ${Object.keys(ARCHITECTURES).join(", ")}`, "shared-bottom")
-  .option("--epochs <n>", "maximum epochs (early stopping may end sooner)", positiveInt)
-  .option("--seed <n>", "random seed", positiveInt)
+  .option("--epochs <n>", "maximum epochs; early stopping may end sooner (default 8)", positiveInt)
+  .option("--seed <n>", "random seed (default 42)", positiveInt)
   .option("--valid-fraction <x>", "fraction of rows (or groups) held out for validation", fraction, 0.1)
   .option("--time-column <name>", "validate on the latest rows by this column (numbers or dates)")
   .option(
@@ -48,8 +48,8 @@ const program = new Command("train")
     "add a listwise ranking loss within groups with this weight (needs spec.group)",
     positiveNumber,
   )
-  .option("--embedding-dim <n>", "embedding size for categorical features", positiveInt)
-  .option("--batch-size <n>", "mini-batch size", positiveInt)
+  .option("--embedding-dim <n>", "embedding size for categorical features and buckets (default 8)", positiveInt)
+  .option("--batch-size <n>", "mini-batch size (default 512)", positiveInt)
   .option("--learning-rate <x>", "peak learning rate (default 0.002)", positiveNumber)
   .addOption(new Option("--optimizer <name>", "optimiser").choices(OPTIMIZERS).default("adam"))
   .addOption(
@@ -67,7 +67,7 @@ const program = new Command("train")
     "validation metric to stop on: auc (mean), logloss (mean), or auc|gauc|logloss|mse|mae:<task>",
     "auc",
   )
-  .option("--l2 <x>", "L2 penalty on kernels and the embedding rows each batch reads", nonNegativeNumber)
+  .option("--l2 <x>", "L2 penalty on kernels and the embedding rows each batch reads (default 0)", nonNegativeNumber)
   .option("--resume", "continue an interrupted run from OUT/checkpoint (same data, spec and options)")
   .option("--init-from <dir>", "warm start: begin from an earlier model directory's weights")
   .option("--no-export", "only train; run `npm run export` later")
