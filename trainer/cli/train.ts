@@ -48,7 +48,11 @@ const program = new Command("train")
     "add a listwise ranking loss within groups with this weight (needs spec.group)",
     positiveNumber,
   )
-  .option("--embedding-dim <n>", "embedding size for categorical features and buckets (default 8)", positiveInt)
+  .option(
+    "--embedding-dim <n>",
+    "embedding size for categorical features and buckets (default 8)",
+    positiveInt,
+  )
   .option("--batch-size <n>", "mini-batch size (default 512)", positiveInt)
   .option("--learning-rate <x>", "peak learning rate (default 0.002)", positiveNumber)
   .addOption(new Option("--optimizer <name>", "optimiser").choices(OPTIMIZERS).default("adam"))
@@ -67,7 +71,11 @@ const program = new Command("train")
     "validation metric to stop on: auc (mean), logloss (mean), or auc|gauc|logloss|mse|mae:<task>",
     "auc",
   )
-  .option("--l2 <x>", "L2 penalty on kernels and the embedding rows each batch reads (default 0)", nonNegativeNumber)
+  .option(
+    "--l2 <x>",
+    "L2 penalty on kernels and the embedding rows each batch reads (default 0)",
+    nonNegativeNumber,
+  )
   .option("--resume", "continue an interrupted run from OUT/checkpoint (same data, spec and options)")
   .option("--init-from <dir>", "warm start: begin from an earlier model directory's weights")
   .option("--no-export", "only train; run `npm run export` later")
