@@ -48,6 +48,12 @@ export interface QuantizationInfo {
    * with one scale per (id slot, column), zero points 0; biases and activations float32.
    */
   weights: "int8-symmetric";
+  /**
+   * How the dense layers use their int8 kernels: "integer" quantizes each activation at run time
+   * (DynamicQuantizeLinear) and multiplies in integers (MatMulInteger), "qdq" dequantizes the
+   * kernel (DequantizeLinear) before a float MatMul.
+   */
+  form: "integer" | "qdq";
   /** Bytes of the int8 file / bytes of model.onnx. */
   bytesRatio: number;
   /** Per head: max |int8 output − float32 output| over the probe batch (probability, binary heads). */

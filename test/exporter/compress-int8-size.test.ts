@@ -1,4 +1,4 @@
-/** int8 file size: per-tensor scales for small kernels and short names keep PLE and MMoE at <= 30% of float32. */
+/** int8 file size: per-tensor scales for small kernels and short names keep PLE and MMoE at <= 30% of float32 (default integer form). */
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,14 +49,20 @@ describe.each(ARCHS)("%s model.int8.onnx", (arch) => {
   it("gives small kernels one scale and large ones a scale per output column", () => {
     const { onnx } = onnxProto;
     const graph = onnx.ModelProto.decode(exported[arch]!.int8Bytes!).graph!;
-    const inits = new Map(graph.initializer!.map((t) => [t.name!, t]));
-    const dequantize = graph.node!.filter((n) => n.opType === "DequantizeLinear");
-    expect(dequantize.length).toBeGreaterThan(0);
+    const inits = graph.initializer!;
+    // Each int8 kernel is written just before its scale, which DequantizeLinear reads or, for a
+    // kernel the integer form multiplies by MatMulInteger, Mul(activation scale, s).
+    const scaleReaders = new Set(
+      graph
+        .node!.filter((n) => n.opType === "Mul" || n.opType === "DequantizeLinear")
+        .flatMap((n) => n.input!),
+    );
     let perTensor = 0;
     let perChannel = 0;
-    for (const node of dequantize) {
-      const kernel = inits.get(node.input![0]!)!;
-      const scale = inits.get(node.input![1]!)!;
+    for (const [i, kernel] of inits.entries()) {
+      if (!kernel.name!.endsWith("/kernel/int8")) continue;
+      const scale = inits[i + 1]!;
+      expect(scaleReaders.has(scale.name!)).toBe(true);
       const size = kernel.dims!.reduce((n, d) => n * Number(d), 1);
       if (size < PER_TENSOR_BELOW) {
         expect(scale.dims).toEqual([]);
@@ -74,11 +80,22 @@ describe.each(ARCHS)("%s model.int8.onnx", (arch) => {
     const { onnx } = onnxProto;
     const graph = onnx.ModelProto.decode(exported[arch]!.int8Bytes!).graph!;
     const inits = new Map(graph.initializer!.map((t) => [t.name!, t]));
-    const matmuls = new Set(graph.node!.filter((n) => n.opType === "MatMul").map((n) => n.output![0]!));
+    // A layer's product: MatMul, or Mul(Cast(MatMulInteger), scale) in the integer form.
+    const outputOf = (op: string) =>
+      new Set(graph.node!.filter((n) => n.opType === op).map((n) => n.output![0]!));
+    const integer = outputOf("MatMulInteger");
+    const casts = new Set(
+      graph.node!.filter((n) => n.opType === "Cast" && integer.has(n.input![0]!)).map((n) => n.output![0]!),
+    );
+    const products = new Set([
+      ...outputOf("MatMul"),
+      ...graph.node!.filter((n) => n.opType === "Mul" && casts.has(n.input![0]!)).map((n) => n.output![0]!),
+    ]);
+    expect(integer.size).toBeGreaterThan(0);
     const biases = graph
-      .node!.filter((n) => n.opType === "Add" && matmuls.has(n.input![0]!))
+      .node!.filter((n) => n.opType === "Add" && products.has(n.input![0]!))
       .map((n) => inits.get(n.input![1]!));
-    expect(biases.length).toBe(matmuls.size);
+    expect(biases.length).toBe(products.size);
     for (const b of biases) expect(b?.dataType).toBe(onnx.TensorProto.DataType.FLOAT);
   });
 

@@ -12,7 +12,7 @@ import { type Dataset, loadDataset } from "../../trainer/data/load-dataset.ts";
 import { splitRows } from "../../trainer/data/split.ts";
 import { type ExportResult, exportModelDir } from "../../trainer/export/export-model.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
-import { quantizeInt8 } from "../../trainer/export/quantize.ts";
+import { PER_TENSOR_BELOW, quantizeInt8 } from "../../trainer/export/quantize.ts";
 import { writeSimulation } from "../../trainer/simulate/simulator.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { auc } from "../../trainer/train/metrics.ts";
@@ -21,6 +21,8 @@ import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
 const SEED = 5;
 let dir: string;
 let exported: ExportResult;
+/** The same model exported with --int8-form qdq (in its own directory). */
+let qdq: ExportResult;
 let data: Dataset;
 
 beforeAll(async () => {
@@ -44,6 +46,9 @@ beforeAll(async () => {
     seed: SEED,
   });
   exported = await exportModelDir(dir, { int8: true });
+  const qdqDir = join(work, "model-qdq");
+  await saveTrainedModel(qdqDir, await loadTrainedModel(dir));
+  qdq = await exportModelDir(qdqDir, { int8: true, int8Form: "qdq" });
   data = await loadDataset(sim.dataPath, await readSpecFile(sim.specPath));
 }, 180_000);
 
@@ -76,6 +81,9 @@ describe("export --int8", () => {
     expect(ratio).toBeLessThanOrEqual(0.3);
     expect(quantization?.bytesRatio).toBeCloseTo(ratio, 4);
     expect(quantization?.file).toBe("model.int8.onnx");
+    expect(quantization?.form).toBe("integer");
+    expect(qdq.manifest.quantization?.form).toBe("qdq");
+    expect(qdq.int8Bytes!.length / qdq.onnxBytes.length).toBeLessThanOrEqual(0.3);
   });
 
   it("stores every dense kernel and the embedding table as int8, biases as float32", () => {
@@ -93,7 +101,26 @@ describe("export --int8", () => {
       // No kernel or table is left in float32.
       expect(name.endsWith("/kernel") || name === "embedding").toBe(false);
     }
-    expect(graph.node!.filter((n) => n.opType === "DequantizeLinear").length).toBe(kernels.length);
+    // The default (integer) form multiplies the per-channel kernels in integers and dequantizes
+    // the small per-tensor ones.
+    const large = kernels.filter((k) => {
+      const dims = graph.initializer!.find((t) => t.name === k)!.dims!.map(Number);
+      return dims[0]! * dims[1]! >= PER_TENSOR_BELOW;
+    });
+    expect(large.length).toBeGreaterThan(0);
+    const ops = graph.node!.map((n) => n.opType);
+    expect(ops.filter((op) => op === "MatMulInteger").length).toBe(large.length);
+    expect(ops.filter((op) => op === "DequantizeLinear").length).toBe(kernels.length - large.length);
+    const qdqOps = onnx.ModelProto.decode(qdq.int8Bytes!).graph!.node!.map((n) => n.opType);
+    expect(qdqOps.filter((op) => op === "DequantizeLinear").length).toBe(kernels.length);
+    expect(qdqOps).not.toContain("MatMulInteger");
+  });
+
+  it("quantizes each activation once, however many layers read it", () => {
+    const graph = onnxProto.onnx.ModelProto.decode(exported.int8Bytes!).graph!;
+    const quantized = graph.node!.filter((n) => n.opType === "DynamicQuantizeLinear").map((n) => n.input![0]);
+    expect(quantized.length).toBeGreaterThan(0);
+    expect(new Set(quantized).size).toBe(quantized.length);
   });
 
   it("loads in onnxruntime and scores the validation rows within 0.02 of float32", async () => {
@@ -117,10 +144,14 @@ describe("export --int8", () => {
     }
   });
 
-  it("loses at most 0.002 AUC per task on the labelled rows", async () => {
+  it.each([
+    "integer",
+    "qdq",
+  ] as const)("%s: loses at most 0.002 AUC per task on the labelled rows", async (form) => {
     const batch = compileEncoder(exported.manifest.features).encodeRows(data.rows);
     const reference = await scores("model.onnx", batch);
-    const quantized = await scores("model.int8.onnx", batch);
+    const int8Bytes = form === "integer" ? exported.int8Bytes! : qdq.int8Bytes!;
+    const quantized = await runHeads(await openSession(int8Bytes), exported.manifest, batch);
     for (const head of exported.manifest.heads) {
       const labels = data.labels[head.name]!;
       const drop = auc(labels, reference[head.name]!) - auc(labels, quantized[head.name]!);

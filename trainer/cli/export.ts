@@ -1,6 +1,7 @@
-/** npm run export -- --model DIR [--int8] [--factorised] */
+/** npm run export -- --model DIR [--int8 [--int8-form integer|qdq]] [--factorised] */
 import { Command } from "commander";
 import { exportModelDir, INT8_ONNX_FILE, ONNX_FILE } from "../export/export-model.ts";
+import { DEFAULT_INT8_FORM, INT8_FORMS, type Int8Form, parseInt8Form } from "../export/quantize-form.ts";
 import { runCli } from "./run-cli.ts";
 
 const program = new Command("export")
@@ -8,15 +9,25 @@ const program = new Command("export")
   .requiredOption("--model <dir>", "model directory written by `npm run train`")
   .option("--int8", "also write DIR/model.int8.onnx (int8 weights; biases and activations stay float32)")
   .option(
+    "--int8-form <form>",
+    `with --int8, how dense layers use their int8 kernels: ${INT8_FORMS.join(" or ")} (default ${DEFAULT_INT8_FORM}, the faster in onnxruntime-web)`,
+  )
+  .option(
     "--factorised",
     "also write DIR/model.factorised.onnx: user/context features run once per request (with --int8, also its int8 twin)",
   )
   .showHelpAfterError();
 
 await runCli(async () => {
-  const opts = program.parse().opts<{ model: string; int8?: boolean; factorised?: boolean }>();
+  const opts = program
+    .parse()
+    .opts<{ model: string; int8?: boolean; int8Form?: string; factorised?: boolean }>();
+  const int8Form: Int8Form | undefined =
+    opts.int8Form === undefined ? undefined : parseInt8Form(opts.int8Form);
+  if (int8Form && !opts.int8) throw new Error("--int8-form: only meaningful with --int8");
   const { manifest } = await exportModelDir(opts.model, {
     int8: opts.int8 ?? false,
+    ...(int8Form ? { int8Form } : {}),
     factorised: opts.factorised ?? false,
   });
   const file = manifest.files[ONNX_FILE]!;
@@ -28,7 +39,7 @@ await runCli(async () => {
   if (int8 && q) {
     const diffs = Object.entries(q.maxAbsDiff).map(([head, d]) => `${head} ${d}`);
     console.log(
-      `exported ${opts.model}/${INT8_ONNX_FILE}: ${int8.bytes} bytes (${(q.bytesRatio * 100).toFixed(1)}% of float32), ` +
+      `exported ${opts.model}/${INT8_ONNX_FILE} (${q.form} form): ${int8.bytes} bytes (${(q.bytesRatio * 100).toFixed(1)}% of float32), ` +
         `sha256 ${int8.sha256.slice(0, 16)}…, max |Δ| vs float32 over ${q.probeRows} probe rows: ${diffs.join(", ")}`,
     );
   }

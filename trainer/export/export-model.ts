@@ -21,6 +21,7 @@ import { createGraph, type GraphBuilder, ONNX_IR_VERSION, ONNX_OPSET } from "./o
 import { openSession, runHeads } from "./onnx-session.ts";
 import { probeBatch } from "./probe-batch.ts";
 import type { SlotRows, WeightsMode } from "./quantize.ts";
+import { DEFAULT_INT8_FORM, type Int8Form } from "./quantize-form.ts";
 
 const TFJS_VERSION = "4.22.0";
 const ORT_WEB_VERSION = "1.30.0";
@@ -35,6 +36,8 @@ export { ExportError };
 export interface ExportOptions {
   /** Also write model.int8.onnx (int8 weights) and the manifest's `quantization` section. */
   int8?: boolean;
+  /** The int8 dense layers' form (quantize-form.ts): "integer" (default) or "qdq". */
+  int8Form?: Int8Form;
   /**
    * Also write model.factorised.onnx (user/context features once per request; with `int8` also
    * model.factorised.int8.onnx) and the manifest's `factorised` section.
@@ -58,9 +61,10 @@ export async function exportModelDir(dir: string, options: ExportOptions = {}): 
   const files: ModelManifest["files"] = { [ONNX_FILE]: fileInfo(bytes) };
   let int8: { bytes: Uint8Array; quantization: QuantizationInfo } | undefined;
   if (options.int8) {
-    const int8Bytes = buildOnnx(model, "int8").bytes;
+    const form = options.int8Form ?? DEFAULT_INT8_FORM;
+    const int8Bytes = buildOnnx(model, "int8", form).bytes;
     await checkLoads(int8Bytes, manifest);
-    int8 = { bytes: int8Bytes, quantization: await compareInt8(bytes, int8Bytes, manifest) };
+    int8 = { bytes: int8Bytes, quantization: await compareInt8(bytes, int8Bytes, manifest, form) };
     files[INT8_ONNX_FILE] = fileInfo(int8Bytes);
   }
   let factorised: { info: FactorisedInfo; float32: Uint8Array; int8?: Uint8Array } | undefined;
@@ -72,7 +76,7 @@ export async function exportModelDir(dir: string, options: ExportOptions = {}): 
     files[FACTORISED_FILE] = fileInfo(float.bytes);
     factorised = { info, float32: float.bytes };
     if (int8) {
-      const q = buildFactorisedOnnx(model, layout, "int8").bytes;
+      const q = buildFactorisedOnnx(model, layout, "int8", int8.quantization.form).bytes;
       // The split kernels get their own per-channel scales: close to the plain int8 graph, not equal.
       await checkFactorised(int8.bytes, q, manifest, info, 0.02);
       files[FACTORISED_INT8_FILE] = fileInfo(q);
@@ -112,13 +116,14 @@ export async function exportModelDir(dir: string, options: ExportOptions = {}): 
 export function buildOnnx(
   model: TrainedModel,
   weights: WeightsMode = "float32",
+  int8Form: Int8Form = DEFAULT_INT8_FORM,
 ): {
   bytes: Uint8Array;
   manifest: Omit<ModelManifest, "files">;
 } {
   const { id, version } = modelIdentity(model);
   let inputs: ModelManifest["inputs"] = {};
-  const bytes = graphBytes(model, weights, "plain", (g, options) => {
+  const bytes = graphBytes(model, weights, int8Form, "plain", (g, options) => {
     inputs = buildNetworkGraph(g, model.weights, model.config, options);
   });
   const heads: HeadInfo[] = model.config.heads.map((h) => ({
@@ -157,9 +162,10 @@ export function buildFactorisedOnnx(
   model: TrainedModel,
   layout: FactorisedLayout,
   weights: WeightsMode = "float32",
+  int8Form: Int8Form = DEFAULT_INT8_FORM,
 ): { bytes: Uint8Array; inputs: FactorisedInfo["inputs"] } {
   let inputs: FactorisedInfo["inputs"] = {};
-  const bytes = graphBytes(model, weights, "factorised", (g, options) => {
+  const bytes = graphBytes(model, weights, int8Form, "factorised", (g, options) => {
     inputs = buildFactorisedGraph(g, model.weights, model.config, layout, options);
   });
   return { bytes, inputs };
@@ -176,13 +182,14 @@ function modelIdentity(model: TrainedModel): { id: string; version: string } {
 function graphBytes(
   model: TrainedModel,
   weights: WeightsMode,
+  int8Form: Int8Form,
   form: "plain" | "factorised",
   build: (g: GraphBuilder, options: NetworkGraphOptions) => void,
 ): Uint8Array {
   checkFinite(model.weights);
   const { id, version } = modelIdentity(model);
   const g = createGraph("mtrank");
-  build(g, weights === "int8" ? { weights, slotRows: slotRows(model.encoder) } : {});
+  build(g, weights === "int8" ? { weights, int8Form, slotRows: slotRows(model.encoder) } : {});
   return g.toBytes({
     "mtrank.id": id,
     "mtrank.version": version,
@@ -246,6 +253,7 @@ async function compareInt8(
   floatBytes: Uint8Array,
   int8Bytes: Uint8Array,
   manifest: Omit<ModelManifest, "files">,
+  form: Int8Form,
 ): Promise<QuantizationInfo> {
   const batch = probeBatch(manifest.features, PROBE_ROWS);
   const reference = await runHeads(await openSession(floatBytes), manifest, batch);
@@ -261,6 +269,7 @@ async function compareInt8(
   return {
     file: INT8_ONNX_FILE,
     weights: "int8-symmetric",
+    form,
     bytesRatio: roundTo(int8Bytes.length / floatBytes.length, 4),
     maxAbsDiff,
     probeRows: batch.rows,

@@ -13,7 +13,8 @@ import type { Weights } from "../models/types.ts";
 import type { FactorisedLayout } from "./factorised-layout.ts";
 import { addHeadOutputs, embeddedOnnx, type NetworkGraphOptions } from "./network-graph.ts";
 import type { Dim, GraphBuilder } from "./onnx-graph.ts";
-import { type Int8Table, int8EmbeddingTable, int8Gather, int8KernelsBuilder } from "./quantize.ts";
+import { type Int8Table, int8EmbeddingTable, int8Gather } from "./quantize.ts";
+import { int8DenseBuilder } from "./quantize-form.ts";
 import { splitFirstLayerBuilder } from "./split-first-layer.ts";
 
 export const FACTORISED_INPUTS = {
@@ -80,7 +81,7 @@ export function buildFactorisedGraph(
       `export --factorised: the input layer is ${shape.inputWidth} wide but its dense columns and embeddings make ${split}: ` +
         "the factorised graph cannot split the other columns (e.g. embedding interactions) by side",
     );
-  const body = splitFirstLayerBuilder(int8 ? int8KernelsBuilder(g) : g, {
+  const body = splitFirstLayerBuilder(int8 ? int8DenseBuilder(g, options.int8Form) : g, {
     x: "x/factorised",
     width: shape.inputWidth,
     user: { value: user, rows: xRows.user },

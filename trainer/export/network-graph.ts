@@ -8,7 +8,8 @@ import { type EmbeddingBlock, embeddingBlocks, modelShape, type NetworkConfig } 
 import { architecture } from "../models/registry.ts";
 import type { Weights } from "../models/types.ts";
 import type { GraphBuilder } from "./onnx-graph.ts";
-import { int8EmbeddingLookup, int8KernelsBuilder, type SlotRows, type WeightsMode } from "./quantize.ts";
+import { int8EmbeddingLookup, type SlotRows, type WeightsMode } from "./quantize.ts";
+import { type Int8Form, int8DenseBuilder } from "./quantize-form.ts";
 
 export const INPUT_DENSE = "dense";
 export const INPUT_IDS = "ids";
@@ -21,6 +22,8 @@ export interface NetworkGraphOptions {
    * each block getting its own scales; without it every slot is taken to read the whole table.
    */
   slotRows?: readonly SlotRows[];
+  /** int8: the dense layers' form (quantize-form.ts; default DEFAULT_INT8_FORM). */
+  int8Form?: Int8Form;
 }
 
 /** Adds the whole network to `g`; returns the graph input names it declared. */
@@ -53,7 +56,7 @@ export function buildNetworkGraph(
     parts.push(embeddedOnnx(g, gathered, inputs.dense, blocks, config.embeddingDim, "embedded"));
   }
   const x = parts.length === 1 ? parts[0]! : g.node("Concat", parts, { axis: 1 });
-  const body = int8 ? int8KernelsBuilder(g) : g;
+  const body = int8 ? int8DenseBuilder(g, options.int8Form) : g;
   const logits = architecture(config.arch).toOnnx(body, weights, x, modelShape(config));
   addHeadOutputs(g, config, logits);
   return inputs;

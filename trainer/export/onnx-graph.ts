@@ -34,6 +34,11 @@ export interface GraphBuilder {
     attributes?: Record<string, AttributeValue>,
     outputName?: string,
   ): string;
+  /**
+   * Adds a node with several outputs (DynamicQuantizeLinear: value, scale, zero point); returns
+   * their names, made unique. Optional: only the root builder has it, wrappers may leave it out.
+   */
+  nodeOutputs?(op: string, inputs: readonly string[], outputNames: readonly string[]): string[];
   input(name: string, type: ElementType, dims: readonly Dim[]): string;
   output(name: string, type: ElementType, dims: readonly Dim[]): void;
   toBytes(metadata: Record<string, string>): Uint8Array;
@@ -73,6 +78,11 @@ export function createGraph(graphName: string): GraphBuilder {
         attribute: Object.entries(attributes).map(([name, value]) => attribute(name, value)),
       });
       return out;
+    },
+    nodeOutputs(op, nodeInputs, outputNames) {
+      const outs = outputNames.map(unique);
+      nodes.push({ opType: op, input: [...nodeInputs], output: outs, attribute: [] });
+      return outs;
     },
     input(name, type, dims) {
       used.add(name);

@@ -93,21 +93,38 @@ export function int8KernelsBuilder(g: GraphBuilder): GraphBuilder {
       // A bias is read once, by the Add after its layer's MatMul, which names the layer already.
       if (name.endsWith("/bias")) return g.initializer("b", dims, values);
       if (!isDenseKernel(name, dims)) return g.initializer(name, dims, values);
-      const perTensor = values.length < PER_TENSOR_BELOW;
-      const q = perTensor ? quantizeInt8PerTensor(name, values) : quantizeInt8(name, dims, values, 1);
-      const int8 = g.initializer(`${name}/int8`, dims, q.values);
-      if (perTensor) {
-        const scale = g.initializer("s", [], q.scales);
-        return g.node("DequantizeLinear", [int8, scale], {}, "w");
-      }
-      const scales = g.initializer("s", [q.scales.length], q.scales);
-      return g.node("DequantizeLinear", [int8, scales], { axis: 1 }, "w");
+      const k = int8Kernel(g, name, dims, values);
+      return g.node("DequantizeLinear", [k.int8, k.scale], k.perTensor ? {} : { axis: 1 }, "w");
     },
     node: (op, inputs, attributes, outputName) => g.node(op, inputs, attributes, outputName),
     input: (name, type, dims) => g.input(name, type, dims),
     output: (name, type, dims) => g.output(name, type, dims),
     toBytes: (metadata) => g.toBytes(metadata),
   };
+}
+
+/** A dense kernel added to `g` as int8, with its scale initializer (scalar or [out]). */
+export interface Int8Kernel {
+  int8: string;
+  scale: string;
+  perTensor: boolean;
+}
+
+/**
+ * Quantizes a dense kernel [in, out] (per-tensor below PER_TENSOR_BELOW weights, else one scale
+ * per output column) and adds it as `${name}/int8` with its scale `s`.
+ */
+export function int8Kernel(
+  g: GraphBuilder,
+  name: string,
+  dims: readonly number[],
+  values: Float32Array,
+): Int8Kernel {
+  const perTensor = values.length < PER_TENSOR_BELOW;
+  const q = perTensor ? quantizeInt8PerTensor(name, values) : quantizeInt8(name, dims, values, 1);
+  const int8 = g.initializer(`${name}/int8`, dims, q.values);
+  const scale = g.initializer("s", perTensor ? [] : [q.scales.length], q.scales);
+  return { int8, scale, perTensor };
 }
 
 /** The rows of the shared embedding table that one id slot reads: [offset, offset + size). */

@@ -1,0 +1,158 @@
+/**
+ * npm run bench:int8: onnxruntime-web (wasm, one thread, graph optimisation "all" as the worker
+ * runs it) latency of the reference MMoE (infer-model.ts: 12 categorical × 10k ids, 28 numeric,
+ * 8 experts [128, 64], towers [32], two heads) as float32, int8 "qdq" (DequantizeLinear on the
+ * kernels) and int8 "integer" (DynamicQuantizeLinear + MatMulInteger), at 10 to 1,000 candidates.
+ *
+ * The three graphs run round-robin in one loop, the order rotating each round, so load from
+ * other processes on a shared machine falls on all three alike. Times session.run only, after
+ * warm-up rounds. Writes out/bench/int8.json and prints p50/p99 and the p50 ratios to float32.
+ *
+ *   npm run bench:int8 [-- --runs 200] [-- --quick]
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
+import { dirname } from "node:path";
+import { performance } from "node:perf_hooks";
+import * as ort from "onnxruntime-web";
+import { buildOnnx } from "../export/export-model.ts";
+import { requestProbeBatch } from "../export/probe-batch.ts";
+import { INT8_FORMS } from "../export/quantize-form.ts";
+import { referenceFeatures, syntheticModel } from "./infer-model.ts";
+
+ort.env.wasm.numThreads = 1;
+ort.env.logLevel = "error";
+
+const OUT = "out/bench/int8.json";
+const CANDIDATES = [10, 100, 200, 500, 1000];
+const GRAPHS = ["float32", ...INT8_FORMS.map((f) => `int8-${f}` as const)] as const;
+type Graph = (typeof GRAPHS)[number];
+
+interface Stats {
+  p50: number;
+  p99: number;
+  mean: number;
+}
+
+interface Row {
+  candidates: number;
+  runs: number;
+  ms: Record<Graph, Stats>;
+  /** p50 of each graph / p50 of float32. */
+  ratioP50: Record<Graph, number>;
+  /** max |p − p_float32| over the batch, head "click" and "purchase". */
+  maxAbsDiff: Record<Graph, number>;
+}
+
+function parseArgs(argv: readonly string[]): { runs: number; quick: boolean } {
+  const quick = argv.includes("--quick");
+  const at = argv.indexOf("--runs");
+  const runs = at >= 0 ? Number(argv[at + 1]) : quick ? 20 : 200;
+  if (!Number.isInteger(runs) || runs < 5)
+    throw new Error(`--runs: expected an integer >= 5, got "${argv[at + 1]}"`);
+  return { runs, quick };
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+function stats(times: readonly number[]): Stats {
+  const sorted = [...times].sort((a, b) => a - b);
+  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
+  return {
+    p50: round3(q(0.5)),
+    p99: round3(q(0.99)),
+    mean: round3(times.reduce((a, b) => a + b, 0) / times.length),
+  };
+}
+
+function maxAbsDiff(a: ort.InferenceSession.ReturnType, b: ort.InferenceSession.ReturnType): number {
+  let max = 0;
+  for (const head of ["click", "purchase"]) {
+    const x = a[head]!.data as Float32Array;
+    const y = b[head]!.data as Float32Array;
+    for (let i = 0; i < x.length; i++) max = Math.max(max, Math.abs(x[i]! - y[i]!));
+  }
+  return max;
+}
+
+async function main(): Promise<void> {
+  const { runs, quick } = parseArgs(process.argv.slice(2));
+  const model = await syntheticModel({
+    arch: "mmoe",
+    features: referenceFeatures(),
+    options: { experts: 8, expertSizes: [128, 64], tower: [32] },
+    seed: 4,
+  });
+  const state = model.encoder;
+  const bytes: Record<Graph, Uint8Array> = {
+    float32: buildOnnx(model).bytes,
+    "int8-qdq": buildOnnx(model, "int8", "qdq").bytes,
+    "int8-integer": buildOnnx(model, "int8", "integer").bytes,
+  };
+  const sessions = {} as Record<Graph, ort.InferenceSession>;
+  for (const g of GRAPHS)
+    sessions[g] = await ort.InferenceSession.create(bytes[g], {
+      executionProviders: ["wasm"],
+      graphOptimizationLevel: "all",
+    });
+  const rows: Row[] = [];
+  console.log(`candidates | ${GRAPHS.map((g) => `${g} p50 (p99) ms`).join(" | ")} | p50 ratio qdq, integer`);
+  for (const candidates of CANDIDATES) {
+    const batch = requestProbeBatch(state, candidates, candidates);
+    const feeds = {
+      dense: new ort.Tensor("float32", batch.dense, [candidates, state.denseSize]),
+      ids: new ort.Tensor("int32", batch.ids, [candidates, state.idSlots]),
+    };
+    const times = Object.fromEntries(GRAPHS.map((g) => [g, [] as number[]])) as Record<Graph, number[]>;
+    const outputs = {} as Record<Graph, ort.InferenceSession.ReturnType>;
+    const warmup = Math.max(3, Math.round(runs / 10));
+    for (let i = 0; i < warmup + runs; i++) {
+      for (let j = 0; j < GRAPHS.length; j++) {
+        const g = GRAPHS[(i + j) % GRAPHS.length]!;
+        const start = performance.now();
+        const out = await sessions[g].run(feeds);
+        const ms = performance.now() - start;
+        if (i >= warmup) times[g].push(ms);
+        outputs[g] = out;
+      }
+    }
+    const ms = Object.fromEntries(GRAPHS.map((g) => [g, stats(times[g])])) as Record<Graph, Stats>;
+    const row: Row = {
+      candidates,
+      runs,
+      ms,
+      ratioP50: Object.fromEntries(GRAPHS.map((g) => [g, round3(ms[g].p50 / ms.float32.p50)])) as Record<
+        Graph,
+        number
+      >,
+      maxAbsDiff: Object.fromEntries(
+        GRAPHS.map((g) => [g, Number(maxAbsDiff(outputs.float32, outputs[g]).toPrecision(3))]),
+      ) as Record<Graph, number>,
+    };
+    rows.push(row);
+    console.log(
+      `${String(candidates).padStart(10)} | ${GRAPHS.map((g) => `${ms[g].p50.toFixed(3).padStart(8)} (${ms[g].p99.toFixed(3)})`).join(" | ")} | ` +
+        `x${row.ratioP50["int8-qdq"].toFixed(3)}, x${row.ratioP50["int8-integer"].toFixed(3)}`,
+    );
+  }
+  for (const s of Object.values(sessions)) await s.release();
+  const report = {
+    createdAt: new Date().toISOString(),
+    quick,
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version },
+    runtime: {
+      onnxruntimeWeb: ort.env.versions.web ?? "unknown",
+      backend: "wasm",
+      threads: 1,
+      optimization: "all",
+    },
+    model: { arch: "mmoe", experts: 8, expertSizes: [128, 64], tower: [32], embeddingDim: 8 },
+    bytes: Object.fromEntries(GRAPHS.map((g) => [g, bytes[g].length])),
+    rows,
+  };
+  await mkdir(dirname(OUT), { recursive: true });
+  await writeFile(OUT, `${JSON.stringify(report, null, 1)}\n`);
+  console.log(`wrote ${OUT}`);
+}
+
+await main();
