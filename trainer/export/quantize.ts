@@ -1,5 +1,6 @@
 /**
- * int8 weight quantization for the exported graph (DIR/model.int8.onnx).
+ * int8 weight quantization for the exported graph (DIR/model.int8.onnx). The dense layers below
+ * are the "qdq" form (`--int8-form qdq`); quantize-integer.ts is the "integer" form, the default.
  *
  * Scheme: symmetric int8, zero point 0, values in [-127, 127], one float32 scale per channel
  * (scale = max|w| / 127 over the channel). Dense kernels [in, out] get one scale per output
