@@ -49,29 +49,27 @@ describe.each(ARCHS)("%s model.int8.onnx", (arch) => {
   it("gives small kernels one scale and large ones a scale per output column", () => {
     const { onnx } = onnxProto;
     const graph = onnx.ModelProto.decode(exported[arch]!.int8Bytes!).graph!;
-    const inits = graph.initializer!;
-    // Each int8 kernel is written just before its scale, which DequantizeLinear reads or, for a
-    // kernel the integer form multiplies by MatMulInteger, Mul(activation scale, s).
-    const scaleReaders = new Set(
-      graph
-        .node!.filter((n) => n.opType === "Mul" || n.opType === "DequantizeLinear")
-        .flatMap((n) => n.input!),
-    );
+    const inits = new Map(graph.initializer!.map((t) => [t.name!, t]));
     let perTensor = 0;
     let perChannel = 0;
-    for (const [i, kernel] of inits.entries()) {
-      if (!kernel.name!.endsWith("/kernel/int8")) continue;
-      const scale = inits[i + 1]!;
-      expect(scaleReaders.has(scale.name!)).toBe(true);
+    for (const node of graph.node!) {
+      const kernel = inits.get(node.input![node.opType === "MatMulInteger" ? 1 : 0] ?? "");
+      if (!kernel?.name?.endsWith("/kernel/int8")) continue;
       const size = kernel.dims!.reduce((n, d) => n * Number(d), 1);
-      if (size < PER_TENSOR_BELOW) {
-        expect(scale.dims).toEqual([]);
+      if (node.opType === "DequantizeLinear") {
+        // Only small kernels are dequantized in the integer form, with one scale.
+        expect(size).toBeLessThan(PER_TENSOR_BELOW);
+        expect(inits.get(node.input![1]!)!.dims).toEqual([]);
         perTensor++;
-      } else {
-        expect(scale.dims!.map(Number)).toEqual([Number(kernel.dims![1])]);
-        perChannel++;
-      }
+      } else if (node.opType === "MatMulInteger") perChannel++;
     }
+    // The integer form's kernel scales, one per output column, multiply the integer products.
+    const columnScales = graph
+      .node!.filter((n) => n.opType === "Mul")
+      .flatMap((n) => n.input!.map((i) => inits.get(i)))
+      .filter((t) => t !== undefined && /^s(_\d+)?$/.test(t.name!));
+    expect(columnScales.length).toBeGreaterThan(0);
+    for (const t of columnScales) expect(t!.dims!.length).toBe(1);
     expect(perTensor).toBeGreaterThan(0);
     expect(perChannel).toBeGreaterThan(0);
   });
@@ -80,22 +78,15 @@ describe.each(ARCHS)("%s model.int8.onnx", (arch) => {
     const { onnx } = onnxProto;
     const graph = onnx.ModelProto.decode(exported[arch]!.int8Bytes!).graph!;
     const inits = new Map(graph.initializer!.map((t) => [t.name!, t]));
-    // A layer's product: MatMul, or Mul(Cast(MatMulInteger), scale) in the integer form.
-    const outputOf = (op: string) =>
-      new Set(graph.node!.filter((n) => n.opType === op).map((n) => n.output![0]!));
-    const integer = outputOf("MatMulInteger");
-    const casts = new Set(
-      graph.node!.filter((n) => n.opType === "Cast" && integer.has(n.input![0]!)).map((n) => n.output![0]!),
-    );
-    const products = new Set([
-      ...outputOf("MatMul"),
-      ...graph.node!.filter((n) => n.opType === "Mul" && casts.has(n.input![0]!)).map((n) => n.output![0]!),
-    ]);
-    expect(integer.size).toBeGreaterThan(0);
+    // One bias Add per dense layer of the float graph, each adding a float32 constant.
+    const floatGraph = onnx.ModelProto.decode(exported[arch]!.onnxBytes).graph!;
+    const layers = floatGraph.initializer!.filter((t) => t.name!.endsWith("/kernel")).length;
+    expect(graph.node!.some((n) => n.opType === "MatMulInteger")).toBe(true);
     const biases = graph
-      .node!.filter((n) => n.opType === "Add" && products.has(n.input![0]!))
-      .map((n) => inits.get(n.input![1]!));
-    expect(biases.length).toBe(products.size);
+      .node!.filter((n) => n.opType === "Add" && n.input!.some((i) => inits.has(i)))
+      .map((n) => inits.get(n.input!.find((i) => inits.has(i))!));
+    expect(layers).toBeGreaterThan(0);
+    expect(biases.length).toBe(layers);
     for (const b of biases) expect(b?.dataType).toBe(onnx.TensorProto.DataType.FLOAT);
   });
 

@@ -101,18 +101,30 @@ describe("export --int8", () => {
       // No kernel or table is left in float32.
       expect(name.endsWith("/kernel") || name === "embedding").toBe(false);
     }
-    // The default (integer) form multiplies the per-channel kernels in integers and dequantizes
-    // the small per-tensor ones.
-    const large = kernels.filter((k) => {
-      const dims = graph.initializer!.find((t) => t.name === k)!.dims!.map(Number);
-      return dims[0]! * dims[1]! >= PER_TENSOR_BELOW;
-    });
-    expect(large.length).toBeGreaterThan(0);
+    // The default (integer) form multiplies the per-channel kernels in integers (a first layer's
+    // split by input group, see GroupedInput) and dequantizes the small per-tensor ones.
+    const size = (name: string) =>
+      graph.initializer!.find((t) => t.name === name)!.dims!.reduce((n, d) => n * Number(d), 1);
+    const readers = new Map<string, string[]>();
+    for (const n of graph.node!)
+      for (const i of n.input!) readers.set(i, [...(readers.get(i) ?? []), n.opType!]);
+    for (const k of kernels) {
+      const [op, ...more] = readers.get(k) ?? [];
+      expect(more).toEqual([]);
+      expect(["MatMulInteger", "DequantizeLinear"]).toContain(op);
+      if (op === "DequantizeLinear") expect(size(k)).toBeLessThan(PER_TENSOR_BELOW);
+    }
     const ops = graph.node!.map((n) => n.opType);
-    expect(ops.filter((op) => op === "MatMulInteger").length).toBe(large.length);
-    expect(ops.filter((op) => op === "DequantizeLinear").length).toBe(kernels.length - large.length);
-    const qdqOps = onnx.ModelProto.decode(qdq.int8Bytes!).graph!.node!.map((n) => n.opType);
-    expect(qdqOps.filter((op) => op === "DequantizeLinear").length).toBe(kernels.length);
+    expect(ops.filter((op) => op === "MatMulInteger").length).toBeGreaterThan(0);
+    // The numbers (graph input "dense") and the embeddings are quantized apart.
+    const quantizedInputs = graph
+      .node!.filter((n) => n.opType === "DynamicQuantizeLinear")
+      .map((n) => n.input![0]);
+    expect(quantizedInputs).toContain("dense");
+    const qdqGraph = onnx.ModelProto.decode(qdq.int8Bytes!).graph!;
+    const qdqKernels = qdqGraph.initializer!.filter((t) => t.name!.endsWith("/kernel/int8"));
+    const qdqOps = qdqGraph.node!.map((n) => n.opType);
+    expect(qdqOps.filter((op) => op === "DequantizeLinear").length).toBe(qdqKernels.length);
     expect(qdqOps).not.toContain("MatMulInteger");
   });
 

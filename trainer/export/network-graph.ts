@@ -36,9 +36,11 @@ export function buildNetworkGraph(
   const int8 = options.weights === "int8";
   const inputs: { dense?: string; ids?: string } = {};
   const parts: string[] = [];
+  const widths: number[] = [];
   if (config.denseSize > 0) {
     inputs.dense = g.input(INPUT_DENSE, "float32", ["n", config.denseSize]);
     parts.push(inputs.dense);
+    widths.push(config.denseSize);
   }
   if (config.idSlots > 0) {
     inputs.ids = g.input(INPUT_IDS, "int32", ["n", config.idSlots]);
@@ -54,9 +56,12 @@ export function buildNetworkGraph(
       : g.node("Gather", [constant(g, weights, "embedding"), inputs.ids], { axis: 0 });
     const { blocks } = embeddingBlocks(config);
     parts.push(embeddedOnnx(g, gathered, inputs.dense, blocks, config.embeddingDim, "embedded"));
+    widths.push(modelShape(config).inputWidth - config.denseSize);
   }
   const x = parts.length === 1 ? parts[0]! : g.node("Concat", parts, { axis: 1 });
-  const body = int8 ? int8DenseBuilder(g, options.int8Form) : g;
+  // int8 integer form: numbers and embeddings quantized apart (see GroupedInput).
+  const grouped = { x, groups: parts.map((value, i) => ({ value, width: widths[i]! })) };
+  const body = int8 ? int8DenseBuilder(g, options.int8Form, grouped) : g;
   const logits = architecture(config.arch).toOnnx(body, weights, x, modelShape(config));
   addHeadOutputs(g, config, logits);
   return inputs;

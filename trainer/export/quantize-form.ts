@@ -4,24 +4,28 @@
  */
 import type { GraphBuilder } from "./onnx-graph.ts";
 import { int8KernelsBuilder } from "./quantize.ts";
-import { integerKernelsBuilder } from "./quantize-integer.ts";
+import { type GroupedInput, integerKernelsBuilder } from "./quantize-integer.ts";
 
 export const INT8_FORMS = ["qdq", "integer"] as const;
 export type Int8Form = (typeof INT8_FORMS)[number];
 
 /**
  * The default of `export --int8`: the faster form in onnxruntime-web (npm run bench:int8, reference
- * MMoE, wasm, 1 thread, p50 vs float32 at 10/100/200/500/1,000 candidates: integer x0.85, x0.70,
- * x0.70, x0.68, x0.67; qdq x2.9, x1.24, x1.17, x1.08, x1.04). The price: activations are
- * quantized too, so its max |Δp| is ~10x qdq's (0.006-0.016 vs 0.0005-0.0011 on the simulator
- * models; AUC within 0.001 of float32 for both). Most of that error, and most of the gain, is in
- * the first layer, whose input mixes standardised numbers with much smaller embeddings.
+ * MMoE, wasm, 1 thread, p50 vs float32 at 10/100/200/500/1,000 candidates: integer x0.67, x0.54,
+ * x0.52, x0.50, x0.48; qdq x1.77, x1.24, x1.17, x1.21, x1.17). The price: activations are
+ * quantized too, so its max |Δp| is about twice qdq's (0.0016-0.0043 vs 0.0005-0.0011 on the
+ * simulator models; AUC within 0.001 of float32 for both). Quantizing the network input in one
+ * piece, numbers and embeddings together, had cost 10x (0.006-0.016): see GroupedInput.
  */
 export const DEFAULT_INT8_FORM: Int8Form = "integer";
 
 /** A view of `g` that stores dense kernels as int8 in the given form. */
-export function int8DenseBuilder(g: GraphBuilder, form: Int8Form = DEFAULT_INT8_FORM): GraphBuilder {
-  return form === "integer" ? integerKernelsBuilder(g) : int8KernelsBuilder(g);
+export function int8DenseBuilder(
+  g: GraphBuilder,
+  form: Int8Form = DEFAULT_INT8_FORM,
+  grouped?: GroupedInput,
+): GraphBuilder {
+  return form === "integer" ? integerKernelsBuilder(g, grouped) : int8KernelsBuilder(g);
 }
 
 /** Parses a form name (the CLI's --int8-form), naming the allowed values when it is not one. */
