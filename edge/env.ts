@@ -11,6 +11,12 @@ export interface EdgeEnv {
   MTRANK_MODELS?: R2BucketReader;
   /** Optional KV namespace: `models/current` and `models/challenger` name prefixes in MTRANK_MODELS. */
   MTRANK_MODEL_POINTERS?: KvReader;
+  /**
+   * "int8" serves each R2 model directory's model.int8.onnx (and its factorised int8 graph),
+   * verified like model.onnx; default "float32". The integer int8 form runs at about half the
+   * float32 time in onnxruntime-web (npm run bench:int8).
+   */
+  MTRANK_MODEL_WEIGHTS?: string;
   /** Seconds between reads of the KV pointers (default 60). */
   MTRANK_MODEL_REFRESH_S?: string;
   /** Percentage (0-100) of user ids the challenger model serves (default 0). */
@@ -48,5 +54,9 @@ export function numberSetting(
 export function modelStore(env: EdgeEnv | undefined): ModelStore | undefined {
   const bucket = env?.MTRANK_MODELS;
   const pointers = env?.MTRANK_MODEL_POINTERS;
-  return bucket && pointers ? { bucket, pointers } : undefined;
+  if (!bucket || !pointers) return undefined;
+  const weights = env?.MTRANK_MODEL_WEIGHTS ?? "float32";
+  if (weights !== "float32" && weights !== "int8")
+    throw new Error(`MTRANK_MODEL_WEIGHTS must be "float32" or "int8", got "${weights}"`);
+  return { bucket, pointers, weights };
 }

@@ -9,6 +9,7 @@ import { describeError, logLine } from "../log.ts";
 import { type Arm, assignArm } from "./ab-split.ts";
 import type { ServingModel } from "./serving-model.ts";
 import { modelSlot } from "./slot.ts";
+import type { ModelStore } from "./store.ts";
 
 export type { Arm } from "./ab-split.ts";
 
@@ -36,11 +37,11 @@ export function modelCatalog(bundled: ServingModel, bundledChallenger?: ServingM
   const champion = modelSlot(CURRENT_POINTER, bundled);
   const challenger = modelSlot(CHALLENGER_POINTER, bundledChallenger);
   const championNow = async (env: EdgeEnv | undefined): Promise<ModelChoice> => ({
-    model: (await champion.current(modelStore(env), refreshSeconds(env))) ?? bundled,
+    model: (await champion.current(store(env), refreshSeconds(env))) ?? bundled,
     arm: "champion",
   });
   const challengerNow = async (env: EdgeEnv | undefined): Promise<ModelChoice | undefined> => {
-    const model = await challenger.current(modelStore(env), refreshSeconds(env));
+    const model = await challenger.current(store(env), refreshSeconds(env));
     return model && { model, arm: "challenger" };
   };
   return {
@@ -58,6 +59,16 @@ export function modelCatalog(bundled: ServingModel, bundledChallenger?: ServingM
       return [await championNow(env), ...(second ? [second] : [])];
     },
   };
+}
+
+/** The R2 + KV store; a bad MTRANK_MODEL_WEIGHTS is logged and float32 served. */
+function store(env: EdgeEnv | undefined): ModelStore | undefined {
+  try {
+    return modelStore(env);
+  } catch (error) {
+    logLine("error", "config.invalid", { error: describeError(error) });
+    return modelStore({ ...env, MTRANK_MODEL_WEIGHTS: "float32" });
+  }
 }
 
 function refreshSeconds(env: EdgeEnv | undefined): number {

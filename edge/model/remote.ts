@@ -10,9 +10,16 @@ export class ModelVerificationError extends Error {
   override name = "ModelVerificationError";
 }
 
-const MODEL_FILE = "model.onnx";
+/** Which weights to serve from a model directory: model.onnx or model.int8.onnx (MTRANK_MODEL_WEIGHTS). */
+export type ServedWeights = "float32" | "int8";
 
-export async function fetchRemoteModel(bucket: R2BucketReader, prefix: string): Promise<ModelSource> {
+const MODEL_FILES: Record<ServedWeights, string> = { float32: "model.onnx", int8: "model.int8.onnx" };
+
+export async function fetchRemoteModel(
+  bucket: R2BucketReader,
+  prefix: string,
+  weights: ServedWeights = "float32",
+): Promise<ModelSource> {
   const dir = prefix.endsWith("/") ? prefix : `${prefix}/`;
   const manifestObject = await bucket.get(`${dir}manifest.json`);
   if (!manifestObject) throw new ModelVerificationError(`R2 has no ${dir}manifest.json`);
@@ -22,10 +29,11 @@ export async function fetchRemoteModel(bucket: R2BucketReader, prefix: string): 
   } catch (error) {
     throw new ModelVerificationError(`${dir}manifest.json is not JSON: ${String(error)}`);
   }
-  const model = await verifiedFile(bucket, dir, manifest, MODEL_FILE);
+  const model = await verifiedFile(bucket, dir, manifest, MODEL_FILES[weights]);
   // The factorised graph, when the manifest has one, is verified the same way: a model
   // directory is served whole or not at all.
-  const factorisedFile = (manifest as { factorised?: { file?: unknown } } | null)?.factorised?.file;
+  const factorised = (manifest as { factorised?: { file?: unknown; int8File?: unknown } } | null)?.factorised;
+  const factorisedFile = weights === "int8" ? factorised?.int8File : factorised?.file;
   if (typeof factorisedFile !== "string") return { manifest, model };
   return { manifest, model, factorised: await verifiedFile(bucket, dir, manifest, factorisedFile) };
 }

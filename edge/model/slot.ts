@@ -41,7 +41,7 @@ export function modelSlot(pointerKey: string, bundled: ServingModel | undefined)
       return;
     }
     try {
-      const next = servingModel(await fetchRemoteModel(store.bucket, pointer));
+      const next = servingModel(await fetchRemoteModel(store.bucket, pointer, store.weights));
       await next.load();
       active = next;
       activePointer = pointer;

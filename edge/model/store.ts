@@ -4,6 +4,7 @@
  * pointer keys (`models/current`) name the prefix to serve. Only the calls the worker makes
  * are typed here (no @cloudflare/workers-types in this project).
  */
+import type { ServedWeights } from "./remote.ts";
 
 export interface R2ObjectBody {
   arrayBuffer(): Promise<ArrayBuffer>;
@@ -19,4 +20,6 @@ export interface KvReader {
 export interface ModelStore {
   bucket: R2BucketReader;
   pointers: KvReader;
+  /** model.onnx or model.int8.onnx of each directory (MTRANK_MODEL_WEIGHTS, default float32). */
+  weights: ServedWeights;
 }

@@ -36,7 +36,7 @@ async function upload(
   return prefix;
 }
 
-/** Bindings for one app, counting the worker's reads of KV and of model.onnx in R2. */
+/** Bindings for one app, counting the worker's reads of KV and of .onnx graphs in R2. */
 function bindings(refreshSeconds: string) {
   const reads = { pointer: 0, model: 0 };
   const binding: EdgeEnv = {
@@ -49,7 +49,7 @@ function bindings(refreshSeconds: string) {
     },
     MTRANK_MODELS: {
       get: (key) => {
-        if (key.endsWith("model.onnx")) reads.model += 1;
+        if (key.endsWith(".onnx")) reads.model += 1;
         return env.TEST_MODELS.get(key);
       },
     },
@@ -166,5 +166,41 @@ describe("models from R2 + KV", () => {
     expect(await res.json()).toMatchObject({
       models: [{ id: manifest.id, version: "r2-1", arm: "champion" }],
     });
+  });
+});
+
+describe("MTRANK_MODEL_WEIGHTS", () => {
+  /** A directory whose model.int8.onnx is a valid graph and whose model.onnx is not. */
+  async function uploadInt8Only(label: string, version: string): Promise<string> {
+    const prefix = `models/${label}/`;
+    const broken = new Uint8Array([1, 2, 3]).buffer;
+    const files = {
+      "model.onnx": { sha256: await sha256Hex(broken), bytes: broken.byteLength },
+      "model.int8.onnx": { sha256: await sha256Hex(modelBytes), bytes: modelBytes.byteLength },
+    };
+    await env.TEST_MODELS.put(`${prefix}manifest.json`, JSON.stringify({ ...manifest, version, files }));
+    await env.TEST_MODELS.put(`${prefix}model.onnx`, broken);
+    await env.TEST_MODELS.put(`${prefix}model.int8.onnx`, modelBytes);
+    return prefix;
+  }
+
+  it("int8 serves each directory's verified model.int8.onnx; the default reads model.onnx", async () => {
+    await env.TEST_POINTERS.put(POINTER, await uploadInt8Only("int8-1", "r2-int8"));
+    const int8 = bindings("0");
+    int8.binding.MTRANK_MODEL_WEIGHTS = "int8";
+    expect(await serve(int8.binding)()).toEqual({ version: "r2-int8", header: "r2-int8", fallback: false });
+    expect(int8.reads.model).toBe(1); // model.int8.onnx, once
+    // float32 (the default) reads the broken model.onnx: refused, the bundled model keeps serving.
+    expect((await serve(bindings("0").binding)()).version).toBe(manifest.version);
+  });
+
+  it("a value other than float32 or int8 is logged and float32 served", async () => {
+    await env.TEST_POINTERS.put(POINTER, await upload("good-w", "r2-w"));
+    const { binding } = bindings("0");
+    binding.MTRANK_MODEL_WEIGHTS = "fp16";
+    expect((await serve(binding)()).version).toBe("r2-w");
+    expect(events("config.invalid")[0]?.error).toMatch(
+      /MTRANK_MODEL_WEIGHTS must be "float32" or "int8", got "fp16"/,
+    );
   });
 });
