@@ -33,7 +33,7 @@ import { sliceBatch } from "../export/factorised-layout.ts";
 import { jsMmoe } from "./edge-forward.ts";
 import { type RerankBody, requestBody } from "./edge-request-body.ts";
 import { type DevServer, startDevServer } from "./edge-wrangler.ts";
-import { referenceFeatures, syntheticModel } from "./infer-model.ts";
+import { referenceMmoe } from "./infer-model.ts";
 
 const OUT = "out/bench/edge.json";
 const MODEL_DIR = "out/bench/edge-model";
@@ -88,12 +88,7 @@ function stats(times: readonly number[]): Stats {
 // ---- the model and the requests --------------------------------------------------------------
 
 async function buildModelDir(): Promise<ModelManifest> {
-  const model = await syntheticModel({
-    arch: "mmoe",
-    features: referenceFeatures(),
-    options: { experts: 8, expertSizes: [128, 64], tower: [32] },
-    seed: 4,
-  });
+  const model = await referenceMmoe();
   await saveTrainedModel(MODEL_DIR, model);
   const { manifest } = await exportModelDir(MODEL_DIR, { int8: true, factorised: true });
   return manifest;

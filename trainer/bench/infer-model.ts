@@ -134,3 +134,13 @@ export function referenceFeatures(): SyntheticFeature[] {
     ...Array.from({ length: 28 }, (_, i) => ({ name: `n${i}`, side: side(i, 14, 0) })),
   ];
 }
+
+/** The reference MMoE every inference benchmark times: 8 experts of [128, 64], towers [32]. */
+export function referenceMmoe(): Promise<TrainedModel> {
+  return syntheticModel({
+    arch: "mmoe",
+    features: referenceFeatures(),
+    options: { experts: 8, expertSizes: [128, 64], tower: [32] },
+    seed: 4,
+  });
+}

@@ -20,7 +20,7 @@ import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import { buildFactorisedOnnx, buildOnnx } from "../export/export-model.ts";
 import { type FactorisedLayout, factorisedLayout, sliceBatch } from "../export/factorised-layout.ts";
 import { requestProbeBatch } from "../export/probe-batch.ts";
-import { referenceFeatures, syntheticModel } from "./infer-model.ts";
+import { referenceMmoe } from "./infer-model.ts";
 
 const OUT = "out/bench/infer-options.json";
 
@@ -111,12 +111,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   ort.env.wasm.numThreads = args.threads;
   ort.env.logLevel = "error";
-  const model = await syntheticModel({
-    arch: "mmoe",
-    features: referenceFeatures(),
-    options: { experts: 8, expertSizes: [128, 64], tower: [32] },
-    seed: 4,
-  });
+  const model = await referenceMmoe();
   const state = model.encoder;
   const layout = factorisedLayout(state);
   const bytes: Record<string, Uint8Array> = {};

@@ -23,7 +23,7 @@ import type { FactorisedLayout } from "../export/factorised-layout.ts";
 import { factorisedLayout, sliceBatch } from "../export/factorised-layout.ts";
 import { openSession, type Session } from "../export/onnx-session.ts";
 import { requestProbeBatch } from "../export/probe-batch.ts";
-import { referenceFeatures, syntheticModel } from "./infer-model.ts";
+import { referenceMmoe } from "./infer-model.ts";
 
 const OUT = "out/bench/infer.json";
 const CANDIDATES = [10, 100, 500, 1000];
@@ -96,12 +96,7 @@ async function timed(
 
 async function main(): Promise<void> {
   const { runs, quick } = parseArgs(process.argv.slice(2));
-  const model = await syntheticModel({
-    arch: "mmoe",
-    features: referenceFeatures(),
-    options: { experts: 8, expertSizes: [128, 64], tower: [32] },
-    seed: 4,
-  });
+  const model = await referenceMmoe();
   const state = model.encoder;
   const layout = factorisedLayout(state);
   const rows: Row[] = [];

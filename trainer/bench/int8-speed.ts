@@ -18,7 +18,7 @@ import * as ort from "onnxruntime-web";
 import { buildOnnx } from "../export/export-model.ts";
 import { requestProbeBatch } from "../export/probe-batch.ts";
 import { INT8_FORMS } from "../export/quantize-form.ts";
-import { referenceFeatures, syntheticModel } from "./infer-model.ts";
+import { referenceMmoe } from "./infer-model.ts";
 
 ort.env.wasm.numThreads = 1;
 ort.env.logLevel = "error";
@@ -77,12 +77,7 @@ function maxAbsDiff(a: ort.InferenceSession.ReturnType, b: ort.InferenceSession.
 
 async function main(): Promise<void> {
   const { runs, quick } = parseArgs(process.argv.slice(2));
-  const model = await syntheticModel({
-    arch: "mmoe",
-    features: referenceFeatures(),
-    options: { experts: 8, expertSizes: [128, 64], tower: [32] },
-    seed: 4,
-  });
+  const model = await referenceMmoe();
   const state = model.encoder;
   const bytes: Record<Graph, Uint8Array> = {
     float32: buildOnnx(model).bytes,
