@@ -60,6 +60,12 @@ export interface QuantizationInfo {
   maxAbsDiff: Record<string, number>;
   /** Rows of the probe batch: seeded random inputs over each feature's encoded range. */
   probeRows: number;
+  /**
+   * With `export --int8 --data F`: per binary head, float32 AUC − int8 AUC on F's labelled rows
+   * (both graphs run by onnxruntime), and how many rows that was.
+   */
+  aucDrop?: Record<string, number>;
+  aucRows?: number;
 }
 
 /** The plain inputs' dense columns and id slots that one side of a factorised graph reads, in its input order. */

@@ -1,7 +1,9 @@
-/** npm run export -- --model DIR [--int8 [--int8-form integer|qdq]] [--factorised] */
+/** npm run export -- --model DIR [--int8 [--int8-form integer|qdq] [--data F]] [--factorised] */
 import { Command } from "commander";
+import type { DatasetSpec } from "../../shared/spec.ts";
 import { exportModelDir, INT8_ONNX_FILE, ONNX_FILE } from "../export/export-model.ts";
 import { DEFAULT_INT8_FORM, INT8_FORMS, type Int8Form, parseInt8Form } from "../export/quantize-form.ts";
+import { specForModel } from "../predict/served-model.ts";
 import { runCli } from "./run-cli.ts";
 
 const program = new Command("export")
@@ -13,22 +15,40 @@ const program = new Command("export")
     `with --int8, how dense layers use their int8 kernels: ${INT8_FORMS.join(" or ")} (default ${DEFAULT_INT8_FORM}, the faster in onnxruntime-web)`,
   )
   .option(
+    "--data <file>",
+    "with --int8, labelled rows on which to measure each task's AUC drop (recorded in the manifest)",
+  )
+  .option("--spec <file>", "dataset spec for --data (default: the one saved with the model)")
+  .option(
     "--factorised",
     "also write DIR/model.factorised.onnx: user/context features run once per request (with --int8, also its int8 twin)",
   )
   .showHelpAfterError();
 
 await runCli(async () => {
-  const opts = program
-    .parse()
-    .opts<{ model: string; int8?: boolean; int8Form?: string; factorised?: boolean }>();
+  const opts = program.parse().opts<{
+    model: string;
+    int8?: boolean;
+    int8Form?: string;
+    factorised?: boolean;
+    data?: string;
+    spec?: string;
+  }>();
   const int8Form: Int8Form | undefined =
     opts.int8Form === undefined ? undefined : parseInt8Form(opts.int8Form);
   if (int8Form && !opts.int8) throw new Error("--int8-form: only meaningful with --int8");
+  if (opts.data && !opts.int8) throw new Error("--data: only meaningful with --int8");
+  let int8Evaluation: { data: string; spec: DatasetSpec } | undefined;
+  if (opts.data) {
+    const spec = await specForModel(opts.model, opts.spec);
+    if (!spec) throw new Error(`--spec: ${opts.model} has no spec.json; name the dataset spec with --spec`);
+    int8Evaluation = { data: opts.data, spec };
+  }
   const { manifest } = await exportModelDir(opts.model, {
     int8: opts.int8 ?? false,
     ...(int8Form ? { int8Form } : {}),
     factorised: opts.factorised ?? false,
+    ...(int8Evaluation ? { int8Evaluation } : {}),
   });
   const file = manifest.files[ONNX_FILE]!;
   console.log(
@@ -42,6 +62,12 @@ await runCli(async () => {
       `exported ${opts.model}/${INT8_ONNX_FILE} (${q.form} form): ${int8.bytes} bytes (${(q.bytesRatio * 100).toFixed(1)}% of float32), ` +
         `sha256 ${int8.sha256.slice(0, 16)}…, max |Δ| vs float32 over ${q.probeRows} probe rows: ${diffs.join(", ")}`,
     );
+    if (q.aucDrop)
+      console.log(
+        `AUC drop float32 − int8 over ${q.aucRows} rows of ${opts.data}: ${Object.entries(q.aucDrop)
+          .map(([head, d]) => `${head} ${d.toFixed(5)}`)
+          .join(", ")}`,
+      );
   }
   const f = manifest.factorised;
   if (f) {

@@ -10,12 +10,14 @@ import { join } from "node:path";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import { type EncoderState, idSlotLayout } from "../../shared/encoder/state.ts";
 import type { FactorisedInfo, HeadInfo, ModelManifest, QuantizationInfo } from "../../shared/manifest.ts";
+import type { DatasetSpec } from "../../shared/spec.ts";
 import { loadTrainedModel, type TrainedModel, writeAtomic } from "../artifact/trained-model.ts";
 import type { Weights } from "../models/types.ts";
 import { ExportError } from "./export-error.ts";
 import { checkFactorised, FACTORISED_FILE, FACTORISED_INT8_FILE } from "./export-factorised.ts";
 import { buildFactorisedGraph } from "./factorised-graph.ts";
 import { type FactorisedLayout, factorisedLayout } from "./factorised-layout.ts";
+import { int8AucDrop } from "./int8-auc.ts";
 import { buildNetworkGraph, type NetworkGraphOptions } from "./network-graph.ts";
 import { createGraph, type GraphBuilder, ONNX_IR_VERSION, ONNX_OPSET } from "./onnx-graph.ts";
 import { openSession, runHeads } from "./onnx-session.ts";
@@ -43,6 +45,8 @@ export interface ExportOptions {
    * model.factorised.int8.onnx) and the manifest's `factorised` section.
    */
   factorised?: boolean;
+  /** With `int8`: labelled rows (and their spec) on which to measure each task's AUC drop. */
+  int8Evaluation?: { data: string; spec: DatasetSpec };
 }
 
 export interface ExportResult {
@@ -65,6 +69,11 @@ export async function exportModelDir(dir: string, options: ExportOptions = {}): 
     const int8Bytes = buildOnnx(model, "int8", form).bytes;
     await checkLoads(int8Bytes, manifest);
     int8 = { bytes: int8Bytes, quantization: await compareInt8(bytes, int8Bytes, manifest, form) };
+    if (options.int8Evaluation) {
+      const { data, spec } = options.int8Evaluation;
+      const report = await int8AucDrop(manifest, spec, data, bytes, int8Bytes);
+      int8.quantization = { ...int8.quantization, aucDrop: report.aucDrop, aucRows: report.rows };
+    }
     files[INT8_ONNX_FILE] = fileInfo(int8Bytes);
   }
   let factorised: { info: FactorisedInfo; float32: Uint8Array; int8?: Uint8Array } | undefined;

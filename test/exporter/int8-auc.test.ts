@@ -1,0 +1,43 @@
+/** export --int8 --data: the manifest reports each task's AUC drop, as onnxruntime measures it. */
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { compileEncoder } from "../../shared/encoder/encode.ts";
+import { loadDataset } from "../../trainer/data/load-dataset.ts";
+import { exportModelDir } from "../../trainer/export/export-model.ts";
+import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
+import { writeSimulation } from "../../trainer/simulate/simulator.ts";
+import { selectBackend } from "../../trainer/train/backend.ts";
+import { auc } from "../../trainer/train/metrics.ts";
+import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
+
+describe("export --int8 --data", () => {
+  it("records float32 − int8 AUC per binary head over the file's rows", async () => {
+    await selectBackend("cpu");
+    const work = await mkdtemp(join(tmpdir(), "mtrank-int8-auc-"));
+    const sim = writeSimulation(join(work, "sim"), { seed: 3, users: 200, items: 150, requests: 600 });
+    const dir = join(work, "model");
+    await runTraining({ data: sim.dataPath, spec: sim.specPath, arch: "mmoe", out: dir, epochs: 1, seed: 3 });
+    const spec = await readSpecFile(sim.specPath);
+    const { manifest } = await exportModelDir(dir, {
+      int8: true,
+      int8Evaluation: { data: sim.dataPath, spec },
+    });
+    const q = manifest.quantization!;
+    expect(q.aucRows).toBe(6000);
+    expect(Object.keys(q.aucDrop!).sort()).toEqual(["click", "purchase"]);
+    // The same figure computed here from both files.
+    const data = await loadDataset(sim.dataPath, spec);
+    const batch = compileEncoder(manifest.features).encodeRows(data.rows);
+    const float = await runHeads(await openSession(await readFile(join(dir, "model.onnx"))), manifest, batch);
+    const int8 = await runHeads(
+      await openSession(await readFile(join(dir, "model.int8.onnx"))),
+      manifest,
+      batch,
+    );
+    const labels = data.labels.click!;
+    expect(q.aucDrop!.click).toBeCloseTo(auc(labels, float.click!) - auc(labels, int8.click!), 9);
+    for (const drop of Object.values(q.aucDrop!)) expect(Math.abs(drop)).toBeLessThan(0.002);
+  }, 120_000);
+});
