@@ -18,9 +18,24 @@ export interface FitOptions {
    * this many (each slot costs a gather and a dense column per row).
    */
   maxValues: number;
+  /**
+   * A categorical feature (without hashBuckets) with more distinct training values than this
+   * is hashed into OVERFLOW_HASH_BUCKETS instead: counting every value of an id column with tens
+   * of millions of values would need gigabytes, and most of them are seen once anyway.
+   */
+  maxDistinct: number;
 }
 
-export const DEFAULT_FIT_OPTIONS: FitOptions = { minCount: 2, clip: 8, numericBuckets: 16, maxValues: 8 };
+export const DEFAULT_FIT_OPTIONS: FitOptions = {
+  minCount: 2,
+  clip: 8,
+  numericBuckets: 16,
+  maxValues: 8,
+  maxDistinct: 1_000_000,
+};
+
+/** Hash buckets for a categorical feature that outgrew maxDistinct (2^20). */
+export const OVERFLOW_HASH_BUCKETS = 1 << 20;
 
 /**
  * Fits on an array of rows. For data that does not fit in memory, feed rows one at a time to
@@ -40,6 +55,8 @@ export function fitEncoder(
 export interface EncoderFit {
   add(row: FeatureValues): void;
   finish(): EncoderState;
+  /** Categorical features hashed because they outgrew maxDistinct (valid after finish). */
+  hashed(): string[];
 }
 
 /**
@@ -59,7 +76,8 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
     }));
   const categorical = spec.features
     .filter((f) => f.type === "categorical" && f.hashBuckets === undefined)
-    .map((f) => ({ name: f.name, counts: new Map<string, number>() }));
+    .map((f) => ({ name: f.name, counts: new Map<string, number>() as Map<string, number> | undefined }));
+  const overflowed: string[] = [];
   const bags = spec.features
     .filter((f) => f.type === "multi_categorical")
     .map((f) => ({
@@ -78,7 +96,12 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
       }
       for (const f of categorical) {
         const key = categoryOf(row[f.name], rules);
-        if (key !== null) f.counts.set(key, (f.counts.get(key) ?? 0) + 1);
+        if (key === null || !f.counts) continue;
+        f.counts.set(key, (f.counts.get(key) ?? 0) + 1);
+        if (f.counts.size > options.maxDistinct) {
+          f.counts = undefined; // hashed from here on: stop spending memory on it
+          overflowed.push(f.name);
+        }
       }
       for (const f of bags) {
         const keys = categoriesOf(row[f.name], f.separator, rules);
@@ -90,13 +113,14 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
       const stats: FitStats = {
         numeric: new Map(numeric.map((f) => [f.name, f])),
         counts: new Map([
-          ...categorical.map((f) => [f.name, f.counts] as const),
+          ...categorical.flatMap((f) => (f.counts ? [[f.name, f.counts] as const] : [])),
           ...bags.flatMap((f) => (f.counts ? [[f.name, f.counts] as const] : [])),
         ]),
         longest: new Map(bags.map((f) => [f.name, f.longest])),
       };
       return layout(spec, options, stats);
     },
+    hashed: () => [...overflowed],
   };
 }
 
@@ -145,12 +169,14 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
         slot: idSlots++,
         offset: vocabSize,
       };
-      if (f.hashBuckets !== undefined) {
-        const size = RESERVED_IDS + f.hashBuckets;
-        features.push({ ...base, size, hashBuckets: f.hashBuckets });
+      const counts = stats.counts.get(f.name);
+      const hashBuckets = f.hashBuckets ?? (counts ? undefined : OVERFLOW_HASH_BUCKETS);
+      if (hashBuckets !== undefined) {
+        const size = RESERVED_IDS + hashBuckets;
+        features.push({ ...base, size, hashBuckets });
         vocabSize += size;
       } else {
-        const vocab = vocabulary(stats.counts.get(f.name)!, f.minCount ?? options.minCount);
+        const vocab = vocabulary(counts!, f.minCount ?? options.minCount);
         const size = RESERVED_IDS + vocab.length;
         features.push({ ...base, size, vocab });
         vocabSize += size;

@@ -1,5 +1,6 @@
 /** npm run train -- --data F --spec S --arch shared-bottom --out DIR [...] */
 import { Command, Option } from "commander";
+import { DEFAULT_FIT_OPTIONS, OVERFLOW_HASH_BUCKETS } from "../../shared/encoder/fit.ts";
 import { exportModelDir } from "../export/export-model.ts";
 import { ARCHITECTURES } from "../models/registry.ts";
 import { BACKEND_CHOICES } from "../train/backend.ts";
@@ -125,6 +126,10 @@ await runCli(async () => {
       `warm start from ${opts.initFrom}: ${w.copied.length} parameters copied, ${w.fresh.length} fresh${w.fresh.length > 0 ? ` (${w.fresh.join("; ")})` : ""}; embedding rows ${w.embeddingRows.copied}/${w.embeddingRows.total} carried over`,
     );
   }
+  if (summary.hashed.length > 0)
+    console.log(
+      `hashed into ${OVERFLOW_HASH_BUCKETS} buckets (more than ${DEFAULT_FIT_OPTIONS.maxDistinct} distinct values; set hashBuckets in the spec to choose): ${summary.hashed.join(", ")}`,
+    );
   if (summary.rowsSkipped > 0)
     console.log(
       `skipped ${summary.rowsSkipped} bad rows (within --max-bad-rows ${opts.maxBadRows}), first: ${summary.skipped.join("; ")}`,

@@ -55,6 +55,8 @@ export interface EncodedDataset {
   split: "random" | "group" | "time";
   /** Per bag (multi_categorical) feature: values dropped past its maxValues, over both parts. */
   dropped: Record<string, number>;
+  /** Categorical features hashed because they had more distinct values than the encoder tracks. */
+  hashed: string[];
 }
 
 const TRAIN = 0;
@@ -150,6 +152,7 @@ export async function encodeDataset(
     skipped,
     split,
     dropped: { ...compiled.dropped },
+    hashed: fit.hashed(),
   };
 }
 

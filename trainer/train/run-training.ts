@@ -75,6 +75,8 @@ export interface TrainSummary {
   backend: string;
   trainRows: number;
   validRows: number;
+  /** Categorical features hashed into 2^20 buckets: more distinct values than the encoder tracks. */
+  hashed: string[];
   /** Bad rows skipped within the error budget (--max-bad-rows), and the first reasons. */
   rowsSkipped: number;
   skipped: string[];
@@ -213,6 +215,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     validRows: valid.rows,
     rowsSkipped: data.counts.skipped,
     skipped: data.skipped,
+    hashed: data.hashed,
     split: data.split,
     bestEpoch: result.bestEpoch,
     validation: result.validation,
