@@ -14,6 +14,7 @@ import {
   type TrainOptions,
   trainNetwork,
 } from "../../trainer/train/train-network.ts";
+import { lcg } from "./lcg.ts";
 
 beforeAll(async () => {
   await selectBackend("cpu");
@@ -33,11 +34,7 @@ const CONFIG: NetworkConfig = {
 };
 
 function data(rows: number, seed: number): LabelledBatch {
-  let s = seed;
-  const random = () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return s / 2147483648;
-  };
+  const random = lcg(seed);
   const dense = Float32Array.from({ length: rows * 2 }, () => random() * 2 - 1);
   const ids = Int32Array.from({ length: rows }, () => Math.floor(random() * 12));
   const click = Float32Array.from({ length: rows }, (_, r) =>

@@ -5,6 +5,7 @@ import type { NetworkConfig } from "../../trainer/models/network.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { type LabelledBatch, trainNetwork } from "../../trainer/train/train-network.ts";
+import { lcg } from "./lcg.ts";
 
 beforeAll(async () => {
   await selectBackend("cpu");
@@ -21,11 +22,7 @@ const CONFIG: NetworkConfig = {
 };
 
 function data(rows: number, seed: number): LabelledBatch {
-  let s = seed;
-  const random = () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return s / 2147483648;
-  };
+  const random = lcg(seed);
   const dense = Float32Array.from({ length: rows * 2 }, () => random() * 2 - 1);
   const ids = Int32Array.from({ length: rows }, () => Math.floor(random() * 20));
   const click = Float32Array.from({ length: rows }, (_, r) => (dense[2 * r]! + (ids[r]! % 2) > 0.5 ? 1 : 0));

@@ -8,6 +8,7 @@ import { denseOptimizer } from "../../trainer/train/dense-optimizer.ts";
 import { totalLoss } from "../../trainer/train/loss.ts";
 import { SparseOptimizer } from "../../trainer/train/sparse-optimizer.ts";
 import { type LabelledBatch, trainNetwork } from "../../trainer/train/train-network.ts";
+import { lcg } from "./lcg.ts";
 
 beforeAll(async () => {
   await selectBackend("cpu");
@@ -140,11 +141,7 @@ const CONFIG: NetworkConfig = {
 };
 
 function syntheticData(rows: number, seed: number): LabelledBatch {
-  let s = seed;
-  const random = () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return s / 2147483648;
-  };
+  const random = lcg(seed);
   const dense = Float32Array.from({ length: rows * CONFIG.denseSize }, () => random() * 2 - 1);
   // Slot 0 uses ids 0..19, slot 1 ids 20..39 (one shared table, as the encoder lays it out).
   const ids = Int32Array.from({ length: rows * CONFIG.idSlots }, (_, i) =>

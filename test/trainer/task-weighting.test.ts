@@ -7,6 +7,7 @@ import { selectBackend } from "../../trainer/train/backend.ts";
 import { listwiseLoss } from "../../trainer/train/loss.ts";
 import { taskWeighting } from "../../trainer/train/task-weighting.ts";
 import { type LabelledBatch, trainNetwork } from "../../trainer/train/train-network.ts";
+import { lcg } from "./lcg.ts";
 
 beforeAll(async () => {
   await selectBackend("cpu");
@@ -100,11 +101,7 @@ const CONFIG: NetworkConfig = {
 
 /** Lists of 8 rows; click follows dense[0] within a list, buy is rarer and follows the id. */
 function grouped(rows: number, seed: number): LabelledBatch {
-  let s = seed;
-  const random = () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return s / 2147483648;
-  };
+  const random = lcg(seed);
   const dense = Float32Array.from({ length: rows * 2 }, () => random() * 2 - 1);
   const ids = Int32Array.from({ length: rows }, () => Math.floor(random() * 10));
   const click = Float32Array.from({ length: rows }, (_, r) =>

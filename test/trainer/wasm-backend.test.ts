@@ -11,6 +11,7 @@ import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { totalLoss } from "../../trainer/train/loss.ts";
 import { type LabelledBatch, trainNetwork } from "../../trainer/train/train-network.ts";
+import { lcg } from "./lcg.ts";
 
 const N = 24;
 
@@ -31,11 +32,7 @@ function config(arch: string): NetworkConfig {
 }
 
 function data(rows: number, seed: number): LabelledBatch {
-  let s = seed;
-  const random = () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return s / 2147483648;
-  };
+  const random = lcg(seed);
   const dense = Float32Array.from({ length: rows * 5 }, () => random() * 2 - 1);
   const ids = Int32Array.from({ length: rows * 3 }, (_, i) => 20 * (i % 3) + Math.floor(random() * 20));
   const click = Float32Array.from({ length: rows }, (_, r) =>
