@@ -20,6 +20,7 @@ import { rerankRequestParser, rerankRequestSchema } from "../../edge/rerank/sche
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import { requestBody } from "./edge-request-body.ts";
 import { referenceFeatures, syntheticEncoder } from "./infer-model.ts";
+import { quantile } from "./timing.ts";
 
 const PHASES = ["read", "validate", "select", "encode", "fuse", "json"] as const;
 /** Also timed, outside the total: the whole body through valibot, as before candidate-check.ts. */
@@ -32,11 +33,6 @@ function parseRuns(argv: readonly string[]): number {
   if (!Number.isInteger(runs) || runs < 5)
     throw new Error(`--runs: expected an integer >= 5, got "${argv[at + 1]}"`);
   return runs;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor((s.length - 1) / 2)]!;
 }
 
 export async function requestPhases(
@@ -122,12 +118,12 @@ export async function requestPhases(
     times.json.push(t6 - t5);
   }
   const r = (x: number) => Math.round(x * 1000) / 1000;
-  const result = Object.fromEntries(PHASES.map((p) => [p, r(median(times[p]))])) as Record<
+  const result = Object.fromEntries(PHASES.map((p) => [p, r(quantile(times[p], 0.5))])) as Record<
     Phase | "total" | "valibotOnly",
     number
   >;
   result.total = r(PHASES.reduce((a, p) => a + result[p], 0));
-  result.valibotOnly = r(median(times.valibotOnly));
+  result.valibotOnly = r(quantile(times.valibotOnly, 0.5));
   return result;
 }
 

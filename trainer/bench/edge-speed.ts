@@ -29,11 +29,12 @@ import { compileEncoder, type EncodedBatch } from "../../shared/encoder/encode.t
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { loadTrainedModel, saveTrainedModel } from "../artifact/trained-model.ts";
 import { exportModelDir } from "../export/export-model.ts";
-import { sliceBatch } from "../export/factorised-layout.ts";
+import { factorisedFeeds, plainFeeds, type TensorClass } from "../export/onnx-session.ts";
 import { jsMmoe } from "./edge-forward.ts";
 import { type RerankBody, requestBody } from "./edge-request-body.ts";
 import { type DevServer, startDevServer } from "./edge-wrangler.ts";
 import { referenceMmoe } from "./infer-model.ts";
+import { intFlag, type LatencyStats, latencyStats } from "./timing.ts";
 
 const OUT = "out/bench/edge.json";
 const MODEL_DIR = "out/bench/edge-model";
@@ -51,14 +52,7 @@ interface Args {
 
 function parseArgs(argv: readonly string[]): Args {
   const quick = argv.includes("--quick");
-  const num = (flag: string, fallback: number, min: number) => {
-    const at = argv.indexOf(flag);
-    if (at < 0) return fallback;
-    const value = Number(argv[at + 1]);
-    if (!Number.isInteger(value) || value < min)
-      throw new Error(`${flag}: expected an integer >= ${min}, got "${argv[at + 1]}"`);
-    return value;
-  };
+  const num = (flag: string, fallback: number, min: number) => intFlag(argv, flag, fallback, min);
   const at = argv.indexOf("--weights");
   const weights = at < 0 ? "float32" : argv[at + 1];
   if (weights !== "float32" && weights !== "int8")
@@ -70,19 +64,6 @@ function parseArgs(argv: readonly string[]): Args {
     concurrency: num("--concurrency", 4, 1),
     quick,
   };
-}
-
-interface Stats {
-  p50: number;
-  p99: number;
-  mean: number;
-}
-
-function stats(times: readonly number[]): Stats {
-  const sorted = [...times].sort((a, b) => a - b);
-  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
-  const r = (x: number) => Math.round(x * 1000) / 1000;
-  return { p50: r(q(0.5)), p99: r(q(0.99)), mean: r(times.reduce((a, b) => a + b, 0) / times.length) };
 }
 
 // ---- the model and the requests --------------------------------------------------------------
@@ -99,19 +80,19 @@ async function buildModelDir(): Promise<ModelManifest> {
 interface WorkerRow {
   candidates: number;
   /** Sum of the worker's Server-Timing phases. */
-  inside: Stats;
+  inside: LatencyStats;
   /**
    * The phases without `read` (the wait for the request body's bytes through the dev proxy):
    * the local stand-in for per-request CPU.
    */
-  compute: Stats;
+  compute: LatencyStats;
   /** The `infer` phase alone. */
-  infer: Stats;
+  infer: LatencyStats;
   /** Client wall time per rerank. */
-  client: Stats;
+  client: LatencyStats;
   /** Client p50/p99 minus the median /healthz round trip. */
   clientMinusBaseline: { p50: number; p99: number };
-  baseline: Stats;
+  baseline: LatencyStats;
   requestsPerSecond: number;
 }
 
@@ -183,14 +164,14 @@ async function measureWorker(
       }),
     );
     const rps = total / ((performance.now() - start) / 1000);
-    const c = stats(client);
-    const base = stats(baseline);
+    const c = latencyStats(client);
+    const base = latencyStats(baseline);
     const r = (x: number) => Math.round(x * 1000) / 1000;
     rows.push({
       candidates: n,
-      inside: stats(inside),
-      compute: stats(compute),
-      infer: stats(infer),
+      inside: latencyStats(inside),
+      compute: latencyStats(compute),
+      infer: latencyStats(infer),
       client: c,
       clientMinusBaseline: { p50: r(c.p50 - base.p50), p99: r(c.p99 - base.p50) },
       baseline: base,
@@ -222,24 +203,10 @@ async function nodeRunners(
         ? "model.onnx"
         : f.file;
   const bytes = new Uint8Array(await readFile(join(MODEL_DIR, file)));
-  const feeds = <T>(
-    Tensor: new (type: "float32" | "int32", data: Float32Array | Int32Array, dims: number[]) => T,
-    batch: EncodedBatch,
-  ): Record<string, T> => {
-    if (graph === "plain")
-      return {
-        dense: new Tensor("float32", batch.dense, [batch.rows, manifest.features.denseSize]),
-        ids: new Tensor("int32", batch.ids, [batch.rows, manifest.features.idSlots]),
-      };
-    const u = sliceBatch(batch, manifest.features, f.user, { start: 0, count: 1 });
-    const it = sliceBatch(batch, manifest.features, f.item, { start: 0, count: batch.rows });
-    return {
-      [f.inputs.userDense!]: new Tensor("float32", u.dense, [1, f.user.dense.length]),
-      [f.inputs.userIds!]: new Tensor("int32", u.ids, [1, f.user.ids.length]),
-      [f.inputs.itemDense!]: new Tensor("float32", it.dense, [batch.rows, f.item.dense.length]),
-      [f.inputs.itemIds!]: new Tensor("int32", it.ids, [batch.rows, f.item.ids.length]),
-    };
-  };
+  const feeds = <T>(Tensor: TensorClass<T>, batch: EncodedBatch): Record<string, T> =>
+    graph === "plain"
+      ? plainFeeds(manifest, batch, Tensor)
+      : factorisedFeeds({ features: manifest.features, factorised: f }, batch, Tensor);
   ortWeb.env.wasm.numThreads = 1;
   const web = await ortWeb.InferenceSession.create(bytes, { graphOptimizationLevel: "all" });
   const runners: NodeRunner[] = [{ name: "ortWeb", run: (b) => web.run(feeds(ortWeb.Tensor, b)) }];
@@ -262,14 +229,14 @@ async function timeRunner(
   run: () => Promise<unknown> | unknown,
   runs: number,
   warmup = Math.max(50, runs),
-): Promise<Stats> {
+): Promise<LatencyStats> {
   const times: number[] = [];
   for (let i = 0; i < warmup + runs; i++) {
     const start = performance.now();
     await run();
     if (i >= warmup) times.push(performance.now() - start);
   }
-  return stats(times);
+  return latencyStats(times);
 }
 
 // ---- main ------------------------------------------------------------------------------------
@@ -375,7 +342,7 @@ async function main(): Promise<void> {
     const rows = [];
     for (const w of warm) {
       const batch = batches.get(w.candidates)!;
-      const node: Record<string, Stats> = {};
+      const node: Record<string, LatencyStats> = {};
       for (const r of runners) node[r.name] = await timeRunner(() => r.run(batch), args.runs);
       node.plainJs = await timeRunner(
         () => js.run(batch, graph === "factorised" ? { user: manifest.factorised!.user } : undefined),
@@ -396,7 +363,7 @@ async function main(): Promise<void> {
     }
     (report.graphs as Record<string, unknown>)[graph] = {
       cold,
-      coldStartLoad: stats(cold.map((c) => c.loadMs)),
+      coldStartLoad: latencyStats(cold.map((c) => c.loadMs)),
       firstRerankAfterStartupMs: Math.round(firstAfterStartup * 100) / 100,
       rows,
       skipped,

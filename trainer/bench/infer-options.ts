@@ -16,11 +16,12 @@ import { cpus, loadavg } from "node:os";
 import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-web";
-import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import { buildFactorisedOnnx, buildOnnx } from "../export/export-model.ts";
-import { type FactorisedLayout, factorisedLayout, sliceBatch } from "../export/factorised-layout.ts";
+import { factorisedLayout } from "../export/factorised-layout.ts";
+import { factorisedFeeds, plainFeeds } from "../export/onnx-session.ts";
 import { requestProbeBatch } from "../export/probe-batch.ts";
 import { referenceMmoe } from "./infer-model.ts";
+import { intFlag, quantile } from "./timing.ts";
 
 const OUT = "out/bench/infer-options.json";
 
@@ -31,18 +32,10 @@ interface Args {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const num = (flag: string, fallback: number, min: number) => {
-    const at = argv.indexOf(flag);
-    if (at < 0) return fallback;
-    const value = Number(argv[at + 1]);
-    if (!Number.isInteger(value) || value < min)
-      throw new Error(`${flag}: expected an integer >= ${min}, got "${argv[at + 1]}"`);
-    return value;
-  };
   return {
-    runs: num("--runs", 200, 5),
-    candidates: num("--candidates", 200, 1),
-    threads: num("--threads", 1, 1),
+    runs: intFlag(argv, "--runs", 200, 5),
+    candidates: intFlag(argv, "--candidates", 200, 1),
+    threads: intFlag(argv, "--threads", 1, 1),
   };
 }
 
@@ -76,35 +69,6 @@ function configs(candidates: number): Config[] {
   return list;
 }
 
-function feeds(
-  batch: EncodedBatch,
-  graph: Graph,
-  layout: FactorisedLayout,
-  state: Parameters<typeof sliceBatch>[1],
-): Record<string, ort.Tensor> {
-  if (graph === "plain")
-    return {
-      dense: new ort.Tensor("float32", batch.dense, [batch.rows, state.denseSize]),
-      ids: new ort.Tensor("int32", batch.ids, [batch.rows, state.idSlots]),
-    };
-  const u = sliceBatch(batch, state, layout.user, { start: 0, count: 1 });
-  const it = sliceBatch(batch, state, layout.item, { start: 0, count: batch.rows });
-  return {
-    user_dense: new ort.Tensor("float32", u.dense, [1, layout.user.dense.length]),
-    user_ids: new ort.Tensor("int32", u.ids, [1, layout.user.ids.length]),
-    item_dense: new ort.Tensor("float32", it.dense, [batch.rows, layout.item.dense.length]),
-    item_ids: new ort.Tensor("int32", it.ids, [batch.rows, layout.item.ids.length]),
-  };
-}
-
-function median(times: readonly number[]): number {
-  const s = [...times].sort((a, b) => a - b);
-  return s[Math.floor((s.length - 1) / 2)]!;
-}
-function p99(times: readonly number[]): number {
-  const s = [...times].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(0.99 * s.length) - 1)]!;
-}
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
 async function main(): Promise<void> {
@@ -114,11 +78,17 @@ async function main(): Promise<void> {
   const model = await referenceMmoe();
   const state = model.encoder;
   const layout = factorisedLayout(state);
-  const bytes: Record<string, Uint8Array> = {};
-  for (const weights of ["float32", "int8"] as const) {
-    bytes[`${weights} plain`] = buildOnnx(model, weights).bytes;
-    bytes[`${weights} factorised`] = buildFactorisedOnnx(model, layout, weights).bytes;
-  }
+  const float32 = { plain: buildOnnx(model), factorised: buildFactorisedOnnx(model, layout) };
+  const int8 = { plain: buildOnnx(model, "int8"), factorised: buildFactorisedOnnx(model, layout, "int8") };
+  const bytes: Record<string, Uint8Array> = {
+    "float32 plain": float32.plain.bytes,
+    "float32 factorised": float32.factorised.bytes,
+    "int8 plain": int8.plain.bytes,
+    "int8 factorised": int8.factorised.bytes,
+  };
+  // Both weight kinds take the same inputs.
+  const plain = float32.plain.manifest;
+  const factorised = { features: state, factorised: { inputs: float32.factorised.inputs, ...layout } };
   const batch = requestProbeBatch(state, args.candidates, args.candidates);
   const list = configs(args.candidates);
 
@@ -135,7 +105,9 @@ async function main(): Promise<void> {
       else await session.release();
     }
 
-  const inputs = list.map((c) => feeds(batch, c.graph, layout, state));
+  const inputs = list.map((c) =>
+    c.graph === "plain" ? plainFeeds(plain, batch) : factorisedFeeds(factorised, batch),
+  );
   const runs: number[][] = list.map(() => []);
   const reference = (await sessions[0]!.run(inputs[0]!)).click!.data as Float32Array;
   const warmup = Math.max(10, Math.round(args.runs / 10));
@@ -155,18 +127,18 @@ async function main(): Promise<void> {
       } else runs[i]!.push(ms);
     }
 
-  const base = { run: median(runs[0]!), create: median(create[0]!) };
+  const base = { run: quantile(runs[0]!, 0.5), create: quantile(create[0]!, 0.5) };
   const rows = list.map((c, i) => ({
     name: c.name,
     weights: c.weights,
     graph: c.graph,
     options: c.options,
     bytes: bytes[`${c.weights} ${c.graph}`]!.length,
-    runP50: r3(median(runs[i]!)),
-    runP99: r3(p99(runs[i]!)),
-    createP50: r3(median(create[i]!)),
-    runRatio: r3(median(runs[i]!) / base.run),
-    createRatio: r3(median(create[i]!) / base.create),
+    runP50: r3(quantile(runs[i]!, 0.5)),
+    runP99: r3(quantile(runs[i]!, 0.99)),
+    createP50: r3(quantile(create[i]!, 0.5)),
+    runRatio: r3(quantile(runs[i]!, 0.5) / base.run),
+    createRatio: r3(quantile(create[i]!, 0.5) / base.create),
   }));
   for (const row of rows)
     console.log(

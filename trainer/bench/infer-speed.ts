@@ -17,13 +17,12 @@ import { cpus } from "node:os";
 import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-web";
-import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import { buildFactorisedOnnx, buildOnnx } from "../export/export-model.ts";
-import type { FactorisedLayout } from "../export/factorised-layout.ts";
-import { factorisedLayout, sliceBatch } from "../export/factorised-layout.ts";
-import { openSession, type Session } from "../export/onnx-session.ts";
+import { factorisedLayout } from "../export/factorised-layout.ts";
+import { factorisedFeeds, openSession, plainFeeds, type Session } from "../export/onnx-session.ts";
 import { requestProbeBatch } from "../export/probe-batch.ts";
 import { referenceMmoe } from "./infer-model.ts";
+import { type LatencyStats, latencyStats, runsArgs } from "./timing.ts";
 
 const OUT = "out/bench/infer.json";
 const CANDIDATES = [10, 100, 500, 1000];
@@ -32,57 +31,12 @@ interface Row {
   weights: "float32" | "int8";
   candidates: number;
   runs: number;
-  plain: { p50: number; p99: number; mean: number };
-  factorised: { p50: number; p99: number; mean: number };
+  plain: LatencyStats;
+  factorised: LatencyStats;
   /** factorised p50 / plain p50. */
   ratioP50: number;
   ratioP99: number;
   maxAbsDiff: number;
-}
-
-function parseArgs(argv: readonly string[]): { runs: number; quick: boolean } {
-  const quick = argv.includes("--quick");
-  const at = argv.indexOf("--runs");
-  const runs = at >= 0 ? Number(argv[at + 1]) : quick ? 20 : 200;
-  if (!Number.isInteger(runs) || runs < 5)
-    throw new Error(`--runs: expected an integer >= 5, got "${argv[at + 1]}"`);
-  return { runs, quick };
-}
-
-function plainFeeds(batch: EncodedBatch, denseSize: number, idSlots: number): Record<string, ort.Tensor> {
-  return {
-    dense: new ort.Tensor("float32", batch.dense, [batch.rows, denseSize]),
-    ids: new ort.Tensor("int32", batch.ids, [batch.rows, idSlots]),
-  };
-}
-
-function factorisedFeeds(
-  batch: EncodedBatch,
-  state: Parameters<typeof sliceBatch>[1],
-  layout: FactorisedLayout,
-): Record<string, ort.Tensor> {
-  const u = sliceBatch(batch, state, layout.user, { start: 0, count: 1 });
-  const it = sliceBatch(batch, state, layout.item, { start: 0, count: batch.rows });
-  return {
-    user_dense: new ort.Tensor("float32", u.dense, [1, layout.user.dense.length]),
-    user_ids: new ort.Tensor("int32", u.ids, [1, layout.user.ids.length]),
-    item_dense: new ort.Tensor("float32", it.dense, [batch.rows, layout.item.dense.length]),
-    item_ids: new ort.Tensor("int32", it.ids, [batch.rows, layout.item.ids.length]),
-  };
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-}
-
-function summary(times: number[]): Row["plain"] {
-  const sorted = [...times].sort((a, b) => a - b);
-  const round = (x: number) => Math.round(x * 1000) / 1000;
-  return {
-    p50: round(quantile(sorted, 0.5)),
-    p99: round(quantile(sorted, 0.99)),
-    mean: round(times.reduce((a, b) => a + b, 0) / times.length),
-  };
 }
 
 async function timed(
@@ -95,23 +49,25 @@ async function timed(
 }
 
 async function main(): Promise<void> {
-  const { runs, quick } = parseArgs(process.argv.slice(2));
+  const { runs, quick } = runsArgs(process.argv.slice(2));
   const model = await referenceMmoe();
   const state = model.encoder;
   const layout = factorisedLayout(state);
   const rows: Row[] = [];
   const sizes: Record<string, number> = {};
   for (const weights of ["float32", "int8"] as const) {
-    const plainBytes = buildOnnx(model, weights).bytes;
-    const factorisedBytes = buildFactorisedOnnx(model, layout, weights).bytes;
+    const { bytes: plainBytes, manifest } = buildOnnx(model, weights);
+    const factorisedGraph = buildFactorisedOnnx(model, layout, weights);
+    const factorisedBytes = factorisedGraph.bytes;
+    const factorisedManifest = { features: state, factorised: { inputs: factorisedGraph.inputs, ...layout } };
     sizes[`plain.${weights}`] = plainBytes.length;
     sizes[`factorised.${weights}`] = factorisedBytes.length;
     const plain = await openSession(plainBytes);
     const factorised = await openSession(factorisedBytes);
     for (const candidates of CANDIDATES) {
       const batch = requestProbeBatch(state, candidates, candidates);
-      const pf = plainFeeds(batch, state.denseSize, state.idSlots);
-      const ff = factorisedFeeds(batch, state, layout);
+      const pf = plainFeeds(manifest, batch);
+      const ff = factorisedFeeds(factorisedManifest, batch);
       const warmup = Math.max(3, Math.round(runs / 10));
       const a: number[] = [];
       const b: number[] = [];
@@ -135,8 +91,8 @@ async function main(): Promise<void> {
       const tolerance = weights === "float32" ? 1e-5 : 0.02;
       if (!(maxAbsDiff <= tolerance))
         throw new Error(`bench: ${weights} factorised graph differs from the plain one by ${maxAbsDiff}`);
-      const ps = summary(a);
-      const fs = summary(b);
+      const ps = latencyStats(a);
+      const fs = latencyStats(b);
       rows.push({
         weights,
         candidates,

@@ -16,9 +16,11 @@ import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-web";
 import { buildOnnx } from "../export/export-model.ts";
+import { plainFeeds } from "../export/onnx-session.ts";
 import { requestProbeBatch } from "../export/probe-batch.ts";
 import { INT8_FORMS } from "../export/quantize-form.ts";
 import { referenceMmoe } from "./infer-model.ts";
+import { type LatencyStats, latencyStats, runsArgs } from "./timing.ts";
 
 ort.env.wasm.numThreads = 1;
 ort.env.logLevel = "error";
@@ -28,42 +30,17 @@ const CANDIDATES = [10, 100, 200, 500, 1000];
 const GRAPHS = ["float32", ...INT8_FORMS.map((f) => `int8-${f}` as const)] as const;
 type Graph = (typeof GRAPHS)[number];
 
-interface Stats {
-  p50: number;
-  p99: number;
-  mean: number;
-}
-
 interface Row {
   candidates: number;
   runs: number;
-  ms: Record<Graph, Stats>;
+  ms: Record<Graph, LatencyStats>;
   /** p50 of each graph / p50 of float32. */
   ratioP50: Record<Graph, number>;
   /** max |p − p_float32| over the batch, head "click" and "purchase". */
   maxAbsDiff: Record<Graph, number>;
 }
 
-function parseArgs(argv: readonly string[]): { runs: number; quick: boolean } {
-  const quick = argv.includes("--quick");
-  const at = argv.indexOf("--runs");
-  const runs = at >= 0 ? Number(argv[at + 1]) : quick ? 20 : 200;
-  if (!Number.isInteger(runs) || runs < 5)
-    throw new Error(`--runs: expected an integer >= 5, got "${argv[at + 1]}"`);
-  return { runs, quick };
-}
-
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
-
-function stats(times: readonly number[]): Stats {
-  const sorted = [...times].sort((a, b) => a - b);
-  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
-  return {
-    p50: round3(q(0.5)),
-    p99: round3(q(0.99)),
-    mean: round3(times.reduce((a, b) => a + b, 0) / times.length),
-  };
-}
 
 function maxAbsDiff(a: ort.InferenceSession.ReturnType, b: ort.InferenceSession.ReturnType): number {
   let max = 0;
@@ -76,11 +53,13 @@ function maxAbsDiff(a: ort.InferenceSession.ReturnType, b: ort.InferenceSession.
 }
 
 async function main(): Promise<void> {
-  const { runs, quick } = parseArgs(process.argv.slice(2));
+  const { runs, quick } = runsArgs(process.argv.slice(2));
   const model = await referenceMmoe();
   const state = model.encoder;
+  const float32 = buildOnnx(model);
+  const manifest = float32.manifest;
   const bytes: Record<Graph, Uint8Array> = {
-    float32: buildOnnx(model).bytes,
+    float32: float32.bytes,
     "int8-qdq": buildOnnx(model, "int8", "qdq").bytes,
     "int8-integer": buildOnnx(model, "int8", "integer").bytes,
   };
@@ -94,10 +73,7 @@ async function main(): Promise<void> {
   console.log(`candidates | ${GRAPHS.map((g) => `${g} p50 (p99) ms`).join(" | ")} | p50 ratio qdq, integer`);
   for (const candidates of CANDIDATES) {
     const batch = requestProbeBatch(state, candidates, candidates);
-    const feeds = {
-      dense: new ort.Tensor("float32", batch.dense, [candidates, state.denseSize]),
-      ids: new ort.Tensor("int32", batch.ids, [candidates, state.idSlots]),
-    };
+    const feeds = plainFeeds(manifest, batch);
     const times = Object.fromEntries(GRAPHS.map((g) => [g, [] as number[]])) as Record<Graph, number[]>;
     const outputs = {} as Record<Graph, ort.InferenceSession.ReturnType>;
     const warmup = Math.max(3, Math.round(runs / 10));
@@ -111,7 +87,10 @@ async function main(): Promise<void> {
         outputs[g] = out;
       }
     }
-    const ms = Object.fromEntries(GRAPHS.map((g) => [g, stats(times[g])])) as Record<Graph, Stats>;
+    const ms = Object.fromEntries(GRAPHS.map((g) => [g, latencyStats(times[g])])) as Record<
+      Graph,
+      LatencyStats
+    >;
     const row: Row = {
       candidates,
       runs,
