@@ -75,6 +75,8 @@ export async function encodeDataset(
   const fit = startFit(spec);
   const assignment = new Growable((n) => new Uint8Array(n));
   const times = split === "time" ? new Growable((n) => new Float64Array(n)) : null;
+  // Each kept row's labels, in file order: the encode pass reads them instead of checking again.
+  const labels = spec.tasks.map(() => new Growable((n) => new Float32Array(n)));
   const skipped: string[] = [];
   let skippedCount = 0;
   const threshold = validThreshold(plan.validFraction);
@@ -86,8 +88,9 @@ export async function encodeDataset(
 
   for await (const { record, line } of readRecords(file, spec)) {
     let time = 0;
+    let ys: number[];
     try {
-      checker.check(record, line);
+      ys = checker.check(record, line);
       if (times) time = timeOf(record, plan.timeColumn!, file, line);
     } catch (error) {
       if (!(error instanceof DataError) || error instanceof ColumnError) throw error;
@@ -100,6 +103,9 @@ export async function encodeDataset(
       assignment.push(SKIP);
       continue;
     }
+    ys.forEach((y, t) => {
+      labels[t]!.push(y);
+    });
     if (times) {
       times.push(time);
       assignment.push(TRAIN); // decided after the scan
@@ -114,10 +120,11 @@ export async function encodeDataset(
   if (read - skippedCount === 0) throw new DataError(`${file}: no data rows`);
 
   if (times) {
-    const cut = timeCut(times.values(), plan.validFraction);
+    const kept = times.values();
+    const cut = timeCut(kept, plan.validFraction);
     let k = 0;
     assignment.values().forEach((part, i) => {
-      if (part !== SKIP && times.values()[k++]! >= cut) assignment.set(i, VALID);
+      if (part !== SKIP && kept[k++]! >= cut) assignment.set(i, VALID);
     });
     let i = 0;
     for await (const { record } of readRecords(file, spec))
@@ -132,16 +139,19 @@ export async function encodeDataset(
   const parts = [allocate(spec, encoder, sizes[TRAIN]!), allocate(spec, encoder, sizes[VALID]!)];
   const compiled = compileEncoder(encoder);
   const filled = [0, 0];
+  const keptLabels = labels.map((l) => l.values());
   let i = 0;
-  for await (const { record, line } of readRecords(file, spec)) {
+  let k = 0;
+  for await (const { record } of readRecords(file, spec)) {
     const part = assignment.get(i++);
     if (part === SKIP) continue;
     const target = parts[part]!;
     const r = filled[part]!++;
     compiled.encodeRowInto(record, target, r);
-    checker.check(record, line).forEach((y, t) => {
-      target.labels[spec.tasks[t]!.name]![r] = y;
+    spec.tasks.forEach((task, t) => {
+      target.labels[task.name]![r] = keptLabels[t]![k]!;
     });
+    k++;
     if (target.groups) target.groups[r] = groupHash(record, spec.group!);
   }
   return {
@@ -188,7 +198,7 @@ function timeCut(times: Float64Array, fraction: number): number {
 }
 
 /** A growable typed array (one value per data row, of a size known only after reading). */
-class Growable<T extends Uint8Array | Float64Array> {
+class Growable<T extends Uint8Array | Float32Array | Float64Array> {
   private data: T;
   length = 0;
   constructor(private readonly make: (size: number) => T) {
