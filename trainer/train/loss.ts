@@ -25,19 +25,27 @@ export function headLosses(
   return Object.fromEntries(heads.map((h) => [h.name, headLoss(h, logits[h.name]!, labels[h.name]!)]));
 }
 
+/** Σ w·L over `heads` (the caller leaves out heads whose weight is 0). */
+export function weightedSum(
+  heads: readonly HeadSpec[],
+  losses: Readonly<Record<string, tf.Scalar>>,
+  weightOf: (name: string) => number,
+): tf.Scalar {
+  let total: tf.Scalar = tf.scalar(0);
+  for (const h of heads) total = tf.add(total, tf.mul(weightOf(h.name), losses[h.name]!));
+  return total;
+}
+
+/** Σ w·L with static weights (default 1); a head with weight 0 is not even computed. */
 export function totalLoss(
   heads: readonly HeadSpec[],
   logits: Record<string, tf.Tensor2D>,
   labels: Record<string, tf.Tensor2D>,
   weights: Readonly<Record<string, number>>,
 ): tf.Scalar {
-  let total: tf.Scalar = tf.scalar(0);
-  for (const head of heads) {
-    const w = weights[head.name] ?? 1;
-    if (w === 0) continue;
-    total = tf.add(total, tf.mul(w, headLoss(head, logits[head.name]!, labels[head.name]!)));
-  }
-  return total;
+  const weightOf = (name: string) => weights[name] ?? 1;
+  const active = heads.filter((h) => weightOf(h.name) !== 0);
+  return weightedSum(active, headLosses(active, logits, labels), weightOf);
 }
 
 /**

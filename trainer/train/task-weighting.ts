@@ -14,6 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { HeadSpec } from "../models/types.ts";
+import { weightedSum } from "./loss.ts";
 
 export type WeightingKind = "static" | "uncertainty" | "dwa";
 
@@ -54,16 +55,6 @@ function fixed(heads: readonly HeadSpec[], weightOf: (name: string) => number): 
     current: () => Object.fromEntries(heads.map((h) => [h.name, weightOf(h.name)])),
     dispose: () => {},
   };
-}
-
-function weightedSum(
-  heads: readonly HeadSpec[],
-  losses: Readonly<Record<string, tf.Scalar>>,
-  weightOf: (name: string) => number,
-): tf.Scalar {
-  let total: tf.Scalar = tf.scalar(0);
-  for (const h of heads) total = tf.add(total, tf.mul(weightOf(h.name), losses[h.name]!));
-  return total;
 }
 
 function uncertainty(heads: readonly HeadSpec[], staticOf: (name: string) => number): TaskWeighting {

@@ -193,8 +193,9 @@ export function trainNetwork(
     if (options.checkpoint?.save && !stop && epoch < options.epochs) {
       const opt = optimizer.exportState();
       const arrays: Record<string, NamedArray> = { ...opt.arrays };
-      for (const [name, v] of Object.entries(params))
-        arrays[`param/${name}`] = { shape: v.shape, values: Float32Array.from(v.dataSync() as Float32Array) };
+      // When this epoch is the best, its snapshot is the current parameters already.
+      const current = best.epoch === epoch ? best.values : snapshot(params);
+      for (const [name, values] of current) arrays[`param/${name}`] = { shape: params[name]!.shape, values };
       for (const [name, values] of best.values)
         arrays[`best/${name}`] = { shape: params[name]!.shape, values };
       options.checkpoint.save({
