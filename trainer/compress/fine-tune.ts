@@ -6,9 +6,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TaskMetrics } from "../../shared/manifest.ts";
-import type { NetworkConfig } from "../models/network.ts";
+import { type NetworkConfig, readWeights } from "../models/network.ts";
 import type { Params, Weights } from "../models/types.ts";
-import { mean } from "../train/metrics.ts";
+import { validationScore } from "../train/early-stopping.ts";
 import { seededRandom, shuffled } from "../train/shuffle.ts";
 import {
   createNetworkOptimizer,
@@ -54,10 +54,12 @@ export function fineTune(
   const params: Params = Object.fromEntries(
     Object.entries(start).map(([name, w]) => [name, tf.variable(tf.tensor(w.values, w.shape), true, name)]),
   );
+  // The trainer's default early-stopping score: mean AUC over binary heads (−MSE without any).
+  const score = validationScore("auc", config.heads);
   try {
     options.afterStep?.(params);
     const first = evaluateHeads(config, valid, predictNetwork(params, config, valid));
-    let best = { epoch: 0, score: score(config, first), weights: readWeights(params), validation: first };
+    let best = { epoch: 0, score: score(first), weights: readWeights(params), validation: first };
     const optimizer = createNetworkOptimizer(params, config, options);
     optimizer.setLearningRate(options.learningRate);
     const history: FineTuneLog[] = [];
@@ -79,7 +81,7 @@ export function fineTune(
         epoch,
         trainLoss: lossSum / Math.max(1, batches),
         validation,
-        score: score(config, validation),
+        score: score(validation),
         seconds: (performance.now() - started) / 1000,
       };
       history.push(log);
@@ -92,16 +94,6 @@ export function fineTune(
   } finally {
     tf.dispose(Object.values(params));
   }
-}
-
-/** Mean AUC over binary heads, or -MSE when there are none (the trainer's early-stopping score). */
-export function score(config: NetworkConfig, metrics: Record<string, TaskMetrics>): number {
-  const aucs = config.heads
-    .filter((h) => h.type === "binary")
-    .map((h) => metrics[h.name]?.auc ?? Number.NaN)
-    .filter(Number.isFinite);
-  if (aucs.length > 0) return mean(aucs);
-  return -mean(config.heads.map((h) => metrics[h.name]?.mse ?? 0));
 }
 
 /** Validation metrics of saved weights (plain tensors: no variable names to collide with). */
@@ -125,14 +117,5 @@ export function evaluateWeights(
 export function tensorParams(weights: Weights): Params {
   return Object.fromEntries(
     Object.entries(weights).map(([name, w]) => [name, tf.tensor(w.values, w.shape) as tf.Variable]),
-  );
-}
-
-export function readWeights(params: Params): Weights {
-  return Object.fromEntries(
-    Object.entries(params).map(([name, v]) => [
-      name,
-      { shape: [...v.shape], values: Float32Array.from(v.dataSync() as Float32Array) },
-    ]),
   );
 }

@@ -6,14 +6,14 @@
 import * as tf from "@tensorflow/tfjs";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { loadTrainedModel } from "../artifact/trained-model.ts";
-import type { NetworkConfig } from "../models/network.ts";
+import { type NetworkConfig, readWeights } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import { type ArchOptions, DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
 import { specForModel } from "../predict/served-model.ts";
 import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from "../train/train-network.ts";
 import { saveCompressedModel } from "./compressed-model.ts";
 import { blendTargets, teacherTargets } from "./distill.ts";
-import { evaluateWeights, type FineTuneLog, readWeights } from "./fine-tune.ts";
+import { evaluateWeights, type FineTuneLog } from "./fine-tune.ts";
 import { loadWithEncoder } from "./labelled-data.ts";
 
 export interface DistillCommand {

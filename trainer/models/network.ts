@@ -158,3 +158,13 @@ export function paramsFromWeights(weights: Weights): Params {
     ]),
   );
 }
+
+/** The current values of parameters, as saved weights (the inverse of paramsFromWeights). */
+export function readWeights(params: Params): Weights {
+  return Object.fromEntries(
+    Object.entries(params).map(([name, v]) => [
+      name,
+      { shape: [...v.shape], values: Float32Array.from(v.dataSync() as Float32Array) },
+    ]),
+  );
+}

@@ -14,7 +14,7 @@ import {
   writeAtomic,
 } from "../artifact/trained-model.ts";
 import { encodeDataset } from "../data/encode-dataset.ts";
-import type { NetworkConfig } from "../models/network.ts";
+import { type NetworkConfig, readWeights } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import { DEFAULT_ARCH_OPTIONS, type Params } from "../models/types.ts";
 import { writeReport } from "../report/training-report.ts";
@@ -180,12 +180,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     ...(cmd.onEpoch ? { onEpoch: cmd.onEpoch } : {}),
     ...(cmd.onBatch ? { onBatch: cmd.onBatch } : {}),
   });
-  const weights = Object.fromEntries(
-    Object.entries(result.params).map(([name, v]) => [
-      name,
-      { shape: v.shape, values: Float32Array.from(v.dataSync() as Float32Array) },
-    ]),
-  );
+  const weights = readWeights(result.params);
   const trained: TrainedModel = {
     config,
     encoder: encoderState,
