@@ -8,6 +8,7 @@ import { describeError, logLine } from "../log.ts";
 import { createSession, type RunResult, type Session, type Tensor } from "../runtime/ort.ts";
 import { type FeedPlan, type Feeds, factorisedFeeds, plainFeeds } from "./feeds.ts";
 import { parseManifest } from "./manifest.ts";
+import { WARM_UP_RUNS, warmUpRequest } from "./warm-up.ts";
 
 /** What an entry file bundles: the parsed manifest.json and the bytes of model.onnx. */
 export interface ModelSource {
@@ -59,6 +60,17 @@ export function servingModel(source: ModelSource): ServingModel {
 }
 
 async function loadModel(manifest: ModelManifest, source: ModelSource): Promise<LoadedModel> {
+  const loaded = await openModel(manifest, source);
+  const request = warmUpRequest(manifest.features);
+  const batch = loaded.encoder.encodeRequest(
+    { user: request.user.features, context: request.context.features },
+    request.candidates.map((c) => c.features),
+  );
+  for (let i = 0; i < WARM_UP_RUNS; i++) await loaded.predict(batch);
+  return loaded;
+}
+
+async function openModel(manifest: ModelManifest, source: ModelSource): Promise<LoadedModel> {
   const encoder = compileEncoder(manifest.features);
   if (manifest.factorised && source.factorised) {
     try {

@@ -50,11 +50,12 @@ describe("fail-safe", () => {
     expect((await get("/healthz", fetch)).status).toBe(200);
   });
 
-  it("inference that throws -> fallback", async () => {
-    // The graph declares dense [n, D]; a manifest claiming D + 1 makes every run fail.
+  it("a graph that cannot run -> rejected by the warm-up run at load -> fallback", async () => {
+    // The graph declares dense [n, D]; a manifest claiming D + 1 makes every run fail, the
+    // load's warm-up run included, so the model is never served.
     const features = { ...manifest.features, denseSize: manifest.features.denseSize + 1 };
     const fetch = appFetch({ manifest: { ...manifest, features }, model: modelBytes });
-    await expectFallback(fetch, "inference_failed");
+    await expectFallback(fetch, "model_unavailable");
   });
 
   it("a model that fails to load at start-up (startApp) does not stop the worker", async () => {
