@@ -19,6 +19,7 @@ const program = new Command("cv")
   .option("--batch-size <n>", "mini-batch size", positiveInt)
   .option("--learning-rate <x>", "peak learning rate", positiveNumber)
   .addOption(new Option("--backend <name>", "tfjs backend").choices(BACKEND_CHOICES).default("auto"))
+  .option("--workers <n>", "threads computing each batch's gradients (default 1)", positiveInt)
   .option("--json", "print the folds and the summary as JSON")
   .showHelpAfterError();
 
@@ -35,6 +36,7 @@ await runCli(async () => {
       batchSize: opts.batchSize,
       learningRate: opts.learningRate,
       backend: opts.backend,
+      workers: opts.workers,
     },
     opts.folds,
     (index, s) => {

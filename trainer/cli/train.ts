@@ -77,6 +77,11 @@ const program = new Command("train")
     "L2 penalty on kernels and the embedding rows each batch reads (default 0)",
     nonNegativeNumber,
   )
+  .option(
+    "--workers <n>",
+    "threads computing each batch's gradients (2: split every batch with a worker thread; default 1)",
+    positiveInt,
+  )
   .option("--resume", "continue an interrupted run from OUT/checkpoint (same data, spec and options)")
   .option("--init-from <dir>", "warm start: begin from an earlier model directory's weights")
   .option("--no-export", "only train; run `npm run export` later")
@@ -109,6 +114,7 @@ await runCli(async () => {
     rankingLoss: opts.rankingLoss,
     schedule: opts.lrSchedule,
     backend: opts.backend,
+    workers: opts.workers,
     onBatch: (p) => progress.update(p),
     onEpoch: (log) => {
       progress.end();

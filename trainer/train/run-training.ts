@@ -22,6 +22,7 @@ import { validationDiagnostics } from "../report/validation-diagnostics.ts";
 import { selectBackend } from "./backend.ts";
 import type { OptimizerKind } from "./dense-optimizer.ts";
 import { validationScore } from "./early-stopping.ts";
+import { checkWorkers } from "./parallel-optimizer.ts";
 import type { ScheduleKind } from "./schedule.ts";
 import type { WeightingKind } from "./task-weighting.ts";
 import {
@@ -67,6 +68,8 @@ export interface TrainCommand {
   /** Weight of the listwise ranking loss within groups (0: off). */
   rankingLoss?: number;
   backend?: string;
+  /** Threads computing each batch's gradients (1: this thread only; see ./parallel-optimizer.ts). */
+  workers?: number;
   onEpoch?: (log: EpochLog) => void;
   onBatch?: TrainOptions["onBatch"];
 }
@@ -102,6 +105,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
   const spec = await readSpecFile(cmd.spec);
   const taskWeights = resolveTaskWeights(spec, cmd.taskWeights);
   validationScore(cmd.earlyStop ?? "auc", spec.tasks); // fail on a bad --early-stop before reading data
+  checkWorkers(cmd.workers ?? 1, cmd); // and on --workers with what it cannot train
   const backend = await selectBackend(cmd.backend);
   const previous = cmd.initFrom !== undefined ? await loadTrainedModel(cmd.initFrom) : undefined;
   const seed = cmd.seed ?? DEFAULT_TRAIN_OPTIONS.seed;
@@ -175,6 +179,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     ...(cmd.earlyStop ? { earlyStop: cmd.earlyStop } : {}),
     ...(cmd.l2 !== undefined ? { l2: cmd.l2 } : {}),
     ...(cmd.rankingLoss ? { rankingLoss: cmd.rankingLoss } : {}),
+    ...(cmd.workers !== undefined ? { workers: cmd.workers } : {}),
     seed,
     taskWeights,
     ...(cmd.onEpoch ? { onEpoch: cmd.onEpoch } : {}),

@@ -11,6 +11,7 @@ import type { NamedArray } from "../artifact/float-pack.ts";
 import { evaluateTask } from "../evaluate/task-metrics.ts";
 import { headOutput, initNetwork, type NetworkConfig, networkLogits } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
+import { batchArrays, batchObjective, batchTensors, shardGradients } from "./batch-gradients.ts";
 import {
   denseOptimizer,
   type OptimizerKind,
@@ -18,7 +19,7 @@ import {
   type ScheduledOptimizer,
 } from "./dense-optimizer.ts";
 import { validationScore } from "./early-stopping.ts";
-import { headLosses, listwiseLoss } from "./loss.ts";
+import { checkWorkers, parallelGradients } from "./parallel-optimizer.ts";
 import { learningRateSchedule, type ScheduleKind } from "./schedule.ts";
 import { seededRandom, shuffled } from "./shuffle.ts";
 import { SparseOptimizer } from "./sparse-optimizer.ts";
@@ -67,6 +68,12 @@ export interface TrainOptions {
     save?: (state: TrainingState) => void;
     resume?: TrainingState;
   };
+  /**
+   * Threads computing each mini-batch's gradients (./parallel-optimizer.ts): 1 (default) trains
+   * in this thread; n splits every batch into n shards, n-1 of them in worker threads, and
+   * applies one update with the averaged gradients. Sparse embedding updates only; no ranking loss.
+   */
+  workers?: number;
   onEpoch?: (log: EpochLog) => void;
   /** After every step: the epoch, batches done and planned this epoch, the running mean loss. */
   onBatch?: (progress: { epoch: number; done: number; total: number; loss: number }) => void;
@@ -121,6 +128,7 @@ export function trainNetwork(
   options: TrainOptions,
 ): TrainResult {
   const score = validationScore(options.earlyStop ?? "auc", config.heads);
+  checkWorkers(options.workers ?? 1, options);
   const params = initNetwork(config, options.seed);
   const resume = options.checkpoint?.resume;
   if (resume) restore(params, prefixed(resume.arrays, "param/"));
@@ -221,6 +229,20 @@ export interface StepLoss {
   tasks: Float32Array;
 }
 
+/**
+ * One batch's losses and gradients for the sparse path: the dense ones by position in the
+ * optimiser's variable list (null: no gradient), the table's by row.
+ */
+export interface BatchGradients {
+  loss: StepLoss;
+  vars: (tf.Tensor | null)[];
+  rows: Int32Array;
+  /** [rows.length, embeddingDim] row-major. */
+  table: Float32Array;
+}
+
+export type GradientSource = (data: LabelledBatch, idx: Int32Array) => BatchGradients;
+
 /** One optimiser over all of a network's parameters. */
 export interface NetworkOptimizer {
   /** One training step on the rows `idx` of `data`; returns the batch's losses. */
@@ -244,7 +266,14 @@ export function createNetworkOptimizer(
   config: NetworkConfig,
   options: Pick<
     TrainOptions,
-    "learningRate" | "optimizer" | "taskWeights" | "embeddingUpdates" | "rankingLoss" | "l2"
+    | "learningRate"
+    | "optimizer"
+    | "taskWeights"
+    | "embeddingUpdates"
+    | "rankingLoss"
+    | "l2"
+    | "workers"
+    | "taskWeighting"
   > & {
     /** Default: static weights from taskWeights. */
     weighting?: TaskWeighting;
@@ -256,7 +285,9 @@ export function createNetworkOptimizer(
   const scheduled = denseOptimizer(kind, options.learningRate);
   const adam = scheduled.optimizer;
   const embedding = params.embedding;
-  if (!embedding || options.embeddingUpdates === "dense") {
+  const workers = options.workers ?? 1;
+  checkWorkers(workers, options);
+  if ((!embedding && workers === 1) || options.embeddingUpdates === "dense") {
     const varList = [...Object.values(params), ...weighting.variables];
     return {
       step: (data, idx) => {
@@ -284,50 +315,64 @@ export function createNetworkOptimizer(
     };
   }
 
-  const lazy = new SparseOptimizer(embedding, { learningRate: options.learningRate, rule: kind });
+  const lazy = embedding
+    ? new SparseOptimizer(embedding, { learningRate: options.learningRate, rule: kind })
+    : null;
   const denseVars = [
     ...Object.entries(params)
       .filter(([name]) => name !== "embedding")
       .map(([, v]) => v),
     ...weighting.variables,
   ];
+  const parallel =
+    workers > 1
+      ? parallelGradients({
+          workers,
+          config,
+          params,
+          vars: denseVars,
+          objective,
+          lazy,
+          weighting,
+          weightingKind: options.taskWeighting ?? "static",
+          taskWeights: options.taskWeights,
+          l2: options.l2 ?? 0,
+        })
+      : null;
+  const inThread: GradientSource = (data, idx) => {
+    const arrays = batchArrays(config, data, idx);
+    const lookup = lazy ? lazy.lookup(arrays.ids) : NO_ROWS;
+    const g = shardGradients(objective, config, params, denseVars, {
+      arrays: lazy ? { ...arrays, ids: lookup.local } : arrays,
+      n: idx.length,
+      tableRows: lookup.rows.length,
+      tableValues: lookup.values,
+    });
+    // A copy: the backend may reuse the tensor's memory once it is disposed.
+    const table = g.table ? (g.table.dataSync() as Float32Array).slice() : new Float32Array(0);
+    g.table?.dispose();
+    return { loss: readLosses(g.loss, g.tasks), vars: g.vars, rows: lookup.rows, table };
+  };
+  const gradients = parallel?.gradients ?? inThread;
   return {
     step: (data, idx) => {
-      const arrays = batchArrays(config, data, idx);
-      const lookup = lazy.lookup(arrays.ids);
-      let tasks: tf.Tensor | undefined;
-      const [loss, tableGrad] = tf.tidy(() => {
-        // The network gathers from the batch's own rows [U, E] with ids renumbered into them, so
-        // the gradient of the table is [U, E], one row per id the batch touched.
-        const table = tf.tensor2d(lookup.values, [lookup.rows.length, config.embeddingDim]);
-        const inputs = tensorsOf(config, { ...arrays, ids: lookup.local }, idx.length);
-        // A plain tensor in the variable's place: only read (gathered from), never assigned.
-        const batchParams: Params = { ...params, embedding: table as unknown as tf.Variable };
-        const { value, grads } = tf.engine().gradients(
-          () => {
-            const { total, perTask } = objective(batchParams, inputs);
-            tasks = tf.keep(perTask);
-            return total;
-          },
-          [table, ...denseVars],
-          undefined,
-          true,
-        );
+      const g = gradients(data, idx);
+      tf.tidy(() => {
         const named: { name: string; tensor: tf.Tensor }[] = [];
         denseVars.forEach((v, i) => {
-          const tensor = grads[i + 1];
+          const tensor = g.vars[i];
           if (tensor) named.push({ name: v.name, tensor });
         });
         adam.applyGradients(named);
-        return [value, grads[0] ?? tf.zerosLike(table)];
       });
-      lazy.apply(lookup.rows, tableGrad!.dataSync() as Float32Array);
-      tableGrad!.dispose();
-      return readLosses(loss!, tasks);
+      tf.dispose(g.vars.filter((t): t is tf.Tensor => t !== null));
+      lazy?.apply(g.rows, g.table);
+      return g.loss;
     },
-    sync: () => lazy.writeBack(),
+    sync: () => lazy?.writeBack(),
     exportState: () => {
       const dense = denseState(scheduled);
+      if (!lazy) return dense;
       const sparse = lazy.exportState();
       return {
         arrays: {
@@ -340,7 +385,7 @@ export function createNetworkOptimizer(
     },
     importState: (state) => {
       scheduled.importState(fromDenseState(state));
-      lazy.importState({
+      lazy?.importState({
         m: state.arrays["sparse/m"]!.values,
         v: state.arrays["sparse/v"]!.values,
         scalars: state.scalars.sparse ?? [],
@@ -348,11 +393,16 @@ export function createNetworkOptimizer(
     },
     setLearningRate: (lr) => {
       scheduled.setLearningRate(lr);
-      lazy.setLearningRate(lr);
+      lazy?.setLearningRate(lr);
     },
-    dispose: () => adam.dispose(),
+    dispose: () => {
+      adam.dispose();
+      parallel?.dispose();
+    },
   };
 }
+
+const NO_ROWS = { rows: new Int32Array(0), local: new Int32Array(0), values: new Float32Array(0) };
 
 /** tfjs optimiser slots as checkpoint arrays `dense/<i>/<slot name>`, in slot order. */
 function denseState(optimizer: ScheduledOptimizer): Pick<TrainingState, "arrays" | "scalars"> {
@@ -382,44 +432,7 @@ function prefixed(arrays: Record<string, NamedArray>, prefix: string): Map<strin
   );
 }
 
-type Objective = (params: Params, inputs: BatchTensors) => { total: tf.Scalar; perTask: tf.Tensor1D };
-
-/** The minimised loss of a batch: the weighted task losses plus the optional ranking term. */
-function batchObjective(
-  config: NetworkConfig,
-  weighting: TaskWeighting,
-  ranking: number,
-  l2: number,
-): Objective {
-  const binary = config.heads.filter((h) => h.type === "binary");
-  return (params, inputs) => {
-    const logits = networkLogits(params, config, inputs);
-    const losses = headLosses(config.heads, logits, inputs.labels);
-    let total = weighting.combine(losses);
-    if (l2 > 0) {
-      // On kernels and on the embedding rows the batch read (in the sparse path `embedding` is
-      // the batch's own rows): rows of rare ids are pulled to 0 only when they are used.
-      const penalised = Object.entries(params)
-        .filter(([name]) => name === "embedding" || name.endsWith("/kernel"))
-        .map(([, v]) => tf.sum(tf.square(v)));
-      if (penalised.length > 0) total = tf.add(total, tf.mul(l2 / 2, tf.addN(penalised)));
-    }
-    if (ranking > 0 && inputs.segments) {
-      for (const h of binary) {
-        const term = listwiseLoss(
-          logits[h.name]!,
-          inputs.labels[h.name]!,
-          inputs.segments,
-          inputs.groupCount,
-        );
-        total = tf.add(total, tf.mul(ranking, term));
-      }
-    }
-    return { total, perTask: tf.stack(config.heads.map((h) => losses[h.name]!)) as tf.Tensor1D };
-  };
-}
-
-function readLosses(total: tf.Tensor, tasks: tf.Tensor | undefined): StepLoss {
+export function readLosses(total: tf.Tensor, tasks: tf.Tensor | undefined): StepLoss {
   const value = total.dataSync()[0]!;
   const perTask = tasks ? Float32Array.from(tasks.dataSync() as Float32Array) : new Float32Array(0);
   tf.dispose([total, ...(tasks ? [tasks] : [])]);
@@ -493,75 +506,6 @@ export function evaluateHeads(
       evaluateTask(head, batch.labels[head.name]!, predictions[head.name]!).metrics,
     ]),
   );
-}
-
-interface BatchTensors {
-  dense: tf.Tensor2D;
-  ids: tf.Tensor2D;
-  labels: Record<string, tf.Tensor2D>;
-  /** Each row's group within the batch, 0..groupCount-1 (data with groups only). */
-  segments?: tf.Tensor1D;
-  groupCount: number;
-}
-
-interface BatchArrays {
-  dense: Float32Array;
-  ids: Int32Array;
-  labels: Record<string, Float32Array>;
-  segments?: Int32Array;
-  groupCount: number;
-}
-
-/** The rows `idx` of a data set, copied into one contiguous batch. */
-function batchArrays(
-  config: NetworkConfig,
-  data: EncodedBatch & { labels?: Record<string, Float32Array>; groups?: Uint32Array | null },
-  idx: Int32Array,
-): BatchArrays {
-  const n = idx.length;
-  const dense = new Float32Array(n * config.denseSize);
-  const ids = new Int32Array(n * config.idSlots);
-  for (let i = 0; i < n; i++) {
-    const r = idx[i]!;
-    dense.set(data.dense.subarray(r * config.denseSize, (r + 1) * config.denseSize), i * config.denseSize);
-    ids.set(data.ids.subarray(r * config.idSlots, (r + 1) * config.idSlots), i * config.idSlots);
-  }
-  const labels: Record<string, Float32Array> = {};
-  for (const [name, values] of Object.entries(data.labels ?? {})) {
-    labels[name] = Float32Array.from(idx, (r) => values[r]!);
-  }
-  if (!data.groups) return { dense, ids, labels, groupCount: 0 };
-  const local = new Map<number, number>();
-  const segments = Int32Array.from(idx, (r) => {
-    const g = data.groups![r]!;
-    let k = local.get(g);
-    if (k === undefined) {
-      k = local.size;
-      local.set(g, k);
-    }
-    return k;
-  });
-  return { dense, ids, labels, segments, groupCount: local.size };
-}
-
-function tensorsOf(config: NetworkConfig, arrays: BatchArrays, n: number): BatchTensors {
-  const labels: Record<string, tf.Tensor2D> = {};
-  for (const [name, values] of Object.entries(arrays.labels)) labels[name] = tf.tensor2d(values, [n, 1]);
-  return {
-    dense: tf.tensor2d(arrays.dense, [n, config.denseSize]),
-    ids: tf.tensor2d(arrays.ids, [n, config.idSlots], "int32"),
-    labels,
-    ...(arrays.segments ? { segments: tf.tensor1d(arrays.segments, "int32") } : {}),
-    groupCount: arrays.groupCount,
-  };
-}
-
-function batchTensors(
-  config: NetworkConfig,
-  data: EncodedBatch & { labels?: Record<string, Float32Array>; groups?: Uint32Array | null },
-  idx: Int32Array,
-): BatchTensors {
-  return tensorsOf(config, batchArrays(config, data, idx), idx.length);
 }
 
 function snapshot(params: Params): Map<string, Float32Array> {

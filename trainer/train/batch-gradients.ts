@@ -1,0 +1,173 @@
+/**
+ * One batch's objective and its gradients: the batch copied out of the data set, the minimised
+ * loss, and `shardGradients`, the one gradient computation shared by the in-thread optimiser
+ * (./train-network.ts) and the data-parallel workers (./parallel-worker.ts).
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { EncodedBatch } from "../../shared/encoder/encode.ts";
+import { type NetworkConfig, networkLogits } from "../models/network.ts";
+import type { Params } from "../models/types.ts";
+import { headLosses, listwiseLoss } from "./loss.ts";
+import type { TaskWeighting } from "./task-weighting.ts";
+
+export interface BatchTensors {
+  dense: tf.Tensor2D;
+  ids: tf.Tensor2D;
+  labels: Record<string, tf.Tensor2D>;
+  /** Each row's group within the batch, 0..groupCount-1 (data with groups only). */
+  segments?: tf.Tensor1D;
+  groupCount: number;
+}
+
+export interface BatchArrays {
+  dense: Float32Array;
+  ids: Int32Array;
+  labels: Record<string, Float32Array>;
+  segments?: Int32Array;
+  groupCount: number;
+}
+
+type BatchSource = EncodedBatch & { labels?: Record<string, Float32Array>; groups?: Uint32Array | null };
+
+/** The rows `idx` of a data set, copied into one contiguous batch. */
+export function batchArrays(config: NetworkConfig, data: BatchSource, idx: Int32Array): BatchArrays {
+  const n = idx.length;
+  const dense = new Float32Array(n * config.denseSize);
+  const ids = new Int32Array(n * config.idSlots);
+  for (let i = 0; i < n; i++) {
+    const r = idx[i]!;
+    dense.set(data.dense.subarray(r * config.denseSize, (r + 1) * config.denseSize), i * config.denseSize);
+    ids.set(data.ids.subarray(r * config.idSlots, (r + 1) * config.idSlots), i * config.idSlots);
+  }
+  const labels: Record<string, Float32Array> = {};
+  for (const [name, values] of Object.entries(data.labels ?? {})) {
+    labels[name] = Float32Array.from(idx, (r) => values[r]!);
+  }
+  if (!data.groups) return { dense, ids, labels, groupCount: 0 };
+  const local = new Map<number, number>();
+  const segments = Int32Array.from(idx, (r) => {
+    const g = data.groups![r]!;
+    let k = local.get(g);
+    if (k === undefined) {
+      k = local.size;
+      local.set(g, k);
+    }
+    return k;
+  });
+  return { dense, ids, labels, segments, groupCount: local.size };
+}
+
+export function tensorsOf(config: NetworkConfig, arrays: BatchArrays, n: number): BatchTensors {
+  const labels: Record<string, tf.Tensor2D> = {};
+  for (const [name, values] of Object.entries(arrays.labels)) labels[name] = tf.tensor2d(values, [n, 1]);
+  return {
+    dense: tf.tensor2d(arrays.dense, [n, config.denseSize]),
+    ids: tf.tensor2d(arrays.ids, [n, config.idSlots], "int32"),
+    labels,
+    ...(arrays.segments ? { segments: tf.tensor1d(arrays.segments, "int32") } : {}),
+    groupCount: arrays.groupCount,
+  };
+}
+
+export function batchTensors(config: NetworkConfig, data: BatchSource, idx: Int32Array): BatchTensors {
+  return tensorsOf(config, batchArrays(config, data, idx), idx.length);
+}
+
+export type Objective = (params: Params, inputs: BatchTensors) => { total: tf.Scalar; perTask: tf.Tensor1D };
+
+/** The minimised loss of a batch: the weighted task losses plus the optional ranking term. */
+export function batchObjective(
+  config: NetworkConfig,
+  weighting: TaskWeighting,
+  ranking: number,
+  l2: number,
+): Objective {
+  const binary = config.heads.filter((h) => h.type === "binary");
+  return (params, inputs) => {
+    const logits = networkLogits(params, config, inputs);
+    const losses = headLosses(config.heads, logits, inputs.labels);
+    let total = weighting.combine(losses);
+    if (l2 > 0) {
+      // On kernels and on the embedding rows the batch read (in the sparse path `embedding` is
+      // the batch's own rows): rows of rare ids are pulled to 0 only when they are used.
+      const penalised = Object.entries(params)
+        .filter(([name]) => name === "embedding" || name.endsWith("/kernel"))
+        .map(([, v]) => tf.sum(tf.square(v)));
+      if (penalised.length > 0) total = tf.add(total, tf.mul(l2 / 2, tf.addN(penalised)));
+    }
+    if (ranking > 0 && inputs.segments) {
+      for (const h of binary) {
+        const term = listwiseLoss(
+          logits[h.name]!,
+          inputs.labels[h.name]!,
+          inputs.segments,
+          inputs.groupCount,
+        );
+        total = tf.add(total, tf.mul(ranking, term));
+      }
+    }
+    return { total, perTask: tf.stack(config.heads.map((h) => losses[h.name]!)) as tf.Tensor1D };
+  };
+}
+
+/** A batch (or a shard of one) as the sparse path trains on it. */
+export interface Shard {
+  /** The rows, their ids renumbered into the table rows below (SparseOptimizer.lookup's `local`). */
+  arrays: BatchArrays;
+  n: number;
+  /** The embedding rows the shard reads, [tableRows, embeddingDim] row-major. */
+  tableRows: number;
+  tableValues: Float32Array;
+}
+
+export interface ShardGradients {
+  loss: tf.Scalar;
+  /** Each head's own loss, in config.heads order. */
+  tasks: tf.Tensor1D;
+  /** d loss / d the shard's table rows [tableRows, E]; null when the network has no embedding. */
+  table: tf.Tensor | null;
+  /** d loss / d each of `vars`, null where the loss does not depend on it. */
+  vars: (tf.Tensor | null)[];
+}
+
+/**
+ * Loss and gradients of one shard. The network gathers from the shard's own table rows with
+ * local ids, so the table's gradient is [U, E], one row per id the shard touched. `vars` are
+ * the other tensors to differentiate (the dense parameters, the weighting's variables); `params`
+ * may hold plain tensors in place of variables (a worker's copy). The caller disposes the result.
+ */
+export function shardGradients(
+  objective: Objective,
+  config: NetworkConfig,
+  params: Params,
+  vars: readonly tf.Tensor[],
+  shard: Shard,
+): ShardGradients {
+  // tf.tidy keeps the tensors it finds in the result (nulls included); its type does not allow null.
+  const tidy = tf.tidy as unknown as (f: () => ShardGradients) => ShardGradients;
+  return tidy(() => {
+    const table =
+      config.idSlots > 0 ? tf.tensor2d(shard.tableValues, [shard.tableRows, config.embeddingDim]) : null;
+    const inputs = tensorsOf(config, shard.arrays, shard.n);
+    // A plain tensor in the variable's place: only read (gathered from), never assigned.
+    const shardParams: Params = table ? { ...params, embedding: table as unknown as tf.Variable } : params;
+    let tasks: tf.Tensor1D | undefined;
+    const { value, grads } = tf.engine().gradients(
+      () => {
+        const { total, perTask } = objective(shardParams, inputs);
+        tasks = tf.keep(perTask);
+        return total;
+      },
+      table ? [table, ...vars] : [...vars],
+      undefined,
+      true,
+    );
+    const offset = table ? 1 : 0;
+    return {
+      loss: value as tf.Scalar,
+      tasks: tasks!,
+      table: table ? (grads[0] ?? tf.zerosLike(table)) : null,
+      vars: vars.map((_, i) => grads[i + offset] ?? null),
+    };
+  });
+}

@@ -1,0 +1,333 @@
+/**
+ * Data-parallel gradients for the sparse path (TrainOptions.workers = n > 1): every mini-batch
+ * is cut into n contiguous shards; this thread computes shard 0 while n-1 worker threads
+ * (./parallel-worker.ts) compute the others; the gradients are averaged, weighted by shard size,
+ * and the caller applies ONE optimiser update, so the step is the one-thread step up to float
+ * rounding (the batch losses are means over rows).
+ *
+ *   main:    lookup rows per shard -> post shard k to worker k -> shardGradients(shard 0)
+ *            -> Atomics.wait on worker k's flag -> receiveMessageOnPort -> average
+ *   worker:  on a shard: parameters from the posted values -> shardGradients -> post -> flag
+ *
+ * step() stays synchronous (the epoch loop is), so the main thread never yields to its event
+ * loop: it sleeps on a SharedArrayBuffer flag the worker raises after posting its result, then
+ * takes the message straight off the port. Workers hold no state between steps: each step posts
+ * the current dense parameters (tens of thousands of floats, well under a millisecond to copy)
+ * and the embedding rows the shard reads, which keeps them exactly in step with the optimiser.
+ */
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads";
+import * as tf from "@tensorflow/tfjs";
+import type { NetworkConfig } from "../models/network.ts";
+import type { Params } from "../models/types.ts";
+import { batchArrays, type Objective, type Shard, shardGradients } from "./batch-gradients.ts";
+import type { RowLookup, SparseOptimizer } from "./sparse-optimizer.ts";
+import type { TaskWeighting, WeightingKind } from "./task-weighting.ts";
+import type { BatchGradients, GradientSource, StepLoss, TrainOptions } from "./train-network.ts";
+
+/** How long a worker may take to start (tsx compile, tfjs and its backend), and one shard. */
+const START_TIMEOUT_MS = 180_000;
+const STEP_TIMEOUT_MS = 600_000;
+
+/** What a worker is started with (workerData). */
+export interface WorkerInit {
+  backend: string;
+  config: NetworkConfig;
+  /** The dense parameters, in the order their values are posted and gradients returned. */
+  names: string[];
+  shapes: number[][];
+  weightingKind: WeightingKind;
+  taskWeights: Record<string, number>;
+  l2: number;
+  port: MessagePort;
+  /** One Int32 per worker on a SharedArrayBuffer: raised to 1 once a reply is on the port. */
+  flags: Int32Array;
+  slot: number;
+}
+
+/** One shard to differentiate. */
+export interface ShardJob {
+  shard: Shard;
+  /** The dense parameters' values, concatenated in `names` order. */
+  params: Float32Array;
+  /** Uncertainty weighting: its log-variances; otherwise each head's weight (config.heads order). */
+  weights: Float32Array;
+}
+
+export type WorkerReply =
+  | { ready: true }
+  | { error: string }
+  | { loss: number; tasks: Float32Array; table: Float32Array | null; vars: (Float32Array | null)[] };
+
+export interface ParallelContext {
+  workers: number;
+  config: NetworkConfig;
+  params: Params;
+  /** The dense parameters (params without the embedding) then the weighting's variables. */
+  vars: tf.Variable[];
+  objective: Objective;
+  lazy: SparseOptimizer | null;
+  weighting: TaskWeighting;
+  weightingKind: WeightingKind;
+  taskWeights: Record<string, number>;
+  l2: number;
+}
+
+/** Refuses what the data-parallel path cannot train, before any data is read. */
+export function checkWorkers(
+  workers: number,
+  options: Pick<TrainOptions, "rankingLoss" | "embeddingUpdates">,
+): void {
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new Error(`--workers: expected a whole number of threads >= 1, got ${workers}`);
+  if (workers === 1) return;
+  if ((options.rankingLoss ?? 0) > 0)
+    throw new Error(
+      `--workers: --ranking-loss needs whole groups in one batch and cannot be split over ${workers} workers; use --workers 1`,
+    );
+  if (options.embeddingUpdates === "dense")
+    throw new Error(
+      `--workers: --embedding-updates dense is not supported with ${workers} workers (sparse updates only); use --workers 1`,
+    );
+}
+
+/** Starts the workers (once per training run) and returns the batch gradient source over them. */
+export function parallelGradients(ctx: ParallelContext): { gradients: GradientSource; dispose(): void } {
+  const { config, lazy } = ctx;
+  const denseEntries = Object.entries(ctx.params).filter(([name]) => name !== "embedding");
+  const sizes = denseEntries.map(([, v]) => v.size);
+  const flags = new Int32Array(new SharedArrayBuffer(4 * (ctx.workers - 1)));
+  const workers = Array.from({ length: ctx.workers - 1 }, (_, slot) =>
+    startWorker({
+      backend: tf.getBackend(),
+      config,
+      names: denseEntries.map(([name]) => name),
+      shapes: denseEntries.map(([, v]) => [...v.shape]),
+      weightingKind: ctx.weightingKind,
+      taskWeights: ctx.taskWeights,
+      l2: ctx.l2,
+      flags,
+      slot,
+    }),
+  );
+  let started = false;
+  const merge = tableMerger(config, ctx.l2);
+
+  const currentParams = (): Float32Array => {
+    const out = new Float32Array(sizes.reduce((a, b) => a + b, 0));
+    let offset = 0;
+    denseEntries.forEach(([, v], i) => {
+      out.set(v.dataSync() as Float32Array, offset);
+      offset += sizes[i]!;
+    });
+    return out;
+  };
+  const currentWeights = (): Float32Array => {
+    if (ctx.weightingKind === "uncertainty")
+      return Float32Array.from(ctx.weighting.variables, (v) => v.dataSync()[0]!);
+    const now = ctx.weighting.current();
+    return Float32Array.from(config.heads, (h) => now[h.name] ?? 0);
+  };
+
+  const gradients: GradientSource = (data, idx) => {
+    if (!started) {
+      workers.forEach((w) => {
+        w.receive(START_TIMEOUT_MS, "start");
+      });
+      started = true;
+    }
+    const count = Math.min(ctx.workers, idx.length);
+    const shards: { shard: Shard; lookup: RowLookup }[] = [];
+    for (let k = 0; k < count; k++) {
+      const part = idx.subarray(
+        Math.floor((k * idx.length) / count),
+        Math.floor(((k + 1) * idx.length) / count),
+      );
+      const arrays = batchArrays(config, data, part);
+      const lookup = lazy ? lazy.lookup(arrays.ids) : NO_ROWS;
+      shards.push({
+        lookup,
+        shard: {
+          arrays: lazy ? { ...arrays, ids: lookup.local } : arrays,
+          n: part.length,
+          tableRows: lookup.rows.length,
+          tableValues: lookup.values,
+        },
+      });
+    }
+    if (count > 1) {
+      const params = currentParams();
+      const weights = currentWeights();
+      for (let k = 1; k < count; k++) workers[k - 1]!.post({ shard: shards[k]!.shard, params, weights });
+    }
+    const own = shardGradients(ctx.objective, config, ctx.params, ctx.vars, shards[0]!.shard);
+    const parts: ShardResult[] = [
+      {
+        loss: own.loss.dataSync()[0]!,
+        tasks: Float32Array.from(own.tasks.dataSync() as Float32Array),
+        table: own.table ? (own.table.dataSync() as Float32Array).slice() : null,
+        vars: own.vars,
+      },
+    ];
+    tf.dispose([own.loss, own.tasks, ...(own.table ? [own.table] : [])]);
+    for (let k = 1; k < count; k++) {
+      const reply = workers[k - 1]!.receive(STEP_TIMEOUT_MS, "step");
+      if (!("loss" in reply)) throw new Error(`--workers: worker ${k} sent no gradients`);
+      parts.push({ ...reply, vars: reply.vars.map((v, i) => (v ? tf.tensor(v, ctx.vars[i]!.shape) : null)) });
+    }
+    const shares = shards.map((s) => s.shard.n / idx.length);
+    const vars = ctx.vars.map((_, i) => averageTensor(parts, shares, i));
+    for (const p of parts) tf.dispose(p.vars.filter((t): t is tf.Tensor => t !== null));
+    const { rows, table, loss } = merge(shards, parts, shares);
+    const average = averageLoss(parts, shares);
+    return { loss: { ...average, total: average.total + loss }, vars, rows, table } satisfies BatchGradients;
+  };
+  return {
+    gradients,
+    dispose: () => {
+      for (const w of workers) w.stop();
+    },
+  };
+}
+
+interface ShardResult {
+  loss: number;
+  tasks: Float32Array;
+  table: Float32Array | null;
+  vars: (tf.Tensor | null)[];
+}
+
+const NO_ROWS: RowLookup = { rows: new Int32Array(0), local: new Int32Array(0), values: new Float32Array(0) };
+
+function averageLoss(parts: readonly ShardResult[], shares: readonly number[]): StepLoss {
+  const tasks = new Float32Array(parts[0]!.tasks.length);
+  let total = 0;
+  parts.forEach((p, k) => {
+    total += shares[k]! * p.loss;
+    p.tasks.forEach((x, t) => {
+      tasks[t] = tasks[t]! + shares[k]! * x;
+    });
+  });
+  return { total, tasks };
+}
+
+/** Σ share·gradient of variable i over the shards (a shard without one adds 0); null if none has one. */
+function averageTensor(
+  parts: readonly ShardResult[],
+  shares: readonly number[],
+  i: number,
+): tf.Tensor | null {
+  const terms = parts.flatMap((p, k) => (p.vars[i] ? [{ g: p.vars[i]!, share: shares[k]! }] : []));
+  if (terms.length === 0) return null;
+  return tf.tidy(() => tf.addN(terms.map(({ g, share }) => tf.mul(g, share))));
+}
+
+/**
+ * The table gradient of the whole batch from the shards' [U_k, E] gradients: one row per
+ * distinct row of the batch (union, in order of first appearance), Σ share·gradient. The L2
+ * term on the rows a batch reads is counted once per batch, but a shard counts it only for its
+ * own rows, so a row read by some shards only is short of (1 − its shards' shares)·λ·w: added
+ * here, and its (1 − shares)·λ/2·|w|² to the loss.
+ */
+function tableMerger(config: NetworkConfig, l2: number) {
+  const E = config.embeddingDim;
+  const slot = new Int32Array(config.idSlots > 0 ? config.vocabSize : 0).fill(-1);
+  return (
+    shards: readonly { lookup: RowLookup; shard: Shard }[],
+    parts: readonly ShardResult[],
+    shares: readonly number[],
+  ): { rows: Int32Array; table: Float32Array; loss: number } => {
+    const capacity = shards.reduce((n, s) => n + s.lookup.rows.length, 0);
+    const rows = new Int32Array(capacity);
+    const table = new Float32Array(capacity * E);
+    const coverage = new Float64Array(capacity);
+    const source = new Int32Array(capacity * 2); // shard and its local row holding the row's value
+    let count = 0;
+    shards.forEach(({ lookup }, k) => {
+      const grad = parts[k]!.table;
+      if (!grad) return;
+      const share = shares[k]!;
+      for (let r = 0; r < lookup.rows.length; r++) {
+        const row = lookup.rows[r]!;
+        let m = slot[row]!;
+        if (m < 0) {
+          m = count++;
+          slot[row] = m;
+          rows[m] = row;
+          source[2 * m] = k;
+          source[2 * m + 1] = r;
+        }
+        coverage[m] = coverage[m]! + share;
+        for (let e = 0; e < E; e++) table[m * E + e] = table[m * E + e]! + share * grad[r * E + e]!;
+      }
+    });
+    let loss = 0;
+    for (let m = 0; m < count; m++) {
+      slot[rows[m]!] = -1;
+      const missing = 1 - coverage[m]!;
+      if (l2 > 0 && missing > 1e-12) {
+        const values = shards[source[2 * m]!]!.lookup.values;
+        const at = source[2 * m + 1]! * E;
+        for (let e = 0; e < E; e++) {
+          const w = values[at + e]!;
+          table[m * E + e] = table[m * E + e]! + missing * l2 * w;
+          loss += (missing * l2 * w * w) / 2;
+        }
+      }
+    }
+    return { rows: rows.slice(0, count), table: table.slice(0, count * E), loss };
+  };
+}
+
+interface WorkerHandle {
+  post(job: ShardJob): void;
+  /** Waits (blocking this thread) for the worker's next reply. */
+  receive(timeoutMs: number, what: string): Exclude<WorkerReply, { error: string }>;
+  stop(): void;
+}
+
+/**
+ * A worker running ./parallel-worker.ts. It is a .ts file: the worker loads it through tsx's
+ * loader (resolved from this file, so it works under `tsx` and under vitest alike).
+ */
+function startWorker(init: Omit<WorkerInit, "port">): WorkerHandle {
+  const { port1, port2 } = new MessageChannel();
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+  const worker = new Worker(new URL("./parallel-worker.ts", import.meta.url), {
+    execArgv: ["--import", tsx],
+    workerData: { ...init, port: port2 } satisfies WorkerInit,
+    transferList: [port2],
+  });
+  // Replies are taken synchronously (receiveMessageOnPort); neither keeps the process alive.
+  worker.unref();
+  port1.unref();
+  const { flags, slot } = init;
+  const name = `worker ${slot + 1}`;
+  return {
+    post(job) {
+      Atomics.store(flags, slot, 0);
+      const { shard } = job;
+      // The shard's own copies move; the table rows stay (the L2 correction reads them).
+      const transfer = [
+        shard.arrays.dense.buffer,
+        shard.arrays.ids.buffer,
+        ...Object.values(shard.arrays.labels).map((l) => l.buffer),
+      ] as ArrayBuffer[];
+      port1.postMessage(job, transfer);
+    },
+    receive(timeoutMs, what) {
+      if (Atomics.wait(flags, slot, 0, timeoutMs) === "timed-out")
+        throw new Error(`--workers: ${name} did not answer (${what}) within ${timeoutMs / 1000} s`);
+      Atomics.store(flags, slot, 0);
+      const reply = receiveMessageOnPort(port1)?.message as WorkerReply | undefined;
+      if (!reply) throw new Error(`--workers: ${name} raised its flag without a reply (${what})`);
+      if ("error" in reply) throw new Error(`--workers: ${name} failed (${what}): ${reply.error}`);
+      return reply;
+    },
+    stop() {
+      port1.close();
+      void worker.terminate();
+    },
+  };
+}
