@@ -167,18 +167,25 @@ export function parallelGradients(ctx: ParallelContext): { gradients: GradientSo
         loss: own.loss.dataSync()[0]!,
         tasks: Float32Array.from(own.tasks.dataSync() as Float32Array),
         table: own.table ? (own.table.dataSync() as Float32Array).slice() : null,
-        vars: own.vars,
+        vars: own.vars.map((t) => (t ? (t.dataSync() as Float32Array) : null)),
       },
     ];
-    tf.dispose([own.loss, own.tasks, ...(own.table ? [own.table] : [])]);
+    tf.dispose([
+      own.loss,
+      own.tasks,
+      ...(own.table ? [own.table] : []),
+      ...own.vars.filter((t) => t !== null),
+    ]);
     for (let k = 1; k < count; k++) {
       const reply = workers[k - 1]!.receive(STEP_TIMEOUT_MS, "step");
       if (!("loss" in reply)) throw new Error(`--workers: worker ${k} sent no gradients`);
-      parts.push({ ...reply, vars: reply.vars.map((v, i) => (v ? tf.tensor(v, ctx.vars[i]!.shape) : null)) });
+      parts.push(reply);
     }
     const shares = shards.map((s) => s.shard.n / idx.length);
-    const vars = ctx.vars.map((_, i) => averageTensor(parts, shares, i));
-    for (const p of parts) tf.dispose(p.vars.filter((t): t is tf.Tensor => t !== null));
+    const vars = ctx.vars.map((v, i) => {
+      const average = averageArray(parts, shares, i);
+      return average ? tf.tensor(average, v.shape) : null;
+    });
     const { rows, table, loss } = merge(shards, parts, shares);
     const average = averageLoss(parts, shares);
     return { loss: { ...average, total: average.total + loss }, vars, rows, table } satisfies BatchGradients;
@@ -195,7 +202,7 @@ interface ShardResult {
   loss: number;
   tasks: Float32Array;
   table: Float32Array | null;
-  vars: (tf.Tensor | null)[];
+  vars: (Float32Array | null)[];
 }
 
 const NO_ROWS: RowLookup = { rows: new Int32Array(0), local: new Int32Array(0), values: new Float32Array(0) };
@@ -212,15 +219,24 @@ function averageLoss(parts: readonly ShardResult[], shares: readonly number[]): 
   return { total, tasks };
 }
 
-/** Σ share·gradient of variable i over the shards (a shard without one adds 0); null if none has one. */
-function averageTensor(
+/**
+ * Σ share·gradient of variable i over the shards (a shard without one adds 0); null if none has
+ * one. In plain JS: a few tens of thousands of values, cheaper than tfjs ops per variable.
+ */
+function averageArray(
   parts: readonly ShardResult[],
   shares: readonly number[],
   i: number,
-): tf.Tensor | null {
-  const terms = parts.flatMap((p, k) => (p.vars[i] ? [{ g: p.vars[i]!, share: shares[k]! }] : []));
-  if (terms.length === 0) return null;
-  return tf.tidy(() => tf.addN(terms.map(({ g, share }) => tf.mul(g, share))));
+): Float32Array | null {
+  let out: Float32Array | null = null;
+  parts.forEach((p, k) => {
+    const g = p.vars[i];
+    if (!g) return;
+    out ??= new Float32Array(g.length);
+    const share = shares[k]!;
+    for (let j = 0; j < g.length; j++) out[j] = out[j]! + share * g[j]!;
+  });
+  return out;
 }
 
 /**
