@@ -9,7 +9,12 @@
  * warm-up steps, and reports samples/s, rss and heapUsed peaks (sampled after every step; the
  * wasm heap counts in rss). Writes out/bench/train-speed.json and prints a table.
  *
+ * "workers": the reference MMoE (wasm, lazy Adam) with --workers 1 and 2 (every batch split
+ * with a worker thread), alternated over rounds because other processes share this host's cores;
+ * cpu ms/step (all threads) next to wall ms/step shows whether the second core was free.
+ *
  *   npm run bench:train [-- --quick]     (--quick: fewer steps, for a smoke run)
+ *   npm run bench:train -- --group workers   (one group only: backends, vocabulary or workers)
  */
 import { spawnSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -31,10 +36,14 @@ const REFERENCE_VOCAB = FEATURES * 10_000;
 const OUT = "out/bench/train-speed.json";
 
 interface Job {
-  group: "backends" | "vocabulary";
+  group: "backends" | "vocabulary" | "workers";
   arch: string;
   backend: string;
   embeddingUpdates: EmbeddingUpdates;
+  /** Threads per step (TrainOptions.workers). */
+  workers: number;
+  /** The workers group alternates 1 and 2 over rounds. */
+  round?: number;
   vocabSize: number;
   warmupSteps: number;
   minSteps: number;
@@ -50,6 +59,8 @@ interface Result extends Job {
   steps: number;
   samplesPerSecond: number;
   msPerStep: number;
+  /** Process CPU time (all threads) per timed step. */
+  cpuMsPerStep: number;
   /** Time to copy the lazy-Adam table into its tf.Variable (once per epoch, before validation). */
   syncMs: number;
   rssPeakMB: number;
@@ -80,6 +91,7 @@ async function runJob(job: Job): Promise<Result> {
     learningRate: 0.002,
     taskWeights: {},
     embeddingUpdates: job.embeddingUpdates,
+    workers: job.workers,
   });
   const batchIdx = (step: number) => {
     const start = (step % 8) * BATCH;
@@ -100,6 +112,7 @@ async function runJob(job: Job): Promise<Result> {
     sample();
   }
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
   let steps = 0;
   while (
     steps < job.minSteps ||
@@ -111,6 +124,7 @@ async function runJob(job: Job): Promise<Result> {
     sample();
   }
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuStarted);
   const syncStarted = performance.now();
   optimizer.sync();
   const syncMs = performance.now() - syncStarted;
@@ -124,6 +138,7 @@ async function runJob(job: Job): Promise<Result> {
     steps,
     samplesPerSecond: Math.round((steps * BATCH) / seconds),
     msPerStep: Math.round((seconds * 1000) / steps),
+    cpuMsPerStep: Math.round((cpu.user + cpu.system) / 1000 / steps),
     syncMs: Math.round(syncMs * 10) / 10,
     rssPeakMB: mb(rssPeak),
     heapUsedPeakMB: mb(heapPeak),
@@ -172,6 +187,7 @@ function jobs(quick: boolean): Job[] {
         arch,
         backend,
         embeddingUpdates,
+        workers: 1,
         vocabSize: REFERENCE_VOCAB,
         ...timing,
       });
@@ -184,8 +200,27 @@ function jobs(quick: boolean): Job[] {
         arch: "shared-bottom",
         backend: "wasm",
         embeddingUpdates,
+        workers: 1,
         vocabSize,
         ...timing,
+      });
+    }
+  }
+  // Enough steps even with --quick: the two settings differ by less than the noise of a few steps.
+  const parallelTiming = quick
+    ? { warmupSteps: 3, minSteps: 10, maxSteps: 40, seconds: 2 }
+    : { warmupSteps: 3, minSteps: 10, maxSteps: 100, seconds: 6 };
+  for (let round = 1; round <= (quick ? 2 : 3); round++) {
+    for (const workers of [1, 2]) {
+      list.push({
+        group: "workers",
+        arch: "mmoe",
+        backend: "wasm",
+        embeddingUpdates: "sparse",
+        workers,
+        round,
+        vocabSize: REFERENCE_VOCAB,
+        ...parallelTiming,
       });
     }
   }
@@ -214,11 +249,14 @@ async function main(): Promise<void> {
   const started = performance.now();
   // The backend auto-selection would pick on this host ("best").
   const best = await selectBackend("auto");
-  const list = jobs(quick);
+  const groupArg = process.argv.indexOf("--group");
+  const group = groupArg >= 0 ? process.argv[groupArg + 1] : undefined;
+  const list = jobs(quick).filter((j) => group === undefined || j.group === group);
+  if (list.length === 0) throw new Error(`--group: no group "${group}" (backends, vocabulary, workers)`);
   if (best !== "wasm" && best !== "cpu") {
     for (const arch of new Set(list.map((j) => j.arch))) {
-      const template = list.find((j) => j.arch === arch && j.group === "backends")!;
-      list.push({ ...template, backend: best, embeddingUpdates: "sparse" });
+      const template = list.find((j) => j.arch === arch && j.group === "backends");
+      if (template) list.push({ ...template, backend: best, embeddingUpdates: "sparse" });
     }
   }
   const results: Result[] = [];
@@ -226,7 +264,7 @@ async function main(): Promise<void> {
     const r = runChild(job);
     results.push(r);
     console.error(
-      `  ${r.arch} ${r.backendUsed} ${r.embeddingUpdates} V=${r.vocabSize}: ${r.samplesPerSecond} samples/s (${r.steps} steps)`,
+      `  ${r.arch} ${r.backendUsed} ${r.embeddingUpdates} V=${r.vocabSize} workers ${r.workers}: ${r.samplesPerSecond} samples/s (${r.steps} steps)`,
     );
   }
 
@@ -238,6 +276,7 @@ async function main(): Promise<void> {
   const rows = results
     .filter((r) => r.group === "backends")
     .map((r) => ({ ...r, vsCpu: r.samplesPerSecond / (baseline(r.arch)?.samplesPerSecond ?? Number.NaN) }));
+  const parallel = workersSummary(results.filter((r) => r.group === "workers"));
   const report = {
     createdAt: new Date().toISOString(),
     host: { cpus: cpus().length, node: process.version, tfjs: tf.version.tfjs },
@@ -255,54 +294,84 @@ async function main(): Promise<void> {
     },
     backends: rows,
     vocabulary: results.filter((r) => r.group === "vocabulary"),
+    workers: parallel,
     seconds: Math.round((performance.now() - started) / 1000),
   };
-  await mkdir(dirname(OUT), { recursive: true });
-  await writeFile(OUT, `${JSON.stringify(report, null, 1)}\n`);
+  // One group alone goes to its own file, so it does not replace the full report.
+  const out = group === undefined ? OUT : OUT.replace(".json", `-${group}.json`);
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, `${JSON.stringify(report, null, 1)}\n`);
 
   const w = [15, 8, 10, 10, 8, 9, 9];
-  console.log(
-    `\ntraining throughput, batch ${BATCH}, ${FEATURES}x${REFERENCE_VOCAB / FEATURES} ids, best backend here: ${best}`,
-  );
-  console.log(pad(["arch", "backend", "table", "samples/s", "x cpu", "rss MB", "heap MB"], w));
-  for (const r of rows) {
+  if (rows.length > 0) {
     console.log(
-      pad(
-        [
-          r.arch,
-          r.backendUsed,
-          r.embeddingUpdates,
-          r.samplesPerSecond,
-          `${r.vsCpu.toFixed(1)}x`,
-          r.rssPeakMB,
-          r.heapUsedPeakMB,
-        ],
-        w,
-      ),
+      `\ntraining throughput, batch ${BATCH}, ${FEATURES}x${REFERENCE_VOCAB / FEATURES} ids, best backend here: ${best}`,
+    );
+    console.log(pad(["arch", "backend", "table", "samples/s", "x cpu", "rss MB", "heap MB"], w));
+    for (const r of rows) {
+      console.log(
+        pad(
+          [
+            r.arch,
+            r.backendUsed,
+            r.embeddingUpdates,
+            r.samplesPerSecond,
+            `${r.vsCpu.toFixed(1)}x`,
+            r.rssPeakMB,
+            r.heapUsedPeakMB,
+          ],
+          w,
+        ),
+      );
+    }
+  }
+  if (report.vocabulary.length > 0) {
+    console.log(`\nvocabulary size (shared-bottom, wasm): samples/s, lazy Adam vs dense Adam on the table`);
+    const v = [10, 12, 10, 10, 10, 10, 10];
+    console.log(pad(["rows", "rows/batch", "lazy", "dense", "lazy rss", "dense rss", "sync ms"], v));
+    for (const size of [...new Set(report.vocabulary.map((r) => r.vocabSize))]) {
+      const lazy = report.vocabulary.find((r) => r.vocabSize === size && r.embeddingUpdates === "sparse");
+      const dense = report.vocabulary.find((r) => r.vocabSize === size && r.embeddingUpdates === "dense");
+      console.log(
+        pad(
+          [
+            size,
+            lazy?.uniqueRowsPerBatch ?? "-",
+            lazy?.samplesPerSecond ?? "-",
+            dense?.samplesPerSecond ?? "-",
+            lazy?.rssPeakMB ?? "-",
+            dense?.rssPeakMB ?? "-",
+            lazy?.syncMs ?? "-",
+          ],
+          v,
+        ),
+      );
+    }
+  }
+  if (parallel.rounds.length > 0) {
+    console.log(`\ndata-parallel (mmoe, wasm, lazy Adam, batch ${BATCH}): --workers 1 vs 2, alternated`);
+    const p = [7, 10, 10, 12, 10, 12];
+    console.log(pad(["round", "1: sam/s", "2: sam/s", "ratio 2/1", "1: cpu/ms", "2: cpu/ms"], p));
+    for (const r of parallel.rounds) {
+      console.log(
+        pad(
+          [
+            r.round,
+            r.one,
+            r.two,
+            `${r.ratio.toFixed(2)}x`,
+            r.cpuPerWallOne.toFixed(2),
+            r.cpuPerWallTwo.toFixed(2),
+          ],
+          p,
+        ),
+      );
+    }
+    console.log(
+      `median ratio ${parallel.medianRatio.toFixed(2)}x (cpu/ms: CPU time of all threads per wall ms; ~2 means both cores worked)`,
     );
   }
-  console.log(`\nvocabulary size (shared-bottom, wasm): samples/s, lazy Adam vs dense Adam on the table`);
-  const v = [10, 12, 10, 10, 10, 10, 10];
-  console.log(pad(["rows", "rows/batch", "lazy", "dense", "lazy rss", "dense rss", "sync ms"], v));
-  for (const size of [...new Set(report.vocabulary.map((r) => r.vocabSize))]) {
-    const lazy = report.vocabulary.find((r) => r.vocabSize === size && r.embeddingUpdates === "sparse");
-    const dense = report.vocabulary.find((r) => r.vocabSize === size && r.embeddingUpdates === "dense");
-    console.log(
-      pad(
-        [
-          size,
-          lazy?.uniqueRowsPerBatch ?? "-",
-          lazy?.samplesPerSecond ?? "-",
-          dense?.samplesPerSecond ?? "-",
-          lazy?.rssPeakMB ?? "-",
-          dense?.rssPeakMB ?? "-",
-          lazy?.syncMs ?? "-",
-        ],
-        v,
-      ),
-    );
-  }
-  console.log(`\nwrote ${OUT} (${report.seconds} s)`);
+  console.log(`\nwrote ${out} (${report.seconds} s)`);
 }
 
 const jobArg = process.argv.indexOf("--job");
@@ -311,4 +380,32 @@ if (jobArg >= 0) {
   console.log(`RESULT ${JSON.stringify(result)}`);
 } else {
   await main();
+}
+
+/** Per round: samples/s with 1 and 2 workers, their ratio, CPU per wall time; the median ratio. */
+function workersSummary(results: readonly Result[]) {
+  const rounds = [...new Set(results.map((r) => r.round ?? 0))].flatMap((round) => {
+    const one = results.find((r) => r.round === round && r.workers === 1);
+    const two = results.find((r) => r.round === round && r.workers === 2);
+    if (!one || !two) return [];
+    return [
+      {
+        round,
+        one: one.samplesPerSecond,
+        two: two.samplesPerSecond,
+        ratio: two.samplesPerSecond / one.samplesPerSecond,
+        cpuPerWallOne: one.cpuMsPerStep / one.msPerStep,
+        cpuPerWallTwo: two.cpuMsPerStep / two.msPerStep,
+      },
+    ];
+  });
+  const ratios = rounds.map((r) => r.ratio).sort((a, b) => a - b);
+  const mid = ratios.length / 2;
+  const medianRatio =
+    ratios.length === 0
+      ? Number.NaN
+      : ratios.length % 2
+        ? ratios[Math.floor(mid)]!
+        : (ratios[mid - 1]! + ratios[mid]!) / 2;
+  return { rounds, medianRatio };
 }
