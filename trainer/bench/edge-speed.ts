@@ -1,7 +1,9 @@
 /**
  * npm run bench:edge: the worker's speed on the reference-shape MMoE (infer-model.ts: 12
- * categorical × 10k ids + 28 numeric, 8 experts [128, 64], towers [32], two heads), plain and
- * factorised graphs, against local `wrangler dev` (workerd):
+ * categorical × 10k ids + 28 numeric, 8 experts [128, 64], towers [32], two heads), or with
+ * `--model default` on the MMoE that `train --arch mmoe` builds with default flags on the same
+ * features (4 experts [64, 32], numbers also as quantile buckets), plain and factorised graphs,
+ * against local `wrangler dev` (workerd):
  *  - cold start: over --cold fresh servers whose worker loads the model on the first request,
  *    that request's Server-Timing `load` phase (ORT instantiation + session + encoder; workerd's
  *    clocks stand still in module scope, so start-up cannot time itself) and its total;
@@ -15,11 +17,10 @@
  * forward pass (edge-forward.ts), as ratios to the worker's `infer` phase.
  * Writes out/bench/edge.json and prints a table.
  *
- * --weights picks the graphs the worker serves: float32 (default, what the worker serves from R2
- * and the bundled entry) or int8 (model.int8.onnx; smaller, but slower to run in onnxruntime-web:
- * its DequantizeLinear nodes run on every call, see trainer/bench/infer-options.ts).
+ * --weights picks the graphs the worker serves: int8 (default: model.int8.onnx and its factorised
+ * twin, integer form, ~0.5x float32's inference time) or float32.
  *
- *   npm run bench:edge [-- --runs 200] [-- --cold 3] [-- --quick] [-- --weights int8]
+ *   npm run bench:edge [-- --runs 200] [-- --cold 3] [-- --quick] [-- --weights float32] [-- --model default]
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
@@ -33,16 +34,17 @@ import { factorisedFeeds, plainFeeds, type TensorClass } from "../export/onnx-se
 import { jsMmoe } from "./edge-forward.ts";
 import { type RerankBody, requestBody } from "./edge-request-body.ts";
 import { type DevServer, startDevServer } from "./edge-wrangler.ts";
-import { referenceMmoe } from "./infer-model.ts";
+import { defaultMmoe, referenceMmoe } from "./infer-model.ts";
 import { intFlag, type LatencyStats, latencyStats } from "./timing.ts";
 
-const OUT = "out/bench/edge.json";
-const MODEL_DIR = "out/bench/edge-model";
+const MODELS = { reference: referenceMmoe, default: defaultMmoe } as const;
+type ModelKind = keyof typeof MODELS;
 const CANDIDATES = [10, 100, 200, 500, 1000];
 const PORT = 8797;
 type Graph = "plain" | "factorised";
 
 interface Args {
+  model: ModelKind;
   weights: "float32" | "int8";
   runs: number;
   cold: number;
@@ -54,10 +56,15 @@ function parseArgs(argv: readonly string[]): Args {
   const quick = argv.includes("--quick");
   const num = (flag: string, fallback: number, min: number) => intFlag(argv, flag, fallback, min);
   const at = argv.indexOf("--weights");
-  const weights = at < 0 ? "float32" : argv[at + 1];
+  const weights = at < 0 ? "int8" : argv[at + 1];
   if (weights !== "float32" && weights !== "int8")
     throw new Error(`--weights: expected float32 or int8, got "${weights}"`);
+  const m = argv.indexOf("--model");
+  const model = m < 0 ? "reference" : argv[m + 1];
+  if (model !== "reference" && model !== "default")
+    throw new Error(`--model: expected reference or default, got "${model}"`);
   return {
+    model,
     weights,
     runs: num("--runs", quick ? 30 : 200, 5),
     cold: num("--cold", quick ? 1 : 3, 1),
@@ -68,10 +75,17 @@ function parseArgs(argv: readonly string[]): Args {
 
 // ---- the model and the requests --------------------------------------------------------------
 
-async function buildModelDir(): Promise<ModelManifest> {
-  const model = await referenceMmoe();
-  await saveTrainedModel(MODEL_DIR, model);
-  const { manifest } = await exportModelDir(MODEL_DIR, { int8: true, factorised: true });
+/** Where a model's files and its results go: out/bench/edge-model and edge.json for the reference. */
+function paths(model: ModelKind): { dir: string; out: string } {
+  return model === "reference"
+    ? { dir: "out/bench/edge-model", out: "out/bench/edge.json" }
+    : { dir: `out/bench/edge-model-${model}`, out: `out/bench/edge-${model}.json` };
+}
+
+async function buildModelDir(model: ModelKind): Promise<ModelManifest> {
+  const dir = paths(model).dir;
+  await saveTrainedModel(dir, await MODELS[model]());
+  const { manifest } = await exportModelDir(dir, { int8: true, factorised: true });
   return manifest;
 }
 
@@ -189,6 +203,7 @@ interface NodeRunner {
 }
 
 async function nodeRunners(
+  dir: string,
   manifest: ModelManifest,
   graph: Graph,
   weights: Args["weights"],
@@ -202,7 +217,7 @@ async function nodeRunners(
       : graph === "plain"
         ? "model.onnx"
         : f.file;
-  const bytes = new Uint8Array(await readFile(join(MODEL_DIR, file)));
+  const bytes = new Uint8Array(await readFile(join(dir, file)));
   const feeds = <T>(Tensor: TensorClass<T>, batch: EncodedBatch): Record<string, T> =>
     graph === "plain"
       ? plainFeeds(manifest, batch, Tensor)
@@ -243,8 +258,9 @@ async function timeRunner(
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  console.log(`building ${MODEL_DIR} (MMoE, reference shape; the worker serves ${args.weights})…`);
-  const manifest = await buildModelDir();
+  const { dir: MODEL_DIR, out: OUT } = paths(args.model);
+  console.log(`building ${MODEL_DIR} (MMoE, ${args.model} shape; the worker serves ${args.weights})…`);
+  const manifest = await buildModelDir(args.model);
   const state = manifest.features;
   const encoder = compileEncoder(state);
   const bodies = new Map<number, RerankBody>(CANDIDATES.map((n) => [n, requestBody(state, n, n)]));
@@ -288,11 +304,10 @@ async function main(): Promise<void> {
       node: process.version,
     },
     model: {
+      kind: args.model,
       arch: "mmoe",
       weights: args.weights,
-      experts: 8,
-      expertSizes: [128, 64],
-      tower: [32],
+      options: (await loadTrainedModel(MODEL_DIR)).config.options,
       files: manifest.files,
     },
     graphs: {},
@@ -338,7 +353,7 @@ async function main(): Promise<void> {
     } finally {
       await server.stop();
     }
-    const { runners, skipped } = await nodeRunners(manifest, graph, args.weights);
+    const { runners, skipped } = await nodeRunners(MODEL_DIR, manifest, graph, args.weights);
     const rows = [];
     for (const w of warm) {
       const batch = batches.get(w.candidates)!;

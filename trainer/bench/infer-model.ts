@@ -144,3 +144,16 @@ export function referenceMmoe(): Promise<TrainedModel> {
     seed: 4,
   });
 }
+
+/**
+ * The MMoE `npm run train -- --arch mmoe` builds with default flags on the reference features:
+ * 4 experts of [64, 32], towers [32], embedding dim 8, and every numeric feature also as 16
+ * quantile buckets (15 boundaries), as the encoder's fit makes them by default.
+ */
+export function defaultMmoe(): Promise<TrainedModel> {
+  return syntheticModel({
+    arch: "mmoe",
+    features: referenceFeatures().map((f) => (f.ids === undefined ? { ...f, buckets: 15 } : f)),
+    seed: 4,
+  });
+}
