@@ -1,4 +1,5 @@
 /** Data-parallel training (--workers 2): the averaged two-shard step is the one-thread step. */
+import { spawnSync } from "node:child_process";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initNetwork, type NetworkConfig } from "../../trainer/models/network.ts";
@@ -176,5 +177,30 @@ describe("training with --workers 2", () => {
     expect(() => trainNetwork(CONFIG, train, valid, { ...options, workers: 0 })).toThrow(
       /^--workers: expected a whole number of threads >= 1, got 0$/,
     );
+  });
+});
+
+// Spawns tsx (2-5 s on a loaded 2-core machine), beyond vitest's 5 s default.
+describe("train CLI --workers", { timeout: 60_000 }, () => {
+  it("refuses --ranking-loss with --workers 2 in one line, before reading the data", () => {
+    const result = spawnSync(
+      "node_modules/.bin/tsx",
+      [
+        "trainer/cli/train.ts",
+        ...[
+          "--data",
+          "/nonexistent.csv",
+          "--spec",
+          "fixtures/specs/criteo.json",
+          "--out",
+          "/tmp/mtrank-never",
+        ],
+        ...["--workers", "2", "--ranking-loss", "1"],
+      ],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stderr).toMatch(/^error: --workers: --ranking-loss needs whole groups in one batch/);
   });
 });
