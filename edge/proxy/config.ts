@@ -3,9 +3,15 @@
  * that object as a JSON string):
  *   { "origin": "https://shop.example",
  *     "routes": [ { "path": "/api/feed", "list": "data.items", "id": "sku", "features": "attrs" } ],
- *     "user": { "header": "x-user-id", "cookie": "uid" } }
+ *     "user": { "header": "x-user-id", "cookie": "uid" },
+ *     "features": { "user_id": { "from": "visitor", "side": "user" },
+ *                   "device": { "from": "header", "name": "x-device" },
+ *                   "country": { "from": "cf", "name": "country" } } }
  * Requests the worker's own API does not answer go to the origin; responses on a route's path
  * have the JSON array at `list` reranked for the visitor, the rest pass through unchanged.
+ * `features` fills the model's user and context features from the visitor's request: the
+ * visitor id, a header, a cookie, a query parameter, or a field of Cloudflare's `request.cf`
+ * (country, city, timezone, ...). Side "context" unless given.
  */
 import * as v from "valibot";
 import { describeIssues, formatIssue } from "../../shared/validation.ts";
@@ -23,16 +29,28 @@ const ProxyRoute = v.strictObject({
   features: v.optional(Name),
 });
 
+const FeatureSource = v.variant("from", [
+  v.strictObject({ from: v.literal("visitor"), side: v.optional(v.picklist(["user", "context"]), "context") }),
+  v.strictObject({
+    from: v.picklist(["header", "cookie", "query", "cf"]),
+    name: Name,
+    side: v.optional(v.picklist(["user", "context"]), "context"),
+  }),
+]);
+
 const ProxyConfigSchema = v.strictObject({
   origin: v.pipe(v.string(), v.url("expected an absolute URL")),
   routes: v.pipe(v.array(ProxyRoute), v.minLength(1, "expected at least one route")),
   user: v.optional(v.strictObject({ header: v.optional(Name, "x-user-id"), cookie: v.optional(Name) }), {
     header: "x-user-id",
   }),
+  /** Model feature name -> where its value comes from in the visitor's request. */
+  features: v.optional(v.record(Name, FeatureSource), {}),
 });
 
 export type ProxyConfig = v.InferOutput<typeof ProxyConfigSchema>;
 export type ProxyRouteConfig = ProxyConfig["routes"][number];
+export type FeatureSourceConfig = ProxyConfig["features"][string];
 
 export class ProxyConfigError extends Error {
   override name = "ProxyConfigError";

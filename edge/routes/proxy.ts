@@ -13,7 +13,7 @@ import { describeError, logLine } from "../log.ts";
 import type { ModelCatalog } from "../model/catalog.ts";
 import { matchRoute, type ProxyConfig, type ProxyRouteConfig, proxyConfig } from "../proxy/config.ts";
 import { findList } from "../proxy/list.ts";
-import { varyOn, visitorId } from "../proxy/visitor.ts";
+import { varyOn, visitorFeatures, visitorId } from "../proxy/visitor.ts";
 import { rankCandidates, resolveFusion } from "../rerank/rank.ts";
 import { notFound } from "./errors.ts";
 
@@ -63,7 +63,7 @@ async function rerankOrigin(
   origin: Response,
 ): Promise<Response> {
   const headers = new Headers(origin.headers);
-  for (const name of varyOn(config.user)) headers.append("vary", name);
+  for (const name of varyOn(config)) headers.append("vary", name);
   const passThrough = (body: ConstructorParameters<typeof Response>[0]) =>
     new Response(body, { status: origin.status, headers });
 
@@ -94,7 +94,12 @@ async function rerankOrigin(
   privateCaching(headers);
   try {
     const loaded = await model.load();
-    const request = { candidates: list.candidates, ...(user === undefined ? {} : { user: { id: user } }) };
+    const features = visitorFeatures(c.req.raw, config.features, user);
+    const request = {
+      candidates: list.candidates,
+      user: { ...(user === undefined ? {} : { id: user }), features: features.user },
+      context: { features: features.context },
+    };
     const defaults = loaded.manifest.fusion.defaults;
     const ranked = await rankCandidates(
       loaded,

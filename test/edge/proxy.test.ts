@@ -154,6 +154,44 @@ describe("CDN proxy mode", () => {
     expect(line).toMatchObject({ event: "request", status: 502, error: "TypeError: connection refused" });
   });
 
+  it("fills user and context features from the visitor's request, as POST /v1/rerank would get them", async () => {
+    const withFeatures = {
+      ...config,
+      features: {
+        user_id: { from: "visitor", side: "user" },
+        user_segment: { from: "cookie", name: "seg", side: "user" },
+        device: { from: "header", name: "X-Device" },
+        hour: { from: "query", name: "h" },
+      },
+    };
+    const fetch = proxy({ MTRANK_PROXY: withFeatures });
+    const res = await fetch("/api/feed?h=21", { "x-visitor": "u97", cookie: "seg=s3", "x-device": "mobile" });
+    const body = (await res.json()) as typeof feed;
+    const direct = createApp({ manifest, model: modelBytes });
+    const rerank = async (request: unknown) =>
+      (await (await postRerank(request, async (r) => direct.fetch(r, {}))).json()) as RerankBody;
+    const expected = await rerank({
+      user: { id: "u97", features: { user_id: "u97", user_segment: "s3" } },
+      context: { features: { device: "mobile", hour: "21" } },
+      candidates: list,
+    });
+    expect(body.data.items.map((i) => i.sku)).toEqual(expected.items.map((i) => i.id));
+    // The features change the scores: without them the model sees missing values.
+    const without = await rerank({ user: { id: "u97" }, candidates: list });
+    expect(expected.items.map((i) => i.score)).not.toEqual(without.items.map((i) => i.score));
+    expect(res.headers.get("vary")?.toLowerCase().split(/,\s*/)).toEqual(["x-visitor", "cookie", "x-device"]);
+  });
+
+  it("a feature source the config cannot use -> 500 problem naming the field", async () => {
+    const bad = { ...config, features: { device: { from: "ua", name: "x" } } };
+    const res = await proxy({ MTRANK_PROXY: bad })("/api/feed");
+    expect(res.status).toBe(500);
+    const line = logSpy.mock.calls
+      .map((c) => JSON.parse(String(c[0])) as { event: string; error?: string })
+      .find((l) => l.event === "config.invalid");
+    expect(line?.error).toMatch(/MTRANK_PROXY: features\.device\.from/);
+  });
+
   it("an invalid MTRANK_PROXY -> 500 problem, and the log names the field", async () => {
     const res = await proxy({ MTRANK_PROXY: JSON.stringify({ origin: "not a url", routes: [] }) })(
       "/api/feed",
