@@ -35,6 +35,8 @@ export interface DevEntryOptions {
    * clocks do not advance in module scope, so start-up cannot time itself).
    */
   load?: "startup" | "lazy";
+  /** Warm-up runs while the model loads (ModelSource.warmUpRuns); default: the worker's own. */
+  warmUpRuns?: number;
 }
 
 /** Writes .mtrank/dev/<hash of the directory and options>/worker.ts serving `modelDir`; returns its absolute path. */
@@ -53,7 +55,8 @@ export function writeDevEntry(modelDir: string, options: DevEntryOptions = {}): 
       ? join(model, factorisedName)
       : undefined;
   const lazy = options.load === "lazy";
-  const key = `${model}\0${weights}\0${factorisedFile ?? ""}\0${lazy}`;
+  const warmUp = options.warmUpRuns === undefined ? "" : `, warmUpRuns: ${options.warmUpRuns}`;
+  const key = `${model}\0${weights}\0${factorisedFile ?? ""}\0${lazy}\0${warmUp}`;
   const dir = join(ROOT, ".mtrank", "dev", createHash("sha256").update(key).digest("hex").slice(0, 12));
   const from = (path: string) => {
     const rel = relative(dir, path).split(sep).join("/");
@@ -70,7 +73,7 @@ export function writeDevEntry(modelDir: string, options: DevEntryOptions = {}): 
       ...(factorisedFile ? [`import factorised from ${from(factorisedFile)};`] : []),
       `import { ${lazy ? "createApp" : "startApp"} } from ${from(join(ROOT, "edge", "app.ts"))};`,
       "",
-      `export default ${lazy ? "createApp" : "await startApp"}({ manifest, model${factorisedFile ? ", factorised" : ""} });`,
+      `export default ${lazy ? "createApp" : "await startApp"}({ manifest, model${factorisedFile ? ", factorised" : ""}${warmUp} });`,
       "",
     ].join("\n"),
   );

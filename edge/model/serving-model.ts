@@ -19,6 +19,8 @@ export interface ModelSource {
    * present it serves instead of `model`; when it fails to load, `model` serves.
    */
   factorised?: ArrayBuffer;
+  /** Runs on a warm-up request while loading (default WARM_UP_RUNS; 0: none). */
+  warmUpRuns?: number;
 }
 
 /** Which graph answers: the factorised one runs its user/context layers once per request. */
@@ -66,7 +68,7 @@ async function loadModel(manifest: ModelManifest, source: ModelSource): Promise<
     { user: request.user.features, context: request.context.features },
     request.candidates.map((c) => c.features),
   );
-  for (let i = 0; i < WARM_UP_RUNS; i++) await loaded.predict(batch);
+  for (let i = 0; i < (source.warmUpRuns ?? WARM_UP_RUNS); i++) await loaded.predict(batch);
   return loaded;
 }
 

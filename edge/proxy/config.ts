@@ -30,7 +30,10 @@ const ProxyRoute = v.strictObject({
 });
 
 const FeatureSource = v.variant("from", [
-  v.strictObject({ from: v.literal("visitor"), side: v.optional(v.picklist(["user", "context"]), "context") }),
+  v.strictObject({
+    from: v.literal("visitor"),
+    side: v.optional(v.picklist(["user", "context"]), "context"),
+  }),
   v.strictObject({
     from: v.picklist(["header", "cookie", "query", "cf"]),
     name: Name,

@@ -1,63 +1,87 @@
 /**
- * The first reranks of a fresh worker whose model loaded at start-up (module scope): client time
- * of requests 1-3 and the median /healthz round trip, over --starts fresh `wrangler dev` servers,
- * on out/bench/edge-model (run bench:edge once to build it). Shows what the first request of an
- * isolate pays beyond a warm one.
+ * The first reranks of a fresh worker whose model loaded at start-up (module scope), with and
+ * without the warm-up runs the worker makes while loading (edge/model/warm-up.ts): for requests
+ * 1-3, the Server-Timing phases inside the worker (what the isolate's first request spends in
+ * CPU, the Workers Free plan's 10 ms budget) and the client time, over --starts fresh
+ * `wrangler dev` servers per setting, alternated. Model: out/bench/edge-model (bench:edge builds
+ * it; --model default for out/bench/edge-model-default).
  *
- *   tsx trainer/bench/edge-first.ts [--starts 3] [--candidates 200] [--weights float32|int8]
+ *   tsx trainer/bench/edge-first.ts [--starts 3] [--candidates 200] [--weights int8|float32] [--model default]
  */
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { requestBody } from "./edge-request-body.ts";
 import { startDevServer } from "./edge-wrangler.ts";
-
-const MODEL_DIR = "out/bench/edge-model";
+import { intFlag } from "./timing.ts";
 
 function arg(flag: string, fallback: string): string {
   const at = process.argv.indexOf(flag);
   return at < 0 ? fallback : (process.argv[at + 1] ?? "");
 }
 
-const starts = Number(arg("--starts", "3"));
-const n = Number(arg("--candidates", "200"));
-const weights = arg("--weights", "float32");
-if (!Number.isInteger(starts) || starts < 1) throw new Error("--starts: expected an integer >= 1");
-if (!Number.isInteger(n) || n < 1) throw new Error("--candidates: expected an integer >= 1");
+const argv = process.argv.slice(2);
+const starts = intFlag(argv, "--starts", 3, 1);
+const n = intFlag(argv, "--candidates", 200, 1);
+const weights = arg("--weights", "int8");
 if (weights !== "float32" && weights !== "int8") throw new Error("--weights: expected float32 or int8");
+const model = arg("--model", "reference");
+const dir = model === "reference" ? "out/bench/edge-model" : `out/bench/edge-model-${model}`;
 
-const manifest = JSON.parse(await readFile(`${MODEL_DIR}/manifest.json`, "utf8")) as ModelManifest;
+const manifest = JSON.parse(await readFile(`${dir}/manifest.json`, "utf8")) as ModelManifest;
 const body = JSON.stringify(requestBody(manifest.features, n, n));
 console.log(
-  `load average ${loadavg()
+  `${dir}, ${weights}, load average ${loadavg()
     .map((x) => x.toFixed(2))
     .join(" ")}`,
 );
-for (const graph of ["plain", "auto"] as const)
-  for (let s = 0; s < starts; s++) {
-    const server = await startDevServer(MODEL_DIR, 8797, { weights, graph });
-    try {
-      const times: number[] = [];
-      const phases: string[] = [];
-      for (let i = 0; i < 3; i++) {
-        const start = performance.now();
-        const res = await fetch(`${server.base}/v1/rerank`, { method: "POST", body });
-        const json = (await res.json()) as { fallback?: boolean };
-        times.push(performance.now() - start);
-        if (json.fallback !== false) throw new Error(`bench: rerank fell back (${res.status})`);
-        phases.push(res.headers.get("server-timing") ?? "");
+
+interface Sample {
+  graph: string;
+  warmUp: string;
+  /** Requests 1-3: the sum of the worker's phases without `read`, and `infer` alone, ms. */
+  compute: number[];
+  infer: number[];
+  client: number[];
+}
+const samples: Sample[] = [];
+for (let s = 0; s < starts; s++)
+  for (const graph of ["plain", "auto"] as const)
+    for (const warmUpRuns of [0, undefined]) {
+      const server = await startDevServer(dir, 8797, { weights, graph, warmUpRuns });
+      const sample: Sample = {
+        graph: graph === "auto" ? "factorised" : "plain",
+        warmUp: warmUpRuns === 0 ? "none" : "default",
+        compute: [],
+        infer: [],
+        client: [],
+      };
+      try {
+        for (let i = 0; i < 3; i++) {
+          const start = performance.now();
+          const res = await fetch(`${server.base}/v1/rerank`, { method: "POST", body });
+          const json = (await res.json()) as { fallback?: boolean };
+          sample.client.push(Math.round((performance.now() - start) * 10) / 10);
+          if (json.fallback !== false) throw new Error(`bench: rerank fell back (${res.status})`);
+          const phases: Record<string, number> = {};
+          for (const part of (res.headers.get("server-timing") ?? "").split(",")) {
+            const m = /^\s*([\w-]+);dur=([\d.]+)/.exec(part);
+            if (m) phases[m[1]!] = Number(m[2]);
+          }
+          sample.compute.push(Object.entries(phases).reduce((a, [k, x]) => a + (k === "read" ? 0 : x), 0));
+          sample.infer.push(phases.infer ?? Number.NaN);
+        }
+      } finally {
+        await server.stop();
       }
-      const health: number[] = [];
-      for (let i = 0; i < 9; i++) {
-        const start = performance.now();
-        await (await fetch(`${server.base}/healthz`)).arrayBuffer();
-        health.push(performance.now() - start);
-      }
-      health.sort((a, b) => a - b);
+      samples.push(sample);
       console.log(
-        `${graph === "auto" ? "factorised" : "plain"} start ${s + 1}: reranks 1-3 client ${times.map((t) => t.toFixed(1)).join(", ")} ms; /healthz ${health[4]!.toFixed(1)} ms; first Server-Timing: ${phases[0]}`,
+        `${sample.graph} warm-up ${sample.warmUp}: requests 1-3 inside without read ${sample.compute.join(", ")} ms (infer ${sample.infer.join(", ")}); client ${sample.client.join(", ")} ms`,
       );
-    } finally {
-      await server.stop();
     }
-  }
+await mkdir("out/bench", { recursive: true });
+await writeFile(
+  "out/bench/edge-first.json",
+  `${JSON.stringify({ createdAt: new Date().toISOString(), dir, weights, candidates: n, loadAverage: loadavg(), samples }, null, 1)}\n`,
+);
+console.log("wrote out/bench/edge-first.json");
