@@ -19,7 +19,7 @@ export interface ModelSource {
    * present it serves instead of `model`; when it fails to load, `model` serves.
    */
   factorised?: ArrayBuffer;
-  /** Runs on a warm-up request while loading (default WARM_UP_RUNS; 0: none). */
+  /** Trial runs while loading (default WARM_UP_RUNS; 0: none; see warm-up.ts). */
   warmUpRuns?: number;
 }
 

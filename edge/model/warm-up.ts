@@ -1,17 +1,23 @@
 /**
- * What a model runs while it loads. A session's first runs cost far more than later ones (the
- * reference MMoE's first request in workerd spent ~70 ms in inference against 5 ms warm), so
- * the worker pays that at load — in start-up when the model is bundled — not in a request.
- * Values vary per row (vocabulary entries, numbers across the training range) so the warm-up
- * takes the paths real requests take, not only the missing-value ones.
+ * The trial run a model makes while it loads: a rerank-sized request through the encoder and the
+ * session. A graph that cannot run its manifest's inputs fails here, at load, so it is never
+ * served (an R2 model is rejected and the slot keeps its previous one) instead of failing every
+ * request. Values vary per row (vocabulary entries, numbers across the training range) so the
+ * run takes the paths real requests take, not only the missing-value ones.
+ *
+ * It does not make the first request of an isolate cheaper when the model loads at start-up:
+ * `tsx trainer/bench/edge-first.ts` (fresh workerd servers, int8 reference MMoE, 200 candidates)
+ * saw the first rerank's inference at 59-95 ms with it and 75-92 ms without; later requests
+ * still took 13-19 ms against ~5 ms warm. V8 warms the code over many requests, not in module
+ * scope. Hence one run, not several.
  */
 import type { FeatureValues } from "../../shared/encoder/encode.ts";
 import type { EncoderState, FeatureState } from "../../shared/encoder/state.ts";
 
-/** Candidates in the warm-up request: a typical rerank, so the memory arena already fits one. */
+/** Candidates in the trial request: a typical rerank, so the memory arena already fits one. */
 export const WARM_UP_ROWS = 200;
-/** Runs at load (more did not lower the first request's cost further in workerd). */
-export const WARM_UP_RUNS = 2;
+/** Trial runs at load. */
+export const WARM_UP_RUNS = 1;
 
 export interface WarmUpRequest {
   user: { id: string; features: FeatureValues };

@@ -25,13 +25,17 @@ afterEach(() => {
 async function upload(
   label: string,
   version: string,
-  options: { bytes?: ArrayBuffer; sha256?: string; files?: unknown } = {},
+  options: { bytes?: ArrayBuffer; sha256?: string; files?: unknown; features?: unknown } = {},
 ): Promise<string> {
   const prefix = `models/${label}/`;
   const bytes = options.bytes ?? modelBytes;
   const sha256 = options.sha256 ?? (await sha256Hex(modelBytes));
   const files = options.files ?? { "model.onnx": { sha256, bytes: bytes.byteLength } };
-  await env.TEST_MODELS.put(`${prefix}manifest.json`, JSON.stringify({ ...manifest, version, files }));
+  const features = options.features ?? manifest.features;
+  await env.TEST_MODELS.put(
+    `${prefix}manifest.json`,
+    JSON.stringify({ ...manifest, features, version, files }),
+  );
   await env.TEST_MODELS.put(`${prefix}model.onnx`, bytes);
   return prefix;
 }
@@ -139,6 +143,8 @@ describe("models from R2 + KV", () => {
       ["wrong-hash", { sha256: "0".repeat(64) }],
       ["no-files", { files: {} }],
       ["truncated", { bytes: modelBytes.slice(0, 100) }],
+      // Verified bytes, but the graph cannot run the manifest's inputs: the trial run at load fails.
+      ["unrunnable", { features: { ...manifest.features, denseSize: manifest.features.denseSize + 1 } }],
     ];
     for (const [label, options] of cases) {
       await env.TEST_POINTERS.put(POINTER, await upload(label, `r2-${label}`, options));
@@ -155,6 +161,7 @@ describe("models from R2 + KV", () => {
       "models/wrong-hash/",
       "models/no-files/",
       "models/truncated/",
+      "models/unrunnable/",
       "models/absent/",
     ]);
   });
