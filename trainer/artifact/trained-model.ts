@@ -40,6 +40,11 @@ export interface TrainingInfo {
   /** How task losses were combined, and the listwise ranking loss weight (absent: static, 0). */
   taskWeighting?: "static" | "uncertainty" | "dwa";
   rankingLoss?: number;
+  /**
+   * Binary heads' Platt scaling fitted on validation after training (also in config.heads), with
+   * the validation ECE before and after (absent: not calibrated).
+   */
+  calibration?: Record<string, { scale: number; shift: number; eceBefore: number; eceAfter: number }>;
 }
 
 export interface TrainedModel {

@@ -4,6 +4,7 @@ import { DEFAULT_FIT_OPTIONS, OVERFLOW_HASH_BUCKETS } from "../../shared/encoder
 import { exportModelDir } from "../export/export-model.ts";
 import { ARCHITECTURES } from "../models/registry.ts";
 import { BACKEND_CHOICES } from "../train/backend.ts";
+import { CALIBRATIONS } from "../train/calibrate-heads.ts";
 import { OPTIMIZERS } from "../train/dense-optimizer.ts";
 import { runTraining } from "../train/run-training.ts";
 import { SCHEDULES } from "../train/schedule.ts";
@@ -48,6 +49,14 @@ const program = new Command("train")
     "--ranking-loss <w>",
     "add a listwise ranking loss within groups with this weight (needs spec.group)",
     positiveNumber,
+  )
+  .addOption(
+    new Option(
+      "--calibration <kind>",
+      "binary heads: platt (scale and shift of each logit fitted on validation after training) or none",
+    )
+      .choices(CALIBRATIONS)
+      .default("platt"),
   )
   .option(
     "--embedding-dim <n>",
@@ -112,6 +121,7 @@ await runCli(async () => {
     earlyStop: opts.earlyStop,
     l2: opts.l2,
     rankingLoss: opts.rankingLoss,
+    calibration: opts.calibration,
     schedule: opts.lrSchedule,
     backend: opts.backend,
     workers: opts.workers,
@@ -143,6 +153,12 @@ await runCli(async () => {
   console.log(
     `trained ${opts.arch} on ${summary.trainRows} rows (validation ${summary.validRows}, ${summary.split} split), backend ${summary.backend}, best epoch ${summary.bestEpoch}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
+  if (summary.calibration)
+    console.log(
+      `calibrated on validation (Platt): ${Object.entries(summary.calibration)
+        .map(([h, c]) => `${h} ECE ${c.eceBefore.toFixed(4)} -> ${c.eceAfter.toFixed(4)}`)
+        .join(", ")}`,
+    );
   console.log(metricsTable(summary.validation));
   if (opts.export) {
     const { manifest } = await exportModelDir(opts.out);

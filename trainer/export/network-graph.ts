@@ -107,8 +107,16 @@ export function addHeadOutputs(g: GraphBuilder, config: NetworkConfig, logits: R
   for (const head of config.heads) {
     const logit = logits[head.name]!;
     let out: string;
-    if (head.type === "binary") out = g.node("Sigmoid", [logit], {}, head.name);
-    else if (head.transform === "log1p") {
+    if (head.type === "binary") {
+      const c = head.calibration;
+      const z = c
+        ? g.node("Add", [
+            g.node("Mul", [logit, g.initializer("scale", [], new Float32Array([c.scale]))]),
+            g.initializer("shift", [], new Float32Array([c.shift])),
+          ])
+        : logit;
+      out = g.node("Sigmoid", [z], {}, head.name);
+    } else if (head.transform === "log1p") {
       const one = g.initializer("one", [], new Float32Array([1]));
       out = g.node("Sub", [g.node("Exp", [logit]), one], {}, head.name);
     } else out = g.node("Identity", [logit], {}, head.name);

@@ -21,7 +21,11 @@ export interface NetworkConfig {
   vocabSize: number;
   /** Id slots whose embeddings are mean-pooled into one (bag features); absent: none. */
   pools?: readonly EmbeddingPool[];
-  heads: (HeadSpec & { transform?: "none" | "log1p" })[];
+  heads: (HeadSpec & {
+    transform?: "none" | "log1p";
+    /** Binary heads: served p = σ(scale·logit + shift), fitted after training (train/platt-scaling.ts). */
+    calibration?: { scale: number; shift: number };
+  })[];
 }
 
 export function modelShape(config: NetworkConfig): ModelShape {
@@ -145,7 +149,12 @@ function embedded(table: tf.Tensor, config: NetworkConfig, inputs: NetworkInputs
 
 /** Logit -> served value: probability for binary heads, label units for regression heads. */
 export function headOutput(head: NetworkConfig["heads"][number], logit: tf.Tensor2D): tf.Tensor2D {
-  if (head.type === "binary") return tf.sigmoid(logit);
+  if (head.type === "binary")
+    return tf.sigmoid(
+      head.calibration
+        ? tf.add<tf.Tensor2D>(tf.mul(logit, head.calibration.scale), head.calibration.shift)
+        : logit,
+    );
   return head.transform === "log1p" ? tf.sub(tf.exp(logit), 1) : logit;
 }
 

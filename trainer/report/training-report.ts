@@ -82,7 +82,7 @@ table.corr td,table.corr th{min-width:64px;text-align:center}
 <dt>rows</dt><dd>${training.trainRows} training, ${training.validRows} validation</dd>
 <dt>epochs</dt><dd>${training.epochs} run, best ${training.bestEpoch} (weights restored from it)</dd>
 <dt>task weights</dt><dd>${weights}${history.some((e) => e.taskWeights) ? " (configured; per-epoch values in the chart below)" : " (static)"}</dd>
-<dt>backend / seed</dt><dd>${escapeHtml(training.backend)} / ${training.seed}</dd>
+${calibrationLine(training.calibration)}<dt>backend / seed</dt><dd>${escapeHtml(training.backend)} / ${training.seed}</dd>
 <dt>created</dt><dd>${escapeHtml(training.createdAt)}</dd>
 </dl>
 <h2>Validation metrics (best epoch)</h2>
@@ -94,6 +94,16 @@ ${diagnostics ? diagnosticsSection(diagnostics, colorOf) : ""}
 <table><tr><th>feature</th><th>kind</th><th>side</th><th>embedding rows</th></tr>${featureRows(model)}</table>
 </body></html>
 `;
+}
+
+/** The binary heads' Platt scaling (fitted on validation after training) and its effect on ECE. */
+function calibrationLine(calibration: TrainingInfo["calibration"]): string {
+  if (!calibration) return "";
+  const heads = Object.entries(calibration).map(
+    ([head, c]) =>
+      `${escapeHtml(head)}: σ(${c.scale.toFixed(3)}·z ${c.shift < 0 ? "−" : "+"} ${Math.abs(c.shift).toFixed(3)}), ECE ${c.eceBefore.toFixed(4)} → ${c.eceAfter.toFixed(4)}`,
+  );
+  return `<dt>calibration</dt><dd>${heads.join("; ")} (Platt, on validation; metrics below are calibrated)</dd>\n`;
 }
 
 export async function writeReport(

@@ -20,6 +20,7 @@ import { DEFAULT_ARCH_OPTIONS, type Params } from "../models/types.ts";
 import { writeReport } from "../report/training-report.ts";
 import { validationDiagnostics } from "../report/validation-diagnostics.ts";
 import { selectBackend } from "./backend.ts";
+import { type CalibrationKind, calibrateHeads, type HeadCalibration } from "./calibrate-heads.ts";
 import type { OptimizerKind } from "./dense-optimizer.ts";
 import { validationScore } from "./early-stopping.ts";
 import { checkWorkers } from "./parallel-optimizer.ts";
@@ -67,6 +68,8 @@ export interface TrainCommand {
   taskWeighting?: WeightingKind;
   /** Weight of the listwise ranking loss within groups (0: off). */
   rankingLoss?: number;
+  /** Binary heads' calibration fitted on validation after training (default "platt"). */
+  calibration?: CalibrationKind;
   backend?: string;
   /** Threads computing each batch's gradients (1: this thread only; see ./parallel-optimizer.ts). */
   workers?: number;
@@ -88,6 +91,8 @@ export interface TrainSummary {
   warmStart?: WarmStartReport;
   bestEpoch: number;
   validation: Record<string, TaskMetrics>;
+  /** Binary heads' calibration and the validation ECE before and after it. */
+  calibration?: HeadCalibration["heads"];
 }
 
 export async function readSpecFile(path: string): Promise<DatasetSpec> {
@@ -186,10 +191,12 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     ...(cmd.onBatch ? { onBatch: cmd.onBatch } : {}),
   });
   const weights = readWeights(result.params);
+  const calibration = calibrateHeads(cmd.calibration ?? "platt", config, result.params, valid);
+  const validation = calibration.validation ?? result.validation;
   const trained: TrainedModel = {
     config,
     encoder: encoderState,
-    validation: result.validation,
+    validation,
     weights,
     training: {
       createdAt: new Date().toISOString(),
@@ -205,6 +212,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       split: data.split,
       taskWeighting: cmd.taskWeighting ?? "static",
       rankingLoss: cmd.rankingLoss ?? 0,
+      ...(calibration.heads ? { calibration: calibration.heads } : {}),
       backend,
       history: result.history,
     },
@@ -218,7 +226,8 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     hashed: data.hashed,
     split: data.split,
     bestEpoch: result.bestEpoch,
-    validation: result.validation,
+    validation,
+    ...(calibration.heads ? { calibration: calibration.heads } : {}),
     ...(warm ? { warmStart: warm } : {}),
   };
   if (cmd.out === undefined) {

@@ -1,0 +1,49 @@
+/**
+ * After training: each binary head's Platt scaling fitted on the validation rows
+ * (./platt-scaling.ts), written into the network config so tfjs predictions and every exported
+ * graph serve calibrated probabilities, and the validation metrics of the calibrated heads.
+ */
+import type { TaskMetrics } from "../../shared/manifest.ts";
+import type { NetworkConfig } from "../models/network.ts";
+import type { Params } from "../models/types.ts";
+import { fitPlatt, logitsOf } from "./platt-scaling.ts";
+import { evaluateHeads, type LabelledBatch, predictNetwork } from "./train-network.ts";
+
+export const CALIBRATIONS = ["platt", "none"] as const;
+export type CalibrationKind = (typeof CALIBRATIONS)[number];
+
+export interface HeadCalibration {
+  /** Per calibrated head: the fit and the validation ECE before and after it. */
+  heads?: Record<string, { scale: number; shift: number; eceBefore: number; eceAfter: number }>;
+  /** The validation metrics with the calibrated heads (absent: nothing was calibrated). */
+  validation?: Record<string, TaskMetrics>;
+}
+
+/** Fits and sets `config.heads[i].calibration` for every binary head (kind "platt"). */
+export function calibrateHeads(
+  kind: CalibrationKind,
+  config: NetworkConfig,
+  params: Params,
+  valid: LabelledBatch,
+): HeadCalibration {
+  const binary = config.heads.filter((h) => h.type === "binary");
+  if (kind === "none" || binary.length === 0 || valid.rows === 0) return {};
+  for (const head of binary) delete head.calibration;
+  const raw = predictNetwork(params, config, valid);
+  const before = evaluateHeads(config, valid, raw);
+  for (const head of binary) {
+    head.calibration = fitPlatt(valid.labels[head.name]!, logitsOf(raw[head.name]!));
+  }
+  const validation = evaluateHeads(config, valid, predictNetwork(params, config, valid));
+  const heads = Object.fromEntries(
+    binary.map((h) => [
+      h.name,
+      {
+        ...h.calibration!,
+        eceBefore: before[h.name]?.ece ?? Number.NaN,
+        eceAfter: validation[h.name]?.ece ?? Number.NaN,
+      },
+    ]),
+  );
+  return { heads, validation };
+}
