@@ -171,6 +171,10 @@ describe("compress --distill-from", () => {
     expect(student.encoder).toEqual(teacher.encoder);
     expect(s.parameters.student).toBeLessThan(s.parameters.teacher);
     for (const head of student.config.heads) {
+      // Its own calibration, fitted to its logits, not a copy of the teacher's.
+      const own = teacher.config.heads.find((h) => h.name === head.name)!.calibration;
+      expect(head.calibration, head.name).toBeDefined();
+      expect(head.calibration, head.name).not.toEqual(own);
       expect(s.student[head.name]!.auc!).toBeGreaterThan(0.55);
       expect(s.student[head.name]!.auc!).toBeGreaterThan(s.teacher[head.name]!.auc! - 0.02);
     }

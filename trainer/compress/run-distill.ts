@@ -10,6 +10,7 @@ import { type NetworkConfig, readWeights } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import { type ArchOptions, DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
 import { specForModel } from "../predict/served-model.ts";
+import { calibrateWeights } from "../train/calibrate-heads.ts";
 import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from "../train/train-network.ts";
 import { saveCompressedModel } from "./compressed-model.ts";
 import { blendTargets, teacherTargets } from "./distill.ts";
@@ -59,8 +60,11 @@ export async function runDistill(cmd: DistillCommand): Promise<DistillSummary> {
     teacherTargets(teacher.config, teacher.weights, data.train),
     alpha,
   );
+  // The teacher's calibration stays with the teacher: the student learns calibrated targets and
+  // gets its own fit below.
   const config: NetworkConfig = {
     ...teacher.config,
+    heads: teacher.config.heads.map(({ calibration: _, ...h }) => h),
     arch: cmd.arch,
     options: { ...DEFAULT_ARCH_OPTIONS, ...cmd.options },
   };
@@ -75,10 +79,12 @@ export async function runDistill(cmd: DistillCommand): Promise<DistillSummary> {
   });
   const weights = readWeights(result.params);
   tf.dispose(Object.values(result.params));
+  const calibrated = calibrateWeights(config, weights, data.valid);
+  const validation = calibrated.validation ?? result.validation;
   await saveCompressedModel(cmd.out, {
-    base: { config, encoder: teacher.encoder },
+    base: { config: calibrated.config, encoder: teacher.encoder },
     weights,
-    validation: result.validation,
+    validation,
     history: result.history,
     bestEpoch: result.bestEpoch,
     data: cmd.data,
@@ -91,7 +97,7 @@ export async function runDistill(cmd: DistillCommand): Promise<DistillSummary> {
   });
   return {
     teacher: evaluateWeights(teacher.config, teacher.weights, data.valid),
-    student: result.validation,
+    student: validation,
     bestEpoch: result.bestEpoch,
     parameters: { teacher: countParameters(teacher.weights), student: countParameters(weights) },
     rows: { train: data.train.rows, valid: data.valid.rows },

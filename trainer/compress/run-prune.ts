@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { loadTrainedModel } from "../artifact/trained-model.ts";
 import { specForModel } from "../predict/served-model.ts";
+import { calibrateWeights } from "../train/calibrate-heads.ts";
 import { saveCompressedModel } from "./compressed-model.ts";
 import type { FineTuneLog } from "./fine-tune.ts";
 import { evaluateWeights, fineTune } from "./fine-tune.ts";
@@ -74,10 +75,12 @@ export async function runPrune(cmd: PruneCommand): Promise<PruneSummary> {
     ...(cmd.onEpoch ? { onEpoch: cmd.onEpoch } : {}),
   });
   if (held) tf.dispose(Object.values(held));
+  // Fine-tuning moved the logits the original calibration was fitted to: fit again.
+  const calibrated = calibrateWeights(model.config, result.weights, data.valid);
   await saveCompressedModel(cmd.out, {
-    base: { config: model.config, encoder: model.encoder },
+    base: { config: calibrated.config, encoder: model.encoder },
     weights: result.weights,
-    validation: result.validation,
+    validation: calibrated.validation ?? result.validation,
     history: result.history,
     bestEpoch: result.bestEpoch,
     data: cmd.data,

@@ -3,9 +3,10 @@
  * (./platt-scaling.ts), written into the network config so tfjs predictions and every exported
  * graph serve calibrated probabilities, and the validation metrics of the calibrated heads.
  */
+import * as tf from "@tensorflow/tfjs";
 import type { TaskMetrics } from "../../shared/manifest.ts";
-import type { NetworkConfig } from "../models/network.ts";
-import type { Params } from "../models/types.ts";
+import { type NetworkConfig, paramsFromWeights } from "../models/network.ts";
+import type { Params, Weights } from "../models/types.ts";
 import { fitPlatt, logitsOf } from "./platt-scaling.ts";
 import { evaluateHeads, type LabelledBatch, predictNetwork } from "./train-network.ts";
 
@@ -46,4 +47,22 @@ export function calibrateHeads(
     ]),
   );
   return { heads, validation };
+}
+
+/**
+ * The same for saved weights (compressed models): a copy of `config` whose binary heads carry a
+ * calibration fitted to these weights (any earlier calibration, e.g. the teacher's, dropped).
+ */
+export function calibrateWeights(
+  config: NetworkConfig,
+  weights: Weights,
+  valid: LabelledBatch,
+): { config: NetworkConfig } & HeadCalibration {
+  const copy: NetworkConfig = { ...config, heads: config.heads.map(({ calibration: _, ...h }) => h) };
+  const params = paramsFromWeights(weights);
+  try {
+    return { config: copy, ...calibrateHeads("platt", copy, params, valid) };
+  } finally {
+    tf.dispose(Object.values(params));
+  }
 }
