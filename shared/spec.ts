@@ -61,6 +61,10 @@ const RegressionTask = v.strictObject({
   type: v.literal("regression"),
   column: Name,
   transform: v.optional(v.picklist(["none", "log1p"])),
+  /** Training loss: squared error (default) or Huber, quadratic within `delta` of the label. */
+  loss: v.optional(v.picklist(["mse", "huber"])),
+  /** Huber's threshold in (transformed) label units; default 1. */
+  delta: v.optional(v.pipe(v.number(), v.gtValue(0))),
   weight: v.optional(v.pipe(v.number(), v.minValue(0))),
 });
 const Task = v.variant("type", [BinaryTask, RegressionTask]);

@@ -171,7 +171,12 @@ async function trainTeacher(files: SuiteFiles, out: string): Promise<void> {
       name: t.name,
       type: t.type,
       ...(t.type === "binary" && t.given !== undefined ? { given: t.given } : {}),
-      ...(t.type === "regression" ? { transform: t.transform ?? "none" } : {}),
+      ...(t.type === "regression"
+        ? {
+            transform: t.transform ?? "none",
+            ...(t.loss === "huber" ? { loss: "huber" as const, delta: t.delta ?? 1 } : {}),
+          }
+        : {}),
     })),
   };
   const taskWeights = Object.fromEntries(spec.tasks.map((t) => [t.name, t.weight ?? 1]));

@@ -8,6 +8,9 @@ export interface HeadSpec {
   /** The task this one is conditional on (spec `given`, e.g. purchase given click); esmm and
    * cross-attention wire the heads along it, the other architectures ignore it. */
   given?: string;
+  /** Regression heads: the training loss (default "mse") and Huber's delta (default 1). */
+  loss?: "mse" | "huber";
+  delta?: number;
 }
 
 /** What the input layer hands an architecture: x is [n, inputWidth]. */

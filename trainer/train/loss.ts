@@ -12,8 +12,14 @@ export function meanSquared(values: tf.Tensor2D, labels: tf.Tensor2D): tf.Scalar
   return tf.mean(tf.square(tf.sub(values, labels)));
 }
 
+/** Huber loss: ½r² for |r| ≤ δ, δ(|r| − ½δ) beyond, so outlying labels pull linearly, not quadratically. */
+export function huber(values: tf.Tensor2D, labels: tf.Tensor2D, delta: number): tf.Scalar {
+  return tf.losses.huberLoss(labels, values, undefined, delta) as tf.Scalar;
+}
+
 export function headLoss(head: HeadSpec, logits: tf.Tensor2D, labels: tf.Tensor2D): tf.Scalar {
-  return head.type === "binary" ? binaryCrossEntropy(logits, labels) : meanSquared(logits, labels);
+  if (head.type === "binary") return binaryCrossEntropy(logits, labels);
+  return head.loss === "huber" ? huber(logits, labels, head.delta ?? 1) : meanSquared(logits, labels);
 }
 
 /** Each head's loss on its own labels. */

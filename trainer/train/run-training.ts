@@ -143,7 +143,12 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       name: t.name,
       type: t.type,
       ...(t.type === "binary" && t.given !== undefined ? { given: t.given } : {}),
-      ...(t.type === "regression" ? { transform: t.transform ?? "none" } : {}),
+      ...(t.type === "regression"
+        ? {
+            transform: t.transform ?? "none",
+            ...(t.loss === "huber" ? { loss: "huber" as const, delta: t.delta ?? 1 } : {}),
+          }
+        : {}),
     })),
   };
   let warm: WarmStartReport | undefined;
