@@ -83,7 +83,7 @@ const program = new Command("train")
   )
   .option(
     "--l2 <x>",
-    "L2 penalty on kernels and the embedding rows each batch reads (default 0)",
+    "L2 penalty on kernels and the embedding rows each batch reads (default 0.001; 0 turns it off)",
     nonNegativeNumber,
   )
   .option(
