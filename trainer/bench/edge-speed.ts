@@ -2,7 +2,8 @@
  * npm run bench:edge: the worker's speed on the reference-shape MMoE (infer-model.ts: 12
  * categorical × 10k ids + 28 numeric, 8 experts [128, 64], towers [32], two heads), or with
  * `--model default` on the MMoE that `train --arch mmoe` builds with default flags on the same
- * features (4 experts [64, 32], numbers also as quantile buckets), plain and factorised graphs,
+ * features (4 experts [64, 32], numbers also as quantile buckets), or `--model small` (2 experts
+ * [32], towers [16]: a distilled serving size), plain and factorised graphs,
  * against local `wrangler dev` (workerd):
  *  - cold start: over --cold fresh servers whose worker loads the model on the first request,
  *    that request's Server-Timing `load` phase (ORT instantiation + session + encoder; workerd's
@@ -20,7 +21,7 @@
  * --weights picks the graphs the worker serves: int8 (default: model.int8.onnx and its factorised
  * twin, integer form, ~0.5x float32's inference time) or float32.
  *
- *   npm run bench:edge [-- --runs 200] [-- --cold 3] [-- --quick] [-- --weights float32] [-- --model default]
+ *   npm run bench:edge [-- --runs 200] [-- --cold 3] [-- --quick] [-- --weights float32] [-- --model default|small]
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
@@ -34,10 +35,10 @@ import { factorisedFeeds, plainFeeds, type TensorClass } from "../export/onnx-se
 import { jsMmoe } from "./edge-forward.ts";
 import { type RerankBody, requestBody } from "./edge-request-body.ts";
 import { type DevServer, startDevServer } from "./edge-wrangler.ts";
-import { defaultMmoe, referenceMmoe } from "./infer-model.ts";
+import { defaultMmoe, referenceMmoe, smallMmoe } from "./infer-model.ts";
 import { intFlag, type LatencyStats, latencyStats } from "./timing.ts";
 
-const MODELS = { reference: referenceMmoe, default: defaultMmoe } as const;
+const MODELS = { reference: referenceMmoe, default: defaultMmoe, small: smallMmoe } as const;
 type ModelKind = keyof typeof MODELS;
 const CANDIDATES = [10, 100, 200, 500, 1000];
 const PORT = 8797;
@@ -60,11 +61,11 @@ function parseArgs(argv: readonly string[]): Args {
   if (weights !== "float32" && weights !== "int8")
     throw new Error(`--weights: expected float32 or int8, got "${weights}"`);
   const m = argv.indexOf("--model");
-  const model = m < 0 ? "reference" : argv[m + 1];
-  if (model !== "reference" && model !== "default")
-    throw new Error(`--model: expected reference or default, got "${model}"`);
+  const model = m < 0 ? "reference" : (argv[m + 1] ?? "");
+  if (!(model in MODELS))
+    throw new Error(`--model: expected ${Object.keys(MODELS).join(", ")}, got "${model}"`);
   return {
-    model,
+    model: model as ModelKind,
     weights,
     runs: num("--runs", quick ? 30 : 200, 5),
     cold: num("--cold", quick ? 1 : 3, 1),

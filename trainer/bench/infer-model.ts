@@ -157,3 +157,16 @@ export function defaultMmoe(): Promise<TrainedModel> {
     seed: 4,
   });
 }
+
+/**
+ * A serving-size MMoE of the kind `npm run compress -- --distill-from` makes: 2 experts of [32],
+ * towers [16], on the same columns as defaultMmoe (numbers also as quantile buckets).
+ */
+export function smallMmoe(): Promise<TrainedModel> {
+  return syntheticModel({
+    arch: "mmoe",
+    features: referenceFeatures().map((f) => (f.ids === undefined ? { ...f, buckets: 15 } : f)),
+    options: { experts: 2, expertSizes: [32], tower: [16] },
+    seed: 4,
+  });
+}
