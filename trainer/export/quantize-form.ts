@@ -11,8 +11,9 @@ export type Int8Form = (typeof INT8_FORMS)[number];
 
 /**
  * The default of `export --int8`: the faster form in onnxruntime-web (npm run bench:int8, reference
- * MMoE, wasm, 1 thread, p50 vs float32 at 10/100/200/500/1,000 candidates: integer x0.67, x0.54,
- * x0.52, x0.50, x0.48; qdq x1.77, x1.24, x1.17, x1.21, x1.17). The price: activations are
+ * MMoE, wasm, 1 thread, p50 vs float32 at 10/100/200/500/1,000 candidates: integer x1.19, x0.75,
+ * x0.73, x0.66, x0.64; qdq x1.88, x1.22, x1.17, x1.07, x1.04; measured with ReLU as Max, which
+ * sped float32 up more than int8 — before it, integer was x0.48-0.67). The price: activations are
  * quantized too, so its max |Δp| is about twice qdq's (0.0016-0.0043 vs 0.0005-0.0011 on the
  * simulator models; AUC within 0.001 of float32 for both). Quantizing the network input in one
  * piece, numbers and embeddings together, had cost 10x (0.006-0.016): see GroupedInput.
