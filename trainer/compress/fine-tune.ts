@@ -1,21 +1,18 @@
 /**
- * Fine-tuning from saved weights (train-network.ts always starts from a fresh init): a few epochs
- * at a constant, small learning rate with the same optimiser as training, a hook after every
- * step (pruning re-applies its mask there), validation after each epoch, and the best epoch's
- * weights kept.
+ * Fine-tuning from saved weights: the trainer's own loop (train-network.ts) started from them,
+ * a few epochs at a constant learning rate, a hook after every step (pruning re-applies its mask
+ * there), and the best epoch's weights kept — or the starting ones, if no epoch beat them.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { type NetworkConfig, readWeights } from "../models/network.ts";
 import type { Params, Weights } from "../models/types.ts";
-import { validationScore } from "../train/early-stopping.ts";
-import { seededRandom, shuffled } from "../train/shuffle.ts";
 import {
-  createNetworkOptimizer,
   evaluateHeads,
   type LabelledBatch,
   predictNetwork,
   type TrainOptions,
+  trainNetwork,
 } from "../train/train-network.ts";
 
 export interface FineTuneOptions
@@ -50,50 +47,35 @@ export function fineTune(
   valid: LabelledBatch,
   options: FineTuneOptions,
 ): FineTuneResult {
-  // Trainable variables under the saved names (paramsFromWeights makes them non-trainable).
-  const params: Params = Object.fromEntries(
-    Object.entries(start).map(([name, w]) => [name, tf.variable(tf.tensor(w.values, w.shape), true, name)]),
-  );
-  // The trainer's default early-stopping score: mean AUC over binary heads (−MSE without any).
-  const score = validationScore("auc", config.heads);
-  try {
-    options.afterStep?.(params);
-    const first = evaluateHeads(config, valid, predictNetwork(params, config, valid));
-    let best = { epoch: 0, score: score(first), weights: readWeights(params), validation: first };
-    const optimizer = createNetworkOptimizer(params, config, options);
-    optimizer.setLearningRate(options.learningRate);
-    const history: FineTuneLog[] = [];
-    const random = seededRandom(options.seed);
-    for (let epoch = 1; epoch <= options.epochs; epoch++) {
-      const started = performance.now();
-      const order = shuffled(train.rows, random);
-      let lossSum = 0;
-      let batches = 0;
-      for (let at = 0; at < order.length; at += options.batchSize) {
-        lossSum += optimizer.step(train, order.subarray(at, at + options.batchSize)).total;
-        options.afterStep?.(params);
-        batches++;
-      }
-      optimizer.sync();
-      options.afterStep?.(params);
-      const validation = evaluateHeads(config, valid, predictNetwork(params, config, valid));
-      const log: FineTuneLog = {
-        epoch,
-        trainLoss: lossSum / Math.max(1, batches),
-        validation,
-        score: score(validation),
-        seconds: (performance.now() - started) / 1000,
-      };
-      history.push(log);
-      options.onEpoch?.(log);
-      if (log.score > best.score)
-        best = { epoch, score: log.score, weights: readWeights(params), validation };
-    }
-    optimizer.dispose();
-    return { weights: best.weights, history, bestEpoch: best.epoch, validation: best.validation };
-  } finally {
-    tf.dispose(Object.values(params));
-  }
+  const result = trainNetwork(config, train, valid, {
+    ...options,
+    initialize: (params) => {
+      tf.tidy(() => {
+        for (const [name, w] of Object.entries(start)) params[name]!.assign(tf.tensor(w.values, w.shape));
+      });
+    },
+    keepStart: true,
+    schedule: "constant",
+    // Every epoch runs; the best (or the start) is kept. The trainer's default score: mean AUC
+    // over binary heads (−MSE without any).
+    patience: options.epochs,
+    earlyStop: "auc",
+    ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}),
+  });
+  const weights = readWeights(result.params);
+  tf.dispose(Object.values(result.params));
+  return {
+    weights,
+    history: result.history.map(({ epoch, trainLoss, validation, score, seconds }) => ({
+      epoch,
+      trainLoss,
+      validation,
+      score,
+      seconds,
+    })),
+    bestEpoch: result.bestEpoch,
+    validation: result.validation,
+  };
 }
 
 /** Validation metrics of saved weights (plain tensors: no variable names to collide with). */

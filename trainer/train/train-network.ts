@@ -63,6 +63,16 @@ export interface TrainOptions {
   embeddingUpdates?: EmbeddingUpdates;
   /** Called once on the freshly initialised parameters (warm start from an earlier model). */
   initialize?: (params: Params) => void;
+  /**
+   * Called after every optimiser step, after each epoch's sync and once before the first step
+   * (pruning re-applies its mask there).
+   */
+  afterStep?: (params: Params) => void;
+  /**
+   * Score the starting parameters as "epoch 0": when no epoch beats them they are what is kept
+   * (bestEpoch 0). For fine-tuning, where the start is already a trained model.
+   */
+  keepStart?: boolean;
   /** Save the training state after every epoch, and/or continue from a saved one. */
   checkpoint?: {
     save?: (state: TrainingState) => void;
@@ -152,6 +162,12 @@ export function trainNetwork(
       : rowBatches(train.rows, options.batchSize, rng);
   const history: EpochLog[] = [];
   let best: { epoch: number; score: number; values: Map<string, Float32Array> } | null = null;
+  options.afterStep?.(params);
+  let startValidation: Record<string, TaskMetrics> | undefined;
+  if (options.keepStart && !resume) {
+    startValidation = evaluateHeads(config, valid, predictNetwork(params, config, valid));
+    best = { epoch: 0, score: score(startValidation), values: snapshot(params) };
+  }
   if (resume) {
     for (let e = 0; e < resume.epoch; e++) step += epochBatches().length;
     optimizer.importState(resume);
@@ -172,6 +188,7 @@ export function trainNetwork(
     for (const batch of batchList) {
       optimizer.setLearningRate(learningRate(step++));
       const loss = optimizer.step(train, batch);
+      options.afterStep?.(params);
       lossSum += loss.total;
       done++;
       options.onBatch?.({ epoch, done, total: batchList.length, loss: lossSum / done });
@@ -180,6 +197,7 @@ export function trainNetwork(
       });
     }
     optimizer.sync();
+    options.afterStep?.(params);
     const batches = Math.max(1, batchList.length);
     const taskLosses = Object.fromEntries(config.heads.map((h, i) => [h.name, taskSums[i]! / batches]));
     const taskWeights = weighting.current();
@@ -219,7 +237,8 @@ export function trainNetwork(
   optimizer.dispose();
   weighting.dispose();
   restore(params, best!.values);
-  return { params, history, bestEpoch: best!.epoch, validation: history[best!.epoch - 1]!.validation };
+  const validation = best!.epoch === 0 ? startValidation! : history[best!.epoch - 1]!.validation;
+  return { params, history, bestEpoch: best!.epoch, validation };
 }
 
 export interface StepLoss {

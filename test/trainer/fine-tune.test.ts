@@ -1,0 +1,67 @@
+/** Fine-tuning runs the trainer's loop from saved weights and keeps the start when nothing beats it. */
+import * as tf from "@tensorflow/tfjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { fineTune } from "../../trainer/compress/fine-tune.ts";
+import { type NetworkConfig, readWeights } from "../../trainer/models/network.ts";
+import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
+import { selectBackend } from "../../trainer/train/backend.ts";
+import { type LabelledBatch, trainNetwork } from "../../trainer/train/train-network.ts";
+import { lcg } from "./lcg.ts";
+
+beforeAll(async () => {
+  await selectBackend("cpu");
+});
+
+const CONFIG: NetworkConfig = {
+  arch: "shared-bottom",
+  options: { ...DEFAULT_ARCH_OPTIONS, bottom: [8], tower: [4] },
+  embeddingDim: 3,
+  denseSize: 2,
+  idSlots: 1,
+  vocabSize: 12,
+  heads: [{ name: "click", type: "binary" }],
+};
+
+function data(rows: number, seed: number): LabelledBatch {
+  const random = lcg(seed);
+  const dense = Float32Array.from({ length: rows * 2 }, () => random() * 2 - 1);
+  const ids = Int32Array.from({ length: rows }, () => Math.floor(random() * 12));
+  const click = Float32Array.from({ length: rows }, (_, r) =>
+    dense[2 * r]! + (ids[r]! % 3) * 0.3 > 0.5 ? 1 : 0,
+  );
+  return { rows, dense, ids, labels: { click } };
+}
+
+describe("fineTune", () => {
+  const train = data(600, 1);
+  const valid = data(300, 2);
+  const trained = trainNetwork(CONFIG, train, valid, {
+    epochs: 3,
+    batchSize: 64,
+    learningRate: 0.01,
+    seed: 1,
+    patience: 3,
+    taskWeights: {},
+  });
+  const start = readWeights(trained.params);
+  // Variables are registered by name: free them before fine-tuning creates its own.
+  tf.dispose(Object.values(trained.params));
+  const common = { batchSize: 64, seed: 2, taskWeights: {}, epochs: 2 };
+
+  it("keeps the starting weights (best epoch 0) when every epoch scores worse", () => {
+    // A learning rate this large wrecks the network in the first steps.
+    const result = fineTune(CONFIG, start, train, valid, { ...common, learningRate: 50 });
+    expect(result.bestEpoch).toBe(0);
+    expect(result.history).toHaveLength(2);
+    for (const [name, w] of Object.entries(start))
+      expect(Array.from(result.weights[name]!.values)).toEqual(Array.from(w.values));
+    expect(result.validation.click!.auc).toBeCloseTo(trained.validation.click!.auc!, 9);
+  });
+
+  it("calls afterStep on the parameters after every step", () => {
+    let calls = 0;
+    fineTune(CONFIG, start, train, valid, { ...common, learningRate: 0.001, afterStep: () => calls++ });
+    // Once before the first step, once per step (10 batches of 64 in 600 rows), once per epoch.
+    expect(calls).toBe(1 + 2 * 10 + 2);
+  });
+});
