@@ -8,13 +8,8 @@ import { loadCheckpoint, saveCheckpoint } from "../../trainer/artifact/checkpoin
 import type { NetworkConfig } from "../../trainer/models/network.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import {
-  type LabelledBatch,
-  type TrainingState,
-  type TrainOptions,
-  trainNetwork,
-} from "../../trainer/train/train-network.ts";
-import { lcg } from "./lcg.ts";
+import { type TrainingState, type TrainOptions, trainNetwork } from "../../trainer/train/train-network.ts";
+import { clickBuyData } from "./click-buy-data.ts";
 
 beforeAll(async () => {
   await selectBackend("cpu");
@@ -33,16 +28,7 @@ const CONFIG: NetworkConfig = {
   ],
 };
 
-function data(rows: number, seed: number): LabelledBatch {
-  const random = lcg(seed);
-  const dense = Float32Array.from({ length: rows * 2 }, () => random() * 2 - 1);
-  const ids = Int32Array.from({ length: rows }, () => Math.floor(random() * 12));
-  const click = Float32Array.from({ length: rows }, (_, r) =>
-    dense[2 * r]! + (ids[r]! % 3) * 0.3 > 0.5 ? 1 : 0,
-  );
-  const buy = Float32Array.from({ length: rows }, (_, r) => (click[r]! && dense[2 * r + 1]! > 0 ? 1 : 0));
-  return { rows, dense, ids, labels: { click, buy } };
-}
+const data = clickBuyData;
 
 function values(result: ReturnType<typeof trainNetwork>): Record<string, number[]> {
   return Object.fromEntries(Object.entries(result.params).map(([k, v]) => [k, Array.from(v.dataSync())]));

@@ -5,8 +5,8 @@ import { fineTune } from "../../trainer/compress/fine-tune.ts";
 import { type NetworkConfig, readWeights } from "../../trainer/models/network.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import { type LabelledBatch, trainNetwork } from "../../trainer/train/train-network.ts";
-import { lcg } from "./lcg.ts";
+import { trainNetwork } from "../../trainer/train/train-network.ts";
+import { clickBuyData } from "./click-buy-data.ts";
 
 beforeAll(async () => {
   await selectBackend("cpu");
@@ -19,18 +19,13 @@ const CONFIG: NetworkConfig = {
   denseSize: 2,
   idSlots: 1,
   vocabSize: 12,
-  heads: [{ name: "click", type: "binary" }],
+  heads: [
+    { name: "click", type: "binary" },
+    { name: "buy", type: "binary" },
+  ],
 };
 
-function data(rows: number, seed: number): LabelledBatch {
-  const random = lcg(seed);
-  const dense = Float32Array.from({ length: rows * 2 }, () => random() * 2 - 1);
-  const ids = Int32Array.from({ length: rows }, () => Math.floor(random() * 12));
-  const click = Float32Array.from({ length: rows }, (_, r) =>
-    dense[2 * r]! + (ids[r]! % 3) * 0.3 > 0.5 ? 1 : 0,
-  );
-  return { rows, dense, ids, labels: { click } };
-}
+const data = clickBuyData;
 
 describe("fineTune", () => {
   const train = data(600, 1);
