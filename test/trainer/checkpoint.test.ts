@@ -5,28 +5,15 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadCheckpoint, saveCheckpoint } from "../../trainer/artifact/checkpoint.ts";
-import type { NetworkConfig } from "../../trainer/models/network.ts";
-import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { type TrainingState, type TrainOptions, trainNetwork } from "../../trainer/train/train-network.ts";
-import { clickBuyData } from "./click-buy-data.ts";
+import { clickBuyConfig, clickBuyData } from "./click-buy-data.ts";
 
 beforeAll(async () => {
   await selectBackend("cpu");
 });
 
-const CONFIG: NetworkConfig = {
-  arch: "mmoe",
-  options: { ...DEFAULT_ARCH_OPTIONS, experts: 2, expertSizes: [8], tower: [4] },
-  embeddingDim: 3,
-  denseSize: 2,
-  idSlots: 1,
-  vocabSize: 12,
-  heads: [
-    { name: "click", type: "binary" },
-    { name: "buy", type: "binary" },
-  ],
-};
+const CONFIG = clickBuyConfig("mmoe", { experts: 2, expertSizes: [8], tower: [4] });
 
 const data = clickBuyData;
 

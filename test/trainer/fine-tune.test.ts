@@ -2,28 +2,16 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { fineTune } from "../../trainer/compress/fine-tune.ts";
-import { type NetworkConfig, readWeights } from "../../trainer/models/network.ts";
-import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
+import { readWeights } from "../../trainer/models/network.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { trainNetwork } from "../../trainer/train/train-network.ts";
-import { clickBuyData } from "./click-buy-data.ts";
+import { clickBuyConfig, clickBuyData } from "./click-buy-data.ts";
 
 beforeAll(async () => {
   await selectBackend("cpu");
 });
 
-const CONFIG: NetworkConfig = {
-  arch: "shared-bottom",
-  options: { ...DEFAULT_ARCH_OPTIONS, bottom: [8], tower: [4] },
-  embeddingDim: 3,
-  denseSize: 2,
-  idSlots: 1,
-  vocabSize: 12,
-  heads: [
-    { name: "click", type: "binary" },
-    { name: "buy", type: "binary" },
-  ],
-};
+const CONFIG = clickBuyConfig("shared-bottom", { bottom: [8], tower: [4] });
 
 const data = clickBuyData;
 
