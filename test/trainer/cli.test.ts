@@ -1,6 +1,10 @@
 /** CLI contract: bad input exits non-zero with one readable line. */
 import { spawnSync } from "node:child_process";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { loadTrainedModel } from "../../trainer/artifact/trained-model.ts";
 
 function run(script: string, args: string[]): { status: number | null; stderr: string } {
   const result = spawnSync("node_modules/.bin/tsx", [script, ...args], { encoding: "utf8", timeout: 60_000 });
@@ -36,6 +40,27 @@ describe("train CLI", { timeout: 60_000 }, () => {
     ]);
     expect(status).toBe(1);
     expect(stderr).toMatch(/--spec: cannot read \/nonexistent\.json/);
+  });
+
+  it("rejects malformed layer sizes, naming the flag", () => {
+    const { status, stderr } = run("trainer/cli/train.ts", [...CRITEO, "--expert-sizes", "64,x"]);
+    expect(status).toBe(1);
+    expect(stderr).toMatch(/--expert-sizes.*expected layer sizes like 64,32, got "64,x"/);
+  });
+
+  it("sizes the network from --experts, --expert-sizes and --tower", async () => {
+    const out = await mkdtemp(join(tmpdir(), "mtrank-arch-flags-"));
+    const args = [...CRITEO.slice(0, 4), "--out", out, "--arch", "mmoe", "--epochs", "1", "--no-export"];
+    const { status, stderr } = run("trainer/cli/train.ts", [
+      ...args,
+      ...["--experts", "2", "--expert-sizes", "16", "--tower", "8"],
+    ]);
+    expect(status, stderr).toBe(0);
+    const model = await loadTrainedModel(out);
+    expect(model.config.options).toMatchObject({ experts: 2, expertSizes: [16], tower: [8] });
+    const experts = Object.keys(model.weights).filter((k) => /^expert_\d+\/0\/kernel$/.test(k));
+    expect(experts.sort()).toEqual(["expert_0/0/kernel", "expert_1/0/kernel"]);
+    expect(model.weights["expert_0/0/kernel"]!.shape[1]).toBe(16);
   });
 
   it("rejects a task weight for an unknown task", () => {

@@ -9,6 +9,7 @@ import { OPTIMIZERS } from "../train/dense-optimizer.ts";
 import { runTraining } from "../train/run-training.ts";
 import { SCHEDULES } from "../train/schedule.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
+import { type ArchFlags, addArchFlags, archOptions } from "./arch-options.ts";
 import { metricsTable } from "./format.ts";
 import { epochProgress } from "./progress.ts";
 import {
@@ -95,6 +96,7 @@ const program = new Command("train")
   .option("--init-from <dir>", "warm start: begin from an earlier model directory's weights")
   .option("--no-export", "only train; run `npm run export` later")
   .showHelpAfterError();
+addArchFlags(program);
 
 await runCli(async () => {
   const opts = program.parse().opts();
@@ -104,6 +106,7 @@ await runCli(async () => {
     data: opts.data,
     spec: opts.spec,
     arch: opts.arch,
+    options: archOptions(opts as ArchFlags),
     out: opts.out,
     epochs: opts.epochs,
     seed: opts.seed,

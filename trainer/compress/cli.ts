@@ -10,11 +10,11 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { addArchFlags, archOptions } from "../cli/arch-options.ts";
 import { metricsTable } from "../cli/format.ts";
 import { fraction, positiveInt, positiveNumber, runCli } from "../cli/run-cli.ts";
 import { exportModelDir, INT8_ONNX_FILE, ONNX_FILE } from "../export/export-model.ts";
 import { ARCHITECTURES } from "../models/registry.ts";
-import type { ArchOptions } from "../models/types.ts";
 import { BACKEND_CHOICES, selectBackend } from "../train/backend.ts";
 import type { FineTuneLog } from "./fine-tune.ts";
 import { runDistill } from "./run-distill.ts";
@@ -32,13 +32,6 @@ function unit(value: string): number {
   return n;
 }
 
-function sizes(value: string): number[] {
-  const list = value.split(",").map((s) => Number(s.trim()));
-  if (list.length === 0 || !list.every((n) => Number.isInteger(n) && n > 0))
-    throw new InvalidArgumentError(`expected layer sizes like 64,32, got "${value}"`);
-  return list;
-}
-
 const program = new Command("compress")
   .description(
     "Prune a trained model (--model, --prune) or distil a teacher into a student (--distill-from).",
@@ -50,10 +43,6 @@ const program = new Command("compress")
   .option("--prune-embedding", "also prune the embedding table (trained densely while fine-tuning)")
   .option("--distill-from <dir>", "teacher model to distil")
   .option("--arch <name>", `student architecture: ${Object.keys(ARCHITECTURES).join(", ")}`)
-  .option("--bottom <sizes>", "student: bottom layer sizes, e.g. 64,32", sizes)
-  .option("--tower <sizes>", "student: tower layer sizes, e.g. 16", sizes)
-  .option("--experts <n>", "student (mmoe): number of experts", positiveInt)
-  .option("--expert-sizes <sizes>", "student (mmoe, ple): expert layer sizes, e.g. 32", sizes)
   .option("--alpha <x>", "weight of the true labels in the student's targets (rest: teacher)", unit, 0.5)
   .option("--epochs <n>", "epochs (prune: fine-tuning, default 2; distil: maximum, default 8)", positiveInt)
   .option("--spec <file>", "dataset spec (default: the model directory's spec.json)")
@@ -68,6 +57,7 @@ const program = new Command("compress")
   .addOption(new Option("--backend <name>", "tfjs backend").choices(BACKEND_CHOICES).default("auto"))
   .option("--no-export", "only write the trained model; run `npm run export` later")
   .showHelpAfterError();
+addArchFlags(program, "student: ");
 
 await runCli(async () => {
   const opts = program.parse().opts();
@@ -112,12 +102,7 @@ await runCli(async () => {
     console.log(metricsTable(s.after));
   } else if (opts.distillFrom !== undefined) {
     if (opts.arch === undefined) throw new Error("--arch: --distill-from needs the student's architecture");
-    const options: Partial<ArchOptions> = {
-      ...(opts.bottom ? { bottom: opts.bottom } : {}),
-      ...(opts.tower ? { tower: opts.tower } : {}),
-      ...(opts.experts ? { experts: opts.experts } : {}),
-      ...(opts.expertSizes ? { expertSizes: opts.expertSizes } : {}),
-    };
+    const options = archOptions(opts);
     const s = await runDistill({
       ...common,
       teacher: opts.distillFrom,

@@ -16,7 +16,7 @@ import {
 import { encodeDataset } from "../data/encode-dataset.ts";
 import { type NetworkConfig, readWeights } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
-import { DEFAULT_ARCH_OPTIONS, type Params } from "../models/types.ts";
+import { type ArchOptions, DEFAULT_ARCH_OPTIONS, type Params } from "../models/types.ts";
 import { writeReport } from "../report/training-report.ts";
 import { validationDiagnostics } from "../report/validation-diagnostics.ts";
 import { selectBackend } from "./backend.ts";
@@ -40,6 +40,8 @@ export interface TrainCommand {
   data: string;
   spec: string;
   arch: string;
+  /** Layer sizes and expert counts over DEFAULT_ARCH_OPTIONS (each architecture reads its own). */
+  options?: Partial<ArchOptions>;
   /** Model directory to write; absent: train and evaluate only (cross-validation folds). */
   out?: string;
   /** Validate on fold `index` of k instead of a validFraction split. */
@@ -141,7 +143,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
   }
   const config: NetworkConfig = {
     arch: cmd.arch,
-    options: DEFAULT_ARCH_OPTIONS,
+    options: { ...DEFAULT_ARCH_OPTIONS, ...cmd.options },
     embeddingDim: cmd.embeddingDim ?? 8,
     denseSize: encoderState.denseSize,
     idSlots: encoderState.idSlots,

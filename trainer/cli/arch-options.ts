@@ -1,0 +1,58 @@
+/**
+ * The network-size flags shared by `train` and `compress --distill-from` (the student):
+ * --bottom, --tower, --experts, --expert-sizes, --shared-experts, --task-experts, --levels.
+ * Each architecture reads the ones it uses (models/types.ts ArchOptions); unset ones keep the
+ * defaults.
+ */
+import { type Command, InvalidArgumentError } from "commander";
+import type { ArchOptions } from "../models/types.ts";
+import { positiveInt } from "./run-cli.ts";
+
+function sizes(value: string): number[] {
+  const list = value.split(",").map((s) => Number(s.trim()));
+  if (list.length === 0 || !list.every((n) => Number.isInteger(n) && n > 0))
+    throw new InvalidArgumentError(`expected layer sizes like 64,32, got "${value}"`);
+  return list;
+}
+
+export interface ArchFlags {
+  bottom?: number[];
+  tower?: number[];
+  experts?: number;
+  expertSizes?: number[];
+  sharedExperts?: number;
+  taskExperts?: number;
+  levels?: number;
+}
+
+/** Adds the flags to `command`; `who` prefixes their help ("student: "). */
+export function addArchFlags(command: Command, who = ""): Command {
+  return command
+    .option(
+      "--bottom <sizes>",
+      `${who}shared-bottom, esmm, single, cross-attention: bottom layer sizes (default 128,64)`,
+      sizes,
+    )
+    .option("--tower <sizes>", `${who}tower layer sizes per task (default 32)`, sizes)
+    .option("--experts <n>", `${who}mmoe: number of experts (default 4)`, positiveInt)
+    .option("--expert-sizes <sizes>", `${who}mmoe, ple: each expert's layer sizes (default 64,32)`, sizes)
+    .option("--shared-experts <n>", `${who}ple: shared experts per level (default 2)`, positiveInt)
+    .option("--task-experts <n>", `${who}ple: experts per task and level (default 1)`, positiveInt)
+    .option("--levels <n>", `${who}ple: extraction levels (default 2)`, positiveInt);
+}
+
+/** The flags given, as architecture options. */
+export function archOptions(flags: ArchFlags): Partial<ArchOptions> {
+  const out: Partial<ArchOptions> = {};
+  for (const key of [
+    "bottom",
+    "tower",
+    "experts",
+    "expertSizes",
+    "sharedExperts",
+    "taskExperts",
+    "levels",
+  ] as const)
+    if (flags[key] !== undefined) (out as Record<string, unknown>)[key] = flags[key];
+  return out;
+}
