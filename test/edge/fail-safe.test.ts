@@ -4,7 +4,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { createApp, startApp } from "../../edge/app.ts";
+import { WARM_UP_ROWS } from "../../edge/model/warm-up.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
+import { createGraph } from "../../trainer/export/onnx-graph.ts";
 import { candidates, type Fetch, get, manifest, postRerank, type RerankBody } from "./requests.ts";
 
 let logged: MockInstance<typeof console.log>;
@@ -14,6 +16,23 @@ beforeEach(() => {
 afterEach(() => {
   logged.mockRestore();
 });
+
+/**
+ * A graph with the fixture manifest's inputs and outputs that runs only at batch WARM_UP_ROWS
+ * (a Reshape to a fixed row count): it passes the load's trial run and fails on other requests.
+ */
+function fixedBatchGraph(): ArrayBuffer {
+  const g = createGraph("fixed-batch");
+  const { denseSize, idSlots } = manifest.features;
+  const dense = g.input(manifest.inputs.dense ?? "dense", "float32", ["n", denseSize]);
+  g.input(manifest.inputs.ids ?? "ids", "int32", ["n", idSlots]);
+  const shape = g.initializer("shape", [2], BigInt64Array.from([BigInt(WARM_UP_ROWS), BigInt(denseSize)]));
+  const axes = g.initializer("axes", [1], BigInt64Array.from([1n]));
+  const sum = g.node("ReduceSum", [g.node("Reshape", [dense, shape]), axes], { keepdims: 1 });
+  for (const head of manifest.heads) g.output(g.node("Sigmoid", [sum], {}, head.output), "float32", ["n", 1]);
+  const bytes = g.toBytes({});
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
 
 function appFetch(source: Parameters<typeof createApp>[0]): Fetch {
   const app = createApp(source);
@@ -56,6 +75,11 @@ describe("fail-safe", () => {
     const features = { ...manifest.features, denseSize: manifest.features.denseSize + 1 };
     const fetch = appFetch({ manifest: { ...manifest, features }, model: modelBytes });
     await expectFallback(fetch, "model_unavailable");
+  });
+
+  it("inference that throws on a request -> fallback inference_failed", async () => {
+    // Loads (its trial run has WARM_UP_ROWS rows), then fails on the request's 6 candidates.
+    await expectFallback(appFetch({ manifest, model: fixedBatchGraph() }), "inference_failed");
   });
 
   it("a model that fails to load at start-up (startApp) does not stop the worker", async () => {
