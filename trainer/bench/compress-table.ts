@@ -15,24 +15,19 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { gzipSync } from "node:zlib";
-import * as tf from "@tensorflow/tfjs";
 import { Command } from "commander";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
-import { saveTrainedModel, writeAtomic } from "../artifact/trained-model.ts";
 import { runDistill } from "../compress/run-distill.ts";
 import { runPrune } from "../compress/run-prune.ts";
-import { encodeDataset } from "../data/encode-dataset.ts";
 import { type Dataset, loadDataset } from "../data/load-dataset.ts";
 import { exportModelDir, INT8_ONNX_FILE, ONNX_FILE } from "../export/export-model.ts";
 import { openSession, runHeads, type Session } from "../export/onnx-session.ts";
 import { probeBatch } from "../export/probe-batch.ts";
-import type { NetworkConfig } from "../models/network.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
 import { selectBackend } from "../train/backend.ts";
 import { auc } from "../train/metrics.ts";
-import { readSpecFile } from "../train/run-training.ts";
-import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from "../train/train-network.ts";
+import { readSpecFile, runTraining } from "../train/run-training.ts";
 import { censusSuite, fmtAucs, type SuiteFiles, simulatorSuite } from "./suites.ts";
 
 const OUT = "out/bench/compress.json";
@@ -157,60 +152,22 @@ interface Measured {
 }
 
 /** A teacher larger than `train`'s defaults (TEACHER_OPTIONS), trained and saved as `train` would. */
+/**
+ * The teacher, trained as `train` would with TEACHER_OPTIONS, but without the L2 penalty and
+ * calibration that became `train`'s defaults after these figures were first measured.
+ */
 async function trainTeacher(files: SuiteFiles, out: string): Promise<void> {
-  const spec = await readSpecFile(files.spec);
-  const data = await encodeDataset(files.train, spec, { validFraction: 0.1, seed: SEED });
-  const config: NetworkConfig = {
+  await runTraining({
+    data: files.train,
+    spec: files.spec,
     arch: "mmoe",
     options: TEACHER_OPTIONS,
-    embeddingDim: 8,
-    denseSize: data.encoder.denseSize,
-    idSlots: data.encoder.idSlots,
-    vocabSize: data.encoder.vocabSize,
-    heads: spec.tasks.map((t) => ({
-      name: t.name,
-      type: t.type,
-      ...(t.type === "binary" && t.given !== undefined ? { given: t.given } : {}),
-      ...(t.type === "regression"
-        ? {
-            transform: t.transform ?? "none",
-            ...(t.loss === "huber" ? { loss: "huber" as const, delta: t.delta ?? 1 } : {}),
-          }
-        : {}),
-    })),
-  };
-  const taskWeights = Object.fromEntries(spec.tasks.map((t) => [t.name, t.weight ?? 1]));
-  const result = trainNetwork(config, data.train, data.valid, {
-    ...DEFAULT_TRAIN_OPTIONS,
+    out,
     seed: SEED,
-    taskWeights,
+    l2: 0,
+    calibration: "none",
+    backend,
   });
-  const weights = Object.fromEntries(
-    Object.entries(result.params).map(([k, v]) => [
-      k,
-      { shape: [...v.shape], values: Float32Array.from(v.dataSync() as Float32Array) },
-    ]),
-  );
-  tf.dispose(Object.values(result.params));
-  await saveTrainedModel(out, {
-    config,
-    encoder: data.encoder,
-    validation: result.validation,
-    weights,
-    training: {
-      createdAt: new Date().toISOString(),
-      data: files.train,
-      seed: SEED,
-      epochs: result.history.length,
-      bestEpoch: result.bestEpoch,
-      taskWeights,
-      trainRows: data.train.rows,
-      validRows: data.valid.rows,
-      backend,
-      history: result.history,
-    },
-  });
-  await writeAtomic(join(out, "spec.json"), `${JSON.stringify(spec, null, 1)}\n`);
 }
 
 /**
