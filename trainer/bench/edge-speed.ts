@@ -24,7 +24,6 @@
  *   npm run bench:edge [-- --runs 200] [-- --cold 3] [-- --quick] [-- --weights float32] [-- --model default|small]
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import * as ortWeb from "onnxruntime-web";
 import { compileEncoder, type EncodedBatch } from "../../shared/encoder/encode.ts";
@@ -36,7 +35,7 @@ import { jsMmoe } from "./edge-forward.ts";
 import { type RerankBody, requestBody } from "./edge-request-body.ts";
 import { type DevServer, startDevServer } from "./edge-wrangler.ts";
 import { defaultMmoe, referenceMmoe, smallMmoe } from "./infer-model.ts";
-import { intFlag, type LatencyStats, latencyStats } from "./timing.ts";
+import { intFlag, type LatencyStats, latencyStats, machineInfo } from "./timing.ts";
 
 const MODELS = { reference: referenceMmoe, default: defaultMmoe, small: smallMmoe } as const;
 type ModelKind = keyof typeof MODELS;
@@ -298,12 +297,7 @@ async function main(): Promise<void> {
   const report: Record<string, unknown> = {
     createdAt: new Date().toISOString(),
     args,
-    machine: {
-      loadAverage: loadavg(),
-      cpus: cpus().length,
-      cpu: cpus()[0]?.model ?? "unknown",
-      node: process.version,
-    },
+    machine: machineInfo(),
     model: {
       kind: args.model,
       arch: "mmoe",

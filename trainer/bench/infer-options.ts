@@ -12,7 +12,6 @@
  *   tsx trainer/bench/infer-options.ts [--runs 200] [--candidates 200] [--threads 1]
  */
 import { mkdir, writeFile } from "node:fs/promises";
-import { cpus, loadavg } from "node:os";
 import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-web";
@@ -21,7 +20,7 @@ import { factorisedLayout } from "../export/factorised-layout.ts";
 import { factorisedFeeds, plainFeeds } from "../export/onnx-session.ts";
 import { requestProbeBatch } from "../export/probe-batch.ts";
 import { referenceMmoe } from "./infer-model.ts";
-import { intFlag, quantile } from "./timing.ts";
+import { intFlag, machineInfo, quantile } from "./timing.ts";
 
 const OUT = "out/bench/infer-options.json";
 
@@ -147,12 +146,7 @@ async function main(): Promise<void> {
   const report = {
     createdAt: new Date().toISOString(),
     args,
-    machine: {
-      loadAverage: loadavg(),
-      cpus: cpus().length,
-      cpu: cpus()[0]?.model ?? "unknown",
-      node: process.version,
-    },
+    machine: machineInfo(),
     onnxruntimeWeb: ort.env.versions.web ?? "unknown",
     baseline: list[0]!.name,
     rows,

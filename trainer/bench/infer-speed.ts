@@ -13,7 +13,6 @@
  *   npm run bench:infer [-- --runs 200] [-- --quick]
  */
 import { mkdir, writeFile } from "node:fs/promises";
-import { cpus } from "node:os";
 import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-web";
@@ -22,7 +21,7 @@ import { factorisedLayout } from "../export/factorised-layout.ts";
 import { factorisedFeeds, openSession, plainFeeds, type Session } from "../export/onnx-session.ts";
 import { requestProbeBatch } from "../export/probe-batch.ts";
 import { referenceMmoe } from "./infer-model.ts";
-import { type LatencyStats, latencyStats, runsArgs } from "./timing.ts";
+import { type LatencyStats, latencyStats, machineInfo, runsArgs } from "./timing.ts";
 
 const OUT = "out/bench/infer.json";
 const CANDIDATES = [10, 100, 500, 1000];
@@ -118,7 +117,7 @@ async function main(): Promise<void> {
   const report = {
     createdAt: new Date().toISOString(),
     quick,
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version },
+    machine: machineInfo(),
     runtime: {
       onnxruntimeWeb: ort.env.versions.web ?? "unknown",
       backend: "wasm",

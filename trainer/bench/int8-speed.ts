@@ -11,7 +11,6 @@
  *   npm run bench:int8 [-- --runs 200] [-- --quick]
  */
 import { mkdir, writeFile } from "node:fs/promises";
-import { cpus } from "node:os";
 import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-web";
@@ -20,7 +19,7 @@ import { plainFeeds } from "../export/onnx-session.ts";
 import { requestProbeBatch } from "../export/probe-batch.ts";
 import { INT8_FORMS } from "../export/quantize-form.ts";
 import { referenceMmoe } from "./infer-model.ts";
-import { type LatencyStats, latencyStats, runsArgs } from "./timing.ts";
+import { type LatencyStats, latencyStats, machineInfo, runsArgs } from "./timing.ts";
 
 ort.env.wasm.numThreads = 1;
 ort.env.logLevel = "error";
@@ -113,7 +112,7 @@ async function main(): Promise<void> {
   const report = {
     createdAt: new Date().toISOString(),
     quick,
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version },
+    machine: machineInfo(),
     runtime: {
       onnxruntimeWeb: ort.env.versions.web ?? "unknown",
       backend: "wasm",

@@ -1,4 +1,5 @@
-/** Command-line integers and latency summaries the benchmarks share. */
+/** Command-line integers, latency summaries and host facts the benchmarks share. */
+import { cpus, loadavg } from "node:os";
 
 /** The integer after `flag` in argv (>= min), or `fallback` when the flag is absent. */
 export function intFlag(argv: readonly string[], flag: string, fallback: number, min: number): number {
@@ -36,4 +37,14 @@ export function latencyStats(times: readonly number[]): LatencyStats {
 export function runsArgs(argv: readonly string[]): { runs: number; quick: boolean } {
   const quick = argv.includes("--quick");
   return { runs: intFlag(argv, "--runs", quick ? 20 : 200, 5), quick };
+}
+
+/** The host a benchmark ran on, for its JSON report: load average, cores, CPU model, Node. */
+export function machineInfo(): { loadAverage: number[]; cpus: number; cpu: string; node: string } {
+  return {
+    loadAverage: loadavg(),
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model ?? "unknown",
+    node: process.version,
+  };
 }
