@@ -6,9 +6,12 @@
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { EncoderState } from "../../shared/encoder/state.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
+import { loadTrainedModel, type TrainedModel } from "../artifact/trained-model.ts";
 import { loadDataset } from "../data/load-dataset.ts";
 import { splitRows } from "../data/split.ts";
+import { specForModel } from "../predict/served-model.ts";
 import type { LabelledBatch } from "../train/train-network.ts";
+import type { FineTuneLog } from "./fine-tune.ts";
 
 export interface LabelledSplit {
   train: LabelledBatch;
@@ -35,4 +38,36 @@ export async function loadWithEncoder(
     ),
   });
   return { train: part(train), valid: part(valid) };
+}
+
+/** What both compression verbs take besides their source model and output directory. */
+export interface CompressOptions {
+  data: string;
+  out: string;
+  epochs?: number;
+  /** The data's spec; default the source model's spec.json. */
+  spec?: string;
+  /** Default the source model's training seed. */
+  seed?: number;
+  validFraction?: number;
+  learningRate?: number;
+  batchSize?: number;
+  backend: string;
+  onEpoch?: (log: FineTuneLog) => void;
+}
+
+/** The model a verb starts from, its spec and seed, and `data` encoded with its encoder and split. */
+export async function loadCompressSource(
+  dir: string,
+  cmd: CompressOptions,
+): Promise<{ model: TrainedModel; spec: DatasetSpec; seed: number; data: LabelledSplit }> {
+  const model = await loadTrainedModel(dir);
+  const spec = await specForModel(dir, cmd.spec);
+  if (!spec) throw new Error(`--spec: ${dir} has no spec.json; name the data's spec with --spec`);
+  const seed = cmd.seed ?? model.training.seed;
+  const data = await loadWithEncoder(cmd.data, spec, model.encoder, {
+    validFraction: cmd.validFraction ?? 0.1,
+    seed,
+  });
+  return { model, spec, seed, data };
 }

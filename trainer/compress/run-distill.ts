@@ -5,35 +5,23 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TaskMetrics } from "../../shared/manifest.ts";
-import { loadTrainedModel } from "../artifact/trained-model.ts";
 import { type NetworkConfig, readWeights } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import { type ArchOptions, DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
-import { specForModel } from "../predict/served-model.ts";
 import { calibrateWeights } from "../train/calibrate-heads.ts";
 import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from "../train/train-network.ts";
 import { saveCompressedModel } from "./compressed-model.ts";
 import { blendTargets, teacherTargets } from "./distill.ts";
-import { evaluateWeights, type FineTuneLog } from "./fine-tune.ts";
-import { loadWithEncoder } from "./labelled-data.ts";
+import { evaluateWeights } from "./fine-tune.ts";
+import { type CompressOptions, loadCompressSource } from "./labelled-data.ts";
 
-export interface DistillCommand {
+export interface DistillCommand extends CompressOptions {
   teacher: string;
-  data: string;
-  out: string;
   arch: string;
   /** Student sizes; unset fields take the trainer's defaults. */
   options?: Partial<ArchOptions>;
   /** Weight of the true labels in the targets (the rest is the teacher's). Default 0.5. */
   alpha?: number;
-  epochs?: number;
-  spec?: string;
-  seed?: number;
-  validFraction?: number;
-  learningRate?: number;
-  batchSize?: number;
-  backend: string;
-  onEpoch?: (log: FineTuneLog) => void;
 }
 
 export interface DistillSummary {
@@ -46,15 +34,8 @@ export interface DistillSummary {
 
 export async function runDistill(cmd: DistillCommand): Promise<DistillSummary> {
   architecture(cmd.arch); // a bad --arch fails before any data is read
-  const teacher = await loadTrainedModel(cmd.teacher);
-  const spec = await specForModel(cmd.teacher, cmd.spec);
-  if (!spec) throw new Error(`--spec: ${cmd.teacher} has no spec.json; name the data's spec with --spec`);
-  const seed = cmd.seed ?? teacher.training.seed;
+  const { model: teacher, spec, seed, data } = await loadCompressSource(cmd.teacher, cmd);
   const alpha = cmd.alpha ?? 0.5;
-  const data = await loadWithEncoder(cmd.data, spec, teacher.encoder, {
-    validFraction: cmd.validFraction ?? 0.1,
-    seed,
-  });
   const targets = blendTargets(
     data.train.labels,
     teacherTargets(teacher.config, teacher.weights, data.train),

@@ -5,31 +5,19 @@
 
 import * as tf from "@tensorflow/tfjs";
 import type { TaskMetrics } from "../../shared/manifest.ts";
-import { loadTrainedModel } from "../artifact/trained-model.ts";
-import { specForModel } from "../predict/served-model.ts";
 import { calibrateWeights } from "../train/calibrate-heads.ts";
 import { saveCompressedModel } from "./compressed-model.ts";
-import type { FineTuneLog } from "./fine-tune.ts";
 import { evaluateWeights, fineTune } from "./fine-tune.ts";
-import { loadWithEncoder } from "./labelled-data.ts";
+import { type CompressOptions, loadCompressSource } from "./labelled-data.ts";
 import { applyMasks, magnitudeMasks, maskTensors, maskWeights, sparsityOf } from "./prune.ts";
 
-export interface PruneCommand {
+export interface PruneCommand extends CompressOptions {
   model: string;
-  data: string;
-  out: string;
   sparsity: number;
   /** Fine-tuning epochs (0: prune only). Default 2. */
   epochs?: number;
   /** Also prune the embedding table (then trained densely, so the mask holds every step). */
   embedding?: boolean;
-  spec?: string;
-  seed?: number;
-  validFraction?: number;
-  learningRate?: number;
-  batchSize?: number;
-  backend: string;
-  onEpoch?: (log: FineTuneLog) => void;
 }
 
 export interface PruneSummary {
@@ -43,14 +31,7 @@ export interface PruneSummary {
 }
 
 export async function runPrune(cmd: PruneCommand): Promise<PruneSummary> {
-  const model = await loadTrainedModel(cmd.model);
-  const spec = await specForModel(cmd.model, cmd.spec);
-  if (!spec) throw new Error(`--spec: ${cmd.model} has no spec.json; name the data's spec with --spec`);
-  const seed = cmd.seed ?? model.training.seed;
-  const data = await loadWithEncoder(cmd.data, spec, model.encoder, {
-    validFraction: cmd.validFraction ?? 0.1,
-    seed,
-  });
+  const { model, spec, seed, data } = await loadCompressSource(cmd.model, cmd);
   const options = { sparsity: cmd.sparsity, embedding: cmd.embedding ?? false };
   const masks = magnitudeMasks(model.weights, options);
   const common = {
