@@ -18,6 +18,7 @@ import { writeSimulation } from "../../trainer/simulate/simulator.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
 import { predictNetwork } from "../../trainer/train/train-network.ts";
+import { SMALL_WORLD } from "../fixtures/small-world.ts";
 
 const SEED = 7;
 let work: string;
@@ -29,14 +30,7 @@ let teacher: TrainedModel;
 beforeAll(async () => {
   await selectBackend("cpu");
   work = await mkdtemp(join(tmpdir(), "mtrank-compress-"));
-  const sim = writeSimulation(join(work, "sim"), {
-    seed: SEED,
-    users: 300,
-    items: 200,
-    requests: 3000,
-    listSize: 10,
-    latentDim: 8,
-  });
+  const sim = writeSimulation(join(work, "sim"), { ...SMALL_WORLD, seed: SEED, requests: 3000 });
   dataPath = sim.dataPath;
   specPath = sim.specPath;
   teacherDir = join(work, "teacher");

@@ -17,6 +17,7 @@ import { writeSimulation } from "../../trainer/simulate/simulator.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { auc } from "../../trainer/train/metrics.ts";
 import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
+import { SMALL_WORLD } from "../fixtures/small-world.ts";
 
 const SEED = 5;
 let dir: string;
@@ -28,14 +29,7 @@ let data: Dataset;
 beforeAll(async () => {
   await selectBackend("cpu");
   const work = await mkdtemp(join(tmpdir(), "mtrank-int8-"));
-  const sim = writeSimulation(join(work, "sim"), {
-    seed: SEED,
-    users: 300,
-    items: 200,
-    requests: 1500,
-    listSize: 10,
-    latentDim: 8,
-  });
+  const sim = writeSimulation(join(work, "sim"), { ...SMALL_WORLD, seed: SEED });
   dir = join(work, "model");
   await runTraining({
     data: sim.dataPath,
