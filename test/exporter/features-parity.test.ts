@@ -9,11 +9,12 @@ import { fitEncoder } from "../../shared/encoder/fit.ts";
 import { embeddingPools } from "../../shared/encoder/state.ts";
 import { parseSpec } from "../../shared/spec.ts";
 import type { TrainedModel } from "../../trainer/artifact/trained-model.ts";
+import { randomWeightModel } from "../../trainer/bench/infer-model.ts";
 import { buildFactorisedOnnx, buildOnnx } from "../../trainer/export/export-model.ts";
 import { factorisedLayout } from "../../trainer/export/factorised-layout.ts";
 import { openSession, runFactorisedHeads, runHeads } from "../../trainer/export/onnx-session.ts";
 import { requestProbeBatch } from "../../trainer/export/probe-batch.ts";
-import { initNetwork, type NetworkConfig, paramsFromWeights } from "../../trainer/models/network.ts";
+import { type NetworkConfig, paramsFromWeights } from "../../trainer/models/network.ts";
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { createRng } from "../../trainer/simulate/rng.ts";
@@ -70,32 +71,11 @@ async function randomModel(arch: string, seed: number): Promise<TrainedModel> {
       { name: "purchase", type: "binary", given: "click" },
     ],
   };
-  const params = initNetwork(config, seed);
-  const weights: TrainedModel["weights"] = {};
-  for (const [name, p] of Object.entries(params))
-    weights[name] = { shape: [...p.shape], values: new Float32Array(await p.data()) };
-  tf.dispose(Object.values(params));
+  const model = await randomWeightModel(config, encoder, seed);
   // Embeddings larger than init's ±0.05, so a pooling mistake moves the outputs visibly.
-  const table = weights.embedding!.values;
+  const table = model.weights.embedding!.values;
   for (let i = 0; i < table.length; i++) table[i] = table[i]! * 20;
-  return {
-    config,
-    encoder,
-    validation: {},
-    training: {
-      createdAt: "2025-01-01T00:00:00.000Z",
-      data: "synthetic",
-      seed,
-      epochs: 0,
-      bestEpoch: 0,
-      taskWeights: {},
-      trainRows: 0,
-      validRows: 0,
-      backend: tf.getBackend(),
-      history: [],
-    },
-    weights,
-  };
+  return model;
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {

@@ -86,12 +86,8 @@ export async function syntheticModel(opts: SyntheticModelOptions): Promise<Train
       { name: "purchase", type: "binary", given: "click" },
     ],
   };
-  const params = initNetwork(config, opts.seed ?? 1);
-  const weights: TrainedModel["weights"] = {};
-  for (const [name, p] of Object.entries(params)) {
-    weights[name] = { shape: [...p.shape], values: new Float32Array(await p.data()) };
-  }
-  tf.dispose(Object.values(params));
+  const model = await randomWeightModel(config, encoder, opts.seed ?? 1);
+  const weights = model.weights;
   // Zero biases would hide a bias added twice (or never): give every bias a small random value.
   let state = (opts.seed ?? 1) * 7919;
   for (const [name, w] of Object.entries(weights)) {
@@ -101,6 +97,24 @@ export async function syntheticModel(opts: SyntheticModelOptions): Promise<Train
       w.values[i] = (state / 2147483648 - 0.5) * 0.2;
     }
   }
+  return model;
+}
+
+/**
+ * A model with the network's freshly initialised weights (tfjs init, any backend) and a
+ * placeholder training record: what benchmarks and exporter tests export without training.
+ */
+export async function randomWeightModel(
+  config: NetworkConfig,
+  encoder: EncoderState,
+  seed: number,
+): Promise<TrainedModel> {
+  const params = initNetwork(config, seed);
+  const weights: TrainedModel["weights"] = {};
+  for (const [name, p] of Object.entries(params)) {
+    weights[name] = { shape: [...p.shape], values: new Float32Array(await p.data()) };
+  }
+  tf.dispose(Object.values(params));
   return {
     config,
     encoder,
@@ -108,7 +122,7 @@ export async function syntheticModel(opts: SyntheticModelOptions): Promise<Train
     training: {
       createdAt: "2025-01-01T00:00:00.000Z",
       data: "synthetic",
-      seed: opts.seed ?? 1,
+      seed,
       epochs: 0,
       bestEpoch: 0,
       taskWeights: {},
