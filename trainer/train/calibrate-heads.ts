@@ -18,6 +18,8 @@ export interface HeadCalibration {
   heads?: Record<string, { scale: number; shift: number; eceBefore: number; eceAfter: number }>;
   /** The validation metrics with the calibrated heads (absent: nothing was calibrated). */
   validation?: Record<string, TaskMetrics>;
+  /** The calibrated network's validation outputs those metrics came from (for the report). */
+  predictions?: Record<string, Float32Array>;
 }
 
 /** Fits and sets `config.heads[i].calibration` for every binary head (kind "platt"). */
@@ -35,7 +37,8 @@ export function calibrateHeads(
   for (const head of binary) {
     head.calibration = fitPlatt(valid.labels[head.name]!, logitsOf(raw[head.name]!));
   }
-  const validation = evaluateHeads(config, valid, predictNetwork(params, config, valid));
+  const predictions = predictNetwork(params, config, valid);
+  const validation = evaluateHeads(config, valid, predictions);
   const heads = Object.fromEntries(
     binary.map((h) => [
       h.name,
@@ -46,7 +49,7 @@ export function calibrateHeads(
       },
     ]),
   );
-  return { heads, validation };
+  return { heads, validation, predictions };
 }
 
 /**

@@ -259,7 +259,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     validationDiagnostics(
       config.heads,
       valid.labels,
-      predictNetwork(result.params, config, valid),
+      calibration.predictions ?? predictNetwork(result.params, config, valid),
       taskWeights,
       valid.groups ? Array.from(valid.groups, String) : null,
     ),
