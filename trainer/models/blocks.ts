@@ -41,8 +41,6 @@ export function denseOnnx(
   return activation === "relu" ? reluOnnx(g, y) : y;
 }
 
-const zeros = new WeakMap<GraphBuilder, string>();
-
 /**
  * ReLU written as Max(y, 0). onnxruntime-web's Relu kernel (and the ReLU fused into Gemm) ran
  * up to ~10x slower than Max on the same [200, 128] tensors (profiled: 134-165 us against
@@ -51,11 +49,7 @@ const zeros = new WeakMap<GraphBuilder, string>();
  * Native onnxruntime loses the Gemm fusion: x1.01-1.05 there. The edge is what we serve.
  */
 export function reluOnnx(g: GraphBuilder, y: string): string {
-  let zero = zeros.get(g);
-  if (zero === undefined) {
-    zero = g.initializer("zero", [], new Float32Array([0]));
-    zeros.set(g, zero);
-  }
+  const zero = constantOnce(g, "zero", () => g.initializer("zero", [], new Float32Array([0])));
   return g.node("Max", [y, zero], {}, "relu");
 }
 
@@ -273,20 +267,25 @@ export function stackOnnx(g: GraphBuilder, values: readonly string[]): string {
   );
 }
 
-const axesCache = new WeakMap<GraphBuilder, Map<string, string>>();
+const constants = new WeakMap<GraphBuilder, Map<string, string>>();
 
-/** An int64 axes tensor (the second input of Unsqueeze, Squeeze, ReduceSum from opset 13), one per graph. */
-export function axesOnnx(g: GraphBuilder, axes: readonly number[]): string {
-  let cache = axesCache.get(g);
+/** The constant `key` of graph `g`, added by `make` the first time it is asked for. */
+function constantOnce(g: GraphBuilder, key: string, make: () => string): string {
+  let cache = constants.get(g);
   if (!cache) {
     cache = new Map();
-    axesCache.set(g, cache);
+    constants.set(g, cache);
   }
-  const key = axes.join("_");
   let name = cache.get(key);
-  if (!name) {
-    name = g.initializer(`axes_${key}`, [axes.length], BigInt64Array.from(axes, BigInt));
+  if (name === undefined) {
+    name = make();
     cache.set(key, name);
   }
   return name;
+}
+
+/** An int64 axes tensor (the second input of Unsqueeze, Squeeze, ReduceSum from opset 13), one per graph. */
+export function axesOnnx(g: GraphBuilder, axes: readonly number[]): string {
+  const key = `axes_${axes.join("_")}`;
+  return constantOnce(g, key, () => g.initializer(key, [axes.length], BigInt64Array.from(axes, BigInt)));
 }
