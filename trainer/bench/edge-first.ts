@@ -12,7 +12,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { requestBody } from "./edge-request-body.ts";
-import { startDevServer } from "./edge-wrangler.ts";
+import { startDevServer, timedPost } from "./edge-wrangler.ts";
 import { intFlag } from "./timing.ts";
 
 function arg(flag: string, fallback: string): string {
@@ -58,16 +58,8 @@ for (let s = 0; s < starts; s++)
       };
       try {
         for (let i = 0; i < 3; i++) {
-          const start = performance.now();
-          const res = await fetch(`${server.base}/v1/rerank`, { method: "POST", body });
-          const json = (await res.json()) as { fallback?: boolean };
-          sample.client.push(Math.round((performance.now() - start) * 10) / 10);
-          if (json.fallback !== false) throw new Error(`bench: rerank fell back (${res.status})`);
-          const phases: Record<string, number> = {};
-          for (const part of (res.headers.get("server-timing") ?? "").split(",")) {
-            const m = /^\s*([\w-]+);dur=([\d.]+)/.exec(part);
-            if (m) phases[m[1]!] = Number(m[2]);
-          }
+          const { ms, phases } = await timedPost(server.base, body);
+          sample.client.push(Math.round(ms * 10) / 10);
           sample.compute.push(Object.entries(phases).reduce((a, [k, x]) => a + (k === "read" ? 0 : x), 0));
           sample.infer.push(phases.infer ?? Number.NaN);
         }

@@ -33,7 +33,7 @@ import { exportModelDir } from "../export/export-model.ts";
 import { factorisedFeeds, plainFeeds, type TensorClass } from "../export/onnx-session.ts";
 import { jsMmoe } from "./edge-forward.ts";
 import { type RerankBody, requestBody } from "./edge-request-body.ts";
-import { type DevServer, startDevServer } from "./edge-wrangler.ts";
+import { type DevServer, startDevServer, timedPost } from "./edge-wrangler.ts";
 import { defaultMmoe, referenceMmoe, smallMmoe } from "./infer-model.ts";
 import { intFlag, type LatencyStats, latencyStats, machineInfo } from "./timing.ts";
 
@@ -108,30 +108,6 @@ interface WorkerRow {
   clientMinusBaseline: { p50: number; p99: number };
   baseline: LatencyStats;
   requestsPerSecond: number;
-}
-
-async function timedPost(
-  base: string,
-  body: string,
-): Promise<{ ms: number; phases: Record<string, number> }> {
-  const start = performance.now();
-  const res = await fetch(`${base}/v1/rerank`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body,
-  });
-  const json = (await res.json()) as { fallback?: boolean };
-  const ms = performance.now() - start;
-  if (res.status !== 200 || json.fallback !== false)
-    throw new Error(
-      `bench: rerank answered ${res.status} fallback=${json.fallback}: ${JSON.stringify(json).slice(0, 300)}`,
-    );
-  const phases: Record<string, number> = {};
-  for (const part of (res.headers.get("server-timing") ?? "").split(",")) {
-    const m = /^\s*([\w-]+);dur=([\d.]+)/.exec(part);
-    if (m) phases[m[1]!] = Number(m[2]);
-  }
-  return { ms, phases };
 }
 
 async function timedGet(base: string): Promise<number> {

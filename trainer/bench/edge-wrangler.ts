@@ -1,7 +1,7 @@
 /**
  * `wrangler dev` for npm run bench:edge: start it on a model directory in its own process group
  * (killing npx alone leaves wrangler and workerd running, ../shared/notes/ort-web-in-workerd.md),
- * wait for /healthz, stop the whole group.
+ * wait for /healthz, stop the whole group; and a timed rerank against it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { type DevEntryOptions, devServerArgs } from "../../edge/dev-config.ts";
@@ -69,4 +69,32 @@ async function stopGroup(child: ChildProcess): Promise<void> {
     return; // Already gone.
   }
   await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+}
+
+/**
+ * POST /v1/rerank: the client time and the worker's Server-Timing phases (ms by name). Anything
+ * but a 200 that the model scored (no fallback) throws: a benchmark must not time fallbacks.
+ */
+export async function timedPost(
+  base: string,
+  body: string,
+): Promise<{ ms: number; phases: Record<string, number> }> {
+  const start = performance.now();
+  const res = await fetch(`${base}/v1/rerank`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+  });
+  const json = (await res.json()) as { fallback?: boolean };
+  const ms = performance.now() - start;
+  if (res.status !== 200 || json.fallback !== false)
+    throw new Error(
+      `bench: rerank answered ${res.status} fallback=${json.fallback}: ${JSON.stringify(json).slice(0, 300)}`,
+    );
+  const phases: Record<string, number> = {};
+  for (const part of (res.headers.get("server-timing") ?? "").split(",")) {
+    const m = /^\s*([\w-]+);dur=([\d.]+)/.exec(part);
+    if (m) phases[m[1]!] = Number(m[2]);
+  }
+  return { ms, phases };
 }
