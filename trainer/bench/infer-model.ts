@@ -159,6 +159,11 @@ export function referenceMmoe(): Promise<TrainedModel> {
   });
 }
 
+/** The reference features with every number also as 16 quantile buckets, as fit makes them by default. */
+function bucketedReferenceFeatures(): SyntheticFeature[] {
+  return referenceFeatures().map((f) => (f.ids === undefined ? { ...f, buckets: 15 } : f));
+}
+
 /**
  * The MMoE `npm run train -- --arch mmoe` builds with default flags on the reference features:
  * 4 experts of [64, 32], towers [32], embedding dim 8, and every numeric feature also as 16
@@ -167,7 +172,7 @@ export function referenceMmoe(): Promise<TrainedModel> {
 export function defaultMmoe(): Promise<TrainedModel> {
   return syntheticModel({
     arch: "mmoe",
-    features: referenceFeatures().map((f) => (f.ids === undefined ? { ...f, buckets: 15 } : f)),
+    features: bucketedReferenceFeatures(),
     seed: 4,
   });
 }
@@ -179,7 +184,7 @@ export function defaultMmoe(): Promise<TrainedModel> {
 export function smallMmoe(): Promise<TrainedModel> {
   return syntheticModel({
     arch: "mmoe",
-    features: referenceFeatures().map((f) => (f.ids === undefined ? { ...f, buckets: 15 } : f)),
+    features: bucketedReferenceFeatures(),
     options: { experts: 2, expertSizes: [32], tower: [16] },
     seed: 4,
   });
