@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TaskMetrics } from "../../shared/manifest.ts";
-import { type NetworkConfig, readWeights } from "../models/network.ts";
+import { embeddingDimPerHead, embeddingLayout, type NetworkConfig, readWeights } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import { type ArchOptions, DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
 import { calibrateWeights } from "../train/calibrate-heads.ts";
@@ -43,9 +43,12 @@ export async function runDistill(cmd: DistillCommand): Promise<DistillSummary> {
   );
   // The teacher's calibration stays with the teacher: the student learns calibrated targets and
   // gets its own fit below.
+  const { embeddingCopies: _copies, ...shared } = teacher.config;
+  const heads = teacher.config.heads.map(({ calibration: _, ...h }) => h);
   const config: NetworkConfig = {
-    ...teacher.config,
-    heads: teacher.config.heads.map(({ calibration: _, ...h }) => h),
+    ...shared,
+    ...embeddingLayout(cmd.arch, heads, embeddingDimPerHead(teacher.config)),
+    heads,
     arch: cmd.arch,
     options: { ...DEFAULT_ARCH_OPTIONS, ...cmd.options },
   };

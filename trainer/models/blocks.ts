@@ -9,6 +9,9 @@ import type { HeadSpec, Params, Weights } from "./types.ts";
 
 export type Activation = "relu" | "linear";
 
+/** What a forward pass reads: the trained variables, or tensors standing in for some of them. */
+export type Tensors = Readonly<Record<string, tf.Tensor>>;
+
 /** Glorot-uniform kernel [inDim, outDim] and zero bias, named `${name}/kernel`, `${name}/bias`. */
 export function initDense(params: Params, name: string, inDim: number, outDim: number, seed: number): void {
   const limit = Math.sqrt(6 / (inDim + outDim));
@@ -20,7 +23,7 @@ export function initDense(params: Params, name: string, inDim: number, outDim: n
   params[`${name}/bias`] = tf.variable(tf.zeros([outDim]), true, `${name}/bias`);
 }
 
-export function dense(params: Params, name: string, x: tf.Tensor2D, activation: Activation): tf.Tensor2D {
+export function dense(params: Tensors, name: string, x: tf.Tensor2D, activation: Activation): tf.Tensor2D {
   const y = tf.add(
     tf.matMul(x, params[`${name}/kernel`] as tf.Tensor2D),
     params[`${name}/bias`]!,
@@ -69,7 +72,7 @@ export function initMlp(
   return width;
 }
 
-export function mlp(params: Params, name: string, x: tf.Tensor2D, layers: number): tf.Tensor2D {
+export function mlp(params: Tensors, name: string, x: tf.Tensor2D, layers: number): tf.Tensor2D {
   let h = x;
   for (let i = 0; i < layers; i++) h = dense(params, `${name}/${i}`, h, "relu");
   return h;
@@ -93,7 +96,7 @@ export function initTower(
   initDense(params, `${name}/logit`, width, 1, seed + sizes.length);
 }
 
-export function tower(params: Params, name: string, x: tf.Tensor2D, layers: number): tf.Tensor2D {
+export function tower(params: Tensors, name: string, x: tf.Tensor2D, layers: number): tf.Tensor2D {
   return dense(params, `${name}/logit`, mlp(params, name, x, layers), "linear");
 }
 

@@ -15,7 +15,10 @@ import type { ArchOptions, HeadSpec, ModelShape, Params, Weights } from "./types
 export interface NetworkConfig {
   arch: string;
   options: ArchOptions;
+  /** Width of the embedding table: `embeddingCopies` equal slices of the per-head dimension. */
   embeddingDim: number;
+  /** Copies of every embedding, side by side in the table, one per head; absent: 1 (shared). */
+  embeddingCopies?: number;
   denseSize: number;
   idSlots: number;
   vocabSize: number;
@@ -30,7 +33,31 @@ export interface NetworkConfig {
 
 export function modelShape(config: NetworkConfig): ModelShape {
   const blocks = config.idSlots - (config.pools ?? []).reduce((sum, p) => sum + p.count - 1, 0);
-  return { inputWidth: config.denseSize + blocks * config.embeddingDim, heads: config.heads };
+  const inputWidth = config.denseSize + blocks * config.embeddingDim;
+  const copies = config.embeddingCopies ?? 1;
+  if (copies <= 1) return { inputWidth, heads: config.heads };
+  if (config.embeddingDim % copies !== 0)
+    throw new Error(`network: embedding width ${config.embeddingDim} does not split into ${copies} copies`);
+  const slice = config.embeddingDim / copies;
+  const columnOwner = Array.from({ length: inputWidth }, (_, c) =>
+    c < config.denseSize ? -1 : Math.floor(((c - config.denseSize) % config.embeddingDim) / slice),
+  );
+  return { inputWidth, heads: config.heads, columnOwner };
+}
+
+/** The embedding table's width and copies for `arch`, with `dim` per head. */
+export function embeddingLayout(
+  arch: string,
+  heads: readonly HeadSpec[],
+  dim: number,
+): Pick<NetworkConfig, "embeddingDim" | "embeddingCopies"> {
+  const copies = architecture(arch).embeddingCopies?.(heads) ?? 1;
+  return copies > 1 ? { embeddingDim: dim * copies, embeddingCopies: copies } : { embeddingDim: dim };
+}
+
+/** The embedding dimension each head sees (the table width over its copies). */
+export function embeddingDimPerHead(config: NetworkConfig): number {
+  return config.embeddingDim / (config.embeddingCopies ?? 1);
 }
 
 /**

@@ -1,42 +1,74 @@
 /**
  * Single-task baseline: an independent network per task (no sharing), the reference every
- * multi-task architecture has to beat.
+ * multi-task architecture has to beat. Nothing is shared, embeddings included: the table holds
+ * one copy of every embedding per task, and each task's first layer reads only its own copy
+ * (its kernel rows for the other copies are held at zero), so no task's gradient reaches another
+ * task's parameters. The shared input layer, exporter and factorised graph need no special case.
  *
  *   x [n, in] -> net_t (bottom MLP + tower MLP + logit) -> [n, 1] per task
  */
-import type * as tf from "@tensorflow/tfjs";
-import { countLayers, initTower, tower, towerOnnx } from "./blocks.ts";
-import type { Architecture, Params } from "./types.ts";
+import * as tf from "@tensorflow/tfjs";
+import { countLayers, initTower, type Tensors, tower, towerOnnx } from "./blocks.ts";
+import type { Architecture, ModelShape, Params, Weights } from "./types.ts";
 
 export const single: Architecture = {
   name: "single",
+  embeddingCopies: (heads) => heads.length,
   init(shape, options, seed) {
     const params: Params = {};
     shape.heads.forEach((head, t) => {
-      initTower(
-        params,
-        `net_${head.name}`,
-        shape.inputWidth,
-        [...options.bottom, ...options.tower],
-        seed + 100 * t,
-      );
+      const name = `net_${head.name}`;
+      initTower(params, name, shape.inputWidth, [...options.bottom, ...options.tower], seed + 100 * t);
+      const kernel = params[firstKernel(params, name)]!;
+      tf.tidy(() => kernel.assign(tf.mul(kernel, ownMask(shape, t))));
     });
     return params;
   },
   forward(params, x, shape) {
     const out: Record<string, tf.Tensor2D> = {};
-    for (const head of shape.heads) {
+    shape.heads.forEach((head, t) => {
       const name = `net_${head.name}`;
-      out[head.name] = tower(params, name, x, countLayers(params, name));
-    }
+      const kernel = firstKernel(params, name);
+      const own: Tensors = shape.columnOwner
+        ? { ...params, [kernel]: tf.mul(params[kernel]!, ownMask(shape, t)) }
+        : params;
+      out[head.name] = tower(own, name, x, countLayers(params, name));
+    });
     return out;
   },
   toOnnx(g, weights, x, shape) {
     const out: Record<string, string> = {};
-    for (const head of shape.heads) {
+    shape.heads.forEach((head, t) => {
       const name = `net_${head.name}`;
-      out[head.name] = towerOnnx(g, weights, name, x, countLayers(weights, name));
-    }
+      const own = shape.columnOwner ? withOwnRows(weights, firstKernel(weights, name), shape, t) : weights;
+      out[head.name] = towerOnnx(g, own, name, x, countLayers(weights, name));
+    });
     return out;
   },
 };
+
+/** The kernel applied to x: the first hidden layer's, or the logit's when there is none. */
+function firstKernel(params: Readonly<Record<string, unknown>>, name: string): string {
+  return countLayers(params, name) > 0 ? `${name}/0/kernel` : `${name}/logit/kernel`;
+}
+
+/** [inputWidth, 1]: 1 on the x columns head `t` reads, 0 on the other heads' copies. */
+function ownMask(shape: ModelShape, t: number): tf.Tensor2D {
+  const owner = shape.columnOwner;
+  const mask = Float32Array.from({ length: shape.inputWidth }, (_, c) =>
+    owner === undefined || owner[c] === -1 || owner[c] === t ? 1 : 0,
+  );
+  return tf.tensor2d(mask, [shape.inputWidth, 1]);
+}
+
+function withOwnRows(weights: Weights, kernel: string, shape: ModelShape, t: number): Weights {
+  const w = weights[kernel];
+  if (!w) return weights; // towerOnnx names the missing parameter
+  const [rows, cols] = w.shape as [number, number];
+  const values = Float32Array.from(w.values);
+  for (let r = 0; r < rows; r++) {
+    const owner = shape.columnOwner?.[r] ?? -1;
+    if (owner !== -1 && owner !== t) values.fill(0, r * cols, (r + 1) * cols);
+  }
+  return { ...weights, [kernel]: { shape: w.shape, values } };
+}

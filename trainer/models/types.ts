@@ -17,6 +17,11 @@ export interface HeadSpec {
 export interface ModelShape {
   inputWidth: number;
   heads: HeadSpec[];
+  /**
+   * Per x column, the index of the head that owns it, or -1 for a column every head reads.
+   * Present only when the embeddings come in one copy per head (Architecture.embeddingCopies).
+   */
+  columnOwner?: readonly number[];
 }
 
 /** Hidden layer sizes and expert counts; each architecture reads the ones it uses. */
@@ -53,6 +58,11 @@ export type Weights = Record<string, { shape: number[]; values: Float32Array }>;
 
 export interface Architecture {
   name: string;
+  /**
+   * How many copies of every embedding the network needs: one per head gives each head its own
+   * embeddings (single), absent means one table that every head shares.
+   */
+  embeddingCopies?(heads: readonly HeadSpec[]): number;
   /** Creates the parameters; `seed` makes initialisation reproducible. */
   init(shape: ModelShape, options: ArchOptions, seed: number): Params;
   /** x [n, inputWidth] -> one logit tensor [n, 1] per head. */

@@ -14,7 +14,7 @@ import {
   writeAtomic,
 } from "../artifact/trained-model.ts";
 import { encodeDataset } from "../data/encode-dataset.ts";
-import { type NetworkConfig, readWeights } from "../models/network.ts";
+import { embeddingLayout, type NetworkConfig, readWeights } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import { type ArchOptions, DEFAULT_ARCH_OPTIONS, type Params } from "../models/types.ts";
 import { writeReport } from "../report/training-report.ts";
@@ -141,25 +141,26 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       `--valid-fraction: the ${data.split} split left ${train.rows} training and ${valid.rows} validation rows`,
     );
   }
+  const heads: NetworkConfig["heads"] = spec.tasks.map((t) => ({
+    name: t.name,
+    type: t.type,
+    ...(t.type === "binary" && t.given !== undefined ? { given: t.given } : {}),
+    ...(t.type === "regression"
+      ? {
+          transform: t.transform ?? "none",
+          ...(t.loss === "huber" ? { loss: "huber" as const, delta: t.delta ?? 1 } : {}),
+        }
+      : {}),
+  }));
   const config: NetworkConfig = {
     arch: cmd.arch,
     options: { ...DEFAULT_ARCH_OPTIONS, ...cmd.options },
-    embeddingDim: cmd.embeddingDim ?? 8,
+    ...embeddingLayout(cmd.arch, heads, cmd.embeddingDim ?? 8),
     denseSize: encoderState.denseSize,
     idSlots: encoderState.idSlots,
     vocabSize: encoderState.vocabSize,
     pools: embeddingPools(encoderState),
-    heads: spec.tasks.map((t) => ({
-      name: t.name,
-      type: t.type,
-      ...(t.type === "binary" && t.given !== undefined ? { given: t.given } : {}),
-      ...(t.type === "regression"
-        ? {
-            transform: t.transform ?? "none",
-            ...(t.loss === "huber" ? { loss: "huber" as const, delta: t.delta ?? 1 } : {}),
-          }
-        : {}),
-    })),
+    heads,
   };
   let warm: WarmStartReport | undefined;
   // What must match for a checkpoint to continue this run: the options and the fitted encoder
