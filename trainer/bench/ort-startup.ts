@@ -1,0 +1,82 @@
+/**
+ * Where onnxruntime-web's start-up goes, in Node with the worker's recipe (notes/ort-web-in-workerd.md):
+ * the wasm binary compiled beforehand (wrangler does it at deploy), then instantiated through the
+ * same marker swap as edge/runtime/ort.ts. Phases: compile, runtime + a one-node session (ORT's
+ * own initialisation: schema and kernel registration, run as freshly compiled wasm), the model's
+ * session, its first run, and a second session and run for comparison. One fresh process per
+ * setting; run it under `node --no-wasm-lazy-compilation --import tsx` to see how much of the
+ * runtime phase is V8 compiling wasm functions on first call.
+ *
+ *   tsx trainer/bench/ort-startup.ts [--model out/bench/edge-model-default] [--file model.factorised.int8.onnx]
+ *     [--level all|basic|disabled]
+ */
+import { readFile } from "node:fs/promises";
+import * as ort from "onnxruntime-web/wasm";
+import { compileEncoder } from "../../shared/encoder/encode.ts";
+import type { ModelManifest } from "../../shared/manifest.ts";
+import { factorisedFeeds, plainFeeds } from "../export/onnx-session.ts";
+import { requestBody } from "./edge-request-body.ts";
+import { machineInfo } from "./timing.ts";
+
+function arg(flag: string, fallback: string): string {
+  const at = process.argv.indexOf(flag);
+  return at < 0 ? fallback : (process.argv[at + 1] ?? "");
+}
+
+const dir = arg("--model", "out/bench/edge-model-default");
+const file = arg("--file", "model.factorised.int8.onnx");
+const level = arg("--level", "all");
+if (level !== "all" && level !== "basic" && level !== "disabled")
+  throw new Error("--level: expected all, basic or disabled");
+
+const timed = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
+  const started = performance.now();
+  const value = await work();
+  return [value, performance.now() - started];
+};
+
+interface WasmNamespace {
+  compile(bytes: Uint8Array): Promise<unknown>;
+  instantiate(source: unknown, imports?: unknown): Promise<unknown>;
+}
+const wasm = (globalThis as unknown as { WebAssembly: WasmNamespace }).WebAssembly;
+const wasmBytes = await readFile("node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm");
+const [compiled, compileMs] = await timed(() => wasm.compile(wasmBytes));
+const marker = new TextEncoder().encode("mtrank:bench:precompiled");
+const instantiate = wasm.instantiate.bind(wasm);
+wasm.instantiate = async (source, imports) =>
+  source instanceof Uint8Array && source.length === marker.length
+    ? { instance: await instantiate(compiled, imports), module: compiled }
+    : instantiate(source, imports);
+ort.env.wasm.wasmBinary = marker;
+ort.env.wasm.numThreads = 1;
+ort.env.wasm.proxy = false;
+
+const options = { executionProviders: ["wasm"], graphOptimizationLevel: level } as const;
+const manifest = JSON.parse(await readFile(`${dir}/manifest.json`, "utf8")) as ModelManifest;
+const modelBytes = new Uint8Array(await readFile(`${dir}/${file}`));
+const tiny = new Uint8Array(await readFile("fixtures/model/model.onnx"));
+const b = requestBody(manifest.features, 200, 7);
+const batch = compileEncoder(manifest.features).encodeRequest(
+  { user: b.user.features, context: b.context.features },
+  b.candidates.map((c) => c.features),
+);
+const feeds = file.includes("factorised")
+  ? factorisedFeeds({ features: manifest.features, factorised: manifest.factorised! }, batch, ort.Tensor)
+  : plainFeeds(manifest, batch, ort.Tensor);
+
+const [, runtimeMs] = await timed(() => ort.InferenceSession.create(tiny, options));
+const [session, sessionMs] = await timed(() => ort.InferenceSession.create(modelBytes, options));
+const [, firstRunMs] = await timed(() => session.run(feeds));
+const [again, secondSessionMs] = await timed(() => ort.InferenceSession.create(modelBytes, options));
+const [, secondRunMs] = await timed(() => again.run(feeds));
+
+const phases = { compileMs, runtimeMs, sessionMs, firstRunMs, secondSessionMs, secondRunMs };
+console.log(
+  JSON.stringify({ model: `${dir}/${file}`, level, flags: process.execArgv, machine: machineInfo(), phases }),
+);
+console.log(
+  Object.entries(phases)
+    .map(([k, v]) => `${k.replace(/Ms$/, "")} ${v.toFixed(0)} ms`)
+    .join(" | "),
+);
