@@ -177,6 +177,25 @@ describe("compress --distill-from", () => {
     expect(exported.onnxBytes.length).toBeLessThan(teacherBytes);
   }, 240_000);
 
+  it("gives a single-task student one embedding copy per head, each as wide as the teacher's", async () => {
+    const out = join(work, "student-single");
+    await runDistill({
+      teacher: teacherDir,
+      data: dataPath,
+      out,
+      arch: "single",
+      options: { bottom: [16], tower: [8] },
+      epochs: 1,
+      backend: "cpu",
+    });
+    const student = await loadTrainedModel(out);
+    const heads = student.config.heads.length;
+    expect(teacher.config.embeddingCopies).toBeUndefined();
+    expect(student.config.embeddingCopies).toBe(heads);
+    expect(student.config.embeddingDim).toBe(teacher.config.embeddingDim * heads);
+    expect(student.weights.embedding!.shape).toEqual([teacher.config.vocabSize, student.config.embeddingDim]);
+  }, 240_000);
+
   it("refuses an unknown student architecture before reading data", async () => {
     await expect(
       runDistill({
