@@ -7,6 +7,8 @@
  * setting; run it under `node --no-wasm-lazy-compilation --import tsx` to see how much of the
  * runtime phase is V8 compiling wasm functions on first call.
  *
+ * The model directory comes from `npm run bench:edge -- --model default` (or any exported model).
+ *
  *   tsx trainer/bench/ort-startup.ts [--model out/bench/edge-model-default] [--file model.factorised.int8.onnx]
  *     [--level all|basic|disabled]
  */
@@ -53,7 +55,12 @@ ort.env.wasm.numThreads = 1;
 ort.env.wasm.proxy = false;
 
 const options = { executionProviders: ["wasm"], graphOptimizationLevel: level } as const;
-const manifest = JSON.parse(await readFile(`${dir}/manifest.json`, "utf8")) as ModelManifest;
+const manifestText = await readFile(`${dir}/manifest.json`, "utf8").catch(() => {
+  throw new Error(
+    `--model: ${dir} has no manifest.json (npm run bench:edge -- --model default builds out/bench/edge-model-default)`,
+  );
+});
+const manifest = JSON.parse(manifestText) as ModelManifest;
 const modelBytes = new Uint8Array(await readFile(`${dir}/${file}`));
 const tiny = new Uint8Array(await readFile("fixtures/model/model.onnx"));
 const b = requestBody(manifest.features, 200, 7);
