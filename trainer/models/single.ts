@@ -19,8 +19,10 @@ export const single: Architecture = {
     shape.heads.forEach((head, t) => {
       const name = `net_${head.name}`;
       initTower(params, name, shape.inputWidth, [...options.bottom, ...options.tower], seed + 100 * t);
-      const kernel = params[firstKernel(params, name)]!;
-      tf.tidy(() => kernel.assign(tf.mul(kernel, ownMask(shape, t))));
+      if (shape.columnOwner) {
+        const kernel = params[firstKernel(params, name)]!;
+        tf.tidy(() => kernel.assign(tf.mul(kernel, ownMask(shape, t))));
+      }
     });
     return params;
   },
@@ -52,23 +54,28 @@ function firstKernel(params: Readonly<Record<string, unknown>>, name: string): s
   return countLayers(params, name) > 0 ? `${name}/0/kernel` : `${name}/logit/kernel`;
 }
 
-/** [inputWidth, 1]: 1 on the x columns head `t` reads, 0 on the other heads' copies. */
-function ownMask(shape: ModelShape, t: number): tf.Tensor2D {
+/** Per x column: 1 where head `t` reads it, 0 on the other heads' embedding copies. */
+function ownColumns(shape: ModelShape, t: number): Float32Array {
   const owner = shape.columnOwner;
-  const mask = Float32Array.from({ length: shape.inputWidth }, (_, c) =>
+  return Float32Array.from({ length: shape.inputWidth }, (_, c) =>
     owner === undefined || owner[c] === -1 || owner[c] === t ? 1 : 0,
   );
-  return tf.tensor2d(mask, [shape.inputWidth, 1]);
 }
 
+/** ownColumns as a [inputWidth, 1] tensor, to multiply the first kernel's rows by. */
+function ownMask(shape: ModelShape, t: number): tf.Tensor2D {
+  return tf.tensor2d(ownColumns(shape, t), [shape.inputWidth, 1]);
+}
+
+/** `weights` with the first kernel's rows for the other heads' copies zeroed (ownMask's twin). */
 function withOwnRows(weights: Weights, kernel: string, shape: ModelShape, t: number): Weights {
   const w = weights[kernel];
   if (!w) return weights; // towerOnnx names the missing parameter
-  const [rows, cols] = w.shape as [number, number];
+  const cols = w.shape[1]!;
+  const own = ownColumns(shape, t);
   const values = Float32Array.from(w.values);
-  for (let r = 0; r < rows; r++) {
-    const owner = shape.columnOwner?.[r] ?? -1;
-    if (owner !== -1 && owner !== t) values.fill(0, r * cols, (r + 1) * cols);
-  }
+  own.forEach((keep, r) => {
+    if (keep === 0) values.fill(0, r * cols, (r + 1) * cols);
+  });
   return { ...weights, [kernel]: { shape: w.shape, values } };
 }
