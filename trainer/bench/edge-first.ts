@@ -13,19 +13,13 @@ import { loadavg } from "node:os";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { requestBody } from "./edge-request-body.ts";
 import { startDevServer, timedPost } from "./edge-wrangler.ts";
-import { intFlag } from "./timing.ts";
-
-function arg(flag: string, fallback: string): string {
-  const at = process.argv.indexOf(flag);
-  return at < 0 ? fallback : (process.argv[at + 1] ?? "");
-}
+import { choiceFlag, intFlag, stringFlag } from "./timing.ts";
 
 const argv = process.argv.slice(2);
 const starts = intFlag(argv, "--starts", 3, 1);
 const n = intFlag(argv, "--candidates", 200, 1);
-const weights = arg("--weights", "int8");
-if (weights !== "float32" && weights !== "int8") throw new Error("--weights: expected float32 or int8");
-const model = arg("--model", "reference");
+const weights = choiceFlag(argv, "--weights", ["int8", "float32"]);
+const model = stringFlag(argv, "--model", "reference");
 const dir = model === "reference" ? "out/bench/edge-model" : `out/bench/edge-model-${model}`;
 
 const manifest = JSON.parse(await readFile(`${dir}/manifest.json`, "utf8")) as ModelManifest;

@@ -10,18 +10,12 @@ import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-web";
 import { createGraph } from "../export/onnx-graph.ts";
+import { intFlag } from "./timing.ts";
 
 const WIDTH = 152;
 const EXPERTS = 8;
 const H1 = 128;
 const H2 = 64;
-
-function arg(flag: string, fallback: number): number {
-  const at = process.argv.indexOf(flag);
-  const value = at < 0 ? fallback : Number(process.argv[at + 1]);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${flag}: expected an integer >= 1`);
-  return value;
-}
 
 function random(n: number, seed: number): Float32Array {
   let s = seed;
@@ -85,8 +79,8 @@ function fused(): Uint8Array {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
-const runs = arg("--runs", 200);
-const n = arg("--candidates", 200);
+const runs = intFlag(process.argv, "--runs", 200, 1);
+const n = intFlag(process.argv, "--candidates", 200, 1);
 ort.env.wasm.numThreads = 1;
 ort.env.logLevel = "error";
 const graphs = { separate: separate(), fused: fused() };

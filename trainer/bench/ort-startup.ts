@@ -18,18 +18,12 @@ import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { factorisedFeeds, plainFeeds } from "../export/onnx-session.ts";
 import { requestBody } from "./edge-request-body.ts";
-import { machineInfo } from "./timing.ts";
+import { choiceFlag, machineInfo, stringFlag } from "./timing.ts";
 
-function arg(flag: string, fallback: string): string {
-  const at = process.argv.indexOf(flag);
-  return at < 0 ? fallback : (process.argv[at + 1] ?? "");
-}
-
-const dir = arg("--model", "out/bench/edge-model-default");
-const file = arg("--file", "model.factorised.int8.onnx");
-const level = arg("--level", "all");
-if (level !== "all" && level !== "basic" && level !== "disabled")
-  throw new Error("--level: expected all, basic or disabled");
+const argv = process.argv.slice(2);
+const dir = stringFlag(argv, "--model", "out/bench/edge-model-default");
+const file = stringFlag(argv, "--file", "model.factorised.int8.onnx");
+const level = choiceFlag(argv, "--level", ["all", "basic", "disabled"]);
 
 const timed = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
   const started = performance.now();

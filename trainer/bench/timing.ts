@@ -1,4 +1,4 @@
-/** Command-line integers, latency summaries and host facts the benchmarks share. */
+/** Command-line flags, latency summaries and host facts the benchmarks share. */
 import { cpus, loadavg } from "node:os";
 
 /** The integer after `flag` in argv (>= min), or `fallback` when the flag is absent. */
@@ -9,6 +9,24 @@ export function intFlag(argv: readonly string[], flag: string, fallback: number,
   if (!Number.isInteger(value) || value < min)
     throw new Error(`${flag}: expected an integer >= ${min}, got "${argv[at + 1]}"`);
   return value;
+}
+
+/** The word after `flag` in argv, or `fallback` when the flag is absent. */
+export function stringFlag(argv: readonly string[], flag: string, fallback: string): string {
+  const at = argv.indexOf(flag);
+  return at < 0 ? fallback : (argv[at + 1] ?? "");
+}
+
+/** stringFlag limited to `choices` (the first is the fallback). */
+export function choiceFlag<const C extends string>(
+  argv: readonly string[],
+  flag: string,
+  choices: readonly [C, ...C[]],
+): C {
+  const value = stringFlag(argv, flag, choices[0]);
+  if (!(choices as readonly string[]).includes(value))
+    throw new Error(`${flag}: expected ${choices.slice(0, -1).join(", ")} or ${choices[choices.length - 1]}`);
+  return value as C;
 }
 
 /** The q-quantile of `times` (nearest rank: the ⌈q·n⌉-th smallest). */
