@@ -8,7 +8,7 @@ import type { TaskMetrics } from "../../shared/manifest.ts";
 import { embeddingDimPerHead, embeddingLayout, type NetworkConfig, readWeights } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import { type ArchOptions, DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
-import { calibrateWeights } from "../train/calibrate-heads.ts";
+import { calibrateWeights, uncalibrated } from "../train/calibrate-heads.ts";
 import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from "../train/train-network.ts";
 import { saveCompressedModel } from "./compressed-model.ts";
 import { blendTargets, teacherTargets } from "./distill.ts";
@@ -44,7 +44,7 @@ export async function runDistill(cmd: DistillCommand): Promise<DistillSummary> {
   // The teacher's calibration stays with the teacher: the student learns calibrated targets and
   // gets its own fit below.
   const { embeddingCopies: _copies, ...shared } = teacher.config;
-  const heads = teacher.config.heads.map(({ calibration: _, ...h }) => h);
+  const heads = uncalibrated(teacher.config.heads);
   const config: NetworkConfig = {
     ...shared,
     ...embeddingLayout(cmd.arch, heads, embeddingDimPerHead(teacher.config)),

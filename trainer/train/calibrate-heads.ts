@@ -61,11 +61,16 @@ export function calibrateWeights(
   weights: Weights,
   valid: LabelledBatch,
 ): { config: NetworkConfig } & HeadCalibration {
-  const copy: NetworkConfig = { ...config, heads: config.heads.map(({ calibration: _, ...h }) => h) };
+  const copy: NetworkConfig = { ...config, heads: uncalibrated(config.heads) };
   const params = paramsFromWeights(weights);
   try {
     return { config: copy, ...calibrateHeads("platt", copy, params, valid) };
   } finally {
     tf.dispose(Object.values(params));
   }
+}
+
+/** The heads without their calibration (a new network gets its own fit, not another's). */
+export function uncalibrated(heads: NetworkConfig["heads"]): NetworkConfig["heads"] {
+  return heads.map(({ calibration: _, ...h }) => h);
 }

@@ -34,9 +34,11 @@ export function fitPlatt(labels: ArrayLike<number>, logits: ArrayLike<number>): 
   if (positives === 0 || positives === n) return IDENTITY;
   // A small ridge towards the identity keeps the Newton system solvable on separable data.
   const ridge = 1e-6 * n;
+  const objective = (a: number, b: number) =>
+    logLoss(labels, logits, a, b) + (ridge / 2) * ((a - 1) ** 2 + b ** 2);
   let a = 1;
   let b = 0;
-  let loss = logLoss(labels, logits, a, b) + (ridge / 2) * ((a - 1) ** 2 + b ** 2);
+  let loss = objective(a, b);
   for (let iter = 0; iter < 100; iter++) {
     let ga = ridge * (a - 1);
     let gb = ridge * b;
@@ -62,9 +64,7 @@ export function fitPlatt(labels: ArrayLike<number>, logits: ArrayLike<number>): 
     let step = 1;
     let next = Number.POSITIVE_INFINITY;
     for (; step > 1e-6; step /= 2) {
-      next =
-        logLoss(labels, logits, a - step * da, b - step * db) +
-        (ridge / 2) * ((a - step * da - 1) ** 2 + (b - step * db) ** 2);
+      next = objective(a - step * da, b - step * db);
       if (next <= loss) break;
     }
     if (!(next <= loss)) break;
