@@ -1,4 +1,5 @@
 /** Rerank request bodies for the edge benchmarks: the reference model's features, seeded values. */
+import type { EncodedBatch, Encoder } from "../../shared/encoder/encode.ts";
 import type { EncoderState } from "../../shared/encoder/state.ts";
 
 type Values = Record<string, string | number>;
@@ -32,4 +33,12 @@ export function requestBody(state: EncoderState, n: number, seed: number): Reran
     context: { features: values("context") },
     candidates: Array.from({ length: n }, (_, i) => ({ id: `c${i}`, features: values("item") })),
   };
+}
+
+/** The batch the worker encodes from `body` (what session.run gets for that request). */
+export function encodeBody(encoder: Encoder, body: RerankBody): EncodedBatch {
+  return encoder.encodeRequest(
+    { user: body.user.features, context: body.context.features },
+    body.candidates.map((c) => c.features),
+  );
 }

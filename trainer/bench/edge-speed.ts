@@ -32,7 +32,7 @@ import { loadTrainedModel, saveTrainedModel } from "../artifact/trained-model.ts
 import { exportModelDir } from "../export/export-model.ts";
 import { factorisedFeeds, plainFeeds, type TensorClass } from "../export/onnx-session.ts";
 import { jsMmoe } from "./edge-forward.ts";
-import { type RerankBody, requestBody } from "./edge-request-body.ts";
+import { encodeBody, type RerankBody, requestBody } from "./edge-request-body.ts";
 import { type DevServer, startDevServer, timedPost } from "./edge-wrangler.ts";
 import { defaultMmoe, referenceMmoe, smallMmoe } from "./infer-model.ts";
 import { intFlag, type LatencyStats, latencyStats, machineInfo } from "./timing.ts";
@@ -240,15 +240,7 @@ async function main(): Promise<void> {
   const state = manifest.features;
   const encoder = compileEncoder(state);
   const bodies = new Map<number, RerankBody>(CANDIDATES.map((n) => [n, requestBody(state, n, n)]));
-  const batches = new Map<number, EncodedBatch>(
-    [...bodies].map(([n, b]) => [
-      n,
-      encoder.encodeRequest(
-        { user: b.user.features, context: b.context.features },
-        b.candidates.map((c) => c.features),
-      ),
-    ]),
-  );
+  const batches = new Map<number, EncodedBatch>([...bodies].map(([n, b]) => [n, encodeBody(encoder, b)]));
   const js = jsMmoe(await loadTrainedModel(MODEL_DIR));
 
   // The plain-JS pass must compute the same network, or its column compares different work.

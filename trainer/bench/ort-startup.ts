@@ -17,7 +17,7 @@ import * as ort from "onnxruntime-web/wasm";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { factorisedFeeds, plainFeeds } from "../export/onnx-session.ts";
-import { requestBody } from "./edge-request-body.ts";
+import { encodeBody, requestBody } from "./edge-request-body.ts";
 import { choiceFlag, machineInfo, stringFlag } from "./timing.ts";
 
 const argv = process.argv.slice(2);
@@ -57,11 +57,7 @@ const manifestText = await readFile(`${dir}/manifest.json`, "utf8").catch(() => 
 const manifest = JSON.parse(manifestText) as ModelManifest;
 const modelBytes = new Uint8Array(await readFile(`${dir}/${file}`));
 const tiny = new Uint8Array(await readFile("fixtures/model/model.onnx"));
-const b = requestBody(manifest.features, 200, 7);
-const batch = compileEncoder(manifest.features).encodeRequest(
-  { user: b.user.features, context: b.context.features },
-  b.candidates.map((c) => c.features),
-);
+const batch = encodeBody(compileEncoder(manifest.features), requestBody(manifest.features, 200, 7));
 const feeds = file.includes("factorised")
   ? factorisedFeeds({ features: manifest.features, factorised: manifest.factorised! }, batch, ort.Tensor)
   : plainFeeds(manifest, batch, ort.Tensor);
