@@ -5,13 +5,17 @@
  * - census: a census-like tabular set (simulate/census.ts; 100k train, 50k test rows) against
  *   one-hot logistic regression and gradient-boosted trees (scikit-learn, test/tools/baselines.py;
  *   skipped with a note when python3 has no sklearn).
+ * - thresholds: a tabular world where trees beat logistic regression by far (step functions of
+ *   skewed numbers, threshold interactions, categoricals up to 1,000 values, uninformative
+ *   columns; simulate/threshold-world.ts; 100k train, 50k test rows), against the same baselines
+ *   and the oracle.
  * - simulator: the recommendation simulator (train/test split by request), where the oracle
  *   AUC from the true probabilities is the ceiling.
  *
  * Writes out/bench/quality.json and prints a table. Each model trains in this process on the
  * best backend; the test files are scored by the exported ONNX model through onnxruntime.
  *
- *   npm run bench:quality [-- --suite census|simulator] [--arch mmoe,single] [--quick]
+ *   npm run bench:quality [-- --suite census|thresholds|simulator] [--arch mmoe,single] [--quick]
  */
 import { spawnSync } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -24,7 +28,7 @@ import { evaluateModel } from "../predict/evaluate-model.ts";
 import { openServedModel, scoreRows } from "../predict/served-model.ts";
 import { auc } from "../train/metrics.ts";
 import { readSpecFile, runTraining } from "../train/run-training.ts";
-import { censusSuite, fmtAucs, type SuiteFiles, simulatorSuite } from "./suites.ts";
+import { censusSuite, fmtAucs, type SuiteFiles, simulatorSuite, thresholdSuite } from "./suites.ts";
 
 const OUT = "out/bench/quality.json";
 const WORK = "out/bench/quality";
@@ -40,7 +44,7 @@ interface Row {
 }
 
 const program = new Command("bench:quality")
-  .option("--suite <name>", "census, simulator or all", "all")
+  .option("--suite <name>", "census, thresholds, simulator or all", "all")
   .option("--arch <list>", "architectures to train", "mmoe,single,shared-bottom,ple")
   .option("--quick", "smaller data sets (a smoke run)")
   .parse();
@@ -54,9 +58,18 @@ if (opts.suite === "all" || opts.suite === "census") {
   results.push(...baselines("census", files));
   for (const arch of archs) results.push(await trainAndTest("census", arch, files));
 }
+if (opts.suite === "all" || opts.suite === "thresholds") {
+  const files = thresholdSuite(
+    join(WORK, "thresholds"),
+    Math.round(100_000 * scale),
+    Math.round(50_000 * scale),
+  );
+  results.push(await oracle("thresholds", files), ...baselines("thresholds", files));
+  for (const arch of archs) results.push(await trainAndTest("thresholds", arch, files));
+}
 if (opts.suite === "all" || opts.suite === "simulator") {
   const files = await simulatorSuite(join(WORK, "simulator"), Math.round(20_000 * scale));
-  results.push(await oracle(files));
+  results.push(await oracle("simulator", files));
   for (const arch of [...archs, "esmm"]) results.push(await trainAndTest("simulator", arch, files));
   results.push(await naiveProduct(files));
 }
@@ -150,12 +163,12 @@ async function naiveProduct(files: SuiteFiles): Promise<Row> {
 }
 
 /** The ceiling: AUC of the true probabilities on the test file. */
-async function oracle(files: SuiteFiles): Promise<Row> {
+async function oracle(suite: string, files: SuiteFiles): Promise<Row> {
   const data = await loadDataset(files.test, await readSpecFile(files.spec));
   const aucs = Object.fromEntries(
     Object.entries(data.truth).map(([task, p]) => [task, auc(data.labels[task]!, p)]),
   );
-  return { suite: "simulator", model: "oracle (true p)", seconds: 0, auc: aucs };
+  return { suite, model: "oracle (true p)", seconds: 0, auc: aucs };
 }
 
 function printTable(rows: Row[]): void {

@@ -3,6 +3,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeCensus } from "../simulate/census.ts";
 import { writeSimulation } from "../simulate/simulator.ts";
+import { writeThresholdWorld } from "../simulate/threshold-world.ts";
 
 export interface SuiteFiles {
   train: string;
@@ -26,6 +27,15 @@ export async function simulatorSuite(dir: string, requests: number): Promise<Sui
 /** The census-like tabular set (simulate/census.ts): train and test from one world. */
 export function censusSuite(dir: string, trainRows: number, testRows: number): SuiteFiles {
   const written = writeCensus(dir, {
+    train: { rows: trainRows, seed: 1 },
+    test: { rows: testRows, seed: 2 },
+  });
+  return { train: written.train!, test: written.test!, spec: written.spec! };
+}
+
+/** The threshold world (simulate/threshold-world.ts), where trees beat a linear model by far. */
+export function thresholdSuite(dir: string, trainRows: number, testRows: number): SuiteFiles {
+  const written = writeThresholdWorld(dir, {
     train: { rows: trainRows, seed: 1 },
     test: { rows: testRows, seed: 2 },
   });
