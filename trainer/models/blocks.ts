@@ -217,6 +217,53 @@ export function mixtureOnnx(g: GraphBuilder, values: string, weights: string): s
   return g.node("Squeeze", [g.node("MatMul", [w, values]), axesOnnx(g, [1])]); // [n, 1, d] -> [n, d]
 }
 
+/**
+ * Every task's gate and mixture over the same experts at once, the ONNX twin of
+ * `mixture(values, gate(params, name, x))` for each name: the T gate kernels side by side as one
+ * dense layer [in, T·E], Softmax over [n, T, E], one batched MatMul with the stacked experts
+ * [n, E, d] -> [n, T, d], and a Gather per task -> [n, d]. One gate kernel of E = 4 columns was
+ * a slow product in onnxruntime-web; with the gates side by side the default int8 MMoE ran its
+ * factorised graph at x0.92 (200 candidates, interleaved), with the same outputs.
+ */
+export function gatedMixturesOnnx(
+  g: GraphBuilder,
+  weights: Weights,
+  names: readonly string[],
+  x: string,
+  values: string,
+): string[] {
+  if (names.length === 1) return [mixtureOnnx(g, values, gateOnnx(g, weights, names[0]!, x))];
+  const kernels = names.map((n) => weights[`${n}/kernel`]);
+  const biases = names.map((n) => weights[`${n}/bias`]);
+  const [inWidth, experts] = kernels[0]?.shape ?? [];
+  if (inWidth === undefined || experts === undefined)
+    throw new Error(`export: the saved weights have no gate kernel "${names[0]}/kernel"`);
+  const t = names.length;
+  const kernel = new Float32Array(inWidth * t * experts);
+  const bias = new Float32Array(t * experts);
+  names.forEach((name, k) => {
+    const w = kernels[k];
+    const b = biases[k];
+    if (!w || !b || w.shape[0] !== inWidth || w.shape[1] !== experts)
+      throw new Error(`export: gate "${name}" is not [${inWidth}, ${experts}] like "${names[0]}"`);
+    for (let r = 0; r < inWidth; r++)
+      kernel.set(w.values.subarray(r * experts, (r + 1) * experts), r * t * experts + k * experts);
+    bias.set(b.values, k * experts);
+  });
+  const side: Weights = {
+    "gates/kernel": { shape: [inWidth, t * experts], values: kernel },
+    "gates/bias": { shape: [t * experts], values: bias },
+  };
+  const logits = denseOnnx(g, side, "gates", x, "linear"); // [n, T·E]
+  const shape = g.initializer("gates/shape", [3], BigInt64Array.from([0, t, experts], BigInt));
+  const w = g.node("Softmax", [g.node("Reshape", [logits, shape])], { axis: -1 }); // [n, T, E]
+  const mixed = g.node("MatMul", [w, values]); // [n, T, d]
+  return names.map((_, k) => {
+    const index = g.initializer(`gates/${k}`, [], BigInt64Array.from([BigInt(k)]));
+    return g.node("Gather", [mixed, index], { axis: 1 }); // [n, d]
+  });
+}
+
 // ---- Attention unit (cross-attention) -------------------------------------------------------
 
 /** Query, key and value projections `${name}/query|key|value`, each [d, d]. */

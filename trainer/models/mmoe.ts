@@ -17,12 +17,11 @@ import {
   experts,
   expertsOnnx,
   gate,
-  gateOnnx,
+  gatedMixturesOnnx,
   initDense,
   initExperts,
   initTower,
   mixture,
-  mixtureOnnx,
   tower,
   towerOnnx,
 } from "./blocks.ts";
@@ -51,12 +50,13 @@ export const mmoe: Architecture = {
   },
   toOnnx(g, weights, x, shape) {
     const all = expertsOnnx(g, weights, "expert", x); // [n, E, d]
+    const gates = shape.heads.map((head) => `gate_${head.name}`);
+    const mixed = gatedMixturesOnnx(g, weights, gates, x, all); // per head [n, d]
     const out: Record<string, string> = {};
-    for (const head of shape.heads) {
-      const h = mixtureOnnx(g, all, gateOnnx(g, weights, `gate_${head.name}`, x)); // [n, d]
+    shape.heads.forEach((head, t) => {
       const name = `tower_${head.name}`;
-      out[head.name] = towerOnnx(g, weights, name, h, countLayers(weights, name));
-    }
+      out[head.name] = towerOnnx(g, weights, name, mixed[t]!, countLayers(weights, name));
+    });
     return out;
   },
 };
