@@ -10,9 +10,8 @@
  * (occupation × education). The world (per-category effects) comes from `worldSeed`, rows from
  * `seed`, so train and test files share one world.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { createRng, type Rng } from "./rng.ts";
+import { writeTabular } from "./write-tabular.ts";
 
 export interface CensusOptions {
   rows: number;
@@ -251,17 +250,7 @@ export function writeCensus(
   parts: Record<string, Omit<CensusOptions, "worldSeed">>,
   worldSeed = 7,
 ): Record<string, string> {
-  mkdirSync(dir, { recursive: true });
-  const paths: Record<string, string> = {};
-  for (const [name, options] of Object.entries(parts)) {
-    const rows = generateCensus({ ...options, worldSeed });
-    const lines = [CENSUS_COLUMNS.join(","), ...rows.map((r) => r.join(","))];
-    paths[name] = join(dir, `${name}.csv`);
-    writeFileSync(paths[name]!, `${lines.join("\n")}\n`);
-  }
-  paths.spec = join(dir, "spec.json");
-  writeFileSync(paths.spec, `${JSON.stringify(censusSpec(), null, 1)}\n`);
-  return paths;
+  return writeTabular(dir, CENSUS_COLUMNS, parts, (o) => generateCensus({ ...o, worldSeed }), censusSpec());
 }
 
 function sigmoid(x: number): number {

@@ -17,9 +17,8 @@
  * The world (thresholds, levels, effects) comes from `worldSeed`, rows from `seed`, so train and
  * test files share one world. The true probabilities are written beside the labels (`p_a`, `p_b`).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { createRng, cumulative, type Rng, sampleCumulative } from "./rng.ts";
+import { writeTabular } from "./write-tabular.ts";
 
 export interface ThresholdWorldOptions {
   rows: number;
@@ -184,16 +183,9 @@ export function writeThresholdWorld(
   parts: Record<string, Omit<ThresholdWorldOptions, "worldSeed">>,
   worldSeed = 7,
 ): Record<string, string> {
-  mkdirSync(dir, { recursive: true });
-  const paths: Record<string, string> = {};
-  for (const [name, options] of Object.entries(parts)) {
-    const rows = generateThresholdWorld({ ...options, worldSeed });
-    paths[name] = join(dir, `${name}.csv`);
-    writeFileSync(paths[name]!, `${[THRESHOLD_COLUMNS, ...rows].map((r) => r.join(",")).join("\n")}\n`);
-  }
-  paths.spec = join(dir, "spec.json");
-  writeFileSync(paths.spec, `${JSON.stringify(thresholdWorldSpec(), null, 1)}\n`);
-  return paths;
+  const generate = (o: Omit<ThresholdWorldOptions, "worldSeed">) =>
+    generateThresholdWorld({ ...o, worldSeed });
+  return writeTabular(dir, THRESHOLD_COLUMNS, parts, generate, thresholdWorldSpec());
 }
 
 function sigmoid(x: number): number {
