@@ -151,10 +151,10 @@ interface Measured {
   manifest: ModelManifest;
 }
 
-/** A teacher larger than `train`'s defaults (TEACHER_OPTIONS), trained and saved as `train` would. */
 /**
- * The teacher, trained as `train` would with TEACHER_OPTIONS, but without the L2 penalty and
- * calibration that became `train`'s defaults after these figures were first measured.
+ * A teacher larger than `train`'s defaults (TEACHER_OPTIONS), trained and saved as `train` would,
+ * but without the L2 penalty and calibration that became `train`'s defaults after these figures
+ * were first measured.
  */
 async function trainTeacher(files: SuiteFiles, out: string): Promise<void> {
   await runTraining({

@@ -35,7 +35,7 @@ import { jsMmoe } from "./edge-forward.ts";
 import { encodeBody, type RerankBody, requestBody } from "./edge-request-body.ts";
 import { type DevServer, startDevServer, timedPost } from "./edge-wrangler.ts";
 import { defaultMmoe, referenceMmoe, smallMmoe } from "./infer-model.ts";
-import { intFlag, type LatencyStats, latencyStats, machineInfo } from "./timing.ts";
+import { choiceFlag, intFlag, type LatencyStats, latencyStats, machineInfo } from "./timing.ts";
 
 const MODELS = { reference: referenceMmoe, default: defaultMmoe, small: smallMmoe } as const;
 type ModelKind = keyof typeof MODELS;
@@ -55,17 +55,10 @@ interface Args {
 function parseArgs(argv: readonly string[]): Args {
   const quick = argv.includes("--quick");
   const num = (flag: string, fallback: number, min: number) => intFlag(argv, flag, fallback, min);
-  const at = argv.indexOf("--weights");
-  const weights = at < 0 ? "int8" : argv[at + 1];
-  if (weights !== "float32" && weights !== "int8")
-    throw new Error(`--weights: expected float32 or int8, got "${weights}"`);
-  const m = argv.indexOf("--model");
-  const model = m < 0 ? "reference" : (argv[m + 1] ?? "");
-  if (!(model in MODELS))
-    throw new Error(`--model: expected ${Object.keys(MODELS).join(", ")}, got "${model}"`);
+  const models = Object.keys(MODELS) as [ModelKind, ...ModelKind[]];
   return {
-    model: model as ModelKind,
-    weights,
+    model: choiceFlag(argv, "--model", models),
+    weights: choiceFlag(argv, "--weights", ["int8", "float32"]),
     runs: num("--runs", quick ? 30 : 200, 5),
     cold: num("--cold", quick ? 1 : 3, 1),
     concurrency: num("--concurrency", 4, 1),

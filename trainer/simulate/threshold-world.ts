@@ -12,7 +12,7 @@
  * - Categoricals of 3 to 1,000 values with Zipf frequencies and a random effect per value.
  * - Eight numbers (scaled by 1, 10 or 100) and three categoricals carry nothing; 1% of number
  *   cells are empty.
- * - Two binary tasks (~14% and ~38% positive) share n0's and n4's effects and nothing else.
+ * - Two binary tasks (~14% and ~27% positive) share n0's and n4's effects and nothing else.
  *
  * The world (thresholds, levels, effects) comes from `worldSeed`, rows from `seed`, so train and
  * test files share one world. The true probabilities are written beside the labels (`p_a`, `p_b`).
