@@ -107,7 +107,21 @@ describe("simulate", () => {
     );
   });
 
+  it("purchaseBias makes purchases rarer in the same world, clicks untouched", () => {
+    const base = simulate({ requests: 2000 }).rows;
+    const sparse = simulate({ requests: 2000, purchaseBias: -3.6 }).rows;
+    expect(sparse.map((r) => r.click)).toEqual(base.map((r) => r.click));
+    const rate = (rows: readonly SimRow[]) => mean(rows.filter((r) => r.click === 1).map((r) => r.purchase));
+    expect(rate(base)).toBeGreaterThan(0.14);
+    expect(rate(sparse)).toBeGreaterThan(0.03);
+    expect(rate(sparse)).toBeLessThan(0.09);
+    sparse.forEach((r, i) => {
+      expect(r.purchase).toBeLessThanOrEqual(base[i]!.purchase);
+    });
+  });
+
   it("rejects bad options", () => {
+    expect(() => simulate({ purchaseBias: Number.NaN })).toThrow(/purchaseBias/);
     expect(() => simulate({ users: 0 })).toThrow(/users/);
     expect(() => simulate({ requests: 1.5 })).toThrow(/requests/);
     expect(() => simulate({ items: 5, listSize: 10 })).toThrow(/listSize/);

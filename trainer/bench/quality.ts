@@ -11,11 +11,19 @@
  *   and the oracle.
  * - simulator: the recommendation simulator (train/test split by request), where the oracle
  *   AUC from the true probabilities is the ceiling.
+ * - sparse: the simulator with purchases as sparse as shop logs (6% of clicks, 0.8% of exposures;
+ *   16k requests train, 24k test so that the test file holds ~1,900 purchases). Here sharing can
+ *   pay: the purchase task alone sees ~1,300 positives.
+ *
+ * `--seeds 42,11,12` trains every architecture once per training seed (same data) and adds a mean
+ * row per architecture: differences between architectures of a few thousandths are within the
+ * seed-to-seed spread, so compare means.
  *
  * Writes out/bench/quality.json and prints a table. Each model trains in this process on the
  * best backend; the test files are scored by the exported ONNX model through onnxruntime.
  *
- *   npm run bench:quality [-- --suite census|thresholds|simulator] [--arch mmoe,single] [--quick]
+ *   npm run bench:quality [-- --suite census|thresholds|simulator|sparse] [--arch mmoe,single]
+ *     [--seeds 42,11,12] [--quick]
  */
 import { spawnSync } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -41,22 +49,31 @@ interface Row {
   /** Expected calibration error per binary task on the test file (10 equal-width bins). */
   ece?: Record<string, number>;
   bestEpoch?: number;
+  /** The training seed, when the run used several. */
+  seed?: number;
 }
 
 const program = new Command("bench:quality")
-  .option("--suite <name>", "census, thresholds, simulator or all", "all")
+  .option("--suite <name>", "census, thresholds, simulator, sparse or all", "all")
   .option("--arch <list>", "architectures to train", "mmoe,single,shared-bottom,ple")
+  .option("--seeds <list>", "training seeds: each architecture trains once per seed", "42")
   .option("--quick", "smaller data sets (a smoke run)")
   .parse();
-const opts = program.opts<{ suite: string; arch: string; quick?: boolean }>();
+const opts = program.opts<{ suite: string; arch: string; seeds: string; quick?: boolean }>();
 const archs = opts.arch.split(",").map((s) => s.trim());
+const seeds = opts.seeds.split(",").map((s) => {
+  const seed = Number(s);
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new Error(`--seeds: expected integers like 42,11,12, got "${s}"`);
+  return seed;
+});
 const scale = opts.quick ? 0.1 : 1;
 
 const results: Row[] = [];
 if (opts.suite === "all" || opts.suite === "census") {
   const files = censusSuite(join(WORK, "census"), Math.round(100_000 * scale), Math.round(50_000 * scale));
   results.push(...baselines("census", files));
-  for (const arch of archs) results.push(await trainAndTest("census", arch, files));
+  results.push(...(await trainEach("census", archs, files)));
 }
 if (opts.suite === "all" || opts.suite === "thresholds") {
   const files = thresholdSuite(
@@ -65,13 +82,21 @@ if (opts.suite === "all" || opts.suite === "thresholds") {
     Math.round(50_000 * scale),
   );
   results.push(await oracle("thresholds", files), ...baselines("thresholds", files));
-  for (const arch of archs) results.push(await trainAndTest("thresholds", arch, files));
+  results.push(...(await trainEach("thresholds", archs, files)));
 }
 if (opts.suite === "all" || opts.suite === "simulator") {
   const files = await simulatorSuite(join(WORK, "simulator"), Math.round(20_000 * scale));
   results.push(await oracle("simulator", files));
-  for (const arch of [...archs, "esmm"]) results.push(await trainAndTest("simulator", arch, files));
+  results.push(...(await trainEach("simulator", [...archs, "esmm"], files)));
   results.push(await naiveProduct(files));
+}
+if (opts.suite === "all" || opts.suite === "sparse") {
+  const files = await simulatorSuite(join(WORK, "sparse"), Math.round(40_000 * scale), {
+    purchaseBias: -3.6,
+    trainFraction: 0.4,
+  });
+  results.push(await oracle("sparse", files));
+  results.push(...(await trainEach("sparse", archs, files)));
 }
 
 await mkdir("out/bench", { recursive: true });
@@ -79,19 +104,43 @@ await writeFile(OUT, `${JSON.stringify({ createdAt: new Date().toISOString(), re
 printTable(results);
 console.log(`wrote ${OUT}`);
 
-async function trainAndTest(suite: string, arch: string, files: SuiteFiles): Promise<Row> {
-  const out = join(WORK, suite, arch);
+/** Every architecture once per seed, then (with several seeds) each architecture's mean. */
+async function trainEach(suite: string, list: readonly string[], files: SuiteFiles): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const seed of seeds) for (const arch of list) rows.push(await trainAndTest(suite, arch, files, seed));
+  if (seeds.length < 2) return rows.map(({ seed: _, ...row }) => row);
+  for (const arch of list) {
+    const runs = rows.filter((r) => r.model === arch);
+    const meanOf = (pick: (r: Row) => Record<string, number> | undefined) => {
+      const tasks = Object.keys(pick(runs[0]!) ?? {});
+      return Object.fromEntries(
+        tasks.map((t) => [t, runs.reduce((a, r) => a + (pick(r)?.[t] ?? Number.NaN), 0) / runs.length]),
+      );
+    };
+    rows.push({
+      suite,
+      model: `${arch} (mean)`,
+      seconds: runs.reduce((a, r) => a + r.seconds, 0) / runs.length,
+      auc: meanOf((r) => r.auc),
+      ece: meanOf((r) => r.ece),
+    });
+  }
+  return rows;
+}
+
+async function trainAndTest(suite: string, arch: string, files: SuiteFiles, seed: number): Promise<Row> {
+  const out = join(WORK, suite, seeds.length > 1 ? `${arch}-${seed}` : arch);
   const started = performance.now();
-  const summary = await runTraining({ data: files.train, spec: files.spec, arch, out });
+  const summary = await runTraining({ data: files.train, spec: files.spec, arch, out, seed });
   const seconds = (performance.now() - started) / 1000;
   await exportModelDir(out);
   const report = await evaluateModel(await openServedModel(out), files.test, await readSpecFile(files.spec));
   const aucs = Object.fromEntries(Object.entries(report.tasks).map(([t, m]) => [t, m.auc ?? Number.NaN]));
   const ece = Object.fromEntries(Object.entries(report.tasks).map(([t, m]) => [t, m.ece ?? Number.NaN]));
   console.log(
-    `${suite} ${arch}: ${fmtAucs(aucs)} (${seconds.toFixed(0)} s, best epoch ${summary.bestEpoch})`,
+    `${suite} ${arch} seed ${seed}: ${fmtAucs(aucs)} (${seconds.toFixed(0)} s, best epoch ${summary.bestEpoch})`,
   );
-  return { suite, model: arch, seconds, auc: aucs, ece, bestEpoch: summary.bestEpoch };
+  return { suite, model: arch, seconds, auc: aucs, ece, bestEpoch: summary.bestEpoch, seed };
 }
 
 function baselines(suite: string, files: SuiteFiles): Row[] {
@@ -180,7 +229,7 @@ function printTable(rows: Row[]): void {
     for (const r of inSuite)
       console.log(
         [
-          r.model.padEnd(20),
+          (r.seed === undefined ? r.model : `${r.model} s${r.seed}`).padEnd(20),
           ...tasks.map((t) => {
             const auc = r.auc[t]?.toFixed(4) ?? "-";
             const ece = r.ece?.[t];

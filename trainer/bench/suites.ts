@@ -11,12 +11,20 @@ export interface SuiteFiles {
   spec: string;
 }
 
-/** The recommendation simulator's log split by request: the first 80% train, the rest test. */
-export async function simulatorSuite(dir: string, requests: number): Promise<SuiteFiles> {
-  const sim = writeSimulation(dir, { requests });
+/**
+ * The recommendation simulator's log split by request: the first `trainFraction` (default 80%)
+ * train, the rest test.
+ */
+export async function simulatorSuite(
+  dir: string,
+  requests: number,
+  options: { purchaseBias?: number; trainFraction?: number } = {},
+): Promise<SuiteFiles> {
+  const { trainFraction = 0.8, ...world } = options;
+  const sim = writeSimulation(dir, { requests, ...world });
   const lines = (await readFile(sim.dataPath, "utf8")).trimEnd().split("\n");
   const body = lines.slice(1);
-  const cut = Math.round(requests * 0.8) * (body.length / requests);
+  const cut = Math.round(requests * trainFraction) * (body.length / requests);
   const train = join(dir, "train.csv");
   const test = join(dir, "test.csv");
   await writeFile(train, `${[lines[0], ...body.slice(0, cut)].join("\n")}\n`);

@@ -45,6 +45,13 @@ export function nonNegativeNumber(value: string): number {
   return n;
 }
 
+export function finiteNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || value.trim() === "")
+    throw new InvalidArgumentError(`expected a number, got "${value}"`);
+  return n;
+}
+
 /** Parses "click=1,purchase=2" into { click: 1, purchase: 2 }. */
 export function weightList(value: string): Record<string, number> {
   const out: Record<string, number> = {};

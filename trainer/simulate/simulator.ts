@@ -17,6 +17,11 @@ export interface SimulateOptions {
   requests: number;
   listSize: number;
   latentDim: number;
+  /**
+   * Logit of a purchase after a click for an average user, item and price: -2.1 gives ~20% of
+   * clicks (3% of exposures); -3.6 gives ~6% (0.8% of exposures, as sparse as real shop logs).
+   */
+  purchaseBias: number;
 }
 
 export const DEFAULT_SIMULATE_OPTIONS: Readonly<SimulateOptions> = Object.freeze({
@@ -26,6 +31,7 @@ export const DEFAULT_SIMULATE_OPTIONS: Readonly<SimulateOptions> = Object.freeze
   requests: 4000,
   listSize: 10,
   latentDim: 8,
+  purchaseBias: -2.1,
 });
 
 export type SimSide = "user" | "context" | "item";
@@ -119,8 +125,7 @@ const CLICK_HOUR_AMPLITUDE = 0.25;
 /** Position examination: examine(pos) = 1 / (1 + pos)^POSITION_POWER. */
 const POSITION_POWER = 0.7;
 
-// Purchase-given-click model.
-const PURCHASE_BIAS = -2.1;
+// Purchase-given-click model (its bias is SimulateOptions.purchaseBias).
 const PURCHASE_AFFINITY = 0.9;
 const PURCHASE_PRICE = -0.7;
 const PURCHASE_QUALITY = 0.35;
@@ -172,6 +177,8 @@ function validateOptions(opts: SimulateOptions): void {
       throw new RangeError(`${key} must be a positive integer, got ${value}`);
     }
   }
+  if (!Number.isFinite(opts.purchaseBias))
+    throw new RangeError(`purchaseBias must be a finite number, got ${opts.purchaseBias}`);
   if (opts.listSize > opts.items) {
     throw new RangeError(`listSize (${opts.listSize}) must not exceed items (${opts.items})`);
   }
@@ -327,7 +334,7 @@ export function simulate(options: Partial<SimulateOptions> = {}): { rows: SimRow
       const pObserved = pClick * examine(position);
       const purchaseAffinity = dot(user.latent, item.purchaseLatent) * affinityScale;
       const pPurchase = sigmoid(
-        PURCHASE_BIAS +
+        opts.purchaseBias +
           PURCHASE_AFFINITY * purchaseAffinity +
           PURCHASE_PRICE * (Math.log(item.price) - PRICE_LOG_MEAN) +
           PURCHASE_QUALITY * item.quality,
