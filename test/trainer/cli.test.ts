@@ -63,6 +63,25 @@ describe("train CLI", { timeout: 60_000 }, () => {
     expect(model.weights["expert_0/0/kernel"]!.shape[1]).toBe(16);
   });
 
+  it("stops --patience epochs after the best one, and records the rule", async () => {
+    const out = await mkdtemp(join(tmpdir(), "mtrank-patience-"));
+    const args = [...CRITEO.slice(0, 4), "--out", out, "--epochs", "8", "--no-export"];
+    const { status, stderr } = run("trainer/cli/train.ts", [
+      ...args,
+      "--patience",
+      "1",
+      "--learning-rate",
+      "0.05",
+    ]);
+    expect(status, stderr).toBe(0);
+    const { training } = await loadTrainedModel(out);
+    expect(training.patience).toBe(1);
+    // 100 rows at a high learning rate overfit at once: the run must stop before its last epoch.
+    expect(training.epochs).toBeLessThan(8);
+    expect(training.epochs).toBe(training.bestEpoch + 1);
+    expect(run("trainer/cli/train.ts", [...CRITEO, "--patience", "0"]).stderr).toMatch(/--patience/);
+  });
+
   it("rejects a task weight for an unknown task", () => {
     const { status, stderr } = run("trainer/cli/train.ts", [...CRITEO, "--task-weights", "buy=2"]);
     expect(status).toBe(1);

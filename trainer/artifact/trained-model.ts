@@ -9,6 +9,7 @@ import type { EncoderState } from "../../shared/encoder/state.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { NetworkConfig } from "../models/network.ts";
 import type { Weights } from "../models/types.ts";
+import type { WeightingKind } from "../train/task-weighting.ts";
 import { type PackedEntry, packFloats, unpackFloats } from "./float-pack.ts";
 
 export interface TrainingInfo {
@@ -18,6 +19,8 @@ export interface TrainingInfo {
   seed: number;
   epochs: number;
   bestEpoch: number;
+  /** Early stopping's patience (absent in older models). */
+  patience?: number;
   taskWeights: Record<string, number>;
   trainRows: number;
   validRows: number;
@@ -38,7 +41,7 @@ export interface TrainingInfo {
     taskWeights?: Record<string, number>;
   }[];
   /** How task losses were combined, and the listwise ranking loss weight (absent: static, 0). */
-  taskWeighting?: "static" | "uncertainty" | "dwa";
+  taskWeighting?: WeightingKind;
   rankingLoss?: number;
   /**
    * Binary heads' Platt scaling fitted on validation after training (also in config.heads), with

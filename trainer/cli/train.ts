@@ -9,6 +9,7 @@ import { OPTIMIZERS } from "../train/dense-optimizer.ts";
 import { runTraining } from "../train/run-training.ts";
 import { SCHEDULES } from "../train/schedule.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
+import { DEFAULT_TRAIN_OPTIONS } from "../train/train-network.ts";
 import { type ArchFlags, addArchFlags, archOptions } from "./arch-options.ts";
 import { metricsTable } from "./format.ts";
 import { epochProgress } from "./progress.ts";
@@ -83,6 +84,11 @@ const program = new Command("train")
     "auc",
   )
   .option(
+    "--patience <n>",
+    `epochs without a better validation score before stopping (default ${DEFAULT_TRAIN_OPTIONS.patience})`,
+    positiveInt,
+  )
+  .option(
     "--l2 <x>",
     "L2 penalty on kernels and the embedding rows each batch reads (default 0.001; 0 turns it off)",
     nonNegativeNumber,
@@ -122,6 +128,7 @@ await runCli(async () => {
     initFrom: opts.initFrom,
     resume: opts.resume,
     earlyStop: opts.earlyStop,
+    patience: opts.patience,
     l2: opts.l2,
     rankingLoss: opts.rankingLoss,
     calibration: opts.calibration,

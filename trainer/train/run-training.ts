@@ -59,6 +59,8 @@ export interface TrainCommand {
   resume?: boolean;
   /** The validation metric early stopping maximises (./early-stopping.ts). */
   earlyStop?: string;
+  /** Epochs without a better validation score before stopping (default DEFAULT_TRAIN_OPTIONS). */
+  patience?: number;
   /** L2 penalty on kernels and the embedding rows a batch reads (default DEFAULT_L2). */
   l2?: number;
   taskWeights?: Record<string, number>;
@@ -124,6 +126,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
   const backend = await selectBackend(cmd.backend);
   const previous = cmd.initFrom !== undefined ? await loadTrainedModel(cmd.initFrom) : undefined;
   const seed = cmd.seed ?? DEFAULT_TRAIN_OPTIONS.seed;
+  const patience = cmd.patience ?? DEFAULT_TRAIN_OPTIONS.patience;
   const data = await encodeDataset(
     cmd.data,
     spec,
@@ -198,6 +201,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     ...(cmd.schedule ? { schedule: cmd.schedule } : {}),
     ...(cmd.taskWeighting ? { taskWeighting: cmd.taskWeighting } : {}),
     ...(cmd.earlyStop ? { earlyStop: cmd.earlyStop } : {}),
+    patience,
     l2: cmd.l2 ?? DEFAULT_L2,
     ...(cmd.rankingLoss ? { rankingLoss: cmd.rankingLoss } : {}),
     ...(cmd.workers !== undefined ? { workers: cmd.workers } : {}),
@@ -220,6 +224,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       seed,
       epochs: result.history.length,
       bestEpoch: result.bestEpoch,
+      patience,
       taskWeights,
       trainRows: train.rows,
       validRows: valid.rows,
