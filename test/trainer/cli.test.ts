@@ -80,6 +80,7 @@ describe("train CLI", { timeout: 60_000 }, () => {
     expect(training.epochs).toBeLessThan(8);
     expect(training.epochs).toBe(training.bestEpoch + 1);
     expect(run("trainer/cli/train.ts", [...CRITEO, "--patience", "0"]).stderr).toMatch(/--patience/);
+    expect(run("trainer/cli/cv.ts", [...CRITEO.slice(0, 4), "--patience", "0"]).stderr).toMatch(/--patience/);
   });
 
   it("rejects a task weight for an unknown task", () => {

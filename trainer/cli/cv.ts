@@ -1,9 +1,10 @@
-/** npm run cv -- --data F --spec S --arch mmoe [--folds 5] [--json] */
+/** npm run cv -- --data F --spec S --arch mmoe [--folds 5] [--early-stop M] [--patience N] [--json] */
 import { Command, Option } from "commander";
 import { ARCHITECTURES } from "../models/registry.ts";
 import { BACKEND_CHOICES } from "../train/backend.ts";
 import { CV_METRICS, crossValidate } from "../train/cross-validate.ts";
 import { positiveInt, positiveNumber, runCli, weightList } from "./run-cli.ts";
+import { addStoppingFlags } from "./stopping-options.ts";
 
 const program = new Command("cv")
   .description(
@@ -22,6 +23,7 @@ const program = new Command("cv")
   .option("--workers <n>", "threads computing each batch's gradients (default 1)", positiveInt)
   .option("--json", "print the folds and the summary as JSON")
   .showHelpAfterError();
+addStoppingFlags(program);
 
 await runCli(async () => {
   const opts = program.parse().opts();
@@ -37,6 +39,8 @@ await runCli(async () => {
       learningRate: opts.learningRate,
       backend: opts.backend,
       workers: opts.workers,
+      earlyStop: opts.earlyStop,
+      patience: opts.patience,
     },
     opts.folds,
     (index, s) => {

@@ -9,7 +9,6 @@ import { OPTIMIZERS } from "../train/dense-optimizer.ts";
 import { runTraining } from "../train/run-training.ts";
 import { SCHEDULES } from "../train/schedule.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
-import { DEFAULT_TRAIN_OPTIONS } from "../train/train-network.ts";
 import { type ArchFlags, addArchFlags, archOptions } from "./arch-options.ts";
 import { metricsTable } from "./format.ts";
 import { epochProgress } from "./progress.ts";
@@ -22,6 +21,7 @@ import {
   runCli,
   weightList,
 } from "./run-cli.ts";
+import { addStoppingFlags } from "./stopping-options.ts";
 
 const program = new Command("train")
   .description("Train a multi-task ranking network and export it (model.onnx + manifest.json).")
@@ -79,16 +79,6 @@ const program = new Command("train")
       .default("auto"),
   )
   .option(
-    "--early-stop <metric>",
-    "validation metric to stop on: auc (mean), logloss (mean), or auc|gauc|logloss|mse|mae:<task>",
-    "auc",
-  )
-  .option(
-    "--patience <n>",
-    `epochs without a better validation score before stopping (default ${DEFAULT_TRAIN_OPTIONS.patience})`,
-    positiveInt,
-  )
-  .option(
     "--l2 <x>",
     "L2 penalty on kernels and the embedding rows each batch reads (default 0.001; 0 turns it off)",
     nonNegativeNumber,
@@ -103,6 +93,7 @@ const program = new Command("train")
   .option("--no-export", "only train; run `npm run export` later")
   .showHelpAfterError();
 addArchFlags(program);
+addStoppingFlags(program);
 
 await runCli(async () => {
   const opts = program.parse().opts();

@@ -1,0 +1,23 @@
+/** The early-stopping flags shared by `train` and `cv`: --early-stop and --patience. */
+import type { Command } from "commander";
+import { DEFAULT_TRAIN_OPTIONS } from "../train/train-network.ts";
+import { positiveInt } from "./run-cli.ts";
+
+export interface StoppingFlags {
+  earlyStop: string;
+  patience?: number;
+}
+
+export function addStoppingFlags(command: Command): Command {
+  return command
+    .option(
+      "--early-stop <metric>",
+      "validation metric to stop on: auc (mean), logloss (mean), or auc|gauc|logloss|mse|mae:<task>",
+      "auc",
+    )
+    .option(
+      "--patience <n>",
+      `epochs without a better validation score before stopping (default ${DEFAULT_TRAIN_OPTIONS.patience})`,
+      positiveInt,
+    );
+}
