@@ -1,8 +1,8 @@
 /**
  * Where onnxruntime-web's start-up goes, in Node with the worker's recipe (notes/ort-web-in-workerd.md):
  * the wasm binary compiled beforehand (wrangler does it at deploy), then instantiated through the
- * same marker swap as edge/runtime/ort.ts. Phases: compile, runtime + a one-node session (ORT's
- * own initialisation: schema and kernel registration, run as freshly compiled wasm), the model's
+ * worker's own marker swap (edge/runtime/precompiled-wasm.ts). Phases: compile, runtime + a
+ * one-node session (ORT's own initialisation: schema and kernel registration, run as freshly compiled wasm), the model's
  * session, its first run, and a second session and run for comparison. One fresh process per
  * setting; run it under `node --no-wasm-lazy-compilation --import tsx` to see how much of the
  * runtime phase is V8 compiling wasm functions on first call.
@@ -14,6 +14,7 @@
  */
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-web/wasm";
+import { usePrecompiledWasm } from "../../edge/runtime/precompiled-wasm.ts";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { factorisedFeeds, plainFeeds } from "../export/onnx-session.ts";
@@ -31,22 +32,12 @@ const timed = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
   return [value, performance.now() - started];
 };
 
-interface WasmNamespace {
-  compile(bytes: Uint8Array): Promise<unknown>;
-  instantiate(source: unknown, imports?: unknown): Promise<unknown>;
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmNamespace }).WebAssembly;
 const wasmBytes = await readFile("node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm");
+// The lib has no WebAssembly value types here (no DOM lib); Node provides the global.
+const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<object> } })
+  .WebAssembly;
 const [compiled, compileMs] = await timed(() => wasm.compile(wasmBytes));
-const marker = new TextEncoder().encode("mtrank:bench:precompiled");
-const instantiate = wasm.instantiate.bind(wasm);
-wasm.instantiate = async (source, imports) =>
-  source instanceof Uint8Array && source.length === marker.length
-    ? { instance: await instantiate(compiled, imports), module: compiled }
-    : instantiate(source, imports);
-ort.env.wasm.wasmBinary = marker;
-ort.env.wasm.numThreads = 1;
-ort.env.wasm.proxy = false;
+usePrecompiledWasm(compiled);
 
 const options = { executionProviders: ["wasm"], graphOptimizationLevel: level } as const;
 const manifestText = await readFile(`${dir}/manifest.json`, "utf8").catch(() => {

@@ -3,11 +3,6 @@ import type { Command } from "commander";
 import { DEFAULT_TRAIN_OPTIONS } from "../train/train-network.ts";
 import { positiveInt } from "./run-cli.ts";
 
-export interface StoppingFlags {
-  earlyStop: string;
-  patience?: number;
-}
-
 export function addStoppingFlags(command: Command): Command {
   return command
     .option(
