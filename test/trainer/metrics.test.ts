@@ -127,6 +127,19 @@ describe("calibration", () => {
     );
   });
 
+  it("measures against true probabilities: zero when the predictions are the truth, their gap otherwise", () => {
+    const truth = Array.from({ length: 50 }, (_, i) => 0.001 + (((i * 37) % 50) / 50) * 0.08);
+    for (const binning of ["width", "mass"] as const) {
+      expect(expectedCalibrationError(calibrationCurve(truth, truth, { binning, bins: 5 }))).toBe(0);
+      const doubled = truth.map((p) => 2 * p);
+      const mean = truth.reduce((a, p) => a + p, 0) / truth.length;
+      expect(expectedCalibrationError(calibrationCurve(truth, doubled, { binning, bins: 5 }))).toBeCloseTo(
+        mean,
+        12,
+      );
+    }
+  });
+
   it("rejects a bad bin count", () => {
     expect(() => calibrationCurve([1], [0.5], { bins: 0 })).toThrow(/bins/);
   });

@@ -15,6 +15,10 @@
  *   16k requests train, 24k test so that the test file holds ~1,900 purchases). Here sharing can
  *   pay: the purchase task alone sees ~1,300 positives.
  *
+ * Both simulator suites also train ESMM and the naive CTCVR (click model × a conversion model
+ * trained on clicked rows only) and report calibration in equal-mass bins, against the labels
+ * and against the simulator's true probabilities.
+ *
  * `--seeds 42,11,12` trains every architecture once per training seed (same data) and adds a mean
  * row per architecture: differences between architectures of a few thousandths are within the
  * seed-to-seed spread, so compare means.
@@ -30,6 +34,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
 import { loadDataset } from "../data/load-dataset.ts";
+import { calibrationCurve, expectedCalibrationError } from "../evaluate/calibration.ts";
 import { evaluateTask } from "../evaluate/task-metrics.ts";
 import { exportModelDir } from "../export/export-model.ts";
 import { evaluateModel } from "../predict/evaluate-model.ts";
@@ -39,6 +44,11 @@ import { readSpecFile, runTraining } from "../train/run-training.ts";
 import { censusSuite, fmtAucs, type SuiteFiles, simulatorSuite, thresholdSuite } from "./suites.ts";
 
 const OUT = "out/bench/quality.json";
+/**
+ * Equal-mass bins: a rare task's probabilities all sit under 0.1, where ten equal-width bins
+ * collapse into one and ECE measures only the mean against the rate (the same for every model).
+ */
+const CALIBRATION = { bins: 20, binning: "mass" } as const;
 const WORK = "out/bench/quality";
 
 interface Row {
@@ -46,8 +56,10 @@ interface Row {
   model: string;
   seconds: number;
   auc: Record<string, number>;
-  /** Expected calibration error per binary task on the test file (10 equal-width bins). */
+  /** Expected calibration error per binary task on the test file (CALIBRATION: equal-mass bins). */
   ece?: Record<string, number>;
+  /** Simulated suites: ECE against the true probabilities (same bins), free of label noise. */
+  truthEce?: Record<string, number>;
   bestEpoch?: number;
   /** The training seed, when the run used several. */
   seed?: number;
@@ -88,7 +100,7 @@ if (opts.suite === "all" || opts.suite === "simulator") {
   const files = await simulatorSuite(join(WORK, "simulator"), Math.round(20_000 * scale));
   results.push(await oracle("simulator", files));
   results.push(...(await trainEach("simulator", [...archs, "esmm"], files)));
-  results.push(await naiveProduct(files));
+  results.push(await naiveProduct("simulator", files));
 }
 if (opts.suite === "all" || opts.suite === "sparse") {
   const files = await simulatorSuite(join(WORK, "sparse"), Math.round(40_000 * scale), {
@@ -96,7 +108,8 @@ if (opts.suite === "all" || opts.suite === "sparse") {
     trainFraction: 0.4,
   });
   results.push(await oracle("sparse", files));
-  results.push(...(await trainEach("sparse", archs, files)));
+  results.push(...(await trainEach("sparse", [...archs, "esmm"], files)));
+  results.push(await naiveProduct("sparse", files));
 }
 
 await mkdir("out/bench", { recursive: true });
@@ -123,6 +136,7 @@ async function trainEach(suite: string, list: readonly string[], files: SuiteFil
       seconds: runs.reduce((a, r) => a + r.seconds, 0) / runs.length,
       auc: meanOf((r) => r.auc),
       ece: meanOf((r) => r.ece),
+      truthEce: meanOf((r) => r.truthEce),
     });
   }
   return rows;
@@ -134,13 +148,27 @@ async function trainAndTest(suite: string, arch: string, files: SuiteFiles, seed
   const summary = await runTraining({ data: files.train, spec: files.spec, arch, out, seed });
   const seconds = (performance.now() - started) / 1000;
   await exportModelDir(out);
-  const report = await evaluateModel(await openServedModel(out), files.test, await readSpecFile(files.spec));
-  const aucs = Object.fromEntries(Object.entries(report.tasks).map(([t, m]) => [t, m.auc ?? Number.NaN]));
-  const ece = Object.fromEntries(Object.entries(report.tasks).map(([t, m]) => [t, m.ece ?? Number.NaN]));
+  const report = await evaluateModel(await openServedModel(out), files.test, await readSpecFile(files.spec), {
+    calibration: CALIBRATION,
+  });
+  const pick = (metric: (m: (typeof report.tasks)[string]) => number | undefined) =>
+    Object.fromEntries(Object.entries(report.tasks).map(([t, m]) => [t, metric(m) ?? Number.NaN]));
+  const aucs = pick((m) => m.auc);
   console.log(
     `${suite} ${arch} seed ${seed}: ${fmtAucs(aucs)} (${seconds.toFixed(0)} s, best epoch ${summary.bestEpoch})`,
   );
-  return { suite, model: arch, seconds, auc: aucs, ece, bestEpoch: summary.bestEpoch, seed };
+  return {
+    suite,
+    model: arch,
+    seconds,
+    auc: aucs,
+    ece: pick((m) => m.ece),
+    ...(Object.values(report.tasks).some((m) => m.truthEce !== undefined)
+      ? { truthEce: pick((m) => m.truthEce) }
+      : {}),
+    bestEpoch: summary.bestEpoch,
+    seed,
+  };
 }
 
 function baselines(suite: string, files: SuiteFiles): Row[] {
@@ -172,8 +200,8 @@ function baselines(suite: string, files: SuiteFiles): Row[] {
  * conversion model trained on clicked exposures only (the sample-selection-biased CVR model),
  * scored on every test exposure against the purchase labels.
  */
-async function naiveProduct(files: SuiteFiles): Promise<Row> {
-  const dir = join(WORK, "simulator");
+async function naiveProduct(suite: string, files: SuiteFiles): Promise<Row> {
+  const dir = join(WORK, suite);
   const spec = JSON.parse(await readFile(files.spec, "utf8")) as {
     tasks: { name: string; given?: string }[];
   };
@@ -199,16 +227,21 @@ async function naiveProduct(files: SuiteFiles): Promise<Row> {
   const pClick = (await scoreRows(await openServedModel(ctr), test.rows)).click!;
   const pCvr = (await scoreRows(await openServedModel(cvr), test.rows)).purchase!;
   const ctcvr = pClick.map((p, i) => p * pCvr[i]!);
-  const m = evaluateTask({ name: "purchase", type: "binary" }, test.labels.purchase!, ctcvr).metrics;
-  const row: Row = {
-    suite: "simulator",
+  const head = { name: "purchase", type: "binary" } as const;
+  const m = evaluateTask(head, test.labels.purchase!, ctcvr, { calibration: CALIBRATION }).metrics;
+  const truth = test.truth.purchase;
+  const truthEce = truth ? expectedCalibrationError(calibrationCurve(truth, ctcvr, CALIBRATION)) : Number.NaN;
+  console.log(
+    `${suite} naive ctr×cvr: purchase auc ${m.auc?.toFixed(4)}, ece ${m.ece?.toFixed(4)}, truth ece ${truthEce.toFixed(4)}`,
+  );
+  return {
+    suite,
     model: "naive ctr×cvr",
     seconds: (performance.now() - started) / 1000,
     auc: { purchase: m.auc ?? Number.NaN },
     ece: { purchase: m.ece ?? Number.NaN },
+    truthEce: { purchase: truthEce },
   };
-  console.log(`simulator naive ctr×cvr: purchase auc ${m.auc?.toFixed(4)}, ece ${m.ece?.toFixed(4)}`);
-  return row;
 }
 
 /** The ceiling: AUC of the true probabilities on the test file. */
@@ -224,16 +257,24 @@ function printTable(rows: Row[]): void {
   for (const suite of [...new Set(rows.map((r) => r.suite))]) {
     const inSuite = rows.filter((r) => r.suite === suite);
     const tasks = [...new Set(inSuite.flatMap((r) => Object.keys(r.auc)))];
-    console.log(`\n${suite}: test AUC (ECE)`);
-    console.log(["model".padEnd(20), ...tasks.map((t) => t.padStart(18)), "seconds".padStart(9)].join(" "));
+    const withTruth = inSuite.some((r) => r.truthEce);
+    const width = withTruth ? 27 : 18;
+    console.log(
+      `\n${suite}: test AUC (ECE${withTruth ? " / ECE against the true p" : ""}; ${CALIBRATION.bins} equal-mass bins)`,
+    );
+    console.log(
+      ["model".padEnd(20), ...tasks.map((t) => t.padStart(width)), "seconds".padStart(9)].join(" "),
+    );
     for (const r of inSuite)
       console.log(
         [
           (r.seed === undefined ? r.model : `${r.model} s${r.seed}`).padEnd(20),
           ...tasks.map((t) => {
+            const errors = [r.ece?.[t], r.truthEce?.[t]].filter((e) => e !== undefined && !Number.isNaN(e));
             const auc = r.auc[t]?.toFixed(4) ?? "-";
-            const ece = r.ece?.[t];
-            return (ece === undefined || Number.isNaN(ece) ? auc : `${auc} (${ece.toFixed(4)})`).padStart(18);
+            return (
+              errors.length ? `${auc} (${errors.map((e) => e!.toFixed(5)).join(" / ")})` : auc
+            ).padStart(width);
           }),
           r.seconds.toFixed(0).padStart(9),
         ].join(" "),

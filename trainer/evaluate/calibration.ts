@@ -26,7 +26,10 @@ export interface CalibrationOptions {
 
 export const DEFAULT_CALIBRATION: Required<CalibrationOptions> = { bins: 10, binning: "width" };
 
-/** Reliability-curve points; empty bins are left out. */
+/**
+ * Reliability-curve points; empty bins are left out. `labels` are 0/1 outcomes, or true
+ * probabilities (simulated data) to measure calibration against the truth instead of noisy labels.
+ */
 export function calibrationCurve(
   labels: ArrayLike<number>,
   probs: ArrayLike<number>,
@@ -61,7 +64,7 @@ export function calibrationCurve(
     const p = probs[i]!;
     count[b]!++;
     sumP[b]! += p;
-    sumY[b]! += labels[i]! > 0.5 ? 1 : 0;
+    sumY[b] = (sumY[b] ?? 0) + (labels[i] ?? 0);
     lo[b] = Math.min(lo[b]!, p);
     hi[b] = Math.max(hi[b]!, p);
   }

@@ -32,6 +32,7 @@ function taskRows(report: EvaluationReport): Row[] {
       ["recall", "recall"],
       ["f1", "f1"],
       ["ece", "ece"],
+      ["truthEce", "truth ece"],
       ["calibrationRatio", "pred/obs"],
       ["mse", "mse"],
       ["mae", "mae"],
