@@ -17,7 +17,7 @@
  *
  * Both simulator suites also train ESMM and the naive CTCVR (click model × a conversion model
  * trained on clicked rows only) and report calibration in equal-mass bins, against the labels
- * and against the simulator's true probabilities.
+ * and, free of label noise, against the probabilities the simulator drew the labels from.
  *
  * `--seeds 42,11,12` trains every architecture once per training seed (same data) and adds a mean
  * row per architecture: differences between architectures of a few thousandths are within the
@@ -33,7 +33,8 @@ import { spawnSync } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
-import { loadDataset } from "../data/load-dataset.ts";
+import type { DatasetSpec } from "../../shared/spec.ts";
+import { type Dataset, loadDataset } from "../data/load-dataset.ts";
 import { calibrationCurve, expectedCalibrationError } from "../evaluate/calibration.ts";
 import { evaluateTask } from "../evaluate/task-metrics.ts";
 import { exportModelDir } from "../export/export-model.ts";
@@ -58,7 +59,7 @@ interface Row {
   auc: Record<string, number>;
   /** Expected calibration error per binary task on the test file (CALIBRATION: equal-mass bins). */
   ece?: Record<string, number>;
-  /** Simulated suites: ECE against the true probabilities (same bins), free of label noise. */
+  /** Simulator suites: ECE against the probabilities the labels were drawn from (labelProbabilities). */
   truthEce?: Record<string, number>;
   bestEpoch?: number;
   /** The training seed, when the run used several. */
@@ -148,12 +149,13 @@ async function trainAndTest(suite: string, arch: string, files: SuiteFiles, seed
   const summary = await runTraining({ data: files.train, spec: files.spec, arch, out, seed });
   const seconds = (performance.now() - started) / 1000;
   await exportModelDir(out);
-  const report = await evaluateModel(await openServedModel(out), files.test, await readSpecFile(files.spec), {
-    calibration: CALIBRATION,
-  });
+  const served = await openServedModel(out);
+  const spec = await readSpecFile(files.spec);
+  const report = await evaluateModel(served, files.test, spec, { calibration: CALIBRATION });
   const pick = (metric: (m: (typeof report.tasks)[string]) => number | undefined) =>
     Object.fromEntries(Object.entries(report.tasks).map(([t, m]) => [t, metric(m) ?? Number.NaN]));
   const aucs = pick((m) => m.auc);
+  const truthEce = await calibrationAgainstTruth(files.test, spec, (rows) => scoreRows(served, rows));
   console.log(
     `${suite} ${arch} seed ${seed}: ${fmtAucs(aucs)} (${seconds.toFixed(0)} s, best epoch ${summary.bestEpoch})`,
   );
@@ -163,9 +165,7 @@ async function trainAndTest(suite: string, arch: string, files: SuiteFiles, seed
     seconds,
     auc: aucs,
     ece: pick((m) => m.ece),
-    ...(Object.values(report.tasks).some((m) => m.truthEce !== undefined)
-      ? { truthEce: pick((m) => m.truthEce) }
-      : {}),
+    ...(truthEce ? { truthEce } : {}),
     bestEpoch: summary.bestEpoch,
     seed,
   };
@@ -202,13 +202,13 @@ function baselines(suite: string, files: SuiteFiles): Row[] {
  */
 async function naiveProduct(suite: string, files: SuiteFiles): Promise<Row> {
   const dir = join(WORK, suite);
-  const spec = JSON.parse(await readFile(files.spec, "utf8")) as {
+  const raw = JSON.parse(await readFile(files.spec, "utf8")) as {
     tasks: { name: string; given?: string }[];
   };
   const only = async (task: string) => {
     const path = join(dir, `spec-${task}.json`);
-    const tasks = spec.tasks.filter((t) => t.name === task).map(({ given: _, ...t }) => t);
-    await writeFile(path, JSON.stringify({ ...spec, tasks }));
+    const tasks = raw.tasks.filter((t) => t.name === task).map(({ given: _, ...t }) => t);
+    await writeFile(path, JSON.stringify({ ...raw, tasks }));
     return path;
   };
   const lines = (await readFile(files.train, "utf8")).trimEnd().split("\n");
@@ -223,16 +223,17 @@ async function naiveProduct(suite: string, files: SuiteFiles): Promise<Row> {
   await runTraining({ data: clicked, spec: await only("purchase"), arch: "single", out: cvr });
   await exportModelDir(ctr);
   await exportModelDir(cvr);
-  const test = await loadDataset(files.test, await readSpecFile(files.spec));
+  const spec = await readSpecFile(files.spec);
+  const test = await loadDataset(files.test, spec);
   const pClick = (await scoreRows(await openServedModel(ctr), test.rows)).click!;
   const pCvr = (await scoreRows(await openServedModel(cvr), test.rows)).purchase!;
   const ctcvr = pClick.map((p, i) => p * pCvr[i]!);
   const head = { name: "purchase", type: "binary" } as const;
   const m = evaluateTask(head, test.labels.purchase!, ctcvr, { calibration: CALIBRATION }).metrics;
-  const truth = test.truth.purchase;
-  const truthEce = truth ? expectedCalibrationError(calibrationCurve(truth, ctcvr, CALIBRATION)) : Number.NaN;
+  const truthEce = (await calibrationAgainstTruth(files.test, spec, async () => ({ purchase: ctcvr })))
+    ?.purchase;
   console.log(
-    `${suite} naive ctr×cvr: purchase auc ${m.auc?.toFixed(4)}, ece ${m.ece?.toFixed(4)}, truth ece ${truthEce.toFixed(4)}`,
+    `${suite} naive ctr×cvr: purchase auc ${m.auc?.toFixed(4)}, ece ${m.ece?.toFixed(5)}, truth ece ${truthEce?.toFixed(5)}`,
   );
   return {
     suite,
@@ -240,8 +241,42 @@ async function naiveProduct(suite: string, files: SuiteFiles): Promise<Row> {
     seconds: (performance.now() - started) / 1000,
     auc: { purchase: m.auc ?? Number.NaN },
     ece: { purchase: m.ece ?? Number.NaN },
-    truthEce: { purchase: truthEce },
+    ...(truthEce !== undefined ? { truthEce: { purchase: truthEce } } : {}),
   };
+}
+
+/**
+ * The probability each simulated label was drawn from: the click probability at the row's
+ * position (p_click_observed, the position-free p_click times the position effect) and, for
+ * purchase, that times p_purchase_given_click. Not spec.truth's position-free probabilities:
+ * no model sees the position, so against those every model would be off by the same position
+ * effect. Undefined for files without these columns.
+ */
+function labelProbabilities(
+  rows: readonly Record<string, unknown>[],
+): Record<string, Float32Array> | undefined {
+  const first = rows[0];
+  if (!first || !("p_click_observed" in first) || !("p_purchase_given_click" in first)) return undefined;
+  const click = Float32Array.from(rows, (r) => Number(r.p_click_observed));
+  const purchase = Float32Array.from(rows, (r, i) => click[i]! * Number(r.p_purchase_given_click));
+  return { click, purchase };
+}
+
+/** Noise-free calibration: ECE (CALIBRATION bins) of the predictions against labelProbabilities. */
+async function calibrationAgainstTruth(
+  file: string,
+  spec: DatasetSpec,
+  predict: (rows: Dataset["rows"]) => Promise<Record<string, Float32Array>>,
+): Promise<Record<string, number> | undefined> {
+  const test = await loadDataset(file, spec);
+  const truth = labelProbabilities(test.rows);
+  if (!truth) return undefined;
+  const predicted = await predict(test.rows);
+  return Object.fromEntries(
+    Object.entries(predicted)
+      .filter(([task]) => truth[task])
+      .map(([task, p]) => [task, expectedCalibrationError(calibrationCurve(truth[task]!, p, CALIBRATION))]),
+  );
 }
 
 /** The ceiling: AUC of the true probabilities on the test file. */
@@ -260,7 +295,7 @@ function printTable(rows: Row[]): void {
     const withTruth = inSuite.some((r) => r.truthEce);
     const width = withTruth ? 27 : 18;
     console.log(
-      `\n${suite}: test AUC (ECE${withTruth ? " / ECE against the true p" : ""}; ${CALIBRATION.bins} equal-mass bins)`,
+      `\n${suite}: test AUC (ECE${withTruth ? " / against the labels' true p" : ""}; ${CALIBRATION.bins} equal-mass bins)`,
     );
     console.log(
       ["model".padEnd(20), ...tasks.map((t) => t.padStart(width)), "seconds".padStart(9)].join(" "),

@@ -32,7 +32,6 @@ function taskRows(report: EvaluationReport): Row[] {
       ["recall", "recall"],
       ["f1", "f1"],
       ["ece", "ece"],
-      ["truthEce", "truth ece"],
       ["calibrationRatio", "pred/obs"],
       ["mse", "mse"],
       ["mae", "mae"],

@@ -4,11 +4,7 @@ import { fuseHeads } from "../../shared/fusion.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
 import { type Dataset, loadDataset } from "../data/load-dataset.ts";
-import {
-  type CalibrationOptions,
-  calibrationCurve,
-  expectedCalibrationError,
-} from "../evaluate/calibration.ts";
+import type { CalibrationOptions } from "../evaluate/calibration.ts";
 import { diagnoseTasks, type TaskDiagnostics } from "../evaluate/diagnostics.ts";
 import { groupRows } from "../evaluate/group-auc.ts";
 import {
@@ -35,12 +31,8 @@ export interface EvaluationReport extends TaskDiagnostics {
   rows: number;
   /** Column GAUC grouped by, when any. */
   gaucBy?: string;
-  /**
-   * Per task; on simulated data (spec.truth) also `oracleAuc`, the AUC of the true probabilities,
-   * and `truthEce`, the ECE against the true probabilities in equal-mass bins (as many as ECE's):
-   * free of label noise, so it separates models whose label ECE ties on a rare task.
-   */
-  tasks: Record<string, TaskMetrics & { oracleAuc?: number; truthEce?: number }>;
+  /** Per task; `oracleAuc` on simulated data (AUC of the true probabilities). */
+  tasks: Record<string, TaskMetrics & { oracleAuc?: number }>;
   importance?: ImportanceReport;
   /**
    * Ranking within groups (spec.group) by the fused score with the manifest's default weights,
@@ -78,14 +70,7 @@ export async function evaluateModel(
   const tasks: EvaluationReport["tasks"] = diagnostics.tasks;
   for (const [task, truth] of Object.entries(dataset.truth)) {
     const labels = dataset.labels[task];
-    const metrics = tasks[task];
-    if (!metrics || !labels) continue;
-    metrics.oracleAuc = auc(labels, truth);
-    const predicted = scores[task];
-    if (metrics.ece !== undefined && predicted)
-      metrics.truthEce = expectedCalibrationError(
-        calibrationCurve(truth, predicted, { bins: diagnostics.calibrationBins.bins, binning: "mass" }),
-      );
+    if (tasks[task] && labels) tasks[task]!.oracleAuc = auc(labels, truth);
   }
   const importance = options.importance
     ? await permutationImportance(
