@@ -1,5 +1,5 @@
 /**
- * Two test projects: "node" (trainer, shared code, exporter) and "workers" (test/edge, run inside
+ * Two test projects: "node" (trainer, shared code, exporter, the ORT runtime's Node side) and "workers" (test/edge, run inside
  * workerd by @cloudflare/vitest-pool-workers with the worker's own wrangler.toml).
  *   npx vitest run --project workers
  */
@@ -24,7 +24,12 @@ export default defineConfig({
         test: {
           name: "node",
           environment: "node",
-          include: ["test/trainer/**/*.test.ts", "test/shared/**/*.test.ts", "test/exporter/**/*.test.ts"],
+          include: [
+            "test/trainer/**/*.test.ts",
+            "test/shared/**/*.test.ts",
+            "test/exporter/**/*.test.ts",
+            "test/runtime/**/*.test.ts",
+          ],
         },
       },
       {

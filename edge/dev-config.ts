@@ -37,6 +37,8 @@ export interface DevEntryOptions {
   load?: "startup" | "lazy";
   /** Warm-up runs while the model loads (ModelSource.warmUpRuns); default: the worker's own. */
   warmUpRuns?: number;
+  /** false: onnxruntime initialises itself instead of starting from the snapshot (runtime/ort-snapshot.ts). */
+  ortSnapshot?: boolean;
 }
 
 /** Writes .mtrank/dev/<hash of the directory and options>/worker.ts serving `modelDir`; returns its absolute path. */
@@ -56,7 +58,8 @@ export function writeDevEntry(modelDir: string, options: DevEntryOptions = {}): 
       : undefined;
   const lazy = options.load === "lazy";
   const warmUp = options.warmUpRuns === undefined ? "" : `, warmUpRuns: ${options.warmUpRuns}`;
-  const key = `${model}\0${weights}\0${factorisedFile ?? ""}\0${lazy}\0${warmUp}`;
+  const noSnapshot = options.ortSnapshot === false;
+  const key = `${model}\0${weights}\0${factorisedFile ?? ""}\0${lazy}\0${warmUp}\0${noSnapshot}`;
   const dir = join(ROOT, ".mtrank", "dev", createHash("sha256").update(key).digest("hex").slice(0, 12));
   const from = (path: string) => {
     const rel = relative(dir, path).split(sep).join("/");
@@ -72,6 +75,13 @@ export function writeDevEntry(modelDir: string, options: DevEntryOptions = {}): 
       `import model from ${from(plainFile)};`,
       ...(factorisedFile ? [`import factorised from ${from(factorisedFile)};`] : []),
       `import { ${lazy ? "createApp" : "startApp"} } from ${from(join(ROOT, "edge", "app.ts"))};`,
+      ...(noSnapshot
+        ? [
+            `import { useOrtSnapshot } from ${from(join(ROOT, "edge", "runtime", "ort.ts"))};`,
+            "",
+            "useOrtSnapshot(false);",
+          ]
+        : []),
       "",
       `export default ${lazy ? "createApp" : "await startApp"}({ manifest, model${factorisedFile ? ", factorised" : ""}${warmUp} });`,
       "",

@@ -10,3 +10,9 @@ declare module "*.wasm" {
   const compiled: object;
   export default compiled;
 }
+
+/** The onnxruntime snapshot (runtime/ort-snapshot.ts), bundled as data. */
+declare module "*/ort-snapshot.bin" {
+  const bytes: ArrayBuffer;
+  export default bytes;
+}

@@ -273,31 +273,42 @@ async function main(): Promise<void> {
     console.log(`\n== ${graph} graph`);
     const options = { weights: args.weights, graph: graph === "plain" ? "plain" : "auto" } as const;
     // Cold start: a lazily loading worker per sample, so the first rerank's `load` phase times
-    // ORT instantiation + session creation (workerd's clocks stand still in module scope).
+    // ORT instantiation + session creation (workerd's clocks stand still in module scope); each
+    // round once with ORT started from its snapshot (the worker's default) and once without,
+    // alternating which goes first.
     const cold: {
+      ortSnapshot: boolean;
       loadMs: number;
       firstRerankInsideMs: number;
       firstRerankClientMs: number;
       readyMs: number;
     }[] = [];
     for (let i = 0; i < args.cold; i++) {
-      const server = await startDevServer(MODEL_DIR, PORT, { ...options, load: "lazy" });
-      try {
-        const first = await timedPost(server.base, json.get(200)!);
-        const inside = Object.values(first.phases).reduce((a, x) => a + x, 0);
-        cold.push({
-          loadMs: first.phases.load ?? Number.NaN,
-          firstRerankInsideMs: inside,
-          firstRerankClientMs: Math.round(first.ms * 100) / 100,
-          readyMs: Math.round(server.readyMs),
-        });
-        console.log(
-          `  cold start ${i + 1}: load ${first.phases.load} ms; first rerank (200) inside ${inside} ms, client ${first.ms.toFixed(1)} ms; wrangler ready in ${(server.readyMs / 1000).toFixed(1)} s`,
-        );
-      } finally {
-        await server.stop();
+      for (const ortSnapshot of i % 2 ? [false, true] : [true, false]) {
+        const server = await startDevServer(MODEL_DIR, PORT, { ...options, load: "lazy", ortSnapshot });
+        try {
+          const first = await timedPost(server.base, json.get(200)!);
+          const inside = Object.values(first.phases).reduce((a, x) => a + x, 0);
+          cold.push({
+            ortSnapshot,
+            loadMs: first.phases.load ?? Number.NaN,
+            firstRerankInsideMs: inside,
+            firstRerankClientMs: Math.round(first.ms * 100) / 100,
+            readyMs: Math.round(server.readyMs),
+          });
+          console.log(
+            `  cold start ${i + 1} (${ortSnapshot ? "ORT snapshot" : "no snapshot"}): load ${first.phases.load} ms; first rerank (200) inside ${inside} ms, client ${first.ms.toFixed(1)} ms; wrangler ready in ${(server.readyMs / 1000).toFixed(1)} s`,
+          );
+        } finally {
+          await server.stop();
+        }
       }
     }
+    const coldStartLoad = latencyStats(cold.filter((c) => c.ortSnapshot).map((c) => c.loadMs));
+    const coldStartLoadNoSnapshot = latencyStats(cold.filter((c) => !c.ortSnapshot).map((c) => c.loadMs));
+    console.log(
+      `  cold start load p50: ${coldStartLoad.p50} ms with the ORT snapshot, ${coldStartLoadNoSnapshot.p50} ms without (×${(coldStartLoad.p50 / coldStartLoadNoSnapshot.p50).toFixed(2)})`,
+    );
     // Warm: the model loaded at start-up, as the real entry does.
     const server = await startDevServer(MODEL_DIR, PORT, options);
     let warm: WorkerRow[];
@@ -334,7 +345,8 @@ async function main(): Promise<void> {
     }
     (report.graphs as Record<string, unknown>)[graph] = {
       cold,
-      coldStartLoad: latencyStats(cold.map((c) => c.loadMs)),
+      coldStartLoad,
+      coldStartLoadNoSnapshot,
       firstRerankAfterStartupMs: Math.round(firstAfterStartup * 100) / 100,
       rows,
       skipped,

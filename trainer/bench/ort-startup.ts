@@ -8,13 +8,17 @@
  * runtime phase is V8 compiling wasm functions on first call.
  *
  * The model directory comes from `npm run bench:edge -- --model default` (or any exported model).
+ * `--snapshot off` runs ORT's own initialisation instead of restoring the worker's snapshot
+ * (edge/runtime/ort-snapshot.ts); run one process each way to compare.
  *
  *   tsx trainer/bench/ort-startup.ts [--model out/bench/edge-model-default] [--file model.factorised.int8.onnx]
- *     [--level all|basic|disabled]
+ *     [--level all|basic|disabled] [--snapshot on|off]
  */
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-web/wasm";
-import { usePrecompiledWasm } from "../../edge/runtime/precompiled-wasm.ts";
+import { decodeSnapshot } from "../../edge/runtime/ort-snapshot.ts";
+import { SNAPSHOT_FILE } from "../../edge/runtime/ort-snapshot-build.ts";
+import { ortSnapshotUse, usePrecompiledWasm } from "../../edge/runtime/precompiled-wasm.ts";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { factorisedFeeds, plainFeeds } from "../export/onnx-session.ts";
@@ -25,6 +29,7 @@ const argv = process.argv.slice(2);
 const dir = stringFlag(argv, "--model", "out/bench/edge-model-default");
 const file = stringFlag(argv, "--file", "model.factorised.int8.onnx");
 const level = choiceFlag(argv, "--level", ["all", "basic", "disabled"]);
+const snapshotFlag = choiceFlag(argv, "--snapshot", ["on", "off"]);
 
 const timed = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
   const started = performance.now();
@@ -37,7 +42,10 @@ const wasmBytes = await readFile("node_modules/onnxruntime-web/dist/ort-wasm-sim
 const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<object> } })
   .WebAssembly;
 const [compiled, compileMs] = await timed(() => wasm.compile(wasmBytes));
-usePrecompiledWasm(compiled);
+usePrecompiledWasm(
+  compiled,
+  snapshotFlag === "on" ? decodeSnapshot(new Uint8Array(await readFile(SNAPSHOT_FILE))) : undefined,
+);
 
 const options = { executionProviders: ["wasm"], graphOptimizationLevel: level } as const;
 const manifestText = await readFile(`${dir}/manifest.json`, "utf8").catch(() => {
@@ -61,7 +69,14 @@ const [, secondRunMs] = await timed(() => again.run(feeds));
 
 const phases = { compileMs, runtimeMs, sessionMs, firstRunMs, secondSessionMs, secondRunMs };
 console.log(
-  JSON.stringify({ model: `${dir}/${file}`, level, flags: process.execArgv, machine: machineInfo(), phases }),
+  JSON.stringify({
+    model: `${dir}/${file}`,
+    level,
+    ortSnapshot: ortSnapshotUse(),
+    flags: process.execArgv,
+    machine: machineInfo(),
+    phases,
+  }),
 );
 console.log(
   Object.entries(phases)
