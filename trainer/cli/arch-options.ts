@@ -38,7 +38,7 @@ export function addArchFlags(command: Command, who = ""): Command {
     .option("--expert-sizes <sizes>", `${who}mmoe, ple: each expert's layer sizes (default 64,32)`, sizes)
     .option("--shared-experts <n>", `${who}ple: shared experts per level (default 2)`, positiveInt)
     .option("--task-experts <n>", `${who}ple: experts per task and level (default 1)`, positiveInt)
-    .option("--levels <n>", `${who}ple: extraction levels (default 2)`, positiveInt);
+    .option("--levels <n>", `${who}ple: extraction (CGC) levels (default 1)`, positiveInt);
 }
 
 /** The flags given, as architecture options. */

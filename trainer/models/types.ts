@@ -47,7 +47,11 @@ export const DEFAULT_ARCH_OPTIONS: ArchOptions = {
   expertSizes: [64, 32],
   sharedExperts: 2,
   taskExperts: 1,
-  levels: 2,
+  // One CGC level: against two, mean held-out AUC over seeds 42 / 11 / 12 was higher or level
+  // on every set tried: sparse-purchase simulator +0.0098, simulator purchase +0.0044,
+  // census-like income +0.0006 (never married -0.0003), threshold world a +0.0013, b +0.0002.
+  // Two levels stopped at epoch 2 in two seeds of three on the sparse task. --levels 2 remains.
+  levels: 1,
 };
 
 /** Parameters by name. Names are stable: they are the keys of the saved weights. */
