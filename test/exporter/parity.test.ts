@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
-import { loadTrainedModel } from "../../trainer/artifact/trained-model.ts";
+import { loadTrainedModel, saveTrainedModel } from "../../trainer/artifact/trained-model.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
@@ -27,35 +27,49 @@ describe.each(Object.keys(ARCHITECTURES))("tfjs <-> ONNX parity: %s", (arch) => 
   it("gives the same head outputs on every fixture row (max |dp| <= 1e-5)", async () => {
     const dir = await mkdtemp(join(tmpdir(), `mtrank-parity-${arch}-`));
     await runTraining({ data: DATA, spec: SPEC, arch, out: dir, epochs: 2, seed: 7 });
-    const { manifest, onnxBytes } = await exportModelDir(dir);
-
-    const spec = await readSpecFile(SPEC);
-    const data = await loadDataset(DATA, spec);
-    // Repeat the fixture rows up to 1,000 so the batch is as large as a real request.
-    const rows = Array.from({ length: 1000 }, (_, i) => data.rows[i % data.rows.length]!);
-    const batch = compileEncoder(manifest.features).encodeRows(rows);
-
-    const trained = await loadTrainedModel(dir);
-    // Training calibrates binary heads by default: parity covers the calibrated outputs.
-    for (const head of trained.config.heads)
-      if (head.type === "binary") expect(head.calibration, head.name).toBeDefined();
-    const params = paramsFromWeights(trained.weights);
-    const expected = predictNetwork(params, trained.config, batch);
-    tf.dispose(Object.values(params));
-    const actual = await runHeads(await openSession(onnxBytes), manifest, batch);
-
-    for (const head of manifest.heads) {
-      const a = actual[head.name]!;
-      const e = expected[head.name]!;
-      expect(a.length).toBe(rows.length);
-      let maxDiff = 0;
-      for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i]! - e[i]!));
-      expect(maxDiff).toBeLessThanOrEqual(1e-5);
-      // The outputs must vary across rows, or the comparison proves nothing.
-      expect(Math.max(...e) - Math.min(...e)).toBeGreaterThan(1e-4);
-    }
+    await expectParity(dir);
   });
 });
+
+describe("tfjs <-> ONNX parity: esmm saved before stop 14", () => {
+  it("exports weights of the earlier layout (a bottom MLP shared by the tasks) as the same product", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "mtrank-parity-esmm-shared-bottom-"));
+    await runTraining({ data: DATA, spec: SPEC, arch: "shared-bottom", out: dir, epochs: 2, seed: 7 });
+    const trained = await loadTrainedModel(dir);
+    await saveTrainedModel(dir, { ...trained, config: { ...trained.config, arch: "esmm" } });
+    await expectParity(dir);
+  });
+});
+
+async function expectParity(dir: string): Promise<void> {
+  const { manifest, onnxBytes } = await exportModelDir(dir);
+
+  const spec = await readSpecFile(SPEC);
+  const data = await loadDataset(DATA, spec);
+  // Repeat the fixture rows up to 1,000 so the batch is as large as a real request.
+  const rows = Array.from({ length: 1000 }, (_, i) => data.rows[i % data.rows.length]!);
+  const batch = compileEncoder(manifest.features).encodeRows(rows);
+
+  const trained = await loadTrainedModel(dir);
+  // Training calibrates binary heads by default: parity covers the calibrated outputs.
+  for (const head of trained.config.heads)
+    if (head.type === "binary") expect(head.calibration, head.name).toBeDefined();
+  const params = paramsFromWeights(trained.weights);
+  const expected = predictNetwork(params, trained.config, batch);
+  tf.dispose(Object.values(params));
+  const actual = await runHeads(await openSession(onnxBytes), manifest, batch);
+
+  for (const head of manifest.heads) {
+    const a = actual[head.name]!;
+    const e = expected[head.name]!;
+    expect(a.length).toBe(rows.length);
+    let maxDiff = 0;
+    for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i]! - e[i]!));
+    expect(maxDiff).toBeLessThanOrEqual(1e-5);
+    // The outputs must vary across rows, or the comparison proves nothing.
+    expect(Math.max(...e) - Math.min(...e)).toBeGreaterThan(1e-4);
+  }
+}
 
 describe("export", () => {
   it("writes a manifest whose file hash matches model.onnx and reproduces the same bytes", async () => {

@@ -5,6 +5,7 @@ import { givenOrder } from "../../trainer/models/blocks.ts";
 import { esmm, esmmTowerLogits } from "../../trainer/models/esmm.ts";
 import { ple } from "../../trainer/models/ple.ts";
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
+import { sharedBottom } from "../../trainer/models/shared-bottom.ts";
 import { type ArchOptions, DEFAULT_ARCH_OPTIONS, type ModelShape } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { totalLoss } from "../../trainer/train/loss.ts";
@@ -95,9 +96,31 @@ describe("esmm", () => {
 
   it("keeps the product logit finite when both probabilities are close to 1", () => {
     const params = esmm.init(SHAPE, OPTIONS, 3);
-    for (const head of ["click", "purchase"]) params[`tower_${head}/logit/bias`]!.assign(tf.tensor1d([40]));
+    for (const head of ["click", "purchase"]) params[`net_${head}/logit/bias`]!.assign(tf.tensor1d([40]));
     const p = tf.sigmoid(esmm.forward(params, x, SHAPE).purchase!).dataSync();
     expect(Array.from(p).every((v) => Number.isFinite(v) && v > 0.999)).toBe(true);
+    tf.dispose(Object.values(params));
+  });
+
+  it("gives each task its own MLP, as in the paper (the tasks share only the embeddings)", () => {
+    const params = esmm.init(SHAPE, OPTIONS, 3);
+    const names = Object.keys(params);
+    expect(names.every((n) => /^net_(click|purchase|dwell)\//.test(n))).toBe(true);
+    for (const head of ["click", "purchase", "dwell"])
+      expect(names.filter((n) => n.startsWith(`net_${head}/`) && n.endsWith("kernel"))).toHaveLength(
+        OPTIONS.bottom.length + OPTIONS.tower.length + 1,
+      );
+    tf.dispose(Object.values(params));
+  });
+
+  it("still runs weights saved with the earlier shared bottom MLP, as the same product", () => {
+    const params = sharedBottom.init(SHAPE, OPTIONS, 4);
+    const towers = sharedBottom.forward(params, x, SHAPE);
+    const pClick = tf.sigmoid(towers.click!).dataSync();
+    const pCvr = tf.sigmoid(towers.purchase!).dataSync();
+    const pPurchase = tf.sigmoid(esmm.forward(params, x, SHAPE).purchase!).dataSync();
+    for (let i = 0; i < N; i++)
+      expect(Math.abs(pPurchase[i]! - pClick[i]! * pCvr[i]!)).toBeLessThanOrEqual(1e-6);
     tf.dispose(Object.values(params));
   });
 
