@@ -88,7 +88,7 @@ function checkHeads(shape: ModelShape): void {
 }
 
 /** Each `given` head's logit replaced by the logit of the product along its chain (tfjs). */
-export function productChain(z: Record<string, tf.Tensor2D>, shape: ModelShape): Record<string, tf.Tensor2D> {
+function productChain(z: Record<string, tf.Tensor2D>, shape: ModelShape): Record<string, tf.Tensor2D> {
   const out: Record<string, tf.Tensor2D> = {};
   for (const head of givenOrder(shape.heads))
     out[head.name] = head.given ? productLogit(out[head.given]!, z[head.name]!) : z[head.name]!;
@@ -96,7 +96,7 @@ export function productChain(z: Record<string, tf.Tensor2D>, shape: ModelShape):
 }
 
 /** productChain in the ONNX graph. */
-export function productChainOnnx(
+function productChainOnnx(
   g: GraphBuilder,
   z: Record<string, string>,
   shape: ModelShape,
