@@ -6,10 +6,11 @@
  *
  *   tsx edge/runtime/ort-snapshot-build.ts [--out FILE]
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-web/wasm";
+import { writeAtomic } from "../../trainer/artifact/trained-model.ts";
 import { encodeSnapshot, fingerprintExports, memoryImport } from "./ort-snapshot.ts";
 import { usePrecompiledWasm } from "./precompiled-wasm.ts";
 
@@ -38,8 +39,8 @@ export async function buildOrtSnapshot(out = SNAPSHOT_FILE): Promise<{ bytes: nu
   // Wrapping the marker swap: the instance ORT gets has OrtInit recording memory around its call.
   wasm.instantiate = async (source, imports) => {
     const instance = await instantiate(source, imports);
-    const init = instance.exports[ortInit];
-    if (!("exports" in instance) || typeof init !== "function") return instance;
+    const init = "exports" in instance ? instance.exports[ortInit] : undefined;
+    if (typeof init !== "function") return instance;
     const memory = memoryImport(imports);
     if (!memory) throw new Error("build:ort-snapshot: the wasm module imports no memory");
     const exports = {
@@ -68,7 +69,7 @@ export async function buildOrtSnapshot(out = SNAPSHOT_FILE): Promise<{ bytes: nu
   wasm.instantiate = instantiate;
   if (!snapshot) throw new Error("build:ort-snapshot: onnxruntime never called OrtInit");
   await mkdir(dirname(out), { recursive: true });
-  await writeFile(out, snapshot);
+  await writeAtomic(out, snapshot); // a cut-off file would only be skipped, but never leave one
   return { bytes: snapshot.length };
 }
 
