@@ -101,7 +101,7 @@ if (opts.suite === "all" || opts.suite === "simulator") {
   const files = await simulatorSuite(join(WORK, "simulator"), Math.round(20_000 * scale));
   results.push(await oracle("simulator", files));
   results.push(...(await trainEach("simulator", [...archs, "esmm"], files)));
-  results.push(await naiveProduct("simulator", files));
+  results.push(...(await naiveProducts("simulator", files)));
 }
 if (opts.suite === "all" || opts.suite === "sparse") {
   const files = await simulatorSuite(join(WORK, "sparse"), Math.round(40_000 * scale), {
@@ -110,7 +110,7 @@ if (opts.suite === "all" || opts.suite === "sparse") {
   });
   results.push(await oracle("sparse", files));
   results.push(...(await trainEach("sparse", [...archs, "esmm"], files)));
-  results.push(await naiveProduct("sparse", files));
+  results.push(...(await naiveProducts("sparse", files)));
 }
 
 await mkdir("out/bench", { recursive: true });
@@ -122,25 +122,31 @@ console.log(`wrote ${OUT}`);
 async function trainEach(suite: string, list: readonly string[], files: SuiteFiles): Promise<Row[]> {
   const rows: Row[] = [];
   for (const seed of seeds) for (const arch of list) rows.push(await trainAndTest(suite, arch, files, seed));
+  return withMeans(suite, rows);
+}
+
+/** Per-seed rows as they are with one seed; with several, plus a mean row per model. */
+function withMeans(suite: string, rows: Row[]): Row[] {
   if (seeds.length < 2) return rows.map(({ seed: _, ...row }) => row);
-  for (const arch of list) {
-    const runs = rows.filter((r) => r.model === arch);
+  const means: Row[] = [];
+  for (const model of [...new Set(rows.map((r) => r.model))]) {
+    const runs = rows.filter((r) => r.model === model);
     const meanOf = (pick: (r: Row) => Record<string, number> | undefined) => {
       const tasks = Object.keys(pick(runs[0]!) ?? {});
       return Object.fromEntries(
         tasks.map((t) => [t, runs.reduce((a, r) => a + (pick(r)?.[t] ?? Number.NaN), 0) / runs.length]),
       );
     };
-    rows.push({
+    means.push({
       suite,
-      model: `${arch} (mean)`,
+      model: `${model} (mean)`,
       seconds: runs.reduce((a, r) => a + r.seconds, 0) / runs.length,
       auc: meanOf((r) => r.auc),
       ece: meanOf((r) => r.ece),
-      truthEce: meanOf((r) => r.truthEce),
+      ...(runs[0]!.truthEce ? { truthEce: meanOf((r) => r.truthEce) } : {}),
     });
   }
-  return rows;
+  return [...rows, ...means];
 }
 
 async function trainAndTest(suite: string, arch: string, files: SuiteFiles, seed: number): Promise<Row> {
@@ -198,9 +204,15 @@ function baselines(suite: string, files: SuiteFiles): Row[] {
 /**
  * The naive CTCVR that ESMM is measured against: a click model on all exposures times a
  * conversion model trained on clicked exposures only (the sample-selection-biased CVR model),
- * scored on every test exposure against the purchase labels.
+ * scored on every test exposure against the purchase labels; once per training seed.
  */
-async function naiveProduct(suite: string, files: SuiteFiles): Promise<Row> {
+async function naiveProducts(suite: string, files: SuiteFiles): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const seed of seeds) rows.push(await naiveProduct(suite, files, seed));
+  return withMeans(suite, rows);
+}
+
+async function naiveProduct(suite: string, files: SuiteFiles, seed: number): Promise<Row> {
   const dir = join(WORK, suite);
   const raw = JSON.parse(await readFile(files.spec, "utf8")) as {
     tasks: { name: string; given?: string }[];
@@ -217,10 +229,10 @@ async function naiveProduct(suite: string, files: SuiteFiles): Promise<Row> {
   const clickedRows = lines.slice(1).filter((l) => l.split(",")[clickColumn] === "1");
   await writeFile(clicked, `${[lines[0], ...clickedRows].join("\n")}\n`);
   const started = performance.now();
-  const ctr = join(dir, "naive-ctr");
-  const cvr = join(dir, "naive-cvr");
-  await runTraining({ data: files.train, spec: await only("click"), arch: "single", out: ctr });
-  await runTraining({ data: clicked, spec: await only("purchase"), arch: "single", out: cvr });
+  const ctr = join(dir, `naive-ctr-${seed}`);
+  const cvr = join(dir, `naive-cvr-${seed}`);
+  await runTraining({ data: files.train, spec: await only("click"), arch: "single", out: ctr, seed });
+  await runTraining({ data: clicked, spec: await only("purchase"), arch: "single", out: cvr, seed });
   await exportModelDir(ctr);
   await exportModelDir(cvr);
   const spec = await readSpecFile(files.spec);
@@ -233,7 +245,7 @@ async function naiveProduct(suite: string, files: SuiteFiles): Promise<Row> {
   const truthEce = (await calibrationAgainstTruth(files.test, spec, async () => ({ purchase: ctcvr })))
     ?.purchase;
   console.log(
-    `${suite} naive ctr×cvr: purchase auc ${m.auc?.toFixed(4)}, ece ${m.ece?.toFixed(5)}, truth ece ${truthEce?.toFixed(5)}`,
+    `${suite} naive ctr×cvr seed ${seed}: purchase auc ${m.auc?.toFixed(4)}, ece ${m.ece?.toFixed(5)}, truth ece ${truthEce?.toFixed(5)}`,
   );
   return {
     suite,
@@ -242,6 +254,7 @@ async function naiveProduct(suite: string, files: SuiteFiles): Promise<Row> {
     auc: { purchase: m.auc ?? Number.NaN },
     ece: { purchase: m.ece ?? Number.NaN },
     ...(truthEce !== undefined ? { truthEce: { purchase: truthEce } } : {}),
+    seed,
   };
 }
 
