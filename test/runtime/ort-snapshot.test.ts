@@ -4,9 +4,10 @@
  * that initialised itself.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import * as ort from "onnxruntime-web/wasm";
 import { describe, expect, it } from "vitest";
 import {
   decodeSnapshot,
@@ -135,5 +136,18 @@ describe("ORT started from a snapshot (fresh processes)", () => {
     expect(own.use).toBe("none");
     expect(Object.keys(restored.outputs).sort()).toEqual(["click", "purchase"]);
     expect(restored.outputs).toEqual(own.outputs);
+
+    // A snapshot of another onnxruntime-web version is skipped, and ORT initialises itself.
+    const bytes = new Uint8Array(await readFile(file));
+    const text = new TextDecoder("latin1").decode(bytes);
+    const at = text.indexOf(`"ortVersion":"${ort.env.versions.web}"`);
+    expect(at).toBeGreaterThan(0);
+    const stale = join(dirname(file), "stale.bin");
+    const other = new TextEncoder().encode(`"ortVersion":"${"9".repeat(ort.env.versions.web!.length)}"`);
+    bytes.set(other, at);
+    await writeFile(stale, bytes);
+    const skipped = last(tsx(["test/tools/ort-snapshot-run.ts", stale]));
+    expect(skipped.use).toMatch(/^skipped: taken with onnxruntime-web 9+, running /);
+    expect(skipped.outputs).toEqual(own.outputs);
   }, 240_000);
 });
