@@ -11,7 +11,13 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-web/wasm";
 import { writeAtomic } from "../../trainer/artifact/trained-model.ts";
-import { encodeSnapshot, fingerprintExports, memoryImport } from "./ort-snapshot.ts";
+import {
+  decodeSnapshot,
+  encodeSnapshot,
+  fingerprintExports,
+  memoryImport,
+  type OrtSnapshot,
+} from "./ort-snapshot.ts";
 import { usePrecompiledWasm } from "./precompiled-wasm.ts";
 
 export const SNAPSHOT_FILE = "edge/runtime/generated/ort-snapshot.bin";
@@ -20,6 +26,19 @@ const WASM_FILE = "node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm
 interface WasmApi {
   compile(bytes: Uint8Array): Promise<object>;
   instantiate(source: unknown, imports?: unknown): Promise<{ exports: Record<string, unknown> }>;
+}
+
+// The lib has no WebAssembly value types here (no DOM lib); Node provides the global.
+const wasmApi = () => (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/** The worker's onnxruntime binary compiled in Node, as wrangler compiles it for the worker. */
+export async function compileOrtWasm(): Promise<object> {
+  return wasmApi().compile(new Uint8Array(await readFile(WASM_FILE)));
+}
+
+/** A snapshot file read and decoded (default: the one install writes). */
+export async function readOrtSnapshot(path = SNAPSHOT_FILE): Promise<OrtSnapshot> {
+  return decodeSnapshot(new Uint8Array(await readFile(path)));
 }
 
 /** The minified export name the glue binds `_OrtInit` to, read from the loader the worker imports. */
@@ -31,8 +50,8 @@ async function ortInitExport(): Promise<string> {
 }
 
 export async function buildOrtSnapshot(out = SNAPSHOT_FILE): Promise<{ bytes: number }> {
-  const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-  const compiled = await wasm.compile(new Uint8Array(await readFile(WASM_FILE)));
+  const wasm = wasmApi();
+  const compiled = await compileOrtWasm();
   const ortInit = await ortInitExport();
   let snapshot: Uint8Array | undefined;
   const instantiate = wasm.instantiate.bind(wasm);

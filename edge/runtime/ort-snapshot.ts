@@ -21,7 +21,7 @@ export interface SnapshotHeader {
   ortVersion: string;
   /** fingerprintExports of the wasm module. */
   exports: string;
-  /** The minified export names of `OrtInit` and of the runtime's static constructors. */
+  /** The minified export name of `OrtInit`. */
   ortInit: string;
   /** The arguments OrtInit ran with (threads, logging level): another call is not covered. */
   ortInitArgs: number[];

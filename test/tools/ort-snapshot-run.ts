@@ -8,22 +8,14 @@
  */
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-web/wasm";
-import { decodeSnapshot } from "../../edge/runtime/ort-snapshot.ts";
+import { compileOrtWasm, readOrtSnapshot } from "../../edge/runtime/ort-snapshot-build.ts";
 import { ortSnapshotUse, usePrecompiledWasm } from "../../edge/runtime/precompiled-wasm.ts";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { plainFeeds } from "../../trainer/export/onnx-session.ts";
 
 const file = process.argv[2] ?? "none";
-const wasm = (globalThis as unknown as { WebAssembly: { compile(b: Uint8Array): Promise<object> } })
-  .WebAssembly;
-const compiled = await wasm.compile(
-  new Uint8Array(await readFile("node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm")),
-);
-usePrecompiledWasm(
-  compiled,
-  file === "none" ? undefined : decodeSnapshot(new Uint8Array(await readFile(file))),
-);
+usePrecompiledWasm(await compileOrtWasm(), file === "none" ? undefined : await readOrtSnapshot(file));
 const manifest = JSON.parse(await readFile("fixtures/model/manifest.json", "utf8")) as ModelManifest;
 const [request] = JSON.parse(await readFile("fixtures/model/requests.json", "utf8")) as {
   user: { features: Record<string, string> };

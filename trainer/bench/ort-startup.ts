@@ -16,8 +16,7 @@
  */
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-web/wasm";
-import { decodeSnapshot } from "../../edge/runtime/ort-snapshot.ts";
-import { SNAPSHOT_FILE } from "../../edge/runtime/ort-snapshot-build.ts";
+import { compileOrtWasm, readOrtSnapshot } from "../../edge/runtime/ort-snapshot-build.ts";
 import { ortSnapshotUse, usePrecompiledWasm } from "../../edge/runtime/precompiled-wasm.ts";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
@@ -37,15 +36,8 @@ const timed = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
   return [value, performance.now() - started];
 };
 
-const wasmBytes = await readFile("node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm");
-// The lib has no WebAssembly value types here (no DOM lib); Node provides the global.
-const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<object> } })
-  .WebAssembly;
-const [compiled, compileMs] = await timed(() => wasm.compile(wasmBytes));
-usePrecompiledWasm(
-  compiled,
-  snapshotFlag === "on" ? decodeSnapshot(new Uint8Array(await readFile(SNAPSHOT_FILE))) : undefined,
-);
+const [compiled, compileMs] = await timed(compileOrtWasm);
+usePrecompiledWasm(compiled, snapshotFlag === "on" ? await readOrtSnapshot() : undefined);
 
 const options = { executionProviders: ["wasm"], graphOptimizationLevel: level } as const;
 const manifestText = await readFile(`${dir}/manifest.json`, "utf8").catch(() => {
