@@ -33,7 +33,6 @@ import { spawnSync } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
-import type { DatasetSpec } from "../../shared/spec.ts";
 import { type Dataset, loadDataset } from "../data/load-dataset.ts";
 import { calibrationCurve, expectedCalibrationError } from "../evaluate/calibration.ts";
 import { evaluateTask } from "../evaluate/task-metrics.ts";
@@ -94,23 +93,26 @@ if (opts.suite === "all" || opts.suite === "thresholds") {
     Math.round(100_000 * scale),
     Math.round(50_000 * scale),
   );
-  results.push(await oracle("thresholds", files), ...baselines("thresholds", files));
+  const test = await loadDataset(files.test, await readSpecFile(files.spec));
+  results.push(oracle("thresholds", test), ...baselines("thresholds", files));
   results.push(...(await trainEach("thresholds", archs, files)));
 }
 if (opts.suite === "all" || opts.suite === "simulator") {
   const files = await simulatorSuite(join(WORK, "simulator"), Math.round(20_000 * scale));
-  results.push(await oracle("simulator", files));
-  results.push(...(await trainEach("simulator", [...archs, "esmm"], files)));
-  results.push(...(await naiveProducts("simulator", files)));
+  const test = await simulatedTest(files);
+  results.push(oracle("simulator", test.data));
+  results.push(...(await trainEach("simulator", [...archs, "esmm"], files, test)));
+  results.push(...(await naiveProducts("simulator", files, test)));
 }
 if (opts.suite === "all" || opts.suite === "sparse") {
   const files = await simulatorSuite(join(WORK, "sparse"), Math.round(40_000 * scale), {
     purchaseBias: -3.6,
     trainFraction: 0.4,
   });
-  results.push(await oracle("sparse", files));
-  results.push(...(await trainEach("sparse", [...archs, "esmm"], files)));
-  results.push(...(await naiveProducts("sparse", files)));
+  const test = await simulatedTest(files);
+  results.push(oracle("sparse", test.data));
+  results.push(...(await trainEach("sparse", [...archs, "esmm"], files, test)));
+  results.push(...(await naiveProducts("sparse", files, test)));
 }
 
 await mkdir("out/bench", { recursive: true });
@@ -118,10 +120,19 @@ await writeFile(OUT, `${JSON.stringify({ createdAt: new Date().toISOString(), re
 printTable(results);
 console.log(`wrote ${OUT}`);
 
-/** Every architecture once per seed, then (with several seeds) each architecture's mean. */
-async function trainEach(suite: string, list: readonly string[], files: SuiteFiles): Promise<Row[]> {
+/**
+ * Every architecture once per seed, then (with several seeds) each architecture's mean; with a
+ * simulated test file, also its calibration against the probabilities the labels were drawn from.
+ */
+async function trainEach(
+  suite: string,
+  list: readonly string[],
+  files: SuiteFiles,
+  simulated?: SimulatedTest,
+): Promise<Row[]> {
   const rows: Row[] = [];
-  for (const seed of seeds) for (const arch of list) rows.push(await trainAndTest(suite, arch, files, seed));
+  for (const seed of seeds)
+    for (const arch of list) rows.push(await trainAndTest(suite, arch, files, seed, simulated));
   return withMeans(suite, rows);
 }
 
@@ -149,7 +160,13 @@ function withMeans(suite: string, rows: Row[]): Row[] {
   return [...rows, ...means];
 }
 
-async function trainAndTest(suite: string, arch: string, files: SuiteFiles, seed: number): Promise<Row> {
+async function trainAndTest(
+  suite: string,
+  arch: string,
+  files: SuiteFiles,
+  seed: number,
+  simulated: SimulatedTest | undefined,
+): Promise<Row> {
   const out = join(WORK, suite, seeds.length > 1 ? `${arch}-${seed}` : arch);
   const started = performance.now();
   const summary = await runTraining({ data: files.train, spec: files.spec, arch, out, seed });
@@ -161,7 +178,7 @@ async function trainAndTest(suite: string, arch: string, files: SuiteFiles, seed
   const pick = (metric: (m: (typeof report.tasks)[string]) => number | undefined) =>
     Object.fromEntries(Object.entries(report.tasks).map(([t, m]) => [t, metric(m) ?? Number.NaN]));
   const aucs = pick((m) => m.auc);
-  const truthEce = await calibrationAgainstTruth(files.test, spec, (rows) => scoreRows(served, rows));
+  const truthEce = simulated && eceAgainstDrawn(simulated, await scoreRows(served, simulated.data.rows));
   console.log(
     `${suite} ${arch} seed ${seed}: ${fmtAucs(aucs)} (${seconds.toFixed(0)} s, best epoch ${summary.bestEpoch})`,
   );
@@ -206,13 +223,18 @@ function baselines(suite: string, files: SuiteFiles): Row[] {
  * conversion model trained on clicked exposures only (the sample-selection-biased CVR model),
  * scored on every test exposure against the purchase labels; once per training seed.
  */
-async function naiveProducts(suite: string, files: SuiteFiles): Promise<Row[]> {
+async function naiveProducts(suite: string, files: SuiteFiles, test: SimulatedTest): Promise<Row[]> {
   const rows: Row[] = [];
-  for (const seed of seeds) rows.push(await naiveProduct(suite, files, seed));
+  for (const seed of seeds) rows.push(await naiveProduct(suite, files, test, seed));
   return withMeans(suite, rows);
 }
 
-async function naiveProduct(suite: string, files: SuiteFiles, seed: number): Promise<Row> {
+async function naiveProduct(
+  suite: string,
+  files: SuiteFiles,
+  { data: test, drawn }: SimulatedTest,
+  seed: number,
+): Promise<Row> {
   const dir = join(WORK, suite);
   const raw = JSON.parse(await readFile(files.spec, "utf8")) as {
     tasks: { name: string; given?: string }[];
@@ -235,17 +257,14 @@ async function naiveProduct(suite: string, files: SuiteFiles, seed: number): Pro
   await runTraining({ data: clicked, spec: await only("purchase"), arch: "single", out: cvr, seed });
   await exportModelDir(ctr);
   await exportModelDir(cvr);
-  const spec = await readSpecFile(files.spec);
-  const test = await loadDataset(files.test, spec);
   const pClick = (await scoreRows(await openServedModel(ctr), test.rows)).click!;
   const pCvr = (await scoreRows(await openServedModel(cvr), test.rows)).purchase!;
   const ctcvr = pClick.map((p, i) => p * pCvr[i]!);
   const head = { name: "purchase", type: "binary" } as const;
   const m = evaluateTask(head, test.labels.purchase!, ctcvr, { calibration: CALIBRATION }).metrics;
-  const truthEce = (await calibrationAgainstTruth(files.test, spec, async () => ({ purchase: ctcvr })))
-    ?.purchase;
+  const truthEce = eceAgainstDrawn({ drawn }, { purchase: ctcvr }).purchase!;
   console.log(
-    `${suite} naive ctr×cvr seed ${seed}: purchase auc ${m.auc?.toFixed(4)}, ece ${m.ece?.toFixed(5)}, truth ece ${truthEce?.toFixed(5)}`,
+    `${suite} naive ctr×cvr seed ${seed}: purchase auc ${m.auc?.toFixed(4)}, ece ${m.ece?.toFixed(5)}, truth ece ${truthEce.toFixed(5)}`,
   );
   return {
     suite,
@@ -253,48 +272,47 @@ async function naiveProduct(suite: string, files: SuiteFiles, seed: number): Pro
     seconds: (performance.now() - started) / 1000,
     auc: { purchase: m.auc ?? Number.NaN },
     ece: { purchase: m.ece ?? Number.NaN },
-    ...(truthEce !== undefined ? { truthEce: { purchase: truthEce } } : {}),
+    truthEce: { purchase: truthEce },
     seed,
   };
 }
 
 /**
- * The probability each simulated label was drawn from: the click probability at the row's
- * position (p_click_observed, the position-free p_click times the position effect) and, for
- * purchase, that times p_purchase_given_click. Not spec.truth's position-free probabilities:
- * no model sees the position, so against those every model would be off by the same position
- * effect. Undefined for files without these columns.
+ * A simulator suite's test file, loaded once for every model of the suite, with the probability
+ * each label was drawn from: the click probability at the row's position (p_click_observed, the
+ * position-free p_click times the position effect) and, for purchase, that times
+ * p_purchase_given_click. Not spec.truth's position-free probabilities: no model sees the
+ * position, so against those every model would be off by the same position effect.
  */
-function labelProbabilities(
-  rows: readonly Record<string, unknown>[],
-): Record<string, Float32Array> | undefined {
-  const first = rows[0];
-  if (!first || !("p_click_observed" in first) || !("p_purchase_given_click" in first)) return undefined;
-  const click = Float32Array.from(rows, (r) => Number(r.p_click_observed));
-  const purchase = Float32Array.from(rows, (r, i) => click[i]! * Number(r.p_purchase_given_click));
-  return { click, purchase };
+interface SimulatedTest {
+  data: Dataset;
+  drawn: Record<string, Float32Array>;
 }
 
-/** Noise-free calibration: ECE (CALIBRATION bins) of the predictions against labelProbabilities. */
-async function calibrationAgainstTruth(
-  file: string,
-  spec: DatasetSpec,
-  predict: (rows: Dataset["rows"]) => Promise<Record<string, Float32Array>>,
-): Promise<Record<string, number> | undefined> {
-  const test = await loadDataset(file, spec);
-  const truth = labelProbabilities(test.rows);
-  if (!truth) return undefined;
-  const predicted = await predict(test.rows);
+async function simulatedTest(files: SuiteFiles): Promise<SimulatedTest> {
+  const data = await loadDataset(files.test, await readSpecFile(files.spec));
+  const first = data.rows[0]!;
+  if (!("p_click_observed" in first) || !("p_purchase_given_click" in first))
+    throw new Error(`${files.test}: no p_click_observed / p_purchase_given_click columns`);
+  const click = Float32Array.from(data.rows, (r) => Number(r.p_click_observed));
+  const purchase = Float32Array.from(data.rows, (r, i) => click[i]! * Number(r.p_purchase_given_click));
+  return { data, drawn: { click, purchase } };
+}
+
+/** Noise-free calibration: ECE (CALIBRATION bins) of each predicted task against the drawn probabilities. */
+function eceAgainstDrawn(
+  { drawn }: Pick<SimulatedTest, "drawn">,
+  predicted: Record<string, Float32Array>,
+): Record<string, number> {
   return Object.fromEntries(
     Object.entries(predicted)
-      .filter(([task]) => truth[task])
-      .map(([task, p]) => [task, expectedCalibrationError(calibrationCurve(truth[task]!, p, CALIBRATION))]),
+      .filter(([task]) => drawn[task])
+      .map(([task, p]) => [task, expectedCalibrationError(calibrationCurve(drawn[task]!, p, CALIBRATION))]),
   );
 }
 
 /** The ceiling: AUC of the true probabilities on the test file. */
-async function oracle(suite: string, files: SuiteFiles): Promise<Row> {
-  const data = await loadDataset(files.test, await readSpecFile(files.spec));
+function oracle(suite: string, data: Dataset): Row {
   const aucs = Object.fromEntries(
     Object.entries(data.truth).map(([task, p]) => [task, auc(data.labels[task]!, p)]),
   );
