@@ -32,11 +32,36 @@ def read(path, spec):
         dtype=np.float64,
     ).reshape(len(rows), len(numeric))
     cat = np.array([[r[c].strip() for c in categorical] for r in rows], dtype=object).reshape(len(rows), len(categorical))
+    tokens = {
+        x["name"]: [[v for v in r[x["name"]].strip().split(x.get("separator", "|")) if v] for r in rows]
+        for x in spec["features"]
+        if x["type"] == "multi_categorical"
+    }
     labels = {}
     for t in spec["tasks"]:
         positive = set(t.get("positive", ["1", "true"]))
         labels[t["name"]] = np.array([1 if r[t["column"]].strip() in positive else 0 for r in rows])
-    return num, cat, labels
+    return num, cat, tokens, labels
+
+
+def indicators(train_tokens, test_tokens, min_count=2):
+    """A multi-valued column as one 0/1 column per value seen at least min_count times in training
+    (the multi-hot encoding both baselines take as numbers)."""
+    counts = {}
+    for values in train_tokens:
+        for v in set(values):
+            counts[v] = counts.get(v, 0) + 1
+    vocab = {v: i for i, v in enumerate(sorted(v for v, c in counts.items() if c >= min_count))}
+
+    def encode(lists):
+        out = np.zeros((len(lists), len(vocab)))
+        for i, values in enumerate(lists):
+            for v in values:
+                if v in vocab:
+                    out[i, vocab[v]] = 1.0
+        return out
+
+    return encode(train_tokens), encode(test_tokens)
 
 
 def target_encode(train_codes, y, test_codes, folds=5, smoothing=20):
@@ -67,8 +92,11 @@ def main():
     ap.add_argument("--spec", required=True)
     args = ap.parse_args()
     spec = json.load(open(args.spec))
-    tn, tc, ty = read(args.train, spec)
-    vn, vc, vy = read(args.test, spec)
+    tn, tc, tt, ty = read(args.train, spec)
+    vn, vc, vt, vy = read(args.test, spec)
+    for name in tt:
+        ti, vi = indicators(tt[name], vt[name])
+        tn, vn = np.concatenate([tn, ti], axis=1), np.concatenate([vn, vi], axis=1)
     nn = tn.shape[1]
     train_x = np.concatenate([tn, tc], axis=1)
     test_x = np.concatenate([vn, vc], axis=1)

@@ -19,6 +19,10 @@
  * trained on clicked rows only) and report calibration in equal-mass bins, against the labels
  * and, free of label noise, against the probabilities the simulator drew the labels from.
  *
+ * - your files: `--train F --test G --spec S [--name N]` runs the same comparison (the baselines,
+ *   then each architecture) on any train/test pair a dataset spec describes, e.g. the real public
+ *   sets test/tools/real-data.R writes. Multi-valued columns reach the baselines as 0/1 columns.
+ *
  * `--seeds 42,11,12` trains every architecture once per training seed (same data) and adds a mean
  * row per architecture: differences between architectures of a few thousandths are within the
  * seed-to-seed spread, so compare means.
@@ -28,8 +32,10 @@
  *
  *   npm run bench:quality [-- --suite census|thresholds|simulator|sparse] [--arch mmoe,single]
  *     [--seeds 42,11,12] [--quick]
+ *   npm run bench:quality -- --train F --test G --spec S [--name N] [--arch ...] [--seeds ...]
  */
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
@@ -70,8 +76,22 @@ const program = new Command("bench:quality")
   .option("--arch <list>", "architectures to train", "mmoe,single,shared-bottom,ple")
   .option("--seeds <list>", "training seeds: each architecture trains once per seed", "42")
   .option("--quick", "smaller data sets (a smoke run)")
+  .option("--train <file>", "your training file (with --test and --spec, instead of a suite)")
+  .option("--test <file>", "your test file")
+  .option("--spec <file>", "the dataset spec of both files")
+  .option("--name <name>", "the name your files' rows get in the table", "files")
   .parse();
-const opts = program.opts<{ suite: string; arch: string; seeds: string; quick?: boolean }>();
+const opts = program.opts<{
+  suite: string;
+  arch: string;
+  seeds: string;
+  quick?: boolean;
+  train?: string;
+  test?: string;
+  spec?: string;
+  name: string;
+}>();
+const ownFiles = ownSuite(opts);
 const archs = opts.arch.split(",").map((s) => s.trim());
 const seeds = opts.seeds.split(",").map((s) => {
   const seed = Number(s);
@@ -82,12 +102,17 @@ const seeds = opts.seeds.split(",").map((s) => {
 const scale = opts.quick ? 0.1 : 1;
 
 const results: Row[] = [];
-if (opts.suite === "all" || opts.suite === "census") {
+const suite = ownFiles ? "files" : opts.suite;
+if (ownFiles) {
+  results.push(...baselines(opts.name, ownFiles));
+  results.push(...(await trainEach(opts.name, archs, ownFiles)));
+}
+if (suite === "all" || suite === "census") {
   const files = censusSuite(join(WORK, "census"), Math.round(100_000 * scale), Math.round(50_000 * scale));
   results.push(...baselines("census", files));
   results.push(...(await trainEach("census", archs, files)));
 }
-if (opts.suite === "all" || opts.suite === "thresholds") {
+if (suite === "all" || suite === "thresholds") {
   const files = thresholdSuite(
     join(WORK, "thresholds"),
     Math.round(100_000 * scale),
@@ -97,14 +122,14 @@ if (opts.suite === "all" || opts.suite === "thresholds") {
   results.push(oracle("thresholds", test), ...baselines("thresholds", files));
   results.push(...(await trainEach("thresholds", archs, files)));
 }
-if (opts.suite === "all" || opts.suite === "simulator") {
+if (suite === "all" || suite === "simulator") {
   const files = await simulatorSuite(join(WORK, "simulator"), Math.round(20_000 * scale));
   const test = await simulatedTest(files);
   results.push(oracle("simulator", test.data));
   results.push(...(await trainEach("simulator", [...archs, "esmm"], files, test)));
   results.push(...(await naiveProducts("simulator", files, test)));
 }
-if (opts.suite === "all" || opts.suite === "sparse") {
+if (suite === "all" || suite === "sparse") {
   const files = await simulatorSuite(join(WORK, "sparse"), Math.round(40_000 * scale), {
     purchaseBias: -3.6,
     trainFraction: 0.4,
@@ -119,6 +144,16 @@ await mkdir("out/bench", { recursive: true });
 await writeFile(OUT, `${JSON.stringify({ createdAt: new Date().toISOString(), results }, null, 1)}\n`);
 printTable(results);
 console.log(`wrote ${OUT}`);
+
+/** --train/--test/--spec: all three or none, each an existing file. */
+function ownSuite(o: { train?: string; test?: string; spec?: string }): SuiteFiles | undefined {
+  const given = (["train", "test", "spec"] as const).filter((k) => o[k] !== undefined);
+  if (given.length === 0) return undefined;
+  const missing = (["train", "test", "spec"] as const).filter((k) => o[k] === undefined);
+  if (missing.length > 0) program.error(`bench:quality: --${missing[0]} is needed with --${given[0]}`);
+  for (const k of given) if (!existsSync(o[k]!)) program.error(`bench:quality: --${k} ${o[k]}: no such file`);
+  return { train: o.train!, test: o.test!, spec: o.spec! };
+}
 
 /**
  * Every architecture once per seed, then (with several seeds) each architecture's mean; with a
