@@ -21,6 +21,9 @@ export interface TrainingInfo {
   bestEpoch: number;
   /** Early stopping's patience (absent in older models). */
   patience?: number;
+  /** Batch size and the most epochs the run had (absent in older models). */
+  batchSize?: number;
+  maxEpochs?: number;
   taskWeights: Record<string, number>;
   trainRows: number;
   validRows: number;

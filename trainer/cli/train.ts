@@ -29,7 +29,11 @@ const program = new Command("train")
   .requiredOption("--spec <file>", "dataset spec (JSON)")
   .requiredOption("--out <dir>", "model directory to write")
   .option("--arch <name>", `architecture: ${Object.keys(ARCHITECTURES).join(", ")}`, "shared-bottom")
-  .option("--epochs <n>", "maximum epochs; early stopping may end sooner (default 8)", positiveInt)
+  .option(
+    "--epochs <n>",
+    "maximum epochs; early stopping may end sooner (default 8, more on small files: at least 1,500 steps, at most 40 epochs)",
+    positiveInt,
+  )
   .option("--seed <n>", "random seed (default 42)", positiveInt)
   .option("--valid-fraction <x>", "fraction of rows (or groups) held out for validation", fraction, 0.1)
   .option("--time-column <name>", "validate on the latest rows by this column (numbers or dates)")
@@ -65,7 +69,11 @@ const program = new Command("train")
     "embedding size for categorical features and buckets (default 8)",
     positiveInt,
   )
-  .option("--batch-size <n>", "mini-batch size (default 512)", positiveInt)
+  .option(
+    "--batch-size <n>",
+    "mini-batch size (default 512; on small files down to 64, for about 48 steps an epoch)",
+    positiveInt,
+  )
   .option("--learning-rate <x>", "peak learning rate (default 0.002)", positiveNumber)
   .addOption(new Option("--optimizer <name>", "optimiser").choices(OPTIMIZERS).default("adam"))
   .addOption(
@@ -79,10 +87,16 @@ const program = new Command("train")
       .default("auto"),
   )
   .option(
-    "--l2 <x>",
-    "L2 penalty on kernels and the embedding rows each batch reads (default 0.001; 0 turns it off)",
+    "--embedding-l2 <x>",
+    "L2 penalty on the embedding rows each batch reads (default 0.001; 0 turns it off)",
     nonNegativeNumber,
   )
+  .option(
+    "--kernel-l2 <x>",
+    "L2 penalty on the dense layers' kernels (default 0.001; 0 turns it off)",
+    nonNegativeNumber,
+  )
+  .option("--l2 <x>", "sets both --embedding-l2 and --kernel-l2 (either given wins)", nonNegativeNumber)
   .option(
     "--workers <n>",
     "threads computing each batch's gradients (2: split every batch with a worker thread; default 1)",
@@ -121,6 +135,8 @@ await runCli(async () => {
     earlyStop: opts.earlyStop,
     patience: opts.patience,
     l2: opts.l2,
+    embeddingL2: opts.embeddingL2,
+    kernelL2: opts.kernelL2,
     rankingLoss: opts.rankingLoss,
     calibration: opts.calibration,
     schedule: opts.lrSchedule,
@@ -152,7 +168,7 @@ await runCli(async () => {
       `skipped ${summary.rowsSkipped} bad rows (within --max-bad-rows ${opts.maxBadRows}), first: ${summary.skipped.join("; ")}`,
     );
   console.log(
-    `trained ${opts.arch} on ${summary.trainRows} rows (validation ${summary.validRows}, ${summary.split} split), backend ${summary.backend}, best epoch ${summary.bestEpoch}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    `trained ${opts.arch} on ${summary.trainRows} rows (validation ${summary.validRows}, ${summary.split} split), backend ${summary.backend}, batch ${summary.batchSize}, best epoch ${summary.bestEpoch} of at most ${summary.maxEpochs}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
   if (summary.calibration)
     console.log(

@@ -73,6 +73,20 @@ export function batchTensors(config: NetworkConfig, data: BatchSource, idx: Int3
   return tensorsOf(config, batchArrays(config, data, idx), idx.length);
 }
 
+/**
+ * L2 penalties (λ/2·Σw²) on the embedding rows each batch reads and on dense kernels. A number
+ * sets both.
+ */
+export interface L2Penalty {
+  embedding: number;
+  kernel: number;
+}
+
+export function l2Penalty(l2: L2Penalty | number | undefined): L2Penalty {
+  if (l2 === undefined) return { embedding: 0, kernel: 0 };
+  return typeof l2 === "number" ? { embedding: l2, kernel: l2 } : l2;
+}
+
 export type Objective = (params: Params, inputs: BatchTensors) => { total: tf.Scalar; perTask: tf.Tensor1D };
 
 /** The minimised loss of a batch: the weighted task losses plus the optional ranking term. */
@@ -80,21 +94,23 @@ export function batchObjective(
   config: NetworkConfig,
   weighting: TaskWeighting,
   ranking: number,
-  l2: number,
+  l2: L2Penalty,
 ): Objective {
   const binary = config.heads.filter((h) => h.type === "binary");
   return (params, inputs) => {
     const logits = networkLogits(params, config, inputs);
     const losses = headLosses(config.heads, logits, inputs.labels);
     let total = weighting.combine(losses);
-    if (l2 > 0) {
-      // On kernels and on the embedding rows the batch read (in the sparse path `embedding` is
-      // the batch's own rows): rows of rare ids are pulled to 0 only when they are used.
-      const penalised = Object.entries(params)
-        .filter(([name]) => name === "embedding" || name.endsWith("/kernel"))
-        .map(([, v]) => tf.sum(tf.square(v)));
-      if (penalised.length > 0) total = tf.add(total, tf.mul(l2 / 2, tf.addN(penalised)));
-    }
+    // On kernels and on the embedding rows the batch read (in the sparse path `embedding` is
+    // the batch's own rows): rows of rare ids are pulled to 0 only when they are used.
+    const penalised = Object.entries(params)
+      .map(
+        ([name, v]) =>
+          [name === "embedding" ? l2.embedding : name.endsWith("/kernel") ? l2.kernel : 0, v] as const,
+      )
+      .filter(([lambda]) => lambda > 0)
+      .map(([lambda, v]) => tf.mul(lambda / 2, tf.sum(tf.square(v))));
+    if (penalised.length > 0) total = tf.add(total, tf.addN(penalised));
     if (ranking > 0 && inputs.segments) {
       for (const h of binary) {
         const term = listwiseLoss(

@@ -21,7 +21,13 @@ import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "
 import * as tf from "@tensorflow/tfjs";
 import type { NetworkConfig } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
-import { batchArrays, type Objective, type Shard, shardGradients } from "./batch-gradients.ts";
+import {
+  batchArrays,
+  type L2Penalty,
+  type Objective,
+  type Shard,
+  shardGradients,
+} from "./batch-gradients.ts";
 import type { RowLookup, SparseOptimizer } from "./sparse-optimizer.ts";
 import type { TaskWeighting, WeightingKind } from "./task-weighting.ts";
 import type { BatchGradients, GradientSource, StepLoss, TrainOptions } from "./train-network.ts";
@@ -39,7 +45,7 @@ export interface WorkerInit {
   shapes: number[][];
   weightingKind: WeightingKind;
   taskWeights: Record<string, number>;
-  l2: number;
+  l2: L2Penalty;
   port: MessagePort;
   /** One Int32 per worker on a SharedArrayBuffer: raised to 1 once a reply is on the port. */
   flags: Int32Array;
@@ -71,7 +77,7 @@ export interface ParallelContext {
   weighting: TaskWeighting;
   weightingKind: WeightingKind;
   taskWeights: Record<string, number>;
-  l2: number;
+  l2: L2Penalty;
 }
 
 /** Refuses what the data-parallel path cannot train, before any data is read. */
@@ -112,7 +118,7 @@ export function parallelGradients(ctx: ParallelContext): { gradients: GradientSo
     }),
   );
   let started = false;
-  const merge = tableMerger(config, ctx.l2);
+  const merge = tableMerger(config, ctx.l2.embedding);
 
   const currentParams = (): Float32Array => {
     const out = new Float32Array(sizes.reduce((a, b) => a + b, 0));

@@ -20,11 +20,13 @@ import { type ArchOptions, DEFAULT_ARCH_OPTIONS, type Params } from "../models/t
 import { writeReport } from "../report/training-report.ts";
 import { validationDiagnostics } from "../report/validation-diagnostics.ts";
 import { selectBackend } from "./backend.ts";
+import type { L2Penalty } from "./batch-gradients.ts";
 import { type CalibrationKind, calibrateHeads, type HeadCalibration } from "./calibrate-heads.ts";
 import type { OptimizerKind } from "./dense-optimizer.ts";
 import { validationScore } from "./early-stopping.ts";
 import { checkWorkers } from "./parallel-optimizer.ts";
 import type { ScheduleKind } from "./schedule.ts";
+import { defaultBatchSize, defaultEpochs } from "./step-budget.ts";
 import type { WeightingKind } from "./task-weighting.ts";
 import {
   DEFAULT_TRAIN_OPTIONS,
@@ -61,8 +63,12 @@ export interface TrainCommand {
   earlyStop?: string;
   /** Epochs without a better validation score before stopping (default DEFAULT_TRAIN_OPTIONS). */
   patience?: number;
-  /** L2 penalty on kernels and the embedding rows a batch reads (default DEFAULT_L2). */
+  /** L2 penalty on the embedding rows a batch reads and on kernels: sets both (DEFAULT_L2). */
   l2?: number;
+  /** L2 on the embedding rows alone, over l2. */
+  embeddingL2?: number;
+  /** L2 on dense kernels alone, over l2. */
+  kernelL2?: number;
   taskWeights?: Record<string, number>;
   embeddingDim?: number;
   batchSize?: number;
@@ -91,6 +97,9 @@ export interface TrainSummary {
   rowsSkipped: number;
   skipped: string[];
   split: "random" | "group" | "time";
+  /** The batch size and the most epochs the run had (./step-budget.ts when not given). */
+  batchSize: number;
+  maxEpochs: number;
   /** With initFrom: what the earlier model's weights covered. */
   warmStart?: WarmStartReport;
   bestEpoch: number;
@@ -105,7 +114,7 @@ export interface TrainSummary {
  * +0.0083 in an earlier run; the best epoch moved from 1 to 3-4, the id embeddings memorise
  * less), census-like income +0.0010, +0.0009, never-married +0.0001, +0.0002.
  */
-export const DEFAULT_L2 = 1e-3;
+export const DEFAULT_L2: L2Penalty = { embedding: 1e-3, kernel: 1e-3 };
 
 export async function readSpecFile(path: string): Promise<DatasetSpec> {
   let json: unknown;
@@ -144,6 +153,8 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       `--valid-fraction: the ${data.split} split left ${train.rows} training and ${valid.rows} validation rows`,
     );
   }
+  const batchSize = cmd.batchSize ?? defaultBatchSize(train.rows);
+  const maxEpochs = cmd.epochs ?? defaultEpochs(train.rows, batchSize);
   const heads: NetworkConfig["heads"] = spec.tasks.map((t) => ({
     name: t.name,
     type: t.type,
@@ -194,15 +205,18 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
         }
       : {}),
     ...DEFAULT_TRAIN_OPTIONS,
-    epochs: cmd.epochs ?? DEFAULT_TRAIN_OPTIONS.epochs,
-    batchSize: cmd.batchSize ?? DEFAULT_TRAIN_OPTIONS.batchSize,
+    epochs: maxEpochs,
+    batchSize,
     learningRate: cmd.learningRate ?? DEFAULT_TRAIN_OPTIONS.learningRate,
     ...(cmd.optimizer ? { optimizer: cmd.optimizer } : {}),
     ...(cmd.schedule ? { schedule: cmd.schedule } : {}),
     ...(cmd.taskWeighting ? { taskWeighting: cmd.taskWeighting } : {}),
     ...(cmd.earlyStop ? { earlyStop: cmd.earlyStop } : {}),
     patience,
-    l2: cmd.l2 ?? DEFAULT_L2,
+    l2: {
+      embedding: cmd.embeddingL2 ?? cmd.l2 ?? DEFAULT_L2.embedding,
+      kernel: cmd.kernelL2 ?? cmd.l2 ?? DEFAULT_L2.kernel,
+    },
     ...(cmd.rankingLoss ? { rankingLoss: cmd.rankingLoss } : {}),
     ...(cmd.workers !== undefined ? { workers: cmd.workers } : {}),
     seed,
@@ -225,6 +239,8 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       epochs: result.history.length,
       bestEpoch: result.bestEpoch,
       patience,
+      batchSize,
+      maxEpochs,
       taskWeights,
       trainRows: train.rows,
       validRows: valid.rows,
@@ -246,6 +262,8 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     skipped: data.skipped,
     hashed: data.hashed,
     split: data.split,
+    batchSize,
+    maxEpochs,
     bestEpoch: result.bestEpoch,
     validation,
     ...(calibration.heads ? { calibration: calibration.heads } : {}),

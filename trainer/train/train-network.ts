@@ -11,7 +11,14 @@ import type { NamedArray } from "../artifact/float-pack.ts";
 import { evaluateTask } from "../evaluate/task-metrics.ts";
 import { headOutput, initNetwork, type NetworkConfig, networkLogits } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
-import { batchArrays, batchObjective, batchTensors, shardGradients } from "./batch-gradients.ts";
+import {
+  batchArrays,
+  batchObjective,
+  batchTensors,
+  type L2Penalty,
+  l2Penalty,
+  shardGradients,
+} from "./batch-gradients.ts";
 import {
   denseOptimizer,
   type OptimizerKind,
@@ -49,8 +56,11 @@ export interface TrainOptions {
    * Batches are then made of whole groups.
    */
   rankingLoss?: number;
-  /** L2 penalty (λ/2·Σw²) on dense kernels and on the embedding rows each batch reads; default 0. */
-  l2?: number;
+  /**
+   * L2 penalty (λ/2·Σw²) on the embedding rows each batch reads and on dense kernels; a number
+   * sets both; default 0.
+   */
+  l2?: L2Penalty | number;
   /**
    * Epochs without improvement of the validation score before stopping. The learning-rate
    * schedule spans all `epochs` whenever the run stops, so stopping early also skips its decay.
@@ -309,7 +319,7 @@ export function createNetworkOptimizer(
 ): NetworkOptimizer {
   const kind = options.optimizer ?? "adam";
   const weighting = options.weighting ?? taskWeighting("static", config.heads, options.taskWeights);
-  const objective = batchObjective(config, weighting, options.rankingLoss ?? 0, options.l2 ?? 0);
+  const objective = batchObjective(config, weighting, options.rankingLoss ?? 0, l2Penalty(options.l2));
   const scheduled = denseOptimizer(kind, options.learningRate);
   const adam = scheduled.optimizer;
   const embedding = params.embedding;
@@ -364,7 +374,7 @@ export function createNetworkOptimizer(
           weighting,
           weightingKind: options.taskWeighting ?? "static",
           taskWeights: options.taskWeights,
-          l2: options.l2 ?? 0,
+          l2: l2Penalty(options.l2),
         })
       : null;
   const inThread: GradientSource = (data, idx) => {

@@ -1,0 +1,42 @@
+/** Default batch size and epochs: small files get smaller batches and more epochs. */
+import { describe, expect, it } from "vitest";
+import {
+  defaultBatchSize,
+  defaultEpochs,
+  MAX_BATCH,
+  MAX_EPOCHS,
+  MIN_BATCH,
+  MIN_EPOCHS,
+  MIN_STEPS,
+} from "../../trainer/train/step-budget.ts";
+
+describe("step budget", () => {
+  it("large files keep 512-row batches and 8 epochs", () => {
+    for (const rows of [96_000, 160_000, 5_000_000]) {
+      expect(defaultBatchSize(rows)).toBe(MAX_BATCH);
+      expect(defaultEpochs(rows, MAX_BATCH)).toBe(MIN_EPOCHS);
+    }
+  });
+
+  it("smaller files: batches halve to 64 and epochs grow to give the minimum steps", () => {
+    expect(defaultBatchSize(90_000)).toBe(MAX_BATCH);
+    expect(defaultEpochs(90_000, MAX_BATCH)).toBe(9);
+    expect(defaultBatchSize(6_210)).toBe(128);
+    expect(defaultBatchSize(2_775)).toBe(MIN_BATCH);
+    expect(defaultBatchSize(50)).toBe(MIN_BATCH);
+    const rows = 6_210;
+    const batch = defaultBatchSize(rows);
+    const epochs = defaultEpochs(rows, batch);
+    expect(epochs * Math.ceil(rows / batch)).toBeGreaterThanOrEqual(MIN_STEPS);
+    expect((epochs - 1) * Math.ceil(rows / batch)).toBeLessThan(MIN_STEPS);
+  });
+
+  it("never more than MAX_EPOCHS, never fewer than MIN_EPOCHS", () => {
+    for (const rows of [1, 10, 100, 1_000, 30_000, 60_000, 1e7]) {
+      const e = defaultEpochs(rows, defaultBatchSize(rows));
+      expect(e).toBeGreaterThanOrEqual(MIN_EPOCHS);
+      expect(e).toBeLessThanOrEqual(MAX_EPOCHS);
+    }
+    expect(defaultEpochs(100, 64)).toBe(MAX_EPOCHS);
+  });
+});
