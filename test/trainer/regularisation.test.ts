@@ -1,10 +1,19 @@
-/** --l2, --embedding-l2, --kernel-l2: each penalty shrinks what it names and only that. */
+/**
+ * --l2, --embedding-l2, --kernel-l2: each penalty shrinks what it names, and an embedding row's
+ * share is divided by how many times the batch reads it.
+ */
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { NetworkConfig } from "../../trainer/models/network.ts";
+import { initNetwork, type NetworkConfig } from "../../trainer/models/network.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import type { L2Penalty } from "../../trainer/train/batch-gradients.ts";
+import {
+  batchObjective,
+  batchTensors,
+  type L2Penalty,
+  readShares,
+} from "../../trainer/train/batch-gradients.ts";
+import { taskWeighting } from "../../trainer/train/task-weighting.ts";
 import { type LabelledBatch, trainNetwork } from "../../trainer/train/train-network.ts";
 import { lcg } from "./lcg.ts";
 
@@ -62,5 +71,36 @@ describe("l2", () => {
     // Each leaves the other part larger than the penalty on that part does.
     expect(rows.kernels).toBeGreaterThan(1.2 * kernels.kernels);
     expect(kernels.table).toBeGreaterThan(1.2 * rows.table);
+  });
+});
+
+describe("embedding penalty per read", () => {
+  it("readShares: 1 / reads for each row read, 0 for the others", () => {
+    expect(readShares(Int32Array.from([2, 0, 2, 2, 3, 0]), 5)).toEqual(
+      Float32Array.from([0.5, 0, 1 / 3, 1, 0]),
+    );
+  });
+
+  it("the objective adds λ/2·|w|² / reads for each row the batch reads", () => {
+    const objective = batchObjective(CONFIG, taskWeighting("static", CONFIG.heads, {}), 0, {
+      embedding: 0.5,
+      kernel: 0,
+    });
+    const batch = data(6, 3);
+    batch.ids.set([1, 1, 1, 4, 1, 7]); // row 1 four times, rows 4 and 7 once
+    const idx = Int32Array.from({ length: 6 }, (_, i) => i);
+    const params = initNetwork(CONFIG, 1);
+    const penalty = tf.tidy(() => {
+      const withShares = objective(params, batchTensors(CONFIG, batch, idx, CONFIG.vocabSize)).total;
+      const none = batchObjective(CONFIG, taskWeighting("static", CONFIG.heads, {}), 0, {
+        embedding: 0,
+        kernel: 0,
+      });
+      return withShares.sub(none(params, batchTensors(CONFIG, batch, idx)).total).dataSync()[0]!;
+    });
+    const table = params.embedding!.arraySync() as number[][];
+    const sq = (r: number) => table[r]!.reduce((a, w) => a + w * w, 0);
+    expect(penalty).toBeCloseTo((0.5 / 2) * (sq(1) / 4 + sq(4) + sq(7)), 5);
+    tf.dispose(Object.values(params));
   });
 });

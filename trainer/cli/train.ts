@@ -88,12 +88,12 @@ const program = new Command("train")
   )
   .option(
     "--embedding-l2 <x>",
-    "L2 penalty on the embedding rows each batch reads (default 0.001; 0 turns it off)",
+    "L2 penalty on the embedding rows each batch reads, each row's share divided by its reads in the batch (default 0.01; 0 turns it off)",
     nonNegativeNumber,
   )
   .option(
     "--kernel-l2 <x>",
-    "L2 penalty on the dense layers' kernels (default 0.001; 0 turns it off)",
+    "L2 penalty on the dense layers' kernels (default 0.0001; 0 turns it off)",
     nonNegativeNumber,
   )
   .option("--l2 <x>", "sets both --embedding-l2 and --kernel-l2 (either given wins)", nonNegativeNumber)

@@ -17,6 +17,11 @@ export interface BatchTensors {
   /** Each row's group within the batch, 0..groupCount-1 (data with groups only). */
   segments?: tf.Tensor1D;
   groupCount: number;
+  /**
+   * [rows of params.embedding, 1]: 1 / how many times the batch reads each embedding row (0 for
+   * rows it does not read); what the embedding L2 penalty weighs each row by. Training only.
+   */
+  readShares?: tf.Tensor2D;
 }
 
 export interface BatchArrays {
@@ -57,7 +62,12 @@ export function batchArrays(config: NetworkConfig, data: BatchSource, idx: Int32
   return { dense, ids, labels, segments, groupCount: local.size };
 }
 
-export function tensorsOf(config: NetworkConfig, arrays: BatchArrays, n: number): BatchTensors {
+export function tensorsOf(
+  config: NetworkConfig,
+  arrays: BatchArrays,
+  n: number,
+  tableRows?: number,
+): BatchTensors {
   const labels: Record<string, tf.Tensor2D> = {};
   for (const [name, values] of Object.entries(arrays.labels)) labels[name] = tf.tensor2d(values, [n, 1]);
   return {
@@ -66,16 +76,50 @@ export function tensorsOf(config: NetworkConfig, arrays: BatchArrays, n: number)
     labels,
     ...(arrays.segments ? { segments: tf.tensor1d(arrays.segments, "int32") } : {}),
     groupCount: arrays.groupCount,
+    ...(tableRows !== undefined && config.idSlots > 0
+      ? { readShares: tf.tensor2d(readShares(arrays.ids, tableRows), [tableRows, 1]) }
+      : {}),
   };
 }
 
-export function batchTensors(config: NetworkConfig, data: BatchSource, idx: Int32Array): BatchTensors {
-  return tensorsOf(config, batchArrays(config, data, idx), idx.length);
+/** A batch as tensors; with `tableRows`, also the read shares of that many embedding rows. */
+export function batchTensors(
+  config: NetworkConfig,
+  data: BatchSource,
+  idx: Int32Array,
+  tableRows?: number,
+): BatchTensors {
+  return tensorsOf(config, batchArrays(config, data, idx), idx.length, tableRows);
+}
+
+/** 1 / the number of times `ids` reads each of `tableRows` rows; 0 for rows never read. */
+export function readShares(ids: Int32Array, tableRows: number): Float32Array {
+  const shares = new Float32Array(tableRows);
+  for (const id of ids) shares[id] = shares[id]! + 1;
+  for (let r = 0; r < tableRows; r++) if (shares[r]! > 0) shares[r] = 1 / shares[r]!;
+  return shares;
 }
 
 /**
- * L2 penalties (λ/2·Σw²) on the embedding rows each batch reads and on dense kernels. A number
- * sets both.
+ * L2 penalties: λ/2·Σw² on dense kernels, and on the embedding rows each batch reads, each row's
+ * term divided by how many times the batch reads it. A number sets both.
+ *
+ * The division makes the embedding penalty adaptive to frequency (as DIN's regulariser): a rare
+ * id, read once, gets the full λ against one example's gradient, while a value read in every
+ * other row (a binary feature) gets λ/256 against a large one. One strength then fits both kinds
+ * of data that a plain penalty forces a choice between. On the recommendation simulator, user and
+ * item ids memorise unless held hard; on the 1980 census Fertility set (AER) a penalty that
+ * strong keeps the network at the linear model, because the one interaction there (first two
+ * children of the same sex) costs more penalty than it gains loss. mmoe test AUC, seed 42:
+ *
+ * | embedding / kernel L2 | simulator purchase | Fertility morekids |
+ * |---|---|---|
+ * | 1e-3 / 1e-3, plain (stop 10-14) | 0.6806 | 0.5805 |
+ * | 1e-3 / 1e-4, plain | 0.6656 | 0.5926 |
+ * | 1e-2 / 1e-4, plain | 0.6800 | 0.5806 |
+ * | 1e-2 / 1e-4, divided by reads (the default) | 0.6802 | 0.5926 |
+ *
+ * (logistic regression 0.5799, gradient-boosted trees 0.5926 on Fertility.)
  */
 export interface L2Penalty {
   embedding: number;
@@ -101,15 +145,17 @@ export function batchObjective(
     const logits = networkLogits(params, config, inputs);
     const losses = headLosses(config.heads, logits, inputs.labels);
     let total = weighting.combine(losses);
-    // On kernels and on the embedding rows the batch read (in the sparse path `embedding` is
-    // the batch's own rows): rows of rare ids are pulled to 0 only when they are used.
-    const penalised = Object.entries(params)
-      .map(
-        ([name, v]) =>
-          [name === "embedding" ? l2.embedding : name.endsWith("/kernel") ? l2.kernel : 0, v] as const,
-      )
-      .filter(([lambda]) => lambda > 0)
-      .map(([lambda, v]) => tf.mul(lambda / 2, tf.sum(tf.square(v))));
+    // In the sparse path `embedding` is the batch's own rows; in the dense one, the whole table
+    // with 0 shares for the rows the batch does not read.
+    const penalised = Object.entries(params).flatMap(([name, v]) => {
+      if (name === "embedding" && l2.embedding > 0) {
+        const squares = tf.square(v);
+        const weighed = inputs.readShares ? tf.mul(squares, inputs.readShares) : squares;
+        return [tf.mul(l2.embedding / 2, tf.sum(weighed))];
+      }
+      if (name.endsWith("/kernel") && l2.kernel > 0) return [tf.mul(l2.kernel / 2, tf.sum(tf.square(v)))];
+      return [];
+    });
     if (penalised.length > 0) total = tf.add(total, tf.addN(penalised));
     if (ranking > 0 && inputs.segments) {
       for (const h of binary) {
@@ -164,7 +210,7 @@ export function shardGradients(
   return tidy(() => {
     const table =
       config.idSlots > 0 ? tf.tensor2d(shard.tableValues, [shard.tableRows, config.embeddingDim]) : null;
-    const inputs = tensorsOf(config, shard.arrays, shard.n);
+    const inputs = tensorsOf(config, shard.arrays, shard.n, table ? shard.tableRows : undefined);
     // A plain tensor in the variable's place: only read (gathered from), never assigned.
     const shardParams: Params = table ? { ...params, embedding: table as unknown as tf.Variable } : params;
     let tasks: tf.Tensor1D | undefined;

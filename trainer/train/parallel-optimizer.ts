@@ -77,6 +77,7 @@ export interface ParallelContext {
   weighting: TaskWeighting;
   weightingKind: WeightingKind;
   taskWeights: Record<string, number>;
+  /** The whole penalty: the shards' objective (and the workers') carries the kernels' part only. */
   l2: L2Penalty;
 }
 
@@ -112,7 +113,7 @@ export function parallelGradients(ctx: ParallelContext): { gradients: GradientSo
       shapes: denseEntries.map(([, v]) => [...v.shape]),
       weightingKind: ctx.weightingKind,
       taskWeights: ctx.taskWeights,
-      l2: ctx.l2,
+      l2: { ...ctx.l2, embedding: 0 },
       flags,
       slot,
     }),
@@ -144,7 +145,7 @@ export function parallelGradients(ctx: ParallelContext): { gradients: GradientSo
       started = true;
     }
     const count = Math.min(ctx.workers, idx.length);
-    const shards: { shard: Shard; lookup: RowLookup }[] = [];
+    const shards: { shard: Shard; lookup: RowLookup; reads: Float64Array }[] = [];
     for (let k = 0; k < count; k++) {
       const part = idx.subarray(
         Math.floor((k * idx.length) / count),
@@ -152,8 +153,12 @@ export function parallelGradients(ctx: ParallelContext): { gradients: GradientSo
       );
       const arrays = batchArrays(config, data, part);
       const lookup = lazy ? lazy.lookup(arrays.ids) : NO_ROWS;
+      // Counted before the ids move to a worker: the merge's L2 penalty needs every read.
+      const reads = new Float64Array(lookup.rows.length);
+      for (const r of lookup.local) reads[r] = reads[r]! + 1;
       shards.push({
         lookup,
+        reads,
         shard: {
           arrays: lazy ? { ...arrays, ids: lookup.local } : arrays,
           n: part.length,
@@ -248,30 +253,28 @@ function averageArray(
 /**
  * The table gradient of the whole batch from the shards' [U_k, E] gradients: one row per
  * distinct row of the batch (union, in order of first appearance), Σ share·gradient. The L2
- * term on the rows a batch reads is counted once per batch, but a shard counts it only for its
- * own rows, so a row read by some shards only is short of (1 − its shards' shares)·λ·w: added
- * here, and its (1 − shares)·λ/2·|w|² to the loss.
+ * penalty on the embedding rows is added here, not in the shards: each row's λ/2·|w|² divided by
+ * how many times the whole batch reads it (as one thread computes it), gradient λ·w / reads.
  */
 function tableMerger(config: NetworkConfig, l2: number) {
   const E = config.embeddingDim;
   const slot = new Int32Array(config.idSlots > 0 ? config.vocabSize : 0).fill(-1);
   return (
-    shards: readonly { lookup: RowLookup; shard: Shard }[],
+    shards: readonly { lookup: RowLookup; reads: Float64Array; shard: Shard }[],
     parts: readonly ShardResult[],
     shares: readonly number[],
   ): { rows: Int32Array; table: Float32Array; loss: number } => {
     const capacity = shards.reduce((n, s) => n + s.lookup.rows.length, 0);
     const rows = new Int32Array(capacity);
     const table = new Float32Array(capacity * E);
-    const coverage = new Float64Array(capacity);
+    const reads = new Float64Array(capacity);
     const source = new Int32Array(capacity * 2); // shard and its local row holding the row's value
     let count = 0;
-    shards.forEach(({ lookup }, k) => {
+    shards.forEach(({ lookup, reads: shardReads }, k) => {
       const grad = parts[k]!.table;
       if (!grad) return;
       const share = shares[k]!;
-      for (let r = 0; r < lookup.rows.length; r++) {
-        const row = lookup.rows[r]!;
+      lookup.rows.forEach((row, r) => {
         let m = slot[row]!;
         if (m < 0) {
           m = count++;
@@ -280,21 +283,21 @@ function tableMerger(config: NetworkConfig, l2: number) {
           source[2 * m] = k;
           source[2 * m + 1] = r;
         }
-        coverage[m] = coverage[m]! + share;
+        reads[m] = reads[m]! + shardReads[r]!;
         for (let e = 0; e < E; e++) table[m * E + e] = table[m * E + e]! + share * grad[r * E + e]!;
-      }
+      });
     });
     let loss = 0;
     for (let m = 0; m < count; m++) {
       slot[rows[m]!] = -1;
-      const missing = 1 - coverage[m]!;
-      if (l2 > 0 && missing > 1e-12) {
+      if (l2 > 0 && reads[m]! > 0) {
         const values = shards[source[2 * m]!]!.lookup.values;
         const at = source[2 * m + 1]! * E;
+        const lambda = l2 / reads[m]!;
         for (let e = 0; e < E; e++) {
           const w = values[at + e]!;
-          table[m * E + e] = table[m * E + e]! + missing * l2 * w;
-          loss += (missing * l2 * w * w) / 2;
+          table[m * E + e] = table[m * E + e]! + lambda * w;
+          loss += (lambda * w * w) / 2;
         }
       }
     }
@@ -330,7 +333,7 @@ function startWorker(init: Omit<WorkerInit, "port">): WorkerHandle {
     post(job) {
       Atomics.store(flags, slot, 0);
       const { shard } = job;
-      // The shard's own copies move; the table rows stay (the L2 correction reads them).
+      // The shard's own copies move; the table rows stay (the merge's L2 penalty reads them).
       const transfer = [
         shard.arrays.dense.buffer,
         shard.arrays.ids.buffer,

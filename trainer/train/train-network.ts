@@ -159,6 +159,24 @@ export function trainNetwork(
   const score = validationScore(options.earlyStop ?? "auc", config.heads);
   checkWorkers(options.workers ?? 1, options);
   const params = initNetwork(config, options.seed);
+  try {
+    return trainFrom(params, score, config, train, valid, options);
+  } catch (error) {
+    // The parameters are named variables: left registered, the next run in this process could
+    // not create its own (an interrupted run that a caller resumes in-process, for one).
+    tf.dispose(Object.values(params));
+    throw error;
+  }
+}
+
+function trainFrom(
+  params: Params,
+  score: (validation: Record<string, TaskMetrics>) => number,
+  config: NetworkConfig,
+  train: LabelledBatch,
+  valid: LabelledBatch,
+  options: TrainOptions,
+): TrainResult {
   const resume = options.checkpoint?.resume;
   if (resume) restore(params, prefixed(resume.arrays, "param/"));
   else options.initialize?.(params);
@@ -331,7 +349,7 @@ export function createNetworkOptimizer(
       step: (data, idx) => {
         let tasks: tf.Tensor | undefined;
         const loss = tf.tidy(() => {
-          const inputs = batchTensors(config, data, idx);
+          const inputs = batchTensors(config, data, idx, embedding ? config.vocabSize : undefined);
           const value = adam.minimize(
             () => {
               const { total, perTask } = objective(params, inputs);
@@ -369,7 +387,8 @@ export function createNetworkOptimizer(
           config,
           params,
           vars: denseVars,
-          objective,
+          // The shards leave the embedding rows' penalty to the merge, which knows every read.
+          objective: batchObjective(config, weighting, 0, { ...l2Penalty(options.l2), embedding: 0 }),
           lazy,
           weighting,
           weightingKind: options.taskWeighting ?? "static",
