@@ -349,7 +349,9 @@ export function createNetworkOptimizer(
       step: (data, idx) => {
         let tasks: tf.Tensor | undefined;
         const loss = tf.tidy(() => {
-          const inputs = batchTensors(config, data, idx, embedding ? config.vocabSize : undefined);
+          // Read shares of the whole table (vocabulary-sized) only when the penalty needs them.
+          const shares = embedding && l2Penalty(options.l2).embedding > 0 ? config.vocabSize : undefined;
+          const inputs = batchTensors(config, data, idx, shares);
           const value = adam.minimize(
             () => {
               const { total, perTask } = objective(params, inputs);
