@@ -102,17 +102,18 @@ const seeds = opts.seeds.split(",").map((s) => {
 const scale = opts.quick ? 0.1 : 1;
 
 const results: Row[] = [];
-const suite = ownFiles ? "files" : opts.suite;
+// Your own files replace the built-in suites.
+const chosen = ownFiles ? "none" : opts.suite;
 if (ownFiles) {
   results.push(...baselines(opts.name, ownFiles));
   results.push(...(await trainEach(opts.name, archs, ownFiles)));
 }
-if (suite === "all" || suite === "census") {
+if (chosen === "all" || chosen === "census") {
   const files = censusSuite(join(WORK, "census"), Math.round(100_000 * scale), Math.round(50_000 * scale));
   results.push(...baselines("census", files));
   results.push(...(await trainEach("census", archs, files)));
 }
-if (suite === "all" || suite === "thresholds") {
+if (chosen === "all" || chosen === "thresholds") {
   const files = thresholdSuite(
     join(WORK, "thresholds"),
     Math.round(100_000 * scale),
@@ -122,14 +123,14 @@ if (suite === "all" || suite === "thresholds") {
   results.push(oracle("thresholds", test), ...baselines("thresholds", files));
   results.push(...(await trainEach("thresholds", archs, files)));
 }
-if (suite === "all" || suite === "simulator") {
+if (chosen === "all" || chosen === "simulator") {
   const files = await simulatorSuite(join(WORK, "simulator"), Math.round(20_000 * scale));
   const test = await simulatedTest(files);
   results.push(oracle("simulator", test.data));
   results.push(...(await trainEach("simulator", [...archs, "esmm"], files, test)));
   results.push(...(await naiveProducts("simulator", files, test)));
 }
-if (suite === "all" || suite === "sparse") {
+if (chosen === "all" || chosen === "sparse") {
   const files = await simulatorSuite(join(WORK, "sparse"), Math.round(40_000 * scale), {
     purchaseBias: -3.6,
     trainFraction: 0.4,

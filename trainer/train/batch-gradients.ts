@@ -92,12 +92,16 @@ export function batchTensors(
   return tensorsOf(config, batchArrays(config, data, idx), idx.length, tableRows);
 }
 
+/** How many times `ids` reads each of `tableRows` rows. */
+export function readCounts(ids: Int32Array, tableRows: number): Float32Array {
+  const counts = new Float32Array(tableRows);
+  for (const id of ids) counts[id] = counts[id]! + 1;
+  return counts;
+}
+
 /** 1 / the number of times `ids` reads each of `tableRows` rows; 0 for rows never read. */
 export function readShares(ids: Int32Array, tableRows: number): Float32Array {
-  const shares = new Float32Array(tableRows);
-  for (const id of ids) shares[id] = shares[id]! + 1;
-  for (let r = 0; r < tableRows; r++) if (shares[r]! > 0) shares[r] = 1 / shares[r]!;
-  return shares;
+  return readCounts(ids, tableRows).map((c) => (c > 0 ? 1 / c : 0));
 }
 
 /**
@@ -131,7 +135,11 @@ export function l2Penalty(l2: L2Penalty | number | undefined): L2Penalty {
   return typeof l2 === "number" ? { embedding: l2, kernel: l2 } : l2;
 }
 
-export type Objective = (params: Params, inputs: BatchTensors) => { total: tf.Scalar; perTask: tf.Tensor1D };
+export interface Objective {
+  (params: Params, inputs: BatchTensors): { total: tf.Scalar; perTask: tf.Tensor1D };
+  /** Its embedding penalty weighs rows by their reads: the inputs must carry `readShares`. */
+  readonly needsReadShares: boolean;
+}
 
 /** The minimised loss of a batch: the weighted task losses plus the optional ranking term. */
 export function batchObjective(
@@ -141,7 +149,7 @@ export function batchObjective(
   l2: L2Penalty,
 ): Objective {
   const binary = config.heads.filter((h) => h.type === "binary");
-  return (params, inputs) => {
+  const objective = (params: Params, inputs: BatchTensors) => {
     const logits = networkLogits(params, config, inputs);
     const losses = headLosses(config.heads, logits, inputs.labels);
     let total = weighting.combine(losses);
@@ -170,6 +178,7 @@ export function batchObjective(
     }
     return { total, perTask: tf.stack(config.heads.map((h) => losses[h.name]!)) as tf.Tensor1D };
   };
+  return Object.assign(objective, { needsReadShares: l2.embedding > 0 });
 }
 
 /** A batch (or a shard of one) as the sparse path trains on it. */
@@ -210,7 +219,12 @@ export function shardGradients(
   return tidy(() => {
     const table =
       config.idSlots > 0 ? tf.tensor2d(shard.tableValues, [shard.tableRows, config.embeddingDim]) : null;
-    const inputs = tensorsOf(config, shard.arrays, shard.n, table ? shard.tableRows : undefined);
+    const inputs = tensorsOf(
+      config,
+      shard.arrays,
+      shard.n,
+      table && objective.needsReadShares ? shard.tableRows : undefined,
+    );
     // A plain tensor in the variable's place: only read (gathered from), never assigned.
     const shardParams: Params = table ? { ...params, embedding: table as unknown as tf.Variable } : params;
     let tasks: tf.Tensor1D | undefined;

@@ -23,8 +23,9 @@ import type { NetworkConfig } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
 import {
   batchArrays,
+  batchObjective,
   type L2Penalty,
-  type Objective,
+  readCounts,
   type Shard,
   shardGradients,
 } from "./batch-gradients.ts";
@@ -72,12 +73,11 @@ export interface ParallelContext {
   params: Params;
   /** The dense parameters (params without the embedding) then the weighting's variables. */
   vars: tf.Variable[];
-  objective: Objective;
   lazy: SparseOptimizer | null;
   weighting: TaskWeighting;
   weightingKind: WeightingKind;
   taskWeights: Record<string, number>;
-  /** The whole penalty: the shards' objective (and the workers') carries the kernels' part only. */
+  /** The whole penalty: the shards' objectives carry the kernels' part only (see tableMerger). */
   l2: L2Penalty;
 }
 
@@ -105,6 +105,10 @@ export function parallelGradients(ctx: ParallelContext): { gradients: GradientSo
   const denseEntries = Object.entries(ctx.params).filter(([name]) => name !== "embedding");
   const sizes = denseEntries.map(([, v]) => v.size);
   const flags = new Int32Array(new SharedArrayBuffer(4 * (ctx.workers - 1)));
+  // The shards (this thread's and the workers') leave the embedding rows' penalty to the merge,
+  // which knows every read of the whole batch.
+  const shardL2 = { ...ctx.l2, embedding: 0 };
+  const objective = batchObjective(config, ctx.weighting, 0, shardL2);
   const workers = Array.from({ length: ctx.workers - 1 }, (_, slot) =>
     startWorker({
       backend: tf.getBackend(),
@@ -113,7 +117,7 @@ export function parallelGradients(ctx: ParallelContext): { gradients: GradientSo
       shapes: denseEntries.map(([, v]) => [...v.shape]),
       weightingKind: ctx.weightingKind,
       taskWeights: ctx.taskWeights,
-      l2: { ...ctx.l2, embedding: 0 },
+      l2: shardL2,
       flags,
       slot,
     }),
@@ -145,7 +149,7 @@ export function parallelGradients(ctx: ParallelContext): { gradients: GradientSo
       started = true;
     }
     const count = Math.min(ctx.workers, idx.length);
-    const shards: { shard: Shard; lookup: RowLookup; reads: Float64Array }[] = [];
+    const shards: { shard: Shard; lookup: RowLookup; reads: Float32Array }[] = [];
     for (let k = 0; k < count; k++) {
       const part = idx.subarray(
         Math.floor((k * idx.length) / count),
@@ -154,8 +158,7 @@ export function parallelGradients(ctx: ParallelContext): { gradients: GradientSo
       const arrays = batchArrays(config, data, part);
       const lookup = lazy ? lazy.lookup(arrays.ids) : NO_ROWS;
       // Counted before the ids move to a worker: the merge's L2 penalty needs every read.
-      const reads = new Float64Array(lookup.rows.length);
-      for (const r of lookup.local) reads[r] = reads[r]! + 1;
+      const reads = readCounts(lookup.local, lookup.rows.length);
       shards.push({
         lookup,
         reads,
@@ -172,7 +175,7 @@ export function parallelGradients(ctx: ParallelContext): { gradients: GradientSo
       const weights = currentWeights();
       for (let k = 1; k < count; k++) workers[k - 1]!.post({ shard: shards[k]!.shard, params, weights });
     }
-    const own = shardGradients(ctx.objective, config, ctx.params, ctx.vars, shards[0]!.shard);
+    const own = shardGradients(objective, config, ctx.params, ctx.vars, shards[0]!.shard);
     const parts: ShardResult[] = [
       {
         loss: own.loss.dataSync()[0]!,
@@ -260,7 +263,7 @@ function tableMerger(config: NetworkConfig, l2: number) {
   const E = config.embeddingDim;
   const slot = new Int32Array(config.idSlots > 0 ? config.vocabSize : 0).fill(-1);
   return (
-    shards: readonly { lookup: RowLookup; reads: Float64Array; shard: Shard }[],
+    shards: readonly { lookup: RowLookup; reads: Float32Array; shard: Shard }[],
     parts: readonly ShardResult[],
     shares: readonly number[],
   ): { rows: Int32Array; table: Float32Array; loss: number } => {

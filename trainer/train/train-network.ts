@@ -337,7 +337,8 @@ export function createNetworkOptimizer(
 ): NetworkOptimizer {
   const kind = options.optimizer ?? "adam";
   const weighting = options.weighting ?? taskWeighting("static", config.heads, options.taskWeights);
-  const objective = batchObjective(config, weighting, options.rankingLoss ?? 0, l2Penalty(options.l2));
+  const l2 = l2Penalty(options.l2);
+  const objective = batchObjective(config, weighting, options.rankingLoss ?? 0, l2);
   const scheduled = denseOptimizer(kind, options.learningRate);
   const adam = scheduled.optimizer;
   const embedding = params.embedding;
@@ -350,7 +351,7 @@ export function createNetworkOptimizer(
         let tasks: tf.Tensor | undefined;
         const loss = tf.tidy(() => {
           // Read shares of the whole table (vocabulary-sized) only when the penalty needs them.
-          const shares = embedding && l2Penalty(options.l2).embedding > 0 ? config.vocabSize : undefined;
+          const shares = embedding && objective.needsReadShares ? config.vocabSize : undefined;
           const inputs = batchTensors(config, data, idx, shares);
           const value = adam.minimize(
             () => {
@@ -389,13 +390,11 @@ export function createNetworkOptimizer(
           config,
           params,
           vars: denseVars,
-          // The shards leave the embedding rows' penalty to the merge, which knows every read.
-          objective: batchObjective(config, weighting, 0, { ...l2Penalty(options.l2), embedding: 0 }),
           lazy,
           weighting,
           weightingKind: options.taskWeighting ?? "static",
           taskWeights: options.taskWeights,
-          l2: l2Penalty(options.l2),
+          l2,
         })
       : null;
   const inThread: GradientSource = (data, idx) => {
