@@ -2,7 +2,9 @@
  * npm run bench:train: training throughput (samples/s) and peak memory per backend and per
  * vocabulary size, on a synthetic encoded data set shaped like the reference configuration:
  * 12 categorical features of 10k ids each (one shared table of 120k rows), embedding dim 8,
- * 28 numeric features, two binary heads, batch 1024, Adam (lazy Adam on the table unless noted).
+ * 28 numeric features, two binary heads, batch 1024, Adam (lazy Adam on the table unless noted),
+ * with the trainer's default L2 penalties (DEFAULT_L2; one row per architecture without them, to
+ * show what the penalty costs).
  *
  * Every configuration runs in its own child process (clean memory peaks, a fresh backend), times
  * the training loop's own step (createNetworkOptimizer().step, as trainNetwork runs it) after
@@ -26,6 +28,7 @@ import { initNetwork, type NetworkConfig } from "../models/network.ts";
 import { ARCHITECTURES } from "../models/registry.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
 import { selectBackend } from "../train/backend.ts";
+import { DEFAULT_L2 } from "../train/run-training.ts";
 import { createNetworkOptimizer, type EmbeddingUpdates, type LabelledBatch } from "../train/train-network.ts";
 
 const FEATURES = 12;
@@ -47,6 +50,8 @@ interface Job {
   embeddingUpdates: EmbeddingUpdates;
   /** Threads per step (TrainOptions.workers). */
   workers: number;
+  /** The trainer's default L2 penalties, or none. */
+  l2: "default" | "off";
   /** The workers group alternates 1 and 2 over rounds. */
   round?: number;
   vocabSize: number;
@@ -97,6 +102,7 @@ async function runJob(job: Job): Promise<Result> {
     taskWeights: {},
     embeddingUpdates: job.embeddingUpdates,
     workers: job.workers,
+    l2: job.l2 === "off" ? 0 : DEFAULT_L2,
   });
   const batchIdx = (step: number) => {
     const start = (step % 8) * BATCH;
@@ -193,10 +199,21 @@ function jobs(quick: boolean): Job[] {
         backend,
         embeddingUpdates,
         workers: 1,
+        l2: "default",
         vocabSize: REFERENCE_VOCAB,
         ...timing,
       });
     }
+    list.push({
+      group: "backends",
+      arch,
+      backend: "wasm",
+      embeddingUpdates: "sparse",
+      workers: 1,
+      l2: "off",
+      vocabSize: REFERENCE_VOCAB,
+      ...timing,
+    });
   }
   for (const vocabSize of [1_000, 100_000, 1_000_000]) {
     for (const embeddingUpdates of ["sparse", "dense"] as const) {
@@ -206,6 +223,7 @@ function jobs(quick: boolean): Job[] {
         backend: "wasm",
         embeddingUpdates,
         workers: 1,
+        l2: "default",
         vocabSize,
         ...timing,
       });
@@ -223,6 +241,7 @@ function jobs(quick: boolean): Job[] {
         backend: "wasm",
         embeddingUpdates: "sparse",
         workers,
+        l2: "default",
         round,
         vocabSize: REFERENCE_VOCAB,
         ...parallelTiming,
@@ -269,14 +288,18 @@ async function main(): Promise<void> {
     const r = runChild(job);
     results.push(r);
     console.error(
-      `  ${r.arch} ${r.backendUsed} ${r.embeddingUpdates} V=${r.vocabSize} workers ${r.workers}: ${r.samplesPerSecond} samples/s (${r.steps} steps)`,
+      `  ${r.arch} ${r.backendUsed} ${r.embeddingUpdates} L2 ${r.l2} V=${r.vocabSize} workers ${r.workers}: ${r.samplesPerSecond} samples/s (${r.steps} steps)`,
     );
   }
 
   const baseline = (arch: string) =>
     results.find(
       (r) =>
-        r.group === "backends" && r.arch === arch && r.backend === "cpu" && r.embeddingUpdates === "dense",
+        r.group === "backends" &&
+        r.arch === arch &&
+        r.backend === "cpu" &&
+        r.embeddingUpdates === "dense" &&
+        r.l2 === "default",
     );
   const rows = results
     .filter((r) => r.group === "backends")
@@ -292,7 +315,8 @@ async function main(): Promise<void> {
       numeric: NUMERIC,
       batch: BATCH,
       heads: ["click", "purchase"],
-      archOptions: DEFAULT_ARCH_OPTIONS,
+      archOptions: { mmoe: REFERENCE_OPTIONS, "shared-bottom": DEFAULT_ARCH_OPTIONS },
+      l2: DEFAULT_L2,
       ids: "uniform random per feature (worst case for sparse updates)",
       baseline: "cpu backend, dense Adam on the table (the trainer before lazy Adam)",
       best,
@@ -307,12 +331,12 @@ async function main(): Promise<void> {
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, `${JSON.stringify(report, null, 1)}\n`);
 
-  const w = [15, 8, 10, 10, 8, 9, 9];
+  const w = [15, 8, 8, 8, 10, 8, 9, 9];
   if (rows.length > 0) {
     console.log(
       `\ntraining throughput, batch ${BATCH}, ${FEATURES}x${REFERENCE_VOCAB / FEATURES} ids, best backend here: ${best}`,
     );
-    console.log(pad(["arch", "backend", "table", "samples/s", "x cpu", "rss MB", "heap MB"], w));
+    console.log(pad(["arch", "backend", "table", "L2", "samples/s", "x cpu", "rss MB", "heap MB"], w));
     for (const r of rows) {
       console.log(
         pad(
@@ -320,6 +344,7 @@ async function main(): Promise<void> {
             r.arch,
             r.backendUsed,
             r.embeddingUpdates,
+            r.l2,
             r.samplesPerSecond,
             `${r.vsCpu.toFixed(1)}x`,
             r.rssPeakMB,
