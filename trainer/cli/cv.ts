@@ -3,6 +3,7 @@ import { Command, Option } from "commander";
 import { ARCHITECTURES } from "../models/registry.ts";
 import { BACKEND_CHOICES } from "../train/backend.ts";
 import { CV_METRICS, crossValidate } from "../train/cross-validate.ts";
+import { headlineMetrics } from "./format.ts";
 import { positiveInt, positiveNumber, runCli, weightList } from "./run-cli.ts";
 import { addStoppingFlags } from "./stopping-options.ts";
 
@@ -45,11 +46,8 @@ await runCli(async () => {
     opts.folds,
     (index, s) => {
       if (opts.json) return;
-      const aucs = Object.entries(s.validation)
-        .map(([t, m]) => `${t} auc ${m.auc?.toFixed(4) ?? "-"}`)
-        .join("  ");
       console.log(
-        `fold ${index + 1}/${opts.folds}: ${s.trainRows} training, ${s.validRows} validation rows, best epoch ${s.bestEpoch}  ${aucs}`,
+        `fold ${index + 1}/${opts.folds}: ${s.trainRows} training, ${s.validRows} validation rows, best epoch ${s.bestEpoch}  ${headlineMetrics(s.validation)}`,
       );
     },
   );

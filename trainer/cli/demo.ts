@@ -14,7 +14,7 @@ import { exportModelDir } from "../export/export-model.ts";
 import { DEFAULT_SIMULATE_OPTIONS, writeSimulation } from "../simulate/simulator.ts";
 import { readSpecFile, runTraining } from "../train/run-training.ts";
 import { DEFAULT_TRAIN_OPTIONS } from "../train/train-network.ts";
-import { metricsTable } from "./format.ts";
+import { headlineMetrics, metricsTable } from "./format.ts";
 import { positiveInt, runCli } from "./run-cli.ts";
 
 const program = new Command("demo")
@@ -43,9 +43,7 @@ await runCli(async () => {
     epochs: opts.epochs,
     onEpoch: (log) =>
       console.log(
-        `  epoch ${log.epoch}  loss ${log.trainLoss.toFixed(4)}  ${Object.entries(log.validation)
-          .map(([t, m]) => `${t} auc ${m.auc?.toFixed(4)}`)
-          .join("  ")}`,
+        `  epoch ${log.epoch}  loss ${log.trainLoss.toFixed(4)}  ${headlineMetrics(log.validation)}`,
       ),
   });
   console.log(indent(metricsTable(summary.validation)));

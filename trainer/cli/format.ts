@@ -1,6 +1,13 @@
 /** Plain-text tables for the terminal. */
 import type { TaskMetrics } from "../../shared/manifest.ts";
 
+/** One line of each task's headline metric: AUC for binary heads, MSE for regression heads. */
+export function headlineMetrics(metrics: Readonly<Record<string, TaskMetrics>>): string {
+  return Object.entries(metrics)
+    .map(([task, m]) => (m.mse !== undefined ? `${task} mse ${fmt(m.mse)}` : `${task} auc ${fmt(m.auc)}`))
+    .join("  ");
+}
+
 export function metricsTable(
   metrics: Record<string, TaskMetrics & { gauc?: number; oracleAuc?: number }>,
 ): string {

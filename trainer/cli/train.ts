@@ -10,7 +10,7 @@ import { runTraining } from "../train/run-training.ts";
 import { SCHEDULES } from "../train/schedule.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
 import { type ArchFlags, addArchFlags, archOptions } from "./arch-options.ts";
-import { metricsTable } from "./format.ts";
+import { headlineMetrics, metricsTable } from "./format.ts";
 import { epochProgress } from "./progress.ts";
 import {
   fraction,
@@ -145,11 +145,8 @@ await runCli(async () => {
     onBatch: (p) => progress.update(p),
     onEpoch: (log) => {
       progress.end();
-      const aucs = Object.entries(log.validation)
-        .map(([task, m]) => `${task} auc ${m.auc?.toFixed(4) ?? "-"}`)
-        .join("  ");
       console.log(
-        `epoch ${log.epoch}  loss ${log.trainLoss.toFixed(4)}  ${aucs}  (${log.seconds.toFixed(1)} s)`,
+        `epoch ${log.epoch}  loss ${log.trainLoss.toFixed(4)}  ${headlineMetrics(log.validation)}  (${log.seconds.toFixed(1)} s)`,
       );
     },
   });
