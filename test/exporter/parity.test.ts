@@ -31,6 +31,34 @@ describe.each(Object.keys(ARCHITECTURES))("tfjs <-> ONNX parity: %s", (arch) => 
   });
 });
 
+describe("tfjs <-> ONNX parity: cross layers (--cross)", () => {
+  it("exports the low-rank cross network before the architecture, float32 and int8", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "mtrank-parity-cross-"));
+    await runTraining({
+      data: DATA,
+      spec: SPEC,
+      arch: "mmoe",
+      out: dir,
+      epochs: 2,
+      seed: 7,
+      options: { cross: 2, crossRank: 4 },
+    });
+    const { weights } = await loadTrainedModel(dir);
+    expect(weights["cross_0/down/kernel"]?.shape).toEqual([weights["expert_0/0/kernel"]!.shape[0], 4]);
+    // Training moved the up-projections off their zero start: the layers are not the identity.
+    for (const l of [0, 1])
+      expect(Math.max(...weights[`cross_${l}/up/kernel`]!.values.map(Math.abs))).toBeGreaterThan(1e-4);
+    expect(weights["cross_2/up/kernel"]).toBeUndefined();
+    await expectParity(dir);
+    const int8 = await exportModelDir(dir, { int8: true });
+    for (const d of Object.values(int8.manifest.quantization!.maxAbsDiff))
+      expect(d).toBeLessThanOrEqual(0.02);
+    await expect(exportModelDir(dir, { factorised: true })).rejects.toThrow(
+      /--factorised: the model has cross layers/,
+    );
+  });
+});
+
 describe("tfjs <-> ONNX parity: esmm saved before stop 14", () => {
   it("exports weights of the earlier layout (a bottom MLP shared by the tasks) as the same product", async () => {
     const dir = await mkdtemp(join(tmpdir(), "mtrank-parity-esmm-shared-bottom-"));

@@ -1,12 +1,13 @@
 /**
  * The network-size flags shared by `train` and `compress --distill-from` (the student):
- * --bottom, --tower, --experts, --expert-sizes, --shared-experts, --task-experts, --levels.
+ * --bottom, --tower, --experts, --expert-sizes, --shared-experts, --task-experts, --levels,
+ * --cross, --cross-rank.
  * Each architecture reads the ones it uses (models/types.ts ArchOptions); unset ones keep the
  * defaults.
  */
 import { type Command, InvalidArgumentError } from "commander";
 import type { ArchOptions } from "../models/types.ts";
-import { positiveInt } from "./run-cli.ts";
+import { nonNegativeInt, positiveInt } from "./run-cli.ts";
 
 function sizes(value: string): number[] {
   const list = value.split(",").map((s) => Number(s.trim()));
@@ -23,6 +24,8 @@ export interface ArchFlags {
   sharedExperts?: number;
   taskExperts?: number;
   levels?: number;
+  cross?: number;
+  crossRank?: number;
 }
 
 /** Adds the flags to `command`; `who` prefixes their help ("student: "). */
@@ -38,7 +41,13 @@ export function addArchFlags(command: Command, who = ""): Command {
     .option("--expert-sizes <sizes>", `${who}mmoe, ple: each expert's layer sizes (default 64,32)`, sizes)
     .option("--shared-experts <n>", `${who}ple: shared experts per level (default 2)`, positiveInt)
     .option("--task-experts <n>", `${who}ple: experts per task and level (default 1)`, positiveInt)
-    .option("--levels <n>", `${who}ple: extraction (CGC) levels (default 1)`, positiveInt);
+    .option("--levels <n>", `${who}ple: extraction (CGC) levels (default 1)`, positiveInt)
+    .option(
+      "--cross <n>",
+      `${who}every architecture: low-rank cross layers (DCN-v2) on the input before it (default 0: none)`,
+      nonNegativeInt,
+    )
+    .option("--cross-rank <r>", `${who}the rank of each cross layer (default 16)`, positiveInt);
 }
 
 /** The flags given, as architecture options. */
@@ -52,6 +61,8 @@ export function archOptions(flags: ArchFlags): Partial<ArchOptions> {
     "sharedExperts",
     "taskExperts",
     "levels",
+    "cross",
+    "crossRank",
   ] as const)
     if (flags[key] !== undefined) (out as Record<string, unknown>)[key] = flags[key];
   return out;

@@ -7,9 +7,11 @@
  */
 import type { FactorisedInfo, FactorisedSide } from "../../shared/manifest.ts";
 import { constant } from "../models/blocks.ts";
+import { countCrossLayers } from "../models/cross-network.ts";
 import { embeddingBlocks, modelShape, type NetworkConfig } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import type { Weights } from "../models/types.ts";
+import { ExportError } from "./export-error.ts";
 import type { FactorisedLayout } from "./factorised-layout.ts";
 import { addHeadOutputs, embeddedOnnx, type NetworkGraphOptions } from "./network-graph.ts";
 import type { Dim, GraphBuilder } from "./onnx-graph.ts";
@@ -24,6 +26,14 @@ export const FACTORISED_INPUTS = {
   itemIds: "item_ids",
 } as const;
 
+/** Cross layers multiply user and item features in every row: no part runs once per request. */
+export function checkNoCross(weights: Weights): void {
+  if (countCrossLayers(weights) > 0)
+    throw new ExportError(
+      "export --factorised: the model has cross layers (--cross), which multiply user and item features in every row, so no part of it runs once per request; export it without --factorised",
+    );
+}
+
 /** Adds the factorised network to `g`; returns the graph input names it declared. */
 export function buildFactorisedGraph(
   g: GraphBuilder,
@@ -32,6 +42,7 @@ export function buildFactorisedGraph(
   layout: FactorisedLayout,
   options: NetworkGraphOptions = {},
 ): FactorisedInfo["inputs"] {
+  checkNoCross(weights);
   const int8 = options.weights === "int8";
   const inputs: FactorisedInfo["inputs"] = {};
   let table: string | Int8Table | undefined;

@@ -4,6 +4,7 @@
  */
 
 import { axesOnnx, constant } from "../models/blocks.ts";
+import { crossNetworkOnnx } from "../models/cross-network.ts";
 import { type EmbeddingBlock, embeddingBlocks, modelShape, type NetworkConfig } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import type { Weights } from "../models/types.ts";
@@ -62,7 +63,12 @@ export function buildNetworkGraph(
   // int8 integer form: numbers and embeddings quantized apart (see GroupedInput).
   const grouped = { x, groups: parts.map((value, i) => ({ value, width: widths[i]! })) };
   const body = int8 ? int8DenseBuilder(g, options.int8Form, grouped) : g;
-  const logits = architecture(config.arch).toOnnx(body, weights, x, modelShape(config));
+  const logits = architecture(config.arch).toOnnx(
+    body,
+    weights,
+    crossNetworkOnnx(body, weights, x),
+    modelShape(config),
+  );
   addHeadOutputs(g, config, logits);
   return inputs;
 }

@@ -5,10 +5,12 @@
  *   dense [n, D], ids [n, C] -> gather(embedding) [n, C, E]
  *     -> pool each bag's slots: Σ_k dense[:, weights + k] · emb[:, slot + k] -> [n, B, E]
  *     -> reshape [n, B*E]          (B = C − Σ (pool.count − 1): one block per pool)
- *   x = concat(dense, embedded) [n, D + B*E] -> architecture -> logits [n, 1] per head
+ *   x = concat(dense, embedded) [n, D + B*E] -> cross layers, if any -> architecture
+ *     -> logits [n, 1] per head
  */
 import * as tf from "@tensorflow/tfjs";
 import type { EmbeddingPool } from "../../shared/encoder/state.ts";
+import { crossNetwork, initCross } from "./cross-network.ts";
 import { architecture } from "./registry.ts";
 import type { ArchOptions, HeadSpec, ModelShape, Params, Weights } from "./types.ts";
 
@@ -130,7 +132,9 @@ export function embeddingBlocks(
 }
 
 export function initNetwork(config: NetworkConfig, seed: number): Params {
-  const params = architecture(config.arch).init(modelShape(config), config.options, seed);
+  const shape = modelShape(config);
+  const params = architecture(config.arch).init(shape, config.options, seed);
+  initCross(params, shape.inputWidth, config.options.cross ?? 0, config.options.crossRank ?? 16, seed + 5000);
   if (config.idSlots > 0) {
     params.embedding = tf.variable(
       tf.randomUniform([config.vocabSize, config.embeddingDim], -0.05, 0.05, "float32", seed + 7),
@@ -155,7 +159,7 @@ export function networkLogits(
   if (config.denseSize > 0) parts.push(inputs.dense);
   if (config.idSlots > 0) parts.push(embedded(params.embedding!, config, inputs));
   const x = parts.length === 1 ? parts[0]! : tf.concat(parts, 1);
-  return architecture(config.arch).forward(params, x, modelShape(config));
+  return architecture(config.arch).forward(params, crossNetwork(params, x), modelShape(config));
 }
 
 /** The embedding part of x [n, B*E]: gathered rows, bags pooled by their weights. */

@@ -38,6 +38,10 @@ export interface ArchOptions {
   taskExperts: number;
   /** ple: number of extraction (CGC) levels. */
   levels: number;
+  /** Every architecture: cross layers on the input before it (./cross-network.ts; 0: none). */
+  cross: number;
+  /** The rank of each cross layer's map. */
+  crossRank: number;
 }
 
 export const DEFAULT_ARCH_OPTIONS: ArchOptions = {
@@ -52,6 +56,8 @@ export const DEFAULT_ARCH_OPTIONS: ArchOptions = {
   // census-like income +0.0006 (never married -0.0003), threshold world a +0.0013, b +0.0002.
   // Two levels stopped at epoch 2 in two seeds of three on the sparse task. --levels 2 remains.
   levels: 1,
+  cross: 0,
+  crossRank: 16,
 };
 
 /** Parameters by name. Names are stable: they are the keys of the saved weights. */

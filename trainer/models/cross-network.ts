@@ -1,0 +1,64 @@
+/**
+ * DCN-v2's cross network (Wang et al., WWW 2021, "DCN V2: Improved Deep & Cross Network"), in
+ * its low-rank form, applied to the input layer x0 [n, d] before any architecture reads it:
+ *
+ *   x_{l+1} = x0 ⊙ (x_l · V_l · U_l + b_l) + x_l      V_l [d, r], U_l [r, d], b_l [d]
+ *
+ * Each layer multiplies the input by a learned linear map of itself, so products of features
+ * (the interactions a tree finds with two splits) are in x before the first dense layer. The
+ * width stays d, so every architecture takes the output unchanged. U starts at zero, so a fresh
+ * cross network is the identity. Like blocks.ts, the tfjs forward and its ONNX twin sit side by
+ * side; the number of layers is read back from the parameter names.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { GraphBuilder } from "../export/onnx-graph.ts";
+import { constant } from "./blocks.ts";
+import type { Params, Weights } from "./types.ts";
+
+export function initCross(params: Params, width: number, layers: number, rank: number, seed: number): void {
+  if (layers > 0 && !(Number.isInteger(rank) && rank > 0))
+    throw new Error(`--cross-rank: expected a positive integer, got ${rank}`);
+  for (let l = 0; l < layers; l++) {
+    const name = `cross_${l}`;
+    params[`${name}/down/kernel`] = tf.variable(
+      tf.randomNormal([width, rank], 0, 1 / Math.sqrt(width), "float32", seed + l),
+      true,
+      `${name}/down/kernel`,
+    );
+    params[`${name}/up/kernel`] = tf.variable(tf.zeros([rank, width]), true, `${name}/up/kernel`);
+    params[`${name}/bias`] = tf.variable(tf.zeros([width]), true, `${name}/bias`);
+  }
+}
+
+/** Number of cross layers `cross_0`, `cross_1`, ... in a parameter set. */
+export function countCrossLayers(params: Readonly<Record<string, unknown>>): number {
+  let n = 0;
+  while (`cross_${n}/up/kernel` in params) n++;
+  return n;
+}
+
+export function crossNetwork(params: Params, x0: tf.Tensor2D): tf.Tensor2D {
+  let x = x0;
+  for (let l = 0; l < countCrossLayers(params); l++) {
+    const low = tf.matMul(x, params[`cross_${l}/down/kernel`] as tf.Tensor2D); // [n, r]
+    const map = tf.add(
+      tf.matMul(low, params[`cross_${l}/up/kernel`] as tf.Tensor2D),
+      params[`cross_${l}/bias`]!,
+    );
+    x = tf.add(tf.mul(x0, map), x) as tf.Tensor2D;
+  }
+  return x;
+}
+
+export function crossNetworkOnnx(g: GraphBuilder, weights: Weights, x0: string): string {
+  let x = x0;
+  for (let l = 0; l < countCrossLayers(weights); l++) {
+    const low = g.node("MatMul", [x, constant(g, weights, `cross_${l}/down/kernel`)]);
+    const map = g.node("Add", [
+      g.node("MatMul", [low, constant(g, weights, `cross_${l}/up/kernel`)]),
+      constant(g, weights, `cross_${l}/bias`),
+    ]);
+    x = g.node("Add", [g.node("Mul", [x0, map]), x]);
+  }
+  return x;
+}
