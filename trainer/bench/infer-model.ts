@@ -167,12 +167,14 @@ function bucketedReferenceFeatures(): SyntheticFeature[] {
 /**
  * The MMoE `npm run train -- --arch mmoe` builds with default flags on the reference features:
  * 4 experts of [64, 32], towers [32], embedding dim 8, and every numeric feature also as 16
- * quantile buckets (15 boundaries), as the encoder's fit makes them by default.
+ * quantile buckets (15 boundaries), as the encoder's fit makes them by default; `options` over
+ * those (e.g. cross layers).
  */
-export function defaultMmoe(): Promise<TrainedModel> {
+export function defaultMmoe(options: Partial<ArchOptions> = {}): Promise<TrainedModel> {
   return syntheticModel({
     arch: "mmoe",
     features: bucketedReferenceFeatures(),
+    options,
     seed: 4,
   });
 }

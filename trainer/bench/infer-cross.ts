@@ -1,0 +1,81 @@
+/**
+ * What cross layers (--cross) cost at serving time: onnxruntime-web (wasm, one thread, as the
+ * worker runs it) session.run of the default MMoE (infer-model.ts defaultMmoe) against the same
+ * network with `--cross 2` (rank 16) in front, plain graphs, float32 and int8, at --candidates
+ * rows. Every configuration runs round-robin in one loop, so load from other processes falls on
+ * all alike; figures are ratios to the model without cross layers. The cross layers' up
+ * projections start at zero, so both models give the same outputs (checked), and the time is
+ * the layers' arithmetic alone. Writes out/bench/infer-cross.json.
+ *
+ *   npm run bench:cross [-- --runs 200] [-- --candidates 200]
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { performance } from "node:perf_hooks";
+import * as ort from "onnxruntime-web";
+import { buildOnnx } from "../export/export-model.ts";
+import { plainFeeds } from "../export/onnx-session.ts";
+import { requestProbeBatch } from "../export/probe-batch.ts";
+import { defaultMmoe } from "./infer-model.ts";
+import { intFlag, machineInfo, quantile } from "./timing.ts";
+
+const OUT = "out/bench/infer-cross.json";
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const runs = intFlag(argv, "--runs", 200, 5);
+  const candidates = intFlag(argv, "--candidates", 200, 1);
+  ort.env.wasm.numThreads = 1;
+  ort.env.logLevel = "error";
+  const models = { none: await defaultMmoe(), "cross 2": await defaultMmoe({ cross: 2, crossRank: 16 }) };
+  const list = Object.entries(models).flatMap(([name, model]) =>
+    (["float32", "int8"] as const).map((weights) => {
+      const built = buildOnnx(model, weights);
+      return { name: `${weights} ${name}`, weights, bytes: built.bytes, manifest: built.manifest };
+    }),
+  );
+  const batch = requestProbeBatch(models.none.encoder, candidates, candidates);
+  const sessions = await Promise.all(list.map((c) => ort.InferenceSession.create(c.bytes)));
+  const feeds = list.map((c) => plainFeeds(c.manifest, batch));
+  const times: number[][] = list.map(() => []);
+  const outputs: Float32Array[] = [];
+  const warmup = Math.max(10, Math.round(runs / 10));
+  for (let round = 0; round < warmup + runs; round++)
+    for (let k = 0; k < list.length; k++) {
+      const i = (k + round) % list.length;
+      const start = performance.now();
+      const out = await sessions[i]!.run(feeds[i]!);
+      const ms = performance.now() - start;
+      if (round < warmup) outputs[i] = out.click!.data as Float32Array;
+      else times[i]!.push(ms);
+    }
+  // Same weights apart from the identity cross layers: same outputs, per weight kind.
+  for (const [i, c] of list.entries()) {
+    const j = list.findIndex((o) => o.weights === c.weights);
+    const diff = Math.max(...outputs[i]!.map((x, r) => Math.abs(x - outputs[j]![r]!)));
+    if (!(diff <= 0.02)) throw new Error(`bench: ${c.name} differs from ${list[j]!.name} by ${diff}`);
+  }
+  const rows = list.map((c, i) => {
+    const base = list.findIndex((o) => o.weights === c.weights);
+    return {
+      name: c.name,
+      bytes: c.bytes.length,
+      runP50: r3(quantile(times[i]!, 0.5)),
+      runP99: r3(quantile(times[i]!, 0.99)),
+      ratioP50: r3(quantile(times[i]!, 0.5) / quantile(times[base]!, 0.5)),
+    };
+  });
+  const report = { createdAt: new Date().toISOString(), machine: machineInfo(), runs, candidates, rows };
+  await mkdir(dirname(OUT), { recursive: true });
+  await writeFile(OUT, `${JSON.stringify(report, null, 1)}\n`);
+  console.log(`session.run at ${candidates} candidates, ${runs} runs each, round-robin`);
+  console.log("graph             bytes      p50 ms   p99 ms   p50 vs none");
+  for (const r of rows)
+    console.log(
+      `${r.name.padEnd(17)} ${String(r.bytes).padEnd(10)} ${r.runP50.toFixed(3).padEnd(8)} ${r.runP99.toFixed(3).padEnd(8)} x${r.ratioP50.toFixed(2)}`,
+    );
+  console.log(`wrote ${OUT}`);
+}
+
+await main();
