@@ -7,6 +7,7 @@
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import type { FactorisedSide } from "../../shared/manifest.ts";
 import type { TrainedModel } from "../artifact/trained-model.ts";
+import { countCrossLayers } from "../models/cross-network.ts";
 
 interface Layer {
   kernel: Float32Array;
@@ -25,6 +26,7 @@ export function jsMmoe(model: TrainedModel): JsForward {
   if (config.arch !== "mmoe") throw new Error(`jsMmoe: expected an mmoe model, got "${config.arch}"`);
   if ((config as { pools?: unknown[] }).pools?.length)
     throw new Error("jsMmoe: embedding pools are not supported");
+  if (countCrossLayers(weights) > 0) throw new Error("jsMmoe: cross layers (--cross) are not supported");
   const layer = (name: string): Layer => {
     const k = weights[`${name}/kernel`];
     const b = weights[`${name}/bias`];
