@@ -50,22 +50,21 @@ async function main(): Promise<void> {
       if (round < warmup) outputs[i] = out.click!.data as Float32Array;
       else times[i]!.push(ms);
     }
+  // Each configuration's baseline: the model without cross layers, same weight kind.
+  const baseOf = list.map((c) => list.findIndex((o) => o.weights === c.weights));
   // Same weights apart from the identity cross layers: same outputs, per weight kind.
   for (const [i, c] of list.entries()) {
-    const j = list.findIndex((o) => o.weights === c.weights);
+    const j = baseOf[i]!;
     const diff = Math.max(...outputs[i]!.map((x, r) => Math.abs(x - outputs[j]![r]!)));
     if (!(diff <= 0.02)) throw new Error(`bench: ${c.name} differs from ${list[j]!.name} by ${diff}`);
   }
-  const rows = list.map((c, i) => {
-    const base = list.findIndex((o) => o.weights === c.weights);
-    return {
-      name: c.name,
-      bytes: c.bytes.length,
-      runP50: r3(quantile(times[i]!, 0.5)),
-      runP99: r3(quantile(times[i]!, 0.99)),
-      ratioP50: r3(quantile(times[i]!, 0.5) / quantile(times[base]!, 0.5)),
-    };
-  });
+  const rows = list.map((c, i) => ({
+    name: c.name,
+    bytes: c.bytes.length,
+    runP50: r3(quantile(times[i]!, 0.5)),
+    runP99: r3(quantile(times[i]!, 0.99)),
+    ratioP50: r3(quantile(times[i]!, 0.5) / quantile(times[baseOf[i]!]!, 0.5)),
+  }));
   const report = { createdAt: new Date().toISOString(), machine: machineInfo(), runs, candidates, rows };
   await mkdir(dirname(OUT), { recursive: true });
   await writeFile(OUT, `${JSON.stringify(report, null, 1)}\n`);

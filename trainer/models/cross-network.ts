@@ -39,7 +39,8 @@ export function countCrossLayers(params: Readonly<Record<string, unknown>>): num
 
 export function crossNetwork(params: Params, x0: tf.Tensor2D): tf.Tensor2D {
   let x = x0;
-  for (let l = 0; l < countCrossLayers(params); l++) {
+  const layers = countCrossLayers(params);
+  for (let l = 0; l < layers; l++) {
     const low = tf.matMul(x, params[`cross_${l}/down/kernel`] as tf.Tensor2D); // [n, r]
     const map = tf.add(
       tf.matMul(low, params[`cross_${l}/up/kernel`] as tf.Tensor2D),
@@ -52,7 +53,8 @@ export function crossNetwork(params: Params, x0: tf.Tensor2D): tf.Tensor2D {
 
 export function crossNetworkOnnx(g: GraphBuilder, weights: Weights, x0: string): string {
   let x = x0;
-  for (let l = 0; l < countCrossLayers(weights); l++) {
+  const layers = countCrossLayers(weights);
+  for (let l = 0; l < layers; l++) {
     const low = g.node("MatMul", [x, constant(g, weights, `cross_${l}/down/kernel`)]);
     const map = g.node("Add", [
       g.node("MatMul", [low, constant(g, weights, `cross_${l}/up/kernel`)]),

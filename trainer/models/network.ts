@@ -12,7 +12,14 @@ import * as tf from "@tensorflow/tfjs";
 import type { EmbeddingPool } from "../../shared/encoder/state.ts";
 import { crossNetwork, initCross } from "./cross-network.ts";
 import { architecture } from "./registry.ts";
-import type { ArchOptions, HeadSpec, ModelShape, Params, Weights } from "./types.ts";
+import {
+  type ArchOptions,
+  DEFAULT_ARCH_OPTIONS,
+  type HeadSpec,
+  type ModelShape,
+  type Params,
+  type Weights,
+} from "./types.ts";
 
 export interface NetworkConfig {
   arch: string;
@@ -134,7 +141,9 @@ export function embeddingBlocks(
 export function initNetwork(config: NetworkConfig, seed: number): Params {
   const shape = modelShape(config);
   const params = architecture(config.arch).init(shape, config.options, seed);
-  initCross(params, shape.inputWidth, config.options.cross ?? 0, config.options.crossRank ?? 16, seed + 5000);
+  // Options saved before cross layers existed have neither field.
+  const { cross = DEFAULT_ARCH_OPTIONS.cross, crossRank = DEFAULT_ARCH_OPTIONS.crossRank } = config.options;
+  initCross(params, shape.inputWidth, cross, crossRank, seed + 5000);
   if (config.idSlots > 0) {
     params.embedding = tf.variable(
       tf.randomUniform([config.vocabSize, config.embeddingDim], -0.05, 0.05, "float32", seed + 7),

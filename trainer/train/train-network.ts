@@ -30,6 +30,7 @@ import { checkWorkers, parallelGradients } from "./parallel-optimizer.ts";
 import { learningRateSchedule, type ScheduleKind } from "./schedule.ts";
 import { seededRandom, shuffled } from "./shuffle.ts";
 import { SparseOptimizer } from "./sparse-optimizer.ts";
+import { MAX_BATCH, MIN_EPOCHS } from "./step-budget.ts";
 import { type TaskWeighting, taskWeighting, type WeightingKind } from "./task-weighting.ts";
 
 export interface LabelledBatch extends EncodedBatch {
@@ -105,8 +106,10 @@ export interface TrainOptions {
 export type EmbeddingUpdates = "sparse" | "dense";
 
 export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, "taskWeights"> = {
-  epochs: 8,
-  batchSize: 512,
+  // What the step budget gives files from ~96k training rows up; `train` sizes smaller files
+  // itself (./step-budget.ts), `compress --distill-from` takes these.
+  epochs: MIN_EPOCHS,
+  batchSize: MAX_BATCH,
   learningRate: 0.002,
   seed: 42,
   // Not 2: a rare task's validation AUC moves by ±0.01 between epochs (a few hundred positives),
