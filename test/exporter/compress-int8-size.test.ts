@@ -72,9 +72,10 @@ describe.each(ARCHS)("%s model.int8.onnx", (arch) => {
     const { onnx } = onnxProto;
     const graph = onnx.ModelProto.decode(exported[arch]!.int8Bytes!).graph!;
     const inits = new Map(graph.initializer!.map((t) => [t.name!, t]));
-    // One bias Add per dense layer of the float graph, each adding a float32 constant.
+    // One bias Add per bias of the float graph, each adding a float32 constant (a dense layer has
+    // one bias per kernel; a cross layer's two kernels, down and up, share one).
     const floatGraph = onnx.ModelProto.decode(exported[arch]!.onnxBytes).graph!;
-    const layers = floatGraph.initializer!.filter((t) => t.name!.endsWith("/kernel")).length;
+    const layers = floatGraph.initializer!.filter((t) => t.name!.endsWith("/bias")).length;
     expect(graph.node!.some((n) => n.opType === "MatMulInteger")).toBe(true);
     // (Not counting the calibration's `shift` constants, added to each binary head's logit.)
     const biases = graph

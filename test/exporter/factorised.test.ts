@@ -28,7 +28,8 @@ const FEATURES: SyntheticFeature[] = [
   { name: "price", side: "item", buckets: 3 },
   { name: "rating", side: "item" },
 ];
-const OPTIONS = { bottom: [24, 12], tower: [8], experts: 3, expertSizes: [16, 8], levels: 2 };
+// No cross layers: a factorised graph needs a first layer that reads the input itself.
+const OPTIONS = { bottom: [24, 12], tower: [8], experts: 3, expertSizes: [16, 8], levels: 2, cross: 0 };
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let max = 0;

@@ -55,7 +55,8 @@ function rawRows(count: number, seed: number): FeatureValues[] {
 }
 
 const encoder = fitEncoder(spec, rawRows(400, 1));
-const OPTIONS = { bottom: [16, 8], tower: [8], experts: 3, expertSizes: [12, 8], levels: 2 };
+// No cross layers: a factorised graph needs a first layer that reads the input itself.
+const OPTIONS = { bottom: [16, 8], tower: [8], experts: 3, expertSizes: [12, 8], levels: 2, cross: 0 };
 
 async function randomModel(arch: string, seed: number): Promise<TrainedModel> {
   const config: NetworkConfig = {

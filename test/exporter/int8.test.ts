@@ -110,11 +110,27 @@ describe("export --int8", () => {
     }
     const ops = graph.node!.map((n) => n.opType);
     expect(ops.filter((op) => op === "MatMulInteger").length).toBeGreaterThan(0);
-    // The numbers (graph input "dense") and the embeddings are quantized apart.
-    const quantizedInputs = graph
-      .node!.filter((n) => n.opType === "DynamicQuantizeLinear")
-      .map((n) => n.input![0]);
-    expect(quantizedInputs).toContain("dense");
+    // The numbers and the embeddings are quantized apart. The default model's cross layers keep
+    // x's columns in place, so the first large layer reads their output sliced in two:
+    // columns [0, denseSize) and [denseSize, width).
+    const { denseSize } = exported.manifest.features;
+    const INT64 = onnx.TensorProto.DataType.INT64;
+    const ints = new Map(
+      graph
+        .initializer!.filter((t) => t.dataType === INT64 && t.rawData?.length === 8)
+        .map((t) => [t.name!, Number(Buffer.from(t.rawData!).readBigInt64LE(0))]),
+    );
+    const slices = new Map(
+      graph
+        .node!.filter((n) => n.opType === "Slice")
+        .map((n) => [n.output![0]!, [ints.get(n.input![1]!), ints.get(n.input![2]!)]]),
+    );
+    const quantizedSlices = graph
+      .node!.filter((n) => n.opType === "DynamicQuantizeLinear" && slices.has(n.input![0]!))
+      .map((n) => slices.get(n.input![0]!)!);
+    expect(quantizedSlices.length).toBe(2);
+    expect(quantizedSlices[0]).toEqual([0, denseSize]);
+    expect(quantizedSlices[1]![0]).toBe(denseSize);
     const qdqGraph = onnx.ModelProto.decode(qdq.int8Bytes!).graph!;
     const qdqKernels = qdqGraph.initializer!.filter((t) => t.name!.endsWith("/kernel/int8"));
     const qdqOps = qdqGraph.node!.map((n) => n.opType);

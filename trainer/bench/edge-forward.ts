@@ -2,7 +2,8 @@
  * A plain-JS forward pass of an MMoE (trainer/models/mmoe.ts) from its float32 weights: the
  * "no runtime at all" column of npm run bench:edge. Row-major loops over Float32Arrays, one
  * candidate at a time, nothing clever beyond skipping the user/context part of the first layers
- * when `factorised` (the same split the factorised graph makes).
+ * when `factorised` (the same split the factorised graph makes). Cross layers (--cross,
+ * cross-network.ts) run before the experts; a model with them has no factorised form.
  */
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import type { FactorisedSide } from "../../shared/manifest.ts";
@@ -26,18 +27,22 @@ export function jsMmoe(model: TrainedModel): JsForward {
   if (config.arch !== "mmoe") throw new Error(`jsMmoe: expected an mmoe model, got "${config.arch}"`);
   if ((config as { pools?: unknown[] }).pools?.length)
     throw new Error("jsMmoe: embedding pools are not supported");
-  if (countCrossLayers(weights) > 0) throw new Error("jsMmoe: cross layers (--cross) are not supported");
-  const layer = (name: string): Layer => {
+  const layer = (name: string, withBias = true): Layer => {
     const k = weights[`${name}/kernel`];
-    const b = weights[`${name}/bias`];
+    const b = withBias ? weights[`${name}/bias`]?.values : new Float32Array(k?.shape[1] ?? 0);
     if (!k || !b) throw new Error(`jsMmoe: no weights for layer "${name}"`);
-    return { kernel: k.values, bias: b.values, inDim: k.shape[0]!, outDim: k.shape[1]! };
+    return { kernel: k.values, bias: b, inDim: k.shape[0]!, outDim: k.shape[1]! };
   };
   const stack = (prefix: string): Layer[] => {
     const out: Layer[] = [];
     while (weights[`${prefix}/${out.length}/kernel`]) out.push(layer(`${prefix}/${out.length}`));
     return out;
   };
+  const cross = Array.from({ length: countCrossLayers(weights) }, (_, l) => ({
+    down: layer(`cross_${l}/down`, false),
+    up: layer(`cross_${l}/up`, false),
+    bias: weights[`cross_${l}/bias`]!.values,
+  }));
   const experts: Layer[][] = [];
   while (weights[`expert_${experts.length}/0/kernel`]) experts.push(stack(`expert_${experts.length}`));
   const heads = config.heads.map((h) => ({
@@ -61,6 +66,8 @@ export function jsMmoe(model: TrainedModel): JsForward {
 
   return {
     run(batch, factorised) {
+      if (factorised && cross.length > 0)
+        throw new Error("jsMmoe: a model with cross layers has no factorised form");
       const n = batch.rows;
       const out: Record<string, Float32Array> = Object.fromEntries(
         heads.map((h) => [h.name, new Float32Array(n)]),
@@ -71,6 +78,7 @@ export function jsMmoe(model: TrainedModel): JsForward {
       const userPart = firstLayers.map((l) => new Float32Array(l.outDim));
       for (let r = 0; r < n; r++) {
         fillInput(x, batch, r, config.denseSize, config.idSlots, E, table);
+        if (cross.length > 0) crossLayers(cross, x);
         if (mask && r === 0)
           firstLayers.forEach((l, i) => {
             affine(l, x, userPart[i]!, mask, 1, l.bias);
@@ -100,6 +108,18 @@ export function jsMmoe(model: TrainedModel): JsForward {
       return out;
     },
   };
+}
+
+/** x <- x_L of x_{l+1} = x0 ⊙ (x_l · down · up + bias) + x_l, in place (x holds x0 on entry). */
+function crossLayers(
+  layers: readonly { down: Layer; up: Layer; bias: Float32Array }[],
+  x: Float32Array,
+): void {
+  const x0 = Float32Array.from(x);
+  for (const l of layers) {
+    const map = affine(l.up, affine(l.down, x), undefined, undefined, 1, l.bias);
+    for (let i = 0; i < x.length; i++) x[i]! += x0[i]! * map[i]!;
+  }
 }
 
 function fillInput(

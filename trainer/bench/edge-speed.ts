@@ -2,8 +2,9 @@
  * npm run bench:edge: the worker's speed on the reference-shape MMoE (infer-model.ts: 12
  * categorical × 10k ids + 28 numeric, 8 experts [128, 64], towers [32], two heads), or with
  * `--model default` on the MMoE that `train --arch mmoe` builds with default flags on the same
- * features (4 experts [64, 32], numbers also as quantile buckets), or `--model small` (2 experts
- * [32], towers [16]: a distilled serving size), plain and factorised graphs,
+ * features (4 experts [64, 32], two cross layers, numbers also as quantile buckets), or `--model
+ * small` (2 experts [32], towers [16]: a distilled serving size); `--cross N` overrides the
+ * model's cross layers. Plain and, for a model without cross layers, factorised graphs,
  * against local `wrangler dev` (workerd):
  *  - cold start: over --cold fresh servers whose worker loads the model on the first request,
  *    that request's Server-Timing `load` phase (ORT instantiation + session + encoder; workerd's
@@ -21,7 +22,7 @@
  * --weights picks the graphs the worker serves: int8 (default: model.int8.onnx and its factorised
  * twin, integer form, ~0.5x float32's inference time) or float32.
  *
- *   npm run bench:edge [-- --runs 200] [-- --cold 3] [-- --quick] [-- --weights float32] [-- --model default|small]
+ *   npm run bench:edge [-- --runs 200] [-- --cold 3] [-- --quick] [-- --weights float32] [-- --model default|small] [-- --cross 0]
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -31,6 +32,7 @@ import type { ModelManifest } from "../../shared/manifest.ts";
 import { loadTrainedModel, saveTrainedModel } from "../artifact/trained-model.ts";
 import { exportModelDir } from "../export/export-model.ts";
 import { factorisedFeeds, plainFeeds, type TensorClass } from "../export/onnx-session.ts";
+import { countCrossLayers } from "../models/cross-network.ts";
 import { jsMmoe } from "./edge-forward.ts";
 import { encodeBody, type RerankBody, requestBody } from "./edge-request-body.ts";
 import { type DevServer, startDevServer, timedPost } from "./edge-wrangler.ts";
@@ -50,6 +52,8 @@ interface Args {
   cold: number;
   concurrency: number;
   quick: boolean;
+  /** Cross layers instead of the model's own (--cross). */
+  cross?: number;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -63,22 +67,33 @@ function parseArgs(argv: readonly string[]): Args {
     cold: num("--cold", quick ? 1 : 3, 1),
     concurrency: num("--concurrency", 4, 1),
     quick,
+    ...(argv.includes("--cross") ? { cross: num("--cross", 0, 0) } : {}),
   };
 }
 
 // ---- the model and the requests --------------------------------------------------------------
 
-/** Where a model's files and its results go: out/bench/edge-model and edge.json for the reference. */
-function paths(model: ModelKind): { dir: string; out: string } {
-  return model === "reference"
+/**
+ * Where a model's files and its results go: out/bench/edge-model and edge.json for the reference,
+ * a `-cross<N>` suffix with --cross.
+ */
+function paths(args: Args): { dir: string; out: string } {
+  const name = [
+    ...(args.model === "reference" ? [] : [args.model]),
+    ...(args.cross === undefined ? [] : [`cross${args.cross}`]),
+  ].join("-");
+  return name === ""
     ? { dir: "out/bench/edge-model", out: "out/bench/edge.json" }
-    : { dir: `out/bench/edge-model-${model}`, out: `out/bench/edge-${model}.json` };
+    : { dir: `out/bench/edge-model-${name}`, out: `out/bench/edge-${name}.json` };
 }
 
-async function buildModelDir(model: ModelKind): Promise<ModelManifest> {
-  const dir = paths(model).dir;
-  await saveTrainedModel(dir, await MODELS[model]());
-  const { manifest } = await exportModelDir(dir, { int8: true, factorised: true });
+/** Exports the model, with its factorised graphs when it has no cross layers (they need none). */
+async function buildModelDir(args: Args): Promise<ModelManifest> {
+  const dir = paths(args).dir;
+  const model = await MODELS[args.model](args.cross === undefined ? {} : { cross: args.cross });
+  await saveTrainedModel(dir, model);
+  const factorised = countCrossLayers(model.weights) === 0;
+  const { manifest } = await exportModelDir(dir, { int8: true, factorised });
   return manifest;
 }
 
@@ -227,9 +242,10 @@ async function timeRunner(
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const { dir: MODEL_DIR, out: OUT } = paths(args.model);
+  const { dir: MODEL_DIR, out: OUT } = paths(args);
   console.log(`building ${MODEL_DIR} (MMoE, ${args.model} shape; the worker serves ${args.weights})…`);
-  const manifest = await buildModelDir(args.model);
+  const manifest = await buildModelDir(args);
+  const graphs: Graph[] = manifest.factorised ? ["plain", "factorised"] : ["plain"];
   const state = manifest.features;
   const encoder = compileEncoder(state);
   const bodies = new Map<number, RerankBody>(CANDIDATES.map((n) => [n, requestBody(state, n, n)]));
@@ -245,7 +261,9 @@ async function main(): Promise<void> {
     dense: new ortWeb.Tensor("float32", check.dense, [check.rows, state.denseSize]),
     ids: new ortWeb.Tensor("int32", check.ids, [check.rows, state.idSlots]),
   });
-  for (const factorised of [undefined, { user: manifest.factorised!.user }]) {
+  for (const factorised of manifest.factorised
+    ? [undefined, { user: manifest.factorised.user }]
+    : [undefined]) {
     const got = js.run(check, factorised);
     for (const head of manifest.heads) {
       const a = expected[head.output]!.data as Float32Array;
@@ -269,7 +287,7 @@ async function main(): Promise<void> {
     graphs: {},
   };
   const json = new Map([...bodies].map(([n, b]) => [n, JSON.stringify(b)]));
-  for (const graph of ["plain", "factorised"] as const) {
+  for (const graph of graphs) {
     console.log(`\n== ${graph} graph`);
     const options = { weights: args.weights, graph: graph === "plain" ? "plain" : "auto" } as const;
     // Cold start: a lazily loading worker per sample, so the first rerank's `load` phase times

@@ -28,7 +28,10 @@ async function main(): Promise<void> {
   const candidates = intFlag(argv, "--candidates", 200, 1);
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = "error";
-  const models = { none: await defaultMmoe(), "cross 2": await defaultMmoe({ cross: 2, crossRank: 16 }) };
+  const models = {
+    none: await defaultMmoe({ cross: 0 }),
+    "cross 2": await defaultMmoe({ cross: 2, crossRank: 16 }),
+  };
   const list = Object.entries(models).flatMap(([name, model]) =>
     (["float32", "int8"] as const).map((weights) => {
       const built = buildOnnx(model, weights);

@@ -149,12 +149,16 @@ export function referenceFeatures(): SyntheticFeature[] {
   ];
 }
 
-/** The reference MMoE every inference benchmark times: 8 experts of [128, 64], towers [32]. */
-export function referenceMmoe(): Promise<TrainedModel> {
+/**
+ * The reference MMoE every inference benchmark times: 8 experts of [128, 64], towers [32], no
+ * cross layers (the issue-4 shape, fixed so that figures compare across stops); `options` over
+ * those.
+ */
+export function referenceMmoe(options: Partial<ArchOptions> = {}): Promise<TrainedModel> {
   return syntheticModel({
     arch: "mmoe",
     features: referenceFeatures(),
-    options: { experts: 8, expertSizes: [128, 64], tower: [32] },
+    options: { experts: 8, expertSizes: [128, 64], tower: [32], cross: 0, ...options },
     seed: 4,
   });
 }
@@ -166,9 +170,9 @@ function bucketedReferenceFeatures(): SyntheticFeature[] {
 
 /**
  * The MMoE `npm run train -- --arch mmoe` builds with default flags on the reference features:
- * 4 experts of [64, 32], towers [32], embedding dim 8, and every numeric feature also as 16
- * quantile buckets (15 boundaries), as the encoder's fit makes them by default; `options` over
- * those (e.g. cross layers).
+ * 4 experts of [64, 32], towers [32], two cross layers of rank 16, embedding dim 8, and every
+ * numeric feature also as 16 quantile buckets (15 boundaries), as the encoder's fit makes them by
+ * default; `options` over those (e.g. `cross: 0`, for a factorised graph).
  */
 export function defaultMmoe(options: Partial<ArchOptions> = {}): Promise<TrainedModel> {
   return syntheticModel({
@@ -181,13 +185,14 @@ export function defaultMmoe(options: Partial<ArchOptions> = {}): Promise<Trained
 
 /**
  * A serving-size MMoE of the kind `npm run compress -- --distill-from` makes: 2 experts of [32],
- * towers [16], on the same columns as defaultMmoe (numbers also as quantile buckets).
+ * towers [16], no cross layers, on the same columns as defaultMmoe (numbers also as quantile
+ * buckets); `options` over those.
  */
-export function smallMmoe(): Promise<TrainedModel> {
+export function smallMmoe(options: Partial<ArchOptions> = {}): Promise<TrainedModel> {
   return syntheticModel({
     arch: "mmoe",
     features: bucketedReferenceFeatures(),
-    options: { experts: 2, expertSizes: [32], tower: [16] },
+    options: { experts: 2, expertSizes: [32], tower: [16], cross: 0, ...options },
     seed: 4,
   });
 }

@@ -4,7 +4,8 @@
  * 12 categorical features of 10k ids each (one shared table of 120k rows), embedding dim 8,
  * 28 numeric features, two binary heads, batch 1024, Adam (lazy Adam on the table unless noted),
  * with the trainer's default L2 penalties (DEFAULT_L2; one row per architecture without them, to
- * show what the penalty costs).
+ * show what the penalty costs). The reference has no cross layers; one row per architecture adds
+ * the trainer's default two (--cross 2), to show what they cost.
  *
  * Every configuration runs in its own child process (clean memory peaks, a fresh backend), times
  * the training loop's own step (createNetworkOptimizer().step, as trainNetwork runs it) after
@@ -38,9 +39,16 @@ const BATCH = 1024;
 const REFERENCE_VOCAB = FEATURES * 10_000;
 /**
  * The issue's reference network sizes: MMoE with 8 experts of [128, 64] and towers [32] (not the
- * trainer's default 4 × [64, 32]); shared-bottom keeps the defaults ([128, 64] bottom).
+ * trainer's default 4 × [64, 32]); shared-bottom keeps the defaults ([128, 64] bottom). No cross
+ * layers unless a job asks for them.
  */
-const REFERENCE_OPTIONS = { ...DEFAULT_ARCH_OPTIONS, experts: 8, expertSizes: [128, 64], tower: [32] };
+const REFERENCE_OPTIONS = {
+  ...DEFAULT_ARCH_OPTIONS,
+  experts: 8,
+  expertSizes: [128, 64],
+  tower: [32],
+  cross: 0,
+};
 const OUT = "out/bench/train-speed.json";
 
 interface Job {
@@ -52,6 +60,8 @@ interface Job {
   workers: number;
   /** The trainer's default L2 penalties, or none. */
   l2: "default" | "off";
+  /** Cross layers before the architecture (--cross). */
+  cross: number;
   /** The workers group alternates 1 and 2 over rounds. */
   round?: number;
   vocabSize: number;
@@ -84,7 +94,7 @@ async function runJob(job: Job): Promise<Result> {
   const backendUsed = await selectBackend(job.backend);
   const config: NetworkConfig = {
     arch: job.arch,
-    options: REFERENCE_OPTIONS,
+    options: { ...REFERENCE_OPTIONS, cross: job.cross },
     embeddingDim: EMBEDDING_DIM,
     denseSize: NUMERIC,
     idSlots: FEATURES,
@@ -200,20 +210,27 @@ function jobs(quick: boolean): Job[] {
         embeddingUpdates,
         workers: 1,
         l2: "default",
+        cross: 0,
         vocabSize: REFERENCE_VOCAB,
         ...timing,
       });
     }
-    list.push({
-      group: "backends",
-      arch,
-      backend: "wasm",
-      embeddingUpdates: "sparse",
-      workers: 1,
-      l2: "off",
-      vocabSize: REFERENCE_VOCAB,
-      ...timing,
-    });
+    for (const [l2, cross] of [
+      ["off", 0],
+      ["default", DEFAULT_ARCH_OPTIONS.cross],
+    ] as const) {
+      list.push({
+        group: "backends",
+        arch,
+        backend: "wasm",
+        embeddingUpdates: "sparse",
+        workers: 1,
+        l2,
+        cross,
+        vocabSize: REFERENCE_VOCAB,
+        ...timing,
+      });
+    }
   }
   for (const vocabSize of [1_000, 100_000, 1_000_000]) {
     for (const embeddingUpdates of ["sparse", "dense"] as const) {
@@ -224,6 +241,7 @@ function jobs(quick: boolean): Job[] {
         embeddingUpdates,
         workers: 1,
         l2: "default",
+        cross: 0,
         vocabSize,
         ...timing,
       });
@@ -242,6 +260,7 @@ function jobs(quick: boolean): Job[] {
         embeddingUpdates: "sparse",
         workers,
         l2: "default",
+        cross: 0,
         round,
         vocabSize: REFERENCE_VOCAB,
         ...parallelTiming,
@@ -288,7 +307,7 @@ async function main(): Promise<void> {
     const r = runChild(job);
     results.push(r);
     console.error(
-      `  ${r.arch} ${r.backendUsed} ${r.embeddingUpdates} L2 ${r.l2} V=${r.vocabSize} workers ${r.workers}: ${r.samplesPerSecond} samples/s (${r.steps} steps)`,
+      `  ${r.arch} ${r.backendUsed} ${r.embeddingUpdates} L2 ${r.l2} cross ${r.cross} V=${r.vocabSize} workers ${r.workers}: ${r.samplesPerSecond} samples/s (${r.steps} steps)`,
     );
   }
 
@@ -299,7 +318,8 @@ async function main(): Promise<void> {
         r.arch === arch &&
         r.backend === "cpu" &&
         r.embeddingUpdates === "dense" &&
-        r.l2 === "default",
+        r.l2 === "default" &&
+        r.cross === 0,
     );
   const rows = results
     .filter((r) => r.group === "backends")
@@ -315,7 +335,7 @@ async function main(): Promise<void> {
       numeric: NUMERIC,
       batch: BATCH,
       heads: ["click", "purchase"],
-      archOptions: { mmoe: REFERENCE_OPTIONS, "shared-bottom": DEFAULT_ARCH_OPTIONS },
+      archOptions: REFERENCE_OPTIONS, // each architecture reads its own fields
       l2: DEFAULT_L2,
       ids: "uniform random per feature (worst case for sparse updates)",
       baseline: "cpu backend, dense Adam on the table (the trainer before lazy Adam)",
@@ -331,12 +351,14 @@ async function main(): Promise<void> {
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, `${JSON.stringify(report, null, 1)}\n`);
 
-  const w = [15, 8, 8, 8, 10, 8, 9, 9];
+  const w = [15, 8, 8, 8, 6, 10, 8, 9, 9];
   if (rows.length > 0) {
     console.log(
       `\ntraining throughput, batch ${BATCH}, ${FEATURES}x${REFERENCE_VOCAB / FEATURES} ids, best backend here: ${best}`,
     );
-    console.log(pad(["arch", "backend", "table", "L2", "samples/s", "x cpu", "rss MB", "heap MB"], w));
+    console.log(
+      pad(["arch", "backend", "table", "L2", "cross", "samples/s", "x cpu", "rss MB", "heap MB"], w),
+    );
     for (const r of rows) {
       console.log(
         pad(
@@ -345,6 +367,7 @@ async function main(): Promise<void> {
             r.backendUsed,
             r.embeddingUpdates,
             r.l2,
+            r.cross,
             r.samplesPerSecond,
             `${r.vsCpu.toFixed(1)}x`,
             r.rssPeakMB,

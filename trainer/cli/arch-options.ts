@@ -44,7 +44,7 @@ export function addArchFlags(command: Command, who = ""): Command {
     .option("--levels <n>", `${who}ple: extraction (CGC) levels (default 1)`, positiveInt)
     .option(
       "--cross <n>",
-      `${who}every architecture: low-rank cross layers (DCN-v2) on the input before it (default 0: none)`,
+      `${who}every architecture: low-rank cross layers (DCN-v2) on the input before it (default 2; 0: none, which export --factorised needs)`,
       nonNegativeInt,
     )
     .option("--cross-rank <r>", `${who}the rank of each cross layer (default 16)`, positiveInt);

@@ -30,7 +30,7 @@ export const FACTORISED_INPUTS = {
 export function checkNoCross(weights: Weights): void {
   if (countCrossLayers(weights) > 0)
     throw new ExportError(
-      "export --factorised: the model has cross layers (--cross), which multiply user and item features in every row, so no part of it runs once per request; export it without --factorised",
+      "export --factorised: the model has cross layers (--cross), which multiply user and item features in every row, so no part of it runs once per request; export it without --factorised, or train with --cross 0",
     );
 }
 

@@ -17,7 +17,9 @@ export interface Int8AucReport {
   aucDrop: Record<string, number>;
 }
 
-const CHUNK = 4096;
+/** Rows per session.run. The int8 graph quantizes each activation with one scale per call, so its
+ * outputs depend a little on which rows share a batch. */
+export const INT8_AUC_CHUNK = 4096;
 
 export async function int8AucDrop(
   manifest: Omit<ModelManifest, "files">,
@@ -33,8 +35,8 @@ export async function int8AucDrop(
   const scores = sessions.map(() =>
     Object.fromEntries(heads.map((h) => [h.name, new Float32Array(dataset.rows.length)])),
   );
-  for (let start = 0; start < dataset.rows.length; start += CHUNK) {
-    const batch = encoder.encodeRows(dataset.rows.slice(start, start + CHUNK));
+  for (let start = 0; start < dataset.rows.length; start += INT8_AUC_CHUNK) {
+    const batch = encoder.encodeRows(dataset.rows.slice(start, start + INT8_AUC_CHUNK));
     for (let s = 0; s < sessions.length; s++) {
       const out = await runHeads(sessions[s]!, manifest, batch);
       for (const h of heads) scores[s]![h.name]!.set(out[h.name]!, start);

@@ -36,12 +36,21 @@ interface QuantizedActivation {
  * embeddings of ~0.1), whose one scale left the embeddings a level or two and gave 10x qdq's
  * max |Δp|. A layer reading `x` becomes one MatMulInteger per group (the kernel's rows split,
  * its column scales shared), summed.
+ *
+ * The groups follow `x` through elementwise Add and Mul, which keep every column in place: the
+ * cross layers' x_{l+1} = x0 ⊙ m + x_l (cross-network.ts) still holds numbers next to embeddings,
+ * so a layer reading it is split the same way, its groups sliced out of it.
  */
 export interface GroupedInput {
   x: string;
   /** The groups in column order: the value holding them and its width. */
   groups: readonly { value: string; width: number }[];
 }
+
+/** A value's column groups: each group's own value where one exists already, and its width. */
+type ColumnGroups = readonly { value?: string; width: number }[];
+
+const ELEMENTWISE = new Set(["Add", "Mul"]);
 
 interface HeldKernel {
   name: string;
@@ -57,6 +66,8 @@ export function integerKernelsBuilder(g: GraphBuilder, grouped?: GroupedInput): 
   const added = new Map<string, Int8Kernel>();
   const dequantized = new Map<string, string>(); // placeholder -> DequantizeLinear output
   const activations = new Map<string, QuantizedActivation>();
+  const layouts = new Map<string, ColumnGroups>();
+  if (grouped && grouped.groups.length > 1) layouts.set(grouped.x, grouped.groups);
   let placeholders = 0;
 
   function whole(placeholder: string, k: HeldKernel): Int8Kernel {
@@ -93,6 +104,29 @@ export function integerKernelsBuilder(g: GraphBuilder, grouped?: GroupedInput): 
     return g.node("Mul", [f, k], {}, outputName ?? "y");
   }
 
+  /** The groups' values of `x`, each sliced out of it (columns, axis 1) where none exists. */
+  function groupValues(x: string, groups: ColumnGroups): string[] {
+    let start = 0;
+    const values = groups.map((p) => {
+      const from = start;
+      start += p.width;
+      return (
+        p.value ??
+        g.node("Slice", [
+          x,
+          g.initializer("c", [1], new BigInt64Array([BigInt(from)])),
+          g.initializer("c", [1], new BigInt64Array([BigInt(from + p.width)])),
+          g.initializer("c", [1], new BigInt64Array([1n])),
+        ])
+      );
+    });
+    layouts.set(
+      x,
+      values.map((value, i) => ({ value, width: groups[i]!.width })),
+    );
+    return values;
+  }
+
   function quantized(x: string): QuantizedActivation {
     let a = activations.get(x);
     if (!a) {
@@ -123,14 +157,15 @@ export function integerKernelsBuilder(g: GraphBuilder, grouped?: GroupedInput): 
       const [x, w] = inputs;
       const k = w === undefined ? undefined : held.get(w);
       if (op === "MatMul" && inputs.length === 2 && x !== undefined && w !== undefined && k && !held.has(x)) {
-        const width = grouped?.groups.reduce((n, p) => n + p.width, 0);
-        if (grouped && x === grouped.x && grouped.groups.length > 1 && k.dims[0] === width) {
+        const groups = layouts.get(x);
+        if (groups && k.dims[0] === groups.reduce((n, p) => n + p.width, 0)) {
+          const values = groupValues(x, groups);
           const [, cols] = k.dims as [number, number];
           const scale = g.initializer("s", [cols], k.q.scales);
           // Σ_groups Cast(MatMulInteger(x_i, W_i)) · xs_i, then · s_W once: a node a layer fewer
           // than summing `product`s, which kept the int8 PLE under 30% of float32.
           let row = 0;
-          const parts = grouped.groups.map((p, i) => {
+          const parts = groups.map((p, i) => {
             const rows = k.q.values.subarray(row * cols, (row + p.width) * cols);
             row += p.width;
             const int8 = g.initializer(
@@ -138,7 +173,7 @@ export function integerKernelsBuilder(g: GraphBuilder, grouped?: GroupedInput): 
               [p.width, cols],
               rows,
             );
-            const a = quantized(p.value);
+            const a = quantized(values[i]!);
             const product = g.node("MatMulInteger", [a.value, int8, a.zeroPoint], {}, "p");
             return g.node(
               "Mul",
@@ -155,10 +190,26 @@ export function integerKernelsBuilder(g: GraphBuilder, grouped?: GroupedInput): 
       }
       // Short names for every other node too ("t_12", not "unsqueeze_12"): the grouped first
       // layers cost bytes, and each name is written at least twice.
-      return g.node(op, inputs.map(realise), attributes, outputName ?? "t");
+      const y = g.node(op, inputs.map(realise), attributes, outputName ?? "t");
+      if (ELEMENTWISE.has(op)) {
+        const layout = sharedLayout(inputs.map((i) => layouts.get(i)));
+        if (layout)
+          layouts.set(
+            y,
+            layout.map((p) => ({ width: p.width })),
+          );
+      }
+      return y;
     },
     input: (name, type, dims) => g.input(name, type, dims),
     output: (name, type, dims) => g.output(realise(name), type, dims),
     toBytes: (metadata) => g.toBytes(metadata),
   };
+}
+
+/** The column groups every grouped input shares (x0 ⊙ m + x_l); none if no input has any or they differ. */
+function sharedLayout(found: readonly (ColumnGroups | undefined)[]): ColumnGroups | undefined {
+  const grouped = found.filter((l): l is ColumnGroups => l !== undefined);
+  const widths = (l: ColumnGroups) => l.map((p) => p.width).join();
+  return grouped.every((l) => widths(l) === widths(grouped[0]!)) ? grouped[0] : undefined;
 }

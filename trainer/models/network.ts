@@ -141,8 +141,8 @@ export function embeddingBlocks(
 export function initNetwork(config: NetworkConfig, seed: number): Params {
   const shape = modelShape(config);
   const params = architecture(config.arch).init(shape, config.options, seed);
-  // Options saved before cross layers existed have neither field.
-  const { cross = DEFAULT_ARCH_OPTIONS.cross, crossRank = DEFAULT_ARCH_OPTIONS.crossRank } = config.options;
+  // Options saved before cross layers existed have neither field: those models have none.
+  const { cross = 0, crossRank = DEFAULT_ARCH_OPTIONS.crossRank } = config.options;
   initCross(params, shape.inputWidth, cross, crossRank, seed + 5000);
   if (config.idSlots > 0) {
     params.embedding = tf.variable(

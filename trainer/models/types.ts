@@ -56,7 +56,11 @@ export const DEFAULT_ARCH_OPTIONS: ArchOptions = {
   // census-like income +0.0006 (never married -0.0003), threshold world a +0.0013, b +0.0002.
   // Two levels stopped at epoch 2 in two seeds of three on the sparse task. --levels 2 remains.
   levels: 1,
-  cross: 0,
+  // Two low-rank cross layers: against none, mean held-out AUC over seeds 42 / 11 / 12 was higher
+  // or level on all eight quality sets (Lending Club +0.0033, nmes +0.0033 / +0.0050, MovieLens
+  // -0.0001 / +0.0022, sparse-world purchase +0.0018, thresholds +0.0008 / +0.0012). The price:
+  // no --factorised export (train with --cross 0 for that) and ×1.2 session.run at the edge.
+  cross: 2,
   crossRank: 16,
 };
 
