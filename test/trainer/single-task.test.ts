@@ -21,9 +21,14 @@ function singleConfig(): NetworkConfig {
   return { ...base, ...embeddingLayout("single", base.heads, 3) };
 }
 
-/** |gradient| summed per embedding column, of one head's loss alone. */
+/**
+ * |gradient| summed per embedding column, of one head's loss alone. The cross layers' up maps get
+ * values first: fresh ones are zero, which would hide any path through the cross layers.
+ */
 function embeddingGradientByColumn(config: NetworkConfig, head: string): number[] {
   const params = initNetwork(config, 3);
+  for (const [name, p] of Object.entries(params))
+    if (name.endsWith("/up/kernel")) p.assign(tf.randomNormal(p.shape, 0, 0.5, "float32", 9));
   const data = clickBuyData(64, 5);
   const inputs = {
     dense: tf.tensor2d(data.dense, [data.rows, config.denseSize]),
@@ -49,8 +54,15 @@ describe("single-task networks", () => {
     expect(modelShape(config).columnOwner).toEqual([-1, -1, 0, 0, 0, 1, 1, 1]);
   });
 
-  it("send a head's gradient only into its own embedding copy", () => {
+  it("send a head's gradient only into its own embedding copy, through their own cross layers", () => {
     const config = singleConfig();
+    expect(config.options.cross).toBeGreaterThan(0);
+    const fresh = initNetwork(config, 3);
+    const names = Object.keys(fresh);
+    tf.dispose(Object.values(fresh));
+    expect(names).toContain("net_click/cross_0/up/kernel");
+    expect(names).toContain("net_buy/cross_0/up/kernel");
+    expect(names).not.toContain("cross_0/up/kernel");
     const click = embeddingGradientByColumn(config, "click");
     const buy = embeddingGradientByColumn(config, "buy");
     expect(click.slice(3)).toEqual([0, 0, 0]);
@@ -59,24 +71,25 @@ describe("single-task networks", () => {
     expect(Math.min(...buy.slice(3))).toBeGreaterThan(0);
   });
 
-  it("keep the kernel rows for the other heads' copies at zero through training", () => {
+  it("keep the first and cross kernels' rows for the other heads' copies at zero through training", () => {
     const config = singleConfig();
     const options = { epochs: 2, batchSize: 32, learningRate: 0.01, seed: 4, patience: 5, taskWeights: {} };
     const result = trainNetwork(config, clickBuyData(400, 1), clickBuyData(100, 2), { ...options, l2: 1e-3 });
     const owner = modelShape(config).columnOwner!;
     config.heads.forEach((head, t) => {
-      const kernel = result.params[`net_${head.name}/0/kernel`]!;
-      const rows = kernel.arraySync() as number[][];
-      const foreign = rows.filter((_, r) => owner[r] !== -1 && owner[r] !== t).flat();
-      const own = rows.filter((_, r) => owner[r] === t).flat();
-      expect(
-        foreign.every((v) => v === 0),
-        head.name,
-      ).toBe(true);
-      expect(
-        own.some((v) => v !== 0),
-        head.name,
-      ).toBe(true);
+      for (const name of [`net_${head.name}/0/kernel`, `net_${head.name}/cross_0/down/kernel`]) {
+        const rows = result.params[name]!.arraySync() as number[][];
+        const foreign = rows.filter((_, r) => owner[r] !== -1 && owner[r] !== t).flat();
+        const own = rows.filter((_, r) => owner[r] === t).flat();
+        expect(
+          foreign.every((v) => v === 0),
+          name,
+        ).toBe(true);
+        expect(
+          own.some((v) => v !== 0),
+          name,
+        ).toBe(true);
+      }
     });
     tf.dispose(Object.values(result.params));
   });

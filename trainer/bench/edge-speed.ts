@@ -32,7 +32,7 @@ import type { ModelManifest } from "../../shared/manifest.ts";
 import { loadTrainedModel, saveTrainedModel } from "../artifact/trained-model.ts";
 import { exportModelDir } from "../export/export-model.ts";
 import { factorisedFeeds, plainFeeds, type TensorClass } from "../export/onnx-session.ts";
-import { countCrossLayers } from "../models/cross-network.ts";
+import { hasCrossLayers } from "../models/cross-network.ts";
 import { jsMmoe } from "./edge-forward.ts";
 import { encodeBody, type RerankBody, requestBody } from "./edge-request-body.ts";
 import { type DevServer, startDevServer, timedPost } from "./edge-wrangler.ts";
@@ -92,7 +92,7 @@ async function buildModelDir(args: Args): Promise<ModelManifest> {
   const dir = paths(args).dir;
   const model = await MODELS[args.model](args.cross === undefined ? {} : { cross: args.cross });
   await saveTrainedModel(dir, model);
-  const factorised = countCrossLayers(model.weights) === 0;
+  const factorised = !hasCrossLayers(model.weights);
   const { manifest } = await exportModelDir(dir, { int8: true, factorised });
   return manifest;
 }

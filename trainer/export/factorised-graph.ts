@@ -7,7 +7,7 @@
  */
 import type { FactorisedInfo, FactorisedSide } from "../../shared/manifest.ts";
 import { constant } from "../models/blocks.ts";
-import { countCrossLayers } from "../models/cross-network.ts";
+import { hasCrossLayers } from "../models/cross-network.ts";
 import { embeddingBlocks, modelShape, type NetworkConfig } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import type { Weights } from "../models/types.ts";
@@ -28,7 +28,7 @@ export const FACTORISED_INPUTS = {
 
 /** Cross layers multiply user and item features in every row: no part runs once per request. */
 export function checkNoCross(weights: Weights): void {
-  if (countCrossLayers(weights) > 0)
+  if (hasCrossLayers(weights))
     throw new ExportError(
       "export --factorised: the model has cross layers (--cross), which multiply user and item features in every row, so no part of it runs once per request; export it without --factorised, or train with --cross 0",
     );

@@ -8,18 +8,26 @@
  * (the interactions a tree finds with two splits) are in x before the first dense layer. The
  * width stays d, so every architecture takes the output unchanged. U starts at zero, so a fresh
  * cross network is the identity. Like blocks.ts, the tfjs forward and its ONNX twin sit side by
- * side; the number of layers is read back from the parameter names.
+ * side; the number of layers is read back from the parameter names. An architecture that shares
+ * nothing between tasks (single) builds one cross network per task, its names under `prefix`.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { GraphBuilder } from "../export/onnx-graph.ts";
-import { constant } from "./blocks.ts";
+import { constant, type Tensors } from "./blocks.ts";
 import type { Params, Weights } from "./types.ts";
 
-export function initCross(params: Params, width: number, layers: number, rank: number, seed: number): void {
+export function initCross(
+  params: Params,
+  width: number,
+  layers: number,
+  rank: number,
+  seed: number,
+  prefix = "",
+): void {
   if (layers > 0 && !(Number.isInteger(rank) && rank > 0))
     throw new Error(`--cross-rank: expected a positive integer, got ${rank}`);
   for (let l = 0; l < layers; l++) {
-    const name = `cross_${l}`;
+    const name = `${prefix}cross_${l}`;
     params[`${name}/down/kernel`] = tf.variable(
       tf.randomNormal([width, rank], 0, 1 / Math.sqrt(width), "float32", seed + l),
       true,
@@ -30,35 +38,39 @@ export function initCross(params: Params, width: number, layers: number, rank: n
   }
 }
 
-/** Number of cross layers `cross_0`, `cross_1`, ... in a parameter set. */
-export function countCrossLayers(params: Readonly<Record<string, unknown>>): number {
+/** Number of cross layers `${prefix}cross_0`, `${prefix}cross_1`, ... in a parameter set. */
+export function countCrossLayers(params: Readonly<Record<string, unknown>>, prefix = ""): number {
   let n = 0;
-  while (`cross_${n}/up/kernel` in params) n++;
+  while (`${prefix}cross_${n}/up/kernel` in params) n++;
   return n;
 }
 
-export function crossNetwork(params: Params, x0: tf.Tensor2D): tf.Tensor2D {
+/** Whether a parameter set has cross layers anywhere: shared, or one network per task. */
+export function hasCrossLayers(params: Readonly<Record<string, unknown>>): boolean {
+  return Object.keys(params).some((name) => /(^|\/)cross_0\/up\/kernel$/.test(name));
+}
+
+export function crossNetwork(params: Tensors, x0: tf.Tensor2D, prefix = ""): tf.Tensor2D {
   let x = x0;
-  const layers = countCrossLayers(params);
+  const layers = countCrossLayers(params, prefix);
   for (let l = 0; l < layers; l++) {
-    const low = tf.matMul(x, params[`cross_${l}/down/kernel`] as tf.Tensor2D); // [n, r]
-    const map = tf.add(
-      tf.matMul(low, params[`cross_${l}/up/kernel`] as tf.Tensor2D),
-      params[`cross_${l}/bias`]!,
-    );
+    const name = `${prefix}cross_${l}`;
+    const low = tf.matMul(x, params[`${name}/down/kernel`] as tf.Tensor2D); // [n, r]
+    const map = tf.add(tf.matMul(low, params[`${name}/up/kernel`] as tf.Tensor2D), params[`${name}/bias`]!);
     x = tf.add(tf.mul(x0, map), x) as tf.Tensor2D;
   }
   return x;
 }
 
-export function crossNetworkOnnx(g: GraphBuilder, weights: Weights, x0: string): string {
+export function crossNetworkOnnx(g: GraphBuilder, weights: Weights, x0: string, prefix = ""): string {
   let x = x0;
-  const layers = countCrossLayers(weights);
+  const layers = countCrossLayers(weights, prefix);
   for (let l = 0; l < layers; l++) {
-    const low = g.node("MatMul", [x, constant(g, weights, `cross_${l}/down/kernel`)]);
+    const name = `${prefix}cross_${l}`;
+    const low = g.node("MatMul", [x, constant(g, weights, `${name}/down/kernel`)]);
     const map = g.node("Add", [
-      g.node("MatMul", [low, constant(g, weights, `cross_${l}/up/kernel`)]),
-      constant(g, weights, `cross_${l}/bias`),
+      g.node("MatMul", [low, constant(g, weights, `${name}/up/kernel`)]),
+      constant(g, weights, `${name}/bias`),
     ]);
     x = g.node("Add", [g.node("Mul", [x0, map]), x]);
   }

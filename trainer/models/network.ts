@@ -140,10 +140,11 @@ export function embeddingBlocks(
 
 export function initNetwork(config: NetworkConfig, seed: number): Params {
   const shape = modelShape(config);
-  const params = architecture(config.arch).init(shape, config.options, seed);
   // Options saved before cross layers existed have neither field: those models have none.
   const { cross = 0, crossRank = DEFAULT_ARCH_OPTIONS.crossRank } = config.options;
-  initCross(params, shape.inputWidth, cross, crossRank, seed + 5000);
+  const arch = architecture(config.arch);
+  const params = arch.init(shape, { ...config.options, cross, crossRank }, seed);
+  if (!arch.ownCross) initCross(params, shape.inputWidth, cross, crossRank, seed + 5000);
   if (config.idSlots > 0) {
     params.embedding = tf.variable(
       tf.randomUniform([config.vocabSize, config.embeddingDim], -0.05, 0.05, "float32", seed + 7),

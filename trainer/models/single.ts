@@ -4,24 +4,38 @@
  * one copy of every embedding per task, and each task's first layer reads only its own copy
  * (its kernel rows for the other copies are held at zero), so no task's gradient reaches another
  * task's parameters. The shared input layer, exporter and factorised graph need no special case.
+ * Cross layers (--cross) come one network per task for the same reason, each reading only its
+ * task's columns (the rows of its down kernel for the other copies held at zero).
  *
- *   x [n, in] -> net_t (bottom MLP + tower MLP + logit) -> [n, 1] per task
+ *   x [n, in] -> net_t/cross_l (cross layers) -> net_t (bottom MLP + tower MLP + logit) -> [n, 1] per task
  */
 import * as tf from "@tensorflow/tfjs";
 import { countLayers, initTower, type Tensors, tower, towerOnnx } from "./blocks.ts";
+import { countCrossLayers, crossNetwork, crossNetworkOnnx, initCross } from "./cross-network.ts";
 import type { Architecture, ModelShape, Params, Weights } from "./types.ts";
 
 export const single: Architecture = {
   name: "single",
   embeddingCopies: (heads) => heads.length,
+  ownCross: true,
   init(shape, options, seed) {
     const params: Params = {};
     shape.heads.forEach((head, t) => {
       const name = `net_${head.name}`;
       initTower(params, name, shape.inputWidth, [...options.bottom, ...options.tower], seed + 100 * t);
+      initCross(
+        params,
+        shape.inputWidth,
+        options.cross,
+        options.crossRank,
+        seed + 100 * t + 5000,
+        `${name}/`,
+      );
       if (shape.columnOwner) {
-        const kernel = params[firstKernel(params, name)]!;
-        tf.tidy(() => kernel.assign(tf.mul(kernel, ownMask(shape, t))));
+        for (const k of inputKernels(params, name)) {
+          const kernel = params[k]!;
+          tf.tidy(() => kernel.assign(tf.mul(kernel, ownMask(shape, t))));
+        }
       }
     });
     return params;
@@ -30,11 +44,16 @@ export const single: Architecture = {
     const out: Record<string, tf.Tensor2D> = {};
     shape.heads.forEach((head, t) => {
       const name = `net_${head.name}`;
-      const kernel = firstKernel(params, name);
       const own: Tensors = shape.columnOwner
-        ? { ...params, [kernel]: tf.mul(params[kernel]!, ownMask(shape, t)) }
+        ? {
+            ...params,
+            ...Object.fromEntries(
+              inputKernels(params, name).map((k) => [k, tf.mul(params[k]!, ownMask(shape, t))]),
+            ),
+          }
         : params;
-      out[head.name] = tower(own, name, x, countLayers(params, name));
+      const xt = crossNetwork(own, x, `${name}/`);
+      out[head.name] = tower(own, name, xt, countLayers(params, name));
     });
     return out;
   },
@@ -42,8 +61,11 @@ export const single: Architecture = {
     const out: Record<string, string> = {};
     shape.heads.forEach((head, t) => {
       const name = `net_${head.name}`;
-      const own = shape.columnOwner ? withOwnRows(weights, firstKernel(weights, name), shape, t) : weights;
-      out[head.name] = towerOnnx(g, own, name, x, countLayers(weights, name));
+      const own = shape.columnOwner
+        ? inputKernels(weights, name).reduce((w, k) => withOwnRows(w, k, shape, t), weights)
+        : weights;
+      const xt = crossNetworkOnnx(g, own, x, `${name}/`);
+      out[head.name] = towerOnnx(g, own, name, xt, countLayers(weights, name));
     });
     return out;
   },
@@ -52,6 +74,15 @@ export const single: Architecture = {
 /** The kernel applied to x: the first hidden layer's, or the logit's when there is none. */
 function firstKernel(params: Readonly<Record<string, unknown>>, name: string): string {
   return countLayers(params, name) > 0 ? `${name}/0/kernel` : `${name}/logit/kernel`;
+}
+
+/** The kernels whose rows are x's columns: each cross layer's down map, and the first layer's. */
+function inputKernels(params: Readonly<Record<string, unknown>>, name: string): string[] {
+  const cross = Array.from(
+    { length: countCrossLayers(params, `${name}/`) },
+    (_, l) => `${name}/cross_${l}/down/kernel`,
+  );
+  return [...cross, firstKernel(params, name)];
 }
 
 /** Per x column: 1 where head `t` reads it, 0 on the other heads' embedding copies. */

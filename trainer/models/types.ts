@@ -77,6 +77,11 @@ export interface Architecture {
    * embeddings (single), absent means one table that every head shares.
    */
   embeddingCopies?(heads: readonly HeadSpec[]): number;
+  /**
+   * The architecture builds its cross layers itself, one network per task (single: shared cross
+   * layers would carry one task's gradient into another's embeddings); network.ts adds none.
+   */
+  ownCross?: boolean;
   /** Creates the parameters; `seed` makes initialisation reproducible. */
   init(shape: ModelShape, options: ArchOptions, seed: number): Params;
   /** x [n, inputWidth] -> one logit tensor [n, 1] per head. */
