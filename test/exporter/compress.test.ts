@@ -1,5 +1,5 @@
 /** compress: magnitude pruning (mask held through fine-tuning) and distillation into a smaller student. */
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -17,6 +17,7 @@ import type { Weights } from "../../trainer/models/types.ts";
 import { writeSimulation } from "../../trainer/simulate/simulator.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
+import { defaultBatchSize } from "../../trainer/train/step-budget.ts";
 import { predictNetwork } from "../../trainer/train/train-network.ts";
 import { SMALL_WORLD } from "../fixtures/small-world.ts";
 
@@ -179,9 +180,14 @@ describe("compress --distill-from", () => {
 
   it("gives a single-task student one embedding copy per head, each as wide as the teacher's", async () => {
     const out = join(work, "student-single");
-    await runDistill({
+    // A small file (3,000 rows): the step budget gives it a smaller batch than the 512 of a
+    // large one.
+    const small = join(work, "small.csv");
+    const lines = (await readFile(dataPath, "utf8")).split("\n");
+    await writeFile(small, `${lines.slice(0, 3001).join("\n")}\n`);
+    const summary = await runDistill({
       teacher: teacherDir,
-      data: dataPath,
+      data: small,
       out,
       arch: "single",
       options: { bottom: [16], tower: [8] },
@@ -189,6 +195,11 @@ describe("compress --distill-from", () => {
       backend: "cpu",
     });
     const student = await loadTrainedModel(out);
+    // No --batch-size: the batch `train` would take for the same rows (the step budget).
+    expect(summary.rows.train).toBeLessThan(3000);
+    expect(summary.batchSize).toBe(defaultBatchSize(summary.rows.train));
+    expect(summary.batchSize).toBeLessThan(512);
+    expect(summary.epochs).toBe(1);
     const heads = student.config.heads.length;
     expect(teacher.config.embeddingCopies).toBeUndefined();
     expect(student.config.embeddingCopies).toBe(heads);

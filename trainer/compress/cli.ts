@@ -44,7 +44,11 @@ const program = new Command("compress")
   .option("--distill-from <dir>", "teacher model to distil")
   .option("--arch <name>", `student architecture: ${Object.keys(ARCHITECTURES).join(", ")}`)
   .option("--alpha <x>", "weight of the true labels in the student's targets (rest: teacher)", unit, 0.5)
-  .option("--epochs <n>", "epochs (prune: fine-tuning, default 2; distil: maximum, default 8)", positiveInt)
+  .option(
+    "--epochs <n>",
+    "epochs (prune: fine-tuning, default 2; distil: maximum, default as train: scaled to the file)",
+    positiveInt,
+  )
   .option("--spec <file>", "dataset spec (default: the model directory's spec.json)")
   .option("--seed <n>", "random seed (default: the model's)", positiveInt)
   .option("--valid-fraction <x>", "fraction of rows (or groups) held out for validation", fraction, 0.1)
@@ -111,7 +115,7 @@ await runCli(async () => {
       alpha: opts.alpha,
     });
     console.log(
-      `distilled ${opts.distillFrom} (${s.parameters.teacher} parameters) into ${opts.arch} (${s.parameters.student}), best epoch ${s.bestEpoch}; validation (${s.rows.valid} rows), teacher:`,
+      `distilled ${opts.distillFrom} (${s.parameters.teacher} parameters) into ${opts.arch} (${s.parameters.student}), batch ${s.batchSize}, best epoch ${s.bestEpoch} of up to ${s.epochs}; validation (${s.rows.valid} rows), teacher:`,
     );
     console.log(metricsTable(s.teacher));
     console.log("student:");

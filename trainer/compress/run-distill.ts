@@ -9,6 +9,7 @@ import { embeddingDimPerHead, embeddingLayout, type NetworkConfig, readWeights }
 import { architecture } from "../models/registry.ts";
 import { type ArchOptions, DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
 import { calibrateWeights, uncalibrated } from "../train/calibrate-heads.ts";
+import { defaultBatchSize, defaultEpochs } from "../train/step-budget.ts";
 import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from "../train/train-network.ts";
 import { saveCompressedModel } from "./compressed-model.ts";
 import { blendTargets, teacherTargets } from "./distill.ts";
@@ -28,6 +29,9 @@ export interface DistillSummary {
   teacher: Record<string, TaskMetrics>;
   student: Record<string, TaskMetrics>;
   bestEpoch: number;
+  /** The batch size and the most epochs the student had (as `train`: ../train/step-budget.ts when not given). */
+  batchSize: number;
+  epochs: number;
   parameters: { teacher: number; student: number };
   rows: { train: number; valid: number };
 }
@@ -52,10 +56,14 @@ export async function runDistill(cmd: DistillCommand): Promise<DistillSummary> {
     arch: cmd.arch,
     options: { ...DEFAULT_ARCH_OPTIONS, ...cmd.options },
   };
+  // The student gets the step budget `train` gives the same file: with a fixed 512 × 8, a small
+  // file got a few dozen optimiser steps.
+  const batchSize = cmd.batchSize ?? defaultBatchSize(data.train.rows);
+  const epochs = cmd.epochs ?? defaultEpochs(data.train.rows, batchSize);
   const result = trainNetwork(config, { ...data.train, labels: targets }, data.valid, {
     ...DEFAULT_TRAIN_OPTIONS,
-    epochs: cmd.epochs ?? DEFAULT_TRAIN_OPTIONS.epochs,
-    batchSize: cmd.batchSize ?? DEFAULT_TRAIN_OPTIONS.batchSize,
+    epochs,
+    batchSize,
     learningRate: cmd.learningRate ?? DEFAULT_TRAIN_OPTIONS.learningRate,
     seed,
     taskWeights: teacher.training.taskWeights,
@@ -83,6 +91,8 @@ export async function runDistill(cmd: DistillCommand): Promise<DistillSummary> {
     teacher: evaluateWeights(teacher.config, teacher.weights, data.valid),
     student: validation,
     bestEpoch: result.bestEpoch,
+    batchSize,
+    epochs,
     parameters: { teacher: countParameters(teacher.weights), student: countParameters(weights) },
     rows: { train: data.train.rows, valid: data.valid.rows },
   };

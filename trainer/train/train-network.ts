@@ -106,8 +106,8 @@ export interface TrainOptions {
 export type EmbeddingUpdates = "sparse" | "dense";
 
 export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, "taskWeights"> = {
-  // What the step budget gives files from ~96k training rows up; `train` sizes smaller files
-  // itself (./step-budget.ts), `compress --distill-from` takes these.
+  // What the step budget gives files from ~96k training rows up; `train` and `compress
+  // --distill-from` size smaller files themselves (./step-budget.ts).
   epochs: MIN_EPOCHS,
   batchSize: MAX_BATCH,
   learningRate: 0.002,
