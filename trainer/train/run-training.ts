@@ -26,7 +26,7 @@ import type { OptimizerKind } from "./dense-optimizer.ts";
 import { validationScore } from "./early-stopping.ts";
 import { checkWorkers } from "./parallel-optimizer.ts";
 import type { ScheduleKind } from "./schedule.ts";
-import { defaultBatchSize, defaultEpochs } from "./step-budget.ts";
+import { stepBudget } from "./step-budget.ts";
 import type { WeightingKind } from "./task-weighting.ts";
 import {
   DEFAULT_TRAIN_OPTIONS,
@@ -153,8 +153,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       `--valid-fraction: the ${data.split} split left ${train.rows} training and ${valid.rows} validation rows`,
     );
   }
-  const batchSize = cmd.batchSize ?? defaultBatchSize(train.rows);
-  const maxEpochs = cmd.epochs ?? defaultEpochs(train.rows, batchSize);
+  const { batchSize, epochs: maxEpochs } = stepBudget(train.rows, cmd);
   const heads: NetworkConfig["heads"] = spec.tasks.map((t) => ({
     name: t.name,
     type: t.type,

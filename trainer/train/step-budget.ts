@@ -31,3 +31,12 @@ export function defaultEpochs(trainRows: number, batchSize: number): number {
   const stepsPerEpoch = Math.max(1, Math.ceil(trainRows / batchSize));
   return Math.min(MAX_EPOCHS, Math.max(MIN_EPOCHS, Math.ceil(MIN_STEPS / stepsPerEpoch)));
 }
+
+/** The batch size and most epochs of a run: those given, the defaults above for the rest. */
+export function stepBudget(
+  trainRows: number,
+  given: { batchSize?: number | undefined; epochs?: number | undefined },
+): { batchSize: number; epochs: number } {
+  const batchSize = given.batchSize ?? defaultBatchSize(trainRows);
+  return { batchSize, epochs: given.epochs ?? defaultEpochs(trainRows, batchSize) };
+}
