@@ -27,9 +27,10 @@ export function jsMmoe(model: TrainedModel): JsForward {
   if (config.arch !== "mmoe") throw new Error(`jsMmoe: expected an mmoe model, got "${config.arch}"`);
   if ((config as { pools?: unknown[] }).pools?.length)
     throw new Error("jsMmoe: embedding pools are not supported");
-  const layer = (name: string, withBias = true): Layer => {
+  /** `${name}/kernel` with the bias `bias` names (none: zeros). */
+  const layer = (name: string, bias: string | null = `${name}/bias`): Layer => {
     const k = weights[`${name}/kernel`];
-    const b = withBias ? weights[`${name}/bias`]?.values : new Float32Array(k?.shape[1] ?? 0);
+    const b = bias === null ? new Float32Array(k?.shape[1] ?? 0) : weights[bias]?.values;
     if (!k || !b) throw new Error(`jsMmoe: no weights for layer "${name}"`);
     return { kernel: k.values, bias: b, inDim: k.shape[0]!, outDim: k.shape[1]! };
   };
@@ -39,9 +40,8 @@ export function jsMmoe(model: TrainedModel): JsForward {
     return out;
   };
   const cross = Array.from({ length: countCrossLayers(weights) }, (_, l) => ({
-    down: layer(`cross_${l}/down`, false),
-    up: layer(`cross_${l}/up`, false),
-    bias: weights[`cross_${l}/bias`]!.values,
+    down: layer(`cross_${l}/down`, null),
+    up: layer(`cross_${l}/up`, `cross_${l}/bias`),
   }));
   const experts: Layer[][] = [];
   while (weights[`expert_${experts.length}/0/kernel`]) experts.push(stack(`expert_${experts.length}`));
@@ -111,13 +111,10 @@ export function jsMmoe(model: TrainedModel): JsForward {
 }
 
 /** x <- x_L of x_{l+1} = x0 ⊙ (x_l · down · up + bias) + x_l, in place (x holds x0 on entry). */
-function crossLayers(
-  layers: readonly { down: Layer; up: Layer; bias: Float32Array }[],
-  x: Float32Array,
-): void {
+function crossLayers(layers: readonly { down: Layer; up: Layer }[], x: Float32Array): void {
   const x0 = Float32Array.from(x);
   for (const l of layers) {
-    const map = affine(l.up, affine(l.down, x), undefined, undefined, 1, l.bias);
+    const map = affine(l.up, affine(l.down, x));
     for (let i = 0; i < x.length; i++) x[i]! += x0[i]! * map[i]!;
   }
 }
