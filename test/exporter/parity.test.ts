@@ -54,7 +54,7 @@ describe("tfjs <-> ONNX parity: cross layers (--cross)", () => {
     for (const d of Object.values(int8.manifest.quantization!.maxAbsDiff))
       expect(d).toBeLessThanOrEqual(0.02);
     await expect(exportModelDir(dir, { factorised: true })).rejects.toThrow(
-      /--factorised: the model has cross layers/,
+      /--factorised: the model has stacked cross layers/,
     );
   });
 });

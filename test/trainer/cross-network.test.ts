@@ -1,6 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { describe, expect, it } from "vitest";
-import { countCrossLayers, crossNetwork, initCross } from "../../trainer/models/cross-network.ts";
+import {
+  addCrossLogits,
+  countCrossLayers,
+  crossNetwork,
+  hasStackedCross,
+  initCross,
+  initCrossTowers,
+  isParallelCross,
+} from "../../trainer/models/cross-network.ts";
 import type { Params } from "../../trainer/models/types.ts";
 
 describe("cross network", () => {
@@ -31,9 +39,43 @@ describe("cross network", () => {
         expect(v).toBeCloseTo(expected[i]![j]!, 6);
       });
     });
+    tf.dispose([...Object.values(params), ...Object.values(one)]);
   });
 
   it("rejects a rank that is not a positive integer", () => {
     expect(() => initCross({}, 3, 1, 0, 1)).toThrow(/--cross-rank/);
+  });
+
+  it("parallel layout: a fresh tower adds nothing; a trained one adds relu(x_L·W + b)·w + c", () => {
+    const params: Params = {};
+    initCross(params, 2, 1, 1, 1);
+    initCrossTowers(params, 2, ["click", "buy"], 3, 1);
+    expect(isParallelCross(params)).toBe(true);
+    expect(hasStackedCross(params)).toBe(false);
+    const x = tf.tensor2d([
+      [1, 2],
+      [-1, 0.5],
+    ]);
+    const logits = { click: tf.tensor2d([[0.25], [-1]]), buy: tf.tensor2d([[3], [4]]) };
+    const fresh = addCrossLogits(params, crossNetwork(params, x), logits);
+    expect(fresh.click!.arraySync()).toEqual([[0.25], [-1]]);
+    expect(fresh.buy!.arraySync()).toEqual([[3], [4]]);
+
+    params["cross_tower_click/0/kernel"]!.assign(tf.tensor2d([1, 0, 0, 0, 1, -1], [2, 3]));
+    params["cross_tower_click/0/bias"]!.assign(tf.tensor1d([0, 0, 1]));
+    params["cross_tower_click/logit/kernel"]!.assign(tf.tensor2d([1, 2, 3], [3, 1]));
+    params["cross_tower_click/logit/bias"]!.assign(tf.tensor1d([0.5]));
+    // Fresh cross layers are the identity, so x_L = x. Row 1: relu([1, 2, -1]) = [1, 2, 0] ->
+    // 1 + 4 + 0 + 0.5; row 2: relu([-1, 0.5, 0.5]) = [0, 0.5, 0.5] -> 0 + 1 + 1.5 + 0.5.
+    const out = addCrossLogits(params, crossNetwork(params, x), logits).click!.arraySync();
+    expect(out[0]![0]).toBeCloseTo(0.25 + 5.5, 6);
+    expect(out[1]![0]).toBeCloseTo(-1 + 3, 6);
+
+    const stacked: Params = {};
+    initCross(stacked, 2, 1, 1, 1, "net_a/");
+    expect(hasStackedCross(stacked)).toBe(true);
+    initCrossTowers(stacked, 2, ["a"], 3, 1, "net_a/");
+    expect(hasStackedCross(stacked)).toBe(false);
+    tf.dispose([...Object.values(params), ...Object.values(stacked)]);
   });
 });

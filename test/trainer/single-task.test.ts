@@ -8,6 +8,7 @@ import {
   type NetworkConfig,
   networkLogits,
 } from "../../trainer/models/network.ts";
+import type { CrossLayout } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { trainNetwork } from "../../trainer/train/train-network.ts";
 import { clickBuyConfig, clickBuyData } from "./click-buy-data.ts";
@@ -16,19 +17,21 @@ beforeAll(async () => {
   await selectBackend("cpu");
 });
 
-function singleConfig(): NetworkConfig {
-  const base = clickBuyConfig("single", { bottom: [8], tower: [4] });
+function singleConfig(crossLayout: CrossLayout = "stacked"): NetworkConfig {
+  const base = clickBuyConfig("single", { bottom: [8], tower: [4], crossLayout });
   return { ...base, ...embeddingLayout("single", base.heads, 3) };
 }
 
 /**
- * |gradient| summed per embedding column, of one head's loss alone. The cross layers' up maps get
- * values first: fresh ones are zero, which would hide any path through the cross layers.
+ * |gradient| summed per embedding column, of one head's loss alone. The kernels that start at
+ * zero (cross up maps, cross towers' logits) get values first: they would hide any path through
+ * the cross layers.
  */
 function embeddingGradientByColumn(config: NetworkConfig, head: string): number[] {
   const params = initNetwork(config, 3);
   for (const [name, p] of Object.entries(params))
-    if (name.endsWith("/up/kernel")) p.assign(tf.randomNormal(p.shape, 0, 0.5, "float32", 9));
+    if (name.endsWith("/up/kernel") || /cross_tower_[^/]+\/logit\/kernel$/.test(name))
+      p.assign(tf.randomNormal(p.shape, 0, 0.5, "float32", 9));
   const data = clickBuyData(64, 5);
   const inputs = {
     dense: tf.tensor2d(data.dense, [data.rows, config.denseSize]),
@@ -54,8 +57,11 @@ describe("single-task networks", () => {
     expect(modelShape(config).columnOwner).toEqual([-1, -1, 0, 0, 0, 1, 1, 1]);
   });
 
-  it("send a head's gradient only into its own embedding copy, through their own cross layers", () => {
-    const config = singleConfig();
+  it.each([
+    "stacked",
+    "parallel",
+  ] as const)("send a head's gradient only into its own embedding copy, through their own %s cross layers", (layout) => {
+    const config = singleConfig(layout);
     expect(config.options.cross).toBeGreaterThan(0);
     const fresh = initNetwork(config, 3);
     const names = Object.keys(fresh);
@@ -63,6 +69,7 @@ describe("single-task networks", () => {
     expect(names).toContain("net_click/cross_0/up/kernel");
     expect(names).toContain("net_buy/cross_0/up/kernel");
     expect(names).not.toContain("cross_0/up/kernel");
+    if (layout === "parallel") expect(names).toContain("net_buy/cross_tower_buy/0/kernel");
     const click = embeddingGradientByColumn(config, "click");
     const buy = embeddingGradientByColumn(config, "buy");
     expect(click.slice(3)).toEqual([0, 0, 0]);
@@ -71,13 +78,18 @@ describe("single-task networks", () => {
     expect(Math.min(...buy.slice(3))).toBeGreaterThan(0);
   });
 
-  it("keep the first and cross kernels' rows for the other heads' copies at zero through training", () => {
-    const config = singleConfig();
+  it.each([
+    "stacked",
+    "parallel",
+  ] as const)("keep the first and cross kernels' rows for the other heads' copies at zero through training (%s)", (layout) => {
+    const config = singleConfig(layout);
     const options = { epochs: 2, batchSize: 32, learningRate: 0.01, seed: 4, patience: 5, taskWeights: {} };
     const result = trainNetwork(config, clickBuyData(400, 1), clickBuyData(100, 2), { ...options, l2: 1e-3 });
     const owner = modelShape(config).columnOwner!;
     config.heads.forEach((head, t) => {
-      for (const name of [`net_${head.name}/0/kernel`, `net_${head.name}/cross_0/down/kernel`]) {
+      const kernels = [`net_${head.name}/0/kernel`, `net_${head.name}/cross_0/down/kernel`];
+      if (layout === "parallel") kernels.push(`net_${head.name}/cross_tower_${head.name}/0/kernel`);
+      for (const name of kernels) {
         const rows = result.params[name]!.arraySync() as number[][];
         const foreign = rows.filter((_, r) => owner[r] !== -1 && owner[r] !== t).flat();
         const own = rows.filter((_, r) => owner[r] === t).flat();

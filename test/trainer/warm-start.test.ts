@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { EncoderState } from "../../shared/encoder/state.ts";
 import type { TrainedModel } from "../../trainer/artifact/trained-model.ts";
 import { initNetwork, type NetworkConfig } from "../../trainer/models/network.ts";
-import { DEFAULT_ARCH_OPTIONS, type Weights } from "../../trainer/models/types.ts";
+import { type CrossLayout, DEFAULT_ARCH_OPTIONS, type Weights } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { warmStart } from "../../trainer/train/warm-start.ts";
 
@@ -50,10 +50,10 @@ function encoder(vocab: string[], xBuckets: number[]): EncoderState {
   };
 }
 
-function config(state: EncoderState, bottom: number[]): NetworkConfig {
+function config(state: EncoderState, bottom: number[], crossLayout: CrossLayout = "stacked"): NetworkConfig {
   return {
     arch: "shared-bottom",
-    options: { ...DEFAULT_ARCH_OPTIONS, bottom, tower: [4] },
+    options: { ...DEFAULT_ARCH_OPTIONS, bottom, tower: [4], crossLayout },
     embeddingDim: DIM,
     denseSize: state.denseSize,
     idSlots: state.idSlots,
@@ -110,5 +110,22 @@ describe("warmStart", () => {
     expect(report.copied).not.toContain("bottom/0/kernel");
     expect(params["bottom/0/kernel"]!.dataSync()[0]).not.toBe(7);
     tf.dispose(Object.values(params));
+  });
+
+  it("starts cross layers afresh when their layout changed, and the parallel towers when new", () => {
+    const state = encoder(["a"], [1]);
+    const previous = previousModel(state, config(state, [8], "stacked"));
+    const cfg = config(state, [8], "parallel");
+    const params = initNetwork(cfg, 3);
+    const report = warmStart(params, cfg, state, previous);
+    expect(report.fresh).toContain("cross_0/up/kernel: cross layers stacked before, parallel now");
+    expect(report.fresh).toContain("cross_tower_click/0/kernel: not in the earlier model");
+    expect(report.copied).toContain("bottom/0/kernel");
+    expect(params["cross_0/up/kernel"]!.dataSync()[0]).toBe(0);
+    tf.dispose(Object.values(params));
+
+    const same = initNetwork(config(state, [8], "stacked"), 3);
+    expect(warmStart(same, config(state, [8]), state, previous).copied).toContain("cross_0/up/kernel");
+    tf.dispose(Object.values(same));
   });
 });

@@ -1,12 +1,12 @@
 /**
  * The network-size flags shared by `train` and `compress --distill-from` (the student):
  * --bottom, --tower, --experts, --expert-sizes, --shared-experts, --task-experts, --levels,
- * --cross, --cross-rank.
+ * --cross, --cross-rank, --cross-layout.
  * Each architecture reads the ones it uses (models/types.ts ArchOptions); unset ones keep the
  * defaults.
  */
-import { type Command, InvalidArgumentError } from "commander";
-import type { ArchOptions } from "../models/types.ts";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import type { ArchOptions, CrossLayout } from "../models/types.ts";
 import { nonNegativeInt, positiveInt } from "./run-cli.ts";
 
 function sizes(value: string): number[] {
@@ -26,6 +26,7 @@ export interface ArchFlags {
   levels?: number;
   cross?: number;
   crossRank?: number;
+  crossLayout?: CrossLayout;
 }
 
 /** Adds the flags to `command`; `who` prefixes their help ("student: "). */
@@ -47,7 +48,13 @@ export function addArchFlags(command: Command, who = ""): Command {
       `${who}every architecture: low-rank cross layers (DCN-v2) on the input before it (default 2; 0: none, which export --factorised needs)`,
       nonNegativeInt,
     )
-    .option("--cross-rank <r>", `${who}the rank of each cross layer (default 16)`, positiveInt);
+    .option("--cross-rank <r>", `${who}the rank of each cross layer (default 16)`, positiveInt)
+    .addOption(
+      new Option(
+        "--cross-layout <layout>",
+        `${who}stacked: the architecture reads the cross layers' output; parallel: it reads the input, and the cross output adds a logit per head beside it, which export --factorised can split (default stacked)`,
+      ).choices(["stacked", "parallel"]),
+    );
 }
 
 /** The flags given, as architecture options. */
@@ -63,6 +70,7 @@ export function archOptions(flags: ArchFlags): Partial<ArchOptions> {
     "levels",
     "cross",
     "crossRank",
+    "crossLayout",
   ] as const)
     if (flags[key] !== undefined) (out as Record<string, unknown>)[key] = flags[key];
   return out;

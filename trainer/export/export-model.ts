@@ -15,7 +15,7 @@ import { loadTrainedModel, type TrainedModel, writeAtomic } from "../artifact/tr
 import type { Weights } from "../models/types.ts";
 import { ExportError } from "./export-error.ts";
 import { checkFactorised, FACTORISED_FILE, FACTORISED_INT8_FILE } from "./export-factorised.ts";
-import { buildFactorisedGraph, checkNoCross } from "./factorised-graph.ts";
+import { buildFactorisedGraph, checkNoStackedCross } from "./factorised-graph.ts";
 import { type FactorisedLayout, factorisedLayout } from "./factorised-layout.ts";
 import { int8AucDrop } from "./int8-auc.ts";
 import { buildNetworkGraph, type NetworkGraphOptions } from "./network-graph.ts";
@@ -78,7 +78,7 @@ export async function exportModelDir(dir: string, options: ExportOptions = {}): 
   }
   let factorised: { info: FactorisedInfo; float32: Uint8Array; int8?: Uint8Array } | undefined;
   if (options.factorised) {
-    checkNoCross(model.weights);
+    checkNoStackedCross(model.weights);
     const layout = factorisedLayout(model.encoder);
     const float = buildFactorisedOnnx(model, layout);
     const info: FactorisedInfo = { file: FACTORISED_FILE, inputs: float.inputs, ...layout };

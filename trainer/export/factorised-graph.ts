@@ -7,13 +7,17 @@
  */
 import type { FactorisedInfo, FactorisedSide } from "../../shared/manifest.ts";
 import { constant } from "../models/blocks.ts";
-import { hasCrossLayers } from "../models/cross-network.ts";
+import { hasStackedCross } from "../models/cross-network.ts";
 import { embeddingBlocks, modelShape, type NetworkConfig } from "../models/network.ts";
-import { architecture } from "../models/registry.ts";
 import type { Weights } from "../models/types.ts";
 import { ExportError } from "./export-error.ts";
 import type { FactorisedLayout } from "./factorised-layout.ts";
-import { addHeadOutputs, embeddedOnnx, type NetworkGraphOptions } from "./network-graph.ts";
+import {
+  addHeadOutputs,
+  embeddedOnnx,
+  type NetworkGraphOptions,
+  networkLogitsOnnx,
+} from "./network-graph.ts";
 import type { Dim, GraphBuilder } from "./onnx-graph.ts";
 import { type Int8Table, int8EmbeddingTable, int8Gather } from "./quantize.ts";
 import { int8DenseBuilder } from "./quantize-form.ts";
@@ -26,11 +30,14 @@ export const FACTORISED_INPUTS = {
   itemIds: "item_ids",
 } as const;
 
-/** Cross layers multiply user and item features in every row: no part runs once per request. */
-export function checkNoCross(weights: Weights): void {
-  if (hasCrossLayers(weights))
+/**
+ * Stacked cross layers multiply user and item features before every first layer, so no part
+ * runs once per request. Parallel ones leave the first layers on x and run beside them.
+ */
+export function checkNoStackedCross(weights: Weights): void {
+  if (hasStackedCross(weights))
     throw new ExportError(
-      "export --factorised: the model has cross layers (--cross), which multiply user and item features in every row, so no part of it runs once per request; export it without --factorised, or train with --cross 0",
+      "export --factorised: the model has stacked cross layers (--cross), which multiply user and item features before every first layer, so no part of it runs once per request; export it without --factorised, or train with --cross-layout parallel (or --cross 0)",
     );
 }
 
@@ -42,7 +49,7 @@ export function buildFactorisedGraph(
   layout: FactorisedLayout,
   options: NetworkGraphOptions = {},
 ): FactorisedInfo["inputs"] {
-  checkNoCross(weights);
+  checkNoStackedCross(weights);
   const int8 = options.weights === "int8";
   const inputs: FactorisedInfo["inputs"] = {};
   let table: string | Int8Table | undefined;
@@ -97,8 +104,39 @@ export function buildFactorisedGraph(
     width: shape.inputWidth,
     user: { value: user, rows: xRows.user },
     item: { value: item, rows: xRows.item },
+    full: () => fullInput(g, user, item, xRows),
   });
-  const logits = architecture(config.arch).toOnnx(body, weights, "x/factorised", shape);
-  addHeadOutputs(body, config, logits);
+  addHeadOutputs(body, config, networkLogitsOnnx(body, weights, config, "x/factorised"));
   return inputs;
+}
+
+/**
+ * x [n, width] from the two sides, for parallel cross layers: the user row repeated per
+ * candidate (Expand to the item side's row count), then the columns put back in x's order.
+ */
+function fullInput(
+  g: GraphBuilder,
+  user: string,
+  item: string,
+  xRows: Record<"user" | "item", readonly number[]>,
+): string {
+  const parts: string[] = [];
+  if (xRows.user.length > 0) {
+    const rows = g.node("Shape", [item], { end: 1 });
+    const width = g.initializer("x/full/user_width", [1], new BigInt64Array([BigInt(xRows.user.length)]));
+    parts.push(g.node("Expand", [user, g.node("Concat", [rows, width], { axis: 0 })]));
+  }
+  if (xRows.item.length > 0) parts.push(item);
+  const sideBySide = parts.length === 1 ? parts[0]! : g.node("Concat", parts, { axis: 1 });
+  const order = [...xRows.user, ...xRows.item];
+  const position = new BigInt64Array(order.length);
+  order.forEach((column, i) => {
+    position[column] = BigInt(i);
+  });
+  return g.node(
+    "Gather",
+    [sideBySide, g.initializer("x/full/order", [order.length], position)],
+    { axis: 1 },
+    "x/full",
+  );
 }

@@ -4,7 +4,7 @@
  */
 
 import { axesOnnx, constant } from "../models/blocks.ts";
-import { crossNetworkOnnx } from "../models/cross-network.ts";
+import { addCrossLogitsOnnx, crossNetworkOnnx, isParallelCross } from "../models/cross-network.ts";
 import { type EmbeddingBlock, embeddingBlocks, modelShape, type NetworkConfig } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import type { Weights } from "../models/types.ts";
@@ -63,14 +63,21 @@ export function buildNetworkGraph(
   // int8 integer form: numbers and embeddings quantized apart (see GroupedInput).
   const grouped = { x, groups: parts.map((value, i) => ({ value, width: widths[i]! })) };
   const body = int8 ? int8DenseBuilder(g, options.int8Form, grouped) : g;
-  const logits = architecture(config.arch).toOnnx(
-    body,
-    weights,
-    crossNetworkOnnx(body, weights, x),
-    modelShape(config),
-  );
-  addHeadOutputs(g, config, logits);
+  addHeadOutputs(g, config, networkLogitsOnnx(body, weights, config, x));
   return inputs;
+}
+
+/** x -> one logit per head: the cross layers, stacked before the architecture or beside it. */
+export function networkLogitsOnnx(
+  g: GraphBuilder,
+  weights: Weights,
+  config: NetworkConfig,
+  x: string,
+): Record<string, string> {
+  const arch = architecture(config.arch);
+  const shape = modelShape(config);
+  if (!isParallelCross(weights)) return arch.toOnnx(g, weights, crossNetworkOnnx(g, weights, x), shape);
+  return addCrossLogitsOnnx(g, weights, crossNetworkOnnx(g, weights, x), arch.toOnnx(g, weights, x, shape));
 }
 
 /**

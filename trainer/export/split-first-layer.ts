@@ -9,6 +9,8 @@
  * builder wraps the real one while an architecture's `toOnnx` runs: a dense kernel whose rows
  * match x is held back, and the MatMul that applies it to x becomes the two smaller ones; the
  * bias Add that follows moves onto the batch-1 term. The architectures stay unaware of it.
+ * Cross layers in the parallel layout read x whole (x0 ⊙ map): they get `full`, x rebuilt per
+ * candidate, while their first MatMul by x still splits.
  */
 import type { GraphBuilder, TensorValues } from "./onnx-graph.ts";
 import { isDenseKernel } from "./quantize.ts";
@@ -22,6 +24,8 @@ export interface SplitInput {
   user: { value: string; rows: readonly number[] };
   /** The item-side value [n, |itemRows|] and the x columns it holds, in order. */
   item: { value: string; rows: readonly number[] };
+  /** Builds x itself [n, width], for a node that reads it other than by a split MatMul. */
+  full?: () => string;
 }
 
 interface Held {
@@ -42,6 +46,7 @@ export function splitFirstLayerBuilder(g: GraphBuilder, input: SplitInput): Grap
   const splits = new Map<string, SplitProduct>(); // placeholder name -> product
   const constants = new Set<string>(); // initializers of g, by name
   let placeholders = 0;
+  let full: string | undefined;
 
   /** A placeholder that reaches any other node becomes its real value. */
   function realise(name: string): string {
@@ -56,6 +61,10 @@ export function splitFirstLayerBuilder(g: GraphBuilder, input: SplitInput): Grap
     if (product) {
       splits.delete(name);
       return g.node("Add", [product.item, product.user], {}, product.outputName);
+    }
+    if (name === input.x && input.full) {
+      full ??= input.full();
+      return full;
     }
     if (name === input.x)
       throw new Error(

@@ -13,7 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { GraphBuilder } from "../export/onnx-graph.ts";
-import { constant, type Tensors } from "./blocks.ts";
+import { constant, countLayers, initTower, type Tensors, tower, towerOnnx } from "./blocks.ts";
 import type { Params, Weights } from "./types.ts";
 
 export function initCross(
@@ -48,6 +48,72 @@ export function countCrossLayers(params: Readonly<Record<string, unknown>>, pref
 /** Whether a parameter set has cross layers anywhere: shared, or one network per task. */
 export function hasCrossLayers(params: Readonly<Record<string, unknown>>): boolean {
   return Object.keys(params).some((name) => /(^|\/)cross_0\/up\/kernel$/.test(name));
+}
+
+/** Whether a parameter set has cross layers in the stacked layout, shared or per task. */
+export function hasStackedCross(params: Readonly<Record<string, unknown>>): boolean {
+  return Object.keys(params).some((name) => {
+    const match = /^(|.*\/)cross_0\/up\/kernel$/.exec(name);
+    return match !== null && !isParallelCross(params, match[1]);
+  });
+}
+
+/**
+ * parallel layout: one small tower per head on x_L, `${prefix}cross_tower_<head>` (a ReLU layer
+ * of `hidden` units, then a logit), its logit kernel at zero so a fresh one adds nothing.
+ */
+export function initCrossTowers(
+  params: Params,
+  width: number,
+  heads: readonly string[],
+  hidden: number,
+  seed: number,
+  prefix = "",
+): void {
+  heads.forEach((head, t) => {
+    const name = `${prefix}cross_tower_${head}`;
+    initTower(params, name, width, [hidden], seed + 10 * t);
+    params[`${name}/logit/kernel`]!.assign(tf.zeros([hidden, 1]));
+  });
+}
+
+/** Whether the cross layers under `prefix` are in the parallel layout (they have towers). */
+export function isParallelCross(params: Readonly<Record<string, unknown>>, prefix = ""): boolean {
+  return Object.keys(params).some((name) => name.startsWith(`${prefix}cross_tower_`));
+}
+
+/** parallel layout: each head's logit plus its cross tower's on x_L; a head without one is unchanged. */
+export function addCrossLogits(
+  params: Tensors,
+  xL: tf.Tensor2D,
+  logits: Record<string, tf.Tensor2D>,
+  prefix = "",
+): Record<string, tf.Tensor2D> {
+  const out: Record<string, tf.Tensor2D> = {};
+  for (const [head, logit] of Object.entries(logits)) {
+    const name = `${prefix}cross_tower_${head}`;
+    out[head] = params[`${name}/logit/kernel`]
+      ? tf.add(logit, tower(params, name, xL, countLayers(params, name)))
+      : logit;
+  }
+  return out;
+}
+
+export function addCrossLogitsOnnx(
+  g: GraphBuilder,
+  weights: Weights,
+  xL: string,
+  logits: Record<string, string>,
+  prefix = "",
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [head, logit] of Object.entries(logits)) {
+    const name = `${prefix}cross_tower_${head}`;
+    out[head] = weights[`${name}/logit/kernel`]
+      ? g.node("Add", [logit, towerOnnx(g, weights, name, xL, countLayers(weights, name))])
+      : logit;
+  }
+  return out;
 }
 
 export function crossNetwork(params: Tensors, x0: tf.Tensor2D, prefix = ""): tf.Tensor2D {

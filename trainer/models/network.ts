@@ -7,10 +7,18 @@
  *     -> reshape [n, B*E]          (B = C − Σ (pool.count − 1): one block per pool)
  *   x = concat(dense, embedded) [n, D + B*E] -> cross layers, if any -> architecture
  *     -> logits [n, 1] per head
+ * (with --cross-layout parallel, the architecture reads x and the cross layers' output adds a
+ * small tower's logit per head: ./cross-network.ts)
  */
 import * as tf from "@tensorflow/tfjs";
 import type { EmbeddingPool } from "../../shared/encoder/state.ts";
-import { crossNetwork, initCross } from "./cross-network.ts";
+import {
+  addCrossLogits,
+  crossNetwork,
+  initCross,
+  initCrossTowers,
+  isParallelCross,
+} from "./cross-network.ts";
 import { architecture } from "./registry.ts";
 import {
   type ArchOptions,
@@ -141,10 +149,21 @@ export function embeddingBlocks(
 export function initNetwork(config: NetworkConfig, seed: number): Params {
   const shape = modelShape(config);
   // Options saved before cross layers existed have neither field: those models have none.
-  const { cross = 0, crossRank = DEFAULT_ARCH_OPTIONS.crossRank } = config.options;
+  // Options saved before the layout existed are stacked.
+  const { cross = 0, crossRank = DEFAULT_ARCH_OPTIONS.crossRank, crossLayout = "stacked" } = config.options;
   const arch = architecture(config.arch);
-  const params = arch.init(shape, { ...config.options, cross, crossRank }, seed);
-  if (!arch.ownCross) initCross(params, shape.inputWidth, cross, crossRank, seed + 5000);
+  const params = arch.init(shape, { ...config.options, cross, crossRank, crossLayout }, seed);
+  if (!arch.ownCross) {
+    initCross(params, shape.inputWidth, cross, crossRank, seed + 5000);
+    if (cross > 0 && crossLayout === "parallel")
+      initCrossTowers(
+        params,
+        shape.inputWidth,
+        config.heads.map((h) => h.name),
+        crossRank,
+        seed + 6000,
+      );
+  }
   if (config.idSlots > 0) {
     params.embedding = tf.variable(
       tf.randomUniform([config.vocabSize, config.embeddingDim], -0.05, 0.05, "float32", seed + 7),
@@ -169,7 +188,9 @@ export function networkLogits(
   if (config.denseSize > 0) parts.push(inputs.dense);
   if (config.idSlots > 0) parts.push(embedded(params.embedding!, config, inputs));
   const x = parts.length === 1 ? parts[0]! : tf.concat(parts, 1);
-  return architecture(config.arch).forward(params, crossNetwork(params, x), modelShape(config));
+  const arch = architecture(config.arch);
+  if (!isParallelCross(params)) return arch.forward(params, crossNetwork(params, x), modelShape(config));
+  return addCrossLogits(params, crossNetwork(params, x), arch.forward(params, x, modelShape(config)));
 }
 
 /** The embedding part of x [n, B*E]: gathered rows, bags pooled by their weights. */

@@ -8,10 +8,20 @@
  * task's columns (the rows of its down kernel for the other copies held at zero).
  *
  *   x [n, in] -> net_t/cross_l (cross layers) -> net_t (bottom MLP + tower MLP + logit) -> [n, 1] per task
+ *   (parallel layout: net_t reads x, and net_t/cross_tower_<task> on the cross output adds its logit)
  */
 import * as tf from "@tensorflow/tfjs";
 import { countLayers, initTower, type Tensors, tower, towerOnnx } from "./blocks.ts";
-import { countCrossLayers, crossNetwork, crossNetworkOnnx, initCross } from "./cross-network.ts";
+import {
+  addCrossLogits,
+  addCrossLogitsOnnx,
+  countCrossLayers,
+  crossNetwork,
+  crossNetworkOnnx,
+  initCross,
+  initCrossTowers,
+  isParallelCross,
+} from "./cross-network.ts";
 import type { Architecture, ModelShape, Params, Weights } from "./types.ts";
 
 export const single: Architecture = {
@@ -31,6 +41,15 @@ export const single: Architecture = {
         seed + 100 * t + 5000,
         `${name}/`,
       );
+      if (options.cross > 0 && options.crossLayout === "parallel")
+        initCrossTowers(
+          params,
+          shape.inputWidth,
+          [head.name],
+          options.crossRank,
+          seed + 100 * t + 6000,
+          `${name}/`,
+        );
       if (shape.columnOwner) {
         for (const k of inputKernels(params, name)) {
           const kernel = params[k]!;
@@ -52,8 +71,11 @@ export const single: Architecture = {
             ),
           }
         : params;
-      const xt = crossNetwork(own, x, `${name}/`);
-      out[head.name] = tower(own, name, xt, countLayers(params, name));
+      const prefix = `${name}/`;
+      if (isParallelCross(params, prefix)) {
+        const logit = tower(own, name, x, countLayers(params, name));
+        Object.assign(out, addCrossLogits(own, crossNetwork(own, x, prefix), { [head.name]: logit }, prefix));
+      } else out[head.name] = tower(own, name, crossNetwork(own, x, prefix), countLayers(params, name));
     });
     return out;
   },
@@ -64,8 +86,21 @@ export const single: Architecture = {
       const own = shape.columnOwner
         ? inputKernels(weights, name).reduce((w, k) => withOwnRows(w, k, shape, t), weights)
         : weights;
-      const xt = crossNetworkOnnx(g, own, x, `${name}/`);
-      out[head.name] = towerOnnx(g, own, name, xt, countLayers(weights, name));
+      const prefix = `${name}/`;
+      if (isParallelCross(weights, prefix)) {
+        const logit = towerOnnx(g, own, name, x, countLayers(weights, name));
+        Object.assign(
+          out,
+          addCrossLogitsOnnx(g, own, crossNetworkOnnx(g, own, x, prefix), { [head.name]: logit }, prefix),
+        );
+      } else
+        out[head.name] = towerOnnx(
+          g,
+          own,
+          name,
+          crossNetworkOnnx(g, own, x, prefix),
+          countLayers(weights, name),
+        );
     });
     return out;
   },
@@ -76,13 +111,19 @@ function firstKernel(params: Readonly<Record<string, unknown>>, name: string): s
   return countLayers(params, name) > 0 ? `${name}/0/kernel` : `${name}/logit/kernel`;
 }
 
-/** The kernels whose rows are x's columns: each cross layer's down map, and the first layer's. */
+/**
+ * The kernels whose rows are x's columns: each cross layer's down map, the first layer's, and
+ * with the parallel layout the cross tower's first layer (it reads x_L, x's columns too).
+ */
 function inputKernels(params: Readonly<Record<string, unknown>>, name: string): string[] {
   const cross = Array.from(
     { length: countCrossLayers(params, `${name}/`) },
     (_, l) => `${name}/cross_${l}/down/kernel`,
   );
-  return [...cross, firstKernel(params, name)];
+  const towers = Object.keys(params).filter(
+    (k) => k.startsWith(`${name}/cross_tower_`) && k.endsWith("/0/kernel"),
+  );
+  return [...cross, firstKernel(params, name), ...towers];
 }
 
 /** Per x column: 1 where head `t` reads it, 0 on the other heads' embedding copies. */

@@ -42,7 +42,16 @@ export interface ArchOptions {
   cross: number;
   /** The rank of each cross layer's map. */
   crossRank: number;
+  /**
+   * Where the cross layers sit (./cross-network.ts). stacked: the architecture reads their
+   * output. parallel: the architecture reads the input itself, and the cross output adds a
+   * linear logit per head beside it (DCN-v2's parallel form), so the factorised graph can keep
+   * its once-per-request half.
+   */
+  crossLayout: CrossLayout;
 }
+
+export type CrossLayout = "stacked" | "parallel";
 
 export const DEFAULT_ARCH_OPTIONS: ArchOptions = {
   bottom: [128, 64],
@@ -62,6 +71,7 @@ export const DEFAULT_ARCH_OPTIONS: ArchOptions = {
   // no --factorised export (train with --cross 0 for that) and ×1.2 session.run at the edge.
   cross: 2,
   crossRank: 16,
+  crossLayout: "stacked",
 };
 
 /** Parameters by name. Names are stable: they are the keys of the saved weights. */

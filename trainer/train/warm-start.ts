@@ -7,7 +7,9 @@
  *   start fresh; the missing and out-of-vocabulary rows carry over too);
  * - hashed features and numeric quantile buckets carry over block for block when their size is
  *   unchanged (bucket k is still the k-th quantile, even if its edges moved a little);
- * - every other parameter carries over when its name and shape match.
+ * - every other parameter carries over when its name and shape match, except cross layers
+ *   whose layout changed (--cross-layout): the same weights mean something else beside the
+ *   architecture than in front of it.
  *
  * What could not be carried over is reported, never silently dropped.
  */
@@ -37,8 +39,14 @@ export function warmStart(
     fresh: [],
     embeddingRows: { copied: 0, total: config.vocabSize },
   };
+  const layout = (c: NetworkConfig) => c.options.crossLayout ?? "stacked";
+  const relaid = layout(previous.config) !== layout(config);
   for (const [name, variable] of Object.entries(params)) {
     const old = previous.weights[name];
+    if (old && relaid && /(^|\/)cross_\d+\//.test(name)) {
+      report.fresh.push(`${name}: cross layers ${layout(previous.config)} before, ${layout(config)} now`);
+      continue;
+    }
     if (name === "embedding") {
       if (!old || old.shape[1] !== config.embeddingDim) {
         report.fresh.push(`embedding: dimension ${old?.shape[1]} before, ${config.embeddingDim} now`);
