@@ -9,6 +9,7 @@ import { jsMmoe } from "../../trainer/bench/edge-forward.ts";
 import { encodeBody, requestBody } from "../../trainer/bench/edge-request-body.ts";
 import { type SyntheticFeature, syntheticModel } from "../../trainer/bench/infer-model.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
+import { factorisedLayout } from "../../trainer/export/factorised-layout.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 
@@ -20,32 +21,40 @@ const FEATURES: SyntheticFeature[] = [
 ];
 
 describe("bench:edge plain-JS MMoE", () => {
-  it("matches onnxruntime with two cross layers (max |Δp| <= 1e-4) and has no factorised form", async () => {
+  it.each([
+    "stacked",
+    "parallel",
+  ] as const)("matches onnxruntime with two %s cross layers (max |Δp| <= 1e-4)", async (crossLayout) => {
     await selectBackend("cpu");
     const model = await syntheticModel({
       arch: "mmoe",
       features: FEATURES,
-      options: { experts: 3, expertSizes: [8], tower: [4], cross: 2, crossRank: 3 },
+      options: { experts: 3, expertSizes: [8], tower: [4], cross: 2, crossRank: 3, crossLayout },
       seed: 5,
     });
-    // Fresh cross layers are the identity (U = 0): give U values so the layers do something.
+    // Fresh cross layers are the identity (U = 0) and fresh cross towers add nothing (zero
+    // logit kernels): give those values so the layers do something.
     for (const [name, w] of Object.entries(model.weights))
-      if (name.endsWith("/up/kernel")) w.values.set(w.values.map((_, i) => Math.sin(i + 1) * 0.3));
+      if (name.endsWith("/up/kernel") || /^cross_tower_.*\/logit\/kernel$/.test(name))
+        w.values.set(w.values.map((_, i) => Math.sin(i + 1) * 0.3));
     const dir = await mkdtemp(join(tmpdir(), "mtrank-edge-forward-"));
     await saveTrainedModel(dir, model);
     const { manifest, onnxBytes } = await exportModelDir(dir);
     const batch = encodeBody(compileEncoder(model.encoder), requestBody(model.encoder, 30, 7));
     const expected = await runHeads(await openSession(onnxBytes), manifest, batch);
     const js = jsMmoe(model);
-    const got = js.run(batch);
+    const user = factorisedLayout(model.encoder).user;
+    // Stacked cross layers have no factorised form; parallel ones leave the first layers split.
+    const runs = crossLayout === "stacked" ? [js.run(batch)] : [js.run(batch), js.run(batch, { user })];
     let spread = 0;
-    for (const head of model.config.heads) {
-      const a = expected[head.name]!;
-      const b = got[head.name]!;
-      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThanOrEqual(1e-4);
-      spread = Math.max(spread, Math.max(...b) - Math.min(...b));
-    }
+    for (const got of runs)
+      for (const head of model.config.heads) {
+        const a = expected[head.name]!;
+        const b = got[head.name]!;
+        for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThanOrEqual(1e-4);
+        spread = Math.max(spread, Math.max(...b) - Math.min(...b));
+      }
     expect(spread).toBeGreaterThan(1e-3);
-    expect(() => js.run(batch, { user: { dense: [0], ids: [0] } })).toThrow(/cross layers/);
+    if (crossLayout === "stacked") expect(() => js.run(batch, { user })).toThrow(/stacked cross layers/);
   });
 });

@@ -3,12 +3,13 @@
  * "no runtime at all" column of npm run bench:edge. Row-major loops over Float32Arrays, one
  * candidate at a time, nothing clever beyond skipping the user/context part of the first layers
  * when `factorised` (the same split the factorised graph makes). Cross layers (--cross,
- * cross-network.ts) run before the experts; a model with them has no factorised form.
+ * cross-network.ts) run before the experts (stacked: no factorised form) or beside them
+ * (parallel: each head adds its cross tower's logit).
  */
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import type { FactorisedSide } from "../../shared/manifest.ts";
 import type { TrainedModel } from "../artifact/trained-model.ts";
-import { countCrossLayers } from "../models/cross-network.ts";
+import { countCrossLayers, isParallelCross } from "../models/cross-network.ts";
 
 interface Layer {
   kernel: Float32Array;
@@ -45,11 +46,15 @@ export function jsMmoe(model: TrainedModel): JsForward {
   }));
   const experts: Layer[][] = [];
   while (weights[`expert_${experts.length}/0/kernel`]) experts.push(stack(`expert_${experts.length}`));
+  const parallel = isParallelCross(weights);
   const heads = config.heads.map((h) => ({
     name: h.name,
     gate: layer(`gate_${h.name}`),
     tower: stack(`tower_${h.name}`),
     logit: layer(`tower_${h.name}/logit`),
+    cross: parallel
+      ? { hidden: stack(`cross_tower_${h.name}`), logit: layer(`cross_tower_${h.name}/logit`) }
+      : undefined,
   }));
   const table = weights.embedding?.values;
   const E = config.embeddingDim;
@@ -66,19 +71,23 @@ export function jsMmoe(model: TrainedModel): JsForward {
 
   return {
     run(batch, factorised) {
-      if (factorised && cross.length > 0)
-        throw new Error("jsMmoe: a model with cross layers has no factorised form");
+      if (factorised && cross.length > 0 && !parallel)
+        throw new Error("jsMmoe: a model with stacked cross layers has no factorised form");
       const n = batch.rows;
       const out: Record<string, Float32Array> = Object.fromEntries(
         heads.map((h) => [h.name, new Float32Array(n)]),
       );
       const x = new Float32Array(width);
+      const xL = new Float32Array(width);
       const mask = factorised ? userColumns(factorised.user) : undefined;
       // Factorised: the user part of each first layer, x_user · W_user + b, once for the request.
       const userPart = firstLayers.map((l) => new Float32Array(l.outDim));
       for (let r = 0; r < n; r++) {
         fillInput(x, batch, r, config.denseSize, config.idSlots, E, table);
-        if (cross.length > 0) crossLayers(cross, x);
+        if (parallel) {
+          xL.set(x);
+          crossLayers(cross, xL);
+        } else if (cross.length > 0) crossLayers(cross, x);
         if (mask && r === 0)
           firstLayers.forEach((l, i) => {
             affine(l, x, userPart[i]!, mask, 1, l.bias);
@@ -101,7 +110,12 @@ export function jsMmoe(model: TrainedModel): JsForward {
             for (let j = 0; j < d; j++) h[j]! += g * v[j]!;
           }
           for (const l of head.tower) h = relu(affine(l, h));
-          const z = affine(head.logit, h)[0]!;
+          let z = affine(head.logit, h)[0]!;
+          if (head.cross) {
+            let c: Float32Array = xL;
+            for (const l of head.cross.hidden) c = relu(affine(l, c));
+            z += affine(head.cross.logit, c)[0]!;
+          }
           out[head.name]![r] = 1 / (1 + Math.exp(-z));
         });
       }

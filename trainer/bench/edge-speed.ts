@@ -4,7 +4,8 @@
  * `--model default` on the MMoE that `train --arch mmoe` builds with default flags on the same
  * features (4 experts [64, 32], two cross layers, numbers also as quantile buckets), or `--model
  * small` (2 experts [32], towers [16]: a distilled serving size); `--cross N` overrides the
- * model's cross layers. Plain and, for a model without cross layers, factorised graphs,
+ * model's cross layers, `--cross-layout parallel` puts them beside the experts. Plain and,
+ * unless the model has stacked cross layers, factorised graphs,
  * against local `wrangler dev` (workerd):
  *  - cold start: over --cold fresh servers whose worker loads the model on the first request,
  *    that request's Server-Timing `load` phase (ORT instantiation + session + encoder; workerd's
@@ -22,7 +23,7 @@
  * --weights picks the graphs the worker serves: int8 (default: model.int8.onnx and its factorised
  * twin, integer form, ~0.5x float32's inference time) or float32.
  *
- *   npm run bench:edge [-- --runs 200] [-- --cold 3] [-- --quick] [-- --weights float32] [-- --model default|small] [-- --cross 0]
+ *   npm run bench:edge [-- --runs 200] [-- --cold 3] [-- --quick] [-- --weights float32] [-- --model default|small] [-- --cross 0] [-- --cross-layout parallel]
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -32,7 +33,7 @@ import type { ModelManifest } from "../../shared/manifest.ts";
 import { loadTrainedModel, saveTrainedModel } from "../artifact/trained-model.ts";
 import { exportModelDir } from "../export/export-model.ts";
 import { factorisedFeeds, plainFeeds, type TensorClass } from "../export/onnx-session.ts";
-import { hasCrossLayers } from "../models/cross-network.ts";
+import { hasStackedCross } from "../models/cross-network.ts";
 import { jsMmoe } from "./edge-forward.ts";
 import { encodeBody, type RerankBody, requestBody } from "./edge-request-body.ts";
 import { type DevServer, startDevServer, timedPost } from "./edge-wrangler.ts";
@@ -54,6 +55,8 @@ interface Args {
   quick: boolean;
   /** Cross layers instead of the model's own (--cross). */
   cross?: number;
+  /** --cross-layout parallel: cross layers beside the experts, which keeps the factorised graph. */
+  parallel: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -68,6 +71,7 @@ function parseArgs(argv: readonly string[]): Args {
     concurrency: num("--concurrency", 4, 1),
     quick,
     ...(argv.includes("--cross") ? { cross: num("--cross", 0, 0) } : {}),
+    parallel: choiceFlag(argv, "--cross-layout", ["stacked", "parallel"]) === "parallel",
   };
 }
 
@@ -75,24 +79,28 @@ function parseArgs(argv: readonly string[]): Args {
 
 /**
  * Where a model's files and its results go: out/bench/edge-model and edge.json for the reference,
- * a `-cross<N>` suffix with --cross.
+ * a `-cross<N>` suffix with --cross, `-parallel` with --cross-layout parallel.
  */
 function paths(args: Args): { dir: string; out: string } {
   const name = [
     ...(args.model === "reference" ? [] : [args.model]),
     ...(args.cross === undefined ? [] : [`cross${args.cross}`]),
+    ...(args.parallel ? ["parallel"] : []),
   ].join("-");
   return name === ""
     ? { dir: "out/bench/edge-model", out: "out/bench/edge.json" }
     : { dir: `out/bench/edge-model-${name}`, out: `out/bench/edge-${name}.json` };
 }
 
-/** Exports the model, with its factorised graphs when it has no cross layers (they need none). */
+/** Exports the model, with its factorised graphs unless it has stacked cross layers. */
 async function buildModelDir(args: Args): Promise<ModelManifest> {
   const dir = paths(args).dir;
-  const model = await MODELS[args.model](args.cross === undefined ? {} : { cross: args.cross });
+  const model = await MODELS[args.model]({
+    ...(args.cross === undefined ? {} : { cross: args.cross }),
+    ...(args.parallel ? { crossLayout: "parallel" as const } : {}),
+  });
   await saveTrainedModel(dir, model);
-  const factorised = !hasCrossLayers(model.weights);
+  const factorised = !hasStackedCross(model.weights);
   const { manifest } = await exportModelDir(dir, { int8: true, factorised });
   return manifest;
 }

@@ -45,14 +45,14 @@ export function addArchFlags(command: Command, who = ""): Command {
     .option("--levels <n>", `${who}ple: extraction (CGC) levels (default 1)`, positiveInt)
     .option(
       "--cross <n>",
-      `${who}every architecture: low-rank cross layers (DCN-v2) on the input before it (default 2; 0: none, which export --factorised needs)`,
+      `${who}every architecture: low-rank cross layers (DCN-v2) on the input (default 2; 0: none)`,
       nonNegativeInt,
     )
     .option("--cross-rank <r>", `${who}the rank of each cross layer (default 16)`, positiveInt)
     .addOption(
       new Option(
         "--cross-layout <layout>",
-        `${who}stacked: the architecture reads the cross layers' output; parallel: it reads the input, and the cross output adds a logit per head beside it, which export --factorised can split (default stacked)`,
+        `${who}stacked: the architecture reads the cross layers' output; parallel: it reads the input, and a small tower per head on the cross output adds its logit, so export --factorised can split the first layers (default stacked)`,
       ).choices(["stacked", "parallel"]),
     );
 }

@@ -21,7 +21,7 @@ const program = new Command("export")
   .option("--spec <file>", "dataset spec for --data (default: the one saved with the model)")
   .option(
     "--factorised",
-    "also write DIR/model.factorised.onnx: user/context features run once per request (with --int8, also its int8 twin); needs a model trained with --cross 0",
+    "also write DIR/model.factorised.onnx: user/context features run once per request (with --int8, also its int8 twin); needs a model trained with --cross-layout parallel or --cross 0",
   )
   .showHelpAfterError();
 

@@ -68,7 +68,8 @@ export const DEFAULT_ARCH_OPTIONS: ArchOptions = {
   // Two low-rank cross layers: against none, mean held-out AUC over seeds 42 / 11 / 12 was higher
   // or level on all eight quality sets (Lending Club +0.0033, nmes +0.0033 / +0.0050, MovieLens
   // -0.0001 / +0.0022, sparse-world purchase +0.0018, thresholds +0.0008 / +0.0012). The price:
-  // no --factorised export (train with --cross 0 for that) and ×1.2 session.run at the edge.
+  // no --factorised export (train with --cross-layout parallel or --cross 0 for that) and ×1.2
+  // session.run at the edge.
   cross: 2,
   crossRank: 16,
   crossLayout: "stacked",
