@@ -93,20 +93,23 @@ describe.each(Object.keys(ARCHITECTURES))("factorised graph, parallel cross laye
 });
 
 describe("factorised graph, parallel cross layers", () => {
-  it("still splits the architecture's first layers and the first cross layer's down map", async () => {
+  it("still splits the architecture's first layers; the cross layers read both sides side by side", async () => {
     const model = await parallelModel("mmoe", 6);
     const { bytes } = buildFactorisedOnnx(model, factorisedLayout(model.encoder));
     const graph = onnxProto.onnx.ModelProto.decode(bytes).graph!;
     const width = modelShape(model.config).inputWidth;
     const dims = new Map(graph.initializer!.map((t) => [t.name!, (t.dims ?? []).map(Number)]));
-    for (const layer of ["expert_0/0", "expert_2/0", "gates", "cross_0/down"]) {
+    for (const layer of ["expert_0/0", "expert_2/0", "gates"]) {
       expect(dims.get(`${layer}/user/kernel`)?.[0], layer).toBeGreaterThan(0);
       expect(dims.get(`${layer}/user/kernel`)![0]! + dims.get(`${layer}/item/kernel`)![0]!).toBe(width);
       expect(dims.has(`${layer}/kernel`), layer).toBe(false);
     }
-    // What reads x whole per candidate: the later cross layer and the cross towers.
+    // What reads x whole per candidate: the cross layers and the cross towers, on [user | item]
+    // with their rows in that order, so no node reorders x's columns per candidate.
     const full = [...dims].filter(([n, d]) => n.endsWith("/kernel") && d[0] === width).map(([n]) => n);
+    expect(graph.node!.some((n) => n.opType === "Gather" && n.output![0]!.startsWith("x/full"))).toBe(false);
     expect(full.sort()).toEqual([
+      "cross_0/down/kernel",
       "cross_1/down/kernel",
       "cross_tower_click/0/kernel",
       "cross_tower_purchase/0/kernel",

@@ -7,8 +7,14 @@
  */
 import type { FactorisedInfo, FactorisedSide } from "../../shared/manifest.ts";
 import { constant } from "../models/blocks.ts";
-import { hasStackedCross } from "../models/cross-network.ts";
+import {
+  addCrossLogitsOnnx,
+  crossNetworkOnnx,
+  hasStackedCross,
+  isParallelCross,
+} from "../models/cross-network.ts";
 import { embeddingBlocks, modelShape, type NetworkConfig } from "../models/network.ts";
+import { architecture } from "../models/registry.ts";
 import type { Weights } from "../models/types.ts";
 import { ExportError } from "./export-error.ts";
 import type { FactorisedLayout } from "./factorised-layout.ts";
@@ -99,22 +105,33 @@ export function buildFactorisedGraph(
       `export --factorised: the input layer is ${shape.inputWidth} wide but its dense columns and embeddings make ${split}: ` +
         "the factorised graph cannot split the other columns (e.g. embedding interactions) by side",
     );
+  const sides = (): string => sideBySide(g, user, item, xRows);
   const body = splitFirstLayerBuilder(int8 ? int8DenseBuilder(g, options.int8Form) : g, {
     x: "x/factorised",
     width: shape.inputWidth,
     user: { value: user, rows: xRows.user },
     item: { value: item, rows: xRows.item },
-    full: () => fullInput(g, user, item, xRows),
+    full: () => inXOrder(g, sides(), xRows),
   });
-  addHeadOutputs(body, config, networkLogitsOnnx(body, weights, config, "x/factorised"));
+  let logits: Record<string, string>;
+  if (isParallelCross(weights)) {
+    // Shared parallel cross layers run on the two sides as they come, [user | item], with their
+    // weights' columns put in that order: the same arithmetic, without reordering x per
+    // candidate (a Gather along columns cost more than the layers themselves).
+    const w = crossInOrder(weights, [...xRows.user, ...xRows.item]);
+    logits = addCrossLogitsOnnx(
+      body,
+      w,
+      crossNetworkOnnx(body, w, sides()),
+      architecture(config.arch).toOnnx(body, weights, "x/factorised", shape),
+    );
+  } else logits = networkLogitsOnnx(body, weights, config, "x/factorised");
+  addHeadOutputs(body, config, logits);
   return inputs;
 }
 
-/**
- * x [n, width] from the two sides, for parallel cross layers: the user row repeated per
- * candidate (Expand to the item side's row count), then the columns put back in x's order.
- */
-function fullInput(
+/** [user repeated per candidate | item] [n, width]: x's columns, side by side. */
+function sideBySide(
   g: GraphBuilder,
   user: string,
   item: string,
@@ -123,11 +140,47 @@ function fullInput(
   const parts: string[] = [];
   if (xRows.user.length > 0) {
     const rows = g.node("Shape", [item], { end: 1 });
-    const width = g.initializer("x/full/user_width", [1], new BigInt64Array([BigInt(xRows.user.length)]));
+    const width = g.initializer("x/sides/user_width", [1], new BigInt64Array([BigInt(xRows.user.length)]));
     parts.push(g.node("Expand", [user, g.node("Concat", [rows, width], { axis: 0 })]));
   }
   if (xRows.item.length > 0) parts.push(item);
-  const sideBySide = parts.length === 1 ? parts[0]! : g.node("Concat", parts, { axis: 1 });
+  return parts.length === 1 ? parts[0]! : g.node("Concat", parts, { axis: 1 }, "x/sides");
+}
+
+/**
+ * `weights` with the shared cross layers and towers re-indexed so that position i of their
+ * input is x column order[i]: the down kernels' and towers' rows, the up kernels' columns and
+ * the biases. Cross layers are elementwise in x's columns, so the outputs are the same.
+ */
+export function crossInOrder(weights: Weights, order: readonly number[]): Weights {
+  const out: Weights = { ...weights };
+  for (const [name, w] of Object.entries(weights)) {
+    const [rows, cols = 1] = w.shape as [number, number?];
+    const values = new Float32Array(w.values.length);
+    if (/^cross_\d+\/down\/kernel$/.test(name) || /^cross_tower_.+\/0\/kernel$/.test(name))
+      order.forEach((from, i) => {
+        values.set(w.values.subarray(from * cols, (from + 1) * cols), i * cols);
+      });
+    else if (/^cross_\d+\/up\/kernel$/.test(name))
+      for (let r = 0; r < rows; r++)
+        order.forEach((from, i) => {
+          values[r * cols + i] = w.values[r * cols + from]!;
+        });
+    else if (/^cross_\d+\/bias$/.test(name))
+      order.forEach((from, i) => {
+        values[i] = w.values[from]!;
+      });
+    else continue;
+    out[name] = { shape: w.shape, values };
+  }
+  return out;
+}
+
+/**
+ * x [n, width] in its own column order, from the side-by-side value: for cross layers that an
+ * architecture builds itself (single's, one network per task), which read x whole.
+ */
+function inXOrder(g: GraphBuilder, sides: string, xRows: Record<"user" | "item", readonly number[]>): string {
   const order = [...xRows.user, ...xRows.item];
   const position = new BigInt64Array(order.length);
   order.forEach((column, i) => {
@@ -135,7 +188,7 @@ function fullInput(
   });
   return g.node(
     "Gather",
-    [sideBySide, g.initializer("x/full/order", [order.length], position)],
+    [sides, g.initializer("x/full/order", [order.length], position)],
     { axis: 1 },
     "x/full",
   );
