@@ -8,15 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import onnxProto from "onnx-proto";
 import { describe, expect, it } from "vitest";
-import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import { saveTrainedModel, type TrainedModel } from "../../trainer/artifact/trained-model.ts";
 import { type SyntheticFeature, syntheticModel } from "../../trainer/bench/infer-model.ts";
-import { buildFactorisedOnnx, buildOnnx, exportModelDir } from "../../trainer/export/export-model.ts";
+import { buildFactorisedOnnx, exportModelDir } from "../../trainer/export/export-model.ts";
 import { factorisedLayout } from "../../trainer/export/factorised-layout.ts";
-import { openSession, runFactorisedHeads, runHeads } from "../../trainer/export/onnx-session.ts";
 import { requestProbeBatch } from "../../trainer/export/probe-batch.ts";
 import { modelShape } from "../../trainer/models/network.ts";
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
+import { compareFactorised } from "./factorised-compare.ts";
 
 const FEATURES: SyntheticFeature[] = [
   { name: "user_segment", side: "user", ids: 40 },
@@ -54,31 +53,6 @@ async function parallelModel(arch: string, seed: number): Promise<TrainedModel> 
   return withLiveCross(model, seed);
 }
 
-async function maxDiff(
-  model: TrainedModel,
-  weights: "float32" | "int8",
-  batches: EncodedBatch[],
-): Promise<{ diff: number; spread: number }> {
-  const { bytes, manifest } = buildOnnx(model, weights);
-  const layout = factorisedLayout(model.encoder);
-  const f = buildFactorisedOnnx(model, layout, weights);
-  const plain = await openSession(bytes);
-  const factorised = await openSession(f.bytes);
-  const info = { file: "f.onnx", inputs: f.inputs, ...layout };
-  let diff = 0;
-  let spread = 0;
-  for (const batch of batches) {
-    const a = await runHeads(plain, manifest, batch);
-    const b = await runFactorisedHeads(factorised, { ...manifest, factorised: info }, batch);
-    for (const head of manifest.heads) {
-      for (let i = 0; i < batch.rows; i++)
-        diff = Math.max(diff, Math.abs(a[head.name]![i]! - b[head.name]![i]!));
-      spread = Math.max(spread, Math.max(...a[head.name]!) - Math.min(...a[head.name]!));
-    }
-  }
-  return { diff, spread };
-}
-
 describe.each(Object.keys(ARCHITECTURES))("factorised graph, parallel cross layers: %s", (arch) => {
   it("gives the plain graph's head outputs (max |Δp| <= 1e-5) for 1 to 300 candidates", async () => {
     const model = await parallelModel(arch, 5);
@@ -86,7 +60,7 @@ describe.each(Object.keys(ARCHITECTURES))("factorised graph, parallel cross laye
     expect(names.some((n) => /(^|\/)cross_1\/up\/kernel$/.test(n))).toBe(true);
     expect(names.some((n) => /(^|\/)cross_tower_[^/]+\/logit\/kernel$/.test(n))).toBe(true);
     const batches = [1, 7, 300].map((rows, i) => requestProbeBatch(model.encoder, rows, 40 + i));
-    const { diff, spread } = await maxDiff(model, "float32", batches);
+    const { diff, spread } = await compareFactorised(model, "float32", batches);
     expect(diff).toBeLessThanOrEqual(1e-5);
     expect(spread).toBeGreaterThan(1e-3);
   });
@@ -119,7 +93,7 @@ describe("factorised graph, parallel cross layers", () => {
   it("int8: stays within 0.02 of the plain int8 graph", async () => {
     for (const arch of ["mmoe", "single"]) {
       const model = await parallelModel(arch, 7);
-      const { diff } = await maxDiff(model, "int8", [requestProbeBatch(model.encoder, 200, 9)]);
+      const { diff } = await compareFactorised(model, "int8", [requestProbeBatch(model.encoder, 200, 9)]);
       expect(diff, arch).toBeLessThanOrEqual(0.02);
     }
   });

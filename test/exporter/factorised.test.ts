@@ -7,16 +7,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import onnxProto from "onnx-proto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { compileEncoder, type EncodedBatch } from "../../shared/encoder/encode.ts";
+import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { saveTrainedModel, type TrainedModel } from "../../trainer/artifact/trained-model.ts";
 import { type SyntheticFeature, syntheticModel } from "../../trainer/bench/infer-model.ts";
-import { buildFactorisedOnnx, buildOnnx, exportModelDir } from "../../trainer/export/export-model.ts";
+import { buildFactorisedOnnx, exportModelDir } from "../../trainer/export/export-model.ts";
 import { factorisedLayout } from "../../trainer/export/factorised-layout.ts";
 import { openSession, runFactorisedHeads, runHeads } from "../../trainer/export/onnx-session.ts";
 import { requestProbeBatch } from "../../trainer/export/probe-batch.ts";
 import { modelShape } from "../../trainer/models/network.ts";
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
+import { compareFactorised, maxAbsDiff } from "./factorised-compare.ts";
 
 const FEATURES: SyntheticFeature[] = [
   { name: "user_segment", side: "user", ids: 40 },
@@ -31,37 +32,6 @@ const FEATURES: SyntheticFeature[] = [
 // No cross layers: a factorised graph needs a first layer that reads the input itself.
 const OPTIONS = { bottom: [24, 12], tower: [8], experts: 3, expertSizes: [16, 8], levels: 2, cross: 0 };
 
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
-}
-
-async function compare(
-  model: TrainedModel,
-  weights: "float32" | "int8",
-  batches: EncodedBatch[],
-): Promise<{ diff: number; spread: number }> {
-  const { bytes, manifest } = buildOnnx(model, weights);
-  const layout = factorisedLayout(model.encoder);
-  const f = buildFactorisedOnnx(model, layout, weights);
-  const plain = await openSession(bytes);
-  const factorised = await openSession(f.bytes);
-  const info = { file: "f.onnx", inputs: f.inputs, ...layout };
-  let diff = 0;
-  let spread = 0;
-  for (const batch of batches) {
-    const a = await runHeads(plain, manifest, batch);
-    const b = await runFactorisedHeads(factorised, { ...manifest, factorised: info }, batch);
-    for (const head of manifest.heads) {
-      expect(b[head.name]!.length).toBe(batch.rows);
-      diff = Math.max(diff, maxAbsDiff(a[head.name]!, b[head.name]!));
-      spread = Math.max(spread, Math.max(...a[head.name]!) - Math.min(...a[head.name]!));
-    }
-  }
-  return { diff, spread };
-}
-
 describe.each(Object.keys(ARCHITECTURES))("factorised graph: %s", (arch) => {
   let model: TrainedModel;
   beforeAll(async () => {
@@ -70,7 +40,7 @@ describe.each(Object.keys(ARCHITECTURES))("factorised graph: %s", (arch) => {
 
   it("gives the plain graph's head outputs (max |Δp| <= 1e-5) for requests of 1 to 300 candidates", async () => {
     const batches = [1, 7, 300].map((rows, i) => requestProbeBatch(model.encoder, rows, 100 + i));
-    const { diff, spread } = await compare(model, "float32", batches);
+    const { diff, spread } = await compareFactorised(model, "float32", batches);
     expect(diff).toBeLessThanOrEqual(1e-5);
     expect(spread).toBeGreaterThan(1e-3); // outputs vary across candidates, so equality means something
   });
@@ -94,7 +64,7 @@ describe.each(Object.keys(ARCHITECTURES))("factorised graph: %s", (arch) => {
   });
 
   it("int8: stays within 0.02 of the plain int8 graph", async () => {
-    const { diff } = await compare(model, "int8", [requestProbeBatch(model.encoder, 200, 5)]);
+    const { diff } = await compareFactorised(model, "int8", [requestProbeBatch(model.encoder, 200, 5)]);
     expect(diff).toBeLessThanOrEqual(0.02);
   });
 });
