@@ -59,6 +59,21 @@ describe("tfjs <-> ONNX parity: cross layers (--cross)", () => {
   });
 });
 
+describe.each(["mmoe", "esmm", "single"])("tfjs <-> ONNX parity: parallel cross layers, %s", (arch) => {
+  it("adds the cross towers' logits the same way in both (float32)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), `mtrank-parity-parallel-${arch}-`));
+    const options = { cross: 2, crossRank: 4, crossLayout: "parallel" as const };
+    await runTraining({ data: DATA, spec: SPEC, arch, out: dir, epochs: 2, seed: 7, options });
+    const { weights } = await loadTrainedModel(dir);
+    // Training moved the towers' logit kernels off their zero start.
+    const towers = Object.keys(weights).filter((n) => /cross_tower_[^/]+\/logit\/kernel$/.test(n));
+    expect(towers.length).toBeGreaterThan(0);
+    for (const name of towers)
+      expect(Math.max(...weights[name]!.values.map(Math.abs)), name).toBeGreaterThan(1e-4);
+    await expectParity(dir);
+  });
+});
+
 describe("tfjs <-> ONNX parity: esmm saved before stop 14", () => {
   it("exports weights of the earlier layout (a bottom MLP shared by the tasks) as the same product", async () => {
     const dir = await mkdtemp(join(tmpdir(), "mtrank-parity-esmm-shared-bottom-"));

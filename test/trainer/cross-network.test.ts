@@ -9,7 +9,10 @@ import {
   initCrossTowers,
   isParallelCross,
 } from "../../trainer/models/cross-network.ts";
+import { esmmTowerLogits } from "../../trainer/models/esmm.ts";
+import { initNetwork, modelShape, networkLogits } from "../../trainer/models/network.ts";
 import type { Params } from "../../trainer/models/types.ts";
+import { clickBuyConfig, clickBuyData } from "./click-buy-data.ts";
 
 describe("cross network", () => {
   it("starts as the identity and adds x0 ⊙ (x·V·U + b) per layer", () => {
@@ -77,5 +80,47 @@ describe("cross network", () => {
     initCrossTowers(stacked, 2, ["a"], 3, 1, "net_a/");
     expect(hasStackedCross(stacked)).toBe(false);
     tf.dispose([...Object.values(params), ...Object.values(stacked)]);
+  });
+
+  it("parallel layout under esmm: the cross logits add to each task's own logit, so p(buy) = p(click) · pCVR", () => {
+    const base = clickBuyConfig("esmm", {
+      bottom: [6],
+      tower: [4],
+      cross: 2,
+      crossRank: 3,
+      crossLayout: "parallel",
+    });
+    const config = { ...base, heads: [base.heads[0]!, { ...base.heads[1]!, given: "click" }] };
+    const params = initNetwork(config, 2);
+    for (const [name, p] of Object.entries(params))
+      if (/(up|logit)\/kernel$/.test(name)) p.assign(tf.randomNormal(p.shape, 0, 0.7, "float32", 3));
+    const data = clickBuyData(50, 4);
+    const inputs = {
+      dense: tf.tensor2d(data.dense, [data.rows, config.denseSize]),
+      ids: tf.tensor2d(data.ids, [data.rows, config.idSlots], "int32"),
+    };
+    const served = networkLogits(params, config, inputs);
+    // The same network by hand: x, the towers' own logits plus the cross towers', then the product.
+    const x = tf.concat(
+      [inputs.dense, tf.reshape(tf.gather(params.embedding!, inputs.ids), [data.rows, -1])],
+      1,
+    ) as tf.Tensor2D;
+    const z = addCrossLogits(params, crossNetwork(params, x), esmmTowerLogits(params, x, modelShape(config)));
+    const click = tf.sigmoid(z.click!).dataSync();
+    const cvr = tf.sigmoid(z.buy!).dataSync();
+    const pClick = tf.sigmoid(served.click!).dataSync();
+    const pBuy = tf.sigmoid(served.buy!).dataSync();
+    let spread = 0;
+    for (let i = 0; i < data.rows; i++) {
+      expect(pClick[i]).toBeCloseTo(click[i]!, 5);
+      expect(pBuy[i]).toBeCloseTo(click[i]! * cvr[i]!, 5);
+      expect(pBuy[i]!).toBeLessThanOrEqual(pClick[i]! + 1e-6);
+      spread = Math.max(
+        spread,
+        Math.abs(z.buy!.dataSync()[i]! - esmmTowerLogits(params, x, modelShape(config)).buy!.dataSync()[i]!),
+      );
+    }
+    expect(spread).toBeGreaterThan(1e-3); // the cross towers add something
+    tf.dispose(Object.values(params));
   });
 });

@@ -7,14 +7,8 @@
  */
 import type { FactorisedInfo, FactorisedSide } from "../../shared/manifest.ts";
 import { constant } from "../models/blocks.ts";
-import {
-  addCrossLogitsOnnx,
-  crossNetworkOnnx,
-  hasStackedCross,
-  isParallelCross,
-} from "../models/cross-network.ts";
+import { crossNetworkOnnx, hasStackedCross, isParallelCross } from "../models/cross-network.ts";
 import { embeddingBlocks, modelShape, type NetworkConfig } from "../models/network.ts";
-import { architecture } from "../models/registry.ts";
 import type { Weights } from "../models/types.ts";
 import { ExportError } from "./export-error.ts";
 import type { FactorisedLayout } from "./factorised-layout.ts";
@@ -23,6 +17,7 @@ import {
   embeddedOnnx,
   type NetworkGraphOptions,
   networkLogitsOnnx,
+  parallelCrossLogitsOnnx,
 } from "./network-graph.ts";
 import type { Dim, GraphBuilder } from "./onnx-graph.ts";
 import { type Int8Table, int8EmbeddingTable, int8Gather } from "./quantize.ts";
@@ -119,11 +114,13 @@ export function buildFactorisedGraph(
     // weights' columns put in that order: the same arithmetic, without reordering x per
     // candidate (a Gather along columns cost more than the layers themselves).
     const w = crossInOrder(weights, [...xRows.user, ...xRows.item]);
-    logits = addCrossLogitsOnnx(
+    logits = parallelCrossLogitsOnnx(
       body,
+      weights,
+      config,
+      "x/factorised",
+      () => crossNetworkOnnx(body, w, sides()),
       w,
-      crossNetworkOnnx(body, w, sides()),
-      architecture(config.arch).toOnnx(body, weights, "x/factorised", shape),
     );
   } else logits = networkLogitsOnnx(body, weights, config, "x/factorised");
   addHeadOutputs(body, config, logits);
@@ -152,7 +149,7 @@ function sideBySide(
  * input is x column order[i]: the down kernels' and towers' rows, the up kernels' columns and
  * the biases. Cross layers are elementwise in x's columns, so the outputs are the same.
  */
-export function crossInOrder(weights: Weights, order: readonly number[]): Weights {
+function crossInOrder(weights: Weights, order: readonly number[]): Weights {
   const out: Weights = { ...weights };
   for (const [name, w] of Object.entries(weights)) {
     const [rows, cols = 1] = w.shape as [number, number?];

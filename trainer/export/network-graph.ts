@@ -77,7 +77,27 @@ export function networkLogitsOnnx(
   const arch = architecture(config.arch);
   const shape = modelShape(config);
   if (!isParallelCross(weights)) return arch.toOnnx(g, weights, crossNetworkOnnx(g, weights, x), shape);
-  return addCrossLogitsOnnx(g, weights, crossNetworkOnnx(g, weights, x), arch.toOnnx(g, weights, x, shape));
+  return parallelCrossLogitsOnnx(g, weights, config, x, () => crossNetworkOnnx(g, weights, x), weights);
+}
+
+/**
+ * The architecture on x, with the parallel cross towers' logits on x_L added to each task's own
+ * logit (before esmm's product). `crossWeights` are the weights the towers read: the factorised
+ * graph passes them re-indexed to its column order.
+ */
+export function parallelCrossLogitsOnnx(
+  g: GraphBuilder,
+  weights: Weights,
+  config: NetworkConfig,
+  x: string,
+  xL: () => string,
+  crossWeights: Weights,
+): Record<string, string> {
+  const arch = architecture(config.arch);
+  const shape = modelShape(config);
+  if (!arch.taskLogits) return addCrossLogitsOnnx(g, crossWeights, xL(), arch.toOnnx(g, weights, x, shape));
+  const z = addCrossLogitsOnnx(g, crossWeights, xL(), arch.taskLogits.toOnnx(g, weights, x, shape));
+  return arch.taskLogits.combineOnnx(g, z, shape);
 }
 
 /**

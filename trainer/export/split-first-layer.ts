@@ -9,8 +9,9 @@
  * builder wraps the real one while an architecture's `toOnnx` runs: a dense kernel whose rows
  * match x is held back, and the MatMul that applies it to x becomes the two smaller ones; the
  * bias Add that follows moves onto the batch-1 term. The architectures stay unaware of it.
- * Cross layers in the parallel layout read x whole (x0 ⊙ map): they get `full`, x rebuilt per
- * candidate, while their first MatMul by x still splits.
+ * Cross layers that an architecture builds itself (single's parallel ones) read x whole
+ * (x0 ⊙ map): they get `full`, x rebuilt per candidate, while their first MatMul by x still
+ * splits.
  */
 import type { GraphBuilder, TensorValues } from "./onnx-graph.ts";
 import { isDenseKernel } from "./quantize.ts";

@@ -129,4 +129,10 @@ export const esmm: Architecture = {
   toOnnx(g, weights, x, shape) {
     return productChainOnnx(g, towerLogitsOnnx(g, weights, x, shape), shape);
   },
+  taskLogits: {
+    forward: esmmTowerLogits,
+    toOnnx: towerLogitsOnnx,
+    combine: productChain,
+    combineOnnx: productChainOnnx,
+  },
 };

@@ -189,8 +189,12 @@ export function networkLogits(
   if (config.idSlots > 0) parts.push(embedded(params.embedding!, config, inputs));
   const x = parts.length === 1 ? parts[0]! : tf.concat(parts, 1);
   const arch = architecture(config.arch);
-  if (!isParallelCross(params)) return arch.forward(params, crossNetwork(params, x), modelShape(config));
-  return addCrossLogits(params, crossNetwork(params, x), arch.forward(params, x, modelShape(config)));
+  const shape = modelShape(config);
+  if (!isParallelCross(params)) return arch.forward(params, crossNetwork(params, x), shape);
+  const xL = crossNetwork(params, x);
+  if (!arch.taskLogits) return addCrossLogits(params, xL, arch.forward(params, x, shape));
+  const z = addCrossLogits(params, xL, arch.taskLogits.forward(params, x, shape));
+  return arch.taskLogits.combine(z, shape);
 }
 
 /** The embedding part of x [n, B*E]: gathered rows, bags pooled by their weights. */

@@ -99,4 +99,15 @@ export interface Architecture {
   forward(params: Params, x: tf.Tensor2D, shape: ModelShape): Record<string, tf.Tensor2D>;
   /** The same computation as ONNX nodes: x is a graph value [n, inputWidth]; returns logit names. */
   toOnnx(g: GraphBuilder, weights: Weights, x: string, shape: ModelShape): Record<string, string>;
+  /**
+   * For an architecture whose served logits are a function of each task's own logit (esmm: the
+   * product along `given`): forward = combine(taskLogits). Parallel cross layers add their
+   * logits to the task logits, before `combine`, so a product stays a product of probabilities.
+   */
+  taskLogits?: {
+    forward(params: Params, x: tf.Tensor2D, shape: ModelShape): Record<string, tf.Tensor2D>;
+    toOnnx(g: GraphBuilder, weights: Weights, x: string, shape: ModelShape): Record<string, string>;
+    combine(z: Record<string, tf.Tensor2D>, shape: ModelShape): Record<string, tf.Tensor2D>;
+    combineOnnx(g: GraphBuilder, z: Record<string, string>, shape: ModelShape): Record<string, string>;
+  };
 }
