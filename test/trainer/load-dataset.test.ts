@@ -62,6 +62,18 @@ describe("loadDataset", () => {
     );
   });
 
+  it("turns a missing file or a corrupt .gz into a DataError naming the file, CSV and JSONL", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "mtrank-missing-"));
+    const jsonl = { ...spec, format: "jsonl" as const };
+    for (const s of [spec, jsonl]) {
+      await expect(loadDataset(join(dir, "nope.csv"), s)).rejects.toThrow(/nope\.csv: ENOENT/);
+      const bad = await file(`bad-${s.format}.gz`, "not gzip at all");
+      await expect(loadDataset(bad, s)).rejects.toThrow(
+        new RegExp(`bad-${s.format}\\.gz: incorrect header check`),
+      );
+    }
+  });
+
   it("ingests the real-schema samples", async () => {
     for (const [data, specFile] of [
       ["ali_ccp_sample.csv", "ali_ccp"],

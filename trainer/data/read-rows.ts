@@ -1,6 +1,7 @@
 /** Streams the records of a CSV or JSONL log as described by a dataset spec. */
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
+import { type Duplex, pipeline, type Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { parse } from "csv-parse";
 import type { DatasetSpec } from "../../shared/spec.ts";
@@ -17,9 +18,18 @@ export class DataError extends Error {
   override name = "DataError";
 }
 
-function open(file: string): NodeJS.ReadableStream {
-  const stream = createReadStream(file);
-  return file.endsWith(".gz") ? stream.pipe(createGunzip()) : stream;
+/**
+ * The file's bytes (gunzipped for .gz) through `then`, if given. pipeline, not pipe: pipe does not
+ * pass a source's error on, so a missing file or a corrupt .gz was an unhandled stream error that
+ * killed the process instead of the error readers turn into one line.
+ */
+function open(file: string, then?: Duplex): Readable {
+  const stages: (Readable | Duplex)[] = [createReadStream(file)];
+  if (file.endsWith(".gz")) stages.push(createGunzip());
+  if (then) stages.push(then);
+  if (stages.length === 1) return stages[0]!;
+  // Errors reach the caller through the last stage, destroyed with them.
+  return pipeline(stages as [Readable, ...Duplex[]], () => {}) as unknown as Readable;
 }
 
 /** What reading needs of a spec: the file layout, not the features or tasks. */
@@ -31,7 +41,8 @@ export async function* readRecords(file: string, spec: ReadOptions): AsyncGenera
 }
 
 async function* readCsv(file: string, spec: ReadOptions): AsyncGenerator<SourceRecord> {
-  const parser = open(file).pipe(
+  const parser = open(
+    file,
     parse({
       delimiter: spec.delimiter,
       columns: spec.header ? true : spec.columns,
@@ -53,18 +64,26 @@ async function* readCsv(file: string, spec: ReadOptions): AsyncGenerator<SourceR
 async function* readJsonl(file: string): AsyncGenerator<SourceRecord> {
   const lines = createInterface({ input: open(file), crlfDelay: Number.POSITIVE_INFINITY });
   let line = 0;
-  for await (const text of lines) {
-    line++;
-    if (text.trim() === "") continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      throw new DataError(`${file}:${line}: not valid JSON`);
+  try {
+    for await (const text of lines) {
+      line++;
+      if (text.trim() === "") continue;
+      yield { record: jsonRecord(text, file, line), line };
     }
-    if (value === null || typeof value !== "object" || Array.isArray(value)) {
-      throw new DataError(`${file}:${line}: expected a JSON object per line`);
-    }
-    yield { record: value as RawRecord, line };
+  } catch (error) {
+    if (error instanceof DataError) throw error;
+    throw new DataError(`${file}: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+function jsonRecord(text: string, file: string, line: number): RawRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new DataError(`${file}:${line}: not valid JSON`);
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value))
+    throw new DataError(`${file}:${line}: expected a JSON object per line`);
+  return value as RawRecord;
 }
