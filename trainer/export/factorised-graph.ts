@@ -119,7 +119,7 @@ export function buildFactorisedGraph(
       weights,
       config,
       "x/factorised",
-      () => crossNetworkOnnx(body, w, sides()),
+      crossNetworkOnnx(body, w, sides()),
       w,
     );
   } else logits = networkLogitsOnnx(body, weights, config, "x/factorised");

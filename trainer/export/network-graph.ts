@@ -74,10 +74,9 @@ export function networkLogitsOnnx(
   config: NetworkConfig,
   x: string,
 ): Record<string, string> {
-  const arch = architecture(config.arch);
-  const shape = modelShape(config);
-  if (!isParallelCross(weights)) return arch.toOnnx(g, weights, crossNetworkOnnx(g, weights, x), shape);
-  return parallelCrossLogitsOnnx(g, weights, config, x, () => crossNetworkOnnx(g, weights, x), weights);
+  const xL = crossNetworkOnnx(g, weights, x);
+  if (isParallelCross(weights)) return parallelCrossLogitsOnnx(g, weights, config, x, xL, weights);
+  return architecture(config.arch).toOnnx(g, weights, xL, modelShape(config));
 }
 
 /**
@@ -90,13 +89,13 @@ export function parallelCrossLogitsOnnx(
   weights: Weights,
   config: NetworkConfig,
   x: string,
-  xL: () => string,
+  xL: string,
   crossWeights: Weights,
 ): Record<string, string> {
   const arch = architecture(config.arch);
   const shape = modelShape(config);
-  if (!arch.taskLogits) return addCrossLogitsOnnx(g, crossWeights, xL(), arch.toOnnx(g, weights, x, shape));
-  const z = addCrossLogitsOnnx(g, crossWeights, xL(), arch.taskLogits.toOnnx(g, weights, x, shape));
+  if (!arch.taskLogits) return addCrossLogitsOnnx(g, crossWeights, xL, arch.toOnnx(g, weights, x, shape));
+  const z = addCrossLogitsOnnx(g, crossWeights, xL, arch.taskLogits.toOnnx(g, weights, x, shape));
   return arch.taskLogits.combineOnnx(g, z, shape);
 }
 

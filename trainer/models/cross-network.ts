@@ -45,11 +45,6 @@ export function countCrossLayers(params: Readonly<Record<string, unknown>>, pref
   return n;
 }
 
-/** Whether a parameter set has cross layers anywhere: shared, or one network per task. */
-export function hasCrossLayers(params: Readonly<Record<string, unknown>>): boolean {
-  return Object.keys(params).some((name) => /(^|\/)cross_0\/up\/kernel$/.test(name));
-}
-
 /** Whether a parameter set has cross layers in the stacked layout, shared or per task. */
 export function hasStackedCross(params: Readonly<Record<string, unknown>>): boolean {
   return Object.keys(params).some((name) => {

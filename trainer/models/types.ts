@@ -44,8 +44,8 @@ export interface ArchOptions {
   crossRank: number;
   /**
    * Where the cross layers sit (./cross-network.ts). stacked: the architecture reads their
-   * output. parallel: the architecture reads the input itself, and the cross output adds a
-   * linear logit per head beside it (DCN-v2's parallel form), so the factorised graph can keep
+   * output. parallel: the architecture reads the input itself, and a small tower per head on the
+   * cross output adds its logit (after DCN-v2's parallel form), so the factorised graph can keep
    * its once-per-request half.
    */
   crossLayout: CrossLayout;
@@ -67,7 +67,8 @@ export const DEFAULT_ARCH_OPTIONS: ArchOptions = {
   levels: 1,
   // Two low-rank cross layers: against none, mean held-out AUC over seeds 42 / 11 / 12 was higher
   // or level on all eight quality sets (Lending Club +0.0033, nmes +0.0033 / +0.0050, MovieLens
-  // -0.0001 / +0.0022, sparse-world purchase +0.0018, thresholds +0.0008 / +0.0012). The price:
+  // -0.0001 / +0.0022, sparse-world purchase +0.0018, thresholds +0.0008 / +0.0012); seeds 1-6
+  // on the two small files gave less (Lending Club +0.0010, nmes +0.0007 / -0.0006). The price:
   // no --factorised export (train with --cross-layout parallel or --cross 0 for that) and ×1.2
   // session.run at the edge.
   cross: 2,
