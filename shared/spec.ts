@@ -48,6 +48,13 @@ const Feature = v.variant("type", [
   VectorFeature,
 ]);
 
+/**
+ * What a row without this task's label means: "error" (default) stops the load (or spends the
+ * error budget); "mask" keeps the row for the other tasks and leaves it out of this task's loss
+ * and metrics (dwell time that only clicked rows have, a conversion not yet known).
+ */
+const MissingLabel = v.optional(v.picklist(["error", "mask"]));
+
 const BinaryTask = v.strictObject({
   name: Name,
   type: v.literal("binary"),
@@ -55,6 +62,7 @@ const BinaryTask = v.strictObject({
   positive: v.optional(v.array(v.string())),
   given: v.optional(Name),
   weight: v.optional(v.pipe(v.number(), v.minValue(0))),
+  missingLabel: MissingLabel,
 });
 const RegressionTask = v.strictObject({
   name: Name,
@@ -66,6 +74,7 @@ const RegressionTask = v.strictObject({
   /** Huber's threshold in (transformed) label units; default 1. */
   delta: v.optional(v.pipe(v.number(), v.gtValue(0))),
   weight: v.optional(v.pipe(v.number(), v.minValue(0))),
+  missingLabel: MissingLabel,
 });
 const Task = v.variant("type", [BinaryTask, RegressionTask]);
 

@@ -67,6 +67,8 @@ function threeSteps(
     weighting: WeightingKind;
     l2: number;
     taskWeights: Record<string, number>;
+    /** Purchase labels missing (masked) on rows 0-11 of every 30: shard 0 has 3, shard 1 has 15. */
+    missing?: boolean;
   },
 ) {
   const params = initNetwork(CONFIG, 5);
@@ -81,6 +83,8 @@ function threeSteps(
     workers,
   });
   const data = syntheticData(90, 7);
+  if (setup.missing)
+    data.labels.purchase = data.labels.purchase!.map((y, r) => (r % 30 < 12 ? Number.NaN : y));
   const losses: number[] = [];
   for (let s = 0; s < 3; s++) {
     // 30 rows: shards of 15, which read different (overlapping) sets of table rows.
@@ -100,9 +104,11 @@ describe("data-parallel steps (--workers 2)", () => {
     { optimizer: "adam", weighting: "static", l2: 0.01, taskWeights: { click: 1, purchase: 2 } },
     { optimizer: "adagrad", weighting: "uncertainty", l2: 0, taskWeights: {} },
     { optimizer: "adagrad", weighting: "static", l2: 0.05, taskWeights: { purchase: 0 } },
+    { optimizer: "adam", weighting: "uncertainty", l2: 0.01, taskWeights: {}, missing: true },
   ] as const;
   for (const setup of setups) {
-    it(`average to the one-thread step (${setup.optimizer}, ${setup.weighting}, l2 ${setup.l2})`, () => {
+    const masked = "missing" in setup ? ", purchase labels missing" : "";
+    it(`average to the one-thread step (${setup.optimizer}, ${setup.weighting}, l2 ${setup.l2}${masked})`, () => {
       const one = threeSteps(1, setup);
       const two = threeSteps(2, setup);
       const fresh = initNetwork(CONFIG, 5);

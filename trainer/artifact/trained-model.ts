@@ -30,6 +30,8 @@ export interface TrainingInfo {
   /** Data rows read, and bad rows skipped within the error budget (absent in older models). */
   rowsRead?: number;
   rowsSkipped?: number;
+  /** Per task that masks missing labels: kept rows without its label (absent when none masks). */
+  rowsUnlabelled?: Record<string, number>;
   /** How validation rows were chosen (absent in older models). */
   split?: "random" | "group" | "time";
   backend: string;

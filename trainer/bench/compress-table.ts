@@ -21,12 +21,12 @@ import type { ModelManifest } from "../../shared/manifest.ts";
 import { runDistill } from "../compress/run-distill.ts";
 import { runPrune } from "../compress/run-prune.ts";
 import { type Dataset, loadDataset } from "../data/load-dataset.ts";
+import { labelledAuc } from "../evaluate/labelled-rows.ts";
 import { exportModelDir, INT8_ONNX_FILE, ONNX_FILE } from "../export/export-model.ts";
 import { openSession, runHeads, type Session } from "../export/onnx-session.ts";
 import { probeBatch } from "../export/probe-batch.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
 import { selectBackend } from "../train/backend.ts";
-import { auc } from "../train/metrics.ts";
 import { readSpecFile, runTraining } from "../train/run-training.ts";
 import { censusSuite, fmtAucs, type SuiteFiles, simulatorSuite } from "./suites.ts";
 
@@ -204,7 +204,9 @@ async function testAuc(
     const part = await runHeads(session, manifest, encoder.encodeRows(test.rows.slice(start, start + 4096)));
     for (const h of manifest.heads) scores[h.name]!.set(part[h.name]!, start);
   }
-  return Object.fromEntries(manifest.heads.map((h) => [h.name, auc(test.labels[h.name]!, scores[h.name]!)]));
+  return Object.fromEntries(
+    manifest.heads.map((h) => [h.name, labelledAuc(test.labels[h.name]!, scores[h.name]!)]),
+  );
 }
 
 async function parameterCount(dir: string): Promise<number> {

@@ -164,6 +164,11 @@ await runCli(async () => {
     console.log(
       `skipped ${summary.rowsSkipped} bad rows (within --max-bad-rows ${opts.maxBadRows}), first: ${summary.skipped.join("; ")}`,
     );
+  const unlabelled = Object.entries(summary.unlabelled).filter(([, n]) => n > 0);
+  if (unlabelled.length > 0)
+    console.log(
+      `rows without a label, left out of that task's loss and metrics (missingLabel "mask"): ${unlabelled.map(([t, n]) => `${t} ${n}`).join(", ")}`,
+    );
   console.log(
     `trained ${opts.arch} on ${summary.trainRows} rows (validation ${summary.validRows}, ${summary.split} split), backend ${summary.backend}, batch ${summary.batchSize}, best epoch ${summary.bestEpoch} of at most ${summary.maxEpochs}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );

@@ -71,7 +71,8 @@ export function blendTargets(
       if (!t) return [task, y];
       if (t.length !== y.length)
         throw new Error(`distill: head "${task}" has ${t.length} teacher outputs for ${y.length} labels`);
-      return [task, y.map((v, i) => alpha * v + (1 - alpha) * t[i]!)];
+      // A row without the label (a masked task) learns from the teacher alone.
+      return [task, y.map((v, i) => (Number.isNaN(v) ? t[i]! : alpha * v + (1 - alpha) * t[i]!))];
     }),
   );
 }

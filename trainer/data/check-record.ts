@@ -1,14 +1,15 @@
 /**
  * The checks every record of a log passes before it is used: the spec's columns are present,
- * numeric features parse, vectors have their dim numbers, every task has a label. A failure is a DataError naming the file,
- * line and column.
+ * numeric features parse, vectors have their dim numbers, every task has a label (or, for a task
+ * whose spec says `missingLabel: "mask"`, NaN in its place). A failure is a DataError naming the
+ * file, line and column.
  */
 import { numberOf, type ValueRules, VectorValueError, vectorOf } from "../../shared/encoder/values.ts";
 import { type DatasetSpec, defaultSeparator, type TaskSpec } from "../../shared/spec.ts";
 import { DataError, type RawRecord } from "./read-rows.ts";
 
 export interface RecordChecker {
-  /** Checks one record; returns its label per task, in spec.tasks order. */
+  /** Checks one record; returns its label per task, in spec.tasks order (NaN: missing, masked). */
   check(record: RawRecord, line: number): number[];
 }
 
@@ -66,15 +67,21 @@ function checkColumns(file: string, spec: DatasetSpec, record: Record<string, un
 }
 
 function labelOf(task: TaskSpec, value: unknown, rules: ValueRules, file: string, line: number): number {
+  const missing = () => {
+    if (task.missingLabel === "mask") return Number.NaN;
+    throw new DataError(
+      `${file}:${line}: column "${task.column}": missing label for task "${task.name}" ` +
+        `(tasks.${task.name}.missingLabel "mask" trains the other tasks on such rows)`,
+    );
+  };
   if (task.type === "binary") {
     const text = typeof value === "string" ? (rules.trim ? value.trim() : value) : String(value);
-    if (value === undefined || value === null || rules.missing.has(text)) {
-      throw new DataError(`${file}:${line}: column "${task.column}": missing label for task "${task.name}"`);
-    }
+    if (value === undefined || value === null || rules.missing.has(text)) return missing();
     return (task.positive ?? ["1", "true"]).includes(text) ? 1 : 0;
   }
   const x = numberOf(value, rules);
-  if (x === null || Number.isNaN(x)) {
+  if (x === null) return missing();
+  if (Number.isNaN(x)) {
     throw new DataError(`${file}:${line}: column "${task.column}": ${JSON.stringify(value)} is not a number`);
   }
   if (task.transform === "log1p") {

@@ -52,6 +52,8 @@ export interface EncodedDataset {
   /** Every data row read, and how many were skipped as bad (the first few reasons kept). */
   counts: { read: number; skipped: number; train: number; valid: number };
   skipped: string[];
+  /** Per task whose spec masks missing labels: kept rows without its label, over both parts. */
+  unlabelled: Record<string, number>;
   split: "random" | "group" | "time";
   /** Per bag (multi_categorical) feature: values dropped past its maxValues, over both parts. */
   dropped: Record<string, number>;
@@ -154,16 +156,45 @@ export async function encodeDataset(
     k++;
     if (target.groups) target.groups[r] = groupHash(record, spec.group!);
   }
+  const train = parts[TRAIN]!;
+  const valid = parts[VALID]!;
   return {
     encoder,
-    train: parts[TRAIN]!,
-    valid: parts[VALID]!,
+    train,
+    valid,
     counts: { read, skipped: skippedCount, train: sizes[TRAIN]!, valid: sizes[VALID]! },
     skipped,
+    unlabelled: unlabelledCounts(file, spec, train, valid),
     split,
     dropped: { ...compiled.dropped },
     hashed: fit.hashed(),
   };
+}
+
+/** Missing labels per masked task; a task left with no label to train on is an error. */
+function unlabelledCounts(
+  file: string,
+  spec: DatasetSpec,
+  train: EncodedPart,
+  valid: EncodedPart,
+): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const task of spec.tasks) {
+    if (task.missingLabel !== "mask") continue;
+    const missing = countNaN(train.labels[task.name]!);
+    if (missing === train.rows)
+      throw new DataError(
+        `${file}: task "${task.name}": no training row has a label (column "${task.column}")`,
+      );
+    counts[task.name] = missing + countNaN(valid.labels[task.name]!);
+  }
+  return counts;
+}
+
+function countNaN(values: Float32Array): number {
+  let n = 0;
+  for (const v of values) if (Number.isNaN(v)) n++;
+  return n;
 }
 
 function allocate(spec: DatasetSpec, state: EncoderState, rows: number): EncodedPart {

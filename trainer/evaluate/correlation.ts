@@ -1,4 +1,5 @@
 /** Pearson correlation of task labels: how much the tasks share (and so what a shared bottom can share). */
+import { labelledRows } from "./labelled-rows.ts";
 
 /** Pearson's r; NaN when either side is constant (no variance to correlate). */
 export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -34,15 +35,21 @@ export interface CorrelationMatrix {
   matrix: number[][];
 }
 
+/** Pairwise over the rows where both tasks have a label (a masked task has NaN where it lacks one). */
 export function labelCorrelation(labels: Readonly<Record<string, ArrayLike<number>>>): CorrelationMatrix {
   const tasks = Object.keys(labels);
   const matrix = tasks.map(() => tasks.map(() => Number.NaN));
   for (let i = 0; i < tasks.length; i++) {
     for (let j = i; j < tasks.length; j++) {
-      const r = pearson(labels[tasks[i]!]!, labels[tasks[j]!]!);
+      const r = pearson(...bothLabelled(labels[tasks[i]!]!, labels[tasks[j]!]!));
       matrix[i]![j] = r;
       matrix[j]![i] = r;
     }
   }
   return { tasks, matrix };
+}
+
+function bothLabelled(a: ArrayLike<number>, b: ArrayLike<number>): [ArrayLike<number>, ArrayLike<number>] {
+  const rows = labelledRows(Array.from(a, (x, i) => x + b[i]!));
+  return rows ? [rows.map((i) => a[i]!), rows.map((i) => b[i]!)] : [a, b];
 }

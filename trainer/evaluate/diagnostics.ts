@@ -11,6 +11,7 @@ import {
   DEFAULT_CALIBRATION,
 } from "./calibration.ts";
 import { type CorrelationMatrix, labelCorrelation } from "./correlation.ts";
+import { onlyLabelled } from "./labelled-rows.ts";
 import { type OverallMetrics, overallMetrics } from "./summary.ts";
 import { evaluateTask, type HeadOutputs, type TaskMetricOptions } from "./task-metrics.ts";
 
@@ -58,7 +59,7 @@ export function diagnoseTasks(
     reliability[head.name] =
       calibrationBins.binning === "mass"
         ? result.calibration
-        : calibrationCurve(labels[head.name]!, out, { ...calibrationBins, binning: "mass" });
+        : massCurve(labels[head.name]!, out, calibrationBins);
   }
   return {
     threshold,
@@ -69,4 +70,14 @@ export function diagnoseTasks(
     correlation: labelCorrelation(Object.fromEntries(evaluated.map((h) => [h.name, labels[h.name]!]))),
     overall: overallMetrics(tasks, options.weights),
   };
+}
+
+/** The reliability curve with equal-count bins, over the rows with a label. */
+function massCurve(
+  allLabels: ArrayLike<number>,
+  allOutputs: ArrayLike<number>,
+  bins: CalibrationOptions,
+): CalibrationBin[] {
+  const { labels, outputs } = onlyLabelled({ labels: allLabels, outputs: allOutputs });
+  return calibrationCurve(labels, outputs, { ...bins, binning: "mass" });
 }

@@ -8,6 +8,7 @@ import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import { type EncoderState, encodedColumns } from "../../shared/encoder/state.ts";
 import { createRng, shuffle } from "../simulate/rng.ts";
 import { auc, meanSquaredError } from "../train/metrics.ts";
+import { onlyLabelled } from "./labelled-rows.ts";
 import type { HeadOutputs } from "./task-metrics.ts";
 
 export type Predictor = (batch: EncodedBatch) => Promise<Record<string, Float32Array>>;
@@ -87,10 +88,11 @@ export async function permutationImportance(
   };
 }
 
-function taskScore(head: HeadOutputs, labels: Float32Array, outputs: Float32Array): number {
+function taskScore(head: HeadOutputs, allLabels: Float32Array, allOutputs: Float32Array): number {
+  const { labels, outputs } = onlyLabelled({ labels: allLabels, outputs: allOutputs });
   if (head.type === "binary") return auc(labels, outputs);
   const values =
-    head.transform === "log1p" ? outputs.map((v) => Math.log1p(Math.max(v, -0.999999))) : outputs;
+    head.transform === "log1p" ? Array.from(outputs, (v) => Math.log1p(Math.max(v, -0.999999))) : outputs;
   return meanSquaredError(labels, values);
 }
 

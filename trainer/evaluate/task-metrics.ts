@@ -12,6 +12,7 @@ import {
   predictedObservedRatio,
 } from "./calibration.ts";
 import { groupAuc } from "./group-auc.ts";
+import { onlyLabelled } from "./labelled-rows.ts";
 import { thresholdMetrics } from "./threshold.ts";
 
 export interface HeadOutputs {
@@ -35,14 +36,20 @@ export interface TaskEvaluation {
   calibration?: CalibrationBin[];
 }
 
+/** Rows without a label (NaN, a masked task) are left out of every number; `count` is the rest. */
 export function evaluateTask(
   head: HeadOutputs,
-  labels: ArrayLike<number>,
-  outputs: ArrayLike<number>,
+  allLabels: ArrayLike<number>,
+  allOutputs: ArrayLike<number>,
   options: TaskMetricOptions = {},
 ): TaskEvaluation {
-  if (labels.length !== outputs.length)
-    throw new Error(`task ${head.name}: ${labels.length} labels but ${outputs.length} outputs`);
+  if (allLabels.length !== allOutputs.length)
+    throw new Error(`task ${head.name}: ${allLabels.length} labels but ${allOutputs.length} outputs`);
+  const { labels, outputs, groups } = onlyLabelled({
+    labels: allLabels,
+    outputs: allOutputs,
+    groups: options.groups,
+  });
   if (head.type === "regression") {
     const values =
       head.transform === "log1p" ? Array.from(outputs, (v) => Math.log1p(Math.max(v, -0.999999))) : outputs;
@@ -62,7 +69,7 @@ export function evaluateTask(
       logloss: logloss(labels, outputs),
       positiveRate: mean(labels),
       count: labels.length,
-      ...(options.groups ? { gauc: groupAuc(labels, outputs, options.groups) } : {}),
+      ...(groups ? { gauc: groupAuc(labels, outputs, groups) } : {}),
       accuracy: at.accuracy,
       precision: at.precision,
       recall: at.recall,

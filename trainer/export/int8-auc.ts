@@ -8,7 +8,7 @@ import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
 import { loadDataset } from "../data/load-dataset.ts";
-import { auc } from "../train/metrics.ts";
+import { labelledAuc } from "../evaluate/labelled-rows.ts";
 import { openSession, runHeads } from "./onnx-session.ts";
 
 export interface Int8AucReport {
@@ -45,7 +45,7 @@ export async function int8AucDrop(
   const aucDrop = Object.fromEntries(
     heads.map((h) => {
       const labels = dataset.labels[h.name]!;
-      return [h.name, auc(labels, scores[0]![h.name]!) - auc(labels, scores[1]![h.name]!)];
+      return [h.name, labelledAuc(labels, scores[0]![h.name]!) - labelledAuc(labels, scores[1]![h.name]!)];
     }),
   );
   return { rows: dataset.rows.length, aucDrop };

@@ -12,8 +12,9 @@ import {
   type ImportanceReport,
   permutationImportance,
 } from "../evaluate/importance.ts";
+import { labelledAuc } from "../evaluate/labelled-rows.ts";
 import { onnxPredictor } from "../evaluate/onnx-predictor.ts";
-import { auc, meanNdcg } from "../train/metrics.ts";
+import { meanNdcg } from "../train/metrics.ts";
 import type { ServedModel } from "./served-model.ts";
 
 export interface EvaluationOptions {
@@ -70,7 +71,7 @@ export async function evaluateModel(
   const tasks: EvaluationReport["tasks"] = diagnostics.tasks;
   for (const [task, truth] of Object.entries(dataset.truth)) {
     const labels = dataset.labels[task];
-    if (tasks[task] && labels) tasks[task]!.oracleAuc = auc(labels, truth);
+    if (tasks[task] && labels) tasks[task]!.oracleAuc = labelledAuc(labels, truth);
   }
   const importance = options.importance
     ? await permutationImportance(
@@ -115,7 +116,8 @@ function rankingQuality(
     const gains = new Float64Array(n);
     for (const [head, w] of Object.entries(weights)) {
       const v = values[head];
-      if (v) for (let i = 0; i < n; i++) gains[i]! += w * v[i]!;
+      // A missing label (a masked task) gains nothing: the row is not known to be a hit.
+      if (v) for (let i = 0; i < n; i++) gains[i]! += Number.isNaN(v[i]!) ? 0 : w * v[i]!;
     }
     return gains;
   };

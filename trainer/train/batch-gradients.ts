@@ -13,7 +13,10 @@ import type { TaskWeighting } from "./task-weighting.ts";
 export interface BatchTensors {
   dense: tf.Tensor2D;
   ids: tf.Tensor2D;
+  /** Missing labels (NaN in the data) are 0 here, and the head has row weights. */
   labels: Record<string, tf.Tensor2D>;
+  /** Per head with a missing label in the batch: [n, 1], its loss's weight per row (see labelWeights). */
+  labelWeights: Record<string, tf.Tensor2D>;
   /** Each row's group within the batch, 0..groupCount-1 (data with groups only). */
   segments?: tf.Tensor1D;
   groupCount: number;
@@ -28,14 +31,53 @@ export interface BatchArrays {
   dense: Float32Array;
   ids: Int32Array;
   labels: Record<string, Float32Array>;
+  labelWeights: Record<string, Float32Array>;
   segments?: Int32Array;
   groupCount: number;
 }
 
 type BatchSource = EncodedBatch & { labels?: Record<string, Float32Array>; groups?: Uint32Array | null };
 
-/** The rows `idx` of a data set, copied into one contiguous batch. */
-export function batchArrays(config: NetworkConfig, data: BatchSource, idx: Int32Array): BatchArrays {
+/** The batch a shard is cut from: its rows, and how many of them have each head's label. */
+export interface ShardOf {
+  rows: number;
+  labelled: Readonly<Record<string, number>>;
+}
+
+/** How many of the rows `idx` have each head's label (not NaN). */
+export function labelledCounts(data: BatchSource, idx: Int32Array): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(data.labels ?? {}).map(([name, values]) => {
+      let n = 0;
+      for (const r of idx) if (!Number.isNaN(values[r]!)) n++;
+      return [name, n];
+    }),
+  );
+}
+
+/**
+ * Row weights for the loss of a head with missing labels (NaN): 1/D where the row has its label,
+ * 0 where it does not, D the batch's labelled rows, so the loss is the mean over labelled rows.
+ * For a shard (`of`), D is the whole batch's count times the shard's share of rows: the shards'
+ * losses averaged by share are then exactly the whole batch's. Null when nothing is missing.
+ */
+export function labelWeights(values: Float32Array, name: string, of?: ShardOf): Float32Array | null {
+  const rows = of?.rows ?? values.length;
+  const labelled = of ? of.labelled[name] : values.reduce((n, y) => (Number.isNaN(y) ? n : n + 1), 0);
+  if (labelled === undefined) throw new Error(`label weights: no count for head "${name}"`);
+  // Checked on the whole batch: a shard with all its labels still divides by the batch's D.
+  if (labelled === rows) return null;
+  const d = Math.max((labelled * values.length) / rows, 1e-9);
+  return values.map((y) => (Number.isNaN(y) ? 0 : 1 / d));
+}
+
+/** The rows `idx` of a data set, copied into one contiguous batch (`of`: a shard of a bigger one). */
+export function batchArrays(
+  config: NetworkConfig,
+  data: BatchSource,
+  idx: Int32Array,
+  of?: ShardOf,
+): BatchArrays {
   const n = idx.length;
   const dense = new Float32Array(n * config.denseSize);
   const ids = new Int32Array(n * config.idSlots);
@@ -45,10 +87,14 @@ export function batchArrays(config: NetworkConfig, data: BatchSource, idx: Int32
     ids.set(data.ids.subarray(r * config.idSlots, (r + 1) * config.idSlots), i * config.idSlots);
   }
   const labels: Record<string, Float32Array> = {};
+  const weights: Record<string, Float32Array> = {};
   for (const [name, values] of Object.entries(data.labels ?? {})) {
-    labels[name] = Float32Array.from(idx, (r) => values[r]!);
+    const y = Float32Array.from(idx, (r) => values[r]!);
+    const w = labelWeights(y, name, of);
+    labels[name] = w ? y.map((v) => (Number.isNaN(v) ? 0 : v)) : y;
+    if (w) weights[name] = w;
   }
-  if (!data.groups) return { dense, ids, labels, groupCount: 0 };
+  if (!data.groups) return { dense, ids, labels, labelWeights: weights, groupCount: 0 };
   const local = new Map<number, number>();
   const segments = Int32Array.from(idx, (r) => {
     const g = data.groups![r]!;
@@ -59,7 +105,7 @@ export function batchArrays(config: NetworkConfig, data: BatchSource, idx: Int32
     }
     return k;
   });
-  return { dense, ids, labels, segments, groupCount: local.size };
+  return { dense, ids, labels, labelWeights: weights, segments, groupCount: local.size };
 }
 
 export function tensorsOf(
@@ -70,10 +116,13 @@ export function tensorsOf(
 ): BatchTensors {
   const labels: Record<string, tf.Tensor2D> = {};
   for (const [name, values] of Object.entries(arrays.labels)) labels[name] = tf.tensor2d(values, [n, 1]);
+  const labelWeights: Record<string, tf.Tensor2D> = {};
+  for (const [name, w] of Object.entries(arrays.labelWeights)) labelWeights[name] = tf.tensor2d(w, [n, 1]);
   return {
     dense: tf.tensor2d(arrays.dense, [n, config.denseSize]),
     ids: tf.tensor2d(arrays.ids, [n, config.idSlots], "int32"),
     labels,
+    labelWeights,
     ...(arrays.segments ? { segments: tf.tensor1d(arrays.segments, "int32") } : {}),
     groupCount: arrays.groupCount,
     ...(tableRows !== undefined && config.idSlots > 0
@@ -151,7 +200,7 @@ export function batchObjective(
   const binary = config.heads.filter((h) => h.type === "binary");
   const objective = (params: Params, inputs: BatchTensors) => {
     const logits = networkLogits(params, config, inputs);
-    const losses = headLosses(config.heads, logits, inputs.labels);
+    const losses = headLosses(config.heads, logits, inputs.labels, inputs.labelWeights);
     let total = weighting.combine(losses);
     // In the sparse path `embedding` is the batch's own rows; in the dense one, the whole table
     // with 0 shares for the rows the batch does not read.
@@ -172,6 +221,7 @@ export function batchObjective(
           inputs.labels[h.name]!,
           inputs.segments,
           inputs.groupCount,
+          inputs.labelWeights[h.name],
         );
         total = tf.add(total, tf.mul(ranking, term));
       }

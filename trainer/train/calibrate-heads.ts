@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TaskMetrics } from "../../shared/manifest.ts";
+import { onlyLabelled } from "../evaluate/labelled-rows.ts";
 import { type NetworkConfig, paramsFromWeights } from "../models/network.ts";
 import type { Params, Weights } from "../models/types.ts";
 import { fitPlatt, logitsOf } from "./platt-scaling.ts";
@@ -35,7 +36,8 @@ export function calibrateHeads(
   const raw = predictNetwork(params, config, valid);
   const before = evaluateHeads(config, valid, raw);
   for (const head of binary) {
-    head.calibration = fitPlatt(valid.labels[head.name]!, logitsOf(raw[head.name]!));
+    const { labels, outputs } = onlyLabelled({ labels: valid.labels[head.name]!, outputs: raw[head.name]! });
+    head.calibration = fitPlatt(labels, logitsOf(outputs));
   }
   const predictions = predictNetwork(params, config, valid);
   const validation = evaluateHeads(config, valid, predictions);

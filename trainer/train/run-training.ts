@@ -96,6 +96,8 @@ export interface TrainSummary {
   /** Bad rows skipped within the error budget (--max-bad-rows), and the first reasons. */
   rowsSkipped: number;
   skipped: string[];
+  /** Per task that masks missing labels: rows kept for the other tasks without its label. */
+  unlabelled: Record<string, number>;
   split: "random" | "group" | "time";
   /** The batch size and the most epochs the run had (./step-budget.ts when not given). */
   batchSize: number;
@@ -245,6 +247,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       validRows: valid.rows,
       rowsRead: data.counts.read,
       rowsSkipped: data.counts.skipped,
+      ...(Object.keys(data.unlabelled).length > 0 ? { rowsUnlabelled: data.unlabelled } : {}),
       split: data.split,
       taskWeighting: cmd.taskWeighting ?? "static",
       rankingLoss: cmd.rankingLoss ?? 0,
@@ -259,6 +262,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     validRows: valid.rows,
     rowsSkipped: data.counts.skipped,
     skipped: data.skipped,
+    unlabelled: data.unlabelled,
     hashed: data.hashed,
     split: data.split,
     batchSize,
