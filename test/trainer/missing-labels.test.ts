@@ -86,7 +86,7 @@ describe("spec and loader", () => {
     );
     const none = await file("n.csv", "x,clicked,dwell_s\n1,1,\n2,0,\n3,1,\n4,0,\n");
     await expect(encodeDataset(none, masked, { validFraction: 0.25, seed: 1 })).rejects.toThrow(
-      /n\.csv: task "dwell": no training row has a label/,
+      /n\.csv: task "dwell" \(column "dwell_s"\): no training row has a label/,
     );
   });
 });

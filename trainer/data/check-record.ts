@@ -66,6 +66,30 @@ function checkColumns(file: string, spec: DatasetSpec, record: Record<string, un
     throw new ColumnError(`${file}: group: no column "${spec.group}"`);
 }
 
+const BINARY_WORDS: Readonly<Record<string, number>> = {
+  true: 1,
+  t: 1,
+  yes: 1,
+  y: 1,
+  false: 0,
+  f: 0,
+  no: 0,
+  n: 0,
+};
+
+/**
+ * A binary label when the spec names no positive values: 1 and 0 in any numeric spelling ("1.0"
+ * from a float column), -1 as 0 (the ±1 convention), and true/false or yes/no in any case. Any
+ * other value is null: reading it as 0 would train on a silently wrong label.
+ */
+export function binaryLabel(text: string): 0 | 1 | null {
+  const word = BINARY_WORDS[text.toLowerCase()];
+  if (word !== undefined) return word === 1 ? 1 : 0;
+  if (text.trim() === "") return null;
+  const x = Number(text);
+  return x === 1 ? 1 : x === 0 || x === -1 ? 0 : null;
+}
+
 function labelOf(task: TaskSpec, value: unknown, rules: ValueRules, file: string, line: number): number {
   const missing = () => {
     if (task.missingLabel === "mask") return Number.NaN;
@@ -77,7 +101,14 @@ function labelOf(task: TaskSpec, value: unknown, rules: ValueRules, file: string
   if (task.type === "binary") {
     const text = typeof value === "string" ? (rules.trim ? value.trim() : value) : String(value);
     if (value === undefined || value === null || rules.missing.has(text)) return missing();
-    return (task.positive ?? ["1", "true"]).includes(text) ? 1 : 0;
+    if (task.positive) return task.positive.includes(text) ? 1 : 0;
+    const y = binaryLabel(text);
+    if (y === null)
+      throw new DataError(
+        `${file}:${line}: column "${task.column}": ${JSON.stringify(value)} is not a binary label ` +
+          `(1/0, true/false, yes/no); list the positive values in tasks.${task.name}.positive`,
+      );
+    return y;
   }
   const x = numberOf(value, rules);
   if (x === null) return missing();

@@ -164,15 +164,19 @@ export async function encodeDataset(
     valid,
     counts: { read, skipped: skippedCount, train: sizes[TRAIN]!, valid: sizes[VALID]! },
     skipped,
-    unlabelled: unlabelledCounts(file, spec, train, valid),
+    unlabelled: checkLabels(file, spec, train, valid),
     split,
     dropped: { ...compiled.dropped },
     hashed: fit.hashed(),
   };
 }
 
-/** Missing labels per masked task; a task left with no label to train on is an error. */
-function unlabelledCounts(
+/**
+ * Checks every task has something to learn in training: a label on some row, and both classes
+ * of a binary task (all 0 usually means `positive` does not name the file's positive value).
+ * Returns the missing labels per masked task.
+ */
+function checkLabels(
   file: string,
   spec: DatasetSpec,
   train: EncodedPart,
@@ -180,13 +184,23 @@ function unlabelledCounts(
 ): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const task of spec.tasks) {
-    if (task.missingLabel !== "mask") continue;
-    const missing = countNaN(train.labels[task.name]!);
-    if (missing === train.rows)
-      throw new DataError(
-        `${file}: task "${task.name}": no training row has a label (column "${task.column}")`,
-      );
-    counts[task.name] = missing + countNaN(valid.labels[task.name]!);
+    let missing = 0;
+    let positives = 0;
+    for (const v of train.labels[task.name]!) {
+      if (Number.isNaN(v)) missing++;
+      else if (v === 1) positives++;
+    }
+    const where = `${file}: task "${task.name}" (column "${task.column}")`;
+    if (train.rows > 0 && missing === train.rows)
+      throw new DataError(`${where}: no training row has a label`);
+    const labelled = train.rows - missing;
+    if (task.type === "binary" && labelled > 0 && (positives === 0 || positives === labelled)) {
+      const named = task.positive
+        ? `; positive values: ${task.positive.map((p) => JSON.stringify(p)).join(", ")}`
+        : "";
+      throw new DataError(`${where}: every training label is ${positives === 0 ? 0 : 1}${named}`);
+    }
+    if (task.missingLabel === "mask") counts[task.name] = missing + countNaN(valid.labels[task.name]!);
   }
   return counts;
 }

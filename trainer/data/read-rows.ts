@@ -46,6 +46,8 @@ async function* readCsv(file: string, spec: ReadOptions): AsyncGenerator<SourceR
     parse({
       delimiter: spec.delimiter,
       columns: spec.header ? true : spec.columns,
+      // A byte-order mark (spreadsheet exports) would otherwise stick to the first column's name.
+      bom: true,
       trim: false,
       skip_empty_lines: true,
       relax_column_count: false,
@@ -68,7 +70,7 @@ async function* readJsonl(file: string): AsyncGenerator<SourceRecord> {
     for await (const text of lines) {
       line++;
       if (text.trim() === "") continue;
-      yield { record: jsonRecord(text, file, line), line };
+      yield { record: jsonRecord(line === 1 ? text.replace(/^\uFEFF/, "") : text, file, line), line };
     }
   } catch (error) {
     if (error instanceof DataError) throw error;
