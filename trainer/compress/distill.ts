@@ -11,7 +11,7 @@
  * student that predicts the labels best, not the one that imitates the teacher best.
  */
 import * as tf from "@tensorflow/tfjs";
-import { headOutput, type NetworkConfig, networkLogits } from "../models/network.ts";
+import { headOutput, type NetworkConfig, networkLogits, transformedValue } from "../models/network.ts";
 import type { Weights } from "../models/types.ts";
 import type { LabelledBatch } from "../train/train-network.ts";
 import { tensorParams } from "./fine-tune.ts";
@@ -44,8 +44,8 @@ export function teacherTargets(
         });
         return config.heads.map((h) => {
           const z = logits[h.name]!;
-          // Binary: the probability; regression: the logit itself, in transformed label units.
-          return (h.type === "binary" ? headOutput(h, z) : z).dataSync() as Float32Array;
+          // Binary: the probability; regression: the value in transformed label units.
+          return (h.type === "binary" ? headOutput(h, z) : transformedValue(h, z)).dataSync() as Float32Array;
         });
       });
       config.heads.forEach((h, i) => {

@@ -148,10 +148,19 @@ export function addHeadOutputs(g: GraphBuilder, config: NetworkConfig, logits: R
           ])
         : logit;
       out = g.node("Sigmoid", [z], {}, head.name);
-    } else if (head.transform === "log1p") {
-      const one = g.initializer("one", [], new Float32Array([1]));
-      out = g.node("Sub", [g.node("Exp", [logit]), one], {}, head.name);
-    } else out = g.node("Identity", [logit], {}, head.name);
+    } else {
+      const s = head.scale;
+      const value = s
+        ? g.node("Add", [
+            g.node("Mul", [logit, g.initializer("std", [], new Float32Array([s.std]))]),
+            g.initializer("mean", [], new Float32Array([s.mean])),
+          ])
+        : logit;
+      if (head.transform === "log1p") {
+        const one = g.initializer("one", [], new Float32Array([1]));
+        out = g.node("Sub", [g.node("Exp", [value]), one], {}, head.name);
+      } else out = g.node("Identity", [value], {}, head.name);
+    }
     g.output(out, "float32", ["n", 1]);
   }
 }

@@ -221,7 +221,13 @@ export function headOutput(head: NetworkConfig["heads"][number], logit: tf.Tenso
         ? tf.add<tf.Tensor2D>(tf.mul(logit, head.calibration.scale), head.calibration.shift)
         : logit,
     );
-  return head.transform === "log1p" ? tf.sub(tf.exp(logit), 1) : logit;
+  const value = transformedValue(head, logit);
+  return head.transform === "log1p" ? tf.sub(tf.exp(value), 1) : value;
+}
+
+/** A regression head's output in transformed label units (the labels' units after log1p). */
+export function transformedValue(head: HeadSpec, logit: tf.Tensor2D): tf.Tensor2D {
+  return head.scale ? tf.add<tf.Tensor2D>(tf.mul(logit, head.scale.std), head.scale.mean) : logit;
 }
 
 /** tfjs parameters from saved weights (to evaluate a saved model or compare it with its export). */

@@ -11,6 +11,17 @@ export interface HeadSpec {
   /** Regression heads: the training loss (default "mse") and Huber's delta (default 1). */
   loss?: "mse" | "huber";
   delta?: number;
+  /**
+   * Regression heads: the network's output is the (transformed) label standardised,
+   * (y − mean) / std, with both from the training labels (train/target-scale.ts); absent in
+   * models from before stop 19, whose output is the label itself.
+   */
+  scale?: TargetScale;
+}
+
+export interface TargetScale {
+  mean: number;
+  std: number;
 }
 
 /** What the input layer hands an architecture: x is [n, inputWidth]. */

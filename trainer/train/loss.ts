@@ -48,9 +48,12 @@ export function headLoss(
   rowWeights?: tf.Tensor2D,
 ): tf.Scalar {
   if (head.type === "binary") return binaryCrossEntropy(logits, labels, rowWeights);
+  // A standardised head compares standardised labels; Huber's delta, in label units, scales too.
+  const s = head.scale;
+  const y = s ? tf.div<tf.Tensor2D>(tf.sub(labels, s.mean), s.std) : labels;
   return head.loss === "huber"
-    ? huber(logits, labels, head.delta ?? 1, rowWeights)
-    : meanSquared(logits, labels, rowWeights);
+    ? huber(logits, y, (head.delta ?? 1) / (s?.std ?? 1), rowWeights)
+    : meanSquared(logits, y, rowWeights);
 }
 
 /** Each head's loss on its own labels (weighted by row where `rowWeights` has the head). */

@@ -27,6 +27,7 @@ import { validationScore } from "./early-stopping.ts";
 import { checkWorkers } from "./parallel-optimizer.ts";
 import type { ScheduleKind } from "./schedule.ts";
 import { stepBudget } from "./step-budget.ts";
+import { scaleHeads } from "./target-scale.ts";
 import type { WeightingKind } from "./task-weighting.ts";
 import {
   DEFAULT_TRAIN_OPTIONS,
@@ -156,7 +157,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     );
   }
   const { batchSize, epochs: maxEpochs } = stepBudget(train.rows, cmd);
-  const heads: NetworkConfig["heads"] = spec.tasks.map((t) => ({
+  const specHeads: NetworkConfig["heads"] = spec.tasks.map((t) => ({
     name: t.name,
     type: t.type,
     ...(t.type === "binary" && t.given !== undefined ? { given: t.given } : {}),
@@ -167,6 +168,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
         }
       : {}),
   }));
+  const heads = scaleHeads(specHeads, train.labels, previous?.config.heads);
   const config: NetworkConfig = {
     arch: cmd.arch,
     options: { ...DEFAULT_ARCH_OPTIONS, ...cmd.options },
