@@ -113,6 +113,19 @@ describe("encodeDataset", () => {
     );
   });
 
+  it("counts a row with too few or too many fields as a bad row, within the budget", async () => {
+    const spec = parseSpec({ format: "csv", features, tasks });
+    const bad = { 5: "r1,5,a", 12: "r2,12,c,1,2026-01-01,extra" };
+    const path = await file("r.csv", csv(40, bad));
+    await expect(encodeDataset(path, spec, { validFraction: 0.2, seed: 1 })).rejects.toThrow(
+      /\/r\.csv:7: the row does not have one field per column of the header$/,
+    );
+    const streamed = await encodeDataset(path, spec, { validFraction: 0.2, seed: 1 }, { maxBadRows: 2 });
+    expect(streamed.counts.skipped).toBe(2);
+    expect(streamed.train.rows + streamed.valid.rows).toBe(38);
+    expect(streamed.skipped[1]).toMatch(/\/r\.csv:14: the row does not have one field per column of the header$/);
+  });
+
   it("skips and counts bad rows within the error budget, and stops past it", async () => {
     const spec = parseSpec({ format: "csv", features, tasks });
     const bad = { 3: "r0,three,a,1,2026-01-01", 10: "r2,10,b,,2026-01-01", 20: "r4,x20,c,0,2026-01-01" };

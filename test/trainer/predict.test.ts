@@ -1,6 +1,6 @@
 /** predict / evaluate score with the exported ONNX graph, one output row per input row, in order. */
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -40,6 +40,26 @@ describe("predict CLI", () => {
       expect(click).toBeCloseTo(expected.click![i]!, 6);
       expect(conversion).toBeCloseTo(expected.conversion![i]!, 6);
     });
+  });
+
+  it("stops at a row cut off mid-line, naming it, and leaves no output file behind", async () => {
+    const text = await readFile(DATA, "utf8");
+    const lines = text.trim().split("\n");
+    // The last row loses its last fields, as in a log copied while it was still being written.
+    const cut = lines.at(-1)!.split(",").slice(0, 5).join(",");
+    const data = join(dir, "cut.csv");
+    await writeFile(data, `${[...lines.slice(0, -1), cut].join("\n")}\n`);
+    const out = join(dir, "cut-pred.csv");
+    const result = spawnSync(
+      "node_modules/.bin/tsx",
+      ["trainer/cli/predict.ts", "--model", dir, "--data", data, "--spec", SPEC, "--out", out],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      `error: ${data}:${lines.length}: the row does not have one field per column of the header`,
+    );
+    expect((await readdir(dir)).filter((f) => f.startsWith("cut-pred"))).toEqual([]);
   });
 
   it("refuses --int8 when no int8 graph was exported", () => {

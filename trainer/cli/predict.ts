@@ -2,10 +2,10 @@
 
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
-import { rename } from "node:fs/promises";
+import { rename, rm } from "node:fs/promises";
 import { Command } from "commander";
 import type { FeatureValues } from "../../shared/encoder/encode.ts";
-import { readRecords } from "../data/read-rows.ts";
+import { DataError, readRecords } from "../data/read-rows.ts";
 import { openServedModel, readOptionsFor, scoreRows, specForModel } from "../predict/served-model.ts";
 import { runCli } from "./run-cli.ts";
 
@@ -46,13 +46,22 @@ await runCli(async () => {
     rows += chunk.length;
     chunk = [];
   };
-  for await (const { record } of readRecords(opts.data, read)) {
-    chunk.push(record);
-    if (chunk.length === CHUNK) await flush();
+  try {
+    for await (const { record, line, problem } of readRecords(opts.data, read)) {
+      // One output row per input row: a row that cannot be read stops predict.
+      if (problem) throw new DataError(`${opts.data}:${line}: ${problem}`);
+      chunk.push(record);
+      if (chunk.length === CHUNK) await flush();
+    }
+    if (chunk.length > 0) await flush();
+    out.end();
+    await once(out, "finish");
+  } catch (error) {
+    // No half-written output: the partial file is removed, and --out is never created.
+    out.destroy();
+    await rm(tmp, { force: true });
+    throw error;
   }
-  if (chunk.length > 0) await flush();
-  out.end();
-  await once(out, "finish");
   await rename(tmp, opts.out);
   console.log(`predict: ${rows} rows scored with ${model.file} (${model.manifest.id}) -> ${opts.out}`);
 });

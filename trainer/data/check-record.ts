@@ -6,11 +6,11 @@
  */
 import { numberOf, type ValueRules, VectorValueError, vectorOf } from "../../shared/encoder/values.ts";
 import { type DatasetSpec, defaultSeparator, type TaskSpec } from "../../shared/spec.ts";
-import { DataError, type RawRecord } from "./read-rows.ts";
+import { DataError, type SourceRecord } from "./read-rows.ts";
 
 export interface RecordChecker {
   /** Checks one record; returns its label per task, in spec.tasks order (NaN: missing, masked). */
-  check(record: RawRecord, line: number): number[];
+  check(source: SourceRecord): number[];
 }
 
 export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
@@ -23,7 +23,8 @@ export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
   );
   let checkedColumns = false;
   return {
-    check(record, line) {
+    check({ record, line, problem }) {
+      if (problem) throw new DataError(`${file}:${line}: ${problem}`);
       if (!checkedColumns) {
         checkColumns(file, spec, record);
         checkedColumns = true;

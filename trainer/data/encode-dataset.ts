@@ -88,11 +88,12 @@ export async function encodeDataset(
     ? (hash: number) => hash % plan.fold!.k === plan.fold!.index
     : (hash: number) => hash < threshold;
 
-  for await (const { record, line } of readRecords(file, spec)) {
+  for await (const source of readRecords(file, spec)) {
+    const { record, line } = source;
     let time = 0;
     let ys: number[];
     try {
-      ys = checker.check(record, line);
+      ys = checker.check(source);
       if (times) time = timeOf(record, plan.timeColumn!, file, line);
     } catch (error) {
       if (!(error instanceof DataError) || error instanceof ColumnError) throw error;

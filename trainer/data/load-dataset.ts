@@ -25,8 +25,9 @@ export async function loadDataset(file: string, spec: DatasetSpec): Promise<Data
     Object.keys(spec.truth ?? {}).map((t) => [t, []]),
   );
   const groups: string[] | null = spec.group ? [] : null;
-  for await (const { record, line } of readRecords(file, spec)) {
-    checker.check(record, line).forEach((y, t) => {
+  for await (const source of readRecords(file, spec)) {
+    const { record } = source;
+    checker.check(source).forEach((y, t) => {
       labels[t]!.push(y);
     });
     for (const [task, column] of Object.entries(spec.truth ?? {})) truth[task]!.push(Number(record[column]));

@@ -12,6 +12,11 @@ export interface SourceRecord {
   record: RawRecord;
   /** 1-based line in the file where the record starts (for error messages). */
   line: number;
+  /**
+   * Why the row is malformed, when it is: a CSV row with more or fewer fields than the header
+   * (a log cut off mid-line). Readers that check rows make it a DataError, within the error budget.
+   */
+  problem?: string;
 }
 
 export class DataError extends Error {
@@ -50,13 +55,28 @@ async function* readCsv(file: string, spec: ReadOptions): AsyncGenerator<SourceR
       bom: true,
       trim: false,
       skip_empty_lines: true,
-      relax_column_count: false,
+      // Ragged rows come through (flagged below), so the error budget can skip them.
+      relax_column_count: true,
       info: true,
     }),
   );
+  let ragged = 0;
   try {
-    for await (const item of parser as AsyncIterable<{ record: RawRecord; info: { lines: number } }>) {
-      yield { record: item.record, line: item.info.lines };
+    for await (const item of parser as AsyncIterable<{
+      record: RawRecord;
+      info: { lines: number; invalid_field_length: number };
+    }>) {
+      const { lines, invalid_field_length } = item.info;
+      if (invalid_field_length === ragged) {
+        yield { record: item.record, line: lines };
+        continue;
+      }
+      ragged = invalid_field_length;
+      yield {
+        record: item.record,
+        line: lines,
+        problem: "the row does not have one field per column of the header",
+      };
     }
   } catch (error) {
     throw new DataError(`${file}: ${error instanceof Error ? error.message : String(error)}`);
