@@ -123,7 +123,9 @@ describe("encodeDataset", () => {
     const streamed = await encodeDataset(path, spec, { validFraction: 0.2, seed: 1 }, { maxBadRows: 2 });
     expect(streamed.counts.skipped).toBe(2);
     expect(streamed.train.rows + streamed.valid.rows).toBe(38);
-    expect(streamed.skipped[1]).toMatch(/\/r\.csv:14: the row does not have one field per column of the header$/);
+    expect(streamed.skipped[1]).toMatch(
+      /\/r\.csv:14: the row does not have one field per column of the header$/,
+    );
   });
 
   it("skips and counts bad rows within the error budget, and stops past it", async () => {
