@@ -78,6 +78,32 @@ describe("spec and loader", () => {
     );
   });
 
+  it("reads a conditional task's missing label as 0 where the task it is given did not happen", async () => {
+    // purchase given click: empty on unclicked rows (0: no purchase without a click), and on
+    // clicked row 4 too, which is an error unless purchase masks missing labels.
+    const text = "x,clicked,bought\n1,0,\n2,1,1\n3,0,NA\n4,1,\n5,1,0\n";
+    const path = await file("g.csv", text);
+    const given = (missingLabel?: "mask") =>
+      parseSpec({
+        format: "csv",
+        features,
+        tasks: [
+          { name: "click", type: "binary", column: "clicked" },
+          {
+            name: "purchase",
+            type: "binary",
+            column: "bought",
+            given: "click",
+            ...(missingLabel ? { missingLabel } : {}),
+          },
+        ],
+      });
+    await expect(loadDataset(path, given())).rejects.toThrow(
+      /g\.csv:5: column "bought": missing label for task "purchase"/,
+    );
+    expect([...(await loadDataset(path, given("mask"))).labels.purchase!]).toEqual([0, 1, 0, Number.NaN, 0]);
+  });
+
   it("still rejects a label that is present but not a number, and a task with no label to train on", async () => {
     const masked = parseSpec({ format: "csv", features, tasks: tasks("mask") });
     const bad = await file("b.csv", "x,clicked,dwell_s\n1,1,2\n2,0,soon\n");

@@ -44,9 +44,32 @@ export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
           throw new DataError(`${file}:${line}: column "${v.name}": ${error.message}`);
         }
       }
-      return spec.tasks.map((task) => labelOf(task, record[task.column], rules, file, line));
+      const labels = spec.tasks.map((task) => labelOf(task, record[task.column], rules, file, line));
+      return labels.map((y, t) => (Number.isNaN(y) ? missingLabel(spec, labels, t, file, line) : y));
     },
   };
+}
+
+/**
+ * The label of a row that has none for task t: 0 for a task conditional on one the row did not
+ * do (no purchase without a click: logs often leave it empty), NaN for a masked task, else an error.
+ */
+function missingLabel(
+  spec: DatasetSpec,
+  labels: readonly number[],
+  t: number,
+  file: string,
+  line: number,
+): number {
+  const task = spec.tasks[t]!;
+  if (task.type === "binary" && task.given !== undefined) {
+    if (labels[spec.tasks.findIndex((other) => other.name === task.given)] === 0) return 0;
+  }
+  if (task.missingLabel === "mask") return Number.NaN;
+  throw new DataError(
+    `${file}:${line}: column "${task.column}": missing label for task "${task.name}" ` +
+      `(tasks.${task.name}.missingLabel "mask" trains the other tasks on such rows)`,
+  );
 }
 
 /** Missing columns are a problem of the whole file, not of a row: always fatal. */
@@ -91,17 +114,11 @@ export function binaryLabel(text: string): 0 | 1 | null {
   return x === 1 ? 1 : x === 0 || x === -1 ? 0 : null;
 }
 
+/** A task's label from its column: 0/1, the (transformed) number, or NaN when the value is missing. */
 function labelOf(task: TaskSpec, value: unknown, rules: ValueRules, file: string, line: number): number {
-  const missing = () => {
-    if (task.missingLabel === "mask") return Number.NaN;
-    throw new DataError(
-      `${file}:${line}: column "${task.column}": missing label for task "${task.name}" ` +
-        `(tasks.${task.name}.missingLabel "mask" trains the other tasks on such rows)`,
-    );
-  };
   if (task.type === "binary") {
     const text = typeof value === "string" ? (rules.trim ? value.trim() : value) : String(value);
-    if (value === undefined || value === null || rules.missing.has(text)) return missing();
+    if (value === undefined || value === null || rules.missing.has(text)) return Number.NaN;
     if (task.positive) return task.positive.includes(text) ? 1 : 0;
     const y = binaryLabel(text);
     if (y === null)
@@ -112,7 +129,7 @@ function labelOf(task: TaskSpec, value: unknown, rules: ValueRules, file: string
     return y;
   }
   const x = numberOf(value, rules);
-  if (x === null) return missing();
+  if (x === null) return Number.NaN;
   if (Number.isNaN(x)) {
     throw new DataError(`${file}:${line}: column "${task.column}": ${JSON.stringify(value)} is not a number`);
   }
