@@ -141,21 +141,11 @@ export function addHeadOutputs(g: GraphBuilder, config: NetworkConfig, logits: R
     let out: string;
     if (head.type === "binary") {
       const c = head.calibration;
-      const z = c
-        ? g.node("Add", [
-            g.node("Mul", [logit, g.initializer("scale", [], new Float32Array([c.scale]))]),
-            g.initializer("shift", [], new Float32Array([c.shift])),
-          ])
-        : logit;
+      const z = c ? affine(g, logit, ["scale", c.scale], ["shift", c.shift]) : logit;
       out = g.node("Sigmoid", [z], {}, head.name);
     } else {
       const s = head.scale;
-      const value = s
-        ? g.node("Add", [
-            g.node("Mul", [logit, g.initializer("std", [], new Float32Array([s.std]))]),
-            g.initializer("mean", [], new Float32Array([s.mean])),
-          ])
-        : logit;
+      const value = s ? affine(g, logit, ["std", s.std], ["mean", s.mean]) : logit;
       if (head.transform === "log1p") {
         const one = g.initializer("one", [], new Float32Array([1]));
         out = g.node("Sub", [g.node("Exp", [value]), one], {}, head.name);
@@ -163,4 +153,17 @@ export function addHeadOutputs(g: GraphBuilder, config: NetworkConfig, logits: R
     }
     g.output(out, "float32", ["n", 1]);
   }
+}
+
+/** a·x + b with scalar a and b (named initializers): Platt scaling, a regression head's scale. */
+function affine(
+  g: GraphBuilder,
+  x: string,
+  [aName, a]: [string, number],
+  [bName, b]: [string, number],
+): string {
+  return g.node("Add", [
+    g.node("Mul", [x, g.initializer(aName, [], new Float32Array([a]))]),
+    g.initializer(bName, [], new Float32Array([b])),
+  ]);
 }
