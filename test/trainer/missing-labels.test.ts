@@ -344,17 +344,19 @@ describe("train and evaluate CLI", { timeout: 120_000 }, () => {
     );
     const network = JSON.parse(await readFile(join(out, "training", "network.json"), "utf8"));
     expect(network.training.rowsUnlabelled).toEqual({ dwell: unlabelled });
+    const report = await readFile(join(out, "report.html"), "utf8");
+    expect(report).toContain(`dwell: ${unlabelled} rows without a label (masked)`);
 
     const exported = tsx(["trainer/cli/export.ts", "--model", out]);
     expect(exported.status, exported.stderr).toBe(0);
     const evaluated = tsx(["trainer/cli/evaluate.ts", "--model", out, "--data", data, "--json"]);
     expect(evaluated.status, evaluated.stderr).toBe(0);
-    const report = JSON.parse(evaluated.stdout);
-    expect(report.tasks.dwell.count).toBe(600 - unlabelled);
-    expect(report.tasks.click.count).toBe(600);
-    expect(Number.isFinite(report.tasks.dwell.mse)).toBe(true);
+    const evaluation = JSON.parse(evaluated.stdout);
+    expect(evaluation.tasks.dwell.count).toBe(600 - unlabelled);
+    expect(evaluation.tasks.click.count).toBe(600);
+    expect(Number.isFinite(evaluation.tasks.dwell.mse)).toBe(true);
     // Over its labelled rows dwell correlates with itself; with click, where click is always 1: no number.
-    expect(report.correlation.matrix[1][1]).toBeCloseTo(1, 9);
-    expect(report.correlation.matrix[0][1]).toBeNull();
+    expect(evaluation.correlation.matrix[1][1]).toBeCloseTo(1, 9);
+    expect(evaluation.correlation.matrix[0][1]).toBeNull();
   });
 });

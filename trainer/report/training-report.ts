@@ -79,7 +79,7 @@ table.corr td,table.corr th{min-width:64px;text-align:center}
 <h1>mtrank training report: ${escapeHtml(config.arch)}</h1>
 <dl>
 <dt>data</dt><dd>${escapeHtml(training.data)}</dd>
-<dt>rows</dt><dd>${training.trainRows} training, ${training.validRows} validation</dd>
+<dt>rows</dt><dd>${training.trainRows} training, ${training.validRows} validation${rowsNote(training)}</dd>
 <dt>epochs</dt><dd>${training.epochs} run, best ${training.bestEpoch} (weights restored from it)</dd>
 <dt>task weights</dt><dd>${weights}${history.some((e) => e.taskWeights) ? " (configured; per-epoch values in the chart below)" : " (static)"}</dd>
 ${calibrationLine(training.calibration)}<dt>backend / seed</dt><dd>${escapeHtml(training.backend)} / ${training.seed}</dd>
@@ -222,4 +222,15 @@ function niceCeil(x: number): number {
   if (!(x > 0)) return 1;
   const step = 10 ** Math.floor(Math.log10(x));
   return Math.min(1, Math.ceil(x / step) * step);
+}
+
+/** Rows skipped as bad, and rows each masked task had no label on (left out of its loss and metrics). */
+function rowsNote(training: TrainingInfo): string {
+  const notes = [
+    ...(training.rowsSkipped ? [`${training.rowsSkipped} bad rows skipped`] : []),
+    ...Object.entries(training.rowsUnlabelled ?? {})
+      .filter(([, n]) => n > 0)
+      .map(([task, n]) => `${escapeHtml(task)}: ${n} rows without a label (masked)`),
+  ];
+  return notes.length > 0 ? `; ${notes.join("; ")}` : "";
 }
