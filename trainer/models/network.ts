@@ -190,8 +190,8 @@ export function networkLogits(
   const x = parts.length === 1 ? parts[0]! : tf.concat(parts, 1);
   const arch = architecture(config.arch);
   const shape = modelShape(config);
-  if (!isParallelCross(params)) return arch.forward(params, crossNetwork(params, x), shape);
   const xL = crossNetwork(params, x);
+  if (!isParallelCross(params)) return arch.forward(params, xL, shape);
   if (!arch.taskLogits) return addCrossLogits(params, xL, arch.forward(params, x, shape));
   const z = addCrossLogits(params, xL, arch.taskLogits.forward(params, x, shape));
   return arch.taskLogits.combine(z, shape);

@@ -72,10 +72,11 @@ export const single: Architecture = {
           }
         : params;
       const prefix = `${name}/`;
-      if (isParallelCross(params, prefix)) {
-        const logit = tower(own, name, x, countLayers(params, name));
-        Object.assign(out, addCrossLogits(own, crossNetwork(own, x, prefix), { [head.name]: logit }, prefix));
-      } else out[head.name] = tower(own, name, crossNetwork(own, x, prefix), countLayers(params, name));
+      // Stacked: the net reads x_L. Parallel: it reads x, and its cross tower adds a logit on
+      // x_L (a head without a tower keeps its logit; x_L is x without cross layers).
+      const xL = crossNetwork(own, x, prefix);
+      const logit = tower(own, name, isParallelCross(params, prefix) ? x : xL, countLayers(params, name));
+      Object.assign(out, addCrossLogits(own, xL, { [head.name]: logit }, prefix));
     });
     return out;
   },
@@ -87,20 +88,15 @@ export const single: Architecture = {
         ? inputKernels(weights, name).reduce((w, k) => withOwnRows(w, k, shape, t), weights)
         : weights;
       const prefix = `${name}/`;
-      if (isParallelCross(weights, prefix)) {
-        const logit = towerOnnx(g, own, name, x, countLayers(weights, name));
-        Object.assign(
-          out,
-          addCrossLogitsOnnx(g, own, crossNetworkOnnx(g, own, x, prefix), { [head.name]: logit }, prefix),
-        );
-      } else
-        out[head.name] = towerOnnx(
-          g,
-          own,
-          name,
-          crossNetworkOnnx(g, own, x, prefix),
-          countLayers(weights, name),
-        );
+      const xL = crossNetworkOnnx(g, own, x, prefix);
+      const logit = towerOnnx(
+        g,
+        own,
+        name,
+        isParallelCross(weights, prefix) ? x : xL,
+        countLayers(weights, name),
+      );
+      Object.assign(out, addCrossLogitsOnnx(g, own, xL, { [head.name]: logit }, prefix));
     });
     return out;
   },
