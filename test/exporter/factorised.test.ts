@@ -29,7 +29,8 @@ const FEATURES: SyntheticFeature[] = [
   { name: "price", side: "item", buckets: 3 },
   { name: "rating", side: "item" },
 ];
-// No cross layers: a factorised graph needs a first layer that reads the input itself.
+// No cross layers: stacked ones (the default) have no factorised form; parallel ones are
+// factorised-cross.test.ts's.
 const OPTIONS = { bottom: [24, 12], tower: [8], experts: 3, expertSizes: [16, 8], levels: 2, cross: 0 };
 
 describe.each(Object.keys(ARCHITECTURES))("factorised graph: %s", (arch) => {

@@ -122,9 +122,12 @@ const LOGITS = [0.3, -1.2, 2.0, 0.1, -0.4, 1.5, -2.2, 0.8];
 const LABELS = Float32Array.from([1, Number.NaN, 0, 1, Number.NaN, 0, Number.NaN, 1]);
 const KEPT = [0, 2, 3, 5, 7];
 
+/** A network config with no inputs: batchArrays then copies labels alone. */
+const NO_INPUTS = { denseSize: 0, idSlots: 0 } as unknown as Parameters<typeof batchArrays>[0];
+
 function maskedLoss(head: HeadSpec, logits: number[], labels: Float32Array): number {
   const arrays = batchArrays(
-    { denseSize: 0, idSlots: 0 } as unknown as Parameters<typeof batchArrays>[0],
+    NO_INPUTS,
     { rows: labels.length, dense: new Float32Array(0), ids: new Int32Array(0), labels: { y: labels } },
     Int32Array.from(labels, (_, i) => i),
   );
@@ -216,17 +219,16 @@ describe("losses", () => {
       ids: new Int32Array(0),
       labels: { y: LABELS },
     };
-    const config = { denseSize: 0, idSlots: 0 } as unknown as Parameters<typeof batchArrays>[0];
     const idx = Int32Array.from({ length: 8 }, (_, i) => i);
     const of = { rows: 8, labelled: labelledCounts(data, idx) };
     expect(of.labelled).toEqual({ y: 5 });
     // Rows 0-2 hold two labels, rows 3-7 three: per-shard means would weigh them differently.
     const parts = [idx.subarray(0, 3), idx.subarray(3)];
     const sum = parts.reduce((total, part) => {
-      const a = batchArrays(config, data, part, of);
+      const a = batchArrays(NO_INPUTS, data, part, of);
       return total + (part.length / 8) * a.labelWeights.y!.reduce((s, w, i) => s + w * a.labels.y![i]!, 0);
     }, 0);
-    const whole = batchArrays(config, data, idx);
+    const whole = batchArrays(NO_INPUTS, data, idx);
     expect(sum).toBeCloseTo(
       whole.labelWeights.y!.reduce((s, w, i) => s + w * whole.labels.y![i]!, 0),
       6,
