@@ -32,6 +32,11 @@ export interface TaskMetrics {
   calibrationRatio?: number;
   /** Regression heads, in (transformed) label units like mse. */
   mae?: number;
+  /**
+   * Regression heads: 1 − mse / variance of the (transformed) labels, the share of their variance
+   * the model explains; 0 is what predicting their mean scores, and it can go below.
+   */
+  r2?: number;
 }
 
 export interface FileInfo {

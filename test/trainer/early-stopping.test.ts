@@ -10,22 +10,37 @@ const heads: HeadSpec[] = [
 const metrics = {
   click: { auc: 0.7, logloss: 0.4, gauc: 0.6, count: 10 },
   buy: { auc: 0.9, logloss: 0.1, count: 10 },
-  dwell: { mse: 2.5, mae: 1.2, count: 10 },
+  dwell: { mse: 2.5, mae: 1.2, r2: 0.2, count: 10 },
 };
 
 describe("validationScore (--early-stop)", () => {
   it("scores so that higher is better for every choice", () => {
-    expect(validationScore("auc", heads)(metrics)).toBeCloseTo(0.8, 12);
+    // (0.7 + 0.9 + 0.2) / 3: the regression head's R² counts beside the AUCs.
+    expect(validationScore("auc", heads)(metrics)).toBeCloseTo(0.6, 12);
     expect(validationScore("logloss", heads)(metrics)).toBeCloseTo(-0.25, 12);
     expect(validationScore("auc:buy", heads)(metrics)).toBe(0.9);
     expect(validationScore("gauc:click", heads)(metrics)).toBe(0.6);
     expect(validationScore("mse:dwell", heads)(metrics)).toBe(-2.5);
     expect(validationScore("mae:dwell", heads)(metrics)).toBe(-1.2);
+    expect(validationScore("r2:dwell", heads)(metrics)).toBe(0.2);
     expect(validationScore("gauc:buy", heads)(metrics)).toBe(Number.NEGATIVE_INFINITY);
   });
 
-  it("falls back to −mean MSE for auc when no head is binary", () => {
-    expect(validationScore("auc", [heads[2]!])({ dwell: { mse: 3, count: 1 } })).toBe(-3);
+  it("gives a regression head a say beside binary ones: a better R² wins when the AUCs tie", () => {
+    const score = validationScore("auc", heads);
+    const worse = { ...metrics, dwell: { ...metrics.dwell, r2: 0.1 } };
+    expect(score(metrics)).toBeGreaterThan(score(worse));
+  });
+
+  it("uses the mean R² for auc when no head is binary, and skips heads without a number", () => {
+    const regression: HeadSpec[] = [heads[2]!, { name: "spend", type: "regression" }];
+    expect(
+      validationScore("auc", regression)({ dwell: { r2: 0.3, count: 1 }, spend: { r2: 0.1, count: 1 } }),
+    ).toBeCloseTo(0.2, 12);
+    expect(validationScore("auc", heads)({ ...metrics, buy: { auc: Number.NaN, count: 1 } })).toBeCloseTo(
+      0.45,
+      12,
+    );
   });
 
   it("names the option in every refusal", () => {
@@ -36,6 +51,7 @@ describe("validationScore (--early-stop)", () => {
     expect(() => validationScore("mse:click", heads)).toThrow(
       /mse does not apply to the binary task "click"/,
     );
+    expect(() => validationScore("r2:click", heads)).toThrow(/r2 does not apply to the binary task "click"/);
     expect(() => validationScore("auc:dwell", heads)).toThrow(
       /auc does not apply to the regression task "dwell"/,
     );

@@ -291,6 +291,18 @@ describe("evaluateTask", () => {
     expect(metrics.mae).toBeCloseTo(Math.log1p(1) / 2, 9);
     expect(metrics.auc).toBeUndefined();
   });
+
+  it("reports R²: 1 for exact outputs, 0 for the labels' mean, 1 − mse / variance between", () => {
+    const head = { name: "spend", type: "regression" } as const;
+    const labels = [1, 2, 3, 6];
+    const r2 = (outputs: number[]) => evaluateTask(head, labels, outputs).metrics.r2;
+    expect(r2(labels)).toBe(1);
+    expect(r2([3, 3, 3, 3])).toBeCloseTo(0, 12);
+    // variance 3.5; mse (0.25 + 0 + 0.25 + 1) / 4 = 0.375
+    expect(r2([1.5, 2, 2.5, 5])).toBeCloseTo(1 - 0.375 / 3.5, 12);
+    expect(r2([4, 4, 4, 4])).toBeLessThan(0);
+    expect(evaluateTask(head, [2, 2], [1, 2]).metrics.r2).toBeNaN();
+  });
 });
 
 describe("meanNdcg", () => {

@@ -7,7 +7,7 @@ export function addStoppingFlags(command: Command): Command {
   return command
     .option(
       "--early-stop <metric>",
-      "validation metric to stop on: auc (mean), logloss (mean), or auc|gauc|logloss|mse|mae:<task>",
+      "validation metric to stop on: auc (mean of AUC, and R² for regression heads), logloss (mean), or auc|gauc|logloss|mse|mae|r2:<task>",
       "auc",
     )
     .option(

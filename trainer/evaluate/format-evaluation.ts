@@ -35,6 +35,7 @@ function taskRows(report: EvaluationReport): Row[] {
       ["calibrationRatio", "pred/obs"],
       ["mse", "mse"],
       ["mae", "mae"],
+      ["r2", "r²"],
       ["positiveRate", "positive"],
     ] as const
   ).filter(([key]) => has(key));

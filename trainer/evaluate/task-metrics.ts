@@ -53,10 +53,12 @@ export function evaluateTask(
   if (head.type === "regression") {
     const values =
       head.transform === "log1p" ? Array.from(outputs, (v) => Math.log1p(Math.max(v, -0.999999))) : outputs;
+    const mse = meanSquaredError(labels, values);
     return {
       metrics: {
-        mse: meanSquaredError(labels, values),
+        mse,
         mae: meanAbsoluteError(labels, values),
+        r2: explainedVariance(labels, mse),
         count: labels.length,
       },
     };
@@ -79,4 +81,13 @@ export function evaluateTask(
     },
     calibration,
   };
+}
+
+/** 1 − mse / variance of the labels; NaN when the labels do not vary (nothing to explain). */
+function explainedVariance(labels: ArrayLike<number>, mse: number): number {
+  const m = mean(labels);
+  let sum = 0;
+  for (let i = 0; i < labels.length; i++) sum += (labels[i]! - m) ** 2;
+  const variance = sum / labels.length;
+  return variance > 0 ? 1 - mse / variance : Number.NaN;
 }

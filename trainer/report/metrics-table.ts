@@ -15,6 +15,7 @@ const COLUMNS: readonly (readonly [keyof TaskMetrics | "oracleAuc", string])[] =
   ["calibrationRatio", "pred/obs"],
   ["mse", "MSE"],
   ["mae", "MAE"],
+  ["r2", "R²"],
   ["positiveRate", "positive rate"],
 ];
 

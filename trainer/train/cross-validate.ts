@@ -7,7 +7,7 @@ import type { TaskMetrics } from "../../shared/manifest.ts";
 import { runTraining, type TrainCommand, type TrainSummary } from "./run-training.ts";
 
 /** The per-task metrics summarised across folds. */
-export const CV_METRICS = ["auc", "logloss", "ece", "accuracy", "mse", "mae"] as const;
+export const CV_METRICS = ["auc", "logloss", "ece", "accuracy", "mse", "mae", "r2"] as const;
 export type CvMetric = (typeof CV_METRICS)[number];
 
 export interface MeanStd {

@@ -1,9 +1,12 @@
 /**
  * The validation score early stopping maximises, chosen with --early-stop:
  *
- *   auc (default)   mean AUC over binary heads (−mean MSE when there are none)
+ *   auc (default)   the mean over heads of AUC (binary heads) and R² (regression heads). A
+ *                   task that gains signal moves either by similar amounts, so every head has a
+ *                   say in which epoch is best; until stop 20 regression heads had none
+ *                   beside a binary one
  *   logloss         −mean logloss over binary heads
- *   auc:<task>, gauc:<task>, logloss:<task>, mse:<task>, mae:<task>   one task's metric
+ *   auc:<task>, gauc:<task>, logloss:<task>, mse:<task>, mae:<task>, r2:<task>   one task's metric
  *
  * Loss-like metrics are negated so that higher is always better.
  */
@@ -11,7 +14,7 @@ import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { HeadSpec } from "../models/types.ts";
 import { mean } from "./metrics.ts";
 
-const TASK_METRICS = ["auc", "gauc", "logloss", "mse", "mae"] as const;
+const TASK_METRICS = ["auc", "gauc", "logloss", "mse", "mae", "r2"] as const;
 type TaskMetric = (typeof TASK_METRICS)[number];
 const LOWER_IS_BETTER: ReadonlySet<TaskMetric> = new Set(["logloss", "mse", "mae"]);
 
@@ -22,8 +25,10 @@ export function validationScore(choice: string, heads: readonly HeadSpec[]): Val
   const binary = heads.filter((h) => h.type === "binary").map((h) => h.name);
   if (choice === "auc")
     return (m) => {
-      const aucs = binary.map((t) => m[t]?.auc ?? Number.NaN).filter(Number.isFinite);
-      return aucs.length > 0 ? mean(aucs) : -mean(heads.map((h) => m[h.name]?.mse ?? 0));
+      const scores = heads
+        .map((h) => (h.type === "binary" ? m[h.name]?.auc : m[h.name]?.r2) ?? Number.NaN)
+        .filter(Number.isFinite);
+      return scores.length > 0 ? mean(scores) : Number.NEGATIVE_INFINITY;
     };
   if (choice === "logloss") {
     if (binary.length === 0) throw new Error("--early-stop: logloss needs a binary head");
@@ -37,7 +42,7 @@ export function validationScore(choice: string, heads: readonly HeadSpec[]): Val
   const head = heads.find((h) => h.name === task);
   if (!head)
     throw new Error(`--early-stop: no task named "${task}" (tasks: ${heads.map((h) => h.name).join(", ")})`);
-  const regression = metric === "mse" || metric === "mae";
+  const regression = metric === "mse" || metric === "mae" || metric === "r2";
   if ((head.type === "regression") !== regression)
     throw new Error(`--early-stop: ${metric} does not apply to the ${head.type} task "${task}"`);
   const sign = LOWER_IS_BETTER.has(metric as TaskMetric) ? -1 : 1;
