@@ -1,10 +1,14 @@
-"""Reference models for the quality bench: one-hot logistic regression and gradient-boosted trees
-(scikit-learn) on the same train/test CSV files and dataset spec the trainer reads.
+"""Reference models for the quality bench: a one-hot linear model (logistic regression for binary
+tasks, ridge regression for regression tasks) and gradient-boosted trees (scikit-learn) on the same
+train/test CSV files and dataset spec the trainer reads.
 
     /usr/bin/python3 test/tools/baselines.py --train T.csv --test V.csv --spec spec.json
 
-Prints JSON: {"logistic": {task: auc}, "gbdt": {task: auc}, "seconds": {...}}. Needs python3-sklearn
-(Debian) - a benchmark tool, not part of the test suite.
+Prints JSON: {"logistic": {task: auc}, "gbdt": {task: auc}, "mse": {"logistic": {task: mse},
+"gbdt": {task: mse}}, "seconds": {...}}. A regression task's MSE is on the scale the trainer
+reports it: after the task's transform (log1p), over the rows that have a label. The linear model's
+row keeps the name "logistic" for both kinds. Needs python3-sklearn (Debian) - a benchmark tool,
+not part of the test suite.
 """
 import argparse
 import csv
@@ -14,9 +18,9 @@ import time
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import mean_squared_error, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
@@ -39,9 +43,17 @@ def read(path, spec):
     }
     labels = {}
     for t in spec["tasks"]:
-        positive = set(t.get("positive", ["1", "true"]))
-        labels[t["name"]] = np.array([1 if r[t["column"]].strip() in positive else 0 for r in rows])
+        if t["type"] == "regression":
+            y = np.array([float(v) if (v := r[t["column"]].strip()) not in missing else math.nan for r in rows])
+            labels[t["name"]] = np.log1p(y) if t.get("transform") == "log1p" else y
+        else:
+            positive = set(t.get("positive", ["1", "true"]))
+            labels[t["name"]] = np.array([1 if r[t["column"]].strip() in positive else 0 for r in rows])
     return num, cat, tokens, labels
+
+
+def is_regression(spec, task):
+    return next(t for t in spec["tasks"] if t["name"] == task)["type"] == "regression"
 
 
 def indicators(train_tokens, test_tokens, min_count=2):
@@ -109,9 +121,13 @@ def main():
             col[np.isnan(col)] = medians[j]
             x[:, j] = col
 
-    out = {"logistic": {}, "gbdt": {}, "seconds": {}}
+    out = {"logistic": {}, "gbdt": {}, "mse": {"logistic": {}, "gbdt": {}}, "seconds": {}}
+    # A regression task fits and scores on its labelled rows only.
+    fit_rows = {task: ~np.isnan(y.astype(np.float64)) for task, y in ty.items()}
+    test_rows = {task: ~np.isnan(y.astype(np.float64)) for task, y in vy.items()}
     started = time.time()
     for task, y in ty.items():
+        regression = is_regression(spec, task)
         lr = make_pipeline(
             ColumnTransformer(
                 [
@@ -119,10 +135,14 @@ def main():
                     ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=2), cat_cols),
                 ]
             ),
-            LogisticRegression(max_iter=2000, C=1.0),
+            Ridge(alpha=1.0) if regression else LogisticRegression(max_iter=2000, C=1.0),
         )
-        lr.fit(train_x, y)
-        out["logistic"][task] = roc_auc_score(vy[task], lr.predict_proba(test_x)[:, 1])
+        fit, score = fit_rows[task], test_rows[task]
+        lr.fit(train_x[fit], y[fit])
+        if regression:
+            out["mse"]["logistic"][task] = mean_squared_error(vy[task][score], lr.predict(test_x[score]))
+        else:
+            out["logistic"][task] = roc_auc_score(vy[task], lr.predict_proba(test_x)[:, 1])
     out["seconds"]["logistic"] = time.time() - started
 
     started = time.time()
@@ -142,15 +162,21 @@ def main():
     wide = [j for j in range(nn, tx.shape[1]) if len(np.unique(tx[:, j][~np.isnan(tx[:, j])])) >= 255]
     categorical = [False] * nn + [j not in wide for j in range(nn, tx.shape[1])]
     for task, y in ty.items():
-        ttx, tvx = tx.copy(), vx.copy()
+        regression = is_regression(spec, task)
+        fit, score = fit_rows[task], test_rows[task]
+        ttx, tvx, y = tx[fit].copy(), vx[score].copy(), y[fit]
         for j in wide:
-            ttx[:, j], tvx[:, j] = target_encode(tx[:, j], y, vx[:, j])
-        gb = HistGradientBoostingClassifier(
+            ttx[:, j], tvx[:, j] = target_encode(tx[fit][:, j], y, vx[score][:, j])
+        model = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
+        gb = model(
             max_iter=500, learning_rate=0.1, early_stopping=True, validation_fraction=0.1,
             n_iter_no_change=20, categorical_features=categorical, random_state=0,
         )
         gb.fit(ttx, y)
-        out["gbdt"][task] = roc_auc_score(vy[task], gb.predict_proba(tvx)[:, 1])
+        if regression:
+            out["mse"]["gbdt"][task] = mean_squared_error(vy[task][score], gb.predict(tvx))
+        else:
+            out["gbdt"][task] = roc_auc_score(vy[task], gb.predict_proba(tvx)[:, 1])
     out["seconds"]["gbdt"] = time.time() - started
     print(json.dumps(out))
 

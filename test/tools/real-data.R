@@ -10,6 +10,8 @@
 #   love (rating >= 4.5, given like); features: the user and film ids, year, genres (multi-valued).
 # - nmes (AER::NMES1988): 4,406 elderly patients of the US National Medical Expenditure Survey.
 #   Tasks: any emergency-room visit, any hospital stay; 13 mixed features.
+# - visits (the same patients): a regression and a binary task. Tasks: physician office visits in
+#   the year (a count from 0 to 89, mean 5.8; regression on log1p), any hospital stay.
 # - fertility (AER::Fertility): 254,654 mothers of two or more (1980 US census). Tasks: a third
 #   child, worked in the year; 6 features.
 # - lending (modeldata::lending_club): 9,857 Lending Club loans. One task: the loan went bad;
@@ -69,6 +71,15 @@ write_set("nmes", nmes,
     numeric("school"), numeric("income"), categorical("employed"), categorical("insurance"),
     categorical("medicaid")),
   c(binary("emergency"), binary("hospital")))
+nmes$emergency <- NULL
+nmes$visits <- NMES1988$visits
+write_set("visits", nmes,
+  c(categorical("health"), numeric("chronic"), categorical("adl"), categorical("region"),
+    numeric("age"), categorical("afam"), categorical("gender"), categorical("married"),
+    numeric("school"), numeric("income"), categorical("employed"), categorical("insurance"),
+    categorical("medicaid")),
+  c('{ "name": "visits", "type": "regression", "column": "visits", "transform": "log1p" }',
+    binary("hospital")))
 
 data(Fertility, package = "AER")
 fert <- Fertility[, c("gender1", "gender2", "age", "afam", "hispanic", "other")]

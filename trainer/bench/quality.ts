@@ -47,7 +47,7 @@ import { evaluateModel } from "../predict/evaluate-model.ts";
 import { openServedModel, scoreRows } from "../predict/served-model.ts";
 import { auc } from "../train/metrics.ts";
 import { readSpecFile, runTraining } from "../train/run-training.ts";
-import { censusSuite, fmtAucs, type SuiteFiles, simulatorSuite, thresholdSuite } from "./suites.ts";
+import { censusSuite, fmtScores, type SuiteFiles, simulatorSuite, thresholdSuite } from "./suites.ts";
 
 const OUT = "out/bench/quality.json";
 /**
@@ -62,6 +62,8 @@ interface Row {
   model: string;
   seconds: number;
   auc: Record<string, number>;
+  /** Mean squared error per regression task on the test file, after the task's transform (log1p). */
+  mse?: Record<string, number>;
   /** Expected calibration error per binary task on the test file (CALIBRATION: equal-mass bins). */
   ece?: Record<string, number>;
   /** Simulator suites: ECE against the probabilities the labels were drawn from (labelProbabilities). */
@@ -189,6 +191,7 @@ function withMeans(suite: string, rows: Row[]): Row[] {
       model: `${model} (mean)`,
       seconds: runs.reduce((a, r) => a + r.seconds, 0) / runs.length,
       auc: meanOf((r) => r.auc),
+      ...(runs[0]!.mse ? { mse: meanOf((r) => r.mse) } : {}),
       ece: meanOf((r) => r.ece),
       ...(runs[0]!.truthEce ? { truthEce: meanOf((r) => r.truthEce) } : {}),
     });
@@ -213,16 +216,19 @@ async function trainAndTest(
   const report = await evaluateModel(served, files.test, spec, { calibration: CALIBRATION });
   const pick = (metric: (m: (typeof report.tasks)[string]) => number | undefined) =>
     Object.fromEntries(Object.entries(report.tasks).map(([t, m]) => [t, metric(m) ?? Number.NaN]));
+  const regression = new Set(spec.tasks.filter((t) => t.type === "regression").map((t) => t.name));
   const aucs = pick((m) => m.auc);
+  const mse = Object.fromEntries(Object.entries(pick((m) => m.mse)).filter(([t]) => regression.has(t)));
   const truthEce = simulated && eceAgainstDrawn(simulated, await scoreRows(served, simulated.data.rows));
   console.log(
-    `${suite} ${arch} seed ${seed}: ${fmtAucs(aucs)} (${seconds.toFixed(0)} s, best epoch ${summary.bestEpoch})`,
+    `${suite} ${arch} seed ${seed}: ${fmtScores(aucs, mse)} (${seconds.toFixed(0)} s, best epoch ${summary.bestEpoch})`,
   );
   return {
     suite,
     model: arch,
     seconds,
     auc: aucs,
+    ...(regression.size > 0 ? { mse } : {}),
     ece: pick((m) => m.ece),
     ...(truthEce ? { truthEce } : {}),
     bestEpoch: summary.bestEpoch,
@@ -245,13 +251,20 @@ function baselines(suite: string, files: SuiteFiles): Row[] {
   const out = JSON.parse(run.stdout) as {
     logistic: Record<string, number>;
     gbdt: Record<string, number>;
+    mse: { logistic: Record<string, number>; gbdt: Record<string, number> };
     seconds: Record<string, number>;
   };
-  console.log(`${suite} baselines: logistic ${fmtAucs(out.logistic)}; gbdt ${fmtAucs(out.gbdt)}`);
-  return [
-    { suite, model: "logistic (sklearn)", seconds: out.seconds.logistic ?? 0, auc: out.logistic },
-    { suite, model: "gbdt (sklearn)", seconds: out.seconds.gbdt ?? 0, auc: out.gbdt },
-  ];
+  const row = (model: "logistic" | "gbdt"): Row => ({
+    suite,
+    model: `${model} (sklearn)`,
+    seconds: out.seconds[model] ?? 0,
+    auc: out[model],
+    ...(Object.keys(out.mse[model]).length > 0 ? { mse: out.mse[model] } : {}),
+  });
+  console.log(
+    `${suite} baselines: logistic ${fmtScores(out.logistic, out.mse.logistic)}; gbdt ${fmtScores(out.gbdt, out.mse.gbdt)}`,
+  );
+  return [row("logistic"), row("gbdt")];
 }
 
 /**
@@ -358,11 +371,11 @@ function oracle(suite: string, data: Dataset): Row {
 function printTable(rows: Row[]): void {
   for (const suite of [...new Set(rows.map((r) => r.suite))]) {
     const inSuite = rows.filter((r) => r.suite === suite);
-    const tasks = [...new Set(inSuite.flatMap((r) => Object.keys(r.auc)))];
+    const tasks = [...new Set(inSuite.flatMap((r) => [...Object.keys(r.auc), ...Object.keys(r.mse ?? {})]))];
     const withTruth = inSuite.some((r) => r.truthEce);
     const width = withTruth ? 27 : 18;
     console.log(
-      `\n${suite}: test AUC (ECE${withTruth ? " / against the labels' true p" : ""}; ${CALIBRATION.bins} equal-mass bins)`,
+      `\n${suite}: test AUC (ECE${withTruth ? " / against the labels' true p" : ""}; ${CALIBRATION.bins} equal-mass bins); regression tasks: test MSE after the transform`,
     );
     console.log(
       ["model".padEnd(20), ...tasks.map((t) => t.padStart(width)), "seconds".padStart(9)].join(" "),
@@ -372,6 +385,8 @@ function printTable(rows: Row[]): void {
         [
           (r.seed === undefined ? r.model : `${r.model} s${r.seed}`).padEnd(20),
           ...tasks.map((t) => {
+            const mse = r.mse?.[t];
+            if (mse !== undefined) return `mse ${mse.toFixed(4)}`.padStart(width);
             const errors = [r.ece?.[t], r.truthEce?.[t]].filter((e) => e !== undefined && !Number.isNaN(e));
             const auc = r.auc[t]?.toFixed(4) ?? "-";
             return (

@@ -55,3 +55,10 @@ export function fmtAucs(aucs: Record<string, number>): string {
     .map(([t, a]) => `${t} ${a.toFixed(4)}`)
     .join(", ");
 }
+
+/** AUCs of binary tasks and, for regression tasks, their MSE ("visits mse 0.7389"). */
+export function fmtScores(aucs: Record<string, number>, mse: Record<string, number> = {}): string {
+  const binary = Object.fromEntries(Object.entries(aucs).filter(([t, a]) => !(t in mse) && !Number.isNaN(a)));
+  const regression = Object.entries(mse).map(([t, e]) => `${t} mse ${e.toFixed(4)}`);
+  return [fmtAucs(binary), ...regression].filter((s) => s).join(", ");
+}
