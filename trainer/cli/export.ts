@@ -1,10 +1,14 @@
-/** npm run export -- --model DIR [--int8 [--int8-form integer|qdq] [--data F]] [--factorised] */
-import { Command } from "commander";
+/**
+ * npm run export -- --model DIR [--int8 [--int8-form integer|qdq] [--data F]] [--factorised]
+ *   [--fusion-weights click=1,purchase=4] [--fusion sum|product]
+ */
+import { Command, Option } from "commander";
+import type { FusionMode } from "../../shared/fusion.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
 import { exportModelDir, INT8_ONNX_FILE, ONNX_FILE } from "../export/export-model.ts";
 import { DEFAULT_INT8_FORM, INT8_FORMS, type Int8Form, parseInt8Form } from "../export/quantize-form.ts";
 import { specForModel } from "../predict/served-model.ts";
-import { runCli } from "./run-cli.ts";
+import { runCli, weightList } from "./run-cli.ts";
 
 const program = new Command("export")
   .description("Write DIR/model.onnx and DIR/manifest.json from a trained model directory.")
@@ -20,6 +24,16 @@ const program = new Command("export")
   )
   .option("--spec <file>", "dataset spec for --data (default: the one saved with the model)")
   .option(
+    "--fusion-weights <list>",
+    "the worker's default head weights, e.g. click=1,purchase=4 (heads not named get 0); default 1 per binary head and 0 for a regression head beside one, whose label units would swamp a sum",
+    weightList,
+  )
+  .addOption(
+    new Option("--fusion <mode>", "the worker's default fusion: sum of w·p, or product of p^w")
+      .choices(["sum", "product"])
+      .default("sum"),
+  )
+  .option(
     "--factorised",
     "also write DIR/model.factorised.onnx: user/context features run once per request (with --int8, also its int8 twin); needs a model trained with --cross-layout parallel or --cross 0",
   )
@@ -33,6 +47,8 @@ await runCli(async () => {
     factorised?: boolean;
     data?: string;
     spec?: string;
+    fusionWeights?: Record<string, number>;
+    fusion: FusionMode;
   }>();
   const int8Form: Int8Form | undefined =
     opts.int8Form === undefined ? undefined : parseInt8Form(opts.int8Form);
@@ -49,10 +65,15 @@ await runCli(async () => {
     ...(int8Form ? { int8Form } : {}),
     factorised: opts.factorised ?? false,
     ...(int8Evaluation ? { int8Evaluation } : {}),
+    fusion: { mode: opts.fusion, ...(opts.fusionWeights ? { weights: opts.fusionWeights } : {}) },
   });
   const file = manifest.files[ONNX_FILE]!;
+  const fusion = manifest.fusion.defaults;
   console.log(
-    `exported ${opts.model}/${ONNX_FILE}: ${file.bytes} bytes, sha256 ${file.sha256.slice(0, 16)}…, id ${manifest.id}`,
+    `exported ${opts.model}/${ONNX_FILE}: ${file.bytes} bytes, sha256 ${file.sha256.slice(0, 16)}…, id ${manifest.id}; ` +
+      `default fusion ${fusion.mode} of ${Object.entries(fusion.weights)
+        .map(([head, w]) => `${head} ${w}`)
+        .join(", ")}`,
   );
   const int8 = manifest.files[INT8_ONNX_FILE];
   const q = manifest.quantization;

@@ -17,6 +17,7 @@ import { ExportError } from "./export-error.ts";
 import { checkFactorised, FACTORISED_FILE, FACTORISED_INT8_FILE } from "./export-factorised.ts";
 import { buildFactorisedGraph, checkNoStackedCross } from "./factorised-graph.ts";
 import { type FactorisedLayout, factorisedLayout } from "./factorised-layout.ts";
+import { type FusionChoice, fusionDefaults } from "./fusion-defaults.ts";
 import { int8AucDrop } from "./int8-auc.ts";
 import { buildNetworkGraph, type NetworkGraphOptions } from "./network-graph.ts";
 import { createGraph, type GraphBuilder, ONNX_IR_VERSION, ONNX_OPSET } from "./onnx-graph.ts";
@@ -47,6 +48,8 @@ export interface ExportOptions {
   factorised?: boolean;
   /** With `int8`: labelled rows (and their spec) on which to measure each task's AUC drop. */
   int8Evaluation?: { data: string; spec: DatasetSpec };
+  /** The manifest's fusion defaults (fusion-defaults.ts); without, 1 per binary head. */
+  fusion?: FusionChoice;
 }
 
 export interface ExportResult {
@@ -60,7 +63,12 @@ export interface ExportResult {
 
 export async function exportModelDir(dir: string, options: ExportOptions = {}): Promise<ExportResult> {
   const model = await loadTrainedModel(dir);
-  const { bytes, manifest } = buildOnnx(model);
+  const built = buildOnnx(model);
+  const { bytes } = built;
+  const manifest = {
+    ...built.manifest,
+    fusion: { defaults: fusionDefaults(built.manifest.heads, options.fusion) },
+  };
   await checkLoads(bytes, manifest);
   const files: ModelManifest["files"] = { [ONNX_FILE]: fileInfo(bytes) };
   let int8: { bytes: Uint8Array; quantization: QuantizationInfo } | undefined;
@@ -150,7 +158,7 @@ export function buildOnnx(
       createdAt: model.training.createdAt,
       arch: model.config.arch,
       heads,
-      fusion: { defaults: { weights: Object.fromEntries(heads.map((h) => [h.name, 1])), mode: "sum" } },
+      fusion: { defaults: fusionDefaults(heads) },
       inputs,
       features: model.encoder,
       metrics: { validation: model.validation },

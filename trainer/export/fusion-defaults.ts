@@ -1,0 +1,38 @@
+/**
+ * The manifest's fusion defaults: the weights and mode the worker fuses heads with when a
+ * request names none (DESIGN.md "HTTP contract").
+ */
+import type { FusionMode } from "../../shared/fusion.ts";
+import type { HeadInfo, ModelManifest } from "../../shared/manifest.ts";
+import { ExportError } from "./export-error.ts";
+
+export interface FusionChoice {
+  /** The whole weight map, like a request's `weights`: heads it does not name get 0. */
+  weights?: Readonly<Record<string, number>>;
+  mode?: FusionMode;
+}
+
+/**
+ * Without a choice: 1 for every binary head, and 0 for a regression head beside a binary one. A
+ * regression head outputs label units (seconds, euros), and in a sum a dwell of 30 s would
+ * outweigh every probability, so the list would be ordered by dwell alone. A model with only
+ * regression heads weighs each 1.
+ */
+export function fusionDefaults(
+  heads: readonly HeadInfo[],
+  choice: FusionChoice = {},
+): ModelManifest["fusion"]["defaults"] {
+  const mode = choice.mode ?? "sum";
+  if (choice.weights) {
+    const names = new Set(heads.map((h) => h.name));
+    for (const name of Object.keys(choice.weights))
+      if (!names.has(name))
+        throw new ExportError(`fusion weights: no head named "${name}" (heads: ${[...names].join(", ")})`);
+    return { weights: Object.fromEntries(heads.map((h) => [h.name, choice.weights?.[h.name] ?? 0])), mode };
+  }
+  const anyBinary = heads.some((h) => h.type === "binary");
+  return {
+    weights: Object.fromEntries(heads.map((h) => [h.name, h.type === "regression" && anyBinary ? 0 : 1])),
+    mode,
+  };
+}
