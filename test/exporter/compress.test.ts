@@ -98,15 +98,22 @@ describe("compress --prune", () => {
     expect(after.some((v, i) => v !== 0 && v !== before[i])).toBe(true);
   });
 
-  it("fine-tuning recovers validation AUC lost to pruning, to within 0.02 of the unpruned model", () => {
+  it("fine-tuning recovers validation AUC (regression: R²) lost to pruning, to within 0.02 of the unpruned model", () => {
+    expect(pruned.config.heads.map((h) => h.type)).toContain("regression");
     for (const head of pruned.config.heads) {
+      if (head.type === "regression") {
+        expect(summary.before[head.name]!.r2!).toBeGreaterThan(0); // better than the mean dwell
+        expect(summary.after[head.name]!.r2!).toBeGreaterThan(summary.before[head.name]!.r2! - 0.02);
+        continue;
+      }
       const before = summary.before[head.name]!.auc!;
       const after = summary.after[head.name]!.auc!;
       expect(after).toBeGreaterThan(0.52);
       expect(after).toBeGreaterThan(before - 0.02);
     }
+    const binary = pruned.config.heads.filter((h) => h.type === "binary");
     const mean = (m: PruneSummary["after"]) =>
-      pruned.config.heads.reduce((s, h) => s + m[h.name]!.auc!, 0) / pruned.config.heads.length;
+      binary.reduce((s, h) => s + m[h.name]!.auc!, 0) / binary.length;
     expect(mean(summary.after)).toBeGreaterThanOrEqual(mean(summary.pruned));
   });
 
@@ -130,7 +137,7 @@ describe("compress --distill-from", () => {
     expect(() => blendTargets(labels, labels, 1.5)).toThrow(/--alpha/);
   });
 
-  it("takes the teacher's targets from its own network: probabilities equal to its predictions", async () => {
+  it("takes the teacher's targets from its own network: its predictions (regression: in log1p units)", async () => {
     const spec = await readSpecFile(specPath);
     const { valid } = await loadWithEncoder(dataPath, spec, teacher.encoder, {
       validFraction: 0.1,
@@ -143,8 +150,10 @@ describe("compress --distill-from", () => {
     for (const head of teacher.config.heads) {
       const t = targets[head.name]!;
       expect(t.length).toBe(valid.rows);
+      // A regression head's target is on the scale its loss reads labels on: transformed units.
+      const scale = head.type === "regression" && head.transform === "log1p" ? Math.log1p : (v: number) => v;
       t.forEach((p, i) => {
-        expect(p).toBeCloseTo(reference[head.name]![i]!, 6);
+        expect(p).toBeCloseTo(scale(reference[head.name]![i]!), 5);
       });
       expect(new Set(t).size).toBeGreaterThan(10); // soft, not labels
     }
@@ -166,6 +175,10 @@ describe("compress --distill-from", () => {
     expect(student.encoder).toEqual(teacher.encoder);
     expect(s.parameters.student).toBeLessThan(s.parameters.teacher);
     for (const head of student.config.heads) {
+      if (head.type === "regression") {
+        expect(s.student[head.name]!.r2!).toBeGreaterThan(s.teacher[head.name]!.r2! - 0.02);
+        continue;
+      }
       // Its own calibration, fitted to its logits, not a copy of the teacher's.
       const own = teacher.config.heads.find((h) => h.name === head.name)!.calibration;
       expect(head.calibration, head.name).toBeDefined();

@@ -65,8 +65,8 @@ describe("simulate", () => {
     const { rows } = simulate(SMALL);
     for (const r of rows) {
       if (r.purchase === 1) expect(r.click).toBe(1);
-      if (r.click === 0) expect(r.dwell_s).toBe(0);
-      expect(r.dwell_s).toBeGreaterThanOrEqual(0);
+      if (r.click === 0) expect(r.dwell_s).toBeNull();
+      else expect(r.dwell_s).toBeGreaterThan(0);
       expect(r.p_click_observed).toBeLessThanOrEqual(r.p_click);
     }
     expect(rows.some((r) => r.purchase === 1)).toBe(true);
@@ -156,10 +156,12 @@ describe("writeSimulation", () => {
       for (const label of ["position", "click", "purchase", "dwell_s", "request_id"]) {
         expect(names).not.toContain(label);
       }
-      expect(spec.tasks.map((t) => [t.name, t.column, t.given])).toEqual([
+      expect(spec.tasks.map((t) => [t.name, t.column, "given" in t ? t.given : undefined])).toEqual([
         ["click", "click", undefined],
         ["purchase", "purchase", "click"],
+        ["dwell", "dwell_s", undefined],
       ]);
+      expect(spec.tasks[2]).toMatchObject({ type: "regression", transform: "log1p", missingLabel: "mask" });
       expect(spec.truth).toEqual({ click: "p_click", purchase: "p_purchase" });
       const header = csv.slice(0, csv.indexOf("\n")).split(",");
       for (const f of spec.features) expect(header).toContain(f.name);

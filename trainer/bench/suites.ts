@@ -21,7 +21,7 @@ export async function simulatorSuite(
   options: { purchaseBias?: number; trainFraction?: number } = {},
 ): Promise<SuiteFiles> {
   const { trainFraction = 0.8, ...world } = options;
-  const sim = writeSimulation(dir, { requests, ...world });
+  const sim = writeSimulation(dir, { requests, ...world, dwellTask: false });
   const lines = (await readFile(sim.dataPath, "utf8")).trimEnd().split("\n");
   const body = lines.slice(1);
   const cut = Math.round(requests * trainFraction) * (body.length / requests);

@@ -22,6 +22,12 @@ export interface SimulateOptions {
    * clicks (3% of exposures); -3.6 gives ~6% (0.8% of exposures, as sparse as real shop logs).
    */
   purchaseBias: number;
+  /**
+   * List dwell (log1p seconds on the item's page, given a click) as a third task in spec.json.
+   * The column is written either way; the quality bench leaves the task out, so that its click
+   * and purchase figures stay comparable with those measured before it was added (stop 20).
+   */
+  dwellTask: boolean;
 }
 
 export const DEFAULT_SIMULATE_OPTIONS: Readonly<SimulateOptions> = Object.freeze({
@@ -32,6 +38,7 @@ export const DEFAULT_SIMULATE_OPTIONS: Readonly<SimulateOptions> = Object.freeze
   listSize: 10,
   latentDim: 8,
   purchaseBias: -2.1,
+  dwellTask: true,
 });
 
 export type SimSide = "user" | "context" | "item";
@@ -43,13 +50,10 @@ export interface SimSpecJson {
   missing: string[];
   group: string;
   features: { name: string; type: "categorical" | "numeric"; side: SimSide }[];
-  tasks: {
-    name: string;
-    type: "binary";
-    column: string;
-    positive: string[];
-    given?: string;
-  }[];
+  tasks: (
+    | { name: string; type: "binary"; column: string; positive: string[]; given?: string }
+    | { name: string; type: "regression"; column: string; transform: "log1p"; missingLabel: "mask" }
+  )[];
   truth: Record<string, string>;
 }
 
@@ -69,7 +73,8 @@ export interface SimRow {
   position: number;
   click: 0 | 1;
   purchase: 0 | 1;
-  dwell_s: number;
+  /** Seconds on the item's page; null (an empty cell) on an unclicked row. */
+  dwell_s: number | null;
   /** True position-free click probability (relevance). */
   p_click: number;
   /** True purchase probability given a click. */
@@ -141,7 +146,7 @@ export function examine(position: number): number {
   return 1 / (1 + position) ** POSITION_POWER;
 }
 
-export function buildSimSpec(): SimSpecJson {
+export function buildSimSpec(dwellTask = true): SimSpecJson {
   return {
     format: "csv",
     delimiter: ",",
@@ -162,6 +167,18 @@ export function buildSimSpec(): SimSpecJson {
     tasks: [
       { name: "click", type: "binary", column: "click", positive: ["1"] },
       { name: "purchase", type: "binary", column: "purchase", positive: ["1"], given: "click" },
+      // Dwell given a click: unclicked rows have no dwell and take no part in this task.
+      ...(dwellTask
+        ? [
+            {
+              name: "dwell",
+              type: "regression",
+              column: "dwell_s",
+              transform: "log1p",
+              missingLabel: "mask",
+            } as const,
+          ]
+        : []),
     ],
     // Per-exposure, position-free probabilities: what each head predicts, without position bias.
     truth: { click: "p_click", purchase: "p_purchase" },
@@ -169,7 +186,7 @@ export function buildSimSpec(): SimSpecJson {
 }
 
 function validateOptions(opts: SimulateOptions): void {
-  const positive: (keyof SimulateOptions)[] = ["users", "items", "requests", "listSize", "latentDim"];
+  const positive = ["users", "items", "requests", "listSize", "latentDim"] as const;
   if (!Number.isSafeInteger(opts.seed)) throw new RangeError(`seed must be an integer, got ${opts.seed}`);
   for (const key of positive) {
     const value = opts[key];
@@ -344,10 +361,11 @@ export function simulate(options: Partial<SimulateOptions> = {}): { rows: SimRow
       const dwellNoise = logRng.normal();
       const priceMissing = logRng.uniform() < MISSING_PRICE_RATE;
       const purchase: 0 | 1 = click === 1 && purchaseDraw < pPurchase ? 1 : 0;
+      // Seconds on the item's page: only a click opens it, so an unclicked row has none (empty).
       const dwell =
         click === 1
           ? Math.exp(3 + 0.35 * affinity + 0.15 * item.quality + 0.3 * purchase + 0.6 * dwellNoise)
-          : 0;
+          : null;
 
       rows.push({
         request_id: requestId,
@@ -363,7 +381,7 @@ export function simulate(options: Partial<SimulateOptions> = {}): { rows: SimRow
         position,
         click,
         purchase,
-        dwell_s: round(dwell, 1),
+        dwell_s: dwell === null ? null : round(dwell, 1),
         p_click: round(pClick, 6),
         p_purchase_given_click: round(pPurchase, 6),
         p_click_observed: round(pObserved, 6),
@@ -372,7 +390,7 @@ export function simulate(options: Partial<SimulateOptions> = {}): { rows: SimRow
     }
   }
 
-  return { rows, spec: buildSimSpec() };
+  return { rows, spec: buildSimSpec(opts.dwellTask) };
 }
 
 function cell(value: SimRow[keyof SimRow]): string {
