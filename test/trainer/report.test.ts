@@ -148,4 +148,38 @@ describe("training report", () => {
     // buy is never predicted >= 0.5: precision is undefined and shows as "-"
     expect(diagnostics.tasks!.buy!.precision).toBeNaN();
   });
+
+  it("draws a regression head's mean label against its mean prediction, in log1p units, masked rows left out", () => {
+    const dwellHeads = [
+      { name: "click", type: "binary" as const },
+      { name: "dwell", type: "regression" as const, transform: "log1p" as const },
+    ];
+    const rng = createRng(9);
+    const n = 400;
+    const p = { click: new Float32Array(n), dwell: new Float32Array(n) };
+    const y = { click: new Float32Array(n), dwell: new Float32Array(n) };
+    for (let i = 0; i < n; i++) {
+      p.click[i] = rng.uniform() * 0.5;
+      y.click[i] = rng.uniform() < p.click[i]! ? 1 : 0;
+      const z = 2 + rng.normal(); // log1p seconds
+      p.dwell[i] = Math.expm1(z); // outputs are label units
+      // Labels in log1p units, a little above the prediction; no label on unclicked rows.
+      y.dwell[i] = y.click[i] ? z + 0.5 + 0.1 * rng.normal() : Number.NaN;
+    }
+    const d = validationDiagnostics(dwellHeads, y, p, { click: 1, dwell: 0 });
+    const curve = d.reliability!.dwell!;
+    expect(curve.reduce((s, b) => s + b.count, 0)).toBe(y.dwell.filter((v) => !Number.isNaN(v)).length);
+    for (const bin of curve) {
+      expect(bin.meanPredicted).toBeGreaterThan(-1);
+      expect(bin.meanPredicted).toBeLessThan(5); // log1p units, not seconds
+      expect(bin.observedRate - bin.meanPredicted).toBeCloseTo(0.5, 0);
+    }
+    const html = renderReport(
+      { ...model, config: { ...model.config, heads: dwellHeads }, validation: d.tasks! },
+      d,
+    );
+    expect(html).toMatch(/aria-label="dwell: R² -?\d\.\d{4}, MSE 0\.\d{4}"/);
+    expect(html).toContain("Regression tasks: the mean label against the mean prediction");
+    expect(html).not.toMatch(/NaN|undefined|Infinity/);
+  });
 });

@@ -13,7 +13,12 @@ import {
 import { type CorrelationMatrix, labelCorrelation } from "./correlation.ts";
 import { onlyLabelled } from "./labelled-rows.ts";
 import { type OverallMetrics, overallMetrics } from "./summary.ts";
-import { evaluateTask, type HeadOutputs, type TaskMetricOptions } from "./task-metrics.ts";
+import {
+  evaluateTask,
+  type HeadOutputs,
+  type TaskMetricOptions,
+  transformedOutputs,
+} from "./task-metrics.ts";
 
 export interface TaskDiagnostics {
   threshold: number;
@@ -24,6 +29,8 @@ export interface TaskDiagnostics {
   /**
    * The same curve over equal-mass bins (each holds 1/bins of the rows), for plotting: with
    * equal-width bins a sparse task's rows crowd into the first bin and the plot shows one point.
+   * A regression head's curve is the mean label against the mean prediction per equal-mass bin,
+   * on the scale the labels are scored on (log1p units for a log1p head).
    */
   reliability: Record<string, CalibrationBin[]>;
   /** Pearson correlation of the evaluated tasks' labels. */
@@ -54,6 +61,10 @@ export function diagnoseTasks(
       calibration: calibrationBins,
     });
     tasks[head.name] = result.metrics;
+    if (head.type === "regression") {
+      reliability[head.name] = massCurve(labels[head.name]!, transformedOutputs(head, out), calibrationBins);
+      continue;
+    }
     if (!result.calibration) continue;
     calibration[head.name] = result.calibration;
     reliability[head.name] =

@@ -51,8 +51,7 @@ export function evaluateTask(
     groups: options.groups,
   });
   if (head.type === "regression") {
-    const values =
-      head.transform === "log1p" ? Array.from(outputs, (v) => Math.log1p(Math.max(v, -0.999999))) : outputs;
+    const values = transformedOutputs(head, outputs);
     const mse = meanSquaredError(labels, values);
     return {
       metrics: {
@@ -90,4 +89,11 @@ function explainedVariance(labels: ArrayLike<number>, mse: number): number {
   for (let i = 0; i < labels.length; i++) sum += (labels[i]! - m) ** 2;
   const variance = sum / labels.length;
   return variance > 0 ? 1 - mse / variance : Number.NaN;
+}
+
+/** A regression head's outputs (label units) on the scale its labels are scored on (log1p or as they are). */
+export function transformedOutputs(head: HeadOutputs, outputs: ArrayLike<number>): ArrayLike<number> {
+  return head.transform === "log1p"
+    ? Array.from(outputs, (v) => Math.log1p(Math.max(v, -0.999999)))
+    : outputs;
 }

@@ -157,11 +157,17 @@ function diagnosticsSection(d: ReportDiagnostics, colorOf: (task: string) => str
   }
   const curves = d.reliability ?? d.calibration;
   if (curves && Object.keys(curves).length > 0) {
+    const isRegression = (task: string) => d.tasks?.[task]?.mse !== undefined;
+    const regression = Object.keys(curves).some(isRegression);
     parts.push(
       "<h2>Calibration</h2>",
-      `<p class="note">Mean predicted probability against the observed positive rate, rows sorted by prediction into ${d.reliability ? "equal-mass bins (the same number of rows in each)" : "the bins above"}; the dashed line is perfect calibration. Axes are zoomed to the range the predictions cover.</p>`,
+      `<p class="note">Mean predicted probability against the observed positive rate, rows sorted by prediction into ${d.reliability ? "equal-mass bins (the same number of rows in each)" : "the bins above"}; the dashed line is perfect calibration. Axes are zoomed to the range the predictions cover.${regression ? " Regression tasks: the mean label against the mean prediction in the same bins, in the units the task is trained on (log1p for a log1p task)." : ""}</p>`,
       `<div class="charts">${Object.entries(curves)
-        .map(([task, bins]) => calibrationChart(task, bins, d.tasks?.[task], colorOf(task)))
+        .map(([task, bins]) =>
+          isRegression(task)
+            ? regressionChart(task, bins, d.tasks?.[task], colorOf(task))
+            : calibrationChart(task, bins, d.tasks?.[task], colorOf(task)),
+        )
         .join("\n")}</div>`,
     );
   }
@@ -190,6 +196,28 @@ function calibrationChart(
     [{ name: task, color, points: bins.map((b) => [b.meanPredicted, b.observedRate]) }],
     "mean predicted probability",
     "observed rate",
+    { xDomain: domain, yDomain: domain, diagonal: true, width: 300, height: 280 },
+  );
+}
+
+/** A regression head's reliability: mean label against mean prediction per bin, on shared axes. */
+function regressionChart(
+  task: string,
+  bins: readonly { meanPredicted: number; observedRate: number }[],
+  m: TaskMetrics | undefined,
+  color: string,
+): string {
+  const values = bins.flatMap((b) => [b.meanPredicted, b.observedRate]);
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const pad = (hi - lo) * 0.05 || 1;
+  const domain = [lo - pad, hi + pad] as const;
+  const title = `${task}${m?.r2 !== undefined ? `: R² ${fmt(m.r2)}` : ""}${m?.mse !== undefined ? `, MSE ${fmt(m.mse)}` : ""}`;
+  return lineChart(
+    title,
+    [{ name: task, color, points: bins.map((b) => [b.meanPredicted, b.observedRate]) }],
+    "mean prediction",
+    "mean label",
     { xDomain: domain, yDomain: domain, diagonal: true, width: 300, height: 280 },
   );
 }
