@@ -191,11 +191,23 @@ function calibrationChart(
   const top = Math.max(...bins.flatMap((b) => [b.meanPredicted, b.observedRate]));
   const domain = [0, niceCeil(top)] as const;
   const title = `${task}${m?.ece !== undefined ? `: ECE ${fmt(m.ece)}` : ""}${m?.calibrationRatio !== undefined ? `, predicted/observed ${fmt(m.calibrationRatio)}` : ""}`;
+  return reliabilityChart(title, task, bins, color, domain, ["mean predicted probability", "observed rate"]);
+}
+
+/** Observed against predicted per bin on one square domain, with the diagonal of a perfect fit. */
+function reliabilityChart(
+  title: string,
+  task: string,
+  bins: readonly { meanPredicted: number; observedRate: number }[],
+  color: string,
+  domain: readonly [number, number],
+  [xLabel, yLabel]: readonly [string, string],
+): string {
   return lineChart(
     title,
     [{ name: task, color, points: bins.map((b) => [b.meanPredicted, b.observedRate]) }],
-    "mean predicted probability",
-    "observed rate",
+    xLabel,
+    yLabel,
     { xDomain: domain, yDomain: domain, diagonal: true, width: 300, height: 280 },
   );
 }
@@ -213,13 +225,7 @@ function regressionChart(
   const pad = (hi - lo) * 0.05 || 1;
   const domain = [lo - pad, hi + pad] as const;
   const title = `${task}${m?.r2 !== undefined ? `: R² ${fmt(m.r2)}` : ""}${m?.mse !== undefined ? `, MSE ${fmt(m.mse)}` : ""}`;
-  return lineChart(
-    title,
-    [{ name: task, color, points: bins.map((b) => [b.meanPredicted, b.observedRate]) }],
-    "mean prediction",
-    "mean label",
-    { xDomain: domain, yDomain: domain, diagonal: true, width: 300, height: 280 },
-  );
+  return reliabilityChart(title, task, bins, color, domain, ["mean prediction", "mean label"]);
 }
 
 function importanceSection(imp: ImportanceReport, colorOf: (task: string) => string): string {
