@@ -1,13 +1,13 @@
 /**
  * Per-head losses on logits, and their weighted total L = Σ w_t · L_t. A head's row weights
- * (`rowWeights`: 0 where the label is missing, 1/labelled rows elsewhere; ./batch-gradients.ts
- * labelWeights) make its loss the mean over labelled rows, so a task labelled on few rows is not
- * weakened by the rows it lacks.
+ * (`rowWeights`: 0 where the label is missing, 1/batch rows elsewhere; ./batch-gradients.ts
+ * labelWeights) make its loss the sum over labelled rows divided by the batch's rows: each label
+ * counts once, as in a fully labelled task.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { HeadSpec } from "../models/types.ts";
 
-/** The mean of per-row losses, or their sum weighted by `rowWeights` (which sum to 1, or 0). */
+/** The mean of per-row losses, or their sum weighted by `rowWeights` (0 or 1/rows each). */
 function rowMean(perRow: tf.Tensor, rowWeights?: tf.Tensor2D): tf.Scalar {
   return rowWeights ? tf.sum(tf.mul(perRow, rowWeights)) : tf.mean(perRow);
 }

@@ -25,7 +25,6 @@ import {
   batchArrays,
   batchObjective,
   type L2Penalty,
-  labelledCounts,
   readCounts,
   type Shard,
   shardGradients,
@@ -151,13 +150,12 @@ export function parallelGradients(ctx: ParallelContext): { gradients: GradientSo
     }
     const count = Math.min(ctx.workers, idx.length);
     const shards: { shard: Shard; lookup: RowLookup; reads: Float32Array }[] = [];
-    const of = { rows: idx.length, labelled: labelledCounts(data, idx) };
     for (let k = 0; k < count; k++) {
       const part = idx.subarray(
         Math.floor((k * idx.length) / count),
         Math.floor(((k + 1) * idx.length) / count),
       );
-      const arrays = batchArrays(config, data, part, of);
+      const arrays = batchArrays(config, data, part);
       const lookup = lazy ? lazy.lookup(arrays.ids) : NO_ROWS;
       // Counted before the ids move to a worker: the merge's L2 penalty needs every read.
       const reads = readCounts(lookup.local, lookup.rows.length);
