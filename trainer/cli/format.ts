@@ -13,6 +13,7 @@ export function metricsTable(
 ): string {
   const withGauc = Object.values(metrics).some((m) => m.gauc !== undefined);
   const withOracle = Object.values(metrics).some((m) => m.oracleAuc !== undefined);
+  const withR2 = Object.values(metrics).some((m) => m.r2 !== undefined);
   const rows = [
     [
       "task",
@@ -21,6 +22,7 @@ export function metricsTable(
       ...(withOracle ? ["oracle auc"] : []),
       "logloss",
       "mse",
+      ...(withR2 ? ["r²"] : []),
       "positive",
       "rows",
     ],
@@ -35,6 +37,7 @@ export function metricsTable(
       ...oracle,
       fmt(m.logloss),
       fmt(m.mse),
+      ...(withR2 ? [fmt(m.r2)] : []),
       fmt(m.positiveRate),
       String(m.count),
     ]);
