@@ -17,7 +17,15 @@ describe("metricsTable", () => {
   it("adds an r² column when a regression head has one, and leaves it out otherwise", () => {
     const click = { auc: 0.7, logloss: 0.3, positiveRate: 0.1, count: 10 };
     const table = metricsTable({ click, dwell: { mse: 0.5, r2: 0.25, count: 4 } }).split("\n");
-    expect(table[0]!.trim().split(/\s+/)).toEqual(["task", "auc", "logloss", "mse", "r²", "positive", "rows"]);
+    expect(table[0]!.trim().split(/\s+/)).toEqual([
+      "task",
+      "auc",
+      "logloss",
+      "mse",
+      "r²",
+      "positive",
+      "rows",
+    ]);
     expect(table[2]!.trim().split(/\s+/)).toEqual(["dwell", "-", "-", "0.5000", "0.2500", "-", "4"]);
     expect(metricsTable({ click }).split("\n")[0]).not.toContain("r²");
   });
