@@ -9,7 +9,7 @@ import { type EncoderState, encodedColumns } from "../../shared/encoder/state.ts
 import { createRng, shuffle } from "../simulate/rng.ts";
 import { auc, meanSquaredError } from "../train/metrics.ts";
 import { onlyLabelled } from "./labelled-rows.ts";
-import type { HeadOutputs } from "./task-metrics.ts";
+import { type HeadOutputs, transformedOutputs } from "./task-metrics.ts";
 
 export type Predictor = (batch: EncodedBatch) => Promise<Record<string, Float32Array>>;
 
@@ -91,9 +91,7 @@ export async function permutationImportance(
 function taskScore(head: HeadOutputs, allLabels: Float32Array, allOutputs: Float32Array): number {
   const { labels, outputs } = onlyLabelled({ labels: allLabels, outputs: allOutputs });
   if (head.type === "binary") return auc(labels, outputs);
-  const values =
-    head.transform === "log1p" ? Array.from(outputs, (v) => Math.log1p(Math.max(v, -0.999999))) : outputs;
-  return meanSquaredError(labels, values);
+  return meanSquaredError(labels, transformedOutputs(head, outputs));
 }
 
 /** All rows when there are few enough, else a seeded sample (kept in row order). */

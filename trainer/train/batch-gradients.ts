@@ -52,7 +52,7 @@ export function labelWeights(values: Float32Array): Float32Array | null {
   return values.map((y) => (Number.isNaN(y) ? 0 : 1 / values.length));
 }
 
-/** The rows `idx` of a data set, copied into one contiguous batch (`of`: a shard of a bigger one). */
+/** The rows `idx` of a data set (a batch, or a shard of one), copied into one contiguous batch. */
 export function batchArrays(config: NetworkConfig, data: BatchSource, idx: Int32Array): BatchArrays {
   const n = idx.length;
   const dense = new Float32Array(n * config.denseSize);
