@@ -5,12 +5,7 @@ import type { TrainedModel } from "../../trainer/artifact/trained-model.ts";
 import { buildFactorisedOnnx, buildOnnx } from "../../trainer/export/export-model.ts";
 import { factorisedLayout } from "../../trainer/export/factorised-layout.ts";
 import { openSession, runFactorisedHeads, runHeads } from "../../trainer/export/onnx-session.ts";
-
-export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
-}
+import { maxAbsDiff } from "../../trainer/train/metrics.ts";
 
 /**
  * Max |Δ| between the plain and factorised graphs' head outputs over `batches`, and the widest

@@ -17,7 +17,8 @@ import { openSession, runFactorisedHeads, runHeads } from "../../trainer/export/
 import { requestProbeBatch } from "../../trainer/export/probe-batch.ts";
 import { modelShape } from "../../trainer/models/network.ts";
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
-import { compareFactorised, maxAbsDiff } from "./factorised-compare.ts";
+import { maxAbsDiff } from "../../trainer/train/metrics.ts";
+import { compareFactorised } from "./factorised-compare.ts";
 
 const FEATURES: SyntheticFeature[] = [
   { name: "user_segment", side: "user", ids: 40 },

@@ -18,6 +18,7 @@ import { type NetworkConfig, paramsFromWeights } from "../../trainer/models/netw
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { createRng } from "../../trainer/simulate/rng.ts";
+import { maxAbsDiff } from "../../trainer/train/metrics.ts";
 import { predictNetwork } from "../../trainer/train/train-network.ts";
 
 const spec = parseSpec({
@@ -77,12 +78,6 @@ async function randomModel(arch: string, seed: number): Promise<TrainedModel> {
   const table = model.weights.embedding!.values;
   for (let i = 0; i < table.length; i++) table[i] = table[i]! * 20;
   return model;
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
 }
 
 function spread(a: Float32Array): number {

@@ -15,7 +15,7 @@ import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
 import { PER_TENSOR_BELOW, quantizeInt8 } from "../../trainer/export/quantize.ts";
 import { writeSimulation } from "../../trainer/simulate/simulator.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import { auc } from "../../trainer/train/metrics.ts";
+import { auc, maxAbsDiff } from "../../trainer/train/metrics.ts";
 import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
 import { SMALL_WORLD } from "../fixtures/small-world.ts";
 
@@ -48,12 +48,6 @@ beforeAll(async () => {
 
 async function scores(file: string, batch: EncodedBatch): Promise<Record<string, Float32Array>> {
   return runHeads(await openSession(await readFile(join(dir, file))), exported.manifest, batch);
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
 }
 
 describe("export --int8", () => {

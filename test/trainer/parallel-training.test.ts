@@ -7,6 +7,7 @@ import type { Params } from "../../trainer/models/types.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import type { OptimizerKind } from "../../trainer/train/dense-optimizer.ts";
+import { maxAbsDiff } from "../../trainer/train/metrics.ts";
 import { taskWeighting, type WeightingKind } from "../../trainer/train/task-weighting.ts";
 import {
   createNetworkOptimizer,
@@ -51,12 +52,6 @@ function values(params: Params): Record<string, Float32Array> {
   return Object.fromEntries(
     Object.entries(params).map(([k, v]) => [k, (v.dataSync() as Float32Array).slice()]),
   );
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 /** Three steps on three batches with `workers` threads: the parameters and losses after them. */

@@ -6,6 +6,7 @@ import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { denseOptimizer } from "../../trainer/train/dense-optimizer.ts";
 import { totalLoss } from "../../trainer/train/loss.ts";
+import { maxAbsDiff } from "../../trainer/train/metrics.ts";
 import { SparseOptimizer } from "../../trainer/train/sparse-optimizer.ts";
 import { type LabelledBatch, trainNetwork } from "../../trainer/train/train-network.ts";
 import { lcg } from "./lcg.ts";
@@ -18,12 +19,6 @@ let tables = 0;
 
 function table(rows: number, dim: number, seed: number): tf.Variable {
   return tf.variable(tf.randomUniform([rows, dim], -1, 1, "float32", seed), true, `table-${tables++}`);
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 describe("SparseOptimizer.lookup", () => {

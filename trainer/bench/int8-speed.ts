@@ -18,6 +18,7 @@ import { buildOnnx } from "../export/export-model.ts";
 import { plainFeeds } from "../export/onnx-session.ts";
 import { requestProbeBatch } from "../export/probe-batch.ts";
 import { INT8_FORMS } from "../export/quantize-form.ts";
+import { maxAbsDiff } from "../train/metrics.ts";
 import { referenceMmoe } from "./infer-model.ts";
 import { type LatencyStats, latencyStats, machineInfo, runsArgs } from "./timing.ts";
 
@@ -41,12 +42,11 @@ interface Row {
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
-function maxAbsDiff(a: ort.InferenceSession.ReturnType, b: ort.InferenceSession.ReturnType): number {
+/** The largest |Δ| over both heads' outputs. */
+function maxHeadDiff(a: ort.InferenceSession.ReturnType, b: ort.InferenceSession.ReturnType): number {
   let max = 0;
   for (const head of ["click", "purchase"]) {
-    const x = a[head]!.data as Float32Array;
-    const y = b[head]!.data as Float32Array;
-    for (let i = 0; i < x.length; i++) max = Math.max(max, Math.abs(x[i]! - y[i]!));
+    max = Math.max(max, maxAbsDiff(a[head]!.data as Float32Array, b[head]!.data as Float32Array));
   }
   return max;
 }
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
         number
       >,
       maxAbsDiff: Object.fromEntries(
-        GRAPHS.map((g) => [g, Number(maxAbsDiff(outputs.float32, outputs[g]).toPrecision(3))]),
+        GRAPHS.map((g) => [g, Number(maxHeadDiff(outputs.float32, outputs[g]).toPrecision(3))]),
       ) as Record<Graph, number>,
     };
     rows.push(row);

@@ -3,6 +3,7 @@
  * graph's head outputs on a request-shaped probe batch, within a tolerance, or nothing is written.
  */
 import type { FactorisedInfo, ModelManifest } from "../../shared/manifest.ts";
+import { maxAbsDiff } from "../train/metrics.ts";
 import { ExportError } from "./export-error.ts";
 import { openSession, runFactorisedHeads, runHeads } from "./onnx-session.ts";
 import { requestProbeBatch } from "./probe-batch.ts";
@@ -40,8 +41,7 @@ export async function checkFactorised(
       throw new ExportError(
         `export --factorised: head "${head.name}" gave ${b?.length ?? 0} values for ${a.length} rows`,
       );
-    let max = 0;
-    for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+    const max = maxAbsDiff(a, b);
     if (!(max <= tolerance))
       throw new ExportError(
         `export --factorised: head "${head.name}" differs from the plain graph by ${max} (> ${tolerance})`,

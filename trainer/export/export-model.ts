@@ -13,6 +13,7 @@ import type { FactorisedInfo, HeadInfo, ModelManifest, QuantizationInfo } from "
 import type { DatasetSpec } from "../../shared/spec.ts";
 import { loadTrainedModel, type TrainedModel, writeAtomic } from "../artifact/trained-model.ts";
 import type { Weights } from "../models/types.ts";
+import { maxAbsDiff } from "../train/metrics.ts";
 import { ExportError } from "./export-error.ts";
 import { checkFactorised, FACTORISED_FILE, FACTORISED_INT8_FILE } from "./export-factorised.ts";
 import { buildFactorisedGraph, checkNoStackedCross } from "./factorised-graph.ts";
@@ -276,20 +277,16 @@ async function compareInt8(
   const batch = probeBatch(manifest.features, PROBE_ROWS);
   const reference = await runHeads(await openSession(floatBytes), manifest, batch);
   const quantized = await runHeads(await openSession(int8Bytes), manifest, batch);
-  const maxAbsDiff: Record<string, number> = {};
+  const diffs: Record<string, number> = {};
   for (const head of manifest.heads) {
-    const a = reference[head.name]!;
-    const b = quantized[head.name]!;
-    let max = 0;
-    for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-    maxAbsDiff[head.name] = roundTo(max, 3);
+    diffs[head.name] = roundTo(maxAbsDiff(reference[head.name]!, quantized[head.name]!), 3);
   }
   return {
     file: INT8_ONNX_FILE,
     weights: "int8-symmetric",
     form,
     bytesRatio: roundTo(int8Bytes.length / floatBytes.length, 4),
-    maxAbsDiff,
+    maxAbsDiff: diffs,
     probeRows: batch.rows,
   };
 }

@@ -46,6 +46,13 @@ export function meanAbsoluteError(labels: ArrayLike<number>, values: ArrayLike<n
   return sum / labels.length;
 }
 
+/** The largest |a[i] − b[i]|: how far two models' outputs on the same rows are apart (NaN if any is). */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}
+
 export function mean(values: ArrayLike<number>): number {
   let sum = 0;
   for (let i = 0; i < values.length; i++) sum += values[i]!;
