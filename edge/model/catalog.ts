@@ -5,6 +5,7 @@
  * A request without a user id, or a challenger that is absent or failed, gets the champion.
  */
 import { type EdgeEnv, modelStore, numberSetting } from "../env.ts";
+import type { Background } from "../http/background.ts";
 import { describeError, logLine } from "../log.ts";
 import { type Arm, assignArm } from "./ab-split.ts";
 import type { ServingModel } from "./serving-model.ts";
@@ -27,10 +28,13 @@ export interface ModelCatalog {
   bundled: ServingModel;
   /** The bundled challenger, if the entry has one. */
   bundledChallenger: ServingModel | undefined;
-  /** The model that serves this request's user. */
-  choose(env: EdgeEnv | undefined, userId: string | undefined): Promise<ModelChoice>;
+  /**
+   * The model that serves this request's user. `background` receives work the request starts
+   * but must not wait for (a new model loading after its pointer changed).
+   */
+  choose(env: EdgeEnv | undefined, userId: string | undefined, background?: Background): Promise<ModelChoice>;
   /** Every model serving now (GET /v1/models). */
-  serving(env: EdgeEnv | undefined): Promise<ModelChoice[]>;
+  serving(env: EdgeEnv | undefined, background?: Background): Promise<ModelChoice[]>;
 }
 
 export function modelCatalog(bundled: ServingModel, bundledChallenger?: ServingModel): ModelCatalog {

@@ -1,6 +1,7 @@
 /** GET /openapi.json: built on first request for each champion model (not at start-up) and kept. */
 import type { Handler } from "hono";
 import type { EdgeBindings } from "../env.ts";
+import { backgroundOf } from "../http/background.ts";
 import type { ModelCatalog } from "../model/catalog.ts";
 import type { ServingModel } from "../model/serving-model.ts";
 import { openApiDocument } from "../openapi/document.ts";
@@ -8,7 +9,7 @@ import { openApiDocument } from "../openapi/document.ts";
 export function openApiRoute(catalog: ModelCatalog, maxBodyBytes: number): Handler<EdgeBindings> {
   const built = new WeakMap<ServingModel, string>();
   return async (c) => {
-    const { model } = await catalog.choose(c.env, undefined);
+    const { model } = await catalog.choose(c.env, undefined, backgroundOf(c));
     let body = built.get(model);
     if (body === undefined) {
       const m = model.manifest;

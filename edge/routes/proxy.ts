@@ -7,6 +7,7 @@
  */
 import type { Context, Handler } from "hono";
 import type { EdgeBindings } from "../env.ts";
+import { backgroundOf } from "../http/background.ts";
 import { problemResponse } from "../http/problem.ts";
 import { ServerTiming } from "../http/server-timing.ts";
 import { describeError, logLine } from "../log.ts";
@@ -82,7 +83,7 @@ async function rerankOrigin(
 
   const timing = new ServerTiming();
   const user = visitorId(c.req.raw, config.user);
-  const { model, arm } = await catalog.choose(c.env, user);
+  const { model, arm } = await catalog.choose(c.env, user, backgroundOf(c));
   const manifest = model.manifest;
   const log = c.get("log");
   log.candidates = list.candidates.length;

@@ -6,6 +6,7 @@ import type { Handler } from "hono";
 import { FeatureValueError } from "../../shared/encoder/encode.ts";
 import { describeIssues, formatIssue } from "../../shared/validation.ts";
 import type { EdgeBindings } from "../env.ts";
+import { backgroundOf } from "../http/background.ts";
 import { readJsonBody } from "../http/body.ts";
 import { problemResponse } from "../http/problem.ts";
 import { ServerTiming } from "../http/server-timing.ts";
@@ -69,7 +70,7 @@ export function rerankRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
         detail: "the body must be a JSON object, not an array",
         errors: [{ field: "", message: "expected an object" }],
       });
-    const { model, arm } = await catalog.choose(c.env, userIdOf(body.value));
+    const { model, arm } = await catalog.choose(c.env, userIdOf(body.value), backgroundOf(c));
     const { parse, defaults, info: modelInfo } = prepare(model);
     const parsed = parse(body.value);
     if (!parsed.success) {
