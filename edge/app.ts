@@ -1,4 +1,4 @@
-/** The worker's routes for one served model (DESIGN.md "HTTP contract"). */
+/** The worker's routes for one served model (docs/design.md "HTTP contract"). */
 import { Hono } from "hono/tiny";
 import type { EdgeBindings } from "./env.ts";
 import { apiKeyAuth } from "./http/auth.ts";

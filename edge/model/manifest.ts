@@ -1,4 +1,4 @@
-/** Checks the serving model's manifest.json (DESIGN.md "Artifact layout") before anything trusts it. */
+/** Checks the serving model's manifest.json (docs/design.md "Artifact layout") before anything trusts it. */
 import * as v from "valibot";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { describeIssues, formatIssue } from "../../shared/validation.ts";

@@ -1,4 +1,4 @@
-/** The POST /v1/rerank body (DESIGN.md "HTTP contract"), checked with valibot. */
+/** The POST /v1/rerank body (docs/design.md "HTTP contract"), checked with valibot. */
 import * as v from "valibot";
 import { candidatesAreValid } from "./candidate-check.ts";
 

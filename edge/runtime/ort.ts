@@ -1,5 +1,5 @@
 /**
- * onnxruntime-web inside workerd, as measured in notes/ort-web-in-workerd.md: the wasm-only
+ * onnxruntime-web inside workerd, as measured in docs/notes/ort-web-in-workerd.md: the wasm-only
  * build, its binary precompiled by wrangler, one thread, no proxy worker, and its
  * initialisation restored from the build-time snapshot (./ort-snapshot.ts; `npm run
  * build:ort-snapshot` writes it, and install runs that).

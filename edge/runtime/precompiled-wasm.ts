@@ -1,5 +1,5 @@
 /**
- * onnxruntime-web on an already compiled wasm module (notes/ort-web-in-workerd.md): workerd
+ * onnxruntime-web on an already compiled wasm module (docs/notes/ort-web-in-workerd.md): workerd
  * forbids compiling wasm from bytes, so wrangler compiles the binary at build time and the
  * loader is handed this module instead. Kept apart from ./ort.ts, which imports the module the
  * workerd way, so that Node benchmarks and the snapshot builder run the same recipe on a module

@@ -16,7 +16,7 @@ import { selectBackend } from "../../trainer/train/backend.ts";
 import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
 import { predictNetwork } from "../../trainer/train/train-network.ts";
 
-const DATA = "../shared/data/ali_ccp_sample.csv";
+const DATA = "fixtures/real-logs/ali_ccp_sample.csv";
 const SPEC = "fixtures/specs/ali_ccp.json";
 
 beforeAll(async () => {

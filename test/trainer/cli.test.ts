@@ -13,7 +13,7 @@ function run(script: string, args: string[]): { status: number | null; stderr: s
 
 const CRITEO = [
   "--data",
-  "../shared/data/criteo_sample.csv",
+  "fixtures/real-logs/criteo_sample.csv",
   "--spec",
   "fixtures/specs/criteo.json",
   "--out",

@@ -8,7 +8,7 @@ import { exportModelDir } from "../../trainer/export/export-model.ts";
 import type { EvaluationReport } from "../../trainer/predict/evaluate-model.ts";
 import { runTraining } from "../../trainer/train/run-training.ts";
 
-const DATA = "../shared/data/aliexpress_sample.csv";
+const DATA = "fixtures/real-logs/aliexpress_sample.csv";
 const SPEC = "fixtures/specs/aliexpress.json";
 let dir = "";
 
@@ -88,7 +88,7 @@ describe("evaluate CLI", () => {
     expect(() => JSON.parse(result.stdout)).not.toThrow(); // the report path goes to stderr
     expect(result.stderr).toContain("report.html");
     const html = await readFile(join(dir, "report.html"), "utf8");
-    expect(html).toContain("Evaluation on ../shared/data/aliexpress_sample.csv (100 rows, model.onnx");
+    expect(html).toContain("Evaluation on fixtures/real-logs/aliexpress_sample.csv (100 rows, model.onnx");
     expect(html).toContain("<h2>Calibration</h2>");
     expect(html).toContain("across 60 rows");
     expect(html).toContain("Validation AUC per task"); // the training curves are kept

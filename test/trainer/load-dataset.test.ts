@@ -81,7 +81,7 @@ describe("loadDataset", () => {
       ["criteo_sample.csv", "criteo"],
     ]) {
       const loaded = await loadDataset(
-        `../shared/data/${data}`,
+        `fixtures/real-logs/${data}`,
         await readSpecFile(`fixtures/specs/${specFile}.json`),
       );
       expect(loaded.rows.length).toBeGreaterThan(90);

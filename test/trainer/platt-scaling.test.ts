@@ -75,7 +75,7 @@ describe("calibration after training", () => {
 
   it("fits each binary head on validation: ECE does not rise, AUC is unchanged, `none` leaves the heads alone", async () => {
     const base = {
-      data: "../shared/data/ali_ccp_sample.csv",
+      data: "fixtures/real-logs/ali_ccp_sample.csv",
       spec: "fixtures/specs/ali_ccp.json",
       arch: "esmm",
       epochs: 2,

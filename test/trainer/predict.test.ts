@@ -11,7 +11,7 @@ import { openServedModel, scoreRows } from "../../trainer/predict/served-model.t
 import { auc } from "../../trainer/train/metrics.ts";
 import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
 
-const DATA = "../shared/data/aliexpress_sample.csv";
+const DATA = "fixtures/real-logs/aliexpress_sample.csv";
 const SPEC = "fixtures/specs/aliexpress.json";
 let dir = "";
 

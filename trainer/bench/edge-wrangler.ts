@@ -1,6 +1,6 @@
 /**
  * `wrangler dev` for npm run bench:edge: start it on a model directory in its own process group
- * (killing npx alone leaves wrangler and workerd running, ../shared/notes/ort-web-in-workerd.md),
+ * (killing npx alone leaves wrangler and workerd running, docs/notes/ort-web-in-workerd.md),
  * wait for /healthz, stop the whole group; and a timed rerank against it.
  */
 import { type ChildProcess, spawn } from "node:child_process";

@@ -1,5 +1,5 @@
 /**
- * Where onnxruntime-web's start-up goes, in Node with the worker's recipe (notes/ort-web-in-workerd.md):
+ * Where onnxruntime-web's start-up goes, in Node with the worker's recipe (docs/notes/ort-web-in-workerd.md):
  * the wasm binary compiled beforehand (wrangler does it at deploy), then instantiated through the
  * worker's own marker swap (edge/runtime/precompiled-wasm.ts). Phases: compile, runtime + a
  * one-node session (ORT's own initialisation: schema and kernel registration, run as freshly compiled wasm), the model's

@@ -1,6 +1,6 @@
 /**
  * The manifest's fusion defaults: the weights and mode the worker fuses heads with when a
- * request names none (DESIGN.md "HTTP contract").
+ * request names none (docs/design.md "HTTP contract").
  */
 import type { FusionMode } from "../../shared/fusion.ts";
 import type { HeadInfo, ModelManifest } from "../../shared/manifest.ts";

@@ -2,7 +2,7 @@
  * A scatter-add `UnsortedSegmentSum` for the tfjs cpu and wasm backends. The gradient of an
  * embedding gather is this op. The built-in cpu kernel loops over every segment (vocabulary row)
  * for every input, O(V·N·D), which makes embedding training ~100x slower than it should be, and
- * the wasm backend has no kernel for it at all (shared/notes/tfjs-backends.md). This one is
+ * the wasm backend has no kernel for it at all (docs/notes/tfjs-backends.md). This one is
  * O(N·D + V·D) (the output is zero-filled, then every input row is added to its segment).
  *
  * Both kernels run in JS on the backend's own storage: the cpu backend keeps a typed array per
