@@ -29,6 +29,7 @@ export default defineConfig({
             "test/shared/**/*.test.ts",
             "test/exporter/**/*.test.ts",
             "test/runtime/**/*.test.ts",
+            "test/openapi/**/*.test.ts",
           ],
         },
       },

@@ -1,4 +1,8 @@
-/** GET /openapi.json: built on first request for each champion model (not at start-up) and kept. */
+/**
+ * GET /openapi.json: built on first request for each champion model (not at start-up) and kept.
+ * Nothing in it depends on the request (its server URL is relative: openapi/document.ts), so the
+ * cache is keyed by model alone and a client's Host header cannot add entries.
+ */
 import type { Handler } from "hono";
 import type { EdgeBindings } from "../env.ts";
 import { backgroundOf } from "../http/background.ts";

@@ -13,11 +13,18 @@ import { MAX_CANDIDATES } from "../../edge/rerank/schema.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
 import { candidates, get, headNames, manifest, postRerank, rerankBody } from "./requests.ts";
 
+interface OpenApiOperation {
+  requestBody?: unknown;
+  security?: Record<string, string[]>[];
+  responses: Record<string, unknown>;
+}
 interface OpenApiDoc {
   openapi: string;
-  paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>;
+  servers: { url: string }[];
+  paths: Record<string, Record<string, OpenApiOperation>>;
   components: {
     schemas: Record<string, Schema & { required?: string[]; properties?: Record<string, Schema> }>;
+    securitySchemes: Record<string, { type: string; scheme?: string; description?: string }>;
   };
 }
 
@@ -25,6 +32,7 @@ let doc: OpenApiDoc;
 let requestSchema: Validator;
 let responseSchema: Validator;
 let problemSchema: Validator;
+let healthSchema: Validator;
 
 beforeAll(async () => {
   const res = await get("/openapi.json");
@@ -35,6 +43,7 @@ beforeAll(async () => {
   requestSchema = new Validator(schemas.RerankRequest!, "2020-12", false);
   responseSchema = new Validator(schemas.RerankResponse!, "2020-12", false);
   problemSchema = new Validator(schemas.Problem!, "2020-12", false);
+  healthSchema = new Validator(schemas.HealthResponse!, "2020-12", false);
 });
 
 const valid = (validator: Validator, value: unknown) => validator.validate(value).valid;
@@ -115,6 +124,44 @@ describe("GET /openapi.json", () => {
     const bad = await (await postRerank({ candidates: "no" })).json();
     expect(valid(problemSchema, bad)).toBe(true);
     expect(v.is(ProblemSchema, bad)).toBe(true);
+  });
+
+  it("serves itself from whichever host it was fetched (relative server URL)", () => {
+    expect(doc.servers).toEqual([expect.objectContaining({ url: "/" })]);
+  });
+
+  it("declares the bearer scheme on /v1/* and no security on the open routes, as the worker guards them", async () => {
+    expect(doc.components.securitySchemes.bearer).toMatchObject({ type: "http", scheme: "bearer" });
+    const operations = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.entries(item).map(([method, op]) => ({ path, method, op })),
+    );
+    const app = createApp({ manifest, model: modelBytes });
+    const env: EdgeEnv = { MTRANK_API_KEYS: "k1" };
+    for (const { path, method, op } of operations) {
+      const guarded = path.startsWith("/v1/");
+      expect(op.security, path).toEqual(guarded ? [{ bearer: [] }] : []);
+      const res = await app.fetch(new Request(`http://mtrank.test${path}`, { method }), env);
+      expect(res.status === 401, `${method} ${path} -> ${res.status}`).toBe(guarded);
+    }
+  });
+
+  it("real /healthz bodies match the documented schema, whichever auth mode", async () => {
+    const auth = doc.components.schemas.HealthResponse!.properties!.auth as {
+      enum: string[];
+      description: string;
+    };
+    expect(auth.enum).toEqual(expect.arrayContaining(["api-key", "open"]));
+    expect(auth.description).toMatch(/api-key/);
+    const app = createApp({ manifest, model: modelBytes });
+    for (const [env, mode] of [
+      [{}, "open"],
+      [{ MTRANK_API_KEYS: "k1" }, "api-key"],
+    ] as const) {
+      const body = await (await app.fetch(new Request("http://mtrank.test/healthz"), env)).json();
+      expect(body).toMatchObject({ auth: mode });
+      expect(valid(healthSchema, body), JSON.stringify(body)).toBe(true);
+    }
+    expect(valid(healthSchema, { status: "ok", auth: "sometimes" })).toBe(false);
   });
 
   it("is public even when API keys are configured (it names no secret)", async () => {
