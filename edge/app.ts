@@ -1,6 +1,7 @@
 /** The worker's routes for one served model (docs/design.md "HTTP contract"). */
 import { Hono } from "hono/tiny";
-import type { EdgeBindings } from "./env.ts";
+import type { EdgeBindings, EdgeEnv } from "./env.ts";
+import { apiKeys } from "./http/api-keys.ts";
 import { apiKeyAuth } from "./http/auth.ts";
 import { corsAllowList } from "./http/cors.ts";
 import { requestLog } from "./http/request-log.ts";
@@ -22,10 +23,27 @@ export type { ModelSource } from "./model/serving-model.ts";
  */
 export async function startApp(source: ModelSource, options: AppOptions = {}): Promise<Hono<EdgeBindings>> {
   const catalog = catalogOf(source, options);
+  await checkSettingsAtStartUp();
   await Promise.all(
     [catalog.bundled, catalog.bundledChallenger].map((m) => m?.load().catch(() => undefined)),
   );
   return routes(catalog);
+}
+
+/**
+ * Says at start-up, not at the first request, what a deployment's settings leave open or broken
+ * (an API with no key, keys that can never match). Workers expose the bindings to module scope
+ * through "cloudflare:workers"; elsewhere there is nothing to check yet.
+ */
+async function checkSettingsAtStartUp(): Promise<void> {
+  let env: EdgeEnv | undefined;
+  try {
+    // Typed by test/edge/cloudflare-workers.d.ts for the tests; the worker reads only `env`.
+    ({ env } = (await import("cloudflare:workers")) as unknown as { env?: EdgeEnv });
+  } catch {
+    return;
+  }
+  apiKeys(env?.MTRANK_API_KEYS);
 }
 
 /** The same app with the model loaded lazily on the first rerank (tests build many apps). */
@@ -49,11 +67,16 @@ function routes(models: ModelCatalog): Hono<EdgeBindings> {
   const cors = corsAllowList();
   for (const path of ["/v1/*", "/healthz", "/openapi.json"]) app.use(path, cors);
   app.use("/v1/*", apiKeyAuth());
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/healthz", (c) => c.json({ status: "ok", auth: apiKeys(c.env?.MTRANK_API_KEYS).mode }));
   app.get("/openapi.json", openApiRoute(models, MAX_BODY_BYTES));
   app.get("/v1/models", modelsRoute(models));
   app.post("/v1/rerank", rerankRoute(models));
   app.all("/v1/rerank", methodNotAllowed("POST"));
+  app.all("/v1/models", methodNotAllowed("GET"));
+  app.all("/healthz", methodNotAllowed("GET"));
+  app.all("/openapi.json", methodNotAllowed("GET"));
+  // /v1/* is the worker's own namespace: an unknown path there is never the origin's.
+  app.all("/v1/*", notFound);
   app.all("*", proxyRoute(models));
   app.notFound(notFound);
   app.onError(internalError);

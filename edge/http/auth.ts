@@ -1,19 +1,31 @@
 /**
- * Bearer API keys from the MTRANK_API_KEYS secret, compared in constant time by Hono's
- * bearer-auth (it hashes both sides before comparing). No secret configured = no auth.
- * The middleware is built once per distinct secret value, not per request.
+ * Bearer API keys from the MTRANK_API_KEYS secret (http/api-keys.ts), compared in constant time
+ * by Hono's bearer-auth (it hashes both sides before comparing). No secret configured = no auth,
+ * said once in the log and in /healthz. The middleware is built once per distinct secret value,
+ * not per request.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
-import { type EdgeBindings, listSetting } from "../env.ts";
+import type { EdgeBindings } from "../env.ts";
+import { apiKeys } from "./api-keys.ts";
 import { problemResponse } from "./problem.ts";
 
 export function apiKeyAuth(): MiddlewareHandler<EdgeBindings> {
   const byConfig = new Map<string, MiddlewareHandler>();
   return async (c, next) => {
     const raw = c.env?.MTRANK_API_KEYS ?? "";
-    const keys = listSetting(raw);
-    if (keys.length === 0) return next();
+    const { mode, keys } = apiKeys(raw);
+    if (mode === "open") return next();
+    if (mode === "misconfigured")
+      return problemResponse(
+        {
+          status: 503,
+          kind: "auth-misconfigured",
+          title: "API keys misconfigured",
+          detail: "no configured API key is usable; the error was logged",
+        },
+        corsHeadersOf(c),
+      );
     let check = byConfig.get(raw);
     if (!check) {
       const reject = (detail: string) => ({
@@ -24,7 +36,7 @@ export function apiKeyAuth(): MiddlewareHandler<EdgeBindings> {
           ),
       });
       check = bearerAuth({
-        token: keys,
+        token: [...keys],
         realm: "mtrank",
         noAuthenticationHeader: reject("an API key is required: Authorization: Bearer <key>"),
         invalidAuthenticationHeader: reject("the Authorization header must be: Bearer <key>"),

@@ -3,6 +3,7 @@
  * The content-type is not checked: a JSON body sent with another type (curl -d) is still read.
  */
 import type { Problem } from "./problem.ts";
+import { readUpTo, type UpTo } from "./read-up-to.ts";
 
 export type BodyResult = { ok: true; value: unknown } | { ok: false; problem: Problem };
 
@@ -23,27 +24,23 @@ export async function readJsonBody(
   const declared = Number(request.headers.get("content-length") ?? 0);
   if (declared > maxBytes) return tooLarge;
 
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (request.body) {
-    const reader = request.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBytes) {
-        await reader.cancel();
-        return tooLarge;
-      }
-      chunks.push(value);
-    }
+  let read: UpTo;
+  try {
+    read = await readUpTo(request.body, maxBytes);
+  } catch (error) {
+    // The client went away or sent a broken stream: its request failed, not the worker.
+    return fail({
+      status: 400,
+      kind: "body-unreadable",
+      title: "Request body unreadable",
+      detail: `the request body could not be read: ${error instanceof Error ? error.message : String(error)}`,
+    });
   }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
+  if (!read.complete) {
+    await read.stream.cancel().catch(() => undefined);
+    return tooLarge;
   }
+  const { bytes } = read;
   received?.();
 
   try {
@@ -55,7 +52,9 @@ export async function readJsonBody(
       kind: "invalid-json",
       title: "Invalid JSON",
       detail:
-        size === 0 ? "the request body is empty; expected a JSON object" : `the body is not JSON: ${message}`,
+        bytes.byteLength === 0
+          ? "the request body is empty; expected a JSON object"
+          : `the body is not JSON: ${message}`,
       errors: [{ field: "", message }],
     });
   }

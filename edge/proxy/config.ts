@@ -15,6 +15,7 @@
  */
 import * as v from "valibot";
 import { describeIssues, formatIssue } from "../../shared/validation.ts";
+import { describeError, logLine } from "../log.ts";
 
 const Name = v.pipe(v.string(), v.minLength(1));
 
@@ -41,8 +42,30 @@ const FeatureSource = v.variant("from", [
   }),
 ]);
 
+/**
+ * An http(s) origin: scheme, host and port, nothing else. A path, query or credentials would be
+ * merged with every visitor's request in ways nobody configured on purpose.
+ */
+const Origin = v.pipe(
+  v.string(),
+  v.url("expected an absolute URL"),
+  v.check((s) => {
+    // valibot runs every check of a pipe, so this one also sees strings v.url refused.
+    if (!URL.canParse(s)) return true;
+    const u = new URL(s);
+    return (
+      (u.protocol === "https:" || u.protocol === "http:") &&
+      u.username === "" &&
+      u.password === "" &&
+      u.pathname === "/" &&
+      u.search === "" &&
+      u.hash === ""
+    );
+  }, 'expected an http(s) origin with no path, query or credentials, such as "https://shop.example"'),
+);
+
 const ProxyConfigSchema = v.strictObject({
-  origin: v.pipe(v.string(), v.url("expected an absolute URL")),
+  origin: Origin,
   routes: v.pipe(v.array(ProxyRoute), v.minLength(1, "expected at least one route")),
   user: v.optional(v.strictObject({ header: v.optional(Name, "x-user-id"), cookie: v.optional(Name) }), {
     header: "x-user-id",
@@ -59,30 +82,57 @@ export class ProxyConfigError extends Error {
   override name = "ProxyConfigError";
 }
 
-const parsed = new Map<string, ProxyConfig>();
+const parsed = new Map<string, ProxyConfig | undefined>();
 
-/** The checked config (cached per distinct value), undefined when proxy mode is off. */
+/**
+ * The checked config (cached per distinct value), undefined when proxy mode is off. A bad value
+ * is logged once and must not take the site down: when its origin alone is usable, requests pass
+ * through to it unreranked (no routes); when even that is not, proxy mode is off.
+ */
 export function proxyConfig(raw: unknown): ProxyConfig | undefined {
   if (raw === undefined || raw === "") return undefined;
   const key = typeof raw === "string" ? raw : JSON.stringify(raw);
-  let config = parsed.get(key);
-  if (!config) {
-    let value: unknown = raw;
-    if (typeof raw === "string")
-      try {
-        value = JSON.parse(raw);
-      } catch (error) {
-        throw new ProxyConfigError(`MTRANK_PROXY is not JSON: ${String(error)}`);
-      }
-    const result = v.safeParse(ProxyConfigSchema, value);
-    if (!result.success)
-      throw new ProxyConfigError(
-        `MTRANK_PROXY: ${describeIssues(result.issues).map(formatIssue).join("; ")}`,
-      );
-    config = result.output;
-    parsed.set(key, config);
+  if (parsed.has(key)) return parsed.get(key);
+  let config: ProxyConfig | undefined;
+  try {
+    config = checkedConfig(raw);
+  } catch (error) {
+    config = passThroughConfig(raw);
+    logLine("error", "config.invalid", {
+      error: describeError(error),
+      proxy: config ? `passing requests through to ${config.origin} unreranked` : "off",
+    });
   }
+  // Bounded: one entry per distinct MTRANK_PROXY value, which only a deployment changes.
+  parsed.set(key, config);
   return config;
+}
+
+function jsonValue(raw: unknown): unknown {
+  if (typeof raw !== "string") return raw;
+  try {
+    return JSON.parse(raw);
+  } catch (error) {
+    throw new ProxyConfigError(`MTRANK_PROXY is not JSON: ${String(error)}`);
+  }
+}
+
+function checkedConfig(raw: unknown): ProxyConfig {
+  const result = v.safeParse(ProxyConfigSchema, jsonValue(raw));
+  if (!result.success)
+    throw new ProxyConfigError(`MTRANK_PROXY: ${describeIssues(result.issues).map(formatIssue).join("; ")}`);
+  return result.output;
+}
+
+function passThroughConfig(raw: unknown): ProxyConfig | undefined {
+  let origin: unknown;
+  try {
+    origin = (jsonValue(raw) as { origin?: unknown } | null)?.origin;
+  } catch {
+    return undefined;
+  }
+  if (!v.is(Origin, origin)) return undefined;
+  return { origin, routes: [], user: { header: "x-user-id" }, features: {} };
 }
 
 export function matchRoute(config: ProxyConfig, path: string): ProxyRouteConfig | undefined {

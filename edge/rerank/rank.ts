@@ -19,6 +19,13 @@ export interface Fusion {
 
 const NO_FEATURES = {};
 
+export class NonFiniteScoreError extends Error {
+  override name = "NonFiniteScoreError";
+  constructor(id: string, output: string, value: number) {
+    super(`candidate "${id}": ${output} is ${value}`);
+  }
+}
+
 /**
  * Runs encode -> infer -> fuse; throws when the model does (the caller falls back).
  * `place` turns the ranked order (indices, best first) into the final list (pins, topK).
@@ -41,6 +48,11 @@ export async function rankCandidates(
 
   const rows = candidates.length;
   const scores = fuseHeads(heads, fusion.weights, fusion.mode, rows);
+  // A graph that outputs NaN or Infinity is broken: fall back rather than rank by it and answer
+  // `null` where JSON cannot write the number.
+  for (const [name, values] of [...Object.entries(heads), ["score", scores] as const])
+    for (let i = 0; i < rows; i++)
+      if (!Number.isFinite(values[i]!)) throw new NonFiniteScoreError(candidates[i]!.id, name, values[i]!);
   const order = place(rankByScore(scores));
   const names = model.manifest.heads.map((h) => h.name);
   const shares = request.explain

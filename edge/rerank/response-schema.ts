@@ -62,4 +62,11 @@ export const ModelsResponseSchema = v.strictObject({
   ),
 });
 
-export const HealthResponseSchema = v.strictObject({ status: v.literal("ok") });
+export const HealthResponseSchema = v.strictObject({
+  status: v.literal("ok"),
+  /**
+   * How /v1/* is guarded: "api-key" (MTRANK_API_KEYS holds valid keys), "open" (no keys set:
+   * anyone can call the API), "misconfigured" (keys set but none usable: /v1/* answers 503).
+   */
+  auth: v.picklist(["api-key", "open", "misconfigured"]),
+});

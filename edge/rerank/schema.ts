@@ -68,10 +68,17 @@ const Pin = v.strictObject(
   objectMessage,
 );
 
+/**
+ * Weights are bounded so a fused score is always a finite number: heads are probabilities or
+ * label-scale values and product fusion's logs are floored, so |w| <= 1e6 cannot overflow a
+ * double (1e308 could, and JSON would carry the Infinity as null).
+ */
+export const MAX_WEIGHT = 1e6;
 const Weight = v.pipe(
   v.number(),
   v.finite("expected a finite number"),
   v.minValue(0, "expected a number >= 0"),
+  v.maxValue(MAX_WEIGHT, `expected a number <= ${MAX_WEIGHT}`),
 );
 
 /**

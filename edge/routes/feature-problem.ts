@@ -1,5 +1,6 @@
 /**
- * A feature value the model's encoder cannot read (a vector of the wrong length) is the
+ * A feature value the model's encoder cannot read (a vector of the wrong length, a numeric
+ * feature sent as a string that is no number) is the
  * client's mistake: a 400 naming the field in the request body, not a fallback.
  */
 import type { FeatureValueError } from "../../shared/encoder/encode.ts";

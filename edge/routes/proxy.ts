@@ -1,45 +1,43 @@
 /**
  * CDN proxy mode (MTRANK_PROXY, see proxy/config.ts): whatever the worker's own API does not
- * answer goes to the origin. On a configured route a JSON response has its list reranked for
- * the visitor and gets `Vary` on the visitor's header/cookie and a private Cache-Control, so no
- * shared cache hands one visitor's order to another; anything else passes through unchanged.
- * The model failing, or a body that is not the expected list, also passes through unchanged.
+ * answer goes to the configured origin, and only there (proxy/upstream.ts). On a configured
+ * route a JSON list is reranked for the visitor and leaves as a private, per-visitor answer:
+ * `Vary` on the visitor's header/cookie, `Cache-Control: private` (or the origin's no-store) and
+ * no strong validator, so no shared cache hands one visitor's order to another. Anything else,
+ * and a list the worker cannot or may not rerank (too large, too many items, the model failing),
+ * passes through unchanged.
  */
 import type { Context, Handler } from "hono";
 import type { EdgeBindings } from "../env.ts";
+import { apiKeys } from "../http/api-keys.ts";
 import { backgroundOf } from "../http/background.ts";
 import { problemResponse } from "../http/problem.ts";
+import { readUpTo } from "../http/read-up-to.ts";
 import { ServerTiming } from "../http/server-timing.ts";
-import { describeError, logLine } from "../log.ts";
+import { describeError } from "../log.ts";
 import type { ModelCatalog } from "../model/catalog.ts";
 import { matchRoute, type ProxyConfig, type ProxyRouteConfig, proxyConfig } from "../proxy/config.ts";
 import { findList } from "../proxy/list.ts";
+import { upstreamRequest, upstreamUrl, visitorLocation } from "../proxy/upstream.ts";
 import { varyOn, visitorFeatures, visitorId } from "../proxy/visitor.ts";
 import { rankCandidates, resolveFusion } from "../rerank/rank.ts";
+import { MAX_CANDIDATES } from "../rerank/schema.ts";
 import { notFound } from "./errors.ts";
+import { MAX_BODY_BYTES } from "./rerank.ts";
 
-/** Origin bodies larger than this pass through unreranked. */
-const MAX_ORIGIN_BYTES = 5 * 1024 * 1024;
+type Body = ConstructorParameters<typeof Response>[0];
 
 export function proxyRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
   return async (c) => {
-    let config: ProxyConfig | undefined;
-    try {
-      config = proxyConfig(c.env?.MTRANK_PROXY);
-    } catch (error) {
-      logLine("error", "config.invalid", { error: describeError(error) });
-      return problemResponse({
-        status: 500,
-        kind: "proxy-config",
-        title: "Proxy misconfigured",
-        detail: "MTRANK_PROXY is invalid; the error was logged",
-      });
-    }
+    const config = proxyConfig(c.env?.MTRANK_PROXY);
     if (!config) return notFound(c);
-    const url = new URL(c.req.url);
-    let origin: Response;
+    const visitor = new URL(c.req.url);
+    const origin = new URL(config.origin);
+    const upstream = upstreamUrl(origin, visitor.pathname, visitor.search);
+    const secrets = apiKeys(c.env?.MTRANK_API_KEYS).secrets;
+    let answer: Response;
     try {
-      origin = await fetch(new Request(new URL(url.pathname + url.search, config.origin), c.req.raw));
+      answer = await fetch(upstreamRequest(c.req.raw, upstream, secrets));
     } catch (error) {
       c.get("log").error = describeError(error);
       return problemResponse({
@@ -49,10 +47,13 @@ export function proxyRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
         detail: `the origin ${config.origin} did not answer`,
       });
     }
-    const route = matchRoute(config, url.pathname);
+    const route = matchRoute(config, visitor.pathname);
     // Copied so that the headers are mutable (fetch's are not) for the middlewares after us.
-    if (!route) return new Response(origin.body, origin);
-    return rerankOrigin(c, catalog, config, route, origin);
+    const headers = new Headers(answer.headers);
+    const location = headers.get("location");
+    if (location) headers.set("location", visitorLocation(location, origin, upstream, visitor));
+    if (!route) return new Response(answer.body, { status: answer.status, headers });
+    return rerankOrigin(c, catalog, config, route, answer, headers);
   };
 }
 
@@ -62,30 +63,54 @@ async function rerankOrigin(
   config: ProxyConfig,
   route: ProxyRouteConfig,
   origin: Response,
+  headers: Headers,
 ): Promise<Response> {
-  const headers = new Headers(origin.headers);
   for (const name of varyOn(config)) headers.append("vary", name);
-  const passThrough = (body: ConstructorParameters<typeof Response>[0]) =>
-    new Response(body, { status: origin.status, headers });
+  const passThrough = (body: Body) => new Response(body, { status: origin.status, headers });
+  const log = c.get("log");
 
   const type = headers.get("content-type") ?? "";
   const declared = Number(headers.get("content-length") ?? 0);
-  if (!origin.ok || !/\bjson\b/i.test(type) || declared > MAX_ORIGIN_BYTES) return passThrough(origin.body);
-  const text = await origin.text();
+  if (!origin.ok || !/\bjson\b/i.test(type)) return passThrough(origin.body);
+  if (declared > MAX_BODY_BYTES) {
+    log.fallback = "origin_list_too_large";
+    return passThrough(origin.body);
+  }
+  let bytes: Uint8Array;
+  try {
+    const read = await readUpTo(origin.body, MAX_BODY_BYTES);
+    if (!read.complete) {
+      log.fallback = "origin_list_too_large";
+      return passThrough(read.stream);
+    }
+    bytes = read.bytes;
+  } catch (error) {
+    log.error = describeError(error);
+    return problemResponse({
+      status: 502,
+      kind: "origin-body-broken",
+      title: "Origin body broken",
+      detail: `the origin ${config.origin} broke off its response`,
+    });
+  }
   let body: unknown;
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch {
-    return passThrough(text);
+    return passThrough(bytes);
   }
-  const list = text.length <= MAX_ORIGIN_BYTES ? findList(body, route) : undefined;
-  if (!list || list.candidates.length === 0) return passThrough(text);
+  const list = findList(body, route);
+  if (!list || list.candidates.length === 0) return passThrough(bytes);
+  if (list.candidates.length > MAX_CANDIDATES) {
+    log.fallback = "origin_list_too_long";
+    log.candidates = list.candidates.length;
+    return passThrough(bytes);
+  }
 
   const timing = new ServerTiming();
   const user = visitorId(c.req.raw, config.user);
   const { model, arm } = await catalog.choose(c.env, user, backgroundOf(c));
   const manifest = model.manifest;
-  const log = c.get("log");
   log.candidates = list.candidates.length;
   log.model = { id: manifest?.id ?? "unavailable", version: manifest?.version ?? "unavailable" };
   log.arm = arm;
@@ -118,18 +143,22 @@ async function rerankOrigin(
     log.fallback = "model_unavailable";
     log.error = describeError(error);
     headers.set("x-mtrank-fallback", "1");
-    return passThrough(text);
+    return passThrough(bytes);
   }
 }
 
-/** A body made for one visitor must not sit in a shared cache (many CDNs ignore Vary). */
+/**
+ * A body made for one visitor must not sit in a shared cache (many CDNs ignore Vary): private
+ * unless the origin said no-store, shared-cache directives dropped, and the origin's ETag (which
+ * names the origin's body, not this order) removed so no cache revalidates one visitor's list
+ * for another.
+ */
 function privateCaching(headers: Headers): void {
-  const cc = headers.get("cache-control");
-  if (!cc) return;
-  const kept = cc
+  const kept = (headers.get("cache-control") ?? "")
     .split(",")
     .map((d) => d.trim())
-    .filter((d) => d && !/^(public|s-maxage=|proxy-revalidate)/i.test(d));
+    .filter((d) => d && !/^(public|s-maxage=|proxy-revalidate|immutable)/i.test(d));
   if (!kept.some((d) => /^(private|no-store)$/i.test(d))) kept.unshift("private");
   headers.set("cache-control", kept.join(", "));
+  headers.delete("etag");
 }

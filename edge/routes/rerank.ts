@@ -26,7 +26,11 @@ import {
 import { rerankRequestParser } from "../rerank/schema.ts";
 import { featureProblem } from "./feature-problem.ts";
 
-export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * 4 MiB: room for the candidate cap (1,000) with about 4 KB of features each; 1,000 candidates
+ * of 40 real features take ~1.1 MB. The origin lists of proxy mode are read within it too.
+ */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 /** What a route needs of a model, worked out once per model (not per request). */
 interface Prepared {

@@ -170,7 +170,11 @@ function numericWriter(f: NumericState, rules: ValueRules): WriteFeature {
   const [lo, hi] = f.range ?? [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY];
   return (value, dense, ids, denseBase, idBase) => {
     const x = numberOf(value, rules);
-    if (x === null || Number.isNaN(x)) {
+    // A value that is there but is no number is an error, as it is in training data
+    // (trainer/data/check-record.ts), not a silent missing value.
+    if (x !== null && Number.isNaN(x))
+      throw new FeatureValueError(f.name, `${JSON.stringify(value)} is not a number`);
+    if (x === null) {
       dense[denseBase + denseOffset] = 0;
       dense[denseBase + denseOffset + 1] = 1;
       if (buckets) ids[idBase + buckets.slot] = buckets.offset + MISSING_ID;

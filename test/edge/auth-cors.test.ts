@@ -1,5 +1,5 @@
 /** API keys (MTRANK_API_KEYS secret) and the CORS allow-list (MTRANK_CORS_ORIGINS). */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
@@ -19,6 +19,41 @@ const rerank = (headers: Record<string, string>) => ({
 
 describe("API keys", () => {
   const env: EdgeEnv = { MTRANK_API_KEYS: "key-one, key-two" };
+
+  it("/healthz says how the API is guarded: api-key, open, or misconfigured", async () => {
+    const auth = async (e: EdgeEnv) =>
+      ((await (await call("/healthz", {}, e)).json()) as { auth: string }).auth;
+    expect(await auth(env)).toBe("api-key");
+    expect(await auth({})).toBe("open");
+    expect(await auth({ MTRANK_API_KEYS: "has space,ünïcode" })).toBe("misconfigured");
+  });
+
+  it("an open API and unusable keys are logged once, never with the key itself", async () => {
+    const logged = vi.spyOn(console, "log").mockImplementation(() => undefined);
+    try {
+      const once = { MTRANK_API_KEYS: "good-key_1, bad key;secret, tail==" };
+      for (let i = 0; i < 3; i++)
+        await call("/v1/models", { headers: { authorization: "Bearer good-key_1" } }, once);
+      const lines = logged.mock.calls.map((c) => JSON.parse(String(c[0])) as Record<string, unknown>);
+      const invalid = lines.filter((l) => l.event === "config.invalid");
+      expect(invalid).toHaveLength(1);
+      expect(String(invalid[0]!.error)).toMatch(/MTRANK_API_KEYS: key 2 \(of 3\)/);
+      expect(JSON.stringify(lines)).not.toContain("secret");
+      expect(lines.filter((l) => l.event === "request").map((l) => l.status)).toEqual([200, 200, 200]);
+      // The usable keys still work; "tail==" is a valid token with padding.
+      const padded = await call("/v1/models", { headers: { authorization: "Bearer tail==" } }, once);
+      expect(padded.status).toBe(200);
+    } finally {
+      logged.mockRestore();
+    }
+  });
+
+  it("keys set but none usable -> 503 problem on /v1/*, never an open API", async () => {
+    const broken = { MTRANK_API_KEYS: "not a token" };
+    const res = await call("/v1/rerank", rerank({ authorization: "Bearer not a token" }), broken);
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as ProblemBody).type).toBe("urn:mtrank:problem:auth-misconfigured");
+  });
 
   it("without MTRANK_API_KEYS, no key is needed", async () => {
     expect((await call("/v1/rerank", rerank({}), {})).status).toBe(200);

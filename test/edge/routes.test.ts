@@ -7,10 +7,10 @@ beforeAll(async () => {
 });
 
 describe("GET routes", () => {
-  it("/healthz -> 200 {status: ok}", async () => {
+  it("/healthz -> 200 {status: ok}, saying the API is open when no key is set", async () => {
     const res = await get("/healthz");
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: "ok" });
+    expect(await res.json()).toEqual({ status: "ok", auth: "open" });
   });
 
   it("/v1/models -> the manifest summary", async () => {

@@ -1,6 +1,17 @@
 /** Bad input to POST /v1/rerank: 4xx application/problem+json naming the field, never a 5xx. */
 import { beforeAll, describe, expect, it } from "vitest";
-import { candidates, get, headNames, type ProblemBody, postRerank, rerankBody, worker } from "./requests.ts";
+import { MAX_CANDIDATES } from "../../edge/rerank/schema.ts";
+import { MAX_BODY_BYTES } from "../../edge/routes/rerank.ts";
+import {
+  candidates,
+  type FeatureValue,
+  get,
+  headNames,
+  type ProblemBody,
+  postRerank,
+  rerankBody,
+  worker,
+} from "./requests.ts";
 
 async function problem(res: Response, status: number): Promise<ProblemBody> {
   expect(res.status).toBe(status);
@@ -96,8 +107,24 @@ describe("POST /v1/rerank rejects bad input", () => {
     expect(limit.status).toBe(200);
   });
 
-  it("a body over 1 MB -> 413", async () => {
-    const big = JSON.stringify({ candidates: candidates(1), pad: "x".repeat(1024 * 1024) });
+  it("the candidate cap is reachable with realistic rows: 1,000 candidates of 40 features", async () => {
+    const rows = candidates(MAX_CANDIDATES).map((c, i) => {
+      const features: Record<string, FeatureValue> = { ...c.features };
+      for (let f = 0; f < 20; f++) features[`item_numeric_feature_${f}`] = 1234.5678 + i * 0.001 + f;
+      for (let f = 0; f < 20; f++)
+        features[`item_category_feature_${f}`] = `category-value-${(i * 7 + f) % 997}`;
+      return { id: `candidate-${String(i).padStart(6, "0")}`, features };
+    });
+    const body = JSON.stringify(rerankBody({ candidates: rows }));
+    expect(body.length).toBeGreaterThan(1.1 * 1024 * 1024);
+    expect(body.length).toBeLessThan(MAX_BODY_BYTES);
+    const res = await postRerank(body);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { items: unknown[] }).items).toHaveLength(MAX_CANDIDATES);
+  });
+
+  it("a body over 4 MiB -> 413", async () => {
+    const big = JSON.stringify({ candidates: candidates(1), pad: "x".repeat(MAX_BODY_BYTES) });
     await problem(await postRerank(big), 413);
     // Without a content-length header (streamed body) the limit still holds.
     const stream = new Blob([big]).stream();

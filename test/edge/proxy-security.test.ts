@@ -1,0 +1,242 @@
+/**
+ * Proxy mode against hostile visitors and origins: requests reach the configured origin and
+ * nowhere else, the worker's own namespace and keys stay the worker's, per-visitor answers are
+ * never shareable, and origin lists obey the API's limits.
+ */
+import fc from "fast-check";
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { createApp } from "../../edge/app.ts";
+import type { EdgeEnv } from "../../edge/env.ts";
+import { upstreamUrl } from "../../edge/proxy/upstream.ts";
+import { MAX_CANDIDATES } from "../../edge/rerank/schema.ts";
+import { MAX_BODY_BYTES } from "../../edge/routes/rerank.ts";
+import modelBytes from "../../fixtures/model/model.onnx";
+import { candidates, manifest } from "./requests.ts";
+
+const ORIGIN = "https://origin.test";
+const config = {
+  origin: ORIGIN,
+  routes: [{ path: "/api/feed", list: "items", id: "sku", features: "attrs" }],
+  user: { header: "x-visitor" },
+};
+const feedOf = (n: number) => ({
+  items: candidates(n).map((c) => ({ sku: c.id, attrs: c.features })),
+});
+
+let fetched: Request[];
+let fetchSpy: MockInstance<typeof fetch>;
+let logSpy: MockInstance<typeof console.log>;
+function originAnswers(answer: (request: Request) => Response | Promise<Response>): void {
+  fetchSpy.mockImplementation(async (input, init) => {
+    const request = new Request(input, init);
+    fetched.push(request);
+    return answer(request);
+  });
+}
+const jsonAnswer =
+  (body: unknown, headers: Record<string, string> = {}) =>
+  () =>
+    new Response(JSON.stringify(body), { headers: { "content-type": "application/json", ...headers } });
+
+beforeEach(() => {
+  fetched = [];
+  fetchSpy = vi.spyOn(globalThis, "fetch");
+  logSpy = vi.spyOn(console, "log").mockImplementation(() => undefined);
+  originAnswers(jsonAnswer(feedOf(8)));
+});
+afterEach(() => {
+  fetchSpy.mockRestore();
+  logSpy.mockRestore();
+});
+
+const app = createApp({ manifest, model: modelBytes });
+function visit(url: string, init: RequestInit = {}, extra: EdgeEnv = {}): Promise<Response> {
+  return Promise.resolve(app.fetch(new Request(url, init), { MTRANK_PROXY: config, ...extra }));
+}
+
+describe("proxy upstream", () => {
+  it("paths that look like another host still go to the configured origin", async () => {
+    const paths = [
+      "//evil.test/x",
+      "/\\evil.test/x",
+      "///evil.test/x",
+      "/%2F/evil.test/x",
+      "/%2F%2Fevil.test",
+      "/../x",
+      "/..%2F..%2Fx",
+      "/@evil.test",
+      "/:@evil.test",
+      "/\u00e9v\u00efl.test/\u2603",
+      "/\u3002evil.test",
+      `/${"a".repeat(16_000)}`,
+    ];
+    for (const path of paths) {
+      const res = await visit(`https://shop.test${path}?q=//evil.test`);
+      expect(res.status).toBe(200);
+    }
+    expect(fetched).toHaveLength(paths.length);
+    for (const request of fetched) expect(new URL(request.url).origin).toBe(ORIGIN);
+    expect(new URL(fetched[0]!.url).pathname).toBe("//evil.test/x");
+  });
+
+  it("property: for any path and query, the upstream origin is the configured one", () => {
+    const origin = new URL(ORIGIN);
+    const piece = fc.oneof(
+      fc.constantFrom(
+        "/",
+        "//",
+        "\\",
+        ".",
+        "..",
+        "%2F",
+        "%5C",
+        "%2e%2e",
+        "@",
+        ":",
+        "?",
+        "#",
+        "evil.test",
+        "%00",
+      ),
+      fc.string({ unit: "binary", maxLength: 8 }),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), fc.array(piece, { maxLength: 4 }), (p, q) => {
+        expect(upstreamUrl(origin, p.join(""), q.join("")).origin).toBe(ORIGIN);
+      }),
+      { numRuns: 5000, seed: 22 },
+    );
+  });
+
+  it("/v1/* is the worker's namespace: an unknown path there is a 404 problem, never proxied", async () => {
+    for (const path of ["/v1/unknown", "/v1/rerank/extra", "/v1/"]) {
+      const res = await visit(`https://shop.test${path}`);
+      expect(res.status).toBe(404);
+      expect(res.headers.get("content-type")).toBe("application/problem+json");
+    }
+    const wrongMethod = await visit("https://shop.test/healthz", { method: "POST" });
+    expect(wrongMethod.status).toBe(405);
+    expect(fetched).toEqual([]);
+  });
+
+  it("a header carrying one of the worker's API keys never reaches the origin; the origin's own do", async () => {
+    const keys = { MTRANK_API_KEYS: "key-one,key-two" };
+    const headers = {
+      authorization: "Bearer key-two",
+      "x-api-key": "key-one",
+      cookie: "session=abc",
+      "x-forwarded-auth": "Basic origin-credentials",
+      connection: "keep-alive, x-private",
+    };
+    await visit("https://shop.test/api/feed", { headers }, keys);
+    const sent = fetched[0]!.headers;
+    expect(sent.get("authorization")).toBeNull();
+    expect(sent.get("x-api-key")).toBeNull();
+    expect(sent.get("connection")).toBeNull();
+    expect(sent.get("cookie")).toBe("session=abc");
+    expect(sent.get("x-forwarded-auth")).toBe("Basic origin-credentials");
+    // Without worker keys, the visitor's Authorization is the origin's business.
+    await visit("https://shop.test/page", { headers: { authorization: "Bearer origin-token" } });
+    expect(fetched[1]!.headers.get("authorization")).toBe("Bearer origin-token");
+  });
+
+  it("redirects come back to the visitor (not followed); the origin's own host is rewritten", async () => {
+    originAnswers((r) =>
+      new URL(r.url).pathname === "/login"
+        ? new Response(null, { status: 302, headers: { location: `${ORIGIN}/account?next=%2F` } })
+        : new Response(null, { status: 301, headers: { location: "https://elsewhere.test/x" } }),
+    );
+    const login = await visit("https://shop.test/login", { headers: { cookie: "session=abc" } });
+    expect(login.status).toBe(302);
+    expect(login.headers.get("location")).toBe("https://shop.test/account?next=%2F");
+    const away = await visit("https://shop.test/moved");
+    expect(away.status).toBe(301);
+    expect(away.headers.get("location")).toBe("https://elsewhere.test/x");
+    expect(fetched.map((r) => r.redirect)).toEqual(["manual", "manual"]);
+    expect(fetched).toHaveLength(2);
+  });
+
+  it("POST bodies are forwarded as sent", async () => {
+    originAnswers(async (r) => new Response(`got ${await r.text()}`));
+    const res = await visit("https://shop.test/cart", { method: "POST", body: "sku=1" });
+    expect(await res.text()).toBe("got sku=1");
+    expect(fetched[0]!.method).toBe("POST");
+  });
+});
+
+describe("per-visitor caching", () => {
+  it("a reranked list is private even when the origin sent no caching headers, with Vary and no ETag", async () => {
+    originAnswers(jsonAnswer(feedOf(8), { etag: '"abc"' }));
+    const res = await visit("https://shop.test/api/feed", { headers: { "x-visitor": "u-1" } });
+    expect(res.headers.get("x-model-version")).toBe(manifest.version);
+    expect(res.headers.get("cache-control")).toBe("private");
+    expect(res.headers.get("vary")).toBe("x-visitor");
+    expect(res.headers.get("etag")).toBeNull();
+  });
+
+  it("the origin's no-store is kept; shared-cache directives are dropped", async () => {
+    originAnswers(jsonAnswer(feedOf(8), { "cache-control": "no-store, s-maxage=600, public, immutable" }));
+    const res = await visit("https://shop.test/api/feed");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+  });
+
+  it("the fallback answer (model failing) is private too", async () => {
+    const broken = createApp({ manifest, model: new Uint8Array([1, 2, 3]).buffer });
+    const res = await broken.fetch(new Request("https://shop.test/api/feed"), { MTRANK_PROXY: config });
+    expect(res.headers.get("x-mtrank-fallback")).toBe("1");
+    expect(res.headers.get("cache-control")).toBe("private");
+  });
+});
+
+describe("origin lists obey the API's limits", () => {
+  it(`more than ${MAX_CANDIDATES} items pass through unchanged, logged`, async () => {
+    const long = feedOf(MAX_CANDIDATES + 1);
+    originAnswers(jsonAnswer(long));
+    const res = await visit("https://shop.test/api/feed");
+    expect(res.headers.get("x-model-version")).toBeNull();
+    expect(await res.json()).toEqual(long);
+    const line = logSpy.mock.calls.map((c) => JSON.parse(String(c[0])) as Record<string, unknown>).at(-1);
+    expect(line).toMatchObject({ event: "request", fallback: "origin_list_too_long" });
+  });
+
+  it("a streamed body over the byte limit is not buffered whole: it passes through byte for byte", async () => {
+    const feed = JSON.stringify({ items: feedOf(4).items, pad: "x".repeat(MAX_BODY_BYTES) });
+    const bytes = new TextEncoder().encode(feed);
+    const chunk = 64 * 1024;
+    originAnswers(() => {
+      let at = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (at >= bytes.length) return controller.close();
+          controller.enqueue(bytes.slice(at, at + chunk));
+          at += chunk;
+        },
+      });
+      return new Response(stream, { headers: { "content-type": "application/json" } });
+    });
+    const res = await visit("https://shop.test/api/feed");
+    expect(res.headers.get("x-model-version")).toBeNull();
+    const back = new Uint8Array(await res.arrayBuffer());
+    expect(back.length).toBe(bytes.length);
+    expect(back.every((b, i) => b === bytes[i])).toBe(true);
+    const line = logSpy.mock.calls.map((c) => JSON.parse(String(c[0])) as Record<string, unknown>).at(-1);
+    expect(line).toMatchObject({ event: "request", fallback: "origin_list_too_large" });
+  });
+
+  it("an origin body that breaks off mid-read -> 502 problem, not a 500", async () => {
+    originAnswers(() => {
+      let sent = false;
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent) return controller.error(new Error("origin reset"));
+          sent = true;
+          controller.enqueue(new TextEncoder().encode('{"items": ['));
+        },
+      });
+      return new Response(stream, { headers: { "content-type": "application/json" } });
+    });
+    const res = await visit("https://shop.test/api/feed");
+    expect(res.status).toBe(502);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+  });
+});
