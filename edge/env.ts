@@ -19,6 +19,12 @@ export interface EdgeEnv {
   MTRANK_MODEL_WEIGHTS?: string;
   /** Seconds between reads of the KV pointers (default 60). */
   MTRANK_MODEL_REFRESH_S?: string;
+  /**
+   * Largest .onnx file, in bytes, the worker downloads from MTRANK_MODELS (default 67108864,
+   * 64 MiB). R2's declared size is checked before the body is read; a larger graph is refused and
+   * the previous model keeps serving. A Worker isolate has 128 MB of memory in all.
+   */
+  MTRANK_MODEL_MAX_BYTES?: string;
   /** Percentage (0-100) of user ids the challenger model serves (default 0). */
   MTRANK_CHALLENGER_SHARE?: string;
   /** CDN proxy mode: a JSON object (or its JSON text) as in proxy/config.ts; absent = off. */
@@ -34,10 +40,15 @@ export function listSetting(value: string | undefined): string[] {
     .filter((s) => s.length > 0);
 }
 
+export type NumberSettingName =
+  | "MTRANK_MODEL_REFRESH_S"
+  | "MTRANK_CHALLENGER_SHARE"
+  | "MTRANK_MODEL_MAX_BYTES";
+
 /** A numeric var within [min, max]; absent -> `fallback`; anything else is a configuration error. */
 export function numberSetting(
   env: EdgeEnv | undefined,
-  name: "MTRANK_MODEL_REFRESH_S" | "MTRANK_CHALLENGER_SHARE",
+  name: NumberSettingName,
   fallback: number,
   min: number,
   max: number,

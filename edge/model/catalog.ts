@@ -4,12 +4,13 @@
  * that serves MTRANK_CHALLENGER_SHARE percent of users, chosen by a stable hash of the user id.
  * A request without a user id, or a challenger that is absent or failed, gets the champion.
  */
-import { type EdgeEnv, modelStore, numberSetting } from "../env.ts";
+import { type EdgeEnv, modelStore, type NumberSettingName, numberSetting } from "../env.ts";
 import type { Background } from "../http/background.ts";
 import { describeError, logLine } from "../log.ts";
 import { type Arm, assignArm } from "./ab-split.ts";
+import { DEFAULT_MODEL_MAX_BYTES } from "./remote.ts";
 import type { ServingModel } from "./serving-model.ts";
-import { modelSlot } from "./slot.ts";
+import { modelSlot, type SlotOptions, type SlotSettings } from "./slot.ts";
 import type { ModelStore } from "./store.ts";
 
 export type { Arm } from "./ab-split.ts";
@@ -17,6 +18,8 @@ export type { Arm } from "./ab-split.ts";
 export const CURRENT_POINTER = "models/current";
 export const CHALLENGER_POINTER = "models/challenger";
 const DEFAULT_REFRESH_S = 60;
+/** MTRANK_MODEL_MAX_BYTES above this is a typo: no Worker holds a graph that large. */
+const MODEL_MAX_BYTES_LIMIT = 2 ** 30;
 
 export interface ModelChoice {
   model: ServingModel;
@@ -29,38 +32,43 @@ export interface ModelCatalog {
   /** The bundled challenger, if the entry has one. */
   bundledChallenger: ServingModel | undefined;
   /**
-   * The model that serves this request's user. `background` receives work the request starts
-   * but must not wait for (a new model loading after its pointer changed).
+   * The model that serves this request's user, at once: `background` receives work the request
+   * starts but must not wait for (reading the pointers, a new model loading).
    */
   choose(env: EdgeEnv | undefined, userId: string | undefined, background?: Background): Promise<ModelChoice>;
   /** Every model serving now (GET /v1/models). */
   serving(env: EdgeEnv | undefined, background?: Background): Promise<ModelChoice[]>;
 }
 
-export function modelCatalog(bundled: ServingModel, bundledChallenger?: ServingModel): ModelCatalog {
-  const champion = modelSlot(CURRENT_POINTER, bundled);
-  const challenger = modelSlot(CHALLENGER_POINTER, bundledChallenger);
-  const championNow = async (env: EdgeEnv | undefined): Promise<ModelChoice> => ({
-    model: (await champion.current(store(env), refreshSeconds(env))) ?? bundled,
+/** `options` (a clock, the load deadline, the retry backoff) apply to both slots. */
+export function modelCatalog(
+  bundled: ServingModel,
+  bundledChallenger?: ServingModel,
+  options: SlotOptions = {},
+): ModelCatalog {
+  const champion = modelSlot(CURRENT_POINTER, bundled, options);
+  const challenger = modelSlot(CHALLENGER_POINTER, bundledChallenger, options);
+  const championNow = (env: EdgeEnv | undefined, background?: Background): ModelChoice => ({
+    model: champion.current(store(env), slotSettings(env), background) ?? bundled,
     arm: "champion",
   });
-  const challengerNow = async (env: EdgeEnv | undefined): Promise<ModelChoice | undefined> => {
-    const model = await challenger.current(store(env), refreshSeconds(env));
+  const challengerNow = (env: EdgeEnv | undefined, background?: Background): ModelChoice | undefined => {
+    const model = challenger.current(store(env), slotSettings(env), background);
     return model && { model, arm: "challenger" };
   };
   return {
     bundled,
     bundledChallenger,
-    async choose(env, userId) {
+    async choose(env, userId, background) {
       const share = setting(env, "MTRANK_CHALLENGER_SHARE", 0, 100, 0);
       if (userId !== undefined && share > 0 && assignArm(userId, share) === "challenger")
-        return (await challengerNow(env)) ?? championNow(env);
-      return championNow(env);
+        return challengerNow(env, background) ?? championNow(env, background);
+      return championNow(env, background);
     },
-    async serving(env) {
+    async serving(env, background) {
       const share = setting(env, "MTRANK_CHALLENGER_SHARE", 0, 100, 0);
-      const second = share > 0 ? await challengerNow(env) : undefined;
-      return [await championNow(env), ...(second ? [second] : [])];
+      const second = share > 0 ? challengerNow(env, background) : undefined;
+      return [championNow(env, background), ...(second ? [second] : [])];
     },
   };
 }
@@ -75,13 +83,16 @@ function store(env: EdgeEnv | undefined): ModelStore | undefined {
   }
 }
 
-function refreshSeconds(env: EdgeEnv | undefined): number {
-  return setting(env, "MTRANK_MODEL_REFRESH_S", 0, 86_400, DEFAULT_REFRESH_S);
+function slotSettings(env: EdgeEnv | undefined): SlotSettings {
+  return {
+    refreshSeconds: setting(env, "MTRANK_MODEL_REFRESH_S", 0, 86_400, DEFAULT_REFRESH_S),
+    maxModelBytes: setting(env, "MTRANK_MODEL_MAX_BYTES", 1, MODEL_MAX_BYTES_LIMIT, DEFAULT_MODEL_MAX_BYTES),
+  };
 }
 
 function setting(
   env: EdgeEnv | undefined,
-  name: "MTRANK_MODEL_REFRESH_S" | "MTRANK_CHALLENGER_SHARE",
+  name: NumberSettingName,
   min: number,
   max: number,
   fallback: number,

@@ -1,10 +1,12 @@
 /**
  * Reads a model directory from R2 and checks model.onnx (and the factorised graph the manifest
- * names, if any) against the manifest's `files` entries (byte count and sha256) before anything runs it: a partial upload, a wrong prefix or a
- * tampered file is refused here.
+ * names, if any) against the manifest's `files` entries (byte count and sha256) before anything
+ * runs it: a partial upload, a wrong prefix or a tampered file is refused here. Each object's
+ * declared size is checked against a cap before its body is read: a Worker has 128 MB of memory,
+ * and a wrong prefix pointing at a huge object must fail cleanly rather than take the isolate down.
  */
 import type { ModelSource } from "./serving-model.ts";
-import type { R2BucketReader } from "./store.ts";
+import type { R2BucketReader, R2ObjectBody } from "./store.ts";
 
 export class ModelVerificationError extends Error {
   override name = "ModelVerificationError";
@@ -13,29 +15,51 @@ export class ModelVerificationError extends Error {
 /** Which weights to serve from a model directory: model.onnx or model.int8.onnx (MTRANK_MODEL_WEIGHTS). */
 export type ServedWeights = "float32" | "int8";
 
+/** The exporter writes a few kB; anything near this is not a manifest. */
+export const MANIFEST_MAX_BYTES = 1024 * 1024;
+/** Default cap on each .onnx file (MTRANK_MODEL_MAX_BYTES). */
+export const DEFAULT_MODEL_MAX_BYTES = 64 * 1024 * 1024;
+
+export interface RemoteOptions {
+  /** Default float32. */
+  weights?: ServedWeights;
+  /** Largest .onnx file accepted, in bytes (default DEFAULT_MODEL_MAX_BYTES). */
+  maxModelBytes?: number;
+}
+
 const MODEL_FILES: Record<ServedWeights, string> = { float32: "model.onnx", int8: "model.int8.onnx" };
 
 export async function fetchRemoteModel(
   bucket: R2BucketReader,
   prefix: string,
-  weights: ServedWeights = "float32",
+  options: RemoteOptions = {},
 ): Promise<ModelSource> {
+  const { weights = "float32", maxModelBytes = DEFAULT_MODEL_MAX_BYTES } = options;
   const dir = prefix.endsWith("/") ? prefix : `${prefix}/`;
-  const manifestObject = await bucket.get(`${dir}manifest.json`);
-  if (!manifestObject) throw new ModelVerificationError(`R2 has no ${dir}manifest.json`);
+  const manifestObject = await cappedObject(bucket, `${dir}manifest.json`, MANIFEST_MAX_BYTES);
   let manifest: unknown;
   try {
     manifest = JSON.parse(await manifestObject.text());
   } catch (error) {
     throw new ModelVerificationError(`${dir}manifest.json is not JSON: ${String(error)}`);
   }
-  const model = await verifiedFile(bucket, dir, manifest, MODEL_FILES[weights]);
+  const fetchFile = (file: string) => verifiedFile(bucket, dir, manifest, file, maxModelBytes);
+  const model = await fetchFile(MODEL_FILES[weights]);
   // The factorised graph, when the manifest has one, is verified the same way: a model
   // directory is served whole or not at all.
   const factorised = (manifest as { factorised?: { file?: unknown; int8File?: unknown } } | null)?.factorised;
   const factorisedFile = weights === "int8" ? factorised?.int8File : factorised?.file;
   if (typeof factorisedFile !== "string") return { manifest, model };
-  return { manifest, model, factorised: await verifiedFile(bucket, dir, manifest, factorisedFile) };
+  return { manifest, model, factorised: await fetchFile(factorisedFile) };
+}
+
+/** The object at `key`, refused when absent or when R2 declares it larger than `cap`. */
+async function cappedObject(bucket: R2BucketReader, key: string, cap: number): Promise<R2ObjectBody> {
+  const object = await bucket.get(key);
+  if (!object) throw new ModelVerificationError(`R2 has no ${key}`);
+  if (!(object.size <= cap))
+    throw new ModelVerificationError(`${key}: ${object.size} bytes, over the ${cap}-byte cap`);
+  return object;
 }
 
 async function verifiedFile(
@@ -43,15 +67,24 @@ async function verifiedFile(
   dir: string,
   manifest: unknown,
   file: string,
+  cap: number,
 ): Promise<ArrayBuffer> {
-  const expected = expectedFile(manifest, file);
-  if (!expected) throw new ModelVerificationError(`${dir}manifest.json: files["${file}"].sha256 is missing`);
-  const object = await bucket.get(`${dir}${file}`);
-  if (!object) throw new ModelVerificationError(`R2 has no ${dir}${file}`);
-  const bytes = await object.arrayBuffer();
-  if (expected.bytes !== undefined && bytes.byteLength !== expected.bytes)
+  const expected = expectedFile(manifest, dir, file);
+  if (expected.bytes > cap)
     throw new ModelVerificationError(
-      `${dir}${file}: ${bytes.byteLength} bytes, manifest files["${file}"].bytes says ${expected.bytes}`,
+      `${dir}${file}: manifest files["${file}"].bytes says ${expected.bytes}, over the ${cap}-byte cap`,
+    );
+  const object = await cappedObject(bucket, `${dir}${file}`, cap);
+  // A size that differs from the manifest's (an upload still in progress, or the wrong file) is
+  // refused before the body is read.
+  if (object.size !== expected.bytes)
+    throw new ModelVerificationError(
+      `${dir}${file}: ${object.size} bytes, manifest files["${file}"].bytes says ${expected.bytes}`,
+    );
+  const bytes = await object.arrayBuffer();
+  if (bytes.byteLength !== expected.bytes)
+    throw new ModelVerificationError(
+      `${dir}${file}: ${bytes.byteLength} bytes read, manifest files["${file}"].bytes says ${expected.bytes}`,
     );
   const actual = await sha256Hex(bytes);
   if (actual !== expected.sha256.toLowerCase())
@@ -61,11 +94,16 @@ async function verifiedFile(
   return bytes;
 }
 
-function expectedFile(manifest: unknown, file: string): { sha256: string; bytes?: number } | undefined {
+/** The manifest's sha256 and byte count for `file`: both are required, the exporter writes both. */
+function expectedFile(manifest: unknown, dir: string, file: string): { sha256: string; bytes: number } {
   const files = (manifest as { files?: Record<string, { sha256?: unknown; bytes?: unknown }> } | null)?.files;
   const entry = files?.[file];
-  if (typeof entry?.sha256 !== "string") return undefined;
-  return { sha256: entry.sha256, ...(typeof entry.bytes === "number" ? { bytes: entry.bytes } : {}) };
+  const field = `${dir}manifest.json: files["${file}"]`;
+  if (typeof entry?.sha256 !== "string") throw new ModelVerificationError(`${field}.sha256 is missing`);
+  const bytes = entry.bytes;
+  if (typeof bytes !== "number" || !Number.isInteger(bytes) || bytes < 0)
+    throw new ModelVerificationError(`${field}.bytes must be a byte count, got ${JSON.stringify(bytes)}`);
+  return { sha256: entry.sha256, bytes };
 }
 
 export async function sha256Hex(bytes: ArrayBuffer): Promise<string> {

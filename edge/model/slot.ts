@@ -1,50 +1,114 @@
 /**
  * One serving position (the champion, or the challenger): the model bundled with the worker,
- * replaced by the one a KV pointer names in R2 when the worker has those bindings. The pointer
- * is read at most every `refreshSeconds`; a new model is fetched, verified and its session
- * created before it is swapped in, so requests never see a half-loaded model. A model that
- * fails is logged, remembered (not fetched again until the pointer changes) and never served:
- * the slot keeps its previous model.
+ * replaced by the one a KV pointer names in R2 when the worker has those bindings.
+ *
+ * Requests never wait for R2: `current` returns the active model at once and, when the pointer
+ * is due a read, starts one refresh (read, download, verify, session + warm-up) handed to the
+ * request's `background` (waitUntil). The new model is swapped in only once it has loaded
+ * whole, so a request sees the old model or the new one, never a half-loaded one.
+ *
+ * A failure (KV unreadable, files missing or not matching the manifest, a graph that does not
+ * run, a load past its deadline) is logged and retried with exponential backoff (backoff.ts), not
+ * given up on: the files of a pointer published before its upload finished load once they are
+ * there. A different pointer is tried at once.
  */
+import type { Background } from "../http/background.ts";
 import { describeError, logLine } from "../log.ts";
+import { DEFAULT_RETRY, type Failure, nextFailure, type RetryPolicy } from "./backoff.ts";
+import { withDeadline } from "./deadline.ts";
 import { fetchRemoteModel } from "./remote.ts";
 import { type ServingModel, servingModel } from "./serving-model.ts";
 import type { ModelStore } from "./store.ts";
 
-export interface ModelSlot {
-  /** The model to serve now (undefined: this slot has none, e.g. no challenger configured). */
-  current(store: ModelStore | undefined, refreshSeconds: number): Promise<ServingModel | undefined>;
+/** Limit on one pointer read, and on one model's download + verification + load. */
+export const DEFAULT_LOAD_TIMEOUT_MS = 30_000;
+
+export interface SlotOptions {
+  /** Epoch milliseconds; tests pass their own clock to step through the backoff. */
+  now?: () => number;
+  /** Default DEFAULT_LOAD_TIMEOUT_MS. */
+  loadTimeoutMs?: number;
+  /** Default DEFAULT_RETRY. */
+  retry?: RetryPolicy;
 }
 
-export function modelSlot(pointerKey: string, bundled: ServingModel | undefined): ModelSlot {
+/** Read from the env per request, so a changed var applies without a restart. */
+export interface SlotSettings {
+  refreshSeconds: number;
+  /** Largest .onnx file accepted from R2. */
+  maxModelBytes: number;
+}
+
+export interface ModelSlot {
+  /**
+   * The model to serve now (undefined: this slot has none yet, e.g. no challenger configured or
+   * its first one still loading). A due refresh goes to `background`, or runs unobserved.
+   */
+  current(
+    store: ModelStore | undefined,
+    settings: SlotSettings,
+    background?: Background,
+  ): ServingModel | undefined;
+}
+
+export function modelSlot(
+  pointerKey: string,
+  bundled: ServingModel | undefined,
+  options: SlotOptions = {},
+): ModelSlot {
+  // Looked up per call rather than captured, so a test that mocks Date still drives it.
+  const now = options.now ?? (() => Date.now());
+  const timeoutMs = options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS;
+  const retry = options.retry ?? DEFAULT_RETRY;
   let active = bundled;
   let activePointer: string | null = null;
-  let rejected: string | undefined;
   let checkedAt = Number.NEGATIVE_INFINITY;
+  /** The last pointer read, when it failed: the next read waits for its backoff. */
+  let readFailure: Failure | undefined;
+  /** The pointer that last failed to load: it is tried again after its backoff. */
+  let loadFailure: Failure | undefined;
   let refreshing: Promise<void> | undefined;
 
-  async function refresh(store: ModelStore): Promise<void> {
-    checkedAt = Date.now();
+  function due(t: number, refreshMs: number): boolean {
+    if (readFailure) return t >= readFailure.retryAt;
+    if (loadFailure && t >= loadFailure.retryAt) return true;
+    return t - checkedAt >= refreshMs;
+  }
+
+  async function refresh(store: ModelStore, settings: SlotSettings): Promise<void> {
+    checkedAt = now();
     let pointer: string | null;
     try {
-      pointer = await store.pointers.get(pointerKey);
+      pointer = await withDeadline(store.pointers.get(pointerKey), timeoutMs, `KV get ${pointerKey}`);
+      readFailure = undefined;
     } catch (error) {
-      logLine("error", "model.pointer_unreadable", { pointerKey, error: describeError(error) });
+      readFailure = nextFailure(readFailure, pointerKey, now(), retry);
+      logLine("error", "model.pointer_unreadable", {
+        pointerKey,
+        error: describeError(error),
+        ...retryFields(readFailure),
+      });
       return;
     }
-    if (pointer === activePointer || pointer === rejected) return;
+    if (pointer === activePointer) {
+      // Back to the serving pointer: whatever failed before is no longer wanted.
+      loadFailure = undefined;
+      return;
+    }
     if (pointer === null) {
       // The pointer was deleted: back to the bundled model.
-      logLine("info", "model.swap", { pointerKey, pointer, model: active?.manifest?.id });
+      logLine("info", "model.swap", { pointerKey, pointer, model: bundled?.manifest?.id });
       active = bundled;
       activePointer = null;
+      loadFailure = undefined;
       return;
     }
+    if (loadFailure?.key === pointer && checkedAt < loadFailure.retryAt) return;
     try {
-      const next = servingModel(await fetchRemoteModel(store.bucket, pointer, store.weights));
-      await next.load();
+      const next = await withDeadline(load(store, pointer, settings), timeoutMs, `loading ${pointer}`);
       active = next;
       activePointer = pointer;
+      loadFailure = undefined;
       logLine("info", "model.swap", {
         pointerKey,
         pointer,
@@ -52,27 +116,45 @@ export function modelSlot(pointerKey: string, bundled: ServingModel | undefined)
         version: next.manifest?.version,
       });
     } catch (error) {
-      rejected = pointer;
+      loadFailure = nextFailure(loadFailure, pointer, now(), retry);
       logLine("error", "model.rejected", {
         pointerKey,
         pointer,
         error: describeError(error),
         serving: active?.manifest?.id,
+        ...retryFields(loadFailure),
       });
     }
   }
 
   return {
-    async current(store, refreshSeconds) {
+    current(store, settings, background) {
       if (!store) return bundled;
-      if (Date.now() - checkedAt >= refreshSeconds * 1000) {
-        // Concurrent requests share one check (and one download).
-        refreshing ??= refresh(store).finally(() => {
-          refreshing = undefined;
-        });
-        await refreshing;
+      if (!refreshing && due(now(), settings.refreshSeconds * 1000)) {
+        // One refresh at a time per slot: requests meanwhile serve the active model.
+        refreshing = refresh(store, settings)
+          .catch(() => undefined)
+          .finally(() => {
+            refreshing = undefined;
+          });
+        background?.(refreshing);
       }
       return active;
     },
   };
+}
+
+/** Fetched, verified, session created and warmed up: ready to serve. */
+async function load(store: ModelStore, pointer: string, settings: SlotSettings): Promise<ServingModel> {
+  const source = await fetchRemoteModel(store.bucket, pointer, {
+    weights: store.weights,
+    maxModelBytes: settings.maxModelBytes,
+  });
+  const model = servingModel(source);
+  await model.load();
+  return model;
+}
+
+function retryFields(failure: Failure): { attempts: number; retryAt: string } {
+  return { attempts: failure.attempts, retryAt: new Date(failure.retryAt).toISOString() };
 }

@@ -7,6 +7,8 @@
 import type { ServedWeights } from "./remote.ts";
 
 export interface R2ObjectBody {
+  /** Bytes in the object, known before its body is read (checked against the caps in remote.ts). */
+  size: number;
   arrayBuffer(): Promise<ArrayBuffer>;
   text(): Promise<string>;
 }

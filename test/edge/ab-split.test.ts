@@ -6,6 +6,7 @@ import type { EdgeEnv } from "../../edge/env.ts";
 import { assignArm } from "../../edge/model/ab-split.ts";
 import { sha256Hex } from "../../edge/model/remote.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
+import { backgroundWork } from "./r2-store.ts";
 import { candidates, type Fetch, get, manifest, postRerank, type RerankBody, user } from "./requests.ts";
 
 const users = Array.from({ length: 1000 }, (_, i) => `user-${i}`);
@@ -129,7 +130,11 @@ describe("A/B through the worker", () => {
         MTRANK_MODELS: env.TEST_MODELS,
         MTRANK_MODEL_POINTERS: env.TEST_POINTERS,
       };
-      const fetch: Fetch = async (r) => app.fetch(r, binding);
+      const background = backgroundWork();
+      const fetch: Fetch = async (r) => app.fetch(r, binding, background.ctx);
+      // No bundled challenger: while the R2 one loads (in waitUntil), the champion serves its users.
+      expect(await served(fetch, "user-7")).toEqual({ arm: "champion", version: manifest.version });
+      await background.settle();
       expect(await served(fetch, "user-7")).toEqual({ arm: "challenger", version: "r2-challenger" });
     } finally {
       await env.TEST_POINTERS.delete("models/challenger");

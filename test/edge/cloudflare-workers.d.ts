@@ -5,7 +5,9 @@ declare module "cloudflare:workers" {
 
   interface TestR2Bucket {
     put(key: string, value: ArrayBuffer | string): Promise<unknown>;
-    get(key: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer>; text(): Promise<string> } | null>;
+    get(
+      key: string,
+    ): Promise<{ size: number; arrayBuffer(): Promise<ArrayBuffer>; text(): Promise<string> } | null>;
     delete(key: string): Promise<void>;
   }
   interface TestKvNamespace {

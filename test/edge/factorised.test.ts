@@ -117,7 +117,11 @@ describe("factorised graph from R2", () => {
         const value = files[key];
         if (value === undefined) return null;
         const bytes = typeof value === "string" ? new TextEncoder().encode(value).buffer : value;
-        return { arrayBuffer: async () => bytes, text: async () => new TextDecoder().decode(bytes) };
+        return {
+          size: bytes.byteLength,
+          arrayBuffer: async () => bytes,
+          text: async () => new TextDecoder().decode(bytes),
+        };
       },
     };
   }

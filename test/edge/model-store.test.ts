@@ -1,6 +1,8 @@
 /**
- * Models from R2 + a KV pointer (miniflare's local R2 and KV): verified by sha256 before use,
- * loaded once per isolate, swapped when the pointer changes, never served when they fail.
+ * Models from R2 + a KV pointer (miniflare's local R2 and KV), through the worker's routes:
+ * verified by sha256 before use, loaded once per isolate in the request's waitUntil (requests
+ * meanwhile get the model already serving), swapped when the pointer changes, never served when
+ * they fail.
  */
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
@@ -8,9 +10,8 @@ import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
 import { sha256Hex } from "../../edge/model/remote.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
+import { backgroundWork, bindings, gate, POINTER, type UploadOptions, upload } from "./r2-store.ts";
 import { candidates, get, manifest, postRerank, type RerankBody, rerankBody } from "./requests.ts";
-
-const POINTER = "models/current";
 
 let logged: MockInstance<typeof console.log>;
 beforeEach(async () => {
@@ -21,51 +22,19 @@ afterEach(() => {
   logged.mockRestore();
 });
 
-/** Uploads the fixture model under models/<label>/ with a manifest naming `version`; returns the prefix. */
-async function upload(
-  label: string,
-  version: string,
-  options: { bytes?: ArrayBuffer; sha256?: string; files?: unknown; features?: unknown } = {},
-): Promise<string> {
-  const prefix = `models/${label}/`;
-  const bytes = options.bytes ?? modelBytes;
-  const sha256 = options.sha256 ?? (await sha256Hex(modelBytes));
-  const files = options.files ?? { "model.onnx": { sha256, bytes: bytes.byteLength } };
-  const features = options.features ?? manifest.features;
-  await env.TEST_MODELS.put(
-    `${prefix}manifest.json`,
-    JSON.stringify({ ...manifest, features, version, files }),
-  );
-  await env.TEST_MODELS.put(`${prefix}model.onnx`, bytes);
-  return prefix;
+interface Served {
+  version: string;
+  header: string | null;
+  fallback: boolean;
 }
 
-/** Bindings for one app, counting the worker's reads of KV and of .onnx graphs in R2. */
-function bindings(refreshSeconds: string) {
-  const reads = { pointer: 0, model: 0 };
-  const binding: EdgeEnv = {
-    MTRANK_MODEL_REFRESH_S: refreshSeconds,
-    MTRANK_MODEL_POINTERS: {
-      get: (key) => {
-        reads.pointer += 1;
-        return env.TEST_POINTERS.get(key);
-      },
-    },
-    MTRANK_MODELS: {
-      get: (key) => {
-        if (key.endsWith(".onnx")) reads.model += 1;
-        return env.TEST_MODELS.get(key);
-      },
-    },
-  };
-  return { binding, reads };
-}
-
+/** One app (one isolate's catalog) with an execution context whose waitUntil work `settle` awaits. */
 function serve(binding: EdgeEnv) {
   const app = createApp({ manifest, model: modelBytes });
-  return async (): Promise<{ version: string; header: string | null; fallback: boolean }> => {
+  const background = backgroundWork();
+  const rerank = async (): Promise<Served> => {
     const res = await postRerank(rerankBody({ candidates: candidates(5) }), async (r) =>
-      app.fetch(r, binding),
+      app.fetch(r, binding, background.ctx),
     );
     expect(res.status).toBe(200);
     const body = (await res.json()) as RerankBody;
@@ -75,7 +44,17 @@ function serve(binding: EdgeEnv) {
       fallback: body.fallback,
     };
   };
+  /** A rerank, then its background work done: the next request sees what it loaded. */
+  const rerankSettled = async (): Promise<Served> => {
+    const served = await rerank();
+    await background.settle();
+    return served;
+  };
+  return { app, rerank, rerankSettled, ...background };
 }
+
+const bundled: Served = { version: manifest.version, header: manifest.version, fallback: false };
+const r2 = (version: string): Served => ({ version, header: version, fallback: false });
 
 function events(name: string): Record<string, unknown>[] {
   return logged.mock.calls
@@ -83,41 +62,89 @@ function events(name: string): Record<string, unknown>[] {
     .filter((line) => line.event === name);
 }
 
+/** Fails the test instead of hanging when a request waits for a download held open. */
+function promptly<T>(work: Promise<T>, ms = 10_000): Promise<T> {
+  return Promise.race([
+    work,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)),
+  ]);
+}
+
 describe("models from R2 + KV", () => {
   it("no pointer in KV -> the bundled model", async () => {
-    const rerank = serve(bindings("60").binding);
-    expect(await rerank()).toEqual({ version: manifest.version, header: manifest.version, fallback: false });
+    const { rerankSettled } = serve(bindings("60").binding);
+    expect(await rerankSettled()).toEqual(bundled);
+    expect(await rerankSettled()).toEqual(bundled);
+    expect(events("model.swap")).toEqual([]);
   });
 
-  it("the pointer's model serves once verified, loaded once per isolate", async () => {
+  it("the pointer's model loads in the background, then serves; loaded once per isolate", async () => {
     await env.TEST_POINTERS.put(POINTER, await upload("good-1", "r2-1"));
     const { binding, reads } = bindings("0");
-    const rerank = serve(binding);
-    for (let i = 0; i < 4; i += 1)
-      expect(await rerank()).toEqual({ version: "r2-1", header: "r2-1", fallback: false });
-    expect(reads.pointer).toBe(4); // refresh 0: checked on every request ...
-    expect(reads.model).toBe(1); // ... but fetched once
+    const { rerank, rerankSettled, pending } = serve(binding);
+    // The first request does not wait for R2: the bundled model answers, the load goes to waitUntil.
+    expect(await rerank()).toEqual(bundled);
+    expect(pending).toHaveLength(1);
+    expect(await rerankSettled()).toEqual(bundled); // the same load, still in flight
+    for (let i = 0; i < 4; i += 1) expect(await rerankSettled()).toEqual(r2("r2-1"));
+    expect(reads.model).toBe(1); // fetched once ...
+    expect(reads.pointer).toBeGreaterThanOrEqual(5); // ... though with refresh 0 the pointer is read every time
     expect(events("model.swap")).toMatchObject([{ pointer: "models/good-1/", version: "r2-1" }]);
   });
 
   it("the pointer is read at most every MTRANK_MODEL_REFRESH_S seconds", async () => {
     await env.TEST_POINTERS.put(POINTER, await upload("good-1", "r2-1"));
     const { binding, reads } = bindings("3600");
-    const rerank = serve(binding);
-    expect((await rerank()).version).toBe("r2-1");
+    const { rerankSettled } = serve(binding);
+    expect(await rerankSettled()).toEqual(bundled);
+    expect((await rerankSettled()).version).toBe("r2-1");
     await env.TEST_POINTERS.put(POINTER, await upload("good-2", "r2-2"));
-    for (let i = 0; i < 3; i += 1) expect((await rerank()).version).toBe("r2-1");
+    for (let i = 0; i < 3; i += 1) expect((await rerankSettled()).version).toBe("r2-1");
     expect(reads.pointer).toBe(1);
   });
 
   it("a changed pointer swaps the model in; a deleted one goes back to the bundled model", async () => {
     await env.TEST_POINTERS.put(POINTER, await upload("good-1", "r2-1"));
-    const rerank = serve(bindings("0").binding);
-    expect((await rerank()).version).toBe("r2-1");
+    const { rerankSettled } = serve(bindings("0").binding);
+    await rerankSettled();
+    expect((await rerankSettled()).version).toBe("r2-1");
     await env.TEST_POINTERS.put(POINTER, await upload("good-2", "r2-2"));
-    expect((await rerank()).version).toBe("r2-2");
+    expect((await rerankSettled()).version).toBe("r2-1"); // r2-2 loads behind this request
+    expect((await rerankSettled()).version).toBe("r2-2");
     await env.TEST_POINTERS.delete(POINTER);
-    expect((await rerank()).version).toBe(manifest.version);
+    await rerankSettled();
+    expect((await rerankSettled()).version).toBe(manifest.version);
+  });
+
+  it("a request during a slow load gets the serving model at once; one load at a time", async () => {
+    await env.TEST_POINTERS.put(POINTER, await upload("good-1", "r2-1"));
+    const requested = gate();
+    const download = gate();
+    const { binding, reads } = bindings("0", {
+      beforeModel: (key) => {
+        if (!key.startsWith("models/good-2/")) return Promise.resolve();
+        requested.open();
+        return download.opened;
+      },
+    });
+    const { rerank, rerankSettled, settle, pending } = serve(binding);
+    await rerankSettled();
+    expect(await rerankSettled()).toEqual(r2("r2-1"));
+
+    await env.TEST_POINTERS.put(POINTER, await upload("good-2", "r2-2"));
+    const pointerReads = reads.pointer;
+    // r2-2's download is held open: requests keep getting r2-1 without waiting for it.
+    expect(await promptly(rerank())).toEqual(r2("r2-1"));
+    await promptly(requested.opened);
+    for (let i = 0; i < 3; i += 1) expect(await promptly(rerank())).toEqual(r2("r2-1"));
+    expect(reads.model).toBe(2); // r2-2 requested once ...
+    expect(reads.pointer).toBe(pointerReads + 1); // ... by the one refresh in flight
+    expect(pending).toHaveLength(1);
+
+    download.open();
+    await settle();
+    expect(await rerankSettled()).toEqual(r2("r2-2"));
+    expect(events("model.swap").map((e) => e.version)).toEqual(["r2-1", "r2-2"]);
   });
 
   it("model.onnx that does not match the manifest's sha256 is never served", async () => {
@@ -125,54 +152,155 @@ describe("models from R2 + KV", () => {
     tampered[0] = (tampered.at(0) ?? 0) ^ 0xff;
     await env.TEST_POINTERS.put(POINTER, await upload("good-1", "r2-1"));
     const { binding, reads } = bindings("0");
-    const rerank = serve(binding);
-    expect((await rerank()).version).toBe("r2-1");
+    const { rerankSettled } = serve(binding);
+    await rerankSettled();
+    expect((await rerankSettled()).version).toBe("r2-1");
 
     await env.TEST_POINTERS.put(POINTER, await upload("tampered", "r2-bad", { bytes: tampered.buffer }));
-    for (let i = 0; i < 3; i += 1)
-      expect(await rerank()).toEqual({ version: "r2-1", header: "r2-1", fallback: false });
-    expect(reads.model).toBe(2); // the rejected model is not fetched again while the pointer stays
+    for (let i = 0; i < 3; i += 1) expect(await rerankSettled()).toEqual(r2("r2-1"));
+    // Tried again only after its backoff (5 s at first; these requests take well under that).
+    expect(reads.model).toBe(2);
     const [rejected, ...more] = events("model.rejected");
     expect(more).toEqual([]);
-    expect(rejected).toMatchObject({ level: "error", pointer: "models/tampered/", serving: manifest.id });
+    expect(rejected).toMatchObject({
+      level: "error",
+      pointer: "models/tampered/",
+      serving: manifest.id,
+      attempts: 1,
+    });
     expect(String(rejected!.error)).toMatch(/ModelVerificationError: .*sha256/);
+    expect(Date.parse(String(rejected!.retryAt)) - Date.parse(String(rejected!.ts))).toBeGreaterThan(4000);
   });
 
   it("a model that fails at first load leaves the bundled model serving", async () => {
-    const cases: [string, Parameters<typeof upload>[2]][] = [
-      ["wrong-hash", { sha256: "0".repeat(64) }],
-      ["no-files", { files: {} }],
-      ["truncated", { bytes: modelBytes.slice(0, 100) }],
+    const sha256 = await sha256Hex(modelBytes);
+    const cases: [string, UploadOptions, RegExp][] = [
+      ["wrong-hash", { sha256: "0".repeat(64) }, /sha256/],
+      ["no-files", { files: {} }, /files\["model\.onnx"\]\.sha256 is missing/],
+      ["truncated", { bytes: modelBytes.slice(0, 100) }, /sha256/],
+      // The exporter always writes the byte count; a manifest without one is refused.
+      [
+        "no-bytes",
+        { files: { "model.onnx": { sha256 } } },
+        /files\["model\.onnx"\]\.bytes must be a byte count, got undefined/,
+      ],
+      [
+        "string-bytes",
+        { files: { "model.onnx": { sha256, bytes: "12" } } },
+        /bytes must be a byte count, got "12"/,
+      ],
+      [
+        "wrong-bytes",
+        { files: { "model.onnx": { sha256, bytes: 7 } } },
+        /model\.onnx: \d+ bytes, .* says 7$/,
+      ],
       // Verified bytes, but the graph cannot run the manifest's inputs: the trial run at load fails.
-      ["unrunnable", { features: { ...manifest.features, denseSize: manifest.features.denseSize + 1 } }],
+      [
+        "unrunnable",
+        { features: { ...manifest.features, denseSize: manifest.features.denseSize + 1 } },
+        /OrtRun/,
+      ],
+      ["absent", { withoutModel: true }, /R2 has no models\/absent\/model\.onnx/],
     ];
     for (const [label, options] of cases) {
       await env.TEST_POINTERS.put(POINTER, await upload(label, `r2-${label}`, options));
-      const rerank = serve(bindings("0").binding);
-      expect(await rerank(), label).toEqual({
-        version: manifest.version,
-        header: manifest.version,
-        fallback: false,
-      });
+      const { rerankSettled } = serve(bindings("0").binding);
+      expect(await rerankSettled(), label).toEqual(bundled);
+      expect(await rerankSettled(), label).toEqual(bundled);
     }
-    await env.TEST_POINTERS.put(POINTER, "models/absent/");
-    expect((await serve(bindings("0").binding)()).version).toBe(manifest.version);
-    expect(events("model.rejected").map((e) => e.pointer)).toEqual([
-      "models/wrong-hash/",
-      "models/no-files/",
-      "models/truncated/",
-      "models/unrunnable/",
-      "models/absent/",
+    await env.TEST_POINTERS.put(POINTER, "models/nothing-here/");
+    const { rerankSettled } = serve(bindings("0").binding);
+    await rerankSettled();
+    expect((await rerankSettled()).version).toBe(manifest.version);
+    const rejected = events("model.rejected");
+    expect(rejected.map((e) => e.pointer)).toEqual([
+      ...cases.map(([label]) => `models/${label}/`),
+      "models/nothing-here/",
     ]);
+    for (const [i, [label, , error]] of cases.entries())
+      expect(String(rejected[i]!.error), label).toMatch(error);
+    expect(events("model.swap")).toEqual([]);
   });
 
-  it("/v1/models lists the model the pointer names", async () => {
+  it("/v1/models lists the model the pointer names once it has loaded", async () => {
     await env.TEST_POINTERS.put(POINTER, await upload("good-1", "r2-1"));
-    const app = createApp({ manifest, model: modelBytes });
-    const res = await get("/v1/models", async (r) => app.fetch(r, bindings("60").binding));
-    expect(await res.json()).toMatchObject({
-      models: [{ id: manifest.id, version: "r2-1", arm: "champion" }],
-    });
+    const { binding } = bindings("60");
+    const { app, ctx, settle } = serve(binding);
+    const models = async () => {
+      const res = await get("/v1/models", async (r) => app.fetch(r, binding, ctx));
+      await settle();
+      return res.json();
+    };
+    expect(await models()).toMatchObject({ models: [{ version: manifest.version, arm: "champion" }] });
+    expect(await models()).toMatchObject({ models: [{ id: manifest.id, version: "r2-1", arm: "champion" }] });
+  });
+});
+
+describe("size caps", () => {
+  it("a graph R2 declares larger than MTRANK_MODEL_MAX_BYTES is refused before its body is read", async () => {
+    const cap = modelBytes.byteLength - 1;
+    // The manifest under-states the size, so the R2 object's own size is what refuses it.
+    const files = { "model.onnx": { sha256: await sha256Hex(modelBytes), bytes: 100 } };
+    await env.TEST_POINTERS.put(POINTER, await upload("over-cap", "r2-big", { files }));
+    const { binding, reads } = bindings("0");
+    binding.MTRANK_MODEL_MAX_BYTES = String(cap);
+    const { rerankSettled } = serve(binding);
+    expect(await rerankSettled()).toEqual(bundled);
+    expect(await rerankSettled()).toEqual(bundled);
+    expect(reads.model).toBe(1);
+    expect(reads.body).toBe(1); // manifest.json only: model.onnx's body was never read
+    const [rejected] = events("model.rejected");
+    expect(rejected?.pointer).toBe("models/over-cap/");
+    expect(String(rejected?.error)).toBe(
+      `ModelVerificationError: models/over-cap/model.onnx: ${modelBytes.byteLength} bytes, over the ${cap}-byte cap`,
+    );
+  });
+
+  it("a manifest whose byte count is over the cap is refused without fetching the graph", async () => {
+    const cap = modelBytes.byteLength - 1;
+    await env.TEST_POINTERS.put(POINTER, await upload("over-cap-2", "r2-big"));
+    const { binding, reads } = bindings("0");
+    binding.MTRANK_MODEL_MAX_BYTES = String(cap);
+    const { rerankSettled } = serve(binding);
+    await rerankSettled();
+    expect(await rerankSettled()).toEqual(bundled);
+    expect(reads.model).toBe(0);
+    expect(String(events("model.rejected")[0]?.error)).toMatch(
+      new RegExp(`model\\.onnx.*bytes says ${modelBytes.byteLength}, over the ${cap}-byte cap`),
+    );
+  });
+
+  it("the graph serves at exactly the cap", async () => {
+    await env.TEST_POINTERS.put(POINTER, await upload("at-cap", "r2-at-cap"));
+    const { binding } = bindings("0");
+    binding.MTRANK_MODEL_MAX_BYTES = String(modelBytes.byteLength);
+    const { rerankSettled } = serve(binding);
+    await rerankSettled();
+    expect(await rerankSettled()).toEqual(r2("r2-at-cap"));
+  });
+
+  it("a manifest.json over 1 MiB is refused before its body is read", async () => {
+    const padding = "x".repeat(1024 * 1024);
+    await env.TEST_POINTERS.put(POINTER, await upload("huge-manifest", "r2-huge", { extra: { padding } }));
+    const { binding, reads } = bindings("0");
+    const { rerankSettled } = serve(binding);
+    await rerankSettled();
+    expect(await rerankSettled()).toEqual(bundled);
+    expect(reads.body).toBe(0);
+    expect(reads.model).toBe(0);
+    expect(String(events("model.rejected")[0]?.error)).toMatch(
+      /^ModelVerificationError: models\/huge-manifest\/manifest\.json: \d+ bytes, over the 1048576-byte cap$/,
+    );
+  });
+
+  it("a bad MTRANK_MODEL_MAX_BYTES is logged and the 64 MiB default applies", async () => {
+    await env.TEST_POINTERS.put(POINTER, await upload("good-cap", "r2-cap"));
+    const { binding } = bindings("0");
+    binding.MTRANK_MODEL_MAX_BYTES = "lots";
+    const { rerankSettled } = serve(binding);
+    await rerankSettled();
+    expect((await rerankSettled()).version).toBe("r2-cap");
+    expect(events("config.invalid")[0]?.error).toMatch(/MTRANK_MODEL_MAX_BYTES must be a number/);
   });
 });
 
@@ -195,17 +323,24 @@ describe("MTRANK_MODEL_WEIGHTS", () => {
     await env.TEST_POINTERS.put(POINTER, await uploadInt8Only("int8-1", "r2-int8"));
     const int8 = bindings("0");
     int8.binding.MTRANK_MODEL_WEIGHTS = "int8";
-    expect(await serve(int8.binding)()).toEqual({ version: "r2-int8", header: "r2-int8", fallback: false });
+    const int8App = serve(int8.binding);
+    await int8App.rerankSettled();
+    expect(await int8App.rerankSettled()).toEqual(r2("r2-int8"));
     expect(int8.reads.model).toBe(1); // model.int8.onnx, once
     // float32 (the default) reads the broken model.onnx: refused, the bundled model keeps serving.
-    expect((await serve(bindings("0").binding)()).version).toBe(manifest.version);
+    const float32App = serve(bindings("0").binding);
+    await float32App.rerankSettled();
+    expect((await float32App.rerankSettled()).version).toBe(manifest.version);
+    expect(events("model.rejected").map((e) => e.pointer)).toEqual(["models/int8-1/"]);
   });
 
   it("a value other than float32 or int8 is logged and float32 served", async () => {
     await env.TEST_POINTERS.put(POINTER, await upload("good-w", "r2-w"));
     const { binding } = bindings("0");
     binding.MTRANK_MODEL_WEIGHTS = "fp16";
-    expect((await serve(binding)()).version).toBe("r2-w");
+    const { rerankSettled } = serve(binding);
+    await rerankSettled();
+    expect((await rerankSettled()).version).toBe("r2-w");
     expect(events("config.invalid")[0]?.error).toMatch(
       /MTRANK_MODEL_WEIGHTS must be "float32" or "int8", got "fp16"/,
     );
