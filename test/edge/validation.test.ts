@@ -1,12 +1,15 @@
 /** Bad input to POST /v1/rerank: 4xx application/problem+json naming the field, never a 5xx. */
 import { beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../edge/app.ts";
 import { MAX_CANDIDATES } from "../../edge/rerank/schema.ts";
 import { MAX_BODY_BYTES } from "../../edge/routes/rerank.ts";
+import modelBytes from "../../fixtures/model/model.onnx";
 import {
   candidates,
   type FeatureValue,
   get,
   headNames,
+  manifest,
   type ProblemBody,
   postRerank,
   rerankBody,
@@ -86,6 +89,64 @@ describe("POST /v1/rerank rejects bad input", () => {
     await rejects({ candidates: [], weights: { [head]: "2" } }, `weights.${head}`);
     const p = await problem(await postRerank(`{"candidates":[],"weights":{"${head}":1e999}}`), 400);
     expect(p.errors?.[0]?.field).toBe(`weights.${head}`);
+  });
+
+  it("weights past 1e6 -> 400 naming the field; at 1e6 every score is a finite number", async () => {
+    const head = headNames[0]!;
+    for (const w of [1e308, Number.MAX_VALUE, 1e6 + 1])
+      await rejects({ candidates: [], weights: { [head]: w } }, `weights.${head}`);
+    for (const fusion of ["sum", "product"]) {
+      const weights = Object.fromEntries(headNames.map((h) => [h, 1e6]));
+      const res = await postRerank(
+        rerankBody({ candidates: candidates(20), weights, fusion, explain: true }),
+      );
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(text).not.toContain("null");
+      const body = JSON.parse(text) as { items: { score: number; contributions: Record<string, number> }[] };
+      for (const item of body.items) {
+        expect(Number.isFinite(item.score)).toBe(true);
+        for (const c of Object.values(item.contributions)) expect(Number.isFinite(c)).toBe(true);
+      }
+    }
+  });
+
+  it("a numeric feature sent as a string that is no number -> 400 naming the field, as in training", async () => {
+    const list = candidates(3);
+    list[1]!.features = { ...list[1]!.features, item_price: "cheap" };
+    const p = await problem(await postRerank(rerankBody({ candidates: list })), 400);
+    expect(p.errors?.[0]?.field).toBe("candidates.1.features.item_price");
+    expect(p.detail).toMatch(/"cheap" is not a number/);
+    const numeric = await postRerank(
+      rerankBody({
+        candidates: list.map((c) => ({ ...c, features: { ...c.features, item_price: " 12.5 " } })),
+      }),
+    );
+    expect(numeric.status).toBe(200);
+    const user = await postRerank({
+      user: { features: { user_activity: "lots" } },
+      candidates: candidates(2),
+    });
+    expect((await problem(user, 400)).errors?.[0]?.field).toBe("user.features.user_activity");
+  });
+
+  it("a body stream that breaks off mid-read -> 400 problem, not a 500", async () => {
+    let sent = false;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent) return controller.error(new Error("client reset"));
+        sent = true;
+        controller.enqueue(new TextEncoder().encode('{"candidates": ['));
+      },
+    });
+    // Straight into the app: through the test pool's loopback the worker would see the body end
+    // early (invalid JSON) rather than the stream's error.
+    const app = createApp({ manifest, model: modelBytes });
+    const res = await app.fetch(
+      new Request("http://mtrank.test/v1/rerank", { method: "POST", body: stream }),
+      {},
+    );
+    expect((await problem(res, 400)).type).toBe("urn:mtrank:problem:body-unreadable");
   });
 
   it("bad fusion, topK or explain -> 400 naming the field", async () => {

@@ -1,0 +1,51 @@
+/** rankCandidates: a model whose outputs are not finite numbers is refused, never ranked by. */
+import { describe, expect, it } from "vitest";
+import { ServerTiming } from "../../edge/http/server-timing.ts";
+import type { LoadedModel } from "../../edge/model/serving-model.ts";
+import { NonFiniteScoreError, rankCandidates } from "../../edge/rerank/rank.ts";
+import { compileEncoder } from "../../shared/encoder/encode.ts";
+import { candidates, headNames, manifest } from "./requests.ts";
+
+function modelAnswering(value: (head: string, row: number) => number): LoadedModel {
+  return {
+    manifest,
+    encoder: compileEncoder(manifest.features),
+    graph: "plain",
+    async predict(batch) {
+      return Object.fromEntries(
+        headNames.map((h) => [h, Float32Array.from({ length: batch.rows }, (_, i) => value(h, i))]),
+      );
+    },
+  };
+}
+
+const rank = (model: LoadedModel, weights: Record<string, number>) => {
+  const list = candidates(4);
+  return rankCandidates(
+    model,
+    { candidates: list },
+    list,
+    { weights, mode: "sum" },
+    new ServerTiming(),
+    (o) => o,
+  );
+};
+
+describe("rankCandidates", () => {
+  it("ranks finite outputs", async () => {
+    const items = await rank(
+      modelAnswering((_, i) => i / 10),
+      { [headNames[0]!]: 1 },
+    );
+    expect(items.map((i) => i.id)).toEqual(["c3", "c2", "c1", "c0"]);
+  });
+
+  it("NaN or Infinity in any head, weighted or not, is an error naming the candidate and head", async () => {
+    const other = headNames.at(-1)!;
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const model = modelAnswering((h, i) => (h === other && i === 2 ? bad : 0.5));
+      await expect(rank(model, { [headNames[0]!]: 1 })).rejects.toThrow(NonFiniteScoreError);
+      await expect(rank(model, { [headNames[0]!]: 1 })).rejects.toThrow(`candidate "c2": ${other} is ${bad}`);
+    }
+  });
+});
