@@ -1,7 +1,12 @@
 /** The encoder in Node: parity with the committed fixture (its workerd twin is test/edge/encoder-parity.test.ts). */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { bucketIndex, compileEncoder, type FeatureValues } from "../../shared/encoder/encode.ts";
+import {
+  bucketIndex,
+  compileEncoder,
+  FeatureValueError,
+  type FeatureValues,
+} from "../../shared/encoder/encode.ts";
 import { fitEncoder } from "../../shared/encoder/fit.ts";
 import type { EncoderState, NumericState } from "../../shared/encoder/state.ts";
 import { parseSpec } from "../../shared/spec.ts";
@@ -50,6 +55,26 @@ describe("encoder", () => {
     const batch = compileEncoder(state).encodeRows([{ c: "", x: "NA" }, { c: "new" }, { c: "a", x: 2 }]);
     expect([...batch.ids]).toEqual([0, 1, 2]);
     expect([...batch.dense]).toEqual([0, 1, 0, 1, 0, 0]);
+  });
+
+  it("refuses a numeric value that is present but no number, naming the feature and where it was", () => {
+    const encoder = compileEncoder(fixture.state);
+    expect(() => encoder.encodeRows([{ age: "abc" }])).toThrow(FeatureValueError);
+    expect(() => encoder.encodeRows([{ age: "abc" }])).toThrow('feature "age": "abc" is not a number');
+    for (const value of ["Infinity", "1e999", "12 years", {}]) {
+      expect(() => encoder.encodeRows([{ age: value as string }])).toThrow(/is not a number/);
+    }
+    try {
+      encoder.encodeRequest({ user: { age: "old" } }, [{}]);
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(FeatureValueError);
+      expect((error as FeatureValueError).at).toBe("user");
+    }
+    // Spellings of numbers, and the spec's missing tokens, are read as before.
+    expect(() =>
+      encoder.encodeRows([{ age: " 33 " }, { age: "NA" }, { age: true }, { age: "-1.5e1" }]),
+    ).not.toThrow();
   });
 
   it("clips standardised outliers", () => {
