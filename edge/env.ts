@@ -1,6 +1,22 @@
 /** The worker's bindings: configuration from wrangler.toml [vars], secrets, and R2/KV bindings. */
-import type { RequestLogFields } from "./http/request-log.ts";
-import type { KvReader, ModelStore, R2BucketReader } from "./model/store.ts";
+import type { RequestLogFields } from "./log.ts";
+
+/**
+ * The R2 and KV calls the worker makes, typed here (no @cloudflare/workers-types in this
+ * project): an R2 bucket of model directories and a KV namespace of pointers (model/store.ts).
+ */
+export interface R2ObjectBody {
+  /** Bytes in the object, known before its body is read (checked against the caps in model/remote.ts). */
+  size: number;
+  arrayBuffer(): Promise<ArrayBuffer>;
+  text(): Promise<string>;
+}
+export interface R2BucketReader {
+  get(key: string): Promise<R2ObjectBody | null>;
+}
+export interface KvReader {
+  get(key: string): Promise<string | null>;
+}
 
 export interface EdgeEnv {
   /** Secret: comma-separated API keys. When set, /v1/* needs `Authorization: Bearer <key>`. */
@@ -59,15 +75,4 @@ export function numberSetting(
   if (!Number.isFinite(value) || value < min || value > max)
     throw new Error(`${name} must be a number in [${min}, ${max}], got "${raw}"`);
   return value;
-}
-
-/** The R2 + KV model store, when both bindings exist. */
-export function modelStore(env: EdgeEnv | undefined): ModelStore | undefined {
-  const bucket = env?.MTRANK_MODELS;
-  const pointers = env?.MTRANK_MODEL_POINTERS;
-  if (!bucket || !pointers) return undefined;
-  const weights = env?.MTRANK_MODEL_WEIGHTS ?? "float32";
-  if (weights !== "float32" && weights !== "int8")
-    throw new Error(`MTRANK_MODEL_WEIGHTS must be "float32" or "int8", got "${weights}"`);
-  return { bucket, pointers, weights };
 }

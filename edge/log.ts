@@ -9,3 +9,17 @@ export function logLine(level: LogLevel, event: string, fields: Record<string, u
 export function describeError(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
+
+/** What a route adds to its request's log line. */
+export interface RequestLogFields {
+  candidates?: number;
+  model?: { id: string; version: string };
+  /** A/B arm that served: champion or challenger. */
+  arm?: string;
+  /** Which graph scored: "plain", or "factorised" (user/context part once per request). */
+  graph?: string;
+  /** The fallback reason when the model could not serve, else absent. */
+  fallback?: string;
+  /** The error behind a fallback, "Name: message". */
+  error?: string;
+}

@@ -5,8 +5,7 @@
  * its own; its rejection is the caller's to handle, so none is left unhandled here.
  */
 import type { Context } from "hono";
-
-export type Background = (work: Promise<unknown>) => void;
+import type { Background } from "../model/slot.ts";
 
 export function backgroundOf(c: Context): Background {
   let ctx: { waitUntil(p: Promise<unknown>): void } | undefined;

@@ -5,20 +5,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { EdgeBindings } from "../env.ts";
-
-/** What a route adds to its request's log line. */
-export interface RequestLogFields {
-  candidates?: number;
-  model?: { id: string; version: string };
-  /** A/B arm that served: champion or challenger. */
-  arm?: string;
-  /** Which graph scored: "plain", or "factorised" (user/context part once per request). */
-  graph?: string;
-  /** The fallback reason when the model could not serve, else absent. */
-  fallback?: string;
-  /** The error behind a fallback, "Name: message". */
-  error?: string;
-}
+import type { RequestLogFields } from "../log.ts";
 
 export function requestLog(): MiddlewareHandler<EdgeBindings> {
   return async (c, next) => {

@@ -4,14 +4,13 @@
  * that serves MTRANK_CHALLENGER_SHARE percent of users, chosen by a stable hash of the user id.
  * A request without a user id, or a challenger that is absent or failed, gets the champion.
  */
-import { type EdgeEnv, modelStore, type NumberSettingName, numberSetting } from "../env.ts";
-import type { Background } from "../http/background.ts";
+import { type EdgeEnv, type NumberSettingName, numberSetting } from "../env.ts";
 import { describeError, logLine } from "../log.ts";
 import { type Arm, assignArm } from "./ab-split.ts";
 import { DEFAULT_MODEL_MAX_BYTES } from "./remote.ts";
 import type { ServingModel } from "./serving-model.ts";
-import { modelSlot, type SlotOptions, type SlotSettings } from "./slot.ts";
-import type { ModelStore } from "./store.ts";
+import { type Background, modelSlot, type SlotOptions, type SlotSettings } from "./slot.ts";
+import { type ModelStore, modelStore } from "./store.ts";
 
 export type { Arm } from "./ab-split.ts";
 

@@ -5,15 +5,14 @@
  * declared size is checked against a cap before its body is read: a Worker has 128 MB of memory,
  * and a wrong prefix pointing at a huge object must fail cleanly rather than take the isolate down.
  */
+
+import type { R2BucketReader, R2ObjectBody } from "../env.ts";
 import type { ModelSource } from "./serving-model.ts";
-import type { R2BucketReader, R2ObjectBody } from "./store.ts";
+import type { ServedWeights } from "./store.ts";
 
 export class ModelVerificationError extends Error {
   override name = "ModelVerificationError";
 }
-
-/** Which weights to serve from a model directory: model.onnx or model.int8.onnx (MTRANK_MODEL_WEIGHTS). */
-export type ServedWeights = "float32" | "int8";
 
 /** The exporter writes a few kB; anything near this is not a manifest. */
 export const MANIFEST_MAX_BYTES = 1024 * 1024;

@@ -12,7 +12,6 @@
  * given up on: the files of a pointer published before its upload finished load once they are
  * there. A different pointer is tried at once.
  */
-import type { Background } from "../http/background.ts";
 import { describeError, logLine } from "../log.ts";
 import { DEFAULT_RETRY, type Failure, nextFailure, type RetryPolicy } from "./backoff.ts";
 import { withDeadline } from "./deadline.ts";
@@ -21,6 +20,12 @@ import { type ServingModel, servingModel } from "./serving-model.ts";
 import type { ModelStore } from "./store.ts";
 
 /** Limit on one pointer read, and on one model's download + verification + load. */
+/**
+ * Where a request hands work it starts but must not wait for (http/background.ts wraps the
+ * runtime's waitUntil); absent, the work just runs.
+ */
+export type Background = (work: Promise<unknown>) => void;
+
 export const DEFAULT_LOAD_TIMEOUT_MS = 30_000;
 
 export interface SlotOptions {

@@ -1,7 +1,7 @@
 /**
  * A pre-initialised onnxruntime: the wasm memory as it stands after ORT's own initialisation
  * (`OrtInit`: the environment, every ONNX operator schema), taken once at build time
- * (ort-snapshot-build.ts) and written back into a fresh instance instead of running that
+ * (scripts/ort-snapshot-build.ts) and written back into a fresh instance instead of running that
  * initialisation again. The same idea as Wizer's snapshots. It saves the isolate's cold start
  * the initialisation's work and, above all, V8's compiling of the hundreds of wasm functions
  * that run only there.

@@ -5,10 +5,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { createApp } from "../../edge/app.ts";
+import type { R2BucketReader } from "../../edge/env.ts";
 import { ManifestError, parseManifest } from "../../edge/model/manifest.ts";
 import { fetchRemoteModel, ModelVerificationError, sha256Hex } from "../../edge/model/remote.ts";
 import { servingModel } from "../../edge/model/serving-model.ts";
-import type { R2BucketReader } from "../../edge/model/store.ts";
 import loggedRequests from "../../fixtures/model/requests.json";
 import manifestJson from "../../fixtures/model-factorised/manifest.json";
 import factorisedBytes from "../../fixtures/model-factorised/model.factorised.onnx";

@@ -5,9 +5,8 @@
  */
 import { env } from "cloudflare:workers";
 import type { ExecutionContext } from "hono";
-import type { EdgeEnv } from "../../edge/env.ts";
+import type { EdgeEnv, R2ObjectBody } from "../../edge/env.ts";
 import { sha256Hex } from "../../edge/model/remote.ts";
-import type { R2ObjectBody } from "../../edge/model/store.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
 import { manifest } from "./requests.ts";
 

@@ -127,7 +127,7 @@ describe("ORT started from a snapshot (fresh processes)", () => {
 
   it("scores the fixture model exactly as a runtime that initialised itself", async () => {
     const file = join(await mkdtemp(join(tmpdir(), "mtrank-snapshot-")), "ort-snapshot.bin");
-    expect(tsx(["edge/runtime/ort-snapshot-build.ts", "--out", file])).toMatch(/wrote/);
+    expect(tsx(["scripts/ort-snapshot-build.ts", "--out", file])).toMatch(/wrote/);
     const last = (out: string) =>
       JSON.parse(out.trim().split("\n").at(-1)!) as { use: string; outputs: Record<string, number[]> };
     const restored = last(tsx(["test/tools/ort-snapshot-run.ts", file]));

@@ -8,7 +8,7 @@
  */
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-web/wasm";
-import { compileOrtWasm, readOrtSnapshot } from "../../edge/runtime/ort-snapshot-build.ts";
+import { compileOrtWasm, readOrtSnapshot } from "../../scripts/ort-snapshot-build.ts";
 import { ortSnapshotUse, usePrecompiledWasm } from "../../edge/runtime/precompiled-wasm.ts";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { Command } from "commander";
-import { devServerArgs } from "../../edge/dev-config.ts";
+import { devServerArgs } from "../../scripts/dev-config.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { loadDataset } from "../data/load-dataset.ts";
 import { splitRows } from "../data/split.ts";

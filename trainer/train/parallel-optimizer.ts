@@ -21,6 +21,7 @@ import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "
 import * as tf from "@tensorflow/tfjs";
 import type { NetworkConfig } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
+import type { BatchGradients, EmbeddingUpdates, GradientSource, StepLoss } from "./batch.ts";
 import {
   batchArrays,
   batchObjective,
@@ -31,7 +32,6 @@ import {
 } from "./batch-gradients.ts";
 import type { RowLookup, SparseOptimizer } from "./sparse-optimizer.ts";
 import type { TaskWeighting, WeightingKind } from "./task-weighting.ts";
-import type { BatchGradients, GradientSource, StepLoss, TrainOptions } from "./train-network.ts";
 
 /** How long a worker may take to start (tsx compile, tfjs and its backend), and one shard. */
 const START_TIMEOUT_MS = 180_000;
@@ -84,7 +84,7 @@ export interface ParallelContext {
 /** Refuses what the data-parallel path cannot train, before any data is read. */
 export function checkWorkers(
   workers: number,
-  options: Pick<TrainOptions, "rankingLoss" | "embeddingUpdates">,
+  options: { rankingLoss?: number | undefined; embeddingUpdates?: EmbeddingUpdates | undefined },
 ): void {
   if (!Number.isInteger(workers) || workers < 1)
     throw new Error(`--workers: expected a whole number of threads >= 1, got ${workers}`);

@@ -11,6 +11,7 @@ import type { NamedArray } from "../artifact/float-pack.ts";
 import { evaluateTask } from "../evaluate/task-metrics.ts";
 import { headOutput, initNetwork, type NetworkConfig, networkLogits } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
+import type { BatchGradients, EmbeddingUpdates, GradientSource, LabelledBatch, StepLoss } from "./batch.ts";
 import {
   batchArrays,
   batchObjective,
@@ -25,6 +26,9 @@ import {
   type OptimizerState,
   type ScheduledOptimizer,
 } from "./dense-optimizer.ts";
+
+export type { BatchGradients, EmbeddingUpdates, GradientSource, LabelledBatch, StepLoss } from "./batch.ts";
+
 import { validationScore } from "./early-stopping.ts";
 import { checkWorkers, parallelGradients } from "./parallel-optimizer.ts";
 import { learningRateSchedule, type ScheduleKind } from "./schedule.ts";
@@ -32,12 +36,6 @@ import { seededRandom, shuffled } from "./shuffle.ts";
 import { SparseOptimizer } from "./sparse-optimizer.ts";
 import { MAX_BATCH, MIN_EPOCHS } from "./step-budget.ts";
 import { type TaskWeighting, taskWeighting, type WeightingKind } from "./task-weighting.ts";
-
-export interface LabelledBatch extends EncodedBatch {
-  labels: Record<string, Float32Array>;
-  /** A key per row for its group (spec.group): the ranking loss compares rows of one group. */
-  groups?: Uint32Array | null;
-}
 
 export interface TrainOptions {
   epochs: number;
@@ -102,8 +100,6 @@ export interface TrainOptions {
   /** After every step: the epoch, batches done and planned this epoch, the running mean loss. */
   onBatch?: (progress: { epoch: number; done: number; total: number; loss: number }) => void;
 }
-
-export type EmbeddingUpdates = "sparse" | "dense";
 
 export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, "taskWeights"> = {
   // What the step budget gives files from ~96k training rows up; `train` and `compress
@@ -280,27 +276,6 @@ function trainFrom(
   const validation = best!.epoch === 0 ? startValidation! : history[best!.epoch - 1]!.validation;
   return { params, history, bestEpoch: best!.epoch, validation };
 }
-
-export interface StepLoss {
-  /** The minimised loss (weighted, with any ranking term). */
-  total: number;
-  /** Each head's own loss, in config.heads order. */
-  tasks: Float32Array;
-}
-
-/**
- * One batch's losses and gradients for the sparse path: the dense ones by position in the
- * optimiser's variable list (null: no gradient), the table's by row.
- */
-export interface BatchGradients {
-  loss: StepLoss;
-  vars: (tf.Tensor | null)[];
-  rows: Int32Array;
-  /** [rows.length, embeddingDim] row-major. */
-  table: Float32Array;
-}
-
-export type GradientSource = (data: LabelledBatch, idx: Int32Array) => BatchGradients;
 
 /** One optimiser over all of a network's parameters. */
 export interface NetworkOptimizer {

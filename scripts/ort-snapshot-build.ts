@@ -4,21 +4,21 @@
  * "error"), for ./ort-snapshot.ts. Node, the worker's own recipe: the same binary, compiled
  * beforehand, instantiated through ./precompiled-wasm.ts's swap.
  *
- *   tsx edge/runtime/ort-snapshot-build.ts [--out FILE]
+ *   tsx scripts/ort-snapshot-build.ts [--out FILE]
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-web/wasm";
-import { writeAtomic } from "../../trainer/artifact/trained-model.ts";
 import {
   decodeSnapshot,
   encodeSnapshot,
   fingerprintExports,
   memoryImport,
   type OrtSnapshot,
-} from "./ort-snapshot.ts";
-import { usePrecompiledWasm } from "./precompiled-wasm.ts";
+} from "../edge/runtime/ort-snapshot.ts";
+import { usePrecompiledWasm } from "../edge/runtime/precompiled-wasm.ts";
+import { writeAtomic } from "../trainer/artifact/trained-model.ts";
 
 export const SNAPSHOT_FILE = "edge/runtime/generated/ort-snapshot.bin";
 const WASM_FILE = "node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm";
