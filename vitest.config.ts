@@ -30,6 +30,7 @@ export default defineConfig({
             "test/exporter/**/*.test.ts",
             "test/runtime/**/*.test.ts",
             "test/openapi/**/*.test.ts",
+            "test/package/**/*.test.ts",
           ],
         },
       },
