@@ -2,6 +2,13 @@
 
 export type FusionMode = "sum" | "product";
 
+/**
+ * Largest fusion weight, in requests and in a manifest's defaults. Heads are probabilities or
+ * label-scale values and product fusion's logs are floored, so weights up to 1e6 keep every fused
+ * score a finite number (1e308 could overflow to Infinity, which JSON writes as null).
+ */
+export const MAX_FUSION_WEIGHT = 1e6;
+
 /** Smallest probability used in product fusion, so a zero head cannot make every score -Infinity. */
 const FLOOR = 1e-12;
 

@@ -1,5 +1,6 @@
 /** Checks the serving model's manifest.json (docs/design.md "Artifact layout") before anything trusts it. */
 import * as v from "valibot";
+import { MAX_FUSION_WEIGHT } from "../../shared/fusion.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { describeIssues, formatIssue } from "../../shared/validation.ts";
 
@@ -19,7 +20,10 @@ const ManifestSchema = v.looseObject({
   ),
   fusion: v.object({
     defaults: v.object({
-      weights: v.record(v.string(), v.pipe(v.number(), v.finite(), v.minValue(0))),
+      weights: v.record(
+        v.string(),
+        v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(MAX_FUSION_WEIGHT)),
+      ),
       mode: v.picklist(["sum", "product"]),
     }),
   }),

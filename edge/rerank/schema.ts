@@ -1,5 +1,6 @@
 /** The POST /v1/rerank body (docs/design.md "HTTP contract"), checked with valibot. */
 import * as v from "valibot";
+import { MAX_FUSION_WEIGHT } from "../../shared/fusion.ts";
 import { candidatesAreValid } from "./candidate-check.ts";
 
 export const MAX_CANDIDATES = 1000;
@@ -68,17 +69,12 @@ const Pin = v.strictObject(
   objectMessage,
 );
 
-/**
- * Weights are bounded so a fused score is always a finite number: heads are probabilities or
- * label-scale values and product fusion's logs are floored, so |w| <= 1e6 cannot overflow a
- * double (1e308 could, and JSON would carry the Infinity as null).
- */
-export const MAX_WEIGHT = 1e6;
+/** Bounded so that every fused score is a finite number (shared/fusion.ts). */
 const Weight = v.pipe(
   v.number(),
   v.finite("expected a finite number"),
   v.minValue(0, "expected a number >= 0"),
-  v.maxValue(MAX_WEIGHT, `expected a number <= ${MAX_WEIGHT}`),
+  v.maxValue(MAX_FUSION_WEIGHT, `expected a number <= ${MAX_FUSION_WEIGHT}`),
 );
 
 /**

@@ -1,6 +1,7 @@
-/** rankCandidates: a model whose outputs are not finite numbers is refused, never ranked by. */
+/** rankCandidates refuses model outputs that are not finite numbers; manifests refuse weights the API would. */
 import { describe, expect, it } from "vitest";
 import { ServerTiming } from "../../edge/http/server-timing.ts";
+import { ManifestError, parseManifest } from "../../edge/model/manifest.ts";
 import type { LoadedModel } from "../../edge/model/serving-model.ts";
 import { NonFiniteScoreError, rankCandidates } from "../../edge/rerank/rank.ts";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
@@ -47,5 +48,17 @@ describe("rankCandidates", () => {
       await expect(rank(model, { [headNames[0]!]: 1 })).rejects.toThrow(NonFiniteScoreError);
       await expect(rank(model, { [headNames[0]!]: 1 })).rejects.toThrow(`candidate "c2": ${other} is ${bad}`);
     }
+  });
+});
+
+describe("manifest fusion defaults", () => {
+  it("a default weight the API would refuse (over 1e6, negative) makes the manifest invalid", () => {
+    const head = headNames[0]!;
+    for (const w of [1e6 + 1, 1e308, -1]) {
+      const bad = { ...manifest, fusion: { defaults: { mode: "sum", weights: { [head]: w } } } };
+      expect(() => parseManifest(bad)).toThrow(ManifestError);
+    }
+    const edge = { ...manifest, fusion: { defaults: { mode: "sum", weights: { [head]: 1e6 } } } };
+    expect(parseManifest(edge).fusion.defaults.weights[head]).toBe(1e6);
   });
 });

@@ -41,6 +41,14 @@ describe("fusionDefaults", () => {
       'fusion weights: no head named "views" (heads: click, dwell)',
     );
   });
+
+  it("refuses a weight the worker would refuse: negative, not finite, or over 1e6", () => {
+    for (const w of [-1, Number.NaN, Number.POSITIVE_INFINITY, 1e6 + 1, 1e308])
+      expect(() => fusionDefaults([click, buy], { weights: { click: w } })).toThrow(
+        `fusion weights: click=${w} is not a number in [0, 1000000]`,
+      );
+    expect(fusionDefaults([click, buy], { weights: { click: 1e6 } }).weights.click).toBe(1e6);
+  });
 });
 
 describe("export", { timeout: 120_000 }, () => {

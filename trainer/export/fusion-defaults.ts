@@ -2,7 +2,7 @@
  * The manifest's fusion defaults: the weights and mode the worker fuses heads with when a
  * request names none (docs/design.md "HTTP contract").
  */
-import type { FusionMode } from "../../shared/fusion.ts";
+import { type FusionMode, MAX_FUSION_WEIGHT } from "../../shared/fusion.ts";
 import type { HeadInfo, ModelManifest } from "../../shared/manifest.ts";
 import { ExportError } from "./export-error.ts";
 
@@ -28,6 +28,9 @@ export function fusionDefaults(
     for (const name of Object.keys(choice.weights))
       if (!names.has(name))
         throw new ExportError(`fusion weights: no head named "${name}" (heads: ${[...names].join(", ")})`);
+    for (const [name, w] of Object.entries(choice.weights))
+      if (!(w >= 0 && w <= MAX_FUSION_WEIGHT))
+        throw new ExportError(`fusion weights: ${name}=${w} is not a number in [0, ${MAX_FUSION_WEIGHT}]`);
     return { weights: Object.fromEntries(heads.map((h) => [h.name, choice.weights?.[h.name] ?? 0])), mode };
   }
   const anyBinary = heads.some((h) => h.type === "binary");
