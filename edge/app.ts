@@ -1,4 +1,4 @@
-/** The worker's routes for one served model (docs/design.md "HTTP contract"). */
+/** The worker's routes for one served model (docs/http-api.md). */
 import { Hono } from "hono/tiny";
 import type { EdgeBindings, EdgeEnv } from "./env.ts";
 import { apiKeys } from "./http/api-keys.ts";

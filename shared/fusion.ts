@@ -1,4 +1,4 @@
-/** Weighted fusion of per-head scores into one ranking score (DESIGN.md "sum" and "product"). */
+/** Weighted fusion of per-head scores into one ranking score (docs/http-api.md, items[].score). */
 
 export type FusionMode = "sum" | "product";
 

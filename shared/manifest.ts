@@ -1,4 +1,4 @@
-/** manifest.json of a model directory (DESIGN.md "Artifact layout"): read by the worker and tools. */
+/** manifest.json of a model directory (docs/artifacts.md): read by the worker and tools. */
 import type { EncoderState } from "./encoder/state.ts";
 import type { FusionMode } from "./fusion.ts";
 

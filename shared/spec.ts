@@ -1,4 +1,4 @@
-/** The dataset spec (DESIGN.md): how a CSV/JSONL log maps to features and tasks. */
+/** The dataset spec (docs/dataset-spec.md): how a CSV/JSONL log maps to features and tasks. */
 import * as v from "valibot";
 import { describeIssues, formatIssue } from "./validation.ts";
 

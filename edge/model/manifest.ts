@@ -1,4 +1,4 @@
-/** Checks the serving model's manifest.json (docs/design.md "Artifact layout") before anything trusts it. */
+/** Checks the serving model's manifest.json (docs/artifacts.md) before anything trusts it. */
 import * as v from "valibot";
 import { MAX_FUSION_WEIGHT } from "../../shared/fusion.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";

@@ -1,4 +1,4 @@
-/** Scores candidates with the model, fuses the heads and orders them (docs/design.md "Data flow"). */
+/** Scores candidates with the model, fuses the heads and orders them (docs/architecture.md). */
 import { type FusionMode, fuseHeads, rankByScore } from "../../shared/fusion.ts";
 import type { ServerTiming } from "../http/server-timing.ts";
 import type { LoadedModel } from "../model/serving-model.ts";

@@ -1,5 +1,5 @@
 /**
- * The shapes the worker answers with (docs/design.md "HTTP contract"), as valibot schemas: they
+ * The shapes the worker answers with (docs/http-api.md), as valibot schemas: they
  * document the responses in /openapi.json, and the tests parse real responses with them.
  */
 import * as v from "valibot";

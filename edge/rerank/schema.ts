@@ -1,4 +1,4 @@
-/** The POST /v1/rerank body (docs/design.md "HTTP contract"), checked with valibot. */
+/** The POST /v1/rerank body (docs/http-api.md), checked with valibot. */
 import * as v from "valibot";
 import { MAX_FUSION_WEIGHT } from "../../shared/fusion.ts";
 import { candidatesAreValid } from "./candidate-check.ts";

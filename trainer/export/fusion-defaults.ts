@@ -1,6 +1,6 @@
 /**
  * The manifest's fusion defaults: the weights and mode the worker fuses heads with when a
- * request names none (docs/design.md "HTTP contract").
+ * request names none (docs/artifacts.md "Fusion defaults").
  */
 import { type FusionMode, MAX_FUSION_WEIGHT } from "../../shared/fusion.ts";
 import type { HeadInfo, ModelManifest } from "../../shared/manifest.ts";

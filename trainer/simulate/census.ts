@@ -215,7 +215,7 @@ export function generateCensus(options: CensusOptions): string[][] {
   return Array.from({ length: options.rows }, () => person(rng, world));
 }
 
-/** The dataset spec for the generated CSV (docs/design.md format); every feature is user side. */
+/** The dataset spec for the generated CSV (docs/dataset-spec.md); every feature is user side. */
 export function censusSpec(): Record<string, unknown> {
   const numeric = new Set([
     "age",

@@ -159,7 +159,7 @@ export function generateThresholdWorld(options: ThresholdWorldOptions): string[]
   });
 }
 
-/** The dataset spec for the generated CSV (docs/design.md format). */
+/** The dataset spec for the generated CSV (docs/dataset-spec.md). */
 export function thresholdWorldSpec(): Record<string, unknown> {
   return {
     format: "csv",
