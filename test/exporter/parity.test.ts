@@ -1,5 +1,5 @@
 /** The exported ONNX graph, run by onnxruntime, gives the trained tfjs network's outputs. */
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -74,15 +74,33 @@ describe.each(["mmoe", "esmm", "single"])("tfjs <-> ONNX parity: parallel cross 
   });
 });
 
-describe("tfjs <-> ONNX parity: esmm saved before stop 14", () => {
-  it("exports weights of the earlier layout (a bottom MLP shared by the tasks) as the same product", async () => {
+describe("tfjs <-> ONNX parity: esmm in format 1's shared-bottom layout", () => {
+  it("exports a bottom MLP shared by the tasks as the same product, and saves it as format 1", async () => {
     const dir = await mkdtemp(join(tmpdir(), "mtrank-parity-esmm-shared-bottom-"));
     await runTraining({ data: DATA, spec: SPEC, arch: "shared-bottom", out: dir, epochs: 2, seed: 7 });
+    expect(await savedFormat(dir)).toBe("mtrank-trained/2");
     const trained = await loadTrainedModel(dir);
     await saveTrainedModel(dir, { ...trained, config: { ...trained.config, arch: "esmm" } });
+    expect(await savedFormat(dir)).toBe("mtrank-trained/1");
     await expectParity(dir);
   });
+
+  it("refuses a network.json that names format 2 but holds format 1's layout", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "mtrank-parity-esmm-mislabelled-"));
+    await runTraining({ data: DATA, spec: SPEC, arch: "shared-bottom", out: dir, epochs: 1, seed: 7 });
+    const trained = await loadTrainedModel(dir);
+    await saveTrainedModel(dir, { ...trained, config: { ...trained.config, arch: "esmm" } });
+    const path = join(dir, "training", "network.json");
+    const file = JSON.parse(await readFile(path, "utf8")) as { format: string };
+    await writeFile(path, JSON.stringify({ ...file, format: "mtrank-trained/2" }));
+    await expect(loadTrainedModel(dir)).rejects.toThrow(/says format 2 but holds a format-1 layout/);
+  });
 });
+
+async function savedFormat(dir: string): Promise<unknown> {
+  return (JSON.parse(await readFile(join(dir, "training", "network.json"), "utf8")) as { format: unknown })
+    .format;
+}
 
 async function expectParity(dir: string): Promise<void> {
   const { manifest, onnxBytes } = await exportModelDir(dir);

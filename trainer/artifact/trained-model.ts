@@ -1,12 +1,14 @@
 /**
- * The trainer's own files in a model directory: DIR/training/network.json (architecture,
+ * The trainer's own files in a model directory: DIR/training/network.json (format, architecture,
  * encoder state, metrics, weight index) and DIR/training/weights.bin (float32, little-endian).
- * The exporter reads these; it needs no TensorFlow.js.
+ * The exporter reads these; it needs no TensorFlow.js. The format's versions and the weight
+ * layouts each may hold: ../models/layout-format.ts.
  */
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { EncoderState } from "../../shared/encoder/state.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
+import { formatTag, layoutFormat, parseFormatTag } from "../models/layout-format.ts";
 import type { NetworkConfig } from "../models/network.ts";
 import type { Weights } from "../models/types.ts";
 import type { WeightingKind } from "../train/task-weighting.ts";
@@ -64,7 +66,8 @@ export interface TrainedModel {
 }
 
 interface NetworkFile extends Omit<TrainedModel, "weights"> {
-  format: "mtrank-trained/1";
+  /** "mtrank-trained/<n>" (../models/layout-format.ts). */
+  format: string;
   weights: PackedEntry[];
 }
 
@@ -73,7 +76,7 @@ export async function saveTrainedModel(dir: string, model: TrainedModel): Promis
   await mkdir(folder, { recursive: true });
   const { index, bytes } = packFloats(model.weights);
   const { weights: _, ...rest } = model;
-  const file: NetworkFile = { format: "mtrank-trained/1", ...rest, weights: index };
+  const file: NetworkFile = { format: formatTag(layoutFormat(model)), ...rest, weights: index };
   await writeAtomic(join(folder, "weights.bin"), bytes);
   await writeAtomic(join(folder, "network.json"), `${JSON.stringify(file, null, 1)}\n`);
 }
@@ -86,12 +89,18 @@ export async function loadTrainedModel(dir: string): Promise<TrainedModel> {
   } catch (error) {
     throw new Error(`--model: ${dir} holds no trained model (${(error as Error).message})`);
   }
-  if (file.format !== "mtrank-trained/1")
-    throw new Error(`--model: ${folder}/network.json has unknown format`);
+  const format = parseFormatTag(file.format);
+  if (format === undefined) throw new Error(`--model: ${folder}/network.json has unknown format`);
   const raw = await readFile(join(folder, "weights.bin"));
   const weights: Weights = unpackFloats(file.weights, raw, `--model: ${folder}/weights.bin`);
   const { format: _, weights: __, ...rest } = file;
-  return { ...rest, weights };
+  const model = { ...rest, weights };
+  const fits = layoutFormat(model);
+  if (fits < format)
+    throw new Error(
+      `--model: ${folder}/network.json says format ${format} but holds a format-${fits} layout`,
+    );
+  return model;
 }
 
 /** Write to a temporary name then rename, so a reader never sees a half-written file. */

@@ -7,11 +7,11 @@
  *   purchase: p(purchase) = p(click) · pCVR = σ(z_click) · σ(z_purchase)      (pCTCVR)
  *
  * As in the paper, the tasks share only the embedding table; each has its own MLP (`bottom`
- * then `tower` layers). Until stop 14 they also shared a bottom MLP, as shared-bottom does:
- * that overfitted within 1-3 epochs. The paper's layout raised simulator purchase AUC from
+ * then `tower` layers). A bottom MLP shared by the tasks, as shared-bottom has, overfitted
+ * within 1-3 epochs: against it the paper's layout raised simulator purchase AUC from
  * 0.6593 / 0.6688 / 0.6694 to 0.6768 / 0.6761 / 0.6754 (seeds 42 / 11 / 12; an MMoE under the
- * product gave 0.6732 / 0.6702 / 0.6717). Weights saved in the old layout (`bottom/...`,
- * `tower_<task>/...`) still load and export.
+ * product gave 0.6732 / 0.6702 / 0.6717). Format-1 models may hold that shared layout
+ * (`bottom/...`, `tower_<task>/...`; ./layout-format.ts); they still load and export.
  *
  * So the purchase head outputs pCTCVR, the probability of a purchase per exposure, like the
  * purchase head of every other architecture, and is trained on all exposures with the purchase
@@ -28,6 +28,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { GraphBuilder } from "../export/onnx-graph.ts";
 import { countLayers, givenOrder, initTower, tower, towerOnnx } from "./blocks.ts";
+import { esmmSharesBottom } from "./layout-format.ts";
 import { sharedBottom } from "./shared-bottom.ts";
 import type { Architecture, ModelShape, Params, Weights } from "./types.ts";
 
@@ -36,16 +37,13 @@ const MAX_LOG_P = -1e-7;
 
 const net = (head: string) => `net_${head}`;
 
-/** Weights from before stop 14, when the tasks shared a bottom MLP (shared-bottom's names). */
-const sharesBottom = (params: Readonly<Record<string, unknown>>) => "bottom/0/kernel" in params;
-
 /** The tower logits before the product: z_t [n, 1] per head (for a `given` head, logit of pCVR). */
 export function esmmTowerLogits(
   params: Params,
   x: tf.Tensor2D,
   shape: ModelShape,
 ): Record<string, tf.Tensor2D> {
-  if (sharesBottom(params)) return sharedBottom.forward(params, x, shape);
+  if (esmmSharesBottom(params)) return sharedBottom.forward(params, x, shape);
   const out: Record<string, tf.Tensor2D> = {};
   for (const head of shape.heads)
     out[head.name] = tower(params, net(head.name), x, countLayers(params, net(head.name)));
@@ -58,7 +56,7 @@ function towerLogitsOnnx(
   x: string,
   shape: ModelShape,
 ): Record<string, string> {
-  if (sharesBottom(weights)) return sharedBottom.toOnnx(g, weights, x, shape);
+  if (esmmSharesBottom(weights)) return sharedBottom.toOnnx(g, weights, x, shape);
   const out: Record<string, string> = {};
   for (const head of shape.heads)
     out[head.name] = towerOnnx(g, weights, net(head.name), x, countLayers(weights, net(head.name)));

@@ -13,8 +13,8 @@ export interface HeadSpec {
   delta?: number;
   /**
    * Regression heads: the network's output is the (transformed) label standardised,
-   * (y − mean) / std, with both from the training labels (train/target-scale.ts); absent in
-   * models from before stop 19, whose output is the label itself.
+   * (y − mean) / std, with both from the training labels (train/target-scale.ts). Absent only in
+   * format-1 models (./layout-format.ts), whose output is the label itself.
    */
   scale?: TargetScale;
 }

@@ -25,7 +25,7 @@ export interface SimulateOptions {
   /**
    * List dwell (log1p seconds on the item's page, given a click) as a third task in spec.json.
    * The column is written either way; the quality bench leaves the task out, so that its click
-   * and purchase figures stay comparable with those measured before it was added (stop 20).
+   * and purchase figures come from the same two-task spec as the tables they are compared with.
    */
   dwellTask: boolean;
 }

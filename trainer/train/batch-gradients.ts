@@ -143,7 +143,7 @@ export function readShares(ids: Int32Array, tableRows: number): Float32Array {
  *
  * | embedding / kernel L2 | simulator purchase | Fertility morekids |
  * |---|---|---|
- * | 1e-3 / 1e-3, plain (stop 10-14) | 0.6806 | 0.5805 |
+ * | 1e-3 / 1e-3, plain | 0.6806 | 0.5805 |
  * | 1e-3 / 1e-4, plain | 0.6656 | 0.5926 |
  * | 1e-2 / 1e-4, plain | 0.6800 | 0.5806 |
  * | 1e-2 / 1e-4, divided by reads (the default) | 0.6802 | 0.5926 |

@@ -3,8 +3,8 @@
  *
  *   auc (default)   the mean over heads of AUC (binary heads) and R² (regression heads). A
  *                   task that gains signal moves either by similar amounts, so every head has a
- *                   say in which epoch is best; until stop 20 regression heads had none
- *                   beside a binary one
+ *                   say in which epoch is best (a mean of AUCs alone leaves a regression head
+ *                   beside a binary one none)
  *   logloss         −mean logloss over binary heads
  *   auc:<task>, gauc:<task>, logloss:<task>, mse:<task>, mae:<task>, r2:<task>   one task's metric
  *

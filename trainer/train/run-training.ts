@@ -114,8 +114,8 @@ export interface TrainSummary {
 /**
  * The default L2 penalties (./batch-gradients.ts L2Penalty: the embedding rows' share divided by
  * their reads). Against none at all, a penalty kept the simulator's id embeddings from memorising
- * (best epoch 1 → 3-4, purchase AUC +0.0033 to +0.0083, stop 10); against stop 10's plain 1e-3 on
- * both, this pair keeps the simulator's figures and lets interactions through (L2Penalty's table).
+ * (best epoch 1 → 3-4, purchase AUC +0.0033 to +0.0083); against a plain 1e-3 on both, this pair
+ * keeps the simulator's figures and lets interactions through (L2Penalty's table).
  */
 export const DEFAULT_L2: L2Penalty = { embedding: 1e-2, kernel: 1e-4 };
 
