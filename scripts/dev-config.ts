@@ -9,9 +9,8 @@
  * When the directory has a factorised graph (export --factorised), the entry bundles it too and
  * the worker serves it; `--plain` leaves it out, `--int8` serves the int8 graphs.
  *
- *   npx tsx scripts/dev-config.ts out/demo/model [port] [--int8] [--plain] [--lazy]   # writes the entry, runs wrangler dev
+ *   npm run serve -- out/demo/model [--port 8787] [--int8] [--plain] [--lazy]   (trainer/cli/serve.ts)
  */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
@@ -103,20 +102,4 @@ export function devServerArgs(modelDir: string, port: number, options: DevEntryO
     "--port",
     String(port),
   ];
-}
-
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const argv = process.argv.slice(2);
-  const [modelDir, port = "8787"] = argv.filter((a) => !a.startsWith("--"));
-  if (!modelDir) {
-    console.error("usage: npx tsx scripts/dev-config.ts <model dir> [port] [--int8] [--plain] [--lazy]");
-    process.exit(1);
-  }
-  const args = devServerArgs(modelDir, Number(port), {
-    weights: argv.includes("--int8") ? "int8" : "float32",
-    graph: argv.includes("--plain") ? "plain" : "auto",
-    load: argv.includes("--lazy") ? "lazy" : "startup",
-  });
-  console.log(`wrangler ${args.join(" ")}`);
-  spawn("npx", ["wrangler", ...args], { stdio: "inherit" }).on("exit", (code) => process.exit(code ?? 1));
 }

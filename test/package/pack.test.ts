@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
 const ROOT = process.cwd();
-const VERBS = ["simulate", "train", "evaluate", "predict", "export", "cv", "compress", "demo"];
+const VERBS = ["simulate", "train", "evaluate", "predict", "export", "cv", "compress", "serve", "demo"];
 
 /**
  * A fresh shell's environment: no npm_* variables from an enclosing `npm run` (its config and

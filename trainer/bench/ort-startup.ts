@@ -16,8 +16,8 @@
  */
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-web/wasm";
-import { compileOrtWasm, readOrtSnapshot } from "../../scripts/ort-snapshot-build.ts";
 import { ortSnapshotUse, usePrecompiledWasm } from "../../edge/runtime/precompiled-wasm.ts";
+import { compileOrtWasm, readOrtSnapshot } from "../../scripts/ort-snapshot-build.ts";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { factorisedFeeds, plainFeeds } from "../export/onnx-session.ts";

@@ -64,6 +64,13 @@ const VERBS = new Map<string, Verb>([
     },
   ],
   [
+    "serve",
+    {
+      summary: "serve a model directory with wrangler dev (needs wrangler)",
+      load: () => import("./serve.ts"),
+    },
+  ],
+  [
     "demo",
     {
       summary: "simulate, train, export, serve with wrangler dev, rerank one request (needs wrangler)",

@@ -11,7 +11,7 @@ import type { NamedArray } from "../artifact/float-pack.ts";
 import { evaluateTask } from "../evaluate/task-metrics.ts";
 import { headOutput, initNetwork, type NetworkConfig, networkLogits } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
-import type { BatchGradients, EmbeddingUpdates, GradientSource, LabelledBatch, StepLoss } from "./batch.ts";
+import type { EmbeddingUpdates, GradientSource, LabelledBatch, StepLoss } from "./batch.ts";
 import {
   batchArrays,
   batchObjective,
