@@ -31,6 +31,7 @@ export default defineConfig({
             "test/runtime/**/*.test.ts",
             "test/openapi/**/*.test.ts",
             "test/package/**/*.test.ts",
+            "test/pipeline/**/*.test.ts",
           ],
         },
       },

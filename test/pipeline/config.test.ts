@@ -1,0 +1,189 @@
+/** pipeline.json (trainer/pipeline/config.ts): defaults resolved once, and errors that name the field. */
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseSpec } from "../../shared/spec.ts";
+import {
+  ConfigError,
+  checkConfigAgainstSpec,
+  DEFAULT_DRIFT,
+  loadConfig,
+  parseConfig,
+} from "../../trainer/pipeline/config.ts";
+
+const minimal = () => ({
+  data: { source: "data/", spec: "spec.json" },
+  evaluation: { holdout: "holdout.csv" },
+  gate: { floors: [{ task: "click", metric: "auc", min: 0.6 }] },
+  registry: { local: { persistTo: ".wrangler/state" } },
+});
+
+/** The error line parseConfig throws for `json`. */
+function errorOf(json: unknown): string {
+  try {
+    parseConfig(json, "/cfg/pipeline.json");
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("pipeline config", () => {
+  it("fills every default once, with paths relative to the config's folder", () => {
+    const c = parseConfig(minimal(), "/cfg/pipeline.json");
+    expect(c.file).toBe("/cfg/pipeline.json");
+    expect(c.data).toEqual({ source: "/cfg/data", spec: "/cfg/spec.json", maxBadRows: 0 });
+    expect(c.training).toMatchObject({ arch: "shared-bottom", warmStart: true, options: {} });
+    expect(c.evaluation).toEqual({ holdout: "/cfg/holdout.csv", threshold: 0.5 });
+    expect(c.drift).toEqual(DEFAULT_DRIFT);
+    expect(c.gate).toEqual({
+      floors: [{ task: "click", metric: "auc", min: 0.6, on: "holdout" }],
+      changes: [],
+      infra: true,
+    });
+    expect(c.registry).toEqual({ kind: "local", persistTo: "/cfg/.wrangler/state" });
+    expect(c.publish).toEqual({ pointer: "current" });
+    expect(c.smoke).toBeUndefined();
+    expect(c.fusion).toBeUndefined();
+    expect(c.workDir).toBe("/cfg/out/pipeline");
+    expect(c.lock).toEqual({ ttlMs: 240 * 60_000 });
+  });
+
+  it("remote registry: credentials by environment variable name only", () => {
+    const c = parseConfig(
+      { ...minimal(), registry: { remote: { bucket: "models", namespaceId: "abc" } } },
+      "p.json",
+    );
+    expect(c.registry).toEqual({
+      kind: "remote",
+      bucket: "models",
+      namespaceId: "abc",
+      accountIdEnv: "CLOUDFLARE_ACCOUNT_ID",
+      apiTokenEnv: "CLOUDFLARE_API_TOKEN",
+    });
+    // A token written into the file is refused: secrets come from the environment.
+    expect(
+      errorOf({ ...minimal(), registry: { remote: { bucket: "m", namespaceId: "a", apiToken: "s3cret" } } }),
+    ).toMatch(/^\/cfg\/pipeline.json: registry: expected \{ "local"/);
+  });
+
+  it("smoke, newest slice, fusion, drift and publish are read", () => {
+    const c = parseConfig(
+      {
+        ...minimal(),
+        evaluation: { holdout: "h.csv", newest: { timeColumn: "ts" } },
+        smoke: { url: "https://rank.example.workers.dev/", apiKeyEnv: "MTRANK_KEY" },
+        export: { fusion: { weights: { click: 1, purchase: 3 } } },
+        drift: { stop: { psi: 0.5 } },
+        publish: { pointer: "challenger" },
+      },
+      "/cfg/p.json",
+    );
+    expect(c.evaluation.newest).toEqual({ timeColumn: "ts", hours: 24, numbers: "seconds" });
+    expect(c.smoke).toEqual({
+      url: "https://rank.example.workers.dev",
+      timeoutS: 120,
+      pollS: 5,
+      apiKeyEnv: "MTRANK_KEY",
+    });
+    expect(c.fusion).toEqual({ weights: { click: 1, purchase: 3 } });
+    expect(c.drift.stop.psi).toBe(0.5);
+    expect(c.drift.warn.psi).toBe(DEFAULT_DRIFT.warn.psi);
+    expect(c.publish.pointer).toBe("challenger");
+  });
+
+  it.each([
+    [{ data: undefined }, /^\/cfg\/pipeline.json: data: /],
+    [{ evaluation: {} }, /^\/cfg\/pipeline.json: evaluation.holdout: /],
+    [
+      { gate: { floors: [{ task: "click", metric: "auc", min: "high" }] } },
+      /gate.floors.0.min: expected a finite number|gate.floors.0.min: Invalid type/,
+    ],
+    [
+      { gate: { floors: [{ task: "click", metric: "AUC", min: 0.6 }] } },
+      /gate.floors.0.metric: expected one of auc/,
+    ],
+    [{ gate: { floors: [{ task: "click", metric: "auc" }] } }, /gate.floors.0: expected "min" or "max"/],
+    [{ gate: { floors: [{ metric: "auc", min: 0.6 }] } }, /gate.floors.0: expected "task"/],
+    [
+      { gate: { changes: [{ task: "click", metric: "auc", direction: "up", maxDrop: 0.01 }] } },
+      /gate.changes.0.direction: expected "higher" or "lower"/,
+    ],
+    [
+      { gate: { changes: [{ task: "click", metric: "auc", direction: "higher" }] } },
+      /gate.changes.0: expected "maxDrop" or "maxRatioDrop"/,
+    ],
+    [{ gate: {} }, /gate: no rule configured/],
+    [{ gate: { floors: [], changes: [] } }, /gate: no rule configured/],
+    [
+      { gate: { floors: [{ task: "click", metric: "auc", min: 0.6 }], size: {} } },
+      /gate.size: expected "modelBytes"/,
+    ],
+    [
+      { gate: { floors: [{ task: "click", metric: "auc", min: 0.6 }], int8: { maxAucDrop: -1 } } },
+      /gate.int8.maxAucDrop: expected a number >= 0/,
+    ],
+    [{ smoke: { url: "not a url" } }, /smoke.url: expected an absolute URL/],
+    [{ smoke: { url: "https://x.dev", timeoutS: 0 } }, /smoke.timeoutS: expected a number > 0/],
+    [{ publish: { pointer: "latest" } }, /publish.pointer: expected "current" or "challenger"/],
+    [{ training: { epochs: 0 } }, /training.epochs: expected a positive integer/],
+    [{ training: { arch: "mmoe", expertz: 3 } }, /training.expertz: /],
+    [
+      { evaluation: { holdout: "h.csv", newest: { rows: -3 } } },
+      /evaluation.newest.rows: expected a positive integer/,
+    ],
+    [
+      { export: { fusion: { weights: { click: 2e6 } } } },
+      /export.fusion.weights.click: expected a number <= 1000000/,
+    ],
+    [{ drift: { warn: { psi: 0.3 } } }, /drift.warn.psi: 0.3 is above drift.stop.psi/],
+    [{ registry: { local: {} } }, /registry: /],
+    [
+      { evaluation: { holdout: "h.csv", newest: { rows: 3, hours: 2 } } },
+      /evaluation.newest: expected \{ "rows"/,
+    ],
+  ])("a bad field is one line naming it: %j", (patch, message) => {
+    const line = errorOf({ ...minimal(), ...patch });
+    expect(line).toMatch(message);
+    expect(line).not.toContain("\n");
+  });
+
+  it("checks task names and metric types against the spec", () => {
+    const spec = parseSpec({
+      format: "csv",
+      features: [{ name: "x", type: "numeric" }],
+      tasks: [
+        { name: "click", type: "binary", column: "c" },
+        { name: "dwell", type: "regression", column: "d" },
+      ],
+    });
+    const check = (patch: object) => () =>
+      checkConfigAgainstSpec(parseConfig({ ...minimal(), ...patch }, "/cfg/p.json"), spec);
+    expect(check({})).not.toThrow();
+    expect(check({ gate: { floors: [{ task: "buy", metric: "auc", min: 0.6 }] } })).toThrow(
+      /gate.floors.0.task: no task named "buy" \(tasks: click, dwell\)/,
+    );
+    expect(check({ gate: { floors: [{ task: "dwell", metric: "auc", min: 0.6 }] } })).toThrow(
+      /gate.floors.0.metric: auc does not apply to the regression task "dwell"/,
+    );
+    expect(check({ gate: { changes: [{ metric: "ndcg10", direction: "higher", maxDrop: 0 }] } })).toThrow(
+      /gate.changes.0.metric: ndcg10 needs a spec with a group/,
+    );
+    expect(check({ export: { fusion: { weights: { buy: 1 } } } })).toThrow(
+      /export.fusion.weights.buy: no task/,
+    );
+  });
+
+  it("loadConfig names an unreadable or non-JSON file", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "mtrank-config-"));
+    await expect(loadConfig(join(dir, "missing.json"))).rejects.toThrow(
+      /--config: cannot read .*missing.json \(ENOENT\)/,
+    );
+    await writeFile(join(dir, "bad.json"), "{ nope");
+    await expect(loadConfig(join(dir, "bad.json"))).rejects.toThrow(/bad.json: not JSON/);
+    await writeFile(join(dir, "ok.json"), JSON.stringify(minimal()));
+    expect((await loadConfig(join(dir, "ok.json"))).data.spec).toBe(join(dir, "spec.json"));
+  });
+});

@@ -1,0 +1,481 @@
+/**
+ * pipeline.json: everything one nightly run needs, checked with valibot and with every default
+ * resolved here, once, so the steps read plain values (docs/pipeline.md "Configuration").
+ * Relative paths are relative to the config file's folder, so a config and its spec, holdout and
+ * state folder can move together. Secrets never live in the file: remote mode names the
+ * environment variables that hold them.
+ */
+import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
+import * as v from "valibot";
+import { MAX_FUSION_WEIGHT } from "../../shared/fusion.ts";
+import type { DatasetSpec } from "../../shared/spec.ts";
+import { describeIssues, formatIssue } from "../../shared/validation.ts";
+import { BACKEND_CHOICES } from "../train/backend.ts";
+import { CALIBRATIONS } from "../train/calibrate-heads.ts";
+import { OPTIMIZERS } from "../train/dense-optimizer.ts";
+import { SCHEDULES } from "../train/schedule.ts";
+import { WEIGHTINGS } from "../train/task-weighting.ts";
+
+/** A bad config: one line that names the file and the field. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const Name = v.pipe(v.string(), v.minLength(1, "expected a non-empty string"));
+const Path = v.pipe(v.string(), v.minLength(1, "expected a path"));
+const PositiveInt = v.pipe(
+  v.number(),
+  v.integer("expected a positive integer"),
+  v.minValue(1, "expected a positive integer"),
+);
+const NonNegativeInt = v.pipe(
+  v.number(),
+  v.integer("expected an integer >= 0"),
+  v.minValue(0, "expected an integer >= 0"),
+);
+const Finite = v.pipe(v.number(), v.finite("expected a finite number"));
+const NonNegative = v.pipe(Finite, v.minValue(0, "expected a number >= 0"));
+const Positive = v.pipe(Finite, v.gtValue(0, "expected a number > 0"));
+const Fraction = v.pipe(
+  Finite,
+  v.gtValue(0, "expected a number in (0, 1)"),
+  v.ltValue(1, "expected a number in (0, 1)"),
+);
+const Sizes = v.pipe(
+  v.array(PositiveInt, "expected a list of layer sizes like [64, 32]"),
+  v.minLength(1, "expected at least one layer size"),
+);
+
+/**
+ * Metrics a gate rule can read: the per-task numbers `evaluate` reports (shared/manifest.ts
+ * TaskMetrics), plus "ndcg10", the ranking quality within the spec's groups (no task).
+ */
+export const GATE_METRICS = [
+  "auc",
+  "gauc",
+  "logloss",
+  "ece",
+  "calibrationRatio",
+  "accuracy",
+  "precision",
+  "recall",
+  "f1",
+  "mse",
+  "mae",
+  "r2",
+  "ndcg10",
+] as const;
+export type GateMetric = (typeof GATE_METRICS)[number];
+
+/** Which evaluation a rule reads: the frozen holdout (default) or the newest slice of the new data. */
+const On = v.optional(v.picklist(["holdout", "newest"], 'expected "holdout" or "newest"'), "holdout");
+
+const MetricRef = {
+  /** The spec task the metric belongs to; absent only for "ndcg10", which has none. */
+  task: v.optional(Name),
+  metric: v.picklist(GATE_METRICS, `expected one of ${GATE_METRICS.join(", ")}`),
+  on: On,
+};
+
+const taskNamed = (r: { task?: string | undefined; metric: GateMetric }) =>
+  (r.metric === "ndcg10") === (r.task === undefined);
+const TASK_MESSAGE = 'expected "task" for every metric but ndcg10, and none for ndcg10';
+
+/** An absolute bound: the candidate's value must be >= min and/or <= max. */
+const FloorRule = v.pipe(
+  v.strictObject({
+    ...MetricRef,
+    /** The lowest value that passes (AUC, R², NDCG: higher is better). */
+    min: v.optional(Finite),
+    /** The highest value that passes (logloss, ECE, MSE: lower is better). */
+    max: v.optional(Finite),
+  }),
+  v.check((r) => taskNamed(r), TASK_MESSAGE),
+  v.check((r) => r.min !== undefined || r.max !== undefined, 'expected "min" or "max"'),
+);
+
+/**
+ * A bound on the change against the champion on the same data. `direction` says which way is
+ * better; the drop is how far the candidate is worse: champion − candidate for "higher",
+ * candidate − champion for "lower". maxDrop bounds it as a difference, maxRatioDrop as a share
+ * of the champion's value (0.01: at most 1% worse). A negative bound demands an improvement.
+ */
+const ChangeRule = v.pipe(
+  v.strictObject({
+    ...MetricRef,
+    direction: v.picklist(["higher", "lower"], 'expected "higher" or "lower" (which way is better)'),
+    maxDrop: v.optional(Finite),
+    maxRatioDrop: v.optional(Finite),
+  }),
+  v.check((r) => taskNamed(r), TASK_MESSAGE),
+  v.check(
+    (r) => r.maxDrop !== undefined || r.maxRatioDrop !== undefined,
+    'expected "maxDrop" or "maxRatioDrop"',
+  ),
+);
+
+const GateSchema = v.pipe(
+  v.strictObject({
+    /** Absolute bounds on the candidate alone; the only quality rules a first model (no champion) meets. */
+    floors: v.optional(v.array(FloorRule), []),
+    /** Bounds on the change against the champion; skipped, and said so, when there is no champion. */
+    changes: v.optional(v.array(ChangeRule), []),
+    /**
+     * int8 parity: on the holdout, float32 AUC − int8 AUC per binary task (or the tasks named) at
+     * most maxAucDrop. The worker may serve model.int8.onnx (MTRANK_MODEL_WEIGHTS=int8).
+     */
+    int8: v.optional(
+      v.strictObject({
+        maxAucDrop: NonNegative,
+        tasks: v.optional(v.array(Name)),
+      }),
+    ),
+    /** Size budgets in bytes: model.onnx and model.int8.onnx (the worker's memory and its R2 reads). */
+    size: v.optional(
+      v.pipe(
+        v.strictObject({ modelBytes: v.optional(PositiveInt), int8Bytes: v.optional(PositiveInt) }),
+        v.check(
+          (s) => s.modelBytes !== undefined || s.int8Bytes !== undefined,
+          'expected "modelBytes" or "int8Bytes"',
+        ),
+      ),
+    ),
+    /**
+     * The infra check (infra-check.ts): both graphs load in onnxruntime-web and answer a fixed
+     * request through the worker's own code. On by default; false only to debug the gate.
+     */
+    infra: v.optional(v.boolean(), true),
+  }),
+  // An empty gate would bless anything: a missing rule is an error, not a silent pass.
+  v.check(
+    (g) => g.floors.length + g.changes.length > 0,
+    'no rule configured: name at least one "floors" or "changes" rule (an empty gate would bless any model)',
+  ),
+);
+
+/** Drift bounds per measure (contracts.ts DriftFinding): psi, js, unseen, rate. */
+const DriftBounds = v.strictObject({
+  /** Population stability index of a numeric feature's binned distribution. */
+  psi: v.optional(NonNegative),
+  /** Jensen-Shannon divergence (base 2) of a categorical feature's shares. */
+  js: v.optional(NonNegative),
+  /** Share of a categorical feature's values never seen in the champion's training data. */
+  unseen: v.optional(NonNegative),
+  /** Absolute change of a task's label rate (binary) or mean (regression). */
+  rate: v.optional(NonNegative),
+});
+
+/** What drift.ts reads: the value at which a finding warns and at which it stops the run. */
+export interface DriftThresholds {
+  warn: Record<DriftMeasure, number>;
+  stop: Record<DriftMeasure, number>;
+}
+export type DriftMeasure = "psi" | "js" | "unseen" | "rate";
+
+/**
+ * Defaults: PSI 0.1 / 0.25 (the usual "moderate" and "large shift" marks), JS 0.05 / 0.15,
+ * 5% / 20% unseen categories, label rate ±0.02 / ±0.1 absolute.
+ */
+export const DEFAULT_DRIFT: DriftThresholds = {
+  warn: { psi: 0.1, js: 0.05, unseen: 0.05, rate: 0.02 },
+  stop: { psi: 0.25, js: 0.15, unseen: 0.2, rate: 0.1 },
+};
+
+const NewestSlice = v.union(
+  [
+    v.strictObject({
+      /** The last N rows of the new data, in file order (files in the order data resolves them). */
+      rows: PositiveInt,
+    }),
+    v.strictObject({
+      /** Rows whose time (numbers or dates Date.parse reads, as train --time-column) is ... */
+      timeColumn: Name,
+      /** ... within this many hours of the newest time (default 24: the newest day). */
+      hours: v.optional(Positive, 24),
+      /** How to read a numeric time: unix seconds (default) or milliseconds. Dates are read as dates. */
+      numbers: v.optional(v.picklist(["seconds", "milliseconds"]), "seconds"),
+    }),
+  ],
+  'expected { "rows": N } or { "timeColumn": "...", "hours"?: H }',
+);
+
+const Registry = v.union(
+  [
+    v.strictObject({
+      local: v.strictObject({
+        /** wrangler's state folder, the one `wrangler dev --persist-to DIR` serves from. */
+        persistTo: Path,
+      }),
+    }),
+    v.strictObject({
+      remote: v.strictObject({
+        /** The R2 bucket the worker binds as MTRANK_MODELS. */
+        bucket: Name,
+        /** The id of the KV namespace the worker binds as MTRANK_MODEL_POINTERS. */
+        namespaceId: Name,
+        /** Environment variable holding the Cloudflare account id (default CLOUDFLARE_ACCOUNT_ID). */
+        accountIdEnv: v.optional(Name, "CLOUDFLARE_ACCOUNT_ID"),
+        /** Environment variable holding an API token with R2 and KV write access (default CLOUDFLARE_API_TOKEN). */
+        apiTokenEnv: v.optional(Name, "CLOUDFLARE_API_TOKEN"),
+      }),
+    }),
+  ],
+  'expected { "local": { "persistTo": DIR } } or { "remote": { "bucket", "namespaceId" } }',
+);
+
+const Weight = v.pipe(
+  v.number(),
+  v.finite("expected a finite number"),
+  v.minValue(0, "expected a number >= 0"),
+  v.maxValue(MAX_FUSION_WEIGHT, `expected a number <= ${MAX_FUSION_WEIGHT}`),
+);
+
+const Training = v.strictObject({
+  /** Architecture (trainer/models/registry.ts), e.g. "mmoe". */
+  arch: v.optional(Name, "shared-bottom"),
+  /**
+   * Begin from the champion's weights (train --init-from) when the champion was trained on a spec
+   * with the same hash; otherwise, and on the first run, train from scratch (the record says why).
+   */
+  warmStart: v.optional(v.boolean(), true),
+  /** Layer sizes and expert counts (train's --bottom, --tower, --experts, ... as one object). */
+  options: v.optional(
+    v.strictObject({
+      bottom: v.optional(Sizes),
+      tower: v.optional(Sizes),
+      experts: v.optional(PositiveInt),
+      expertSizes: v.optional(Sizes),
+      sharedExperts: v.optional(PositiveInt),
+      taskExperts: v.optional(PositiveInt),
+      levels: v.optional(PositiveInt),
+      cross: v.optional(NonNegativeInt),
+      crossRank: v.optional(PositiveInt),
+      crossLayout: v.optional(v.picklist(["stacked", "parallel"])),
+    }),
+    {},
+  ),
+  /** The rest are train's flags of the same names (docs/cli.md "train"); absent: train's default. */
+  epochs: v.optional(PositiveInt),
+  seed: v.optional(PositiveInt),
+  validFraction: v.optional(Fraction),
+  timeColumn: v.optional(Name),
+  taskWeights: v.optional(v.record(Name, NonNegative)),
+  taskWeighting: v.optional(v.picklist(WEIGHTINGS)),
+  rankingLoss: v.optional(Positive),
+  calibration: v.optional(v.picklist(CALIBRATIONS)),
+  embeddingDim: v.optional(PositiveInt),
+  batchSize: v.optional(PositiveInt),
+  learningRate: v.optional(Positive),
+  optimizer: v.optional(v.picklist(OPTIMIZERS)),
+  schedule: v.optional(v.picklist(SCHEDULES)),
+  backend: v.optional(v.picklist(BACKEND_CHOICES)),
+  earlyStop: v.optional(Name),
+  patience: v.optional(PositiveInt),
+  l2: v.optional(NonNegative),
+  embeddingL2: v.optional(NonNegative),
+  kernelL2: v.optional(NonNegative),
+  workers: v.optional(PositiveInt),
+});
+
+const PipelineSchema = v.strictObject({
+  data: v.strictObject({
+    /** The new data: a file, a folder of files, or a glob (data.ts resolveDataFiles). */
+    source: Path,
+    /** The dataset spec (docs/dataset-spec.md). */
+    spec: Path,
+    /** Bad rows to skip and count before the run stops (default 0: stop at the first). */
+    maxBadRows: v.optional(NonNegativeInt, 0),
+  }),
+  training: v.optional(Training, {}),
+  export: v.optional(
+    v.strictObject({
+      /**
+       * The manifest's fusion defaults (export --fusion-weights / --fusion-mode). Absent: the
+       * champion's defaults carry over to the candidate (the first model gets export's defaults).
+       */
+      fusion: v.optional(
+        v.strictObject({
+          weights: v.optional(v.record(Name, Weight)),
+          mode: v.optional(v.picklist(["sum", "product"])),
+        }),
+      ),
+    }),
+    {},
+  ),
+  evaluation: v.strictObject({
+    /**
+     * The FROZEN holdout: labelled rows both candidate and champion are scored on, never trained
+     * on, the same file run after run so the numbers compare.
+     */
+    holdout: Path,
+    /** Also score both models on the newest slice of the new data (what changed lately). */
+    newest: v.optional(NewestSlice),
+    /** Probability cut for accuracy, precision, recall, F1 (default 0.5). */
+    threshold: v.optional(v.pipe(Finite, v.minValue(0), v.maxValue(1)), 0.5),
+  }),
+  drift: v.optional(
+    v.strictObject({
+      /** Findings at or above these values warn (logged, recorded). */
+      warn: v.optional(DriftBounds, {}),
+      /** Findings at or above these values stop the run (unless --force-publish). */
+      stop: v.optional(DriftBounds, {}),
+    }),
+    {},
+  ),
+  gate: GateSchema,
+  registry: Registry,
+  publish: v.optional(
+    v.strictObject({
+      /** The pointer a blessed candidate goes to: current (serves everyone) or challenger (an A/B arm). */
+      pointer: v.optional(
+        v.picklist(["current", "challenger"], 'expected "current" or "challenger"'),
+        "current",
+      ),
+    }),
+    {},
+  ),
+  smoke: v.optional(
+    v.strictObject({
+      /** The serving worker's base URL, e.g. https://rank.example.workers.dev. */
+      url: v.pipe(v.string(), v.url("expected an absolute URL")),
+      /** How long to wait for the new model to serve (KV propagation can take ~60 s). */
+      timeoutS: v.optional(Positive, 120),
+      /** Seconds between GET /v1/models polls. */
+      pollS: v.optional(Positive, 5),
+      /** Environment variable holding an API key for /v1/* (the worker's MTRANK_API_KEYS). */
+      apiKeyEnv: v.optional(Name),
+    }),
+  ),
+  /** Where runs download the champion, train and export (default "out/pipeline" beside the config). */
+  workDir: v.optional(Path, "out/pipeline"),
+  lock: v.optional(
+    v.strictObject({
+      /** A lock older than this is taken to be a crashed run's and may be taken over. */
+      ttlMinutes: v.optional(Positive, 240),
+    }),
+    {},
+  ),
+});
+
+type Parsed = v.InferOutput<typeof PipelineSchema>;
+export type FloorRule = Parsed["gate"]["floors"][number];
+export type ChangeRule = Parsed["gate"]["changes"][number];
+export type GateConfig = Parsed["gate"];
+export type NewestSliceConfig = NonNullable<Parsed["evaluation"]["newest"]>;
+export type TrainingConfig = Parsed["training"];
+export type FusionConfig = NonNullable<Parsed["export"]["fusion"]>;
+
+export type RegistryConfig =
+  | { kind: "local"; persistTo: string }
+  | { kind: "remote"; bucket: string; namespaceId: string; accountIdEnv: string; apiTokenEnv: string };
+
+/** The config with every default filled in and every path absolute. */
+export interface PipelineConfig
+  extends Omit<Parsed, "drift" | "registry" | "publish" | "smoke" | "lock" | "export"> {
+  /** The config file, for records and messages. */
+  file: string;
+  drift: DriftThresholds;
+  registry: RegistryConfig;
+  publish: { pointer: "current" | "challenger" };
+  smoke?: { url: string; timeoutS: number; pollS: number; apiKeyEnv?: string };
+  lock: { ttlMs: number };
+  fusion?: FusionConfig;
+}
+
+/** Reads and checks pipeline.json; throws ConfigError with one line naming the field. */
+export async function loadConfig(path: string): Promise<PipelineConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(
+      `--config: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? error})`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${path}: not JSON (${(error as Error).message})`);
+  }
+  return parseConfig(json, path);
+}
+
+/** Checks a parsed JSON value; `file` names it in errors and anchors relative paths. */
+export function parseConfig(json: unknown, file: string): PipelineConfig {
+  const result = v.safeParse(PipelineSchema, json);
+  if (!result.success) {
+    const first = describeIssues(result.issues)[0];
+    throw new ConfigError(`${file}: ${first ? formatIssue(first) : "invalid config"}`);
+  }
+  const c = result.output;
+  const base = dirname(resolve(file));
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const drift: DriftThresholds = {
+    warn: { ...DEFAULT_DRIFT.warn, ...definedOnly(c.drift.warn) },
+    stop: { ...DEFAULT_DRIFT.stop, ...definedOnly(c.drift.stop) },
+  };
+  for (const m of Object.keys(drift.warn) as DriftMeasure[])
+    if (drift.warn[m] > drift.stop[m])
+      throw new ConfigError(
+        `${file}: drift.warn.${m}: ${drift.warn[m]} is above drift.stop.${m} (${drift.stop[m]}); a finding would stop before it warned`,
+      );
+  const registry: RegistryConfig =
+    "local" in c.registry
+      ? { kind: "local", persistTo: abs(c.registry.local.persistTo) }
+      : { kind: "remote", ...c.registry.remote };
+  const { export: exportConfig, lock, smoke, ...rest } = c;
+  return {
+    ...rest,
+    file: resolve(file),
+    data: { ...c.data, source: abs(c.data.source), spec: abs(c.data.spec) },
+    evaluation: { ...c.evaluation, holdout: abs(c.evaluation.holdout) },
+    drift,
+    registry,
+    publish: { pointer: c.publish.pointer },
+    ...(smoke ? { smoke: { ...smoke, url: smoke.url.replace(/\/+$/, "") } } : {}),
+    workDir: abs(c.workDir),
+    lock: { ttlMs: lock.ttlMinutes * 60_000 },
+    ...(exportConfig.fusion ? { fusion: exportConfig.fusion } : {}),
+  };
+}
+
+/**
+ * What the schema cannot know without the spec: every task a rule or the training options name
+ * exists, and a metric fits its task's type. Throws ConfigError naming the field.
+ */
+export function checkConfigAgainstSpec(config: PipelineConfig, spec: DatasetSpec): void {
+  const tasks = new Map(spec.tasks.map((t) => [t.name, t.type]));
+  const names = [...tasks.keys()].join(", ");
+  const fail = (field: string, message: string): never => {
+    throw new ConfigError(`${config.file}: ${field}: ${message}`);
+  };
+  const regressionOnly = new Set<GateMetric>(["mse", "mae", "r2"]);
+  const rules: [string, FloorRule | ChangeRule][] = [
+    ...config.gate.floors.map((r, i) => [`gate.floors.${i}`, r] as [string, FloorRule]),
+    ...config.gate.changes.map((r, i) => [`gate.changes.${i}`, r] as [string, ChangeRule]),
+  ];
+  for (const [field, rule] of rules) {
+    if (rule.metric === "ndcg10") {
+      if (!spec.group) fail(`${field}.metric`, "ndcg10 needs a spec with a group (ranked lists)");
+      continue;
+    }
+    const type = tasks.get(rule.task!);
+    if (!type) fail(`${field}.task`, `no task named "${rule.task}" (tasks: ${names})`);
+    if ((type === "regression") !== regressionOnly.has(rule.metric))
+      fail(`${field}.metric`, `${rule.metric} does not apply to the ${type} task "${rule.task}"`);
+  }
+  for (const [i, task] of (config.gate.int8?.tasks ?? []).entries()) {
+    const type = tasks.get(task);
+    if (type !== "binary") fail(`gate.int8.tasks.${i}`, `"${task}" is not a binary task (tasks: ${names})`);
+  }
+  for (const task of Object.keys(config.training.taskWeights ?? {}))
+    if (!tasks.has(task)) fail(`training.taskWeights.${task}`, `no task named "${task}" (tasks: ${names})`);
+  for (const head of Object.keys(config.fusion?.weights ?? {}))
+    if (!tasks.has(head)) fail(`export.fusion.weights.${head}`, `no task named "${head}" (tasks: ${names})`);
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as Partial<T>;
+}

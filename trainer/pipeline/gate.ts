@@ -1,0 +1,250 @@
+/**
+ * The publish gate, after TFX's Evaluator and MLflow's validation thresholds: a candidate is
+ * blessed only when every configured rule passes. Rules are absolute floors on its own metrics,
+ * bounds on its change against the champion on the same data, int8 parity, size budgets and the
+ * infra check. Every result carries its threshold and the measured value, for the run record.
+ *
+ * A first model (no champion) is judged by its floors alone: change rules are recorded as
+ * skipped. A gate with no quality rule is an error, never a silent pass.
+ */
+import type { TaskMetrics } from "../../shared/manifest.ts";
+import type { ChangeRule, FloorRule, GateConfig, GateMetric } from "./config.ts";
+import type { GateDecision, GateResult } from "./contracts.ts";
+import type { InfraCheckResult } from "./infra-check.ts";
+
+/** A gate that cannot judge: no rule configured. */
+export class GateError extends Error {
+  override name = "GateError";
+}
+
+/** One model's metrics on one data set (evaluate's report, reduced to what rules read). */
+export interface ModelEvaluation {
+  rows: number;
+  tasks: Record<string, TaskMetrics>;
+  /** NDCG@10 of the fused score within the spec's groups, when the spec has a group. */
+  ranking?: { ndcg10: number };
+}
+
+/** What the gate reads of one model. */
+export interface ModelScores {
+  /** The frozen holdout, float32 graph. */
+  holdout: ModelEvaluation;
+  /** The same holdout through model.int8.onnx, when the model has one. */
+  int8Holdout?: ModelEvaluation;
+  /** The newest slice of the new data, when the config asks for it. */
+  newest?: ModelEvaluation;
+  /** Bytes of model.onnx and model.int8.onnx. */
+  sizes: { modelBytes: number; int8Bytes?: number };
+}
+
+export interface GateInput {
+  candidate: ModelScores;
+  /** Absent on the first run: nothing is published yet. */
+  champion?: ModelScores;
+  /** The infra check's result (infra-check.ts); required when the gate's `infra` is on. */
+  infra?: InfraCheckResult;
+}
+
+/** Runs every configured rule; throws GateError when the gate has no quality rule at all. */
+export function evaluateGate(gate: GateConfig, input: GateInput): GateDecision {
+  if (gate.floors.length + gate.changes.length === 0)
+    throw new GateError(
+      'gate: no rule configured: name at least one "floors" or "changes" rule (an empty gate would bless any model)',
+    );
+  const results: GateResult[] = [
+    ...gate.floors.map((rule) => floorResult(rule, input.candidate)),
+    ...gate.changes.flatMap((rule) => changeResults(rule, input.candidate, input.champion)),
+  ];
+  if (!input.champion && gate.floors.length === 0)
+    results.push({
+      rule: "first model",
+      passed: false,
+      detail:
+        'no champion to compare with and no "floors" rule: a first model is judged by floors alone, so add one',
+    });
+  if (gate.int8) results.push(...int8Results(gate.int8, input.candidate));
+  if (gate.size) results.push(...sizeResults(gate.size, input.candidate));
+  if (gate.infra) results.push(infraResult(input.infra));
+  return { blessed: results.every((r) => r.passed), results };
+}
+
+/** The rules' outcome in one line: what failed, or that all passed. */
+export function gateSummary(decision: GateDecision): string {
+  const failed = decision.results.filter((r) => !r.passed);
+  if (failed.length === 0) return `blessed: ${decision.results.length} rules passed`;
+  return `refused: ${failed.map((r) => `${r.rule}: ${r.detail}`).join("; ")}`;
+}
+
+/** "click auc" or "ndcg10", with "(newest)" when the rule reads the newest slice. */
+function subject(rule: { task?: string | undefined; metric: GateMetric; on: "holdout" | "newest" }): string {
+  const what = rule.task === undefined ? rule.metric : `${rule.task} ${rule.metric}`;
+  return rule.on === "newest" ? `${what} (newest slice)` : what;
+}
+
+function metricValue(
+  scores: ModelScores,
+  rule: { task?: string | undefined; metric: GateMetric; on: "holdout" | "newest" },
+): number | undefined {
+  const evaluation = rule.on === "newest" ? scores.newest : scores.holdout;
+  if (!evaluation) return undefined;
+  if (rule.metric === "ndcg10") return evaluation.ranking?.ndcg10;
+  return evaluation.tasks[rule.task!]?.[rule.metric];
+}
+
+function notMeasured(rule: { on: "holdout" | "newest" }, scores: ModelScores): string {
+  if (rule.on === "newest" && !scores.newest)
+    return 'not measured: the config has no "evaluation.newest" slice';
+  return "not measured (the metric is undefined on this data: one class only, or no such head)";
+}
+
+/** Four significant digits without trailing zeros: 0.3, 0.6931, 0.01. */
+const num = (x: number) => (Number.isInteger(x) || !Number.isFinite(x) ? String(x) : String(Number(x.toPrecision(4))));
+
+function floorResult(rule: FloorRule, candidate: ModelScores): GateResult {
+  const bounds = [
+    ...(rule.min !== undefined ? [`>= ${num(rule.min)}`] : []),
+    ...(rule.max !== undefined ? [`<= ${num(rule.max)}`] : []),
+  ].join(" and ");
+  const name = `floor ${subject(rule)} ${bounds}`;
+  const threshold = rule.min ?? rule.max;
+  const value = metricValue(candidate, rule);
+  if (value === undefined || !Number.isFinite(value))
+    return {
+      rule: name,
+      passed: false,
+      detail: value === undefined ? notMeasured(rule, candidate) : `value is ${value}`,
+      ...(threshold !== undefined ? { threshold } : {}),
+    };
+  const low = rule.min !== undefined && value < rule.min;
+  const high = rule.max !== undefined && value > rule.max;
+  const passed = !low && !high;
+  return {
+    rule: name,
+    passed,
+    value,
+    // With both bounds, the one it broke (or the lower one when it passed).
+    threshold: high ? rule.max! : (rule.min ?? rule.max!),
+    detail: passed
+      ? `${num(value)} ${bounds}`
+      : low
+        ? `${num(value)} is below the floor ${num(rule.min!)}`
+        : `${num(value)} is above the ceiling ${num(rule.max!)}`,
+  };
+}
+
+/** One result per bound the rule gives (difference, ratio). */
+function changeResults(rule: ChangeRule, candidate: ModelScores, champion?: ModelScores): GateResult[] {
+  const better = rule.direction === "higher" ? "higher is better" : "lower is better";
+  const bounds: { kind: "difference" | "ratio"; max: number }[] = [
+    ...(rule.maxDrop !== undefined ? [{ kind: "difference" as const, max: rule.maxDrop }] : []),
+    ...(rule.maxRatioDrop !== undefined ? [{ kind: "ratio" as const, max: rule.maxRatioDrop }] : []),
+  ];
+  return bounds.map(({ kind, max }): GateResult => {
+    const name = `change ${subject(rule)} vs champion (${better}): ${kind === "ratio" ? "relative drop" : "drop"} <= ${num(max)}`;
+    if (!champion)
+      return { rule: name, passed: true, threshold: max, detail: "skipped: no champion (first model)" };
+    const before = metricValue(champion, rule);
+    if (before === undefined || !Number.isFinite(before))
+      // A champion without this metric (a head the new spec added) sets no bar to fall below.
+      return {
+        rule: name,
+        passed: true,
+        threshold: max,
+        detail: `skipped: the champion has no ${subject(rule)} on this data`,
+      };
+    const after = metricValue(candidate, rule);
+    if (after === undefined || !Number.isFinite(after))
+      return {
+        rule: name,
+        passed: false,
+        threshold: max,
+        detail: `candidate: ${after === undefined ? notMeasured(rule, candidate) : `value is ${after}`}`,
+      };
+    const drop = rule.direction === "higher" ? before - after : after - before;
+    const value = kind === "difference" ? drop : ratioOf(drop, before);
+    const passed = value <= max;
+    const shown = kind === "ratio" ? `${num(value * 100)}%` : num(value);
+    return {
+      rule: name,
+      passed,
+      value,
+      threshold: max,
+      detail: `candidate ${num(after)} vs champion ${num(before)}: ${kind === "ratio" ? "relative drop" : "drop"} ${shown} ${passed ? "<=" : ">"} ${kind === "ratio" ? `${num(max * 100)}%` : num(max)}`,
+    };
+  });
+}
+
+/** The drop as a share of the champion's magnitude; against 0, any drop is infinitely large. */
+function ratioOf(drop: number, champion: number): number {
+  if (champion !== 0) return drop / Math.abs(champion);
+  return drop > 0 ? Number.POSITIVE_INFINITY : drop < 0 ? Number.NEGATIVE_INFINITY : 0;
+}
+
+function int8Results(rule: NonNullable<GateConfig["int8"]>, candidate: ModelScores): GateResult[] {
+  const tasks =
+    rule.tasks ??
+    Object.entries(candidate.holdout.tasks)
+      .filter(([, m]) => m.auc !== undefined)
+      .map(([t]) => t);
+  const threshold = rule.maxAucDrop;
+  if (tasks.length === 0)
+    return [
+      { rule: "int8 parity", passed: false, threshold, detail: "no binary task with an AUC on the holdout" },
+    ];
+  return tasks.map((task): GateResult => {
+    const name = `int8 parity ${task} auc: float32 − int8 <= ${num(threshold)}`;
+    const int8 = candidate.int8Holdout?.tasks[task]?.auc;
+    const float = candidate.holdout.tasks[task]?.auc;
+    if (!candidate.int8Holdout)
+      return {
+        rule: name,
+        passed: false,
+        threshold,
+        detail: "no int8 graph was evaluated (model.int8.onnx)",
+      };
+    if (float === undefined || int8 === undefined || !Number.isFinite(float) || !Number.isFinite(int8))
+      return {
+        rule: name,
+        passed: false,
+        threshold,
+        detail: `AUC not measured (float32 ${float}, int8 ${int8})`,
+      };
+    const value = float - int8;
+    const passed = value <= threshold;
+    return {
+      rule: name,
+      passed,
+      value,
+      threshold,
+      detail: `float32 ${num(float)}, int8 ${num(int8)}: drop ${num(value)} ${passed ? "<=" : ">"} ${num(threshold)}`,
+    };
+  });
+}
+
+function sizeResults(rule: NonNullable<GateConfig["size"]>, candidate: ModelScores): GateResult[] {
+  const out: GateResult[] = [];
+  const check = (file: string, budget: number, bytes: number | undefined) => {
+    const name = `size ${file} <= ${budget} bytes`;
+    if (bytes === undefined) {
+      out.push({ rule: name, passed: false, threshold: budget, detail: `${file} was not exported` });
+      return;
+    }
+    const passed = bytes <= budget;
+    out.push({
+      rule: name,
+      passed,
+      value: bytes,
+      threshold: budget,
+      detail: `${bytes} bytes ${passed ? "within" : "over"} the budget of ${budget}`,
+    });
+  };
+  if (rule.modelBytes !== undefined) check("model.onnx", rule.modelBytes, candidate.sizes.modelBytes);
+  if (rule.int8Bytes !== undefined) check("model.int8.onnx", rule.int8Bytes, candidate.sizes.int8Bytes);
+  return out;
+}
+
+function infraResult(infra: InfraCheckResult | undefined): GateResult {
+  const rule = "infra: both graphs load in onnxruntime-web and answer a request through the worker's code";
+  if (!infra) return { rule, passed: false, detail: "the infra check did not run" };
+  return { rule, passed: infra.passed, detail: infra.detail };
+}
