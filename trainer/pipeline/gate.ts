@@ -98,7 +98,8 @@ function notMeasured(rule: { on: "holdout" | "newest" }, scores: ModelScores): s
 }
 
 /** Four significant digits without trailing zeros: 0.3, 0.6931, 0.01. */
-const num = (x: number) => (Number.isInteger(x) || !Number.isFinite(x) ? String(x) : String(Number(x.toPrecision(4))));
+const num = (x: number) =>
+  Number.isInteger(x) || !Number.isFinite(x) ? String(x) : String(Number(x.toPrecision(4)));
 
 function floorResult(rule: FloorRule, candidate: ModelScores): GateResult {
   const bounds = [
