@@ -23,6 +23,8 @@ export interface ModelEvaluation {
   tasks: Record<string, TaskMetrics>;
   /** NDCG@10 of the fused score within the spec's groups, when the spec has a group. */
   ranking?: { ndcg10: number };
+  /** Binary heads' reliability curve (equal-mass bins), for the record's page; gate rules ignore it. */
+  reliability?: Record<string, { meanPredicted: number; observedRate: number }[]>;
 }
 
 /** What the gate reads of one model. */

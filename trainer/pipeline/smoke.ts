@@ -1,0 +1,229 @@
+/**
+ * The smoke test after a publish: the serving worker at a URL answers with the new model.
+ *
+ *  1. GET /v1/models until the new model's id and version serve in the published arm (champion
+ *     for models/current, challenger for models/challenger). The worker re-reads its KV pointer
+ *     every minute and KV itself takes up to ~60 s to propagate, so this polls, within a deadline.
+ *  2. POST /v1/rerank with a fixed request built from the manifest's features (fixed-request.ts):
+ *     200, no fallback, `x-model-version` the new version, every candidate back. Isolates pick
+ *     the new model up one by one, so an older version answering is retried until the deadline;
+ *     a fallback or an error status from the new model is a failure at once.
+ *
+ * Every loop is bounded by the deadline and every request by its own timeout. Returns a result
+ * and never throws; the caller rolls the pointer back when it did not pass.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { userBucket } from "../../edge/model/ab-split.ts";
+import type { ModelManifest } from "../../shared/manifest.ts";
+import { fixedRequest } from "./fixed-request.ts";
+
+export interface SmokeOptions {
+  /** The worker's base URL, without a trailing slash. */
+  url: string;
+  /** The model that must serve (manifest id and version). */
+  expected: { id: string; version: string };
+  /** Its manifest: the fixed request is built from its features. */
+  manifest: Pick<ModelManifest, "features">;
+  /** The pointer it was published to. */
+  pointer: "current" | "challenger";
+  /** The whole test, both phases, ends by this deadline (ms). */
+  timeoutMs: number;
+  /** Between polls (ms). */
+  pollMs: number;
+  /** Bearer key for /v1/* when the worker has MTRANK_API_KEYS. */
+  apiKey?: string;
+  /** One request's own limit (default 15 s, at most what is left of the deadline). */
+  requestTimeoutMs?: number;
+  /** Tests pass their own fetch. */
+  fetch?: typeof fetch;
+  /** One line per step for the run's log. */
+  log?: (line: string) => void;
+}
+
+export interface SmokeResult {
+  passed: boolean;
+  /** One line: what served, or what went wrong. */
+  detail: string;
+  /** Seconds from the start until /v1/models listed the new model. */
+  servedAfterS?: number;
+  /** GET /v1/models requests made. */
+  polls: number;
+  /** The last POST /v1/rerank. */
+  rerank?: {
+    status: number;
+    modelVersion?: string;
+    fallback?: boolean;
+    items?: number;
+    ms: number;
+  };
+  /** Total seconds. */
+  seconds: number;
+}
+
+interface ModelsBody {
+  models?: { id?: unknown; version?: unknown; arm?: unknown }[];
+}
+
+interface RerankBody {
+  fallback?: unknown;
+  model?: { id?: unknown; version?: unknown };
+  items?: unknown[];
+}
+
+/**
+ * A user id the worker's A/B split (edge/model/ab-split.ts) sends to `arm` whatever the
+ * challenger's share: bucket 0 is in the challenger for any share above 0, bucket 9,999 in the
+ * champion for any share below 100.
+ */
+export function userIdFor(arm: "champion" | "challenger"): string {
+  const want = arm === "challenger" ? 0 : 9_999;
+  // FNV-1a + murmur3's finaliser spreads ids evenly, so a hit comes within ~10,000 tries.
+  for (let i = 0; i < 1_000_000; i++) {
+    const id = `mtrank-smoke-${i}`;
+    if (userBucket(id) === want) return id;
+  }
+  throw new Error(`no user id found in the ${arm} bucket`);
+}
+
+export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
+  const started = performance.now();
+  const deadline = started + options.timeoutMs;
+  const doFetch = options.fetch ?? fetch;
+  const log = options.log ?? (() => {});
+  const arm = options.pointer === "challenger" ? "challenger" : "champion";
+  const { id, version } = options.expected;
+  const headers: Record<string, string> = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
+  let polls = 0;
+  const elapsedS = () => (performance.now() - started) / 1000;
+  const left = () => deadline - performance.now();
+  const request = (path: string, init: RequestInit = {}) =>
+    doFetch(`${options.url}${path}`, {
+      ...init,
+      headers: { ...headers, ...(init.headers as Record<string, string> | undefined) },
+      signal: AbortSignal.timeout(
+        Math.ceil(Math.max(1, Math.min(options.requestTimeoutMs ?? 15_000, left()))),
+      ),
+    });
+  const result = (passed: boolean, detail: string, extra: Partial<SmokeResult> = {}): SmokeResult => ({
+    passed,
+    detail,
+    polls,
+    seconds: elapsedS(),
+    ...extra,
+  });
+
+  // 1. GET /v1/models until the new model serves in its arm.
+  let lastSeen = "no answer yet";
+  let servedAfterS: number | undefined;
+  while (left() > 0) {
+    polls++;
+    try {
+      const response = await request("/v1/models");
+      if (response.status === 401 || response.status === 403)
+        return result(false, `GET /v1/models: ${response.status}: the API key was refused (smoke.apiKeyEnv)`);
+      if (!response.ok) lastSeen = `GET /v1/models: ${response.status}`;
+      else {
+        const body = (await response.json()) as ModelsBody;
+        const models = Array.isArray(body.models) ? body.models : [];
+        if (models.some((m) => m.id === id && m.version === version && m.arm === arm)) {
+          servedAfterS = elapsedS();
+          log(`smoke: ${id} ${version} serves as ${arm} after ${servedAfterS.toFixed(1)} s (${polls} polls)`);
+          break;
+        }
+        lastSeen = models.length
+          ? `serving ${models.map((m) => `${String(m.id)} ${String(m.version)} (${String(m.arm)})`).join(", ")}`
+          : "serving no model";
+      }
+    } catch (error) {
+      lastSeen = `GET /v1/models: ${describe(error)}`;
+    }
+    if (left() <= 0) break;
+    await sleep(Math.min(options.pollMs, Math.max(0, left())));
+  }
+  if (servedAfterS === undefined) {
+    const hint =
+      arm === "challenger" ? " (the challenger is listed only while MTRANK_CHALLENGER_SHARE > 0)" : "";
+    return result(
+      false,
+      `${id} ${version} did not serve as ${arm} within ${seconds(options.timeoutMs)} s: ${lastSeen}${hint}`,
+    );
+  }
+
+  // 2. POST /v1/rerank with the fixed request, from a user the split sends to the arm.
+  const body = JSON.stringify(fixedRequest(options.manifest, userIdFor(arm)));
+  const candidates = (JSON.parse(body) as { candidates: unknown[] }).candidates.length;
+  let rerank: SmokeResult["rerank"];
+  let lastProblem = "";
+  while (left() > 0) {
+    const t0 = performance.now();
+    try {
+      const response = await request("/v1/rerank", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+      const ms = performance.now() - t0;
+      const modelVersion = response.headers.get("x-model-version") ?? undefined;
+      if (response.status !== 200) {
+        const text = (await response.text()).slice(0, 300).replace(/\s+/g, " ");
+        rerank = { status: response.status, ...(modelVersion ? { modelVersion } : {}), ms };
+        return result(false, `POST /v1/rerank: ${response.status}: ${text}`, { servedAfterS, rerank });
+      }
+      const answer = (await response.json()) as RerankBody;
+      const items = Array.isArray(answer.items) ? answer.items.length : 0;
+      const fallback = answer.fallback === true;
+      rerank = { status: 200, ...(modelVersion ? { modelVersion } : {}), fallback, items, ms };
+      if (modelVersion === version) {
+        if (fallback)
+          return result(
+            false,
+            `POST /v1/rerank: ${id} ${version} fell back to the input order (x-mtrank-fallback): the model does not load or run in the worker`,
+            { servedAfterS, rerank },
+          );
+        if (answer.model?.id !== id)
+          return result(false, `POST /v1/rerank: model id ${String(answer.model?.id)}, expected ${id}`, {
+            servedAfterS,
+            rerank,
+          });
+        if (items !== candidates)
+          return result(false, `POST /v1/rerank: ${items} items for ${candidates} candidates`, {
+            servedAfterS,
+            rerank,
+          });
+        log(`smoke: POST /v1/rerank answered by ${version}, ${items} items in ${ms.toFixed(0)} ms`);
+        return result(
+          true,
+          `${id} ${version} serves as ${arm}; /v1/rerank: 200, ${items} items, no fallback`,
+          {
+            servedAfterS,
+            rerank,
+          },
+        );
+      }
+      // Another isolate still on the previous model: wait for it to catch up.
+      lastProblem = `x-model-version ${modelVersion ?? "(none)"}, expected ${version}`;
+    } catch (error) {
+      lastProblem = `POST /v1/rerank: ${describe(error)}`;
+    }
+    if (left() <= 0) break;
+    await sleep(Math.min(options.pollMs, Math.max(0, left())));
+  }
+  return result(false, `POST /v1/rerank within ${seconds(options.timeoutMs)} s: ${lastProblem}`, {
+    servedAfterS,
+    ...(rerank ? { rerank } : {}),
+  });
+}
+
+/** 0.3, 12.5, 120: a tenth of a second where that matters. */
+function seconds(ms: number): string {
+  return ms < 10_000 ? (ms / 1000).toFixed(1) : (ms / 1000).toFixed(0);
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as { cause?: unknown }).cause;
+    const why = cause instanceof Error ? `: ${cause.message}` : "";
+    return `${error.name === "TimeoutError" ? "timed out" : error.message}${why}`;
+  }
+  return String(error);
+}
