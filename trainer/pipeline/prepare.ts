@@ -1,0 +1,65 @@
+/**
+ * The pipeline's data step in one pass over the day's files: resolve them, check every row
+ * against the spec, write the good rows to one JSONL file and gather the stats (own and on the
+ * champion's bins) as they go by. What the trainer then reads is that file with a copy of the
+ * spec that says "jsonl" (./data.ts says why the pipeline converts rather than extend the trainer).
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { DatasetSpec } from "../../shared/spec.ts";
+import type { DataStats } from "./contracts.ts";
+import { checkData, type DataCheck, type ResolveOptions, resolveDataFiles } from "./data.ts";
+import { statsCollector } from "./stats.ts";
+
+/** Options of prepareData. */
+export interface PrepareOptions extends ResolveOptions {
+  /** The run's own folder: rows.jsonl and spec.json are written here (and s3:// downloads). */
+  workDir: string;
+  /** Bad rows to skip and count before the run stops (pipeline.json data.maxBadRows). */
+  maxBadRows: number;
+  /** The champion's stats (readDataStats of its model directory), for statsOnReference. */
+  reference?: DataStats;
+}
+
+/** The day's data, ready to train on. */
+export interface PreparedDay {
+  /** The data files read, in order. */
+  files: string[];
+  /** The good rows, one JSON object a line, in file order: the trainer's `data`. */
+  data: string;
+  /** The spec with `format: "jsonl"`, defaults filled in: the trainer's `spec`. */
+  spec: string;
+  check: DataCheck;
+  /** The day's stats on its own deciles: write them beside the model trained on it. */
+  stats: DataStats;
+  /** With `reference`: the day's stats on the reference's bins and categories, for driftReport. */
+  statsOnReference?: DataStats;
+}
+
+/** Resolves, checks and converts a day's data (see the module comment). */
+export async function prepareData(
+  source: string,
+  spec: DatasetSpec,
+  options: PrepareOptions,
+): Promise<PreparedDay> {
+  const files = await resolveDataFiles(source, options);
+  await mkdir(options.workDir, { recursive: true });
+  const data = join(options.workDir, "rows.jsonl");
+  const collector = statsCollector(spec);
+  const check = await checkData(files, spec, {
+    maxBadRows: options.maxBadRows,
+    source,
+    out: data,
+    onRow: (record, labels) => collector.add(record, labels),
+  });
+  const specFile = join(options.workDir, "spec.json");
+  await writeFile(specFile, `${JSON.stringify({ ...spec, format: "jsonl" }, null, 2)}\n`);
+  return {
+    files,
+    data,
+    spec: specFile,
+    check,
+    stats: collector.finish(),
+    ...(options.reference ? { statsOnReference: collector.finish(options.reference) } : {}),
+  };
+}
