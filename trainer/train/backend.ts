@@ -1,10 +1,18 @@
 /**
- * Picks the fastest TensorFlow.js backend present at run time, fastest first: tfjs-node-gpu,
- * tfjs-node (native, optional: they cannot install on every host), the WebAssembly backend
+ * Picks the fastest TensorFlow.js backend present at run time, fastest first: a GPU through
+ * WebGPU on Dawn (./webgpu-backend.ts; the packages are optional dependencies), tfjs-node-gpu,
+ * tfjs-node (native, optional extras: they cannot install on every host), the WebAssembly backend
  * (XNNPACK, ~6x the pure-JS backend on dense layers), else the pure-JS cpu backend.
  *
- *   selectBackend()          auto: the first of tensorflow (native) -> wasm -> cpu that starts
+ *   selectBackend()          auto: the first of webgpu (a hardware adapter only) -> tensorflow
+ *                            (native) -> wasm -> cpu that starts
+ *   selectBackend("webgpu")  any WebGPU adapter, a software one (lavapipe) included; with none,
+ *                            one line on stderr saying why and what to install, then wasm
  *   selectBackend("wasm")    that backend or an error naming it
+ *
+ * The adapter webgpu runs on is logged on stderr in one line (vendor, architecture, device,
+ * description). Under vitest (process.env.VITEST) auto never looks for a GPU, so the unit suite
+ * trains on the same backends on every host; test:gpu asks for webgpu by name.
  *
  * Every backend it returns can train the network: the kernels the network needs and a backend
  * lacks (wasm has no UnsortedSegmentSum) are registered here (./segment-sum-kernel.ts), and the
@@ -16,8 +24,9 @@ import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { registerFastSegmentSum } from "./segment-sum-kernel.ts";
 import { registerWasmMatMul } from "./wasm-matmul-kernel.ts";
+import { adapterLine, startWebGpu } from "./webgpu-backend.ts";
 
-export const BACKEND_CHOICES = ["auto", "tensorflow", "wasm", "cpu"] as const;
+export const BACKEND_CHOICES = ["auto", "webgpu", "tensorflow", "wasm", "cpu"] as const;
 
 const NATIVE_PACKAGES = ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"];
 const WASM_PACKAGE = "@tensorflow/tfjs-backend-wasm";
@@ -25,7 +34,13 @@ const WASM_PACKAGE = "@tensorflow/tfjs-backend-wasm";
 export async function selectBackend(preferred?: string): Promise<string> {
   const want = preferred ?? "auto";
   if (want === "auto") {
+    if (!process.env.VITEST && (await startGpu(false))) return finish("webgpu");
     if (await startNative()) return finish("tensorflow");
+    if (await startWasm()) return finish("wasm");
+    return finish(await start("cpu"));
+  }
+  if (want === "webgpu") {
+    if (await startGpu(true)) return finish("webgpu");
     if (await startWasm()) return finish("wasm");
     return finish(await start("cpu"));
   }
@@ -56,6 +71,17 @@ async function startNative(): Promise<boolean> {
       // Not installed on this host: fall through to the next candidate.
     }
   }
+  return false;
+}
+
+/** Starts webgpu and logs its adapter; asked for by name (software allowed), says why not. */
+async function startGpu(software: boolean): Promise<boolean> {
+  const gpu = await startWebGpu({ software });
+  if (gpu.ok) {
+    console.error(`backend webgpu on ${adapterLine(gpu.adapter)}`);
+    return true;
+  }
+  if (software) console.error(`--backend webgpu: ${gpu.reason}; training on wasm instead`);
   return false;
 }
 
