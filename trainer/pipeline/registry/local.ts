@@ -1,0 +1,254 @@
+/**
+ * A Registry over wrangler's local R2/KV state: the folder `wrangler dev --persist-to <dir>`
+ * serves from, so a worker started with
+ *
+ *   npx wrangler dev --persist-to <dir>
+ *
+ * and a wrangler config declaring
+ *
+ *   [[r2_buckets]]
+ *   binding = "MTRANK_MODELS"
+ *   bucket_name = "mtrank-models"     # `bucket` here (wrangler dev uses preview_bucket_name when set)
+ *   [[kv_namespaces]]
+ *   binding = "MTRANK_MODEL_POINTERS"
+ *   id = "mtrank-pointers"            # `namespaceId` here (wrangler dev uses preview_id when set)
+ *
+ * serves what the pipeline publishes. The state is opened the way wrangler's own local commands
+ * open it (`wrangler r2 object put --local`, `wrangler kv key put --local`): a Miniflare whose
+ * resourcePersistencePath is `<persist-to>/v3`, with the bucket and namespace bound under their
+ * names. workerd keeps R2 under `<persist-to>/v3/r2/<bucket>` and KV under
+ * `<persist-to>/v3/kv/<namespace id>`, with SQLite metadata beside them.
+ *
+ * Miniflare starts one workerd process (about 0.7-0.9 s) on first use and keeps it until close();
+ * each call is then about 15 ms (publishing the fixture model and reading it back: 0.2 s). The
+ * wrangler CLI starts one per call: 2-3.5 s each. miniflare is pinned to the version wrangler
+ * depends on (test/pipeline/registry-local.test.ts checks), so both read and write one format.
+ */
+import { resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { convertV4MiniflareOptions, Miniflare } from "miniflare";
+import type { PointerName, Registry, StoredObject } from "../contracts.ts";
+import { DEFAULT_BUCKET, DEFAULT_NAMESPACE_ID } from "./keys.ts";
+
+export { DEFAULT_BUCKET, DEFAULT_NAMESPACE_ID };
+
+/** Where `wrangler dev` keeps its state without --persist-to, relative to the wrangler config's folder. */
+export const DEFAULT_PERSIST_TO = ".wrangler/state";
+
+export interface LocalRegistryOptions {
+  /**
+   * The folder given to `wrangler dev --persist-to` (relative paths resolve against the working
+   * directory, as wrangler resolves them). Without --persist-to, wrangler dev uses
+   * `<folder of wrangler.toml>/.wrangler/state` (DEFAULT_PERSIST_TO).
+   */
+  persistTo: string;
+  /**
+   * The R2 bucket name the worker's config binds to MTRANK_MODELS: its `preview_bucket_name`
+   * when it has one, else its `bucket_name` (wrangler dev binds the preview names locally).
+   * Default DEFAULT_BUCKET.
+   */
+  bucket?: string;
+  /**
+   * The KV namespace id the worker's config binds to MTRANK_MODEL_POINTERS: its `preview_id`
+   * when it has one, else its `id`. Default DEFAULT_NAMESPACE_ID.
+   */
+  namespaceId?: string;
+}
+
+/**
+ * The R2 and KV binding calls made here. miniflare types its bindings with
+ * @cloudflare/workers-types, which this project does not install (edge/env.ts types the
+ * worker's side the same way), so they are declared here and the proxies cast to them.
+ */
+interface Bucket {
+  get(key: string): Promise<{ etag: string; arrayBuffer(): Promise<ArrayBuffer> } | null>;
+  put(
+    key: string,
+    value: Uint8Array,
+    options?: { onlyIf?: { etagDoesNotMatch?: string } },
+  ): Promise<{ key: string } | null>;
+  delete(key: string): Promise<void>;
+  list(options: {
+    prefix: string;
+    cursor?: string;
+  }): Promise<{ objects: { key: string }[]; truncated: boolean; cursor?: string }>;
+}
+interface Namespace {
+  get(key: string): Promise<string | null>;
+  put(key: string, value: string): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+interface Opened {
+  mf: Miniflare;
+  bucket: Bucket;
+  kv: Namespace;
+}
+
+/**
+ * How many times a call is tried. Two workerd processes on one state folder (this registry and
+ * a running `wrangler dev`, or two pipeline runs) share its SQLite files, and a write that meets
+ * the other's transaction fails with SQLITE_BUSY ("Unspecified error" from R2); trying again a
+ * moment later succeeds. Starting both at the same instant fails the same way.
+ */
+const ATTEMPTS = 5;
+const RETRY_DELAY_MS = 50;
+
+/** A Registry over `wrangler dev --persist-to` state; close() stops its workerd process. */
+export class LocalRegistry implements Registry {
+  readonly describe: string;
+  /** Absolute `<persist-to>` folder. */
+  readonly persistTo: string;
+  /** The R2 bucket written (options.bucket). */
+  readonly bucketName: string;
+  /** The KV namespace id written (options.namespaceId). */
+  readonly namespaceId: string;
+  #opened: Promise<Opened> | undefined;
+
+  constructor(options: LocalRegistryOptions) {
+    this.persistTo = resolve(options.persistTo);
+    this.bucketName = options.bucket ?? DEFAULT_BUCKET;
+    this.namespaceId = options.namespaceId ?? DEFAULT_NAMESPACE_ID;
+    this.describe = `local:${this.persistTo}`;
+  }
+
+  async get(key: string): Promise<StoredObject | undefined> {
+    const { bucket } = await this.#open();
+    return retried(`get ${key}`, async () => {
+      const object = await bucket.get(key);
+      if (!object) return undefined;
+      return { bytes: new Uint8Array(await object.arrayBuffer()), etag: object.etag };
+    });
+  }
+
+  async put(key: string, bytes: Uint8Array, options: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    const { bucket } = await this.#open();
+    if (!options.ifAbsent) {
+      await retried(`put ${key}`, () => bucket.put(key, bytes));
+      return true;
+    }
+    // etagDoesNotMatch "*" is R2's "only if no object has this key": workerd checks and writes in
+    // one transaction of the bucket's Durable Object, so of concurrent writers exactly one wins
+    // (test/pipeline/registry-local.test.ts), and put resolves null for the others.
+    let failed = false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const written = await bucket.put(key, bytes, { onlyIf: { etagDoesNotMatch: "*" } });
+        if (written) return true;
+        // After a failed try the object may be the one that try wrote (the error came after the
+        // commit): the same bytes there mean this call's write is the one that landed.
+        return failed && (await this.#holds(bucket, key, bytes));
+      } catch (error) {
+        if (attempt >= ATTEMPTS) throw callError(`put ${key}`, error);
+        failed = true;
+        await sleep(RETRY_DELAY_MS * attempt);
+      }
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const { bucket } = await this.#open();
+    await retried(`delete ${key}`, () => bucket.delete(key));
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const { bucket } = await this.#open();
+    const keys: string[] = [];
+    let cursor: string | undefined;
+    // R2 returns at most 1000 keys a page, in key order; the cursor continues where it stopped.
+    do {
+      const page = await retried(`list ${prefix}`, () =>
+        bucket.list(cursor === undefined ? { prefix } : { prefix, cursor }),
+      );
+      for (const object of page.objects) keys.push(object.key);
+      cursor = page.truncated ? page.cursor : undefined;
+    } while (cursor !== undefined);
+    return keys;
+  }
+
+  async getPointer(name: PointerName): Promise<string | undefined> {
+    const { kv } = await this.#open();
+    return (await retried(`KV get ${name}`, () => kv.get(name))) ?? undefined;
+  }
+
+  async setPointer(name: PointerName, prefix: string): Promise<void> {
+    const { kv } = await this.#open();
+    await retried(`KV put ${name}`, () => kv.put(name, prefix));
+  }
+
+  async deletePointer(name: PointerName): Promise<void> {
+    const { kv } = await this.#open();
+    await retried(`KV delete ${name}`, () => kv.delete(name));
+  }
+
+  /** Stops the workerd process; the registry opens a new one if called again. */
+  async close(): Promise<void> {
+    const opened = this.#opened;
+    this.#opened = undefined;
+    if (!opened) return;
+    const { mf } = await opened.catch(() => ({ mf: undefined }));
+    await mf?.dispose();
+  }
+
+  async #holds(bucket: Bucket, key: string, bytes: Uint8Array): Promise<boolean> {
+    const object = await retried(`get ${key}`, () => bucket.get(key));
+    if (!object) return false;
+    return Buffer.from(await object.arrayBuffer()).equals(bytes);
+  }
+
+  /** The workerd process, started on first use: constructing a registry costs nothing. */
+  #open(): Promise<Opened> {
+    this.#opened ??= this.#start().catch((error: unknown) => {
+      // A failed start is not cached: the next call tries again.
+      this.#opened = undefined;
+      throw error;
+    });
+    return this.#opened;
+  }
+
+  async #start(): Promise<Opened> {
+    for (let attempt = 1; ; attempt++) {
+      const mf = new Miniflare(
+        convertV4MiniflareOptions({
+          modules: true,
+          script: "export default { fetch() { return new Response(null, { status: 404 }); } }",
+          // wrangler's getDefaultPersistRoot(): `<persist-to>/v3`, under which each plugin keeps its own folder.
+          resourcePersistencePath: resolve(this.persistTo, "v3"),
+          r2Buckets: { BUCKET: this.bucketName },
+          kvNamespaces: { NAMESPACE: this.namespaceId },
+        }),
+      );
+      try {
+        const bucket = (await mf.getR2Bucket("BUCKET")) as unknown as Bucket;
+        const kv = (await mf.getKVNamespace("NAMESPACE")) as unknown as Namespace;
+        return { mf, bucket, kv };
+      } catch (error) {
+        await mf.dispose().catch(() => undefined);
+        if (attempt >= ATTEMPTS) throw callError(`starting local R2/KV under ${this.persistTo}/v3`, error);
+        await sleep(RETRY_DELAY_MS * 4 * attempt);
+      }
+    }
+  }
+}
+
+/** A LocalRegistry over `options.persistTo`; call close() when done, or the process stays alive. */
+export function localRegistry(options: LocalRegistryOptions): LocalRegistry {
+  return new LocalRegistry(options);
+}
+
+/** `call`, tried again on failure (see ATTEMPTS); only for calls that are safe to repeat. */
+async function retried<T>(what: string, call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (attempt >= ATTEMPTS) throw callError(what, error);
+      await sleep(RETRY_DELAY_MS * attempt);
+    }
+  }
+}
+
+function callError(what: string, error: unknown): Error {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new Error(`local registry: ${what} failed after ${ATTEMPTS} tries: ${reason}`, { cause: error });
+}

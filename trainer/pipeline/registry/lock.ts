@@ -1,0 +1,135 @@
+/**
+ * The pipeline's lock: one run at a time publishes, flips pointers and collects garbage.
+ *
+ * The lock is the object `locks/pipeline`, created with a conditional put (ifAbsent: R2's
+ * If-None-Match: * / onlyIf etagDoesNotMatch "*"), so of two runs that start together exactly one
+ * creates it. It holds who took it and until when; a run that died holding it leaves it to
+ * expire, and the next run past `expiresAt` breaks it (delete, then one more conditional put).
+ *
+ * Breaking is the one step the registry cannot make atomic (it has no delete-if-etag): two runs
+ * that find the same stale lock in the same instant could both delete and one re-create it after
+ * the other did. The lock is re-read right before the delete and only the object seen stale is
+ * deleted, which leaves that race to a window of one round trip, after a run has crashed, between
+ * two runs starting at once; pick a TTL well past the longest run so a live run is never broken.
+ */
+import { randomUUID } from "node:crypto";
+import type { Registry } from "../contracts.ts";
+
+/** The lock's key in the bucket. */
+export const LOCK_KEY = "locks/pipeline";
+
+/** Another run holds the lock; its owner and times are in the message and the fields. */
+export class LockHeldError extends Error {
+  override name = "LockHeldError";
+  /** Who holds it, as they named themselves (their `owner`). */
+  readonly owner: string;
+  /** ISO time the holder took it. */
+  readonly acquiredAt: string;
+  /** ISO time after which it may be broken. */
+  readonly expiresAt: string;
+
+  constructor(holder: { owner: string; acquiredAt: string; expiresAt: string }, message?: string) {
+    super(
+      message ??
+        `${LOCK_KEY} is held by "${holder.owner}" since ${holder.acquiredAt} (until ${holder.expiresAt})`,
+    );
+    this.owner = holder.owner;
+    this.acquiredAt = holder.acquiredAt;
+    this.expiresAt = holder.expiresAt;
+  }
+}
+
+export interface LockOptions {
+  /** Who takes the lock, shown to whoever finds it held: e.g. "nightly run 2026-11-24 on ci-7". */
+  owner: string;
+  /** How long the lock holds before another run may break it; longer than the longest run. */
+  ttlMs: number;
+  /** Epoch milliseconds; tests pass their own clock. Default Date.now. */
+  now?: () => number;
+}
+
+/** Releases the lock if this holder still has it: true when it deleted it, false when it was gone or taken over. */
+export type ReleaseLock = () => Promise<boolean>;
+
+/** The lock object's JSON. */
+interface LockBody {
+  owner: string;
+  acquiredAt: string;
+  expiresAt: string;
+  /** Random per acquisition: release deletes the lock only if it is still this one. */
+  token: string;
+}
+
+/**
+ * Takes `locks/pipeline` for `owner` for `ttlMs`, breaking an expired lock once. Returns the
+ * release function; throws LockHeldError (naming the holder and since when) while another holds it.
+ */
+export async function acquireLock(registry: Registry, options: LockOptions): Promise<ReleaseLock> {
+  const { owner, ttlMs } = options;
+  const now = options.now ?? Date.now;
+  if (!(Number.isFinite(ttlMs) && ttlMs > 0))
+    throw new RangeError(`ttlMs must be a positive number, got ${ttlMs}`);
+  if (owner.trim() === "") throw new RangeError("owner must name the lock's holder");
+
+  let broke = false;
+  // Three tries at most: the first; one more if the lock vanished between our put and our read
+  // (its holder released it); one more after breaking a stale lock.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const t = now();
+    const body: LockBody = {
+      owner,
+      acquiredAt: new Date(t).toISOString(),
+      expiresAt: new Date(t + ttlMs).toISOString(),
+      token: randomUUID(),
+    };
+    const bytes = new TextEncoder().encode(`${JSON.stringify(body)}\n`);
+    if (await registry.put(LOCK_KEY, bytes, { ifAbsent: true })) return releaser(registry, body.token);
+
+    const existing = await registry.get(LOCK_KEY);
+    if (!existing) continue;
+    const holder = parseLock(existing.bytes);
+    if (!holder)
+      throw new LockHeldError(
+        { owner: "(unreadable)", acquiredAt: "(unknown)", expiresAt: "(never)" },
+        `${LOCK_KEY} in ${registry.describe} is not a lock this pipeline wrote; delete it by hand if no run holds it`,
+      );
+    if (Date.parse(holder.expiresAt) > now() || broke) throw new LockHeldError(holder);
+
+    // Stale: delete it only if it is still the object found stale (see the header on the race).
+    const again = await registry.get(LOCK_KEY);
+    if (again && again.etag === existing.etag) await registry.delete(LOCK_KEY);
+    broke = true;
+  }
+  const holder = await registry.get(LOCK_KEY);
+  const parsed = holder && parseLock(holder.bytes);
+  throw new LockHeldError(parsed ?? { owner: "(unknown)", acquiredAt: "(unknown)", expiresAt: "(unknown)" });
+}
+
+function releaser(registry: Registry, token: string): ReleaseLock {
+  return async () => {
+    const stored = await registry.get(LOCK_KEY);
+    // Not ours any more (it expired and another run broke it): leave theirs alone.
+    if (!stored || parseLock(stored.bytes)?.token !== token) return false;
+    await registry.delete(LOCK_KEY);
+    return true;
+  };
+}
+
+function parseLock(bytes: Uint8Array): LockBody | undefined {
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    if (typeof parsed !== "object" || parsed === null) return undefined;
+    const { owner, acquiredAt, expiresAt, token } = parsed as Partial<Record<keyof LockBody, unknown>>;
+    if (
+      typeof owner !== "string" ||
+      typeof acquiredAt !== "string" ||
+      typeof expiresAt !== "string" ||
+      typeof token !== "string" ||
+      Number.isNaN(Date.parse(expiresAt))
+    )
+      return undefined;
+    return { owner, acquiredAt, expiresAt, token };
+  } catch {
+    return undefined;
+  }
+}
