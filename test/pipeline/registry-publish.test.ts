@@ -153,6 +153,7 @@ describe("publishModel", () => {
     expect(new TextDecoder().decode((await registry.get(`${published.prefix}data-stats.json`))!.bytes)).toBe(
       '{"rows":3}\n',
     );
+    // check-paths: ignore (a path outside the model directory, which publish must refuse)
     await expect(publishModel(registry, dir, { extraFiles: ["../a/spec.json"] })).rejects.toThrow(
       /not a plain relative file name/,
     );
@@ -172,6 +173,7 @@ describe("publishModel", () => {
     await expect(publishModel(new MemoryRegistry(), dir)).rejects.toThrow(
       /files\["model\.onnx"\]\.sha256 must be 64 hex digits/,
     );
+    // check-paths: ignore (a manifest naming a file outside its directory, which publish must refuse)
     manifest.files = { "../../etc/passwd": { sha256: "0".repeat(64), bytes: 1 } };
     await writeFile(join(dir, "manifest.json"), JSON.stringify(manifest));
     await expect(publishModel(new MemoryRegistry(), dir)).rejects.toThrow(/not a plain relative file name/);

@@ -74,4 +74,16 @@ describe("check-paths", () => {
     );
     expect(paths("test/x.test.ts", 'const d = join(tmp, "..", "x");')).toEqual([]); // a base it cannot know
   });
+  it("reads a path at the end of a sentence without its full stop, and lets a marked line stand", () => {
+    expect(paths("trainer/compress/x.ts", " * see ../train/step-budget.ts.")).toEqual([]);
+    expect(paths("test/pipeline/x.test.ts", 'publish({ files: ["../../etc/passwd"] });')).toEqual([
+      "../../etc/passwd",
+    ]);
+    expect(
+      paths(
+        "test/pipeline/x.test.ts",
+        '// check-paths: ignore (hostile on purpose)\npublish({ files: ["../../etc/passwd"] });',
+      ),
+    ).toEqual([]);
+  });
 });
