@@ -43,7 +43,12 @@ describe("pipeline config", () => {
       changes: [],
       infra: true,
     });
-    expect(c.registry).toEqual({ kind: "local", persistTo: "/cfg/.wrangler/state" });
+    expect(c.registry).toEqual({
+      kind: "local",
+      persistTo: "/cfg/.wrangler/state",
+      bucket: "mtrank-models",
+      namespaceId: "mtrank-pointers",
+    });
     expect(c.publish).toEqual({ pointer: "current" });
     expect(c.smoke).toBeUndefined();
     expect(c.fusion).toBeUndefined();
@@ -62,6 +67,8 @@ describe("pipeline config", () => {
       namespaceId: "abc",
       accountIdEnv: "CLOUDFLARE_ACCOUNT_ID",
       apiTokenEnv: "CLOUDFLARE_API_TOKEN",
+      accessKeyIdEnv: "R2_ACCESS_KEY_ID",
+      secretAccessKeyEnv: "R2_SECRET_ACCESS_KEY",
     });
     // A token written into the file is refused: secrets come from the environment.
     expect(

@@ -178,4 +178,14 @@ describe("gate", () => {
     expect(broken.blessed).toBe(false);
     expect(broken.results[1]!.detail).toMatch(/no input/);
   });
+
+  it("a champion that could not be evaluated fails the change rules instead of skipping them", () => {
+    const g = gate({
+      floors: [{ task: "click", metric: "auc", min: 0.5, on: "holdout" }],
+      changes: [{ task: "click", metric: "auc", direction: "higher", maxDrop: 0.01, on: "holdout" }],
+    });
+    const d = evaluateGate(g, { candidate: scores(0.7, 0.3), championError: "no column age" });
+    expect(d.blessed).toBe(false);
+    expect(d.results[1]!.detail).toBe("the champion could not be evaluated: no column age");
+  });
 });

@@ -77,6 +77,7 @@ const VERBS = new Map<string, Verb>([
       load: () => import("./demo.ts"),
     },
   ],
+  ["pipeline", { summary: "retrain, gate and publish a model nightly", load: () => import("./pipeline.ts") }],
 ]);
 
 function usage(): string {

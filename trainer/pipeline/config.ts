@@ -16,6 +16,7 @@ import { CALIBRATIONS } from "../train/calibrate-heads.ts";
 import { OPTIMIZERS } from "../train/dense-optimizer.ts";
 import { SCHEDULES } from "../train/schedule.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
+import { DEFAULT_BUCKET, DEFAULT_NAMESPACE_ID } from "./registry/keys.ts";
 
 /** A bad config: one line that names the file and the field. */
 export class ConfigError extends Error {
@@ -200,12 +201,27 @@ const NewestSlice = v.union(
   'expected { "rows": N } or { "timeColumn": "...", "hours"?: H }',
 );
 
+/**
+ * The remote registry's default variable names (registry/remote.ts REMOTE_ENV, repeated here so
+ * that reading a config does not load the S3 client).
+ */
+const REMOTE_ENV = {
+  accessKeyId: "R2_ACCESS_KEY_ID",
+  secretAccessKey: "R2_SECRET_ACCESS_KEY",
+  accountId: "CLOUDFLARE_ACCOUNT_ID",
+  apiToken: "CLOUDFLARE_API_TOKEN",
+} as const;
+
 const Registry = v.union(
   [
     v.strictObject({
       local: v.strictObject({
         /** wrangler's state folder, the one `wrangler dev --persist-to DIR` serves from. */
         persistTo: Path,
+        /** The R2 bucket name the worker's config binds as MTRANK_MODELS (default "mtrank-models"). */
+        bucket: v.optional(Name, DEFAULT_BUCKET),
+        /** The KV namespace id the worker's config binds as MTRANK_MODEL_POINTERS (default "mtrank-pointers"). */
+        namespaceId: v.optional(Name, DEFAULT_NAMESPACE_ID),
       }),
     }),
     v.strictObject({
@@ -215,9 +231,13 @@ const Registry = v.union(
         /** The id of the KV namespace the worker binds as MTRANK_MODEL_POINTERS. */
         namespaceId: Name,
         /** Environment variable holding the Cloudflare account id (default CLOUDFLARE_ACCOUNT_ID). */
-        accountIdEnv: v.optional(Name, "CLOUDFLARE_ACCOUNT_ID"),
-        /** Environment variable holding an API token with R2 and KV write access (default CLOUDFLARE_API_TOKEN). */
-        apiTokenEnv: v.optional(Name, "CLOUDFLARE_API_TOKEN"),
+        accountIdEnv: v.optional(Name, REMOTE_ENV.accountId),
+        /** Environment variable holding an API token with KV write access (default CLOUDFLARE_API_TOKEN). */
+        apiTokenEnv: v.optional(Name, REMOTE_ENV.apiToken),
+        /** Environment variable holding an R2 S3 access key id (default R2_ACCESS_KEY_ID). */
+        accessKeyIdEnv: v.optional(Name, REMOTE_ENV.accessKeyId),
+        /** Environment variable holding its secret (default R2_SECRET_ACCESS_KEY). */
+        secretAccessKeyEnv: v.optional(Name, REMOTE_ENV.secretAccessKey),
       }),
     }),
   ],
@@ -367,8 +387,16 @@ export type TrainingConfig = Parsed["training"];
 export type FusionConfig = NonNullable<Parsed["export"]["fusion"]>;
 
 export type RegistryConfig =
-  | { kind: "local"; persistTo: string }
-  | { kind: "remote"; bucket: string; namespaceId: string; accountIdEnv: string; apiTokenEnv: string };
+  | { kind: "local"; persistTo: string; bucket: string; namespaceId: string }
+  | {
+      kind: "remote";
+      bucket: string;
+      namespaceId: string;
+      accountIdEnv: string;
+      apiTokenEnv: string;
+      accessKeyIdEnv: string;
+      secretAccessKeyEnv: string;
+    };
 
 /** The config with every default filled in and every path absolute. */
 export interface PipelineConfig
@@ -423,7 +451,7 @@ export function parseConfig(json: unknown, file: string): PipelineConfig {
       );
   const registry: RegistryConfig =
     "local" in c.registry
-      ? { kind: "local", persistTo: abs(c.registry.local.persistTo) }
+      ? { kind: "local", ...c.registry.local, persistTo: abs(c.registry.local.persistTo) }
       : { kind: "remote", ...c.registry.remote };
   const { export: exportConfig, lock, smoke, ...rest } = c;
   return {

@@ -43,6 +43,11 @@ export interface GateInput {
   candidate: ModelScores;
   /** Absent on the first run: nothing is published yet. */
   champion?: ModelScores;
+  /**
+   * A champion exists but could not be scored (its files, or the holdout against its features):
+   * change rules then fail rather than pass unjudged; --force-publish overrides with a reason.
+   */
+  championError?: string;
   /** The infra check's result (infra-check.ts); required when the gate's `infra` is on. */
   infra?: InfraCheckResult;
 }
@@ -55,9 +60,11 @@ export function evaluateGate(gate: GateConfig, input: GateInput): GateDecision {
     );
   const results: GateResult[] = [
     ...gate.floors.map((rule) => floorResult(rule, input.candidate)),
-    ...gate.changes.flatMap((rule) => changeResults(rule, input.candidate, input.champion)),
+    ...gate.changes.flatMap((rule) =>
+      changeResults(rule, input.candidate, input.champion, input.championError),
+    ),
   ];
-  if (!input.champion && gate.floors.length === 0)
+  if (!input.champion && !input.championError && gate.floors.length === 0)
     results.push({
       rule: "first model",
       passed: false,
@@ -72,9 +79,17 @@ export function evaluateGate(gate: GateConfig, input: GateInput): GateDecision {
 
 /** The rules' outcome in one line: what failed, or that all passed. */
 export function gateSummary(decision: GateDecision): string {
-  const failed = decision.results.filter((r) => !r.passed);
-  if (failed.length === 0) return `blessed: ${decision.results.length} rules passed`;
-  return `refused: ${failed.map((r) => `${r.rule}: ${r.detail}`).join("; ")}`;
+  return decision.blessed
+    ? `blessed: ${decision.results.length} rules passed`
+    : `refused: ${failedRules(decision)}`;
+}
+
+/** The failed rules with their details, "; "-separated. */
+export function failedRules(decision: GateDecision): string {
+  return decision.results
+    .filter((r) => !r.passed)
+    .map((r) => `${r.rule}: ${r.detail}`)
+    .join("; ");
 }
 
 /** "click auc" or "ndcg10", with "(newest)" when the rule reads the newest slice. */
@@ -136,7 +151,12 @@ function floorResult(rule: FloorRule, candidate: ModelScores): GateResult {
 }
 
 /** One result per bound the rule gives (difference, ratio). */
-function changeResults(rule: ChangeRule, candidate: ModelScores, champion?: ModelScores): GateResult[] {
+function changeResults(
+  rule: ChangeRule,
+  candidate: ModelScores,
+  champion: ModelScores | undefined,
+  championError: string | undefined,
+): GateResult[] {
   const better = rule.direction === "higher" ? "higher is better" : "lower is better";
   const bounds: { kind: "difference" | "ratio"; max: number }[] = [
     ...(rule.maxDrop !== undefined ? [{ kind: "difference" as const, max: rule.maxDrop }] : []),
@@ -144,6 +164,13 @@ function changeResults(rule: ChangeRule, candidate: ModelScores, champion?: Mode
   ];
   return bounds.map(({ kind, max }): GateResult => {
     const name = `change ${subject(rule)} vs champion (${better}): ${kind === "ratio" ? "relative drop" : "drop"} <= ${num(max)}`;
+    if (championError)
+      return {
+        rule: name,
+        passed: false,
+        threshold: max,
+        detail: `the champion could not be evaluated: ${championError}`,
+      };
     if (!champion)
       return { rule: name, passed: true, threshold: max, detail: "skipped: no champion (first model)" };
     const before = metricValue(champion, rule);

@@ -55,7 +55,7 @@ export interface ModelRef {
 export interface RunRecord {
   format: typeof RECORD_FORMAT;
   kind: RecordKind;
-  /** `<UTC time>-<random>`: unique, sortable, safe in a key. */
+  /** 8 random hex digits (newRunId); with startedAt, the record's key. */
   runId: string;
   startedAt: string;
   finishedAt: string;
@@ -114,9 +114,12 @@ export interface RunRecord {
   steps: StepRecord[];
 }
 
-/** A new run id: the start time (UTC, no colons) and 6 random hex digits. */
-export function newRunId(startedAt: Date): string {
-  return `${startedAt.toISOString().replace(/[-:.]/g, "")}-${randomBytes(3).toString("hex")}`;
+/**
+ * A new run id: 8 random hex digits. The record's key (registry/history.ts) and the run's work
+ * folder put the start time before it, so they sort by time without the id repeating it.
+ */
+export function newRunId(): string {
+  return randomBytes(4).toString("hex");
 }
 
 /** Writes record.json and record.html into `dir`; returns their paths. */

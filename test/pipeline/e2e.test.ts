@@ -1,0 +1,220 @@
+/**
+ * The pipeline end to end in local mode (trainer/pipeline/run.ts): small simulated days, a
+ * frozen holdout, wrangler's local R2/KV state in a temporary folder. Run 1 publishes; a gate
+ * the candidate cannot meet refuses and leaves the pointer; a dry run publishes nothing; run 3
+ * publishes (warm-started); rollback restores run 1's model; a failed smoke test flips back; bad
+ * data fails with a record and the champion unchanged. About a minute: each run trains two
+ * epochs of a tiny network and starts the infra check's child process.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../trainer/pipeline/config.ts";
+import { pipelineStatus, rollback } from "../../trainer/pipeline/ops.ts";
+import type { RunRecord } from "../../trainer/pipeline/record.ts";
+import { listRecords } from "../../trainer/pipeline/registry/history.ts";
+import { type LocalRegistry, localRegistry } from "../../trainer/pipeline/registry/local.ts";
+import { runPipeline } from "../../trainer/pipeline/run.ts";
+import { simulate, toCsv } from "../../trainer/simulate/simulator.ts";
+
+let dir: string;
+let registry: LocalRegistry;
+const lines: string[] = [];
+const log = (line: string) => lines.push(line);
+
+/** A config over the temporary folder; `patch` replaces top-level fields. */
+function config(day: string, patch: Record<string, unknown> = {}) {
+  return parseConfig(
+    {
+      data: { source: day, spec: "spec.json" },
+      training: { arch: "shared-bottom", epochs: 2, options: { bottom: [16], tower: [8], cross: 0 } },
+      evaluation: { holdout: "holdout.csv", newest: { rows: 500 } },
+      // The days are small random halves of one log: id-like features move by chance alone.
+      drift: { warn: { psi: 2, js: 1, unseen: 1, rate: 1 }, stop: { psi: 5, js: 1, unseen: 1, rate: 1 } },
+      gate: {
+        floors: [{ task: "click", metric: "auc", min: 0.5 }],
+        changes: [{ task: "click", metric: "auc", direction: "higher", maxDrop: 0.05 }],
+        int8: { maxAucDrop: 0.01 },
+        size: { modelBytes: 1_000_000 },
+      },
+      registry: { local: { persistTo: "state" } },
+      ...patch,
+    },
+    join(dir, "pipeline.json"),
+  );
+}
+
+const pointer = () => registry.getPointer("models/current");
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "mtrank-pipeline-e2e-"));
+  const { rows, spec } = simulate({ seed: 7, users: 300, items: 200, requests: 900 });
+  await mkdir(join(dir, "day1"));
+  await mkdir(join(dir, "day2"));
+  await writeFile(join(dir, "day1", "part-0.csv"), toCsv(rows.slice(0, 3000)));
+  await writeFile(join(dir, "day2", "part-0.csv"), toCsv(rows.slice(3000, 6000)));
+  await writeFile(join(dir, "holdout.csv"), toCsv(rows.slice(6000)));
+  await writeFile(join(dir, "spec.json"), JSON.stringify(spec));
+  registry = localRegistry({ persistTo: join(dir, "state") });
+});
+
+afterAll(async () => {
+  await registry?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
+  let first: RunRecord;
+  let third: RunRecord;
+
+  it("run 1 (no champion) passes on floors alone and publishes: the pointer is set", async () => {
+    const r = await runPipeline(config("day1"), { log });
+    first = r.record;
+    expect(r.exitCode, r.record.reason).toBe(0);
+    expect(first.outcome).toBe("published");
+    expect(first.training).toMatchObject({ mode: "scratch", why: "no champion to start from (first run)" });
+    expect(first.gate!.results.find((x) => x.rule.startsWith("change"))!.detail).toMatch(
+      /skipped: no champion/,
+    );
+    expect(await pointer()).toBe(first.published!.prefix);
+    // Each step logged one line with its duration.
+    for (const step of [
+      "lock",
+      "champion",
+      "data",
+      "drift",
+      "train",
+      "export",
+      "evaluate",
+      "infra",
+      "gate",
+      "publish",
+    ])
+      expect(
+        lines.some((l) => new RegExp(`^${step}\\s+\\d+\\.\\d s  `).test(l)),
+        step,
+      ).toBe(true);
+    // The published directory carries what the next run needs.
+    const keys = await registry.list(first.published!.prefix);
+    for (const file of [
+      "manifest.json",
+      "model.onnx",
+      "model.int8.onnx",
+      "data-stats.json",
+      "spec.json",
+      "training/network.json",
+    ])
+      expect(keys).toContain(`${first.published!.prefix}${file}`);
+  });
+
+  it("run 2 with a gate it cannot meet is refused with a readable reason; the pointer stays", async () => {
+    const before = await pointer();
+    const base = config("day2");
+    const r = await runPipeline(
+      {
+        ...base,
+        gate: { ...base.gate, floors: [{ task: "click", metric: "auc", min: 0.99, on: "holdout" }] },
+      },
+      { log },
+    );
+    expect(r.exitCode).toBe(2);
+    expect(r.record.outcome).toBe("refused");
+    expect(r.record.reason).toMatch(
+      /^the gate refused: floor click auc >= 0.99: 0\.\d+ is below the floor 0.99$/,
+    );
+    expect(await pointer()).toBe(before);
+    // Warm-started from the champion, scored beside it on the same holdout.
+    expect(r.record.training).toMatchObject({ mode: "warm-start" });
+    const holdout = r.record.metrics!.holdout;
+    expect(holdout.candidate!.rows).toBe(holdout.champion!.rows);
+    expect(holdout.champion!.tasks.click!.auc).toBeCloseTo(
+      first.metrics!.holdout.candidate!.tasks.click!.auc!,
+      6,
+    );
+    expect(r.record.metrics!.holdoutInt8!.candidate!.tasks.click!.auc).toBeGreaterThan(0.5);
+    expect(r.record.metrics!.newest!.candidate!.rows).toBe(500);
+    expect(r.record.drift!.level).toBe("ok");
+    // Every rule with its threshold and value, in the record the registry keeps.
+    const stored = (await listRecords(registry, { limit: 1 }))[0]!.record as RunRecord;
+    expect(stored.runId).toBe(r.record.runId);
+    expect(stored.gate!.results[0]).toMatchObject({ passed: false, threshold: 0.99 });
+    expect(stored.data!.files[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(stored.spec!.sha256).toBe(stored.spec!.championSha256);
+    const html = await readFile(r.files.html, "utf8");
+    expect(html).toContain("Candidate against champion");
+  });
+
+  it("a dry run publishes nothing and stores no record", async () => {
+    const before = await pointer();
+    const records = (await listRecords(registry)).length;
+    const r = await runPipeline(config("day2"), { dryRun: true, log });
+    expect(r.exitCode, r.record.reason).toBe(0);
+    expect(r.record.outcome).toBe("dry-run");
+    expect(r.record.reason).toMatch(/^dry run: would publish /);
+    expect(await pointer()).toBe(before);
+    expect((await listRecords(registry)).length).toBe(records);
+    expect(await readFile(r.files.json, "utf8")).toContain('"dry-run"');
+  });
+
+  it("run 3 publishes over the champion; rollback restores the previous pointer", async () => {
+    const r = await runPipeline(config("day2"), { log });
+    third = r.record;
+    expect(r.exitCode, third.reason).toBe(0);
+    expect(third.published!.previous).toBe(first.published!.prefix);
+    expect(await pointer()).toBe(third.published!.prefix);
+    const back = await rollback(registry);
+    expect(back.kind).toBe("rollback");
+    expect(back.rollback).toMatchObject({ from: third.published!.prefix, to: first.published!.prefix });
+    expect(await pointer()).toBe(first.published!.prefix);
+    const status = await pipelineStatus(registry, 2);
+    expect(status.pointers[0]).toMatchObject({ pointer: "models/current", id: first.published!.id });
+    expect(status.runs[0]!.kind).toBe("rollback");
+  });
+
+  it("a failed smoke test flips the pointer back and exits non-zero", async () => {
+    const before = await pointer();
+    // A worker that keeps serving the old model: the new one never shows up.
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ models: [{ id: "old", version: "v0", arm: "champion" }] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const r = await runPipeline(config("day2", { smoke: { url, timeoutS: 1, pollS: 0.1 } }), { log });
+      expect(r.exitCode).toBe(1);
+      expect(r.record.outcome).toBe("rolled-back");
+      expect(r.record.smoke!.passed).toBe(false);
+      expect(r.record.rollback).toMatchObject({ pointer: "models/current", to: before });
+      expect(await pointer()).toBe(before);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it("bad data fails the run with a record; the champion is unchanged", async () => {
+    const before = await pointer();
+    await mkdir(join(dir, "day3"));
+    const good = await readFile(join(dir, "day2", "part-0.csv"), "utf8");
+    const [header, ...rest] = good.trim().split("\n");
+    const columns = header!.split(",");
+    const broken = rest[5]!.split(",");
+    broken[columns.indexOf("item_price")] = "cheap";
+    await writeFile(
+      join(dir, "day3", "part-0.csv"),
+      [header, ...rest.slice(0, 5), broken.join(","), ...rest.slice(6)].join("\n"),
+    );
+    const r = await runPipeline(config("day3"), { log });
+    expect(r.exitCode).toBe(1);
+    expect(r.record.outcome).toBe("failed");
+    expect(r.record.reason).toMatch(/item_price/);
+    expect(await pointer()).toBe(before);
+    const stored = (await listRecords(registry, { limit: 1 }))[0]!.record as RunRecord;
+    expect(stored).toMatchObject({ outcome: "failed", runId: r.record.runId });
+    // The lock was released: another run can take it.
+    expect(await registry.get("locks/pipeline")).toBeUndefined();
+  });
+});

@@ -1,0 +1,719 @@
+/**
+ * One pipeline run (docs/pipeline.md "Steps"):
+ *
+ *   lock → champion (download) → data (check, convert, stats) → drift → train → stats beside the
+ *   model → export float32 + int8 → evaluate candidate and champion on the frozen holdout (and
+ *   the newest slice) → infra check → gate → publish + flip the pointer → smoke test (flip back
+ *   on failure) → record → release the lock
+ *
+ * Each step logs one line with its duration. Whatever happens, a record is written (the work
+ * folder always; the registry unless --dry-run) and the lock released. The pointer moves only
+ * after the gate blessed the candidate (or --force-publish said why not), and a failure after it
+ * moved puts it back: an error leaves the champion serving.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import { dirname, join, normalize, sep } from "node:path";
+import type { ModelManifest } from "../../shared/manifest.ts";
+import { type DatasetSpec, parseSpec } from "../../shared/spec.ts";
+import { exportModelDir } from "../export/export-model.ts";
+import type { FusionChoice } from "../export/fusion-defaults.ts";
+import { type EvaluationReport, evaluateModel } from "../predict/evaluate-model.ts";
+import { openServedModel } from "../predict/served-model.ts";
+import { readSpecFile, runTraining } from "../train/run-training.ts";
+import { checkConfigAgainstSpec, type PipelineConfig, type RegistryConfig } from "./config.ts";
+import type { PointerName, Registry } from "./contracts.ts";
+import { checkData } from "./data.ts";
+import { driftReport, formatDrift } from "./drift.ts";
+import { evaluateGate, failedRules, gateSummary, type ModelEvaluation, type ModelScores } from "./gate.ts";
+import { infraCheck } from "./infra-check.ts";
+import { newestSlice } from "./newest.ts";
+import { prepareData } from "./prepare.ts";
+import {
+  type DataFileRecord,
+  newRunId,
+  RECORD_FORMAT,
+  type RunRecord,
+  type StepRecord,
+  writeRecordFiles,
+} from "./record.ts";
+import { putRecord } from "./registry/history.ts";
+import { acquireLock, type ReleaseLock } from "./registry/lock.ts";
+import { flipPointer, publishModel, verifyPrefix } from "./registry/publish.ts";
+import { smokeTest } from "./smoke.ts";
+import { DATA_STATS_FILE, readDataStats, writeDataStats } from "./stats.ts";
+
+export interface RunOptions {
+  /** Everything up to the gate's decision; the registry is only read (no lock, no publish, no record). */
+  dryRun?: boolean;
+  /** Publish although the gate refused or drift said stop, with the reason recorded. */
+  forcePublish?: { reason: string };
+  /** The registry to use instead of the config's (tests); the caller closes it. */
+  registry?: Registry;
+  /** One line per step (default: stdout). */
+  log?: (line: string) => void;
+  /** Where the smoke test's API key is read (default process.env). */
+  env?: Record<string, string | undefined>;
+}
+
+export interface RunResult {
+  record: RunRecord;
+  /** 0 published or dry run, 2 refused (gate or drift), 1 failed or rolled back. */
+  exitCode: number;
+  /** record.json and record.html in the run's work folder. */
+  files: { json: string; html: string };
+}
+
+/** The pointer the worker's champion arm reads (edge/model/catalog.ts CURRENT_POINTER). */
+const CURRENT: PointerName = "models/current";
+
+/** Files published beside the manifest's own: what the next run warm-starts and checks drift from. */
+const EXTRA_FILES = [DATA_STATS_FILE, "spec.json", "training/network.json", "training/weights.bin"];
+
+/** Run folders kept under workDir/runs (the newest); older ones are removed after a run. */
+const KEEP_RUN_FOLDERS = 5;
+
+/** Ends a run early with an outcome that is not an error (drift stop, gate refusal). */
+class Outcome extends Error {
+  constructor(
+    readonly outcome: RunRecord["outcome"],
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A registry the run opened itself, closed when it ends. */
+export type OwnedRegistry = Registry & { close(): Promise<void> };
+
+/** Opens the config's registry: wrangler's local state, or Cloudflare with credentials from the environment. */
+export async function openRegistry(
+  config: RegistryConfig,
+  env: Record<string, string | undefined> = process.env,
+): Promise<OwnedRegistry> {
+  if (config.kind === "local") {
+    const { localRegistry } = await import("./registry/local.ts");
+    return localRegistry(config);
+  }
+  // Loaded only for remote mode: the S3 client is a large import.
+  const { remoteRegistry, REMOTE_ENV } = await import("./registry/remote.ts");
+  return remoteRegistry({
+    bucket: config.bucket,
+    namespaceId: config.namespaceId,
+    env: {
+      [REMOTE_ENV.accountId]: env[config.accountIdEnv],
+      [REMOTE_ENV.apiToken]: env[config.apiTokenEnv],
+      [REMOTE_ENV.accessKeyId]: env[config.accessKeyIdEnv],
+      [REMOTE_ENV.secretAccessKey]: env[config.secretAccessKeyEnv],
+    },
+  });
+}
+
+/** The pointer name a config's publish.pointer means. */
+export function pointerName(pointer: "current" | "challenger"): PointerName {
+  return pointer === "current" ? "models/current" : "models/challenger";
+}
+
+/**
+ * What identifies a spec for warm starting: its features, tasks and group, not how the file is
+ * laid out (format, delimiter), which the pipeline itself changes when it converts to JSONL.
+ */
+export function specHash(spec: DatasetSpec): string {
+  return sha256(JSON.stringify({ features: spec.features, tasks: spec.tasks, group: spec.group ?? null }));
+}
+
+export async function runPipeline(config: PipelineConfig, options: RunOptions = {}): Promise<RunResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const dryRun = options.dryRun ?? false;
+  const startedAt = new Date();
+  const runId = newRunId();
+  const runDir = join(config.workDir, "runs", runFolderName(startedAt, runId));
+  const target = pointerName(config.publish.pointer);
+  const steps: StepRecord[] = [];
+  const record: RunRecord = {
+    format: RECORD_FORMAT,
+    kind: "run",
+    runId,
+    startedAt: startedAt.toISOString(),
+    finishedAt: startedAt.toISOString(),
+    outcome: "failed",
+    exitCode: 1,
+    reason: "",
+    registry: "",
+    pointer: target,
+    dryRun,
+    ...(options.forcePublish ? { forced: options.forcePublish } : {}),
+    steps,
+  };
+
+  /** Runs one step, logs its line with the duration, records it; rethrows its error. */
+  const step = async <T>(name: string, body: () => Promise<{ value: T; detail: string }>): Promise<T> => {
+    const t0 = performance.now();
+    const seconds = () => (performance.now() - t0) / 1000;
+    try {
+      const { value, detail } = await body();
+      steps.push({ step: name, seconds: seconds(), detail, ok: true });
+      log(`${name.padEnd(9)} ${seconds().toFixed(1).padStart(6)} s  ${detail}`);
+      return value;
+    } catch (error) {
+      const detail = error instanceof Outcome ? error.message : `failed: ${messageOf(error)}`;
+      steps.push({ step: name, seconds: seconds(), detail, ok: error instanceof Outcome });
+      log(`${name.padEnd(9)} ${seconds().toFixed(1).padStart(6)} s  ${detail}`);
+      throw error;
+    }
+  };
+
+  let registry: Registry | undefined = options.registry;
+  let owned: OwnedRegistry | undefined;
+  let release: ReleaseLock | undefined;
+  /** Set once the pointer moved: a later failure puts `previous` back. */
+  let flipped: { previous: string | undefined } | undefined;
+
+  try {
+    await mkdir(runDir, { recursive: true });
+    record.config = await configRef(config.file);
+    const apiKey = smokeKey(config, options.env ?? process.env);
+    if (!registry) {
+      owned = await openRegistry(config.registry, options.env ?? process.env);
+      registry = owned;
+    }
+    const reg = registry;
+    record.registry = reg.describe;
+
+    if (!dryRun)
+      release = await step("lock", async () => {
+        const owner = `${hostname()} pid ${process.pid} run ${runId}`;
+        const fn = await acquireLock(reg, { owner, ttlMs: config.lock.ttlMs });
+        return { value: fn, detail: `${reg.describe} locks/pipeline for ${owner}` };
+      });
+
+    // The champion: what models/current names (the model every user gets), downloaded whole.
+    const champion = await step("champion", async () => {
+      const prefix = await reg.getPointer(CURRENT);
+      if (!prefix) return { value: undefined, detail: `no champion: ${CURRENT} is not set (first run)` };
+      const dir = join(runDir, "champion");
+      const published = await verifyPrefix(reg, prefix);
+      await download(reg, published.prefix, dir);
+      const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as ModelManifest;
+      record.champion = { id: manifest.id, version: manifest.version, prefix: published.prefix };
+      return {
+        value: { dir, manifest, prefix: published.prefix },
+        detail: `${manifest.id} ${manifest.version} from ${published.prefix}`,
+      };
+    });
+
+    const spec = await readSpecFile(config.data.spec);
+    checkConfigAgainstSpec(config, spec);
+    const championSpec = champion ? await readOptionalSpec(join(champion.dir, "spec.json")) : undefined;
+    record.spec = {
+      path: config.data.spec,
+      sha256: specHash(spec),
+      ...(championSpec ? { championSha256: specHash(championSpec) } : {}),
+    };
+    const championStats = champion ? await readDataStats(champion.dir) : undefined;
+
+    const prepared = await step("data", async () => {
+      const day = await prepareData(config.data.source, spec, {
+        workDir: join(runDir, "data"),
+        maxBadRows: config.data.maxBadRows,
+        ...(championStats ? { reference: championStats } : {}),
+      });
+      record.data = {
+        files: await Promise.all(day.files.map(fileRef)),
+        rowsRead: day.check.rows,
+        rowsSkipped: day.check.skipped,
+        skipped: day.check.reasons,
+      };
+      const skipped =
+        day.check.skipped > 0 ? `, ${day.check.skipped} skipped (${day.check.examples[0]})` : "";
+      return {
+        value: day,
+        detail: `${day.check.kept} rows from ${day.files.length} file(s) of ${config.data.source}${skipped}`,
+      };
+    });
+
+    await step("drift", async () => {
+      if (!championStats) {
+        const skipped = champion ? "the champion has no data-stats.json" : "no champion";
+        record.drift = { level: "ok", findings: [], skipped: `not checked: ${skipped}` };
+        return { value: undefined, detail: `not checked: ${skipped}` };
+      }
+      const report = driftReport(championStats, prepared.statsOnReference ?? prepared.stats, config.drift);
+      record.drift = report;
+      const flagged = formatDrift(report, { flaggedOnly: true }).split("\n");
+      const worst = report.findings
+        .filter((f) => f.level === report.level && f.level !== "ok")
+        .slice(0, 3)
+        .map((f) => `${f.subject} ${f.measure} ${f.value.toFixed(3)}`);
+      const summary = `${flagged[0]}${worst.length > 0 ? `: ${worst.join(", ")}` : ""}`;
+      if (report.level === "stop" && !options.forcePublish)
+        throw new Outcome("refused", `${summary} (stop; --force-publish --reason overrides)`, 2);
+      return { value: undefined, detail: report.level === "stop" ? `${summary} (forced on)` : summary };
+    });
+
+    const candidateDir = join(runDir, "candidate");
+    await step("train", async () => {
+      const why = warmStartDecision(config, champion, spec, championSpec);
+      const warmDir = why.mode === "warm-start" ? champion!.dir : undefined;
+      const t0 = performance.now();
+      const t = config.training;
+      const summary = await runTraining({
+        data: prepared.data,
+        spec: prepared.spec,
+        arch: t.arch,
+        options: t.options,
+        out: candidateDir,
+        ...definedOnly({
+          epochs: t.epochs,
+          seed: t.seed,
+          validFraction: t.validFraction,
+          timeColumn: t.timeColumn,
+          taskWeights: t.taskWeights,
+          taskWeighting: t.taskWeighting,
+          rankingLoss: t.rankingLoss,
+          calibration: t.calibration,
+          embeddingDim: t.embeddingDim,
+          batchSize: t.batchSize,
+          learningRate: t.learningRate,
+          optimizer: t.optimizer,
+          schedule: t.schedule,
+          backend: t.backend,
+          earlyStop: t.earlyStop,
+          patience: t.patience,
+          l2: t.l2,
+          embeddingL2: t.embeddingL2,
+          kernelL2: t.kernelL2,
+          workers: t.workers,
+          initFrom: warmDir,
+        }),
+        onEpoch: (epoch) => {
+          // A NaN loss trains nothing useful and scores as NaN: stop here, saying so.
+          if (!Number.isFinite(epoch.trainLoss))
+            throw new Error(
+              `training: the loss is ${epoch.trainLoss} at epoch ${epoch.epoch} (learning rate too high, or extreme values in the data)`,
+            );
+        },
+      });
+      record.training = {
+        mode: why.mode,
+        why: why.why,
+        arch: t.arch,
+        trainRows: summary.trainRows,
+        validRows: summary.validRows,
+        bestEpoch: summary.bestEpoch,
+        seconds: (performance.now() - t0) / 1000,
+        validation: summary.validation,
+      };
+      const carried = summary.warmStart
+        ? `; ${summary.warmStart.copied.length} parameters carried over, ${summary.warmStart.fresh.length} fresh`
+        : "";
+      return {
+        value: summary,
+        detail: `${why.mode} (${why.why}); ${t.arch} on ${summary.trainRows} rows, best epoch ${summary.bestEpoch} of ${summary.maxEpochs}${carried}`,
+      };
+    });
+
+    const exported = await step("export", async () => {
+      await writeDataStats(candidateDir, prepared.stats);
+      const fusion = fusionChoice(config, champion?.manifest, spec);
+      const result = await exportModelDir(candidateDir, {
+        int8: true,
+        ...(fusion.choice ? { fusion: fusion.choice } : {}),
+      });
+      const m = result.manifest;
+      const sizes = {
+        modelBytes: m.files["model.onnx"]!.bytes,
+        int8Bytes: m.files["model.int8.onnx"]?.bytes,
+      };
+      record.candidate = {
+        id: m.id,
+        version: m.version,
+        sizes: definedOnly(sizes) as { modelBytes: number; int8Bytes?: number },
+        fusion: m.fusion.defaults,
+      };
+      return {
+        value: { manifest: m, sizes: record.candidate.sizes },
+        detail: `${m.id} ${m.version}: model.onnx ${sizes.modelBytes} bytes, model.int8.onnx ${sizes.int8Bytes} bytes; fusion ${fusion.why}`,
+      };
+    });
+
+    const evalSpec: DatasetSpec = { ...spec, format: "jsonl" };
+    const scored = await step("evaluate", async () => {
+      const holdout = join(runDir, "data", "holdout.jsonl");
+      // Through checkData like the day's data: any format it reads, every row checked, as JSONL.
+      await checkData([config.evaluation.holdout], spec, {
+        maxBadRows: 0,
+        out: holdout,
+        source: config.evaluation.holdout,
+      });
+      const newest = config.evaluation.newest
+        ? await newestSlice(prepared.data, config.evaluation.newest, join(runDir, "data", "newest.jsonl"))
+        : undefined;
+      const threshold = config.evaluation.threshold;
+      const scoreOf = async (
+        dir: string,
+        sizes: ModelScores["sizes"],
+        hasInt8: boolean,
+      ): Promise<ModelScores> => ({
+        holdout: await evaluateDir(dir, false, holdout, evalSpec, threshold),
+        ...(hasInt8 ? { int8Holdout: await evaluateDir(dir, true, holdout, evalSpec, threshold) } : {}),
+        ...(newest ? { newest: await evaluateDir(dir, false, newest.file, evalSpec, threshold) } : {}),
+        sizes,
+      });
+      const candidate = await scoreOf(candidateDir, exported.sizes, exported.sizes.int8Bytes !== undefined);
+      let championScores: ModelScores | undefined;
+      let championError: string | undefined;
+      if (champion) {
+        try {
+          const files = champion.manifest.files;
+          championScores = await scoreOf(
+            champion.dir,
+            definedOnly({
+              modelBytes: files["model.onnx"]?.bytes ?? 0,
+              int8Bytes: files["model.int8.onnx"]?.bytes,
+            }) as ModelScores["sizes"],
+            "model.int8.onnx" in files,
+          );
+        } catch (error) {
+          championError = messageOf(error);
+        }
+      }
+      record.metrics = {
+        holdout: {
+          path: config.evaluation.holdout,
+          candidate: candidate.holdout,
+          ...(championScores ? { champion: championScores.holdout } : {}),
+        },
+        holdoutInt8: {
+          ...(candidate.int8Holdout ? { candidate: candidate.int8Holdout } : {}),
+          ...(championScores?.int8Holdout ? { champion: championScores.int8Holdout } : {}),
+        },
+        ...(newest
+          ? {
+              newest: {
+                description: newest.description,
+                ...(candidate.newest ? { candidate: candidate.newest } : {}),
+                ...(championScores?.newest ? { champion: championScores.newest } : {}),
+              },
+            }
+          : {}),
+      };
+      const line = (s: ModelScores | undefined) =>
+        s
+          ? Object.entries(s.holdout.tasks)
+              .filter(([, m]) => m.auc !== undefined)
+              .map(([t, m]) => `${t} AUC ${m.auc!.toFixed(4)}`)
+              .join(", ")
+          : "-";
+      return {
+        value: { candidate, champion: championScores, championError },
+        detail: `holdout ${candidate.holdout.rows} rows: candidate ${line(candidate)}; champion ${champion ? (championError ? `not evaluated (${championError})` : line(championScores)) : "none"}${newest ? `; newest slice ${newest.rows} rows` : ""}`,
+      };
+    });
+
+    const infra = config.gate.infra
+      ? await step("infra", async () => {
+          const result = await infraCheck(candidateDir);
+          return { value: result, detail: `${result.passed ? "passed" : "FAILED"}: ${result.detail}` };
+        })
+      : undefined;
+
+    const decision = await step("gate", async () => {
+      const d = evaluateGate(config.gate, {
+        candidate: scored.candidate,
+        ...(scored.champion ? { champion: scored.champion } : {}),
+        ...(scored.championError ? { championError: scored.championError } : {}),
+        ...(infra ? { infra } : {}),
+      });
+      record.gate = d;
+      return { value: d, detail: gateSummary(d) };
+    });
+
+    if (!decision.blessed) {
+      const why = `the gate refused: ${failedRules(decision)}`;
+      if (!options.forcePublish) throw new Outcome("refused", why, 2);
+      // Forcing overrides the numbers, never a model the worker cannot load.
+      if (infra && !infra.passed)
+        throw new Outcome(
+          "refused",
+          `the infra check failed, which --force-publish does not override: ${infra.detail}`,
+          2,
+        );
+      log(`forced   publishing although ${why} (--force-publish: ${options.forcePublish.reason})`);
+    }
+    if (dryRun)
+      throw new Outcome(
+        "dry-run",
+        `dry run: would publish ${exported.manifest.id} ${exported.manifest.version} to ${target}${decision.blessed ? "" : " (forced)"}`,
+        0,
+      );
+
+    const published = await step("publish", async () => {
+      const p = await publishModel(reg, candidateDir, {
+        extraFiles: await presentFiles(candidateDir, EXTRA_FILES),
+      });
+      const previous = await flipPointer(reg, target, p);
+      flipped = { previous };
+      record.published = { ...p, pointer: target, ...(previous ? { previous } : {}) };
+      return {
+        value: p,
+        detail: `${p.prefix} → ${target}${previous ? ` (was ${previous})` : " (was unset)"}`,
+      };
+    });
+
+    if (config.smoke) {
+      const smoke = config.smoke;
+      const result = await step("smoke", async () => {
+        const r = await smokeTest({
+          url: smoke.url,
+          expected: { id: published.id, version: published.version },
+          manifest: exported.manifest,
+          pointer: config.publish.pointer,
+          timeoutMs: smoke.timeoutS * 1000,
+          pollMs: smoke.pollS * 1000,
+          ...(apiKey ? { apiKey } : {}),
+        });
+        record.smoke = r;
+        return { value: r, detail: `${r.passed ? "passed" : "FAILED"}: ${r.detail}` };
+      });
+      if (!result.passed) throw new Error(`smoke test: ${result.detail}`);
+    }
+    flipped = undefined; // kept: nothing to undo
+    record.outcome = "published";
+    record.exitCode = 0;
+    record.reason = `published ${published.id} ${published.version} to ${target}${decision.blessed ? "" : ` (forced: ${options.forcePublish?.reason})`}`;
+  } catch (error) {
+    if (error instanceof Outcome) {
+      // A dry run ends as one, with the exit status the real run would have had.
+      record.outcome = dryRun ? "dry-run" : error.outcome;
+      record.exitCode = error.exitCode;
+      record.reason =
+        dryRun && error.outcome === "refused" ? `dry run: would refuse: ${error.message}` : error.message;
+    } else {
+      record.outcome = "failed";
+      record.exitCode = 1;
+      record.reason = messageOf(error);
+      record.error = messageOf(error);
+    }
+    if (flipped && registry) {
+      // The pointer moved and something after it failed: put it back.
+      const back = flipped.previous;
+      const reg = registry;
+      await step("rollback", async () => {
+        if (back) await flipPointer(reg, target, back);
+        else await reg.deletePointer(target);
+        record.rollback = {
+          pointer: target,
+          ...(record.published ? { from: record.published.prefix } : {}),
+          to: back ?? "(unset)",
+          why: record.reason,
+        };
+        record.outcome = "rolled-back";
+        record.exitCode = 1;
+        return { value: undefined, detail: `${target} back to ${back ?? "(unset)"}` };
+      }).catch((rollbackError: unknown) => {
+        record.reason = `${record.reason}; rolling back failed too: ${messageOf(rollbackError)}`;
+      });
+    }
+  } finally {
+    record.finishedAt = new Date().toISOString();
+    const files = await writeRecordFiles(runDir, record);
+    if (!dryRun && registry) {
+      try {
+        const key = await putRecord(registry, record);
+        log(`record    ${key} and ${files.html}`);
+      } catch (error) {
+        log(`record    failed to store in the registry: ${messageOf(error)} (kept in ${files.json})`);
+        if (record.exitCode === 0) record.exitCode = 1;
+      }
+    } else log(`record    ${files.json} (dry run: not stored in the registry)`);
+    if (release)
+      await release().catch((error: unknown) => log(`lock      release failed: ${messageOf(error)}`));
+    await owned?.close();
+    await pruneRunFolders(join(config.workDir, "runs"), KEEP_RUN_FOLDERS);
+  }
+  log(`${record.outcome}: ${record.reason}`);
+  return {
+    record,
+    exitCode: record.exitCode,
+    files: { json: join(runDir, "record.json"), html: join(runDir, "record.html") },
+  };
+}
+
+// ---- steps' helpers --------------------------------------------------------------------------
+
+interface Champion {
+  dir: string;
+  manifest: ModelManifest;
+  prefix: string;
+}
+
+/** Warm start from the champion unless the config, the spec or the champion's files say otherwise. */
+function warmStartDecision(
+  config: PipelineConfig,
+  champion: Champion | undefined,
+  spec: DatasetSpec,
+  championSpec: DatasetSpec | undefined,
+): { mode: "warm-start" | "scratch"; why: string } {
+  if (!config.training.warmStart) return { mode: "scratch", why: "training.warmStart is false" };
+  if (!champion) return { mode: "scratch", why: "no champion to start from (first run)" };
+  if (!championSpec) return { mode: "scratch", why: "the champion has no spec.json to compare with" };
+  const now = specHash(spec);
+  const before = specHash(championSpec);
+  if (now !== before)
+    return { mode: "scratch", why: `the spec changed (hash ${before.slice(0, 12)} → ${now.slice(0, 12)})` };
+  if (champion.manifest.arch !== config.training.arch)
+    return {
+      mode: "scratch",
+      why: `the architecture changed (${champion.manifest.arch} → ${config.training.arch})`,
+    };
+  return { mode: "warm-start", why: `from the champion ${champion.manifest.id}` };
+}
+
+/** The config's fusion defaults, else the champion's when it has the same heads, else export's. */
+function fusionChoice(
+  config: PipelineConfig,
+  champion: ModelManifest | undefined,
+  spec: DatasetSpec,
+): { choice?: FusionChoice; why: string } {
+  if (config.fusion) return { choice: config.fusion, why: "from pipeline.json export.fusion" };
+  if (!champion) return { why: "export's defaults (no champion)" };
+  const heads = spec.tasks.map((t) => t.name).sort();
+  const before = champion.heads.map((h) => h.name).sort();
+  if (heads.join() !== before.join())
+    return { why: `export's defaults (the heads changed: ${before.join(", ")} → ${heads.join(", ")})` };
+  const d = champion.fusion.defaults;
+  return { choice: { weights: d.weights, mode: d.mode }, why: "carried over from the champion" };
+}
+
+/** One model directory's metrics on one JSONL file, as the gate and the record read them. */
+async function evaluateDir(
+  dir: string,
+  int8: boolean,
+  data: string,
+  spec: DatasetSpec,
+  threshold: number,
+): Promise<ModelEvaluation> {
+  const model = await openServedModel(dir, int8);
+  try {
+    const report = await evaluateModel(model, data, spec, {
+      threshold,
+      calibration: { bins: 10, binning: "mass" },
+    });
+    return evaluationOf(report);
+  } finally {
+    await model.session.release().catch(() => undefined);
+  }
+}
+
+function evaluationOf(report: EvaluationReport): ModelEvaluation {
+  const reliability = Object.fromEntries(
+    Object.entries(report.reliability)
+      .filter(([task]) => report.tasks[task]?.auc !== undefined)
+      .map(([task, bins]) => [
+        task,
+        bins.map((b) => ({ meanPredicted: b.meanPredicted, observedRate: b.observedRate })),
+      ]),
+  );
+  return {
+    rows: report.rows,
+    tasks: report.tasks,
+    ...(report.ranking ? { ranking: { ndcg10: report.ranking.ndcg10 } } : {}),
+    ...(Object.keys(reliability).length > 0 ? { reliability } : {}),
+  };
+}
+
+/** Writes every object under `prefix` into `dir`, by its key below the prefix. */
+async function download(registry: Registry, prefix: string, dir: string): Promise<void> {
+  for (const key of await registry.list(prefix)) {
+    const relative = key.slice(prefix.length);
+    const path = normalize(join(dir, relative));
+    // Keys come from a bucket others can write: none may land outside the folder.
+    if (relative === "" || !path.startsWith(`${normalize(dir)}${sep}`))
+      throw new Error(`${key}: not a file name inside ${prefix}`);
+    const object = await registry.get(key);
+    if (!object) throw new Error(`${key} vanished while the champion was downloaded`);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, object.bytes);
+  }
+}
+
+async function presentFiles(dir: string, names: readonly string[]): Promise<string[]> {
+  const present: string[] = [];
+  for (const name of names)
+    if (
+      await stat(join(dir, name)).then(
+        (s) => s.isFile(),
+        () => false,
+      )
+    )
+      present.push(name);
+  return present;
+}
+
+async function readOptionalSpec(path: string): Promise<DatasetSpec | undefined> {
+  try {
+    return parseSpec(JSON.parse(await readFile(path, "utf8")));
+  } catch {
+    return undefined;
+  }
+}
+
+async function fileRef(path: string): Promise<DataFileRecord> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { path, bytes, sha256: hash.digest("hex") };
+}
+
+async function configRef(file: string): Promise<RunRecord["config"]> {
+  try {
+    return { file, sha256: sha256(await readFile(file)) };
+  } catch {
+    return undefined; // a config built in code (tests) has no file
+  }
+}
+
+/** The smoke test's API key, checked before any work: a missing one would fail only after publishing. */
+function smokeKey(config: PipelineConfig, env: Record<string, string | undefined>): string | undefined {
+  const name = config.smoke?.apiKeyEnv;
+  if (!name) return undefined;
+  const key = env[name];
+  if (!key) throw new Error(`smoke.apiKeyEnv: the environment variable ${name} is not set`);
+  return key;
+}
+
+/** A run's folder under workDir/runs: its start time first, so name order is time order. */
+function runFolderName(startedAt: Date, runId: string): string {
+  return `${startedAt.toISOString().replace(/[-:.]/g, "")}-${runId}`;
+}
+
+/** Removes all but the newest `keep` run folders (only names runFolderName makes). */
+async function pruneRunFolders(dir: string, keep: number): Promise<void> {
+  const names = (await readdir(dir).catch(() => [] as string[]))
+    .filter((n) => /^\d{8}T\d{9}Z-[0-9a-f]{8}$/.test(n))
+    .sort();
+  for (const name of names.slice(0, Math.max(0, names.length - keep)))
+    await rm(join(dir, name), { recursive: true, force: true });
+}
+
+function sha256(data: string | Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+function messageOf(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split("\n")[0]!;
+}
+
+function definedOnly<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
+}
