@@ -16,8 +16,14 @@
  * with a worker thread), alternated over rounds because other processes share this host's cores;
  * cpu ms/step (all threads) next to wall ms/step shows whether the second core was free.
  *
+ * "gpu" (`--backend webgpu`, or another backend by name): the reference MMoE on that backend and on
+ * wasm in the same run, at batch 1k, 4k and 16k (lazy Adam, default L2), samples/s and the ratio;
+ * the adapter webgpu ran on is in the report. On a software adapter (lavapipe) the figures show
+ * that it runs, not how fast a GPU is.
+ *
  *   npm run bench:train [-- --quick]     (--quick: fewer steps, for a smoke run)
- *   npm run bench:train -- --group workers   (one group only: backends, vocabulary or workers)
+ *   npm run bench:train -- --group workers   (one group only: backends, vocabulary, workers or gpu)
+ *   npm run bench:train -- --backend webgpu  (the gpu group: webgpu vs wasm by batch size)
  */
 import { spawnSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -31,11 +37,14 @@ import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
 import { selectBackend } from "../train/backend.ts";
 import { DEFAULT_L2 } from "../train/run-training.ts";
 import { createNetworkOptimizer, type EmbeddingUpdates, type LabelledBatch } from "../train/train-network.ts";
+import { adapterLine, findAdapter } from "../train/webgpu-backend.ts";
 
 const FEATURES = 12;
 const EMBEDDING_DIM = 8;
 const NUMERIC = 28;
 const BATCH = 1024;
+/** The gpu group's batch sizes: where a GPU gains over wasm, and how it scales. */
+const GPU_BATCHES = [1024, 4096, 16384];
 const REFERENCE_VOCAB = FEATURES * 10_000;
 /**
  * The issue's reference network sizes: MMoE with 8 experts of [128, 64] and towers [32] (not the
@@ -52,7 +61,7 @@ const REFERENCE_OPTIONS = {
 const OUT = "out/bench/train-speed.json";
 
 interface Job {
-  group: "backends" | "vocabulary" | "workers";
+  group: "backends" | "vocabulary" | "workers" | "gpu";
   arch: string;
   backend: string;
   embeddingUpdates: EmbeddingUpdates;
@@ -65,6 +74,8 @@ interface Job {
   /** The workers group alternates 1 and 2 over rounds. */
   round?: number;
   vocabSize: number;
+  /** Rows per step (BATCH unless the gpu group sets it). */
+  batch?: number;
   warmupSteps: number;
   minSteps: number;
   maxSteps: number;
@@ -74,6 +85,8 @@ interface Job {
 
 interface Result extends Job {
   backendUsed: string;
+  /** The WebGPU adapter (vendor, architecture, device, description) when backendUsed is webgpu. */
+  adapter?: string;
   /** Distinct table rows per batch (what a lazy Adam step updates). */
   uniqueRowsPerBatch: number;
   steps: number;
@@ -92,6 +105,9 @@ interface Result extends Job {
 
 async function runJob(job: Job): Promise<Result> {
   const backendUsed = await selectBackend(job.backend);
+  const batch = job.batch ?? BATCH;
+  const found = backendUsed === "webgpu" ? await findAdapter() : undefined;
+  const adapter = found === undefined || typeof found === "string" ? undefined : adapterLine(found);
   const config: NetworkConfig = {
     arch: job.arch,
     options: { ...REFERENCE_OPTIONS, cross: job.cross },
@@ -104,9 +120,9 @@ async function runJob(job: Job): Promise<Result> {
       { name: "purchase", type: "binary" },
     ],
   };
-  const data = syntheticData(BATCH * 8, job.vocabSize, 1);
+  const data = syntheticData(batch * 8, job.vocabSize, 1);
   const params = initNetwork(config, 42);
-  const uniqueRowsPerBatch = new Set(data.ids.subarray(0, BATCH * FEATURES)).size;
+  const uniqueRowsPerBatch = new Set(data.ids.subarray(0, batch * FEATURES)).size;
   const optimizer = createNetworkOptimizer(params, config, {
     learningRate: 0.002,
     taskWeights: {},
@@ -115,8 +131,8 @@ async function runJob(job: Job): Promise<Result> {
     l2: job.l2 === "off" ? 0 : DEFAULT_L2,
   });
   const batchIdx = (step: number) => {
-    const start = (step % 8) * BATCH;
-    return Int32Array.from({ length: BATCH }, (_, i) => start + i);
+    const start = (step % 8) * batch;
+    return Int32Array.from({ length: batch }, (_, i) => start + i);
   };
   const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
   const rssBefore = process.memoryUsage().rss;
@@ -144,6 +160,9 @@ async function runJob(job: Job): Promise<Result> {
     steps++;
     sample();
   }
+  // The last step's dense update may still be queued on a GPU: wait for it inside the timing.
+  const smallest = Object.values(params).reduce((a, b) => (b.size < a.size ? b : a));
+  smallest.dataSync();
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuStarted);
   const syncStarted = performance.now();
@@ -155,9 +174,10 @@ async function runJob(job: Job): Promise<Result> {
   return {
     ...job,
     backendUsed,
+    ...(adapter !== undefined ? { adapter } : {}),
     uniqueRowsPerBatch,
     steps,
-    samplesPerSecond: Math.round((steps * BATCH) / seconds),
+    samplesPerSecond: Math.round((steps * batch) / seconds),
     msPerStep: Math.round((seconds * 1000) / steps),
     cpuMsPerStep: Math.round((cpu.user + cpu.system) / 1000 / steps),
     syncMs: Math.round(syncMs * 10) / 10,
@@ -190,7 +210,33 @@ function syntheticData(rows: number, vocabSize: number, seed: number): LabelledB
 
 // ---- Parent: every configuration, one child each ------------------------------------------
 
-function jobs(quick: boolean): Job[] {
+/**
+ * The gpu group: the reference MMoE on `backend` and on wasm at each batch size, alternated so that
+ * both see the same host load. One warm-up step compiles the GPU's shaders for that shape.
+ */
+function gpuJobs(backend: string, quick: boolean): Job[] {
+  const timing = quick
+    ? { warmupSteps: 1, minSteps: 1, maxSteps: 2, seconds: 0.5 }
+    : { warmupSteps: 1, minSteps: 3, maxSteps: 40, seconds: 6 };
+  return GPU_BATCHES.flatMap((batch) =>
+    [backend, "wasm"].map(
+      (b): Job => ({
+        group: "gpu",
+        arch: "mmoe",
+        backend: b,
+        embeddingUpdates: "sparse",
+        workers: 1,
+        l2: "default",
+        cross: 0,
+        vocabSize: REFERENCE_VOCAB,
+        batch,
+        ...timing,
+      }),
+    ),
+  );
+}
+
+function jobs(quick: boolean, gpuBackend: string): Job[] {
   const timing = quick
     ? { warmupSteps: 1, minSteps: 1, maxSteps: 2, seconds: 0.5 }
     : { warmupSteps: 2, minSteps: 3, maxSteps: 40, seconds: 4 };
@@ -267,7 +313,7 @@ function jobs(quick: boolean): Job[] {
       });
     }
   }
-  return list;
+  return [...list, ...gpuJobs(gpuBackend, quick)];
 }
 
 function runChild(job: Job): Result {
@@ -293,9 +339,15 @@ async function main(): Promise<void> {
   // The backend auto-selection would pick on this host ("best").
   const best = await selectBackend("auto");
   const groupArg = process.argv.indexOf("--group");
-  const group = groupArg >= 0 ? process.argv[groupArg + 1] : undefined;
-  const list = jobs(quick).filter((j) => group === undefined || j.group === group);
-  if (list.length === 0) throw new Error(`--group: no group "${group}" (backends, vocabulary, workers)`);
+  const backendArg = process.argv.indexOf("--backend");
+  // --backend NAME alone runs the gpu group for that backend; without it the group tries webgpu.
+  const gpuBackend = backendArg >= 0 ? process.argv[backendArg + 1]! : "webgpu";
+  const group = groupArg >= 0 ? process.argv[groupArg + 1] : backendArg >= 0 ? "gpu" : undefined;
+  // A full run adds the gpu group only where auto found a GPU (never on a software adapter).
+  const list = jobs(quick, gpuBackend).filter((j) =>
+    group === undefined ? j.group !== "gpu" || best === "webgpu" : j.group === group,
+  );
+  if (list.length === 0) throw new Error(`--group: no group "${group}" (backends, vocabulary, workers, gpu)`);
   if (best !== "wasm" && best !== "cpu") {
     for (const arch of new Set(list.map((j) => j.arch))) {
       const template = list.find((j) => j.arch === arch && j.group === "backends");
@@ -307,7 +359,7 @@ async function main(): Promise<void> {
     const r = runChild(job);
     results.push(r);
     console.error(
-      `  ${r.arch} ${r.backendUsed} ${r.embeddingUpdates} L2 ${r.l2} cross ${r.cross} V=${r.vocabSize} workers ${r.workers}: ${r.samplesPerSecond} samples/s (${r.steps} steps)`,
+      `  ${r.arch} ${r.backendUsed} ${r.embeddingUpdates} L2 ${r.l2} cross ${r.cross} V=${r.vocabSize} workers ${r.workers} batch ${r.batch ?? BATCH}: ${r.samplesPerSecond} samples/s (${r.steps} steps)`,
     );
   }
 
@@ -325,6 +377,7 @@ async function main(): Promise<void> {
     .filter((r) => r.group === "backends")
     .map((r) => ({ ...r, vsCpu: r.samplesPerSecond / (baseline(r.arch)?.samplesPerSecond ?? Number.NaN) }));
   const parallel = workersSummary(results.filter((r) => r.group === "workers"));
+  const gpu = gpuSummary(results.filter((r) => r.group === "gpu"));
   const report = {
     createdAt: new Date().toISOString(),
     host: { cpus: cpus().length, node: process.version, tfjs: tf.version.tfjs },
@@ -344,6 +397,7 @@ async function main(): Promise<void> {
     backends: rows,
     vocabulary: results.filter((r) => r.group === "vocabulary"),
     workers: parallel,
+    gpu: gpu,
     seconds: Math.round((performance.now() - started) / 1000),
   };
   // One group alone goes to its own file, so it does not replace the full report.
@@ -424,7 +478,46 @@ async function main(): Promise<void> {
       `median ratio ${parallel.medianRatio.toFixed(2)}x (cpu/ms: CPU time of all threads per wall ms; ~2 means both cores worked)`,
     );
   }
+  if (gpu.rows.length > 0) {
+    console.log(
+      `\n${gpu.backend} vs wasm (reference mmoe, lazy Adam, default L2): samples/s by batch size, same run`,
+    );
+    if (gpu.adapter) console.log(`adapter: ${gpu.adapter}`);
+    const g = [8, 12, 12, 10, 14, 14];
+    console.log(pad(["batch", gpu.backend, "wasm", "ratio", `${gpu.backend} ms/step`, "wasm ms/step"], g));
+    for (const r of gpu.rows)
+      console.log(
+        pad([r.batch, r.samplesPerSecond, r.wasm, `${r.ratio.toFixed(2)}x`, r.msPerStep, r.wasmMsPerStep], g),
+      );
+    if (gpu.fellBack) console.log(`(${gpu.backend} did not start: those rows ran on ${gpu.fellBack})`);
+  }
   console.log(`\nwrote ${out} (${report.seconds} s)`);
+}
+
+/** Per batch size: the backend under test against wasm in the same run. */
+function gpuSummary(results: readonly Result[]) {
+  const tested = results.filter((r) => r.backend !== "wasm");
+  const rows = tested.flatMap((r) => {
+    const wasm = results.find((w) => w.backend === "wasm" && w.batch === r.batch);
+    if (!wasm) return [];
+    return [
+      {
+        batch: r.batch ?? BATCH,
+        samplesPerSecond: r.samplesPerSecond,
+        msPerStep: r.msPerStep,
+        wasm: wasm.samplesPerSecond,
+        wasmMsPerStep: wasm.msPerStep,
+        ratio: r.samplesPerSecond / wasm.samplesPerSecond,
+      },
+    ];
+  });
+  const fell = tested.find((r) => r.backendUsed !== r.backend);
+  return {
+    backend: tested[0]?.backend ?? "",
+    adapter: tested.find((r) => r.adapter)?.adapter,
+    fellBack: fell?.backendUsed,
+    rows,
+  };
 }
 
 const jobArg = process.argv.indexOf("--job");
