@@ -217,4 +217,31 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
     // The lock was released: another run can take it.
     expect(await registry.get("locks/pipeline")).toBeUndefined();
   });
+
+  it("a NaN loss fails the run, saying so; the champion is unchanged", async () => {
+    const before = await pointer();
+    const base = config("day2");
+    const r = await runPipeline({ ...base, training: { ...base.training, learningRate: 1e6 } }, { log });
+    expect(r.exitCode).toBe(1);
+    expect(r.record.outcome).toBe("failed");
+    expect(r.record.reason).toMatch(/^training: the loss is NaN at epoch 1/);
+    expect(r.record.steps.find((s) => s.step === "train")).toMatchObject({ ok: false });
+    expect(await pointer()).toBe(before);
+  });
+
+  it("--force-publish publishes past a refusal, with the reason recorded", async () => {
+    const base = config("day2");
+    const r = await runPipeline(
+      {
+        ...base,
+        gate: { ...base.gate, floors: [{ task: "click", metric: "auc", min: 0.99, on: "holdout" }] },
+      },
+      { log, forcePublish: { reason: "incident 42: the old model is broken" } },
+    );
+    expect(r.exitCode, r.record.reason).toBe(0);
+    expect(r.record.gate!.blessed).toBe(false);
+    expect(r.record.forced).toEqual({ reason: "incident 42: the old model is broken" });
+    expect(r.record.reason).toMatch(/\(forced: incident 42/);
+    expect(await pointer()).toBe(r.record.published!.prefix);
+  });
 });

@@ -18,11 +18,15 @@ import { hostname } from "node:os";
 import { dirname, join, normalize, sep } from "node:path";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { type DatasetSpec, parseSpec } from "../../shared/spec.ts";
-import { exportModelDir } from "../export/export-model.ts";
-import type { FusionChoice } from "../export/fusion-defaults.ts";
-import { type EvaluationReport, evaluateModel } from "../predict/evaluate-model.ts";
-import { openServedModel } from "../predict/served-model.ts";
-import { readSpecFile, runTraining } from "../train/run-training.ts";
+import {
+  type EvaluationReport,
+  type ExportOptions,
+  evaluateModel,
+  exportModelDir,
+  openServedModel,
+  readSpecFile,
+  runTraining,
+} from "../index.ts";
 import { checkConfigAgainstSpec, type PipelineConfig, type RegistryConfig } from "./config.ts";
 import type { PointerName, Registry } from "./contracts.ts";
 import { checkData } from "./data.ts";
@@ -578,7 +582,7 @@ function fusionChoice(
   config: PipelineConfig,
   champion: ModelManifest | undefined,
   spec: DatasetSpec,
-): { choice?: FusionChoice; why: string } {
+): { choice?: ExportOptions["fusion"]; why: string } {
   if (config.fusion) return { choice: config.fusion, why: "from pipeline.json export.fusion" };
   if (!champion) return { why: "export's defaults (no champion)" };
   const heads = spec.tasks.map((t) => t.name).sort();
