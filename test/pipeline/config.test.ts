@@ -56,6 +56,14 @@ describe("pipeline config", () => {
     expect(c.lock).toEqual({ ttlMs: 240 * 60_000 });
   });
 
+  it("an s3:// source stays a URL", () => {
+    const c = parseConfig(
+      { ...minimal(), data: { source: "s3://logs/daily/", spec: "spec.json" } },
+      "/cfg/p.json",
+    );
+    expect(c.data.source).toBe("s3://logs/daily/");
+  });
+
   it("remote registry: credentials by environment variable name only", () => {
     const c = parseConfig(
       { ...minimal(), registry: { remote: { bucket: "models", namespaceId: "abc" } } },

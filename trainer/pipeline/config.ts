@@ -300,7 +300,7 @@ const Training = v.strictObject({
 
 const PipelineSchema = v.strictObject({
   data: v.strictObject({
-    /** The new data: a file, a folder of files, or a glob (data.ts resolveDataFiles). */
+    /** The new data: a file, a folder of files, a glob or s3://bucket/prefix (data.ts resolveDataFiles). */
     source: Path,
     /** The dataset spec (docs/dataset-spec.md). */
     spec: Path,
@@ -457,7 +457,12 @@ export function parseConfig(json: unknown, file: string): PipelineConfig {
   return {
     ...rest,
     file: resolve(file),
-    data: { ...c.data, source: abs(c.data.source), spec: abs(c.data.spec) },
+    // An s3:// source is a URL, not a path: left as written.
+    data: {
+      ...c.data,
+      source: isUrl(c.data.source) ? c.data.source : abs(c.data.source),
+      spec: abs(c.data.spec),
+    },
     evaluation: { ...c.evaluation, holdout: abs(c.evaluation.holdout) },
     drift,
     registry,
@@ -502,6 +507,10 @@ export function checkConfigAgainstSpec(config: PipelineConfig, spec: DatasetSpec
     if (!tasks.has(task)) fail(`training.taskWeights.${task}`, `no task named "${task}" (tasks: ${names})`);
   for (const head of Object.keys(config.fusion?.weights ?? {}))
     if (!tasks.has(head)) fail(`export.fusion.weights.${head}`, `no task named "${head}" (tasks: ${names})`);
+}
+
+function isUrl(source: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(source);
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {
