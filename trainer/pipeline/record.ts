@@ -156,7 +156,6 @@ const METRICS: readonly [keyof TaskMetrics, string, "higher" | "lower" | "none"]
   ["mse", "MSE", "lower"],
   ["mae", "MAE", "lower"],
   ["r2", "R²", "higher"],
-  ["count", "rows", "none"],
 ];
 
 const OUTCOME_COLOR: Record<Outcome, string> = {
@@ -281,29 +280,45 @@ function metricsSection(m: NonNullable<RunRecord["metrics"]>): string {
 
 function comparisonTable(pair: Pair): string {
   const { candidate, champion } = pair;
+  if (!candidate && !champion) return "<p>not evaluated</p>";
   const tasks = [...new Set([...Object.keys(candidate?.tasks ?? {}), ...Object.keys(champion?.tasks ?? {})])];
-  const all = [candidate, champion].flatMap((x) => (x ? Object.values(x.tasks) : []));
-  const columns = METRICS.filter(([key]) => all.some((t) => t[key] !== undefined));
-  const head = `<tr><th>task</th>${columns.map(([, name]) => `<th>${name}<br>candidate</th><th>${name}<br>champion</th><th>Δ</th>`).join("")}</tr>`;
-  const rows = tasks.map((task) => {
-    const a = candidate?.tasks[task];
-    const b = champion?.tasks[task];
-    return `<tr><td>${escapeHtml(task)}</td>${columns
-      .map(([key, , better]) => {
-        const x = a?.[key];
-        const y = b?.[key];
-        return `<td>${key === "count" ? (x ?? "-") : fmt(x)}</td><td>${key === "count" ? (y ?? "-") : fmt(y)}</td>${deltaCell(x, y, better)}`;
-      })
-      .join("")}</tr>`;
-  });
+  const metricsOf = (task: string) => [candidate?.tasks[task], champion?.tasks[task]];
+  // One table per kind of head: binary and regression heads share no metric.
+  const binary = tasks.filter((t) =>
+    metricsOf(t).some((m) => m?.auc !== undefined || m?.logloss !== undefined),
+  );
+  const other = tasks.filter((t) => !binary.includes(t));
   const a = candidate?.ranking?.ndcg10;
   const b = champion?.ranking?.ndcg10;
   const ranking =
     a !== undefined || b !== undefined
-      ? `<p>NDCG@10 within groups (fused score, the manifest's default weights): candidate ${fmt(a)}, champion ${fmt(b)} ${deltaText(a, b, "higher")}</p>`
+      ? `<p>NDCG@10 within groups (fused score, each model's default fusion weights): candidate ${fmt(a)}, champion ${fmt(b)} ${deltaText(a, b, "higher")}</p>`
       : "";
-  if (!candidate && !champion) return "<p>not evaluated</p>";
-  return `<table>${head}${rows.join("")}</table>${ranking}`;
+  return [binary, other]
+    .filter((group) => group.length > 0)
+    .map((group) => taskTable(pair, group))
+    .join("\n")
+    .concat(ranking);
+}
+
+/** Candidate, champion and Δ for every metric any of `tasks` has; rows counted once. */
+function taskTable(pair: Pair, tasks: readonly string[]): string {
+  const { candidate, champion } = pair;
+  const all = tasks.flatMap((t) => [candidate?.tasks[t], champion?.tasks[t]]);
+  const columns = METRICS.filter(([key]) => all.some((m) => m?.[key] !== undefined));
+  const head = `<tr><th>task</th>${columns.map(([, name]) => `<th>${name}<br>candidate</th><th>${name}<br>champion</th><th>Δ</th>`).join("")}<th>rows</th></tr>`;
+  const rows = tasks.map((task) => {
+    const x = candidate?.tasks[task];
+    const y = champion?.tasks[task];
+    const cells = columns
+      .map(
+        ([key, , better]) =>
+          `<td>${fmt(x?.[key])}</td><td>${fmt(y?.[key])}</td>${deltaCell(x?.[key], y?.[key], better)}`,
+      )
+      .join("");
+    return `<tr><td>${escapeHtml(task)}</td>${cells}<td>${x?.count ?? y?.count ?? "-"}</td></tr>`;
+  });
+  return `<table>${head}${rows.join("")}</table>`;
 }
 
 /** candidate − champion, and whether that is better, worse or neither; undefined when either is missing. */
@@ -313,9 +328,11 @@ function delta(
   better: "higher" | "lower" | "none",
 ): { text: string; cls: string } | undefined {
   if (x === undefined || y === undefined || !Number.isFinite(x) || !Number.isFinite(y)) return undefined;
-  const d = x - y;
+  const raw = x - y;
+  // A change smaller than the 4 decimals shown reads as none ("0.0000", not "-0.0000").
+  const d = Number(raw.toFixed(4)) === 0 ? 0 : raw;
   const cls = better === "none" || d === 0 ? "" : d > 0 === (better === "higher") ? "better" : "worse";
-  return { text: `${d > 0 ? "+" : ""}${Number.isInteger(d) ? d : d.toFixed(4)}`, cls };
+  return { text: `${d > 0 ? "+" : ""}${d.toFixed(4)}`, cls };
 }
 
 function deltaCell(
