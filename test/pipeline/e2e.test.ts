@@ -17,6 +17,8 @@ import { pipelineStatus, rollback } from "../../trainer/pipeline/ops.ts";
 import type { RunRecord } from "../../trainer/pipeline/record.ts";
 import { listRecords } from "../../trainer/pipeline/registry/history.ts";
 import { type LocalRegistry, localRegistry } from "../../trainer/pipeline/registry/local.ts";
+import { MemoryRegistry } from "../../trainer/pipeline/registry/memory.ts";
+import { publishModel } from "../../trainer/pipeline/registry/publish.ts";
 import { runPipeline } from "../../trainer/pipeline/run.ts";
 import { simulate, toCsv } from "../../trainer/simulate/simulator.ts";
 
@@ -243,5 +245,30 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
     expect(r.record.forced).toEqual({ reason: "incident 42: the old model is broken" });
     expect(r.record.reason).toMatch(/\(forced: incident 42/);
     expect(await pointer()).toBe(r.record.published!.prefix);
+  });
+});
+
+describe("a champion published by hand", { timeout: 120_000 }, () => {
+  it("is scored beside the candidate; training starts from scratch and the record says why", async () => {
+    const memory = new MemoryRegistry();
+    // fixtures/model: the simulator's features, heads click and purchase, no stats, no weights.
+    const hand = await publishModel(memory, "fixtures/model", { extraFiles: ["spec.json"] });
+    await memory.setPointer("models/current", hand.prefix);
+    const base = config("day1");
+    const r = await runPipeline({ ...base, gate: { ...base.gate, infra: false } }, { registry: memory, log });
+    expect(r.record.champion).toMatchObject({ id: hand.id, prefix: hand.prefix });
+    expect(r.record.drift!.skipped).toBe("not checked: the champion has no data-stats.json");
+    // The simulator's spec has a dwell task the fixture's lacks.
+    expect(r.record.training).toMatchObject({
+      mode: "scratch",
+      why: expect.stringMatching(/^the spec changed/),
+    });
+    expect(r.record.metrics!.holdout.champion!.tasks.click!.auc).toBeGreaterThan(0.5);
+    expect(
+      lines.some((l) =>
+        /fusion export's defaults \(the heads changed: click, purchase → click, dwell, purchase\)/.test(l),
+      ),
+    ).toBe(true);
+    expect(r.record.outcome).toMatch(/published|refused/);
   });
 });

@@ -203,8 +203,10 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       await download(reg, published.prefix, dir);
       const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as ModelManifest;
       record.champion = { id: manifest.id, version: manifest.version, prefix: published.prefix };
+      const hasWeights =
+        (await presentFiles(dir, ["training/network.json", "training/weights.bin"])).length === 2;
       return {
-        value: { dir, manifest, prefix: published.prefix },
+        value: { dir, manifest, prefix: published.prefix, hasWeights },
         detail: `${manifest.id} ${manifest.version} from ${published.prefix}`,
       };
     });
@@ -533,7 +535,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         log(`record    failed to store in the registry: ${messageOf(error)} (kept in ${files.json})`);
         if (record.exitCode === 0) record.exitCode = 1;
       }
-    } else log(`record    ${files.json} (dry run: not stored in the registry)`);
+    } else log(`record    ${files.json} (${dryRun ? "dry run" : "no registry"}: not stored in the registry)`);
     if (release)
       await release().catch((error: unknown) => log(`lock      release failed: ${messageOf(error)}`));
     await owned?.close();
@@ -553,6 +555,8 @@ interface Champion {
   dir: string;
   manifest: ModelManifest;
   prefix: string;
+  /** training/network.json + weights.bin came with it: it can be warm-started from. */
+  hasWeights: boolean;
 }
 
 /** Warm start from the champion unless the config, the spec or the champion's files say otherwise. */
@@ -574,6 +578,8 @@ function warmStartDecision(
       mode: "scratch",
       why: `the architecture changed (${champion.manifest.arch} → ${config.training.arch})`,
     };
+  if (!champion.hasWeights)
+    return { mode: "scratch", why: "the champion has no training/ weights (published by hand?)" };
   return { mode: "warm-start", why: `from the champion ${champion.manifest.id}` };
 }
 

@@ -1,0 +1,76 @@
+/** The newest slice of the day's data (trainer/pipeline/newest.ts), which both models are also scored on. */
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { newestSlice } from "../../trainer/pipeline/newest.ts";
+
+async function jsonl(rows: object[]): Promise<{ dir: string; file: string }> {
+  const dir = await mkdtemp(join(tmpdir(), "mtrank-newest-"));
+  const file = join(dir, "rows.jsonl");
+  await writeFile(file, `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`);
+  return { dir, file };
+}
+
+const ids = async (file: string) =>
+  (await readFile(file, "utf8"))
+    .trim()
+    .split("\n")
+    .map((l) => (JSON.parse(l) as { id: number }).id);
+
+describe("newest slice", () => {
+  it("the last N rows in file order", async () => {
+    const { dir, file } = await jsonl(Array.from({ length: 10 }, (_, id) => ({ id })));
+    const s = await newestSlice(file, { rows: 3 }, join(dir, "out.jsonl"));
+    expect(s).toMatchObject({ rows: 3, description: "the last 3 rows of 10 in the new data, in file order" });
+    expect(await ids(s!.file)).toEqual([7, 8, 9]);
+    const all = await newestSlice(file, { rows: 50 }, join(dir, "all.jsonl"));
+    expect(await ids(all!.file)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it("rows within H hours of the newest time: unix seconds, milliseconds or dates", async () => {
+    const hour = 3600;
+    const { dir, file } = await jsonl([
+      { id: 0, ts: 1_000_000 },
+      { id: 1, ts: String(1_000_000 + 30 * hour) },
+      { id: 2, ts: 1_000_000 + 5 * hour },
+      { id: 3, ts: 1_000_000 + 29 * hour },
+      { id: 4, ts: "" },
+    ]);
+    const s = await newestSlice(
+      file,
+      { timeColumn: "ts", hours: 24, numbers: "seconds" },
+      join(dir, "s.jsonl"),
+    );
+    expect(await ids(s!.file)).toEqual([1, 3]);
+    expect(s!.description).toMatch(/^rows whose ts is within 24 h of the newest \(1970-01-13T/);
+    const dates = await jsonl([
+      { id: 0, day: "2026-01-01T00:00:00Z" },
+      { id: 1, day: "2026-01-03T12:00:00Z" },
+      { id: 2, day: "2026-01-03T00:00:00Z" },
+    ]);
+    const d = await newestSlice(
+      dates.file,
+      { timeColumn: "day", hours: 24, numbers: "seconds" },
+      join(dates.dir, "d.jsonl"),
+    );
+    expect(await ids(d!.file)).toEqual([1, 2]);
+    const ms = await jsonl([
+      { id: 0, t: 0 },
+      { id: 1, t: 7_200_000 },
+    ]);
+    const m = await newestSlice(
+      ms.file,
+      { timeColumn: "t", hours: 1, numbers: "milliseconds" },
+      join(ms.dir, "m.jsonl"),
+    );
+    expect(await ids(m!.file)).toEqual([1]);
+  });
+
+  it("no readable time: no slice", async () => {
+    const { dir, file } = await jsonl([{ id: 0, ts: "soon" }]);
+    expect(
+      await newestSlice(file, { timeColumn: "ts", hours: 24, numbers: "seconds" }, join(dir, "x.jsonl")),
+    ).toBe(undefined);
+  });
+});
