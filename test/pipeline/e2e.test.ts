@@ -17,6 +17,7 @@ import { pipelineStatus, rollback } from "../../trainer/pipeline/ops.ts";
 import type { RunRecord } from "../../trainer/pipeline/record.ts";
 import { listRecords } from "../../trainer/pipeline/registry/history.ts";
 import { type LocalRegistry, localRegistry } from "../../trainer/pipeline/registry/local.ts";
+import { acquireLock } from "../../trainer/pipeline/registry/lock.ts";
 import { MemoryRegistry } from "../../trainer/pipeline/registry/memory.ts";
 import { publishModel } from "../../trainer/pipeline/registry/publish.ts";
 import { runPipeline } from "../../trainer/pipeline/run.ts";
@@ -270,5 +271,19 @@ describe("a champion published by hand", { timeout: 120_000 }, () => {
       ),
     ).toBe(true);
     expect(r.record.outcome).toMatch(/published|refused/);
+  });
+});
+
+describe("a held lock", () => {
+  it("ends the run at once, naming the holder; the record is stored and the lock left alone", async () => {
+    const memory = new MemoryRegistry();
+    const release = await acquireLock(memory, { owner: "nightly on ci-7", ttlMs: 60_000 });
+    const r = await runPipeline(config("day1"), { registry: memory, log });
+    expect(r.exitCode).toBe(1);
+    expect(r.record.outcome).toBe("failed");
+    expect(r.record.reason).toMatch(/locks\/pipeline is held by "nightly on ci-7"/);
+    expect(r.record.steps.map((s) => s.step)).toEqual(["lock"]);
+    expect((await listRecords(memory)).length).toBe(1);
+    expect(await release()).toBe(true); // still the holder's
   });
 });
