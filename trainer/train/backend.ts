@@ -95,9 +95,14 @@ let wasmLoaded: Promise<boolean> | null = null;
 async function startWasm(): Promise<boolean> {
   wasmLoaded ??= (async () => {
     try {
-      const wasm = (await import(/* @vite-ignore */ WASM_PACKAGE)) as {
-        setWasmPaths(prefix: string): void;
+      // A literal specifier, so a bundler (scripts/bundle-gpu.ts) includes the package with the
+      // one tfjs-core the rest of the bundle uses; bundled, a CommonJS package's exports may sit
+      // under `default` only.
+      type WasmModule = { setWasmPaths(prefix: string): void };
+      const imported = (await import("@tensorflow/tfjs-backend-wasm")) as Partial<WasmModule> & {
+        default?: WasmModule;
       };
+      const wasm = imported.setWasmPaths ? (imported as WasmModule) : imported.default!;
       const require = createRequire(import.meta.url);
       wasm.setWasmPaths(`${join(dirname(require.resolve(`${WASM_PACKAGE}/package.json`)), "dist")}/`);
       return true;

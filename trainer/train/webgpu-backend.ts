@@ -69,9 +69,13 @@ function loadDawn(): Promise<Dawn | string> {
     else
       Object.defineProperty(globalThis, "navigator", { value: { gpu }, configurable: true, writable: true });
     try {
-      const backendModule = (await import(
-        /* @vite-ignore */ "@tensorflow/tfjs-backend-webgpu"
-      )) as Dawn["backendModule"];
+      // A CommonJS package: bundled as an ES module (scripts/bundle-gpu.ts) its exports may sit
+      // under `default` only.
+      const imported = (await import("@tensorflow/tfjs-backend-webgpu")) as Partial<Dawn["backendModule"]> & {
+        default?: Dawn["backendModule"];
+      };
+      const backendModule = imported.WebGPUBackend ? (imported as Dawn["backendModule"]) : imported.default;
+      if (!backendModule?.WebGPUBackend) return "@tensorflow/tfjs-backend-webgpu has no WebGPUBackend";
       return { gpu, backendModule };
     } catch (error) {
       return `@tensorflow/tfjs-backend-webgpu did not load: ${firstLine(error)}`;
