@@ -107,16 +107,18 @@ describe("driftReport", () => {
     expect(trickle.level).toBe("warn");
   });
 
-  it("reads unseen against a long tail as the tail's growth", () => {
+  it("against a long tail judges no unseen share, and a flood into the tail by PSI", () => {
     const tail = (other: number): DataStats => ({
       rows: 100,
       features: { id: { kind: "categorical", shares: { a: 1 - other }, other, missing: 0 } },
       labels: {},
     });
     const report = driftReport(tail(0.9), tail(0.93), DEFAULT_DRIFT, { tasks: spec.tasks });
-    expect(finding(report, "feature:id", "unseen").value).toBeCloseTo(0.03, 12);
+    expect(report.findings.some((f) => f.measure === "unseen")).toBe(false);
     expect(finding(report, "feature:id", "psi").value).toBeGreaterThan(0);
     expect(report.level).toBe("ok");
+    const flood = driftReport(tail(0.5), tail(0.95), DEFAULT_DRIFT, { tasks: spec.tasks });
+    expect(finding(flood, "feature:id", "psi").level).toBe("stop");
   });
 
   it("judges label-rate changes by their size", () => {
@@ -196,5 +198,70 @@ describe("formatDrift", () => {
         flaggedOnly: true,
       }),
     ).toBe("drift: ok (0 stop, 0 warn, 5 ok)");
+  });
+});
+
+describe("driftReport on a feature with many values", () => {
+  /**
+   * Stats of `rows` draws over `values` ids (weights from `weight`): the top 50 listed as stats.ts
+   * lists them, or, given a champion, shares of the champion's listed ids (stats on its bins, as
+   * the pipeline makes the new day's).
+   */
+  function idStats(
+    seed: number,
+    rows: number,
+    values: number,
+    weight: (i: number) => number,
+    champion?: DataStats,
+  ): DataStats {
+    let state = seed;
+    const random = () => {
+      state = (state * 1103515245 + 12345) % 2147483648;
+      return state / 2147483648;
+    };
+    const weights = Array.from({ length: values }, (_, i) => weight(i));
+    const total = weights.reduce((a, b) => a + b, 0);
+    const counts = new Map<string, number>();
+    for (let r = 0; r < rows; r++) {
+      let x = random() * total;
+      let i = 0;
+      while (x > weights[i]! && i < values - 1) x -= weights[i++]!;
+      counts.set(`u${i}`, (counts.get(`u${i}`) ?? 0) + 1);
+    }
+    const reference = champion?.features.user_id;
+    const top =
+      reference?.kind === "categorical"
+        ? Object.keys(reference.shares).map((k): [string, number] => [k, counts.get(k) ?? 0])
+        : [...counts].sort((a, b) => b[1] - a[1]).slice(0, 50);
+    const listed = top.reduce((a, [, n]) => a + n, 0);
+    return {
+      rows,
+      features: {
+        user_id: {
+          kind: "categorical",
+          shares: Object.fromEntries(top.map(([k, n]) => [k, n / rows])),
+          other: (rows - listed) / rows,
+          missing: 0,
+        },
+      },
+      labels: {},
+    };
+  }
+
+  it("two samples of the same ids are not drift; mass moving onto one id is", () => {
+    const uniform = () => 1;
+    const champion = idStats(1, 3000, 300, uniform);
+    const same = driftReport(champion, idStats(2, 3000, 300, uniform, champion), DEFAULT_DRIFT);
+    expect(same.level).toBe("ok");
+    // No unseen finding: the champion's stats list 50 of 300 ids, so a new id looks like a tail id.
+    expect(same.findings.map((f) => f.measure)).toEqual(["psi", "js"]);
+    const listed = champion.features.user_id as { shares: Record<string, number> };
+    const first = Number(Object.keys(listed.shares)[0]!.slice(1));
+    const shifted = driftReport(
+      champion,
+      idStats(3, 3000, 300, (i) => (i === first ? 90 : 1), champion),
+      DEFAULT_DRIFT,
+    );
+    expect(finding(shifted, "feature:user_id", "psi").level).toBe("stop");
   });
 });
