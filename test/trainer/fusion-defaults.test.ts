@@ -6,12 +6,32 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { HeadInfo, ModelManifest } from "../../shared/manifest.ts";
 import { ExportError, exportModelDir } from "../../trainer/export/export-model.ts";
-import { fusionDefaults } from "../../trainer/export/fusion-defaults.ts";
+import { fusionDefaults, keptFusion } from "../../trainer/export/fusion-defaults.ts";
 import { runTraining } from "../../trainer/train/run-training.ts";
 
 const click: HeadInfo = { name: "click", type: "binary", output: "click" };
 const buy: HeadInfo = { name: "buy", type: "binary", output: "buy" };
 const dwell: HeadInfo = { name: "dwell", type: "regression", output: "dwell", transform: "log1p" };
+
+describe("keptFusion", () => {
+  const earlier = { weights: { click: 1, buy: 4 }, mode: "product" as const };
+  it("keeps the earlier weights and mode while the heads are the same; a choice wins", () => {
+    expect(keptFusion([click, buy], earlier)).toEqual(earlier);
+    expect(keptFusion([click, buy], earlier, { mode: "sum" })).toEqual({
+      weights: earlier.weights,
+      mode: "sum",
+    });
+    expect(keptFusion([click, buy], earlier, { weights: { click: 3 } })).toEqual({
+      weights: { click: 3 },
+      mode: "product",
+    });
+  });
+  it("drops the earlier weights when the heads changed", () => {
+    expect(keptFusion([click, buy, dwell], earlier)).toEqual({ mode: "product" });
+    expect(keptFusion([click], earlier)).toEqual({ mode: "product" });
+    expect(keptFusion([click, buy], undefined)).toEqual({});
+  });
+});
 
 describe("fusionDefaults", () => {
   it("weighs binary heads 1 and a regression head beside them 0, in a sum", () => {
@@ -91,6 +111,19 @@ describe("export", { timeout: 120_000 }, () => {
       weights: { click: 1, dwell: 0.02 },
       mode: "product",
     });
+  });
+
+  it("a later export that names no weights or mode keeps the earlier export's (int8 re-export, pipeline)", async () => {
+    await exportModelDir(model, { fusion: { weights: { click: 2, dwell: 0.5 }, mode: "product" } });
+    await exportModelDir(model, { int8: true });
+    expect((await manifest()).fusion.defaults).toEqual({
+      weights: { click: 2, dwell: 0.5 },
+      mode: "product",
+    });
+    await exportModelDir(model, { fusion: { mode: "sum" } });
+    expect((await manifest()).fusion.defaults).toEqual({ weights: { click: 2, dwell: 0.5 }, mode: "sum" });
+    await exportModelDir(model, { fusion: { weights: { click: 1 } } });
+    expect((await manifest()).fusion.defaults).toEqual({ weights: { click: 1, dwell: 0 }, mode: "sum" });
   });
 
   it("CLI: --fusion-weights with an unknown head exits 1 with one line and leaves the manifest as it was", async () => {

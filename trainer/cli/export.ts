@@ -25,13 +25,14 @@ const program = new Command("export")
   .option("--spec <file>", "dataset spec for --data (default: the one saved with the model)")
   .option(
     "--fusion-weights <list>",
-    "the worker's default head weights, e.g. click=1,purchase=4 (heads not named get 0); default 1 per binary head and 0 for a regression head beside one, whose label units would swamp a sum",
+    "the worker's default head weights, e.g. click=1,purchase=4 (heads not named get 0); default: the weights of the directory's earlier export, else 1 per binary head and 0 for a regression head beside one, whose label units would swamp a sum",
     weightList,
   )
   .addOption(
-    new Option("--fusion <mode>", "the worker's default fusion: sum of w·p, or product of p^w")
-      .choices(["sum", "product"])
-      .default("sum"),
+    new Option(
+      "--fusion <mode>",
+      "the worker's default fusion: sum of w·p, or product of p^w (default: the earlier export's, else sum)",
+    ).choices(["sum", "product"]),
   )
   .option(
     "--factorised",
@@ -48,7 +49,7 @@ await runCli(async () => {
     data?: string;
     spec?: string;
     fusionWeights?: Record<string, number>;
-    fusion: FusionMode;
+    fusion?: FusionMode;
   }>();
   const int8Form: Int8Form | undefined =
     opts.int8Form === undefined ? undefined : parseInt8Form(opts.int8Form);
@@ -65,7 +66,10 @@ await runCli(async () => {
     ...(int8Form ? { int8Form } : {}),
     factorised: opts.factorised ?? false,
     ...(int8Evaluation ? { int8Evaluation } : {}),
-    fusion: { mode: opts.fusion, ...(opts.fusionWeights ? { weights: opts.fusionWeights } : {}) },
+    fusion: {
+      ...(opts.fusion ? { mode: opts.fusion } : {}),
+      ...(opts.fusionWeights ? { weights: opts.fusionWeights } : {}),
+    },
   });
   const file = manifest.files[ONNX_FILE]!;
   const fusion = manifest.fusion.defaults;

@@ -6,6 +6,7 @@
  * always holds complete, loadable models.
  */
 import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import { type EncoderState, idSlotLayout } from "../../shared/encoder/state.ts";
@@ -18,7 +19,7 @@ import { ExportError } from "./export-error.ts";
 import { checkFactorised, FACTORISED_FILE, FACTORISED_INT8_FILE } from "./export-factorised.ts";
 import { buildFactorisedGraph, checkNoStackedCross } from "./factorised-graph.ts";
 import { type FactorisedLayout, factorisedLayout } from "./factorised-layout.ts";
-import { type FusionChoice, fusionDefaults } from "./fusion-defaults.ts";
+import { type FusionChoice, fusionDefaults, keptFusion } from "./fusion-defaults.ts";
 import { int8AucDrop } from "./int8-auc.ts";
 import { buildNetworkGraph, type NetworkGraphOptions } from "./network-graph.ts";
 import { createGraph, type GraphBuilder, ONNX_IR_VERSION, ONNX_OPSET } from "./onnx-graph.ts";
@@ -49,7 +50,11 @@ export interface ExportOptions {
   factorised?: boolean;
   /** With `int8`: labelled rows (and their spec) on which to measure each task's AUC drop. */
   int8Evaluation?: { data: string; spec: DatasetSpec };
-  /** The manifest's fusion defaults (fusion-defaults.ts); without, 1 per binary head. */
+  /**
+   * The manifest's fusion defaults (fusion-defaults.ts). What it leaves out (weights, mode) is
+   * kept from the directory's earlier manifest while the heads are the same; else 1 per binary
+   * head, in a sum.
+   */
   fusion?: FusionChoice;
 }
 
@@ -62,13 +67,29 @@ export interface ExportResult {
   factorisedBytes?: { float32: Uint8Array; int8?: Uint8Array };
 }
 
+/** The fusion defaults of the manifest an earlier export wrote into `dir`, if it has a readable one. */
+async function previousFusion(dir: string): Promise<ModelManifest["fusion"]["defaults"] | undefined> {
+  try {
+    const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as Partial<ModelManifest>;
+    return manifest.fusion?.defaults;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function exportModelDir(dir: string, options: ExportOptions = {}): Promise<ExportResult> {
   const model = await loadTrainedModel(dir);
   const built = buildOnnx(model);
   const { bytes } = built;
+  const previous = await previousFusion(dir);
   const manifest = {
     ...built.manifest,
-    fusion: { defaults: fusionDefaults(built.manifest.heads, options.fusion) },
+    fusion: {
+      defaults: fusionDefaults(
+        built.manifest.heads,
+        keptFusion(built.manifest.heads, previous, options.fusion),
+      ),
+    },
   };
   await checkLoads(bytes, manifest);
   const files: ModelManifest["files"] = { [ONNX_FILE]: fileInfo(bytes) };

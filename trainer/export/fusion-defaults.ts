@@ -13,6 +13,26 @@ export interface FusionChoice {
 }
 
 /**
+ * What a directory's earlier manifest.json chose, kept by a later export that names no weights
+ * (or no mode): a team sets `--fusion-weights` once, and re-exporting (int8, factorised) or a
+ * pipeline run keeps it. Used only while the heads are the same.
+ */
+export function keptFusion(
+  heads: readonly HeadInfo[],
+  previous: ModelManifest["fusion"]["defaults"] | undefined,
+  choice: FusionChoice = {},
+): FusionChoice {
+  if (!previous) return choice;
+  const same =
+    Object.keys(previous.weights).length === heads.length &&
+    heads.every((h) => Object.hasOwn(previous.weights, h.name));
+  return {
+    ...(choice.weights ? { weights: choice.weights } : same ? { weights: previous.weights } : {}),
+    mode: choice.mode ?? previous.mode,
+  };
+}
+
+/**
  * Without a choice: 1 for every binary head, and 0 for a regression head beside a binary one. A
  * regression head outputs label units (seconds, euros), and in a sum a dwell of 30 s would
  * outweigh every probability, so the list would be ordered by dwell alone. A model with only
