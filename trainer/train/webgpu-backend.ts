@@ -56,7 +56,7 @@ function loadDawn(): Promise<Dawn | string> {
     } catch (error) {
       // Not installed (npm ci --omit=optional), or dawn.node did not load: it needs glibc >= 2.34
       // and libstdc++ with GLIBCXX_3.4.30.
-      return `the "webgpu" package (dawn.node) did not load: ${firstLine(error)}`;
+      return `the "webgpu" package (dawn.node) did not load: ${firstLine(error)} (npm ci installs it unless optional dependencies are omitted; dawn.node needs x86-64 or arm64 Linux with glibc >= 2.34, macOS or Windows)`;
     }
     // GPUBufferUsage, GPUMapMode and the other constants the backend reads as globals.
     Object.assign(globalThis, webgpu.globals);
