@@ -69,12 +69,16 @@ afterAll(async () => {
 describe("the local registry's state, as wrangler reads it", () => {
   it("uses the miniflare wrangler uses: package.json pins the version wrangler depends on", async () => {
     const ours = JSON.parse(await readFile("package.json", "utf8")) as {
-      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+      peerDependencies: Record<string, string>;
     };
     const theirs = JSON.parse(await readFile("node_modules/wrangler/package.json", "utf8")) as {
+      version: string;
       dependencies: Record<string, string>;
     };
-    expect(ours.dependencies.miniflare).toBe(theirs.dependencies.miniflare);
+    expect(ours.devDependencies.miniflare).toBe(theirs.dependencies.miniflare);
+    // An installed mtrank gets miniflare from the user's wrangler (local mode needs it anyway).
+    expect(ours.peerDependencies.wrangler).toBe(`^${theirs.version}`);
   });
 
   it("lays R2 and KV out under <persist-to>/v3/r2/<bucket> and v3/kv/<namespace id>", async () => {

@@ -26,7 +26,7 @@
  */
 import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { convertV4MiniflareOptions, Miniflare } from "miniflare";
+import type { Miniflare } from "miniflare";
 import type { PointerName, Registry, StoredObject } from "../contracts.ts";
 import { DEFAULT_BUCKET, DEFAULT_NAMESPACE_ID } from "./keys.ts";
 
@@ -207,6 +207,7 @@ export class LocalRegistry implements Registry {
   }
 
   async #start(): Promise<Opened> {
+    const { convertV4MiniflareOptions, Miniflare } = await loadMiniflare();
     for (let attempt = 1; ; attempt++) {
       const mf = new Miniflare(
         convertV4MiniflareOptions({
@@ -251,4 +252,18 @@ async function retried<T>(what: string, call: () => Promise<T>): Promise<T> {
 function callError(what: string, error: unknown): Error {
   const reason = error instanceof Error ? error.message : String(error);
   return new Error(`local registry: ${what} failed after ${ATTEMPTS} tries: ${reason}`, { cause: error });
+}
+
+/**
+ * miniflare comes with wrangler, which local mode needs anyway (`wrangler dev` serves the same
+ * state); it is loaded only here, so remote mode and the rest of mtrank run without it.
+ */
+async function loadMiniflare(): Promise<typeof import("miniflare")> {
+  try {
+    return await import("miniflare");
+  } catch (error) {
+    throw new Error(
+      `the local registry needs wrangler (its miniflare): npm install --save-dev wrangler (${error instanceof Error ? error.message : String(error)})`,
+    );
+  }
 }
