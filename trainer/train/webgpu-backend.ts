@@ -18,6 +18,7 @@
  *   forever. Those ticks are queued here instead (hookDawnTicks), so a synchronous read can run
  *   them itself, while the event loop still runs them as before whenever it turns.
  */
+import { promisify } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 
@@ -328,7 +329,10 @@ function hookDawnTicks(): void {
     // dawn.node ignores the handle; a dummy keeps the signature (nothing to clear).
     return undefined as unknown as NodeJS.Immediate;
   };
-  globalThis.setImmediate = Object.assign(hook, { __promisify__: real.__promisify__ }) as typeof setImmediate;
+  // util.promisify(setImmediate) keeps working: it reads the original's custom promisified form.
+  const custom = (real as unknown as Record<symbol, unknown>)[promisify.custom];
+  Object.defineProperty(hook, promisify.custom, { value: custom, configurable: true });
+  globalThis.setImmediate = hook as unknown as typeof setImmediate;
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
