@@ -18,7 +18,7 @@ import {
   type OrtSnapshot,
 } from "../edge/runtime/ort-snapshot.ts";
 import { usePrecompiledWasm } from "../edge/runtime/precompiled-wasm.ts";
-import { writeAtomic } from "../trainer/artifact/trained-model.ts";
+import { writeAtomic } from "../trainer/core/write-atomic.ts";
 
 export const SNAPSHOT_FILE = "edge/runtime/generated/ort-snapshot.bin";
 const WASM_FILE = "node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm";

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } fr
 import { createApp, startApp } from "../../edge/app.ts";
 import { WARM_UP_ROWS } from "../../edge/model/warm-up.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
-import { createGraph } from "../../trainer/export/onnx-graph.ts";
+import { createGraph } from "../../trainer/core/onnx-graph.ts";
 import { candidates, type Fetch, get, manifest, postRerank, type RerankBody } from "./requests.ts";
 
 let logged: MockInstance<typeof console.log>;

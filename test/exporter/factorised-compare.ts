@@ -2,10 +2,10 @@
 import { expect } from "vitest";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import type { TrainedModel } from "../../trainer/artifact/trained-model.ts";
+import { maxAbsDiff } from "../../trainer/core/metrics.ts";
 import { buildFactorisedOnnx, buildOnnx } from "../../trainer/export/export-model.ts";
 import { factorisedLayout } from "../../trainer/export/factorised-layout.ts";
 import { openSession, runFactorisedHeads, runHeads } from "../../trainer/export/onnx-session.ts";
-import { maxAbsDiff } from "../../trainer/train/metrics.ts";
 
 /**
  * Max |Δ| between the plain and factorised graphs' head outputs over `batches`, and the widest

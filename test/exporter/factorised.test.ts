@@ -11,13 +11,13 @@ import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { saveTrainedModel, type TrainedModel } from "../../trainer/artifact/trained-model.ts";
 import { type SyntheticFeature, syntheticModel } from "../../trainer/bench/infer-model.ts";
+import { maxAbsDiff } from "../../trainer/core/metrics.ts";
 import { buildFactorisedOnnx, exportModelDir } from "../../trainer/export/export-model.ts";
 import { factorisedLayout } from "../../trainer/export/factorised-layout.ts";
 import { openSession, runFactorisedHeads, runHeads } from "../../trainer/export/onnx-session.ts";
 import { requestProbeBatch } from "../../trainer/export/probe-batch.ts";
 import { modelShape } from "../../trainer/models/network.ts";
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
-import { maxAbsDiff } from "../../trainer/train/metrics.ts";
 import { compareFactorised } from "./factorised-compare.ts";
 
 const FEATURES: SyntheticFeature[] = [

@@ -10,6 +10,8 @@ import { embeddingPools } from "../../shared/encoder/state.ts";
 import { parseSpec } from "../../shared/spec.ts";
 import type { TrainedModel } from "../../trainer/artifact/trained-model.ts";
 import { randomWeightModel } from "../../trainer/bench/infer-model.ts";
+import { maxAbsDiff } from "../../trainer/core/metrics.ts";
+import { createRng } from "../../trainer/core/rng.ts";
 import { buildFactorisedOnnx, buildOnnx } from "../../trainer/export/export-model.ts";
 import { factorisedLayout } from "../../trainer/export/factorised-layout.ts";
 import { openSession, runFactorisedHeads, runHeads } from "../../trainer/export/onnx-session.ts";
@@ -17,8 +19,6 @@ import { requestProbeBatch } from "../../trainer/export/probe-batch.ts";
 import { type NetworkConfig, paramsFromWeights } from "../../trainer/models/network.ts";
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
-import { createRng } from "../../trainer/simulate/rng.ts";
-import { maxAbsDiff } from "../../trainer/train/metrics.ts";
 import { predictNetwork } from "../../trainer/train/train-network.ts";
 
 const spec = parseSpec({

@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { Tensor } from "onnxruntime-web";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createGraph } from "../../trainer/export/onnx-graph.ts";
+import { createGraph } from "../../trainer/core/onnx-graph.ts";
 import { openSession } from "../../trainer/export/onnx-session.ts";
 import { mmoe } from "../../trainer/models/mmoe.ts";
 import { readWeights } from "../../trainer/models/network.ts";

@@ -4,13 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
+import { auc } from "../../trainer/core/metrics.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
 import { INT8_AUC_CHUNK } from "../../trainer/export/int8-auc.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
 import { writeSimulation } from "../../trainer/simulate/simulator.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import { auc } from "../../trainer/train/metrics.ts";
 import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
 
 describe("export --int8 --data", () => {

@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { compileEncoder, type EncodedBatch } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { loadTrainedModel, saveTrainedModel } from "../../trainer/artifact/trained-model.ts";
+import { auc, maxAbsDiff } from "../../trainer/core/metrics.ts";
 import { type Dataset, loadDataset } from "../../trainer/data/load-dataset.ts";
 import { splitRows } from "../../trainer/data/split.ts";
 import { type ExportResult, exportModelDir } from "../../trainer/export/export-model.ts";
@@ -15,7 +16,6 @@ import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
 import { PER_TENSOR_BELOW, quantizeInt8 } from "../../trainer/export/quantize.ts";
 import { writeSimulation } from "../../trainer/simulate/simulator.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import { auc, maxAbsDiff } from "../../trainer/train/metrics.ts";
 import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
 import { SMALL_WORLD } from "../fixtures/small-world.ts";
 

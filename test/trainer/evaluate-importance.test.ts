@@ -2,8 +2,8 @@
 import { describe, expect, it } from "vitest";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import type { EncoderState } from "../../shared/encoder/state.ts";
+import { createRng } from "../../trainer/core/rng.ts";
 import { encodedColumns, permutationImportance, permuteColumns } from "../../trainer/evaluate/importance.ts";
-import { createRng } from "../../trainer/simulate/rng.ts";
 
 // Two numeric features (dense columns 0-1 and 2-3) and one categorical (id slot 0).
 const state: EncoderState = {

@@ -10,11 +10,11 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import { parseSpec } from "../../shared/spec.ts";
+import { auc } from "../../trainer/core/metrics.ts";
+import { createRng } from "../../trainer/core/rng.ts";
 import { encodeDataset } from "../../trainer/data/encode-dataset.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
-import { createRng } from "../../trainer/simulate/rng.ts";
-import { auc } from "../../trainer/train/metrics.ts";
 import { runTraining } from "../../trainer/train/run-training.ts";
 
 const DIM = 6;

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { auc, meanAbsoluteError, meanNdcg, meanSquaredError } from "../../trainer/core/metrics.ts";
 import {
   calibrationCurve,
   expectedCalibrationError,
@@ -10,7 +11,6 @@ import { groupAuc, groupAucDetail } from "../../trainer/evaluate/group-auc.ts";
 import { overallMetrics } from "../../trainer/evaluate/summary.ts";
 import { evaluateTask } from "../../trainer/evaluate/task-metrics.ts";
 import { thresholdMetrics } from "../../trainer/evaluate/threshold.ts";
-import { auc, meanAbsoluteError, meanNdcg, meanSquaredError } from "../../trainer/train/metrics.ts";
 
 /** Labels (0/1) and probabilities of the same length, at least one row. */
 const labelled = fc

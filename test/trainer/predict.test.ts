@@ -4,11 +4,11 @@ import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { auc } from "../../trainer/core/metrics.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
 import { evaluateModel } from "../../trainer/predict/evaluate-model.ts";
 import { openServedModel, scoreRows } from "../../trainer/predict/served-model.ts";
-import { auc } from "../../trainer/train/metrics.ts";
 import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
 
 const DATA = "fixtures/real-logs/aliexpress_sample.csv";

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { createRng } from "../../trainer/core/rng.ts";
 import type { ImportanceReport } from "../../trainer/evaluate/importance.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { renderReport } from "../../trainer/report/training-report.ts";
 import { validationDiagnostics } from "../../trainer/report/validation-diagnostics.ts";
-import { createRng } from "../../trainer/simulate/rng.ts";
 
 const validation = { click: { auc: 0.71, logloss: 0.4, positiveRate: 0.1, count: 100 } };
 const heads = [{ name: "click", type: "binary" as const }];

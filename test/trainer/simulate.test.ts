@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { createRng } from "../../trainer/simulate/rng.ts";
+import { createRng } from "../../trainer/core/rng.ts";
 import {
   SIM_COLUMNS,
   SIM_TRUTH_COLUMNS,

@@ -1,12 +1,12 @@
 /** Sparse updates of the embedding table: row lookup, the lazy Adam and sparse Adagrad rules, and training with them. */
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
+import { maxAbsDiff } from "../../trainer/core/metrics.ts";
 import { initNetwork, type NetworkConfig, networkLogits } from "../../trainer/models/network.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { denseOptimizer } from "../../trainer/train/dense-optimizer.ts";
 import { totalLoss } from "../../trainer/train/loss.ts";
-import { maxAbsDiff } from "../../trainer/train/metrics.ts";
 import { SparseOptimizer } from "../../trainer/train/sparse-optimizer.ts";
 import { type LabelledBatch, trainNetwork } from "../../trainer/train/train-network.ts";
 import { lcg } from "./lcg.ts";

@@ -2,13 +2,13 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { auc } from "../../trainer/core/metrics.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
 import {
   generateThresholdWorld,
   THRESHOLD_COLUMNS,
   writeThresholdWorld,
 } from "../../trainer/simulate/threshold-world.ts";
-import { auc } from "../../trainer/train/metrics.ts";
 import { readSpecFile } from "../../trainer/train/run-training.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mtrank-thresholds-"));

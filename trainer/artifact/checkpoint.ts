@@ -4,8 +4,9 @@
  * removed once the finished model is saved. `fingerprint` ties it to the run it came from:
  * resuming with other data, spec or options is refused.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { writeAtomicSync } from "../core/write-atomic.ts";
 import type { TrainingState } from "../train/train-network.ts";
 import { type PackedEntry, packFloats, unpackFloats } from "./float-pack.ts";
 
@@ -25,8 +26,8 @@ export function saveCheckpoint(modelDir: string, fingerprint: string, state: Tra
   mkdirSync(dir, { recursive: true });
   const { index, bytes } = packFloats(state.arrays);
   const file: CheckpointFile = { format: "mtrank-checkpoint/1", fingerprint, ...state, arrays: index };
-  writeThenRename(join(dir, "state.bin"), bytes);
-  writeThenRename(join(dir, "state.json"), JSON.stringify(file));
+  writeAtomicSync(join(dir, "state.bin"), bytes);
+  writeAtomicSync(join(dir, "state.json"), JSON.stringify(file));
 }
 
 export function loadCheckpoint(modelDir: string, fingerprint: string): TrainingState {
@@ -49,10 +50,4 @@ export function loadCheckpoint(modelDir: string, fingerprint: string): TrainingS
 
 export function removeCheckpoint(modelDir: string): void {
   rmSync(checkpointDir(modelDir), { recursive: true, force: true });
-}
-
-function writeThenRename(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
 }

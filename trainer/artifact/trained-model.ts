@@ -4,10 +4,11 @@
  * The exporter reads these; it needs no TensorFlow.js. The format's versions and the weight
  * layouts each may hold: ../models/layout-format.ts.
  */
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { EncoderState } from "../../shared/encoder/state.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
+import { writeAtomic } from "../core/write-atomic.ts";
 import { formatTag, layoutFormat, parseFormatTag } from "../models/layout-format.ts";
 import type { NetworkConfig } from "../models/network.ts";
 import type { Weights } from "../models/types.ts";
@@ -101,11 +102,4 @@ export async function loadTrainedModel(dir: string): Promise<TrainedModel> {
       `--model: ${folder}/network.json says format ${format} but holds a format-${fits} layout`,
     );
   return model;
-}
-
-/** Write to a temporary name then rename, so a reader never sees a half-written file. */
-export async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
 }

@@ -9,7 +9,7 @@
 import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-web";
-import { createGraph } from "../export/onnx-graph.ts";
+import { createGraph } from "../core/onnx-graph.ts";
 import { intFlag } from "./timing.ts";
 
 const WIDTH = 152;

@@ -14,11 +14,11 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-web";
+import { maxAbsDiff } from "../core/metrics.ts";
 import { buildOnnx } from "../export/export-model.ts";
 import { plainFeeds } from "../export/onnx-session.ts";
 import { requestProbeBatch } from "../export/probe-batch.ts";
 import { INT8_FORMS } from "../export/quantize-form.ts";
-import { maxAbsDiff } from "../train/metrics.ts";
 import { referenceMmoe } from "./infer-model.ts";
 import { type LatencyStats, latencyStats, machineInfo, runsArgs } from "./timing.ts";
 

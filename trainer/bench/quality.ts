@@ -39,13 +39,13 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
+import { auc } from "../core/metrics.ts";
 import { type Dataset, loadDataset } from "../data/load-dataset.ts";
 import { calibrationCurve, expectedCalibrationError } from "../evaluate/calibration.ts";
 import { evaluateTask } from "../evaluate/task-metrics.ts";
 import { exportModelDir } from "../export/export-model.ts";
 import { evaluateModel } from "../predict/evaluate-model.ts";
 import { openServedModel, scoreRows } from "../predict/served-model.ts";
-import { auc } from "../train/metrics.ts";
 import { readSpecFile, runTraining } from "../train/run-training.ts";
 import { censusSuite, fmtScores, type SuiteFiles, simulatorSuite, thresholdSuite } from "./suites.ts";
 

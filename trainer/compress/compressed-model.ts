@@ -7,7 +7,8 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
-import { saveTrainedModel, type TrainedModel, writeAtomic } from "../artifact/trained-model.ts";
+import { saveTrainedModel, type TrainedModel } from "../artifact/trained-model.ts";
+import { writeAtomic } from "../core/write-atomic.ts";
 import type { Weights } from "../models/types.ts";
 import type { FineTuneLog } from "./fine-tune.ts";
 

@@ -1,5 +1,5 @@
 /** GAUC: ranking quality within each user or request, as a ranker is judged per list it orders. */
-import { auc } from "../train/metrics.ts";
+import { auc } from "../core/metrics.ts";
 
 /** Row indices of each group, groups in order of first appearance. */
 export function groupRows(groups: readonly string[]): Map<string, number[]> {

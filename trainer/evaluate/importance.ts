@@ -6,8 +6,8 @@
  */
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import { type EncoderState, encodedColumns } from "../../shared/encoder/state.ts";
-import { createRng, shuffle } from "../simulate/rng.ts";
-import { auc, meanSquaredError } from "../train/metrics.ts";
+import { auc, meanSquaredError } from "../core/metrics.ts";
+import { createRng, shuffle } from "../core/rng.ts";
 import { onlyLabelled } from "./labelled-rows.ts";
 import { type HeadOutputs, transformedOutputs } from "./task-metrics.ts";
 

@@ -2,7 +2,7 @@
  * The rows a task's metrics read: a task whose spec masks missing labels (`missingLabel: "mask"`)
  * holds NaN where a row has no label, and every metric of that task leaves such rows out.
  */
-import { auc } from "../train/metrics.ts";
+import { auc } from "../core/metrics.ts";
 
 /** Indices of the rows with a label; null when every row has one (nothing to drop). */
 export function labelledRows(labels: ArrayLike<number>): number[] | null {

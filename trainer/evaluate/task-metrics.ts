@@ -3,7 +3,7 @@
  * report tabulates, and (one call) what training could log per epoch.
  */
 import type { TaskMetrics } from "../../shared/manifest.ts";
-import { auc, logloss, mean, meanAbsoluteError, meanSquaredError } from "../train/metrics.ts";
+import { auc, logloss, mean, meanAbsoluteError, meanSquaredError } from "../core/metrics.ts";
 import {
   type CalibrationBin,
   type CalibrationOptions,

@@ -3,7 +3,7 @@
  * graph's head outputs on a request-shaped probe batch, within a tolerance, or nothing is written.
  */
 import type { FactorisedInfo, ModelManifest } from "../../shared/manifest.ts";
-import { maxAbsDiff } from "../train/metrics.ts";
+import { maxAbsDiff } from "../core/metrics.ts";
 import { ExportError } from "./export-error.ts";
 import { openSession, runFactorisedHeads, runHeads } from "./onnx-session.ts";
 import { requestProbeBatch } from "./probe-batch.ts";

@@ -6,6 +6,7 @@
  * user part of every first layer runs once per request instead of once per candidate.
  */
 import type { FactorisedInfo, FactorisedSide } from "../../shared/manifest.ts";
+import type { Dim, GraphBuilder } from "../core/onnx-graph.ts";
 import { constant } from "../models/blocks.ts";
 import { crossNetworkOnnx, hasStackedCross, isParallelCross } from "../models/cross-network.ts";
 import { embeddingBlocks, modelShape, type NetworkConfig } from "../models/network.ts";
@@ -19,7 +20,6 @@ import {
   networkLogitsOnnx,
   parallelCrossLogitsOnnx,
 } from "./network-graph.ts";
-import type { Dim, GraphBuilder } from "./onnx-graph.ts";
 import { type Int8Table, int8EmbeddingTable, int8Gather } from "./quantize.ts";
 import { int8DenseBuilder } from "./quantize-form.ts";
 import { splitFirstLayerBuilder } from "./split-first-layer.ts";

@@ -3,12 +3,12 @@
  * `weights: "int8"` builds the same network with int8 weights (see quantize.ts).
  */
 
+import type { GraphBuilder } from "../core/onnx-graph.ts";
 import { axesOnnx, constant } from "../models/blocks.ts";
 import { addCrossLogitsOnnx, crossNetworkOnnx, isParallelCross } from "../models/cross-network.ts";
 import { type EmbeddingBlock, embeddingBlocks, modelShape, type NetworkConfig } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import type { Weights } from "../models/types.ts";
-import type { GraphBuilder } from "./onnx-graph.ts";
 import { int8EmbeddingLookup, type SlotRows, type WeightsMode } from "./quantize.ts";
 import { type Int8Form, int8DenseBuilder } from "./quantize-form.ts";
 

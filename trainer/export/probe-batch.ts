@@ -1,7 +1,7 @@
 /** Synthetic encoded inputs on which exported graphs are compared with each other. */
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import { type EncoderState, encodedColumns, idSlotLayout, MISSING_ID } from "../../shared/encoder/state.ts";
-import { createRng } from "../simulate/rng.ts";
+import { createRng } from "../core/rng.ts";
 
 /**
  * Seeded random inputs: numeric features ~N(0, 1) clipped (10% missing), ids uniform over each

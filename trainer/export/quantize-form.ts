@@ -2,7 +2,7 @@
  * Which int8 form the dense layers take (see quantize.ts for "qdq", quantize-integer.ts for
  * "integer"); the embedding table is int8 with per-(slot, column) scales in both.
  */
-import type { GraphBuilder } from "./onnx-graph.ts";
+import type { GraphBuilder } from "../core/onnx-graph.ts";
 import { int8KernelsBuilder } from "./quantize.ts";
 import { type GroupedInput, integerKernelsBuilder } from "./quantize-integer.ts";
 

@@ -14,7 +14,7 @@
  * layers (the experts and gates of MMoE and PLE) is quantized once. A kernel read other than as
  * the second input of a MatMul falls back to DequantizeLinear, so every architecture still builds.
  */
-import { type GraphBuilder, onnxDataType, type TensorValues } from "./onnx-graph.ts";
+import { type GraphBuilder, onnxDataType, type TensorValues } from "../core/onnx-graph.ts";
 import {
   type Int8Kernel,
   int8Kernel,

@@ -13,8 +13,9 @@
  * gather, one scale per (id slot, column) (see int8EmbeddingLookup). Biases and every other
  * constant stay float32.
  */
+
+import { type GraphBuilder, onnxDataType, type TensorValues } from "../core/onnx-graph.ts";
 import type { Weights } from "../models/types.ts";
-import { type GraphBuilder, onnxDataType, type TensorValues } from "./onnx-graph.ts";
 
 export type WeightsMode = "float32" | "int8";
 

@@ -13,7 +13,7 @@
  * (x0 ⊙ map): they get `full`, x rebuilt per candidate, while their first MatMul by x still
  * splits.
  */
-import type { GraphBuilder, TensorValues } from "./onnx-graph.ts";
+import type { GraphBuilder, TensorValues } from "../core/onnx-graph.ts";
 import { isDenseKernel } from "./quantize.ts";
 
 export interface SplitInput {

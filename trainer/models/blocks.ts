@@ -4,7 +4,7 @@
  * what keeps the exported graph equal to the trained network.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { GraphBuilder } from "../export/onnx-graph.ts";
+import type { GraphBuilder } from "../core/onnx-graph.ts";
 import type { HeadSpec, Params, Weights } from "./types.ts";
 
 export type Activation = "relu" | "linear";

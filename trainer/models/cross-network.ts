@@ -12,7 +12,7 @@
  * nothing between tasks (single) builds one cross network per task, its names under `prefix`.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { GraphBuilder } from "../export/onnx-graph.ts";
+import type { GraphBuilder } from "../core/onnx-graph.ts";
 import { constant, countLayers, initTower, type Tensors, tower, towerOnnx } from "./blocks.ts";
 import type { Params, Weights } from "./types.ts";
 

@@ -26,7 +26,7 @@
  * Options: `bottom` and `tower` (each task network's hidden layers, in that order).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { GraphBuilder } from "../export/onnx-graph.ts";
+import type { GraphBuilder } from "../core/onnx-graph.ts";
 import { countLayers, givenOrder, initTower, tower, towerOnnx } from "./blocks.ts";
 import { esmmSharesBottom } from "./layout-format.ts";
 import { sharedBottom } from "./shared-bottom.ts";

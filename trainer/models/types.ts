@@ -1,6 +1,6 @@
 /** The common interface every architecture file implements (one file per architecture). */
 import type * as tf from "@tensorflow/tfjs";
-import type { GraphBuilder } from "../export/onnx-graph.ts";
+import type { GraphBuilder } from "../core/onnx-graph.ts";
 
 export interface HeadSpec {
   name: string;

@@ -3,6 +3,7 @@
 import { fuseHeads } from "../../shared/fusion.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
+import { meanNdcg } from "../core/metrics.ts";
 import { type Dataset, loadDataset } from "../data/load-dataset.ts";
 import type { CalibrationOptions } from "../evaluate/calibration.ts";
 import { diagnoseTasks, type TaskDiagnostics } from "../evaluate/diagnostics.ts";
@@ -14,7 +15,6 @@ import {
 } from "../evaluate/importance.ts";
 import { labelledAuc } from "../evaluate/labelled-rows.ts";
 import { onnxPredictor } from "../evaluate/onnx-predictor.ts";
-import { meanNdcg } from "../train/metrics.ts";
 import type { ServedModel } from "./served-model.ts";
 
 export interface EvaluationOptions {

@@ -5,7 +5,8 @@
  */
 import { join } from "node:path";
 import type { TaskMetrics } from "../../shared/manifest.ts";
-import { type TrainedModel, type TrainingInfo, writeAtomic } from "../artifact/trained-model.ts";
+import type { TrainedModel, TrainingInfo } from "../artifact/trained-model.ts";
+import { writeAtomic } from "../core/write-atomic.ts";
 import type { TaskDiagnostics } from "../evaluate/diagnostics.ts";
 import type { ImportanceReport } from "../evaluate/importance.ts";
 import { barChart } from "./bar-chart.ts";

@@ -10,7 +10,7 @@
  * (occupation × education). The world (per-category effects) comes from `worldSeed`, rows from
  * `seed`, so train and test files share one world.
  */
-import { createRng, type Rng } from "./rng.ts";
+import { createRng, type Rng } from "../core/rng.ts";
 import { writeTabular } from "./write-tabular.ts";
 
 export interface CensusOptions {

@@ -8,7 +8,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createRng, cumulative, type Rng, sampleCumulative, shuffle } from "./rng.ts";
+import { createRng, cumulative, type Rng, sampleCumulative, shuffle } from "../core/rng.ts";
 
 export interface SimulateOptions {
   seed: number;

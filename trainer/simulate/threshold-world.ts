@@ -17,7 +17,7 @@
  * The world (thresholds, levels, effects) comes from `worldSeed`, rows from `seed`, so train and
  * test files share one world. The true probabilities are written beside the labels (`p_a`, `p_b`).
  */
-import { createRng, cumulative, type Rng, sampleCumulative } from "./rng.ts";
+import { createRng, cumulative, type Rng, sampleCumulative } from "../core/rng.ts";
 import { writeTabular } from "./write-tabular.ts";
 
 export interface ThresholdWorldOptions {

@@ -11,8 +11,8 @@
  * Loss-like metrics are negated so that higher is always better.
  */
 import type { TaskMetrics } from "../../shared/manifest.ts";
+import { mean } from "../core/metrics.ts";
 import type { HeadSpec } from "../models/types.ts";
-import { mean } from "./metrics.ts";
 
 const TASK_METRICS = ["auc", "gauc", "logloss", "mse", "mae", "r2"] as const;
 type TaskMetric = (typeof TASK_METRICS)[number];

@@ -7,12 +7,8 @@ import { embeddingPools } from "../../shared/encoder/state.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { type DatasetSpec, parseSpec, SpecError } from "../../shared/spec.ts";
 import { loadCheckpoint, removeCheckpoint, saveCheckpoint } from "../artifact/checkpoint.ts";
-import {
-  loadTrainedModel,
-  saveTrainedModel,
-  type TrainedModel,
-  writeAtomic,
-} from "../artifact/trained-model.ts";
+import { loadTrainedModel, saveTrainedModel, type TrainedModel } from "../artifact/trained-model.ts";
+import { writeAtomic } from "../core/write-atomic.ts";
 import { encodeDataset } from "../data/encode-dataset.ts";
 import { embeddingLayout, type NetworkConfig, readWeights } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";

@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { NamedArray } from "../artifact/float-pack.ts";
+import { mulberry32, shuffled } from "../core/rng.ts";
 import { evaluateTask } from "../evaluate/task-metrics.ts";
 import { headOutput, initNetwork, type NetworkConfig, networkLogits } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
@@ -32,7 +33,6 @@ export type { BatchGradients, EmbeddingUpdates, GradientSource, LabelledBatch, S
 import { validationScore } from "./early-stopping.ts";
 import { checkWorkers, parallelGradients } from "./parallel-optimizer.ts";
 import { learningRateSchedule, type ScheduleKind } from "./schedule.ts";
-import { seededRandom, shuffled } from "./shuffle.ts";
 import { SparseOptimizer } from "./sparse-optimizer.ts";
 import { MAX_BATCH, MIN_EPOCHS } from "./step-budget.ts";
 import { type TaskWeighting, taskWeighting, type WeightingKind } from "./task-weighting.ts";
@@ -191,7 +191,7 @@ function trainFrom(
     totalSteps: stepsPerEpoch * options.epochs,
   });
   let step = 0;
-  const rng = seededRandom(options.seed);
+  const rng = mulberry32(options.seed);
   const epochBatches = () =>
     ranking > 0 && train.groups
       ? groupBatches(train.groups, options.batchSize, rng)

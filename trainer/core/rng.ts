@@ -1,5 +1,6 @@
 /**
- * Small seeded PRNG (mulberry32) with a few distribution helpers.
+ * The trainer's one seeded PRNG (mulberry32) with a few distribution helpers: the simulator,
+ * permutation importance, probe batches and the training loop's batch shuffles all draw from it.
  * Deterministic across platforms: only 32-bit integer ops and Math.imul.
  */
 
@@ -22,17 +23,25 @@ export function mixSeed(seed: number, stream = 0): number {
   return (z ^ (z >>> 16)) >>> 0;
 }
 
-export function createRng(seed: number, stream = 0): Rng {
-  let state = mixSeed(seed, stream);
-  let spare: number | null = null;
-
-  const uniform = (): number => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = state;
+/**
+ * The bare generator: uniform in [0, 1) from a 32-bit state taken as given. {@link createRng}
+ * mixes its seed into the state first; the training loop's batch shuffles start from the seed
+ * itself (so a seed keeps giving the batches it always gave).
+ */
+export function mulberry32(state: number): () => number {
+  let a = state >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+export function createRng(seed: number, stream = 0): Rng {
+  const uniform = mulberry32(mixSeed(seed, stream));
+  let spare: number | null = null;
 
   const normal = (): number => {
     if (spare !== null) {
@@ -72,6 +81,18 @@ export function shuffle<T>(rng: Rng, items: T[]): T[] {
     items[j] = tmp;
   }
   return items;
+}
+
+/** 0..n-1 in a Fisher-Yates order drawn from `random` (mini-batch order). */
+export function shuffled(n: number, random: () => number): Int32Array {
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  return order;
 }
 
 /** Cumulative weights for weighted sampling with {@link sampleCumulative}. */
