@@ -82,7 +82,10 @@ const program = new Command("train")
       .default("cosine"),
   )
   .addOption(
-    new Option("--backend <name>", "tfjs backend (auto: the fastest present, tensorflow -> wasm -> cpu)")
+    new Option(
+      "--backend <name>",
+      "tfjs backend (auto: a hardware WebGPU adapter, else the fastest present, tensorflow -> wasm -> cpu; webgpu: any adapter)",
+    )
       .choices(BACKEND_CHOICES)
       .default("auto"),
   )
