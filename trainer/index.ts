@@ -11,6 +11,7 @@
 export { loadTrainedModel, saveTrainedModel, type TrainedModel } from "./artifact/trained-model.ts";
 export { type DistillCommand, type DistillSummary, runDistill } from "./compress/run-distill.ts";
 export { type PruneCommand, type PruneSummary, runPrune } from "./compress/run-prune.ts";
+export { type EvaluationOptions, type EvaluationReport, evaluateModel } from "./evaluate/evaluate-model.ts";
 export {
   ExportError,
   type ExportOptions,
@@ -20,7 +21,6 @@ export {
   ONNX_FILE,
 } from "./export/export-model.ts";
 export { ARCHITECTURES } from "./models/registry.ts";
-export { type EvaluationOptions, type EvaluationReport, evaluateModel } from "./predict/evaluate-model.ts";
 export { openServedModel, type ServedModel, scoreRows, specForModel } from "./predict/served-model.ts";
 export {
   DEFAULT_SIMULATE_OPTIONS,

@@ -4,8 +4,8 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { EvaluationReport } from "../../trainer/evaluate/evaluate-model.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
-import type { EvaluationReport } from "../../trainer/predict/evaluate-model.ts";
 import { runTraining } from "../../trainer/train/run-training.ts";
 
 const DATA = "fixtures/real-logs/aliexpress_sample.csv";

@@ -5,12 +5,12 @@ import {
   calibrationCurve,
   expectedCalibrationError,
   predictedObservedRatio,
-} from "../../trainer/evaluate/calibration.ts";
-import { labelCorrelation, pearson } from "../../trainer/evaluate/correlation.ts";
-import { groupAuc, groupAucDetail } from "../../trainer/evaluate/group-auc.ts";
-import { overallMetrics } from "../../trainer/evaluate/summary.ts";
-import { evaluateTask } from "../../trainer/evaluate/task-metrics.ts";
-import { thresholdMetrics } from "../../trainer/evaluate/threshold.ts";
+} from "../../trainer/metrics/calibration.ts";
+import { labelCorrelation, pearson } from "../../trainer/metrics/correlation.ts";
+import { groupAuc, groupAucDetail } from "../../trainer/metrics/group-auc.ts";
+import { overallMetrics } from "../../trainer/metrics/summary.ts";
+import { evaluateTask } from "../../trainer/metrics/task-metrics.ts";
+import { thresholdMetrics } from "../../trainer/metrics/threshold.ts";
 
 /** Labels (0/1) and probabilities of the same length, at least one row. */
 const labelled = fc

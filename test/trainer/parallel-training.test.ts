@@ -2,13 +2,14 @@
 import { spawnSync } from "node:child_process";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { WeightingKind } from "../../trainer/artifact/trained-model.ts";
 import { maxAbsDiff } from "../../trainer/core/metrics.ts";
 import { initNetwork, type NetworkConfig } from "../../trainer/models/network.ts";
 import type { Params } from "../../trainer/models/types.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import type { OptimizerKind } from "../../trainer/train/dense-optimizer.ts";
-import { taskWeighting, type WeightingKind } from "../../trainer/train/task-weighting.ts";
+import { taskWeighting } from "../../trainer/train/task-weighting.ts";
 import {
   createNetworkOptimizer,
   type LabelledBatch,

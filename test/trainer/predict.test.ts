@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { auc } from "../../trainer/core/metrics.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
+import { evaluateModel } from "../../trainer/evaluate/evaluate-model.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
-import { evaluateModel } from "../../trainer/predict/evaluate-model.ts";
 import { openServedModel, scoreRows } from "../../trainer/predict/served-model.ts";
 import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
 

@@ -12,8 +12,10 @@ import { writeAtomic } from "../core/write-atomic.ts";
 import { formatTag, layoutFormat, parseFormatTag } from "../models/layout-format.ts";
 import type { NetworkConfig } from "../models/network.ts";
 import type { Weights } from "../models/types.ts";
-import type { WeightingKind } from "../train/task-weighting.ts";
 import { type PackedEntry, packFloats, unpackFloats } from "./float-pack.ts";
+
+/** How task losses are combined (../train/task-weighting.ts implements each kind). */
+export type WeightingKind = "static" | "uncertainty" | "dwa";
 
 export interface TrainingInfo {
   /** ISO time the training finished; also the model version, so export is reproducible. */

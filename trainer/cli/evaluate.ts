@@ -1,8 +1,8 @@
 /** npm run evaluate -- --model DIR --data F [--spec S] [--json] [--int8] [--importance] [--report] */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { loadTrainedModel } from "../artifact/trained-model.ts";
+import { evaluateModel } from "../evaluate/evaluate-model.ts";
 import { formatEvaluation } from "../evaluate/format-evaluation.ts";
-import { evaluateModel } from "../predict/evaluate-model.ts";
 import { openServedModel, specForModel } from "../predict/served-model.ts";
 import { writeReport } from "../report/training-report.ts";
 import { nonNegativeInt, positiveInt, runCli } from "./run-cli.ts";

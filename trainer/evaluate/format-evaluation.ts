@@ -1,5 +1,5 @@
 /** The evaluation report as plain-text tables for the terminal. */
-import type { EvaluationReport } from "../predict/evaluate-model.ts";
+import type { EvaluationReport } from "./evaluate-model.ts";
 
 type Row = string[];
 

@@ -8,8 +8,8 @@ import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import { type EncoderState, encodedColumns } from "../../shared/encoder/state.ts";
 import { auc, meanSquaredError } from "../core/metrics.ts";
 import { createRng, shuffle } from "../core/rng.ts";
-import { onlyLabelled } from "./labelled-rows.ts";
-import { type HeadOutputs, transformedOutputs } from "./task-metrics.ts";
+import { onlyLabelled } from "../metrics/labelled-rows.ts";
+import { type HeadOutputs, transformedOutputs } from "../metrics/task-metrics.ts";
 
 export type Predictor = (batch: EncodedBatch) => Promise<Record<string, Float32Array>>;
 

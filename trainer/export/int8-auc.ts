@@ -8,7 +8,7 @@ import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
 import { loadDataset } from "../data/load-dataset.ts";
-import { labelledAuc } from "../evaluate/labelled-rows.ts";
+import { labelledAuc } from "../metrics/labelled-rows.ts";
 import { openSession, runHeads } from "./onnx-session.ts";
 
 export interface Int8AucReport {

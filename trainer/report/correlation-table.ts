@@ -1,5 +1,5 @@
 /** The label correlation matrix as an HTML table, cells shaded by r (blue positive, red negative). */
-import type { CorrelationMatrix } from "../evaluate/correlation.ts";
+import type { CorrelationMatrix } from "../metrics/correlation.ts";
 import { escapeHtml } from "./svg-chart.ts";
 
 export function correlationTable({ tasks, matrix }: CorrelationMatrix): string {

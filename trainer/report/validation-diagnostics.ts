@@ -4,8 +4,8 @@
  *   await writeReport(cmd.out, trained, validationDiagnostics(config.heads, valid.labels,
  *     predictNetwork(result.params, config, valid), taskWeights));
  */
-import { diagnoseTasks } from "../evaluate/diagnostics.ts";
-import type { HeadOutputs } from "../evaluate/task-metrics.ts";
+import { diagnoseTasks } from "../metrics/diagnostics.ts";
+import type { HeadOutputs } from "../metrics/task-metrics.ts";
 import type { ReportDiagnostics } from "./training-report.ts";
 
 export function validationDiagnostics(

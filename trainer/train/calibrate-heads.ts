@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TaskMetrics } from "../../shared/manifest.ts";
-import { onlyLabelled } from "../evaluate/labelled-rows.ts";
+import { onlyLabelled } from "../metrics/labelled-rows.ts";
 import { type NetworkConfig, paramsFromWeights } from "../models/network.ts";
 import type { Params, Weights } from "../models/types.ts";
 import { fitPlatt, logitsOf } from "./platt-scaling.ts";

@@ -19,6 +19,7 @@ import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
+import type { WeightingKind } from "../artifact/trained-model.ts";
 import type { NetworkConfig } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
 import type { BatchGradients, EmbeddingUpdates, GradientSource, StepLoss } from "./batch.ts";
@@ -31,7 +32,7 @@ import {
   shardGradients,
 } from "./batch-gradients.ts";
 import type { RowLookup, SparseOptimizer } from "./sparse-optimizer.ts";
-import type { TaskWeighting, WeightingKind } from "./task-weighting.ts";
+import type { TaskWeighting } from "./task-weighting.ts";
 
 /** How long a worker may take to start (tsx compile, tfjs and its backend), and one shard. */
 const START_TIMEOUT_MS = 180_000;

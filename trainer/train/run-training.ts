@@ -7,7 +7,12 @@ import { embeddingPools } from "../../shared/encoder/state.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { type DatasetSpec, parseSpec, SpecError } from "../../shared/spec.ts";
 import { loadCheckpoint, removeCheckpoint, saveCheckpoint } from "../artifact/checkpoint.ts";
-import { loadTrainedModel, saveTrainedModel, type TrainedModel } from "../artifact/trained-model.ts";
+import {
+  loadTrainedModel,
+  saveTrainedModel,
+  type TrainedModel,
+  type WeightingKind,
+} from "../artifact/trained-model.ts";
 import { writeAtomic } from "../core/write-atomic.ts";
 import { encodeDataset } from "../data/encode-dataset.ts";
 import { embeddingLayout, type NetworkConfig, readWeights } from "../models/network.ts";
@@ -24,7 +29,6 @@ import { checkWorkers } from "./parallel-optimizer.ts";
 import type { ScheduleKind } from "./schedule.ts";
 import { stepBudget } from "./step-budget.ts";
 import { scaleHeads } from "./target-scale.ts";
-import type { WeightingKind } from "./task-weighting.ts";
 import {
   DEFAULT_TRAIN_OPTIONS,
   type EpochLog,

@@ -13,10 +13,9 @@
  * report can show how they moved.
  */
 import * as tf from "@tensorflow/tfjs";
+import type { WeightingKind } from "../artifact/trained-model.ts";
 import type { HeadSpec } from "../models/types.ts";
 import { weightedSum } from "./loss.ts";
-
-export type WeightingKind = "static" | "uncertainty" | "dwa";
 
 export const WEIGHTINGS: readonly WeightingKind[] = ["static", "uncertainty", "dwa"];
 

@@ -7,9 +7,11 @@
 import * as tf from "@tensorflow/tfjs";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
+import type { EpochLog, TrainingState } from "../artifact/checkpoint.ts";
 import type { NamedArray } from "../artifact/float-pack.ts";
+import type { WeightingKind } from "../artifact/trained-model.ts";
 import { mulberry32, shuffled } from "../core/rng.ts";
-import { evaluateTask } from "../evaluate/task-metrics.ts";
+import { evaluateTask } from "../metrics/task-metrics.ts";
 import { headOutput, initNetwork, type NetworkConfig, networkLogits } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
 import type { EmbeddingUpdates, GradientSource, LabelledBatch, StepLoss } from "./batch.ts";
@@ -28,6 +30,7 @@ import {
   type ScheduledOptimizer,
 } from "./dense-optimizer.ts";
 
+export type { EpochLog, TrainingState } from "../artifact/checkpoint.ts";
 export type { BatchGradients, EmbeddingUpdates, GradientSource, LabelledBatch, StepLoss } from "./batch.ts";
 
 import { validationScore } from "./early-stopping.ts";
@@ -35,7 +38,7 @@ import { checkWorkers, parallelGradients } from "./parallel-optimizer.ts";
 import { learningRateSchedule, type ScheduleKind } from "./schedule.ts";
 import { SparseOptimizer } from "./sparse-optimizer.ts";
 import { MAX_BATCH, MIN_EPOCHS } from "./step-budget.ts";
-import { type TaskWeighting, taskWeighting, type WeightingKind } from "./task-weighting.ts";
+import { type TaskWeighting, taskWeighting } from "./task-weighting.ts";
 
 export interface TrainOptions {
   epochs: number;
@@ -116,31 +119,6 @@ export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, "taskWeights"> = {
   // 2 gave the same models.
   patience: 4,
 };
-
-export interface EpochLog {
-  epoch: number;
-  trainLoss: number;
-  /** Mean training loss per task (unweighted), and the weight each task had this epoch. */
-  taskLosses: Record<string, number>;
-  taskWeights: Record<string, number>;
-  validation: Record<string, TaskMetrics>;
-  /** The early-stopping score (higher is better; see ./early-stopping.ts). */
-  score: number;
-  seconds: number;
-}
-
-/**
- * Everything needed to continue a run after its last completed epoch: parameters, the best
- * epoch's values, optimiser accumulators, learned task weights, the history. The shuffling
- * generator and the step count are not stored: resuming replays the completed epochs' shuffles.
- */
-export interface TrainingState {
-  epoch: number;
-  history: EpochLog[];
-  best: { epoch: number; score: number };
-  arrays: Record<string, NamedArray>;
-  scalars: Record<string, number[]>;
-}
 
 export interface TrainResult {
   params: Params;

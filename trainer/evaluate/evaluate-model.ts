@@ -5,17 +5,13 @@ import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
 import { meanNdcg } from "../core/metrics.ts";
 import { type Dataset, loadDataset } from "../data/load-dataset.ts";
-import type { CalibrationOptions } from "../evaluate/calibration.ts";
-import { diagnoseTasks, type TaskDiagnostics } from "../evaluate/diagnostics.ts";
-import { groupRows } from "../evaluate/group-auc.ts";
-import {
-  type ImportanceOptions,
-  type ImportanceReport,
-  permutationImportance,
-} from "../evaluate/importance.ts";
-import { labelledAuc } from "../evaluate/labelled-rows.ts";
-import { onnxPredictor } from "../evaluate/onnx-predictor.ts";
-import type { ServedModel } from "./served-model.ts";
+import type { CalibrationOptions } from "../metrics/calibration.ts";
+import { diagnoseTasks, type TaskDiagnostics } from "../metrics/diagnostics.ts";
+import { groupRows } from "../metrics/group-auc.ts";
+import { labelledAuc } from "../metrics/labelled-rows.ts";
+import type { ServedModel } from "../predict/served-model.ts";
+import { type ImportanceOptions, type ImportanceReport, permutationImportance } from "./importance.ts";
+import { onnxPredictor } from "./onnx-predictor.ts";
 
 export interface EvaluationOptions {
   /** Probability at or above which a row counts as predicted positive (accuracy, precision, recall, F1). */
