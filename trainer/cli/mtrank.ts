@@ -60,7 +60,7 @@ const VERBS = new Map<string, Verb>([
     "compress",
     {
       summary: "prune a trained model, or distil it into a smaller student",
-      load: () => import("../compress/cli.ts"),
+      load: () => import("./compress.ts"),
     },
   ],
   [

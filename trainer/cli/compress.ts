@@ -10,15 +10,15 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { addArchFlags, archOptions } from "../cli/arch-options.ts";
-import { metricsTable } from "../cli/format.ts";
-import { fraction, positiveInt, positiveNumber, runCli } from "../cli/run-cli.ts";
+import type { FineTuneLog } from "../compress/fine-tune.ts";
+import { runDistill } from "../compress/run-distill.ts";
+import { runPrune } from "../compress/run-prune.ts";
 import { exportModelDir, INT8_ONNX_FILE, ONNX_FILE } from "../export/export-model.ts";
 import { ARCHITECTURES } from "../models/registry.ts";
 import { BACKEND_CHOICES, selectBackend } from "../train/backend.ts";
-import type { FineTuneLog } from "./fine-tune.ts";
-import { runDistill } from "./run-distill.ts";
-import { runPrune } from "./run-prune.ts";
+import { addArchFlags, archOptions } from "./arch-options.ts";
+import { metricsTable } from "./format.ts";
+import { fraction, positiveInt, positiveNumber, runCli } from "./run-cli.ts";
 
 function sparsity(value: string): number {
   const n = Number(value);
