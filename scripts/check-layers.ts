@@ -5,10 +5,12 @@
  *
  * The layers, top first (docs/architecture.md draws them):
  *   edge/:    index → app → routes → proxy, openapi → rerank → http → model → runtime → env, log
+ *   trainer/: cli → index.ts → pipeline → workflows → compress → report → evaluate → predict →
+ *             export → train → artifact → models → metrics → simulate → data → core
  *   shared/:  below edge/ and trainer/, imports neither
- *   trainer/: checked for cycles; its layers are listed in TRAINER_LAYERS once the tree follows them
- * Nothing in edge/ imports trainer/, scripts/ or bench/ (edge/ is exactly what the worker bundle
- * holds), and nothing outside bench/ imports bench/.
+ * trainer/bench/ sits outside the trainer's layers (it is on its way to bench/). Nothing in edge/
+ * imports trainer/, scripts/ or bench/ (edge/ is exactly what the worker bundle holds), and
+ * nothing outside bench/ imports bench/.
  *
  *   npx tsx scripts/check-layers.ts        (part of `npm run lint`)
  */
@@ -31,6 +33,38 @@ export const EDGE_LAYERS: Layers = [
   ["edge/runtime/"],
   ["edge/env.ts", "edge/log.ts", "edge/modules.d.ts"],
   ["shared/"],
+];
+
+/**
+ * The trainer, top first: the CLIs; the library API; the nightly pipeline; the workflows that
+ * orchestrate the parts (train and report, cross-validate, evaluate and report); then the parts,
+ * each using only those below it; core/ (graph builder, pure metrics, the seeded RNG, atomic
+ * writes) at the bottom.
+ */
+export const TRAINER_LAYERS: Layers = [
+  ["trainer/cli/"],
+  ["trainer/index.ts"],
+  ["trainer/pipeline/"],
+  ["trainer/workflows/"],
+  ["trainer/compress/"],
+  ["trainer/report/"],
+  ["trainer/evaluate/"],
+  ["trainer/predict/"],
+  ["trainer/export/"],
+  ["trainer/train/"],
+  ["trainer/artifact/"],
+  ["trainer/models/"],
+  ["trainer/metrics/"],
+  ["trainer/simulate/"],
+  ["trainer/data/"],
+  ["trainer/core/"],
+  ["shared/"],
+];
+
+/** Trees whose every file sits in one of their layers: a new folder gets its place in the list. */
+export const LAYERED: readonly { tree: string; layers: Layers; except?: string }[] = [
+  { tree: "edge/", layers: EDGE_LAYERS },
+  { tree: "trainer/", layers: TRAINER_LAYERS, except: "trainer/bench/" },
 ];
 
 /** Trees whose files may not import the named prefixes. */
@@ -104,6 +138,16 @@ export function upwardImports(edges: readonly Edge[], layers: Layers): Finding[]
   return found;
 }
 
+/** Files of a layered tree that no layer names. */
+export function unlayeredFiles(files: readonly string[]): Finding[] {
+  const found: Finding[] = [];
+  for (const f of files)
+    for (const { tree, layers, except } of LAYERED)
+      if (f.startsWith(tree) && !(except && f.startsWith(except)) && layerOf(layers, f) < 0)
+        found.push({ file: f, line: 0, message: `sits in no layer of ${tree} (scripts/check-layers.ts)` });
+  return found;
+}
+
 export function forbiddenImports(edges: readonly Edge[]): Finding[] {
   const found: Finding[] = [];
   for (const e of edges)
@@ -164,6 +208,8 @@ export function checkLayers(root: string, files: readonly string[]): Finding[] {
   const edges = files.flatMap((f) => importsOf(f, readFileSync(join(root, f), "utf8")));
   return [
     ...upwardImports(edges, EDGE_LAYERS),
+    ...upwardImports(edges, TRAINER_LAYERS),
+    ...unlayeredFiles(files),
     ...forbiddenImports(edges),
     ...cycles(edges).map((c) => ({ file: c[0]!, line: 0, message: `import cycle: ${c.join(" ↔ ")}` })),
   ];
@@ -180,7 +226,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const findings = checkLayers(root, files);
   for (const f of findings) console.error(`${f.file}${f.line ? `:${f.line}` : ""}: ${f.message}`);
   if (findings.length > 0) {
-    console.error(`check-layers: ${findings.length} import(s) break the layering (scripts/check-layers.ts)`);
+    console.error(`check-layers: ${findings.length} finding(s) against the layering (scripts/check-layers.ts)`);
     process.exit(1);
   }
   console.log(`check-layers: ${files.length} files, no cycles, no upward or forbidden imports`);

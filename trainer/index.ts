@@ -11,6 +11,7 @@
 export { loadTrainedModel, saveTrainedModel, type TrainedModel } from "./artifact/trained-model.ts";
 export { type DistillCommand, type DistillSummary, runDistill } from "./compress/run-distill.ts";
 export { type PruneCommand, type PruneSummary, runPrune } from "./compress/run-prune.ts";
+export { readSpecFile } from "./data/read-spec.ts";
 export { type EvaluationOptions, type EvaluationReport, evaluateModel } from "./evaluate/evaluate-model.ts";
 export {
   ExportError,
@@ -29,5 +30,5 @@ export {
   type WriteSimulationResult,
   writeSimulation,
 } from "./simulate/simulator.ts";
-export { type CrossValidation, crossValidate } from "./train/cross-validate.ts";
-export { readSpecFile, runTraining, type TrainCommand, type TrainSummary } from "./train/run-training.ts";
+export { type CrossValidation, crossValidate } from "./workflows/cross-validate.ts";
+export { runTraining, type TrainCommand, type TrainSummary } from "./workflows/train-and-report.ts";

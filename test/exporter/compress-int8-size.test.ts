@@ -7,12 +7,13 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import { auc } from "../../trainer/core/metrics.ts";
 import { type Dataset, loadDataset } from "../../trainer/data/load-dataset.ts";
+import { readSpecFile } from "../../trainer/data/read-spec.ts";
 import { type ExportResult, exportModelDir } from "../../trainer/export/export-model.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
 import { PER_TENSOR_BELOW, quantizeInt8PerTensor } from "../../trainer/export/quantize.ts";
 import { writeSimulation } from "../../trainer/simulate/simulator.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
+import { runTraining } from "../../trainer/workflows/train-and-report.ts";
 import { SMALL_WORLD } from "../fixtures/small-world.ts";
 
 const SEED = 11;

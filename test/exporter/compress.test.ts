@@ -12,13 +12,14 @@ import { loadWithEncoder } from "../../trainer/compress/labelled-data.ts";
 import { magnitudeMasks, maskWeights, sparsityOf } from "../../trainer/compress/prune.ts";
 import { type DistillSummary, runDistill } from "../../trainer/compress/run-distill.ts";
 import { type PruneSummary, runPrune } from "../../trainer/compress/run-prune.ts";
+import { readSpecFile } from "../../trainer/data/read-spec.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
 import type { Weights } from "../../trainer/models/types.ts";
 import { writeSimulation } from "../../trainer/simulate/simulator.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
 import { defaultBatchSize } from "../../trainer/train/step-budget.ts";
 import { predictNetwork } from "../../trainer/train/train-network.ts";
+import { runTraining } from "../../trainer/workflows/train-and-report.ts";
 import { SMALL_WORLD } from "../fixtures/small-world.ts";
 
 const SEED = 7;

@@ -6,12 +6,13 @@ import { describe, expect, it } from "vitest";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import { auc } from "../../trainer/core/metrics.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
+import { readSpecFile } from "../../trainer/data/read-spec.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
 import { INT8_AUC_CHUNK } from "../../trainer/export/int8-auc.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
 import { writeSimulation } from "../../trainer/simulate/simulator.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
+import { runTraining } from "../../trainer/workflows/train-and-report.ts";
 
 describe("export --int8 --data", () => {
   it("records float32 − int8 AUC per binary head over the file's rows", async () => {

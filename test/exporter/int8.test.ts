@@ -10,13 +10,14 @@ import type { ModelManifest } from "../../shared/manifest.ts";
 import { loadTrainedModel, saveTrainedModel } from "../../trainer/artifact/trained-model.ts";
 import { auc, maxAbsDiff } from "../../trainer/core/metrics.ts";
 import { type Dataset, loadDataset } from "../../trainer/data/load-dataset.ts";
+import { readSpecFile } from "../../trainer/data/read-spec.ts";
 import { splitRows } from "../../trainer/data/split.ts";
 import { type ExportResult, exportModelDir } from "../../trainer/export/export-model.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
 import { PER_TENSOR_BELOW, quantizeInt8 } from "../../trainer/export/quantize.ts";
 import { writeSimulation } from "../../trainer/simulate/simulator.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
+import { runTraining } from "../../trainer/workflows/train-and-report.ts";
 import { SMALL_WORLD } from "../fixtures/small-world.ts";
 
 const SEED = 5;

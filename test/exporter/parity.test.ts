@@ -8,13 +8,14 @@ import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { loadTrainedModel, saveTrainedModel } from "../../trainer/artifact/trained-model.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
+import { readSpecFile } from "../../trainer/data/read-spec.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
 import { paramsFromWeights } from "../../trainer/models/network.ts";
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
 import { predictNetwork } from "../../trainer/train/train-network.ts";
+import { runTraining } from "../../trainer/workflows/train-and-report.ts";
 
 const DATA = "fixtures/real-logs/ali_ccp_sample.csv";
 const SPEC = "fixtures/specs/ali_ccp.json";

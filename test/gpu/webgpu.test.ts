@@ -22,14 +22,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import { loadTrainedModel } from "../../trainer/artifact/trained-model.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
+import { readSpecFile } from "../../trainer/data/read-spec.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
 import { initNetwork, paramsFromWeights } from "../../trainer/models/network.ts";
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
 import { writeSimulation } from "../../trainer/simulate/simulator.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import { readSpecFile, runTraining, type TrainSummary } from "../../trainer/train/run-training.ts";
 import { predictNetwork } from "../../trainer/train/train-network.ts";
+import { runTraining, type TrainSummary } from "../../trainer/workflows/train-and-report.ts";
 import { SMALL_WORLD } from "../fixtures/small-world.ts";
 
 /** Max |Δ| of any weight after training (see the tolerances above). */

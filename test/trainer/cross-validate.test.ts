@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseSpec } from "../../shared/spec.ts";
 import { encodeDataset } from "../../trainer/data/encode-dataset.ts";
-import { meanStd, summarise } from "../../trainer/train/cross-validate.ts";
+import { meanStd, summarise } from "../../trainer/workflows/cross-validate.ts";
 
 describe("k-fold splits", () => {
   it("every group validates in exactly one of the k folds, and never trains in that fold", async () => {

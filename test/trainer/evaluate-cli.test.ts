@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { EvaluationReport } from "../../trainer/evaluate/evaluate-model.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
-import { runTraining } from "../../trainer/train/run-training.ts";
+import { runTraining } from "../../trainer/workflows/train-and-report.ts";
 
 const DATA = "fixtures/real-logs/aliexpress_sample.csv";
 const SPEC = "fixtures/specs/aliexpress.json";

@@ -15,7 +15,7 @@ import { createRng } from "../../trainer/core/rng.ts";
 import { encodeDataset } from "../../trainer/data/encode-dataset.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
-import { runTraining } from "../../trainer/train/run-training.ts";
+import { runTraining } from "../../trainer/workflows/train-and-report.ts";
 
 const DIM = 6;
 const ROWS = 4000;

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { HeadInfo, ModelManifest } from "../../shared/manifest.ts";
 import { ExportError, exportModelDir } from "../../trainer/export/export-model.ts";
 import { fusionDefaults, keptFusion } from "../../trainer/export/fusion-defaults.ts";
-import { runTraining } from "../../trainer/train/run-training.ts";
+import { runTraining } from "../../trainer/workflows/train-and-report.ts";
 
 const click: HeadInfo = { name: "click", type: "binary", output: "click" };
 const buy: HeadInfo = { name: "buy", type: "binary", output: "buy" };

@@ -5,8 +5,8 @@ import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { parseSpec } from "../../shared/spec.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
+import { readSpecFile } from "../../trainer/data/read-spec.ts";
 import { splitRows } from "../../trainer/data/split.ts";
-import { readSpecFile } from "../../trainer/train/run-training.ts";
 
 const spec = parseSpec({
   format: "csv",

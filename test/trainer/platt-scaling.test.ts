@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { fitPlatt, IDENTITY, logitsOf } from "../../trainer/train/platt-scaling.ts";
-import { runTraining } from "../../trainer/train/run-training.ts";
+import { runTraining } from "../../trainer/workflows/train-and-report.ts";
 import { lcg } from "./lcg.ts";
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));

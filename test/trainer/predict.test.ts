@@ -6,10 +6,11 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { auc } from "../../trainer/core/metrics.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
+import { readSpecFile } from "../../trainer/data/read-spec.ts";
 import { evaluateModel } from "../../trainer/evaluate/evaluate-model.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
 import { openServedModel, scoreRows } from "../../trainer/predict/served-model.ts";
-import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
+import { runTraining } from "../../trainer/workflows/train-and-report.ts";
 
 const DATA = "fixtures/real-logs/aliexpress_sample.csv";
 const SPEC = "fixtures/specs/aliexpress.json";

@@ -11,15 +11,16 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import { loadTrainedModel } from "../../trainer/artifact/trained-model.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
+import { readSpecFile } from "../../trainer/data/read-spec.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
 import { headOutput, paramsFromWeights } from "../../trainer/models/network.ts";
 import type { HeadSpec } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { headLoss } from "../../trainer/train/loss.ts";
-import { readSpecFile, runTraining } from "../../trainer/train/run-training.ts";
 import { scaleHeads, targetScale } from "../../trainer/train/target-scale.ts";
 import { predictNetwork } from "../../trainer/train/train-network.ts";
+import { runTraining } from "../../trainer/workflows/train-and-report.ts";
 import { lcg } from "./lcg.ts";
 
 beforeAll(async () => {

@@ -4,12 +4,12 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { auc } from "../../trainer/core/metrics.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
+import { readSpecFile } from "../../trainer/data/read-spec.ts";
 import {
   generateThresholdWorld,
   THRESHOLD_COLUMNS,
   writeThresholdWorld,
 } from "../../trainer/simulate/threshold-world.ts";
-import { readSpecFile } from "../../trainer/train/run-training.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mtrank-thresholds-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

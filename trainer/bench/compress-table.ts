@@ -21,13 +21,14 @@ import type { ModelManifest } from "../../shared/manifest.ts";
 import { runDistill } from "../compress/run-distill.ts";
 import { runPrune } from "../compress/run-prune.ts";
 import { type Dataset, loadDataset } from "../data/load-dataset.ts";
+import { readSpecFile } from "../data/read-spec.ts";
 import { exportModelDir, INT8_ONNX_FILE, ONNX_FILE } from "../export/export-model.ts";
 import { openSession, runHeads, type Session } from "../export/onnx-session.ts";
 import { probeBatch } from "../export/probe-batch.ts";
 import { labelledAuc } from "../metrics/labelled-rows.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
 import { selectBackend } from "../train/backend.ts";
-import { readSpecFile, runTraining } from "../train/run-training.ts";
+import { runTraining } from "../workflows/train-and-report.ts";
 import { censusSuite, fmtAucs, type SuiteFiles, simulatorSuite } from "./suites.ts";
 
 const OUT = "out/bench/compress.json";

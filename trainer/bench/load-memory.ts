@@ -13,8 +13,8 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { encodeDataset } from "../data/encode-dataset.ts";
 import { loadDataset } from "../data/load-dataset.ts";
+import { readSpecFile } from "../data/read-spec.ts";
 import { writeCensus } from "../simulate/census.ts";
-import { readSpecFile } from "../train/run-training.ts";
 
 const DIR = "out/bench/load";
 const OUT = "out/bench/load.json";

@@ -41,12 +41,13 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { auc } from "../core/metrics.ts";
 import { type Dataset, loadDataset } from "../data/load-dataset.ts";
+import { readSpecFile } from "../data/read-spec.ts";
 import { evaluateModel } from "../evaluate/evaluate-model.ts";
 import { exportModelDir } from "../export/export-model.ts";
 import { calibrationCurve, expectedCalibrationError } from "../metrics/calibration.ts";
 import { evaluateTask } from "../metrics/task-metrics.ts";
 import { openServedModel, scoreRows } from "../predict/served-model.ts";
-import { readSpecFile, runTraining } from "../train/run-training.ts";
+import { runTraining } from "../workflows/train-and-report.ts";
 import { censusSuite, fmtScores, type SuiteFiles, simulatorSuite, thresholdSuite } from "./suites.ts";
 
 const OUT = "out/bench/quality.json";

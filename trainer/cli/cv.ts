@@ -2,7 +2,7 @@
 import { Command, Option } from "commander";
 import { ARCHITECTURES } from "../models/registry.ts";
 import { BACKEND_CHOICES } from "../train/backend.ts";
-import { CV_METRICS, crossValidate } from "../train/cross-validate.ts";
+import { CV_METRICS, crossValidate } from "../workflows/cross-validate.ts";
 import { headlineMetrics } from "./format.ts";
 import { positiveInt, positiveNumber, runCli, weightList } from "./run-cli.ts";
 import { addStoppingFlags } from "./stopping-options.ts";

@@ -9,11 +9,12 @@ import { Command } from "commander";
 import { devServerArgs } from "../../scripts/dev-config.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { loadDataset } from "../data/load-dataset.ts";
+import { readSpecFile } from "../data/read-spec.ts";
 import { splitRows } from "../data/split.ts";
 import { exportModelDir } from "../export/export-model.ts";
 import { DEFAULT_SIMULATE_OPTIONS, writeSimulation } from "../simulate/simulator.ts";
-import { readSpecFile, runTraining } from "../train/run-training.ts";
 import { DEFAULT_TRAIN_OPTIONS } from "../train/train-network.ts";
+import { runTraining } from "../workflows/train-and-report.ts";
 import { headlineMetrics, metricsTable } from "./format.ts";
 import { positiveInt, runCli } from "./run-cli.ts";
 

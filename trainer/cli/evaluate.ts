@@ -1,10 +1,7 @@
 /** npm run evaluate -- --model DIR --data F [--spec S] [--json] [--int8] [--importance] [--report] */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { loadTrainedModel } from "../artifact/trained-model.ts";
-import { evaluateModel } from "../evaluate/evaluate-model.ts";
 import { formatEvaluation } from "../evaluate/format-evaluation.ts";
-import { openServedModel, specForModel } from "../predict/served-model.ts";
-import { writeReport } from "../report/training-report.ts";
+import { evaluateModelDir, reportEvaluation } from "../workflows/evaluate-and-report.ts";
 import { nonNegativeInt, positiveInt, runCli } from "./run-cli.ts";
 
 const program = new Command("evaluate")
@@ -50,25 +47,26 @@ interface EvaluateOptions {
 
 await runCli(async () => {
   const opts = program.parse().opts<EvaluateOptions>();
-  const model = await openServedModel(opts.model, opts.int8 ?? false);
-  const spec = await specForModel(opts.model, opts.spec);
-  if (!spec) throw new Error(`--spec: ${opts.model} has no spec.json; name the dataset spec with --spec`);
-  const report = await evaluateModel(model, opts.data, spec, {
-    threshold: opts.threshold,
-    calibration: { bins: opts.calibrationBins, binning: opts.binning },
-    ...(opts.gaucBy !== undefined ? { gaucBy: opts.gaucBy } : {}),
-    ...(opts.importance
-      ? { importance: { seed: opts.seed, repeats: opts.importanceRepeats, maxRows: opts.importanceRows } }
-      : {}),
+  const command = {
+    model: opts.model,
+    data: opts.data,
+    ...(opts.spec !== undefined ? { spec: opts.spec } : {}),
+  };
+  const report = await evaluateModelDir({
+    ...command,
+    int8: opts.int8 ?? false,
+    options: {
+      threshold: opts.threshold,
+      calibration: { bins: opts.calibrationBins, binning: opts.binning },
+      ...(opts.gaucBy !== undefined ? { gaucBy: opts.gaucBy } : {}),
+      ...(opts.importance
+        ? { importance: { seed: opts.seed, repeats: opts.importanceRepeats, maxRows: opts.importanceRows } }
+        : {}),
+    },
   });
   console.log(opts.json ? JSON.stringify(report, null, 2) : formatEvaluation(report, opts.importanceTop));
   if (opts.report) {
-    // The report is rebuilt from the training record, so its curves and set-up are kept.
-    const trained = await loadTrainedModel(opts.model).catch(() => {
-      throw new Error(`--report: ${opts.model} has no training record (training/network.json) to build on`);
-    });
-    const source = `${opts.data} (${report.rows} rows, ${report.model.file} run by onnxruntime)`;
-    const path = await writeReport(opts.model, trained, { source, ...report });
+    const path = await reportEvaluation(command, report);
     // stderr, so that --json output stays one JSON document
     process.stderr.write(`report: ${path}\n`);
   }

@@ -18,15 +18,11 @@ import { hostname } from "node:os";
 import { dirname, join, normalize, sep } from "node:path";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { type DatasetSpec, parseSpec } from "../../shared/spec.ts";
-import {
-  type EvaluationReport,
-  type ExportOptions,
-  evaluateModel,
-  exportModelDir,
-  openServedModel,
-  readSpecFile,
-  runTraining,
-} from "../index.ts";
+import { readSpecFile } from "../data/read-spec.ts";
+import { type EvaluationReport, evaluateModel } from "../evaluate/evaluate-model.ts";
+import { type ExportOptions, exportModelDir } from "../export/export-model.ts";
+import { openServedModel } from "../predict/served-model.ts";
+import { runTraining } from "../workflows/train-and-report.ts";
 import { checkConfigAgainstSpec, type PipelineConfig, type RegistryConfig } from "./config.ts";
 import type { PointerName, Registry } from "./contracts.ts";
 import { checkData } from "./data.ts";

@@ -1,11 +1,10 @@
 /** The `train` verb: spec + data -> encoder, network, validation metrics, saved model directory. */
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { embeddingPools } from "../../shared/encoder/state.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
-import { type DatasetSpec, parseSpec, SpecError } from "../../shared/spec.ts";
+import type { DatasetSpec } from "../../shared/spec.ts";
 import { loadCheckpoint, removeCheckpoint, saveCheckpoint } from "../artifact/checkpoint.ts";
 import {
   loadTrainedModel,
@@ -15,20 +14,21 @@ import {
 } from "../artifact/trained-model.ts";
 import { writeAtomic } from "../core/write-atomic.ts";
 import { encodeDataset } from "../data/encode-dataset.ts";
+import { readSpecFile } from "../data/read-spec.ts";
 import { embeddingLayout, type NetworkConfig, readWeights } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import { type ArchOptions, DEFAULT_ARCH_OPTIONS, type Params } from "../models/types.ts";
 import { writeReport } from "../report/training-report.ts";
 import { validationDiagnostics } from "../report/validation-diagnostics.ts";
-import { selectBackend } from "./backend.ts";
-import type { L2Penalty } from "./batch-gradients.ts";
-import { type CalibrationKind, calibrateHeads, type HeadCalibration } from "./calibrate-heads.ts";
-import type { OptimizerKind } from "./dense-optimizer.ts";
-import { validationScore } from "./early-stopping.ts";
-import { checkWorkers } from "./parallel-optimizer.ts";
-import type { ScheduleKind } from "./schedule.ts";
-import { stepBudget } from "./step-budget.ts";
-import { scaleHeads } from "./target-scale.ts";
+import { selectBackend } from "../train/backend.ts";
+import type { L2Penalty } from "../train/batch-gradients.ts";
+import { type CalibrationKind, calibrateHeads, type HeadCalibration } from "../train/calibrate-heads.ts";
+import type { OptimizerKind } from "../train/dense-optimizer.ts";
+import { validationScore } from "../train/early-stopping.ts";
+import { checkWorkers } from "../train/parallel-optimizer.ts";
+import type { ScheduleKind } from "../train/schedule.ts";
+import { stepBudget } from "../train/step-budget.ts";
+import { scaleHeads } from "../train/target-scale.ts";
 import {
   DEFAULT_TRAIN_OPTIONS,
   type EpochLog,
@@ -36,8 +36,8 @@ import {
   type TrainingState,
   type TrainOptions,
   trainNetwork,
-} from "./train-network.ts";
-import { type WarmStartReport, warmStart } from "./warm-start.ts";
+} from "../train/train-network.ts";
+import { type WarmStartReport, warmStart } from "../train/warm-start.ts";
 
 export interface TrainCommand {
   data: string;
@@ -60,7 +60,7 @@ export interface TrainCommand {
   initFrom?: string;
   /** Continue an interrupted run from out/checkpoint (written after every epoch). */
   resume?: boolean;
-  /** The validation metric early stopping maximises (./early-stopping.ts). */
+  /** The validation metric early stopping maximises (../train/early-stopping.ts). */
   earlyStop?: string;
   /** Epochs without a better validation score before stopping (default DEFAULT_TRAIN_OPTIONS). */
   patience?: number;
@@ -82,7 +82,7 @@ export interface TrainCommand {
   /** Binary heads' calibration fitted on validation after training (default "platt"). */
   calibration?: CalibrationKind;
   backend?: string;
-  /** Threads computing each batch's gradients (1: this thread only; see ./parallel-optimizer.ts). */
+  /** Threads computing each batch's gradients (1: this thread only; see ../train/parallel-optimizer.ts). */
   workers?: number;
   onEpoch?: (log: EpochLog) => void;
   onBatch?: TrainOptions["onBatch"];
@@ -100,7 +100,7 @@ export interface TrainSummary {
   /** Per task that masks missing labels: rows kept for the other tasks without its label. */
   unlabelled: Record<string, number>;
   split: "random" | "group" | "time";
-  /** The batch size and the most epochs the run had (./step-budget.ts when not given). */
+  /** The batch size and the most epochs the run had (../train/step-budget.ts when not given). */
   batchSize: number;
   maxEpochs: number;
   /** With initFrom: what the earlier model's weights covered. */
@@ -112,22 +112,12 @@ export interface TrainSummary {
 }
 
 /**
- * The default L2 penalties (./batch-gradients.ts L2Penalty: the embedding rows' share divided by
+ * The default L2 penalties (../train/batch-gradients.ts L2Penalty: the embedding rows' share divided by
  * their reads). Against none at all, a penalty kept the simulator's id embeddings from memorising
  * (best epoch 1 → 3-4, purchase AUC +0.0033 to +0.0083); against a plain 1e-3 on both, this pair
  * keeps the simulator's figures and lets interactions through (L2Penalty's table).
  */
 export const DEFAULT_L2: L2Penalty = { embedding: 1e-2, kernel: 1e-4 };
-
-export async function readSpecFile(path: string): Promise<DatasetSpec> {
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(path, "utf8"));
-  } catch (error) {
-    throw new SpecError(`--spec: cannot read ${path}: ${(error as Error).message}`);
-  }
-  return parseSpec(json);
-}
 
 export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
   architecture(cmd.arch); // fail on a bad --arch before reading any data

@@ -4,7 +4,7 @@
  * fold's training part only), reported as mean ± standard deviation per task metric.
  */
 import type { TaskMetrics } from "../../shared/manifest.ts";
-import { runTraining, type TrainCommand, type TrainSummary } from "./run-training.ts";
+import { runTraining, type TrainCommand, type TrainSummary } from "./train-and-report.ts";
 
 /** The per-task metrics summarised across folds. */
 export const CV_METRICS = ["auc", "logloss", "ece", "accuracy", "mse", "mae", "r2"] as const;
