@@ -1,5 +1,5 @@
 /**
- * Two test projects: "node" (trainer, shared code, exporter, the ORT runtime's Node side) and "workers" (test/edge, run inside
+ * Two test projects: "node" (trainer, shared code, export, the ORT runtime's Node side) and "workers" (test/edge, run inside
  * workerd by @cloudflare/vitest-pool-workers with the worker's own wrangler.toml).
  *   npx vitest run --project workers
  */
@@ -27,7 +27,7 @@ export default defineConfig({
           include: [
             "test/trainer/**/*.test.ts",
             "test/shared/**/*.test.ts",
-            "test/exporter/**/*.test.ts",
+            "test/export/**/*.test.ts",
             "test/runtime/**/*.test.ts",
             "test/openapi/**/*.test.ts",
             "test/package/**/*.test.ts",

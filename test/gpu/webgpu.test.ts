@@ -38,7 +38,7 @@ const WEIGHT_TOLERANCE = 1e-4;
 /** Max |Δ| of a training or validation loss, and of a validation AUC. */
 const METRIC_TOLERANCE = 1e-4;
 /**
- * tfjs forward vs onnxruntime on the exported graph, as test/exporter/parity.test.ts: absolute for
+ * tfjs forward vs onnxruntime on the exported graph, as test/export/parity.test.ts: absolute for
  * probabilities, relative for outputs past 1 (the simulator's dwell head, in seconds).
  */
 const PARITY_TOLERANCE = 1e-5;
@@ -211,7 +211,7 @@ function structure(bytes: Uint8Array): unknown {
   };
 }
 
-/** test/exporter/parity.test.ts's check, on the simulated rows: ORT vs the tfjs forward. */
+/** test/export/parity.test.ts's check, on the simulated rows: ORT vs the tfjs forward. */
 async function expectParity(dir: string): Promise<void> {
   const { manifest, onnxBytes } = await exportModelDir(dir);
   const parsed = await loadDataset(data, await readSpecFile(spec));

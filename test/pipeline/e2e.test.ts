@@ -18,10 +18,10 @@ import type { RunRecord } from "../../trainer/pipeline/record.ts";
 import { listRecords } from "../../trainer/pipeline/registry/history.ts";
 import { type LocalRegistry, localRegistry } from "../../trainer/pipeline/registry/local.ts";
 import { acquireLock } from "../../trainer/pipeline/registry/lock.ts";
-import { MemoryRegistry } from "../../trainer/pipeline/registry/memory.ts";
 import { publishModel } from "../../trainer/pipeline/registry/publish.ts";
 import { runPipeline } from "../../trainer/pipeline/run.ts";
 import { simulate, toCsv } from "../../trainer/simulate/simulator.ts";
+import { MemoryRegistry } from "./memory-registry.ts";
 
 let dir: string;
 let registry: LocalRegistry;

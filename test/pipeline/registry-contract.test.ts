@@ -9,9 +9,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Registry } from "../../trainer/pipeline/contracts.ts";
 import { LocalRegistry } from "../../trainer/pipeline/registry/local.ts";
-import { MemoryRegistry } from "../../trainer/pipeline/registry/memory.ts";
 import { RemoteRegistry } from "../../trainer/pipeline/registry/remote.ts";
 import { type FakeCloudflare, startFakeCloudflare } from "./fake-cloudflare.ts";
+import { MemoryRegistry } from "./memory-registry.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const read = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b) : undefined);

@@ -13,7 +13,7 @@ import {
   recordPrefixes,
 } from "../../trainer/pipeline/registry/history.ts";
 import { LOCK_KEY } from "../../trainer/pipeline/registry/lock.ts";
-import { MemoryRegistry } from "../../trainer/pipeline/registry/memory.ts";
+import { MemoryRegistry } from "./memory-registry.ts";
 
 const prefix = (n: number) => `models/${n.toString(16).padStart(64, "0")}/`;
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Registry } from "../../trainer/pipeline/contracts.ts";
 import { LocalRegistry } from "../../trainer/pipeline/registry/local.ts";
 import { acquireLock, LOCK_KEY, LockHeldError } from "../../trainer/pipeline/registry/lock.ts";
-import { MemoryRegistry } from "../../trainer/pipeline/registry/memory.ts";
+import { MemoryRegistry } from "./memory-registry.ts";
 
 const T0 = Date.parse("2026-11-24T02:00:00.000Z");
 const HOUR = 3_600_000;

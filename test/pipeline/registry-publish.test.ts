@@ -11,13 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fetchRemoteModel } from "../../edge/model/remote.ts";
 import type { Registry, StoredObject } from "../../trainer/pipeline/contracts.ts";
 import { sha256Hex } from "../../trainer/pipeline/registry/keys.ts";
-import { MemoryRegistry } from "../../trainer/pipeline/registry/memory.ts";
 import {
   flipPointer,
   PublishError,
   publishModel,
   verifyPrefix,
 } from "../../trainer/pipeline/registry/publish.ts";
+import { MemoryRegistry } from "./memory-registry.ts";
 
 let tmp: string;
 /** A copy of fixtures/model/ (model A). */

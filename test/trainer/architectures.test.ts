@@ -14,7 +14,7 @@ import {
   type Params,
 } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import { totalLoss } from "../../trainer/train/loss.ts";
+import { totalLoss } from "./total-loss.ts";
 
 const N = 96;
 const WIDTH = 10;

@@ -6,10 +6,10 @@ import { initNetwork, type NetworkConfig, networkLogits } from "../../trainer/mo
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { denseOptimizer } from "../../trainer/train/dense-optimizer.ts";
-import { totalLoss } from "../../trainer/train/loss.ts";
 import { SparseOptimizer } from "../../trainer/train/sparse-optimizer.ts";
 import { type LabelledBatch, trainNetwork } from "../../trainer/train/train-network.ts";
 import { lcg } from "./lcg.ts";
+import { totalLoss } from "./total-loss.ts";
 
 beforeAll(async () => {
   await selectBackend("cpu");

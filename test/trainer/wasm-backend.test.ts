@@ -9,9 +9,9 @@ import { initNetwork, type NetworkConfig, networkLogits } from "../../trainer/mo
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import { totalLoss } from "../../trainer/train/loss.ts";
 import { type LabelledBatch, trainNetwork } from "../../trainer/train/train-network.ts";
 import { lcg } from "./lcg.ts";
+import { totalLoss } from "./total-loss.ts";
 
 const N = 24;
 

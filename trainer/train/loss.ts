@@ -79,19 +79,6 @@ export function weightedSum(
   return total;
 }
 
-/** Σ w·L with static weights (default 1); a head with weight 0 is not even computed. */
-export function totalLoss(
-  heads: readonly HeadSpec[],
-  logits: Record<string, tf.Tensor2D>,
-  labels: Record<string, tf.Tensor2D>,
-  weights: Readonly<Record<string, number>>,
-  rowWeights: Readonly<Record<string, tf.Tensor2D>> = {},
-): tf.Scalar {
-  const weightOf = (name: string) => weights[name] ?? 1;
-  const active = heads.filter((h) => weightOf(h.name) !== 0);
-  return weightedSum(active, headLosses(active, logits, labels, rowWeights), weightOf);
-}
-
 /**
  * Listwise softmax cross-entropy within groups (ListNet-style with one-hot-ish targets):
  * for each group, −Σ yᵢ·log softmax(z)ᵢ over its rows, summed over groups and divided by the

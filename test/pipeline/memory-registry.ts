@@ -1,10 +1,10 @@
 /**
- * A Registry in process memory: for tests of the pipeline's steps and for dry runs, where
- * starting workerd or reaching Cloudflare is beside the point. Each call yields to the event loop
+ * A Registry in process memory, for the tests of the pipeline's steps, where starting workerd or
+ * reaching Cloudflare is beside the point. Each call yields to the event loop
  * first, so concurrent callers interleave as they would against a real store.
  */
 import { randomUUID } from "node:crypto";
-import type { PointerName, Registry, StoredObject } from "../contracts.ts";
+import type { PointerName, Registry, StoredObject } from "../../trainer/pipeline/contracts.ts";
 
 /** A Registry held in Maps; `objects` and `pointers` are open for tests to inspect or tamper with. */
 export class MemoryRegistry implements Registry {
