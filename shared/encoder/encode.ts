@@ -188,7 +188,7 @@ function numericWriter(f: NumericState, rules: ValueRules): WriteFeature {
 }
 
 /** Number of boundaries <= x (binary search): bucket 0 is below the first boundary. */
-export function bucketIndex(boundaries: readonly number[], x: number): number {
+export function bucketIndex(boundaries: ArrayLike<number>, x: number): number {
   let lo = 0;
   let hi = boundaries.length;
   while (lo < hi) {

@@ -2,12 +2,14 @@
  * A small synthetic day of logs for the pipeline's data, stats and drift tests, written as CSV,
  * JSONL or Parquet (hyparquet-writer), all from the same rows.
  */
+
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as zlib from "node:zlib";
 import { type ColumnSource, parquetWriteFile } from "hyparquet-writer";
 import { type DatasetSpec, parseSpec } from "../../shared/spec.ts";
+import { mulberry32 } from "../../trainer/core/rng.ts";
 
 export const spec: DatasetSpec = parseSpec({
   format: "csv",
@@ -45,24 +47,12 @@ export interface DayOptions {
   missingPrice?: number;
 }
 
-/** mulberry32: a seeded uniform [0, 1) generator with a period far beyond these tests' draws. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const COUNTRIES = ["us", "de", "fr", "jp", "br"];
 const TAGS = ["a", "b", "c", "d"];
 
 /** `n` rows drawn with a seeded generator. */
 export function makeRows(n: number, options: DayOptions = {}): Row[] {
-  const random = seeded(options.seed ?? 7);
+  const random = mulberry32(options.seed ?? 7);
   const rows: Row[] = [];
   for (let i = 0; i < n; i++) {
     const missing = random() < (options.missingPrice ?? 0.05);

@@ -21,10 +21,13 @@
  * to CATEGORY_CAP distinct values, then keeps the most frequent half whenever it reaches the cap
  * (an id-like feature's top categories are then slight undercounts, and `other` takes the rest).
  */
+
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { bucketIndex } from "../../shared/encoder/encode.ts";
 import { categoriesOf, categoryOf, numberOf, type ValueRules } from "../../shared/encoder/values.ts";
 import { type DatasetSpec, defaultSeparator } from "../../shared/spec.ts";
+import { mulberry32 } from "../core/rng.ts";
 import { ColumnError, recordChecker } from "../data/check-record.ts";
 import { DataError, type RawRecord } from "../data/read-rows.ts";
 import type { DataStats, FeatureStats } from "./contracts.ts";
@@ -256,7 +259,7 @@ function numericCollector(name: string, rules: ValueRules): FeatureCollector {
       const shares: number[] = [];
       let below = 0;
       for (const edge of edges) {
-        const upTo = upperBound(sorted, edge);
+        const upTo = bucketIndex(sorted, edge);
         shares.push(sorted.length > 0 ? (upTo - below) / sorted.length : 0);
         below = upTo;
       }
@@ -279,18 +282,6 @@ function deciles(sorted: Float64Array): number[] {
     if (edges.length === 0 || edge > edges[edges.length - 1]!) edges.push(edge);
   }
   return edges;
-}
-
-/** How many of `sorted` are <= x. */
-function upperBound(sorted: Float64Array, x: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function categoricalCollector(name: string, keysOf: (value: unknown) => string[]): FeatureCollector {
@@ -338,15 +329,4 @@ function categoricalCollector(name: string, keysOf: (value: unknown) => string[]
 /** Most frequent first; ties by key, so the list does not depend on the order rows came in. */
 function byCount(a: [string, number], b: [string, number]): number {
   return b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
