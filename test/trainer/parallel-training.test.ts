@@ -9,13 +9,9 @@ import type { Params } from "../../trainer/models/types.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import type { OptimizerKind } from "../../trainer/train/dense-optimizer.ts";
+import { createNetworkOptimizer } from "../../trainer/train/network-optimizer.ts";
 import { taskWeighting } from "../../trainer/train/task-weighting.ts";
-import {
-  createNetworkOptimizer,
-  type LabelledBatch,
-  type TrainOptions,
-  trainNetwork,
-} from "../../trainer/train/train-network.ts";
+import { type LabelledBatch, type TrainOptions, trainNetwork } from "../../trainer/train/train-network.ts";
 import { lcg } from "./lcg.ts";
 
 beforeAll(async () => {

@@ -9,60 +9,30 @@ import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { EpochLog, TrainingState } from "../artifact/checkpoint.ts";
 import type { NamedArray } from "../artifact/float-pack.ts";
-import type { WeightingKind } from "../artifact/trained-model.ts";
 import { mulberry32, shuffled } from "../core/rng.ts";
 import { evaluateTask } from "../metrics/task-metrics.ts";
 import { headOutput, initNetwork, type NetworkConfig, networkLogits } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
-import type { EmbeddingUpdates, GradientSource, LabelledBatch, StepLoss } from "./batch.ts";
-import {
-  batchArrays,
-  batchObjective,
-  batchTensors,
-  type L2Penalty,
-  l2Penalty,
-  shardGradients,
-} from "./batch-gradients.ts";
-import {
-  denseOptimizer,
-  type OptimizerKind,
-  type OptimizerState,
-  type ScheduledOptimizer,
-} from "./dense-optimizer.ts";
+import type { LabelledBatch } from "./batch.ts";
+import { batchTensors } from "./batch-gradients.ts";
+import { validationScore } from "./early-stopping.ts";
+import { createNetworkOptimizer, type OptimizerOptions } from "./network-optimizer.ts";
+import { checkWorkers } from "./parallel-optimizer.ts";
+import { learningRateSchedule, type ScheduleKind } from "./schedule.ts";
+import { MAX_BATCH, MIN_EPOCHS } from "./step-budget.ts";
+import { taskWeighting } from "./task-weighting.ts";
 
 export type { EpochLog, TrainingState } from "../artifact/checkpoint.ts";
 export type { BatchGradients, EmbeddingUpdates, GradientSource, LabelledBatch, StepLoss } from "./batch.ts";
+export { createNetworkOptimizer, type NetworkOptimizer, type OptimizerOptions } from "./network-optimizer.ts";
 
-import { validationScore } from "./early-stopping.ts";
-import { checkWorkers, parallelGradients } from "./parallel-optimizer.ts";
-import { learningRateSchedule, type ScheduleKind } from "./schedule.ts";
-import { SparseOptimizer } from "./sparse-optimizer.ts";
-import { MAX_BATCH, MIN_EPOCHS } from "./step-budget.ts";
-import { type TaskWeighting, taskWeighting } from "./task-weighting.ts";
-
-export interface TrainOptions {
+/** The training loop's options, over the optimiser's (./network-optimizer.ts). */
+export interface TrainOptions extends OptimizerOptions {
   epochs: number;
   batchSize: number;
-  /** The peak learning rate (the schedule warms up to it and decays from it). */
-  learningRate: number;
-  /** Default "adam". */
-  optimizer?: OptimizerKind;
   /** Default "cosine" (./schedule.ts). */
   schedule?: ScheduleKind;
   seed: number;
-  taskWeights: Record<string, number>;
-  /** How task losses combine (./task-weighting.ts); default "static" (taskWeights as given). */
-  taskWeighting?: WeightingKind;
-  /**
-   * Weight of a listwise ranking loss within groups, added for every binary head (0: off).
-   * Batches are then made of whole groups.
-   */
-  rankingLoss?: number;
-  /**
-   * L2 penalty (λ/2·Σw²) on the embedding rows each batch reads and on dense kernels; a number
-   * sets both; default 0.
-   */
-  l2?: L2Penalty | number;
   /**
    * Epochs without improvement of the validation score before stopping. The learning-rate
    * schedule spans all `epochs` whenever the run stops, so stopping early also skips its decay.
@@ -70,12 +40,6 @@ export interface TrainOptions {
   patience: number;
   /** The validation score to maximise (./early-stopping.ts); default "auc" (mean AUC). */
   earlyStop?: string;
-  /**
-   * How the embedding table learns: "sparse" (default) updates only the rows each batch
-   * touches, so a step costs the same at any vocabulary size; "dense" runs the optimiser over
-   * the whole table every step (O(vocabulary) per step; kept for comparison).
-   */
-  embeddingUpdates?: EmbeddingUpdates;
   /** Called once on the freshly initialised parameters (warm start from an earlier model). */
   initialize?: (params: Params) => void;
   /**
@@ -93,12 +57,6 @@ export interface TrainOptions {
     save?: (state: TrainingState) => void;
     resume?: TrainingState;
   };
-  /**
-   * Threads computing each mini-batch's gradients (./parallel-optimizer.ts): 1 (default) trains
-   * in this thread; n splits every batch into n shards, n-1 of them in worker threads, and
-   * applies one update with the averaged gradients. Sparse embedding updates only; no ranking loss.
-   */
-  workers?: number;
   onEpoch?: (log: EpochLog) => void;
   /** After every step: the epoch, batches done and planned this epoch, the running mean loss. */
   onBatch?: (progress: { epoch: number; done: number; total: number; loss: number }) => void;
@@ -255,188 +213,6 @@ function trainFrom(
   return { params, history, bestEpoch: best!.epoch, validation };
 }
 
-/** One optimiser over all of a network's parameters. */
-export interface NetworkOptimizer {
-  /** One training step on the rows `idx` of `data`; returns the batch's losses. */
-  step(data: LabelledBatch, idx: Int32Array): StepLoss;
-  /** Brings the parameters up to date (sparse updates keep the embedding table outside tfjs while training). */
-  sync(): void;
-  /** The optimiser's accumulators, as checkpoint arrays and scalars. */
-  exportState(): Pick<TrainingState, "arrays" | "scalars">;
-  importState(state: Pick<TrainingState, "arrays" | "scalars">): void;
-  setLearningRate(lr: number): void;
-  dispose(): void;
-}
-
-/**
- * tfjs's Adam (or Adagrad) over the dense parameters, and sparse updates of the same kind over
- * the embedding table unless `embeddingUpdates` is "dense" (then tfjs's optimiser covers the
- * table too).
- */
-export function createNetworkOptimizer(
-  params: Params,
-  config: NetworkConfig,
-  options: Pick<
-    TrainOptions,
-    | "learningRate"
-    | "optimizer"
-    | "taskWeights"
-    | "embeddingUpdates"
-    | "rankingLoss"
-    | "l2"
-    | "workers"
-    | "taskWeighting"
-  > & {
-    /** Default: static weights from taskWeights. */
-    weighting?: TaskWeighting;
-  },
-): NetworkOptimizer {
-  const kind = options.optimizer ?? "adam";
-  const weighting = options.weighting ?? taskWeighting("static", config.heads, options.taskWeights);
-  const l2 = l2Penalty(options.l2);
-  const objective = batchObjective(config, weighting, options.rankingLoss ?? 0, l2);
-  const scheduled = denseOptimizer(kind, options.learningRate);
-  const adam = scheduled.optimizer;
-  const embedding = params.embedding;
-  const workers = options.workers ?? 1;
-  checkWorkers(workers, options);
-  if ((!embedding && workers === 1) || options.embeddingUpdates === "dense") {
-    const varList = [...Object.values(params), ...weighting.variables];
-    return {
-      step: (data, idx) => {
-        let tasks: tf.Tensor | undefined;
-        const loss = tf.tidy(() => {
-          // Read shares of the whole table (vocabulary-sized) only when the penalty needs them.
-          const shares = embedding && objective.needsReadShares ? config.vocabSize : undefined;
-          const inputs = batchTensors(config, data, idx, shares);
-          const value = adam.minimize(
-            () => {
-              const { total, perTask } = objective(params, inputs);
-              tasks = tf.keep(perTask);
-              return total;
-            },
-            true,
-            varList,
-          );
-          return value ?? tf.scalar(Number.NaN);
-        });
-        return readLosses(loss, tasks);
-      },
-      sync: () => {},
-      exportState: () => denseState(scheduled),
-      importState: (state) => scheduled.importState(fromDenseState(state)),
-      setLearningRate: scheduled.setLearningRate,
-      dispose: () => adam.dispose(),
-    };
-  }
-
-  const lazy = embedding
-    ? new SparseOptimizer(embedding, { learningRate: options.learningRate, rule: kind })
-    : null;
-  const denseVars = [
-    ...Object.entries(params)
-      .filter(([name]) => name !== "embedding")
-      .map(([, v]) => v),
-    ...weighting.variables,
-  ];
-  const parallel =
-    workers > 1
-      ? parallelGradients({
-          workers,
-          config,
-          params,
-          vars: denseVars,
-          lazy,
-          weighting,
-          weightingKind: options.taskWeighting ?? "static",
-          taskWeights: options.taskWeights,
-          l2,
-        })
-      : null;
-  const inThread: GradientSource = (data, idx) => {
-    const arrays = batchArrays(config, data, idx);
-    const lookup = lazy ? lazy.lookup(arrays.ids) : NO_ROWS;
-    const g = shardGradients(objective, config, params, denseVars, {
-      arrays: lazy ? { ...arrays, ids: lookup.local } : arrays,
-      n: idx.length,
-      tableRows: lookup.rows.length,
-      tableValues: lookup.values,
-    });
-    // A copy: the backend may reuse the tensor's memory once it is disposed.
-    const table = g.table ? (g.table.dataSync() as Float32Array).slice() : new Float32Array(0);
-    g.table?.dispose();
-    return { loss: readLosses(g.loss, g.tasks), vars: g.vars, rows: lookup.rows, table };
-  };
-  const gradients = parallel?.gradients ?? inThread;
-  return {
-    step: (data, idx) => {
-      const g = gradients(data, idx);
-      tf.tidy(() => {
-        const named: { name: string; tensor: tf.Tensor }[] = [];
-        denseVars.forEach((v, i) => {
-          const tensor = g.vars[i];
-          if (tensor) named.push({ name: v.name, tensor });
-        });
-        adam.applyGradients(named);
-      });
-      tf.dispose(g.vars.filter((t): t is tf.Tensor => t !== null));
-      lazy?.apply(g.rows, g.table);
-      return g.loss;
-    },
-    sync: () => lazy?.writeBack(),
-    exportState: () => {
-      const dense = denseState(scheduled);
-      if (!lazy) return dense;
-      const sparse = lazy.exportState();
-      return {
-        arrays: {
-          ...dense.arrays,
-          "sparse/m": { shape: [sparse.m.length], values: sparse.m },
-          "sparse/v": { shape: [sparse.v.length], values: sparse.v },
-        },
-        scalars: { ...dense.scalars, sparse: sparse.scalars },
-      };
-    },
-    importState: (state) => {
-      scheduled.importState(fromDenseState(state));
-      lazy?.importState({
-        m: state.arrays["sparse/m"]!.values,
-        v: state.arrays["sparse/v"]!.values,
-        scalars: state.scalars.sparse ?? [],
-      });
-    },
-    setLearningRate: (lr) => {
-      scheduled.setLearningRate(lr);
-      lazy?.setLearningRate(lr);
-    },
-    dispose: () => {
-      adam.dispose();
-      parallel?.dispose();
-    },
-  };
-}
-
-const NO_ROWS = { rows: new Int32Array(0), local: new Int32Array(0), values: new Float32Array(0) };
-
-/** tfjs optimiser slots as checkpoint arrays `dense/<i>/<slot name>`, in slot order. */
-function denseState(optimizer: ScheduledOptimizer): Pick<TrainingState, "arrays" | "scalars"> {
-  const state = optimizer.exportState();
-  const arrays: Record<string, NamedArray> = {};
-  state.slots.forEach((slot, i) => {
-    arrays[`dense/${i}/${slot.name}`] = { shape: slot.shape, values: slot.values };
-  });
-  return { arrays, scalars: { dense: state.scalars } };
-}
-
-function fromDenseState(state: Pick<TrainingState, "arrays" | "scalars">): OptimizerState {
-  const slots = Object.entries(state.arrays)
-    .filter(([key]) => key.startsWith("dense/"))
-    .map(([key, a]) => ({ index: Number(key.split("/")[1]), name: key.split("/").slice(2).join("/"), ...a }))
-    .sort((a, b) => a.index - b.index)
-    .map(({ name, shape, values }) => ({ name, shape, values }));
-  return { slots, scalars: state.scalars.dense ?? [] };
-}
-
 /** The arrays under a key prefix, by the rest of their key. */
 function prefixed(arrays: Record<string, NamedArray>, prefix: string): Map<string, Float32Array> {
   return new Map(
@@ -444,13 +220,6 @@ function prefixed(arrays: Record<string, NamedArray>, prefix: string): Map<strin
       .filter(([key]) => key.startsWith(prefix))
       .map(([key, a]) => [key.slice(prefix.length), a.values]),
   );
-}
-
-export function readLosses(total: tf.Tensor, tasks: tf.Tensor | undefined): StepLoss {
-  const value = total.dataSync()[0]!;
-  const perTask = tasks ? Float32Array.from(tasks.dataSync() as Float32Array) : new Float32Array(0);
-  tf.dispose([total, ...(tasks ? [tasks] : [])]);
-  return { total: value, tasks: perTask };
 }
 
 /** Shuffled rows cut into batches. */
