@@ -226,7 +226,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const findings = checkLayers(root, files);
   for (const f of findings) console.error(`${f.file}${f.line ? `:${f.line}` : ""}: ${f.message}`);
   if (findings.length > 0) {
-    console.error(`check-layers: ${findings.length} finding(s) against the layering (scripts/check-layers.ts)`);
+    console.error(
+      `check-layers: ${findings.length} finding(s) against the layering (scripts/check-layers.ts)`,
+    );
     process.exit(1);
   }
   console.log(`check-layers: ${files.length} files, no cycles, no upward or forbidden imports`);

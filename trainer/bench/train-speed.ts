@@ -35,9 +35,9 @@ import { initNetwork, type NetworkConfig } from "../models/network.ts";
 import { ARCHITECTURES } from "../models/registry.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
 import { selectBackend } from "../train/backend.ts";
+import { DEFAULT_L2 } from "../train/batch-gradients.ts";
 import { createNetworkOptimizer, type EmbeddingUpdates, type LabelledBatch } from "../train/train-network.ts";
 import { adapterLine, findAdapter } from "../train/webgpu-backend.ts";
-import { DEFAULT_L2 } from "../workflows/train-and-report.ts";
 
 const FEATURES = 12;
 const EMBEDDING_DIM = 8;

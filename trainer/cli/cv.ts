@@ -2,6 +2,7 @@
 import { Command, Option } from "commander";
 import { ARCHITECTURES } from "../models/registry.ts";
 import { BACKEND_CHOICES } from "../train/backend.ts";
+import { DEFAULT_TRAIN_ARGS, pickTrainArgs } from "../train/train-args.ts";
 import { CV_METRICS, crossValidate } from "../workflows/cross-validate.ts";
 import { headlineMetrics } from "./format.ts";
 import { positiveInt, positiveNumber, runCli, weightList } from "./run-cli.ts";
@@ -20,8 +21,16 @@ const program = new Command("cv")
   .option("--task-weights <list>", "loss weights, e.g. click=1,purchase=2", weightList)
   .option("--batch-size <n>", "mini-batch size", positiveInt)
   .option("--learning-rate <x>", "peak learning rate", positiveNumber)
-  .addOption(new Option("--backend <name>", "tfjs backend").choices(BACKEND_CHOICES).default("auto"))
-  .option("--workers <n>", "threads computing each batch's gradients (default 1)", positiveInt)
+  .addOption(
+    new Option("--backend <name>", "tfjs backend")
+      .choices(BACKEND_CHOICES)
+      .default(DEFAULT_TRAIN_ARGS.backend),
+  )
+  .option(
+    "--workers <n>",
+    `threads computing each batch's gradients (default ${DEFAULT_TRAIN_ARGS.workers})`,
+    positiveInt,
+  )
   .option("--json", "print the folds and the summary as JSON")
   .showHelpAfterError();
 addStoppingFlags(program);
@@ -29,20 +38,8 @@ addStoppingFlags(program);
 await runCli(async () => {
   const opts = program.parse().opts();
   const result = await crossValidate(
-    {
-      data: opts.data,
-      spec: opts.spec,
-      arch: opts.arch,
-      epochs: opts.epochs,
-      seed: opts.seed,
-      taskWeights: opts.taskWeights,
-      batchSize: opts.batchSize,
-      learningRate: opts.learningRate,
-      backend: opts.backend,
-      workers: opts.workers,
-      earlyStop: opts.earlyStop,
-      patience: opts.patience,
-    },
+    // The flags are the training arguments of the same names.
+    { data: opts.data, spec: opts.spec, ...pickTrainArgs(opts), arch: opts.arch },
     opts.folds,
     (index, s) => {
       if (opts.json) return;

@@ -13,7 +13,7 @@ import { readSpecFile } from "../data/read-spec.ts";
 import { splitRows } from "../data/split.ts";
 import { exportModelDir } from "../export/export-model.ts";
 import { DEFAULT_SIMULATE_OPTIONS, writeSimulation } from "../simulate/simulator.ts";
-import { DEFAULT_TRAIN_OPTIONS } from "../train/train-network.ts";
+import { DEFAULT_TRAIN_ARGS } from "../train/train-args.ts";
 import { runTraining } from "../workflows/train-and-report.ts";
 import { headlineMetrics, metricsTable } from "./format.ts";
 import { positiveInt, runCli } from "./run-cli.ts";
@@ -23,7 +23,7 @@ const program = new Command("demo")
   .option("--out <dir>", "working folder", "out/demo")
   .option("--port <n>", "port for wrangler dev", positiveInt, 8787)
   .option("--epochs <n>", "training epochs", positiveInt, 4)
-  .option("--arch <name>", "architecture", "shared-bottom")
+  .option("--arch <name>", "architecture", DEFAULT_TRAIN_ARGS.arch)
   .showHelpAfterError();
 
 await runCli(async () => {
@@ -94,7 +94,12 @@ async function buildRequest(
 ): Promise<{ request: RerankRequest; truth: Map<string, Truth> }> {
   const spec = await readSpecFile(specPath);
   const data = await loadDataset(dataPath, spec);
-  const { valid } = splitRows(data.rows.length, data.groups, 0.1, DEFAULT_TRAIN_OPTIONS.seed);
+  const { valid } = splitRows(
+    data.rows.length,
+    data.groups,
+    DEFAULT_TRAIN_ARGS.validFraction,
+    DEFAULT_TRAIN_ARGS.seed,
+  );
   const group = data.groups![valid[valid.length - 1]!];
   const idx = valid.filter((i) => data.groups![i] === group);
   const pick = (row: Record<string, unknown>, side: string) =>

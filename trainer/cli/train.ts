@@ -7,7 +7,16 @@ import { BACKEND_CHOICES } from "../train/backend.ts";
 import { CALIBRATIONS } from "../train/calibrate-heads.ts";
 import { OPTIMIZERS } from "../train/dense-optimizer.ts";
 import { SCHEDULES } from "../train/schedule.ts";
+import {
+  MAX_BATCH,
+  MAX_EPOCHS,
+  MIN_BATCH,
+  MIN_EPOCHS,
+  MIN_STEPS,
+  STEPS_PER_EPOCH,
+} from "../train/step-budget.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
+import { DEFAULT_TRAIN_ARGS, pickTrainArgs } from "../train/train-args.ts";
 import { runTraining } from "../workflows/train-and-report.ts";
 import { type ArchFlags, addArchFlags, archOptions } from "./arch-options.ts";
 import { headlineMetrics, metricsTable } from "./format.ts";
@@ -28,18 +37,23 @@ const program = new Command("train")
   .requiredOption("--data <file>", "CSV or JSONL log (.gz accepted)")
   .requiredOption("--spec <file>", "dataset spec (JSON)")
   .requiredOption("--out <dir>", "model directory to write")
-  .option("--arch <name>", `architecture: ${Object.keys(ARCHITECTURES).join(", ")}`, "shared-bottom")
+  .option("--arch <name>", `architecture: ${Object.keys(ARCHITECTURES).join(", ")}`, DEFAULT_TRAIN_ARGS.arch)
   .option(
     "--epochs <n>",
-    "maximum epochs; early stopping may end sooner (default 8, more on small files: at least 1,500 steps, at most 40 epochs)",
+    `maximum epochs; early stopping may end sooner (default ${MIN_EPOCHS}, more on small files: at least ${MIN_STEPS.toLocaleString("en-US")} steps, at most ${MAX_EPOCHS} epochs)`,
     positiveInt,
   )
-  .option("--seed <n>", "random seed (default 42)", positiveInt)
-  .option("--valid-fraction <x>", "fraction of rows (or groups) held out for validation", fraction, 0.1)
+  .option("--seed <n>", `random seed (default ${DEFAULT_TRAIN_ARGS.seed})`, positiveInt)
+  .option(
+    "--valid-fraction <x>",
+    "fraction of rows (or groups) held out for validation",
+    fraction,
+    DEFAULT_TRAIN_ARGS.validFraction,
+  )
   .option("--time-column <name>", "validate on the latest rows by this column (numbers or dates)")
   .option(
     "--max-bad-rows <n>",
-    "bad rows to skip and count before stopping (default 0: stop at the first)",
+    `bad rows to skip and count before stopping (default ${DEFAULT_TRAIN_ARGS.maxBadRows}: stop at the first)`,
     nonNegativeInt,
   )
   .option("--task-weights <list>", "loss weights, e.g. click=1,purchase=2", weightList)
@@ -49,7 +63,7 @@ const program = new Command("train")
       "static (the weights as given), uncertainty (learned) or dwa (dynamic weight average)",
     )
       .choices(WEIGHTINGS)
-      .default("static"),
+      .default(DEFAULT_TRAIN_ARGS.taskWeighting),
   )
   .option(
     "--ranking-loss <w>",
@@ -62,24 +76,30 @@ const program = new Command("train")
       "binary heads: platt (scale and shift of each logit fitted on validation after training) or none",
     )
       .choices(CALIBRATIONS)
-      .default("platt"),
+      .default(DEFAULT_TRAIN_ARGS.calibration),
   )
   .option(
     "--embedding-dim <n>",
-    "embedding size for categorical features and buckets (default 8)",
+    `embedding size for categorical features and buckets (default ${DEFAULT_TRAIN_ARGS.embeddingDim})`,
     positiveInt,
   )
   .option(
     "--batch-size <n>",
-    "mini-batch size (default 512; on small files down to 64, for about 48 steps an epoch)",
+    `mini-batch size (default ${MAX_BATCH}; on small files down to ${MIN_BATCH}, for about ${STEPS_PER_EPOCH} steps an epoch)`,
     positiveInt,
   )
-  .option("--learning-rate <x>", "peak learning rate (default 0.002)", positiveNumber)
-  .addOption(new Option("--optimizer <name>", "optimiser").choices(OPTIMIZERS).default("adam"))
+  .option(
+    "--learning-rate <x>",
+    `peak learning rate (default ${DEFAULT_TRAIN_ARGS.learningRate})`,
+    positiveNumber,
+  )
+  .addOption(
+    new Option("--optimizer <name>", "optimiser").choices(OPTIMIZERS).default(DEFAULT_TRAIN_ARGS.optimizer),
+  )
   .addOption(
     new Option("--lr-schedule <name>", "cosine: warm-up then cosine decay to 5%; constant")
       .choices(SCHEDULES)
-      .default("cosine"),
+      .default(DEFAULT_TRAIN_ARGS.schedule),
   )
   .addOption(
     new Option(
@@ -87,22 +107,22 @@ const program = new Command("train")
       "tfjs backend (auto: a hardware WebGPU adapter, else the fastest present, tensorflow -> wasm -> cpu; webgpu: any adapter)",
     )
       .choices(BACKEND_CHOICES)
-      .default("auto"),
+      .default(DEFAULT_TRAIN_ARGS.backend),
   )
   .option(
     "--embedding-l2 <x>",
-    "L2 penalty on the embedding rows each batch reads, each row's share divided by its reads in the batch (default 0.01; 0 turns it off)",
+    `L2 penalty on the embedding rows each batch reads, each row's share divided by its reads in the batch (default ${DEFAULT_TRAIN_ARGS.embeddingL2}; 0 turns it off)`,
     nonNegativeNumber,
   )
   .option(
     "--kernel-l2 <x>",
-    "L2 penalty on the dense layers' kernels (default 0.0001; 0 turns it off)",
+    `L2 penalty on the dense layers' kernels (default ${DEFAULT_TRAIN_ARGS.kernelL2}; 0 turns it off)`,
     nonNegativeNumber,
   )
   .option("--l2 <x>", "sets both --embedding-l2 and --kernel-l2 (either given wins)", nonNegativeNumber)
   .option(
     "--workers <n>",
-    "threads computing each batch's gradients (2: split every batch with a worker thread; default 1)",
+    `threads computing each batch's gradients (2: split every batch with a worker thread; default ${DEFAULT_TRAIN_ARGS.workers})`,
     positiveInt,
   )
   .option("--resume", "continue an interrupted run from OUT/checkpoint (same data, spec and options)")
@@ -119,32 +139,12 @@ await runCli(async () => {
   const summary = await runTraining({
     data: opts.data,
     spec: opts.spec,
-    arch: opts.arch,
-    options: archOptions(opts as ArchFlags),
     out: opts.out,
-    epochs: opts.epochs,
-    seed: opts.seed,
-    validFraction: opts.validFraction,
-    timeColumn: opts.timeColumn,
-    maxBadRows: opts.maxBadRows,
-    taskWeights: opts.taskWeights,
-    embeddingDim: opts.embeddingDim,
-    batchSize: opts.batchSize,
-    learningRate: opts.learningRate,
-    optimizer: opts.optimizer,
-    taskWeighting: opts.taskWeighting,
+    // The flags are the training arguments of the same names (--lr-schedule: schedule).
+    ...pickTrainArgs({ ...opts, schedule: opts.lrSchedule, options: archOptions(opts as ArchFlags) }),
+    arch: opts.arch,
     initFrom: opts.initFrom,
     resume: opts.resume,
-    earlyStop: opts.earlyStop,
-    patience: opts.patience,
-    l2: opts.l2,
-    embeddingL2: opts.embeddingL2,
-    kernelL2: opts.kernelL2,
-    rankingLoss: opts.rankingLoss,
-    calibration: opts.calibration,
-    schedule: opts.lrSchedule,
-    backend: opts.backend,
-    workers: opts.workers,
     onBatch: (p) => progress.update(p),
     onEpoch: (log) => {
       progress.end();

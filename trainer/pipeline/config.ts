@@ -16,6 +16,7 @@ import { CALIBRATIONS } from "../train/calibrate-heads.ts";
 import { OPTIMIZERS } from "../train/dense-optimizer.ts";
 import { SCHEDULES } from "../train/schedule.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
+import { DEFAULT_TRAIN_ARGS, type TrainArgs } from "../train/train-args.ts";
 import { DEFAULT_BUCKET, DEFAULT_NAMESPACE_ID } from "./registry/keys.ts";
 
 /** A bad config: one line that names the file and the field. */
@@ -253,7 +254,7 @@ const Weight = v.pipe(
 
 const Training = v.strictObject({
   /** Architecture (trainer/models/registry.ts), e.g. "mmoe". */
-  arch: v.optional(Name, "shared-bottom"),
+  arch: v.optional(Name, DEFAULT_TRAIN_ARGS.arch),
   /**
    * Begin from the champion's weights (train --init-from) when the champion was trained on a spec
    * with the same hash; otherwise, and on the first run, train from scratch (the record says why).
@@ -297,6 +298,16 @@ const Training = v.strictObject({
   kernelL2: v.optional(NonNegative),
   workers: v.optional(PositiveInt),
 });
+
+// Every field but warmStart is a training argument (../train/train-args.ts) of the same name,
+// passed on as it is; an absent one takes its default there.
+type TrainingFields = Exclude<keyof v.InferOutput<typeof Training>, "warmStart">;
+const trainingFieldsAreTrainArgs: [Exclude<TrainingFields, keyof TrainArgs>] extends [never]
+  ? Pick<v.InferOutput<typeof Training>, TrainingFields> extends TrainArgs
+    ? true
+    : false
+  : false = true;
+void trainingFieldsAreTrainArgs;
 
 const PipelineSchema = v.strictObject({
   data: v.strictObject({

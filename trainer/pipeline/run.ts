@@ -22,6 +22,7 @@ import { readSpecFile } from "../data/read-spec.ts";
 import { type EvaluationReport, evaluateModel } from "../evaluate/evaluate-model.ts";
 import { type ExportOptions, exportModelDir } from "../export/export-model.ts";
 import { openServedModel } from "../predict/served-model.ts";
+import { pickTrainArgs } from "../train/train-args.ts";
 import { runTraining } from "../workflows/train-and-report.ts";
 import { checkConfigAgainstSpec, type PipelineConfig, type RegistryConfig } from "./config.ts";
 import type { PointerName, Registry } from "./contracts.ts";
@@ -265,32 +266,11 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       const summary = await runTraining({
         data: prepared.data,
         spec: prepared.spec,
-        arch: t.arch,
-        options: t.options,
         out: candidateDir,
-        ...definedOnly({
-          epochs: t.epochs,
-          seed: t.seed,
-          validFraction: t.validFraction,
-          timeColumn: t.timeColumn,
-          taskWeights: t.taskWeights,
-          taskWeighting: t.taskWeighting,
-          rankingLoss: t.rankingLoss,
-          calibration: t.calibration,
-          embeddingDim: t.embeddingDim,
-          batchSize: t.batchSize,
-          learningRate: t.learningRate,
-          optimizer: t.optimizer,
-          schedule: t.schedule,
-          backend: t.backend,
-          earlyStop: t.earlyStop,
-          patience: t.patience,
-          l2: t.l2,
-          embeddingL2: t.embeddingL2,
-          kernelL2: t.kernelL2,
-          workers: t.workers,
-          initFrom: warmDir,
-        }),
+        // The section's fields are the training arguments of the same names (warmStart aside).
+        ...pickTrainArgs(t),
+        arch: t.arch,
+        ...(warmDir !== undefined ? { initFrom: warmDir } : {}),
         onEpoch: (epoch) => {
           // A NaN loss trains nothing useful and scores as NaN: stop here, saying so.
           if (!Number.isFinite(epoch.trainLoss))

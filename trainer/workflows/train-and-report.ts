@@ -2,88 +2,52 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { embeddingPools } from "../../shared/encoder/state.ts";
+import { type EncoderState, embeddingPools } from "../../shared/encoder/state.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
 import { loadCheckpoint, removeCheckpoint, saveCheckpoint } from "../artifact/checkpoint.ts";
-import {
-  loadTrainedModel,
-  saveTrainedModel,
-  type TrainedModel,
-  type WeightingKind,
-} from "../artifact/trained-model.ts";
+import { loadTrainedModel, saveTrainedModel, type TrainedModel } from "../artifact/trained-model.ts";
 import { writeAtomic } from "../core/write-atomic.ts";
 import { encodeDataset } from "../data/encode-dataset.ts";
 import { readSpecFile } from "../data/read-spec.ts";
 import { embeddingLayout, type NetworkConfig, readWeights } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
-import { type ArchOptions, DEFAULT_ARCH_OPTIONS, type Params } from "../models/types.ts";
-import { writeReport } from "../report/training-report.ts";
+import { DEFAULT_ARCH_OPTIONS, type Params, type Weights } from "../models/types.ts";
+import { type ReportDiagnostics, writeReport } from "../report/training-report.ts";
 import { validationDiagnostics } from "../report/validation-diagnostics.ts";
 import { selectBackend } from "../train/backend.ts";
-import type { L2Penalty } from "../train/batch-gradients.ts";
-import { type CalibrationKind, calibrateHeads, type HeadCalibration } from "../train/calibrate-heads.ts";
-import type { OptimizerKind } from "../train/dense-optimizer.ts";
+import { calibrateHeads, type HeadCalibration } from "../train/calibrate-heads.ts";
 import { validationScore } from "../train/early-stopping.ts";
 import { checkWorkers } from "../train/parallel-optimizer.ts";
-import type { ScheduleKind } from "../train/schedule.ts";
 import { stepBudget } from "../train/step-budget.ts";
 import { scaleHeads } from "../train/target-scale.ts";
+import { type ResolvedTrainArgs, resolveTrainArgs, type TrainArgs } from "../train/train-args.ts";
 import {
-  DEFAULT_TRAIN_OPTIONS,
   type EpochLog,
   predictNetwork,
   type TrainingState,
   type TrainOptions,
+  type TrainResult,
   trainNetwork,
 } from "../train/train-network.ts";
 import { type WarmStartReport, warmStart } from "../train/warm-start.ts";
 
-export interface TrainCommand {
+/**
+ * One training run: where the data and spec are, where the model goes, and the training
+ * arguments (../train/train-args.ts, each documented there, defaults in DEFAULT_TRAIN_ARGS).
+ */
+export interface TrainCommand extends TrainArgs {
   data: string;
   spec: string;
   arch: string;
-  /** Layer sizes and expert counts over DEFAULT_ARCH_OPTIONS (each architecture reads its own). */
-  options?: Partial<ArchOptions>;
   /** Model directory to write; absent: train and evaluate only (cross-validation folds). */
   out?: string;
   /** Validate on fold `index` of k instead of a validFraction split. */
   fold?: { k: number; index: number };
-  epochs?: number;
-  seed?: number;
-  validFraction?: number;
-  /** Validate on the latest rows by this column instead of a random (or group) split. */
-  timeColumn?: string;
-  /** Bad rows to skip and count before stopping (default 0: stop at the first). */
-  maxBadRows?: number;
   /** Start from this earlier model directory's weights (warm start). */
   initFrom?: string;
   /** Continue an interrupted run from out/checkpoint (written after every epoch). */
   resume?: boolean;
-  /** The validation metric early stopping maximises (../train/early-stopping.ts). */
-  earlyStop?: string;
-  /** Epochs without a better validation score before stopping (default DEFAULT_TRAIN_OPTIONS). */
-  patience?: number;
-  /** L2 penalty on the embedding rows a batch reads and on kernels: sets both (DEFAULT_L2). */
-  l2?: number;
-  /** L2 on the embedding rows alone, over l2. */
-  embeddingL2?: number;
-  /** L2 on dense kernels alone, over l2. */
-  kernelL2?: number;
-  taskWeights?: Record<string, number>;
-  embeddingDim?: number;
-  batchSize?: number;
-  learningRate?: number;
-  optimizer?: OptimizerKind;
-  schedule?: ScheduleKind;
-  taskWeighting?: WeightingKind;
-  /** Weight of the listwise ranking loss within groups (0: off). */
-  rankingLoss?: number;
-  /** Binary heads' calibration fitted on validation after training (default "platt"). */
-  calibration?: CalibrationKind;
-  backend?: string;
-  /** Threads computing each batch's gradients (1: this thread only; see ../train/parallel-optimizer.ts). */
-  workers?: number;
   onEpoch?: (log: EpochLog) => void;
   onBatch?: TrainOptions["onBatch"];
 }
@@ -111,42 +75,99 @@ export interface TrainSummary {
   calibration?: HeadCalibration["heads"];
 }
 
-/**
- * The default L2 penalties (../train/batch-gradients.ts L2Penalty: the embedding rows' share divided by
- * their reads). Against none at all, a penalty kept the simulator's id embeddings from memorising
- * (best epoch 1 → 3-4, purchase AUC +0.0033 to +0.0083); against a plain 1e-3 on both, this pair
- * keeps the simulator's figures and lets interactions through (L2Penalty's table).
- */
-export const DEFAULT_L2: L2Penalty = { embedding: 1e-2, kernel: 1e-4 };
-
 export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
-  architecture(cmd.arch); // fail on a bad --arch before reading any data
+  const args = resolveTrainArgs(cmd);
+  const { spec, taskWeights, backend, previous } = await prepareRun(cmd, args);
+  const data = await splitData(cmd, args, spec);
+  const budget = stepBudget(data.train.rows, args);
+  const config = networkConfig(args, spec, data, previous);
+  const { result, warm } = fitNetwork(cmd, args, config, data, previous, taskWeights, budget);
+  const weights = readWeights(result.params);
+  const calibration = calibrateHeads(args.calibration, config, result.params, data.valid);
+  const validation = calibration.validation ?? result.validation;
+  const trained = trainedModel(cmd, args, config, data, result, {
+    weights,
+    validation,
+    calibration,
+    taskWeights,
+    backend,
+    budget,
+  });
+  const summary: TrainSummary = {
+    backend,
+    trainRows: data.train.rows,
+    validRows: data.valid.rows,
+    rowsSkipped: data.counts.skipped,
+    skipped: data.skipped,
+    unlabelled: data.unlabelled,
+    hashed: data.hashed,
+    split: data.split,
+    batchSize: budget.batchSize,
+    maxEpochs: budget.epochs,
+    bestEpoch: result.bestEpoch,
+    validation,
+    ...(calibration.heads ? { calibration: calibration.heads } : {}),
+    ...(warm ? { warmStart: warm } : {}),
+  };
+  if (cmd.out !== undefined)
+    await writeModelDir(cmd.out, trained, spec, () =>
+      validationDiagnostics(
+        config.heads,
+        data.valid.labels,
+        calibration.predictions ?? predictNetwork(result.params, config, data.valid),
+        taskWeights,
+        data.valid.groups ? Array.from(data.valid.groups, String) : null,
+      ),
+    );
+  tf.dispose(Object.values(result.params));
+  return summary;
+}
+
+/**
+ * Everything that can fail without the data fails first (a bad --arch, task weight, --early-stop
+ * or --workers); then the backend starts and the earlier model (--init-from) is read.
+ */
+async function prepareRun(cmd: TrainCommand, args: ResolvedTrainArgs) {
+  architecture(args.arch);
   const spec = await readSpecFile(cmd.spec);
-  const taskWeights = resolveTaskWeights(spec, cmd.taskWeights);
-  validationScore(cmd.earlyStop ?? "auc", spec.tasks); // fail on a bad --early-stop before reading data
-  checkWorkers(cmd.workers ?? 1, cmd); // and on --workers with what it cannot train
-  const backend = await selectBackend(cmd.backend);
+  const taskWeights = resolveTaskWeights(spec, args.taskWeights);
+  validationScore(args.earlyStop, spec.tasks);
+  checkWorkers(args.workers, args);
+  const backend = await selectBackend(args.backend);
   const previous = cmd.initFrom !== undefined ? await loadTrainedModel(cmd.initFrom) : undefined;
-  const seed = cmd.seed ?? DEFAULT_TRAIN_OPTIONS.seed;
-  const patience = cmd.patience ?? DEFAULT_TRAIN_OPTIONS.patience;
+  return { spec, taskWeights, backend, previous };
+}
+
+type Data = Awaited<ReturnType<typeof encodeDataset>>;
+
+/** The data read, checked, split and encoded (the encoder fitted on the training part). */
+async function splitData(cmd: TrainCommand, args: ResolvedTrainArgs, spec: DatasetSpec): Promise<Data> {
   const data = await encodeDataset(
     cmd.data,
     spec,
     {
-      validFraction: cmd.validFraction ?? 0.1,
-      seed,
-      ...(cmd.timeColumn !== undefined ? { timeColumn: cmd.timeColumn } : {}),
+      validFraction: args.validFraction,
+      seed: args.seed,
+      ...(args.timeColumn !== undefined ? { timeColumn: args.timeColumn } : {}),
       ...(cmd.fold ? { fold: cmd.fold } : {}),
     },
-    { maxBadRows: cmd.maxBadRows ?? 0 },
+    { maxBadRows: args.maxBadRows },
   );
-  const { train, valid, encoder: encoderState } = data;
-  if (train.rows === 0 || valid.rows === 0) {
+  if (data.train.rows === 0 || data.valid.rows === 0) {
     throw new Error(
-      `--valid-fraction: the ${data.split} split left ${train.rows} training and ${valid.rows} validation rows`,
+      `--valid-fraction: the ${data.split} split left ${data.train.rows} training and ${data.valid.rows} validation rows`,
     );
   }
-  const { batchSize, epochs: maxEpochs } = stepBudget(train.rows, cmd);
+  return data;
+}
+
+/** The network's shape: the spec's heads (regression targets scaled), the encoder's inputs. */
+function networkConfig(
+  args: ResolvedTrainArgs,
+  spec: DatasetSpec,
+  data: Data,
+  previous: TrainedModel | undefined,
+): NetworkConfig {
   const specHeads: NetworkConfig["heads"] = spec.tasks.map((t) => ({
     name: t.name,
     type: t.type,
@@ -158,30 +179,37 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
         }
       : {}),
   }));
-  const heads = scaleHeads(specHeads, train.labels, previous?.config.heads);
-  const config: NetworkConfig = {
-    arch: cmd.arch,
-    options: { ...DEFAULT_ARCH_OPTIONS, ...cmd.options },
-    ...embeddingLayout(cmd.arch, heads, cmd.embeddingDim ?? 8),
-    denseSize: encoderState.denseSize,
-    idSlots: encoderState.idSlots,
-    vocabSize: encoderState.vocabSize,
-    pools: embeddingPools(encoderState),
+  const heads = scaleHeads(specHeads, data.train.labels, previous?.config.heads);
+  const encoder = data.encoder;
+  return {
+    arch: args.arch,
+    options: { ...DEFAULT_ARCH_OPTIONS, ...args.options },
+    ...embeddingLayout(args.arch, heads, args.embeddingDim),
+    denseSize: encoder.denseSize,
+    idSlots: encoder.idSlots,
+    vocabSize: encoder.vocabSize,
+    pools: embeddingPools(encoder),
     heads,
   };
+}
+
+/**
+ * The training loop, checkpointing into OUT/checkpoint after every epoch (and resuming from it
+ * with --resume), warm-started from the earlier model when there is one.
+ */
+function fitNetwork(
+  cmd: TrainCommand,
+  args: ResolvedTrainArgs,
+  config: NetworkConfig,
+  data: Data,
+  previous: TrainedModel | undefined,
+  taskWeights: Record<string, number>,
+  budget: { batchSize: number; epochs: number },
+): { result: TrainResult; warm?: WarmStartReport } {
   let warm: WarmStartReport | undefined;
-  // What must match for a checkpoint to continue this run: the options and the fitted encoder
-  // (which changes with the data, the spec and the split).
-  const fingerprint = createHash("sha256")
-    .update(
-      JSON.stringify({
-        cmd: { ...cmd, out: undefined, resume: undefined, onEpoch: undefined, onBatch: undefined },
-        encoderState,
-      }),
-    )
-    .digest("hex");
+  const fingerprint = runFingerprint(cmd, args, data.encoder);
   const out = cmd.out;
-  const result = trainNetwork(config, train, valid, {
+  const result = trainNetwork(config, data.train, data.valid, {
     ...(out !== undefined
       ? {
           checkpoint: {
@@ -193,98 +221,105 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     ...(previous
       ? {
           initialize: (params: Params) => {
-            warm = warmStart(params, config, encoderState, previous);
+            warm = warmStart(params, config, data.encoder, previous);
           },
         }
       : {}),
-    ...DEFAULT_TRAIN_OPTIONS,
-    epochs: maxEpochs,
-    batchSize,
-    learningRate: cmd.learningRate ?? DEFAULT_TRAIN_OPTIONS.learningRate,
-    ...(cmd.optimizer ? { optimizer: cmd.optimizer } : {}),
-    ...(cmd.schedule ? { schedule: cmd.schedule } : {}),
-    ...(cmd.taskWeighting ? { taskWeighting: cmd.taskWeighting } : {}),
-    ...(cmd.earlyStop ? { earlyStop: cmd.earlyStop } : {}),
-    patience,
-    l2: {
-      embedding: cmd.embeddingL2 ?? cmd.l2 ?? DEFAULT_L2.embedding,
-      kernel: cmd.kernelL2 ?? cmd.l2 ?? DEFAULT_L2.kernel,
-    },
-    ...(cmd.rankingLoss ? { rankingLoss: cmd.rankingLoss } : {}),
-    ...(cmd.workers !== undefined ? { workers: cmd.workers } : {}),
-    seed,
+    epochs: budget.epochs,
+    batchSize: budget.batchSize,
+    learningRate: args.learningRate,
+    optimizer: args.optimizer,
+    schedule: args.schedule,
+    taskWeighting: args.taskWeighting,
+    earlyStop: args.earlyStop,
+    patience: args.patience,
+    l2: args.l2,
+    rankingLoss: args.rankingLoss,
+    workers: args.workers,
+    seed: args.seed,
     taskWeights,
     ...(cmd.onEpoch ? { onEpoch: cmd.onEpoch } : {}),
     ...(cmd.onBatch ? { onBatch: cmd.onBatch } : {}),
   });
-  const weights = readWeights(result.params);
-  const calibration = calibrateHeads(cmd.calibration ?? "platt", config, result.params, valid);
-  const validation = calibration.validation ?? result.validation;
-  const trained: TrainedModel = {
+  return { result, ...(warm ? { warm } : {}) };
+}
+
+/**
+ * What must match for a checkpoint to continue this run: the data, spec and fold, the earlier
+ * model, the resolved arguments and the fitted encoder (which changes with the data, the spec
+ * and the split).
+ */
+function runFingerprint(cmd: TrainCommand, args: ResolvedTrainArgs, encoder: EncoderState): string {
+  const run = { data: cmd.data, spec: cmd.spec, fold: cmd.fold ?? null, initFrom: cmd.initFrom ?? null };
+  return createHash("sha256")
+    .update(JSON.stringify({ run, args: { ...args, options: sortedKeys(args.options) }, encoder }))
+    .digest("hex");
+}
+
+function sortedKeys<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) as T;
+}
+
+/** The trained model as DIR/training/ keeps it: network, encoder, weights and the run's record. */
+function trainedModel(
+  cmd: TrainCommand,
+  args: ResolvedTrainArgs,
+  config: NetworkConfig,
+  data: Data,
+  result: TrainResult,
+  run: {
+    weights: Weights;
+    validation: Record<string, TaskMetrics>;
+    calibration: HeadCalibration;
+    taskWeights: Record<string, number>;
+    backend: string;
+    budget: { batchSize: number; epochs: number };
+  },
+): TrainedModel {
+  return {
     config,
-    encoder: encoderState,
-    validation,
-    weights,
+    encoder: data.encoder,
+    validation: run.validation,
+    weights: run.weights,
     training: {
       createdAt: new Date().toISOString(),
       data: cmd.data,
-      seed,
+      seed: args.seed,
       epochs: result.history.length,
       bestEpoch: result.bestEpoch,
-      patience,
-      batchSize,
-      maxEpochs,
-      taskWeights,
-      trainRows: train.rows,
-      validRows: valid.rows,
+      patience: args.patience,
+      batchSize: run.budget.batchSize,
+      maxEpochs: run.budget.epochs,
+      taskWeights: run.taskWeights,
+      trainRows: data.train.rows,
+      validRows: data.valid.rows,
       rowsRead: data.counts.read,
       rowsSkipped: data.counts.skipped,
       ...(Object.keys(data.unlabelled).length > 0 ? { rowsUnlabelled: data.unlabelled } : {}),
       split: data.split,
-      taskWeighting: cmd.taskWeighting ?? "static",
-      rankingLoss: cmd.rankingLoss ?? 0,
-      ...(calibration.heads ? { calibration: calibration.heads } : {}),
-      backend,
+      taskWeighting: args.taskWeighting,
+      rankingLoss: args.rankingLoss,
+      ...(run.calibration.heads ? { calibration: run.calibration.heads } : {}),
+      backend: run.backend,
       history: result.history,
     },
   };
-  const summary: TrainSummary = {
-    backend,
-    trainRows: train.rows,
-    validRows: valid.rows,
-    rowsSkipped: data.counts.skipped,
-    skipped: data.skipped,
-    unlabelled: data.unlabelled,
-    hashed: data.hashed,
-    split: data.split,
-    batchSize,
-    maxEpochs,
-    bestEpoch: result.bestEpoch,
-    validation,
-    ...(calibration.heads ? { calibration: calibration.heads } : {}),
-    ...(warm ? { warmStart: warm } : {}),
-  };
-  if (cmd.out === undefined) {
-    tf.dispose(Object.values(result.params));
-    return summary;
-  }
-  await saveTrainedModel(cmd.out, trained);
-  removeCheckpoint(cmd.out);
-  // The spec travels with the model, so predict/evaluate can read data files without --spec.
-  await writeAtomic(join(cmd.out, "spec.json"), `${JSON.stringify(spec, null, 1)}\n`);
-  await writeReport(
-    cmd.out,
-    trained,
-    validationDiagnostics(
-      config.heads,
-      valid.labels,
-      calibration.predictions ?? predictNetwork(result.params, config, valid),
-      taskWeights,
-      valid.groups ? Array.from(valid.groups, String) : null,
-    ),
-  );
-  tf.dispose(Object.values(result.params));
-  return summary;
+}
+
+/**
+ * DIR/training/ (the checkpoint then goes), DIR/spec.json (so predict and evaluate read data
+ * files without --spec) and DIR/report.html from the validation split's diagnostics.
+ */
+async function writeModelDir(
+  dir: string,
+  trained: TrainedModel,
+  spec: DatasetSpec,
+  diagnostics: () => ReportDiagnostics,
+): Promise<void> {
+  await saveTrainedModel(dir, trained);
+  removeCheckpoint(dir);
+  await writeAtomic(join(dir, "spec.json"), `${JSON.stringify(spec, null, 1)}\n`);
+  await writeReport(dir, trained, diagnostics());
 }
 
 function resolveTaskWeights(
