@@ -96,6 +96,12 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
   let polls = 0;
   const elapsedS = () => (performance.now() - started) / 1000;
   const left = () => deadline - performance.now();
+  /**
+   * A request that failed once the deadline had passed was cut short by it (the last poll often
+   * starts with a few ms left): what the last answer before it showed is kept in the detail.
+   */
+  const failedAtDeadline = (answer: string | undefined, failure: string) =>
+    left() <= 0 && answer !== undefined ? `${answer}; then ${failure} at the deadline` : failure;
   const request = (path: string, init: RequestInit = {}) =>
     doFetch(`${options.url}${path}`, {
       ...init,
@@ -114,6 +120,8 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
 
   // 1. GET /v1/models until the new model serves in its arm.
   let lastSeen = "no answer yet";
+  /** What the last answer showed (lastSeen may be a failed request since). */
+  let lastAnswer: string | undefined;
   let servedAfterS: number | undefined;
   while (left() > 0) {
     polls++;
@@ -121,7 +129,7 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
       const response = await request("/v1/models");
       if (response.status === 401 || response.status === 403)
         return result(false, `GET /v1/models: ${response.status}: the API key was refused (smoke.apiKeyEnv)`);
-      if (!response.ok) lastSeen = `GET /v1/models: ${response.status}`;
+      if (!response.ok) lastSeen = lastAnswer = `GET /v1/models: ${response.status}`;
       else {
         const body = (await response.json()) as ModelsBody;
         const models = Array.isArray(body.models) ? body.models : [];
@@ -130,12 +138,12 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
           log(`smoke: ${id} ${version} serves as ${arm} after ${servedAfterS.toFixed(1)} s (${polls} polls)`);
           break;
         }
-        lastSeen = models.length
+        lastSeen = lastAnswer = models.length
           ? `serving ${models.map((m) => `${String(m.id)} ${String(m.version)} (${String(m.arm)})`).join(", ")}`
           : "serving no model";
       }
     } catch (error) {
-      lastSeen = `GET /v1/models: ${describe(error)}`;
+      lastSeen = failedAtDeadline(lastAnswer, `GET /v1/models: ${describe(error)}`);
     }
     if (left() <= 0) break;
     await sleep(Math.min(options.pollMs, Math.max(0, left())));
@@ -154,6 +162,7 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
   const candidates = (JSON.parse(body) as { candidates: unknown[] }).candidates.length;
   let rerank: SmokeResult["rerank"];
   let lastProblem = "";
+  let lastRerankAnswer: string | undefined;
   while (left() > 0) {
     const t0 = performance.now();
     try {
@@ -201,9 +210,9 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
         );
       }
       // Another isolate still on the previous model: wait for it to catch up.
-      lastProblem = `x-model-version ${modelVersion ?? "(none)"}, expected ${version}`;
+      lastProblem = lastRerankAnswer = `x-model-version ${modelVersion ?? "(none)"}, expected ${version}`;
     } catch (error) {
-      lastProblem = `POST /v1/rerank: ${describe(error)}`;
+      lastProblem = failedAtDeadline(lastRerankAnswer, `POST /v1/rerank: ${describe(error)}`);
     }
     if (left() <= 0) break;
     await sleep(Math.min(options.pollMs, Math.max(0, left())));
