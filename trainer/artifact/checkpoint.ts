@@ -1,8 +1,8 @@
 /**
  * DIR/checkpoint/: the training state after the last completed epoch (TrainingState below, which
- * ../train/train-network.ts fills and resumes from), written every epoch so `train --resume` can continue an interrupted run, and
- * removed once the finished model is saved. `fingerprint` ties it to the run it came from:
- * resuming with other data, spec or options is refused.
+ * ../train/train-network.ts fills and resumes from), written every epoch so `train --resume` can
+ * continue an interrupted run, and removed once the finished model is saved. `fingerprint` ties
+ * it to the run it came from: resuming with other data, spec or options is refused.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";

@@ -1,7 +1,8 @@
 /**
  * Report diagnostics from the network's own validation outputs, so `train` can write calibration
- * curves and the full metrics table without an `evaluate` run. For run-training.ts:
- *   await writeReport(cmd.out, trained, validationDiagnostics(config.heads, valid.labels,
+ * curves and the full metrics table without an `evaluate` run. For
+ * ../workflows/train-and-report.ts:
+ *   await writeReport(dir, trained, validationDiagnostics(config.heads, valid.labels,
  *     predictNetwork(result.params, config, valid), taskWeights));
  */
 import { diagnoseTasks } from "../metrics/diagnostics.ts";

@@ -1,7 +1,7 @@
 /**
  * One batch's objective and its gradients: the batch copied out of the data set, the minimised
  * loss, and `shardGradients`, the one gradient computation shared by the in-thread optimiser
- * (./train-network.ts) and the data-parallel workers (./parallel-worker.ts).
+ * (./network-optimizer.ts) and the data-parallel workers (./parallel-worker.ts).
  */
 import * as tf from "@tensorflow/tfjs";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";

@@ -1,7 +1,7 @@
 /**
  * What one training step consumes and produces: a labelled batch, its losses and the gradients
- * of the sparse path. Below both the training loop (train-network.ts) and the data-parallel
- * workers (parallel-optimizer.ts), which exchange these.
+ * of the sparse path. Below the training loop (train-network.ts), its optimiser
+ * (network-optimizer.ts) and the data-parallel workers (parallel-optimizer.ts), which exchange these.
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";

@@ -120,7 +120,7 @@ export const DEFAULT_TRAIN_ARGS = {
   workers: 1,
 } as const satisfies TrainArgs;
 
-/** The training arguments among `values` (a CLI's parsed flags, a config section): the known fields that are set. */
+/** The training arguments among `values` (a CLI's parsed flags, a config section) that are set. */
 export function pickTrainArgs(values: Readonly<Record<string, unknown>>): TrainArgs {
   const args: Record<string, unknown> = {};
   for (const key of TRAIN_ARG_KEYS) if (values[key] !== undefined) args[key] = values[key];
