@@ -43,9 +43,9 @@ import {
   processMemory,
 } from "../scripts/local-cloudflare.ts";
 import type { ModelManifest } from "../shared/manifest.ts";
-import { machineInfo, quantile } from "../trainer/bench/timing.ts";
 import { type HeapUsage, Inspector, type IsolateMemory } from "./isolate-memory.ts";
 import { featureSignature, rerankBodies } from "./rerank-bodies.ts";
+import { machineInfo, quantile } from "./timing.ts";
 
 const WORK = "out/bench/load-edge";
 const STATE_DIR = ".mtrank/bench-load-edge";

@@ -38,12 +38,12 @@ import {
   localCloudflare,
 } from "../scripts/local-cloudflare.ts";
 import type { ModelManifest } from "../shared/manifest.ts";
-import { machineInfo } from "../trainer/bench/timing.ts";
 import { type PipelineConfig, parseConfig } from "../trainer/pipeline/config.ts";
 import { fixedRequest } from "../trainer/pipeline/fixed-request.ts";
 import type { RunRecord } from "../trainer/pipeline/record.ts";
 import { type RunResult, runPipeline } from "../trainer/pipeline/run.ts";
 import { simulate, toCsv } from "../trainer/simulate/simulator.ts";
+import { machineInfo } from "./timing.ts";
 
 const WORK = "out/bench/pipeline";
 const STATE_DIR = ".mtrank/bench-pipeline";

@@ -48,7 +48,7 @@ const ORT_GLUE = "ort-wasm-simd-threaded";
 const ENTRIES = {
   train: "trainer/cli/train.ts",
   simulate: "trainer/cli/simulate.ts",
-  bench: "trainer/bench/train-speed.ts",
+  bench: "bench/train-speed.ts",
 };
 
 /** check.mjs: the adapter webgpu would use, in one line. */

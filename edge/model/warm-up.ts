@@ -6,7 +6,7 @@
  * run takes the paths real requests take, not only the missing-value ones.
  *
  * It does not make the first request of an isolate cheaper when the model loads at start-up:
- * `tsx trainer/bench/edge-first.ts` (fresh workerd servers, int8 reference MMoE, 200 candidates)
+ * `tsx bench/edge-first.ts` (fresh workerd servers, int8 reference MMoE, 200 candidates)
  * saw the first rerank's inference at 59-95 ms with it and 75-92 ms without; later requests
  * still took 13-19 ms against ~5 ms warm. V8 warms the code over many requests, not in module
  * scope. Hence one run, not several.

@@ -9,12 +9,12 @@ import { join } from "node:path";
 import onnxProto from "onnx-proto";
 import { describe, expect, it } from "vitest";
 import { saveTrainedModel, type TrainedModel } from "../../trainer/artifact/trained-model.ts";
-import { type SyntheticFeature, syntheticModel } from "../../trainer/bench/infer-model.ts";
 import { buildFactorisedOnnx, exportModelDir } from "../../trainer/export/export-model.ts";
 import { factorisedLayout } from "../../trainer/export/factorised-layout.ts";
 import { requestProbeBatch } from "../../trainer/export/probe-batch.ts";
 import { modelShape } from "../../trainer/models/network.ts";
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
+import { type SyntheticFeature, syntheticModel } from "../fixtures/synthetic-model.ts";
 import { compareFactorised } from "./factorised-compare.ts";
 
 const FEATURES: SyntheticFeature[] = [

@@ -10,7 +10,6 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { saveTrainedModel, type TrainedModel } from "../../trainer/artifact/trained-model.ts";
-import { type SyntheticFeature, syntheticModel } from "../../trainer/bench/infer-model.ts";
 import { maxAbsDiff } from "../../trainer/core/metrics.ts";
 import { buildFactorisedOnnx, exportModelDir } from "../../trainer/export/export-model.ts";
 import { factorisedLayout } from "../../trainer/export/factorised-layout.ts";
@@ -18,6 +17,7 @@ import { openSession, runFactorisedHeads, runHeads } from "../../trainer/export/
 import { requestProbeBatch } from "../../trainer/export/probe-batch.ts";
 import { modelShape } from "../../trainer/models/network.ts";
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
+import { type SyntheticFeature, syntheticModel } from "../fixtures/synthetic-model.ts";
 import { compareFactorised } from "./factorised-compare.ts";
 
 const FEATURES: SyntheticFeature[] = [

@@ -9,7 +9,6 @@ import { fitEncoder } from "../../shared/encoder/fit.ts";
 import { embeddingPools } from "../../shared/encoder/state.ts";
 import { parseSpec } from "../../shared/spec.ts";
 import type { TrainedModel } from "../../trainer/artifact/trained-model.ts";
-import { randomWeightModel } from "../../trainer/bench/infer-model.ts";
 import { maxAbsDiff } from "../../trainer/core/metrics.ts";
 import { createRng } from "../../trainer/core/rng.ts";
 import { buildFactorisedOnnx, buildOnnx } from "../../trainer/export/export-model.ts";
@@ -20,6 +19,7 @@ import { type NetworkConfig, paramsFromWeights } from "../../trainer/models/netw
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
 import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { predictNetwork } from "../../trainer/train/train-network.ts";
+import { randomWeightModel } from "../fixtures/synthetic-model.ts";
 
 const spec = parseSpec({
   format: "jsonl",

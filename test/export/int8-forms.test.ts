@@ -3,7 +3,6 @@ import onnxProto from "onnx-proto";
 import * as ort from "onnxruntime-web";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { TrainedModel } from "../../trainer/artifact/trained-model.ts";
-import { referenceFeatures, syntheticModel } from "../../trainer/bench/infer-model.ts";
 import { maxAbsDiff } from "../../trainer/core/metrics.ts";
 import { createGraph } from "../../trainer/core/onnx-graph.ts";
 import { buildOnnx } from "../../trainer/export/export-model.ts";
@@ -13,6 +12,7 @@ import { parseInt8Form } from "../../trainer/export/quantize-form.ts";
 import { integerKernelsBuilder } from "../../trainer/export/quantize-integer.ts";
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
+import { referenceFeatures, syntheticModel } from "../fixtures/synthetic-model.ts";
 
 beforeAll(async () => {
   await selectBackend("cpu");

@@ -13,10 +13,10 @@ import {
   saveTrainedModel,
   type TrainedModel,
 } from "../../trainer/artifact/trained-model.ts";
-import { type SyntheticFeature, syntheticModel } from "../../trainer/bench/infer-model.ts";
 import { buildOnnx, exportModelDir } from "../../trainer/export/export-model.ts";
 import { openVerifiedSession } from "../../trainer/export/onnx-session.ts";
 import { openServedModel } from "../../trainer/predict/served-model.ts";
+import { type SyntheticFeature, syntheticModel } from "../fixtures/synthetic-model.ts";
 
 const FEATURES: SyntheticFeature[] = [
   { name: "user_segment", side: "user", ids: 20 },

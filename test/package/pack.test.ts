@@ -105,7 +105,7 @@ describe("the packed package, installed into an empty project", () => {
       "CHANGELOG.md",
     ])
       expect(existsSync(join(installed, path)), path).toBe(true);
-    for (const path of ["test", "out", "trainer/bench", "docs"])
+    for (const path of ["test", "out", "bench", "docs"])
       expect(existsSync(join(installed, path)), path).toBe(false);
   });
 

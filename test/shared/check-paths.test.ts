@@ -45,7 +45,7 @@ describe("check-paths", () => {
     ]);
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a template literal as the source text under test
     expect(paths("test/trainer/a.test.ts", "loadDataset(`../shared/data/${data}`, spec);")).toHaveLength(1);
-    expect(paths("trainer/bench/x.ts", " * (see ../shared/notes/ort-web-in-workerd.md)")).toEqual([
+    expect(paths("bench/x.ts", " * (see ../shared/notes/ort-web-in-workerd.md)")).toEqual([
       "../shared/notes/ort-web-in-workerd.md",
     ]);
     expect(paths("wrangler.toml", "# (../shared/notes/ort-web-in-workerd.md).")).toHaveLength(1);

@@ -5,13 +5,13 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import { saveTrainedModel } from "../../trainer/artifact/trained-model.ts";
-import { jsMmoe } from "../../trainer/bench/edge-forward.ts";
-import { encodeBody, requestBody } from "../../trainer/bench/edge-request-body.ts";
-import { type SyntheticFeature, syntheticModel } from "../../trainer/bench/infer-model.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
 import { factorisedLayout } from "../../trainer/export/factorised-layout.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
+import { jsMmoe } from "../fixtures/js-mmoe.ts";
+import { encodeBody, requestBody } from "../fixtures/request-body.ts";
+import { type SyntheticFeature, syntheticModel } from "../fixtures/synthetic-model.ts";
 
 const FEATURES: SyntheticFeature[] = [
   { name: "user", side: "user", ids: 40 },

@@ -5,21 +5,21 @@
  * requests, at 200 and 1,000 candidates, on the reference-shape model's features; phases are
  * timed in the order a request runs them, one request after another.
  *
- *   tsx trainer/bench/edge-request.ts [--runs 300]
+ *   tsx bench/edge-request.ts [--runs 300]
  */
 import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import * as v from "valibot";
-import { readJsonBody } from "../../edge/http/body.ts";
-import { ServerTiming } from "../../edge/http/server-timing.ts";
-import type { LoadedModel } from "../../edge/model/serving-model.ts";
-import { arrange } from "../../edge/rerank/arrange.ts";
-import { applyFilters } from "../../edge/rerank/filters.ts";
-import { rankCandidates, resolveFusion, uniqueCandidates } from "../../edge/rerank/rank.ts";
-import { rerankRequestParser, rerankRequestSchema } from "../../edge/rerank/schema.ts";
-import { compileEncoder } from "../../shared/encoder/encode.ts";
-import { requestBody } from "./edge-request-body.ts";
-import { referenceFeatures, syntheticEncoder } from "./infer-model.ts";
+import { readJsonBody } from "../edge/http/body.ts";
+import { ServerTiming } from "../edge/http/server-timing.ts";
+import type { LoadedModel } from "../edge/model/serving-model.ts";
+import { arrange } from "../edge/rerank/arrange.ts";
+import { applyFilters } from "../edge/rerank/filters.ts";
+import { rankCandidates, resolveFusion, uniqueCandidates } from "../edge/rerank/rank.ts";
+import { rerankRequestParser, rerankRequestSchema } from "../edge/rerank/schema.ts";
+import { compileEncoder } from "../shared/encoder/encode.ts";
+import { requestBody } from "../test/fixtures/request-body.ts";
+import { referenceFeatures, syntheticEncoder } from "../test/fixtures/synthetic-model.ts";
 import { quantile } from "./timing.ts";
 
 const PHASES = ["read", "validate", "select", "encode", "fuse", "json"] as const;

@@ -11,10 +11,10 @@ import { appendFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
-import { encodeDataset } from "../data/encode-dataset.ts";
-import { loadDataset } from "../data/load-dataset.ts";
-import { readSpecFile } from "../data/read-spec.ts";
-import { writeCensus } from "../simulate/census.ts";
+import { encodeDataset } from "../trainer/data/encode-dataset.ts";
+import { loadDataset } from "../trainer/data/load-dataset.ts";
+import { readSpecFile } from "../trainer/data/read-spec.ts";
+import { writeCensus } from "../trainer/simulate/census.ts";
 
 const DIR = "out/bench/load";
 const OUT = "out/bench/load.json";

@@ -14,12 +14,12 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-web";
-import { maxAbsDiff } from "../core/metrics.ts";
-import { buildOnnx } from "../export/export-model.ts";
-import { plainFeeds } from "../export/onnx-session.ts";
-import { requestProbeBatch } from "../export/probe-batch.ts";
-import { INT8_FORMS } from "../export/quantize-form.ts";
-import { referenceMmoe } from "./infer-model.ts";
+import { referenceMmoe } from "../test/fixtures/synthetic-model.ts";
+import { maxAbsDiff } from "../trainer/core/metrics.ts";
+import { buildOnnx } from "../trainer/export/export-model.ts";
+import { plainFeeds } from "../trainer/export/onnx-session.ts";
+import { requestProbeBatch } from "../trainer/export/probe-batch.ts";
+import { INT8_FORMS } from "../trainer/export/quantize-form.ts";
 import { type LatencyStats, latencyStats, machineInfo, runsArgs } from "./timing.ts";
 
 ort.env.wasm.numThreads = 1;

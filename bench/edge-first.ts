@@ -6,12 +6,12 @@
  * `wrangler dev` servers per setting, alternated. Model: out/bench/edge-model (bench:edge builds
  * it; --model default for out/bench/edge-model-default).
  *
- *   tsx trainer/bench/edge-first.ts [--starts 3] [--candidates 200] [--weights int8|float32] [--model default]
+ *   tsx bench/edge-first.ts [--starts 3] [--candidates 200] [--weights int8|float32] [--model default]
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
-import type { ModelManifest } from "../../shared/manifest.ts";
-import { requestBody } from "./edge-request-body.ts";
+import type { ModelManifest } from "../shared/manifest.ts";
+import { requestBody } from "../test/fixtures/request-body.ts";
 import { startDevServer, timedPost } from "./edge-wrangler.ts";
 import { choiceFlag, intFlag, stringFlag } from "./timing.ts";
 

@@ -4,12 +4,12 @@
  * the exporter writes them) against one [152, 1024] MatMul for all first layers and one batched
  * MatMul [8, 128, 64] for the second. Same arithmetic, random weights; both timed round-robin.
  *
- *   tsx trainer/bench/infer-experts.ts [--runs 200] [--candidates 200]
+ *   tsx bench/infer-experts.ts [--runs 200] [--candidates 200]
  */
 import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-web";
-import { createGraph } from "../core/onnx-graph.ts";
+import { createGraph } from "../trainer/core/onnx-graph.ts";
 import { intFlag } from "./timing.ts";
 
 const WIDTH = 152;

@@ -4,7 +4,7 @@
  * wait for /healthz, stop the whole group; and a timed rerank against it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { type DevEntryOptions, devServerArgs } from "../../scripts/dev-config.ts";
+import { type DevEntryOptions, devServerArgs } from "../scripts/dev-config.ts";
 
 export interface DevServer {
   base: string;

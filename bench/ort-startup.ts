@@ -11,17 +11,17 @@
  * `--snapshot off` runs ORT's own initialisation instead of restoring the worker's snapshot
  * (edge/runtime/ort-snapshot.ts); run one process each way to compare.
  *
- *   tsx trainer/bench/ort-startup.ts [--model out/bench/edge-model-default] [--file model.factorised.int8.onnx]
+ *   tsx bench/ort-startup.ts [--model out/bench/edge-model-default] [--file model.factorised.int8.onnx]
  *     [--level all|basic|disabled] [--snapshot on|off]
  */
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-web/wasm";
-import { ortSnapshotUse, usePrecompiledWasm } from "../../edge/runtime/precompiled-wasm.ts";
-import { compileOrtWasm, readOrtSnapshot } from "../../scripts/ort-snapshot-build.ts";
-import { compileEncoder } from "../../shared/encoder/encode.ts";
-import type { ModelManifest } from "../../shared/manifest.ts";
-import { factorisedFeeds, plainFeeds } from "../export/onnx-session.ts";
-import { encodeBody, requestBody } from "./edge-request-body.ts";
+import { ortSnapshotUse, usePrecompiledWasm } from "../edge/runtime/precompiled-wasm.ts";
+import { compileOrtWasm, readOrtSnapshot } from "../scripts/ort-snapshot-build.ts";
+import { compileEncoder } from "../shared/encoder/encode.ts";
+import type { ModelManifest } from "../shared/manifest.ts";
+import { encodeBody, requestBody } from "../test/fixtures/request-body.ts";
+import { factorisedFeeds, plainFeeds } from "../trainer/export/onnx-session.ts";
 import { choiceFlag, machineInfo, stringFlag } from "./timing.ts";
 
 const argv = process.argv.slice(2);

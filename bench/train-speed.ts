@@ -31,13 +31,17 @@ import { cpus } from "node:os";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
-import { initNetwork, type NetworkConfig } from "../models/network.ts";
-import { ARCHITECTURES } from "../models/registry.ts";
-import { DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
-import { selectBackend } from "../train/backend.ts";
-import { DEFAULT_L2 } from "../train/batch-gradients.ts";
-import { createNetworkOptimizer, type EmbeddingUpdates, type LabelledBatch } from "../train/train-network.ts";
-import { adapterLine, findAdapter } from "../train/webgpu-backend.ts";
+import { initNetwork, type NetworkConfig } from "../trainer/models/network.ts";
+import { ARCHITECTURES } from "../trainer/models/registry.ts";
+import { DEFAULT_ARCH_OPTIONS } from "../trainer/models/types.ts";
+import { selectBackend } from "../trainer/train/backend.ts";
+import { DEFAULT_L2 } from "../trainer/train/batch-gradients.ts";
+import {
+  createNetworkOptimizer,
+  type EmbeddingUpdates,
+  type LabelledBatch,
+} from "../trainer/train/train-network.ts";
+import { adapterLine, findAdapter } from "../trainer/train/webgpu-backend.ts";
 
 const FEATURES = 12;
 const EMBEDDING_DIM = 8;

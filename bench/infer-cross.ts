@@ -15,11 +15,11 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-web";
-import { buildFactorisedOnnx, buildOnnx } from "../export/export-model.ts";
-import { factorisedLayout } from "../export/factorised-layout.ts";
-import { factorisedFeeds, plainFeeds } from "../export/onnx-session.ts";
-import { requestProbeBatch } from "../export/probe-batch.ts";
-import { defaultMmoe } from "./infer-model.ts";
+import { defaultMmoe } from "../test/fixtures/synthetic-model.ts";
+import { buildFactorisedOnnx, buildOnnx } from "../trainer/export/export-model.ts";
+import { factorisedLayout } from "../trainer/export/factorised-layout.ts";
+import { factorisedFeeds, plainFeeds } from "../trainer/export/onnx-session.ts";
+import { requestProbeBatch } from "../trainer/export/probe-batch.ts";
 import { intFlag, machineInfo, quantile } from "./timing.ts";
 
 const OUT = "out/bench/infer-cross.json";

@@ -1,9 +1,9 @@
 /** Data sets the quality benchmarks share: files on disk a training run and a test can read. */
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeCensus } from "../simulate/census.ts";
-import { writeSimulation } from "../simulate/simulator.ts";
-import { writeThresholdWorld } from "../simulate/threshold-world.ts";
+import { writeCensus } from "../trainer/simulate/census.ts";
+import { writeSimulation } from "../trainer/simulate/simulator.ts";
+import { writeThresholdWorld } from "../trainer/simulate/threshold-world.ts";
 
 export interface SuiteFiles {
   train: string;

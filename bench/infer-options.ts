@@ -1,5 +1,5 @@
 /**
- * npm run bench:infer -- options (or tsx trainer/bench/infer-options.ts): which graph and which
+ * npm run bench:infer -- options (or tsx bench/infer-options.ts): which graph and which
  * onnxruntime-web session options the worker should use, on the reference-shape MMoE of
  * bench:infer (infer-model.ts). Every configuration is timed round-robin in one loop, so load
  * from other processes falls on all alike; figures are reported as ratios to the worker's
@@ -9,17 +9,17 @@
  * session.run at --candidates rows, with inputs encoded beforehand. Writes
  * out/bench/infer-options.json.
  *
- *   tsx trainer/bench/infer-options.ts [--runs 200] [--candidates 200] [--threads 1]
+ *   tsx bench/infer-options.ts [--runs 200] [--candidates 200] [--threads 1]
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-web";
-import { buildFactorisedOnnx, buildOnnx } from "../export/export-model.ts";
-import { factorisedLayout } from "../export/factorised-layout.ts";
-import { factorisedFeeds, plainFeeds } from "../export/onnx-session.ts";
-import { requestProbeBatch } from "../export/probe-batch.ts";
-import { referenceMmoe } from "./infer-model.ts";
+import { referenceMmoe } from "../test/fixtures/synthetic-model.ts";
+import { buildFactorisedOnnx, buildOnnx } from "../trainer/export/export-model.ts";
+import { factorisedLayout } from "../trainer/export/factorised-layout.ts";
+import { factorisedFeeds, plainFeeds } from "../trainer/export/onnx-session.ts";
+import { requestProbeBatch } from "../trainer/export/probe-batch.ts";
 import { intFlag, machineInfo, quantile } from "./timing.ts";
 
 const OUT = "out/bench/infer-options.json";

@@ -16,11 +16,11 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-web";
-import { buildFactorisedOnnx, buildOnnx } from "../export/export-model.ts";
-import { factorisedLayout } from "../export/factorised-layout.ts";
-import { factorisedFeeds, openSession, plainFeeds, type Session } from "../export/onnx-session.ts";
-import { requestProbeBatch } from "../export/probe-batch.ts";
-import { referenceMmoe } from "./infer-model.ts";
+import { referenceMmoe } from "../test/fixtures/synthetic-model.ts";
+import { buildFactorisedOnnx, buildOnnx } from "../trainer/export/export-model.ts";
+import { factorisedLayout } from "../trainer/export/factorised-layout.ts";
+import { factorisedFeeds, openSession, plainFeeds, type Session } from "../trainer/export/onnx-session.ts";
+import { requestProbeBatch } from "../trainer/export/probe-batch.ts";
 import { type LatencyStats, latencyStats, machineInfo, runsArgs } from "./timing.ts";
 
 const OUT = "out/bench/infer.json";

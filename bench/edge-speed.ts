@@ -28,16 +28,16 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import * as ortWeb from "onnxruntime-web";
-import { compileEncoder, type EncodedBatch } from "../../shared/encoder/encode.ts";
-import type { ModelManifest } from "../../shared/manifest.ts";
-import { loadTrainedModel, saveTrainedModel } from "../artifact/trained-model.ts";
-import { exportModelDir } from "../export/export-model.ts";
-import { factorisedFeeds, plainFeeds, type TensorClass } from "../export/onnx-session.ts";
-import { hasStackedCross } from "../models/cross-network.ts";
-import { jsMmoe } from "./edge-forward.ts";
-import { encodeBody, type RerankBody, requestBody } from "./edge-request-body.ts";
+import { compileEncoder, type EncodedBatch } from "../shared/encoder/encode.ts";
+import type { ModelManifest } from "../shared/manifest.ts";
+import { jsMmoe } from "../test/fixtures/js-mmoe.ts";
+import { encodeBody, type RerankBody, requestBody } from "../test/fixtures/request-body.ts";
+import { defaultMmoe, referenceMmoe, smallMmoe } from "../test/fixtures/synthetic-model.ts";
+import { loadTrainedModel, saveTrainedModel } from "../trainer/artifact/trained-model.ts";
+import { exportModelDir } from "../trainer/export/export-model.ts";
+import { factorisedFeeds, plainFeeds, type TensorClass } from "../trainer/export/onnx-session.ts";
+import { hasStackedCross } from "../trainer/models/cross-network.ts";
 import { type DevServer, startDevServer, timedPost } from "./edge-wrangler.ts";
-import { defaultMmoe, referenceMmoe, smallMmoe } from "./infer-model.ts";
 import { choiceFlag, intFlag, type LatencyStats, latencyStats, machineInfo } from "./timing.ts";
 
 const MODELS = { reference: referenceMmoe, default: defaultMmoe, small: smallMmoe } as const;
