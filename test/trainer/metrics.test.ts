@@ -1,6 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { auc, meanAbsoluteError, meanNdcg, meanSquaredError } from "../../trainer/core/metrics.ts";
+import {
+  auc,
+  maxScaledDiff,
+  meanAbsoluteError,
+  meanNdcg,
+  meanSquaredError,
+} from "../../trainer/core/metrics.ts";
 import {
   calibrationCurve,
   expectedCalibrationError,
@@ -315,5 +321,14 @@ describe("meanNdcg", () => {
     expect(meanNdcg([3, 2, 1, 0, 0, 0], gains, groups, 10)).toBeCloseTo(1, 12);
     expect(meanNdcg([1, 2, 3, 0, 0, 0], gains, groups, 10)).toBeLessThan(0.8);
     expect(meanNdcg([0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0], groups, 10)).toBeNaN();
+  });
+});
+
+describe("maxScaledDiff", () => {
+  it("is absolute up to 1 and relative above, where float32 rounding scales with the value", () => {
+    expect(maxScaledDiff([0.5, 0.25], [0.5, 0.2501])).toBeCloseTo(1e-4, 12);
+    expect(maxScaledDiff([30, 0.5], [30.0003, 0.5])).toBeCloseTo(1e-5, 12);
+    expect(maxScaledDiff([-200], [-202])).toBeCloseTo(0.01, 12);
+    expect(maxScaledDiff([1], [Number.NaN])).toBeNaN();
   });
 });

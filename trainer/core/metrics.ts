@@ -53,6 +53,17 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return max;
 }
 
+/**
+ * The largest |a - b| / max(1, |a|): absolute for outputs up to 1 (probabilities), relative above
+ * (a regression head in label units, where float32 rounding alone moves 30 s by about 1e-5).
+ */
+export function maxScaledDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++)
+    max = Math.max(max, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(a[i]!)));
+  return max;
+}
+
 export function mean(values: ArrayLike<number>): number {
   let sum = 0;
   for (let i = 0; i < values.length; i++) sum += values[i]!;

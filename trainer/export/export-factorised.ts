@@ -3,7 +3,7 @@
  * graph's head outputs on a request-shaped probe batch, within a tolerance, or nothing is written.
  */
 import type { FactorisedInfo, ModelManifest } from "../../shared/manifest.ts";
-import { maxAbsDiff } from "../core/metrics.ts";
+import { maxScaledDiff } from "../core/metrics.ts";
 import { ExportError } from "./export-error.ts";
 import { openSession, runFactorisedHeads, runHeads } from "./onnx-session.ts";
 import { requestProbeBatch } from "./probe-batch.ts";
@@ -13,7 +13,11 @@ export const FACTORISED_INT8_FILE = "model.factorised.int8.onnx";
 
 const PROBE_ROWS = 256;
 
-/** Returns the max |Δ| per head between the factorised and the plain graph; throws above `tolerance`. */
+/**
+ * Returns the largest difference per head between the factorised and the plain graph, relative
+ * above 1 (core/metrics.ts maxScaledDiff: a regression head outputs label units); throws above
+ * `tolerance`.
+ */
 export async function checkFactorised(
   plainBytes: Uint8Array,
   factorisedBytes: Uint8Array,
@@ -41,7 +45,7 @@ export async function checkFactorised(
       throw new ExportError(
         `export --factorised: head "${head.name}" gave ${b?.length ?? 0} values for ${a.length} rows`,
       );
-    const max = maxAbsDiff(a, b);
+    const max = maxScaledDiff(a, b);
     if (!(max <= tolerance))
       throw new ExportError(
         `export --factorised: head "${head.name}" differs from the plain graph by ${max} (> ${tolerance})`,
