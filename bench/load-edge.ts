@@ -29,11 +29,11 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import {
+  freePort,
   killLocalProcessGroups,
   type LocalCloudflare,
   type LocalDevServer,
@@ -43,6 +43,7 @@ import {
   processMemory,
 } from "../scripts/local-cloudflare.ts";
 import type { ModelManifest } from "../shared/manifest.ts";
+import { positiveInt } from "../trainer/cli/run-cli.ts";
 import { type HeapUsage, Inspector, type IsolateMemory } from "./isolate-memory.ts";
 import { featureSignature, rerankBodies } from "./rerank-bodies.ts";
 import { machineInfo, quantile } from "./timing.ts";
@@ -71,13 +72,6 @@ interface Args {
   retrain: boolean;
   refreshS: number;
   maxSeconds: number;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
-  return n;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -163,18 +157,6 @@ function modelDirs(args: Args): [string, string] {
 }
 
 // ---- ports, memory ------------------------------------------------------------------------------
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 interface MemoryPoint {
   /** VmRSS / VmHWM of wrangler dev's workerd processes, by role. */

@@ -26,18 +26,19 @@
  *   npm run bench:pipeline [-- --rows 100000 --holdout 20000 --arch shared-bottom --epochs 4]
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Command, InvalidArgumentError } from "commander";
+import { Command } from "commander";
 import {
+  freePort,
   killLocalProcessGroups,
   type LocalCloudflare,
   type LocalDevServer,
   localCloudflare,
 } from "../scripts/local-cloudflare.ts";
 import type { ModelManifest } from "../shared/manifest.ts";
+import { positiveInt } from "../trainer/cli/run-cli.ts";
 import { type PipelineConfig, parseConfig } from "../trainer/pipeline/config.ts";
 import { fixedRequest } from "../trainer/pipeline/fixed-request.ts";
 import type { RunRecord } from "../trainer/pipeline/record.ts";
@@ -61,13 +62,6 @@ interface Args {
   out: string;
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
-  return n;
-}
-
 function parseArgs(argv: string[]): Args {
   const program = new Command("bench:pipeline")
     .description(
@@ -80,18 +74,6 @@ function parseArgs(argv: string[]): Args {
     .option("--out <file>", "JSON report", "out/bench/pipeline.json")
     .showHelpAfterError();
   return program.parse(argv, { from: "user" }).opts<Args>();
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise((done, fail) => {
-    const probe = createServer();
-    probe.once("error", fail);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      probe.close(() => done(port));
-    });
-  });
 }
 
 // ---- data ---------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ModelManifest } from "../shared/manifest.ts";
@@ -475,4 +476,17 @@ async function waitForHealth(base: string, child: ChildProcess, log: () => strin
 
 function tail(log: string): string {
   return log.trim().split("\n").slice(-6).join(" | ");
+}
+
+/** A TCP port free on 127.0.0.1 now (the OS picks it), for a wrangler dev or a stand-in server. */
+export async function freePort(): Promise<number> {
+  return await new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
 }
