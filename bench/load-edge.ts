@@ -34,13 +34,14 @@ import { dirname, join, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import {
   freePort,
-  killLocalProcessGroups,
   type LocalCloudflare,
   type LocalDevServer,
   localCloudflare,
   modelAddress,
   type PublishedModel,
   processMemory,
+  runBench,
+  stopOnSignal,
 } from "../scripts/local-cloudflare.ts";
 import type { ModelManifest } from "../shared/manifest.ts";
 import { positiveInt } from "../trainer/cli/run-cli.ts";
@@ -463,12 +464,12 @@ async function main(): Promise<number> {
     dir: STATE_DIR,
     vars: { MTRANK_MODEL_WEIGHTS: args.weights, MTRANK_MODEL_REFRESH_S: String(args.refreshS) },
   });
-  closeRegistry = () => cf.close();
+  stopOnSignal.registry = () => cf.close();
   try {
     return await publishAndRun(args, cf, [dirA, dirB], [addrA, addrB], loadAverageBefore);
   } finally {
     await cf.close();
-    closeRegistry = undefined;
+    stopOnSignal.registry = undefined;
   }
 }
 
@@ -499,7 +500,7 @@ async function publishAndRun(
     stopping ??= server.stop();
     return stopping;
   };
-  stopServer = stop;
+  stopOnSignal.server = stop;
 
   let inspector: Inspector | undefined;
   let inspectorError: string | undefined;
@@ -562,7 +563,7 @@ async function publishAndRun(
   } finally {
     await inspector?.close();
     leftovers = await stop();
-    stopServer = undefined;
+    stopOnSignal.server = undefined;
   }
 
   // ---- analysis
@@ -836,25 +837,4 @@ async function publishAndRun(
   }
 }
 
-/** Set while wrangler dev runs: a signal stops it (SIGTERM to its group, then SIGKILL) before exiting. */
-let stopServer: (() => Promise<number[]>) | undefined;
-/** Set while the registry (the pipeline's Miniflare over the local state) may hold a workerd. */
-let closeRegistry: (() => Promise<void>) | undefined;
-
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping wrangler…`);
-    const stop = stopServer ?? (async () => []);
-    const close = closeRegistry ?? (async () => undefined);
-    // The bundling wrangler call is in a group of its own: killed on exit.
-    void Promise.allSettled([stop(), close()]).finally(() => {
-      killLocalProcessGroups();
-      process.exit(130);
-    });
-  });
-
-const code = await main().catch((error: unknown) => {
-  console.error(`bench:load-edge: ${(error as Error).message}`);
-  return 1;
-});
-process.exit(code);
+await runBench("bench:load-edge", main);

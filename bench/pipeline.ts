@@ -32,10 +32,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Command } from "commander";
 import {
   freePort,
-  killLocalProcessGroups,
   type LocalCloudflare,
   type LocalDevServer,
   localCloudflare,
+  runBench,
+  stopOnSignal,
 } from "../scripts/local-cloudflare.ts";
 import type { ModelManifest } from "../shared/manifest.ts";
 import { positiveInt } from "../trainer/cli/run-cli.ts";
@@ -216,12 +217,12 @@ async function main(): Promise<number> {
     persistTo: join(WORK, "state"),
     vars: { MTRANK_MODEL_REFRESH_S: String(REFRESH_S) },
   });
-  closeRegistry = () => cf.close();
+  stopOnSignal.registry = () => cf.close();
   try {
     return await withServer(args, cf, data, loadAverageBefore);
   } finally {
     await cf.close();
-    closeRegistry = undefined;
+    stopOnSignal.registry = undefined;
   }
 }
 
@@ -241,7 +242,7 @@ async function withServer(
     stopping ??= server.stop();
     return stopping;
   };
-  stopServer = stop;
+  stopOnSignal.server = stop;
   let first: Measured;
   let second: Measured;
   let leftovers: number[];
@@ -264,7 +265,7 @@ async function withServer(
     second = await measuredRun(config("day2"), server, body);
   } finally {
     leftovers = await stop();
-    stopServer = undefined;
+    stopOnSignal.server = undefined;
   }
 
   const r = second.result.record;
@@ -372,24 +373,4 @@ function printTable(report: {
   );
 }
 
-/** Set while wrangler dev runs: a signal stops it (SIGTERM to its group, then SIGKILL) before exiting. */
-let stopServer: (() => Promise<number[]>) | undefined;
-/** Set while the registry (the pipeline's Miniflare over the local state) may hold a workerd. */
-let closeRegistry: (() => Promise<void>) | undefined;
-
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping wrangler…`);
-    const stop = stopServer ?? (async () => []);
-    const close = closeRegistry ?? (async () => undefined);
-    void Promise.allSettled([stop(), close()]).finally(() => {
-      killLocalProcessGroups();
-      process.exit(130);
-    });
-  });
-
-const code = await main().catch((error: unknown) => {
-  console.error(`bench:pipeline: ${(error as Error).message}`);
-  return 1;
-});
-process.exit(code);
+await runBench("bench:pipeline", main);

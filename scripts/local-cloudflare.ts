@@ -490,3 +490,33 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** What a signal must stop before a bench exits: set while its wrangler dev or registry runs. */
+export const stopOnSignal: {
+  /** Stops wrangler dev (SIGTERM to its group, then SIGKILL). */
+  server?: () => Promise<unknown>;
+  /** Closes the registry (the pipeline's Miniflare over the local state may hold a workerd). */
+  registry?: () => Promise<unknown>;
+} = {};
+
+/**
+ * Runs a benchmark's `main` and exits with its code (1 and one line on an error); SIGINT,
+ * SIGTERM or SIGHUP first stop what `stopOnSignal` holds and every process group this module
+ * started, so no wrangler or workerd outlives the bench.
+ */
+export async function runBench(name: string, main: () => Promise<number>): Promise<never> {
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
+    process.once(signal, () => {
+      console.error(`\n${signal}: stopping wrangler…`);
+      const stops = [stopOnSignal.server, stopOnSignal.registry].map((stop) => stop?.());
+      void Promise.allSettled(stops).finally(() => {
+        killLocalProcessGroups();
+        process.exit(130);
+      });
+    });
+  const code = await main().catch((error: unknown) => {
+    console.error(`${name}: ${(error as Error).message}`);
+    return 1;
+  });
+  process.exit(code);
+}
