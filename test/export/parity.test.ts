@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { loadTrainedModel, saveTrainedModel } from "../../trainer/artifact/trained-model.ts";
+import { maxAbsDiff } from "../../trainer/core/metrics.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
 import { readSpecFile } from "../../trainer/data/read-spec.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
@@ -125,9 +126,7 @@ async function expectParity(dir: string): Promise<void> {
     const a = actual[head.name]!;
     const e = expected[head.name]!;
     expect(a.length).toBe(rows.length);
-    let maxDiff = 0;
-    for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i]! - e[i]!));
-    expect(maxDiff).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(a, e)).toBeLessThanOrEqual(1e-5);
     // The outputs must vary across rows, or the comparison proves nothing.
     expect(Math.max(...e) - Math.min(...e)).toBeGreaterThan(1e-4);
   }

@@ -21,6 +21,7 @@ import onnxProto from "onnx-proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
 import { loadTrainedModel } from "../../trainer/artifact/trained-model.ts";
+import { maxScaledDiff } from "../../trainer/core/metrics.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
 import { readSpecFile } from "../../trainer/data/read-spec.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
@@ -227,10 +228,7 @@ async function expectParity(dir: string): Promise<void> {
     const e = expected[head.name]!;
     expect(a.length).toBe(rows.length);
     // Relative past 1: a regression head's outputs are in label units (float32 keeps ~7 digits).
-    let worst = 0;
-    for (let i = 0; i < a.length; i++)
-      worst = Math.max(worst, Math.abs(a[i]! - e[i]!) / Math.max(1, Math.abs(e[i]!)));
-    expect(worst, head.name).toBeLessThanOrEqual(PARITY_TOLERANCE);
+    expect(maxScaledDiff(e, a), head.name).toBeLessThanOrEqual(PARITY_TOLERANCE);
     // The outputs must vary across rows, or the comparison proves nothing.
     expect(Math.max(...e) - Math.min(...e)).toBeGreaterThan(1e-4);
   }
