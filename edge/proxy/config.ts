@@ -83,6 +83,7 @@ export class ProxyConfigError extends Error {
 }
 
 const parsed = new Map<string, ProxyConfig | undefined>();
+const parsedObjects = new WeakMap<object, { config: ProxyConfig | undefined }>();
 
 /**
  * The checked config (cached per distinct value), undefined when proxy mode is off. A bad value
@@ -91,8 +92,11 @@ const parsed = new Map<string, ProxyConfig | undefined>();
  */
 export function proxyConfig(raw: unknown): ProxyConfig | undefined {
   if (raw === undefined || raw === "") return undefined;
+  // A [vars] object is the same object on every request: found without serialising it again.
+  const byObject = typeof raw === "object" && raw !== null ? parsedObjects.get(raw) : undefined;
+  if (byObject) return byObject.config;
   const key = typeof raw === "string" ? raw : JSON.stringify(raw);
-  if (parsed.has(key)) return parsed.get(key);
+  if (parsed.has(key)) return remember(raw, parsed.get(key));
   let config: ProxyConfig | undefined;
   try {
     config = checkedConfig(raw);
@@ -105,6 +109,11 @@ export function proxyConfig(raw: unknown): ProxyConfig | undefined {
   }
   // Bounded: one entry per distinct MTRANK_PROXY value, which only a deployment changes.
   parsed.set(key, config);
+  return remember(raw, config);
+}
+
+function remember(raw: unknown, config: ProxyConfig | undefined): ProxyConfig | undefined {
+  if (typeof raw === "object" && raw !== null) parsedObjects.set(raw, { config });
   return config;
 }
 
