@@ -3,8 +3,8 @@
  * against reference models on the same files.
  *
  * - census: a census-like tabular set (simulate/census.ts; 100k train, 50k test rows) against
- *   one-hot logistic regression and gradient-boosted trees (scikit-learn, test/tools/baselines.py;
- *   skipped with a note when python3 has no sklearn).
+ *   one-hot logistic regression and gradient-boosted trees with default settings (scikit-learn,
+ *   test/tools/baselines.py), and tuned trees (below).
  * - thresholds: a tabular world where trees beat logistic regression by far (step functions of
  *   skewed numbers, threshold interactions, categoricals up to 1,000 values, uninformative
  *   columns; simulate/threshold-world.ts; 100k train, 50k test rows), against the same baselines
@@ -23,6 +23,16 @@
  *   then each architecture) on any train/test pair a dataset spec describes, e.g. the real public
  *   sets test/tools/real-data.R writes. Multi-valued columns reach the baselines as 0/1 columns.
  *
+ * Tuned trees (test/tools/tuned-trees.py; `--no-tuned` skips them) are the anchor that matters
+ * wherever the baselines run: default-settings trees are easy to beat, trees with a little care
+ * are what a network has to beat on tabular data. XGBoost (hist, native categorical splits;
+ * categorical columns of over 1,000 values target-encoded), early stopping on 15% of the training
+ * file, per task the best on that split of learning rate {0.03, 0.1} × leaves {15, 63}, scored on
+ * the test file; the row records the xgboost version and each task's chosen setting. The Python
+ * tools run with /usr/bin/python3; the bench installs python3-sklearn and python3-xgboost with
+ * apt-get when it runs as root (bench/python-tools.ts), else skips those rows and names the
+ * command to run.
+ *
  * `--seeds 42,11,12` trains every architecture once per training seed (same data) and adds a mean
  * row per architecture: differences between architectures of a few thousandths are within the
  * seed-to-seed spread, so compare means.
@@ -31,10 +41,9 @@
  * best backend; the test files are scored by the exported ONNX model through onnxruntime.
  *
  *   npm run bench:quality [-- --suite census|thresholds|simulator|sparse] [--arch mmoe,single]
- *     [--seeds 42,11,12] [--quick]
+ *     [--seeds 42,11,12] [--quick] [--no-tuned]
  *   npm run bench:quality -- --train F --test G --spec S [--name N] [--arch ...] [--seeds ...]
  */
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -48,6 +57,7 @@ import { calibrationCurve, expectedCalibrationError } from "../trainer/metrics/c
 import { evaluateTask } from "../trainer/metrics/task-metrics.ts";
 import { openServedModel, scoreRows } from "../trainer/predict/served-model.ts";
 import { runTraining } from "../trainer/workflows/train-and-report.ts";
+import { sklearnBaselines, type TunedSetting, tunedTrees } from "./python-tools.ts";
 import { censusSuite, fmtScores, type SuiteFiles, simulatorSuite, thresholdSuite } from "./suites.ts";
 
 const OUT = "out/bench/quality.json";
@@ -72,6 +82,10 @@ interface Row {
   bestEpoch?: number;
   /** The training seed, when the run used several. */
   seed?: number;
+  /** Tuned trees: the library that trained them and its version ("xgboost 1.7.4"). */
+  version?: string;
+  /** Tuned trees: per task, the setting its validation split chose and the trees kept (best round). */
+  chosen?: Record<string, TunedSetting>;
 }
 
 const program = new Command("bench:quality")
@@ -83,6 +97,7 @@ const program = new Command("bench:quality")
   .option("--test <file>", "your test file")
   .option("--spec <file>", "the dataset spec of both files")
   .option("--name <name>", "the name your files' rows get in the table", "files")
+  .option("--no-tuned", "skip the tuned trees (XGBoost) next to the scikit-learn baselines")
   .parse();
 const opts = program.opts<{
   suite: string;
@@ -93,6 +108,7 @@ const opts = program.opts<{
   test?: string;
   spec?: string;
   name: string;
+  tuned: boolean;
 }>();
 const ownFiles = ownSuite(opts);
 const archs = opts.arch.split(",").map((s) => s.trim());
@@ -237,35 +253,42 @@ async function trainAndTest(
   };
 }
 
+/** The scikit-learn baselines and, unless --no-tuned, the tuned trees: each skipped with a note when python3 cannot run it. */
 function baselines(suite: string, files: SuiteFiles): Row[] {
-  const run = spawnSync(
-    "/usr/bin/python3",
-    ["test/tools/baselines.py", "--train", files.train, "--test", files.test, "--spec", files.spec],
-    { encoding: "utf8" },
-  );
-  if (run.status !== 0) {
+  const rows: Row[] = [];
+  const out = sklearnBaselines(files, suite);
+  if (out) {
+    const row = (model: "logistic" | "gbdt"): Row => ({
+      suite,
+      model: `${model} (sklearn)`,
+      seconds: out.seconds[model] ?? 0,
+      auc: out[model],
+      ...(Object.keys(out.mse[model]).length > 0 ? { mse: out.mse[model] } : {}),
+    });
     console.log(
-      `${suite}: no scikit-learn baselines (${(run.stderr || run.error?.message || "").trim().split("\n").pop()})`,
+      `${suite} baselines: logistic ${fmtScores(out.logistic, out.mse.logistic)}; gbdt ${fmtScores(out.gbdt, out.mse.gbdt)}`,
     );
-    return [];
+    rows.push(row("logistic"), row("gbdt"));
   }
-  const out = JSON.parse(run.stdout) as {
-    logistic: Record<string, number>;
-    gbdt: Record<string, number>;
-    mse: { logistic: Record<string, number>; gbdt: Record<string, number> };
-    seconds: Record<string, number>;
-  };
-  const row = (model: "logistic" | "gbdt"): Row => ({
-    suite,
-    model: `${model} (sklearn)`,
-    seconds: out.seconds[model] ?? 0,
-    auc: out[model],
-    ...(Object.keys(out.mse[model]).length > 0 ? { mse: out.mse[model] } : {}),
-  });
-  console.log(
-    `${suite} baselines: logistic ${fmtScores(out.logistic, out.mse.logistic)}; gbdt ${fmtScores(out.gbdt, out.mse.gbdt)}`,
-  );
-  return [row("logistic"), row("gbdt")];
+  const tuned = opts.tuned ? tunedTrees(files, suite) : undefined;
+  if (tuned) {
+    const chosen = Object.entries(tuned.chosen)
+      .map(([t, c]) => `${t} lr ${c.learning_rate} leaves ${c.max_leaves} trees ${c.trees}`)
+      .join(", ");
+    console.log(
+      `${suite} tuned trees: ${fmtScores(tuned.auc, tuned.mse)} (${tuned.seconds.toFixed(0)} s; ${chosen})`,
+    );
+    rows.push({
+      suite,
+      model: "tuned trees (xgboost)",
+      seconds: tuned.seconds,
+      auc: tuned.auc,
+      ...(Object.keys(tuned.mse).length > 0 ? { mse: tuned.mse } : {}),
+      version: tuned.version,
+      chosen: tuned.chosen,
+    });
+  }
+  return rows;
 }
 
 /**
@@ -379,12 +402,12 @@ function printTable(rows: Row[]): void {
       `\n${suite}: test AUC (ECE${withTruth ? " / against the labels' true p" : ""}; ${CALIBRATION.bins} equal-mass bins); regression tasks: test MSE after the transform`,
     );
     console.log(
-      ["model".padEnd(20), ...tasks.map((t) => t.padStart(width)), "seconds".padStart(9)].join(" "),
+      ["model".padEnd(22), ...tasks.map((t) => t.padStart(width)), "seconds".padStart(9)].join(" "),
     );
     for (const r of inSuite)
       console.log(
         [
-          (r.seed === undefined ? r.model : `${r.model} s${r.seed}`).padEnd(20),
+          (r.seed === undefined ? r.model : `${r.model} s${r.seed}`).padEnd(22),
           ...tasks.map((t) => {
             const mse = r.mse?.[t];
             if (mse !== undefined) return `mse ${mse.toFixed(4)}`.padStart(width);
