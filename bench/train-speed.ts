@@ -16,13 +16,21 @@
  * with a worker thread), alternated over rounds because other processes share this host's cores;
  * cpu ms/step (all threads) next to wall ms/step shows whether the second core was free.
  *
+ * With the workers group, the wasm bound: one thread's XNNPACK matmul throughput (GFLOP/s) on
+ * the reference MMoE's widest product, times the cores, over the reference MMoE's training FLOPs
+ * a sample; and how close the best measured samples/s comes to it.
+ *
+ * "e2e" (./train-e2e.ts): the census-sized run, 80k rows x 40 columns from CSV to exported
+ * artifact with `mtrank train --arch mmoe` and no other flag, against the tuned tree anchor
+ * (XGBoost) on the same files in the same run: seconds, their ratio, and both test AUCs.
+ *
  * "gpu" (`--backend webgpu`, or another backend by name): the reference MMoE on that backend and on
  * wasm in the same run, at batch 1k, 4k and 16k (lazy Adam, default L2), samples/s and the ratio;
  * the adapter webgpu ran on is in the report. On a software adapter (lavapipe) the figures show
  * that it runs, not how fast a GPU is.
  *
  *   npm run bench:train [-- --quick]     (--quick: fewer steps, for a smoke run)
- *   npm run bench:train -- --group workers   (one group only: backends, vocabulary, workers or gpu)
+ *   npm run bench:train -- --group workers   (one group only: backends, vocabulary, workers, gpu or e2e)
  *   npm run bench:train -- --backend webgpu  (the gpu group: webgpu vs wasm by batch size)
  */
 import { spawnSync } from "node:child_process";
@@ -42,6 +50,7 @@ import {
   type LabelledBatch,
 } from "../trainer/train/train-network.ts";
 import { adapterLine, findAdapter } from "../trainer/train/webgpu-backend.ts";
+import { censusSizedLines, censusSizedRun } from "./train-e2e.ts";
 
 const FEATURES = 12;
 const EMBEDDING_DIM = 8;
@@ -351,7 +360,9 @@ async function main(): Promise<void> {
   const list = jobs(quick, gpuBackend).filter((j) =>
     group === undefined ? j.group !== "gpu" || best === "webgpu" : j.group === group,
   );
-  if (list.length === 0) throw new Error(`--group: no group "${group}" (backends, vocabulary, workers, gpu)`);
+  const e2e = group === undefined || group === "e2e";
+  if (list.length === 0 && !e2e)
+    throw new Error(`--group: no group "${group}" (backends, vocabulary, workers, gpu, e2e)`);
   if (best !== "wasm" && best !== "cpu") {
     for (const arch of new Set(list.map((j) => j.arch))) {
       const template = list.find((j) => j.arch === arch && j.group === "backends");
@@ -382,6 +393,9 @@ async function main(): Promise<void> {
     .map((r) => ({ ...r, vsCpu: r.samplesPerSecond / (baseline(r.arch)?.samplesPerSecond ?? Number.NaN) }));
   const parallel = workersSummary(results.filter((r) => r.group === "workers"));
   const gpu = gpuSummary(results.filter((r) => r.group === "gpu"));
+  // The bound is the wasm backend's; on a host where auto picks another backend it does not apply.
+  const peak = best === "wasm" && (group === undefined || group === "workers") ? wasmPeak(quick) : undefined;
+  const censusSized = e2e ? await censusSizedRun("out/bench/train-e2e", quick) : undefined;
   const report = {
     createdAt: new Date().toISOString(),
     host: { cpus: cpus().length, node: process.version, tfjs: tf.version.tfjs },
@@ -402,6 +416,8 @@ async function main(): Promise<void> {
     vocabulary: results.filter((r) => r.group === "vocabulary"),
     workers: parallel,
     gpu: gpu,
+    ...(peak ? { wasmPeak: peak } : {}),
+    ...(censusSized ? { censusSized } : {}),
     seconds: Math.round((performance.now() - started) / 1000),
   };
   // One group alone goes to its own file, so it does not replace the full report.
@@ -482,6 +498,18 @@ async function main(): Promise<void> {
       `median ratio ${parallel.medianRatio.toFixed(2)}x (cpu/ms: CPU time of all threads per wall ms; ~2 means both cores worked)`,
     );
   }
+  if (peak) {
+    const best = Math.max(...parallel.rounds.map((r) => Math.max(r.one, r.two)), 0);
+    const bound = (peak.gflops * 1e9 * cpus().length) / peak.trainingFlopsPerSample;
+    console.log(
+      `
+wasm bound: one-thread XNNPACK matmul ${peak.shape} at ${peak.gflops.toFixed(1)} GFLOP/s; the reference MMoE trains at ${(peak.trainingFlopsPerSample / 1e6).toFixed(2)} MFLOP a sample (6 x its ${peak.kernelWeights} kernel weights)`,
+    );
+    console.log(
+      `bound on ${cpus().length} cores: ${Math.round(bound)} samples/s; best measured above ${best} samples/s (${((100 * best) / bound).toFixed(0)}% of it)`,
+    );
+  }
+  if (censusSized) for (const line of censusSizedLines(censusSized)) console.log(line);
   if (gpu.rows.length > 0) {
     console.log(
       `\n${gpu.backend} vs wasm (reference mmoe, lazy Adam, default L2): samples/s by batch size, same run`,
@@ -521,6 +549,49 @@ function gpuSummary(results: readonly Result[]) {
     adapter: tested.find((r) => r.adapter)?.adapter,
     fellBack: fell?.backendUsed,
     rows,
+  };
+}
+
+/**
+ * The ceiling the wasm backend puts on training: the one-thread throughput of its best kernel,
+ * XNNPACK's matmul, on the reference MMoE's widest product (a batch of 1024 through an expert's
+ * first layer, 124 x 128, the weights packed once), and the reference MMoE's training FLOPs per
+ * sample: each kernel weight is used once per sample forward (a multiply-add, 2 FLOPs) and twice
+ * backward (the input's and the weight's gradients), 6 FLOPs in all. Bias, activation, gather and
+ * optimiser work are left out, so bound = peak x cores / FLOPs is an upper bound.
+ */
+function wasmPeak(quick: boolean) {
+  const [n, k, m] = [BATCH, FEATURES * EMBEDDING_DIM + NUMERIC, REFERENCE_OPTIONS.expertSizes[0]!];
+  const x = tf.randomNormal([n, k]) as tf.Tensor2D;
+  const w = tf.randomNormal([k, m]) as tf.Tensor2D;
+  const reps = quick ? 20 : 200;
+  for (let i = 0; i < 10; i++) tf.matMul(x, w).dispose();
+  const started = performance.now();
+  for (let i = 0; i < reps; i++) tf.matMul(x, w).dispose();
+  const seconds = (performance.now() - started) / 1000;
+  tf.dispose([x, w]);
+  const config: NetworkConfig = {
+    arch: "mmoe",
+    options: REFERENCE_OPTIONS,
+    embeddingDim: EMBEDDING_DIM,
+    denseSize: NUMERIC,
+    idSlots: FEATURES,
+    vocabSize: FEATURES,
+    heads: [
+      { name: "click", type: "binary" },
+      { name: "purchase", type: "binary" },
+    ],
+  };
+  const params = initNetwork(config, 42);
+  const kernelWeights = Object.entries(params)
+    .filter(([name]) => name.endsWith("/kernel"))
+    .reduce((a, [, v]) => a + v.size, 0);
+  tf.dispose(Object.values(params));
+  return {
+    shape: `${n}x${k} . ${k}x${m}`,
+    gflops: (2 * n * k * m * reps) / seconds / 1e9,
+    kernelWeights,
+    trainingFlopsPerSample: 6 * kernelWeights,
   };
 }
 

@@ -17,6 +17,14 @@ export interface CensusOptions {
   rows: number;
   seed: number;
   worldSeed: number;
+  /**
+   * Extra categorical columns `recode_0`, `recode_1`, ... (default 0): each a coarse recode of one
+   * of the person's categorical columns with 15% of its cells replaced by noise, as the UCI set's
+   * detailed/major recodes repeat what other columns say. With 13 of them a row has 40 feature
+   * columns (8 numeric, 32 categorical), the UCI set's shape: the census-sized run of
+   * `npm run bench:train`.
+   */
+  recodes?: number;
 }
 
 interface Categorical {
@@ -212,11 +220,46 @@ function person(rng: Rng, world: World): string[] {
 export function generateCensus(options: CensusOptions): string[][] {
   const world = createWorld(options.worldSeed);
   const rng = createRng(options.seed, 12);
-  return Array.from({ length: options.rows }, () => person(rng, world));
+  const recodes = options.recodes ?? 0;
+  return Array.from({ length: options.rows }, () => {
+    const cells = person(rng, world);
+    if (recodes === 0) return cells;
+    const labels = cells.splice(cells.length - 2, 2);
+    return [...cells, ...recodeCells(rng, cells, recodes), ...labels];
+  });
+}
+
+/** The person's categorical cells that recodes read (column indices in CENSUS_COLUMNS). */
+const RECODED = [
+  "education",
+  "class_of_worker",
+  "occupation",
+  "industry",
+  "household_summary",
+  "country_of_birth",
+].map((name) => CENSUS_COLUMNS.indexOf(name as (typeof CENSUS_COLUMNS)[number]));
+
+/** Recode k of a person: a hash of one categorical cell folded to 3..14 values, or noise. */
+function recodeCells(rng: Rng, cells: readonly string[], count: number): string[] {
+  return Array.from({ length: count }, (_, k) => {
+    const values = 3 + ((k * 5) % 12);
+    if (rng.uniform() < 0.15) return `r${k}_${Math.floor(rng.uniform() * values)}`;
+    const cell = cells[RECODED[k % RECODED.length]!]!;
+    let h = 17 + k;
+    for (let i = 0; i < cell.length; i++) h = (Math.imul(h, 31) + cell.charCodeAt(i)) >>> 0;
+    return `r${k}_${h % values}`;
+  });
+}
+
+/** The columns of a generated file with `recodes` extra columns. */
+export function censusColumns(recodes = 0): string[] {
+  const features = CENSUS_COLUMNS.slice(0, -2);
+  const extra = Array.from({ length: recodes }, (_, k) => `recode_${k}`);
+  return [...features, ...extra, "income", "marital_status"];
 }
 
 /** The dataset spec for the generated CSV (docs/dataset-spec.md); every feature is user side. */
-export function censusSpec(): Record<string, unknown> {
+export function censusSpec(recodes = 0): Record<string, unknown> {
   const numeric = new Set([
     "age",
     "weeks_worked",
@@ -227,11 +270,13 @@ export function censusSpec(): Record<string, unknown> {
     "num_persons_worked",
     "instance_weight",
   ]);
-  const features = CENSUS_COLUMNS.filter((c) => c !== "income" && c !== "marital_status").map((name) => ({
-    name,
-    type: numeric.has(name) ? "numeric" : "categorical",
-    side: "user",
-  }));
+  const features = censusColumns(recodes)
+    .filter((c) => c !== "income" && c !== "marital_status")
+    .map((name) => ({
+      name,
+      type: numeric.has(name) ? "numeric" : "categorical",
+      side: "user",
+    }));
   return {
     format: "csv",
     header: true,
@@ -247,10 +292,17 @@ export function censusSpec(): Record<string, unknown> {
 /** Writes DIR/<name>.csv for each part and DIR/spec.json; returns the file paths. */
 export function writeCensus(
   dir: string,
-  parts: Record<string, Omit<CensusOptions, "worldSeed">>,
+  parts: Record<string, Omit<CensusOptions, "worldSeed" | "recodes">>,
   worldSeed = 7,
+  recodes = 0,
 ): Record<string, string> {
-  return writeTabular(dir, CENSUS_COLUMNS, parts, (o) => generateCensus({ ...o, worldSeed }), censusSpec());
+  return writeTabular(
+    dir,
+    censusColumns(recodes),
+    parts,
+    (o) => generateCensus({ ...o, worldSeed, recodes }),
+    censusSpec(recodes),
+  );
 }
 
 function sigmoid(x: number): number {

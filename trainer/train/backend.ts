@@ -23,6 +23,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { registerFastSegmentSum } from "./segment-sum-kernel.ts";
+import { registerWasmLayoutKernels } from "./wasm-layout-kernels.ts";
 import { registerWasmMatMul } from "./wasm-matmul-kernel.ts";
 import { adapterLine, startWebGpu } from "./webgpu-backend.ts";
 
@@ -125,6 +126,9 @@ async function finish(name: string): Promise<string> {
   const backend = tf.backend() as { firstUse?: boolean };
   if ("firstUse" in backend) backend.firstUse = false;
   registerFastSegmentSum(name);
-  if (name === "wasm") registerWasmMatMul();
+  if (name === "wasm") {
+    registerWasmLayoutKernels();
+    registerWasmMatMul();
+  }
   return name;
 }

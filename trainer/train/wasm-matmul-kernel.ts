@@ -8,6 +8,11 @@
  * transposes the operand explicitly (the backend's own Transpose kernel, a copy) and calls the
  * built-in kernel without transposes, so XNNPACK runs it. Batched (3-D) products keep the
  * built-in path, where both routes are the slow loop.
+ *
+ * The last transposed first operand is kept for the next product: the kernel gradients of every
+ * layer that reads the same input (an MMoE's experts and gates all read x) are xᵀ·dy with the
+ * same x, so it is transposed once a step, not once a layer. A tensor's values never change while
+ * its data lives, so the data's identity and shape name the copy.
  */
 import * as tf from "@tensorflow/tfjs";
 
@@ -55,14 +60,30 @@ function kernelFunc(args: Parameters<tf.KernelFunc>[0]): ReturnType<tf.KernelFun
     const perm = [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2];
     return transpose({ inputs: { x }, backend: args.backend, attrs: { perm } }) as tf.TensorInfo;
   };
-  const at = transposeA ? swapLast(a) : a;
+  const at = transposeA ? transposedFirst(a, swapLast, backend) : a;
   const bt = transposeB ? swapLast(b) : b;
   const out = inner({
     inputs: { a: at, b: bt },
     backend: args.backend,
     attrs: { ...args.attrs, transposeA: false, transposeB: false },
   });
-  if (at !== a) backend.disposeData(at.dataId);
   if (bt !== b) backend.disposeData(bt.dataId);
   return out;
+}
+
+/** The last first operand transposed: its data, its shape, and the copy (freed when replaced). */
+let kept: { dataId: object; shape: string; copy: tf.TensorInfo } | null = null;
+
+function transposedFirst(
+  a: tf.TensorInfo,
+  swapLast: (x: tf.TensorInfo) => tf.TensorInfo,
+  backend: WasmBackend,
+): tf.TensorInfo {
+  const shape = a.shape.join(",");
+  if (kept && kept.dataId === a.dataId && kept.shape === shape) return kept.copy;
+  if (kept) backend.disposeData(kept.copy.dataId);
+  kept = null;
+  const copy = swapLast(a);
+  kept = { dataId: a.dataId, shape, copy };
+  return copy;
 }

@@ -1,0 +1,104 @@
+/**
+ * The wasm backend's replacement Transpose and column Sum (trainer/train/wasm-layout-kernels.ts)
+ * and the matmul's kept transposed operand (trainer/train/wasm-matmul-kernel.ts) give the cpu
+ * backend's values, on shapes that cross the 32×32 tiles, and hand every other case to the
+ * built-in kernels.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { describe, expect, it } from "vitest";
+import { selectBackend } from "../../trainer/train/backend.ts";
+import { lcg } from "./lcg.ts";
+
+function values(n: number, seed: number): Float32Array {
+  const random = lcg(seed);
+  return Float32Array.from({ length: n }, () => random() * 2 - 1);
+}
+
+/** f's result on the cpu backend and on wasm, as plain arrays. */
+async function onBoth(
+  f: () => tf.Tensor,
+): Promise<{ cpu: Float32Array; wasm: Float32Array; shape: number[] }> {
+  await selectBackend("cpu");
+  const c = f();
+  const cpu = Float32Array.from(c.dataSync() as Float32Array);
+  c.dispose();
+  await selectBackend("wasm");
+  const w = f();
+  const wasm = Float32Array.from(w.dataSync() as Float32Array);
+  const shape = w.shape;
+  w.dispose();
+  return { cpu, wasm, shape };
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+describe("wasm layout kernels", () => {
+  it.each([
+    [1, 1],
+    [37, 70],
+    [64, 33],
+    [1024, 124],
+  ])("transposes a [%i, %i] matrix", async (rows, cols) => {
+    const x = values(rows * cols, rows + cols);
+    const { cpu, wasm, shape } = await onBoth(() => tf.transpose(tf.tensor2d(x, [rows, cols])));
+    expect(shape).toEqual([cols, rows]);
+    expect(maxDiff(wasm, cpu)).toBe(0);
+  });
+
+  it("leaves other ranks and permutations to the built-in kernel", async () => {
+    const x = values(2 * 3 * 5, 9);
+    const { cpu, wasm, shape } = await onBoth(() => tf.transpose(tf.tensor3d(x, [2, 3, 5]), [2, 0, 1]));
+    expect(shape).toEqual([5, 2, 3]);
+    expect(maxDiff(wasm, cpu)).toBe(0);
+    const same = await onBoth(() => tf.transpose(tf.tensor2d(x, [5, 6]), [0, 1]));
+    expect(maxDiff(same.wasm, same.cpu)).toBe(0);
+  });
+
+  it.each([
+    [1, 7, false],
+    [1000, 37, false],
+    [65, 128, true],
+  ])("sums a [%i, %i] matrix over its rows (keepDims %s)", async (rows, cols, keepDims) => {
+    const x = values(rows * cols, rows * cols);
+    const { cpu, wasm, shape } = await onBoth(() => tf.sum(tf.tensor2d(x, [rows, cols]), 0, keepDims));
+    expect(shape).toEqual(keepDims ? [1, cols] : [cols]);
+    expect(maxDiff(wasm, cpu)).toBeLessThan(1e-4);
+  });
+
+  it("sums other axes, ranks and dtypes with the built-in kernel", async () => {
+    const x = values(4 * 6, 5);
+    for (const f of [
+      () => tf.sum(tf.tensor2d(x, [4, 6]), 1),
+      () => tf.sum(tf.tensor2d(x, [4, 6]), -2),
+      () => tf.sum(tf.tensor2d(x, [4, 6])),
+      () => tf.sum(tf.tensor3d(x, [2, 3, 4]), 0),
+      () => tf.sum(tf.tensor2d([1, 2, 3, 4], [2, 2], "int32"), 0),
+    ]) {
+      const { cpu, wasm } = await onBoth(f);
+      expect(maxDiff(wasm, cpu)).toBeLessThan(1e-5);
+    }
+  });
+
+  it("reuses a transposed operand only for the same data and shape", async () => {
+    // xᵀ·dy for two layers on one x, then the same data seen through another shape: each
+    // product must be the cpu backend's.
+    const x = values(12 * 8, 1);
+    const dy = values(12 * 5, 2);
+    const other = values(8 * 12, 3);
+    const { cpu, wasm } = await onBoth(() =>
+      tf.tidy(() => {
+        const a = tf.tensor2d(x, [12, 8]);
+        const first = tf.matMul(a, tf.tensor2d(dy, [12, 5]), true, false);
+        const second = tf.matMul(a, tf.tensor2d(dy, [12, 5]), true, false);
+        const reshaped = tf.matMul(tf.reshape(a, [8, 12]), tf.tensor2d(other, [8, 12]), true, false);
+        return tf.concat([first.flatten(), second.flatten(), reshaped.flatten()]);
+      }),
+    );
+    expect(maxDiff(wasm, cpu)).toBeLessThan(1e-5);
+  });
+});
