@@ -84,6 +84,32 @@ describe("wasm layout kernels", () => {
     }
   });
 
+  it("gathers table rows at 1-D and 2-D indices, and refuses an index outside the table", async () => {
+    const table = values(50 * 8, 4);
+    const ids = Int32Array.from({ length: 6 * 5 }, (_, i) => (i * 7) % 50);
+    for (const shape of [[30], [6, 5]]) {
+      const {
+        cpu,
+        wasm,
+        shape: out,
+      } = await onBoth(() => tf.gather(tf.tensor2d(table, [50, 8]), tf.tensor(ids, shape, "int32")));
+      expect(out).toEqual([...shape, 8]);
+      expect(maxDiff(wasm, cpu)).toBe(0);
+    }
+    await selectBackend("wasm");
+    expect(() => tf.gather(tf.tensor2d(table, [50, 8]), tf.tensor1d([3, 50], "int32"))).toThrow(/50/);
+    expect(() => tf.gather(tf.tensor2d(table, [50, 8]), tf.tensor1d([-1], "int32"))).toThrow(/-1/);
+  });
+
+  it("gathers along other axes with the built-in kernel", async () => {
+    const table = values(6 * 8, 5);
+    const { cpu, wasm, shape } = await onBoth(() =>
+      tf.gather(tf.tensor2d(table, [6, 8]), tf.tensor1d([7, 0, 3], "int32"), 1),
+    );
+    expect(shape).toEqual([6, 3]);
+    expect(maxDiff(wasm, cpu)).toBe(0);
+  });
+
   it("reuses a transposed operand only for the same data and shape", async () => {
     // xᵀ·dy for two layers on one x, then the same data seen through another shape: each
     // product must be the cpu backend's.
@@ -96,7 +122,12 @@ describe("wasm layout kernels", () => {
         const first = tf.matMul(a, tf.tensor2d(dy, [12, 5]), true, false);
         const second = tf.matMul(a, tf.tensor2d(dy, [12, 5]), true, false);
         const reshaped = tf.matMul(tf.reshape(a, [8, 12]), tf.tensor2d(other, [8, 12]), true, false);
-        return tf.concat([first.flatten(), second.flatten(), reshaped.flatten()]);
+        // More operands than are kept, then the first again: evicted copies are made anew.
+        const many = [4, 5, 6, 7, 8].map((seed) =>
+          tf.matMul(tf.tensor2d(values(12 * 3, seed), [12, 3]), tf.tensor2d(dy, [12, 5]), true, false),
+        );
+        const again = tf.matMul(a, tf.tensor2d(dy, [12, 5]), true, false);
+        return tf.concat([first, second, reshaped, ...many, again].map((t) => t.flatten()));
       }),
     );
     expect(maxDiff(wasm, cpu)).toBeLessThan(1e-5);

@@ -8,7 +8,11 @@
  * of its layer's matmul. Training runs both for every dense layer of every step: the transposed
  * matmuls (./wasm-matmul-kernel.ts) transpose an operand, and each bias gradient is a Sum over
  * axis 0. Here a transpose walks the heap in 32×32 tiles (both sides stay in cache) and the
- * column sum adds whole rows into one accumulator row, with no transpose at all. Other ranks,
+ * column sum adds whole rows into one accumulator row, with no transpose at all.
+ *
+ * The embedding lookup is a GatherV2 of table rows: the built-in kernel checks each index through
+ * a closure and an assert call before a strided wasm loop (~12 ms a step for a batch of 1024
+ * rows x 40 ids of 8 floats); here one loop checks each index and copies its row. Other ranks,
  * axes and dtypes keep the built-in kernels.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -22,10 +26,11 @@ const TILE = 32;
 
 const builtIn = new Map<string, tf.KernelConfig>();
 
-/** Registers the two kernels over the wasm backend's own (once; a second call does nothing). */
+/** Registers the kernels over the wasm backend's own (once; a second call does nothing). */
 export function registerWasmLayoutKernels(): void {
   override("Transpose", transposeKernel);
   override("Sum", sumKernel);
+  override("GatherV2", gatherKernel);
 }
 
 function override(kernelName: string, kernelFunc: tf.KernelFunc): void {
@@ -105,4 +110,48 @@ export function sumRowsInto(src: Float32Array, dst: Float32Array, rows: number, 
     for (let j = 0; j < cols; j++) acc[j] = acc[j]! + src[from + j]!;
   }
   dst.set(acc);
+}
+
+/** Rows of a table x [V, E] at int32 indices of any shape -> [...indices.shape, E]; else built in. */
+function gatherKernel(args: Parameters<tf.KernelFunc>[0]): ReturnType<tf.KernelFunc> {
+  const x = args.inputs.x as tf.TensorInfo;
+  const indices = args.inputs.indices as tf.TensorInfo;
+  const { axis, batchDims } = args.attrs as unknown as { axis: number; batchDims: number };
+  if (
+    x.dtype !== "float32" ||
+    x.shape.length !== 2 ||
+    indices.dtype !== "int32" ||
+    (axis !== 0 && axis !== -2) ||
+    (batchDims ?? 0) !== 0
+  )
+    return inner("GatherV2", args);
+  const [rows, width] = x.shape as [number, number];
+  const backend = args.backend as unknown as WasmBackend;
+  const out = backend.makeOutput([...indices.shape, width], "float32");
+  gatherRowsInto(
+    backend.typedArrayFromHeap(x) as Float32Array,
+    backend.typedArrayFromHeap(indices) as Int32Array,
+    backend.typedArrayFromHeap(out) as Float32Array,
+    rows,
+    width,
+  );
+  return out;
+}
+
+/** dst[i, :] = table[ids[i], :] for table [rows, width]; throws on an index outside [0, rows). */
+export function gatherRowsInto(
+  table: Float32Array,
+  ids: Int32Array,
+  dst: Float32Array,
+  rows: number,
+  width: number,
+): void {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (!(id >= 0 && id < rows))
+      throw new Error(`GatherV2: the index value ${id} is not in [0, ${rows - 1}]`);
+    const from = id * width;
+    const to = i * width;
+    for (let e = 0; e < width; e++) dst[to + e] = table[from + e]!;
+  }
 }

@@ -9,10 +9,12 @@
  * built-in kernel without transposes, so XNNPACK runs it. Batched (3-D) products keep the
  * built-in path, where both routes are the slow loop.
  *
- * The last transposed first operand is kept for the next product: the kernel gradients of every
- * layer that reads the same input (an MMoE's experts and gates all read x) are xᵀ·dy with the
- * same x, so it is transposed once a step, not once a layer. A tensor's values never change while
- * its data lives, so the data's identity and shape name the copy.
+ * The last few transposed first operands are kept for the next products: the kernel gradients of
+ * every layer that reads the same input (an MMoE's experts and gates all read x) are xᵀ·dy with
+ * the same x, so it is transposed once a step, not once a layer. Backpropagation visits those
+ * layers between others (expert 3's second layer, its first, expert 2's second, ...), so one
+ * kept copy would be evicted before its next use; KEPT copies are. A tensor's values never change
+ * while its data lives, so the data's identity and shape name a copy.
  */
 import * as tf from "@tensorflow/tfjs";
 
@@ -71,8 +73,11 @@ function kernelFunc(args: Parameters<tf.KernelFunc>[0]): ReturnType<tf.KernelFun
   return out;
 }
 
-/** The last first operand transposed: its data, its shape, and the copy (freed when replaced). */
-let kept: { dataId: object; shape: string; copy: tf.TensorInfo } | null = null;
+/** How many transposed first operands are kept (a few MB at training batch sizes). */
+const KEPT = 4;
+
+/** The last first operands transposed, most recently used last: data, shape, copy. */
+const kept: { dataId: object; shape: string; copy: tf.TensorInfo }[] = [];
 
 function transposedFirst(
   a: tf.TensorInfo,
@@ -80,10 +85,15 @@ function transposedFirst(
   backend: WasmBackend,
 ): tf.TensorInfo {
   const shape = a.shape.join(",");
-  if (kept && kept.dataId === a.dataId && kept.shape === shape) return kept.copy;
-  if (kept) backend.disposeData(kept.copy.dataId);
-  kept = null;
+  const at = kept.findIndex((k) => k.dataId === a.dataId && k.shape === shape);
+  if (at >= 0) {
+    const [hit] = kept.splice(at, 1);
+    kept.push(hit!);
+    return hit!.copy;
+  }
   const copy = swapLast(a);
-  kept = { dataId: a.dataId, shape, copy };
+  kept.push({ dataId: a.dataId, shape, copy });
+  // Freed when evicted: the copy is the backend's data, never a tensor the engine tracks.
+  if (kept.length > KEPT) backend.disposeData(kept.shift()!.copy.dataId);
   return copy;
 }
