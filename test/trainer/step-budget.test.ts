@@ -1,5 +1,6 @@
 /** Default batch size and epochs: small files get smaller batches and more epochs. */
 import { describe, expect, it } from "vitest";
+import { canStartWorkers } from "../../trainer/train/parallel-optimizer.ts";
 import {
   defaultBatchSize,
   defaultEpochs,
@@ -8,6 +9,8 @@ import {
   MIN_BATCH,
   MIN_EPOCHS,
   MIN_STEPS,
+  PARALLEL_ROWS,
+  stepBudget,
 } from "../../trainer/train/step-budget.ts";
 
 describe("step budget", () => {
@@ -38,5 +41,26 @@ describe("step budget", () => {
       expect(e).toBeLessThanOrEqual(MAX_EPOCHS);
     }
     expect(defaultEpochs(100, 64)).toBe(MAX_EPOCHS);
+  });
+
+  it("splits batches over two threads from PARALLEL_ROWS rows on a CPU backend with two cores", () => {
+    const host = { backend: "wasm", rankingLoss: 0, cores: 2, workerThreads: true };
+    expect(stepBudget(PARALLEL_ROWS, {}, host).workers).toBe(2);
+    expect(stepBudget(PARALLEL_ROWS - 1, {}, host).workers).toBe(1);
+    expect(stepBudget(1e6, {}, { ...host, backend: "cpu", cores: 64 }).workers).toBe(2);
+    // One thread where a second cannot start or cannot help.
+    expect(stepBudget(1e6, {}, { ...host, cores: 1 }).workers).toBe(1);
+    expect(stepBudget(1e6, {}, { ...host, backend: "webgpu" }).workers).toBe(1);
+    expect(stepBudget(1e6, {}, { ...host, backend: "tensorflow" }).workers).toBe(1);
+    expect(stepBudget(1e6, {}, { ...host, rankingLoss: 0.5 }).workers).toBe(1);
+    expect(stepBudget(1e6, {}, { ...host, workerThreads: false }).workers).toBe(1);
+    // A given count wins either way; without a host, one thread.
+    expect(stepBudget(10, { workers: 3 }, host).workers).toBe(3);
+    expect(stepBudget(1e6, { workers: 1 }, host).workers).toBe(1);
+    expect(stepBudget(1e6, {}).workers).toBe(1);
+  });
+
+  it("knows worker threads can start from the sources (tsx and the worker file are there)", () => {
+    expect(canStartWorkers()).toBe(true);
   });
 });

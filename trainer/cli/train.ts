@@ -13,6 +13,7 @@ import {
   MIN_BATCH,
   MIN_EPOCHS,
   MIN_STEPS,
+  PARALLEL_ROWS,
   STEPS_PER_EPOCH,
 } from "../train/step-budget.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
@@ -122,7 +123,7 @@ const program = new Command("train")
   .option("--l2 <x>", "sets both --embedding-l2 and --kernel-l2 (either given wins)", nonNegativeNumber)
   .option(
     "--workers <n>",
-    `threads computing each batch's gradients (2: split every batch with a worker thread; default ${DEFAULT_TRAIN_ARGS.workers})`,
+    `threads computing each batch's gradients (2: split every batch with a worker thread; default 2 from ${PARALLEL_ROWS.toLocaleString("en-US")} training rows on 2+ cores, else 1)`,
     positiveInt,
   )
   .option("--resume", "continue an interrupted run from OUT/checkpoint (same data, spec and options)")
@@ -173,7 +174,7 @@ await runCli(async () => {
       `rows without a label, left out of that task's loss and metrics (missingLabel "mask"): ${unlabelled.map(([t, n]) => `${t} ${n}`).join(", ")}`,
     );
   console.log(
-    `trained ${opts.arch} on ${summary.trainRows} rows (validation ${summary.validRows}, ${summary.split} split), backend ${summary.backend}, batch ${summary.batchSize}, best epoch ${summary.bestEpoch} of at most ${summary.maxEpochs}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    `trained ${opts.arch} on ${summary.trainRows} rows (validation ${summary.validRows}, ${summary.split} split), backend ${summary.backend}${summary.workers > 1 ? ` (${summary.workers} threads)` : ""}, batch ${summary.batchSize}, best epoch ${summary.bestEpoch} of at most ${summary.maxEpochs}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
   if (summary.calibration)
     console.log(

@@ -15,8 +15,9 @@
  * the current dense parameters (tens of thousands of floats, well under a millisecond to copy)
  * and the embedding rows the shard reads, which keeps them exactly in step with the optimiser.
  */
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import type { WeightingKind } from "../artifact/trained-model.ts";
@@ -314,6 +315,20 @@ interface WorkerHandle {
   /** Waits (blocking this thread) for the worker's next reply. */
   receive(timeoutMs: number, what: string): Exclude<WorkerReply, { error: string }>;
   stop(): void;
+}
+
+/**
+ * Whether worker threads can start in this process: the worker's source file sits beside this
+ * one and tsx resolves. A bundle (scripts/bundle-gpu.ts) has neither, so it trains on one thread
+ * unless --workers asks for more (which then fails, saying why).
+ */
+export function canStartWorkers(): boolean {
+  try {
+    createRequire(import.meta.url).resolve("tsx");
+    return existsSync(fileURLToPath(new URL("./parallel-worker.ts", import.meta.url)));
+  } catch {
+    return false;
+  }
 }
 
 /**

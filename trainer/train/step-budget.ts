@@ -32,11 +32,48 @@ export function defaultEpochs(trainRows: number, batchSize: number): number {
   return Math.min(MAX_EPOCHS, Math.max(MIN_EPOCHS, Math.ceil(MIN_STEPS / stepsPerEpoch)));
 }
 
-/** The batch size and most epochs of a run: those given, the defaults above for the rest. */
+/**
+ * From this many training rows a run splits each batch over two threads by default. Below it the
+ * worker's start (~1-2 s: it loads tsx, tfjs and its backend) is a large share of the run, and a
+ * small file's batches (64-256 rows) leave each thread too little work per step to gain.
+ */
+export const PARALLEL_ROWS = 20_000;
+
+/** What decides whether a run can split its batches (./parallel-optimizer.ts checkWorkers). */
+export interface ParallelHost {
+  /** The backend the run trains on: only the wasm and cpu backends run one step per thread. */
+  backend: string;
+  /** A listwise ranking loss needs whole groups in one batch. */
+  rankingLoss: number;
+  /** Cores this process may use (os.availableParallelism()). */
+  cores: number;
+  /** Whether worker threads can start here (./parallel-optimizer.ts canStartWorkers). */
+  workerThreads: boolean;
+}
+
+/**
+ * Threads per step when the command names none: 2 on a host with two cores or more, for a file
+ * of PARALLEL_ROWS training rows or more, on a backend that runs on the CPU, without a ranking
+ * loss; else 1. Two threads, not one per core: each step posts the dense parameters to every
+ * worker and averages their gradients, and the data-parallel gain measured on 2 cores (bench:train
+ * --group workers) is what a third thread would have to beat on a larger host too.
+ */
+export function defaultWorkers(trainRows: number, host: ParallelHost): number {
+  const cpuBackend = host.backend === "wasm" || host.backend === "cpu";
+  const parallel = host.workerThreads && host.cores >= 2 && host.rankingLoss === 0;
+  return cpuBackend && parallel && trainRows >= PARALLEL_ROWS ? 2 : 1;
+}
+
+/** The batch size, most epochs and threads of a run: those given, the defaults above for the rest. */
 export function stepBudget(
   trainRows: number,
-  given: { batchSize?: number | undefined; epochs?: number | undefined },
-): { batchSize: number; epochs: number } {
+  given: { batchSize?: number | undefined; epochs?: number | undefined; workers?: number | undefined },
+  host?: ParallelHost,
+): { batchSize: number; epochs: number; workers: number } {
   const batchSize = given.batchSize ?? defaultBatchSize(trainRows);
-  return { batchSize, epochs: given.epochs ?? defaultEpochs(trainRows, batchSize) };
+  return {
+    batchSize,
+    epochs: given.epochs ?? defaultEpochs(trainRows, batchSize),
+    workers: given.workers ?? (host ? defaultWorkers(trainRows, host) : 1),
+  };
 }

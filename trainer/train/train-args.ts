@@ -60,7 +60,11 @@ export interface TrainArgs {
   embeddingL2?: number;
   /** L2 on dense kernels alone, over l2. */
   kernelL2?: number;
-  /** Threads computing each batch's gradients (1: this thread only; ./parallel-optimizer.ts). */
+  /**
+   * Threads computing each batch's gradients (1: this thread only; ./parallel-optimizer.ts).
+   * Default: 2 from 20,000 training rows on a host with two cores or more, on the wasm or cpu
+   * backend, without a ranking loss; else 1 (./step-budget.ts defaultWorkers).
+   */
   workers?: number;
 }
 
@@ -92,7 +96,7 @@ export const TRAIN_ARG_KEYS = [
 ] as const satisfies readonly (keyof TrainArgs)[];
 
 /** The fields that are optional even resolved: the step budget, or nothing, stands in for them. */
-type Unresolved = "epochs" | "batchSize" | "timeColumn" | "taskWeights";
+type Unresolved = "epochs" | "batchSize" | "timeColumn" | "taskWeights" | "workers";
 
 /** Arguments with every default applied; `l2` as the pair the optimiser takes. */
 export type ResolvedTrainArgs = Required<Omit<TrainArgs, Unresolved | "l2" | "embeddingL2" | "kernelL2">> &
@@ -117,7 +121,6 @@ export const DEFAULT_TRAIN_ARGS = {
   patience: DEFAULT_TRAIN_OPTIONS.patience,
   embeddingL2: DEFAULT_L2.embedding,
   kernelL2: DEFAULT_L2.kernel,
-  workers: 1,
 } as const satisfies TrainArgs;
 
 /** The training arguments among `values` (a CLI's parsed flags, a config section) that are set. */
@@ -153,6 +156,6 @@ export function resolveTrainArgs(given: TrainArgs): ResolvedTrainArgs {
       embedding: given.embeddingL2 ?? given.l2 ?? d.embeddingL2,
       kernel: given.kernelL2 ?? given.l2 ?? d.kernelL2,
     },
-    workers: given.workers ?? d.workers,
+    ...(given.workers !== undefined ? { workers: given.workers } : {}),
   };
 }

@@ -1,5 +1,6 @@
 /** The `train` verb: spec + data -> encoder, network, validation metrics, saved model directory. */
 import { createHash } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { type EncoderState, embeddingPools } from "../../shared/encoder/state.ts";
@@ -18,7 +19,7 @@ import { validationDiagnostics } from "../report/validation-diagnostics.ts";
 import { selectBackend } from "../train/backend.ts";
 import { calibrateHeads, type HeadCalibration } from "../train/calibrate-heads.ts";
 import { validationScore } from "../train/early-stopping.ts";
-import { checkWorkers } from "../train/parallel-optimizer.ts";
+import { canStartWorkers, checkWorkers } from "../train/parallel-optimizer.ts";
 import { stepBudget } from "../train/step-budget.ts";
 import { scaleHeads } from "../train/target-scale.ts";
 import { type ResolvedTrainArgs, resolveTrainArgs, type TrainArgs } from "../train/train-args.ts";
@@ -64,9 +65,10 @@ export interface TrainSummary {
   /** Per task that masks missing labels: rows kept for the other tasks without its label. */
   unlabelled: Record<string, number>;
   split: "random" | "group" | "time";
-  /** The batch size and the most epochs the run had (../train/step-budget.ts when not given). */
+  /** The batch size, the most epochs and the threads per step the run had (../train/step-budget.ts when not given). */
   batchSize: number;
   maxEpochs: number;
+  workers: number;
   /** With initFrom: what the earlier model's weights covered. */
   warmStart?: WarmStartReport;
   bestEpoch: number;
@@ -79,7 +81,12 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
   const args = resolveTrainArgs(cmd);
   const { spec, taskWeights, backend, previous } = await prepareRun(cmd, args);
   const data = await splitData(cmd, args, spec);
-  const budget = stepBudget(data.train.rows, args);
+  const budget = stepBudget(data.train.rows, args, {
+    backend,
+    rankingLoss: args.rankingLoss,
+    cores: availableParallelism(),
+    workerThreads: canStartWorkers(),
+  });
   const config = networkConfig(args, spec, data, previous);
   const { result, warm } = fitNetwork(cmd, args, config, data, previous, taskWeights, budget);
   const weights = readWeights(result.params);
@@ -104,6 +111,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     split: data.split,
     batchSize: budget.batchSize,
     maxEpochs: budget.epochs,
+    workers: budget.workers,
     bestEpoch: result.bestEpoch,
     validation,
     ...(calibration.heads ? { calibration: calibration.heads } : {}),
@@ -132,7 +140,7 @@ async function prepareRun(cmd: TrainCommand, args: ResolvedTrainArgs) {
   const spec = await readSpecFile(cmd.spec);
   const taskWeights = resolveTaskWeights(spec, args.taskWeights);
   validationScore(args.earlyStop, spec.tasks);
-  checkWorkers(args.workers, args);
+  if (args.workers !== undefined) checkWorkers(args.workers, args);
   const backend = await selectBackend(args.backend);
   const previous = cmd.initFrom !== undefined ? await loadTrainedModel(cmd.initFrom) : undefined;
   return { spec, taskWeights, backend, previous };
@@ -204,7 +212,7 @@ function fitNetwork(
   data: Data,
   previous: TrainedModel | undefined,
   taskWeights: Record<string, number>,
-  budget: { batchSize: number; epochs: number },
+  budget: { batchSize: number; epochs: number; workers: number },
 ): { result: TrainResult; warm?: WarmStartReport } {
   let warm: WarmStartReport | undefined;
   const fingerprint = runFingerprint(cmd, args, data.encoder);
@@ -235,7 +243,7 @@ function fitNetwork(
     patience: args.patience,
     l2: args.l2,
     rankingLoss: args.rankingLoss,
-    workers: args.workers,
+    workers: budget.workers,
     seed: args.seed,
     taskWeights,
     ...(cmd.onEpoch ? { onEpoch: cmd.onEpoch } : {}),
