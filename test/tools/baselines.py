@@ -97,15 +97,19 @@ def target_encode(train_codes, y, test_codes, folds=5, smoothing=20):
     return encoded, encode(train_codes, y, test_codes)
 
 
-def main():
+def read_pair():
+    """--train, --test and --spec from the command line: the spec, then each file as read()."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--train", required=True)
     ap.add_argument("--test", required=True)
     ap.add_argument("--spec", required=True)
     args = ap.parse_args()
     spec = json.load(open(args.spec))
-    tn, tc, tt, ty = read(args.train, spec)
-    vn, vc, vt, vy = read(args.test, spec)
+    return spec, read(args.train, spec), read(args.test, spec)
+
+
+def main():
+    spec, (tn, tc, tt, ty), (vn, vc, vt, vy) = read_pair()
     for name in tt:
         ti, vi = indicators(tt[name], vt[name])
         tn, vn = np.concatenate([tn, ti], axis=1), np.concatenate([vn, vi], axis=1)

@@ -16,7 +16,6 @@ file: AUC for a binary task, for a regression task the MSE after the task's tran
 rows that have a label (both as baselines.py reports them). Needs python3-xgboost and
 python3-sklearn (Debian) - a benchmark tool, not part of the test suite.
 """
-import argparse
 import json
 import os
 import sys
@@ -26,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xgboost as xgb  # noqa: E402
-from baselines import indicators, is_regression, read, target_encode  # noqa: E402
+from baselines import indicators, is_regression, read_pair, target_encode  # noqa: E402
 from sklearn.metrics import mean_squared_error, roc_auc_score  # noqa: E402
 
 GRID = [{"learning_rate": lr, "max_leaves": leaves} for lr in (0.03, 0.1) for leaves in (15, 63)]
@@ -69,15 +68,8 @@ def codes(train_col, test_col, missing):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--train", required=True)
-    ap.add_argument("--test", required=True)
-    ap.add_argument("--spec", required=True)
-    args = ap.parse_args()
-    spec = json.load(open(args.spec))
+    spec, (tn, tc, tt, ty), (vn, vc, vt, vy) = read_pair()
     missing = set(spec.get("missing", ["", "?", "NA"]))
-    tn, tc, tt, ty = read(args.train, spec)
-    vn, vc, vt, vy = read(args.test, spec)
     for name in tt:
         ti, vi = indicators(tt[name], vt[name])
         tn, vn = np.concatenate([tn, ti], axis=1), np.concatenate([vn, vi], axis=1)

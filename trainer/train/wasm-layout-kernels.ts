@@ -58,13 +58,22 @@ function transposeKernel(args: Parameters<tf.KernelFunc>[0]): ReturnType<tf.Kern
   if (x.dtype !== "float32" || x.shape.length !== 2 || perm[0] !== 1 || perm[1] !== 0)
     return inner("Transpose", args);
   const [rows, cols] = x.shape as [number, number];
+  return fromHeap(args, x, [cols, rows], (src, dst) => transposeInto(src, dst, rows, cols));
+}
+
+/** A new float32 tensor of `shape`, written by `fill` from x's values, both views of the heap. */
+function fromHeap(
+  args: Parameters<tf.KernelFunc>[0],
+  x: tf.TensorInfo,
+  shape: number[],
+  fill: (src: Float32Array, dst: Float32Array, backend: WasmBackend) => void,
+): tf.TensorInfo {
   const backend = args.backend as unknown as WasmBackend;
-  const out = backend.makeOutput([cols, rows], "float32");
-  transposeInto(
+  const out = backend.makeOutput(shape, "float32");
+  fill(
     backend.typedArrayFromHeap(x) as Float32Array,
     backend.typedArrayFromHeap(out) as Float32Array,
-    rows,
-    cols,
+    backend,
   );
   return out;
 }
@@ -91,15 +100,7 @@ function sumKernel(args: Parameters<tf.KernelFunc>[0]): ReturnType<tf.KernelFunc
   if (x.dtype !== "float32" || x.shape.length !== 2 || axes.length !== 1 || axes[0] !== 0)
     return inner("Sum", args);
   const [rows, cols] = x.shape as [number, number];
-  const backend = args.backend as unknown as WasmBackend;
-  const out = backend.makeOutput(keepDims ? [1, cols] : [cols], "float32");
-  sumRowsInto(
-    backend.typedArrayFromHeap(x) as Float32Array,
-    backend.typedArrayFromHeap(out) as Float32Array,
-    rows,
-    cols,
-  );
-  return out;
+  return fromHeap(args, x, keepDims ? [1, cols] : [cols], (src, dst) => sumRowsInto(src, dst, rows, cols));
 }
 
 /** dst[j] = Σ_i src[i, j] for src [rows, cols] row-major, in float64 per column. */
@@ -126,16 +127,9 @@ function gatherKernel(args: Parameters<tf.KernelFunc>[0]): ReturnType<tf.KernelF
   )
     return inner("GatherV2", args);
   const [rows, width] = x.shape as [number, number];
-  const backend = args.backend as unknown as WasmBackend;
-  const out = backend.makeOutput([...indices.shape, width], "float32");
-  gatherRowsInto(
-    backend.typedArrayFromHeap(x) as Float32Array,
-    backend.typedArrayFromHeap(indices) as Int32Array,
-    backend.typedArrayFromHeap(out) as Float32Array,
-    rows,
-    width,
+  return fromHeap(args, x, [...indices.shape, width], (table, dst, backend) =>
+    gatherRowsInto(table, backend.typedArrayFromHeap(indices) as Int32Array, dst, rows, width),
   );
-  return out;
 }
 
 /** dst[i, :] = table[ids[i], :] for table [rows, width]; throws on an index outside [0, rows). */
