@@ -3,7 +3,7 @@ import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { type Duplex, pipeline, type Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
-import { parse } from "csv-parse";
+import Papa from "papaparse";
 import type { DatasetSpec } from "../../shared/spec.ts";
 
 export type RawRecord = Record<string, unknown>;
@@ -45,42 +45,204 @@ export async function* readRecords(file: string, spec: ReadOptions): AsyncGenera
   else yield* readCsv(file, spec);
 }
 
+const RAGGED = "the row does not have one field per column of the header";
+
+/**
+ * The longest incomplete record kept while waiting for its end. Past it the text is almost surely a
+ * quote left open, which would otherwise swallow the rest of the log into memory.
+ */
+const MAX_RECORD_CHARS = 64 * 1024 * 1024;
+
+/** What papaparse's core parser returns for one piece of text. */
+interface ParsedText {
+  data: string[][];
+  errors: Papa.ParseError[];
+  meta: { cursor: number };
+}
+
+/**
+ * CSV through papaparse's core parser (Papa.Parser), fed the file one chunk at a time by a
+ * for-await loop. Papa.parse's own stream reading is not used: its pause() stops the rows but not
+ * the reads, so a slow consumer would end up with the whole file queued in memory. Pulling chunks
+ * here lets the consumer set the pace; memory holds one chunk's records and one incomplete record.
+ * Papa.Parser is exported but not part of papaparse's documented API: the version is pinned, and
+ * test/trainer/read-rows.test.ts covers what this reader relies on.
+ *
+ * The parser sees arrays of strings (its fastest mode); the header, empty lines, ragged rows and
+ * line numbers are handled here so that they behave as the spec says, whatever papaparse's
+ * header mode would do (it renames duplicate names and guesses the line break).
+ */
 async function* readCsv(file: string, spec: ReadOptions): AsyncGenerator<SourceRecord> {
-  const parser = open(
-    file,
-    parse({
-      delimiter: spec.delimiter,
-      columns: spec.header ? true : spec.columns,
-      // A byte-order mark (spreadsheet exports) would otherwise stick to the first column's name.
-      bom: true,
-      trim: false,
-      skip_empty_lines: true,
-      // Ragged rows come through (flagged below), so the error budget can skip them.
-      relax_column_count: true,
-      info: true,
-    }),
-  );
-  let ragged = 0;
+  const delimiter = spec.delimiter ?? ",";
+  // papaparse would quietly fall back to "," for these.
+  if (Papa.BAD_DELIMITERS.includes(delimiter))
+    throw new DataError(`${file}: ${JSON.stringify(delimiter)} cannot be the CSV delimiter`);
+  if (!spec.header && !spec.columns)
+    throw new DataError(`${file}: without a header row the spec must name the columns ("columns")`);
+  const csv = csvRecords(file, delimiter, spec.header ? undefined : spec.columns);
+  const source = open(file);
+  // Strings of whole characters: the decoder holds back the bytes of a character that a read
+  // splits, which the parser (working on strings) could not put together again.
+  source.setEncoding("utf8");
   try {
-    for await (const item of parser as AsyncIterable<{
-      record: RawRecord;
-      info: { lines: number; invalid_field_length: number };
-    }>) {
-      const { lines, invalid_field_length } = item.info;
-      if (invalid_field_length === ragged) {
-        yield { record: item.record, line: lines };
-        continue;
-      }
-      ragged = invalid_field_length;
-      yield {
-        record: item.record,
-        line: lines,
-        problem: "the row does not have one field per column of the header",
-      };
+    for await (const chunk of source as AsyncIterable<string>) {
+      const { records, error } = csv.add(chunk);
+      for (const record of records) yield record;
+      if (error) throw error;
     }
+    const { records, error } = csv.end();
+    for (const record of records) yield record;
+    if (error) throw error;
   } catch (error) {
+    if (error instanceof DataError) throw error;
     throw new DataError(`${file}: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/**
+ * Records that a piece of text completes, in arrays rather than a generator (each record
+ * through a generator costs a promise more in the reader). A malformed quote ends the records
+ * with its error, to be thrown once the records before it are out.
+ */
+interface Batch {
+  records: SourceRecord[];
+  error?: DataError;
+}
+
+/** The records of CSV text given in pieces: `add` for each piece, `end` after the last. */
+function csvRecords(file: string, delimiter: string, names: string[] | undefined) {
+  let columns = names;
+  let make: ((row: string[]) => RawRecord) | undefined;
+  let parser: Papa.Parser | undefined;
+  /** "\n", with a "\r" before it removed from the row (CRLF and mixed files); "\r" for CR-only files. */
+  let newline: "\n" | "\r" = "\n";
+  /** Text after the last complete record, and the line it starts on. */
+  let pending = "";
+  let line = 1;
+  let started = false;
+  /**
+   * A record longer than the text so far is parsed again only once the text has doubled (or passed
+   * MAX_RECORD_CHARS), so that a record spanning many chunks costs linear time, not one full parse
+   * per chunk.
+   */
+  let parseAt = 0;
+
+  function take(final: boolean): Batch {
+    const records: SourceRecord[] = [];
+    const text = pending;
+    if (!parser) {
+      // A "\r" with no "\n" anywhere in the first piece is a CR-only file (old Mac exports); a "\r"
+      // at its very end may be the first half of a CRLF.
+      const cr = text.indexOf("\r");
+      newline = text.includes("\n") || cr === -1 || cr === text.length - 1 ? "\n" : "\r";
+      parser = new Papa.Parser({ delimiter, newline, quoteChar: '"' });
+    }
+    const { data, errors, meta } = parser.parse(text, 0, !final) as ParsedText;
+    const cursor = final ? text.length : meta.cursor;
+    // Only a quoted field can hold a line break, so text without quotes has one line per row.
+    const quoted = text.includes('"');
+    pending = text.slice(cursor);
+    parseAt = cursor === 0 ? Math.min(text.length * 2, MAX_RECORD_CHARS + 1) : 0;
+    // An error in the incomplete last row may be a false alarm (text that ends after a closing
+    // quote and a space, before the delimiter that makes them valid); that row is parsed again
+    // with more text, so only complete rows' errors count.
+    let bad: Papa.ParseError | undefined;
+    let badRow = data.length;
+    for (const error of errors) {
+      const row = final ? Math.min(error.row ?? 0, data.length - 1) : (error.row ?? data.length);
+      if (row < badRow) [bad, badRow] = [error, row];
+    }
+    for (let i = 0; i < data.length; i++) {
+      const row = data[i]!;
+      const start = line;
+      line += quoted ? 1 + breaks(row, newline) : 1;
+      if (i === badRow)
+        return { records, error: new DataError(`${file}: line ${start}: ${quoteProblem(bad!)}`) };
+      if (newline === "\n") {
+        const last = row[row.length - 1]!;
+        if (last.charCodeAt(last.length - 1) === 13) row[row.length - 1] = last.slice(0, -1);
+      }
+      if (row.length === 1 && row[0] === "") continue; // an empty line
+      if (!columns) {
+        columns = row;
+        continue;
+      }
+      make ??= recordMaker(columns);
+      if (row.length === columns.length) {
+        records.push({ record: make(row), line: start });
+        continue;
+      }
+      // A ragged row: the fields it has, by position; fields past the header's are dropped.
+      const record: RawRecord = {};
+      const n = Math.min(row.length, columns.length);
+      for (let j = 0; j < n; j++) record[columns[j]!] = detached(row[j]!);
+      records.push({ record, line: start, problem: RAGGED });
+    }
+    if (pending.length > MAX_RECORD_CHARS) {
+      const error = new DataError(
+        `${file}: line ${line}: a record longer than 64 MiB; is a quote left open?`,
+      );
+      return { records, error };
+    }
+    return { records };
+  }
+
+  return {
+    add(chunk: string): Batch {
+      if (!started) {
+        started = true;
+        // A byte-order mark (spreadsheet exports) would otherwise stick to the first column's name
+        // (and hide an opening quote from the parser).
+        if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
+      }
+      pending += chunk;
+      return pending.length >= parseAt ? take(false) : { records: [] };
+    },
+    end(): Batch {
+      return take(true);
+    },
+  };
+}
+
+/** Line breaks inside a row's fields (quoted ones), so the next row's line number stays right. */
+function breaks(row: string[], newline: string): number {
+  let n = 0;
+  for (const field of row)
+    for (let at = field.indexOf(newline); at !== -1; at = field.indexOf(newline, at + 1)) n++;
+  return n;
+}
+
+/**
+ * A field as a string of its own. V8 makes substrings of 13 characters or more as views into the
+ * text they were cut from, so one field kept by a consumer (a category in a vocabulary, a group id)
+ * would keep its whole chunk alive, and a vocabulary built over a long log most of the log.
+ * Concatenating and slicing makes V8 copy the characters into a string the size of the field.
+ */
+function detached(field: string): string {
+  return field.length < 13 ? field : ` ${field}`.slice(1);
+}
+
+/**
+ * Makes a record from a row with one field per column: a function with an object literal of the
+ * column names, which V8 builds from one template, about twice as fast as adding the properties
+ * one by one (the bulk of the reader's time on wide files). The names enter the source only as
+ * JSON string literals; "__proto__" is written as a computed key so that it stays a property and
+ * does not set the prototype. A name given twice keeps its last field, as the loop would.
+ */
+function recordMaker(columns: readonly string[]): (row: string[]) => RawRecord {
+  const fields = columns.map((name, j) => {
+    const key = JSON.stringify(name);
+    return `${name === "__proto__" ? `[${key}]` : key}: own(row[${j}])`;
+  });
+  const make = new Function("own", `return (row) => ({ ${fields.join(", ")} });`);
+  return make(detached) as (row: string[]) => RawRecord;
+}
+
+function quoteProblem(error: Papa.ParseError): string {
+  if (error.code === "MissingQuotes") return "a quoted field is not closed before the end of the file";
+  if (error.code === "InvalidQuotes")
+    return "a quote in a quoted field is neither doubled nor followed by the delimiter or the end of the line";
+  return error.message;
 }
 
 async function* readJsonl(file: string): AsyncGenerator<SourceRecord> {
