@@ -57,7 +57,10 @@ await runCli(async () => {
     out.end();
     await once(out, "finish");
   } catch (error) {
-    // No half-written output: the partial file is removed, and --out is never created.
+    // No half-written output: the partial file is removed, and --out is never created. A write
+    // still in flight fails once the stream is destroyed (ERR_STREAM_DESTROYED); the error that
+    // stopped predict is the one to report, so the stream's own is dropped.
+    out.on("error", () => {});
     out.destroy();
     await rm(tmp, { force: true });
     throw error;
