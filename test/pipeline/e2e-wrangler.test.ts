@@ -32,7 +32,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   freePort,
   groupProcesses,
@@ -65,8 +65,10 @@ let registry: Registry;
 /** A POST /v1/rerank body over the pipeline models' features (all share the simulator's spec). */
 let body: string;
 const lines: string[] = [];
+const started = performance.now();
+/** Each line with the seconds since the file started, so a stalled step shows where it stalled. */
 const log = (line: string) => {
-  lines.push(line);
+  lines.push(`${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s  ${line}`);
 };
 
 /** A model as the worker reports it. */
@@ -224,6 +226,15 @@ afterAll(async () => {
 }, 60_000);
 
 // ---- the cases ----------------------------------------------------------------------------------
+
+beforeEach(({ onTestFailed }) => {
+  // A case that fails, or runs out of time inside a pipeline step, prints what its runs logged:
+  // a timeout's own message names no step.
+  const from = lines.length;
+  onTestFailed(() => {
+    console.log(`pipeline lines of the failed case:\n${lines.slice(from).join("\n") || "(none)"}`);
+  });
+});
 
 describe("pipeline faults against wrangler dev on local R2/KV", { timeout: 120_000 }, () => {
   it("v1 is published, the smoke test passes against wrangler dev, and /v1/rerank answers with v1", async () => {

@@ -53,6 +53,8 @@ export interface LocalRegistryOptions {
    * when it has one, else its `id`. Default DEFAULT_NAMESPACE_ID.
    */
   namespaceId?: string;
+  /** How long one try of a call may take before a fresh workerd tries again (CALL_TIMEOUT_MS). */
+  callTimeoutMs?: number;
 }
 
 /**
@@ -93,6 +95,15 @@ interface Opened {
  */
 const ATTEMPTS = 5;
 const RETRY_DELAY_MS = 50;
+/**
+ * How long one try may take (a call takes ~15 ms; a start ~1 s, more on a loaded host) before
+ * the registry's workerd is stopped and a fresh one tries again. workerd has crashed on SQLite
+ * contention with another process on the same state (workers-sdk #14916, #15538): a nightly run
+ * must fail with a reason, or go on, not wait forever holding the pipeline's lock. (A workerd
+ * stopped outright still blocks: miniflare's binding proxies read properties synchronously.)
+ */
+export const CALL_TIMEOUT_MS = 20_000;
+export const START_TIMEOUT_MS = 60_000;
 
 /** A Registry over `wrangler dev --persist-to` state; close() stops its workerd process. */
 export class LocalRegistry implements Registry {
@@ -104,17 +115,18 @@ export class LocalRegistry implements Registry {
   /** The KV namespace id written (options.namespaceId). */
   readonly namespaceId: string;
   #opened: Promise<Opened> | undefined;
+  readonly #callTimeoutMs: number;
 
   constructor(options: LocalRegistryOptions) {
     this.persistTo = resolve(options.persistTo);
     this.bucketName = options.bucket ?? DEFAULT_BUCKET;
     this.namespaceId = options.namespaceId ?? DEFAULT_NAMESPACE_ID;
     this.describe = `local:${this.persistTo}`;
+    this.#callTimeoutMs = options.callTimeoutMs ?? CALL_TIMEOUT_MS;
   }
 
-  async get(key: string): Promise<StoredObject | undefined> {
-    const { bucket } = await this.#open();
-    return retried(`get ${key}`, async () => {
+  get(key: string): Promise<StoredObject | undefined> {
+    return this.#call(`get ${key}`, async ({ bucket }) => {
       const object = await bucket.get(key);
       if (!object) return undefined;
       return { bytes: new Uint8Array(await object.arrayBuffer()), etag: object.etag };
@@ -122,42 +134,34 @@ export class LocalRegistry implements Registry {
   }
 
   async put(key: string, bytes: Uint8Array, options: { ifAbsent?: boolean } = {}): Promise<boolean> {
-    const { bucket } = await this.#open();
     if (!options.ifAbsent) {
-      await retried(`put ${key}`, () => bucket.put(key, bytes));
+      await this.#call(`put ${key}`, ({ bucket }) => bucket.put(key, bytes));
       return true;
     }
     // etagDoesNotMatch "*" is R2's "only if no object has this key": workerd checks and writes in
     // one transaction of the bucket's Durable Object, so of concurrent writers exactly one wins
     // (test/pipeline/registry-local.test.ts), and put resolves null for the others.
-    let failed = false;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const written = await bucket.put(key, bytes, { onlyIf: { etagDoesNotMatch: "*" } });
-        if (written) return true;
-        // After a failed try the object may be the one that try wrote (the error came after the
-        // commit): the same bytes there mean this call's write is the one that landed.
-        return failed && (await this.#holds(bucket, key, bytes));
-      } catch (error) {
-        if (attempt >= ATTEMPTS) throw callError(`put ${key}`, error);
-        failed = true;
-        await sleep(RETRY_DELAY_MS * attempt);
-      }
-    }
+    let tries = 0;
+    return this.#call(`put ${key}`, async ({ bucket }) => {
+      const retry = tries++ > 0;
+      const written = await bucket.put(key, bytes, { onlyIf: { etagDoesNotMatch: "*" } });
+      if (written) return true;
+      // An earlier try that failed or ran out of time may have committed all the same: the same
+      // bytes there mean this call's write is the one that landed.
+      return retry && (await holds(bucket, key, bytes));
+    });
   }
 
   async delete(key: string): Promise<void> {
-    const { bucket } = await this.#open();
-    await retried(`delete ${key}`, () => bucket.delete(key));
+    await this.#call(`delete ${key}`, ({ bucket }) => bucket.delete(key));
   }
 
   async list(prefix: string): Promise<string[]> {
-    const { bucket } = await this.#open();
     const keys: string[] = [];
     let cursor: string | undefined;
     // R2 returns at most 1000 keys a page, in key order; the cursor continues where it stopped.
     do {
-      const page = await retried(`list ${prefix}`, () =>
+      const page = await this.#call(`list ${prefix}`, ({ bucket }) =>
         bucket.list(cursor === undefined ? { prefix } : { prefix, cursor }),
       );
       for (const object of page.objects) keys.push(object.key);
@@ -167,18 +171,15 @@ export class LocalRegistry implements Registry {
   }
 
   async getPointer(name: PointerName): Promise<string | undefined> {
-    const { kv } = await this.#open();
-    return (await retried(`KV get ${name}`, () => kv.get(name))) ?? undefined;
+    return (await this.#call(`KV get ${name}`, ({ kv }) => kv.get(name))) ?? undefined;
   }
 
   async setPointer(name: PointerName, prefix: string): Promise<void> {
-    const { kv } = await this.#open();
-    await retried(`KV put ${name}`, () => kv.put(name, prefix));
+    await this.#call(`KV put ${name}`, ({ kv }) => kv.put(name, prefix));
   }
 
   async deletePointer(name: PointerName): Promise<void> {
-    const { kv } = await this.#open();
-    await retried(`KV delete ${name}`, () => kv.delete(name));
+    await this.#call(`KV delete ${name}`, ({ kv }) => kv.delete(name));
   }
 
   /** Stops the workerd process; the registry opens a new one if called again. */
@@ -190,10 +191,38 @@ export class LocalRegistry implements Registry {
     await mf?.dispose();
   }
 
-  async #holds(bucket: Bucket, key: string, bytes: Uint8Array): Promise<boolean> {
-    const object = await retried(`get ${key}`, () => bucket.get(key));
-    if (!object) return false;
-    return Buffer.from(await object.arrayBuffer()).equals(bytes);
+  /**
+   * `call` on the open workerd, tried again on failure (see ATTEMPTS); only for calls that are
+   * safe to repeat. A try that runs out of time, or finds its workerd gone, stops that workerd:
+   * the next try starts a fresh one.
+   */
+  async #call<T>(what: string, call: (opened: Opened) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      // The start has tries and a time limit of its own: its failure ends the call.
+      const opening = this.#open();
+      const opened = await opening;
+      try {
+        return await withTimeout(
+          call(opened),
+          this.#callTimeoutMs,
+          `did not answer within ${this.#callTimeoutMs / 1000} s`,
+        );
+      } catch (error) {
+        if (attempt >= ATTEMPTS) throw callError(what, error);
+        if (error instanceof CallTimeout || isGone(error)) this.#restart(opening);
+        await sleep(RETRY_DELAY_MS * attempt);
+      }
+    }
+  }
+
+  /** Drops `opening` (if still current) and stops its workerd in the background. */
+  #restart(opening: Promise<Opened>): void {
+    if (this.#opened !== opening) return;
+    this.#opened = undefined;
+    void opening.then(
+      ({ mf }) => mf.dispose().catch(() => undefined),
+      () => undefined,
+    );
   }
 
   /** The workerd process, started on first use: constructing a registry costs nothing. */
@@ -220,11 +249,15 @@ export class LocalRegistry implements Registry {
         }),
       );
       try {
-        const bucket = (await mf.getR2Bucket("BUCKET")) as unknown as Bucket;
-        const kv = (await mf.getKVNamespace("NAMESPACE")) as unknown as Namespace;
-        return { mf, bucket, kv };
+        const bindings = Promise.all([mf.getR2Bucket("BUCKET"), mf.getKVNamespace("NAMESPACE")]);
+        const [bucket, kv] = await withTimeout(
+          bindings,
+          START_TIMEOUT_MS,
+          `workerd did not start within ${START_TIMEOUT_MS / 1000} s`,
+        );
+        return { mf, bucket: bucket as unknown as Bucket, kv: kv as unknown as Namespace };
       } catch (error) {
-        await mf.dispose().catch(() => undefined);
+        await withTimeout(mf.dispose(), 10_000, "").catch(() => undefined);
         if (attempt >= ATTEMPTS) throw callError(`starting local R2/KV under ${this.persistTo}/v3`, error);
         await sleep(RETRY_DELAY_MS * 4 * attempt);
       }
@@ -232,21 +265,36 @@ export class LocalRegistry implements Registry {
   }
 }
 
+async function holds(bucket: Bucket, key: string, bytes: Uint8Array): Promise<boolean> {
+  const object = await bucket.get(key);
+  if (!object) return false;
+  return Buffer.from(await object.arrayBuffer()).equals(bytes);
+}
+
+class CallTimeout extends Error {}
+
+/** `promise`, or a CallTimeout after `ms`. */
+async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CallTimeout(message)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** miniflare's answer once its workerd has exited or been disposed: only a fresh one helps. */
+function isGone(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /poisoned stub|ECONNREFUSED|ECONNRESET|socket hang up|other side closed/i.test(message);
+}
+
 /** A LocalRegistry over `options.persistTo`; call close() when done, or the process stays alive. */
 export function localRegistry(options: LocalRegistryOptions): LocalRegistry {
   return new LocalRegistry(options);
-}
-
-/** `call`, tried again on failure (see ATTEMPTS); only for calls that are safe to repeat. */
-async function retried<T>(what: string, call: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (error) {
-      if (attempt >= ATTEMPTS) throw callError(what, error);
-      await sleep(RETRY_DELAY_MS * attempt);
-    }
-  }
 }
 
 function callError(what: string, error: unknown): Error {
