@@ -14,16 +14,17 @@ import {
 } from "../../trainer/train/step-budget.ts";
 
 describe("step budget", () => {
-  it("large files keep 512-row batches and 8 epochs", () => {
-    for (const rows of [96_000, 160_000, 5_000_000]) {
+  it("large files keep 512-row batches and 6 epochs", () => {
+    expect(MIN_EPOCHS).toBe(6);
+    for (const rows of [52_000, 96_000, 160_000, 5_000_000]) {
       expect(defaultBatchSize(rows)).toBe(MAX_BATCH);
       expect(defaultEpochs(rows, MAX_BATCH)).toBe(MIN_EPOCHS);
     }
   });
 
   it("smaller files: batches halve to 64 and epochs grow to give the minimum steps", () => {
-    expect(defaultBatchSize(90_000)).toBe(MAX_BATCH);
-    expect(defaultEpochs(90_000, MAX_BATCH)).toBe(9);
+    expect(defaultBatchSize(40_000)).toBe(MAX_BATCH);
+    expect(defaultEpochs(40_000, MAX_BATCH)).toBe(8);
     expect(defaultBatchSize(6_210)).toBe(128);
     expect(defaultBatchSize(2_775)).toBe(MIN_BATCH);
     expect(defaultBatchSize(50)).toBe(MIN_BATCH);

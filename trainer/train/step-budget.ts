@@ -1,13 +1,24 @@
 /**
  * The batch size and epoch count a run gets when the command names neither: they scale with the
- * training file so that a small file still gets enough optimiser steps.
+ * training file so that a small file still gets enough optimiser steps, and a large one is not
+ * planned for more passes than it uses.
  *
  * With the fixed 512 × 8 of the first releases, a 3,000-row file trained for 48 steps and a
  * 7,000-row one for 100, and the networks stayed under a one-hot logistic regression. Real public
  * sets, mmoe test AUC (test/tools/real-data.R; 512 × 8 → 128 × 40): NMES1988 emergency / hospital
  * 0.6501 / 0.6795 → 0.6639 / 0.6914 (logistic 0.6663 / 0.6932), Lending Club 0.6861 → 0.7210
- * (logistic 0.7230). Batches stay at 512 rows from ~25k training rows up, and epochs at 8 from
- * ~96k (a 90k-row file gets 9).
+ * (logistic 0.7230).
+ *
+ * The gain came from the smaller batches, not the long plans: early stopping kept epoch 2-6 of
+ * 35 on NMES, 2-5 of 32 on Lending Club, 4-5 of 8-13 on Fertility, MovieLens and a census-sized
+ * set, so the cosine schedule ended those runs near its peak rate. Planning 6 epochs (at least
+ * 600 steps) instead keeps the test AUC (mmoe, mean of seeds 42/11/12, before → after: NMES
+ * 0.6678 / 0.6932 → 0.6668 / 0.6937, Lending Club 0.7214 → 0.7223, Fertility 0.5920 / 0.5606 →
+ * 0.5922 / 0.5606, MovieLens 0.7865 / 0.7937 → 0.7883 / 0.7942; the census-sized set of
+ * bench:train's e2e group 0.9444 / 0.9830, seed 42 before 0.9435 / 0.9828) and ends the large
+ * runs ~35 % sooner.
+ * Four epochs are too few: on Fertility (the same-sex-siblings interaction) the third-child AUC
+ * fell 0.011. Batches stay at 512 rows from ~25k training rows up, and epochs at 6 from ~52k.
  */
 
 /** Largest and smallest default batch. */
@@ -15,9 +26,9 @@ export const MAX_BATCH = 512;
 export const MIN_BATCH = 64;
 /** A default batch is small enough for this many steps an epoch (down to MIN_BATCH). */
 export const STEPS_PER_EPOCH = 48;
-/** Default epochs: at least 8, and enough for MIN_STEPS steps, at most MAX_EPOCHS (early stopping ends most runs sooner). */
-export const MIN_EPOCHS = 8;
-export const MIN_STEPS = 1_500;
+/** Default epochs: at least 6, and enough for MIN_STEPS steps, at most MAX_EPOCHS (early stopping ends some runs sooner). */
+export const MIN_EPOCHS = 6;
+export const MIN_STEPS = 600;
 export const MAX_EPOCHS = 40;
 
 /** The power of two in [MIN_BATCH, MAX_BATCH] that gives about STEPS_PER_EPOCH steps an epoch. */

@@ -20,7 +20,7 @@ export interface TrainArgs {
   options?: Partial<ArchOptions>;
   /**
    * The most epochs; early stopping may end sooner. Default: the step budget (./step-budget.ts),
-   * 8, more on small files (at least 1,500 steps, at most 40 epochs).
+   * 6, more on small files (at least 600 steps, at most 40 epochs).
    */
   epochs?: number;
   /** Mini-batch size. Default: the step budget, 512; on small files down to 64. */

@@ -63,7 +63,7 @@ export interface TrainOptions extends OptimizerOptions {
 }
 
 export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, "taskWeights"> = {
-  // What the step budget gives files from ~96k training rows up; `train` and `compress
+  // What the step budget gives files from ~52k training rows up; `train` and `compress
   // --distill-from` size smaller files themselves (./step-budget.ts).
   epochs: MIN_EPOCHS,
   batchSize: MAX_BATCH,
