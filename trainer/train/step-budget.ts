@@ -16,9 +16,9 @@
  * 0.6678 / 0.6932 → 0.6668 / 0.6937, Lending Club 0.7214 → 0.7223, Fertility 0.5920 / 0.5606 →
  * 0.5922 / 0.5606, MovieLens 0.7865 / 0.7937 → 0.7883 / 0.7942; the census-sized set of
  * bench:train's e2e group 0.9444 / 0.9830, seed 42 before 0.9435 / 0.9828) and ends the large
- * runs ~35 % sooner.
- * Four epochs are too few: on Fertility (the same-sex-siblings interaction) the third-child AUC
- * fell 0.011. Batches stay at 512 rows from ~25k training rows up, and epochs at 6 from ~52k.
+ * runs ~35 % sooner. Four epochs are too few: on Fertility (the same-sex-siblings interaction)
+ * the third-child AUC fell 0.011. Batches stay at 512 rows from ~25k training rows up, and
+ * epochs at 6 from ~52k.
  */
 
 /** Largest and smallest default batch. */

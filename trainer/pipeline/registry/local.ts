@@ -257,7 +257,7 @@ export class LocalRegistry implements Registry {
         );
         return { mf, bucket: bucket as unknown as Bucket, kv: kv as unknown as Namespace };
       } catch (error) {
-        await withTimeout(mf.dispose(), 10_000, "").catch(() => undefined);
+        await withTimeout(mf.dispose(), 10_000, "workerd did not stop within 10 s").catch(() => undefined);
         if (attempt >= ATTEMPTS) throw callError(`starting local R2/KV under ${this.persistTo}/v3`, error);
         await sleep(RETRY_DELAY_MS * 4 * attempt);
       }
