@@ -2,7 +2,8 @@
  * The wasm backend's replacement Transpose and column Sum (trainer/train/wasm-layout-kernels.ts)
  * and the matmul's kept transposed operand (trainer/train/wasm-matmul-kernel.ts) give the cpu
  * backend's values, on shapes that cross the 32×32 tiles, and hand every other case to the
- * built-in kernels.
+ * built-in kernels. Identity and same-dtype Cast share their input's data, so the inputs autodiff
+ * saves keep their identity and the kept transposed operand serves every layer reading one x.
  */
 import * as tf from "@tensorflow/tfjs";
 import { describe, expect, it } from "vitest";
@@ -131,5 +132,63 @@ describe("wasm layout kernels", () => {
       }),
     );
     expect(maxDiff(wasm, cpu)).toBeLessThan(1e-5);
+  });
+
+  it("clones and same-dtype casts share data, counted, and outlive the original", async () => {
+    await selectBackend("wasm");
+    const backend = tf.backend() as unknown as { refCount(dataId: object): number };
+    const before = tf.memory().numBytes;
+    const x = tf.tensor2d(values(6, 3), [2, 3]);
+    const expected = Float32Array.from(x.dataSync() as Float32Array);
+    const copy = tf.clone(x);
+    const cast = tf.cast(x, "float32");
+    expect(backend.refCount(x.dataId)).toBe(3);
+    x.dispose();
+    expect(copy.dataSync()).toEqual(expected);
+    copy.dispose();
+    expect(cast.dataSync()).toEqual(expected);
+    expect(cast.shape).toEqual([2, 3]);
+    cast.dispose();
+    expect(tf.memory().numBytes).toBe(before);
+    // A cast to another dtype still converts, as the cpu backend does.
+    const { cpu, wasm } = await onBoth(() => tf.cast(tf.cast(tf.tensor1d([1.7, -2.2, 3]), "int32"), "float32"));
+    expect(wasm).toEqual(cpu);
+  });
+
+  it("transposes one input once for every layer that reads it, gradients equal to the cpu backend's", async () => {
+    const [n, k] = [40, 12];
+    const x = values(n * k, 11);
+    const kernels = [3, 4, 5].map((seed) => values(k * 6, seed));
+    const loss = (input: tf.Tensor2D, ...ws: tf.Tensor[]) =>
+      tf.addN(ws.map((w) => tf.sum(tf.relu(tf.matMul(input, w as tf.Tensor2D))))) as tf.Scalar;
+    const grads = () =>
+      tf.tidy(() => {
+        const ws = kernels.map((w) => tf.tensor2d(w, [k, 6]));
+        return tf.concat(tf.grads(loss)([tf.tensor2d(x, [n, k]), ...ws]).map((g) => g.flatten()));
+      });
+    await selectBackend("cpu");
+    const cpu = grads();
+    await selectBackend("wasm");
+    // Counts the transposes of x [n, k] (selecting a backend again would register the real kernel).
+    const transpose = tf.getKernel("Transpose", "wasm")!;
+    let inputTransposes = 0;
+    tf.unregisterKernel("Transpose", "wasm");
+    tf.registerKernel({
+      ...transpose,
+      kernelFunc: (args) => {
+        const shape = (args.inputs.x as tf.TensorInfo).shape;
+        if (shape[0] === n && shape[1] === k) inputTransposes++;
+        return transpose.kernelFunc(args);
+      },
+    });
+    try {
+      const wasm = grads();
+      expect(maxDiff(wasm.dataSync() as Float32Array, cpu.dataSync() as Float32Array)).toBeLessThan(1e-4);
+      tf.dispose([cpu, wasm]);
+    } finally {
+      tf.unregisterKernel("Transpose", "wasm");
+      tf.registerKernel(transpose);
+    }
+    expect(inputTransposes).toBe(1);
   });
 });
