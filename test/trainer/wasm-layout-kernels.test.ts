@@ -151,7 +151,9 @@ describe("wasm layout kernels", () => {
     cast.dispose();
     expect(tf.memory().numBytes).toBe(before);
     // A cast to another dtype still converts, as the cpu backend does.
-    const { cpu, wasm } = await onBoth(() => tf.cast(tf.cast(tf.tensor1d([1.7, -2.2, 3]), "int32"), "float32"));
+    const { cpu, wasm } = await onBoth(() =>
+      tf.cast(tf.cast(tf.tensor1d([1.7, -2.2, 3]), "int32"), "float32"),
+    );
     expect(wasm).toEqual(cpu);
   });
 
@@ -164,7 +166,11 @@ describe("wasm layout kernels", () => {
     const grads = () =>
       tf.tidy(() => {
         const ws = kernels.map((w) => tf.tensor2d(w, [k, 6]));
-        return tf.concat(tf.grads(loss)([tf.tensor2d(x, [n, k]), ...ws]).map((g) => g.flatten()));
+        return tf.concat(
+          tf
+            .grads(loss)([tf.tensor2d(x, [n, k]), ...ws])
+            .map((g) => g.flatten()),
+        );
       });
     await selectBackend("cpu");
     const cpu = grads();
