@@ -161,8 +161,8 @@ describe("wasm layout kernels", () => {
     const [n, k] = [40, 12];
     const x = values(n * k, 11);
     const kernels = [3, 4, 5].map((seed) => values(k * 6, seed));
-    const loss = (input: tf.Tensor2D, ...ws: tf.Tensor[]) =>
-      tf.addN(ws.map((w) => tf.sum(tf.relu(tf.matMul(input, w as tf.Tensor2D))))) as tf.Scalar;
+    const loss = (input: tf.Tensor, ...ws: tf.Tensor[]) =>
+      tf.addN(ws.map((w) => tf.sum(tf.relu(tf.matMul(input as tf.Tensor2D, w as tf.Tensor2D))))) as tf.Scalar;
     const grads = () =>
       tf.tidy(() => {
         const ws = kernels.map((w) => tf.tensor2d(w, [k, 6]));

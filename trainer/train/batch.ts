@@ -21,11 +21,12 @@ export interface StepLoss {
 
 /**
  * One batch's losses and gradients for the sparse path: the dense ones by position in the
- * optimiser's variable list (null: no gradient), the table's by row.
+ * optimiser's variable list (a tensor, or values when they were averaged outside tfjs; null: no
+ * gradient), the table's by row.
  */
 export interface BatchGradients {
   loss: StepLoss;
-  vars: (tf.Tensor | null)[];
+  vars: (tf.Tensor | Float32Array | null)[];
   rows: Int32Array;
   /** [rows.length, embeddingDim] row-major. */
   table: Float32Array;

@@ -3,7 +3,8 @@
  *
  * - whole table: tfjs's Adam (or Adagrad) over every parameter, the embedding table included, so
  *   a step costs O(vocabulary) (`embeddingUpdates: "dense"`, or a network without embeddings);
- * - sparse rows: tfjs's optimiser over the dense parameters, and lazy Adam / sparse Adagrad
+ * - sparse rows: Adam in plain JS (./host-adam.ts) on the CPU backends, tfjs's optimiser
+ *   elsewhere or for Adagrad, over the dense parameters, and lazy Adam / sparse Adagrad
  *   (./sparse-optimizer.ts) over the embedding rows a batch reads, the gradients computed in
  *   this thread;
  * - sparse rows over worker threads: the same updates, each batch's gradients computed in shards
@@ -31,6 +32,7 @@ import {
   type OptimizerState,
   type ScheduledOptimizer,
 } from "./dense-optimizer.ts";
+import { HostAdam, type HostGradient } from "./host-adam.ts";
 import { checkWorkers, parallelGradients } from "./parallel-optimizer.ts";
 import { SparseOptimizer } from "./sparse-optimizer.ts";
 import { type TaskWeighting, taskWeighting } from "./task-weighting.ts";
@@ -142,7 +144,59 @@ export function createNetworkOptimizer(
           l2,
         })
       : { gradients: inThreadGradients(setup, denseVars, lazy), dispose: () => {} };
-  return sparseRowsOptimizer(setup, denseVars, lazy, source);
+  return sparseRowsOptimizer(
+    denseUpdater(setup.scheduled, kind, options.learningRate),
+    denseVars,
+    lazy,
+    source,
+  );
+}
+
+/** The dense parameters' update in the sparse-rows strategies. */
+interface DenseUpdater {
+  applyGradients(gradients: readonly HostGradient[]): void;
+  setLearningRate(lr: number): void;
+  exportState(): OptimizerState;
+  importState(state: OptimizerState): void;
+  dispose(): void;
+}
+
+/**
+ * Adam in plain JS where the backend's tensors are in this process's memory (wasm, cpu), the
+ * same update with a fraction of the kernel calls; tfjs's optimiser elsewhere (webgpu keeps the
+ * gradients on the device) and for Adagrad.
+ */
+function denseUpdater(
+  scheduled: ScheduledOptimizer,
+  kind: OptimizerKind,
+  learningRate: number,
+): DenseUpdater {
+  const backend = tf.getBackend();
+  if (kind === "adam" && (backend === "wasm" || backend === "cpu")) {
+    const host = new HostAdam(learningRate);
+    return {
+      applyGradients: (gradients) => host.applyGradients(gradients),
+      setLearningRate: (lr) => host.setLearningRate(lr),
+      exportState: () => host.exportState(),
+      importState: (state) => host.importState(state),
+      dispose: () => scheduled.optimizer.dispose(),
+    };
+  }
+  return {
+    applyGradients: (gradients) =>
+      tf.tidy(() => {
+        scheduled.optimizer.applyGradients(
+          gradients.map(({ variable, gradient }) => ({
+            name: variable.name,
+            tensor: gradient instanceof Float32Array ? tf.tensor(gradient, variable.shape) : gradient,
+          })),
+        );
+      }),
+    setLearningRate: (lr) => scheduled.setLearningRate(lr),
+    exportState: () => scheduled.exportState(),
+    importState: (state) => scheduled.importState(state),
+    dispose: () => scheduled.optimizer.dispose(),
+  };
 }
 
 /** tfjs's optimiser over every parameter, the embedding table included (O(vocabulary) a step). */
@@ -179,47 +233,44 @@ function wholeTableOptimizer({ params, config, weighting, objective, scheduled }
 }
 
 /**
- * tfjs's optimiser over `denseVars`, and the sparse optimiser (when the network has an embedding
- * table) over the rows each batch read, from the gradients `source` computes.
+ * `dense` over `denseVars`, and the sparse optimiser (when the network has an embedding table)
+ * over the rows each batch read, from the gradients `source` computes.
  */
 function sparseRowsOptimizer(
-  { scheduled }: Setup,
+  dense: DenseUpdater,
   denseVars: readonly tf.Variable[],
   lazy: SparseOptimizer | null,
   source: { gradients: GradientSource; dispose(): void },
 ): NetworkOptimizer {
-  const adam = scheduled.optimizer;
   return {
     step: (data, idx) => {
       const g = source.gradients(data, idx);
-      tf.tidy(() => {
-        const named: { name: string; tensor: tf.Tensor }[] = [];
-        denseVars.forEach((v, i) => {
-          const tensor = g.vars[i];
-          if (tensor) named.push({ name: v.name, tensor });
-        });
-        adam.applyGradients(named);
+      const named: HostGradient[] = [];
+      denseVars.forEach((variable, i) => {
+        const gradient = g.vars[i];
+        if (gradient) named.push({ variable, gradient });
       });
-      tf.dispose(g.vars.filter((t): t is tf.Tensor => t !== null));
+      dense.applyGradients(named);
+      tf.dispose(g.vars.filter((t): t is tf.Tensor => t instanceof tf.Tensor));
       lazy?.apply(g.rows, g.table);
       return g.loss;
     },
     sync: () => lazy?.writeBack(),
     exportState: () => {
-      const dense = denseState(scheduled);
-      if (!lazy) return dense;
+      const state = denseState(dense);
+      if (!lazy) return state;
       const sparse = lazy.exportState();
       return {
         arrays: {
-          ...dense.arrays,
+          ...state.arrays,
           "sparse/m": { shape: [sparse.m.length], values: sparse.m },
           "sparse/v": { shape: [sparse.v.length], values: sparse.v },
         },
-        scalars: { ...dense.scalars, sparse: sparse.scalars },
+        scalars: { ...state.scalars, sparse: sparse.scalars },
       };
     },
     importState: (state) => {
-      scheduled.importState(fromDenseState(state));
+      dense.importState(fromDenseState(state));
       lazy?.importState({
         m: state.arrays["sparse/m"]!.values,
         v: state.arrays["sparse/v"]!.values,
@@ -227,11 +278,11 @@ function sparseRowsOptimizer(
       });
     },
     setLearningRate: (lr) => {
-      scheduled.setLearningRate(lr);
+      dense.setLearningRate(lr);
       lazy?.setLearningRate(lr);
     },
     dispose: () => {
-      adam.dispose();
+      dense.dispose();
       source.dispose();
     },
   };
@@ -262,7 +313,9 @@ function inThreadGradients(
 const NO_ROWS = { rows: new Int32Array(0), local: new Int32Array(0), values: new Float32Array(0) };
 
 /** tfjs optimiser slots as checkpoint arrays `dense/<i>/<slot name>`, in slot order. */
-function denseState(optimizer: ScheduledOptimizer): Pick<TrainingState, "arrays" | "scalars"> {
+function denseState(
+  optimizer: Pick<ScheduledOptimizer, "exportState">,
+): Pick<TrainingState, "arrays" | "scalars"> {
   const state = optimizer.exportState();
   const arrays: Record<string, NamedArray> = {};
   state.slots.forEach((slot, i) => {

@@ -198,10 +198,7 @@ export function parallelGradients(ctx: ParallelContext): { gradients: GradientSo
       parts.push(reply);
     }
     const shares = shards.map((s) => s.shard.n / idx.length);
-    const vars = ctx.vars.map((v, i) => {
-      const average = averageArray(parts, shares, i);
-      return average ? tf.tensor(average, v.shape) : null;
-    });
+    const vars = ctx.vars.map((_, i) => averageArray(parts, shares, i));
     const { rows, table, loss } = merge(shards, parts, shares);
     const average = averageLoss(parts, shares);
     return { loss: { ...average, total: average.total + loss }, vars, rows, table } satisfies BatchGradients;
