@@ -58,7 +58,9 @@ export class HostAdam {
 
   /** One Adam step over the listed variables (their position in the list names their moments). */
   applyGradients(gradients: readonly HostGradient[]): void {
-    const { beta1, beta2, epsilon } = this;
+    const beta1 = this.beta1;
+    const beta2 = this.beta2;
+    const epsilon = this.epsilon;
     const correct1 = 1 - this.accBeta1;
     const correct2 = 1 - this.accBeta2;
     const rate = this.learningRate;
