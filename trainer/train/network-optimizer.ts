@@ -2,7 +2,7 @@
  * One optimiser over all of a network's parameters, in one of three ways:
  *
  * - whole table: tfjs's Adam (or Adagrad) over every parameter, the embedding table included, so
- *   a step costs O(vocabulary) (`embeddingUpdates: "dense"`, or a network without embeddings);
+ *   a step costs O(vocabulary) (`embeddingUpdates: "dense"`);
  * - sparse rows: Adam in plain JS (./host-adam.ts) on the CPU backends, tfjs's optimiser
  *   elsewhere or for Adagrad, over the dense parameters, and lazy Adam / sparse Adagrad
  *   (./sparse-optimizer.ts) over the embedding rows a batch reads, the gradients computed in
@@ -119,8 +119,12 @@ export function createNetworkOptimizer(
   };
   const workers = options.workers ?? 1;
   checkWorkers(workers, options);
-  if ((!params.embedding && workers === 1) || options.embeddingUpdates === "dense")
-    return wholeTableOptimizer(setup);
+  if (options.embeddingUpdates === "dense") return wholeTableOptimizer(setup);
+  const dense = denseUpdater(setup.scheduled, kind, options.learningRate, l2.kernel);
+  // The kernels' penalty on the autodiff tape only where the dense update does not apply it.
+  const tapeL2 = dense.kernelL2 > 0 ? { ...l2, kernel: 0 } : l2;
+  const tapeObjective =
+    tapeL2 === l2 ? objective : batchObjective(config, weighting, options.rankingLoss ?? 0, tapeL2);
   const lazy = params.embedding
     ? new SparseOptimizer(params.embedding, { learningRate: options.learningRate, rule: kind })
     : null;
@@ -141,20 +145,21 @@ export function createNetworkOptimizer(
           weighting,
           weightingKind: options.taskWeighting ?? "static",
           taskWeights: options.taskWeights,
-          l2,
+          l2: tapeL2,
         })
-      : { gradients: inThreadGradients(setup, denseVars, lazy), dispose: () => {} };
-  return sparseRowsOptimizer(
-    denseUpdater(setup.scheduled, kind, options.learningRate),
-    denseVars,
-    lazy,
-    source,
-  );
+      : {
+          gradients: inThreadGradients({ ...setup, objective: tapeObjective }, denseVars, lazy),
+          dispose: () => {},
+        };
+  return sparseRowsOptimizer(dense, denseVars, lazy, source);
 }
 
 /** The dense parameters' update in the sparse-rows strategies. */
 interface DenseUpdater {
-  applyGradients(gradients: readonly HostGradient[]): void;
+  /** Updates; returns the value of the L2 penalties it applied itself. */
+  applyGradients(gradients: readonly HostGradient[]): number;
+  /** λ of the kernels' L2 penalty this update applies off the tape (0: the objective carries it). */
+  readonly kernelL2: number;
   setLearningRate(lr: number): void;
   exportState(): OptimizerState;
   importState(state: OptimizerState): void;
@@ -170,11 +175,13 @@ function denseUpdater(
   scheduled: ScheduledOptimizer,
   kind: OptimizerKind,
   learningRate: number,
+  kernelL2: number,
 ): DenseUpdater {
   const backend = tf.getBackend();
   if (kind === "adam" && (backend === "wasm" || backend === "cpu")) {
     const host = new HostAdam(learningRate);
     return {
+      kernelL2,
       applyGradients: (gradients) => host.applyGradients(gradients),
       setLearningRate: (lr) => host.setLearningRate(lr),
       exportState: () => host.exportState(),
@@ -183,7 +190,8 @@ function denseUpdater(
     };
   }
   return {
-    applyGradients: (gradients) =>
+    kernelL2: 0,
+    applyGradients: (gradients) => {
       tf.tidy(() => {
         scheduled.optimizer.applyGradients(
           gradients.map(({ variable, gradient }) => ({
@@ -191,7 +199,9 @@ function denseUpdater(
             tensor: gradient instanceof Float32Array ? tf.tensor(gradient, variable.shape) : gradient,
           })),
         );
-      }),
+      });
+      return 0;
+    },
     setLearningRate: (lr) => scheduled.setLearningRate(lr),
     exportState: () => scheduled.exportState(),
     importState: (state) => scheduled.importState(state),
@@ -248,12 +258,13 @@ function sparseRowsOptimizer(
       const named: HostGradient[] = [];
       denseVars.forEach((variable, i) => {
         const gradient = g.vars[i];
-        if (gradient) named.push({ variable, gradient });
+        const l2 = variable.name.endsWith("/kernel") ? dense.kernelL2 : 0;
+        if (gradient) named.push({ variable, gradient, l2 });
       });
-      dense.applyGradients(named);
+      const penalty = dense.applyGradients(named);
       tf.dispose(g.vars.filter((t): t is tf.Tensor => t instanceof tf.Tensor));
       lazy?.apply(g.rows, g.table);
-      return g.loss;
+      return { ...g.loss, total: g.loss.total + penalty };
     },
     sync: () => lazy?.writeBack(),
     exportState: () => {
