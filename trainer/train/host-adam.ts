@@ -73,9 +73,9 @@ export class HostAdam {
     const beta1 = this.beta1;
     const beta2 = this.beta2;
     const epsilon = this.epsilon;
-    const correct1 = 1 - this.accBeta1;
-    const correct2 = 1 - this.accBeta2;
-    const rate = this.learningRate;
+    // Bias corrections as factors: one division and one square root a value remain.
+    const step = this.learningRate / (1 - this.accBeta1);
+    const correct2 = 1 / (1 - this.accBeta2);
     let penalty = 0;
     tf.tidy(() => {
       gradients.forEach(({ variable, gradient, l2 = 0 }, i) => {
@@ -99,7 +99,7 @@ export class HostAdam {
           const vj = beta2 * v[j]! + (1 - beta2) * gj * gj;
           m[j] = mj;
           v[j] = vj;
-          w[j] = wj - (rate * (mj / correct1)) / (Math.sqrt(vj / correct2) + epsilon);
+          w[j] = wj - (step * mj) / (Math.sqrt(vj * correct2) + epsilon);
         }
         penalty += (l2 / 2) * squares;
         variable.assign(tf.tensor(w, variable.shape, "float32"));
