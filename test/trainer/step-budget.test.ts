@@ -8,8 +8,10 @@ import {
   MAX_EPOCHS,
   MIN_BATCH,
   MIN_EPOCHS,
+  MIN_PARALLEL_BATCH,
   MIN_STEPS,
   PARALLEL_ROWS,
+  STEPS_PER_EPOCH,
   stepBudget,
 } from "../../trainer/train/step-budget.ts";
 
@@ -44,10 +46,18 @@ describe("step budget", () => {
     expect(defaultEpochs(100, 64)).toBe(MAX_EPOCHS);
   });
 
-  it("splits batches over two threads from PARALLEL_ROWS rows on a CPU backend with two cores", () => {
+  it("splits batches of MIN_PARALLEL_BATCH rows over two threads from PARALLEL_ROWS rows on a CPU backend with two cores", () => {
     const host = { backend: "wasm", rankingLoss: 0, cores: 2, workerThreads: true };
-    expect(stepBudget(PARALLEL_ROWS, {}, host).workers).toBe(2);
-    expect(stepBudget(PARALLEL_ROWS - 1, {}, host).workers).toBe(1);
+    const full = STEPS_PER_EPOCH * MIN_PARALLEL_BATCH; // the first file the default batch reaches it
+    expect(full).toBeGreaterThanOrEqual(PARALLEL_ROWS);
+    expect(stepBudget(full, {}, host)).toMatchObject({ batchSize: MIN_PARALLEL_BATCH, workers: 2 });
+    // Smaller default batches stay on one thread, and so do smaller batches given on large files.
+    expect(stepBudget(full - 1, {}, host)).toMatchObject({ batchSize: MIN_PARALLEL_BATCH / 2, workers: 1 });
+    expect(stepBudget(1e6, { batchSize: MIN_PARALLEL_BATCH / 2 }, host).workers).toBe(1);
+    expect(stepBudget(1e6, { batchSize: 2 * MIN_PARALLEL_BATCH }, host).workers).toBe(2);
+    // A batch given large enough on a file under PARALLEL_ROWS: one thread (the worker's start).
+    expect(stepBudget(PARALLEL_ROWS - 1, { batchSize: MIN_PARALLEL_BATCH }, host).workers).toBe(1);
+    expect(stepBudget(PARALLEL_ROWS, { batchSize: MIN_PARALLEL_BATCH }, host).workers).toBe(2);
     expect(stepBudget(1e6, {}, { ...host, backend: "cpu", cores: 64 }).workers).toBe(2);
     // One thread where a second cannot start or cannot help.
     expect(stepBudget(1e6, {}, { ...host, cores: 1 }).workers).toBe(1);

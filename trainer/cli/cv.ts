@@ -2,7 +2,7 @@
 import { Command, Option } from "commander";
 import { ARCHITECTURES } from "../models/registry.ts";
 import { BACKEND_CHOICES } from "../train/backend.ts";
-import { PARALLEL_ROWS } from "../train/step-budget.ts";
+import { MIN_PARALLEL_BATCH, PARALLEL_ROWS } from "../train/step-budget.ts";
 import { DEFAULT_TRAIN_ARGS, pickTrainArgs } from "../train/train-args.ts";
 import { CV_METRICS, crossValidate } from "../workflows/cross-validate.ts";
 import { headlineMetrics } from "./format.ts";
@@ -29,7 +29,7 @@ const program = new Command("cv")
   )
   .option(
     "--workers <n>",
-    `threads computing each batch's gradients (default 2 from ${PARALLEL_ROWS.toLocaleString("en-US")} training rows on 2+ cores, else 1)`,
+    `threads computing each batch's gradients (default 2 from ${PARALLEL_ROWS.toLocaleString("en-US")} training rows and batches of ${MIN_PARALLEL_BATCH} rows on 2+ cores, else 1)`,
     positiveInt,
   )
   .option("--json", "print the folds and the summary as JSON")

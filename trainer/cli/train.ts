@@ -12,6 +12,7 @@ import {
   MAX_EPOCHS,
   MIN_BATCH,
   MIN_EPOCHS,
+  MIN_PARALLEL_BATCH,
   MIN_STEPS,
   PARALLEL_ROWS,
   STEPS_PER_EPOCH,
@@ -123,7 +124,7 @@ const program = new Command("train")
   .option("--l2 <x>", "sets both --embedding-l2 and --kernel-l2 (either given wins)", nonNegativeNumber)
   .option(
     "--workers <n>",
-    `threads computing each batch's gradients (2: split every batch with a worker thread; default 2 from ${PARALLEL_ROWS.toLocaleString("en-US")} training rows on 2+ cores, else 1)`,
+    `threads computing each batch's gradients (2: split every batch with a worker thread; default 2 from ${PARALLEL_ROWS.toLocaleString("en-US")} training rows and batches of ${MIN_PARALLEL_BATCH} rows on 2+ cores, else 1)`,
     positiveInt,
   )
   .option("--resume", "continue an interrupted run from OUT/checkpoint (same data, spec and options)")

@@ -50,6 +50,16 @@ export function defaultEpochs(trainRows: number, batchSize: number): number {
  */
 export const PARALLEL_ROWS = 20_000;
 
+/**
+ * The smallest batch a run splits over two threads by default: each thread's half has 256 rows.
+ * Every step costs each thread a fixed ~15-20 ms of kernel dispatch and autodiff whatever its
+ * rows, so smaller halves lose more to the split (posting parameters, averaging gradients) than
+ * the second core gives. Census-shaped default MMoE, samples/s, one thread vs two, three
+ * alternated runs each: batch 256 9,500-11,800 vs 8,400-8,500; batch 512 10,700-14,200 vs
+ * 12,800-15,700.
+ */
+export const MIN_PARALLEL_BATCH = 512;
+
 /** What decides whether a run can split its batches (./parallel-optimizer.ts checkWorkers). */
 export interface ParallelHost {
   /** The backend the run trains on: only the wasm and cpu backends run one step per thread. */
@@ -64,15 +74,17 @@ export interface ParallelHost {
 
 /**
  * Threads per step when the command names none: 2 on a host with two cores or more, for a file
- * of PARALLEL_ROWS training rows or more, on a backend that runs on the CPU, without a ranking
- * loss; else 1. Two threads, not one per core: each step posts the dense parameters to every
- * worker and averages their gradients, and the data-parallel gain measured on 2 cores (bench:train
- * --group workers) is what a third thread would have to beat on a larger host too.
+ * of PARALLEL_ROWS training rows or more and batches of MIN_PARALLEL_BATCH rows or more, on a
+ * backend that runs on the CPU, without a ranking loss; else 1. Two threads, not one per core:
+ * each step posts the dense parameters to every worker and averages their gradients, and the
+ * data-parallel gain measured on 2 cores (bench:train --group workers) is what a third thread
+ * would have to beat on a larger host too.
  */
-export function defaultWorkers(trainRows: number, host: ParallelHost): number {
+export function defaultWorkers(trainRows: number, batchSize: number, host: ParallelHost): number {
   const cpuBackend = host.backend === "wasm" || host.backend === "cpu";
   const parallel = host.workerThreads && host.cores >= 2 && host.rankingLoss === 0;
-  return cpuBackend && parallel && trainRows >= PARALLEL_ROWS ? 2 : 1;
+  const enough = trainRows >= PARALLEL_ROWS && batchSize >= MIN_PARALLEL_BATCH;
+  return cpuBackend && parallel && enough ? 2 : 1;
 }
 
 /** The batch size, most epochs and threads of a run: those given, the defaults above for the rest. */
@@ -85,6 +97,6 @@ export function stepBudget(
   return {
     batchSize,
     epochs: given.epochs ?? defaultEpochs(trainRows, batchSize),
-    workers: given.workers ?? (host ? defaultWorkers(trainRows, host) : 1),
+    workers: given.workers ?? (host ? defaultWorkers(trainRows, batchSize, host) : 1),
   };
 }

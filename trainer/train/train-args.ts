@@ -62,8 +62,9 @@ export interface TrainArgs {
   kernelL2?: number;
   /**
    * Threads computing each batch's gradients (1: this thread only; ./parallel-optimizer.ts).
-   * Default: 2 from 20,000 training rows on a host with two cores or more, on the wasm or cpu
-   * backend, without a ranking loss; else 1 (./step-budget.ts defaultWorkers).
+   * Default: 2 from 20,000 training rows and batches of 512 rows or more (the default batch from
+   * ~24,600 rows), on a host with two cores or more, on the wasm or cpu backend, without a
+   * ranking loss; else 1 (./step-budget.ts defaultWorkers).
    */
   workers?: number;
 }
