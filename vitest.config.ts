@@ -1,6 +1,7 @@
 /**
- * Two test projects: "node" (trainer, shared code, export, the ORT runtime's Node side) and "workers" (test/edge, run inside
- * workerd by @cloudflare/vitest-pool-workers with the worker's own wrangler.toml).
+ * Three test projects: "node" (trainer, shared code, export, the ORT runtime's Node side), "workers" (test/edge, run inside
+ * workerd by @cloudflare/vitest-pool-workers with the worker's own wrangler.toml), and "wrangler-dev" (the pipeline's
+ * faults against a real `wrangler dev`), which runs alone after the other two.
  *   npx vitest run --project workers
  */
 import { fileURLToPath } from "node:url";
@@ -14,6 +15,9 @@ import { defineConfig } from "vitest/config";
 const ORT_WASM = "onnxruntime-web/dist/ort-wasm-simd-threaded.wasm";
 const ortWasmFile = fileURLToPath(new URL(`./node_modules/${ORT_WASM}`, import.meta.url));
 
+/** The pipeline's fault cases against a real `wrangler dev` (see the "wrangler-dev" project). */
+const WRANGLER_DEV_FILE = "test/pipeline/e2e-wrangler.test.ts";
+
 export default defineConfig({
   test: {
     // The worker logs one JSON line per request (edge/http/request-log.ts); thousands of edge
@@ -24,6 +28,7 @@ export default defineConfig({
         test: {
           name: "node",
           environment: "node",
+          sequence: { groupOrder: 0 },
           include: [
             "test/trainer/**/*.test.ts",
             "test/shared/**/*.test.ts",
@@ -33,6 +38,19 @@ export default defineConfig({
             "test/package/**/*.test.ts",
             "test/pipeline/**/*.test.ts",
           ],
+          exclude: [WRANGLER_DEV_FILE],
+        },
+      },
+      {
+        test: {
+          name: "wrangler-dev",
+          environment: "node",
+          include: [WRANGLER_DEV_FILE],
+          // Two workerd processes (wrangler dev's and the local registry's) over one SQLite state,
+          // with fault cases timed in seconds: among the suite's other workerd and training
+          // processes on a 2-core host, a case stalled past its 120 s limit in two full runs
+          // (never alone, nor alone beside two busy cores). It runs once the others are done.
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -48,6 +66,7 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/edge/**/*.test.ts"],
+          sequence: { groupOrder: 0 },
           // One module graph for all edge test files: loading ORT's 14 MB wasm through the pool's
           // module fallback takes 9-20 s, so it should happen once per run, not once per file.
           isolate: false,
