@@ -76,6 +76,8 @@ export interface LocalCloudflareOptions {
   namespaceId?: string;
   /** [vars] of the worker, e.g. { MTRANK_MODEL_WEIGHTS: "int8", MTRANK_MODEL_REFRESH_S: "1" }. */
   vars?: Record<string, string>;
+  /** Told of the registry's retried tries (LocalRegistryOptions.log). */
+  log?: (line: string) => void;
 }
 
 export interface DevOptions {
@@ -159,7 +161,12 @@ export function localCloudflare(options: LocalCloudflareOptions = {}): LocalClou
   const bundleDir = join(dir, "bundle");
   mkdirSync(dir, { recursive: true });
   writeFileSync(configPath, serveConfig(bucket, namespaceId, options.vars ?? {}));
-  const registry = new LocalRegistry({ persistTo, bucket, namespaceId });
+  const registry = new LocalRegistry({
+    persistTo,
+    bucket,
+    namespaceId,
+    ...(options.log ? { log: options.log } : {}),
+  });
 
   return {
     dir,

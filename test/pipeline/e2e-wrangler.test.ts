@@ -207,6 +207,8 @@ beforeAll(async () => {
     dir: join(dir, "cf"),
     persistTo: join(dir, "state"),
     vars: { MTRANK_MODEL_REFRESH_S: String(REFRESH_S) },
+    // The registry's retried calls join the run lines a failed case prints.
+    log,
   });
   registry = cf.registry;
   const port = await freePort();

@@ -49,14 +49,20 @@ async function openedWorkerd(registry: LocalRegistry, key: string, bytes: Uint8A
 
 describe("the local registry when its workerd dies or hangs", () => {
   it("a killed workerd: the next calls start a fresh one and read what was written", async () => {
-    const registry = new LocalRegistry({ persistTo: join(tmp, "killed") });
+    const logged: string[] = [];
+    const registry = new LocalRegistry({ persistTo: join(tmp, "killed"), log: (line) => logged.push(line) });
     try {
       const bytes = new Uint8Array([1, 2, 3, 4]);
       const pid = await openedWorkerd(registry, "a/file", bytes);
       await registry.setPointer("models/current", "a/");
+      expect(logged).toEqual([]);
       process.kill(pid, "SIGKILL");
       await new Promise((done) => setTimeout(done, 200));
       expect((await registry.get("a/file"))?.bytes).toEqual(bytes);
+      // The call that met the dead workerd said so, and that a fresh one took over.
+      expect(logged[0]).toMatch(
+        /^local registry: get a\/file: try 1 of 5 failed \(.+\); trying again on a fresh workerd$/,
+      );
       expect(await registry.getPointer("models/current")).toBe("a/");
       expect(workerdChildren()).not.toContain(pid);
       expect(await registry.put("a/other", bytes, { ifAbsent: true })).toBe(true);
@@ -68,7 +74,12 @@ describe("the local registry when its workerd dies or hangs", () => {
 
   it("a call that does not answer in time is tried on a fresh workerd, and fails naming the call", async () => {
     // No call answers within 1 ms: every try runs out of time and stops its workerd.
-    const registry = new LocalRegistry({ persistTo: join(tmp, "slow"), callTimeoutMs: 1 });
+    const logged: string[] = [];
+    const registry = new LocalRegistry({
+      persistTo: join(tmp, "slow"),
+      callTimeoutMs: 1,
+      log: (line) => logged.push(line),
+    });
     const before = new Set(workerdChildren());
     try {
       const started = performance.now();
@@ -76,6 +87,13 @@ describe("the local registry when its workerd dies or hangs", () => {
         /^local registry: get c\/file failed after 5 tries: did not answer within 0.001 s$/,
       );
       expect((performance.now() - started) / 1000).toBeLessThan(40);
+      // Tries 1-4 each told, the last one's failure is the error.
+      expect(logged).toEqual(
+        [1, 2, 3, 4].map(
+          (n) =>
+            `local registry: get c/file: try ${n} of 5 failed (did not answer within 0.001 s); trying again on a fresh workerd`,
+        ),
+      );
     } finally {
       await registry.close();
     }

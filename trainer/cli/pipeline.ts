@@ -31,7 +31,7 @@ async function withRegistry<T>(
   use: (registry: OwnedRegistry, config: PipelineConfig) => Promise<T>,
 ): Promise<T> {
   const config = await loadConfig(configPath);
-  const registry = await openRegistry(config.registry);
+  const registry = await openRegistry(config.registry, process.env, (line) => console.error(line));
   try {
     return await use(registry, config);
   } finally {

@@ -94,10 +94,11 @@ export type OwnedRegistry = Registry & { close(): Promise<void> };
 export async function openRegistry(
   config: RegistryConfig,
   env: Record<string, string | undefined> = process.env,
+  log?: (line: string) => void,
 ): Promise<OwnedRegistry> {
   if (config.kind === "local") {
     const { localRegistry } = await import("./registry/local.ts");
-    return localRegistry(config);
+    return localRegistry({ ...config, ...(log ? { log } : {}) });
   }
   // Loaded only for remote mode: the S3 client is a large import.
   const { remoteRegistry, REMOTE_ENV } = await import("./registry/remote.ts");
@@ -178,7 +179,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     record.config = await configRef(config.file);
     const apiKey = smokeKey(config, options.env ?? process.env);
     if (!registry) {
-      owned = await openRegistry(config.registry, options.env ?? process.env);
+      owned = await openRegistry(config.registry, options.env ?? process.env, log);
       registry = owned;
     }
     const reg = registry;

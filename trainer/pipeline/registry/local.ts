@@ -55,6 +55,11 @@ export interface LocalRegistryOptions {
   namespaceId?: string;
   /** How long one try of a call may take before a fresh workerd tries again (CALL_TIMEOUT_MS). */
   callTimeoutMs?: number;
+  /**
+   * Told of every try that failed and is tried again (a call's or the start's): what failed, why,
+   * and whether a fresh workerd takes over. A run's log shows where local state was slow.
+   */
+  log?: (line: string) => void;
 }
 
 /**
@@ -116,6 +121,7 @@ export class LocalRegistry implements Registry {
   readonly namespaceId: string;
   #opened: Promise<Opened> | undefined;
   readonly #callTimeoutMs: number;
+  readonly #log: (line: string) => void;
 
   constructor(options: LocalRegistryOptions) {
     this.persistTo = resolve(options.persistTo);
@@ -123,6 +129,7 @@ export class LocalRegistry implements Registry {
     this.namespaceId = options.namespaceId ?? DEFAULT_NAMESPACE_ID;
     this.describe = `local:${this.persistTo}`;
     this.#callTimeoutMs = options.callTimeoutMs ?? CALL_TIMEOUT_MS;
+    this.#log = options.log ?? (() => {});
   }
 
   get(key: string): Promise<StoredObject | undefined> {
@@ -209,10 +216,19 @@ export class LocalRegistry implements Registry {
         );
       } catch (error) {
         if (attempt >= ATTEMPTS) throw callError(what, error);
-        if (error instanceof CallTimeout || isGone(error)) this.#restart(opening);
+        const fresh = error instanceof CallTimeout || isGone(error);
+        if (fresh) this.#restart(opening);
+        this.#retrying(what, attempt, error, fresh);
         await sleep(RETRY_DELAY_MS * attempt);
       }
     }
+  }
+
+  #retrying(what: string, attempt: number, error: unknown, fresh: boolean): void {
+    const reason = error instanceof Error ? error.message : String(error);
+    this.#log(
+      `local registry: ${what}: try ${attempt} of ${ATTEMPTS} failed (${reason}); trying again${fresh ? " on a fresh workerd" : ""}`,
+    );
   }
 
   /** Drops `opening` (if still current) and stops its workerd in the background. */
@@ -258,7 +274,9 @@ export class LocalRegistry implements Registry {
         return { mf, bucket: bucket as unknown as Bucket, kv: kv as unknown as Namespace };
       } catch (error) {
         await withTimeout(mf.dispose(), 10_000, "workerd did not stop within 10 s").catch(() => undefined);
-        if (attempt >= ATTEMPTS) throw callError(`starting local R2/KV under ${this.persistTo}/v3`, error);
+        const what = `starting local R2/KV under ${this.persistTo}/v3`;
+        if (attempt >= ATTEMPTS) throw callError(what, error);
+        this.#retrying(what, attempt, error, true);
         await sleep(RETRY_DELAY_MS * 4 * attempt);
       }
     }
