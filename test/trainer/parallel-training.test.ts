@@ -10,6 +10,7 @@ import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import type { OptimizerKind } from "../../trainer/train/dense-optimizer.ts";
 import { createNetworkOptimizer } from "../../trainer/train/network-optimizer.ts";
+import { prestartWorkers, spareWorkers, stopSpareWorkers } from "../../trainer/train/parallel-optimizer.ts";
 import { taskWeighting } from "../../trainer/train/task-weighting.ts";
 import { type LabelledBatch, type TrainOptions, trainNetwork } from "../../trainer/train/train-network.ts";
 import { lcg } from "./lcg.ts";
@@ -162,6 +163,21 @@ describe("training with --workers 2", () => {
     const first = runs[0] ?? run(2);
     const second = run(2);
     for (const [name, v] of Object.entries(first.values)) expect(second.values[name], name).toEqual(v);
+  });
+
+  it("takes a worker started ahead of the run, with the same result; spares no run takes are stopped", () => {
+    const first = runs[0] ?? run(2);
+    prestartWorkers(tf.getBackend(), 1);
+    expect(spareWorkers()).toBe(1);
+    const ahead = run(2);
+    expect(spareWorkers()).toBe(0);
+    for (const [name, v] of Object.entries(first.values)) expect(ahead.values[name], name).toEqual(v);
+    // A worker started for another backend waits; a run on this one starts its own.
+    prestartWorkers("cpu-elsewhere", 1);
+    expect(run(2).loss).toEqual(first.loss);
+    expect(spareWorkers()).toBe(1);
+    stopSpareWorkers();
+    expect(spareWorkers()).toBe(0);
   });
 
   it("refuses the ranking loss and dense embedding updates with one line naming the flag", () => {

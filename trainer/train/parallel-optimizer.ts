@@ -39,9 +39,16 @@ import type { TaskWeighting } from "./task-weighting.ts";
 const START_TIMEOUT_MS = 180_000;
 const STEP_TIMEOUT_MS = 600_000;
 
-/** What a worker is started with (workerData). */
-export interface WorkerInit {
+/** What a worker is started with (workerData): enough to load tfjs and its backend. */
+export interface WorkerBoot {
   backend: string;
+  port: MessagePort;
+  /** One Int32 on a SharedArrayBuffer: raised to 1 once a reply is on the port. */
+  flags: Int32Array;
+}
+
+/** What a worker learns of the run before its first shard (the first message on its port). */
+export interface WorkerSetup {
   config: NetworkConfig;
   /** The dense parameters, in the order their values are posted and gradients returned. */
   names: string[];
@@ -49,11 +56,10 @@ export interface WorkerInit {
   weightingKind: WeightingKind;
   taskWeights: Record<string, number>;
   l2: L2Penalty;
-  port: MessagePort;
-  /** One Int32 per worker on a SharedArrayBuffer: raised to 1 once a reply is on the port. */
-  flags: Int32Array;
-  slot: number;
 }
+
+/** A message to a worker: the run's setup, then shards. */
+export type WorkerMessage = { setup: WorkerSetup } | ShardJob;
 
 /** One shard to differentiate. */
 export interface ShardJob {
@@ -106,24 +112,23 @@ export function parallelGradients(ctx: ParallelContext): { gradients: GradientSo
   const { config, lazy } = ctx;
   const denseEntries = Object.entries(ctx.params).filter(([name]) => name !== "embedding");
   const sizes = denseEntries.map(([, v]) => v.size);
-  const flags = new Int32Array(new SharedArrayBuffer(4 * (ctx.workers - 1)));
   // The shards (this thread's and the workers') leave the embedding rows' penalty to the merge,
   // which knows every read of the whole batch.
   const shardL2 = { ...ctx.l2, embedding: 0 };
   const objective = batchObjective(config, ctx.weighting, 0, shardL2);
-  const workers = Array.from({ length: ctx.workers - 1 }, (_, slot) =>
-    startWorker({
-      backend: tf.getBackend(),
-      config,
-      names: denseEntries.map(([name]) => name),
-      shapes: denseEntries.map(([, v]) => [...v.shape]),
-      weightingKind: ctx.weightingKind,
-      taskWeights: ctx.taskWeights,
-      l2: shardL2,
-      flags,
-      slot,
-    }),
-  );
+  const setup: WorkerSetup = {
+    config,
+    names: denseEntries.map(([name]) => name),
+    shapes: denseEntries.map(([, v]) => [...v.shape]),
+    weightingKind: ctx.weightingKind,
+    taskWeights: ctx.taskWeights,
+    l2: shardL2,
+  };
+  const workers = Array.from({ length: ctx.workers - 1 }, (_, k) => {
+    const worker = takeSpare(tf.getBackend()) ?? startWorker(tf.getBackend(), k + 1);
+    worker.setup(setup);
+    return worker;
+  });
   let started = false;
   const merge = tableMerger(config, ctx.l2.embedding);
 
@@ -308,10 +313,41 @@ function tableMerger(config: NetworkConfig, l2: number) {
 }
 
 interface WorkerHandle {
+  readonly backend: string;
+  /** The run's setup, before the first shard (the worker reads its messages in order). */
+  setup(setup: WorkerSetup): void;
   post(job: ShardJob): void;
   /** Waits (blocking this thread) for the worker's next reply. */
   receive(timeoutMs: number, what: string): Exclude<WorkerReply, { error: string }>;
   stop(): void;
+}
+
+/** Workers started ahead of a run (prestartWorkers), loading tfjs while the data is read. */
+const spares: WorkerHandle[] = [];
+
+/**
+ * Starts `count` workers on `backend` now, for the next parallelGradients to take: a worker
+ * spends ~0.7-1 s loading tsx, tfjs and its backend, which then overlaps the reading and
+ * encoding of the data instead of delaying the first step. Where they cannot start, nothing.
+ */
+export function prestartWorkers(backend: string, count: number): void {
+  if (!canStartWorkers()) return;
+  for (let k = 0; k < count; k++) spares.push(startWorker(backend, spares.length + 1));
+}
+
+/** Stops the workers started ahead that no run took (a run that trains on one thread). */
+export function stopSpareWorkers(): void {
+  for (const worker of spares.splice(0)) worker.stop();
+}
+
+/** How many workers started ahead wait for a run. */
+export function spareWorkers(): number {
+  return spares.length;
+}
+
+function takeSpare(backend: string): WorkerHandle | undefined {
+  const at = spares.findIndex((w) => w.backend === backend);
+  return at < 0 ? undefined : spares.splice(at, 1)[0];
 }
 
 /**
@@ -332,22 +368,26 @@ export function canStartWorkers(): boolean {
  * A worker running ./parallel-worker.ts. It is a .ts file: the worker loads it through tsx's
  * loader (resolved from this file, so it works under `tsx` and under vitest alike).
  */
-function startWorker(init: Omit<WorkerInit, "port">): WorkerHandle {
+function startWorker(backend: string, number: number): WorkerHandle {
   const { port1, port2 } = new MessageChannel();
+  const flags = new Int32Array(new SharedArrayBuffer(4));
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
   const worker = new Worker(new URL("./parallel-worker.ts", import.meta.url), {
     execArgv: ["--import", tsx],
-    workerData: { ...init, port: port2 } satisfies WorkerInit,
+    workerData: { backend, flags, port: port2 } satisfies WorkerBoot,
     transferList: [port2],
   });
   // Replies are taken synchronously (receiveMessageOnPort); neither keeps the process alive.
   worker.unref();
   port1.unref();
-  const { flags, slot } = init;
-  const name = `worker ${slot + 1}`;
+  const name = `worker ${number}`;
   return {
+    backend,
+    setup(setup) {
+      port1.postMessage({ setup } satisfies WorkerMessage);
+    },
     post(job) {
-      Atomics.store(flags, slot, 0);
+      Atomics.store(flags, 0, 0);
       const { shard } = job;
       // The shard's own copies move; the table rows stay (the merge's L2 penalty reads them).
       const transfer = [
@@ -356,12 +396,12 @@ function startWorker(init: Omit<WorkerInit, "port">): WorkerHandle {
         ...Object.values(shard.arrays.labels).map((l) => l.buffer),
         ...Object.values(shard.arrays.labelWeights).map((w) => w.buffer),
       ] as ArrayBuffer[];
-      port1.postMessage(job, transfer);
+      port1.postMessage(job satisfies WorkerMessage, transfer);
     },
     receive(timeoutMs, what) {
-      if (Atomics.wait(flags, slot, 0, timeoutMs) === "timed-out")
+      if (Atomics.wait(flags, 0, 0, timeoutMs) === "timed-out")
         throw new Error(`--workers: ${name} did not answer (${what}) within ${timeoutMs / 1000} s`);
-      Atomics.store(flags, slot, 0);
+      Atomics.store(flags, 0, 0);
       const reply = receiveMessageOnPort(port1)?.message as WorkerReply | undefined;
       if (!reply) throw new Error(`--workers: ${name} raised its flag without a reply (${what})`);
       if ("error" in reply) throw new Error(`--workers: ${name} failed (${what}): ${reply.error}`);

@@ -1,37 +1,52 @@
 /**
- * A data-parallel training worker (./parallel-optimizer.ts): on each shard it receives, the
- * shard's loss and gradients with the posted parameter values, computed by the same
- * shardGradients as the main thread. It keeps no training state: parameters and task weights
- * arrive with every shard.
+ * A data-parallel training worker (./parallel-optimizer.ts): it loads tfjs and its backend when
+ * started (possibly before the run's data is read), learns the run from its first message (the
+ * network, parameter names and shapes, weighting, penalty), then answers each shard with the
+ * shard's loss and gradients at the posted parameter values, computed by the same shardGradients
+ * as the main thread. It keeps no training state: parameters and task weights arrive with every
+ * shard.
  */
 import { workerData } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../models/types.ts";
 import { selectBackend } from "./backend.ts";
 import { batchObjective, shardGradients } from "./batch-gradients.ts";
-import type { ShardJob, WorkerInit, WorkerReply } from "./parallel-optimizer.ts";
+import type { ShardJob, WorkerBoot, WorkerMessage, WorkerReply, WorkerSetup } from "./parallel-optimizer.ts";
 import { type TaskWeighting, taskWeighting } from "./task-weighting.ts";
 
-const init = workerData as WorkerInit;
-const { config, port, flags, slot } = init;
+const { backend, port, flags } = workerData as WorkerBoot;
 
 function reply(message: WorkerReply, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
   // Raised only after the message is queued on the port: the main thread reads it right away.
-  Atomics.store(flags, slot, 1);
-  Atomics.notify(flags, slot);
+  Atomics.store(flags, 0, 1);
+  Atomics.notify(flags, 0);
 }
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-// Uncertainty weighting differentiates its own variables: one set, values assigned per shard.
-const learned =
-  init.weightingKind === "uncertainty" ? taskWeighting("uncertainty", config.heads, init.taskWeights) : null;
-const offsets = [0];
-for (const shape of init.shapes)
-  offsets.push(offsets[offsets.length - 1]! + shape.reduce((a, b) => a * b, 1));
+/** The run this worker serves: set by the first message (WorkerSetup). */
+interface Run {
+  setup: WorkerSetup;
+  /** Uncertainty weighting differentiates its own variables: one set, values assigned per shard. */
+  learned: TaskWeighting | null;
+  /** Where each dense parameter starts in a posted ShardJob.params. */
+  offsets: number[];
+}
 
-function weightingFor(weights: Float32Array): TaskWeighting {
+function prepare(setup: WorkerSetup): Run {
+  const { config } = setup;
+  const learned =
+    setup.weightingKind === "uncertainty"
+      ? taskWeighting("uncertainty", config.heads, setup.taskWeights)
+      : null;
+  const offsets = [0];
+  for (const shape of setup.shapes)
+    offsets.push(offsets[offsets.length - 1]! + shape.reduce((a, b) => a * b, 1));
+  return { setup, learned, offsets };
+}
+
+function weightingFor({ setup, learned }: Run, weights: Float32Array): TaskWeighting {
   if (learned) {
     tf.tidy(() => {
       learned.variables.forEach((v, i) => {
@@ -40,21 +55,19 @@ function weightingFor(weights: Float32Array): TaskWeighting {
     });
     return learned;
   }
-  return taskWeighting(
-    "static",
-    config.heads,
-    Object.fromEntries(config.heads.map((h, i) => [h.name, weights[i]!])),
-  );
+  const { heads } = setup.config;
+  return taskWeighting("static", heads, Object.fromEntries(heads.map((h, i) => [h.name, weights[i]!])));
 }
 
-function compute(job: ShardJob): WorkerReply {
-  const weighting = weightingFor(job.weights);
-  const objective = batchObjective(config, weighting, 0, init.l2);
+function compute(run: Run, job: ShardJob): WorkerReply {
+  const { config, names, shapes, l2 } = run.setup;
+  const weighting = weightingFor(run, job.weights);
+  const objective = batchObjective(config, weighting, 0, l2);
   // Plain tensors in the variables' places (differentiated as they are, never assigned).
   const params: Params = Object.fromEntries(
-    init.names.map((name, i) => [
+    names.map((name, i) => [
       name,
-      tf.tensor(job.params.subarray(offsets[i]!, offsets[i + 1]!), init.shapes[i]!) as tf.Variable,
+      tf.tensor(job.params.subarray(run.offsets[i]!, run.offsets[i + 1]!), shapes[i]!) as tf.Variable,
     ]),
   );
   const values = Object.values(params);
@@ -72,11 +85,17 @@ function compute(job: ShardJob): WorkerReply {
 }
 
 try {
-  await selectBackend(init.backend);
-  port.on("message", (job: ShardJob) => {
+  await selectBackend(backend);
+  let run: Run | undefined;
+  port.on("message", (message: WorkerMessage) => {
+    if ("setup" in message) {
+      run = prepare(message.setup);
+      return;
+    }
     let answer: WorkerReply;
     try {
-      answer = compute(job);
+      if (!run) throw new Error("a shard arrived before the run's setup");
+      answer = compute(run, message);
     } catch (error) {
       answer = { error: errorText(error) };
     }

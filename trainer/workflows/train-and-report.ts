@@ -19,8 +19,13 @@ import { validationDiagnostics } from "../report/validation-diagnostics.ts";
 import { selectBackend } from "../train/backend.ts";
 import { calibrateHeads, type HeadCalibration } from "../train/calibrate-heads.ts";
 import { validationScore } from "../train/early-stopping.ts";
-import { canStartWorkers, checkWorkers } from "../train/parallel-optimizer.ts";
-import { stepBudget } from "../train/step-budget.ts";
+import {
+  canStartWorkers,
+  checkWorkers,
+  prestartWorkers,
+  stopSpareWorkers,
+} from "../train/parallel-optimizer.ts";
+import { defaultWorkers, MIN_PARALLEL_BATCH, PARALLEL_ROWS, stepBudget } from "../train/step-budget.ts";
 import { scaleHeads } from "../train/target-scale.ts";
 import { type ResolvedTrainArgs, resolveTrainArgs, type TrainArgs } from "../train/train-args.ts";
 import {
@@ -80,15 +85,21 @@ export interface TrainSummary {
 export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
   const args = resolveTrainArgs(cmd);
   const { spec, taskWeights, backend, previous } = await prepareRun(cmd, args);
-  const data = await splitData(cmd, args, spec);
-  const budget = stepBudget(data.train.rows, args, {
+  const host = {
     backend,
     rankingLoss: args.rankingLoss,
     cores: availableParallelism(),
     workerThreads: canStartWorkers(),
-  });
-  const config = networkConfig(args, spec, data, previous);
-  const { result, warm } = fitNetwork(cmd, args, config, data, previous, taskWeights, budget);
+  };
+  // The threads a large file would get: their workers load tfjs while the data is read, and
+  // are stopped unless the run takes them.
+  prestartWorkers(backend, (args.workers ?? defaultWorkers(PARALLEL_ROWS, MIN_PARALLEL_BATCH, host)) - 1);
+  const { data, budget, config, result, warm } = await (async () => {
+    const data = await splitData(cmd, args, spec);
+    const budget = stepBudget(data.train.rows, args, host);
+    const config = networkConfig(args, spec, data, previous);
+    return { data, budget, config, ...fitNetwork(cmd, args, config, data, previous, taskWeights, budget) };
+  })().finally(stopSpareWorkers);
   const weights = readWeights(result.params);
   const calibration = calibrateHeads(args.calibration, config, result.params, data.valid);
   const validation = calibration.validation ?? result.validation;
