@@ -87,14 +87,23 @@ function compute(run: Run, job: ShardJob): WorkerReply {
 try {
   await selectBackend(backend);
   let run: Run | undefined;
+  // A setup that fails is told with the next shard's answer: the main thread waits for replies
+  // to shards only, and a worker that died here would leave it waiting out the step's limit.
+  let setupError: string | undefined;
   port.on("message", (message: WorkerMessage) => {
     if ("setup" in message) {
-      run = prepare(message.setup);
+      try {
+        run = prepare(message.setup);
+        setupError = undefined;
+      } catch (error) {
+        run = undefined;
+        setupError = `the run's setup failed: ${errorText(error)}`;
+      }
       return;
     }
     let answer: WorkerReply;
     try {
-      if (!run) throw new Error("a shard arrived before the run's setup");
+      if (!run) throw new Error(setupError ?? "a shard arrived before the run's setup");
       answer = compute(run, message);
     } catch (error) {
       answer = { error: errorText(error) };
