@@ -1,25 +1,32 @@
 /**
- * A faster BatchMatMul for the wasm backend when an operand is transposed.
+ * BatchMatMul for the wasm backend's float32 matrices.
  *
- * tfjs-backend-wasm 4.22 sends a 2-D matmul to XNNPACK (SIMD, packed weights) only when neither
- * operand is transposed; `transposeA` or `transposeB` fall to its plain blocked C++ loop, ~8x
- * slower (1024x124 by 1024x128: 2.7 ms transposed first, 21 ms as is). Training hits that case
- * in every dense layer: the gradient of y = x·W is dx = dy·Wᵀ and dW = xᵀ·dy. This kernel
- * transposes the operand explicitly (the backend's own Transpose kernel, a copy) and calls the
- * built-in kernel without transposes, so XNNPACK runs it. Batched (3-D) products keep the
- * built-in path, where both routes are the slow loop.
+ * A product whose result has a multiple of 4 columns (every hidden layer, gate and cross layer of
+ * the networks, forward and in both gradients) runs in ./wasm-gemm.ts's SIMD kernels, in place in
+ * the backend's heap, transposed operands included: the gradient of y = x·W is dx = dy·Wᵀ and
+ * dW = xᵀ·dy, and the kernels read xᵀ where x lies. Census-shaped default MMoE, one thread, batch
+ * 512: the products' kernel time 32 → N ms a step (tf.profile).
  *
- * The last few transposed first operands are kept for the next products: the kernel gradients of
- * every layer that reads the same input (an MMoE's experts and gates all read x) are xᵀ·dy with
- * the same x, so it is transposed once a step, not once a layer. Backpropagation visits those
- * layers between others (expert 3's second layer, its first, expert 2's second, ...), so one
- * kept copy would be evicted before its next use; KEPT copies are. A tensor's values never change
- * while its data lives, so the data's identity and shape name a copy.
+ * The rest (a head's one column, batched 3-D products) keep the backend: tfjs-backend-wasm 4.22
+ * sends a 2-D product to XNNPACK only when neither operand is transposed, and a transposed one to
+ * its plain C++ loop, ~8x slower (1024x124 by 1024x128: 2.7 ms transposed first, 21 ms as is), so
+ * those are transposed explicitly (the backend's Transpose kernel, a copy) first. The last few
+ * transposed first operands are kept: a head's weight gradient is xᵀ·dy with the x its task's
+ * tower reads, and a tensor's values never change while its data lives, so the data's identity
+ * and shape name a copy.
  */
 import * as tf from "@tensorflow/tfjs";
+import { createWasmGemm, type WasmGemm } from "./wasm-gemm.ts";
 
 interface WasmBackend {
   disposeData(dataId: object): boolean;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  wasm: {
+    asm: { memory: object };
+    _malloc(bytes: number): number;
+    _free(offset: number): void;
+  };
 }
 
 interface MatMulAttrs {
@@ -48,14 +55,45 @@ function isMatrix(x: tf.TensorInfo): boolean {
   return x.shape.slice(0, -2).every((d) => d === 1);
 }
 
+/** Each backend instance's kernels (a worker thread has its own backend and heap). */
+const gemms = new WeakMap<object, WasmGemm>();
+
+function gemmOf(backend: WasmBackend): WasmGemm {
+  let gemm = gemms.get(backend);
+  if (!gemm) {
+    const wasm = backend.wasm;
+    gemm = createWasmGemm({
+      memory: wasm.asm.memory,
+      malloc: (bytes) => wasm._malloc(bytes),
+      free: (offset) => wasm._free(offset),
+    });
+    gemms.set(backend, gemm);
+  }
+  return gemm;
+}
+
 function kernelFunc(args: Parameters<tf.KernelFunc>[0]): ReturnType<tf.KernelFunc> {
   const inner = builtIn!.kernelFunc;
   const { transposeA, transposeB } = args.attrs as unknown as MatMulAttrs;
   const a = args.inputs.a as tf.TensorInfo;
   const b = args.inputs.b as tf.TensorInfo;
-  if ((!transposeA && !transposeB) || !isMatrix(a) || !isMatrix(b) || a.dtype !== "float32")
-    return inner(args);
+  if (!isMatrix(a) || !isMatrix(b) || a.dtype !== "float32" || b.dtype !== "float32") return inner(args);
   const backend = args.backend as unknown as WasmBackend;
+  const [m, k] = lastTwo(a, transposeA);
+  const [kb, n] = lastTwo(b, transposeB);
+  if (n % 4 === 0 && k === kb && !(transposeA && transposeB)) {
+    const rank = Math.max(a.shape.length, b.shape.length);
+    const out = backend.makeOutput([...Array<number>(rank - 2).fill(1), m, n], "float32");
+    const at = offset(backend, a);
+    const bt = offset(backend, b);
+    const ct = offset(backend, out);
+    const gemm = gemmOf(backend);
+    if (transposeA) gemm.tn(at, bt, ct, m, k, n);
+    else if (transposeB) gemm.nt(at, bt, ct, m, k, n);
+    else gemm.nn(at, bt, ct, m, k, n);
+    return out;
+  }
+  if (!transposeA && !transposeB) return inner(args);
   const transpose = tf.getKernel("Transpose", "wasm")!.kernelFunc;
   const swapLast = (x: tf.TensorInfo): tf.TensorInfo => {
     const rank = x.shape.length;
@@ -71,6 +109,17 @@ function kernelFunc(args: Parameters<tf.KernelFunc>[0]): ReturnType<tf.KernelFun
   });
   if (bt !== b) backend.disposeData(bt.dataId);
   return out;
+}
+
+/** A matrix's rows and columns as the product reads it. */
+function lastTwo(x: tf.TensorInfo, transposed: boolean): [number, number] {
+  const rows = x.shape[x.shape.length - 2]!;
+  const cols = x.shape[x.shape.length - 1]!;
+  return transposed ? [cols, rows] : [rows, cols];
+}
+
+function offset(backend: WasmBackend, x: tf.TensorInfo): number {
+  return backend.dataIdMap.get(x.dataId)!.memoryOffset;
 }
 
 /** How many transposed first operands are kept (a few MB at training batch sizes). */
