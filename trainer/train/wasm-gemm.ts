@@ -10,7 +10,7 @@
  * products ran at 6–15 GFLOP/s. These kernels need no packing of B and read a transposed operand
  * in place: 1.1–2.5× the backend's time on a step's shapes (bench:train, docs/benchmarks.md).
  */
-import { WASM_GEMM_BASE64 } from "./wasm-gemm-binary.ts";
+import { WASM_GEMM_FUSED_BASE64, WASM_GEMM_PLAIN_BASE64 } from "./wasm-gemm-binary.ts";
 
 /** The heap of one tfjs-backend-wasm instance: its memory, and its allocator for the scratch. */
 export interface WasmHeap {
@@ -34,17 +34,34 @@ type Exported = (...args: number[]) => void;
 
 /** The part of the WebAssembly namespace used here (the project's type libraries omit it). */
 interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: Record<string, Exported> };
 }
 
 const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-let compiled: object | null = null;
+const compiled = new Map<boolean, object>();
+let fusedValid: boolean | null = null;
 
-/** The module bound to one heap (compiled once a process: 3 KB, synchronously). */
-export function createWasmGemm(heap: WasmHeap): WasmGemm {
-  compiled ??= new wasmApi.Module(Buffer.from(WASM_GEMM_BASE64, "base64"));
-  const { exports } = new wasmApi.Instance(compiled, { env: { memory: heap.memory } });
+/** Whether this engine runs relaxed SIMD (Node 22's V8 does; the plain build is the fallback). */
+export function hasFusedGemm(): boolean {
+  fusedValid ??= wasmApi.validate(Buffer.from(WASM_GEMM_FUSED_BASE64, "base64"));
+  return fusedValid;
+}
+
+/**
+ * The module bound to one heap (each build compiled once a process: 3 KB, synchronously).
+ * `fused`: the relaxed-SIMD build; by default where the engine has it.
+ */
+export function createWasmGemm(heap: WasmHeap, fused = hasFusedGemm()): WasmGemm {
+  let module = compiled.get(fused);
+  if (!module) {
+    module = new wasmApi.Module(
+      Buffer.from(fused ? WASM_GEMM_FUSED_BASE64 : WASM_GEMM_PLAIN_BASE64, "base64"),
+    );
+    compiled.set(fused, module);
+  }
+  const { exports } = new wasmApi.Instance(module, { env: { memory: heap.memory } });
   const gemmNN = exports.gemm_nn!;
   const gemmTN = exports.gemm_tn!;
   const gemmNT = exports.gemm_nt!;
