@@ -1,7 +1,9 @@
 /**
- * The dense parameters' Adam in plain JS (trainer/train/host-adam.ts) takes tf.train.adam's steps,
- * at a changing rate and for gradients given as tensors or values, and its state moves to and from
- * the tfjs optimiser (./dense-optimizer.ts) mid-run.
+ * The dense parameters' Adam (trainer/train/host-adam.ts: in JS on the cpu backend, in the wasm
+ * heap's SIMD kernel on wasm) takes tf.train.adam's steps, at a changing rate and for gradients
+ * given as tensors or values; its state moves to and from the tfjs optimiser (./dense-optimizer.ts)
+ * mid-run; an update never changes a tensor that shares the variable's data, and products the
+ * backend caches by the weight's data see the new values.
  */
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -37,7 +39,11 @@ beforeAll(async () => {
 });
 
 describe("HostAdam", () => {
-  it("takes tf.train.adam's steps at a changing rate, from tensors and from values", () => {
+  it.each([
+    "wasm",
+    "cpu",
+  ])("takes tf.train.adam's steps at a changing rate, from tensors and from values (%s)", async (backend) => {
+    await selectBackend(backend as "wasm" | "cpu");
     const mine = pair(1);
     const theirs = pair(1);
     const host = new HostAdam(0.01);
@@ -62,6 +68,21 @@ describe("HostAdam", () => {
     const moved = maxAbsDiff(values(mine), values(pair(1)));
     expect(moved).toBeGreaterThan(1e-2);
     expect(maxAbsDiff(values(mine), values(theirs))).toBeLessThan(1e-6);
+    host.dispose();
+    await selectBackend("wasm");
+  });
+
+  it("leaves a tensor that shares a variable's data as it was", () => {
+    const [v] = pair(4);
+    const before = Float32Array.from(v!.dataSync() as Float32Array);
+    // On wasm a clone shares the data (reference counted); the update must not write through it.
+    const sharer = tf.clone(v!);
+    const host = new HostAdam(0.1);
+    host.applyGradients([{ variable: v!, gradient: new Float32Array(v!.size).fill(1) }]);
+    expect(sharer.dataSync()).toEqual(before);
+    expect(maxAbsDiff(v!.dataSync() as Float32Array, before)).toBeGreaterThan(0.05);
+    sharer.dispose();
+    host.dispose();
   });
 
   it("hands its state to the tfjs optimiser and takes the tfjs optimiser's back", () => {
@@ -97,6 +118,30 @@ describe("HostAdam", () => {
     host.importState(theirsState);
     for (let step = 4; step < 8; step++) stepBoth(step);
     expect(maxAbsDiff(values(mine), values(theirs))).toBeLessThan(1e-6);
+  });
+
+  it("gives a product that the backend keeps packed weights for the updated values", () => {
+    // A head's one-column product goes to XNNPACK, which keeps the weights it packed by the
+    // weight's data: an update must reach it as new data, not new values in the old.
+    const random = lcg(5);
+    const x = tf.tensor2d(
+      Float32Array.from({ length: 15 }, () => random()),
+      [5, 3],
+    );
+    const w = tf.variable(tf.tensor2d([[0.5], [-0.25], [1]]), true, `host-adam-${made++}`);
+    const host = new HostAdam(0.1);
+    for (let step = 0; step < 3; step++) {
+      tf.matMul(x, w).dispose();
+      host.applyGradients([{ variable: w, gradient: Float32Array.of(1, -1, 0.5) }]);
+    }
+    const [xs, ws] = [x.dataSync(), w.dataSync()];
+    const expected = Float32Array.from(
+      { length: 5 },
+      (_, r) => xs[3 * r]! * ws[0]! + xs[3 * r + 1]! * ws[1]! + xs[3 * r + 2]! * ws[2]!,
+    );
+    expect(maxAbsDiff(tf.matMul(x, w).dataSync() as Float32Array, expected)).toBeLessThan(1e-6);
+    tf.dispose([x, w]);
+    host.dispose();
   });
 
   it("refuses a gradient of another size, naming the variable", () => {

@@ -186,7 +186,10 @@ function denseUpdater(
       setLearningRate: (lr) => host.setLearningRate(lr),
       exportState: () => host.exportState(),
       importState: (state) => host.importState(state),
-      dispose: () => scheduled.optimizer.dispose(),
+      dispose: () => {
+        host.dispose();
+        scheduled.optimizer.dispose();
+      },
     };
   }
   return {

@@ -1,17 +1,18 @@
 /**
- * The wasm backend's SIMD matrix products (trainer/train/wasm-gemm.ts), both builds: every
+ * The wasm backend's SIMD matrix products (trainer/train/wasm-kernels.ts), both builds: every
  * transpose combination and shape, remainders of the 4 × 8 blocks included, equals a float64
  * reference; a product writes its own output and nothing beside it; through the backend's
  * BatchMatMul (trainer/train/wasm-matmul-kernel.ts) a training step's shapes and 3-D matrices
- * give the same; the committed binary is what the text compiles to.
+ * give the same; the committed binary is what the text compiles to. (The Adam kernel's tests are
+ * test/trainer/host-adam.test.ts's.)
  */
 import { readFileSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BINARY_FILE, currentSource } from "../../scripts/wasm-gemm-build.ts";
+import { BINARY_FILE, currentSource } from "../../scripts/wasm-kernels-build.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import { createWasmGemm, hasFusedGemm, type WasmGemm } from "../../trainer/train/wasm-gemm.ts";
+import { createWasmKernels, hasFusedKernels, type WasmGemm } from "../../trainer/train/wasm-kernels.ts";
 import { lcg } from "./lcg.ts";
 
 function values(n: number, seed: number): Float32Array {
@@ -56,7 +57,7 @@ function privateHeap(fused: boolean): { gemm: WasmGemm; floats: () => Float32Arr
     .WebAssembly;
   const memory = new wasm.Memory({ initial: 16 }) as { buffer: ArrayBuffer };
   let next = 768 * 1024;
-  const gemm = createWasmGemm(
+  const { gemm } = createWasmKernels(
     {
       memory,
       malloc: (size) => {
@@ -101,7 +102,7 @@ function product(
 describe("wasm SIMD matrix products", () => {
   it("this engine runs the fused build", () => {
     // Node 22's V8 ships relaxed SIMD; were it gone, training would silently lose its FMA speed.
-    expect(hasFusedGemm()).toBe(true);
+    expect(hasFusedKernels()).toBe(true);
   });
 
   it.each([

@@ -1,8 +1,8 @@
 /**
- * The WebAssembly text of the trainer's float32 matrix products (trainer/train/wasm-gemm.ts), with
- * its register-blocked inner loops unrolled here rather than by hand. `npm run build:wasm-gemm`
- * compiles it (wabt) into trainer/train/generated/wasm-gemm-binary.ts; a test compiles it again
- * and checks the two agree.
+ * The WebAssembly text of the trainer's own kernels for the wasm backend (trainer/train/wasm-kernels.ts):
+ * float32 matrix products, with their register-blocked inner loops unrolled here rather than by
+ * hand, and the dense parameters' Adam step. `npm run build:wasm-kernels` compiles it (wabt) into
+ * trainer/train/wasm-kernels-binary.ts; a test compiles it again and checks the two agree.
  *
  * The module imports the memory of tfjs-backend-wasm, so the products read and write tensors where
  * they lie, with no copy. Every matrix is row-major float32 and every address a byte offset into
@@ -12,7 +12,13 @@
  *   gemm_tn(a, b, c, M, K, N, panel)   C = Aᵀ·B, A [K, M], B [K, N]
  *   gemm_nt(a, b, c, M, K, N, panel)   C = A·Bᵀ, A [M, K], B [N, K]
  *
- * `panel` is scratch memory: 16·K bytes for gemm_tn, 4·K·N for gemm_nt.
+ * `panel` is scratch memory: 16·K bytes for gemm_tn, 4·K·N for gemm_nt. And
+ *
+ *   adam(w, out, g, m, v, n, β1, 1-β1, β2, 1-β2, step, correct2, ε, λ) → Σw²
+ *
+ * one Adam step over n values (trainer/train/host-adam.ts's update, in float32 as tfjs's own
+ * optimiser computes it): w's new values to `out`, the moments in place; returns the sum of the
+ * squares of w before the step.
  *
  * Two builds: `fused` multiply-adds with relaxed SIMD's f32x4.relaxed_madd, one FMA instruction
  * where the CPU has it (1.3× the products' speed on this project's x64 hosts), the other with
@@ -115,6 +121,75 @@ ${rowStrip(1, "pointers", madd)}
 (br $r_next)))`;
 }
 
+/**
+ * One Adam step on 4 values (`lanes` 4) or 1 (lane 0 of the vectors: the last n % 4 values):
+ * g' = g + λ·w; m = β1·m + (1-β1)·g'; v = β2·v + (1-β2)·g'²; w -= step·m / (√(v·correct2) + ε),
+ * with x holding w.
+ */
+function adamUpdate(lanes: 4 | 1): string {
+  const load = (p: string) => `(${lanes === 4 ? "v128.load" : "v128.load32_splat"} (local.get ${p}))`;
+  const store = (p: string, value: string) =>
+    lanes === 4
+      ? `(v128.store (local.get ${p}) ${value})`
+      : `(v128.store32_lane 0 (local.get ${p}) ${value})`;
+  return `(local.set $gj (f32x4.add ${load("$gp")} (f32x4.mul (local.get $l2) (local.get $x))))
+(local.set $mj (f32x4.add (f32x4.mul (local.get $b1) ${load("$mp")}) (f32x4.mul (local.get $c1) (local.get $gj))))
+(local.set $vj (f32x4.add (f32x4.mul (local.get $b2) ${load("$vp")})
+  (f32x4.mul (local.get $c2) (f32x4.mul (local.get $gj) (local.get $gj)))))
+${store("$mp", "(local.get $mj)")}
+${store("$vp", "(local.get $vj)")}
+${store(
+  "$op",
+  `(f32x4.sub (local.get $x) (f32x4.div (f32x4.mul (local.get $step) (local.get $mj))
+  (f32x4.add (f32x4.sqrt (f32x4.mul (local.get $vj) (local.get $correct))) (local.get $eps))))`,
+)}`;
+}
+
+/** The five pointers' advance by `bytes`. */
+function advance(bytes: number): string {
+  return ["$wp", "$op", "$gp", "$mp", "$vp"]
+    .map((p) => `(local.set ${p} (i32.add (local.get ${p}) (i32.const ${bytes})))`)
+    .join("\n");
+}
+
+/** Σw² is summed in float64: the penalty's value is a sum over up to millions of weights. */
+const ADAM = `(func (export "adam") (param $wp i32) (param $op i32) (param $gp i32) (param $mp i32) (param $vp i32) (param $n i32)
+  (param $sb1 f32) (param $sc1 f32) (param $sb2 f32) (param $sc2 f32)
+  (param $sstep f32) (param $scorrect f32) (param $seps f32) (param $sl2 f32)
+  (result f64)
+(local $b1 v128) (local $c1 v128) (local $b2 v128) (local $c2 v128)
+(local $step v128) (local $correct v128) (local $eps v128) (local $l2 v128)
+(local $x v128) (local $gj v128) (local $mj v128) (local $vj v128) (local $squares v128) (local $sq v128)
+(local $tail f64)
+(local.set $b1 (f32x4.splat (local.get $sb1)))
+(local.set $c1 (f32x4.splat (local.get $sc1)))
+(local.set $b2 (f32x4.splat (local.get $sb2)))
+(local.set $c2 (f32x4.splat (local.get $sc2)))
+(local.set $step (f32x4.splat (local.get $sstep)))
+(local.set $correct (f32x4.splat (local.get $scorrect)))
+(local.set $eps (f32x4.splat (local.get $seps)))
+(local.set $l2 (f32x4.splat (local.get $sl2)))
+(block $done (loop $next (br_if $done (i32.lt_u (local.get $n) (i32.const 4)))
+  (local.set $x (v128.load (local.get $wp)))
+  (local.set $sq (f32x4.mul (local.get $x) (local.get $x)))
+  (local.set $squares (f64x2.add (local.get $squares) (f64x2.promote_low_f32x4 (local.get $sq))))
+  (local.set $squares (f64x2.add (local.get $squares) (f64x2.promote_low_f32x4
+    (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $sq) (local.get $sq)))))
+  ${adamUpdate(4)}
+  ${advance(16)}
+  (local.set $n (i32.sub (local.get $n) (i32.const 4)))
+  (br $next)))
+(block $tail_done (loop $tail_next (br_if $tail_done (i32.eqz (local.get $n)))
+  (local.set $x (v128.load32_splat (local.get $wp)))
+  (local.set $tail (f64.add (local.get $tail)
+    (f64.promote_f32 (f32.mul (f32x4.extract_lane 0 (local.get $x)) (f32x4.extract_lane 0 (local.get $x))))))
+  ${adamUpdate(1)}
+  ${advance(4)}
+  (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+  (br $tail_next)))
+(f64.add (local.get $tail)
+  (f64.add (f64x2.extract_lane 0 (local.get $squares)) (f64x2.extract_lane 1 (local.get $squares)))))`;
+
 const LOCALS = [
   "(local $i i32) (local $j i32) (local $k i32) (local $q i32) (local $o i32) (local $ldb i32)",
   "(local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32)",
@@ -125,8 +200,8 @@ const LOCALS = [
 
 const PARAMS = "(param $a i32) (param $b i32) (param $c i32) (param $M i32) (param $K i32) (param $N i32)";
 
-/** The module's text; `fused`: with relaxed SIMD's multiply-add. */
-export function gemmWat(fused: boolean): string {
+/** The module's text; `fused`: products with relaxed SIMD's multiply-add. */
+export function kernelsWat(fused: boolean): string {
   const madd = fused ? fusedMultiplyAdd : plainMultiplyAdd;
   return `(module
 (import "env" "memory" (memory 1))
@@ -162,5 +237,7 @@ ${gemmBody(true, madd)})
   (local.set $n (i32.add (local.get $n) (i32.const 1)))
   (br $n_next)))
 (call $gemm_nn (local.get $a) (local.get $panel) (local.get $c) (local.get $M) (local.get $K) (local.get $N)))
+
+${ADAM}
 )`;
 }
