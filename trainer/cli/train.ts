@@ -5,7 +5,7 @@ import { exportModelDir } from "../export/export-model.ts";
 import { ARCHITECTURES } from "../models/registry.ts";
 import { BACKEND_CHOICES } from "../train/backend.ts";
 import { CALIBRATIONS } from "../train/calibrate-heads.ts";
-import { OPTIMIZERS } from "../train/dense-optimizer.ts";
+import { DEFAULT_LEARNING_RATES, OPTIMIZERS } from "../train/dense-optimizer.ts";
 import { SCHEDULES } from "../train/schedule.ts";
 import {
   MAX_BATCH,
@@ -92,7 +92,7 @@ const program = new Command("train")
   )
   .option(
     "--learning-rate <x>",
-    `peak learning rate (default ${DEFAULT_TRAIN_ARGS.learningRate})`,
+    `peak learning rate (default ${DEFAULT_LEARNING_RATES.adam} with adam, ${DEFAULT_LEARNING_RATES.adagrad} with adagrad)`,
     positiveNumber,
   )
   .addOption(

@@ -9,7 +9,7 @@ import type { WeightingKind } from "../artifact/trained-model.ts";
 import type { ArchOptions } from "../models/types.ts";
 import { DEFAULT_L2, type L2Penalty } from "./batch-gradients.ts";
 import type { CalibrationKind } from "./calibrate-heads.ts";
-import type { OptimizerKind } from "./dense-optimizer.ts";
+import { DEFAULT_LEARNING_RATES, type OptimizerKind } from "./dense-optimizer.ts";
 import type { ScheduleKind } from "./schedule.ts";
 import { DEFAULT_TRAIN_OPTIONS } from "./train-network.ts";
 
@@ -147,7 +147,7 @@ export function resolveTrainArgs(given: TrainArgs): ResolvedTrainArgs {
     rankingLoss: given.rankingLoss ?? d.rankingLoss,
     calibration: given.calibration ?? d.calibration,
     embeddingDim: given.embeddingDim ?? d.embeddingDim,
-    learningRate: given.learningRate ?? d.learningRate,
+    learningRate: given.learningRate ?? DEFAULT_LEARNING_RATES[given.optimizer ?? d.optimizer],
     optimizer: given.optimizer ?? d.optimizer,
     schedule: given.schedule ?? d.schedule,
     backend: given.backend ?? d.backend,
