@@ -1,12 +1,16 @@
 /**
  * Training arguments' defaults (trainer/train/train-args.ts): the learning rate follows the
- * optimiser, and Adagrad at its default rate learns what Adam learns at its own.
+ * optimiser, and Adagrad at its default rate learns what Adam learns at its own; the embedding
+ * table has an optimiser and a rate of its own (sparse Adagrad by default, its rate in proportion
+ * to the batch), which the network optimiser honours.
  */
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
+import { initNetwork } from "../../trainer/models/network.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { DEFAULT_LEARNING_RATES, type OptimizerKind } from "../../trainer/train/dense-optimizer.ts";
-import { resolveTrainArgs } from "../../trainer/train/train-args.ts";
+import { createNetworkOptimizer } from "../../trainer/train/network-optimizer.ts";
+import { defaultEmbeddingLearningRate, resolveTrainArgs } from "../../trainer/train/train-args.ts";
 import { trainNetwork } from "../../trainer/train/train-network.ts";
 import { clickBuyConfig, clickBuyData } from "./click-buy-data.ts";
 
@@ -46,5 +50,55 @@ describe("training arguments", () => {
     expect(adagrad).toBeGreaterThan(adam - 0.02);
     // Adam's rate starves Adagrad: the reason the rates differ.
     expect(auc("adagrad", DEFAULT_LEARNING_RATES.adam)).toBeLessThan(adagrad - 0.05);
+  });
+
+  it("give the embedding table sparse Adagrad at a rate in proportion to the batch", () => {
+    expect(resolveTrainArgs({}).embeddingOptimizer).toBe("adagrad");
+    expect(resolveTrainArgs({ embeddingOptimizer: "adam" }).embeddingOptimizer).toBe("adam");
+    expect(resolveTrainArgs({ embeddingLearningRate: 0.2 }).embeddingLearningRate).toBe(0.2);
+    expect(defaultEmbeddingLearningRate("adagrad", 512, 0.002)).toBe(0.5);
+    expect(defaultEmbeddingLearningRate("adagrad", 64, 0.002)).toBe(0.0625);
+    expect(defaultEmbeddingLearningRate("adam", 64, 0.002)).toBe(0.002);
+  });
+
+  it("trains the embedding table with its own optimiser and rate", () => {
+    const config = clickBuyConfig("shared-bottom", { bottom: [8], tower: [4], cross: 0 });
+    const data = clickBuyData(256, 4);
+    const idx = Int32Array.from({ length: 128 }, (_, i) => i);
+    const step = (embeddingLearningRate: number) => {
+      const params = initNetwork(config, 7);
+      const before = {
+        table: Float32Array.from(params.embedding!.dataSync() as Float32Array),
+        kernel: Float32Array.from(params["bottom/0/kernel"]!.dataSync() as Float32Array),
+      };
+      const optimizer = createNetworkOptimizer(params, config, {
+        learningRate: 0.01,
+        optimizer: "adam",
+        embeddingOptimizer: "adagrad",
+        embeddingLearningRate,
+        taskWeights: {},
+      });
+      optimizer.setLearningRate(0.01);
+      optimizer.step(data, idx);
+      optimizer.sync();
+      const moved = (a: Float32Array, b: Float32Array) => Math.max(...a.map((x, i) => Math.abs(x - b[i]!)));
+      const result = {
+        table: moved(params.embedding!.dataSync() as Float32Array, before.table),
+        kernel: moved(params["bottom/0/kernel"]!.dataSync() as Float32Array, before.kernel),
+        // Adagrad's accumulators start at 0.1 (lazy Adam's second moments at 0).
+        accumulators: Math.min(...optimizer.exportState().arrays["sparse/v"]!.values),
+      };
+      optimizer.dispose();
+      tf.dispose(Object.values(params));
+      return result;
+    };
+    const still = step(1e-9);
+    const moving = step(0.5);
+    expect(still.table).toBeLessThan(1e-8);
+    expect(still.kernel).toBeGreaterThan(1e-3);
+    expect(still.accumulators).toBeGreaterThanOrEqual(0.1 - 1e-7);
+    expect(moving.table).toBeGreaterThan(1e-3);
+    // The dense layers' step does not depend on the table's rate.
+    expect(moving.kernel).toBeCloseTo(still.kernel, 6);
   });
 });

@@ -96,7 +96,19 @@ const program = new Command("train")
     positiveNumber,
   )
   .addOption(
-    new Option("--optimizer <name>", "optimiser").choices(OPTIMIZERS).default(DEFAULT_TRAIN_ARGS.optimizer),
+    new Option("--optimizer <name>", "the dense layers' optimiser")
+      .choices(OPTIMIZERS)
+      .default(DEFAULT_TRAIN_ARGS.optimizer),
+  )
+  .addOption(
+    new Option("--embedding-optimizer <name>", "the embedding table's optimiser, on the rows a batch reads")
+      .choices(OPTIMIZERS)
+      .default(DEFAULT_TRAIN_ARGS.embeddingOptimizer),
+  )
+  .option(
+    "--embedding-learning-rate <x>",
+    "the embedding table's peak learning rate (default: adagrad 0.5 at batches of 512, in proportion to the batch; adam: --learning-rate)",
+    positiveNumber,
   )
   .addOption(
     new Option("--lr-schedule <name>", "cosine: warm-up then cosine decay to 5%; constant")

@@ -289,6 +289,8 @@ const Training = v.strictObject({
   batchSize: v.optional(PositiveInt),
   learningRate: v.optional(Positive),
   optimizer: v.optional(v.picklist(OPTIMIZERS)),
+  embeddingOptimizer: v.optional(v.picklist(OPTIMIZERS)),
+  embeddingLearningRate: v.optional(Positive),
   schedule: v.optional(v.picklist(SCHEDULES)),
   backend: v.optional(v.picklist(BACKEND_CHOICES)),
   earlyStop: v.optional(Name),

@@ -41,8 +41,15 @@ import { type TaskWeighting, taskWeighting } from "./task-weighting.ts";
 export interface OptimizerOptions {
   /** The peak learning rate (the schedule warms up to it and decays from it). */
   learningRate: number;
-  /** Default "adam". */
+  /** The dense parameters' optimiser; default "adam". */
   optimizer?: OptimizerKind;
+  /**
+   * The embedding table's (sparse rows, below): lazy Adam or sparse Adagrad. Default: `optimizer`.
+   * ./train-args.ts picks sparse Adagrad for `mtrank train` (DEFAULT_EMBEDDING_OPTIMIZER).
+   */
+  embeddingOptimizer?: OptimizerKind;
+  /** The embedding table's peak learning rate, on the same schedule. Default: `learningRate`. */
+  embeddingLearningRate?: number;
   taskWeights: Record<string, number>;
   /** How task losses combine (./task-weighting.ts); default "static" (taskWeights as given). */
   taskWeighting?: WeightingKind;
@@ -125,8 +132,12 @@ export function createNetworkOptimizer(
   const tapeL2 = dense.kernelL2 > 0 ? { ...l2, kernel: 0 } : l2;
   const tapeObjective =
     tapeL2 === l2 ? objective : batchObjective(config, weighting, options.rankingLoss ?? 0, tapeL2);
+  const embeddingRate = options.embeddingLearningRate ?? options.learningRate;
   const lazy = params.embedding
-    ? new SparseOptimizer(params.embedding, { learningRate: options.learningRate, rule: kind })
+    ? new SparseOptimizer(params.embedding, {
+        learningRate: embeddingRate,
+        rule: options.embeddingOptimizer ?? kind,
+      })
     : null;
   const denseVars = [
     ...Object.entries(params)
@@ -151,7 +162,7 @@ export function createNetworkOptimizer(
           gradients: inThreadGradients({ ...setup, objective: tapeObjective }, denseVars, lazy),
           dispose: () => {},
         };
-  return sparseRowsOptimizer(dense, denseVars, lazy, source);
+  return sparseRowsOptimizer(dense, denseVars, lazy, source, embeddingRate / options.learningRate);
 }
 
 /** The dense parameters' update in the sparse-rows strategies. */
@@ -254,6 +265,8 @@ function sparseRowsOptimizer(
   denseVars: readonly tf.Variable[],
   lazy: SparseOptimizer | null,
   source: { gradients: GradientSource; dispose(): void },
+  /** The embedding table's rate over the dense parameters' (the schedule scales both). */
+  embeddingRatio: number,
 ): NetworkOptimizer {
   return {
     step: (data, idx) => {
@@ -293,7 +306,7 @@ function sparseRowsOptimizer(
     },
     setLearningRate: (lr) => {
       dense.setLearningRate(lr);
-      lazy?.setLearningRate(lr);
+      lazy?.setLearningRate(lr * embeddingRatio);
     },
     dispose: () => {
       dense.dispose();

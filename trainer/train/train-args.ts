@@ -45,7 +45,12 @@ export interface TrainArgs {
   embeddingDim?: number;
   /** The peak learning rate (the schedule warms up to it and decays from it). */
   learningRate?: number;
+  /** The dense parameters' optimiser. */
   optimizer?: OptimizerKind;
+  /** The embedding table's optimiser, on the rows each batch reads. */
+  embeddingOptimizer?: OptimizerKind;
+  /** The embedding table's peak learning rate. Default: defaultEmbeddingLearningRate. */
+  embeddingLearningRate?: number;
   /** The learning-rate schedule (./schedule.ts). */
   schedule?: ScheduleKind;
   /** The tfjs backend: one of ./backend.ts BACKEND_CHOICES (auto: the fastest present). */
@@ -86,6 +91,8 @@ export const TRAIN_ARG_KEYS = [
   "embeddingDim",
   "learningRate",
   "optimizer",
+  "embeddingOptimizer",
+  "embeddingLearningRate",
   "schedule",
   "backend",
   "earlyStop",
@@ -97,7 +104,7 @@ export const TRAIN_ARG_KEYS = [
 ] as const satisfies readonly (keyof TrainArgs)[];
 
 /** The fields that are optional even resolved: the step budget, or nothing, stands in for them. */
-type Unresolved = "epochs" | "batchSize" | "timeColumn" | "taskWeights" | "workers";
+type Unresolved = "epochs" | "batchSize" | "timeColumn" | "taskWeights" | "workers" | "embeddingLearningRate";
 
 /** Arguments with every default applied; `l2` as the pair the optimiser takes. */
 export type ResolvedTrainArgs = Required<Omit<TrainArgs, Unresolved | "l2" | "embeddingL2" | "kernelL2">> &
@@ -116,6 +123,7 @@ export const DEFAULT_TRAIN_ARGS = {
   embeddingDim: 8,
   learningRate: DEFAULT_TRAIN_OPTIONS.learningRate,
   optimizer: "adam",
+  embeddingOptimizer: "adagrad",
   schedule: "cosine",
   backend: "auto",
   earlyStop: "auc",
@@ -149,6 +157,10 @@ export function resolveTrainArgs(given: TrainArgs): ResolvedTrainArgs {
     embeddingDim: given.embeddingDim ?? d.embeddingDim,
     learningRate: given.learningRate ?? DEFAULT_LEARNING_RATES[given.optimizer ?? d.optimizer],
     optimizer: given.optimizer ?? d.optimizer,
+    embeddingOptimizer: given.embeddingOptimizer ?? d.embeddingOptimizer,
+    ...(given.embeddingLearningRate !== undefined
+      ? { embeddingLearningRate: given.embeddingLearningRate }
+      : {}),
     schedule: given.schedule ?? d.schedule,
     backend: given.backend ?? d.backend,
     earlyStop: given.earlyStop ?? d.earlyStop,
@@ -159,4 +171,23 @@ export function resolveTrainArgs(given: TrainArgs): ResolvedTrainArgs {
     },
     ...(given.workers !== undefined ? { workers: given.workers } : {}),
   };
+}
+
+/**
+ * The embedding table's peak learning rate when none is given: sparse Adagrad at 0.5 for batches
+ * of 512 rows, in proportion to the batch (a smaller batch's gradient of a row is larger, and
+ * Adagrad's first steps are the gradient over √0.1); lazy Adam at the dense parameters' rate.
+ *
+ * Sparse Adagrad for the table with Adam for the dense layers (the usual pairing in click-through
+ * models) against lazy Adam for both, mmoe, default flags, seeds 42/11/12: MovieLens like
+ * 0.7883 → 0.7904 and love 0.7942 → 0.7965 (every seed up), Lending Club 0.7224 → 0.7255, nmes
+ * 0.6668 → 0.6660 and 0.6936 → 0.6965; census-like and Fertility level (seed 42). Without the
+ * batch scaling (0.5 at every batch) the 64-row batches of nmes lost 0.003 on emergency visits.
+ */
+export function defaultEmbeddingLearningRate(
+  optimizer: OptimizerKind,
+  batchSize: number,
+  learningRate: number,
+): number {
+  return optimizer === "adagrad" ? (0.5 * batchSize) / 512 : learningRate;
 }

@@ -27,7 +27,12 @@ import {
 } from "../train/parallel-optimizer.ts";
 import { defaultWorkers, MIN_PARALLEL_BATCH, PARALLEL_ROWS, stepBudget } from "../train/step-budget.ts";
 import { scaleHeads } from "../train/target-scale.ts";
-import { type ResolvedTrainArgs, resolveTrainArgs, type TrainArgs } from "../train/train-args.ts";
+import {
+  defaultEmbeddingLearningRate,
+  type ResolvedTrainArgs,
+  resolveTrainArgs,
+  type TrainArgs,
+} from "../train/train-args.ts";
 import {
   type EpochLog,
   predictNetwork,
@@ -248,6 +253,10 @@ function fitNetwork(
     batchSize: budget.batchSize,
     learningRate: args.learningRate,
     optimizer: args.optimizer,
+    embeddingOptimizer: args.embeddingOptimizer,
+    embeddingLearningRate:
+      args.embeddingLearningRate ??
+      defaultEmbeddingLearningRate(args.embeddingOptimizer, budget.batchSize, args.learningRate),
     schedule: args.schedule,
     taskWeighting: args.taskWeighting,
     earlyStop: args.earlyStop,
