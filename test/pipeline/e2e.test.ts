@@ -224,10 +224,7 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
   it("a NaN loss fails the run, saying so; the champion is unchanged", async () => {
     const before = await pointer();
     const base = config("day2");
-    const r = await runPipeline(
-      { ...base, training: { ...base.training, learningRate: 1e6, embeddingLearningRate: 1e6 } },
-      { log },
-    );
+    const r = await runPipeline({ ...base, training: { ...base.training, learningRate: 1e6 } }, { log });
     expect(r.exitCode).toBe(1);
     expect(r.record.outcome).toBe("failed");
     expect(r.record.reason).toMatch(/^training: the loss is NaN at epoch 1/);

@@ -1,8 +1,8 @@
 /**
  * Training arguments' defaults (trainer/train/train-args.ts): the learning rate follows the
  * optimiser, and Adagrad at its default rate learns what Adam learns at its own; the embedding
- * table has an optimiser and a rate of its own (sparse Adagrad by default, its rate in proportion
- * to the batch), which the network optimiser honours.
+ * table may have an optimiser and a rate of its own (by default the dense layers'; sparse Adagrad
+ * beside Adam at a rate in proportion to the batch), which the network optimiser honours.
  */
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -52,13 +52,17 @@ describe("training arguments", () => {
     expect(auc("adagrad", DEFAULT_LEARNING_RATES.adam)).toBeLessThan(adagrad - 0.05);
   });
 
-  it("give the embedding table sparse Adagrad at a rate in proportion to the batch", () => {
-    expect(resolveTrainArgs({}).embeddingOptimizer).toBe("adagrad");
-    expect(resolveTrainArgs({ embeddingOptimizer: "adam" }).embeddingOptimizer).toBe("adam");
+  it("give the embedding table the dense layers' optimiser and rate unless told otherwise", () => {
+    expect(resolveTrainArgs({}).embeddingOptimizer).toBe("adam");
+    expect(resolveTrainArgs({ optimizer: "adagrad" }).embeddingOptimizer).toBe("adagrad");
+    expect(resolveTrainArgs({ embeddingOptimizer: "adagrad" }).embeddingOptimizer).toBe("adagrad");
     expect(resolveTrainArgs({ embeddingLearningRate: 0.2 }).embeddingLearningRate).toBe(0.2);
-    expect(defaultEmbeddingLearningRate("adagrad", 512, 0.002)).toBe(0.5);
-    expect(defaultEmbeddingLearningRate("adagrad", 64, 0.002)).toBe(0.0625);
-    expect(defaultEmbeddingLearningRate("adam", 64, 0.002)).toBe(0.002);
+    expect(defaultEmbeddingLearningRate("adam", 512, "adam", 0.003)).toBe(0.003);
+    expect(defaultEmbeddingLearningRate("adagrad", 512, "adagrad", 1)).toBe(1);
+    // Sparse Adagrad beside Adam: 0.5 at 512 rows, in proportion to the batch.
+    expect(defaultEmbeddingLearningRate("adagrad", 512, "adam", 0.002)).toBe(0.5);
+    expect(defaultEmbeddingLearningRate("adagrad", 64, "adam", 0.002)).toBe(0.0625);
+    expect(defaultEmbeddingLearningRate("adam", 64, "adagrad", 1)).toBe(DEFAULT_LEARNING_RATES.adam);
   });
 
   it("trains the embedding table with its own optimiser and rate", () => {

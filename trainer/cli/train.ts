@@ -101,13 +101,14 @@ const program = new Command("train")
       .default(DEFAULT_TRAIN_ARGS.optimizer),
   )
   .addOption(
-    new Option("--embedding-optimizer <name>", "the embedding table's optimiser, on the rows a batch reads")
-      .choices(OPTIMIZERS)
-      .default(DEFAULT_TRAIN_ARGS.embeddingOptimizer),
+    new Option(
+      "--embedding-optimizer <name>",
+      "the embedding table's optimiser, on the rows a batch reads (default: --optimizer)",
+    ).choices(OPTIMIZERS),
   )
   .option(
     "--embedding-learning-rate <x>",
-    "the embedding table's peak learning rate (default: adagrad 0.5 at batches of 512, in proportion to the batch; adam: --learning-rate)",
+    "the embedding table's peak learning rate (default: --learning-rate with one optimiser; adagrad beside adam 0.5 at batches of 512, in proportion to the batch)",
     positiveNumber,
   )
   .addOption(

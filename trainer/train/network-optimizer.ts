@@ -45,7 +45,6 @@ export interface OptimizerOptions {
   optimizer?: OptimizerKind;
   /**
    * The embedding table's (sparse rows, below): lazy Adam or sparse Adagrad. Default: `optimizer`.
-   * ./train-args.ts picks sparse Adagrad for `mtrank train` (DEFAULT_EMBEDDING_OPTIMIZER).
    */
   embeddingOptimizer?: OptimizerKind;
   /** The embedding table's peak learning rate, on the same schedule. Default: `learningRate`. */

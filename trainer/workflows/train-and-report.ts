@@ -256,7 +256,12 @@ function fitNetwork(
     embeddingOptimizer: args.embeddingOptimizer,
     embeddingLearningRate:
       args.embeddingLearningRate ??
-      defaultEmbeddingLearningRate(args.embeddingOptimizer, budget.batchSize, args.learningRate),
+      defaultEmbeddingLearningRate(
+        args.embeddingOptimizer,
+        budget.batchSize,
+        args.optimizer,
+        args.learningRate,
+      ),
     schedule: args.schedule,
     taskWeighting: args.taskWeighting,
     earlyStop: args.earlyStop,
