@@ -44,7 +44,8 @@ export interface OptimizerOptions {
   /** The dense parameters' optimiser; default "adam". */
   optimizer?: OptimizerKind;
   /**
-   * The embedding table's (sparse rows, below): lazy Adam or sparse Adagrad. Default: `optimizer`.
+   * The embedding table's with sparse-row updates: lazy Adam or sparse Adagrad. Default:
+   * `optimizer`. (`embeddingUpdates: "dense"`, a comparison path, runs `optimizer` over it all.)
    */
   embeddingOptimizer?: OptimizerKind;
   /** The embedding table's peak learning rate, on the same schedule. Default: `learningRate`. */
