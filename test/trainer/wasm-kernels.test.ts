@@ -157,6 +157,23 @@ describe("wasm SIMD matrix products", () => {
     }
   });
 
+  it("keeps multiplying in place after the backend's heap grows", async () => {
+    await selectBackend("wasm");
+    const [m, k, n] = [33, 20, 12];
+    const a = values(m * k, 5);
+    const b = values(k * n, 6);
+    const heap = (tf.backend() as unknown as { wasm: { HEAPF32: Float32Array } }).wasm;
+    const before = heap.HEAPF32.length;
+    const product = () =>
+      tf.tidy(() => tf.matMul(tf.tensor2d(a, [m, k]), tf.tensor2d(b, [k, n])).dataSync() as Float32Array);
+    product();
+    // A tensor larger than the heap: the backend grows its memory (a new buffer, the same Memory).
+    const big = tf.zeros([before + 1024]);
+    expect(heap.HEAPF32.length).toBeGreaterThan(before);
+    expect(maxError(product(), reference(a, b, m, k, n, "nn"))).toBeLessThan(1e-5);
+    big.dispose();
+  });
+
   it("is the module the committed binary holds", async () => {
     expect(readFileSync(BINARY_FILE, "utf8")).toBe(await currentSource());
   });
