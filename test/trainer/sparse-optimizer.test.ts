@@ -93,6 +93,41 @@ describe("SparseOptimizer.apply", () => {
     tf.dispose([dense, sparse]);
   });
 
+  it("gives the rows adagradRows marks Adagrad at its rate and the others lazy Adam", () => {
+    const rows = 6;
+    const dim = 2;
+    const mask = Uint8Array.of(1, 0, 0, 1, 0, 1);
+    const [mixed, adam, adagrad] = [1, 2, 3].map(() => table(rows, dim, 8));
+    const both = new SparseOptimizer(mixed!, {
+      learningRate: 0.01,
+      adagradRows: mask,
+      adagradLearningRate: 0.3,
+    });
+    const lazyAdam = new SparseOptimizer(adam!, { learningRate: 0.01 });
+    const lazyAdagrad = new SparseOptimizer(adagrad!, { learningRate: 0.3, rule: "adagrad" });
+    for (let step = 0; step < 8; step++) {
+      // A schedule scales both rates.
+      const scale = 1 / (1 + step);
+      both.setLearningRate(0.01 * scale);
+      lazyAdam.setLearningRate(0.01 * scale);
+      lazyAdagrad.setLearningRate(0.3 * scale);
+      const touched = Int32Array.from([0, 1, 3, 4, 5].filter((r) => (r + step) % 4 !== 0));
+      const grad = tf.randomNormal([touched.length, dim], 0, 1, "float32", 300 + step);
+      const g = grad.dataSync() as Float32Array;
+      for (const optimizer of [both, lazyAdam, lazyAdagrad]) optimizer.apply(touched, g);
+      grad.dispose();
+    }
+    for (const optimizer of [both, lazyAdam, lazyAdagrad]) optimizer.writeBack();
+    const [m, a, g] = [mixed, adam, adagrad].map((t) => t!.dataSync() as Float32Array);
+    for (let row = 0; row < rows; row++) {
+      const expected = mask[row] ? g! : a!;
+      const slice = (x: Float32Array) => x.subarray(row * dim, (row + 1) * dim);
+      expect(maxAbsDiff(slice(m!), slice(expected)), `row ${row}`).toBeLessThan(1e-6);
+    }
+    expect(maxAbsDiff(g!, a!)).toBeGreaterThan(0.01);
+    tf.dispose([mixed!, adam!, adagrad!]);
+  });
+
   it("leaves rows outside the batch alone and bias-corrects by the global step", () => {
     const v = table(3, 1, 4);
     const w0 = Array.from(v.dataSync());

@@ -1,14 +1,16 @@
 /**
  * Training arguments' defaults (trainer/train/train-args.ts): the learning rate follows the
  * optimiser, and Adagrad at its default rate learns what Adam learns at its own; the embedding
- * table may have an optimiser and a rate of its own (by default the dense layers'; sparse Adagrad
- * beside Adam at a rate in proportion to the batch), which the network optimiser honours.
+ * table has an optimiser and a rate of its own (by default sparse Adagrad on the rows of id-like
+ * features beside Adam, at a rate in proportion to the batch), which the network optimiser honours.
  */
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { EncoderState } from "../../shared/encoder/state.ts";
 import { initNetwork } from "../../trainer/models/network.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { DEFAULT_LEARNING_RATES, type OptimizerKind } from "../../trainer/train/dense-optimizer.ts";
+import { embeddingOptions } from "../../trainer/train/embedding-rules.ts";
 import { createNetworkOptimizer } from "../../trainer/train/network-optimizer.ts";
 import { defaultEmbeddingLearningRate, resolveTrainArgs } from "../../trainer/train/train-args.ts";
 import { trainNetwork } from "../../trainer/train/train-network.ts";
@@ -52,16 +54,61 @@ describe("training arguments", () => {
     expect(auc("adagrad", DEFAULT_LEARNING_RATES.adam)).toBeLessThan(adagrad - 0.05);
   });
 
-  it("give the embedding table the dense layers' optimiser and rate unless told otherwise", () => {
-    expect(resolveTrainArgs({}).embeddingOptimizer).toBe("adam");
-    expect(resolveTrainArgs({ optimizer: "adagrad" }).embeddingOptimizer).toBe("adagrad");
-    expect(resolveTrainArgs({ embeddingOptimizer: "adagrad" }).embeddingOptimizer).toBe("adagrad");
+  it("give the embedding table sparse Adagrad on id-like features beside Adam, unless told otherwise", () => {
+    expect(resolveTrainArgs({}).embeddingOptimizer).toBe("auto");
+    expect(resolveTrainArgs({ embeddingOptimizer: "adam" }).embeddingOptimizer).toBe("adam");
     expect(resolveTrainArgs({ embeddingLearningRate: 0.2 }).embeddingLearningRate).toBe(0.2);
-    expect(defaultEmbeddingLearningRate("adam", 512, "adam", 0.003)).toBe(0.003);
-    expect(defaultEmbeddingLearningRate("adagrad", 512, "adagrad", 1)).toBe(1);
-    // Sparse Adagrad beside Adam: 0.5 at 512 rows, in proportion to the batch.
-    expect(defaultEmbeddingLearningRate("adagrad", 512, "adam", 0.002)).toBe(0.5);
-    expect(defaultEmbeddingLearningRate("adagrad", 64, "adam", 0.002)).toBe(0.0625);
+    const feature = (name: string, slot: number, offset: number, size: number) =>
+      ({ kind: "categorical", name, side: "item", slot, offset, size }) as const;
+    const encoder = (...sizes: number[]): EncoderState => {
+      let offset = 0;
+      const features = sizes.map((size, slot) => {
+        const f = feature(`f${slot}`, slot, offset, size);
+        offset += size;
+        return f;
+      });
+      return {
+        version: 1,
+        trim: true,
+        missing: [],
+        features,
+        denseSize: 0,
+        idSlots: sizes.length,
+        vocabSize: offset,
+      };
+    };
+    const adam = { embeddingOptimizer: "auto", optimizer: "adam", learningRate: 0.002 } as const;
+    // 5 rows of a small categorical, then 300 of an id-like one: Adagrad on those, at 0.5 × 256/512.
+    const auto = embeddingOptions(adam, 256, encoder(5, 300));
+    expect(auto.embeddingOptimizer).toBe("adam");
+    expect(auto.embeddingLearningRate).toBe(0.25);
+    expect(Array.from(auto.embeddingAdagradRows!.subarray(0, 5))).toEqual([0, 0, 0, 0, 0]);
+    expect(auto.embeddingAdagradRows!.subarray(5).every((x) => x === 1)).toBe(true);
+    expect(auto.embeddingAdagradRows!.length).toBe(305);
+    // Without an id-like feature, or beside Adagrad: one optimiser and rate for the whole network.
+    expect(embeddingOptions(adam, 256, encoder(5, 100))).toEqual({
+      embeddingOptimizer: "adam",
+      embeddingLearningRate: 0.002,
+    });
+    expect(
+      embeddingOptions(
+        { embeddingOptimizer: "auto", optimizer: "adagrad", learningRate: 1 },
+        256,
+        encoder(5, 300),
+      ),
+    ).toEqual({ embeddingOptimizer: "adagrad", embeddingLearningRate: 1 });
+    // Named: that optimiser for the whole table; a given rate wins.
+    expect(embeddingOptions({ ...adam, embeddingOptimizer: "adagrad" }, 512, encoder(5))).toEqual({
+      embeddingOptimizer: "adagrad",
+      embeddingLearningRate: 0.5,
+    });
+    expect(
+      embeddingOptions(
+        { ...adam, embeddingOptimizer: "adam", embeddingLearningRate: 0.01 },
+        512,
+        encoder(300),
+      ),
+    ).toEqual({ embeddingOptimizer: "adam", embeddingLearningRate: 0.01 });
     expect(defaultEmbeddingLearningRate("adam", 64, "adagrad", 1)).toBe(DEFAULT_LEARNING_RATES.adam);
   });
 

@@ -18,7 +18,7 @@ import {
   STEPS_PER_EPOCH,
 } from "../train/step-budget.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
-import { DEFAULT_TRAIN_ARGS, pickTrainArgs } from "../train/train-args.ts";
+import { DEFAULT_TRAIN_ARGS, EMBEDDING_OPTIMIZERS, pickTrainArgs } from "../train/train-args.ts";
 import { runTraining } from "../workflows/train-and-report.ts";
 import { type ArchFlags, addArchFlags, archOptions } from "./arch-options.ts";
 import { headlineMetrics, metricsTable } from "./format.ts";
@@ -103,12 +103,14 @@ const program = new Command("train")
   .addOption(
     new Option(
       "--embedding-optimizer <name>",
-      "the embedding table's optimiser, on the rows a batch reads (default: --optimizer)",
-    ).choices(OPTIMIZERS),
+      "the embedding table's optimiser, on the rows a batch reads; auto: adagrad for id-like features (over 100 values) beside adam, else --optimizer",
+    )
+      .choices(EMBEDDING_OPTIMIZERS)
+      .default(DEFAULT_TRAIN_ARGS.embeddingOptimizer),
   )
   .option(
     "--embedding-learning-rate <x>",
-    "the embedding table's peak learning rate (default: --learning-rate with one optimiser; adagrad beside adam 0.5 at batches of 512, in proportion to the batch)",
+    "the embedding table's peak learning rate (default: --learning-rate with one optimiser; adagrad beside adam, auto's id rows included: 0.5 at batches of 512, in proportion to the batch)",
     positiveNumber,
   )
   .addOption(

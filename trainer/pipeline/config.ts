@@ -16,7 +16,7 @@ import { CALIBRATIONS } from "../train/calibrate-heads.ts";
 import { OPTIMIZERS } from "../train/dense-optimizer.ts";
 import { SCHEDULES } from "../train/schedule.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
-import { DEFAULT_TRAIN_ARGS, type TrainArgs } from "../train/train-args.ts";
+import { DEFAULT_TRAIN_ARGS, EMBEDDING_OPTIMIZERS, type TrainArgs } from "../train/train-args.ts";
 import { DEFAULT_BUCKET, DEFAULT_NAMESPACE_ID } from "./registry/keys.ts";
 
 /** A bad config: one line that names the file and the field. */
@@ -289,7 +289,7 @@ const Training = v.strictObject({
   batchSize: v.optional(PositiveInt),
   learningRate: v.optional(Positive),
   optimizer: v.optional(v.picklist(OPTIMIZERS)),
-  embeddingOptimizer: v.optional(v.picklist(OPTIMIZERS)),
+  embeddingOptimizer: v.optional(v.picklist(EMBEDDING_OPTIMIZERS)),
   embeddingLearningRate: v.optional(Positive),
   schedule: v.optional(v.picklist(SCHEDULES)),
   backend: v.optional(v.picklist(BACKEND_CHOICES)),

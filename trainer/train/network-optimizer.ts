@@ -50,6 +50,11 @@ export interface OptimizerOptions {
   embeddingOptimizer?: OptimizerKind;
   /** The embedding table's peak learning rate, on the same schedule. Default: `learningRate`. */
   embeddingLearningRate?: number;
+  /**
+   * Rows (a [vocabSize] mask) that take sparse Adagrad at `embeddingLearningRate` while the rest
+   * take lazy Adam at `learningRate` (with `embeddingOptimizer` adam).
+   */
+  embeddingAdagradRows?: Uint8Array;
   taskWeights: Record<string, number>;
   /** How task losses combine (./task-weighting.ts); default "static" (taskWeights as given). */
   taskWeighting?: WeightingKind;
@@ -132,11 +137,13 @@ export function createNetworkOptimizer(
   const tapeL2 = dense.kernelL2 > 0 ? { ...l2, kernel: 0 } : l2;
   const tapeObjective =
     tapeL2 === l2 ? objective : batchObjective(config, weighting, options.rankingLoss ?? 0, tapeL2);
+  const mixed = options.embeddingAdagradRows !== undefined;
   const embeddingRate = options.embeddingLearningRate ?? options.learningRate;
   const lazy = params.embedding
     ? new SparseOptimizer(params.embedding, {
-        learningRate: embeddingRate,
+        learningRate: mixed ? options.learningRate : embeddingRate,
         rule: options.embeddingOptimizer ?? kind,
+        ...(mixed ? { adagradRows: options.embeddingAdagradRows, adagradLearningRate: embeddingRate } : {}),
       })
     : null;
   const denseVars = [
@@ -162,7 +169,13 @@ export function createNetworkOptimizer(
           gradients: inThreadGradients({ ...setup, objective: tapeObjective }, denseVars, lazy),
           dispose: () => {},
         };
-  return sparseRowsOptimizer(dense, denseVars, lazy, source, embeddingRate / options.learningRate);
+  return sparseRowsOptimizer(
+    dense,
+    denseVars,
+    lazy,
+    source,
+    mixed ? 1 : embeddingRate / options.learningRate,
+  );
 }
 
 /** The dense parameters' update in the sparse-rows strategies. */

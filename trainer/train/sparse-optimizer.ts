@@ -25,6 +25,9 @@
  *
  *   a += g²     w -= lr · g / sqrt(a + ε)
  *
+ * With `adagradRows`, the rows it marks take sparse Adagrad at `adagradLearningRate` and the
+ * others `rule` (./embedding-rules.ts marks the rows of id-like features).
+ *
  * The table's master copy is a Float32Array here; `writeBack` copies it into the tf.Variable
  * (once per epoch, before validation: the variable is not read while training).
  */
@@ -39,6 +42,10 @@ export interface SparseOptimizerOptions {
   learningRate: number;
   /** Default "adam" (lazy Adam). */
   rule?: SparseRule;
+  /** Rows (1 in a [V] mask) that take sparse Adagrad whatever `rule` says. */
+  adagradRows?: Uint8Array;
+  /** Those rows' peak rate (the schedule scales it with learningRate). Default: learningRate. */
+  adagradLearningRate?: number;
   beta1?: number;
   beta2?: number;
   epsilon?: number;
@@ -66,6 +73,9 @@ export class SparseOptimizer {
   private readonly slot: Int32Array;
   private lr: number;
   private readonly rule: SparseRule;
+  private readonly adagradRows: Uint8Array | null;
+  /** The Adagrad rows' rate over `lr`. */
+  private readonly adagradScale: number;
   private readonly beta1: number;
   private readonly beta2: number;
   private readonly epsilon: number;
@@ -81,9 +91,18 @@ export class SparseOptimizer {
     [this.vocabSize, this.dim] = variable.shape as [number, number];
     this.table = Float32Array.from(variable.dataSync() as Float32Array);
     this.rule = options.rule ?? "adam";
+    this.adagradRows = this.rule === "adam" ? (options.adagradRows ?? null) : null;
+    if (this.adagradRows && this.adagradRows.length !== this.vocabSize)
+      throw new Error(
+        `SparseOptimizer: adagradRows has ${this.adagradRows.length} rows, the table ${this.vocabSize}`,
+      );
+    this.adagradScale = (options.adagradLearningRate ?? options.learningRate) / options.learningRate;
     // Adagrad keeps one accumulator per value (in v), Adam two moments.
     this.m = new Float32Array(this.rule === "adam" ? this.table.length : 0);
     this.v = new Float32Array(this.table.length).fill(this.rule === "adagrad" ? ADAGRAD_INITIAL : 0);
+    this.adagradRows?.forEach((adagrad, row) => {
+      if (adagrad) this.v.fill(ADAGRAD_INITIAL, row * this.dim, (row + 1) * this.dim);
+    });
     this.slot = new Int32Array(this.vocabSize).fill(-1);
     this.lr = options.learningRate;
     this.beta1 = options.beta1 ?? 0.9;
@@ -151,14 +170,24 @@ export class SparseOptimizer {
         `SparseOptimizer: gradient of ${grad.length} values for ${rows.length} rows of ${this.dim}`,
       );
     this.step++;
-    if (this.rule === "adagrad") this.applyAdagrad(rows, grad);
-    else this.applyAdam(rows, grad);
+    const mask = this.adagradRows;
+    if (this.rule === "adagrad") this.applyAdagrad(rows, grad, this.lr);
+    else if (!mask) this.applyAdam(rows, grad);
+    else {
+      this.applyAdam(rows, grad, (row) => mask[row] === 0);
+      this.applyAdagrad(rows, grad, this.lr * this.adagradScale, (row) => mask[row] === 1);
+    }
   }
 
-  private applyAdagrad(rows: Int32Array, grad: Float32Array): void {
-    const { table, lr, epsilon } = this;
+  private applyAdagrad(
+    rows: Int32Array,
+    grad: Float32Array,
+    lr: number,
+    keep?: (row: number) => boolean,
+  ): void {
+    const { table, epsilon } = this;
     const acc = this.v;
-    forEachValue(rows, this.dim, (i, gi) => {
+    forEachValue(rows, this.dim, keep, (i, gi) => {
       const g = grad[gi]!;
       const a = acc[i]! + g * g;
       acc[i] = a;
@@ -166,7 +195,7 @@ export class SparseOptimizer {
     });
   }
 
-  private applyAdam(rows: Int32Array, grad: Float32Array): void {
+  private applyAdam(rows: Int32Array, grad: Float32Array, keep?: (row: number) => boolean): void {
     const { table, beta1, beta2, epsilon } = this;
     const m = this.m;
     const v = this.v;
@@ -177,7 +206,7 @@ export class SparseOptimizer {
     const vScale = 1 / Math.sqrt(1 - this.beta2Power);
     const g1 = 1 - beta1;
     const g2 = 1 - beta2;
-    forEachValue(rows, this.dim, (i, gi) => {
+    forEachValue(rows, this.dim, keep, (i, gi) => {
       const g = grad[gi]!;
       const mi = beta1 * m[i]! + g1 * g;
       const vi = beta2 * v[i]! + g2 * g * g;
@@ -201,8 +230,14 @@ export class SparseOptimizer {
 }
 
 /** Calls f(table index, gradient index) for every value of the batch's rows. */
-function forEachValue(rows: Int32Array, dim: number, f: (i: number, gi: number) => void): void {
+function forEachValue(
+  rows: Int32Array,
+  dim: number,
+  keep: ((row: number) => boolean) | undefined,
+  f: (i: number, gi: number) => void,
+): void {
   for (let r = 0; r < rows.length; r++) {
+    if (keep && !keep(rows[r]!)) continue;
     const base = rows[r]! * dim;
     const gBase = r * dim;
     for (let k = 0; k < dim; k++) f(base + k, gBase + k);

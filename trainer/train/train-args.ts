@@ -10,6 +10,12 @@ import type { ArchOptions } from "../models/types.ts";
 import { DEFAULT_L2, type L2Penalty } from "./batch-gradients.ts";
 import type { CalibrationKind } from "./calibrate-heads.ts";
 import { DEFAULT_LEARNING_RATES, type OptimizerKind } from "./dense-optimizer.ts";
+
+/** The embedding table's optimiser choices: one of the optimisers, or auto (by feature). */
+export type EmbeddingOptimizerKind = "auto" | OptimizerKind;
+
+export const EMBEDDING_OPTIMIZERS: readonly EmbeddingOptimizerKind[] = ["auto", "adam", "adagrad"];
+
 import type { ScheduleKind } from "./schedule.ts";
 import { DEFAULT_TRAIN_OPTIONS } from "./train-network.ts";
 
@@ -47,8 +53,12 @@ export interface TrainArgs {
   learningRate?: number;
   /** The dense parameters' optimiser. */
   optimizer?: OptimizerKind;
-  /** The embedding table's optimiser, on the rows each batch reads. Default: `optimizer`. */
-  embeddingOptimizer?: OptimizerKind;
+  /**
+   * The embedding table's optimiser, on the rows each batch reads: "auto" (sparse Adagrad for the
+   * rows of id-like features, ./embedding-rules.ts, beside Adam; with `optimizer` adagrad,
+   * Adagrad for all), "adam" (lazy Adam) or "adagrad".
+   */
+  embeddingOptimizer?: EmbeddingOptimizerKind;
   /** The embedding table's peak learning rate. Default: defaultEmbeddingLearningRate. */
   embeddingLearningRate?: number;
   /** The learning-rate schedule (./schedule.ts). */
@@ -123,6 +133,7 @@ export const DEFAULT_TRAIN_ARGS = {
   embeddingDim: 8,
   learningRate: DEFAULT_TRAIN_OPTIONS.learningRate,
   optimizer: "adam",
+  embeddingOptimizer: "auto",
   schedule: "cosine",
   backend: "auto",
   earlyStop: "auc",
@@ -156,7 +167,7 @@ export function resolveTrainArgs(given: TrainArgs): ResolvedTrainArgs {
     embeddingDim: given.embeddingDim ?? d.embeddingDim,
     learningRate: given.learningRate ?? DEFAULT_LEARNING_RATES[given.optimizer ?? d.optimizer],
     optimizer: given.optimizer ?? d.optimizer,
-    embeddingOptimizer: given.embeddingOptimizer ?? given.optimizer ?? d.optimizer,
+    embeddingOptimizer: given.embeddingOptimizer ?? d.embeddingOptimizer,
     ...(given.embeddingLearningRate !== undefined
       ? { embeddingLearningRate: given.embeddingLearningRate }
       : {}),
@@ -177,12 +188,6 @@ export function resolveTrainArgs(given: TrainArgs): ResolvedTrainArgs {
  * use one optimiser; sparse Adagrad beside Adam at 0.5 for batches of 512 rows, in proportion to
  * the batch (a smaller batch's gradient of a row is larger, and Adagrad's first steps are the
  * gradient over √0.1); lazy Adam beside Adagrad at Adam's default rate.
- *
- * Sparse Adagrad for the table beside Adam (the usual pairing in click-through models) against
- * lazy Adam for both, mmoe, seeds 42/11/12: MovieLens like 0.7883 → 0.7904 and love 0.7942 →
- * 0.7965 (every seed up), Lending Club 0.7224 → 0.7256, nmes 0.6668 → 0.6658 and 0.6936 → 0.6965;
- * but Fertility's third child 0.5922 → 0.5899, one seed stalling at 0.5854 (at 0.25: another at
- * 0.5806) while lazy Adam reached 0.5922 on both, so lazy Adam stays the default.
  */
 export function defaultEmbeddingLearningRate(
   embeddingOptimizer: OptimizerKind,

@@ -19,6 +19,7 @@ import { validationDiagnostics } from "../report/validation-diagnostics.ts";
 import { selectBackend } from "../train/backend.ts";
 import { calibrateHeads, type HeadCalibration } from "../train/calibrate-heads.ts";
 import { validationScore } from "../train/early-stopping.ts";
+import { embeddingOptions } from "../train/embedding-rules.ts";
 import {
   canStartWorkers,
   checkWorkers,
@@ -27,12 +28,7 @@ import {
 } from "../train/parallel-optimizer.ts";
 import { defaultWorkers, MIN_PARALLEL_BATCH, PARALLEL_ROWS, stepBudget } from "../train/step-budget.ts";
 import { scaleHeads } from "../train/target-scale.ts";
-import {
-  defaultEmbeddingLearningRate,
-  type ResolvedTrainArgs,
-  resolveTrainArgs,
-  type TrainArgs,
-} from "../train/train-args.ts";
+import { type ResolvedTrainArgs, resolveTrainArgs, type TrainArgs } from "../train/train-args.ts";
 import {
   type EpochLog,
   predictNetwork,
@@ -253,15 +249,7 @@ function fitNetwork(
     batchSize: budget.batchSize,
     learningRate: args.learningRate,
     optimizer: args.optimizer,
-    embeddingOptimizer: args.embeddingOptimizer,
-    embeddingLearningRate:
-      args.embeddingLearningRate ??
-      defaultEmbeddingLearningRate(
-        args.embeddingOptimizer,
-        budget.batchSize,
-        args.optimizer,
-        args.learningRate,
-      ),
+    ...embeddingOptions(args, budget.batchSize, data.encoder),
     schedule: args.schedule,
     taskWeighting: args.taskWeighting,
     earlyStop: args.earlyStop,
