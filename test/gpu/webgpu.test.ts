@@ -115,7 +115,7 @@ describe("webgpu against wasm, same seed", () => {
     expect(moved).toBeGreaterThan(100 * WEIGHT_TOLERANCE);
   });
 
-  it(`gives the same losses and validation metrics (max |d| <= ${METRIC_TOLERANCE})`, () => {
+  it(`gives the same losses and validation metrics (max |d| <= ${METRIC_TOLERANCE}; an AUC within four pairs)`, () => {
     const gpu = trained.webgpu!.summary;
     const cpu = trained.wasm!.summary;
     expect(gpu.bestEpoch).toBe(cpu.bestEpoch);
@@ -130,11 +130,17 @@ describe("webgpu against wasm, same seed", () => {
               ["auc", g.auc, m.auc],
               ["logloss", g.logloss, m.logloss],
             ];
+      // An AUC moves in steps of one pair, 1/(positives·negatives): on a sparse head (~30 positives)
+      // one step is ~4e-5, so two models within WEIGHT_TOLERANCE may order a few near-tied pairs
+      // apart. The bound is METRIC_TOLERANCE or four such pairs, whichever is larger.
+      const positives = Math.round((m.positiveRate ?? 0) * m.count);
+      const pairStep = 1 / Math.max(1, positives * (m.count - positives));
       for (const [metric, a, b] of pairs) {
         expect(Number.isFinite(a) && Number.isFinite(b), `${head} ${metric}`).toBe(true);
         const diff = Math.abs(a! - b!);
         diffs.push(diff);
-        expect(diff, `${head} ${metric}`).toBeLessThanOrEqual(METRIC_TOLERANCE);
+        const bound = metric === "auc" ? Math.max(METRIC_TOLERANCE, 4 * pairStep) : METRIC_TOLERANCE;
+        expect(diff, `${head} ${metric}`).toBeLessThanOrEqual(bound);
       }
     }
     console.log(`webgpu vs wasm: max |d metric| ${Math.max(...diffs).toExponential(2)}`);
