@@ -41,20 +41,21 @@ export function embeddingOptions(
   encoder: EncoderState,
 ): Pick<OptimizerOptions, "embeddingOptimizer" | "embeddingLearningRate" | "embeddingAdagradRows"> {
   const given = args.embeddingLearningRate;
-  if (args.embeddingOptimizer !== "auto")
-    return {
-      embeddingOptimizer: args.embeddingOptimizer,
-      embeddingLearningRate:
-        given ??
-        defaultEmbeddingLearningRate(args.embeddingOptimizer, batchSize, args.optimizer, args.learningRate),
-    };
-  const rows = args.optimizer === "adam" ? idRows(encoder) : null;
-  if (!rows?.includes(1))
-    return { embeddingOptimizer: args.optimizer, embeddingLearningRate: given ?? args.learningRate };
+  if (args.embeddingOptimizer === "auto" && args.optimizer === "adam") {
+    const rows = idRows(encoder);
+    if (rows.includes(1))
+      return {
+        embeddingOptimizer: "adam",
+        embeddingAdagradRows: rows,
+        embeddingLearningRate:
+          given ?? defaultEmbeddingLearningRate("adagrad", batchSize, "adam", args.learningRate),
+      };
+  }
+  // Named, or auto with nothing id-like (or beside Adagrad): one optimiser for the whole table.
+  const kind = args.embeddingOptimizer === "auto" ? args.optimizer : args.embeddingOptimizer;
   return {
-    embeddingOptimizer: "adam",
-    embeddingAdagradRows: rows,
+    embeddingOptimizer: kind,
     embeddingLearningRate:
-      given ?? defaultEmbeddingLearningRate("adagrad", batchSize, "adam", args.learningRate),
+      given ?? defaultEmbeddingLearningRate(kind, batchSize, args.optimizer, args.learningRate),
   };
 }

@@ -10,14 +10,13 @@ import type { ArchOptions } from "../models/types.ts";
 import { DEFAULT_L2, type L2Penalty } from "./batch-gradients.ts";
 import type { CalibrationKind } from "./calibrate-heads.ts";
 import { DEFAULT_LEARNING_RATES, type OptimizerKind } from "./dense-optimizer.ts";
+import type { ScheduleKind } from "./schedule.ts";
+import { DEFAULT_TRAIN_OPTIONS } from "./train-network.ts";
 
 /** The embedding table's optimiser choices: one of the optimisers, or auto (by feature). */
 export type EmbeddingOptimizerKind = "auto" | OptimizerKind;
 
 export const EMBEDDING_OPTIMIZERS: readonly EmbeddingOptimizerKind[] = ["auto", "adam", "adagrad"];
-
-import type { ScheduleKind } from "./schedule.ts";
-import { DEFAULT_TRAIN_OPTIONS } from "./train-network.ts";
 
 export interface TrainArgs {
   /** The architecture (../models/registry.ts). */
