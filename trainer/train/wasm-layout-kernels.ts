@@ -5,10 +5,11 @@
  * tfjs-backend-wasm 4.22 transposes with a plain strided C++ loop (~8 ns an element: a
  * [1024, 124] batch in ~1 ms), and its Sum first transposes the reduced axis to the end, so a
  * bias gradient (the sum over the batch of a [1024, 128] tensor) cost ~1.2 ms, more than a tenth
- * of its layer's matmul. Training runs both for every dense layer of every step: the transposed
- * matmuls (./wasm-matmul-kernel.ts) transpose an operand, and each bias gradient is a Sum over
- * axis 0. Here a transpose walks the heap in 32×32 tiles (both sides stay in cache) and the
- * column sum adds whole rows into one accumulator row, with no transpose at all.
+ * of its layer's matmul. Training runs the Sum for every dense layer of every step (each bias
+ * gradient is a Sum over axis 0), and the transpose for the products the SIMD kernels leave to
+ * the backend (./wasm-matmul-kernel.ts: a head's one-column weight gradient). Here a transpose
+ * walks the heap in 32×32 tiles (both sides stay in cache) and the column sum adds whole rows
+ * into one accumulator row, with no transpose at all.
  *
  * The embedding lookup is a GatherV2 of table rows: the built-in kernel checks each index through
  * a closure and an assert call before a strided wasm loop (~12 ms a step for a batch of 1024
@@ -18,11 +19,10 @@
  * Identity (and Cast to the same dtype) share the input's data, raising its reference count as
  * the backend's own Reshape does, where the built-in kernels copy it. Autodiff clones every input
  * it saves for the backward pass, so each step copied every layer's input (~275 copies a step of
- * the default MMoE); worse, a clone is new data, so the matmul kernel's kept transposed operand
- * (./wasm-matmul-kernel.ts) never matched the x that every expert, gate and cross layer reads:
- * 8 transposes of [512, 264] a step instead of 3. Tensors are immutable, so shared data is safe.
- * Census-shaped default MMoE, one thread, batch 512: 10,900 → 13,400 samples/s (medians of 5
- * runs, interleaved).
+ * the default MMoE). A tensor's values never change while its data lives (./host-adam.ts gives
+ * an updated variable new data), so shared data is safe. Census-shaped default MMoE, one thread,
+ * batch 512, with XNNPACK's products of the time: 10,900 → 13,400 samples/s (medians of 5 runs,
+ * interleaved).
  */
 import * as tf from "@tensorflow/tfjs";
 
