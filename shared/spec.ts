@@ -20,6 +20,11 @@ const CategoricalFeature = v.strictObject({
   minCount: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
   /** Hash values into this many buckets instead of building a vocabulary. */
   hashBuckets: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  /**
+   * A dense column with the standardised log(1 + training count) of the row's value (default: on
+   * for id-like features, over ID_FEATURE_ROWS embedding rows; needs a vocabulary).
+   */
+  frequency: v.optional(v.boolean()),
 });
 const Separator = v.pipe(v.string(), v.minLength(1));
 /** A bag of categories per row (JSON array, or a string split by `separator`, default "|"). */
@@ -141,6 +146,10 @@ function checkNames(spec: v.InferOutput<typeof DatasetSpecSchema>): void {
   const seen = new Set<string>();
   for (const f of spec.features) {
     if (seen.has(f.name)) throw new SpecError(`dataset spec: features: duplicate feature "${f.name}"`);
+    if (f.type === "categorical" && f.frequency && f.hashBuckets !== undefined)
+      throw new SpecError(
+        `dataset spec: features.${f.name}.frequency: needs a vocabulary, and the feature has hashBuckets`,
+      );
     seen.add(f.name);
   }
   const tasks = new Set<string>();

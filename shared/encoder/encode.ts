@@ -202,9 +202,22 @@ export function bucketIndex(boundaries: ArrayLike<number>, x: number): number {
 function categoricalWriter(f: CategoricalState, rules: ValueRules): WriteFeature {
   const { offset, slot } = f;
   const localId = categoryIndex(f);
-  return (value, _dense, ids, _denseBase, base) => {
+  if (!f.frequency)
+    return (value, _dense, ids, _denseBase, base) => {
+      const key = categoryOf(value, rules);
+      ids[base + slot] = offset + (key === null ? MISSING_ID : localId(key));
+    };
+  // The column's value by local id: missing and out-of-vocabulary count 0.
+  const { denseOffset, counts, mean, std } = f.frequency;
+  const column = new Float32Array(RESERVED_IDS + counts.length).fill(-mean / std);
+  counts.forEach((c, i) => {
+    column[RESERVED_IDS + i] = (Math.log1p(c) - mean) / std;
+  });
+  return (value, dense, ids, denseBase, base) => {
     const key = categoryOf(value, rules);
-    ids[base + slot] = offset + (key === null ? MISSING_ID : localId(key));
+    const id = key === null ? MISSING_ID : localId(key);
+    ids[base + slot] = offset + id;
+    dense[denseBase + denseOffset] = column[id] ?? 0;
   };
 }
 

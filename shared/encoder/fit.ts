@@ -2,8 +2,8 @@
 import { type DatasetSpec, defaultSeparator } from "../spec.ts";
 import type { FeatureValues } from "./encode.ts";
 import { fnv1a } from "./hash.ts";
-import type { EncoderState, FeatureState, NumericState } from "./state.ts";
-import { RESERVED_IDS } from "./state.ts";
+import type { EncoderState, FeatureState, FrequencyColumn, NumericState } from "./state.ts";
+import { ID_FEATURE_ROWS, RESERVED_IDS } from "./state.ts";
 import { categoriesOf, categoryOf, numberOf, type ValueRules } from "./values.ts";
 
 export interface FitOptions {
@@ -78,6 +78,7 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
     .filter((f) => f.type === "categorical" && f.hashBuckets === undefined)
     .map((f) => ({ name: f.name, counts: new Map<string, number>() as Map<string, number> | undefined }));
   const overflowed: string[] = [];
+  let rows = 0;
   const bags = spec.features
     .filter((f) => f.type === "multi_categorical")
     .map((f) => ({
@@ -88,6 +89,7 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
     }));
   return {
     add(row) {
+      rows++;
       for (const f of numeric) {
         const x = numberOf(row[f.name], rules);
         if (x === null || Number.isNaN(x)) continue;
@@ -117,6 +119,7 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
           ...bags.flatMap((f) => (f.counts ? [[f.name, f.counts] as const] : [])),
         ]),
         longest: new Map(bags.map((f) => [f.name, f.longest])),
+        rows,
       };
       return layout(spec, options, stats);
     },
@@ -129,6 +132,8 @@ interface FitStats {
   counts: Map<string, Map<string, number>>;
   /** Bag features: the most values one training row had. */
   longest: Map<string, number>;
+  /** Training rows seen. */
+  rows: number;
 }
 
 function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): EncoderState {
@@ -178,7 +183,11 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
       } else {
         const vocab = vocabulary(counts!, f.minCount ?? options.minCount);
         const size = RESERVED_IDS + vocab.length;
-        features.push({ ...base, size, vocab });
+        const withFrequency = f.frequency ?? size > ID_FEATURE_ROWS;
+        const frequency = withFrequency
+          ? frequencyColumn(vocab, counts!, stats.rows, denseSize++)
+          : undefined;
+        features.push({ ...base, size, vocab, ...(frequency ? { frequency } : {}) });
         vocabSize += size;
       }
     } else if (f.type === "multi_categorical") {
@@ -337,6 +346,31 @@ export function quantileBoundaries(sample: readonly number[], buckets: number): 
     if ((heavy || filled >= rest / left) && i + 1 < values.length) close(i + 1);
   }
   return boundaries;
+}
+
+/**
+ * The frequency column of a vocabulary: each entry's training count, and the mean and standard
+ * deviation of log(1 + count) over all `rows` training rows (those whose value is missing or out
+ * of the vocabulary count 0).
+ */
+function frequencyColumn(
+  vocab: readonly string[],
+  counts: ReadonlyMap<string, number>,
+  rows: number,
+  denseOffset: number,
+): FrequencyColumn {
+  const kept = vocab.map((key) => counts.get(key)!);
+  let sum = 0;
+  let squares = 0;
+  for (const c of kept) {
+    const x = Math.log1p(c);
+    sum += c * x;
+    squares += c * x * x;
+  }
+  const mean = rows > 0 ? sum / rows : 0;
+  const variance = rows > 0 ? squares / rows - mean * mean : 0;
+  const std = variance > 1e-12 ? Math.sqrt(variance) : 1;
+  return { denseOffset, counts: kept, mean, std };
 }
 
 /** Keys seen at least minCount times, most frequent first (ties by key, so fits are reproducible). */

@@ -25,7 +25,28 @@ export interface NumericState {
 }
 
 /**
- * Writes one id slot: an index into the shared embedding table.
+ * A categorical feature with more embedding rows than this is id-like (users, items, films):
+ * it gets a frequency column, and the trainer's auto rule gives its rows sparse Adagrad.
+ */
+export const ID_FEATURE_ROWS = 100;
+
+/**
+ * One dense column: (log(1 + count) − mean) / std, where count is how many training rows had the
+ * row's value (0 for a missing or out-of-vocabulary value); mean and std over the training rows.
+ * How often a value was seen says how far its embedding can be trusted, and popularity itself
+ * predicts (a film many rated, a user who rates a lot).
+ */
+export interface FrequencyColumn {
+  denseOffset: number;
+  /** Training rows per vocabulary entry, in vocabulary order. */
+  counts: number[];
+  mean: number;
+  std: number;
+}
+
+/**
+ * Writes one id slot: an index into the shared embedding table, and with `frequency` one dense
+ * column.
  * Local ids: 0 = missing, 1 = out of vocabulary, 2.. = vocabulary entry (or hash bucket).
  */
 export interface CategoricalState {
@@ -39,6 +60,7 @@ export interface CategoricalState {
   size: number;
   vocab?: string[];
   hashBuckets?: number;
+  frequency?: FrequencyColumn;
 }
 
 /**
@@ -117,7 +139,7 @@ export function encodedColumns(f: FeatureState): { dense: number[]; ids: number[
     case "numeric":
       return { dense: [f.denseOffset, f.denseOffset + 1], ids: f.buckets ? [f.buckets.slot] : [] };
     case "categorical":
-      return { dense: [], ids: [f.slot] };
+      return { dense: f.frequency ? [f.frequency.denseOffset] : [], ids: [f.slot] };
     case "multi_categorical":
       return { dense: range(f.denseOffset, f.maxValues), ids: range(f.slot, f.maxValues) };
     case "vector":

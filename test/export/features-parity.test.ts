@@ -1,6 +1,7 @@
 /**
- * Bag (mean-pooled) and vector features through the exporter: the ONNX graph gives the tfjs
- * network's outputs, the factorised graph gives the plain graph's, for every architecture.
+ * Bag (mean-pooled) and vector features, and categoricals' frequency columns (a user-side and an
+ * item-side one), through the exporter: the ONNX graph gives the tfjs network's outputs, the
+ * factorised graph gives the plain graph's, for every architecture.
  */
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -26,8 +27,9 @@ const spec = parseSpec({
   features: [
     { name: "user_tags", type: "multi_categorical", side: "user", minCount: 1 },
     { name: "user_vec", type: "vector", side: "user", dim: 4 },
+    { name: "user_id", type: "categorical", side: "user", frequency: true },
     { name: "device", type: "categorical", side: "context", minCount: 1 },
-    { name: "item_cat", type: "categorical", minCount: 1 },
+    { name: "item_cat", type: "categorical", minCount: 1, frequency: true },
     { name: "item_tags", type: "multi_categorical", hashBuckets: 40, maxValues: 5 },
     { name: "price", type: "numeric", buckets: 4 },
     { name: "item_vec", type: "vector", dim: 6 },
@@ -47,6 +49,7 @@ function rawRows(count: number, seed: number): FeatureValues[] {
   return Array.from({ length: count }, () => ({
     user_tags: bag("u", 12),
     user_vec: vec(4),
+    user_id: pick("p", 300),
     device: pick("d", 3),
     item_cat: pick("c", 9),
     item_tags: bag("t", 30).join("|"),

@@ -5,7 +5,7 @@ import { createRng } from "../core/rng.ts";
 
 /**
  * Seeded random inputs: numeric features ~N(0, 1) clipped (10% missing), ids uniform over each
- * feature's rows, bags of 0..maxValues values weighted 1/k, vectors ~N(0, 1) (10% missing).
+ * feature's rows (frequency columns ~N(0, 1)), bags of 0..maxValues values weighted 1/k, vectors ~N(0, 1) (10% missing).
  */
 export function probeBatch(state: EncoderState, rows: number, seed = 1): EncodedBatch {
   const rng = createRng(seed);
@@ -20,7 +20,10 @@ export function probeBatch(state: EncoderState, rows: number, seed = 1): Encoded
     const ids = r * state.idSlots;
     for (const s of slots) batch.ids[ids + s.slot] = s.offset + rng.int(s.size);
     for (const f of state.features) {
-      if (f.kind === "categorical") continue;
+      if (f.kind === "categorical") {
+        if (f.frequency) batch.dense[dense + f.frequency.denseOffset] = rng.normal();
+        continue;
+      }
       if (f.kind === "multi_categorical") {
         const k = rng.int(f.maxValues + 1);
         for (let i = 0; i < f.maxValues; i++) {

@@ -12,13 +12,10 @@
  * love 0.7942 → 0.7965, every seed up; Fertility, nmes, Lending Club and the census-like set have
  * no such feature and train as before.
  */
-import type { EncoderState } from "../../shared/encoder/state.ts";
+import { type EncoderState, ID_FEATURE_ROWS } from "../../shared/encoder/state.ts";
 import type { OptimizerKind } from "./dense-optimizer.ts";
 import type { OptimizerOptions } from "./network-optimizer.ts";
 import { defaultEmbeddingLearningRate, type EmbeddingOptimizerKind } from "./train-args.ts";
-
-/** A categorical feature with more table rows than this counts as an id. */
-export const ID_FEATURE_ROWS = 100;
 
 /** A [vocabSize] mask: 1 on the rows of id-like features. */
 export function idRows(state: EncoderState, minRows = ID_FEATURE_ROWS): Uint8Array {

@@ -1,0 +1,145 @@
+/**
+ * Frequency columns: an id-like categorical (over ID_FEATURE_ROWS embedding rows) gets a dense
+ * column holding the standardised log(1 + training count) of the row's value; the spec turns it
+ * on or off per feature; rows and requests encode it alike.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { compileEncoder, type FeatureValues } from "../../shared/encoder/encode.ts";
+import { fitEncoder } from "../../shared/encoder/fit.ts";
+import {
+  type CategoricalState,
+  type EncoderState,
+  encodedColumns,
+  ID_FEATURE_ROWS,
+  RESERVED_IDS,
+} from "../../shared/encoder/state.ts";
+import { parseSpec, SpecError } from "../../shared/spec.ts";
+
+function specWith(features: unknown[]) {
+  return parseSpec({
+    format: "csv",
+    features,
+    tasks: [{ name: "click", type: "binary", column: "clicked" }],
+  });
+}
+
+const WIDE = ID_FEATURE_ROWS + 20; // users: past the threshold even after minCount drops a few
+const spec = specWith([
+  { name: "user", type: "categorical", side: "user" },
+  { name: "item", type: "categorical" },
+  { name: "device", type: "categorical", side: "context" },
+  { name: "price", type: "numeric", buckets: 0 },
+]);
+
+/** Users u0..u{WIDE-1} seen 2 + (i % 5) times, items i0..i{WIDE+9} once or twice, 3 devices, a missing user now and then. */
+function trainingRows(): FeatureValues[] {
+  const rows: FeatureValues[] = [];
+  for (let i = 0; i < WIDE; i++)
+    for (let k = 0; k < 2 + (i % 5); k++)
+      rows.push({
+        user: k === 0 && i % 7 === 0 ? "" : `u${i}`,
+        item: `i${(i * 3 + k) % (WIDE + 10)}`,
+        device: `d${k % 3}`,
+        price: i,
+      });
+  return rows;
+}
+
+function feature(state: EncoderState, name: string): CategoricalState {
+  return state.features.find((f) => f.name === name) as CategoricalState;
+}
+
+describe("encoder: frequency columns", () => {
+  const rows = trainingRows();
+  const state = fitEncoder(spec, rows);
+  const encoder = compileEncoder(state);
+
+  it("go to categoricals of over ID_FEATURE_ROWS rows, one dense column each, owned once", () => {
+    const user = feature(state, "user");
+    expect(user.size).toBeGreaterThan(ID_FEATURE_ROWS);
+    expect(user.frequency).toBeDefined();
+    expect(feature(state, "device").frequency).toBeUndefined();
+    // Every dense column has exactly one owner.
+    const owners = state.features.flatMap((f) => encodedColumns(f).dense).sort((a, b) => a - b);
+    expect(owners).toEqual(Array.from({ length: state.denseSize }, (_, i) => i));
+    expect(encodedColumns(user).dense).toEqual([user.frequency!.denseOffset]);
+  });
+
+  it("hold each value's training count; mean and std of log(1 + count) over all rows", () => {
+    const user = feature(state, "user");
+    const counts = new Map<string, number>();
+    for (const r of rows)
+      if (r.user !== "") counts.set(String(r.user), (counts.get(String(r.user)) ?? 0) + 1);
+    user.vocab!.forEach((key, i) => {
+      expect(user.frequency!.counts[i], key).toBe(counts.get(key));
+    });
+    // Missing values, and values under minCount (outside the vocabulary), count 0.
+    const kept = new Set(user.vocab);
+    const xs = rows.map((r) => (kept.has(String(r.user)) ? Math.log1p(counts.get(String(r.user))!) : 0));
+    const mean = xs.reduce((a, x) => a + x, 0) / xs.length;
+    const std = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / xs.length);
+    expect(user.frequency!.mean).toBeCloseTo(mean, 10);
+    expect(user.frequency!.std).toBeCloseTo(std, 10);
+    // Over the training rows the column is standardised.
+    const batch = encoder.encodeRows(rows);
+    const at = user.frequency!.denseOffset;
+    const column = Array.from({ length: rows.length }, (_, r) => batch.dense[r * state.denseSize + at]!);
+    expect(column.reduce((a, x) => a + x, 0) / column.length).toBeCloseTo(0, 5);
+  });
+
+  it("write (log(1 + count) − mean) / std; a missing, unseen or rare value counts 0", () => {
+    const { denseOffset, mean, std, counts } = feature(state, "item").frequency!;
+    const item = feature(state, "item");
+    const value = (v: unknown) =>
+      encoder.encodeRows([{ user: "u1", item: v, device: "d0", price: 1 }]).dense[denseOffset]!;
+    const i = 3;
+    expect(value(item.vocab![i])).toBeCloseTo((Math.log1p(counts[i]!) - mean) / std, 5);
+    for (const absent of ["", null, undefined, "never-seen"])
+      expect(value(absent)).toBeCloseTo(-mean / std, 5);
+    // Its id is written as before.
+    const ids = encoder.encodeRows([{ item: item.vocab![i] }]).ids;
+    expect(ids[item.slot]).toBe(item.offset + RESERVED_IDS + i);
+  });
+
+  it("property: a request encodes like its rows flattened (user column once, item column per candidate)", () => {
+    const users = feature(state, "user").vocab!;
+    const items = feature(state, "item").vocab!;
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...users, "", "nobody"),
+        fc.array(fc.constantFrom(...items, "", "new-item"), { minLength: 1, maxLength: 8 }),
+        (user, candidates) => {
+          const request = encoder.encodeRequest(
+            { user: { user }, context: { device: "d1" } },
+            candidates.map((item) => ({ item, price: 3 })),
+          );
+          const flat = encoder.encodeRows(candidates.map((item) => ({ user, item, device: "d1", price: 3 })));
+          expect(Array.from(request.dense)).toEqual(Array.from(flat.dense));
+          expect(Array.from(request.ids)).toEqual(Array.from(flat.ids));
+        },
+      ),
+    );
+  });
+
+  it("the spec turns it off for an id-like feature, on for a small one", () => {
+    const custom = fitEncoder(
+      specWith([
+        { name: "user", type: "categorical", frequency: false },
+        { name: "device", type: "categorical", frequency: true },
+      ]),
+      rows,
+    );
+    expect(feature(custom, "user").frequency).toBeUndefined();
+    expect(feature(custom, "device").frequency?.counts).toHaveLength(3);
+    expect(custom.denseSize).toBe(1);
+  });
+
+  it("refuses frequency on a hashed feature, naming it", () => {
+    expect(() => specWith([{ name: "item", type: "categorical", hashBuckets: 64, frequency: true }])).toThrow(
+      new SpecError(
+        "dataset spec: features.item.frequency: needs a vocabulary, and the feature has hashBuckets",
+      ),
+    );
+  });
+});
