@@ -40,7 +40,12 @@ export interface GraphBuilder {
    */
   nodeOutputs?(op: string, inputs: readonly string[], outputNames: readonly string[]): string[];
   input(name: string, type: ElementType, dims: readonly Dim[]): string;
-  output(name: string, type: ElementType, dims: readonly Dim[]): void;
+  /**
+   * Marks `name` as a graph output; with `as`, the output is named `as` in the file whatever
+   * unique name the tensor got (a head named "a" or "mul" beside the builders' short node names):
+   * a tensor that took the name first is renamed. An input of that name is an error.
+   */
+  output(name: string, type: ElementType, dims: readonly Dim[], as?: string): void;
   toBytes(metadata: Record<string, string>): Uint8Array;
 }
 
@@ -50,12 +55,27 @@ export function createGraph(graphName: string): GraphBuilder {
   const inputs: onnxProto.onnx.IValueInfoProto[] = [];
   const outputs: onnxProto.onnx.IValueInfoProto[] = [];
   const used = new Set<string>();
+  const renames: [from: string, to: string][] = [];
 
   function unique(base: string): string {
     let name = base;
     for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
     used.add(name);
     return name;
+  }
+
+  /** Every reference to tensor `from` (node inputs and outputs, initializers, graph outputs) becomes `to`. */
+  function renameTensor(from: string, to: string): void {
+    const swap = (names: string[] | null | undefined) =>
+      names?.forEach((n, i) => {
+        if (n === from) names[i] = to;
+      });
+    for (const n of nodes) {
+      swap(n.input);
+      swap(n.output);
+    }
+    for (const t of initializers) if (t.name === from) t.name = to;
+    for (const o of outputs) if (o.name === from) o.name = to;
   }
 
   return {
@@ -89,10 +109,23 @@ export function createGraph(graphName: string): GraphBuilder {
       inputs.push(valueInfo(name, type, dims));
       return name;
     },
-    output(name, type, dims) {
+    output(name, type, dims, as) {
+      if (as !== undefined && as !== name) {
+        if (inputs.some((i) => i.name === as))
+          throw new Error(`export: output "${as}" has the name of a graph input; rename it`);
+        if (renames.some(([, to]) => to === as)) throw new Error(`export: two outputs named "${as}"`);
+        renames.push([name, as]);
+      }
       outputs.push(valueInfo(name, type, dims));
     },
     toBytes(metadata) {
+      for (const [from, to] of renames) {
+        // The tensor that holds the name now moves to a fresh one, then the output takes it.
+        if (used.has(to)) renameTensor(to, unique(to));
+        renameTensor(from, to);
+        used.add(to);
+      }
+      renames.length = 0;
       const model = onnx.ModelProto.create({
         irVersion: ONNX_IR_VERSION,
         opsetImport: [{ domain: "", version: ONNX_OPSET }],

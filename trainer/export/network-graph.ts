@@ -151,7 +151,9 @@ export function addHeadOutputs(g: GraphBuilder, config: NetworkConfig, logits: R
         out = g.node("Sub", [g.node("Exp", [value]), one], {}, head.name);
       } else out = g.node("Identity", [value], {}, head.name);
     }
-    g.output(out, "float32", ["n", 1]);
+    // Named after the head whatever name the node got: the int8 builders' short names ("a",
+    // "b", "y") and the default ones ("mul") are names a task may have.
+    g.output(out, "float32", ["n", 1], head.name);
   }
 }
 

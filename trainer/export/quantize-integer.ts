@@ -202,7 +202,7 @@ export function integerKernelsBuilder(g: GraphBuilder, grouped?: GroupedInput): 
       return y;
     },
     input: (name, type, dims) => g.input(name, type, dims),
-    output: (name, type, dims) => g.output(realise(name), type, dims),
+    output: (name, type, dims, as) => g.output(realise(name), type, dims, as),
     toBytes: (metadata) => g.toBytes(metadata),
   };
 }

@@ -100,7 +100,7 @@ export function int8KernelsBuilder(g: GraphBuilder): GraphBuilder {
     },
     node: (op, inputs, attributes, outputName) => g.node(op, inputs, attributes, outputName),
     input: (name, type, dims) => g.input(name, type, dims),
-    output: (name, type, dims) => g.output(name, type, dims),
+    output: (name, type, dims, as) => g.output(name, type, dims, as),
     toBytes: (metadata) => g.toBytes(metadata),
   };
 }

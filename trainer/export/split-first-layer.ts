@@ -124,7 +124,7 @@ export function splitFirstLayerBuilder(g: GraphBuilder, input: SplitInput): Grap
       return g.node(op, inputs.map(realise), attributes, outputName);
     },
     input: (name, type, dims) => g.input(name, type, dims),
-    output: (name, type, dims) => g.output(realise(name), type, dims),
+    output: (name, type, dims, as) => g.output(realise(name), type, dims, as),
     toBytes: (metadata) => g.toBytes(metadata),
   };
 }
