@@ -135,7 +135,7 @@ export const DEFAULT_TRAIN_ARGS = {
   embeddingOptimizer: "auto",
   schedule: "cosine",
   backend: "auto",
-  earlyStop: "auc",
+  earlyStop: "auto",
   patience: DEFAULT_TRAIN_OPTIONS.patience,
   embeddingL2: DEFAULT_L2.embedding,
   kernelL2: DEFAULT_L2.kernel,

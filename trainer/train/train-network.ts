@@ -38,7 +38,7 @@ export interface TrainOptions extends OptimizerOptions {
    * schedule spans all `epochs` whenever the run stops, so stopping early also skips its decay.
    */
   patience: number;
-  /** The validation score to maximise (./early-stopping.ts); default "auc" (mean AUC). */
+  /** The validation score to maximise (./early-stopping.ts); default "auto" (mean AUC, deviance on small validation parts). */
   earlyStop?: string;
   /** Called once on the freshly initialised parameters (warm start from an earlier model). */
   initialize?: (params: Params) => void;
@@ -91,7 +91,7 @@ export function trainNetwork(
   valid: LabelledBatch,
   options: TrainOptions,
 ): TrainResult {
-  const score = validationScore(options.earlyStop ?? "auc", config.heads);
+  const score = validationScore(options.earlyStop ?? "auto", config.heads, valid.rows);
   checkWorkers(options.workers ?? 1, options);
   const params = initNetwork(config, options.seed);
   try {
