@@ -47,29 +47,26 @@ export function validationScore(
   validRows = Number.POSITIVE_INFINITY,
 ): ValidationScore {
   const binary = heads.filter((h) => h.type === "binary").map((h) => h.name);
-  choice = resolveEarlyStop(choice, validRows);
-  if (choice === "deviance")
-    return (m) => {
+  // Every head on a 0-to-1 scale, higher better: a binary head by `score`, a regression head by R².
+  const meanOverHeads =
+    (score: (m: TaskMetrics | undefined) => number | undefined): ValidationScore =>
+    (m) => {
       const scores = heads
-        .map((h) => (h.type === "binary" ? devianceExplained(m[h.name]) : m[h.name]?.r2) ?? Number.NaN)
+        .map((h) => (h.type === "binary" ? score(m[h.name]) : m[h.name]?.r2) ?? Number.NaN)
         .filter(Number.isFinite);
       return scores.length > 0 ? mean(scores) : Number.NEGATIVE_INFINITY;
     };
-  if (choice === "auc")
-    return (m) => {
-      const scores = heads
-        .map((h) => (h.type === "binary" ? m[h.name]?.auc : m[h.name]?.r2) ?? Number.NaN)
-        .filter(Number.isFinite);
-      return scores.length > 0 ? mean(scores) : Number.NEGATIVE_INFINITY;
-    };
-  if (choice === "logloss") {
+  const resolved = resolveEarlyStop(choice, validRows);
+  if (resolved === "deviance") return meanOverHeads(devianceExplained);
+  if (resolved === "auc") return meanOverHeads((m) => m?.auc);
+  if (resolved === "logloss") {
     if (binary.length === 0) throw new Error("--early-stop: logloss needs a binary head");
     return (m) => -mean(binary.map((t) => m[t]?.logloss ?? Number.NaN));
   }
-  const [metric, task] = choice.split(":") as [string, string | undefined];
+  const [metric, task] = resolved.split(":") as [string, string | undefined];
   if (!task || !(TASK_METRICS as readonly string[]).includes(metric))
     throw new Error(
-      `--early-stop: expected auto, auc, deviance, logloss or <metric>:<task> with metric ${TASK_METRICS.join("|")}, got "${choice}"`,
+      `--early-stop: expected auto, auc, deviance, logloss or <metric>:<task> with metric ${TASK_METRICS.join("|")}, got "${resolved}"`,
     );
   const head = heads.find((h) => h.name === task);
   if (!head)
