@@ -180,6 +180,10 @@ await runCli(async () => {
     console.log(
       `hashed into ${OVERFLOW_HASH_BUCKETS} buckets (more than ${DEFAULT_FIT_OPTIONS.maxDistinct} distinct values; set hashBuckets in the spec to choose): ${summary.hashed.join(", ")}`,
     );
+  if (summary.frequency.length > 0)
+    console.log(
+      `frequency columns (training counts; "frequency": false in the spec turns one off): ${summary.frequency.join(", ")}`,
+    );
   if (summary.rowsSkipped > 0)
     console.log(
       `skipped ${summary.rowsSkipped} bad rows (within --max-bad-rows ${opts.maxBadRows}), first: ${summary.skipped.join("; ")}`,
@@ -190,7 +194,7 @@ await runCli(async () => {
       `rows without a label, left out of that task's loss and metrics (missingLabel "mask"): ${unlabelled.map(([t, n]) => `${t} ${n}`).join(", ")}`,
     );
   console.log(
-    `trained ${opts.arch} on ${summary.trainRows} rows (validation ${summary.validRows}, ${summary.split} split), backend ${summary.backend}${summary.workers > 1 ? ` (${summary.workers} threads)` : ""}, batch ${summary.batchSize}, best epoch ${summary.bestEpoch} of at most ${summary.maxEpochs}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    `trained ${opts.arch} on ${summary.trainRows} rows (validation ${summary.validRows}, ${summary.split} split), backend ${summary.backend}${summary.workers > 1 ? ` (${summary.workers} threads)` : ""}, batch ${summary.batchSize}, best epoch ${summary.bestEpoch} of at most ${summary.maxEpochs} (by ${summary.earlyStop}), ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
   if (summary.calibration)
     console.log(

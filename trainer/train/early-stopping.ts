@@ -28,7 +28,7 @@ export type ValidationScore = (metrics: Record<string, TaskMetrics>) => number;
 /**
  * Below this many validation rows `auto` stops on deviance. On a few hundred rows (a hundred-odd
  * positives) AUC moves between epochs by more than the model does, and early stopping kept an
- * epoch by chance: on NMES1988 (440 validation rows) shared-bottom stopped at epoch 1 on one seed
+ * epoch by chance: on NMES1988 (310 validation rows) shared-bottom stopped at epoch 1 on one seed
  * of three. Deviance, an average over every row, varies less; there shared-bottom, esmm and the
  * single-task network gain 0.006-0.007 test AUC, mmoe and ple keep theirs (seeds 42/11/12).
  */

@@ -18,7 +18,7 @@ import { type ReportDiagnostics, writeReport } from "../report/training-report.t
 import { validationDiagnostics } from "../report/validation-diagnostics.ts";
 import { selectBackend } from "../train/backend.ts";
 import { calibrateHeads, type HeadCalibration } from "../train/calibrate-heads.ts";
-import { validationScore } from "../train/early-stopping.ts";
+import { resolveEarlyStop, validationScore } from "../train/early-stopping.ts";
 import { embeddingOptions } from "../train/embedding-rules.ts";
 import {
   canStartWorkers,
@@ -65,6 +65,10 @@ export interface TrainSummary {
   validRows: number;
   /** Categorical features hashed into 2^20 buckets: more distinct values than the encoder tracks. */
   hashed: string[];
+  /** Categorical features with a frequency column (id-like by default, or as the spec says). */
+  frequency: string[];
+  /** The criterion early stopping used, `auto` resolved for the validation part (../train/early-stopping.ts). */
+  earlyStop: string;
   /** Bad rows skipped within the error budget (--max-bad-rows), and the first reasons. */
   rowsSkipped: number;
   skipped: string[];
@@ -120,6 +124,10 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     skipped: data.skipped,
     unlabelled: data.unlabelled,
     hashed: data.hashed,
+    frequency: data.encoder.features.flatMap((f) =>
+      f.kind === "categorical" && f.frequency ? [f.name] : [],
+    ),
+    earlyStop: resolveEarlyStop(args.earlyStop, data.valid.rows),
     split: data.split,
     batchSize: budget.batchSize,
     maxEpochs: budget.epochs,
