@@ -242,14 +242,17 @@ async function trainAndTest(
   const float32 = await evaluateModel(await openServedModel(out), files.test, spec, {
     calibration: CALIBRATION,
   });
-  const pick = (metric: (m: (typeof report.tasks)[string]) => number | undefined) =>
-    Object.fromEntries(Object.entries(report.tasks).map(([t, m]) => [t, metric(m) ?? Number.NaN]));
-  const float32Auc = Object.fromEntries(
-    Object.entries(float32.tasks).map(([t, m]) => [t, m.auc ?? Number.NaN]),
-  );
+  const pick = (
+    from: typeof report,
+    metric: (m: (typeof report.tasks)[string]) => number | undefined,
+  ): Record<string, number> =>
+    Object.fromEntries(Object.entries(from.tasks).map(([t, m]) => [t, metric(m) ?? Number.NaN]));
+  const float32Auc = pick(float32, (m) => m.auc);
   const regression = new Set(spec.tasks.filter((t) => t.type === "regression").map((t) => t.name));
-  const aucs = pick((m) => m.auc);
-  const mse = Object.fromEntries(Object.entries(pick((m) => m.mse)).filter(([t]) => regression.has(t)));
+  const aucs = pick(report, (m) => m.auc);
+  const mse = Object.fromEntries(
+    Object.entries(pick(report, (m) => m.mse)).filter(([t]) => regression.has(t)),
+  );
   const truthEce = simulated && eceAgainstDrawn(simulated, await scoreRows(served, simulated.data.rows));
   console.log(
     `${suite} ${arch} seed ${seed}: int8 ${fmtScores(aucs, mse)}, float32 ${fmtScores(float32Auc)} (${seconds.toFixed(0)} s, best epoch ${summary.bestEpoch})`,
@@ -261,7 +264,7 @@ async function trainAndTest(
     auc: aucs,
     float32Auc,
     ...(regression.size > 0 ? { mse } : {}),
-    ece: pick((m) => m.ece),
+    ece: pick(report, (m) => m.ece),
     ...(truthEce ? { truthEce } : {}),
     bestEpoch: summary.bestEpoch,
     seed,
