@@ -5,7 +5,8 @@ import { createRng } from "../core/rng.ts";
 
 /**
  * Seeded random inputs: numeric features ~N(0, 1) clipped (10% missing), ids uniform over each
- * feature's rows (frequency columns ~N(0, 1)), bags of 0..maxValues values weighted 1/k, vectors ~N(0, 1) (10% missing).
+ * feature's rows (frequency columns ~N(0, 1)), bags of 0..maxValues values weighted 1/k, vectors
+ * ~N(0, 1) (10% missing).
  */
 export function probeBatch(state: EncoderState, rows: number, seed = 1): EncodedBatch {
   const rng = createRng(seed);
