@@ -25,6 +25,12 @@ const CategoricalFeature = v.strictObject({
    * for id-like features, over ID_FEATURE_ROWS embedding rows; needs a vocabulary).
    */
   frequency: v.optional(v.boolean()),
+  /**
+   * Dense columns with the training positive rate of each binary task among the rows that had
+   * the row's value, shrunk towards the task's rate (default: on for id-like features, as
+   * `frequency`; needs a vocabulary).
+   */
+  targetEncoding: v.optional(v.boolean()),
 });
 const Separator = v.pipe(v.string(), v.minLength(1));
 /** A bag of categories per row (JSON array, or a string split by `separator`, default "|"). */
@@ -146,10 +152,12 @@ function checkNames(spec: v.InferOutput<typeof DatasetSpecSchema>): void {
   const seen = new Set<string>();
   for (const f of spec.features) {
     if (seen.has(f.name)) throw new SpecError(`dataset spec: features: duplicate feature "${f.name}"`);
-    if (f.type === "categorical" && f.frequency && f.hashBuckets !== undefined)
-      throw new SpecError(
-        `dataset spec: features.${f.name}.frequency: needs a vocabulary, and the feature has hashBuckets`,
-      );
+    if (f.type === "categorical" && f.hashBuckets !== undefined)
+      for (const field of ["frequency", "targetEncoding"] as const)
+        if (f[field])
+          throw new SpecError(
+            `dataset spec: features.${f.name}.${field}: needs a vocabulary, and the feature has hashBuckets`,
+          );
     seen.add(f.name);
   }
   const tasks = new Set<string>();

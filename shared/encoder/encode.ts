@@ -202,23 +202,41 @@ export function bucketIndex(boundaries: ArrayLike<number>, x: number): number {
 function categoricalWriter(f: CategoricalState, rules: ValueRules): WriteFeature {
   const { offset, slot } = f;
   const localId = categoryIndex(f);
-  if (!f.frequency)
+  const columns = derivedColumns(f);
+  if (columns.length === 0)
     return (value, _dense, ids, _denseBase, base) => {
       const key = categoryOf(value, rules);
       ids[base + slot] = offset + (key === null ? MISSING_ID : localId(key));
     };
-  // The column's value by local id: missing and out-of-vocabulary count 0.
-  const { denseOffset, counts, mean, std } = f.frequency;
-  const column = new Float32Array(RESERVED_IDS + counts.length).fill(-mean / std);
-  counts.forEach((c, i) => {
-    column[RESERVED_IDS + i] = (Math.log1p(c) - mean) / std;
-  });
   return (value, dense, ids, denseBase, base) => {
     const key = categoryOf(value, rules);
     const id = key === null ? MISSING_ID : localId(key);
     ids[base + slot] = offset + id;
-    dense[denseBase + denseOffset] = column[id] ?? 0;
+    for (const { at, values } of columns) dense[denseBase + at] = values[id] ?? 0;
   };
+}
+
+/**
+ * The dense columns a categorical feature derives from its value, each as its value by local id:
+ * the frequency column (missing and out-of-vocabulary count 0) and the target columns.
+ */
+function derivedColumns(f: CategoricalState): { at: number; values: Float32Array }[] {
+  const columns: { at: number; values: Float32Array }[] = [];
+  if (f.frequency) {
+    const { denseOffset, counts, mean, std } = f.frequency;
+    const values = new Float32Array(RESERVED_IDS + counts.length).fill(-mean / std);
+    counts.forEach((c, i) => {
+      values[RESERVED_IDS + i] = (Math.log1p(c) - mean) / std;
+    });
+    columns.push({ at: denseOffset, values });
+  }
+  f.target?.tasks.forEach(({ rates, mean, std }, t) => {
+    columns.push({
+      at: f.target!.denseOffset + t,
+      values: Float32Array.from(rates, (r) => (r - mean) / std),
+    });
+  });
+  return columns;
 }
 
 /**

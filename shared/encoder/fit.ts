@@ -2,8 +2,8 @@
 import { type DatasetSpec, defaultSeparator } from "../spec.ts";
 import type { FeatureValues } from "./encode.ts";
 import { fnv1a } from "./hash.ts";
-import type { EncoderState, FeatureState, FrequencyColumn, NumericState } from "./state.ts";
-import { ID_FEATURE_ROWS, RESERVED_IDS } from "./state.ts";
+import type { EncoderState, FeatureState, FrequencyColumn, NumericState, TargetColumns } from "./state.ts";
+import { ID_FEATURE_ROWS, MISSING_ID, OOV_ID, RESERVED_IDS, TARGET_SMOOTHING } from "./state.ts";
 import { categoriesOf, categoryOf, numberOf, type ValueRules } from "./values.ts";
 
 export interface FitOptions {
@@ -46,14 +46,20 @@ export function fitEncoder(
   spec: DatasetSpec,
   rows: Iterable<FeatureValues>,
   options: FitOptions = DEFAULT_FIT_OPTIONS,
+  labels?: readonly (readonly number[])[],
 ): EncoderState {
   const fit = startFit(spec, options);
-  for (const row of rows) fit.add(row);
+  let i = 0;
+  for (const row of rows) fit.add(row, labels?.[i++]);
   return fit.finish();
 }
 
 export interface EncoderFit {
-  add(row: FeatureValues): void;
+  /**
+   * One training row, with its labels in spec.tasks order (binary 0/1, NaN where missing) when
+   * the encoder is to have target columns; rows without labels leave them out.
+   */
+  add(row: FeatureValues, labels?: ArrayLike<number>): void;
   finish(): EncoderState;
   /** Categorical features hashed because they outgrew maxDistinct (valid after finish). */
   hashed(): string[];
@@ -74,9 +80,19 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
       moments: new Moments(),
       sample: new Reservoir(QUANTILE_SAMPLE, fnv1a(f.name)),
     }));
-  const categorical = spec.features
-    .filter((f) => f.type === "categorical" && f.hashBuckets === undefined)
-    .map((f) => ({ name: f.name, counts: new Map<string, number>() as Map<string, number> | undefined }));
+  const binary = spec.tasks.flatMap((t, i) => (t.type === "binary" ? [i] : []));
+  const categorical = spec.features.flatMap((f) =>
+    f.type === "categorical" && f.hashBuckets === undefined
+      ? [
+          {
+            name: f.name,
+            counts: new Map<string, number>() as Map<string, number> | undefined,
+            labels: f.targetEncoding !== false && binary.length > 0 ? new LabelSums(binary) : undefined,
+          },
+        ]
+      : [],
+  );
+  let labelled = false;
   const overflowed: string[] = [];
   let rows = 0;
   const bags = spec.features
@@ -88,8 +104,9 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
       longest: 0,
     }));
   return {
-    add(row) {
+    add(row, labels) {
       rows++;
+      if (labels) labelled = true;
       for (const f of numeric) {
         const x = numberOf(row[f.name], rules);
         if (x === null || Number.isNaN(x)) continue;
@@ -98,10 +115,13 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
       }
       for (const f of categorical) {
         const key = categoryOf(row[f.name], rules);
-        if (key === null || !f.counts) continue;
+        if (!f.counts) continue;
+        if (labels && f.labels) f.labels.add(key, labels);
+        if (key === null) continue;
         f.counts.set(key, (f.counts.get(key) ?? 0) + 1);
         if (f.counts.size > options.maxDistinct) {
           f.counts = undefined; // hashed from here on: stop spending memory on it
+          f.labels = undefined;
           overflowed.push(f.name);
         }
       }
@@ -120,6 +140,9 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
         ]),
         longest: new Map(bags.map((f) => [f.name, f.longest])),
         rows,
+        labels: new Map(
+          labelled ? categorical.flatMap((f) => (f.labels ? [[f.name, f.labels] as const] : [])) : [],
+        ),
       };
       return layout(spec, options, stats);
     },
@@ -134,6 +157,8 @@ interface FitStats {
   longest: Map<string, number>;
   /** Training rows seen. */
   rows: number;
+  /** Categorical features that may get target columns: label sums by value. */
+  labels: Map<string, LabelSums>;
 }
 
 function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): EncoderState {
@@ -187,7 +212,19 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
         const frequency = withFrequency
           ? frequencyColumn(vocab, counts!, stats.rows, denseSize++)
           : undefined;
-        features.push({ ...base, size, vocab, ...(frequency ? { frequency } : {}) });
+        const sums = stats.labels.get(f.name);
+        const target =
+          sums && (f.targetEncoding ?? size > ID_FEATURE_ROWS)
+            ? targetColumns(spec, vocab, counts!, sums, stats.rows, denseSize)
+            : undefined;
+        if (target) denseSize += target.tasks.length;
+        features.push({
+          ...base,
+          size,
+          vocab,
+          ...(frequency ? { frequency } : {}),
+          ...(target ? { target } : {}),
+        });
         vocabSize += size;
       }
     } else if (f.type === "multi_categorical") {
@@ -371,6 +408,94 @@ function frequencyColumn(
   const variance = rows > 0 ? squares / rows - mean * mean : 0;
   const std = variance > 1e-12 ? Math.sqrt(variance) : 1;
   return { denseOffset, counts: kept, mean, std };
+}
+
+/**
+ * Per binary task, labelled rows and positives by categorical value (and for missing values),
+ * gathered while fitting: a target column's rates come from them.
+ */
+class LabelSums {
+  /** [labelled, positives] per binary task, by value. */
+  readonly byKey = new Map<string, Float64Array>();
+  readonly missing: Float64Array;
+  readonly total: Float64Array;
+  constructor(readonly tasks: readonly number[]) {
+    this.missing = new Float64Array(2 * tasks.length);
+    this.total = new Float64Array(2 * tasks.length);
+  }
+  add(key: string | null, labels: ArrayLike<number>): void {
+    let sums = key === null ? this.missing : this.byKey.get(key);
+    if (!sums) {
+      sums = new Float64Array(2 * this.tasks.length);
+      this.byKey.set(key!, sums);
+    }
+    this.tasks.forEach((task, t) => {
+      const y = labels[task]!;
+      if (Number.isNaN(y)) return;
+      sums[2 * t]! += 1;
+      sums[2 * t + 1]! += y;
+      this.total[2 * t]! += 1;
+      this.total[2 * t + 1]! += y;
+    });
+  }
+}
+
+/**
+ * A feature's target columns: per binary task, each local id's positive rate shrunk towards the
+ * task's prior, and the mean and std of the rates over the training rows (by `counts`; missing
+ * and out-of-vocabulary values are local ids of their own, as the embedding has them). Rates are
+ * rounded to six decimals: the manifest carries one per value and task.
+ */
+function targetColumns(
+  spec: DatasetSpec,
+  vocab: readonly string[],
+  counts: ReadonlyMap<string, number>,
+  sums: LabelSums,
+  rows: number,
+  denseOffset: number,
+): TargetColumns | undefined {
+  const m = TARGET_SMOOTHING;
+  const tasks = sums.tasks.flatMap((task, t) => {
+    const labelled = sums.total[2 * t]!;
+    if (labelled === 0) return [];
+    const prior = sums.total[2 * t + 1]! / labelled;
+    const rate = (n: number, s: number) => Math.round(((s + m * prior) / (n + m)) * 1e6) / 1e6;
+    const rates = new Array<number>(RESERVED_IDS + vocab.length);
+    // Out of vocabulary: whatever the total leaves after the missing values and the vocabulary.
+    let oovN = labelled - sums.missing[2 * t]!;
+    let oovS = sums.total[2 * t + 1]! - sums.missing[2 * t + 1]!;
+    vocab.forEach((key, i) => {
+      const own = sums.byKey.get(key);
+      const n = own?.[2 * t] ?? 0;
+      const s = own?.[2 * t + 1] ?? 0;
+      rates[RESERVED_IDS + i] = rate(n, s);
+      oovN -= n;
+      oovS -= s;
+    });
+    rates[MISSING_ID] = rate(sums.missing[2 * t]!, sums.missing[2 * t + 1]!);
+    rates[OOV_ID] = rate(Math.max(0, oovN), Math.max(0, oovS));
+    // Mean and std over the training rows, each row weighing in at its value's rate.
+    let inVocab = 0;
+    let sum = 0;
+    let squares = 0;
+    const weigh = (r: number, c: number) => {
+      sum += c * r;
+      squares += c * r * r;
+    };
+    vocab.forEach((key, i) => {
+      const c = counts.get(key)!;
+      inVocab += c;
+      weigh(rates[RESERVED_IDS + i]!, c);
+    });
+    const missingRows = rows - [...counts.values()].reduce((a, b) => a + b, 0);
+    weigh(rates[MISSING_ID]!, missingRows);
+    weigh(rates[OOV_ID]!, rows - inVocab - missingRows);
+    const mean = rows > 0 ? sum / rows : prior;
+    const variance = rows > 0 ? squares / rows - mean * mean : 0;
+    const std = variance > 1e-12 ? Math.sqrt(variance) : 1;
+    return [{ task: spec.tasks[task]!.name, prior, rates, mean, std }];
+  });
+  return tasks.length > 0 ? { denseOffset, smoothing: m, tasks } : undefined;
 }
 
 /** Keys seen at least minCount times, most frequent first (ties by key, so fits are reproducible). */

@@ -26,7 +26,7 @@ export interface NumericState {
 
 /**
  * A categorical feature with more embedding rows than this is id-like (users, items, films):
- * it gets a frequency column, and the trainer's auto rule gives its rows sparse Adagrad.
+ * it gets a frequency column and target columns, and the trainer's auto rule gives its rows sparse Adagrad.
  */
 export const ID_FEATURE_ROWS = 100;
 
@@ -44,9 +44,40 @@ export interface FrequencyColumn {
   std: number;
 }
 
+/** Prior rows in a target column's shrunk rate: a value seen n times weighs n/(n + 20) of its own rate. */
+export const TARGET_SMOOTHING = 20;
+
 /**
- * Writes one id slot: an index into the shared embedding table, and with `frequency` one dense
- * column.
+ * One task's target column: the rate of the task's positives among the training rows that had
+ * the row's value, shrunk towards the task's overall rate (`prior`) by TARGET_SMOOTHING rows,
+ * then standardised: (rate − mean) / std, mean and std over the training rows. A rate learned
+ * from the labels is what a rarely seen id's embedding cannot learn on its own (gradient-boosted
+ * trees rely on the same statistic for columns of many values).
+ */
+export interface TargetTask {
+  task: string;
+  /** The task's positive rate over the training rows that have its label. */
+  prior: number;
+  /** The shrunk rate by local id: missing, out of vocabulary, then each vocabulary entry. */
+  rates: number[];
+  mean: number;
+  std: number;
+}
+
+/**
+ * Target columns of a categorical feature: one dense column per binary task, from
+ * `denseOffset` in task order. Training rows read out-of-fold rates (their own labels never
+ * encode them, ../../trainer/data/target-folds.ts); every other row reads `rates`.
+ */
+export interface TargetColumns {
+  denseOffset: number;
+  smoothing: number;
+  tasks: TargetTask[];
+}
+
+/**
+ * Writes one id slot: an index into the shared embedding table, and with `frequency` and
+ * `target` dense columns.
  * Local ids: 0 = missing, 1 = out of vocabulary, 2.. = vocabulary entry (or hash bucket).
  */
 export interface CategoricalState {
@@ -61,6 +92,7 @@ export interface CategoricalState {
   vocab?: string[];
   hashBuckets?: number;
   frequency?: FrequencyColumn;
+  target?: TargetColumns;
 }
 
 /**
@@ -139,7 +171,13 @@ export function encodedColumns(f: FeatureState): { dense: number[]; ids: number[
     case "numeric":
       return { dense: [f.denseOffset, f.denseOffset + 1], ids: f.buckets ? [f.buckets.slot] : [] };
     case "categorical":
-      return { dense: f.frequency ? [f.frequency.denseOffset] : [], ids: [f.slot] };
+      return {
+        dense: [
+          ...(f.frequency ? [f.frequency.denseOffset] : []),
+          ...(f.target ? range(f.target.denseOffset, f.target.tasks.length) : []),
+        ],
+        ids: [f.slot],
+      };
     case "multi_categorical":
       return { dense: range(f.denseOffset, f.maxValues), ids: range(f.slot, f.maxValues) };
     case "vector":

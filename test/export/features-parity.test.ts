@@ -1,12 +1,12 @@
 /**
- * Bag (mean-pooled) and vector features, and categoricals' frequency columns (a user-side and an
- * item-side one), through the exporter: the ONNX graph gives the tfjs network's outputs, the
+ * Bag (mean-pooled) and vector features, and categoricals' frequency and target columns (a
+ * user-side and an item-side feature with both), through the exporter: the ONNX graph gives the tfjs network's outputs, the
  * factorised graph gives the plain graph's, for every architecture.
  */
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { compileEncoder, type EncodedBatch, type FeatureValues } from "../../shared/encoder/encode.ts";
-import { fitEncoder } from "../../shared/encoder/fit.ts";
+import { DEFAULT_FIT_OPTIONS, fitEncoder } from "../../shared/encoder/fit.ts";
 import { embeddingPools } from "../../shared/encoder/state.ts";
 import { parseSpec } from "../../shared/spec.ts";
 import type { TrainedModel } from "../../trainer/artifact/trained-model.ts";
@@ -27,9 +27,9 @@ const spec = parseSpec({
   features: [
     { name: "user_tags", type: "multi_categorical", side: "user", minCount: 1 },
     { name: "user_vec", type: "vector", side: "user", dim: 4 },
-    { name: "user_id", type: "categorical", side: "user", frequency: true },
+    { name: "user_id", type: "categorical", side: "user", frequency: true, targetEncoding: true },
     { name: "device", type: "categorical", side: "context", minCount: 1 },
-    { name: "item_cat", type: "categorical", minCount: 1, frequency: true },
+    { name: "item_cat", type: "categorical", minCount: 1, frequency: true, targetEncoding: true },
     { name: "item_tags", type: "multi_categorical", hashBuckets: 40, maxValues: 5 },
     { name: "price", type: "numeric", buckets: 4 },
     { name: "item_vec", type: "vector", dim: 6 },
@@ -58,7 +58,13 @@ function rawRows(count: number, seed: number): FeatureValues[] {
   }));
 }
 
-const encoder = fitEncoder(spec, rawRows(400, 1));
+const labelRng = createRng(9);
+const encoder = fitEncoder(
+  spec,
+  rawRows(400, 1),
+  DEFAULT_FIT_OPTIONS,
+  Array.from({ length: 400 }, () => [labelRng.int(2), labelRng.int(2)]),
+);
 // No cross layers: a factorised graph needs a first layer that reads the input itself.
 const OPTIONS = { bottom: [16, 8], tower: [8], experts: 3, expertSizes: [12, 8], levels: 2, cross: 0 };
 
@@ -155,5 +161,14 @@ describe("pooling", () => {
     ])
       expect(await run(order)).toBeCloseTo(abc, 6);
     expect(Math.abs((await run(["u1", "u2", "u4"])) - abc)).toBeGreaterThan(1e-6);
+  });
+});
+
+describe("the encoder under test", () => {
+  it("has target columns (both tasks) on a user-side and an item-side feature", () => {
+    for (const name of ["user_id", "item_cat"]) {
+      const f = encoder.features.find((x) => x.name === name);
+      expect(f?.kind === "categorical" && f.target?.tasks.map((t) => t.task)).toEqual(["click", "purchase"]);
+    }
   });
 });

@@ -184,6 +184,10 @@ await runCli(async () => {
     console.log(
       `frequency columns (training counts; "frequency": false in the spec turns one off): ${summary.frequency.join(", ")}`,
     );
+  if (summary.targetEncoded.length > 0)
+    console.log(
+      `target columns (out-of-fold positive rates; "targetEncoding": false in the spec turns one off): ${summary.targetEncoded.join(", ")}`,
+    );
   if (summary.rowsSkipped > 0)
     console.log(
       `skipped ${summary.rowsSkipped} bad rows (within --max-bad-rows ${opts.maxBadRows}), first: ${summary.skipped.join("; ")}`,

@@ -18,6 +18,7 @@ import type { DatasetSpec } from "../../shared/spec.ts";
 import { ColumnError, recordChecker } from "./check-record.ts";
 import { DataError, type RawRecord, readRecords } from "./read-rows.ts";
 import { splitHash, validThreshold } from "./split.ts";
+import { writeOutOfFoldTargets } from "./target-folds.ts";
 
 export interface SplitPlan {
   validFraction: number;
@@ -117,21 +118,31 @@ export async function encodeDataset(
     const key = split === "group" ? String(record[spec.group!] ?? "") : `#${assignment.length}`;
     const part = validates(splitHash(key, plan.seed)) ? VALID : TRAIN;
     assignment.push(part);
-    if (part === TRAIN) fit.add(record);
+    if (part === TRAIN) fit.add(record, ys);
   }
   const read = assignment.length;
   if (read - skippedCount === 0) throw new DataError(`${file}: no data rows`);
 
   if (times) {
-    const kept = times.values();
-    const cut = timeCut(kept, plan.validFraction);
+    const keptTimes = times.values();
+    const cut = timeCut(keptTimes, plan.validFraction);
     let k = 0;
     assignment.values().forEach((part, i) => {
-      if (part !== SKIP && kept[k++]! >= cut) assignment.set(i, VALID);
+      if (part !== SKIP && keptTimes[k++]! >= cut) assignment.set(i, VALID);
     });
+    const keptLabels = labels.map((l) => l.values());
     let i = 0;
-    for await (const { record } of readRecords(file, spec))
-      if (assignment.get(i++) === TRAIN) fit.add(record);
+    k = 0;
+    for await (const { record } of readRecords(file, spec)) {
+      const part = assignment.get(i++);
+      if (part === SKIP) continue;
+      const row = k++;
+      if (part === TRAIN)
+        fit.add(
+          record,
+          keptLabels.map((l) => l[row]!),
+        );
+    }
   }
 
   const encoder = fit.finish();
@@ -159,6 +170,7 @@ export async function encodeDataset(
   }
   const train = parts[TRAIN]!;
   const valid = parts[VALID]!;
+  writeOutOfFoldTargets(encoder, train, train.labels, train.groups, plan.seed);
   return {
     encoder,
     train,

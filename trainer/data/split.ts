@@ -27,8 +27,8 @@ export function validThreshold(validFraction: number): number {
 }
 
 /** murmur3's finaliser: spreads FNV's low-entropy outputs for short, similar keys over 32 bits. */
-function mix32(h: number): number {
-  let x = h;
+export function mix32(h: number): number {
+  let x = h >>> 0;
   x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
   x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
   return (x ^ (x >>> 16)) >>> 0;

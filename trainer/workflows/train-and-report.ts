@@ -67,6 +67,8 @@ export interface TrainSummary {
   hashed: string[];
   /** Categorical features with a frequency column (id-like by default, or as the spec says). */
   frequency: string[];
+  /** Categorical features with target columns (id-like by default, or as the spec says). */
+  targetEncoded: string[];
   /** The criterion early stopping used, `auto` resolved for the validation part (../train/early-stopping.ts). */
   earlyStop: string;
   /** Bad rows skipped within the error budget (--max-bad-rows), and the first reasons. */
@@ -126,6 +128,9 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     hashed: data.hashed,
     frequency: data.encoder.features.flatMap((f) =>
       f.kind === "categorical" && f.frequency ? [f.name] : [],
+    ),
+    targetEncoded: data.encoder.features.flatMap((f) =>
+      f.kind === "categorical" && f.target ? [f.name] : [],
     ),
     earlyStop: resolveEarlyStop(args.earlyStop, data.valid.rows),
     split: data.split,
