@@ -1,5 +1,5 @@
 /**
- * Bag (multi_categorical) and vector features, and id-like categoricals' frequency columns (a
+ * Bag (multi_categorical) and vector features, and id-like categoricals' frequency and target columns (a
  * user id, an item id, known and unseen), served inside workerd: lists and separated strings in
  * the request body score as Node's encoder and onnxruntime scored them (plain and factorised
  * graphs), and a vector of the wrong length is a 400 naming the field. Fixture:
