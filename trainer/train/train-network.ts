@@ -16,7 +16,6 @@ import type { Params } from "../models/types.ts";
 import type { LabelledBatch } from "./batch.ts";
 import { batchTensors } from "./batch-gradients.ts";
 import { validationScore } from "./early-stopping.ts";
-import { initHeadPriors } from "./head-priors.ts";
 import { createNetworkOptimizer, type OptimizerOptions } from "./network-optimizer.ts";
 import { checkWorkers } from "./parallel-optimizer.ts";
 import { learningRateSchedule, type ScheduleKind } from "./schedule.ts";
@@ -115,10 +114,7 @@ function trainFrom(
 ): TrainResult {
   const resume = options.checkpoint?.resume;
   if (resume) restore(params, prefixed(resume.arrays, "param/"));
-  else {
-    initHeadPriors(params, config, train.labels);
-    options.initialize?.(params);
-  }
+  else options.initialize?.(params);
   const ranking = options.rankingLoss ?? 0;
   if (ranking > 0 && !train.groups)
     throw new Error("--ranking-loss: the dataset spec has no group column to rank within");
