@@ -4,6 +4,7 @@ import type { FeatureValues } from "./encode.ts";
 import { fnv1a } from "./hash.ts";
 import type { EncoderState, FeatureState, FrequencyColumn, NumericState, TargetColumns } from "./state.ts";
 import { ID_FEATURE_ROWS, MISSING_ID, OOV_ID, RESERVED_IDS, TARGET_SMOOTHING } from "./state.ts";
+import { ValueStats } from "./value-stats.ts";
 import { categoriesOf, categoryOf, numberOf, type ValueRules } from "./values.ts";
 
 export interface FitOptions {
@@ -86,13 +87,11 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
       ? [
           {
             name: f.name,
-            counts: new Map<string, number>() as Map<string, number> | undefined,
-            labels: f.targetEncoding !== false && binary.length > 0 ? new LabelSums(binary) : undefined,
+            counts: new ValueStats(f.targetEncoding !== false ? binary : []) as ValueStats | undefined,
           },
         ]
       : [],
   );
-  let labelled = false;
   const overflowed: string[] = [];
   let rows = 0;
   const bags = spec.features
@@ -100,13 +99,12 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
     .map((f) => ({
       name: f.name,
       separator: f.separator ?? defaultSeparator("multi_categorical"),
-      counts: f.hashBuckets === undefined ? new Map<string, number>() : undefined,
+      counts: f.hashBuckets === undefined ? new ValueStats() : undefined,
       longest: 0,
     }));
   return {
     add(row, labels) {
       rows++;
-      if (labels) labelled = true;
       for (const f of numeric) {
         const x = numberOf(row[f.name], rules);
         if (x === null || Number.isNaN(x)) continue;
@@ -116,19 +114,16 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
       for (const f of categorical) {
         const key = categoryOf(row[f.name], rules);
         if (!f.counts) continue;
-        if (labels && f.labels) f.labels.add(key, labels);
-        if (key === null) continue;
-        f.counts.set(key, (f.counts.get(key) ?? 0) + 1);
+        f.counts.add(key, labels);
         if (f.counts.size > options.maxDistinct) {
           f.counts = undefined; // hashed from here on: stop spending memory on it
-          f.labels = undefined;
           overflowed.push(f.name);
         }
       }
       for (const f of bags) {
         const keys = categoriesOf(row[f.name], f.separator, rules);
         if (keys.length > f.longest) f.longest = keys.length;
-        if (f.counts) for (const key of keys) f.counts.set(key, (f.counts.get(key) ?? 0) + 1);
+        if (f.counts) for (const key of keys) f.counts.add(key);
       }
     },
     finish() {
@@ -140,9 +135,6 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
         ]),
         longest: new Map(bags.map((f) => [f.name, f.longest])),
         rows,
-        labels: new Map(
-          labelled ? categorical.flatMap((f) => (f.labels ? [[f.name, f.labels] as const] : [])) : [],
-        ),
       };
       return layout(spec, options, stats);
     },
@@ -152,13 +144,12 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
 
 interface FitStats {
   numeric: Map<string, { moments: Moments; sample: Reservoir }>;
-  counts: Map<string, Map<string, number>>;
+  /** Categorical and bag features with a vocabulary: their values' counts (and label sums). */
+  counts: Map<string, ValueStats>;
   /** Bag features: the most values one training row had. */
   longest: Map<string, number>;
   /** Training rows seen. */
   rows: number;
-  /** Categorical features that may get target columns: label sums by value. */
-  labels: Map<string, LabelSums>;
 }
 
 function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): EncoderState {
@@ -212,10 +203,9 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
         const frequency = withFrequency
           ? frequencyColumn(vocab, counts!, stats.rows, denseSize++)
           : undefined;
-        const sums = stats.labels.get(f.name);
         const target =
-          sums && (f.targetEncoding ?? size > ID_FEATURE_ROWS)
-            ? targetColumns(spec, vocab, counts!, sums, stats.rows, denseSize)
+          counts!.labelled && (f.targetEncoding ?? size > ID_FEATURE_ROWS)
+            ? targetColumns(spec, vocab, counts!, stats.rows, denseSize)
             : undefined;
         if (target) denseSize += target.tasks.length;
         features.push({
@@ -392,11 +382,11 @@ export function quantileBoundaries(sample: readonly number[], buckets: number): 
  */
 function frequencyColumn(
   vocab: readonly string[],
-  counts: ReadonlyMap<string, number>,
+  counts: ValueStats,
   rows: number,
   denseOffset: number,
 ): FrequencyColumn {
-  const kept = vocab.map((key) => counts.get(key)!);
+  const kept = Array.from(counts.select(vocab).counts);
   let sum = 0;
   let squares = 0;
   for (const c of kept) {
@@ -411,85 +401,49 @@ function frequencyColumn(
 }
 
 /**
- * Per binary task, labelled rows and positives by categorical value (and for missing values),
- * gathered while fitting: a target column's rates come from them.
- */
-class LabelSums {
-  /** [labelled, positives] per binary task, by value. */
-  readonly byKey = new Map<string, Float64Array>();
-  readonly missing: Float64Array;
-  readonly total: Float64Array;
-  constructor(readonly tasks: readonly number[]) {
-    this.missing = new Float64Array(2 * tasks.length);
-    this.total = new Float64Array(2 * tasks.length);
-  }
-  add(key: string | null, labels: ArrayLike<number>): void {
-    let sums = key === null ? this.missing : this.byKey.get(key);
-    if (!sums) {
-      sums = new Float64Array(2 * this.tasks.length);
-      this.byKey.set(key!, sums);
-    }
-    this.tasks.forEach((task, t) => {
-      const y = labels[task]!;
-      if (Number.isNaN(y)) return;
-      sums[2 * t]! += 1;
-      sums[2 * t + 1]! += y;
-      this.total[2 * t]! += 1;
-      this.total[2 * t + 1]! += y;
-    });
-  }
-}
-
-/**
  * A feature's target columns: per binary task, each local id's positive rate shrunk towards the
- * task's prior, and the mean and std of the rates over the training rows (by `counts`; missing
- * and out-of-vocabulary values are local ids of their own, as the embedding has them). Rates are
- * rounded to six decimals: the manifest carries one per value and task.
+ * task's prior, and the mean and std of the rates over the training rows (each row at its value's
+ * rate; missing and out-of-vocabulary values are local ids of their own, as the embedding has
+ * them). Rates are rounded to six decimals: the manifest carries one per value and task.
  */
 function targetColumns(
   spec: DatasetSpec,
   vocab: readonly string[],
-  counts: ReadonlyMap<string, number>,
-  sums: LabelSums,
+  stats: ValueStats,
   rows: number,
   denseOffset: number,
 ): TargetColumns | undefined {
   const m = TARGET_SMOOTHING;
-  const tasks = sums.tasks.flatMap((task, t) => {
-    const labelled = sums.total[2 * t]!;
+  const { counts, sums } = stats.select(vocab);
+  const width = 2 * stats.tasks.length;
+  const inVocab = counts.reduce((a, c) => a + c, 0);
+  const missingRows = rows - stats.rowsWithValue();
+  const tasks = stats.tasks.flatMap((task, t) => {
+    const labelled = stats.total[2 * t]!;
     if (labelled === 0) return [];
-    const prior = sums.total[2 * t + 1]! / labelled;
+    const prior = stats.total[2 * t + 1]! / labelled;
     const rate = (n: number, s: number) => Math.round(((s + m * prior) / (n + m)) * 1e6) / 1e6;
     const rates = new Array<number>(RESERVED_IDS + vocab.length);
     // Out of vocabulary: whatever the total leaves after the missing values and the vocabulary.
-    let oovN = labelled - sums.missing[2 * t]!;
-    let oovS = sums.total[2 * t + 1]! - sums.missing[2 * t + 1]!;
-    vocab.forEach((key, i) => {
-      const own = sums.byKey.get(key);
-      const n = own?.[2 * t] ?? 0;
-      const s = own?.[2 * t + 1] ?? 0;
+    let oovN = labelled - stats.missing[2 * t]!;
+    let oovS = stats.total[2 * t + 1]! - stats.missing[2 * t + 1]!;
+    vocab.forEach((_, i) => {
+      const n = sums[i * width + 2 * t]!;
+      const s = sums[i * width + 2 * t + 1]!;
       rates[RESERVED_IDS + i] = rate(n, s);
       oovN -= n;
       oovS -= s;
     });
-    rates[MISSING_ID] = rate(sums.missing[2 * t]!, sums.missing[2 * t + 1]!);
+    rates[MISSING_ID] = rate(stats.missing[2 * t]!, stats.missing[2 * t + 1]!);
     rates[OOV_ID] = rate(Math.max(0, oovN), Math.max(0, oovS));
-    // Mean and std over the training rows, each row weighing in at its value's rate.
-    let inVocab = 0;
-    let sum = 0;
-    let squares = 0;
-    const weigh = (r: number, c: number) => {
+    let sum = rates[MISSING_ID]! * missingRows + rates[OOV_ID]! * (rows - inVocab - missingRows);
+    let squares =
+      rates[MISSING_ID]! ** 2 * missingRows + rates[OOV_ID]! ** 2 * (rows - inVocab - missingRows);
+    counts.forEach((c, i) => {
+      const r = rates[RESERVED_IDS + i]!;
       sum += c * r;
       squares += c * r * r;
-    };
-    vocab.forEach((key, i) => {
-      const c = counts.get(key)!;
-      inVocab += c;
-      weigh(rates[RESERVED_IDS + i]!, c);
     });
-    const missingRows = rows - [...counts.values()].reduce((a, b) => a + b, 0);
-    weigh(rates[MISSING_ID]!, missingRows);
-    weigh(rates[OOV_ID]!, rows - inVocab - missingRows);
     const mean = rows > 0 ? sum / rows : prior;
     const variance = rows > 0 ? squares / rows - mean * mean : 0;
     const std = variance > 1e-12 ? Math.sqrt(variance) : 1;
@@ -499,8 +453,8 @@ function targetColumns(
 }
 
 /** Keys seen at least minCount times, most frequent first (ties by key, so fits are reproducible). */
-function vocabulary(counts: ReadonlyMap<string, number>, minCount: number): string[] {
-  return [...counts]
+function vocabulary(counts: ValueStats, minCount: number): string[] {
+  return [...counts.entries()]
     .filter(([, c]) => c >= minCount)
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     .map(([key]) => key);

@@ -169,6 +169,22 @@ describe("encoder: target columns", () => {
     expect(device.target!.tasks[0]!.rates).toHaveLength(device.size);
   });
 
+  it("keep every value's sums past the statistics' first growth (thousands of values)", () => {
+    const many = Array.from({ length: 9000 }, (_, i) => ({ user: `v${i % 3000}`, device: "d", price: i }));
+    const ys = many.map((_, i) => [i % 7 === 0 || i % 3000 < 40 ? 1 : 0, i, Number.NaN]);
+    const fitted = fitEncoder(spec, many, DEFAULT_FIT_OPTIONS, ys);
+    const f = feature(fitted, "user");
+    expect(f.vocab).toHaveLength(3000);
+    for (const key of ["v0", "v39", "v40", "v1500", "v2999"]) {
+      const i = f.vocab!.indexOf(key);
+      expect(f.target!.tasks[0]!.rates[RESERVED_IDS + i], key).toBeCloseTo(
+        shrunkRate(many, ys, 0, (r) => r.user === key),
+        6,
+      );
+    }
+    expect(f.frequency!.counts.every((c) => c === 3)).toBe(true);
+  });
+
   it("are refused beside hashBuckets, naming the field", () => {
     expect(() =>
       specWith([{ name: "user", type: "categorical", hashBuckets: 64, targetEncoding: true }]),
