@@ -52,7 +52,7 @@ let data: string;
 let spec: string;
 const trained: Partial<Record<Backend, { dir: string; summary: TrainSummary }>> = {};
 
-/** A small MMoE: 4 experts of [32, 16], towers [16]; 4,000 rows, batch 256, 2 epochs (30 steps). */
+/** A small MMoE: 4 experts of [32, 16], towers [16]; 4,000 rows, batch 256, 2 epochs (30 steps), uncalibrated. */
 function train(backend: Backend, arch: string, dir: string, epochs = 2): Promise<TrainSummary> {
   return runTraining({
     data,
@@ -64,6 +64,10 @@ function train(backend: Backend, arch: string, dir: string, epochs = 2): Promise
     seed: 7,
     backend,
     options: { experts: 4, expertSizes: [32, 16], tower: [16] },
+    // Two epochs on 4,000 rows learn little, and Platt scaling flattens a head whose validation
+    // AUC is near 0.5 to a constant, which would leave the parity check nothing to compare.
+    // Calibration's own parity is test/export/parity.test.ts's.
+    calibration: "none",
   });
 }
 
