@@ -8,6 +8,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { EncoderState } from "../../shared/encoder/state.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
+import { readableJson } from "../core/readable-json.ts";
 import { writeAtomic } from "../core/write-atomic.ts";
 import { formatTag, layoutFormat, parseFormatTag } from "../models/layout-format.ts";
 import type { NetworkConfig } from "../models/network.ts";
@@ -81,7 +82,7 @@ export async function saveTrainedModel(dir: string, model: TrainedModel): Promis
   const { weights: _, ...rest } = model;
   const file: NetworkFile = { format: formatTag(layoutFormat(model)), ...rest, weights: index };
   await writeAtomic(join(folder, "weights.bin"), bytes);
-  await writeAtomic(join(folder, "network.json"), `${JSON.stringify(file, null, 1)}\n`);
+  await writeAtomic(join(folder, "network.json"), `${readableJson(file)}\n`);
 }
 
 export async function loadTrainedModel(dir: string): Promise<TrainedModel> {

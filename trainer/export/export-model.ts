@@ -15,6 +15,7 @@ import type { DatasetSpec } from "../../shared/spec.ts";
 import { loadTrainedModel, type TrainedModel } from "../artifact/trained-model.ts";
 import { maxAbsDiff } from "../core/metrics.ts";
 import { createGraph, type GraphBuilder, ONNX_IR_VERSION, ONNX_OPSET } from "../core/onnx-graph.ts";
+import { readableJson } from "../core/readable-json.ts";
 import { writeAtomic } from "../core/write-atomic.ts";
 import type { Weights } from "../models/types.ts";
 import { ExportError } from "./export-error.ts";
@@ -134,7 +135,7 @@ export async function exportModelDir(dir: string, options: ExportOptions = {}): 
     ...(int8 ? { quantization: int8.quantization } : {}),
     ...(factorised ? { factorised: factorised.info } : {}),
   };
-  await writeAtomic(join(dir, "manifest.json"), `${JSON.stringify(full, null, 1)}\n`);
+  await writeAtomic(join(dir, "manifest.json"), `${readableJson(full)}\n`);
   return {
     manifest: full,
     onnxBytes: bytes,
