@@ -418,6 +418,7 @@ function targetColumns(
   const width = 2 * stats.tasks.length;
   const inVocab = counts.reduce((a, c) => a + c, 0);
   const missingRows = rows - stats.rowsWithValue();
+  const oovRows = rows - inVocab - missingRows;
   const tasks = stats.tasks.flatMap((task, t) => {
     const labelled = stats.total[2 * t]!;
     if (labelled === 0) return [];
@@ -436,9 +437,8 @@ function targetColumns(
     });
     rates[MISSING_ID] = rate(stats.missing[2 * t]!, stats.missing[2 * t + 1]!);
     rates[OOV_ID] = rate(Math.max(0, oovN), Math.max(0, oovS));
-    let sum = rates[MISSING_ID]! * missingRows + rates[OOV_ID]! * (rows - inVocab - missingRows);
-    let squares =
-      rates[MISSING_ID]! ** 2 * missingRows + rates[OOV_ID]! ** 2 * (rows - inVocab - missingRows);
+    let sum = rates[MISSING_ID]! * missingRows + rates[OOV_ID]! * oovRows;
+    let squares = rates[MISSING_ID]! ** 2 * missingRows + rates[OOV_ID]! ** 2 * oovRows;
     counts.forEach((c, i) => {
       const r = rates[RESERVED_IDS + i]!;
       sum += c * r;

@@ -26,7 +26,8 @@ export interface NumericState {
 
 /**
  * A categorical feature with more embedding rows than this is id-like (users, items, films):
- * it gets a frequency column and target columns, and the trainer's auto rule gives its rows sparse Adagrad.
+ * it gets a frequency column and target columns, and the trainer's auto rule gives its rows
+ * sparse Adagrad.
  */
 export const ID_FEATURE_ROWS = 100;
 

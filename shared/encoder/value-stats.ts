@@ -3,7 +3,7 @@
  * and, for target columns, per binary task its labelled rows and positives. Values are numbered
  * in the order first seen and their statistics kept in flat typed arrays, not an object per
  * value: an id column of 900,000 values costs its key map and about 40 bytes a value, where a
- * small array per value cost five times the memory of the map alone.
+ * small array per value would cost five times the memory of the map alone.
  */
 export class ValueStats {
   /** Value -> its number. */
