@@ -200,13 +200,15 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
         const vocab = vocabulary(counts!, f.minCount ?? options.minCount);
         const size = RESERVED_IDS + vocab.length;
         const withFrequency = f.frequency ?? size > ID_FEATURE_ROWS;
+        const withTarget = counts!.labelled && (f.targetEncoding ?? size > ID_FEATURE_ROWS);
+        // The vocabulary's counts and label sums, looked up once for both kinds of column.
+        const selected = withFrequency || withTarget ? counts!.select(vocab) : undefined;
         const frequency = withFrequency
-          ? frequencyColumn(vocab, counts!, stats.rows, denseSize++)
+          ? frequencyColumn(selected!.counts, stats.rows, denseSize++)
           : undefined;
-        const target =
-          counts!.labelled && (f.targetEncoding ?? size > ID_FEATURE_ROWS)
-            ? targetColumns(spec, vocab, counts!, stats.rows, denseSize)
-            : undefined;
+        const target = withTarget
+          ? targetColumns(spec, selected!, counts!, stats.rows, denseSize)
+          : undefined;
         if (target) denseSize += target.tasks.length;
         features.push({
           ...base,
@@ -376,17 +378,13 @@ export function quantileBoundaries(sample: readonly number[], buckets: number): 
 }
 
 /**
- * The frequency column of a vocabulary: each entry's training count, and the mean and standard
+ * The frequency column of a vocabulary from each entry's training count (`counts`, in vocabulary
+ * order): the counts, and the mean and standard
  * deviation of log(1 + count) over all `rows` training rows (those whose value is missing or out
  * of the vocabulary count 0).
  */
-function frequencyColumn(
-  vocab: readonly string[],
-  counts: ValueStats,
-  rows: number,
-  denseOffset: number,
-): FrequencyColumn {
-  const kept = Array.from(counts.select(vocab).counts);
+function frequencyColumn(counts: Float64Array, rows: number, denseOffset: number): FrequencyColumn {
+  const kept = Array.from(counts);
   let sum = 0;
   let squares = 0;
   for (const c of kept) {
@@ -404,17 +402,17 @@ function frequencyColumn(
  * A feature's target columns: per binary task, each local id's positive rate shrunk towards the
  * task's prior, and the mean and std of the rates over the training rows (each row at its value's
  * rate; missing and out-of-vocabulary values are local ids of their own, as the embedding has
- * them). Rates are rounded to six decimals: the manifest carries one per value and task.
+ * them), from the vocabulary's counts and label sums (ValueStats.select) and the feature's
+ * totals. Rates are rounded to six decimals: the manifest carries one per value and task.
  */
 function targetColumns(
   spec: DatasetSpec,
-  vocab: readonly string[],
+  { counts, sums }: { counts: Float64Array; sums: Float64Array },
   stats: ValueStats,
   rows: number,
   denseOffset: number,
 ): TargetColumns | undefined {
   const m = TARGET_SMOOTHING;
-  const { counts, sums } = stats.select(vocab);
   const width = 2 * stats.tasks.length;
   const inVocab = counts.reduce((a, c) => a + c, 0);
   const missingRows = rows - stats.rowsWithValue();
@@ -424,11 +422,11 @@ function targetColumns(
     if (labelled === 0) return [];
     const prior = stats.total[2 * t + 1]! / labelled;
     const rate = (n: number, s: number) => Math.round(((s + m * prior) / (n + m)) * 1e6) / 1e6;
-    const rates = new Array<number>(RESERVED_IDS + vocab.length);
+    const rates = new Array<number>(RESERVED_IDS + counts.length);
     // Out of vocabulary: whatever the total leaves after the missing values and the vocabulary.
     let oovN = labelled - stats.missing[2 * t]!;
     let oovS = stats.total[2 * t + 1]! - stats.missing[2 * t + 1]!;
-    vocab.forEach((_, i) => {
+    counts.forEach((_, i) => {
       const n = sums[i * width + 2 * t]!;
       const s = sums[i * width + 2 * t + 1]!;
       rates[RESERVED_IDS + i] = rate(n, s);

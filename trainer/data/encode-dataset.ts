@@ -122,6 +122,7 @@ export async function encodeDataset(
   }
   const read = assignment.length;
   if (read - skippedCount === 0) throw new DataError(`${file}: no data rows`);
+  const keptLabels = labels.map((l) => l.values());
 
   if (times) {
     const keptTimes = times.values();
@@ -130,7 +131,6 @@ export async function encodeDataset(
     assignment.values().forEach((part, i) => {
       if (part !== SKIP && keptTimes[k++]! >= cut) assignment.set(i, VALID);
     });
-    const keptLabels = labels.map((l) => l.values());
     let i = 0;
     k = 0;
     for await (const { record } of readRecords(file, spec)) {
@@ -153,7 +153,6 @@ export async function encodeDataset(
   const parts = [allocate(spec, encoder, sizes[TRAIN]!), allocate(spec, encoder, sizes[VALID]!)];
   const compiled = compileEncoder(encoder);
   const filled = [0, 0];
-  const keptLabels = labels.map((l) => l.values());
   let i = 0;
   let k = 0;
   for await (const { record } of readRecords(file, spec)) {

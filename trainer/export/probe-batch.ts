@@ -5,8 +5,8 @@ import { createRng } from "../core/rng.ts";
 
 /**
  * Seeded random inputs: numeric features ~N(0, 1) clipped (10% missing), ids uniform over each
- * feature's rows (frequency and target columns ~N(0, 1)), bags of 0..maxValues values weighted 1/k, vectors
- * ~N(0, 1) (10% missing).
+ * feature's rows (frequency and target columns ~N(0, 1)), bags of 0..maxValues values weighted
+ * 1/k, vectors ~N(0, 1) (10% missing).
  */
 export function probeBatch(state: EncoderState, rows: number, seed = 1): EncodedBatch {
   const rng = createRng(seed);
@@ -22,10 +22,8 @@ export function probeBatch(state: EncoderState, rows: number, seed = 1): Encoded
     for (const s of slots) batch.ids[ids + s.slot] = s.offset + rng.int(s.size);
     for (const f of state.features) {
       if (f.kind === "categorical") {
-        if (f.frequency) batch.dense[dense + f.frequency.denseOffset] = rng.normal();
-        f.target?.tasks.forEach((_, t) => {
-          batch.dense[dense + f.target!.denseOffset + t] = rng.normal();
-        });
+        // Its dense columns are the ones it derives from its value: frequency, then target.
+        for (const c of encodedColumns(f).dense) batch.dense[dense + c] = rng.normal();
         continue;
       }
       if (f.kind === "multi_categorical") {
