@@ -59,6 +59,24 @@ export interface TrainingInfo {
    * the validation ECE before and after (absent: not calibrated).
    */
   calibration?: Record<string, { scale: number; shift: number; eceBefore: number; eceAfter: number }>;
+  /**
+   * The fold networks whose weight average this model is (../train/fold-average.ts); then
+   * `history` is the first fold's, `bestEpoch` their mean, `validRows` every row (each scored out
+   * of fold). Absent: one network validated on a held-out part.
+   */
+  folds?: FoldRun[];
+}
+
+/** One fold network of a run that averages them. */
+export interface FoldRun {
+  /** Its training and validation rows. */
+  trainRows: number;
+  validRows: number;
+  bestEpoch: number;
+  /** Epochs run before early stopping ended it. */
+  epochs: number;
+  /** Its metrics on its own validation fold, uncalibrated. */
+  validation: Record<string, TaskMetrics>;
 }
 
 export interface TrainedModel {

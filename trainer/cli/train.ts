@@ -6,6 +6,7 @@ import { ARCHITECTURES } from "../models/registry.ts";
 import { BACKEND_CHOICES } from "../train/backend.ts";
 import { CALIBRATIONS } from "../train/calibrate-heads.ts";
 import { DEFAULT_LEARNING_RATES, OPTIMIZERS } from "../train/dense-optimizer.ts";
+import { FOLD_AVERAGE_K, FOLD_AVERAGE_ROWS } from "../train/fold-average.ts";
 import { SCHEDULES } from "../train/schedule.ts";
 import {
   MAX_BATCH,
@@ -142,6 +143,11 @@ const program = new Command("train")
     `threads computing each batch's gradients (2: split every batch with a worker thread; default 2 from ${PARALLEL_ROWS.toLocaleString("en-US")} training rows and batches of ${MIN_PARALLEL_BATCH} rows on 2+ cores, else 1)`,
     positiveInt,
   )
+  .option(
+    "--average-folds <k>",
+    `train k networks from one start, each stopping early on its own k-th of the rows, and serve their weight average (--valid-fraction then unused; default ${FOLD_AVERAGE_K} under ${FOLD_AVERAGE_ROWS.toLocaleString("en-US")} rows without --time-column, else 1: one network on a held-out part)`,
+    positiveInt,
+  )
   .option("--resume", "continue an interrupted run from OUT/checkpoint (same data, spec and options)")
   .option("--init-from <dir>", "warm start: begin from an earlier model directory's weights")
   .option("--no-export", "only train; run `npm run export` later")
@@ -197,8 +203,12 @@ await runCli(async () => {
     console.log(
       `rows without a label, left out of that task's loss and metrics (missingLabel "mask"): ${unlabelled.map(([t, n]) => `${t} ${n}`).join(", ")}`,
     );
+  const seconds = `${((performance.now() - started) / 1000).toFixed(1)} s`;
+  const threads = `backend ${summary.backend}${summary.workers > 1 ? ` (${summary.workers} threads)` : ""}, batch ${summary.batchSize}`;
   console.log(
-    `trained ${opts.arch} on ${summary.trainRows} rows (validation ${summary.validRows}, ${summary.split} split), backend ${summary.backend}${summary.workers > 1 ? ` (${summary.workers} threads)` : ""}, batch ${summary.batchSize}, best epoch ${summary.bestEpoch} of at most ${summary.maxEpochs} (by ${summary.earlyStop}), ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    summary.folds
+      ? `trained ${opts.arch} as the weight average of ${summary.folds.length} fold networks on ${summary.trainRows} rows (${summary.split} folds of ${summary.folds.map((f) => f.validRows).join("/")} rows), ${threads}, best epochs ${summary.folds.map((f) => f.bestEpoch).join(", ")} of at most ${summary.maxEpochs} (by ${summary.earlyStop}), ${seconds}; validation: every row scored by the fold network that did not train on it`
+      : `trained ${opts.arch} on ${summary.trainRows} rows (validation ${summary.validRows}, ${summary.split} split), ${threads}, best epoch ${summary.bestEpoch} of at most ${summary.maxEpochs} (by ${summary.earlyStop}), ${seconds}`,
   );
   if (summary.calibration)
     console.log(

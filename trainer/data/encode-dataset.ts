@@ -33,6 +33,12 @@ export interface SplitPlan {
    * and fold `index` validates; validFraction is then ignored.
    */
   fold?: { k: number; index: number };
+  /**
+   * The folds training rows are dealt into for their out-of-fold target columns (default
+   * TARGET_FOLDS). A run that averages k fold networks passes its k: the same dealing then
+   * validates each network on rows whose target columns never read their own labels.
+   */
+  targetFolds?: number;
 }
 
 export interface ErrorBudget {
@@ -169,7 +175,7 @@ export async function encodeDataset(
   }
   const train = parts[TRAIN]!;
   const valid = parts[VALID]!;
-  writeOutOfFoldTargets(encoder, train, train.labels, train.groups, plan.seed);
+  writeOutOfFoldTargets(encoder, train, train.labels, train.groups, plan.seed, plan.targetFolds);
   return {
     encoder,
     train,

@@ -17,18 +17,28 @@ import { mix32 } from "./split.ts";
 
 export const TARGET_FOLDS = 5;
 
-/** Each row's fold: by its group's hash when there are groups, else by its position. */
-export function targetFolds(rows: number, groups: Uint32Array | null, seed: number): Uint8Array {
+/**
+ * Each row's fold of `k`: by its group's hash when there are groups, else by its position. A run
+ * that averages fold networks (../train/fold-average.ts) validates each on one of these folds.
+ */
+export function targetFolds(
+  rows: number,
+  groups: Uint32Array | null,
+  seed: number,
+  k = TARGET_FOLDS,
+): Uint8Array {
+  if (!Number.isInteger(k) || k < 2 || k > 255)
+    throw new RangeError(`folds: expected an integer in [2, 255], got ${k}`);
   const folds = new Uint8Array(rows);
   const salt = Math.imul(seed, 0x9e3779b1);
-  for (let r = 0; r < rows; r++) folds[r] = mix32((groups ? groups[r]! : r) ^ salt) % TARGET_FOLDS;
+  for (let r = 0; r < rows; r++) folds[r] = mix32((groups ? groups[r]! : r) ^ salt) % k;
   return folds;
 }
 
 /**
  * Rewrites the target columns of `part` (the training rows the encoder was fitted on) with
  * out-of-fold rates. `labels` by task name (NaN where missing), `groups` the group hash per row
- * or null, `seed` deals rows to folds.
+ * or null, `seed` deals rows to `k` folds.
  */
 export function writeOutOfFoldTargets(
   encoder: EncoderState,
@@ -36,21 +46,22 @@ export function writeOutOfFoldTargets(
   labels: Readonly<Record<string, Float32Array>>,
   groups: Uint32Array | null,
   seed: number,
+  k = TARGET_FOLDS,
 ): void {
   const features = encoder.features.filter(
     (f): f is CategoricalState & Required<Pick<CategoricalState, "target">> =>
       f.kind === "categorical" && f.target !== undefined,
   );
   if (features.length === 0) return;
-  const folds = targetFolds(part.rows, groups, seed);
+  const folds = targetFolds(part.rows, groups, seed, k);
   const { denseSize, idSlots } = encoder;
   for (const f of features) {
     const { smoothing: m } = f.target;
     f.target.tasks.forEach(({ task, prior, mean, std }, t) => {
       const y = labels[task]!;
       // [fold * size + id]: labelled rows and positives of each fold.
-      const n = new Float64Array(TARGET_FOLDS * f.size);
-      const s = new Float64Array(TARGET_FOLDS * f.size);
+      const n = new Float64Array(k * f.size);
+      const s = new Float64Array(k * f.size);
       const totalN = new Float64Array(f.size);
       const totalS = new Float64Array(f.size);
       for (let r = 0; r < part.rows; r++) {

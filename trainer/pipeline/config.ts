@@ -299,6 +299,7 @@ const Training = v.strictObject({
   embeddingL2: v.optional(NonNegative),
   kernelL2: v.optional(NonNegative),
   workers: v.optional(PositiveInt),
+  averageFolds: v.optional(PositiveInt),
 });
 
 // Every field but warmStart is a training argument (../train/train-args.ts) of the same name,

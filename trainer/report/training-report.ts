@@ -80,13 +80,12 @@ table.corr td,table.corr th{min-width:64px;text-align:center}
 <h1>mtrank training report: ${escapeHtml(config.arch)}</h1>
 <dl>
 <dt>data</dt><dd>${escapeHtml(training.data)}</dd>
-<dt>rows</dt><dd>${training.trainRows} training, ${training.validRows} validation${rowsNote(training)}</dd>
-<dt>epochs</dt><dd>${training.epochs} run, best ${training.bestEpoch} (weights restored from it)</dd>
+${trainingLines(training)}
 <dt>task weights</dt><dd>${weights}${history.some((e) => e.taskWeights) ? " (configured; per-epoch values in the chart below)" : " (static)"}</dd>
 ${calibrationLine(training.calibration)}<dt>backend / seed</dt><dd>${escapeHtml(training.backend)} / ${training.seed}</dd>
 <dt>created</dt><dd>${escapeHtml(training.createdAt)}</dd>
 </dl>
-<h2>Validation metrics (best epoch)</h2>
+<h2>Validation metrics (${training.folds ? "out of fold" : "best epoch"})</h2>
 ${metricsTable(model.validation)}
 <h2>Curves</h2>
 <div class="charts">${charts.join("\n")}</div>
@@ -268,4 +267,15 @@ function rowsNote(training: TrainingInfo): string {
       .map(([task, n]) => `${escapeHtml(task)}: ${n} rows without a label (masked)`),
   ];
   return notes.length > 0 ? `; ${notes.join("; ")}` : "";
+}
+
+/** Rows and epochs: of one network, or of the fold networks averaged into this one. */
+function trainingLines(training: TrainingInfo): string {
+  const folds = training.folds;
+  if (!folds)
+    return `<dt>rows</dt><dd>${training.trainRows} training, ${training.validRows} validation${rowsNote(training)}</dd>
+<dt>epochs</dt><dd>${training.epochs} run, best ${training.bestEpoch} (weights restored from it)</dd>`;
+  return `<dt>rows</dt><dd>${training.trainRows}, dealt into ${folds.length} folds of ${folds.map((f) => f.validRows).join(" / ")}${rowsNote(training)}</dd>
+<dt>networks</dt><dd>the weight average of ${folds.length} fold networks from one start, each trained on the other folds and stopped early on its own; every row's validation output comes from the network that did not train on it</dd>
+<dt>epochs</dt><dd>best ${folds.map((f) => f.bestEpoch).join(", ")} of ${folds.map((f) => f.epochs).join(", ")} run (the curves below: the first fold's)</dd>`;
 }

@@ -30,16 +30,37 @@ export function calibrateHeads(
   params: Params,
   valid: LabelledBatch,
 ): HeadCalibration {
+  if (!calibrates(kind, config, valid)) return {};
+  for (const head of config.heads) delete head.calibration;
+  return calibrateOutputs(kind, config, valid, predictNetwork(params, config, valid));
+}
+
+/**
+ * The same from the validation rows' uncalibrated outputs (`raw`, by head), however they were
+ * computed: a run that averages fold networks fits on each row's output from the network that
+ * did not train on it (./fold-average.ts).
+ */
+export function calibrateOutputs(
+  kind: CalibrationKind,
+  config: NetworkConfig,
+  valid: LabelledBatch,
+  raw: Readonly<Record<string, Float32Array>>,
+): HeadCalibration {
+  if (!calibrates(kind, config, valid)) return {};
   const binary = config.heads.filter((h) => h.type === "binary");
-  if (kind === "none" || binary.length === 0 || valid.rows === 0) return {};
-  for (const head of binary) delete head.calibration;
-  const raw = predictNetwork(params, config, valid);
   const before = evaluateHeads(config, valid, raw);
+  const predictions: Record<string, Float32Array> = { ...raw };
   for (const head of binary) {
     const { labels, outputs } = onlyLabelled({ labels: valid.labels[head.name]!, outputs: raw[head.name]! });
-    head.calibration = fitPlatt(labels, logitsOf(outputs));
+    const fit = fitPlatt(labels, logitsOf(outputs));
+    head.calibration = fit;
+    // What headOutput serves: σ(scale·z + shift) on the head's logit.
+    const logits = logitsOf(raw[head.name]!);
+    predictions[head.name] = Float32Array.from(
+      logits,
+      (z) => 1 / (1 + Math.exp(-(fit.scale * z + fit.shift))),
+    );
   }
-  const predictions = predictNetwork(params, config, valid);
   const validation = evaluateHeads(config, valid, predictions);
   const heads = Object.fromEntries(
     binary.map((h) => [
@@ -52,6 +73,10 @@ export function calibrateHeads(
     ]),
   );
   return { heads, validation, predictions };
+}
+
+function calibrates(kind: CalibrationKind, config: NetworkConfig, valid: LabelledBatch): boolean {
+  return kind !== "none" && valid.rows > 0 && config.heads.some((h) => h.type === "binary");
 }
 
 /**

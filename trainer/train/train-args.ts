@@ -81,6 +81,14 @@ export interface TrainArgs {
    * ranking loss; else 1 (./step-budget.ts defaultWorkers).
    */
   workers?: number;
+  /**
+   * Networks averaged into the served one (./fold-average.ts): the rows (or groups) are dealt
+   * into k folds, network f trains on the others and stops early on fold f, all from the same
+   * start, and the served weights are their mean; `validFraction` is then not used. 1: one
+   * network on a held-out validation part. Default: FOLD_AVERAGE_K under FOLD_AVERAGE_ROWS rows
+   * with a random or group split, else 1 (./fold-average.ts defaultAverageFolds).
+   */
+  averageFolds?: number;
 }
 
 /** Every field, in the order above: what a caller's object is read for. */
@@ -110,10 +118,18 @@ export const TRAIN_ARG_KEYS = [
   "embeddingL2",
   "kernelL2",
   "workers",
+  "averageFolds",
 ] as const satisfies readonly (keyof TrainArgs)[];
 
 /** The fields that are optional even resolved: the step budget, or nothing, stands in for them. */
-type Unresolved = "epochs" | "batchSize" | "timeColumn" | "taskWeights" | "workers" | "embeddingLearningRate";
+type Unresolved =
+  | "epochs"
+  | "batchSize"
+  | "timeColumn"
+  | "taskWeights"
+  | "workers"
+  | "embeddingLearningRate"
+  | "averageFolds";
 
 /** Arguments with every default applied; `l2` as the pair the optimiser takes. */
 export type ResolvedTrainArgs = Required<Omit<TrainArgs, Unresolved | "l2" | "embeddingL2" | "kernelL2">> &
@@ -179,6 +195,7 @@ export function resolveTrainArgs(given: TrainArgs): ResolvedTrainArgs {
       kernel: given.kernelL2 ?? given.l2 ?? d.kernelL2,
     },
     ...(given.workers !== undefined ? { workers: given.workers } : {}),
+    ...(given.averageFolds !== undefined ? { averageFolds: given.averageFolds } : {}),
   };
 }
 

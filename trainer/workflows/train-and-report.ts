@@ -7,19 +7,26 @@ import { type EncoderState, embeddingPools } from "../../shared/encoder/state.ts
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
 import { loadCheckpoint, removeCheckpoint, saveCheckpoint } from "../artifact/checkpoint.ts";
-import { loadTrainedModel, saveTrainedModel, type TrainedModel } from "../artifact/trained-model.ts";
+import {
+  type FoldRun,
+  loadTrainedModel,
+  saveTrainedModel,
+  type TrainedModel,
+} from "../artifact/trained-model.ts";
 import { writeAtomic } from "../core/write-atomic.ts";
-import { encodeDataset } from "../data/encode-dataset.ts";
+import { type ErrorBudget, encodeDataset, type SplitPlan } from "../data/encode-dataset.ts";
 import { readSpecFile } from "../data/read-spec.ts";
-import { embeddingLayout, type NetworkConfig, readWeights } from "../models/network.ts";
+import { targetFolds } from "../data/target-folds.ts";
+import { embeddingLayout, type NetworkConfig, paramsFromWeights, readWeights } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
 import { DEFAULT_ARCH_OPTIONS, type Params, type Weights } from "../models/types.ts";
 import { type ReportDiagnostics, writeReport } from "../report/training-report.ts";
 import { validationDiagnostics } from "../report/validation-diagnostics.ts";
 import { selectBackend } from "../train/backend.ts";
-import { calibrateHeads, type HeadCalibration } from "../train/calibrate-heads.ts";
+import { calibrateHeads, calibrateOutputs, type HeadCalibration } from "../train/calibrate-heads.ts";
 import { resolveEarlyStop, validationScore } from "../train/early-stopping.ts";
 import { embeddingOptions } from "../train/embedding-rules.ts";
+import { defaultAverageFolds, type FoldAverage, trainFoldAverage } from "../train/fold-average.ts";
 import {
   canStartWorkers,
   checkWorkers,
@@ -83,7 +90,11 @@ export interface TrainSummary {
   workers: number;
   /** With initFrom: what the earlier model's weights covered. */
   warmStart?: WarmStartReport;
+  /** The best epoch (with fold networks: the mean of theirs, rounded). */
   bestEpoch: number;
+  /** The fold networks averaged into the served one (./../train/fold-average.ts); absent: one network. */
+  folds?: FoldRun[];
+  /** Validation metrics: of the held-out part, or of every row's out-of-fold output. */
   validation: Record<string, TaskMetrics>;
   /** Binary heads' calibration and the validation ECE before and after it. */
   calibration?: HeadCalibration["heads"];
@@ -101,14 +112,20 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
   // The threads a large file would get: their workers load tfjs while the data is read, and
   // are stopped unless the run takes them.
   prestartWorkers(backend, (args.workers ?? defaultWorkers(PARALLEL_ROWS, MIN_PARALLEL_BATCH, host)) - 1);
-  const { data, budget, config, result, warm } = await (async () => {
+  const { data, budget, config, result, warm, foldAverage } = await (async () => {
     const data = await splitData(cmd, args, spec);
+    // Fold networks get the whole file's budget (each trains on (k - 1) / k of it).
     const budget = stepBudget(data.train.rows, args, host);
     const config = networkConfig(args, spec, data, previous);
     return { data, budget, config, ...fitNetwork(cmd, args, config, data, previous, taskWeights, budget) };
   })().finally(stopSpareWorkers);
+  // The rows the run was validated on: the held-out part, or with fold networks every row, each
+  // scored by the network that did not train on it.
+  const held = foldAverage ? data.train : data.valid;
   const weights = readWeights(result.params);
-  const calibration = calibrateHeads(args.calibration, config, result.params, data.valid);
+  const calibration = foldAverage
+    ? calibrateOutputs(args.calibration, config, held, foldAverage.outOfFold)
+    : calibrateHeads(args.calibration, config, result.params, held);
   const validation = calibration.validation ?? result.validation;
   const trained = trainedModel(cmd, args, config, data, result, {
     weights,
@@ -117,11 +134,12 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     taskWeights,
     backend,
     budget,
+    ...(foldAverage ? { folds: foldAverage.folds } : {}),
   });
   const summary: TrainSummary = {
     backend,
     trainRows: data.train.rows,
-    validRows: data.valid.rows,
+    validRows: held.rows,
     rowsSkipped: data.counts.skipped,
     skipped: data.skipped,
     unlabelled: data.unlabelled,
@@ -132,12 +150,16 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     targetEncoded: data.encoder.features.flatMap((f) =>
       f.kind === "categorical" && f.target ? [f.name] : [],
     ),
-    earlyStop: resolveEarlyStop(args.earlyStop, data.valid.rows),
+    earlyStop: resolveEarlyStop(
+      args.earlyStop,
+      foldAverage ? (foldAverage.folds[0]?.validRows ?? 0) : held.rows,
+    ),
     split: data.split,
     batchSize: budget.batchSize,
     maxEpochs: budget.epochs,
     workers: budget.workers,
     bestEpoch: result.bestEpoch,
+    ...(foldAverage ? { folds: foldAverage.folds } : {}),
     validation,
     ...(calibration.heads ? { calibration: calibration.heads } : {}),
     ...(warm ? { warmStart: warm } : {}),
@@ -146,10 +168,10 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     await writeModelDir(cmd.out, trained, spec, () =>
       validationDiagnostics(
         config.heads,
-        data.valid.labels,
-        calibration.predictions ?? predictNetwork(result.params, config, data.valid),
+        held.labels,
+        calibration.predictions ?? foldAverage?.outOfFold ?? predictNetwork(result.params, config, held),
         taskWeights,
-        data.valid.groups ? Array.from(data.valid.groups, String) : null,
+        held.groups ? Array.from(held.groups, String) : null,
       ),
     );
   tf.dispose(Object.values(result.params));
@@ -171,27 +193,59 @@ async function prepareRun(cmd: TrainCommand, args: ResolvedTrainArgs) {
   return { spec, taskWeights, backend, previous };
 }
 
-type Data = Awaited<ReturnType<typeof encodeDataset>>;
+/** The encoded data, and the fold networks the run averages (1: one network, `valid` held out). */
+type Data = Awaited<ReturnType<typeof encodeDataset>> & { averageFolds: number };
 
-/** The data read, checked, split and encoded (the encoder fitted on the training part). */
+/**
+ * The data read, checked, split and encoded (the encoder fitted on the training part). A run
+ * that averages k fold networks encodes every row as training (the encoder fitted on all of
+ * them, target columns out of the same k folds) and deals the folds itself; a small file is read
+ * a second time when the first read shows it small.
+ */
 async function splitData(cmd: TrainCommand, args: ResolvedTrainArgs, spec: DatasetSpec): Promise<Data> {
-  const data = await encodeDataset(
-    cmd.data,
-    spec,
-    {
-      validFraction: args.validFraction,
-      seed: args.seed,
-      ...(args.timeColumn !== undefined ? { timeColumn: args.timeColumn } : {}),
-      ...(cmd.fold ? { fold: cmd.fold } : {}),
-    },
-    { maxBadRows: args.maxBadRows },
-  );
+  const plan: SplitPlan = {
+    validFraction: args.validFraction,
+    seed: args.seed,
+    ...(args.timeColumn !== undefined ? { timeColumn: args.timeColumn } : {}),
+    ...(cmd.fold ? { fold: cmd.fold } : {}),
+  };
+  const budget = { maxBadRows: args.maxBadRows };
+  const given = args.averageFolds;
+  if (given !== undefined && given > 1) {
+    if (args.timeColumn !== undefined || cmd.fold)
+      throw new Error(
+        `--average-folds: fold networks validate on rows dealt at random; ${cmd.fold ? "a cross-validation fold" : "--time-column"} needs --average-folds 1`,
+      );
+    return foldData(cmd, plan, spec, budget, given);
+  }
+  const data = await encodeDataset(cmd.data, spec, plan, budget);
+  const k =
+    given ?? defaultAverageFolds(data.counts.train + data.counts.valid, data.split, cmd.fold !== undefined);
+  if (k > 1) return foldData(cmd, plan, spec, budget, k);
   if (data.train.rows === 0 || data.valid.rows === 0) {
     throw new Error(
       `--valid-fraction: the ${data.split} split left ${data.train.rows} training and ${data.valid.rows} validation rows`,
     );
   }
-  return data;
+  return { ...data, averageFolds: 1 };
+}
+
+async function foldData(
+  cmd: TrainCommand,
+  plan: SplitPlan,
+  spec: DatasetSpec,
+  budget: ErrorBudget,
+  k: number,
+): Promise<Data> {
+  if (cmd.resume)
+    throw new Error("--resume: a run of fold networks keeps no checkpoint (--average-folds 1 does)");
+  const data = await encodeDataset(cmd.data, spec, { ...plan, validFraction: 0, targetFolds: k }, budget);
+  const groups = data.train.groups ? new Set(data.train.groups).size : data.train.rows;
+  if (groups < k)
+    throw new Error(
+      `--average-folds: ${k} folds need at least ${k} ${data.train.groups ? "groups" : "rows"}, the data has ${groups}`,
+    );
+  return { ...data, averageFolds: k };
 }
 
 /** The network's shape: the spec's heads (regression targets scaled), the encoder's inputs. */
@@ -238,19 +292,9 @@ function fitNetwork(
   previous: TrainedModel | undefined,
   taskWeights: Record<string, number>,
   budget: { batchSize: number; epochs: number; workers: number },
-): { result: TrainResult; warm?: WarmStartReport } {
+): { result: TrainResult; warm?: WarmStartReport; foldAverage?: FoldAverage } {
   let warm: WarmStartReport | undefined;
-  const fingerprint = runFingerprint(cmd, args, data.encoder);
-  const out = cmd.out;
-  const result = trainNetwork(config, data.train, data.valid, {
-    ...(out !== undefined
-      ? {
-          checkpoint: {
-            save: (state: TrainingState) => saveCheckpoint(out, fingerprint, state),
-            ...(cmd.resume ? { resume: loadCheckpoint(out, fingerprint) } : {}),
-          },
-        }
-      : {}),
+  const options: TrainOptions = {
     ...(previous
       ? {
           initialize: (params: Params) => {
@@ -274,6 +318,32 @@ function fitNetwork(
     taskWeights,
     ...(cmd.onEpoch ? { onEpoch: cmd.onEpoch } : {}),
     ...(cmd.onBatch ? { onBatch: cmd.onBatch } : {}),
+  };
+  const k = data.averageFolds;
+  if (k > 1) {
+    // The folds the encoder's target columns were computed out of (../data/encode-dataset.ts).
+    const folds = targetFolds(data.train.rows, data.train.groups, args.seed, k);
+    const foldAverage = trainFoldAverage(config, data.train, folds, k, options);
+    const result: TrainResult = {
+      params: paramsFromWeights(foldAverage.weights),
+      history: foldAverage.history,
+      bestEpoch: foldAverage.bestEpoch,
+      validation: foldAverage.validation,
+    };
+    return { result, foldAverage, ...(warm ? { warm } : {}) };
+  }
+  const fingerprint = runFingerprint(cmd, args, data.encoder);
+  const out = cmd.out;
+  const result = trainNetwork(config, data.train, data.valid, {
+    ...options,
+    ...(out !== undefined
+      ? {
+          checkpoint: {
+            save: (state: TrainingState) => saveCheckpoint(out, fingerprint, state),
+            ...(cmd.resume ? { resume: loadCheckpoint(out, fingerprint) } : {}),
+          },
+        }
+      : {}),
   });
   return { result, ...(warm ? { warm } : {}) };
 }
@@ -308,6 +378,7 @@ function trainedModel(
     taskWeights: Record<string, number>;
     backend: string;
     budget: { batchSize: number; epochs: number };
+    folds?: FoldRun[];
   },
 ): TrainedModel {
   return {
@@ -326,7 +397,7 @@ function trainedModel(
       maxEpochs: run.budget.epochs,
       taskWeights: run.taskWeights,
       trainRows: data.train.rows,
-      validRows: data.valid.rows,
+      validRows: run.folds ? data.train.rows : data.valid.rows,
       rowsRead: data.counts.read,
       rowsSkipped: data.counts.skipped,
       ...(Object.keys(data.unlabelled).length > 0 ? { rowsUnlabelled: data.unlabelled } : {}),
@@ -336,6 +407,7 @@ function trainedModel(
       ...(run.calibration.heads ? { calibration: run.calibration.heads } : {}),
       backend: run.backend,
       history: result.history,
+      ...(run.folds ? { folds: run.folds } : {}),
     },
   };
 }
