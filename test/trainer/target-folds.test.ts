@@ -165,4 +165,23 @@ describe("encodeDataset: target columns", () => {
     );
     expect(outOfFold.length).toBeGreaterThan(train.rows / 2);
   });
+
+  it("deals into the plan's folds: fold networks validate on rows whose rates never read their own labels", async () => {
+    const path = join(await mkdtemp(join(tmpdir(), "mtrank-target-")), "d.csv");
+    await writeFile(path, csv(600));
+    const { encoder, train, valid } = await encodeDataset(path, spec, {
+      validFraction: 0,
+      seed: 6,
+      targetFolds: 3,
+    });
+    expect([train.rows, valid.rows]).toEqual([600, 0]);
+    const folds = targetFolds(train.rows, null, 6, 3);
+    const expected = bruteForce(encoder, train, train.labels.click!, folds);
+    column(encoder, train).forEach((v, r) => {
+      expect(v).toBeCloseTo(expected[r]!, 5);
+    });
+    // Five folds (the default) give other columns: the dealing follows the plan.
+    const five = bruteForce(encoder, train, train.labels.click!, targetFolds(train.rows, null, 6));
+    expect(column(encoder, train).some((v, r) => Math.abs(v - five[r]!) > 1e-3)).toBe(true);
+  });
 });
