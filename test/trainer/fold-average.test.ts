@@ -15,7 +15,6 @@ import type { EncodedPart } from "../../trainer/data/encode-dataset.ts";
 import { takeRows } from "../../trainer/data/take-rows.ts";
 import { targetFolds } from "../../trainer/data/target-folds.ts";
 import { type NetworkConfig, readWeights } from "../../trainer/models/network.ts";
-import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { calibrateHeads, calibrateOutputs } from "../../trainer/train/calibrate-heads.ts";
 import {
@@ -31,38 +30,19 @@ import {
   trainNetwork,
 } from "../../trainer/train/train-network.ts";
 import { runTraining } from "../../trainer/workflows/train-and-report.ts";
+import { clickBuyConfig, clickBuyData } from "./click-buy-data.ts";
 import { lcg } from "./lcg.ts";
 
 beforeAll(async () => {
   await selectBackend("cpu");
 });
 
-const CONFIG: NetworkConfig = {
-  arch: "mmoe",
-  options: { ...DEFAULT_ARCH_OPTIONS, experts: 2, expertSizes: [8], tower: [4] },
-  embeddingDim: 4,
-  denseSize: 3,
-  idSlots: 2,
-  vocabSize: 40,
-  heads: [
-    { name: "click", type: "binary" },
-    { name: "buy", type: "binary" },
-  ],
-};
+const CONFIG = clickBuyConfig("mmoe", { experts: 2, expertSizes: [8], tower: [4] });
 
-/** Slot 0 ids 0..19, slot 1 ids 20..39; click from an id and a number, buy from click and a number. */
+/** clickBuyData as an encoded part: 2 numbers and 1 id a row, groups of 4 rows when asked. */
 function syntheticPart(rows: number, seed: number, grouped = false): EncodedPart {
-  const random = lcg(seed);
-  const dense = Float32Array.from({ length: rows * 3 }, () => random() * 2 - 1);
-  const ids = Int32Array.from({ length: rows * 2 }, (_, i) =>
-    i % 2 === 0 ? Math.floor(random() * 20) : 20 + Math.floor(random() * 20),
-  );
-  const click = Float32Array.from({ length: rows }, (_, r) =>
-    ids[2 * r]! % 3 === 0 || dense[r * 3]! > 0.5 ? 1 : 0,
-  );
-  const buy = Float32Array.from(click, (c, r) => (c === 1 && dense[r * 3 + 1]! > 0 ? 1 : 0));
   const groups = grouped ? Uint32Array.from({ length: rows }, (_, r) => 1000 + Math.floor(r / 4)) : null;
-  return { rows, dense, ids, labels: { click, buy }, groups };
+  return { ...clickBuyData(rows, seed), groups };
 }
 
 const OPTIONS: TrainOptions = {
@@ -82,10 +62,11 @@ describe("takeRows", () => {
         const taken = takeRows(part, rows);
         expect(taken.rows).toBe(rows.length);
         rows.forEach((r, i) => {
-          expect(Array.from(taken.dense.subarray(i * 3, i * 3 + 3))).toEqual(
-            Array.from(part.dense.subarray(r * 3, r * 3 + 3)),
-          );
-          expect([taken.ids[2 * i], taken.ids[2 * i + 1]]).toEqual([part.ids[2 * r], part.ids[2 * r + 1]]);
+          expect([taken.dense[2 * i], taken.dense[2 * i + 1]]).toEqual([
+            part.dense[2 * r],
+            part.dense[2 * r + 1],
+          ]);
+          expect(taken.ids[i]).toBe(part.ids[r]);
           expect([taken.labels.click![i], taken.labels.buy![i]]).toEqual([
             part.labels.click![r],
             part.labels.buy![r],
@@ -234,6 +215,11 @@ describe("runTraining on a small file", () => {
     const summary = await runTraining({ ...base(), out });
     expect(summary.folds).toHaveLength(FOLD_AVERAGE_K);
     expect([summary.trainRows, summary.validRows]).toEqual([ROWS, ROWS]);
+    // The folds are the encoder's target-column folds (same seed, same k): each fold's size.
+    const dealt = targetFolds(ROWS, null, 4, FOLD_AVERAGE_K);
+    expect(summary.folds!.map((f) => f.validRows)).toEqual(
+      Array.from({ length: FOLD_AVERAGE_K }, (_, f) => dealt.filter((x) => x === f).length),
+    );
     expect(summary.validation.click!.count).toBe(ROWS);
     expect(summary.validation.click!.auc).toBeGreaterThan(0.6);
     const saved = await loadTrainedModel(out);
