@@ -21,6 +21,7 @@ import {
   defaultAverageFolds,
   FOLD_AVERAGE_K,
   FOLD_AVERAGE_ROWS,
+  type FoldAverage,
   trainFoldAverage,
 } from "../../trainer/train/fold-average.ts";
 import {
@@ -85,7 +86,10 @@ describe("trainFoldAverage", () => {
   const all = syntheticPart(400, 11);
   const k = 3;
   const folds = targetFolds(all.rows, null, OPTIONS.seed, k);
-  const average = trainFoldAverage(CONFIG, all, folds, k, OPTIONS);
+  let average: FoldAverage;
+  beforeAll(async () => {
+    average = await trainFoldAverage(CONFIG, all, folds, k, OPTIONS);
+  });
 
   it("serves the mean of the weights of k one-network runs on each fold's rows, from one start", () => {
     const sums: Record<string, Float64Array> = {};
@@ -132,12 +136,12 @@ describe("trainFoldAverage", () => {
     expect(average.validation.click!.auc).toBeGreaterThan(0.7);
   });
 
-  it("refuses a fold without rows, naming it", () => {
+  it("refuses a fold without rows, naming it", async () => {
     const lopsided = new Uint8Array(all.rows); // every row in fold 0
-    expect(() => trainFoldAverage(CONFIG, all, lopsided, 2, OPTIONS)).toThrow(
+    await expect(trainFoldAverage(CONFIG, all, lopsided, 2, OPTIONS)).rejects.toThrow(
       /^fold 1 of 2 has 0 training and 400 validation rows$/,
     );
-    expect(() => trainFoldAverage(CONFIG, all, folds.subarray(1), k, OPTIONS)).toThrow(
+    await expect(trainFoldAverage(CONFIG, all, folds.subarray(1), k, OPTIONS)).rejects.toThrow(
       /399 entries for 400 rows/,
     );
   });

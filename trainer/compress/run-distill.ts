@@ -10,7 +10,7 @@ import { architecture } from "../models/registry.ts";
 import { type ArchOptions, DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
 import { calibrateWeights, uncalibrated } from "../train/calibrate-heads.ts";
 import { stepBudget } from "../train/step-budget.ts";
-import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from "../train/train-network.ts";
+import { DEFAULT_TRAIN_OPTIONS, trainNetworkAsync } from "../train/train-network.ts";
 import { saveCompressedModel } from "./compressed-model.ts";
 import { blendTargets, teacherTargets } from "./distill.ts";
 import { evaluateWeights } from "./fine-tune.ts";
@@ -59,7 +59,7 @@ export async function runDistill(cmd: DistillCommand): Promise<DistillSummary> {
   // The student gets the step budget `train` gives the same file: with a fixed 512 × 8, a small
   // file got a few dozen optimiser steps.
   const { batchSize, epochs } = stepBudget(data.train.rows, cmd);
-  const result = trainNetwork(config, { ...data.train, labels: targets }, data.valid, {
+  const result = await trainNetworkAsync(config, { ...data.train, labels: targets }, data.valid, {
     ...DEFAULT_TRAIN_OPTIONS,
     epochs,
     batchSize,

@@ -27,7 +27,7 @@ import {
   evaluateHeads,
   predictNetwork,
   type TrainOptions,
-  trainNetwork,
+  trainNetworkAsync,
 } from "./train-network.ts";
 
 export interface FoldAverage {
@@ -48,13 +48,13 @@ export interface FoldAverage {
  * Trains one network per fold (`folds[r]` in [0, k): row r's validation fold; rows of a group
  * share one) with `options`, each from `options.seed`'s start (or `options.initialize`'s).
  */
-export function trainFoldAverage(
+export async function trainFoldAverage(
   config: NetworkConfig,
   all: EncodedPart,
   folds: Uint8Array,
   k: number,
   options: TrainOptions,
-): FoldAverage {
+): Promise<FoldAverage> {
   if (folds.length !== all.rows) throw new RangeError(`folds: ${folds.length} entries for ${all.rows} rows`);
   const outOfFold = Object.fromEntries(config.heads.map((h) => [h.name, new Float32Array(all.rows)]));
   const runs: FoldRun[] = [];
@@ -69,7 +69,7 @@ export function trainFoldAverage(
         `fold ${f + 1} of ${k} has ${trainIndex.length} training and ${validIndex.length} validation rows`,
       );
     const valid = takeRows(all, validIndex);
-    const result = trainNetwork(config, takeRows(all, trainIndex), valid, options);
+    const result = await trainNetworkAsync(config, takeRows(all, trainIndex), valid, options);
     try {
       const predictions = predictNetwork(result.params, config, valid);
       for (const head of config.heads)

@@ -42,7 +42,7 @@ import {
   type TrainingState,
   type TrainOptions,
   type TrainResult,
-  trainNetwork,
+  trainNetworkAsync,
 } from "../train/train-network.ts";
 import { type WarmStartReport, warmStart } from "../train/warm-start.ts";
 
@@ -117,7 +117,12 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     // Fold networks get the whole file's budget (each trains on (k - 1) / k of it).
     const budget = stepBudget(data.train.rows, args, host);
     const config = networkConfig(args, spec, data, previous);
-    return { data, budget, config, ...fitNetwork(cmd, args, config, data, previous, taskWeights, budget) };
+    return {
+      data,
+      budget,
+      config,
+      ...(await fitNetwork(cmd, args, config, data, previous, taskWeights, budget)),
+    };
   })().finally(stopSpareWorkers);
   // The rows the run was validated on: the held-out part, or with fold networks every row, each
   // scored by the network that did not train on it.
@@ -284,7 +289,7 @@ function networkConfig(
  * The training loop, checkpointing into OUT/checkpoint after every epoch (and resuming from it
  * with --resume), warm-started from the earlier model when there is one.
  */
-function fitNetwork(
+async function fitNetwork(
   cmd: TrainCommand,
   args: ResolvedTrainArgs,
   config: NetworkConfig,
@@ -292,7 +297,7 @@ function fitNetwork(
   previous: TrainedModel | undefined,
   taskWeights: Record<string, number>,
   budget: { batchSize: number; epochs: number; workers: number },
-): { result: TrainResult; warm?: WarmStartReport; foldAverage?: FoldAverage } {
+): Promise<{ result: TrainResult; warm?: WarmStartReport; foldAverage?: FoldAverage }> {
   let warm: WarmStartReport | undefined;
   const options: TrainOptions = {
     ...(previous
@@ -323,7 +328,7 @@ function fitNetwork(
   if (k > 1) {
     // The folds the encoder's target columns were computed out of (../data/encode-dataset.ts).
     const folds = targetFolds(data.train.rows, data.train.groups, args.seed, k);
-    const foldAverage = trainFoldAverage(config, data.train, folds, k, options);
+    const foldAverage = await trainFoldAverage(config, data.train, folds, k, options);
     const result: TrainResult = {
       params: paramsFromWeights(foldAverage.weights),
       history: foldAverage.history,
@@ -334,7 +339,7 @@ function fitNetwork(
   }
   const fingerprint = runFingerprint(cmd, args, data.encoder);
   const out = cmd.out;
-  const result = trainNetwork(config, data.train, data.valid, {
+  const result = await trainNetworkAsync(config, data.train, data.valid, {
     ...options,
     ...(out !== undefined
       ? {
