@@ -31,9 +31,9 @@ describe("fineTune", () => {
   tf.dispose(Object.values(trained.params));
   const common = { batchSize: 64, seed: 2, taskWeights: {}, epochs: 2 };
 
-  it("keeps the starting weights (best epoch 0) when every epoch scores worse", () => {
+  it("keeps the starting weights (best epoch 0) when every epoch scores worse", async () => {
     // A learning rate this large wrecks the network in the first steps.
-    const result = fineTune(CONFIG, start, train, valid, { ...common, learningRate: 50 });
+    const result = await fineTune(CONFIG, start, train, valid, { ...common, learningRate: 50 });
     expect(result.bestEpoch).toBe(0);
     expect(result.history).toHaveLength(2);
     for (const [name, w] of Object.entries(start))
@@ -41,9 +41,9 @@ describe("fineTune", () => {
     expect(result.validation.click!.auc).toBeCloseTo(trained.validation.click!.auc!, 9);
   });
 
-  it("calls afterStep on the parameters after every step", () => {
+  it("calls afterStep on the parameters after every step", async () => {
     let calls = 0;
-    fineTune(CONFIG, start, train, valid, { ...common, learningRate: 0.001, afterStep: () => calls++ });
+    await fineTune(CONFIG, start, train, valid, { ...common, learningRate: 0.001, afterStep: () => calls++ });
     // Once before the first step, once per step (10 batches of 64 in 600 rows), once per epoch.
     expect(calls).toBe(1 + 2 * 10 + 2);
   });

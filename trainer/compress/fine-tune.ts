@@ -12,7 +12,7 @@ import {
   type LabelledBatch,
   predictNetwork,
   type TrainOptions,
-  trainNetwork,
+  trainNetworkAsync,
 } from "../train/train-network.ts";
 
 export interface FineTuneOptions
@@ -40,14 +40,14 @@ export interface FineTuneResult {
   validation: Record<string, TaskMetrics>;
 }
 
-export function fineTune(
+export async function fineTune(
   config: NetworkConfig,
   start: Weights,
   train: LabelledBatch,
   valid: LabelledBatch,
   options: FineTuneOptions,
-): FineTuneResult {
-  const result = trainNetwork(config, train, valid, {
+): Promise<FineTuneResult> {
+  const result = await trainNetworkAsync(config, train, valid, {
     ...options,
     initialize: (params) => {
       tf.tidy(() => {

@@ -46,7 +46,7 @@ export async function runPrune(cmd: PruneCommand): Promise<PruneSummary> {
   const before = evaluateWeights(model.config, model.weights, data.valid);
   const pruned = evaluateWeights(model.config, maskWeights(model.weights, masks), data.valid);
   let held: Record<string, tf.Tensor> | null = null;
-  const result = fineTune(model.config, maskWeights(model.weights, masks), data.train, data.valid, {
+  const result = await fineTune(model.config, maskWeights(model.weights, masks), data.train, data.valid, {
     ...common,
     epochs: cmd.epochs ?? 2,
     afterStep: (params) => {
