@@ -92,6 +92,9 @@ describe("compress --prune", () => {
       else expect(zeros).toBeLessThan(w.values.length * 0.5);
     }
     expect(summary.sparsity).toBeCloseTo(0.8, 2);
+    // The teacher's file is large enough for one network and a held-out part.
+    expect(teacher.training.folds).toBeUndefined();
+    expect(summary.sourceInSample).toBe(false);
     // Fine-tuning moved the surviving weights (the mask is not a frozen copy).
     const kernel = "expert_0/0/kernel";
     const before = teacher.weights[kernel]!.values;
@@ -174,6 +177,7 @@ describe("compress --distill-from", () => {
     const student = await loadTrainedModel(out);
     expect(student.config.arch).toBe("shared-bottom");
     expect(student.encoder).toEqual(teacher.encoder);
+    expect(s.sourceInSample).toBe(false);
     expect(s.parameters.student).toBeLessThan(s.parameters.teacher);
     for (const head of student.config.heads) {
       if (head.type === "regression") {

@@ -11,6 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadTrainedModel } from "../../trainer/artifact/trained-model.ts";
+import { runPrune } from "../../trainer/compress/run-prune.ts";
 import type { EncodedPart } from "../../trainer/data/encode-dataset.ts";
 import { takeRows } from "../../trainer/data/take-rows.ts";
 import { targetFolds } from "../../trainer/data/target-folds.ts";
@@ -233,6 +234,18 @@ describe("runTraining on a small file", () => {
     const report = readFileSync(join(out, "report.html"), "utf8");
     expect(report).toContain("the weight average of 5 fold networks");
     expect(report).toContain("Validation metrics (out of fold)");
+  });
+
+  it("is flagged by compress: a fold-trained model's figures on its own file are in-sample", async () => {
+    const summary = await runPrune({
+      model: join(dir, "model"),
+      data: join(dir, "data.csv"),
+      out: join(dir, "pruned"),
+      sparsity: 0.5,
+      epochs: 1,
+      backend: "cpu",
+    });
+    expect(summary.sourceInSample).toBe(true);
   });
 
   it("deals whole groups into folds when the spec has a group", async () => {

@@ -104,6 +104,7 @@ await runCli(async () => {
     console.log(metricsTable(s.pruned));
     console.log(`after fine-tuning (best epoch ${s.bestEpoch}):`);
     console.log(metricsTable(s.after));
+    if (s.sourceInSample) console.log(inSampleNote(opts.model));
   } else if (opts.distillFrom !== undefined) {
     if (opts.arch === undefined) throw new Error("--arch: --distill-from needs the student's architecture");
     const options = archOptions(opts);
@@ -120,6 +121,7 @@ await runCli(async () => {
     console.log(metricsTable(s.teacher));
     console.log("student:");
     console.log(metricsTable(s.student));
+    if (s.sourceInSample) console.log(inSampleNote(opts.distillFrom));
   } else throw new Error("compress: give --prune X (with --model) or --distill-from TEACHER (with --arch)");
   if (opts.export) {
     const { manifest } = await exportModelDir(opts.out, { int8: true });
@@ -129,3 +131,8 @@ await runCli(async () => {
     }
   }
 });
+
+/** A fold-trained source model's figures on its own file are in-sample. */
+function inSampleNote(dir: string): string {
+  return `note: ${dir} is the weight average of fold networks that trained on every row of this file, so its figures above are in-sample; compare the models on a file neither trained on (evaluate)`;
+}

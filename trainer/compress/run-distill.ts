@@ -34,6 +34,11 @@ export interface DistillSummary {
   epochs: number;
   parameters: { teacher: number; student: number };
   rows: { train: number; valid: number };
+  /**
+   * The teacher was trained as fold networks (../train/fold-average.ts): it trained on every row
+   * of its file, so `teacher` is in-sample on that file.
+   */
+  sourceInSample: boolean;
 }
 
 export async function runDistill(cmd: DistillCommand): Promise<DistillSummary> {
@@ -94,6 +99,7 @@ export async function runDistill(cmd: DistillCommand): Promise<DistillSummary> {
     epochs,
     parameters: { teacher: countParameters(teacher.weights), student: countParameters(weights) },
     rows: { train: data.train.rows, valid: data.valid.rows },
+    sourceInSample: teacher.training.folds !== undefined,
   };
 }
 

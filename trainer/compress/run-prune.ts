@@ -28,6 +28,11 @@ export interface PruneSummary {
   after: Record<string, TaskMetrics>;
   bestEpoch: number;
   rows: { train: number; valid: number };
+  /**
+   * The model was trained as fold networks (../train/fold-average.ts): it trained on every row
+   * of its file, so `before` and `pruned` are in-sample on that file.
+   */
+  sourceInSample: boolean;
 }
 
 export async function runPrune(cmd: PruneCommand): Promise<PruneSummary> {
@@ -85,5 +90,6 @@ export async function runPrune(cmd: PruneCommand): Promise<PruneSummary> {
     after: result.validation,
     bestEpoch: result.bestEpoch,
     rows: { train: data.train.rows, valid: data.valid.rows },
+    sourceInSample: model.training.folds !== undefined,
   };
 }
