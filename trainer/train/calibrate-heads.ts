@@ -8,7 +8,7 @@ import type { TaskMetrics } from "../../shared/manifest.ts";
 import { onlyLabelled } from "../metrics/labelled-rows.ts";
 import { type NetworkConfig, paramsFromWeights } from "../models/network.ts";
 import type { Params, Weights } from "../models/types.ts";
-import { fitPlatt, logitsOf } from "./platt-scaling.ts";
+import { applyPlatt, fitPlatt, logitsOf } from "./platt-scaling.ts";
 import { evaluateHeads, type LabelledBatch, predictNetwork } from "./train-network.ts";
 
 export const CALIBRATIONS = ["platt", "none"] as const;
@@ -51,15 +51,10 @@ export function calibrateOutputs(
   const before = evaluateHeads(config, valid, raw);
   const predictions: Record<string, Float32Array> = { ...raw };
   for (const head of binary) {
-    const { labels, outputs } = onlyLabelled({ labels: valid.labels[head.name]!, outputs: raw[head.name]! });
-    const fit = fitPlatt(labels, logitsOf(outputs));
-    head.calibration = fit;
-    // What headOutput serves: σ(scale·z + shift) on the head's logit.
     const logits = logitsOf(raw[head.name]!);
-    predictions[head.name] = Float32Array.from(
-      logits,
-      (z) => 1 / (1 + Math.exp(-(fit.scale * z + fit.shift))),
-    );
+    const labelled = onlyLabelled({ labels: valid.labels[head.name]!, outputs: logits });
+    head.calibration = fitPlatt(labelled.labels, labelled.outputs);
+    predictions[head.name] = applyPlatt(head.calibration, logits);
   }
   const validation = evaluateHeads(config, valid, predictions);
   const heads = Object.fromEntries(

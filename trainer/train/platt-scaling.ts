@@ -77,6 +77,11 @@ export function fitPlatt(labels: ArrayLike<number>, logits: ArrayLike<number>): 
   return a > 0 && Number.isFinite(a) && Number.isFinite(b) ? { scale: a, shift: b } : IDENTITY;
 }
 
+/** The served probabilities σ(scale·z + shift) for logits z (what headOutput computes). */
+export function applyPlatt(fit: PlattScaling, logits: ArrayLike<number>): Float32Array {
+  return Float32Array.from({ length: logits.length }, (_, i) => sigmoid(fit.scale * logits[i]! + fit.shift));
+}
+
 function sigmoid(x: number): number {
   return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
 }
