@@ -19,6 +19,8 @@ export interface SklearnBaselines {
   gbdt: Record<string, number>;
   mse: { logistic: Record<string, number>; gbdt: Record<string, number> };
   seconds: Record<string, number>;
+  /** Each binary task's test probabilities, row for row with the test file. */
+  predictions: { logistic: Record<string, number[]>; gbdt: Record<string, number[]> };
 }
 
 /** The setting tuned-trees.py chose for a task on its validation split, and the trees it kept. */
@@ -38,6 +40,8 @@ export interface TunedTrees {
   /** "xgboost 1.7.4" */
   version: string;
   chosen: Record<string, TunedSetting>;
+  /** Each binary task's test probabilities, row for row with the test file. */
+  predictions: Record<string, number[]>;
 }
 
 /**
@@ -71,6 +75,7 @@ export function tunedTrees(files: SuiteFiles, name = files.train): TunedTrees | 
     seconds: { tuned: number };
     version: string;
     chosen: Record<string, TunedSetting>;
+    predictions: { tuned: Record<string, number[]> };
   }>("test/tools/tuned-trees.py", files, name, "tuned trees");
   if (!out) return undefined;
   if (!announced) console.log(`tuned trees: ${out.version}`);
@@ -81,6 +86,7 @@ export function tunedTrees(files: SuiteFiles, name = files.train): TunedTrees | 
     seconds: out.seconds.tuned,
     version: out.version,
     chosen: out.chosen,
+    predictions: out.predictions.tuned,
   };
 }
 
@@ -88,9 +94,8 @@ function runTool<T>(script: string, files: SuiteFiles, name: string, what: strin
   const run = spawnSync(
     PYTHON,
     [script, "--train", files.train, "--test", files.test, "--spec", files.spec],
-    {
-      encoding: "utf8",
-    },
+    // The test probabilities make the output megabytes on a big test file.
+    { encoding: "utf8", maxBuffer: 1 << 30 },
   );
   if (run.status !== 0) {
     console.log(`${name}: no ${what} (${(run.stderr || run.error?.message || "").trim().split("\n").pop()})`);

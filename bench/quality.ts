@@ -49,6 +49,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
+import type { DatasetSpec } from "../shared/spec.ts";
 import { auc } from "../trainer/core/metrics.ts";
 import { type Dataset, loadDataset } from "../trainer/data/load-dataset.ts";
 import { readSpecFile } from "../trainer/data/read-spec.ts";
@@ -58,6 +59,7 @@ import { calibrationCurve, expectedCalibrationError } from "../trainer/metrics/c
 import { evaluateTask } from "../trainer/metrics/task-metrics.ts";
 import { openServedModel, scoreRows } from "../trainer/predict/served-model.ts";
 import { runTraining } from "../trainer/workflows/train-and-report.ts";
+import { PairedScores, printVersus, type Versus } from "./paired-differences.ts";
 import { sklearnBaselines, type TunedSetting, tunedTrees } from "./python-tools.ts";
 import { censusSuite, fmtScores, type SuiteFiles, simulatorSuite, thresholdSuite } from "./suites.ts";
 
@@ -90,6 +92,11 @@ interface Row {
   version?: string;
   /** Tuned trees: per task, the setting its validation split chose and the trees kept (best round). */
   chosen?: Record<string, TunedSetting>;
+  /**
+   * An architecture's mean row (its only row with one seed): its mean test AUC minus each paired
+   * baseline's, per binary task, with a paired bootstrap's 95 % interval (./paired-differences.ts).
+   */
+  versus?: Versus;
 }
 
 const program = new Command("bench:quality")
@@ -125,6 +132,9 @@ const seeds = opts.seeds.split(",").map((s) => {
 const scale = opts.quick ? 0.1 : 1;
 
 const results: Row[] = [];
+const paired = new PairedScores();
+/** Each suite's test file, loaded once for every model that scores it (testData). */
+const testFiles = new Map<string, Promise<Dataset>>();
 // Your own files replace the built-in suites.
 const chosen = ownFiles ? "none" : opts.suite;
 if (ownFiles) {
@@ -167,6 +177,7 @@ if (chosen === "all" || chosen === "sparse") {
 await mkdir("out/bench", { recursive: true });
 await writeFile(OUT, `${JSON.stringify({ createdAt: new Date().toISOString(), results }, null, 1)}\n`);
 printTable(results);
+printVersus(results);
 console.log(`wrote ${OUT}`);
 
 /** --train/--test/--spec: all three or none, each an existing file. */
@@ -192,7 +203,16 @@ async function trainEach(
   const rows: Row[] = [];
   for (const seed of seeds)
     for (const arch of list) rows.push(await trainAndTest(suite, arch, files, seed, simulated));
-  return withMeans(suite, rows);
+  return withVersus(suite, withMeans(suite, rows));
+}
+
+/** Each architecture's mean row (its only row with one seed) with its paired differences. */
+function withVersus(suite: string, rows: Row[]): Row[] {
+  return rows.map((row) => {
+    if (row.seed !== undefined && seeds.length > 1) return row;
+    const versus = paired.versus(suite, row.model.replace(/ \(mean\)$/, ""));
+    return versus ? { ...row, versus } : row;
+  });
 }
 
 /** Per-seed rows as they are with one seed; with several, plus a mean row per model. */
@@ -253,7 +273,11 @@ async function trainAndTest(
   const mse = Object.fromEntries(
     Object.entries(pick(report, (m) => m.mse)).filter(([t]) => regression.has(t)),
   );
-  const truthEce = simulated && eceAgainstDrawn(simulated, await scoreRows(served, simulated.data.rows));
+  const test = simulated?.data ?? (await testData(suite, files));
+  const scores = await scoreRows(served, test.rows);
+  pairLabels(suite, test, spec);
+  paired.addNetwork(suite, arch, scores);
+  const truthEce = simulated && eceAgainstDrawn(simulated, scores);
   console.log(
     `${suite} ${arch} seed ${seed}: int8 ${fmtScores(aucs, mse)}, float32 ${fmtScores(float32Auc)} (${seconds.toFixed(0)} s, best epoch ${summary.bestEpoch})`,
   );
@@ -269,6 +293,26 @@ async function trainAndTest(
     bestEpoch: summary.bestEpoch,
     seed,
   };
+}
+
+/** A suite's test file, loaded once for every model it scores. */
+function testData(suite: string, files: SuiteFiles): Promise<Dataset> {
+  let data = testFiles.get(suite);
+  if (!data) {
+    data = readSpecFile(files.spec).then((spec) => loadDataset(files.test, spec));
+    testFiles.set(suite, data);
+  }
+  return data;
+}
+
+/** The test file's binary labels, once per suite, for the paired comparisons. */
+function pairLabels(suite: string, test: Dataset, spec: DatasetSpec): void {
+  if (paired.hasLabels(suite)) return;
+  const binary = new Set(spec.tasks.filter((t) => t.type !== "regression").map((t) => t.name));
+  paired.setLabels(
+    suite,
+    Object.fromEntries(Object.entries(test.labels).filter(([task]) => binary.has(task))),
+  );
 }
 
 /** The scikit-learn baselines and, unless --no-tuned, the tuned trees: each skipped with a note when python3 cannot run it. */
@@ -287,6 +331,7 @@ function baselines(suite: string, files: SuiteFiles): Row[] {
       `${suite} baselines: logistic ${fmtScores(out.logistic, out.mse.logistic)}; gbdt ${fmtScores(out.gbdt, out.mse.gbdt)}`,
     );
     rows.push(row("logistic"), row("gbdt"));
+    paired.addBaseline(suite, "logistic (sklearn)", out.predictions.logistic);
   }
   const tuned = opts.tuned ? tunedTrees(files, suite) : undefined;
   if (tuned) {
@@ -305,6 +350,7 @@ function baselines(suite: string, files: SuiteFiles): Row[] {
       version: tuned.version,
       chosen: tuned.chosen,
     });
+    paired.addBaseline(suite, "tuned trees (xgboost)", tuned.predictions);
   }
   return rows;
 }

@@ -5,7 +5,9 @@ train/test CSV files and dataset spec the trainer reads.
     /usr/bin/python3 test/tools/baselines.py --train T.csv --test V.csv --spec spec.json
 
 Prints JSON: {"logistic": {task: auc}, "gbdt": {task: auc}, "mse": {"logistic": {task: mse},
-"gbdt": {task: mse}}, "seconds": {...}}. A regression task's MSE is on the scale the trainer
+"gbdt": {task: mse}}, "seconds": {...}, "predictions": {"logistic": {task: [p, ...]}, "gbdt": ...}};
+predictions are each binary task's probabilities on every test row, in the file's order (what
+the bench pairs with a network's scores for a bootstrap interval of the AUC difference). A regression task's MSE is on the scale the trainer
 reports it: after the task's transform (log1p), over the rows that have a label. The linear model's
 row keeps the name "logistic" for both kinds. Needs python3-sklearn (Debian) - a benchmark tool,
 not part of the test suite.
@@ -97,6 +99,11 @@ def target_encode(train_codes, y, test_codes, folds=5, smoothing=20):
     return encoded, encode(train_codes, y, test_codes)
 
 
+def probabilities(p):
+    """Probabilities as JSON numbers: 7 significant digits (float32's), a list per task."""
+    return [float(f"{v:.7g}") for v in p]
+
+
 def read_pair():
     """--train, --test and --spec from the command line: the spec, then each file as read()."""
     ap = argparse.ArgumentParser()
@@ -125,7 +132,8 @@ def main():
             col[np.isnan(col)] = medians[j]
             x[:, j] = col
 
-    out = {"logistic": {}, "gbdt": {}, "mse": {"logistic": {}, "gbdt": {}}, "seconds": {}}
+    out = {"logistic": {}, "gbdt": {}, "mse": {"logistic": {}, "gbdt": {}}, "seconds": {},
+           "predictions": {"logistic": {}, "gbdt": {}}}
     # A regression task fits and scores on its labelled rows only.
     fit_rows = {task: ~np.isnan(y.astype(np.float64)) for task, y in ty.items()}
     test_rows = {task: ~np.isnan(y.astype(np.float64)) for task, y in vy.items()}
@@ -146,7 +154,9 @@ def main():
         if regression:
             out["mse"]["logistic"][task] = mean_squared_error(vy[task][score], lr.predict(test_x[score]))
         else:
-            out["logistic"][task] = roc_auc_score(vy[task], lr.predict_proba(test_x)[:, 1])
+            p = lr.predict_proba(test_x)[:, 1]
+            out["logistic"][task] = roc_auc_score(vy[task], p)
+            out["predictions"]["logistic"][task] = probabilities(p)
     out["seconds"]["logistic"] = time.time() - started
 
     started = time.time()
@@ -180,7 +190,9 @@ def main():
         if regression:
             out["mse"]["gbdt"][task] = mean_squared_error(vy[task][score], gb.predict(tvx))
         else:
-            out["gbdt"][task] = roc_auc_score(vy[task], gb.predict_proba(tvx)[:, 1])
+            p = gb.predict_proba(tvx)[:, 1]
+            out["gbdt"][task] = roc_auc_score(vy[task], p)
+            out["predictions"]["gbdt"][task] = probabilities(p)
     out["seconds"]["gbdt"] = time.time() - started
     print(json.dumps(out))
 

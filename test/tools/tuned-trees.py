@@ -5,7 +5,9 @@ spec the trainer reads.
     /usr/bin/python3 test/tools/tuned-trees.py --train T.csv --test V.csv --spec spec.json
 
 Prints JSON: {"tuned": {task: auc}, "mse": {"tuned": {task: mse}}, "seconds": {"tuned": s},
-"version": "xgboost 1.7.4", "chosen": {task: {"learning_rate": .., "max_leaves": .., "trees": ..}}}.
+"version": "xgboost 1.7.4", "chosen": {task: {"learning_rate": .., "max_leaves": .., "trees": ..}},
+"predictions": {"tuned": {task: [p, ...]}}} (each binary task's probabilities on every test row, in
+the file's order).
 
 baselines.py's gbdt row is scikit-learn with default settings; this row is what a practitioner
 would get from trees with a little care, so a network that beats only the default is not yet
@@ -25,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xgboost as xgb  # noqa: E402
-from baselines import indicators, is_regression, read_pair, target_encode  # noqa: E402
+from baselines import indicators, is_regression, probabilities, read_pair, target_encode  # noqa: E402
 from sklearn.metrics import mean_squared_error, roc_auc_score  # noqa: E402
 
 GRID = [{"learning_rate": lr, "max_leaves": leaves} for lr in (0.03, 0.1) for leaves in (15, 63)]
@@ -86,7 +88,8 @@ def main():
 
     held_out = np.zeros(len(tx), dtype=bool)
     held_out[np.random.RandomState(0).permutation(len(tx))[: round(VALIDATION * len(tx))]] = True
-    out = {"tuned": {}, "mse": {"tuned": {}}, "seconds": {}, "version": f"xgboost {xgb.__version__}", "chosen": {}}
+    out = {"tuned": {}, "mse": {"tuned": {}}, "seconds": {}, "version": f"xgboost {xgb.__version__}", "chosen": {},
+           "predictions": {"tuned": {}}}
     for task, y in ty.items():
         regression = is_regression(spec, task)
         y = y.astype(np.float64)
@@ -127,6 +130,7 @@ def main():
             out["mse"]["tuned"][task] = mean_squared_error(vy[task][score], p)
         else:
             out["tuned"][task] = roc_auc_score(vy[task], p)
+            out["predictions"]["tuned"][task] = probabilities(p)
         out["chosen"][task] = {**setting, "trees": booster.best_iteration + 1}
     out["seconds"]["tuned"] = time.time() - started
     print(json.dumps(out))

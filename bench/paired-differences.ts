@@ -1,0 +1,102 @@
+/**
+ * bench:quality's paired comparisons: each architecture's mean test AUC over its seeds minus a
+ * baseline's (logistic regression, tuned trees), with a 95 % interval from a paired bootstrap over
+ * the test rows (trainer/metrics/paired-auc.ts). A mean over three seeds a few thousandths under a
+ * baseline on a few thousand test rows is a tie, not a loss, and the interval says which it is.
+ *
+ * The baselines' per-row probabilities come from the Python tools (in the test file's order); a
+ * network's from its int8 graph on the same file. A task is paired only where both cover every row.
+ */
+import { type AucDifference, pairedAucDifference } from "../trainer/metrics/paired-auc.ts";
+
+/** Per baseline model, per task: the architecture's mean AUC minus the baseline's. */
+export type Versus = Record<string, Record<string, AucDifference>>;
+
+/** The baselines an architecture is paired with, by the model name the table gives them. */
+export const PAIRED_BASELINES = ["logistic (sklearn)", "tuned trees (xgboost)"] as const;
+
+const RESAMPLES = 1000;
+
+export class PairedScores {
+  private readonly labels = new Map<string, Record<string, ArrayLike<number>>>();
+  private readonly baselines = new Map<string, Record<string, ArrayLike<number>>>();
+  private readonly networks = new Map<string, Record<string, ArrayLike<number>[]>>();
+
+  /** A suite's test labels per binary task, in the test file's order. */
+  setLabels(suite: string, labels: Record<string, ArrayLike<number>>): void {
+    if (!this.labels.has(suite)) this.labels.set(suite, labels);
+  }
+
+  hasLabels(suite: string): boolean {
+    return this.labels.has(suite);
+  }
+
+  addBaseline(
+    suite: string,
+    model: string,
+    predictions: Record<string, ArrayLike<number>> | undefined,
+  ): void {
+    if (predictions) this.baselines.set(`${suite}\u0000${model}`, predictions);
+  }
+
+  /** One trained network's test scores per task (one call per seed). */
+  addNetwork(suite: string, arch: string, scores: Record<string, ArrayLike<number>>): void {
+    const key = `${suite}\u0000${arch}`;
+    const runs = this.networks.get(key) ?? {};
+    for (const [task, s] of Object.entries(scores)) runs[task] = [...(runs[task] ?? []), s];
+    this.networks.set(key, runs);
+  }
+
+  /** The architecture against every paired baseline present, per task both cover row for row. */
+  versus(suite: string, arch: string): Versus | undefined {
+    const labels = this.labels.get(suite);
+    const runs = this.networks.get(`${suite}\u0000${arch}`);
+    if (!labels || !runs) return undefined;
+    const out: Versus = {};
+    for (const model of PAIRED_BASELINES) {
+      const baseline = this.baselines.get(`${suite}\u0000${model}`);
+      if (!baseline) continue;
+      const tasks: Record<string, AucDifference> = {};
+      for (const [task, y] of Object.entries(labels)) {
+        const b = baseline[task];
+        const a = runs[task];
+        if (!b || !a || b.length !== y.length || a.some((s) => s.length !== y.length)) continue;
+        tasks[task] = pairedAucDifference(y, a, b, { resamples: RESAMPLES });
+      }
+      if (Object.keys(tasks).length > 0) out[model] = tasks;
+    }
+    return Object.keys(out).length > 0 ? out : undefined;
+  }
+}
+
+/** "+0.0012 [−0.0031, +0.0054]" */
+export function formatDifference(d: AucDifference): string {
+  const signed = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(4)}`;
+  return `${signed(d.difference)} [${signed(d.low)}, ${signed(d.high)}]`;
+}
+
+/** One table per suite: architecture · task, then its difference from each paired baseline. */
+export function printVersus(rows: readonly { suite: string; model: string; versus?: Versus }[]): void {
+  for (const suite of [...new Set(rows.map((r) => r.suite))]) {
+    const paired = rows.filter((r) => r.suite === suite && r.versus);
+    if (paired.length === 0) continue;
+    const models = PAIRED_BASELINES.filter((m) => paired.some((r) => r.versus![m]));
+    console.log(
+      `\n${suite}: mean AUC minus the baseline's, 95% interval (paired bootstrap over the test rows, ${RESAMPLES} resamples)`,
+    );
+    console.log(["model · task".padEnd(34), ...models.map((m) => `− ${m}`.padStart(34))].join(" "));
+    for (const r of paired) {
+      const tasks = [...new Set(models.flatMap((m) => Object.keys(r.versus![m] ?? {})))];
+      for (const task of tasks)
+        console.log(
+          [
+            `${r.model} · ${task}`.padEnd(34),
+            ...models.map((m) => {
+              const d = r.versus![m]?.[task];
+              return (d ? formatDifference(d) : "-").padStart(34);
+            }),
+          ].join(" "),
+        );
+    }
+  }
+}
