@@ -60,7 +60,15 @@ export class PairedScores {
       for (const [task, y] of Object.entries(labels)) {
         const b = baseline[task];
         const a = runs[task];
-        if (!b || !a || b.length !== y.length || a.some((s) => s.length !== y.length)) continue;
+        if (!b || !a) continue;
+        const lengths = [b.length, ...a.map((s) => s.length)];
+        if (lengths.some((n) => n !== y.length)) {
+          // Rows one side skipped (a bad row, an unlabelled one) would pair the wrong rows.
+          console.log(
+            `${suite} ${arch} · ${task}: not paired with ${model}: ${lengths.join(" / ")} scores for ${y.length} test labels`,
+          );
+          continue;
+        }
         tasks[task] = pairedAucDifference(y, a, b, { resamples: RESAMPLES });
       }
       if (Object.keys(tasks).length > 0) out[model] = tasks;
