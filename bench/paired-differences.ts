@@ -1,6 +1,6 @@
 /**
  * bench:quality's paired comparisons: each architecture's mean test AUC over its seeds minus a
- * baseline's (logistic regression, tuned trees), with a 95 % interval from a paired bootstrap over
+ * baseline's (logistic regression; tuned trees, over the same seeds), with a 95 % interval from a paired bootstrap over
  * the test rows (trainer/metrics/paired-auc.ts). A mean over three seeds a few thousandths under a
  * baseline on a few thousand test rows is a tie, not a loss, and the interval says which it is.
  *
@@ -19,7 +19,7 @@ const RESAMPLES = 1000;
 
 export class PairedScores {
   private readonly labels = new Map<string, Record<string, ArrayLike<number>>>();
-  private readonly baselines = new Map<string, Record<string, ArrayLike<number>>>();
+  private readonly baselines = new Map<string, Record<string, ArrayLike<number>[]>>();
   private readonly networks = new Map<string, Record<string, ArrayLike<number>[]>>();
 
   /** A suite's test labels per binary task, in the test file's order. */
@@ -31,20 +31,14 @@ export class PairedScores {
     return this.labels.has(suite);
   }
 
-  addBaseline(
-    suite: string,
-    model: string,
-    predictions: Record<string, ArrayLike<number>> | undefined,
-  ): void {
-    if (predictions) this.baselines.set(`${suite}\u0000${model}`, predictions);
+  /** A baseline's test probabilities per task (one call per seed of a seeded baseline). */
+  addBaseline(suite: string, model: string, predictions: Record<string, ArrayLike<number>>): void {
+    append(this.baselines, `${suite}\u0000${model}`, predictions);
   }
 
   /** One trained network's test scores per task (one call per seed). */
   addNetwork(suite: string, arch: string, scores: Record<string, ArrayLike<number>>): void {
-    const key = `${suite}\u0000${arch}`;
-    const runs = this.networks.get(key) ?? {};
-    for (const [task, s] of Object.entries(scores)) runs[task] = [...(runs[task] ?? []), s];
-    this.networks.set(key, runs);
+    append(this.networks, `${suite}\u0000${arch}`, scores);
   }
 
   /** The architecture against every paired baseline present, per task both cover row for row. */
@@ -61,7 +55,7 @@ export class PairedScores {
         const b = baseline[task];
         const a = runs[task];
         if (!b || !a) continue;
-        const lengths = [b.length, ...a.map((s) => s.length)];
+        const lengths = [...b, ...a].map((s) => s.length);
         if (lengths.some((n) => n !== y.length)) {
           // Rows one side skipped (a bad row, an unlabelled one) would pair the wrong rows.
           console.log(
@@ -75,6 +69,17 @@ export class PairedScores {
     }
     return Object.keys(out).length > 0 ? out : undefined;
   }
+}
+
+/** Adds one run's scores per task to the runs kept under `key`. */
+function append(
+  runs: Map<string, Record<string, ArrayLike<number>[]>>,
+  key: string,
+  scores: Record<string, ArrayLike<number>>,
+): void {
+  const kept = runs.get(key) ?? {};
+  for (const [task, s] of Object.entries(scores)) kept[task] = [...(kept[task] ?? []), s];
+  runs.set(key, kept);
 }
 
 /** "+0.0012 [−0.0031, +0.0054]" */

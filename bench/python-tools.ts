@@ -62,8 +62,9 @@ let announced = false;
 /**
  * The tuned XGBoost anchor on a train/test pair, or undefined (with one line saying why, prefixed
  * by `name`) when python3 cannot run it. Prints the xgboost version the first time it runs.
+ * `seed` draws its validation split and seeds its subsampling (default 0).
  */
-export function tunedTrees(files: SuiteFiles, name = files.train): TunedTrees | undefined {
+export function tunedTrees(files: SuiteFiles, name = files.train, seed = 0): TunedTrees | undefined {
   const missing = pythonModules(["xgboost", "sklearn"], "tuned trees");
   if (missing) {
     console.log(`${name}: no tuned trees (${missing})`);
@@ -76,7 +77,7 @@ export function tunedTrees(files: SuiteFiles, name = files.train): TunedTrees | 
     version: string;
     chosen: Record<string, TunedSetting>;
     predictions: { tuned: Record<string, number[]> };
-  }>("test/tools/tuned-trees.py", files, name, "tuned trees");
+  }>("test/tools/tuned-trees.py", files, name, "tuned trees", ["--seed", String(seed)]);
   if (!out) return undefined;
   if (!announced) console.log(`tuned trees: ${out.version}`);
   announced = true;
@@ -90,10 +91,16 @@ export function tunedTrees(files: SuiteFiles, name = files.train): TunedTrees | 
   };
 }
 
-function runTool<T>(script: string, files: SuiteFiles, name: string, what: string): T | undefined {
+function runTool<T>(
+  script: string,
+  files: SuiteFiles,
+  name: string,
+  what: string,
+  extra: readonly string[] = [],
+): T | undefined {
   const run = spawnSync(
     PYTHON,
-    [script, "--train", files.train, "--test", files.test, "--spec", files.spec],
+    [script, "--train", files.train, "--test", files.test, "--spec", files.spec, ...extra],
     // The test probabilities make the output megabytes on a big test file.
     { encoding: "utf8", maxBuffer: 1 << 30 },
   );

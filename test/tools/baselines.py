@@ -105,18 +105,20 @@ def probabilities(p):
 
 
 def read_pair():
-    """--train, --test and --spec from the command line: the spec, then each file as read()."""
+    """--train, --test, --spec and --seed from the command line: the spec, each file as read(),
+    and the seed (default 0) of the trees' validation split and subsampling."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--train", required=True)
     ap.add_argument("--test", required=True)
     ap.add_argument("--spec", required=True)
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     spec = json.load(open(args.spec))
-    return spec, read(args.train, spec), read(args.test, spec)
+    return spec, read(args.train, spec), read(args.test, spec), args.seed
 
 
 def main():
-    spec, (tn, tc, tt, ty), (vn, vc, vt, vy) = read_pair()
+    spec, (tn, tc, tt, ty), (vn, vc, vt, vy), seed = read_pair()
     for name in tt:
         ti, vi = indicators(tt[name], vt[name])
         tn, vn = np.concatenate([tn, ti], axis=1), np.concatenate([vn, vi], axis=1)
@@ -184,7 +186,7 @@ def main():
         model = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
         gb = model(
             max_iter=500, learning_rate=0.1, early_stopping=True, validation_fraction=0.1,
-            n_iter_no_change=20, categorical_features=categorical, random_state=0,
+            n_iter_no_change=20, categorical_features=categorical, random_state=seed,
         )
         gb.fit(ttx, y)
         if regression:

@@ -2,7 +2,7 @@
 splits, early stopping and a small per-task search, on the same train/test CSV files and dataset
 spec the trainer reads.
 
-    /usr/bin/python3 test/tools/tuned-trees.py --train T.csv --test V.csv --spec spec.json
+    /usr/bin/python3 test/tools/tuned-trees.py --train T.csv --test V.csv --spec spec.json [--seed N]
 
 Prints JSON: {"tuned": {task: auc}, "mse": {"tuned": {task: mse}}, "seconds": {"tuned": s},
 "version": "xgboost 1.7.4", "chosen": {task: {"learning_rate": .., "max_leaves": .., "trees": ..}},
@@ -12,7 +12,8 @@ the file's order).
 baselines.py's gbdt row is scikit-learn with default settings; this row is what a practitioner
 would get from trees with a little care, so a network that beats only the default is not yet
 beating trees. Per task, each setting of GRID trains on 85% of the training file with early
-stopping on the other 15% (a seeded random split; the test file is never looked at), the setting
+stopping on the other 15% (a random split drawn from --seed, default 0, which also seeds the
+subsampling; the test file is never looked at), the setting
 with the best validation score is chosen, and its model at its best round is scored on the test
 file: AUC for a binary task, for a regression task the MSE after the task's transform over the
 rows that have a label (both as baselines.py reports them). Needs python3-xgboost and
@@ -43,7 +44,6 @@ FIXED = {
     "max_cat_to_onehot": 4,
     "max_bin": 256,
     "nthread": os.cpu_count(),
-    "seed": 0,
 }
 ROUNDS = 3000
 PATIENCE = 50
@@ -70,7 +70,7 @@ def codes(train_col, test_col, missing):
 
 
 def main():
-    spec, (tn, tc, tt, ty), (vn, vc, vt, vy) = read_pair()
+    spec, (tn, tc, tt, ty), (vn, vc, vt, vy), seed = read_pair()
     missing = set(spec.get("missing", ["", "?", "NA"]))
     for name in tt:
         ti, vi = indicators(tt[name], vt[name])
@@ -87,7 +87,7 @@ def main():
     tx, vx = np.concatenate(train_cols, axis=1), np.concatenate(test_cols, axis=1)
 
     held_out = np.zeros(len(tx), dtype=bool)
-    held_out[np.random.RandomState(0).permutation(len(tx))[: round(VALIDATION * len(tx))]] = True
+    held_out[np.random.RandomState(seed).permutation(len(tx))[: round(VALIDATION * len(tx))]] = True
     out = {"tuned": {}, "mse": {"tuned": {}}, "seconds": {}, "version": f"xgboost {xgb.__version__}", "chosen": {},
            "predictions": {"tuned": {}}}
     for task, y in ty.items():
@@ -114,6 +114,7 @@ def main():
             params = {
                 **FIXED,
                 **setting,
+                "seed": seed,
                 "objective": "reg:squarederror" if regression else "binary:logistic",
                 "eval_metric": metric,
             }

@@ -50,7 +50,13 @@ describe("weightedAuc", () => {
   it("is the plain AUC with every weight 1, ties included", () => {
     fc.assert(
       fc.property(weighted, ([y, s]) => {
-        expect(weightedAuc(y, s, y.map(() => 1))).toBeCloseTo(auc(y, s), 12);
+        expect(
+          weightedAuc(
+            y,
+            s,
+            y.map(() => 1),
+          ),
+        ).toBeCloseTo(auc(y, s), 12);
       }),
     );
   });
@@ -77,25 +83,25 @@ describe("weightedAuc", () => {
 describe("pairedAucDifference", () => {
   it("gives 0 and a zero-width interval for the same scores", () => {
     const { y, a } = twoModels(500, 1, 1, 1);
-    const d = pairedAucDifference(y, [a], a, { resamples: 200 });
+    const d = pairedAucDifference(y, [a], [a], { resamples: 200 });
     expect([d.difference, d.low, d.high]).toEqual([0, 0, 0]);
     expect(d.notAbove).toBe(1);
   });
 
   it("puts a clearly better model's interval above 0, and a worse one's below", () => {
     const { y, a, b } = twoModels(3000, 1.2, 0.6, 2);
-    const better = pairedAucDifference(y, [a], b, { resamples: 300 });
+    const better = pairedAucDifference(y, [a], [b], { resamples: 300 });
     expect(better.difference).toBeCloseTo(auc(y, a) - auc(y, b), 12);
     expect(better.low).toBeGreaterThan(0);
     expect(better.notAbove).toBe(0);
-    const worse = pairedAucDifference(y, [b], a, { resamples: 300 });
+    const worse = pairedAucDifference(y, [b], [a], { resamples: 300 });
     expect(worse.high).toBeLessThan(0);
     expect(worse.notAbove).toBe(1);
   });
 
   it("has the width DeLong's variance gives (within 20 %)", () => {
     const { y, a, b } = twoModels(600, 0.8, 0.7, 3);
-    const d = pairedAucDifference(y, [a], b, { resamples: 2000, seed: 5 });
+    const d = pairedAucDifference(y, [a], [b], { resamples: 2000, seed: 5 });
     const se = Math.sqrt(delongVariance(y, a, b));
     expect((d.high - d.low) / (2 * 1.96)).toBeGreaterThan(0.8 * se);
     expect((d.high - d.low) / (2 * 1.96)).toBeLessThan(1.2 * se);
@@ -104,20 +110,28 @@ describe("pairedAucDifference", () => {
     expect(d.high).toBeGreaterThan(d.difference);
   });
 
-  it("compares the mean AUC of several seeds' scores, and the same seed gives the same interval", () => {
+  it("compares mean AUCs over several seeds' scores on each side, and the same seed gives the same interval", () => {
     const one = twoModels(800, 1, 0.8, 4);
     const two = twoModels(800, 1, 0.8, 4);
-    // A second seed's scores: the first's plus noise of their own.
+    // Second seeds' scores: the first's plus noise of their own.
     const noise = twoModels(800, 0, 0, 9).a;
     const a2 = one.a.map((v, i) => v + 0.3 * noise[i]!);
-    const d = pairedAucDifference(one.y, [one.a, a2], one.b, { resamples: 100, seed: 7 });
-    expect(d.difference).toBeCloseTo((auc(one.y, one.a) + auc(one.y, a2)) / 2 - auc(one.y, one.b), 12);
-    expect(pairedAucDifference(two.y, [two.a, a2], two.b, { resamples: 100, seed: 7 })).toEqual(d);
+    const b2 = one.b.map((v, i) => v - 0.2 * noise[i]!);
+    const d = pairedAucDifference(one.y, [one.a, a2], [one.b, b2], { resamples: 100, seed: 7 });
+    const mean = (x: number, z: number) => (x + z) / 2;
+    expect(d.difference).toBeCloseTo(
+      mean(auc(one.y, one.a), auc(one.y, a2)) - mean(auc(one.y, one.b), auc(one.y, b2)),
+      12,
+    );
+    expect(pairedAucDifference(two.y, [two.a, a2], [two.b, b2], { resamples: 100, seed: 7 })).toEqual(d);
   });
 
   it("refuses scores that do not line up with the labels, and NaN scores", () => {
-    expect(() => pairedAucDifference([1, 0, 1], [[0.1, 0.2]], [0.1, 0.2, 0.3])).toThrow(/2 scores for 3 labels/);
-    expect(() => pairedAucDifference([1, 0], [[0.1, Number.NaN]], [0.1, 0.2])).toThrow(/NaN/);
-    expect(() => pairedAucDifference([1, 0], [], [0.1, 0.2])).toThrow(/no scores/);
+    const misaligned = /2 scores for 3 labels/;
+    expect(() => pairedAucDifference([1, 0, 1], [[0.1, 0.2]], [[0.1, 0.2, 0.3]])).toThrow(misaligned);
+    expect(() => pairedAucDifference([1, 0, 1], [[0.1, 0.2, 0.3]], [[0.1, 0.2]])).toThrow(misaligned);
+    expect(() => pairedAucDifference([1, 0], [[0.1, Number.NaN]], [[0.1, 0.2]])).toThrow(/NaN/);
+    expect(() => pairedAucDifference([1, 0], [], [[0.1, 0.2]])).toThrow(/no scores/);
+    expect(() => pairedAucDifference([1, 0], [[0.1, 0.2]], [])).toThrow(/no scores/);
   });
 });

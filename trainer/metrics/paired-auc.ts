@@ -21,7 +21,7 @@ export interface PairedAucOptions {
 }
 
 export interface AucDifference {
-  /** Mean AUC of the `a` models minus the AUC of `b`, on the file as it is. */
+  /** Mean AUC of the `a` models minus the mean AUC of the `b` models, on the file as it is. */
   difference: number;
   /** The interval's ends: percentiles of the resampled differences. */
   low: number;
@@ -32,20 +32,20 @@ export interface AucDifference {
 }
 
 /**
- * mean over `a` of AUC(a_k) − AUC(b), and its paired bootstrap interval. `a` holds one or more
- * score vectors (one model trained with several seeds: their mean AUC is what a table reports);
- * every vector is aligned with `labels` (1 positive, 0 negative; rows with another label, NaN
- * included, are left out).
+ * mean over `a` of AUC(a_k) − mean over `b` of AUC(b_k), and its paired bootstrap interval. Each
+ * side holds one or more score vectors (one model trained with several seeds: their mean AUC is
+ * what a table reports); every vector is aligned with `labels` (1 positive, 0 negative; rows with
+ * another label, NaN included, are left out).
  */
 export function pairedAucDifference(
   labels: ArrayLike<number>,
   a: readonly ArrayLike<number>[],
-  b: ArrayLike<number>,
+  b: readonly ArrayLike<number>[],
   options: PairedAucOptions = {},
 ): AucDifference {
   const { resamples = 1000, seed = 0, level = 0.95 } = options;
-  if (a.length === 0) throw new Error("pairedAucDifference: no scores to compare");
-  for (const scores of [...a, b])
+  if (a.length === 0 || b.length === 0) throw new Error("pairedAucDifference: no scores to compare");
+  for (const scores of [...a, ...b])
     if (scores.length !== labels.length)
       throw new Error(
         `pairedAucDifference: ${scores.length} scores for ${labels.length} labels; both models must score the same rows`,
@@ -53,16 +53,17 @@ export function pairedAucDifference(
   const rows = keptRows(labels);
   const y = Uint8Array.from(rows, (i) => (labels[i] === 1 ? 1 : 0));
   const sortedA = a.map((scores) => new SortedScores(y, rows, scores));
-  const sortedB = new SortedScores(y, rows, b);
+  const sortedB = b.map((scores) => new SortedScores(y, rows, scores));
   const ones = new Float64Array(rows.length).fill(1);
-  const meanA = (w: Float64Array) => sortedA.reduce((sum, s) => sum + s.auc(w), 0) / sortedA.length;
-  const difference = meanA(ones) - sortedB.auc(ones);
+  const mean = (side: SortedScores[], w: Float64Array) =>
+    side.reduce((sum, s) => sum + s.auc(w), 0) / side.length;
+  const difference = mean(sortedA, ones) - mean(sortedB, ones);
   const rng = createRng(seed, 0x5eed);
   const weights = new Float64Array(rows.length);
   const diffs: number[] = [];
   for (let r = 0; r < resamples; r++) {
     for (let i = 0; i < weights.length; i++) weights[i] = poissonOne(rng);
-    const d = meanA(weights) - sortedB.auc(weights);
+    const d = mean(sortedA, weights) - mean(sortedB, weights);
     if (Number.isFinite(d)) diffs.push(d);
   }
   diffs.sort((x, z) => x - z);
@@ -93,12 +94,12 @@ export function weightedAuc(
 /** One model's kept rows in ascending score order, its ties marked, for repeated weighted AUCs. */
 class SortedScores {
   /** Positions (into the kept rows) in ascending score order. */
-  private readonly order: Int32Array;
+  readonly order: Int32Array;
   /** 1 where a position's score equals the next one's. */
-  private readonly tiedWithNext: Uint8Array;
+  readonly tiedWithNext: Uint8Array;
 
   constructor(
-    private readonly y: Uint8Array,
+    readonly y: Uint8Array,
     rows: readonly number[],
     scores: ArrayLike<number>,
   ) {
