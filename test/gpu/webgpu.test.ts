@@ -209,7 +209,9 @@ describe("webgpu backend internals", () => {
     expect(rss.length).toBe(12);
     const growth = (rss.at(-1)! - rss[1]!) / 1e6;
     console.log(`webgpu, 300 steps: resident memory ${growth.toFixed(0)} MB from step 50 to the last`);
-    expect(growth).toBeLessThan(150);
+    // Flat is tens of MB (18, 81, 161 in three runs: the allocators' caches and the epochs'
+    // validation passes); the loop that never yields grows ~5 MB a step, 1,250 MB over these 250.
+    expect(growth).toBeLessThan(500);
     tf.dispose(Object.values(result.params));
   });
 
