@@ -8,6 +8,7 @@ import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import { type EncoderState, encodedColumns } from "../../shared/encoder/state.ts";
 import { auc, meanSquaredError } from "../core/metrics.ts";
 import { createRng, shuffle } from "../core/rng.ts";
+import { takeBatchRows } from "../data/take-rows.ts";
 import { onlyLabelled } from "../metrics/labelled-rows.ts";
 import { type HeadOutputs, transformedOutputs } from "../metrics/task-metrics.ts";
 
@@ -52,7 +53,7 @@ export async function permutationImportance(
     throw new Error(`importance rows: expected >= 2, got ${maxRows}`);
   const tasks = heads.filter((h) => labels[h.name]);
   const subset = sampleRows(batch.rows, maxRows, seed);
-  const base = takeRows(batch, subset, state);
+  const base = takeBatchRows(batch, subset);
   const y = Object.fromEntries(
     tasks.map((h) => [h.name, Float32Array.from(subset, (i) => labels[h.name]![i]!)]),
   );
@@ -101,20 +102,6 @@ function sampleRows(n: number, maxRows: number, seed: number): number[] {
   return shuffle(createRng(seed, 0), all)
     .slice(0, maxRows)
     .sort((a, b) => a - b);
-}
-
-function takeRows(batch: EncodedBatch, rows: readonly number[], state: EncoderState): EncodedBatch {
-  const { denseSize, idSlots } = state;
-  const out: EncodedBatch = {
-    rows: rows.length,
-    dense: new Float32Array(rows.length * denseSize),
-    ids: new Int32Array(rows.length * idSlots),
-  };
-  rows.forEach((src, r) => {
-    out.dense.set(batch.dense.subarray(src * denseSize, (src + 1) * denseSize), r * denseSize);
-    out.ids.set(batch.ids.subarray(src * idSlots, (src + 1) * idSlots), r * idSlots);
-  });
-  return out;
 }
 
 /** A copy of `batch` whose given columns in row r hold the values of row order[r]. */
