@@ -265,8 +265,9 @@ async function trainAndTest(
   await exportModelDir(out, { int8: true });
   const served = await openServedModel(out, true);
   const spec = await readSpecFile(files.spec);
-  const report = await evaluateModel(served, files.test, spec, { calibration: CALIBRATION });
-  const float32 = await evaluateModel(await openServedModel(out), files.test, spec, {
+  const test = simulated?.data ?? (await testData(suite, files));
+  const report = await evaluateModel(served, test, spec, { calibration: CALIBRATION });
+  const float32 = await evaluateModel(await openServedModel(out), test, spec, {
     calibration: CALIBRATION,
   });
   const pick = (
@@ -280,7 +281,6 @@ async function trainAndTest(
   const mse = Object.fromEntries(
     Object.entries(pick(report, (m) => m.mse)).filter(([t]) => regression.has(t)),
   );
-  const test = simulated?.data ?? (await testData(suite, files));
   const scores = await scoreRows(served, test.rows);
   pairLabels(suite, test, spec);
   paired.addNetwork(suite, arch, scores);

@@ -45,13 +45,17 @@ export interface EvaluationReport extends TaskDiagnostics {
   };
 }
 
+/**
+ * `data`: a file, or one already read with `loadDataset` (a caller that scores one file with
+ * several models reads it once).
+ */
 export async function evaluateModel(
   model: ServedModel,
-  data: string,
+  data: string | Dataset,
   spec: DatasetSpec,
   options: EvaluationOptions = {},
 ): Promise<EvaluationReport> {
-  const dataset = await loadDataset(data, spec);
+  const dataset = typeof data === "string" ? await loadDataset(data, spec) : data;
   const batch = model.encoder.encodeRows(dataset.rows);
   const predict = onnxPredictor(model);
   const scores = await predict(batch);
