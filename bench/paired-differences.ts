@@ -12,8 +12,10 @@ import { type AucDifference, pairedAucDifference } from "../trainer/metrics/pair
 /** Per baseline model, per task: the architecture's mean AUC minus the baseline's. */
 export type Versus = Record<string, Record<string, AucDifference>>;
 
-/** The baselines an architecture is paired with, by the model name the table gives them. */
-export const PAIRED_BASELINES = ["logistic (sklearn)", "tuned trees (xgboost)"] as const;
+/** The model names the table gives the two baselines an architecture is paired with. */
+export const LOGISTIC = "logistic (sklearn)";
+export const TUNED_TREES = "tuned trees (xgboost)";
+const PAIRED_BASELINES = [LOGISTIC, TUNED_TREES] as const;
 
 const RESAMPLES = 1000;
 

@@ -64,13 +64,11 @@ import { calibrationCurve, expectedCalibrationError } from "../trainer/metrics/c
 import { evaluateTask } from "../trainer/metrics/task-metrics.ts";
 import { openServedModel, scoreRows } from "../trainer/predict/served-model.ts";
 import { runTraining } from "../trainer/workflows/train-and-report.ts";
-import { PairedScores, printVersus, type Versus } from "./paired-differences.ts";
+import { LOGISTIC, PairedScores, printVersus, TUNED_TREES, type Versus } from "./paired-differences.ts";
 import { sklearnBaselines, type TunedSetting, tunedTrees } from "./python-tools.ts";
 import { censusSuite, fmtScores, type SuiteFiles, simulatorSuite, thresholdSuite } from "./suites.ts";
 
 const OUT = "out/bench/quality.json";
-/** The tuned trees' model name in the table, the JSON and the paired comparisons. */
-const TUNED = "tuned trees (xgboost)";
 /**
  * Equal-mass bins: a rare task's probabilities all sit under 0.1, where ten equal-width bins
  * collapse into one and ECE measures only the mean against the rate (the same for every model).
@@ -338,7 +336,7 @@ function baselines(suite: string, files: SuiteFiles): Row[] {
       `${suite} baselines: logistic ${fmtScores(out.logistic, out.mse.logistic)}; gbdt ${fmtScores(out.gbdt, out.mse.gbdt)}`,
     );
     rows.push(row("logistic"), row("gbdt"));
-    paired.addBaseline(suite, "logistic (sklearn)", out.predictions.logistic);
+    paired.addBaseline(suite, LOGISTIC, out.predictions.logistic);
   }
   if (opts.tuned) rows.push(...tunedRows(suite, files));
   return rows;
@@ -362,7 +360,7 @@ function tunedRows(suite: string, files: SuiteFiles): Row[] {
     );
     rows.push({
       suite,
-      model: TUNED,
+      model: TUNED_TREES,
       seconds: tuned.seconds,
       auc: tuned.auc,
       ...(Object.keys(tuned.mse).length > 0 ? { mse: tuned.mse } : {}),
@@ -370,7 +368,7 @@ function tunedRows(suite: string, files: SuiteFiles): Row[] {
       chosen: tuned.chosen,
       seed,
     });
-    paired.addBaseline(suite, TUNED, tuned.predictions);
+    paired.addBaseline(suite, TUNED_TREES, tuned.predictions);
   }
   return withMeans(suite, rows);
 }
