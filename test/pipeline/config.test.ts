@@ -130,6 +130,22 @@ describe("pipeline config", () => {
       { gate: { changes: [{ task: "click", metric: "auc", direction: "higher" }] } },
       /gate.changes.0: expected "maxDrop" or "maxRatioDrop"/,
     ],
+    [
+      {
+        gate: {
+          changes: [
+            { task: "click", metric: "logloss", direction: "lower", maxDrop: 0.01, confidence: 0.95 },
+          ],
+        },
+      },
+      /gate.changes.0: "confidence" applies to "auc" rules only/,
+    ],
+    [
+      {
+        gate: { changes: [{ task: "click", metric: "auc", direction: "higher", maxDrop: 0, confidence: 1 }] },
+      },
+      /gate.changes.0.confidence: expected a confidence in \[0.5, 1\)/,
+    ],
     [{ gate: {} }, /gate: no rule configured/],
     [{ gate: { floors: [], changes: [] } }, /gate: no rule configured/],
     [

@@ -119,7 +119,22 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
     const r = await runPipeline(
       {
         ...base,
-        gate: { ...base.gate, floors: [{ task: "click", metric: "auc", min: 0.99, on: "holdout" }] },
+        gate: {
+          ...base.gate,
+          floors: [{ task: "click", metric: "auc", min: 0.99, on: "holdout" }],
+          // Bounds no drop can break: these show the paired bounds reach the gate through the run.
+          changes: [
+            {
+              task: "click",
+              metric: "auc",
+              direction: "higher",
+              maxDrop: 1,
+              confidence: 0.95,
+              on: "holdout",
+            },
+            { task: "click", metric: "auc", direction: "higher", maxDrop: 1, confidence: 0.95, on: "newest" },
+          ],
+        },
       },
       { log },
     );
@@ -139,6 +154,14 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
     );
     expect(r.record.metrics!.holdoutInt8!.candidate!.tasks.click!.auc).toBeGreaterThan(0.5);
     expect(r.record.metrics!.newest!.candidate!.rows).toBe(500);
+    const [onHoldout, onNewest] = r.record.gate!.results.filter((x) => x.rule.startsWith("change"));
+    const drop = holdout.champion!.tasks.click!.auc! - holdout.candidate!.tasks.click!.auc!;
+    const shown = String(Number(drop.toPrecision(4))); // the gate's four significant digits
+    expect(onHoldout!.detail).toContain(`: drop ${shown}, upper bound `);
+    expect(onHoldout!.detail).toMatch(/upper bound -?0\.\d+ <= 1 \(95%, paired bootstrap over \d+ rows\)$/);
+    expect(onHoldout!.detail).toContain(`over ${holdout.candidate!.rows} rows`);
+    expect(onHoldout!.value!).toBeGreaterThan(drop);
+    expect(onNewest!.detail).toMatch(/\(95%, paired bootstrap over 500 rows\)$/);
     expect(r.record.drift!.level).toBe("ok");
     // Every rule with its threshold and value, in the record the registry keeps.
     const stored = (await listRecords(registry, { limit: 1 }))[0]!.record as RunRecord;

@@ -55,6 +55,28 @@ export async function evaluateModel(
   spec: DatasetSpec,
   options: EvaluationOptions = {},
 ): Promise<EvaluationReport> {
+  return (await evaluateWithScores(model, data, spec, options)).report;
+}
+
+/** What evaluateWithScores returns: the report, and the row scores it was computed from. */
+export interface ScoredEvaluation {
+  report: EvaluationReport;
+  /** Per head, the served probability (or regression value) of every row, in the data's order. */
+  scores: Record<string, Float32Array>;
+  /** The data's labels per task, aligned with `scores` (NaN: no label). */
+  labels: Dataset["labels"];
+}
+
+/**
+ * evaluateModel, keeping the per-row scores: a caller that compares two models on the same rows
+ * (the pipeline gate's paired intervals) needs them, not only the metrics.
+ */
+export async function evaluateWithScores(
+  model: ServedModel,
+  data: string | Dataset,
+  spec: DatasetSpec,
+  options: EvaluationOptions = {},
+): Promise<ScoredEvaluation> {
   const dataset = typeof data === "string" ? await loadDataset(data, spec) : data;
   const batch = model.encoder.encodeRows(dataset.rows);
   const predict = onnxPredictor(model);
@@ -83,7 +105,7 @@ export async function evaluateModel(
         options.importance,
       )
     : undefined;
-  return {
+  const report: EvaluationReport = {
     model: { id: model.manifest.id, version: model.manifest.version, file: model.file },
     rows: dataset.rows.length,
     ...(groups && gaucBy ? { gaucBy } : {}),
@@ -91,6 +113,7 @@ export async function evaluateModel(
     ...(importance ? { importance } : {}),
     ...(dataset.groups ? { ranking: rankingQuality(model, dataset, scores) } : {}),
   };
+  return { report, scores, labels: dataset.labels };
 }
 
 /** Group key per row from a column of the data; a column named by the user must exist. */

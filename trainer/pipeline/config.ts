@@ -102,6 +102,9 @@ const FloorRule = v.pipe(
  * better; the drop is how far the candidate is worse: champion − candidate for "higher",
  * candidate − champion for "lower". maxDrop bounds it as a difference, maxRatioDrop as a share
  * of the champion's value (0.01: at most 1% worse). A negative bound demands an improvement.
+ * With `confidence` (AUC only), the bound holds the drop's upper confidence bound from a paired
+ * bootstrap over the rows, not the drop measured once: the candidate passes only when the data
+ * shows, at that confidence, that it is not worse by more than the bound.
  */
 const ChangeRule = v.pipe(
   v.strictObject({
@@ -109,11 +112,22 @@ const ChangeRule = v.pipe(
     direction: v.picklist(["higher", "lower"], 'expected "higher" or "lower" (which way is better)'),
     maxDrop: v.optional(Finite),
     maxRatioDrop: v.optional(Finite),
+    confidence: v.optional(
+      v.pipe(
+        Finite,
+        v.minValue(0.5, "expected a confidence in [0.5, 1), e.g. 0.95"),
+        v.ltValue(1, "expected a confidence in [0.5, 1), e.g. 0.95"),
+      ),
+    ),
   }),
   v.check((r) => taskNamed(r), TASK_MESSAGE),
   v.check(
     (r) => r.maxDrop !== undefined || r.maxRatioDrop !== undefined,
     'expected "maxDrop" or "maxRatioDrop"',
+  ),
+  v.check(
+    (r) => r.confidence === undefined || r.metric === "auc",
+    '"confidence" applies to "auc" rules only (a paired bootstrap of the AUC over the rows)',
   ),
 );
 

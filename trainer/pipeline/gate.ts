@@ -6,8 +6,14 @@
  *
  * A first model (no champion) is judged by its floors alone: change rules are recorded as
  * skipped. A gate with no quality rule is an error, never a silent pass.
+ *
+ * A change rule with `confidence` holds the drop's upper confidence bound to its bound, from a
+ * paired bootstrap over the rows both models scored: on a small holdout a worse candidate can
+ * measure level with the champion by chance, and the bound is what says the data is too thin to
+ * tell (docs/pipeline.md "Gate rules").
  */
 import type { TaskMetrics } from "../../shared/manifest.ts";
+import { pairedAucDifference } from "../metrics/paired-auc.ts";
 import type { ChangeRule, FloorRule, GateConfig, GateMetric } from "./config.ts";
 import type { GateDecision, GateResult } from "./contracts.ts";
 import type { InfraCheckResult } from "./infra-check.ts";
@@ -37,7 +43,15 @@ export interface ModelScores {
   newest?: ModelEvaluation;
   /** Bytes of model.onnx and model.int8.onnx. */
   sizes: { modelBytes: number; int8Bytes?: number };
+  /**
+   * Per head, the float32 graph's score of every row of the holdout and of the newest slice, in
+   * the data's order: what change rules with `confidence` resample. Kept out of the run record.
+   */
+  rowScores?: Partial<Record<"holdout" | "newest", RowValues>>;
 }
+
+/** Per task (or head), one value per row of a data set, in the data's order; NaN: none. */
+export type RowValues = Record<string, ArrayLike<number>>;
 
 export interface GateInput {
   candidate: ModelScores;
@@ -50,7 +64,12 @@ export interface GateInput {
   championError?: string;
   /** The infra check's result (infra-check.ts); required when the gate's `infra` is on. */
   infra?: InfraCheckResult;
+  /** The labels of the rows both models scored, per evaluation: change rules with `confidence` read them. */
+  labels?: Partial<Record<"holdout" | "newest", RowValues>>;
 }
+
+/** Bootstrap resamples behind a change rule's confidence bound; seed 0, so a run's verdict repeats. */
+export const GATE_RESAMPLES = 1000;
 
 /** Runs every configured rule; throws GateError when the gate has no quality rule at all. */
 export function evaluateGate(gate: GateConfig, input: GateInput): GateDecision {
@@ -60,9 +79,7 @@ export function evaluateGate(gate: GateConfig, input: GateInput): GateDecision {
     );
   const results: GateResult[] = [
     ...gate.floors.map((rule) => floorResult(rule, input.candidate)),
-    ...gate.changes.flatMap((rule) =>
-      changeResults(rule, input.candidate, input.champion, input.championError),
-    ),
+    ...gate.changes.flatMap((rule) => changeResults(rule, input)),
   ];
   if (!input.champion && !input.championError && gate.floors.length === 0)
     results.push({
@@ -151,19 +168,16 @@ function floorResult(rule: FloorRule, candidate: ModelScores): GateResult {
 }
 
 /** One result per bound the rule gives (difference, ratio). */
-function changeResults(
-  rule: ChangeRule,
-  candidate: ModelScores,
-  champion: ModelScores | undefined,
-  championError: string | undefined,
-): GateResult[] {
+function changeResults(rule: ChangeRule, input: GateInput): GateResult[] {
+  const { candidate, champion, championError } = input;
   const better = rule.direction === "higher" ? "higher is better" : "lower is better";
   const bounds: { kind: "difference" | "ratio"; max: number }[] = [
     ...(rule.maxDrop !== undefined ? [{ kind: "difference" as const, max: rule.maxDrop }] : []),
     ...(rule.maxRatioDrop !== undefined ? [{ kind: "ratio" as const, max: rule.maxRatioDrop }] : []),
   ];
   return bounds.map(({ kind, max }): GateResult => {
-    const name = `change ${subject(rule)} vs champion (${better}): ${kind === "ratio" ? "relative drop" : "drop"} <= ${num(max)}`;
+    const confidence = rule.confidence === undefined ? "" : ` at ${num(rule.confidence * 100)}% confidence`;
+    const name = `change ${subject(rule)} vs champion (${better}): ${kind === "ratio" ? "relative drop" : "drop"} <= ${num(max)}${confidence}`;
     if (championError)
       return {
         rule: name,
@@ -191,17 +205,65 @@ function changeResults(
         detail: `candidate: ${after === undefined ? notMeasured(rule, candidate) : `value is ${after}`}`,
       };
     const drop = rule.direction === "higher" ? before - after : after - before;
-    const value = kind === "difference" ? drop : ratioOf(drop, before);
+    const measured = `candidate ${num(after)} vs champion ${num(before)}`;
+    const scale = (d: number) => (kind === "difference" ? d : ratioOf(d, before));
+    const shown = (x: number) => (kind === "ratio" ? `${num(x * 100)}%` : num(x));
+    const what = kind === "ratio" ? "relative drop" : "drop";
+    if (rule.confidence === undefined) {
+      const value = scale(drop);
+      const passed = value <= max;
+      return {
+        rule: name,
+        passed,
+        value,
+        threshold: max,
+        detail: `${measured}: ${what} ${shown(value)} ${passed ? "<=" : ">"} ${shown(max)}`,
+      };
+    }
+    const bound = dropBound(rule, rule.confidence, input);
+    if (typeof bound === "string")
+      return { rule: name, passed: false, threshold: max, detail: `${measured}: ${bound}` };
+    const value = scale(bound.upper);
     const passed = value <= max;
-    const shown = kind === "ratio" ? `${num(value * 100)}%` : num(value);
+    // A point drop within the bound but an upper bound past it: the rows cannot tell.
+    const thin =
+      !passed && scale(drop) <= max
+        ? "; the measured drop is within it, but the data is too small to show it"
+        : "";
     return {
       rule: name,
       passed,
       value,
       threshold: max,
-      detail: `candidate ${num(after)} vs champion ${num(before)}: ${kind === "ratio" ? "relative drop" : "drop"} ${shown} ${passed ? "<=" : ">"} ${kind === "ratio" ? `${num(max * 100)}%` : num(max)}`,
+      detail: `${measured}: ${what} ${shown(scale(drop))}, upper bound ${shown(value)} ${passed ? "<=" : ">"} ${shown(max)} (${num(rule.confidence * 100)}%, paired bootstrap over ${bound.rows} rows)${thin}`,
     };
   });
+}
+
+/**
+ * The drop's upper bound at `confidence`: the champion's and the candidate's scores of the same
+ * rows, resampled together (trainer/metrics/paired-auc.ts). A string says why it cannot be had.
+ */
+function dropBound(
+  rule: ChangeRule,
+  confidence: number,
+  input: GateInput,
+): { upper: number; rows: number } | string {
+  const labels = input.labels?.[rule.on]?.[rule.task!];
+  const after = input.candidate.rowScores?.[rule.on]?.[rule.task!];
+  const before = input.champion?.rowScores?.[rule.on]?.[rule.task!];
+  if (!labels || !after || !before) return "no per-row scores to bound the drop with";
+  // The drop is AUC(first) − AUC(second): champion − candidate when higher is better.
+  const [first, second] = rule.direction === "higher" ? [before, after] : [after, before];
+  // The drop's one-sided bound at `confidence` is the upper end of a two-sided interval at 2c − 1.
+  const d = pairedAucDifference(labels, [first], [second], {
+    resamples: GATE_RESAMPLES,
+    level: 2 * confidence - 1,
+  });
+  if (!Number.isFinite(d.high)) return "the bound is undefined on these rows (one class only)";
+  let rows = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] === 0 || labels[i] === 1) rows++;
+  return { upper: d.high, rows };
 }
 
 /** The drop as a share of the champion's magnitude; against 0, any drop is infinitely large. */

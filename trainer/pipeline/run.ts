@@ -18,8 +18,9 @@ import { hostname } from "node:os";
 import { dirname, join, normalize, sep } from "node:path";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { type DatasetSpec, parseSpec } from "../../shared/spec.ts";
+import { type Dataset, loadDataset } from "../data/load-dataset.ts";
 import { readSpecFile } from "../data/read-spec.ts";
-import { type EvaluationReport, evaluateModel } from "../evaluate/evaluate-model.ts";
+import { type EvaluationReport, evaluateWithScores } from "../evaluate/evaluate-model.ts";
 import { type ExportOptions, exportModelDir } from "../export/export-model.ts";
 import { openServedModel } from "../predict/served-model.ts";
 import { pickTrainArgs } from "../train/train-args.ts";
@@ -28,7 +29,14 @@ import { checkConfigAgainstSpec, type PipelineConfig, type RegistryConfig } from
 import type { PointerName, Registry } from "./contracts.ts";
 import { checkData } from "./data.ts";
 import { driftReport, formatDrift } from "./drift.ts";
-import { evaluateGate, failedRules, gateSummary, type ModelEvaluation, type ModelScores } from "./gate.ts";
+import {
+  evaluateGate,
+  failedRules,
+  gateSummary,
+  type ModelEvaluation,
+  type ModelScores,
+  type RowValues,
+} from "./gate.ts";
 import { infraCheck } from "./infra-check.ts";
 import { newestSlice } from "./newest.ts";
 import { prepareData } from "./prepare.ts";
@@ -336,16 +344,26 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         ? await newestSlice(prepared.data, config.evaluation.newest, join(runDir, "data", "newest.jsonl"))
         : undefined;
       const threshold = config.evaluation.threshold;
+      // Each file read once for all four models' passes (candidate and champion, float32 and int8).
+      const holdoutData = await loadDataset(holdout, evalSpec);
+      const newestData = newest ? await loadDataset(newest.file, evalSpec) : undefined;
       const scoreOf = async (
         dir: string,
         sizes: ModelScores["sizes"],
         hasInt8: boolean,
-      ): Promise<ModelScores> => ({
-        holdout: await evaluateDir(dir, false, holdout, evalSpec, threshold),
-        ...(hasInt8 ? { int8Holdout: await evaluateDir(dir, true, holdout, evalSpec, threshold) } : {}),
-        ...(newest ? { newest: await evaluateDir(dir, false, newest.file, evalSpec, threshold) } : {}),
-        sizes,
-      });
+      ): Promise<ModelScores> => {
+        const onHoldout = await evaluateDir(dir, false, holdoutData, evalSpec, threshold);
+        const onNewest = newestData && (await evaluateDir(dir, false, newestData, evalSpec, threshold));
+        return {
+          holdout: onHoldout.evaluation,
+          ...(hasInt8
+            ? { int8Holdout: (await evaluateDir(dir, true, holdoutData, evalSpec, threshold)).evaluation }
+            : {}),
+          ...(onNewest ? { newest: onNewest.evaluation } : {}),
+          sizes,
+          rowScores: { holdout: onHoldout.scores, ...(onNewest ? { newest: onNewest.scores } : {}) },
+        };
+      };
       const candidate = await scoreOf(candidateDir, exported.sizes, exported.sizes.int8Bytes !== undefined);
       let championScores: ModelScores | undefined;
       let championError: string | undefined;
@@ -392,7 +410,12 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
               .join(", ")
           : "-";
       return {
-        value: { candidate, champion: championScores, championError },
+        value: {
+          candidate,
+          champion: championScores,
+          championError,
+          labels: { holdout: holdoutData.labels, ...(newestData ? { newest: newestData.labels } : {}) },
+        },
         detail: `holdout ${candidate.holdout.rows} rows: candidate ${line(candidate)}; champion ${champion ? (championError ? `not evaluated (${championError})` : line(championScores)) : "none"}${newest ? `; newest slice ${newest.rows} rows` : ""}`,
       };
     });
@@ -410,6 +433,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         ...(scored.champion ? { champion: scored.champion } : {}),
         ...(scored.championError ? { championError: scored.championError } : {}),
         ...(infra ? { infra } : {}),
+        labels: scored.labels,
       });
       record.gate = d;
       return { value: d, detail: gateSummary(d) };
@@ -576,21 +600,24 @@ function fusionChoice(
   return { choice: { weights: d.weights, mode: d.mode }, why: "carried over from the champion" };
 }
 
-/** One model directory's metrics on one JSONL file, as the gate and the record read them. */
+/**
+ * One model directory's metrics on one loaded file, as the gate and the record read them, and its
+ * per-row scores (for the gate's paired bounds).
+ */
 async function evaluateDir(
   dir: string,
   int8: boolean,
-  data: string,
+  data: Dataset,
   spec: DatasetSpec,
   threshold: number,
-): Promise<ModelEvaluation> {
+): Promise<{ evaluation: ModelEvaluation; scores: RowValues }> {
   const model = await openServedModel(dir, int8);
   try {
-    const report = await evaluateModel(model, data, spec, {
+    const { report, scores } = await evaluateWithScores(model, data, spec, {
       threshold,
       calibration: { bins: 10, binning: "mass" },
     });
-    return evaluationOf(report);
+    return { evaluation: evaluationOf(report), scores };
   } finally {
     await model.session.release().catch(() => undefined);
   }

@@ -1,0 +1,157 @@
+/**
+ * Change rules with `confidence` (trainer/pipeline/gate.ts): the drop's upper bound from a paired
+ * bootstrap over the rows both models scored, held to the rule's bound.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { createRng } from "../../trainer/core/rng.ts";
+import { labelledAuc } from "../../trainer/metrics/labelled-rows.ts";
+import type { ChangeRule, GateConfig } from "../../trainer/pipeline/config.ts";
+import { evaluateGate, type GateInput, type ModelScores } from "../../trainer/pipeline/gate.ts";
+
+/**
+ * `rows` labelled rows drawn from a latent score, and two models that read it through noise of
+ * their own: `noise` 0 reads it exactly; equal noise, equally good models.
+ */
+function world(rows: number, seed: number) {
+  const rng = createRng(seed);
+  const latent = Float64Array.from({ length: rows }, () => rng.normal());
+  const labels = Float32Array.from(latent, (z) => (rng.uniform() < 1 / (1 + Math.exp(-1.5 * z)) ? 1 : 0));
+  const model = (noise: number): Float32Array => Float32Array.from(latent, (z) => z + noise * rng.normal());
+  return { labels, model };
+}
+
+function scoresOf(labels: Float32Array, click: Float32Array): ModelScores {
+  return {
+    holdout: {
+      rows: labels.length,
+      tasks: { click: { auc: labelledAuc(labels, click), count: labels.length } },
+    },
+    sizes: { modelBytes: 1 },
+    rowScores: { holdout: { click } },
+  };
+}
+
+const rule = (over: Partial<ChangeRule> = {}): ChangeRule => ({
+  task: "click",
+  metric: "auc",
+  direction: "higher",
+  on: "holdout",
+  maxDrop: 0.01,
+  confidence: 0.95,
+  ...over,
+});
+
+const gate = (...changes: ChangeRule[]): GateConfig => ({ floors: [], changes, infra: false });
+
+function judge(changes: ChangeRule[], labels: Float32Array, candidate: Float32Array, champion: Float32Array) {
+  const input: GateInput = {
+    candidate: scoresOf(labels, candidate),
+    champion: scoresOf(labels, champion),
+    labels: { holdout: { click: labels } },
+  };
+  return evaluateGate(gate(...changes), input);
+}
+
+describe("gate: change rules with a confidence bound", () => {
+  it("a level candidate on a small holdout passes the point rule and not the bound; a large one shows it", () => {
+    // Two equally good models measure from −0.018 to +0.049 apart on 400 rows (seeds 1–11); on
+    // this draw the candidate measures 0.0063 worse, inside the point rule's 0.01.
+    const small = world(400, 9);
+    const [candidate, champion] = [small.model(1), small.model(1)];
+    const point = judge([rule({ confidence: undefined })], small.labels, candidate, champion);
+    const bounded = judge([rule()], small.labels, candidate, champion);
+    expect(point.blessed).toBe(true);
+    expect(bounded.blessed).toBe(false);
+    const result = bounded.results[0]!;
+    expect(result.rule).toBe(
+      "change click auc vs champion (higher is better): drop <= 0.01 at 95% confidence",
+    );
+    // The bound sits above the measured drop, past the rule's bound.
+    expect(result.value!).toBeGreaterThan(point.results[0]!.value! + 0.01);
+    expect(result.detail).toMatch(
+      /: drop -?0\.\d+, upper bound 0\.\d+ > 0\.01 \(95%, paired bootstrap over 400 rows\); the measured drop is within it, but the data is too small to show it$/,
+    );
+
+    // At 50% the bound is the resampled drops' median: the measured drop, give or take.
+    const median = judge([rule({ confidence: 0.5 })], small.labels, candidate, champion).results[0]!.value!;
+    expect(Math.abs(median - point.results[0]!.value!)).toBeLessThan(0.004);
+
+    const large = world(40_000, 9);
+    const wide = judge([rule()], large.labels, large.model(1), large.model(1));
+    expect(wide.blessed, wide.results[0]!.detail).toBe(true);
+    expect(wide.results[0]!.value!).toBeLessThan(0.01);
+  });
+
+  it("a clearly better candidate passes even a zero bound on a small holdout; a clearly worse one fails", () => {
+    const { labels, model } = world(400, 5);
+    const [sharp, blurred] = [model(0), model(2)];
+    const better = judge([rule({ maxDrop: 0 })], labels, sharp, blurred);
+    expect(better.blessed, better.results[0]!.detail).toBe(true);
+    expect(better.results[0]!.value!).toBeLessThan(0);
+    const worse = judge([rule({ maxDrop: 0.02 })], labels, blurred, sharp);
+    expect(worse.blessed).toBe(false);
+    expect(worse.results[0]!.detail).not.toMatch(/too small/);
+  });
+
+  it("a higher confidence never loosens the bound (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 1000 }),
+        fc.double({ min: 0.5, max: 0.98, noNaN: true }),
+        fc.double({ min: 0.001, max: 0.019, noNaN: true }),
+        (seed, low, step) => {
+          const { labels, model } = world(150, seed);
+          const [a, b] = [model(1), model(1.2)];
+          const bounds = [low, low + step].map(
+            (confidence) => judge([rule({ confidence })], labels, a, b).results[0]!.value!,
+          );
+          expect(bounds[1]!).toBeGreaterThanOrEqual(bounds[0]!);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it("bounds the relative drop, and reads the newest slice's rows (unlabelled rows left out)", () => {
+    const { labels, model } = world(600, 9);
+    const [a, b] = [model(1), model(1)];
+    const ratio = judge([rule({ maxDrop: undefined, maxRatioDrop: 0.5 })], labels, a, b);
+    const plain = judge([rule()], labels, a, b);
+    expect(ratio.results[0]!.value!).toBeCloseTo(plain.results[0]!.value! / labelledAuc(labels, b), 12);
+    expect(ratio.results[0]!.detail).toMatch(/relative drop -?\d+(\.\d+)?%, upper bound \d+(\.\d+)?% <= 50%/);
+
+    const newest = world(300, 10);
+    const newestLabels = newest.labels.map((y, i) => (i % 3 === 0 ? Number.NaN : y));
+    const [sharp, blurred] = [newest.model(0), newest.model(3)];
+    const input: GateInput = {
+      candidate: { ...scoresOf(labels, a), rowScores: { holdout: { click: a }, newest: { click: blurred } } },
+      champion: { ...scoresOf(labels, a), rowScores: { holdout: { click: a }, newest: { click: sharp } } },
+      labels: { holdout: { click: labels }, newest: { click: newestLabels } },
+    };
+    input.candidate.newest = {
+      rows: 300,
+      tasks: { click: { auc: labelledAuc(newestLabels, blurred), count: 200 } },
+    };
+    input.champion!.newest = {
+      rows: 300,
+      tasks: { click: { auc: labelledAuc(newestLabels, sharp), count: 200 } },
+    };
+    const d = evaluateGate(gate(rule({ maxDrop: 0 }), rule({ maxDrop: 0, on: "newest" })), input);
+    expect(d.results.map((r) => r.passed)).toEqual([true, false]);
+    expect(d.results[0]!.value).toBe(0); // the same scores on both sides: no drop in any resample
+    expect(d.results[1]!.detail).toMatch(/paired bootstrap over 200 rows\)$/);
+  });
+
+  it("fails, never passes, without the rows to bound the drop with", () => {
+    const { labels, model } = world(100, 1);
+    const input: GateInput = {
+      candidate: { ...scoresOf(labels, model(1)), rowScores: {} },
+      champion: scoresOf(labels, model(1)),
+      labels: { holdout: { click: labels } },
+    };
+    const d = evaluateGate(gate(rule({ maxDrop: 1 })), input);
+    expect(d.blessed).toBe(false);
+    expect(d.results[0]!.detail).toMatch(/no per-row scores to bound the drop with$/);
+  });
+});
