@@ -4,6 +4,7 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { Comparison } from "../../trainer/evaluate/compare-models.ts";
 import type { EvaluationReport } from "../../trainer/evaluate/evaluate-model.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
 import { runTraining } from "../../trainer/workflows/train-and-report.ts";
@@ -11,6 +12,7 @@ import { runTraining } from "../../trainer/workflows/train-and-report.ts";
 const DATA = "fixtures/real-logs/aliexpress_sample.csv";
 const SPEC = "fixtures/specs/aliexpress.json";
 let dir = "";
+let other = "";
 
 function evaluate(...args: string[]) {
   return spawnSync(
@@ -27,7 +29,10 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "mtrank-evaluate-"));
   await runTraining({ data: DATA, spec: SPEC, arch: "mmoe", out: dir, epochs: 1, seed: 9 });
   await exportModelDir(dir);
-}, 120_000);
+  other = await mkdtemp(join(tmpdir(), "mtrank-evaluate-other-"));
+  await runTraining({ data: DATA, spec: SPEC, arch: "single", out: other, epochs: 1, seed: 10 });
+  await exportModelDir(other);
+}, 180_000);
 
 describe("evaluate CLI", () => {
   it("--json carries per-task metrics, calibration, correlation, overall and importance", () => {
@@ -94,6 +99,46 @@ describe("evaluate CLI", () => {
     expect(html).toContain("Validation AUC per task"); // the training curves are kept
     expect(html).not.toMatch(/NaN|undefined/);
   }, 120_000);
+
+  it("--against scores a second model on the same rows: AUC differences with paired intervals", () => {
+    const result = evaluate("--json", "--against", other);
+    expect(result.status, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as EvaluationReport & { against: Comparison };
+    const alone = spawnSync(
+      "node_modules/.bin/tsx",
+      ["trainer/cli/evaluate.ts", "--model", other, "--data", DATA, "--json"],
+      { encoding: "utf8", timeout: 90_000 },
+    );
+    const theirs = JSON.parse(alone.stdout) as EvaluationReport;
+    const c = report.against;
+    expect(c).toMatchObject({ level: 0.95, resamples: 1000 });
+    expect(c.against.id).toBe(theirs.model.id);
+    expect(Object.keys(c.tasks).length + c.skipped.length).toBeGreaterThan(0);
+    for (const [task, t] of Object.entries(c.tasks)) {
+      expect(t.auc).toBe(report.tasks[task]!.auc);
+      expect(t.againstAuc).toBe(theirs.tasks[task]!.auc);
+      expect(t.difference).toBeCloseTo(t.auc - t.againstAuc, 12);
+      expect(t.low).toBeLessThanOrEqual(t.difference);
+      expect(t.high).toBeGreaterThanOrEqual(t.difference);
+      expect(t.high).toBeGreaterThan(t.low); // two different networks on 100 rows
+      expect(t.rows).toBe(100);
+    }
+
+    const itself = JSON.parse(evaluate("--json", "--against", dir).stdout) as { against: Comparison };
+    for (const t of Object.values(itself.against.tasks))
+      expect([t.difference, t.low, t.high, t.notAbove]).toEqual([0, 0, 0, 1]);
+
+    const text = evaluate("--against", other);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^against .+: the same rows, paired bootstrap over them \(1000 resamples\)/m);
+    expect(text.stdout).toMatch(/^task +auc +against +difference +95% interval +not above +rows$/m);
+    expect(text.stdout).toMatch(/^click +0\.\d{4} +0\.\d{4} +[+−]0\.\d{4} +\[[+−]0\.\d{4}, [+−]0\.\d{4}\]/m);
+    expect(text.stdout).not.toMatch(/NaN/);
+
+    const missing = evaluate("--against", join(other, "nothing"));
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/--against: .*nothing has no readable manifest.json/);
+  }, 180_000);
 
   it("names the option when an argument is wrong", () => {
     const missing = evaluate("--gauc-by", "no_such_column");

@@ -1,7 +1,10 @@
-/** npm run evaluate -- --model DIR --data F [--spec S] [--json] [--int8] [--importance] [--report] */
+/**
+ * npm run evaluate -- --model DIR --data F [--spec S] [--json] [--int8] [--importance] [--report]
+ * [--against OLD]
+ */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { formatEvaluation } from "../evaluate/format-evaluation.ts";
-import { evaluateModelDir, reportEvaluation } from "../workflows/evaluate-and-report.ts";
+import { formatComparison, formatEvaluation } from "../evaluate/format-evaluation.ts";
+import { compareModelDirs, evaluateModelDir, reportEvaluation } from "../workflows/evaluate-and-report.ts";
 import { nonNegativeInt, positiveInt, runCli } from "./run-cli.ts";
 
 const program = new Command("evaluate")
@@ -25,6 +28,10 @@ const program = new Command("evaluate")
   .option("--importance-top <n>", "features listed in the text table", positiveInt, 20)
   .option("--seed <n>", "seed of the importance shuffles", nonNegativeInt, 7)
   .option("--report", "rewrite DIR/report.html with these numbers (calibration, correlation, importance)")
+  .option(
+    "--against <dir>",
+    "also score this model directory on the same rows: each binary task's AUC difference with a 95% paired-bootstrap interval",
+  )
   .showHelpAfterError();
 
 interface EvaluateOptions {
@@ -43,6 +50,7 @@ interface EvaluateOptions {
   importanceTop: number;
   seed: number;
   report?: boolean;
+  against?: string;
 }
 
 await runCli(async () => {
@@ -52,7 +60,7 @@ await runCli(async () => {
     data: opts.data,
     ...(opts.spec !== undefined ? { spec: opts.spec } : {}),
   };
-  const report = await evaluateModelDir({
+  const evaluation = {
     ...command,
     int8: opts.int8 ?? false,
     options: {
@@ -63,8 +71,17 @@ await runCli(async () => {
         ? { importance: { seed: opts.seed, repeats: opts.importanceRepeats, maxRows: opts.importanceRows } }
         : {}),
     },
-  });
-  console.log(opts.json ? JSON.stringify(report, null, 2) : formatEvaluation(report, opts.importanceTop));
+  };
+  const { report, comparison } =
+    opts.against === undefined
+      ? { report: await evaluateModelDir(evaluation), comparison: undefined }
+      : await compareModelDirs({ ...evaluation, against: opts.against });
+  if (opts.json)
+    console.log(JSON.stringify(comparison ? { ...report, against: comparison } : report, null, 2));
+  else {
+    console.log(formatEvaluation(report, opts.importanceTop));
+    if (comparison) console.log(formatComparison(comparison));
+  }
   if (opts.report) {
     const path = await reportEvaluation(command, report);
     // stderr, so that --json output stays one JSON document

@@ -1,4 +1,5 @@
 /** The evaluation report as plain-text tables for the terminal. */
+import type { Comparison } from "./compare-models.ts";
 import type { EvaluationReport } from "./evaluate-model.ts";
 
 type Row = string[];
@@ -16,6 +17,30 @@ export function formatEvaluation(report: EvaluationReport, importanceTop = 20): 
   if (report.ranking) parts.push(rankingLine(report.ranking));
   if (report.importance) parts.push(...importanceLines(report.importance, importanceTop));
   return parts.join("\n");
+}
+
+/** `evaluate --against`: each binary task's AUC difference with its interval, one row a task. */
+export function formatComparison(c: Comparison): string {
+  const pct = `${Number((c.level * 100).toFixed(1))}%`;
+  const signed = (x: number) => (Number.isNaN(x) ? "-" : `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(4)}`);
+  const rows: Row[] = [
+    ["task", "auc", "against", "difference", `${pct} interval`, "not above", "rows"],
+    ...Object.entries(c.tasks).map(([task, t]) => [
+      task,
+      fmt(t.auc),
+      fmt(t.againstAuc),
+      signed(t.difference),
+      `[${signed(t.low)}, ${signed(t.high)}]`,
+      t.notAbove.toFixed(3),
+      String(t.rows),
+    ]),
+  ];
+  return [
+    `against ${c.against.id} ${c.against.version} (${c.against.file}): the same rows, paired bootstrap over them (${c.resamples} resamples); ` +
+      "an interval that holds 0 does not tell the two apart",
+    ...(Object.keys(c.tasks).length > 0 ? [table(rows)] : ["no binary task to compare"]),
+    ...c.skipped.map((s) => `${s.task}: not compared: ${s.why}`),
+  ].join("\n");
 }
 
 function taskRows(report: EvaluationReport): Row[] {

@@ -17,18 +17,19 @@ export interface ServedModel {
   file: string;
 }
 
-export async function openServedModel(dir: string, int8 = false): Promise<ServedModel> {
+/** `flag`: the option that named `dir`, for the error a user reads (default --model). */
+export async function openServedModel(dir: string, int8 = false, flag = "--model"): Promise<ServedModel> {
   const file = int8 ? "model.int8.onnx" : "model.onnx";
   let manifest: ModelManifest;
   try {
     manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as ModelManifest;
   } catch (error) {
-    throw new Error(`--model: ${dir} has no readable manifest.json (${(error as Error).message})`);
+    throw new Error(`${flag}: ${dir} has no readable manifest.json (${(error as Error).message})`);
   }
   if (!manifest.files?.[file])
-    throw new Error(`--model: ${dir} has no exported ${file}${int8 ? " (run export with --int8)" : ""}`);
+    throw new Error(`${flag}: ${dir} has no exported ${file}${int8 ? " (run export with --int8)" : ""}`);
   const bytes = await readFile(join(dir, file));
-  const session = await openVerifiedSession(bytes, manifest.files[file], `--model: ${join(dir, file)}`);
+  const session = await openVerifiedSession(bytes, manifest.files[file], `${flag}: ${join(dir, file)}`);
   return { manifest, encoder: compileEncoder(manifest.features), session, file };
 }
 

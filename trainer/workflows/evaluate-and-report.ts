@@ -3,7 +3,14 @@
  * the edge runs it), and, when asked, DIR/report.html rebuilt with those numbers.
  */
 import { loadTrainedModel } from "../artifact/trained-model.ts";
-import { type EvaluationOptions, type EvaluationReport, evaluateModel } from "../evaluate/evaluate-model.ts";
+import { loadDataset } from "../data/load-dataset.ts";
+import { type Comparison, compareScored } from "../evaluate/compare-models.ts";
+import {
+  type EvaluationOptions,
+  type EvaluationReport,
+  evaluateModel,
+  evaluateWithScores,
+} from "../evaluate/evaluate-model.ts";
 import { openServedModel, specForModel } from "../predict/served-model.ts";
 import { writeReport } from "../report/training-report.ts";
 
@@ -21,9 +28,35 @@ export interface EvaluateCommand {
 
 export async function evaluateModelDir(cmd: EvaluateCommand): Promise<EvaluationReport> {
   const model = await openServedModel(cmd.model, cmd.int8 ?? false);
+  return evaluateModel(model, cmd.data, await commandSpec(cmd), cmd.options);
+}
+
+/**
+ * `evaluate --against OLD`: the model evaluated as evaluateModelDir does, and OLD scored on the
+ * same rows (the file read once, by the evaluated model's spec), each binary task's AUC
+ * difference with its paired-bootstrap interval.
+ */
+export async function compareModelDirs(
+  cmd: EvaluateCommand & { against: string },
+): Promise<{ report: EvaluationReport; comparison: Comparison }> {
+  const int8 = cmd.int8 ?? false;
+  const [model, other] = await Promise.all([
+    openServedModel(cmd.model, int8),
+    openServedModel(cmd.against, int8, "--against"),
+  ]);
+  const spec = await commandSpec(cmd);
+  const data = await loadDataset(cmd.data, spec);
+  const mine = await evaluateWithScores(model, data, spec, cmd.options);
+  // Importance is the evaluated model's question; the other model is scored for the comparison.
+  const { importance: _, ...plain } = cmd.options ?? {};
+  const theirs = await evaluateWithScores(other, data, spec, plain);
+  return { report: mine.report, comparison: compareScored(mine, theirs) };
+}
+
+async function commandSpec(cmd: EvaluateCommand) {
   const spec = await specForModel(cmd.model, cmd.spec);
   if (!spec) throw new Error(`--spec: ${cmd.model} has no spec.json; name the dataset spec with --spec`);
-  return evaluateModel(model, cmd.data, spec, cmd.options);
+  return spec;
 }
 
 /**
