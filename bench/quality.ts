@@ -58,7 +58,7 @@ import type { DatasetSpec } from "../shared/spec.ts";
 import { auc } from "../trainer/core/metrics.ts";
 import { type Dataset, loadDataset } from "../trainer/data/load-dataset.ts";
 import { readSpecFile } from "../trainer/data/read-spec.ts";
-import { evaluateModel } from "../trainer/evaluate/evaluate-model.ts";
+import { evaluateModel, evaluateWithScores } from "../trainer/evaluate/evaluate-model.ts";
 import { exportModelDir } from "../trainer/export/export-model.ts";
 import { calibrationCurve, expectedCalibrationError } from "../trainer/metrics/calibration.ts";
 import { evaluateTask } from "../trainer/metrics/task-metrics.ts";
@@ -264,7 +264,7 @@ async function trainAndTest(
   const served = await openServedModel(out, true);
   const spec = await readSpecFile(files.spec);
   const test = simulated?.data ?? (await testData(suite, files));
-  const report = await evaluateModel(served, test, spec, { calibration: CALIBRATION });
+  const { report, scores } = await evaluateWithScores(served, test, spec, { calibration: CALIBRATION });
   const float32 = await evaluateModel(await openServedModel(out), test, spec, {
     calibration: CALIBRATION,
   });
@@ -279,7 +279,6 @@ async function trainAndTest(
   const mse = Object.fromEntries(
     Object.entries(pick(report, (m) => m.mse)).filter(([t]) => regression.has(t)),
   );
-  const scores = await scoreRows(served, test.rows);
   pairLabels(suite, test, spec);
   paired.addNetwork(suite, arch, scores);
   const truthEce = simulated && eceAgainstDrawn(simulated, scores);
