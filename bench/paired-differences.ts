@@ -113,5 +113,22 @@ export function printVersus(rows: readonly { suite: string; model: string; versu
           ].join(" "),
         );
     }
+    for (const m of models)
+      console.log(
+        verdict(
+          m,
+          paired.flatMap((r) => Object.values(r.versus![m] ?? {})),
+        ),
+      );
   }
+}
+
+/**
+ * One line per baseline: how many architecture · task cells stand at or above it, how many under
+ * it inside their interval (a tie the test file cannot split), and how many under it outside.
+ */
+export function verdict(model: string, cells: readonly AucDifference[]): string {
+  const above = cells.filter((d) => d.difference >= 0).length;
+  const outside = cells.filter((d) => d.high < 0).length;
+  return `against ${model}: ${above} of ${cells.length} at or above; ${cells.length - above - outside} under inside the interval; ${outside} under outside it`;
 }
