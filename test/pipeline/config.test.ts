@@ -1,5 +1,5 @@
 /** pipeline.json (trainer/pipeline/config.ts): defaults resolved once, and errors that name the field. */
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -31,6 +31,25 @@ function errorOf(json: unknown): string {
 }
 
 describe("pipeline config", () => {
+  it("reads the configs docs/pipeline.md shows", async () => {
+    const doc = await readFile("docs/pipeline.md", "utf8");
+    // A block is a whole config, a gate rule, or top-level fields ("registry": {...}).
+    const blocks = [...doc.matchAll(/```json\n([\s\S]*?)```/g)].map(
+      (m) => JSON.parse(m[1]!.trim().startsWith('"') ? `{${m[1]}}` : m[1]!) as Record<string, unknown>,
+    );
+    const [example, ...parts] = blocks as [Record<string, unknown>, ...Record<string, unknown>[]];
+    const c = parseConfig(example, "/cfg/pipeline.json");
+    expect(c.gate.changes.some((r) => r.confidence === 0.95)).toBe(true);
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    for (const part of parts) {
+      const config =
+        "metric" in part
+          ? { ...example, gate: { ...(example.gate as object), changes: [part] } }
+          : { ...example, ...part };
+      expect(() => parseConfig(config, "/cfg/pipeline.json"), JSON.stringify(part)).not.toThrow();
+    }
+  });
+
   it("fills every default once, with paths relative to the config's folder", () => {
     const c = parseConfig(minimal(), "/cfg/pipeline.json");
     expect(c.file).toBe("/cfg/pipeline.json");
