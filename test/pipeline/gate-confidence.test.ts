@@ -119,6 +119,8 @@ describe("gate: change rules with a confidence bound", () => {
     const ratio = judge([rule({ maxDrop: undefined, maxRatioDrop: 0.5 })], labels, a, b);
     const plain = judge([rule()], labels, a, b);
     expect(ratio.results[0]!.value!).toBeCloseTo(plain.results[0]!.value! / labelledAuc(labels, b), 12);
+    const both = judge([rule({ maxRatioDrop: 0.5 })], labels, a, b).results.map((r) => r.value!);
+    expect(both).toEqual([plain.results[0]!.value!, ratio.results[0]!.value!]);
     expect(ratio.results[0]!.detail).toMatch(/relative drop -?\d+(\.\d+)?%, upper bound \d+(\.\d+)?% <= 50%/);
 
     const newest = world(300, 10);

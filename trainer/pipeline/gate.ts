@@ -175,6 +175,12 @@ function changeResults(rule: ChangeRule, input: GateInput): GateResult[] {
     ...(rule.maxDrop !== undefined ? [{ kind: "difference" as const, max: rule.maxDrop }] : []),
     ...(rule.maxRatioDrop !== undefined ? [{ kind: "ratio" as const, max: rule.maxRatioDrop }] : []),
   ];
+  // Both bounds of one rule read the same resamples: bootstrap once (seconds on a large holdout).
+  let bound: ReturnType<typeof dropBound> | undefined;
+  const boundOnce = (confidence: number) => {
+    bound ??= dropBound(rule, confidence, input);
+    return bound;
+  };
   return bounds.map(({ kind, max }): GateResult => {
     const confidence = rule.confidence === undefined ? "" : ` at ${num(rule.confidence * 100)}% confidence`;
     const name = `change ${subject(rule)} vs champion (${better}): ${kind === "ratio" ? "relative drop" : "drop"} <= ${num(max)}${confidence}`;
@@ -220,10 +226,10 @@ function changeResults(rule: ChangeRule, input: GateInput): GateResult[] {
         detail: `${measured}: ${what} ${shown(value)} ${passed ? "<=" : ">"} ${shown(max)}`,
       };
     }
-    const bound = dropBound(rule, rule.confidence, input);
-    if (typeof bound === "string")
-      return { rule: name, passed: false, threshold: max, detail: `${measured}: ${bound}` };
-    const value = scale(bound.upper);
+    const upper = boundOnce(rule.confidence);
+    if (typeof upper === "string")
+      return { rule: name, passed: false, threshold: max, detail: `${measured}: ${upper}` };
+    const value = scale(upper.upper);
     const passed = value <= max;
     // A point drop within the bound but an upper bound past it: the rows cannot tell.
     const thin =
@@ -235,7 +241,7 @@ function changeResults(rule: ChangeRule, input: GateInput): GateResult[] {
       passed,
       value,
       threshold: max,
-      detail: `${measured}: ${what} ${shown(scale(drop))}, upper bound ${shown(value)} ${passed ? "<=" : ">"} ${shown(max)} (${num(rule.confidence * 100)}%, paired bootstrap over ${bound.rows} rows)${thin}`,
+      detail: `${measured}: ${what} ${shown(scale(drop))}, upper bound ${shown(value)} ${passed ? "<=" : ">"} ${shown(max)} (${num(rule.confidence * 100)}%, paired bootstrap over ${upper.rows} rows)${thin}`,
     };
   });
 }
