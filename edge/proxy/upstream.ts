@@ -7,16 +7,35 @@
  * more before anything is sent.
  */
 
-/** Request headers the origin never sees: hop-by-hop ones, which describe this connection only. */
+/**
+ * Request headers the origin never sees: hop-by-hop ones, which describe this connection only
+ * (and so does every header the visitor's Connection header names, RFC 9110 §7.6.1).
+ */
 const HOP_BY_HOP = [
   "connection",
   "keep-alive",
+  "proxy-connection",
   "proxy-authenticate",
   "proxy-authorization",
   "te",
   "trailer",
   "transfer-encoding",
   "upgrade",
+];
+
+/**
+ * Headers a proxy writes to tell the origin what the visitor asked for (its host, scheme, port,
+ * path prefix). Nothing sits in front of the worker that could have written them, so a visitor's
+ * are forged: an origin trusting its proxy would build links, redirects and cached pages for the
+ * visitor's chosen host. X-Forwarded-For is left to Cloudflare, which appends the client's address.
+ */
+const FORWARDING = [
+  "forwarded",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+  "x-forwarded-port",
+  "x-forwarded-prefix",
+  "x-forwarded-server",
 ];
 
 export class UpstreamError extends Error {
@@ -34,14 +53,19 @@ export function upstreamUrl(origin: URL, path: string, search: string): URL {
 }
 
 /**
- * The visitor's request, addressed to `url`: same method, headers and body, minus hop-by-hop
- * headers and any header carrying one of the worker's own API keys (`secrets`), which belong to
- * the worker and must never reach a third party. Redirects come back to the visitor instead of
+ * The visitor's request, addressed to `url`: same method, headers and body, minus hop-by-hop and
+ * forwarding headers and any header carrying one of the worker's own API keys (`secrets`), which
+ * belong to the worker and must never reach a third party. Redirects come back to the visitor instead of
  * being followed, so a redirect cannot carry the visitor's cookies to another host.
  */
 export function upstreamRequest(request: Request, url: URL, secrets: readonly string[]): Request {
   const headers = new Headers(request.headers);
-  for (const name of HOP_BY_HOP) headers.delete(name);
+  for (const name of (headers.get("connection") ?? "").split(",")) {
+    const token = name.trim();
+    // A token that is no header name (a visitor's typo) would make delete() throw.
+    if (/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(token)) headers.delete(token);
+  }
+  for (const name of [...HOP_BY_HOP, ...FORWARDING]) headers.delete(name);
   const leaking: string[] = [];
   headers.forEach((value, name) => {
     if (secrets.some((secret) => value.includes(secret))) leaking.push(name);

@@ -86,6 +86,13 @@ export function rerankRequestSchema(heads: readonly string[]) {
 }
 
 /**
+ * A body with more JSON values than this is checked up to its first issue only. Every wrong
+ * value is an issue of its own, so listing them all would let 4 MiB of `1,1,1,...` cost seconds
+ * of CPU, hundreds of MB of issue objects and a 250 MB answer; a body this small lists every issue.
+ */
+export const FULL_REPORT_MAX_VALUES = 1000;
+
+/**
  * Validates a request body: the candidates array with candidate-check.ts when it can vouch for
  * it, the rest (and every body it cannot vouch for) with valibot, so errors are valibot's.
  */
@@ -101,8 +108,29 @@ export function rerankRequestParser(
       // The candidates passed through unchanged, and they are what `Candidate` accepts.
       if (parsed.success) return parsed as v.SafeParseResult<typeof full>;
     }
-    return v.safeParse(full, body);
+    const everyIssue = valuesAtMost(body, FULL_REPORT_MAX_VALUES);
+    return v.safeParse(full, body, { abortEarly: !everyIssue });
   };
+}
+
+/** Whether `root` holds at most `limit` JSON values (itself included), counted without recursion. */
+function valuesAtMost(root: unknown, limit: number): boolean {
+  const stack: unknown[] = [root];
+  let count = 0;
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (++count + stack.length > limit) return false;
+    if (typeof node !== "object" || node === null) continue;
+    if (Array.isArray(node)) {
+      if (count + stack.length + node.length > limit) return false;
+      for (const child of node) stack.push(child);
+    } else
+      for (const key in node) {
+        if (count + stack.length >= limit) return false;
+        stack.push((node as Record<string, unknown>)[key]);
+      }
+  }
+  return true;
 }
 
 function requestSchema<C extends v.GenericSchema>(heads: readonly string[], candidate: C) {

@@ -17,6 +17,7 @@ import { ServerTiming } from "../http/server-timing.ts";
 import { describeError } from "../log.ts";
 import type { ModelCatalog } from "../model/catalog.ts";
 import { matchRoute, type ProxyConfig, type ProxyRouteConfig, proxyConfig } from "../proxy/config.ts";
+import { parseExactJson } from "../proxy/exact-json.ts";
 import { findList } from "../proxy/list.ts";
 import { upstreamRequest, upstreamUrl, visitorLocation } from "../proxy/upstream.ts";
 import { varyOn, visitorFeatures, visitorId } from "../proxy/visitor.ts";
@@ -45,6 +46,18 @@ export function proxyRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
         kind: "origin-unreachable",
         title: "Origin unreachable",
         detail: `the origin ${config.origin} did not answer`,
+      });
+    }
+    // fetch passes on any status an origin sends (999, 600), but a Response can only be built
+    // with 200-599: answer for the origin rather than fail with a 500.
+    if (answer.status < 200 || answer.status > 599) {
+      c.get("log").error = `the origin answered with status ${answer.status}`;
+      await answer.body?.cancel().catch(() => undefined);
+      return problemResponse({
+        status: 502,
+        kind: "origin-bad-status",
+        title: "Origin answered with an invalid status",
+        detail: `the origin ${config.origin} answered with status ${answer.status}, outside 200-599`,
       });
     }
     const route = matchRoute(config, visitor.pathname);
@@ -95,10 +108,11 @@ async function rerankOrigin(
   }
   let body: unknown;
   try {
-    body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    body = parseExactJson(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch {
     return passThrough(bytes);
   }
+  if (body === undefined) return passThrough(bytes);
   const list = findList(body, route);
   if (!list || list.candidates.length === 0) return passThrough(bytes);
   if (list.candidates.length > MAX_CANDIDATES) {
@@ -149,9 +163,9 @@ async function rerankOrigin(
 
 /**
  * A body made for one visitor must not sit in a shared cache (many CDNs ignore Vary): private
- * unless the origin said no-store, shared-cache directives dropped, and the origin's ETag (which
- * names the origin's body, not this order) removed so no cache revalidates one visitor's list
- * for another.
+ * unless the origin said no-store, shared-cache directives and CDN-only caching headers
+ * (CDN-Cache-Control and the like) dropped, and the origin's ETag (which names the origin's
+ * body, not this order) removed so no cache revalidates one visitor's list for another.
  */
 function privateCaching(headers: Headers): void {
   const kept = (headers.get("cache-control") ?? "")
@@ -161,4 +175,7 @@ function privateCaching(headers: Headers): void {
   if (!kept.some((d) => /^(private|no-store)$/i.test(d))) kept.unshift("private");
   headers.set("cache-control", kept.join(", "));
   headers.delete("etag");
+  // Caching rules meant for CDNs only, which a CDN obeys over Cache-Control (RFC 9213).
+  for (const name of ["cdn-cache-control", "cloudflare-cdn-cache-control", "surrogate-control"])
+    headers.delete(name);
 }

@@ -140,6 +140,63 @@ describe("proxy upstream", () => {
     expect(fetched[1]!.headers.get("authorization")).toBe("Bearer origin-token");
   });
 
+  it("property: connection-level and forwarding headers the visitor sets never reach the origin", async () => {
+    // A header name the Connection header lists is hop-by-hop too (RFC 9110 §7.6.1); the
+    // forwarding headers describe the visitor to an origin that trusts its proxy, so a visitor
+    // must not write them (X-Forwarded-Host: evil.test would have the origin build its links,
+    // redirects and cached pages for another host).
+    const named = fc.constantFrom("x-private", "x-session-hint", "cookie", "x-visitor", "accept");
+    const forwarding = [
+      "forwarded",
+      "x-forwarded-host",
+      "x-forwarded-proto",
+      "x-forwarded-port",
+      "x-forwarded-prefix",
+      "x-forwarded-server",
+    ];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(named, { minLength: 1, maxLength: 3 }),
+        fc.subarray(forwarding, { minLength: 1 }),
+        fc.constantFrom("/page", "/api/feed"),
+        async (listed, spoofed, path) => {
+          fetched = [];
+          const headers = new Headers({
+            connection: `keep-alive, , @not-a-name, ${listed.map((n) => n.toUpperCase()).join(" ,")}`,
+            "proxy-connection": "keep-alive",
+            "x-kept": "1",
+          });
+          for (const name of listed) headers.set(name, "v");
+          for (const name of spoofed)
+            headers.set(name, name === "forwarded" ? "host=evil.test" : "evil.test");
+          await visit(`https://shop.test${path}`, { headers });
+          const sent = fetched[0]!.headers;
+          for (const name of [...listed, ...spoofed, "connection", "proxy-connection"])
+            expect(sent.get(name), name).toBeNull();
+          expect(sent.get("x-kept")).toBe("1");
+        },
+      ),
+      { numRuns: 60, seed: 5 },
+    );
+  });
+
+  it("an origin status outside 200-599 (999, 600: workerd's fetch returns them) -> 502 problem, not a 500", async () => {
+    for (const status of [999, 600]) {
+      originAnswers(
+        () =>
+          new Proxy(new Response("blocked", { status: 403 }), {
+            get: (target, key) => (key === "status" ? status : Reflect.get(target, key)),
+          }),
+      );
+      for (const path of ["/page", "/api/feed"]) {
+        const res = await visit(`https://shop.test${path}`);
+        expect(res.status).toBe(502);
+        expect(res.headers.get("content-type")).toBe("application/problem+json");
+        expect(((await res.json()) as { type: string }).type).toBe("urn:mtrank:problem:origin-bad-status");
+      }
+    }
+  });
+
   it("redirects come back to the visitor (not followed); the origin's own host is rewritten", async () => {
     originAnswers((r) =>
       new URL(r.url).pathname === "/login"
@@ -180,6 +237,23 @@ describe("per-visitor caching", () => {
     expect(res.headers.get("cache-control")).toBe("no-store");
   });
 
+  it("CDN-targeted caching headers are dropped too: a CDN obeys them over Cache-Control: private", async () => {
+    const cdn = {
+      "cdn-cache-control": "max-age=600",
+      "cloudflare-cdn-cache-control": "max-age=600",
+      "surrogate-control": "max-age=600",
+    };
+    originAnswers(jsonAnswer(feedOf(8), cdn));
+    const res = await visit("https://shop.test/api/feed", { headers: { "x-visitor": "u-1" } });
+    expect(res.headers.get("x-model-version")).toBe(manifest.version);
+    expect(res.headers.get("cache-control")).toBe("private");
+    for (const name of Object.keys(cdn)) expect(res.headers.get(name), name).toBeNull();
+    const broken = createApp({ manifest, model: new Uint8Array([1, 2, 3]).buffer });
+    const fallback = await broken.fetch(new Request("https://shop.test/api/feed"), { MTRANK_PROXY: config });
+    expect(fallback.headers.get("x-mtrank-fallback")).toBe("1");
+    for (const name of Object.keys(cdn)) expect(fallback.headers.get(name), name).toBeNull();
+  });
+
   it("the fallback answer (model failing) is private too", async () => {
     const broken = createApp({ manifest, model: new Uint8Array([1, 2, 3]).buffer });
     const res = await broken.fetch(new Request("https://shop.test/api/feed"), { MTRANK_PROXY: config });
@@ -197,6 +271,36 @@ describe("origin lists obey the API's limits", () => {
     expect(await res.json()).toEqual(long);
     const line = logSpy.mock.calls.map((c) => JSON.parse(String(c[0])) as Record<string, unknown>).at(-1);
     expect(line).toMatchObject({ event: "request", fallback: "origin_list_too_long" });
+  });
+
+  it("property: numbers JavaScript cannot hold exactly (64-bit ids) reach the visitor as the origin wrote them", async () => {
+    const literal = fc
+      .tuple(
+        fc.integer({ min: 1, max: 9 }),
+        fc.array(fc.integer({ min: 0, max: 9 }), { maxLength: 24, size: "max" }),
+      )
+      .map(([first, rest]) => `${first}${rest.join("")}`);
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(literal, { minLength: 2, maxLength: 6 }), async (ids) => {
+        const items = ids.map((id, i) => `{"sku":${id},"attrs":{"item_price":${i}.5}}`);
+        const text = `{"items":[${items.join(",")}],"total":${ids.at(-1)}}`;
+        const distinct = new Set(ids.map((id) => String(Number(id)))).size === ids.length;
+        originAnswers(() => new Response(text, { headers: { "content-type": "application/json" } }));
+        const res = await visit("https://shop.test/api/feed", { headers: { "x-visitor": "u-1" } });
+        const back = await res.text();
+        for (const id of ids) expect(back).toContain(`"sku":${id}`);
+        expect(back).toContain(`"total":${ids.at(-1)}`);
+        // Exact ids are still reranked; a lossy one leaves the list as the origin sent it.
+        const exact = distinct && ids.every((id) => String(Number(id)) === id);
+        expect(res.headers.get("x-model-version") !== null).toBe(exact);
+        if (!exact) expect(back).toBe(text);
+      }),
+      { numRuns: 200, seed: 64 },
+    );
+    // 1e400 parses to Infinity, which JSON.stringify would write as null.
+    const huge = `{"items":[{"sku":"a","attrs":{"item_price":1e400}},{"sku":"b"}]}`;
+    originAnswers(() => new Response(huge, { headers: { "content-type": "application/json" } }));
+    expect(await (await visit("https://shop.test/api/feed")).text()).toBe(huge);
   });
 
   it("a streamed body over the byte limit is not buffered whole: it passes through byte for byte", async () => {

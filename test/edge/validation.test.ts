@@ -1,4 +1,5 @@
 /** Bad input to POST /v1/rerank: 4xx application/problem+json naming the field, never a 5xx. */
+import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import { MAX_CANDIDATES } from "../../edge/rerank/schema.ts";
@@ -191,5 +192,63 @@ describe("POST /v1/rerank rejects bad input", () => {
     const stream = new Blob([big]).stream();
     const res = await worker(new Request("http://mtrank.test/v1/rerank", { method: "POST", body: stream }));
     await problem(res, 413);
+  });
+});
+
+describe("a body full of mistakes gets a bounded answer", () => {
+  const app = createApp({ manifest, model: modelBytes });
+  const post = (body: string) =>
+    app.fetch(new Request("http://mtrank.test/v1/rerank", { method: "POST", body }), {});
+  /** Far above what any 400 for a hand-written mistake needs; far below the isolate's 128 MB. */
+  const MAX_PROBLEM_BYTES = 256 * 1024;
+  const many = (n: number, item: string) => Array(n).fill(item).join(",");
+  const keys = (n: number, value: string) =>
+    Array.from({ length: n }, (_, i) => `"k${i}":${value}`).join(",");
+  /** Places in a body where every value can be wrong on its own, each one a separate issue. */
+  const places: Record<string, (n: number) => string> = {
+    candidates: (n) => `{"candidates":[${many(n, "1")}]}`,
+    "candidate features": (n) => `{"candidates":[{"id":"a","features":{${keys(n, "{}")}}}]}`,
+    "a list feature": (n) => `{"candidates":[{"id":"a","features":{"x":[${many(n, "{}")}]}}]}`,
+    "user features": (n) => `{"candidates":[],"user":{"features":{${keys(n, "{}")}}}}`,
+    filters: (n) => `{"candidates":[],"filters":[${many(n, "1")}]}`,
+    "a filter's list": (n) =>
+      `{"candidates":[],"filters":[{"field":"x","op":"in","value":[${many(n, "{}")}]}]}`,
+    pinned: (n) => `{"candidates":[],"pinned":[${many(n, "1")}]}`,
+    weights: (n) => `{"candidates":[],"weights":{${keys(n, "-1")}}}`,
+    "unknown fields": (n) => `{"candidates":[],${keys(n, "1")}}`,
+  };
+
+  it("property: wherever the mistakes are and however many, the 400 stays small", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...Object.keys(places)),
+        fc.integer({ min: 1, max: 40_000 }),
+        async (place, n) => {
+          const res = await post(places[place]!(n));
+          const text = await res.text();
+          expect(res.status).toBe(400);
+          expect(text.length).toBeLessThan(MAX_PROBLEM_BYTES);
+          const body = JSON.parse(text) as ProblemBody;
+          expect(body.errors?.length).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 40, seed: 7 },
+    );
+  });
+
+  it("4 MiB of wrong values -> a small 400 naming the first one, not millions of issues", async () => {
+    const n = Math.floor((MAX_BODY_BYTES - 20) / 2);
+    const body = places.candidates!(n);
+    expect(body.length).toBeLessThanOrEqual(MAX_BODY_BYTES);
+    const res = await post(body);
+    const text = await res.text();
+    expect(res.status).toBe(400);
+    expect(text.length).toBeLessThan(MAX_PROBLEM_BYTES);
+    expect((JSON.parse(text) as ProblemBody).errors?.[0]?.field).toMatch(/^candidates/);
+  });
+
+  it("a small body still gets every issue it has", async () => {
+    const p = await problem(await post(places.candidates!(3)), 400);
+    expect(p.errors?.map((e) => e.field)).toEqual(["candidates.0", "candidates.1", "candidates.2"]);
   });
 });
