@@ -144,8 +144,28 @@ function passThroughConfig(raw: unknown): ProxyConfig | undefined {
   return { origin, routes: [], user: { header: "x-user-id" }, features: {} };
 }
 
+/**
+ * The route a path is on, compared in normal form (unreservedForm): the origin reads `/%61pi/feed`
+ * as `/api/feed`, so the worker must too, or a visitor could step around a route's reranking and
+ * its private caching by spelling the path differently.
+ */
 export function matchRoute(config: ProxyConfig, path: string): ProxyRouteConfig | undefined {
-  return config.routes.find((r) =>
-    r.path.endsWith("*") ? path.startsWith(r.path.slice(0, -1)) : path === r.path,
-  );
+  const normal = unreservedForm(path);
+  return config.routes.find((r) => {
+    const route = unreservedForm(r.path);
+    return route.endsWith("*") ? normal.startsWith(route.slice(0, -1)) : normal === route;
+  });
+}
+
+/**
+ * A path with its percent-encoded unreserved characters (letters, digits, `-._~`) decoded and the
+ * other escapes' hex digits upper-cased: RFC 3986 §6.2.2's equivalent spelling of the same path.
+ * Reserved escapes (`%2F`) stay encoded: decoding them would change which segments there are.
+ */
+export function unreservedForm(path: string): string {
+  if (!path.includes("%")) return path;
+  return path.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => {
+    const char = String.fromCharCode(Number.parseInt(hex, 16));
+    return /[A-Za-z0-9\-._~]/.test(char) ? char : `%${hex.toUpperCase()}`;
+  });
 }

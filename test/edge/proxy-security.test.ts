@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
+import { unreservedForm } from "../../edge/proxy/config.ts";
 import { upstreamUrl } from "../../edge/proxy/upstream.ts";
 import { MAX_CANDIDATES } from "../../edge/rerank/schema.ts";
 import { MAX_BODY_BYTES } from "../../edge/routes/rerank.ts";
@@ -229,6 +230,40 @@ describe("per-visitor caching", () => {
     expect(res.headers.get("cache-control")).toBe("private");
     expect(res.headers.get("vary")).toBe("x-visitor");
     expect(res.headers.get("etag")).toBeNull();
+  });
+
+  it("property: a route spelled with percent-escapes is still the route: reranked and private", async () => {
+    // Any letter of the route's path written as %XX (either case of hex), as the origin reads it.
+    const spelled = fc
+      .array(fc.tuple(fc.boolean(), fc.boolean()), {
+        minLength: "/api/feed".length,
+        maxLength: "/api/feed".length,
+      })
+      .map((choices) =>
+        [..."/api/feed"]
+          .map((ch, i) => {
+            const [encoded, lower] = choices[i]!;
+            if (!encoded || ch === "/") return ch;
+            const hex = ch.charCodeAt(0).toString(16).padStart(2, "0");
+            return `%${lower ? hex.toLowerCase() : hex.toUpperCase()}`;
+          })
+          .join(""),
+      );
+    await fc.assert(
+      fc.asyncProperty(spelled, async (path) => {
+        originAnswers(jsonAnswer(feedOf(8)));
+        const res = await visit(`https://shop.test${path}`, { headers: { "x-visitor": "u-1" } });
+        expect(res.headers.get("x-model-version"), path).toBe(manifest.version);
+        expect(res.headers.get("cache-control")).toBe("private");
+        expect(res.headers.get("vary")).toBe("x-visitor");
+      }),
+      { numRuns: 60, seed: 3 },
+    );
+    // Reserved escapes keep their meaning: %2F is not a segment break, so no route.
+    originAnswers(jsonAnswer(feedOf(8)));
+    const slash = await visit("https://shop.test/api%2Ffeed", { headers: { "x-visitor": "u-1" } });
+    expect(slash.headers.get("x-model-version")).toBeNull();
+    expect(unreservedForm("/a%2fb%7e%41")).toBe("/a%2Fb~A");
   });
 
   it("the origin's no-store is kept; shared-cache directives are dropped", async () => {
