@@ -24,6 +24,8 @@ export function numberOf(value: unknown, rules: ValueRules): number | null {
   const text = rules.trim ? value.trim() : value;
   if (rules.missing.has(text)) return null;
   const n = Number(text);
+  // Number("") and Number(" ") are 0: a blank the spec does not call missing is no number either.
+  if (n === 0 && text.trim() === "") return Number.NaN;
   return Number.isFinite(n) ? n : Number.NaN;
 }
 

@@ -21,6 +21,8 @@ export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
       ? [{ name: f.name, dim: f.dim, separator: f.separator ?? defaultSeparator("vector") }]
       : [],
   );
+  const categorical = spec.features.filter((f) => f.type === "categorical").map((f) => f.name);
+  const bags = spec.features.filter((f) => f.type === "multi_categorical").map((f) => f.name);
   let checkedColumns = false;
   return {
     check({ record, line, problem }) {
@@ -36,6 +38,26 @@ export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
           );
         }
       }
+      // A JSON object or array where one category belongs would otherwise read as missing.
+      for (const name of categorical) {
+        const value = record[name];
+        if (!isCategory(value))
+          throw new DataError(`${file}:${line}: column "${name}": ${JSON.stringify(value)} ${NOT_CATEGORY}`);
+      }
+      for (const name of bags) {
+        const value = record[name];
+        if (Array.isArray(value)) {
+          value.forEach((part, i) => {
+            if (!isCategory(part))
+              throw new DataError(
+                `${file}:${line}: column "${name}": element ${i}: ${JSON.stringify(part)} ${NOT_CATEGORY}`,
+              );
+          });
+        } else if (!isCategory(value))
+          throw new DataError(
+            `${file}:${line}: column "${name}": ${JSON.stringify(value)} ${NOT_CATEGORY} or an array of them`,
+          );
+      }
       for (const v of vectors) {
         try {
           vectorOf(record[v.name], v.dim, v.separator, rules);
@@ -48,6 +70,13 @@ export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
       return labels.map((y, t) => (Number.isNaN(y) ? missingLabel(spec, labels, t, file, line) : y));
     },
   };
+}
+
+const NOT_CATEGORY = "is not a category (a string, number or boolean)";
+
+/** A value that reads as one category or as missing: not a JSON object or array. */
+function isCategory(value: unknown): boolean {
+  return value === null || typeof value !== "object";
 }
 
 /**
@@ -107,8 +136,9 @@ const BINARY_WORDS: Readonly<Record<string, number>> = {
  * other value is null: reading it as 0 would train on a silently wrong label.
  */
 export function binaryLabel(text: string): 0 | 1 | null {
-  const word = BINARY_WORDS[text.toLowerCase()];
-  if (word !== undefined) return word === 1 ? 1 : 0;
+  // Own words only: "constructor" or "__proto__" would find Object.prototype's and read as 0.
+  const lower = text.toLowerCase();
+  if (Object.hasOwn(BINARY_WORDS, lower)) return BINARY_WORDS[lower] === 1 ? 1 : 0;
   if (text.trim() === "") return null;
   const x = Number(text);
   return x === 1 ? 1 : x === 0 || x === -1 ? 0 : null;
@@ -117,15 +147,13 @@ export function binaryLabel(text: string): 0 | 1 | null {
 /** A task's label from its column: 0/1, the (transformed) number, or NaN when the value is missing. */
 function labelOf(task: TaskSpec, value: unknown, rules: ValueRules, file: string, line: number): number {
   if (task.type === "binary") {
+    // An array or object has no label to read: String([1]) would make one up.
+    if (value !== null && typeof value === "object") throw notBinary(task, value, file, line);
     const text = typeof value === "string" ? (rules.trim ? value.trim() : value) : String(value);
     if (value === undefined || value === null || rules.missing.has(text)) return Number.NaN;
     if (task.positive) return task.positive.includes(text) ? 1 : 0;
     const y = binaryLabel(text);
-    if (y === null)
-      throw new DataError(
-        `${file}:${line}: column "${task.column}": ${JSON.stringify(value)} is not a binary label ` +
-          `(1/0, true/false, yes/no); list the positive values in tasks.${task.name}.positive`,
-      );
+    if (y === null) throw notBinary(task, value, file, line);
     return y;
   }
   const x = numberOf(value, rules);
@@ -139,4 +167,11 @@ function labelOf(task: TaskSpec, value: unknown, rules: ValueRules, file: string
     return Math.log1p(x);
   }
   return x;
+}
+
+function notBinary(task: TaskSpec, value: unknown, file: string, line: number): DataError {
+  return new DataError(
+    `${file}:${line}: column "${task.column}": ${JSON.stringify(value)} is not a binary label ` +
+      `(1/0, true/false, yes/no); list the positive values in tasks.${task.name}.positive`,
+  );
 }

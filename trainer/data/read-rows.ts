@@ -30,18 +30,23 @@ export class DataError extends Error {
  */
 function open(file: string, then?: Duplex): Readable {
   const stages: (Readable | Duplex)[] = [createReadStream(file)];
-  if (file.endsWith(".gz")) stages.push(createGunzip());
+  // In any case: DAY.CSV.GZ read as text would be a header of binary garbage.
+  if (file.toLowerCase().endsWith(".gz")) stages.push(createGunzip());
   if (then) stages.push(then);
   if (stages.length === 1) return stages[0]!;
   // Errors reach the caller through the last stage, destroyed with them.
   return pipeline(stages as [Readable, ...Duplex[]], () => {}) as unknown as Readable;
 }
 
-/** What reading needs of a spec: the file layout, not the features or tasks. */
-export type ReadOptions = Pick<DatasetSpec, "format" | "delimiter" | "header" | "columns">;
+/**
+ * What reading needs of a spec: the file layout, and (when given) the features, tasks, group and
+ * truth columns, so that a CSV header naming one of those twice is an error, not a guess.
+ */
+export type ReadOptions = Pick<DatasetSpec, "format" | "delimiter" | "header" | "columns"> &
+  Partial<Pick<DatasetSpec, "features" | "tasks" | "group" | "truth">>;
 
 export async function* readRecords(file: string, spec: ReadOptions): AsyncGenerator<SourceRecord> {
-  if (spec.format === "jsonl") yield* readJsonl(file);
+  if (spec.format === "jsonl") yield* readJsonl(file, readsPrototypeName(spec));
   else yield* readCsv(file, spec);
 }
 
@@ -79,7 +84,7 @@ async function* readCsv(file: string, spec: ReadOptions): AsyncGenerator<SourceR
     throw new DataError(`${file}: ${JSON.stringify(delimiter)} cannot be the CSV delimiter`);
   if (!spec.header && !spec.columns)
     throw new DataError(`${file}: without a header row the spec must name the columns ("columns")`);
-  const csv = csvRecords(file, delimiter, spec.header ? undefined : spec.columns);
+  const csv = csvRecords(file, delimiter, spec.header ? undefined : spec.columns, readColumns(spec));
   const source = open(file);
   // Strings of whole characters: the decoder holds back the bytes of a character that a read
   // splits, which the parser (working on strings) could not put together again.
@@ -110,7 +115,16 @@ interface Batch {
 }
 
 /** The records of CSV text given in pieces: `add` for each piece, `end` after the last. */
-function csvRecords(file: string, delimiter: string, names: string[] | undefined) {
+function csvRecords(
+  file: string,
+  delimiter: string,
+  names: string[] | undefined,
+  reads: ReadonlySet<string>,
+) {
+  if (names) {
+    const twice = repeated(names, reads);
+    if (twice !== undefined) throw new DataError(`${file}: columns: names column "${twice}" twice`);
+  }
   let columns = names;
   let make: ((row: string[]) => RawRecord) | undefined;
   let parser: Papa.Parser | undefined;
@@ -165,6 +179,12 @@ function csvRecords(file: string, delimiter: string, names: string[] | undefined
       if (row.length === 1 && row[0] === "") continue; // an empty line
       if (!columns) {
         columns = row;
+        const twice = repeated(columns, reads);
+        if (twice !== undefined)
+          return {
+            records,
+            error: new DataError(`${file}: line ${start}: the header names column "${twice}" twice`),
+          };
         continue;
       }
       make ??= recordMaker(columns);
@@ -202,6 +222,27 @@ function csvRecords(file: string, delimiter: string, names: string[] | undefined
       return take(true);
     },
   };
+}
+
+/** The columns a spec reads: a CSV header giving one of them twice leaves which field ambiguous. */
+function readColumns(spec: ReadOptions): Set<string> {
+  return new Set([
+    ...(spec.features ?? []).map((f) => f.name),
+    ...(spec.tasks ?? []).map((t) => t.column),
+    ...(spec.group === undefined ? [] : [spec.group]),
+    ...Object.values(spec.truth ?? {}),
+  ]);
+}
+
+/** The first of `reads` that `columns` names more than once (other repeated names do no harm). */
+function repeated(columns: readonly string[], reads: ReadonlySet<string>): string | undefined {
+  const seen = new Set<string>();
+  for (const name of columns) {
+    if (!reads.has(name)) continue;
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
 }
 
 /** Line breaks inside a row's fields (quoted ones), so the next row's line number stays right. */
@@ -245,14 +286,16 @@ function quoteProblem(error: Papa.ParseError): string {
   return error.message;
 }
 
-async function* readJsonl(file: string): AsyncGenerator<SourceRecord> {
+/** JSON lines as records; `own`: with no prototype (ownKeys), when the spec needs it. */
+async function* readJsonl(file: string, own: boolean): AsyncGenerator<SourceRecord> {
   const lines = createInterface({ input: open(file), crlfDelay: Number.POSITIVE_INFINITY });
   let line = 0;
   try {
     for await (const text of lines) {
       line++;
       if (text.trim() === "") continue;
-      yield { record: jsonRecord(line === 1 ? text.replace(/^\uFEFF/, "") : text, file, line), line };
+      const record = jsonRecord(line === 1 ? text.replace(/^\uFEFF/, "") : text, file, line);
+      yield { record: own ? ownKeys(record) : record, line };
     }
   } catch (error) {
     if (error instanceof DataError) throw error;
@@ -270,4 +313,20 @@ function jsonRecord(text: string, file: string, line: number): RawRecord {
   if (value === null || typeof value !== "object" || Array.isArray(value))
     throw new DataError(`${file}:${line}: expected a JSON object per line`);
   return value as RawRecord;
+}
+
+/**
+ * A parsed JSON line with no prototype, so that it holds its own keys only: a key the line leaves
+ * out reads as missing (undefined), also one named "constructor", "toString" or "__proto__",
+ * which would otherwise read Object.prototype's. Needed only where readsPrototypeName is true:
+ * it slows the reads of every record a little.
+ */
+export function ownKeys(record: RawRecord): RawRecord {
+  return Object.setPrototypeOf(record, null) as RawRecord;
+}
+
+/** Whether the spec reads a column named like a property of Object.prototype. */
+export function readsPrototypeName(spec: ReadOptions): boolean {
+  for (const name of readColumns(spec)) if (name in Object.prototype) return true;
+  return false;
 }

@@ -20,7 +20,14 @@ import {
   parquetReadObjects,
 } from "hyparquet";
 import type { DatasetSpec } from "../../shared/spec.ts";
-import { DataError, type RawRecord, readRecords, type SourceRecord } from "../data/read-rows.ts";
+import {
+  DataError,
+  ownKeys,
+  type RawRecord,
+  readRecords,
+  readsPrototypeName,
+  type SourceRecord,
+} from "../data/read-rows.ts";
 
 /** How a file's rows are laid out. */
 export type FileFormat = "csv" | "jsonl" | "parquet";
@@ -63,7 +70,7 @@ export async function* readFileRows(file: string, spec: DatasetSpec): AsyncGener
   if (!info.isFile()) throw new DataError(`${file}: not a file`);
   const format = formatOf(file, spec.format);
   if (format === "parquet") yield* readParquet(file);
-  else if (format === "jsonl") yield* readJsonl(file);
+  else if (format === "jsonl") yield* readJsonl(file, readsPrototypeName(spec));
   else yield* readRecords(file, { ...spec, format: "csv" });
 }
 
@@ -74,7 +81,8 @@ function open(file: string): Readable {
   return pipeline(source, zlib.createGunzip(), () => {});
 }
 
-async function* readJsonl(file: string): AsyncGenerator<SourceRecord> {
+/** `own`: records with no prototype (../data/read-rows.ts ownKeys), when the spec needs it. */
+async function* readJsonl(file: string, own: boolean): AsyncGenerator<SourceRecord> {
   const lines = createInterface({ input: open(file), crlfDelay: Number.POSITIVE_INFINITY });
   let line = 0;
   try {
@@ -91,7 +99,7 @@ async function* readJsonl(file: string): AsyncGenerator<SourceRecord> {
       }
       if (value === null || typeof value !== "object" || Array.isArray(value))
         yield { record: {}, line, problem: "expected a JSON object per line" };
-      else yield { record: value as RawRecord, line };
+      else yield { record: own ? ownKeys(value as RawRecord) : (value as RawRecord), line };
     }
   } catch (error) {
     throw new DataError(`${file}: cannot read: ${error instanceof Error ? error.message : String(error)}`);
