@@ -235,6 +235,15 @@ beforeEach(({ onTestFailed }) => {
   const from = lines.length;
   onTestFailed(() => {
     console.log(`pipeline lines of the failed case:\n${lines.slice(from).join("\n") || "(none)"}`);
+    // A transport error (ECONNREFUSED) says the dev server went away: its own last words say why.
+    const workerd =
+      server
+        ?.workerdProcesses()
+        .map((p) => `${p.role} ${p.pid}`)
+        .join(", ") || "none";
+    console.log(
+      `wrangler dev (workerd: ${workerd}), the tail of its log:\n${server?.log().slice(-6000) ?? "(not started)"}`,
+    );
   });
 });
 
