@@ -9,7 +9,7 @@ import { loadDataset } from "../../trainer/data/load-dataset.ts";
 import { readSpecFile } from "../../trainer/data/read-spec.ts";
 import { evaluateModel } from "../../trainer/evaluate/evaluate-model.ts";
 import { exportModelDir } from "../../trainer/export/export-model.ts";
-import { openServedModel, scoreRows } from "../../trainer/predict/served-model.ts";
+import { openServedModel, readOptionsFor, scoreRows } from "../../trainer/predict/served-model.ts";
 import { runTraining } from "../../trainer/workflows/train-and-report.ts";
 
 const DATA = "fixtures/real-logs/aliexpress_sample.csv";
@@ -71,6 +71,15 @@ describe("predict CLI", () => {
     );
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/model\.int8\.onnx/);
+  });
+});
+
+describe("reading a file without a spec", () => {
+  it("guesses JSON lines from the name in any case, .gz aside; anything else is CSV", () => {
+    for (const name of ["a.jsonl", "A.JSONL", "b.ndjson", "c.json.gz", "D.Jsonl.GZ"])
+      expect(readOptionsFor(null, name).format, name).toBe("jsonl");
+    for (const name of ["a.csv", "A.CSV.GZ", "part-0001", "jsonl.csv"])
+      expect(readOptionsFor(null, name).format, name).toBe("csv");
   });
 });
 

@@ -68,8 +68,12 @@ export async function specForModel(dir: string, specPath?: string): Promise<Data
   }
 }
 
-/** How to read a data file: from the spec when there is one, else guessed from its name. */
+/**
+ * How to read a data file: from the spec when there is one, else guessed from its name, in any
+ * case and by the names the pipeline reads as JSON lines (.jsonl, .ndjson, .json; .gz aside).
+ */
 export function readOptionsFor(spec: DatasetSpec | null, data: string): ReadOptions {
   if (spec) return spec;
-  return { format: /\.jsonl(\.gz)?$/.test(data) ? "jsonl" : "csv", delimiter: ",", header: true };
+  const jsonl = /\.(jsonl|ndjson|json)(\.gz)?$/i.test(data);
+  return { format: jsonl ? "jsonl" : "csv", delimiter: ",", header: true };
 }
