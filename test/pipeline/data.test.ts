@@ -198,6 +198,12 @@ describe("checkData", () => {
       'column "x": not a number',
     );
     expect(badRowReason("/d/a.csv:2: not valid JSON", "/d/a.csv")).toBe("not valid JSON");
+    expect(
+      badRowReason(
+        '/d/a.csv:4: column "req": no group id (spec.group): a row of a ranked list needs its list\'s id',
+        "/d/a.csv",
+      ),
+    ).toBe('column "req": no group id');
   });
 });
 

@@ -37,6 +37,21 @@ describe("loadDataset", () => {
     expect(data.groups).toEqual(["r1", "r1", "r2"]);
   });
 
+  it("a row without its group id is a bad row naming the line, not a member of one list of all such rows", async () => {
+    for (const [name, text] of [
+      ["empty.csv", "req,x,c,y,d\nr1,1.5,a,1,3\n,2,b,0,0\n"],
+      ["na.csv", "req,x,c,y,d\nr1,1.5,a,1,3\nNA,2,b,0,0\n"],
+      ["absent.jsonl", '{"req":"r1","x":1,"c":"a","y":1,"d":3}\n{"x":2,"c":"b","y":0,"d":0}\n'],
+      ["null.jsonl", '{"req":"r1","x":1,"c":"a","y":1,"d":3}\n{"req":null,"x":2,"c":"b","y":0,"d":0}\n'],
+    ] as const) {
+      const path = await file(name, text);
+      const format = name.endsWith(".jsonl") ? "jsonl" : "csv";
+      await expect(loadDataset(path, { ...spec, format }), name).rejects.toThrow(
+        new RegExp(`${name}:(3|2): column "req": no group id \\(spec.group\\)`),
+      );
+    }
+  });
+
   it("reads gzip and JSONL", async () => {
     const gz = await file("a.csv.gz", gzipSync("req,x,c,y,d\nr1,1,a,1,0\n"));
     expect((await loadDataset(gz, spec)).rows).toHaveLength(1);

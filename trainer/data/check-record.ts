@@ -4,7 +4,13 @@
  * whose spec says `missingLabel: "mask"`, NaN in its place). A failure is a DataError naming the
  * file, line and column.
  */
-import { numberOf, type ValueRules, VectorValueError, vectorOf } from "../../shared/encoder/values.ts";
+import {
+  categoryOf,
+  numberOf,
+  type ValueRules,
+  VectorValueError,
+  vectorOf,
+} from "../../shared/encoder/values.ts";
 import { type DatasetSpec, defaultSeparator, type TaskSpec } from "../../shared/spec.ts";
 import { DataError, type SourceRecord } from "./read-rows.ts";
 
@@ -31,6 +37,12 @@ export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
         checkColumns(file, spec, record);
         checkedColumns = true;
       }
+      // A ranked list's rows share its id; a row without one belongs to no list, and read as ""
+      // every such row would join one list of them all (its split side, its ranking loss, its NDCG).
+      if (spec.group !== undefined && categoryOf(record[spec.group], rules) === null)
+        throw new DataError(
+          `${file}:${line}: column "${spec.group}": no group id (spec.group): a row of a ranked list needs its list's id`,
+        );
       for (const name of numeric) {
         if (Number.isNaN(numberOf(record[name], rules))) {
           throw new DataError(

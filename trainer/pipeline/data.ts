@@ -213,6 +213,7 @@ export function badRowReason(message: string, file: string): string {
   const [, name, rest] = column as unknown as [string, string, string];
   let kind = rest;
   if (rest.startsWith("missing label")) kind = "missing label";
+  else if (rest.startsWith("no group id")) kind = "no group id";
   else if (rest.includes(" is not a binary label")) kind = "not a binary label";
   else if (rest.endsWith(" is out of range for log1p")) kind = "out of range for log1p";
   else if (rest.endsWith(" is not a number")) kind = "not a number";
