@@ -152,12 +152,10 @@ describe("pipeline config", () => {
     [
       {
         gate: {
-          changes: [
-            { task: "click", metric: "logloss", direction: "lower", maxDrop: 0.01, confidence: 0.95 },
-          ],
+          changes: [{ task: "click", metric: "ece", direction: "lower", maxDrop: 0.01, confidence: 0.95 }],
         },
       },
-      /gate.changes.0: "confidence" applies to "auc" rules only/,
+      /gate.changes.0: "confidence" applies to "auc" and "logloss" rules only/,
     ],
     [
       {

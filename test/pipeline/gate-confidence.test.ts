@@ -4,6 +4,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { logloss } from "../../trainer/core/metrics.ts";
 import { createRng } from "../../trainer/core/rng.ts";
 import { labelledAuc } from "../../trainer/metrics/labelled-rows.ts";
 import type { ChangeRule, GateConfig } from "../../trainer/pipeline/config.ts";
@@ -143,6 +144,39 @@ describe("gate: change rules with a confidence bound", () => {
     expect(d.results.map((r) => r.passed)).toEqual([true, false]);
     expect(d.results[0]!.value).toBe(0); // the same scores on both sides: no drop in any resample
     expect(d.results[1]!.detail).toMatch(/paired bootstrap over 200 rows\)$/);
+  });
+
+  it("logloss: the bound on a small holdout refuses a level candidate; on a large one it passes", () => {
+    const probs = (s: Float32Array) => Float32Array.from(s, (x) => 1 / (1 + Math.exp(-1.5 * x)));
+    const scored = (labels: Float32Array, p: Float32Array): ModelScores => ({
+      holdout: {
+        rows: labels.length,
+        tasks: { click: { logloss: logloss(labels, p), count: labels.length } },
+      },
+      sizes: { modelBytes: 1 },
+      rowScores: { holdout: { click: p } },
+    });
+    const lossRule = rule({ metric: "logloss", direction: "lower", maxDrop: 0.01 });
+    const verdict = (rows: number, candidateNoise: number, championNoise: number) => {
+      const { labels, model } = world(rows, 9);
+      const [candidate, champion] = [probs(model(candidateNoise)), probs(model(championNoise))];
+      const input: GateInput = {
+        candidate: scored(labels, candidate),
+        champion: scored(labels, champion),
+        labels: { holdout: { click: labels } },
+      };
+      const point = evaluateGate(gate({ ...lossRule, confidence: undefined }), input).results[0]!;
+      return { point, bounded: evaluateGate(gate(lossRule), input).results[0]! };
+    };
+    const small = verdict(400, 1, 1);
+    expect(small.point.passed).toBe(true);
+    expect(small.bounded.passed).toBe(false);
+    expect(small.bounded.value!).toBeGreaterThan(small.point.value!);
+    expect(small.bounded.detail).toMatch(/paired bootstrap over 400 rows\); the measured drop is within it/);
+    expect(verdict(40_000, 1, 1).bounded.passed).toBe(true);
+    const better = verdict(400, 0, 2).bounded;
+    expect(better.passed, better.detail).toBe(true);
+    expect(better.value!).toBeLessThan(0);
   });
 
   it("fails, never passes, without the rows to bound the drop with", () => {

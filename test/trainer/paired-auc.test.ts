@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { auc } from "../../trainer/core/metrics.ts";
 import { createRng } from "../../trainer/core/rng.ts";
-import { pairedAucDifference, weightedAuc } from "../../trainer/metrics/paired-auc.ts";
+import { pairedAucDifference, pairedMeanDifference, weightedAuc } from "../../trainer/metrics/paired-auc.ts";
 
 /** Labels with both classes and scores from few values (so ties happen), with integer weights. */
 const weighted = fc
@@ -133,5 +133,39 @@ describe("pairedAucDifference", () => {
     expect(() => pairedAucDifference([1, 0], [[0.1, Number.NaN]], [[0.1, 0.2]])).toThrow(/NaN/);
     expect(() => pairedAucDifference([1, 0], [], [[0.1, 0.2]])).toThrow(/no scores/);
     expect(() => pairedAucDifference([1, 0], [[0.1, 0.2]], [])).toThrow(/no scores/);
+  });
+
+  it("mean differences: the mean of the rows' differences; a shift moves the interval by as much (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(fc.double({ min: -5, max: 5, noNaN: true }), fc.double({ min: -5, max: 5, noNaN: true })),
+          {
+            minLength: 1,
+            maxLength: 60,
+          },
+        ),
+        fc.double({ min: -3, max: 3, noNaN: true }),
+        (pairs, shift) => {
+          const a = pairs.map(([x]) => x);
+          const b = pairs.map(([, y]) => y);
+          const d = pairedMeanDifference(a, b, { resamples: 200 });
+          const mean = pairs.reduce((s, [x, y]) => s + x - y, 0) / pairs.length;
+          expect(d.difference).toBeCloseTo(mean, 9);
+          expect(d.low).toBeLessThanOrEqual(d.high);
+          const moved = pairedMeanDifference(
+            a.map((x) => x + shift),
+            b,
+            { resamples: 200 },
+          );
+          expect(moved.low).toBeCloseTo(d.low + shift, 9);
+          expect(moved.high).toBeCloseTo(d.high + shift, 9);
+        },
+      ),
+      { numRuns: 100 },
+    );
+    const same = pairedMeanDifference([1, 2, 3], [1, 2, 3]);
+    expect([same.difference, same.low, same.high, same.notAbove]).toEqual([0, 0, 0, 1]);
+    expect(() => pairedMeanDifference([1], [1, 2])).toThrow(/both must cover the same rows/);
   });
 });

@@ -25,13 +25,16 @@ export function auc(labels: ArrayLike<number>, scores: ArrayLike<number>): numbe
 
 /** Mean binary cross-entropy of probabilities, clipped away from 0 and 1. */
 export function logloss(labels: ArrayLike<number>, probs: ArrayLike<number>): number {
-  const eps = 1e-7;
   let sum = 0;
-  for (let i = 0; i < labels.length; i++) {
-    const p = Math.min(1 - eps, Math.max(eps, probs[i]!));
-    sum -= labels[i]! > 0.5 ? Math.log(p) : Math.log(1 - p);
-  }
+  for (let i = 0; i < labels.length; i++) sum += rowLogloss(labels[i]!, probs[i]!);
   return sum / labels.length;
+}
+
+/** One row's binary cross-entropy, its probability clipped away from 0 and 1 as logloss's. */
+export function rowLogloss(label: number, prob: number): number {
+  const eps = 1e-7;
+  const p = Math.min(1 - eps, Math.max(eps, prob));
+  return label > 0.5 ? -Math.log(p) : -Math.log(1 - p);
 }
 
 export function meanSquaredError(labels: ArrayLike<number>, values: ArrayLike<number>): number {

@@ -66,6 +66,11 @@ export function pairedAucDifference(
     const d = mean(sortedA, weights) - mean(sortedB, weights);
     if (Number.isFinite(d)) diffs.push(d);
   }
+  return summarised(difference, diffs, level);
+}
+
+/** The difference on the rows as they are, with the interval and tail share of its resamples. */
+function summarised(difference: number, diffs: number[], level: number): AucDifference {
   diffs.sort((x, z) => x - z);
   const tail = (1 - level) / 2;
   return {
@@ -75,6 +80,39 @@ export function pairedAucDifference(
     notAbove: diffs.length ? diffs.filter((d) => d <= 0).length / diffs.length : Number.NaN,
     resamples: diffs.length,
   };
+}
+
+/**
+ * mean(a) − mean(b) of two per-row values over the same rows (two models' losses on each row),
+ * with the same Poisson bootstrap as pairedAucDifference: each resample weighs the rows alike on
+ * both sides, so the interval is the difference's alone.
+ */
+export function pairedMeanDifference(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  options: PairedAucOptions = {},
+): AucDifference {
+  const { resamples = 1000, seed = 0, level = 0.95 } = options;
+  if (a.length !== b.length)
+    throw new Error(
+      `pairedMeanDifference: ${a.length} and ${b.length} values; both must cover the same rows`,
+    );
+  const d = Float64Array.from({ length: a.length }, (_, i) => a[i]! - b[i]!);
+  if (d.some(Number.isNaN)) throw new Error("pairedMeanDifference: a value is NaN");
+  const difference = d.length ? d.reduce((s, x) => s + x, 0) / d.length : Number.NaN;
+  const rng = createRng(seed, 0x5eed);
+  const diffs: number[] = [];
+  for (let r = 0; r < resamples; r++) {
+    let sum = 0;
+    let weight = 0;
+    for (let i = 0; i < d.length; i++) {
+      const w = poissonOne(rng);
+      sum += w * d[i]!;
+      weight += w;
+    }
+    if (weight > 0) diffs.push(sum / weight);
+  }
+  return summarised(difference, diffs, level);
 }
 
 /**

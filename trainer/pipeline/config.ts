@@ -102,7 +102,7 @@ const FloorRule = v.pipe(
  * better; the drop is how far the candidate is worse: champion − candidate for "higher",
  * candidate − champion for "lower". maxDrop bounds it as a difference, maxRatioDrop as a share
  * of the champion's value (0.01: at most 1% worse). A negative bound demands an improvement.
- * With `confidence` (AUC only), the bound holds the drop's upper confidence bound from a paired
+ * With `confidence` (AUC, logloss), the bound holds the drop's upper confidence bound from a paired
  * bootstrap over the rows, not the drop measured once: the candidate passes only when the data
  * shows, at that confidence, that it is not worse by more than the bound.
  */
@@ -126,8 +126,8 @@ const ChangeRule = v.pipe(
     'expected "maxDrop" or "maxRatioDrop"',
   ),
   v.check(
-    (r) => r.confidence === undefined || r.metric === "auc",
-    '"confidence" applies to "auc" rules only (a paired bootstrap of the AUC over the rows)',
+    (r) => r.confidence === undefined || r.metric === "auc" || r.metric === "logloss",
+    '"confidence" applies to "auc" and "logloss" rules only (a paired bootstrap over the rows)',
   ),
 );
 

@@ -7,13 +7,14 @@
  * A first model (no champion) is judged by its floors alone: change rules are recorded as
  * skipped. A gate with no quality rule is an error, never a silent pass.
  *
- * A change rule with `confidence` holds the drop's upper confidence bound to its bound, from a
- * paired bootstrap over the rows both models scored: on a small holdout a worse candidate can
+ * A change rule with `confidence` (AUC, logloss) holds the drop's upper confidence bound to its
+ * bound, from a paired bootstrap over the rows both models scored: on a small holdout a worse candidate can
  * measure level with the champion by chance, and the bound is what says the data is too thin to
  * tell (docs/pipeline.md "Gate rules").
  */
 import type { TaskMetrics } from "../../shared/manifest.ts";
-import { pairedAucDifference } from "../metrics/paired-auc.ts";
+import { rowLogloss } from "../core/metrics.ts";
+import { pairedAucDifference, pairedMeanDifference } from "../metrics/paired-auc.ts";
 import type { ChangeRule, FloorRule, GateConfig, GateMetric } from "./config.ts";
 import type { GateDecision, GateResult } from "./contracts.ts";
 import type { InfraCheckResult } from "./infra-check.ts";
@@ -259,17 +260,20 @@ function dropBound(
   const after = input.candidate.rowScores?.[rule.on]?.[rule.task!];
   const before = input.champion?.rowScores?.[rule.on]?.[rule.task!];
   if (!labels || !after || !before) return "no per-row scores to bound the drop with";
-  // The drop is AUC(first) − AUC(second): champion − candidate when higher is better.
+  // The drop is metric(first) − metric(second): champion − candidate when higher is better.
   const [first, second] = rule.direction === "higher" ? [before, after] : [after, before];
   // The drop's one-sided bound at `confidence` is the upper end of a two-sided interval at 2c − 1.
-  const d = pairedAucDifference(labels, [first], [second], {
-    resamples: GATE_RESAMPLES,
-    level: 2 * confidence - 1,
-  });
+  const options = { resamples: GATE_RESAMPLES, level: 2 * confidence - 1 };
+  const kept: number[] = [];
+  for (let i = 0; i < labels.length; i++) if (labels[i] === 0 || labels[i] === 1) kept.push(i);
+  const losses = (scores: ArrayLike<number>) =>
+    Float64Array.from(kept, (i) => rowLogloss(labels[i]!, scores[i]!));
+  const d =
+    rule.metric === "logloss"
+      ? pairedMeanDifference(losses(first), losses(second), options)
+      : pairedAucDifference(labels, [first], [second], options);
   if (!Number.isFinite(d.high)) return "the bound is undefined on these rows (one class only)";
-  let rows = 0;
-  for (let i = 0; i < labels.length; i++) if (labels[i] === 0 || labels[i] === 1) rows++;
-  return { upper: d.high, rows };
+  return { upper: d.high, rows: kept.length };
 }
 
 /** The drop as a share of the champion's magnitude; against 0, any drop is infinitely large. */
