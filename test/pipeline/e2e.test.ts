@@ -133,6 +133,16 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
               on: "holdout",
             },
             { task: "click", metric: "auc", direction: "higher", maxDrop: 1, confidence: 0.95, on: "newest" },
+            // At 50 % the bound is the resampled drops' median: the report's drop, if the rows'
+            // losses are on the labels' (log1p) scale.
+            {
+              task: "dwell",
+              metric: "mse",
+              direction: "lower",
+              maxDrop: 1e9,
+              confidence: 0.5,
+              on: "holdout",
+            },
           ],
         },
       },
@@ -162,6 +172,15 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
     expect(onHoldout!.detail).toContain(`over ${holdout.candidate!.rows} rows`);
     expect(onHoldout!.value!).toBeGreaterThan(drop);
     expect(onNewest!.detail).toMatch(/\(95%, paired bootstrap over 500 rows\)$/);
+    const onDwell = r.record.gate!.results.find((x) => x.rule.startsWith("change dwell mse"))!;
+    const [championMse, candidateMse] = [
+      holdout.champion!.tasks.dwell!.mse!,
+      holdout.candidate!.tasks.dwell!.mse!,
+    ];
+    expect(Math.abs(onDwell.value! - (candidateMse - championMse))).toBeLessThan(
+      0.05 * Math.max(championMse, candidateMse),
+    );
+    expect(onDwell.detail).toContain(`over ${holdout.candidate!.tasks.dwell!.count} rows`);
     expect(r.record.drift!.level).toBe("ok");
     // Every rule with its threshold and value, in the record the registry keeps.
     const stored = (await listRecords(registry, { limit: 1 }))[0]!.record as RunRecord;

@@ -179,6 +179,36 @@ describe("gate: change rules with a confidence bound", () => {
     expect(better.value!).toBeLessThan(0);
   });
 
+  it("mse and mae: the rows' mean losses, regression rows without a label left out", () => {
+    const rng = createRng(21);
+    const rows = 500;
+    const truth = Float64Array.from({ length: rows }, () => rng.normal());
+    const labels = Float32Array.from(truth, (t, i) => (i % 5 === 0 ? Number.NaN : t + 0.5 * rng.normal()));
+    const sharp = Float32Array.from(truth, (t) => t + 0.1 * rng.normal());
+    const blurred = Float32Array.from(truth, (t) => t + 1.5 * rng.normal());
+    const scored = (values: Float32Array): ModelScores => ({
+      holdout: { rows, tasks: { dwell: { mse: 1, mae: 1, count: 400 } } },
+      sizes: { modelBytes: 1 },
+      rowScores: { holdout: { dwell: values } },
+    });
+    const lower = (metric: "mse" | "mae", maxDrop: number): ChangeRule =>
+      rule({ task: "dwell", metric, direction: "lower", maxDrop });
+    const judged = (candidate: Float32Array, champion: Float32Array) =>
+      evaluateGate(gate(lower("mse", 0), lower("mae", 0)), {
+        candidate: scored(candidate),
+        champion: scored(champion),
+        labels: { holdout: { dwell: labels } },
+      }).results;
+    const better = judged(sharp, blurred);
+    expect(better.map((r) => r.passed)).toEqual([true, true]);
+    expect(better[0]!.detail).toMatch(/paired bootstrap over 400 rows\)$/);
+    // MSE grows by about 1.5² − 0.1² ≈ 2.24 from the sharp model to the blurred one.
+    const worse = judged(blurred, sharp);
+    expect(worse.map((r) => r.passed)).toEqual([false, false]);
+    expect(worse[0]!.value!).toBeGreaterThan(2);
+    expect(worse[0]!.value!).toBeLessThan(3);
+  });
+
   it("fails, never passes, without the rows to bound the drop with", () => {
     const { labels, model } = world(100, 1);
     const input: GateInput = {

@@ -7,7 +7,7 @@
  * A first model (no champion) is judged by its floors alone: change rules are recorded as
  * skipped. A gate with no quality rule is an error, never a silent pass.
  *
- * A change rule with `confidence` (AUC, logloss) holds the drop's upper confidence bound to its
+ * A change rule with `confidence` (AUC, logloss, MSE, MAE) holds the drop's upper confidence bound to its
  * bound, from a paired bootstrap over the rows both models scored: on a small holdout a worse candidate can
  * measure level with the champion by chance, and the bound is what says the data is too thin to
  * tell (docs/pipeline.md "Gate rules").
@@ -264,17 +264,29 @@ function dropBound(
   const [first, second] = rule.direction === "higher" ? [before, after] : [after, before];
   // The drop's one-sided bound at `confidence` is the upper end of a two-sided interval at 2c − 1.
   const options = { resamples: GATE_RESAMPLES, level: 2 * confidence - 1 };
+  const binary = rule.metric === "auc" || rule.metric === "logloss";
   const kept: number[] = [];
-  for (let i = 0; i < labels.length; i++) if (labels[i] === 0 || labels[i] === 1) kept.push(i);
-  const losses = (scores: ArrayLike<number>) =>
-    Float64Array.from(kept, (i) => rowLogloss(labels[i]!, scores[i]!));
-  const d =
-    rule.metric === "logloss"
-      ? pairedMeanDifference(losses(first), losses(second), options)
-      : pairedAucDifference(labels, [first], [second], options);
-  if (!Number.isFinite(d.high)) return "the bound is undefined on these rows (one class only)";
+  for (let i = 0; i < labels.length; i++)
+    if (binary ? labels[i] === 0 || labels[i] === 1 : Number.isFinite(labels[i])) kept.push(i);
+  if (rule.metric === "auc") {
+    const d = pairedAucDifference(labels, [first], [second], options);
+    if (!Number.isFinite(d.high)) return "the bound is undefined on these rows (one class only)";
+    return { upper: d.high, rows: kept.length };
+  }
+  // The other metrics are means of a per-row loss: their drop is the mean of the rows' differences.
+  const loss = ROW_LOSSES[rule.metric as keyof typeof ROW_LOSSES];
+  const losses = (scores: ArrayLike<number>) => Float64Array.from(kept, (i) => loss(labels[i]!, scores[i]!));
+  const d = pairedMeanDifference(losses(first), losses(second), options);
+  if (!Number.isFinite(d.high)) return "no labelled rows to bound the drop with";
   return { upper: d.high, rows: kept.length };
 }
+
+/** The per-row losses whose mean is the metric, for the metrics a confidence bound applies to. */
+const ROW_LOSSES = {
+  logloss: rowLogloss,
+  mse: (label: number, value: number) => (label - value) ** 2,
+  mae: (label: number, value: number) => Math.abs(label - value),
+} as const;
 
 /** The drop as a share of the champion's magnitude; against 0, any drop is infinitely large. */
 function ratioOf(drop: number, champion: number): number {

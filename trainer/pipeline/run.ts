@@ -22,6 +22,7 @@ import { type Dataset, loadDataset } from "../data/load-dataset.ts";
 import { readSpecFile } from "../data/read-spec.ts";
 import { type EvaluationReport, evaluateWithScores } from "../evaluate/evaluate-model.ts";
 import { type ExportOptions, exportModelDir } from "../export/export-model.ts";
+import { transformedOutputs } from "../metrics/task-metrics.ts";
 import { openServedModel } from "../predict/served-model.ts";
 import { pickTrainArgs } from "../train/train-args.ts";
 import { runTraining } from "../workflows/train-and-report.ts";
@@ -617,7 +618,14 @@ async function evaluateDir(
       threshold,
       calibration: { bins: 10, binning: "mass" },
     });
-    return { evaluation: evaluationOf(report), scores };
+    // On the scale the labels are scored on (a log1p head's MSE is over log1p units), as the
+    // gate's per-row losses must be to add up to the report's metric.
+    const scaled = Object.fromEntries(
+      model.manifest.heads.flatMap((h) =>
+        scores[h.name] ? [[h.name, transformedOutputs(h, scores[h.name]!)]] : [],
+      ),
+    );
+    return { evaluation: evaluationOf(report), scores: scaled };
   } finally {
     await model.session.release().catch(() => undefined);
   }
