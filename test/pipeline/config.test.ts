@@ -155,7 +155,7 @@ describe("pipeline config", () => {
           changes: [{ task: "click", metric: "ece", direction: "lower", maxDrop: 0.01, confidence: 0.95 }],
         },
       },
-      /gate.changes.0: "confidence" applies to auc, logloss, mse and mae rules only/,
+      /gate.changes.0: "confidence" applies to auc, logloss, mse, mae and ndcg10 rules only/,
     ],
     [
       {

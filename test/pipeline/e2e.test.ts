@@ -143,6 +143,7 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
               confidence: 0.5,
               on: "holdout",
             },
+            { metric: "ndcg10", direction: "higher", maxDrop: 1, confidence: 0.5, on: "holdout" },
           ],
         },
       },
@@ -181,6 +182,10 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
       0.05 * Math.max(championMse, candidateMse),
     );
     expect(onDwell.detail).toContain(`over ${holdout.candidate!.tasks.dwell!.count} rows`);
+    const onNdcg = r.record.gate!.results.find((x) => x.rule.startsWith("change ndcg10"))!;
+    const ndcgDrop = holdout.champion!.ranking!.ndcg10 - holdout.candidate!.ranking!.ndcg10;
+    expect(Math.abs(onNdcg.value! - ndcgDrop)).toBeLessThan(0.01);
+    expect(onNdcg.detail).toMatch(/paired bootstrap over \d+ groups\)$/);
     expect(r.record.drift!.level).toBe("ok");
     // Every rule with its threshold and value, in the record the registry keeps.
     const stored = (await listRecords(registry, { limit: 1 }))[0]!.record as RunRecord;

@@ -209,6 +209,41 @@ describe("gate: change rules with a confidence bound", () => {
     expect(worse[0]!.value!).toBeLessThan(3);
   });
 
+  it("ndcg10: resamples the groups, leaving out groups without gains", () => {
+    const rng = createRng(5);
+    /** Per group NDCG@10 of two models: `gap` apart on average, noisy, every tenth group without gains. */
+    const groups = (n: number, gap: number) => {
+      const base = Float64Array.from({ length: n }, () => 0.5 + 0.2 * rng.normal());
+      const gainless = (g: number) => g % 10 === 0;
+      const champion = Float64Array.from(base, (b, g) => (gainless(g) ? Number.NaN : b + 0.1 * rng.normal()));
+      const candidate = Float64Array.from(base, (b, g) =>
+        gainless(g) ? Number.NaN : b - gap + 0.1 * rng.normal(),
+      );
+      return { candidate, champion };
+    };
+    const judged = (n: number, gap: number, maxDrop: number) => {
+      const { candidate, champion } = groups(n, gap);
+      const scores = (values: Float64Array, ndcg10: number): ModelScores => ({
+        holdout: { rows: n * 10, tasks: {}, ranking: { ndcg10 } },
+        sizes: { modelBytes: 1 },
+        groupNdcg10: { holdout: values },
+      });
+      const mean = (v: Float64Array) =>
+        v.filter((x) => !Number.isNaN(x)).reduce((a, b) => a + b, 0) / (n - n / 10);
+      return evaluateGate(
+        gate({ metric: "ndcg10", direction: "higher", on: "holdout", maxDrop, confidence: 0.95 }),
+        { candidate: scores(candidate, mean(candidate)), champion: scores(champion, mean(champion)) },
+      ).results[0]!;
+    };
+    const small = judged(40, 0, 0.01);
+    expect(small.passed).toBe(false);
+    expect(small.detail).toMatch(/paired bootstrap over 36 groups\)/);
+    expect(judged(40_000, 0, 0.01).passed).toBe(true);
+    const worse = judged(40_000, 0.02, 0.01);
+    expect(worse.passed).toBe(false);
+    expect(worse.value!).toBeGreaterThan(0.019);
+  });
+
   it("fails, never passes, without the rows to bound the drop with", () => {
     const { labels, model } = world(100, 1);
     const input: GateInput = {

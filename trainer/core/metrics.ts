@@ -83,20 +83,38 @@ export function meanNdcg(
   groups: readonly (readonly number[])[],
   k: number,
 ): number {
+  return meanOfDefined(groupNdcgs(scores, gains, groups, k));
+}
+
+/** The mean of the values that are not NaN; NaN when none is. */
+export function meanOfDefined(values: ArrayLike<number>): number {
   let sum = 0;
   let counted = 0;
-  for (const rows of groups) {
+  for (let i = 0; i < values.length; i++)
+    if (!Number.isNaN(values[i]!)) {
+      sum += values[i]!;
+      counted++;
+    }
+  return counted > 0 ? sum / counted : Number.NaN;
+}
+
+/** Each group's NDCG@k, in `groups` order; NaN for a group without gains (meanNdcg leaves it out). */
+export function groupNdcgs(
+  scores: ArrayLike<number>,
+  gains: ArrayLike<number>,
+  groups: readonly (readonly number[])[],
+  k: number,
+): Float64Array {
+  return Float64Array.from(groups, (rows) => {
     const ideal = dcg(
       [...rows].sort((a, b) => gains[b]! - gains[a]!),
       gains,
       k,
     );
-    if (ideal <= 0) continue;
+    if (ideal <= 0) return Number.NaN;
     const ranked = [...rows].sort((a, b) => scores[b]! - scores[a]! || a - b);
-    sum += dcg(ranked, gains, k) / ideal;
-    counted++;
-  }
-  return counted > 0 ? sum / counted : Number.NaN;
+    return dcg(ranked, gains, k) / ideal;
+  });
 }
 
 function dcg(order: readonly number[], gains: ArrayLike<number>, k: number): number {

@@ -3,7 +3,7 @@
 import { fuseHeads } from "../../shared/fusion.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
-import { meanNdcg } from "../core/metrics.ts";
+import { groupNdcgs, meanNdcg, meanOfDefined } from "../core/metrics.ts";
 import { type Dataset, loadDataset } from "../data/load-dataset.ts";
 import type { CalibrationOptions } from "../metrics/calibration.ts";
 import { diagnoseTasks, type TaskDiagnostics } from "../metrics/diagnostics.ts";
@@ -65,6 +65,8 @@ export interface ScoredEvaluation {
   scores: Record<string, Float32Array>;
   /** The data's labels per task, aligned with `scores` (NaN: no label). */
   labels: Dataset["labels"];
+  /** With spec.group: each group's NDCG@10 of the fused score, in first-seen order (NaN: no gains). */
+  groupNdcg10?: Float64Array;
 }
 
 /**
@@ -105,15 +107,21 @@ export async function evaluateWithScores(
         options.importance,
       )
     : undefined;
+  const ranked = dataset.groups ? rankingQuality(model, dataset, scores) : undefined;
   const report: EvaluationReport = {
     model: { id: model.manifest.id, version: model.manifest.version, file: model.file },
     rows: dataset.rows.length,
     ...(groups && gaucBy ? { gaucBy } : {}),
     ...diagnostics,
     ...(importance ? { importance } : {}),
-    ...(dataset.groups ? { ranking: rankingQuality(model, dataset, scores) } : {}),
+    ...(ranked ? { ranking: ranked.ranking } : {}),
   };
-  return { report, scores, labels: dataset.labels };
+  return {
+    report,
+    scores,
+    labels: dataset.labels,
+    ...(ranked ? { groupNdcg10: ranked.groupNdcg10 } : {}),
+  };
 }
 
 /** Group key per row from a column of the data; a column named by the user must exist. */
@@ -125,11 +133,12 @@ function groupKeys(dataset: Dataset, column: string, named: boolean): string[] |
   return dataset.rows.map((r) => String(r[column] ?? ""));
 }
 
+/** The ranking report, and each group's NDCG@10 (groupRows order; NaN: a group without gains). */
 function rankingQuality(
   model: ServedModel,
   dataset: Dataset,
   scores: Record<string, Float32Array>,
-): NonNullable<EvaluationReport["ranking"]> {
+): { ranking: NonNullable<EvaluationReport["ranking"]>; groupNdcg10: Float64Array } {
   const n = dataset.rows.length;
   const { weights, mode } = model.manifest.fusion.defaults;
   const fused = fuseHeads(scores, weights, mode, n);
@@ -147,9 +156,10 @@ function rankingQuality(
   const labelGains = gainsOf(dataset.labels);
   const hasTruth = Object.keys(weights).every((h) => dataset.truth[h] || !(weights[h] ?? 0));
   const truthGains = hasTruth && Object.keys(dataset.truth).length > 0 ? gainsOf(dataset.truth) : null;
-  return {
+  const groupNdcg10 = groupNdcgs(fused, labelGains, groups, 10);
+  const ranking = {
     groups: groups.length,
-    ndcg10: meanNdcg(fused, labelGains, groups, 10),
+    ndcg10: meanOfDefined(groupNdcg10),
     inputNdcg10: meanNdcg(inputOrder, labelGains, groups, 10),
     ...(truthGains
       ? {
@@ -158,4 +168,5 @@ function rankingQuality(
         }
       : {}),
   };
+  return { ranking, groupNdcg10 };
 }

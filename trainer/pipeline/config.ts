@@ -97,15 +97,15 @@ const FloorRule = v.pipe(
   v.check((r) => r.min !== undefined || r.max !== undefined, 'expected "min" or "max"'),
 );
 
-/** Metrics a change rule's confidence bound applies to: AUC and the means of a per-row loss. */
-const CONFIDENCE_METRICS: ReadonlySet<GateMetric> = new Set(["auc", "logloss", "mse", "mae"]);
+/** Metrics a change rule's confidence bound applies to: AUC, the means of a per-row loss, NDCG. */
+const CONFIDENCE_METRICS: ReadonlySet<GateMetric> = new Set(["auc", "logloss", "mse", "mae", "ndcg10"]);
 
 /**
  * A bound on the change against the champion on the same data. `direction` says which way is
  * better; the drop is how far the candidate is worse: champion − candidate for "higher",
  * candidate − champion for "lower". maxDrop bounds it as a difference, maxRatioDrop as a share
  * of the champion's value (0.01: at most 1% worse). A negative bound demands an improvement.
- * With `confidence` (AUC, logloss, MSE, MAE), the bound holds the drop's upper confidence bound from a paired
+ * With `confidence` (AUC, logloss, MSE, MAE, NDCG), the bound holds the drop's upper confidence bound from a paired
  * bootstrap over the rows, not the drop measured once: the candidate passes only when the data
  * shows, at that confidence, that it is not worse by more than the bound.
  */
@@ -130,7 +130,7 @@ const ChangeRule = v.pipe(
   ),
   v.check(
     (r) => r.confidence === undefined || CONFIDENCE_METRICS.has(r.metric),
-    '"confidence" applies to auc, logloss, mse and mae rules only (a paired bootstrap over the rows)',
+    '"confidence" applies to auc, logloss, mse, mae and ndcg10 rules only (a paired bootstrap over the rows)',
   ),
 );
 

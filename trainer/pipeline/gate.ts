@@ -49,6 +49,8 @@ export interface ModelScores {
    * the data's order: what change rules with `confidence` resample. Kept out of the run record.
    */
   rowScores?: Partial<Record<"holdout" | "newest", RowValues>>;
+  /** With a spec group: each group's NDCG@10, in the data's first-seen order (NaN: no gains). */
+  groupNdcg10?: Partial<Record<"holdout" | "newest", ArrayLike<number>>>;
 }
 
 /** Per task (or head), one value per row of a data set, in the data's order; NaN: none. */
@@ -242,7 +244,7 @@ function changeResults(rule: ChangeRule, input: GateInput): GateResult[] {
       passed,
       value,
       threshold: max,
-      detail: `${measured}: ${what} ${shown(scale(drop))}, upper bound ${shown(value)} ${passed ? "<=" : ">"} ${shown(max)} (${num(rule.confidence * 100)}%, paired bootstrap over ${upper.rows} rows)${thin}`,
+      detail: `${measured}: ${what} ${shown(scale(drop))}, upper bound ${shown(value)} ${passed ? "<=" : ">"} ${shown(max)} (${num(rule.confidence * 100)}%, paired bootstrap over ${upper.count} ${upper.unit})${thin}`,
     };
   });
 }
@@ -251,11 +253,8 @@ function changeResults(rule: ChangeRule, input: GateInput): GateResult[] {
  * The drop's upper bound at `confidence`: the champion's and the candidate's scores of the same
  * rows, resampled together (trainer/metrics/paired-auc.ts). A string says why it cannot be had.
  */
-function dropBound(
-  rule: ChangeRule,
-  confidence: number,
-  input: GateInput,
-): { upper: number; rows: number } | string {
+function dropBound(rule: ChangeRule, confidence: number, input: GateInput): DropBound | string {
+  if (rule.metric === "ndcg10") return ndcgBound(rule, confidence, input);
   const labels = input.labels?.[rule.on]?.[rule.task!];
   const after = input.candidate.rowScores?.[rule.on]?.[rule.task!];
   const before = input.champion?.rowScores?.[rule.on]?.[rule.task!];
@@ -271,14 +270,39 @@ function dropBound(
   if (rule.metric === "auc") {
     const d = pairedAucDifference(labels, [first], [second], options);
     if (!Number.isFinite(d.high)) return "the bound is undefined on these rows (one class only)";
-    return { upper: d.high, rows: kept.length };
+    return { upper: d.high, count: kept.length, unit: "rows" };
   }
   // The other metrics are means of a per-row loss: their drop is the mean of the rows' differences.
   const loss = ROW_LOSSES[rule.metric as keyof typeof ROW_LOSSES];
   const losses = (scores: ArrayLike<number>) => Float64Array.from(kept, (i) => loss(labels[i]!, scores[i]!));
   const d = pairedMeanDifference(losses(first), losses(second), options);
   if (!Number.isFinite(d.high)) return "no labelled rows to bound the drop with";
-  return { upper: d.high, rows: kept.length };
+  return { upper: d.high, count: kept.length, unit: "rows" };
+}
+
+/** A drop's upper bound, and what was resampled: the rows, or the groups for NDCG. */
+interface DropBound {
+  upper: number;
+  count: number;
+  unit: "rows" | "groups";
+}
+
+/** The bound of an NDCG@10 drop: the groups, not the rows, are what a paired bootstrap resamples. */
+function ndcgBound(rule: ChangeRule, confidence: number, input: GateInput): DropBound | string {
+  const after = input.candidate.groupNdcg10?.[rule.on];
+  const before = input.champion?.groupNdcg10?.[rule.on];
+  if (!after || !before || after.length !== before.length) return "no per-group NDCG to bound the drop with";
+  const kept: number[] = [];
+  for (let g = 0; g < after.length; g++)
+    if (!Number.isNaN(after[g]!) && !Number.isNaN(before[g]!)) kept.push(g);
+  const [first, second] = rule.direction === "higher" ? [before, after] : [after, before];
+  const d = pairedMeanDifference(
+    Float64Array.from(kept, (g) => first[g]!),
+    Float64Array.from(kept, (g) => second[g]!),
+    { resamples: GATE_RESAMPLES, level: 2 * confidence - 1 },
+  );
+  if (!Number.isFinite(d.high)) return "no group with a gain to bound the drop with";
+  return { upper: d.high, count: kept.length, unit: "groups" };
 }
 
 /** The per-row losses whose mean is the metric, for the metrics a confidence bound applies to. */

@@ -363,6 +363,10 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
           ...(onNewest ? { newest: onNewest.evaluation } : {}),
           sizes,
           rowScores: { holdout: onHoldout.scores, ...(onNewest ? { newest: onNewest.scores } : {}) },
+          groupNdcg10: {
+            ...(onHoldout.groupNdcg10 ? { holdout: onHoldout.groupNdcg10 } : {}),
+            ...(onNewest?.groupNdcg10 ? { newest: onNewest.groupNdcg10 } : {}),
+          },
         };
       };
       const candidate = await scoreOf(candidateDir, exported.sizes, exported.sizes.int8Bytes !== undefined);
@@ -611,10 +615,10 @@ async function evaluateDir(
   data: Dataset,
   spec: DatasetSpec,
   threshold: number,
-): Promise<{ evaluation: ModelEvaluation; scores: RowValues }> {
+): Promise<{ evaluation: ModelEvaluation; scores: RowValues; groupNdcg10?: Float64Array }> {
   const model = await openServedModel(dir, int8);
   try {
-    const { report, scores } = await evaluateWithScores(model, data, spec, {
+    const { report, scores, groupNdcg10 } = await evaluateWithScores(model, data, spec, {
       threshold,
       calibration: { bins: 10, binning: "mass" },
     });
@@ -625,7 +629,7 @@ async function evaluateDir(
         scores[h.name] ? [[h.name, transformedOutputs(h, scores[h.name]!)]] : [],
       ),
     );
-    return { evaluation: evaluationOf(report), scores: scaled };
+    return { evaluation: evaluationOf(report), scores: scaled, ...(groupNdcg10 ? { groupNdcg10 } : {}) };
   } finally {
     await model.session.release().catch(() => undefined);
   }
