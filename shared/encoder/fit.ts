@@ -280,24 +280,40 @@ function clippedMoments(sample: readonly number[], [lo, hi]: [number, number]): 
   return m;
 }
 
-/** Welford's running mean and variance. */
+/**
+ * Welford's running mean and variance. The squared deviations of values past ~1e154 overflow a
+ * double (a std of Infinity, which the manifest's JSON writes as null, so served rows would
+ * encode unlike training rows); they are also summed in units of the largest |value| seen, and
+ * that sum is used where the plain one overflowed.
+ */
 class Moments {
   private n = 0;
   private m = 0;
   private m2 = 0;
+  /** The largest |value| seen, and m2 divided by its square. */
+  private scale = 0;
+  private m2Scaled = 0;
   add(x: number): void {
     this.n++;
     const d = x - this.m;
+    const before = this.m;
     this.m += d / this.n;
     this.m2 += d * (x - this.m);
+    const size = Math.abs(x);
+    if (size > this.scale) {
+      this.m2Scaled *= (this.scale / size) ** 2;
+      this.scale = size;
+    }
+    if (this.scale > 0) this.m2Scaled += ((x - before) / this.scale) * ((x - this.m) / this.scale);
   }
   mean(): number {
     return this.n > 0 ? this.m : 0;
   }
   /** Sample standard deviation; 1 for a constant or absent feature (so scaling is a no-op). */
   std(): number {
-    const std = this.n > 1 ? Math.sqrt(this.m2 / (this.n - 1)) : 0;
-    return std > 1e-12 ? std : 1;
+    let std = this.n > 1 ? Math.sqrt(this.m2 / (this.n - 1)) : 0;
+    if (!Number.isFinite(std) && this.n > 1) std = this.scale * Math.sqrt(this.m2Scaled / (this.n - 1));
+    return std > 1e-12 && Number.isFinite(std) ? std : 1;
   }
 }
 

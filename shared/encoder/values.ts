@@ -82,7 +82,16 @@ export function vectorOf(value: unknown, dim: number, separator: string, rules: 
     const x = typeof part === "number" || typeof part === "string" ? numberOf(part, rules) : Number.NaN;
     if (x === null || Number.isNaN(x))
       throw new VectorValueError(`element ${i}: ${JSON.stringify(part)} is not a finite number`);
+    // Vectors reach the network unscaled, as float32: a larger element would be Infinity there
+    // and every score NaN.
+    if (Math.abs(x) > FLOAT32_MAX)
+      throw new VectorValueError(
+        `element ${i}: ${x} is too large (at most ${FLOAT32_MAX.toPrecision(3)} in magnitude)`,
+      );
     out[i] = x;
   }
   return out;
 }
+
+/** The largest finite float32: what a graph's float inputs can hold. */
+export const FLOAT32_MAX = 3.4028234663852886e38;

@@ -82,5 +82,17 @@ describe.each(apps)("bag and vector features (%s graph)", (name, fetch) => {
     );
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as ProblemBody).errors?.[0]?.field).toBe("user.features.user_vec");
+
+    // Past float32's range an element would be Infinity in the graph and every score NaN.
+    const huge = body.candidates.map((c) => ({ ...c, features: { ...c.features } }));
+    huge[1]!.features.item_vec = [0.1, 1e300, 0.3, 0.4];
+    const tooLarge = await postRerank({ ...body, candidates: huge }, fetch);
+    expect(tooLarge.status).toBe(400);
+    expect(((await tooLarge.json()) as ProblemBody).errors).toEqual([
+      {
+        field: "candidates.1.features.item_vec",
+        message: "element 1: 1e+300 is too large (at most 3.40e+38 in magnitude)",
+      },
+    ]);
   });
 });

@@ -204,6 +204,12 @@ describe("checkData", () => {
         "/d/a.csv",
       ),
     ).toBe('column "req": no group id');
+    expect(
+      badRowReason(
+        '/d/a.csv:5: column "emb": element 2: 1e+300 is too large (at most 3.40e+38 in magnitude)',
+        "/d/a.csv",
+      ),
+    ).toBe('column "emb": too large for float32');
   });
 });
 

@@ -6,6 +6,7 @@
  */
 import {
   categoryOf,
+  FLOAT32_MAX,
   numberOf,
   type ValueRules,
   VectorValueError,
@@ -177,6 +178,13 @@ function labelOf(task: TaskSpec, value: unknown, rules: ValueRules, file: string
     if (x <= -1)
       throw new DataError(`${file}:${line}: column "${task.column}": ${x} is out of range for log1p`);
     return Math.log1p(x);
+  }
+  // Labels are float32 in training: a larger one would read as Infinity and make the loss NaN.
+  if (Math.abs(x) > FLOAT32_MAX) {
+    throw new DataError(
+      `${file}:${line}: column "${task.column}": ${x} is too large for a regression label ` +
+        `(at most ${FLOAT32_MAX.toPrecision(3)} in magnitude); rescale it or use "transform": "log1p"`,
+    );
   }
   return x;
 }

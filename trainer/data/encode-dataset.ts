@@ -253,10 +253,15 @@ function timeOf(record: RawRecord, column: string, file: string, line: number): 
   return t;
 }
 
-/** The time at and after which rows validate: the (1 - fraction) quantile of the times. */
+/**
+ * The time at and after which rows validate: the (1 - fraction) quantile of the times. Where that
+ * is the earliest time (most rows share it: a log of whole days, nearly all of one), the next
+ * later time, so that the earliest rows train; one time for every row leaves no training row.
+ */
 function timeCut(times: Float64Array, fraction: number): number {
   const sorted = Float64Array.from(times).sort();
-  const index = Math.min(sorted.length - 1, Math.floor(sorted.length * (1 - fraction)));
+  let index = Math.min(sorted.length - 1, Math.floor(sorted.length * (1 - fraction)));
+  while (index < sorted.length - 1 && sorted[index] === sorted[0]) index++;
   return sorted[index]!;
 }
 

@@ -217,8 +217,10 @@ export function badRowReason(message: string, file: string): string {
   else if (rest.includes(" is not a binary label")) kind = "not a binary label";
   else if (rest.endsWith(" is out of range for log1p")) kind = "out of range for log1p";
   else if (rest.endsWith(" is not a number")) kind = "not a number";
-  // Before the vector test: a bag's element message starts "element <i>: " too.
+  // Before the vector test: a bag's element message starts "element <i>: " too, and so does a
+  // vector element past float32's range.
   else if (rest.includes(" is not a category (")) kind = "not a category";
+  else if (rest.includes(" is too large")) kind = "too large for float32";
   else if (/^(expected \d+ numbers|element \d+: )/.test(rest))
     kind = "not a vector of the spec's dim numbers";
   return `column "${name}": ${kind}`;

@@ -24,14 +24,25 @@ export function logitsOf(probabilities: ArrayLike<number>): Float64Array {
 
 /**
  * The scale and shift minimising the log loss of σ(scale·z + shift) against the labels. The
- * identity when the labels have one class, or when the fit would reverse the order (scale ≤ 0):
- * a head with no signal on validation keeps its own outputs.
+ * identity when the labels have one class, when the logits separate the classes (no finite
+ * fit), or when the fit would reverse the order (scale ≤ 0): a head with no signal on
+ * validation keeps its own outputs.
  */
 export function fitPlatt(labels: ArrayLike<number>, logits: ArrayLike<number>): PlattScaling {
   const n = labels.length;
   let positives = 0;
   for (let i = 0; i < n; i++) positives += labels[i]! > 0.5 ? 1 : 0;
   if (positives === 0 || positives === n) return IDENTITY;
+  // Every positive's logit above every negative's (a validation part of a few rows): the log loss
+  // falls as the scale grows without end, and the fit would stop at a huge scale that the ridge
+  // barely holds, serving near-0/1 probabilities. Keep the head's own outputs.
+  let lowestPositive = Number.POSITIVE_INFINITY;
+  let highestNegative = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n; i++) {
+    if (labels[i]! > 0.5) lowestPositive = Math.min(lowestPositive, logits[i]!);
+    else highestNegative = Math.max(highestNegative, logits[i]!);
+  }
+  if (highestNegative < lowestPositive) return IDENTITY;
   // A small ridge towards the identity keeps the Newton system solvable on separable data.
   const ridge = 1e-6 * n;
   const objective = (a: number, b: number) =>
