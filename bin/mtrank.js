@@ -7,6 +7,12 @@
  * the sources or to forget before packing. Registering tsx's loader here, in this process, means
  * no global tsx and no second Node process.
  */
-import "./register.js";
+import { nodeTooOld } from "./node-version.js";
 
+const tooOld = nodeTooOld(process.versions.node);
+if (tooOld) {
+  process.stderr.write(`${tooOld}\n`);
+  process.exit(1);
+}
+await import("./register.js");
 await import("../trainer/cli/mtrank.ts");
