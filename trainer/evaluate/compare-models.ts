@@ -5,7 +5,7 @@
  * few thousandths apart on a few thousand rows is usually inside it, and the interval is what
  * says whether a new model is better or only measured so.
  */
-import { type PairedAucOptions, pairedAucDifference } from "../metrics/paired-auc.ts";
+import { keptRows, type PairedAucOptions, pairedAucDifference } from "../metrics/paired-auc.ts";
 import type { ScoredEvaluation } from "./evaluate-model.ts";
 
 export interface TaskComparison {
@@ -61,8 +61,6 @@ export function compareScored(
       continue;
     }
     const d = pairedAucDifference(labels, [mine], [theirs], { level, resamples, seed });
-    let rows = 0;
-    for (let i = 0; i < labels.length; i++) if (labels[i] === 0 || labels[i] === 1) rows++;
     tasks[task] = {
       auc: metrics.auc,
       againstAuc: theirAuc,
@@ -70,7 +68,7 @@ export function compareScored(
       low: d.low,
       high: d.high,
       notAbove: d.notAbove,
-      rows,
+      rows: keptRows(labels).length,
     };
   }
   return { against: against.report.model, level, resamples, tasks, skipped };

@@ -173,7 +173,8 @@ class SortedScores {
 }
 
 /** Indices of rows labelled 0 or 1. */
-function keptRows(labels: ArrayLike<number>): number[] {
+/** The rows an AUC reads: those labelled 1 or 0 (NaN, a masked row, and other labels left out). */
+export function keptRows(labels: ArrayLike<number>): number[] {
   const rows: number[] = [];
   for (let i = 0; i < labels.length; i++) if (labels[i] === 0 || labels[i] === 1) rows.push(i);
   return rows;

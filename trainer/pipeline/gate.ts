@@ -14,7 +14,7 @@
  */
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { rowLogloss } from "../core/metrics.ts";
-import { pairedAucDifference, pairedMeanDifference } from "../metrics/paired-auc.ts";
+import { keptRows, pairedAucDifference, pairedMeanDifference } from "../metrics/paired-auc.ts";
 import type { ChangeRule, FloorRule, GateConfig, GateMetric } from "./config.ts";
 import type { GateDecision, GateResult } from "./contracts.ts";
 import type { InfraCheckResult } from "./infra-check.ts";
@@ -263,10 +263,10 @@ function dropBound(rule: ChangeRule, confidence: number, input: GateInput): Drop
   const [first, second] = rule.direction === "higher" ? [before, after] : [after, before];
   // The drop's one-sided bound at `confidence` is the upper end of a two-sided interval at 2c − 1.
   const options = { resamples: GATE_RESAMPLES, level: 2 * confidence - 1 };
-  const binary = rule.metric === "auc" || rule.metric === "logloss";
-  const kept: number[] = [];
-  for (let i = 0; i < labels.length; i++)
-    if (binary ? labels[i] === 0 || labels[i] === 1 : Number.isFinite(labels[i])) kept.push(i);
+  const kept =
+    rule.metric === "auc" || rule.metric === "logloss"
+      ? keptRows(labels)
+      : Array.from({ length: labels.length }, (_, i) => i).filter((i) => Number.isFinite(labels[i]));
   if (rule.metric === "auc") {
     const d = pairedAucDifference(labels, [first], [second], options);
     if (!Number.isFinite(d.high)) return "the bound is undefined on these rows (one class only)";
