@@ -13,6 +13,9 @@ export const API_KEY_PATTERN = /^[A-Za-z0-9._~+/-]+=*$/;
 
 export type AuthMode = "api-key" | "open" | "misconfigured";
 
+/** Keys shorter than this are logged as guessable at start-up (they still work). */
+export const MIN_KEY_LENGTH = 16;
+
 export interface ApiKeys {
   mode: AuthMode;
   /** The usable keys (empty unless mode is "api-key"). */
@@ -45,6 +48,17 @@ function check(raw: string): ApiKeys {
       error:
         `MTRANK_API_KEYS: key ${unusable.join(", ")} (of ${secrets.length}) has characters a Bearer token ` +
         "cannot carry; keys may use letters, digits and -._~+/ with trailing = padding",
+    });
+  // A short key can be guessed by anyone who can reach the worker: still used (refusing it would
+  // open nothing and break a running deployment), but said once, by position, never the key.
+  const short = secrets
+    .map((k, i) => (API_KEY_PATTERN.test(k) && k.length < MIN_KEY_LENGTH ? i + 1 : -1))
+    .filter((position) => position > 0);
+  if (short.length > 0)
+    logLine("warn", "auth.short_key", {
+      detail:
+        `MTRANK_API_KEYS: key ${short.join(", ")} (of ${secrets.length}) is under ${MIN_KEY_LENGTH} characters ` +
+        "and can be guessed; use random keys of 32 or more (openssl rand -base64 32)",
     });
   const mode: AuthMode = secrets.length === 0 ? "open" : keys.length > 0 ? "api-key" : "misconfigured";
   if (mode === "open")

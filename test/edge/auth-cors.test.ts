@@ -48,6 +48,24 @@ describe("API keys", () => {
     }
   });
 
+  it("a usable key under 16 characters is logged once as guessable, by position, never the key", async () => {
+    const logged = vi.spyOn(console, "log").mockImplementation(() => undefined);
+    try {
+      const keys = { MTRANK_API_KEYS: "k7, a-long-random-key-0123456789abcdef, shorty" };
+      for (let i = 0; i < 2; i++)
+        expect((await call("/v1/models", { headers: { authorization: "Bearer k7" } }, keys)).status).toBe(
+          200,
+        );
+      const lines = logged.mock.calls.map((c) => JSON.parse(String(c[0])) as Record<string, unknown>);
+      const short = lines.filter((l) => l.event === "auth.short_key");
+      expect(short).toHaveLength(1);
+      expect(String(short[0]!.detail)).toMatch(/MTRANK_API_KEYS: key 1, 3 \(of 3\) is under 16 characters/);
+      expect(JSON.stringify(short)).not.toMatch(/k7|shorty/);
+    } finally {
+      logged.mockRestore();
+    }
+  });
+
   it("keys set but none usable -> 503 problem on /v1/*, never an open API", async () => {
     const broken = { MTRANK_API_KEYS: "not a token" };
     const res = await call("/v1/rerank", rerank({ authorization: "Bearer not a token" }), broken);
