@@ -7,10 +7,10 @@
  * A first model (no champion) is judged by its floors alone: change rules are recorded as
  * skipped. A gate with no quality rule is an error, never a silent pass.
  *
- * A change rule with `confidence` (AUC, logloss, MSE, MAE) holds the drop's upper confidence bound to its
- * bound, from a paired bootstrap over the rows both models scored: on a small holdout a worse candidate can
- * measure level with the champion by chance, and the bound is what says the data is too thin to
- * tell (docs/pipeline.md "Gate rules").
+ * A change rule with `confidence` (AUC, logloss, MSE, MAE, NDCG@10) holds the drop's upper
+ * confidence bound to its bound, from a paired bootstrap over the rows (for NDCG, the groups) both
+ * models scored: on a small holdout a worse candidate can measure level with the champion by
+ * chance, and the bound is what says the data is too thin to tell (docs/pipeline.md "Gate rules").
  */
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { rowLogloss } from "../core/metrics.ts";
@@ -254,15 +254,15 @@ function changeResults(rule: ChangeRule, input: GateInput): GateResult[] {
  * rows, resampled together (trainer/metrics/paired-auc.ts). A string says why it cannot be had.
  */
 function dropBound(rule: ChangeRule, confidence: number, input: GateInput): DropBound | string {
-  if (rule.metric === "ndcg10") return ndcgBound(rule, confidence, input);
+  // The drop's one-sided bound at `confidence` is the upper end of a two-sided interval at 2c − 1.
+  const options = { resamples: GATE_RESAMPLES, level: 2 * confidence - 1 };
+  if (rule.metric === "ndcg10") return ndcgBound(rule, options, input);
   const labels = input.labels?.[rule.on]?.[rule.task!];
   const after = input.candidate.rowScores?.[rule.on]?.[rule.task!];
   const before = input.champion?.rowScores?.[rule.on]?.[rule.task!];
   if (!labels || !after || !before) return "no per-row scores to bound the drop with";
   // The drop is metric(first) − metric(second): champion − candidate when higher is better.
   const [first, second] = rule.direction === "higher" ? [before, after] : [after, before];
-  // The drop's one-sided bound at `confidence` is the upper end of a two-sided interval at 2c − 1.
-  const options = { resamples: GATE_RESAMPLES, level: 2 * confidence - 1 };
   const kept =
     rule.metric === "auc" || rule.metric === "logloss"
       ? keptRows(labels)
@@ -288,7 +288,11 @@ interface DropBound {
 }
 
 /** The bound of an NDCG@10 drop: the groups, not the rows, are what a paired bootstrap resamples. */
-function ndcgBound(rule: ChangeRule, confidence: number, input: GateInput): DropBound | string {
+function ndcgBound(
+  rule: ChangeRule,
+  options: { resamples: number; level: number },
+  input: GateInput,
+): DropBound | string {
   const after = input.candidate.groupNdcg10?.[rule.on];
   const before = input.champion?.groupNdcg10?.[rule.on];
   if (!after || !before || after.length !== before.length) return "no per-group NDCG to bound the drop with";
@@ -299,7 +303,7 @@ function ndcgBound(rule: ChangeRule, confidence: number, input: GateInput): Drop
   const d = pairedMeanDifference(
     Float64Array.from(kept, (g) => first[g]!),
     Float64Array.from(kept, (g) => second[g]!),
-    { resamples: GATE_RESAMPLES, level: 2 * confidence - 1 },
+    options,
   );
   if (!Number.isFinite(d.high)) return "no group with a gain to bound the drop with";
   return { upper: d.high, count: kept.length, unit: "groups" };
