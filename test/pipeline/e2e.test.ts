@@ -268,13 +268,16 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
     expect(await registry.get("locks/pipeline")).toBeUndefined();
   });
 
-  it("a NaN loss fails the run, saying so; the champion is unchanged", async () => {
+  it("a NaN loss fails the run, saying where and why; the champion is unchanged", async () => {
     const before = await pointer();
     const base = config("day2");
     const r = await runPipeline({ ...base, training: { ...base.training, learningRate: 1e6 } }, { log });
     expect(r.exitCode).toBe(1);
     expect(r.record.outcome).toBe("failed");
-    expect(r.record.reason).toMatch(/^training: the loss is NaN at epoch 1/);
+    // Stopped at the step that went non-finite, with the cause the data check found.
+    expect(r.record.reason).toMatch(
+      /^training diverged (in fold network 1 of \d+ )?at epoch 1, step \d+ of \d+: the loss.*; likely cause: the learning rate is too high for this data \(--learning-rate 1000000\)/,
+    );
     expect(r.record.steps.find((s) => s.step === "train")).toMatchObject({ ok: false });
     expect(await pointer()).toBe(before);
   });

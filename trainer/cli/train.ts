@@ -175,7 +175,9 @@ await runCli(async () => {
         `epoch ${log.epoch}  loss ${log.trainLoss.toFixed(4)}  ${headlineMetrics(log.validation)}  (${log.seconds.toFixed(1)} s)`,
       );
     },
-  });
+    // A run that fails mid-epoch (a diverged loss) clears the bar first: the error's one line
+    // then stands on its own and the terminal gets its cursor back.
+  }).finally(() => progress.end());
   if (summary.warmStart) {
     const w = summary.warmStart;
     console.log(

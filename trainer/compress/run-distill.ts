@@ -71,6 +71,7 @@ export async function runDistill(cmd: DistillCommand): Promise<DistillSummary> {
     learningRate: cmd.learningRate ?? DEFAULT_TRAIN_OPTIONS.learningRate,
     seed,
     taskWeights: teacher.training.taskWeights,
+    inputs: teacher.encoder.features,
     ...(cmd.onEpoch ? { onEpoch: cmd.onEpoch } : {}),
   });
   const weights = readWeights(result.params);

@@ -273,6 +273,8 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       const warmDir = why.mode === "warm-start" ? champion!.dir : undefined;
       const t0 = performance.now();
       const t = config.training;
+      // A loss that goes non-finite stops training at that step with a DivergenceError naming the
+      // step, the task and the likely cause: the run fails with it as its reason.
       const summary = await runTraining({
         data: prepared.data,
         spec: prepared.spec,
@@ -281,13 +283,6 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         ...pickTrainArgs(t),
         arch: t.arch,
         ...(warmDir !== undefined ? { initFrom: warmDir } : {}),
-        onEpoch: (epoch) => {
-          // A NaN loss trains nothing useful and scores as NaN: stop here, saying so.
-          if (!Number.isFinite(epoch.trainLoss))
-            throw new Error(
-              `training: the loss is ${epoch.trainLoss} at epoch ${epoch.epoch} (learning rate too high, or extreme values in the data)`,
-            );
-        },
       });
       record.training = {
         mode: why.mode,

@@ -23,6 +23,7 @@ import { takeRows } from "../data/take-rows.ts";
 import { type NetworkConfig, readWeights } from "../models/network.ts";
 import type { Weights } from "../models/types.ts";
 import {
+  DivergenceError,
   type EpochLog,
   evaluateHeads,
   predictNetwork,
@@ -69,7 +70,11 @@ export async function trainFoldAverage(
         `fold ${f + 1} of ${k} has ${trainIndex.length} training and ${validIndex.length} validation rows`,
       );
     const valid = takeRows(all, validIndex);
-    const result = await trainNetworkAsync(config, takeRows(all, trainIndex), valid, options);
+    const result = await trainNetworkAsync(config, takeRows(all, trainIndex), valid, options).catch(
+      (error: unknown) => {
+        throw error instanceof DivergenceError ? error.within(`in fold network ${f + 1} of ${k}`) : error;
+      },
+    );
     try {
       const predictions = predictNetwork(result.params, config, valid);
       for (const head of config.heads)

@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
+import type { FeatureState } from "../../shared/encoder/state.ts";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import type { EpochLog, TrainingState } from "../artifact/checkpoint.ts";
 import type { NamedArray } from "../artifact/float-pack.ts";
@@ -15,6 +16,7 @@ import { headOutput, initNetwork, type NetworkConfig, networkLogits } from "../m
 import type { Params } from "../models/types.ts";
 import type { LabelledBatch } from "./batch.ts";
 import { batchTensors } from "./batch-gradients.ts";
+import { type DivergenceContext, DivergenceError, likelyCause, stepDivergence } from "./divergence.ts";
 import { validationScore } from "./early-stopping.ts";
 import { createNetworkOptimizer, type OptimizerOptions } from "./network-optimizer.ts";
 import { checkWorkers } from "./parallel-optimizer.ts";
@@ -24,6 +26,7 @@ import { taskWeighting } from "./task-weighting.ts";
 
 export type { EpochLog, TrainingState } from "../artifact/checkpoint.ts";
 export type { BatchGradients, EmbeddingUpdates, GradientSource, LabelledBatch, StepLoss } from "./batch.ts";
+export { DivergenceError } from "./divergence.ts";
 export { createNetworkOptimizer, type NetworkOptimizer, type OptimizerOptions } from "./network-optimizer.ts";
 
 /** The training loop's options, over the optimiser's (./network-optimizer.ts). */
@@ -60,6 +63,11 @@ export interface TrainOptions extends OptimizerOptions {
   onEpoch?: (log: EpochLog) => void;
   /** After every step: the epoch, batches done and planned this epoch, the running mean loss. */
   onBatch?: (progress: { epoch: number; done: number; total: number; loss: number }) => void;
+  /**
+   * The encoder's features the data went through: a run that diverges (a DivergenceError, at the
+   * first step whose loss is not finite) then names the feature behind a dense column, not its index.
+   */
+  inputs?: readonly FeatureState[];
 }
 
 export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, "taskWeights"> = {
@@ -156,98 +164,126 @@ function* trainFrom(
     throw new Error("--ranking-loss: the dataset spec has no group column to rank within");
   const weighting = taskWeighting(options.taskWeighting ?? "static", config.heads, options.taskWeights);
   const optimizer = createNetworkOptimizer(params, config, { ...options, weighting, rankingLoss: ranking });
-  const stepsPerEpoch = Math.ceil(train.rows / options.batchSize);
-  const learningRate = learningRateSchedule({
-    kind: options.schedule ?? "cosine",
-    peak: options.learningRate,
-    totalSteps: stepsPerEpoch * options.epochs,
-  });
-  let step = 0;
-  const rng = mulberry32(options.seed);
-  const epochBatches = () =>
-    ranking > 0 && train.groups
-      ? groupBatches(train.groups, options.batchSize, rng)
-      : rowBatches(train.rows, options.batchSize, rng);
-  const history: EpochLog[] = [];
-  let best: { epoch: number; score: number; values: Map<string, Float32Array> } | null = null;
-  options.afterStep?.(params);
-  let startValidation: Record<string, TaskMetrics> | undefined;
-  if (options.keepStart && !resume) {
-    startValidation = evaluateHeads(config, valid, predictNetwork(params, config, valid));
-    best = { epoch: 0, score: score(startValidation), values: snapshot(params) };
-  }
-  if (resume) {
-    for (let e = 0; e < resume.epoch; e++) step += epochBatches().length;
-    optimizer.importState(resume);
-    weighting.variables.forEach((v, i) => {
-      v.assign(tf.scalar(resume.scalars.weighting?.[i] ?? 0));
+  // Disposed however the run ends: a diverged run's worker threads and optimiser slots would
+  // otherwise outlive it in a process that goes on (the nightly pipeline, a test run).
+  try {
+    const stepsPerEpoch = Math.ceil(train.rows / options.batchSize);
+    const learningRate = learningRateSchedule({
+      kind: options.schedule ?? "cosine",
+      peak: options.learningRate,
+      totalSteps: stepsPerEpoch * options.epochs,
     });
-    for (const log of resume.history) weighting.endEpoch(log.taskLosses);
-    history.push(...resume.history);
-    best = { ...resume.best, values: prefixed(resume.arrays, "best/") };
-  }
-
-  for (let epoch = (resume?.epoch ?? 0) + 1; epoch <= options.epochs; epoch++) {
-    const started = performance.now();
-    const batchList = epochBatches();
-    let lossSum = 0;
-    let done = 0;
-    const taskSums = new Float64Array(config.heads.length);
-    for (const batch of batchList) {
-      optimizer.setLearningRate(learningRate(step++));
-      const loss = optimizer.step(train, batch);
-      options.afterStep?.(params);
-      lossSum += loss.total;
-      done++;
-      options.onBatch?.({ epoch, done, total: batchList.length, loss: lossSum / done });
-      loss.tasks.forEach((x, i) => {
-        taskSums[i] = taskSums[i]! + x;
-      });
-      yield;
-    }
-    optimizer.sync();
-    options.afterStep?.(params);
-    const batches = Math.max(1, batchList.length);
-    const taskLosses = Object.fromEntries(config.heads.map((h, i) => [h.name, taskSums[i]! / batches]));
-    const taskWeights = weighting.current();
-    weighting.endEpoch(taskLosses);
-    const validation = evaluateHeads(config, valid, predictNetwork(params, config, valid));
-    const log: EpochLog = {
-      epoch,
-      trainLoss: lossSum / batches,
-      taskLosses,
-      taskWeights,
-      validation,
-      score: score(validation),
-      seconds: (performance.now() - started) / 1000,
+    let step = 0;
+    const rng = mulberry32(options.seed);
+    const epochBatches = () =>
+      ranking > 0 && train.groups
+        ? groupBatches(train.groups, options.batchSize, rng)
+        : rowBatches(train.rows, options.batchSize, rng);
+    const divergence: DivergenceContext = {
+      data: train,
+      heads: config.heads,
+      learningRate: options.learningRate,
+      optimizer: options.optimizer,
+      inputs: options.inputs,
     };
-    history.push(log);
-    options.onEpoch?.(log);
-    if (!best || log.score > best.score) best = { epoch, score: log.score, values: snapshot(params) };
-    const stop = epoch - best.epoch >= options.patience;
-    if (options.checkpoint?.save && !stop && epoch < options.epochs) {
-      const opt = optimizer.exportState();
-      const arrays: Record<string, NamedArray> = { ...opt.arrays };
-      // When this epoch is the best, its snapshot is the current parameters already.
-      const current = best.epoch === epoch ? best.values : snapshot(params);
-      for (const [name, values] of current) arrays[`param/${name}`] = { shape: params[name]!.shape, values };
-      for (const [name, values] of best.values)
-        arrays[`best/${name}`] = { shape: params[name]!.shape, values };
-      options.checkpoint.save({
-        epoch,
-        history: [...history],
-        best: { epoch: best.epoch, score: best.score },
-        arrays,
-        scalars: { ...opt.scalars, weighting: weighting.variables.map((v) => v.dataSync()[0]!) },
-      });
+    const history: EpochLog[] = [];
+    let best: { epoch: number; score: number; values: Map<string, Float32Array> } | null = null;
+    options.afterStep?.(params);
+    let startValidation: Record<string, TaskMetrics> | undefined;
+    if (options.keepStart && !resume) {
+      startValidation = evaluateHeads(config, valid, predictNetwork(params, config, valid));
+      best = { epoch: 0, score: score(startValidation), values: snapshot(params) };
     }
-    if (stop) break;
+    if (resume) {
+      for (let e = 0; e < resume.epoch; e++) step += epochBatches().length;
+      optimizer.importState(resume);
+      weighting.variables.forEach((v, i) => {
+        v.assign(tf.scalar(resume.scalars.weighting?.[i] ?? 0));
+      });
+      for (const log of resume.history) weighting.endEpoch(log.taskLosses);
+      history.push(...resume.history);
+      best = { ...resume.best, values: prefixed(resume.arrays, "best/") };
+    }
+
+    for (let epoch = (resume?.epoch ?? 0) + 1; epoch <= options.epochs; epoch++) {
+      const started = performance.now();
+      const batchList = epochBatches();
+      let lossSum = 0;
+      let done = 0;
+      const taskSums = new Float64Array(config.heads.length);
+      for (const batch of batchList) {
+        optimizer.setLearningRate(learningRate(step++));
+        const loss = optimizer.step(train, batch);
+        // The losses are numbers already: one test a step. NaN never comes back, so stop here.
+        if (!Number.isFinite(loss.total))
+          throw stepDivergence({ epoch, step: done + 1, steps: batchList.length }, loss, divergence);
+        options.afterStep?.(params);
+        lossSum += loss.total;
+        done++;
+        options.onBatch?.({ epoch, done, total: batchList.length, loss: lossSum / done });
+        loss.tasks.forEach((x, i) => {
+          taskSums[i] = taskSums[i]! + x;
+        });
+        yield;
+      }
+      optimizer.sync();
+      options.afterStep?.(params);
+      const batches = Math.max(1, batchList.length);
+      const taskLosses = Object.fromEntries(config.heads.map((h, i) => [h.name, taskSums[i]! / batches]));
+      const taskWeights = weighting.current();
+      weighting.endEpoch(taskLosses);
+      const validation = evaluateHeads(config, valid, predictNetwork(params, config, valid));
+      const log: EpochLog = {
+        epoch,
+        trainLoss: lossSum / batches,
+        taskLosses,
+        taskWeights,
+        validation,
+        score: score(validation),
+        seconds: (performance.now() - started) / 1000,
+      };
+      history.push(log);
+      options.onEpoch?.(log);
+      if (!best || log.score > best.score) {
+        const values = snapshot(params);
+        // An epoch's last update can leave non-finite weights behind a finite loss, with no
+        // later step to see them; the weights to keep are read here anyway.
+        const broken = [...values].find(([, v]) => !v.every(Number.isFinite));
+        if (broken)
+          throw new DivergenceError(
+            `at epoch ${epoch}, step ${batchList.length} of ${batchList.length}`,
+            `the update left parameter "${broken[0]}" with non-finite values`,
+            likelyCause(divergence),
+          );
+        best = { epoch, score: log.score, values };
+      }
+      const stop = epoch - best.epoch >= options.patience;
+      if (options.checkpoint?.save && !stop && epoch < options.epochs) {
+        const opt = optimizer.exportState();
+        const arrays: Record<string, NamedArray> = { ...opt.arrays };
+        // When this epoch is the best, its snapshot is the current parameters already.
+        const current = best.epoch === epoch ? best.values : snapshot(params);
+        for (const [name, values] of current)
+          arrays[`param/${name}`] = { shape: params[name]!.shape, values };
+        for (const [name, values] of best.values)
+          arrays[`best/${name}`] = { shape: params[name]!.shape, values };
+        options.checkpoint.save({
+          epoch,
+          history: [...history],
+          best: { epoch: best.epoch, score: best.score },
+          arrays,
+          scalars: { ...opt.scalars, weighting: weighting.variables.map((v) => v.dataSync()[0]!) },
+        });
+      }
+      if (stop) break;
+    }
+    restore(params, best!.values);
+    const validation = best!.epoch === 0 ? startValidation! : history[best!.epoch - 1]!.validation;
+    return { params, history, bestEpoch: best!.epoch, validation };
+  } finally {
+    optimizer.dispose();
+    weighting.dispose();
   }
-  optimizer.dispose();
-  weighting.dispose();
-  restore(params, best!.values);
-  const validation = best!.epoch === 0 ? startValidation! : history[best!.epoch - 1]!.validation;
-  return { params, history, bestEpoch: best!.epoch, validation };
 }
 
 /** The arrays under a key prefix, by the rest of their key. */

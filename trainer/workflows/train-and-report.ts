@@ -37,6 +37,7 @@ import { defaultWorkers, MIN_PARALLEL_BATCH, PARALLEL_ROWS, stepBudget } from ".
 import { scaleHeads } from "../train/target-scale.ts";
 import { type ResolvedTrainArgs, resolveTrainArgs, type TrainArgs } from "../train/train-args.ts";
 import {
+  DivergenceError,
   type EpochLog,
   predictNetwork,
   type TrainingState,
@@ -100,6 +101,11 @@ export interface TrainSummary {
   calibration?: HeadCalibration["heads"];
 }
 
+/**
+ * Trains, and with `out` writes the model directory once training has succeeded. A run whose loss
+ * goes non-finite throws a DivergenceError at that step (../train/divergence.ts), having written
+ * nothing of a model: OUT keeps what it held before (no checkpoint of the failed run).
+ */
 export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
   const args = resolveTrainArgs(cmd);
   const { spec, taskWeights, backend, previous } = await prepareRun(cmd, args);
@@ -321,6 +327,7 @@ async function fitNetwork(
     workers: budget.workers,
     seed: args.seed,
     taskWeights,
+    inputs: data.encoder.features,
     ...(cmd.onEpoch ? { onEpoch: cmd.onEpoch } : {}),
     ...(cmd.onBatch ? { onBatch: cmd.onBatch } : {}),
   };
@@ -339,16 +346,25 @@ async function fitNetwork(
   }
   const fingerprint = runFingerprint(cmd, args, data.encoder);
   const out = cmd.out;
+  let saved = false;
   const result = await trainNetworkAsync(config, data.train, data.valid, {
     ...options,
     ...(out !== undefined
       ? {
           checkpoint: {
-            save: (state: TrainingState) => saveCheckpoint(out, fingerprint, state),
+            save: (state: TrainingState) => {
+              saveCheckpoint(out, fingerprint, state);
+              saved = true;
+            },
             ...(cmd.resume ? { resume: loadCheckpoint(out, fingerprint) } : {}),
           },
         }
       : {}),
+  }).catch((error: unknown) => {
+    // The run's checkpoint holds the state before the divergence under these very options (its
+    // fingerprint): --resume would only run into it again, so it goes with the failed run.
+    if (error instanceof DivergenceError && out !== undefined && (saved || cmd.resume)) removeCheckpoint(out);
+    throw error;
   });
   return { result, ...(warm ? { warm } : {}) };
 }
