@@ -15,7 +15,15 @@ import {
   RESERVED_IDS,
   type VectorState,
 } from "./state.ts";
-import { categoriesOf, categoryOf, numberOf, type ValueRules, VectorValueError, vectorOf } from "./values.ts";
+import {
+  categoriesOf,
+  categoryOf,
+  numberOf,
+  shownValue,
+  type ValueRules,
+  VectorValueError,
+  vectorOf,
+} from "./values.ts";
 
 /** Model inputs for n rows, row-major: dense [n, denseSize] and ids [n, idSlots]. */
 export interface EncodedBatch {
@@ -173,7 +181,7 @@ function numericWriter(f: NumericState, rules: ValueRules): WriteFeature {
     // A value that is there but is no number is an error, as it is in training data
     // (trainer/data/check-record.ts), not a silent missing value.
     if (x !== null && Number.isNaN(x))
-      throw new FeatureValueError(f.name, `${JSON.stringify(value)} is not a number`);
+      throw new FeatureValueError(f.name, `${shownValue(value)} is not a number`);
     if (x === null) {
       dense[denseBase + denseOffset] = 0;
       dense[denseBase + denseOffset + 1] = 1;

@@ -23,10 +23,37 @@ export function numberOf(value: unknown, rules: ValueRules): number | null {
   if (typeof value !== "string") return Number.NaN;
   const text = rules.trim ? value.trim() : value;
   if (rules.missing.has(text)) return null;
+  return decimalOf(text);
+}
+
+/**
+ * The finite number a text spells in decimal (digits, an optional sign, point and exponent;
+ * whitespace around it is no mistake about which number it is), else NaN. Number() alone reads
+ * more: "" and " " as 0, "0x10" as 16, "0b11" as 3, "0o7" as 7, "Infinity" as an infinity. In a
+ * log's number column those are a blank or a data bug, not the number, and an infinity cannot be
+ * standardised.
+ */
+export function decimalOf(text: string): number {
   const n = Number(text);
-  // Number("") and Number(" ") are 0: a blank the spec does not call missing is no number either.
-  if (n === 0 && text.trim() === "") return Number.NaN;
-  return Number.isFinite(n) ? n : Number.NaN;
+  if (!Number.isFinite(n)) return Number.NaN;
+  // A digit 1-9, a sign or a point first starts a decimal; the non-decimal forms and the blanks
+  // Number() reads start with "0" or whitespace (or are empty).
+  const first = text.charCodeAt(0);
+  if (first === 48 || !((first > 48 && first <= 57) || first === 45 || first === 43 || first === 46)) {
+    const body = text.trimStart();
+    if (body === "") return Number.NaN;
+    const radix = body.charCodeAt(1) | 0x20; // lower case
+    if (body.charCodeAt(0) === 48 && (radix === 0x78 || radix === 0x62 || radix === 0x6f)) return Number.NaN;
+  }
+  return n;
+}
+
+/**
+ * A raw value as an error message shows it: JSON, except for the numbers JSON cannot hold
+ * (JSON.stringify writes NaN and the infinities as null), which a Parquet column can.
+ */
+export function shownValue(value: unknown): string {
+  return typeof value === "number" && !Number.isFinite(value) ? String(value) : JSON.stringify(value);
 }
 
 /**
@@ -81,7 +108,7 @@ export function vectorOf(value: unknown, dim: number, separator: string, rules: 
     const part = parts[i];
     const x = typeof part === "number" || typeof part === "string" ? numberOf(part, rules) : Number.NaN;
     if (x === null || Number.isNaN(x))
-      throw new VectorValueError(`element ${i}: ${JSON.stringify(part)} is not a finite number`);
+      throw new VectorValueError(`element ${i}: ${shownValue(part)} is not a finite number`);
     // Vectors reach the network unscaled, as float32: a larger element would be Infinity there
     // and every score NaN.
     if (Math.abs(x) > FLOAT32_MAX)

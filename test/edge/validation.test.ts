@@ -129,6 +129,13 @@ describe("POST /v1/rerank rejects bad input", () => {
       candidates: candidates(2),
     });
     expect((await problem(user, 400)).errors?.[0]?.field).toBe("user.features.user_activity");
+    // Number() reads "0x10" as 16 and "0b11" as 3; training data refuses them, and so does serving.
+    for (const spelled of ["0x10", "0b11", "Infinity"]) {
+      list[1]!.features = { ...list[1]!.features, item_price: spelled };
+      const p = await problem(await postRerank(rerankBody({ candidates: list })), 400);
+      expect(p.errors?.[0]?.field).toBe("candidates.1.features.item_price");
+      expect(p.detail).toContain(`${JSON.stringify(spelled)} is not a number`);
+    }
   });
 
   it("a body stream that breaks off mid-read -> 400 problem, not a 500", async () => {

@@ -95,6 +95,22 @@ describe("checkData", () => {
     }
   });
 
+  it("names a NaN or an infinity in a Parquet number column by its value and column", async () => {
+    const dir = await tempDir();
+    const rows = makeRows(6, { missingPrice: 0 });
+    rows[1]!.price = Number.NaN;
+    rows[2]!.price = Number.POSITIVE_INFINITY;
+    rows[3] = { ...rows[3]!, click: 1, dwell: Number.NaN };
+    const file = writeParquet(dir, "nan.parquet", rows);
+    const check = await checkData([file], spec, { maxBadRows: 5 });
+    expect(check.examples).toEqual([
+      `${file}:2: column "price": NaN is not a number`,
+      `${file}:3: column "price": Infinity is not a number`,
+      `${file}:4: column "dwell": NaN is not a number`,
+    ]);
+    expect(check.reasons).toEqual({ 'column "price": not a number': 2, 'column "dwell": not a number': 1 });
+  });
+
   it("skips bad rows within the budget and counts them per reason", async () => {
     const dir = await tempDir();
     const csv = join(dir, "a.csv");

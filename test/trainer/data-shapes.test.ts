@@ -1,8 +1,8 @@
 /**
  * Logs in shapes a simulator never writes: every CSV field quoted as RFC 4180 says reads back as
- * written; upper-case .GZ names are gunzipped; a value of the wrong JSON shape, a label spelled
- * like an Object.prototype property, a header naming a spec column twice or an empty numeric cell
- * is an error naming the file, line and column, never a silent missing value or 0.
+ * written, whatever the line ending; upper-case .GZ names are gunzipped; a value of the wrong JSON
+ * shape, a label spelled like an Object.prototype property, a header naming a spec column twice,
+ * an empty numeric cell, a number in hex or an infinity is an error naming the file, line and column, never a silent missing value, 0 or guess.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,9 +10,10 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { numberOf } from "../../shared/encoder/values.ts";
+import { numberOf, vectorOf } from "../../shared/encoder/values.ts";
 import { parseSpec } from "../../shared/spec.ts";
 import { binaryLabel, recordChecker } from "../../trainer/data/check-record.ts";
+import { encodeDataset } from "../../trainer/data/encode-dataset.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
 import { DataError, type ReadOptions, readRecords, type SourceRecord } from "../../trainer/data/read-rows.ts";
 import { badRowReason, checkData } from "../../trainer/pipeline/data.ts";
@@ -63,19 +64,10 @@ describe("CSV fields in any shape", () => {
       fc.asyncProperty(
         fc.integer({ min: 1, max: 4 }),
         fc.array(fc.array(field, { minLength: 4, maxLength: 4 }), { minLength: 1, maxLength: 5 }),
-        fc.constantFrom("\n", "\r\n"),
+        fc.constantFrom("\n", "\r\n", "\r"),
         fc.boolean(),
         async (width, table, eol, bom) => {
-          // Left out: a last field ending in "\r". The reader strips a "\r" that ends a row's last
-          // field (the CR of a CRLF line) without knowing whether the field was quoted, so a quoted
-          // one loses its own (a known limit; with "trim", the default, it goes anyway).
-          const rows = table
-            .map((row) => row.slice(0, width))
-            .map((row) => {
-              const last = row.length - 1;
-              row[last] = row[last]!.replace(/\r+$/, "");
-              return row;
-            });
+          const rows = table.map((row) => row.slice(0, width));
           const names = Array.from({ length: width }, (_, j) => `c${j}`);
           const lines = [names.map(quote).join(","), ...rows.map((row) => row.map(quote).join(","))];
           const text = `${bom ? "\uFEFF" : ""}${lines.join(eol)}${eol}`;
@@ -89,14 +81,33 @@ describe("CSV fields in any shape", () => {
           const starts: number[] = [];
           for (const row of rows) {
             if (!(width === 1 && row[0] === "")) starts.push(line);
-            // Lines as an editor counts them: a "\n" inside a field starts one, a lone "\r" does not.
-            line += 1 + (row.join("").match(/\n/g)?.length ?? 0);
+            // Lines counted by the file's own line break: "\n" (LF and CRLF files) or "\r" (CR-only).
+            line += 1 + (row.join("").match(eol === "\r" ? /\r/g : /\n/g)?.length ?? 0);
           }
           expect(read.map((r) => r.line)).toEqual(starts);
         },
       ),
       { numRuns: 200 },
     );
+  });
+
+  it("keeps a quoted last field's own \\r, and reads a CR-only file with LF inside quoted fields", async () => {
+    const crlf = await file('a,b\n1,"x\r"\n2,"y\r"\r\n3,z\r\n4," \r\r" \r\n5,"w"\r\n');
+    expect(
+      (await records(crlf, { format: "csv", delimiter: ",", header: true })).map((r) => r.record),
+    ).toEqual([
+      { a: "1", b: "x\r" },
+      { a: "2", b: "y\r" },
+      { a: "3", b: "z" },
+      { a: "4", b: " \r\r" },
+      { a: "5", b: "w" },
+    ]);
+    const cr = await file('a,b\r1,"x\ny"\r2,"p\r\nq"\r3,4\r');
+    expect(await records(cr, { format: "csv", delimiter: ",", header: true })).toEqual([
+      { record: { a: "1", b: "x\ny" }, line: 2 },
+      { record: { a: "2", b: "p\r\nq" }, line: 3 },
+      { record: { a: "3", b: "4" }, line: 5 },
+    ]);
   });
 
   it("gunzips a .GZ file as it does a .gz one, CSV and JSONL", async () => {
@@ -217,5 +228,105 @@ describe("values in the wrong shape", () => {
     expect(rows[1]!.constructor).toBe(2);
     // The pipeline's own JSONL reader, too.
     expect(await checkData([path], names, { maxBadRows: 0 })).toMatchObject({ kept: 2, skipped: 0 });
+  });
+});
+
+describe("numbers in other spellings", () => {
+  const rules = (trim: boolean) => ({ trim, missing: new Set(["", "NA"]) });
+
+  it("refuses hex, binary and octal literals and infinities as it refuses any other non-number", async () => {
+    const refused = ["0x10", "0X1f", "0b11", "0B1", "0o7", "0O17", " 0x10 ", "\t0b1"];
+    for (const text of [...refused, "Infinity", "-Infinity", "+Infinity", "1e999", "NaN", "1 2", "1,5"])
+      for (const trim of [true, false])
+        expect(numberOf(text, rules(trim)), `${JSON.stringify(text)}, trim ${trim}`).toBeNaN();
+    // Decimals, exponents and signs read as they always have; whitespace around a number is no
+    // mistake about which number it is, so it reads even with "trim": false.
+    const kept: [string, number | null][] = [
+      ["12", 12],
+      ["-3.5", -3.5],
+      ["+4", 4],
+      ["1e-3", 0.001],
+      ["2E+2", 200],
+      [".5", 0.5],
+      ["5.", 5],
+      ["-0", -0],
+      ["007", 7],
+      ["0", 0],
+      ["0.25", 0.25],
+      ["0e5", 0],
+      [" 12 ", 12],
+      ["NA", null],
+      ["", null],
+    ];
+    for (const [text, x] of kept)
+      for (const trim of [true, false]) expect(numberOf(text, rules(trim)), JSON.stringify(text)).toBe(x);
+    for (const text of ["0x1", "0b1", "0o1", "0x0", "Infinity"]) expect(binaryLabel(text), text).toBeNull();
+
+    const path = await file("x,c,tags,y\n1,a,b,1\n0x10,a,b,1\n");
+    await expect(loadDataset(path, spec("csv"))).rejects.toThrow(
+      `${path}:3: column "x": "0x10" is not a number`,
+    );
+    const other = parseSpec({
+      format: "jsonl",
+      features: [{ name: "v", type: "vector", dim: 2 }],
+      tasks: [
+        { name: "dwell", type: "regression", column: "d" },
+        { name: "click", type: "binary", column: "y" },
+      ],
+    });
+    const lines = [
+      '{"v":"1 2","d":"3","y":1}',
+      '{"v":"1 0o7","d":"3","y":1}',
+      '{"v":"1 2","d":"0b11","y":1}',
+      '{"v":"1 2","d":"3","y":"0x1"}',
+      '{"v":"1 2","d":"-Infinity","y":0}',
+    ];
+    const jsonl = await file(lines.join("\n"), "radix.jsonl");
+    const checker = recordChecker(jsonl, other);
+    const outcome = (line: number) => {
+      try {
+        return checker.check({ record: JSON.parse(lines[line - 1]!), line });
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    expect(outcome(1)).toEqual([3, 1]);
+    expect(outcome(2)).toBe(`${jsonl}:2: column "v": element 1: "0o7" is not a finite number`);
+    expect(outcome(3)).toBe(`${jsonl}:3: column "d": "0b11" is not a number`);
+    expect(outcome(4)).toMatch(`${jsonl}:4: column "y": "0x1" is not a binary label`);
+    expect(outcome(5)).toBe(`${jsonl}:5: column "d": "-Infinity" is not a number`);
+  });
+
+  it("names a NaN or an infinity by its value, not as JSON's null", () => {
+    const checker = recordChecker("p.parquet", spec("csv"));
+    const outcome = (record: Record<string, unknown>) => {
+      try {
+        return checker.check({ record: { c: "a", tags: "b", y: 1, ...record }, line: 2 });
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    expect(outcome({ x: Number.NaN })).toBe('p.parquet:2: column "x": NaN is not a number');
+    expect(outcome({ x: Number.NEGATIVE_INFINITY })).toBe(
+      'p.parquet:2: column "x": -Infinity is not a number',
+    );
+    expect(outcome({ x: 1, y: Number.NaN })).toMatch(/^p\.parquet:2: column "y": NaN is not a binary label/);
+    expect(() => vectorOf([1, Number.NaN], 2, " ", rules(true))).toThrow(
+      "element 1: NaN is not a finite number",
+    );
+  });
+});
+
+describe("a binary task's classes", () => {
+  it("says when the split, not the file, left the training part with one class, with both parts' counts", async () => {
+    // Seed 42 puts row 2 (the positive) in validation.
+    const path = await file("x,c,tags,y\n1,a,b,0\n2,a,b,1\n");
+    await expect(encodeDataset(path, spec("csv"), { validFraction: 0.2, seed: 42 })).rejects.toThrow(
+      new DataError(
+        `${path}: task "click" (column "y"): the split left the training part with one class ` +
+          "(every training label is 0): training part 1 labelled row, 0 positive; " +
+          "validation part 1 labelled row, 1 positive",
+      ),
+    );
   });
 });

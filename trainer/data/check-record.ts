@@ -6,8 +6,10 @@
  */
 import {
   categoryOf,
+  decimalOf,
   FLOAT32_MAX,
   numberOf,
+  shownValue,
   type ValueRules,
   VectorValueError,
   vectorOf,
@@ -47,7 +49,7 @@ export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
       for (const name of numeric) {
         if (Number.isNaN(numberOf(record[name], rules))) {
           throw new DataError(
-            `${file}:${line}: column "${name}": ${JSON.stringify(record[name])} is not a number`,
+            `${file}:${line}: column "${name}": ${shownValue(record[name])} is not a number`,
           );
         }
       }
@@ -144,16 +146,16 @@ const BINARY_WORDS: Readonly<Record<string, number>> = {
 };
 
 /**
- * A binary label when the spec names no positive values: 1 and 0 in any numeric spelling ("1.0"
+ * A binary label when the spec names no positive values: 1 and 0 in any decimal spelling ("1.0"
  * from a float column), -1 as 0 (the ±1 convention), and true/false or yes/no in any case. Any
- * other value is null: reading it as 0 would train on a silently wrong label.
+ * other value is null ("0x1" too, as in a numeric column): reading it as 0 would train on a
+ * silently wrong label.
  */
 export function binaryLabel(text: string): 0 | 1 | null {
   // Own words only: "constructor" or "__proto__" would find Object.prototype's and read as 0.
   const lower = text.toLowerCase();
   if (Object.hasOwn(BINARY_WORDS, lower)) return BINARY_WORDS[lower] === 1 ? 1 : 0;
-  if (text.trim() === "") return null;
-  const x = Number(text);
+  const x = decimalOf(text);
   return x === 1 ? 1 : x === 0 || x === -1 ? 0 : null;
 }
 
@@ -172,7 +174,7 @@ function labelOf(task: TaskSpec, value: unknown, rules: ValueRules, file: string
   const x = numberOf(value, rules);
   if (x === null) return Number.NaN;
   if (Number.isNaN(x)) {
-    throw new DataError(`${file}:${line}: column "${task.column}": ${JSON.stringify(value)} is not a number`);
+    throw new DataError(`${file}:${line}: column "${task.column}": ${shownValue(value)} is not a number`);
   }
   if (task.transform === "log1p") {
     if (x <= -1)
@@ -191,7 +193,7 @@ function labelOf(task: TaskSpec, value: unknown, rules: ValueRules, file: string
 
 function notBinary(task: TaskSpec, value: unknown, file: string, line: number): DataError {
   return new DataError(
-    `${file}:${line}: column "${task.column}": ${JSON.stringify(value)} is not a binary label ` +
+    `${file}:${line}: column "${task.column}": ${shownValue(value)} is not a binary label ` +
       `(1/0, true/false, yes/no); list the positive values in tasks.${task.name}.positive`,
   );
 }

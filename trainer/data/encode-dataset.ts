@@ -191,7 +191,9 @@ export async function encodeDataset(
 
 /**
  * Checks every task has something to learn in training: a label on some row, and both classes
- * of a binary task (all 0 usually means `positive` does not name the file's positive value).
+ * of a binary task. Where the validation part holds the other class, the split took it (a small
+ * file, a rare class) and the message says so with both parts' counts; otherwise the file has one
+ * class, which usually means `positive` does not name the file's positive value.
  * Returns the missing labels per masked task.
  */
 function checkLabels(
@@ -213,14 +215,39 @@ function checkLabels(
       throw new DataError(`${where}: no training row has a label`);
     const labelled = train.rows - missing;
     if (task.type === "binary" && labelled > 0 && (positives === 0 || positives === labelled)) {
+      const only = positives === 0 ? 0 : 1;
+      const held = classCounts(valid.labels[task.name]!);
+      if (only === 0 ? held.positives > 0 : held.positives < held.labelled) {
+        throw new DataError(
+          `${where}: the split left the training part with one class (every training label is ${only}): ` +
+            `training part ${labelledRows(labelled)}, ${positives} positive; ` +
+            `validation part ${labelledRows(held.labelled)}, ${held.positives} positive`,
+        );
+      }
       const named = task.positive
         ? `; positive values: ${task.positive.map((p) => JSON.stringify(p)).join(", ")}`
         : "";
-      throw new DataError(`${where}: every training label is ${positives === 0 ? 0 : 1}${named}`);
+      throw new DataError(`${where}: every training label is ${only}${named}`);
     }
     if (task.missingLabel === "mask") counts[task.name] = missing + countNaN(valid.labels[task.name]!);
   }
   return counts;
+}
+
+/** A binary task's labelled rows and positives in one part (NaN: a masked missing label). */
+function classCounts(labels: Float32Array): { labelled: number; positives: number } {
+  let labelled = 0;
+  let positives = 0;
+  for (const y of labels) {
+    if (Number.isNaN(y)) continue;
+    labelled++;
+    if (y === 1) positives++;
+  }
+  return { labelled, positives };
+}
+
+function labelledRows(n: number): string {
+  return `${n} labelled row${n === 1 ? "" : "s"}`;
 }
 
 function countNaN(values: Float32Array): number {

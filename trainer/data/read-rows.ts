@@ -46,7 +46,7 @@ export type ReadOptions = Pick<DatasetSpec, "format" | "delimiter" | "header" | 
   Partial<Pick<DatasetSpec, "features" | "tasks" | "group" | "truth">>;
 
 export async function* readRecords(file: string, spec: ReadOptions): AsyncGenerator<SourceRecord> {
-  if (spec.format === "jsonl") yield* readJsonl(file, readsPrototypeName(spec));
+  if (spec.format === "jsonl") yield* readJsonl(file, spec);
   else yield* readCsv(file, spec);
 }
 
@@ -145,10 +145,7 @@ function csvRecords(
     const records: SourceRecord[] = [];
     const text = pending;
     if (!parser) {
-      // A "\r" with no "\n" anywhere in the first piece is a CR-only file (old Mac exports); a "\r"
-      // at its very end may be the first half of a CRLF.
-      const cr = text.indexOf("\r");
-      newline = text.includes("\n") || cr === -1 || cr === text.length - 1 ? "\n" : "\r";
+      newline = lineBreak(text);
       parser = new Papa.Parser({ delimiter, newline, quoteChar: '"' });
     }
     const { data, errors, meta } = parser.parse(text, 0, !final) as ParsedText;
@@ -166,6 +163,8 @@ function csvRecords(
       const row = final ? Math.min(error.row ?? 0, data.length - 1) : (error.row ?? data.length);
       if (row < badRow) [bad, badRow] = [error, row];
     }
+    /** Per row, whether its last field was quoted: worked out only when a row needs it. */
+    let lastQuoted: boolean[] | undefined;
     for (let i = 0; i < data.length; i++) {
       const row = data[i]!;
       const start = line;
@@ -173,8 +172,14 @@ function csvRecords(
       if (i === badRow)
         return { records, error: new DataError(`${file}: line ${start}: ${quoteProblem(bad!)}`) };
       if (newline === "\n") {
+        // The "\r" of a CRLF line ends an unquoted last field; a quoted one's is its own (the
+        // parser drops whitespace between a closing quote and the line break). Only a quoted
+        // field ending in "\r" leaves '\r"' in the text, so most text needs no closer look.
         const last = row[row.length - 1]!;
-        if (last.charCodeAt(last.length - 1) === 13) row[row.length - 1] = last.slice(0, -1);
+        if (last.charCodeAt(last.length - 1) === 13) {
+          lastQuoted ??= text.includes('\r"') ? lastFieldsQuoted(text, delimiter, data.length) : [];
+          if (!lastQuoted[i]) row[row.length - 1] = last.slice(0, -1);
+        }
       }
       if (row.length === 1 && row[0] === "") continue; // an empty line
       if (!columns) {
@@ -222,6 +227,80 @@ function csvRecords(
       return take(true);
     },
   };
+}
+
+/**
+ * The file's line break, from its first piece: the first one outside quotes (a quoted header name
+ * may hold another). "\r" alone is a CR-only file (old Mac exports), whose quoted fields may hold
+ * "\n"; "\n" covers LF, CRLF and files that mix them. A "\r" that ends the piece may be the first
+ * half of a CRLF. With no line break outside quotes (a stray quote in the header), a piece with a
+ * "\r" and no "\n" is CR-only.
+ */
+function lineBreak(text: string): "\n" | "\r" {
+  let inQuotes = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34) inQuotes = !inQuotes;
+    else if (inQuotes) continue;
+    else if (c === 10) return "\n";
+    else if (c === 13) return i + 1 < text.length && text.charCodeAt(i + 1) !== 10 ? "\r" : "\n";
+  }
+  const cr = text.indexOf("\r");
+  return text.includes("\n") || cr === -1 || cr === text.length - 1 ? "\n" : "\r";
+}
+
+/**
+ * Whether the last field of each of the first `rows` rows of `text` was quoted, with the rows
+ * split as papaparse's parser splits them with newline "\n" (papaparse does not say): a field that
+ * starts with a quote is quoted; in it "" is a quote, and a quote followed by whitespace and then
+ * the delimiter, a "\n" or the end of the text closes it; any other quote in it is data (and a
+ * parse error, so no row kept depends on it). A field that does not start with a quote ends at the
+ * next delimiter or "\n".
+ */
+function lastFieldsQuoted(text: string, delimiter: string, rows: number): boolean[] {
+  const quoted: boolean[] = [];
+  /** Whitespace only from `from` to `to`: its length, else 0 (papaparse's extraSpaces). */
+  const spaces = (from: number, to: number) => {
+    if (to === -1) return 0;
+    const between = text.substring(from, to);
+    return between !== "" && between.trim() === "" ? between.length : 0;
+  };
+  let at = 0; // where a field starts
+  while (quoted.length < rows) {
+    if (text.charCodeAt(at) !== 34) {
+      const d = text.indexOf(delimiter, at);
+      const nl = text.indexOf("\n", at);
+      if (d !== -1 && (nl === -1 || d < nl)) {
+        at = d + delimiter.length;
+        continue;
+      }
+      quoted.push(false);
+      if (nl === -1) break;
+      at = nl + 1;
+      continue;
+    }
+    for (let q = text.indexOf('"', at + 1); ; q = text.indexOf('"', q + 2)) {
+      if (q === -1 || q === text.length - 1) {
+        quoted.push(true);
+        return quoted;
+      }
+      if (text.charCodeAt(q + 1) === 34) continue;
+      const d = text.indexOf(delimiter, q + 1);
+      const nl = text.indexOf("\n", q + 1);
+      const beforeDelimiter = q + 1 + spaces(q + 1, nl === -1 ? d : Math.min(d, nl));
+      if (text.startsWith(delimiter, beforeDelimiter)) {
+        at = beforeDelimiter + delimiter.length;
+        break;
+      }
+      const beforeBreak = q + 1 + spaces(q + 1, nl);
+      if (text.charCodeAt(beforeBreak) === 10) {
+        quoted.push(true);
+        at = beforeBreak + 1;
+        break;
+      }
+    }
+  }
+  return quoted;
 }
 
 /** The columns a spec reads: a CSV header giving one of them twice leaves which field ambiguous. */
@@ -286,16 +365,18 @@ function quoteProblem(error: Papa.ParseError): string {
   return error.message;
 }
 
-/** JSON lines as records; `own`: with no prototype (ownKeys), when the spec needs it. */
-async function* readJsonl(file: string, own: boolean): AsyncGenerator<SourceRecord> {
+/** JSON lines as records. A line that is no JSON object stops the read; other bad rows are flagged. */
+async function* readJsonl(file: string, spec: ReadOptions): AsyncGenerator<SourceRecord> {
+  const rules = jsonLineRules(spec);
   const lines = createInterface({ input: open(file), crlfDelay: Number.POSITIVE_INFINITY });
   let line = 0;
   try {
     for await (const text of lines) {
       line++;
-      if (text.trim() === "") continue;
-      const record = jsonRecord(line === 1 ? text.replace(/^\uFEFF/, "") : text, file, line);
-      yield { record: own ? ownKeys(record) : record, line };
+      const row = parseJsonLine(text, line, rules);
+      if (row === undefined) continue;
+      if (row.unreadable) throw new DataError(`${file}:${line}: ${row.problem}`);
+      yield row;
     }
   } catch (error) {
     if (error instanceof DataError) throw error;
@@ -303,16 +384,41 @@ async function* readJsonl(file: string, own: boolean): AsyncGenerator<SourceReco
   }
 }
 
-function jsonRecord(text: string, file: string, line: number): RawRecord {
+/** What reading a JSON line needs of the spec, worked out once per file (jsonLineRules). */
+export interface JsonLineRules {
+  /** Records with no prototype (ownKeys): the spec reads a key named like a prototype property. */
+  own: boolean;
+}
+
+export function jsonLineRules(spec: ReadOptions): JsonLineRules {
+  return { own: readsPrototypeName(spec) };
+}
+
+/** A JSON line read: `unreadable` when it is no JSON object at all (`problem` says which). */
+export interface JsonLine extends SourceRecord {
+  unreadable?: true;
+}
+
+/**
+ * One line of a JSONL file (1-based `line`; a byte-order mark before the first is dropped) as a
+ * record, or undefined for a blank line. A line that is not JSON, or JSON but not an object, comes
+ * back `unreadable`, with an empty record and the reason in `problem`: the trainer stops there, the
+ * pipeline counts it as a bad line. A key given twice in one record keeps its last value, as
+ * JSON.parse does everywhere: finding repeats costs a scan of every line's text (10-15 % of the
+ * read), for logs whose writers almost never repeat a key.
+ */
+export function parseJsonLine(raw: string, line: number, rules: JsonLineRules): JsonLine | undefined {
+  const text = line === 1 && raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
+  if (text.trim() === "") return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw new DataError(`${file}:${line}: not valid JSON`);
+    return { record: {}, line, problem: "not valid JSON", unreadable: true };
   }
   if (value === null || typeof value !== "object" || Array.isArray(value))
-    throw new DataError(`${file}:${line}: expected a JSON object per line`);
-  return value as RawRecord;
+    return { record: {}, line, problem: "expected a JSON object per line", unreadable: true };
+  return { record: rules.own ? ownKeys(value as RawRecord) : (value as RawRecord), line };
 }
 
 /**
@@ -321,12 +427,12 @@ function jsonRecord(text: string, file: string, line: number): RawRecord {
  * which would otherwise read Object.prototype's. Needed only where readsPrototypeName is true:
  * it slows the reads of every record a little.
  */
-export function ownKeys(record: RawRecord): RawRecord {
+function ownKeys(record: RawRecord): RawRecord {
   return Object.setPrototypeOf(record, null) as RawRecord;
 }
 
 /** Whether the spec reads a column named like a property of Object.prototype. */
-export function readsPrototypeName(spec: ReadOptions): boolean {
+function readsPrototypeName(spec: ReadOptions): boolean {
   for (const name of readColumns(spec)) if (name in Object.prototype) return true;
   return false;
 }

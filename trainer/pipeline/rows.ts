@@ -1,10 +1,11 @@
 /**
  * The rows of one log file of any format the nightly pipeline takes: CSV and JSONL (optionally
  * gzipped) and Parquet. CSV goes through the trainer's own reader (../data/read-rows.ts), so a
- * CSV row reads the same here as in training; JSONL has a reader of its own here because the
- * trainer's stops at the first line that is not JSON, where a day's log (one cut off mid-line)
- * should have that line skipped and counted like any other bad row; Parquet rows are read a row
- * group at a time, so a day's file never sits in memory decoded whole.
+ * CSV row reads the same here as in training; JSONL lines go through the trainer's line parser
+ * (parseJsonLine) in a loop of their own here, because the trainer stops at the first line that
+ * is not JSON, where a day's log (one cut off mid-line) should have that line skipped and counted
+ * like any other bad row; Parquet rows are read a row group at a time, so a day's file never sits
+ * in memory decoded whole.
  */
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
@@ -22,10 +23,10 @@ import {
 import type { DatasetSpec } from "../../shared/spec.ts";
 import {
   DataError,
-  ownKeys,
+  jsonLineRules,
+  parseJsonLine,
   type RawRecord,
   readRecords,
-  readsPrototypeName,
   type SourceRecord,
 } from "../data/read-rows.ts";
 
@@ -70,7 +71,7 @@ export async function* readFileRows(file: string, spec: DatasetSpec): AsyncGener
   if (!info.isFile()) throw new DataError(`${file}: not a file`);
   const format = formatOf(file, spec.format);
   if (format === "parquet") yield* readParquet(file);
-  else if (format === "jsonl") yield* readJsonl(file, readsPrototypeName(spec));
+  else if (format === "jsonl") yield* readJsonl(file, spec);
   else yield* readRecords(file, { ...spec, format: "csv" });
 }
 
@@ -81,25 +82,18 @@ function open(file: string): Readable {
   return pipeline(source, zlib.createGunzip(), () => {});
 }
 
-/** `own`: records with no prototype (../data/read-rows.ts ownKeys), when the spec needs it. */
-async function* readJsonl(file: string, own: boolean): AsyncGenerator<SourceRecord> {
+/** Every line a record or a bad row: a line that is no JSON object is one more bad row here. */
+async function* readJsonl(file: string, spec: DatasetSpec): AsyncGenerator<SourceRecord> {
+  const rules = jsonLineRules(spec);
   const lines = createInterface({ input: open(file), crlfDelay: Number.POSITIVE_INFINITY });
   let line = 0;
   try {
-    for await (const raw of lines) {
+    for await (const text of lines) {
       line++;
-      const text = line === 1 ? raw.replace(/^\uFEFF/, "") : raw;
-      if (text.trim() === "") continue;
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch {
-        yield { record: {}, line, problem: "not valid JSON" };
-        continue;
-      }
-      if (value === null || typeof value !== "object" || Array.isArray(value))
-        yield { record: {}, line, problem: "expected a JSON object per line" };
-      else yield { record: own ? ownKeys(value as RawRecord) : (value as RawRecord), line };
+      const row = parseJsonLine(text, line, rules);
+      if (row === undefined) continue;
+      const { record, problem } = row;
+      yield problem === undefined ? { record, line } : { record, line, problem };
     }
   } catch (error) {
     throw new DataError(`${file}: cannot read: ${error instanceof Error ? error.message : String(error)}`);
