@@ -73,6 +73,8 @@ interface Args {
   retrain: boolean;
   refreshS: number;
   maxSeconds: number;
+  /** MTRANK_MANIFEST_MAX_BYTES, for models whose vocabularies outgrow the worker's default. */
+  manifestMaxBytes?: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -99,11 +101,25 @@ function parseArgs(argv: string[]): Args {
       1,
     )
     .option("--max-seconds <n>", "limit on the load phase, seconds", positiveInt, 600)
+    .option(
+      "--manifest-max-bytes <n>",
+      "MTRANK_MANIFEST_MAX_BYTES: the largest manifest.json the worker downloads (default: the worker's)",
+      positiveInt,
+    )
     .showHelpAfterError();
   const o = program.parse(argv, { from: "user" }).opts<Args>();
   if (o.requests < 2) throw new InvalidArgumentError("--requests: at least 2 (the flip is at half)");
   if (o.candidates > 1000) throw new InvalidArgumentError("--candidates: the worker takes at most 1000");
   return o;
+}
+
+/** The worker's [vars] for the run. */
+function workerVars(args: Args): Record<string, string> {
+  return {
+    MTRANK_MODEL_WEIGHTS: args.weights,
+    MTRANK_MODEL_REFRESH_S: String(args.refreshS),
+    ...(args.manifestMaxBytes ? { MTRANK_MANIFEST_MAX_BYTES: String(args.manifestMaxBytes) } : {}),
+  };
 }
 
 // ---- models -------------------------------------------------------------------------------------
@@ -462,7 +478,7 @@ async function main(): Promise<number> {
   rmSync(join(STATE_DIR, "state"), { recursive: true, force: true });
   const cf = localCloudflare({
     dir: STATE_DIR,
-    vars: { MTRANK_MODEL_WEIGHTS: args.weights, MTRANK_MODEL_REFRESH_S: String(args.refreshS) },
+    vars: workerVars(args),
   });
   stopOnSignal.registry = () => cf.close();
   try {
@@ -663,7 +679,7 @@ async function publishAndRun(
     worker: {
       entry: "edge/index.ts (bundled fallback: fixtures/model, float32)",
       weights: args.weights,
-      vars: { MTRANK_MODEL_WEIGHTS: args.weights, MTRANK_MODEL_REFRESH_S: String(args.refreshS) },
+      vars: workerVars(args),
       persistTo: cf.persistTo,
       config: cf.configPath,
       bundleMs: Math.round(server.bundleMs),

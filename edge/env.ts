@@ -10,6 +10,8 @@ export interface R2ObjectBody {
   size: number;
   arrayBuffer(): Promise<ArrayBuffer>;
   text(): Promise<string>;
+  /** The body as a stream: cancelled when the object is refused unread, so nothing holds it open. */
+  body?: ReadableStream;
 }
 export interface R2BucketReader {
   get(key: string): Promise<R2ObjectBody | null>;
@@ -41,6 +43,12 @@ export interface EdgeEnv {
    * the previous model keeps serving. A Worker isolate has 128 MB of memory in all.
    */
   MTRANK_MODEL_MAX_BYTES?: string;
+  /**
+   * Largest manifest.json, in bytes, the worker downloads from MTRANK_MODELS (default 8388608,
+   * 8 MiB). The manifest holds each id feature's vocabulary, about 31 bytes an entry; larger is
+   * refused before the body is read and the previous model keeps serving.
+   */
+  MTRANK_MANIFEST_MAX_BYTES?: string;
   /** Percentage (0-100) of user ids the challenger model serves (default 0). */
   MTRANK_CHALLENGER_SHARE?: string;
   /** CDN proxy mode: a JSON object (or its JSON text) as in proxy/config.ts; absent = off. */
@@ -59,7 +67,8 @@ export function listSetting(value: string | undefined): string[] {
 export type NumberSettingName =
   | "MTRANK_MODEL_REFRESH_S"
   | "MTRANK_CHALLENGER_SHARE"
-  | "MTRANK_MODEL_MAX_BYTES";
+  | "MTRANK_MODEL_MAX_BYTES"
+  | "MTRANK_MANIFEST_MAX_BYTES";
 
 /** A numeric var within [min, max]; absent -> `fallback`; anything else is a configuration error. */
 export function numberSetting(

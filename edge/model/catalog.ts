@@ -7,7 +7,7 @@
 import { type EdgeEnv, type NumberSettingName, numberSetting } from "../env.ts";
 import { describeError, logLine } from "../log.ts";
 import { type Arm, assignArm } from "./ab-split.ts";
-import { DEFAULT_MODEL_MAX_BYTES } from "./remote.ts";
+import { DEFAULT_MANIFEST_MAX_BYTES, DEFAULT_MODEL_MAX_BYTES } from "./remote.ts";
 import type { ServingModel } from "./serving-model.ts";
 import { type Background, modelSlot, type SlotOptions, type SlotSettings } from "./slot.ts";
 import { type ModelStore, modelStore } from "./store.ts";
@@ -19,6 +19,8 @@ export const CHALLENGER_POINTER = "models/challenger";
 const DEFAULT_REFRESH_S = 60;
 /** MTRANK_MODEL_MAX_BYTES above this is a typo: no Worker holds a graph that large. */
 const MODEL_MAX_BYTES_LIMIT = 2 ** 30;
+/** MTRANK_MANIFEST_MAX_BYTES above this is a typo: a Worker isolate has 128 MB in all. */
+const MANIFEST_MAX_BYTES_LIMIT = 128 * 1024 * 1024;
 
 export interface ModelChoice {
   model: ServingModel;
@@ -86,6 +88,13 @@ function slotSettings(env: EdgeEnv | undefined): SlotSettings {
   return {
     refreshSeconds: setting(env, "MTRANK_MODEL_REFRESH_S", 0, 86_400, DEFAULT_REFRESH_S),
     maxModelBytes: setting(env, "MTRANK_MODEL_MAX_BYTES", 1, MODEL_MAX_BYTES_LIMIT, DEFAULT_MODEL_MAX_BYTES),
+    maxManifestBytes: setting(
+      env,
+      "MTRANK_MANIFEST_MAX_BYTES",
+      1,
+      MANIFEST_MAX_BYTES_LIMIT,
+      DEFAULT_MANIFEST_MAX_BYTES,
+    ),
   };
 }
 

@@ -14,8 +14,15 @@ export class ModelVerificationError extends Error {
   override name = "ModelVerificationError";
 }
 
-/** The exporter writes a few kB; anything near this is not a manifest. */
-export const MANIFEST_MAX_BYTES = 1024 * 1024;
+/**
+ * Default cap on manifest.json (MTRANK_MANIFEST_MAX_BYTES). The manifest carries every id
+ * feature's vocabulary with its training count and per-task rates, about 31 bytes an entry: a
+ * catalog of 200,000 items with 50,000 users writes 7.8 MB, and the isolate serving it holds
+ * 42 MiB; a model swap holds two models at once. A 19.5 MB manifest (625,000 entries) took the
+ * isolate to 85 MiB at rest and past 128 MiB during its swap (docs/benchmarks.md), so the
+ * default stays where a swap between two models at the cap fits.
+ */
+export const DEFAULT_MANIFEST_MAX_BYTES = 8 * 1024 * 1024;
 /** Default cap on each .onnx file (MTRANK_MODEL_MAX_BYTES). */
 export const DEFAULT_MODEL_MAX_BYTES = 64 * 1024 * 1024;
 
@@ -24,6 +31,8 @@ export interface RemoteOptions {
   weights?: ServedWeights;
   /** Largest .onnx file accepted, in bytes (default DEFAULT_MODEL_MAX_BYTES). */
   maxModelBytes?: number;
+  /** Largest manifest.json accepted, in bytes (default DEFAULT_MANIFEST_MAX_BYTES). */
+  maxManifestBytes?: number;
 }
 
 const MODEL_FILES: Record<ServedWeights, string> = { float32: "model.onnx", int8: "model.int8.onnx" };
@@ -33,9 +42,13 @@ export async function fetchRemoteModel(
   prefix: string,
   options: RemoteOptions = {},
 ): Promise<ModelSource> {
-  const { weights = "float32", maxModelBytes = DEFAULT_MODEL_MAX_BYTES } = options;
+  const {
+    weights = "float32",
+    maxModelBytes = DEFAULT_MODEL_MAX_BYTES,
+    maxManifestBytes = DEFAULT_MANIFEST_MAX_BYTES,
+  } = options;
   const dir = prefix.endsWith("/") ? prefix : `${prefix}/`;
-  const manifestObject = await cappedObject(bucket, `${dir}manifest.json`, MANIFEST_MAX_BYTES);
+  const manifestObject = await cappedObject(bucket, `${dir}manifest.json`, maxManifestBytes);
   let manifest: unknown;
   try {
     manifest = JSON.parse(await manifestObject.text());
@@ -56,8 +69,10 @@ export async function fetchRemoteModel(
 async function cappedObject(bucket: R2BucketReader, key: string, cap: number): Promise<R2ObjectBody> {
   const object = await bucket.get(key);
   if (!object) throw new ModelVerificationError(`R2 has no ${key}`);
-  if (!(object.size <= cap))
+  if (!(object.size <= cap)) {
+    await object.body?.cancel().catch(() => undefined);
     throw new ModelVerificationError(`${key}: ${object.size} bytes, over the ${cap}-byte cap`);
+  }
   return object;
 }
 
@@ -76,10 +91,12 @@ async function verifiedFile(
   const object = await cappedObject(bucket, `${dir}${file}`, cap);
   // A size that differs from the manifest's (an upload still in progress, or the wrong file) is
   // refused before the body is read.
-  if (object.size !== expected.bytes)
+  if (object.size !== expected.bytes) {
+    await object.body?.cancel().catch(() => undefined);
     throw new ModelVerificationError(
       `${dir}${file}: ${object.size} bytes, manifest files["${file}"].bytes says ${expected.bytes}`,
     );
+  }
   const bytes = await object.arrayBuffer();
   if (bytes.byteLength !== expected.bytes)
     throw new ModelVerificationError(

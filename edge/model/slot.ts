@@ -42,6 +42,8 @@ export interface SlotSettings {
   refreshSeconds: number;
   /** Largest .onnx file accepted from R2. */
   maxModelBytes: number;
+  /** Largest manifest.json accepted from R2. */
+  maxManifestBytes: number;
 }
 
 export interface ModelSlot {
@@ -154,6 +156,7 @@ async function load(store: ModelStore, pointer: string, settings: SlotSettings):
   const source = await fetchRemoteModel(store.bucket, pointer, {
     weights: store.weights,
     maxModelBytes: settings.maxModelBytes,
+    maxManifestBytes: settings.maxManifestBytes,
   });
   const model = servingModel(source);
   await model.load();

@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
-import { sha256Hex } from "../../edge/model/remote.ts";
+import { DEFAULT_MANIFEST_MAX_BYTES, fetchRemoteModel, sha256Hex } from "../../edge/model/remote.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
 import { backgroundWork, bindings, gate, POINTER, type UploadOptions, upload } from "./r2-store.ts";
 import { candidates, get, manifest, postRerank, type RerankBody, rerankBody } from "./requests.ts";
@@ -279,18 +279,66 @@ describe("size caps", () => {
     expect(await rerankSettled()).toEqual(r2("r2-at-cap"));
   });
 
-  it("a manifest.json over 1 MiB is refused before its body is read", async () => {
-    const padding = "x".repeat(1024 * 1024);
+  it("a manifest.json over MTRANK_MANIFEST_MAX_BYTES is refused before its body is read", async () => {
+    const padding = "x".repeat(64 * 1024);
     await env.TEST_POINTERS.put(POINTER, await upload("huge-manifest", "r2-huge", { extra: { padding } }));
     const { binding, reads } = bindings("0");
+    binding.MTRANK_MANIFEST_MAX_BYTES = String(64 * 1024);
     const { rerankSettled } = serve(binding);
     await rerankSettled();
     expect(await rerankSettled()).toEqual(bundled);
     expect(reads.body).toBe(0);
     expect(reads.model).toBe(0);
     expect(String(events("model.rejected")[0]?.error)).toMatch(
-      /^ModelVerificationError: models\/huge-manifest\/manifest\.json: \d+ bytes, over the 1048576-byte cap$/,
+      /^ModelVerificationError: models\/huge-manifest\/manifest\.json: \d+ bytes, over the 65536-byte cap$/,
     );
+  });
+
+  it("a 2 MiB manifest serves under the default cap", async () => {
+    // The size of a catalog of ~60,000 items: an id feature's vocabulary, counts and rates weigh ~31 bytes an entry.
+    const catalog = { padding: "x".repeat(2 * 1024 * 1024) };
+    await env.TEST_POINTERS.put(POINTER, await upload("catalog", "r2-catalog", { extra: catalog }));
+    const { binding } = bindings("0");
+    const { rerankSettled } = serve(binding);
+    await rerankSettled();
+    expect((await rerankSettled()).version).toBe("r2-catalog");
+  });
+
+  it("the default cap refuses a manifest R2 declares over 8 MiB, unread", async () => {
+    // A bucket that declares the size (a real object of many MiB in miniflare's isolated storage
+    // stalls the tests after it): what is checked is the declared size, before any read.
+    let reads = 0;
+    const bucket = {
+      get: async (key: string) => ({
+        size: key.endsWith("manifest.json") ? DEFAULT_MANIFEST_MAX_BYTES + 1 : 0,
+        text: async () => {
+          reads += 1;
+          return "{}";
+        },
+        arrayBuffer: async () => {
+          reads += 1;
+          return new ArrayBuffer(0);
+        },
+      }),
+    };
+    expect(DEFAULT_MANIFEST_MAX_BYTES).toBe(8 * 1024 * 1024);
+    await expect(fetchRemoteModel(bucket, "models/big/")).rejects.toThrow(
+      `models/big/manifest.json: ${DEFAULT_MANIFEST_MAX_BYTES + 1} bytes, over the ${DEFAULT_MANIFEST_MAX_BYTES}-byte cap`,
+    );
+    await expect(
+      fetchRemoteModel(bucket, "models/big/", { maxManifestBytes: DEFAULT_MANIFEST_MAX_BYTES + 1 }),
+    ).rejects.toThrow(/files\["model\.onnx"\]/);
+    expect(reads).toBe(1);
+  });
+
+  it("a bad MTRANK_MANIFEST_MAX_BYTES is logged and the 8 MiB default applies", async () => {
+    await env.TEST_POINTERS.put(POINTER, await upload("good-manifest-cap", "r2-manifest-cap"));
+    const { binding } = bindings("0");
+    binding.MTRANK_MANIFEST_MAX_BYTES = String(512 * 1024 * 1024);
+    const { rerankSettled } = serve(binding);
+    await rerankSettled();
+    expect((await rerankSettled()).version).toBe("r2-manifest-cap");
+    expect(events("config.invalid")[0]?.error).toMatch(/MTRANK_MANIFEST_MAX_BYTES must be/);
   });
 
   it("a bad MTRANK_MODEL_MAX_BYTES is logged and the 64 MiB default applies", async () => {

@@ -63,6 +63,7 @@ export function bindings(
   const reads: Reads = { pointer: 0, model: 0, body: 0 };
   const counted = (object: R2ObjectBody): R2ObjectBody => ({
     size: object.size,
+    ...(object.body ? { body: object.body } : {}),
     arrayBuffer: () => {
       reads.body += 1;
       return object.arrayBuffer();

@@ -75,6 +75,20 @@ describe("pipeline config", () => {
     expect(c.lock).toEqual({ ttlMs: 240 * 60_000 });
   });
 
+  it("gate.infra: true, false or the serving worker's caps; gate.size.manifestBytes", () => {
+    const floors = [{ task: "click", metric: "auc", min: 0.6 }];
+    const caps = { manifestMaxBytes: 33_554_432, modelMaxBytes: 8_388_608 };
+    const c = parseConfig(
+      { ...minimal(), gate: { floors, infra: caps, size: { manifestBytes: 4_000_000 } } },
+      "/cfg/pipeline.json",
+    );
+    expect(c.gate.infra).toEqual(caps);
+    expect(c.gate.size).toEqual({ manifestBytes: 4_000_000 });
+    expect(parseConfig({ ...minimal(), gate: { floors, infra: false } }, "/cfg/p.json").gate.infra).toBe(
+      false,
+    );
+  });
+
   it("an s3:// source stays a URL", () => {
     const c = parseConfig(
       { ...minimal(), data: { source: "s3://logs/daily/", spec: "spec.json" } },
@@ -168,6 +182,14 @@ describe("pipeline config", () => {
     [
       { gate: { floors: [{ task: "click", metric: "auc", min: 0.6 }], size: {} } },
       /gate.size: expected "modelBytes"/,
+    ],
+    [
+      { gate: { floors: [{ task: "click", metric: "auc", min: 0.6 }], infra: { manifestMaxBytes: 0 } } },
+      /gate.infra.manifestMaxBytes: expected a positive integer/,
+    ],
+    [
+      { gate: { floors: [{ task: "click", metric: "auc", min: 0.6 }], infra: { manifestBytes: 1 } } },
+      /gate.infra/,
     ],
     [
       { gate: { floors: [{ task: "click", metric: "auc", min: 0.6 }], int8: { maxAucDrop: -1 } } },

@@ -151,17 +151,20 @@ describe("gate", () => {
     expect(none.results[1]!.detail).toMatch(/no int8 graph/);
   });
 
-  it("size budgets: model.onnx and model.int8.onnx bytes", () => {
+  it("size budgets: model.onnx, model.int8.onnx and manifest.json bytes", () => {
     const g = gate({
       floors: [{ task: "click", metric: "auc", min: 0.5, on: "holdout" }],
-      size: { modelBytes: 40_000, int8Bytes: 20_000 },
+      size: { modelBytes: 40_000, int8Bytes: 20_000, manifestBytes: 2_000_000 },
     });
     const d = evaluateGate(g, {
-      candidate: scores(0.7, 0.3, { sizes: { modelBytes: 50_000, int8Bytes: 15_000 } }),
+      candidate: scores(0.7, 0.3, {
+        sizes: { modelBytes: 50_000, int8Bytes: 15_000, manifestBytes: 7_799_321 },
+      }),
     });
     expect(d.results.slice(1)).toMatchObject([
       { rule: "size model.onnx <= 40000 bytes", passed: false, value: 50_000, threshold: 40_000 },
       { rule: "size model.int8.onnx <= 20000 bytes", passed: true, value: 15_000, threshold: 20_000 },
+      { rule: "size manifest.json <= 2000000 bytes", passed: false, value: 7_799_321, threshold: 2_000_000 },
     ]);
     const noInt8 = evaluateGate(g, { candidate: scores(0.7, 0.3, { sizes: { modelBytes: 1 } }) });
     expect(noInt8.results[2]!.detail).toMatch(/not exported/);

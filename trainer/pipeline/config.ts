@@ -150,21 +150,40 @@ const GateSchema = v.pipe(
         tasks: v.optional(v.array(Name)),
       }),
     ),
-    /** Size budgets in bytes: model.onnx and model.int8.onnx (the worker's memory and its R2 reads). */
+    /**
+     * Size budgets in bytes: model.onnx, model.int8.onnx and manifest.json (the worker's memory
+     * and its R2 reads; the manifest carries every id feature's vocabulary).
+     */
     size: v.optional(
       v.pipe(
-        v.strictObject({ modelBytes: v.optional(PositiveInt), int8Bytes: v.optional(PositiveInt) }),
+        v.strictObject({
+          modelBytes: v.optional(PositiveInt),
+          int8Bytes: v.optional(PositiveInt),
+          manifestBytes: v.optional(PositiveInt),
+        }),
         v.check(
-          (s) => s.modelBytes !== undefined || s.int8Bytes !== undefined,
-          'expected "modelBytes" or "int8Bytes"',
+          (s) => s.modelBytes !== undefined || s.int8Bytes !== undefined || s.manifestBytes !== undefined,
+          'expected "modelBytes", "int8Bytes" or "manifestBytes"',
         ),
       ),
     ),
     /**
-     * The infra check (infra-check.ts): both graphs load in onnxruntime-web and answer a fixed
-     * request through the worker's own code. On by default; false only to debug the gate.
+     * The infra check (infra-check.ts): both graphs are read as the worker reads an R2 model
+     * (its size caps, byte counts and sha256), load in onnxruntime-web and answer a fixed request
+     * through the worker's own code. On by default (`true`: the worker's default caps); an object
+     * gives the caps of a worker whose MTRANK_MANIFEST_MAX_BYTES / MTRANK_MODEL_MAX_BYTES are set;
+     * false only to debug the gate.
      */
-    infra: v.optional(v.boolean(), true),
+    infra: v.optional(
+      v.union([
+        v.boolean(),
+        v.strictObject({
+          manifestMaxBytes: v.optional(PositiveInt),
+          modelMaxBytes: v.optional(PositiveInt),
+        }),
+      ]),
+      true,
+    ),
   }),
   // An empty gate would bless anything: a missing rule is an error, not a silent pass.
   v.check(

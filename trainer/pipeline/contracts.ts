@@ -11,6 +11,13 @@
  * state (the folder `wrangler dev --persist-to` serves from); remote mode Cloudflare's.
  */
 
+/** A model directory's file sizes in bytes: its graphs and manifest.json (what the worker downloads). */
+export interface ModelSizes {
+  modelBytes: number;
+  int8Bytes?: number;
+  manifestBytes?: number;
+}
+
 /** One object read back from the registry's bucket. */
 export interface StoredObject {
   bytes: Uint8Array;

@@ -16,7 +16,7 @@ import type { TaskMetrics } from "../../shared/manifest.ts";
 import { rowLogloss } from "../core/metrics.ts";
 import { keptRows, pairedAucDifference, pairedMeanDifference } from "../metrics/paired-auc.ts";
 import type { ChangeRule, FloorRule, GateConfig, GateMetric } from "./config.ts";
-import type { GateDecision, GateResult } from "./contracts.ts";
+import type { GateDecision, GateResult, ModelSizes } from "./contracts.ts";
 import type { InfraCheckResult } from "./infra-check.ts";
 
 /** A gate that cannot judge: no rule configured. */
@@ -42,8 +42,8 @@ export interface ModelScores {
   int8Holdout?: ModelEvaluation;
   /** The newest slice of the new data, when the config asks for it. */
   newest?: ModelEvaluation;
-  /** Bytes of model.onnx and model.int8.onnx. */
-  sizes: { modelBytes: number; int8Bytes?: number };
+  /** Bytes of model.onnx, model.int8.onnx and manifest.json. */
+  sizes: ModelSizes;
   /**
    * Per head, the float32 graph's score of every row of the holdout and of the newest slice, in
    * the data's order: what change rules with `confidence` resample. Kept out of the run record.
@@ -382,6 +382,8 @@ function sizeResults(rule: NonNullable<GateConfig["size"]>, candidate: ModelScor
   };
   if (rule.modelBytes !== undefined) check("model.onnx", rule.modelBytes, candidate.sizes.modelBytes);
   if (rule.int8Bytes !== undefined) check("model.int8.onnx", rule.int8Bytes, candidate.sizes.int8Bytes);
+  if (rule.manifestBytes !== undefined)
+    check("manifest.json", rule.manifestBytes, candidate.sizes.manifestBytes);
   return out;
 }
 

@@ -1,19 +1,24 @@
 /**
  * The infra check's child process (./infra-check.ts starts it):
  *
- *   node --import tsx trainer/pipeline/infra-check-child.ts MODEL_DIR RESULT_JSON [FILE ...]
+ *   node --import tsx trainer/pipeline/infra-check-child.ts MODEL_DIR RESULT_JSON CAPS_JSON [FILE ...]
  *
  * Maps the two imports that edge/runtime/ort.ts makes the wrangler way (the wasm binary as a
- * compiled WebAssembly.Module, the ORT snapshot as an ArrayBuffer) onto Node, then runs each
- * graph through the worker's own modules and writes GraphCheck[] as JSON to RESULT_JSON.
+ * compiled WebAssembly.Module, the ORT snapshot as an ArrayBuffer) onto Node, then reads each
+ * graph as the worker reads an R2 model (edge/model/remote.ts fetchRemoteModel over the model
+ * directory: the size caps of CAPS_JSON, every file's byte count and sha256 against the
+ * manifest), runs it through the worker's own modules and writes GraphCheck[] as JSON to
+ * RESULT_JSON.
  * stdout is the worker's log (one JSON line per event); errors that stop the child go to stderr.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { registerHooks } from "node:module";
 import { join } from "node:path";
+import type { R2BucketReader } from "../../edge/env.ts";
+import type { ServedWeights } from "../../edge/model/store.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { fixedRequest } from "./fixed-request.ts";
-import type { GraphCheck } from "./infra-check.ts";
+import type { GraphCheck, WorkerCaps } from "./infra-check.ts";
 
 const ORT_WASM = "onnxruntime-web/dist/ort-wasm-simd-threaded.wasm";
 
@@ -51,14 +56,41 @@ const { servingModel } = await import("../../edge/model/serving-model.ts");
 const { rankCandidates, resolveFusion, uniqueCandidates } = await import("../../edge/rerank/rank.ts");
 const { rerankRequestParser } = await import("../../edge/rerank/schema.ts");
 const { arrange } = await import("../../edge/rerank/arrange.ts");
+const { fetchRemoteModel } = await import("../../edge/model/remote.ts");
 const { ServerTiming } = await import("../../edge/http/server-timing.ts");
 const { ortSnapshotUse } = await import("../../edge/runtime/ort.ts");
 
-const [dir, out, ...named] = process.argv.slice(2);
-if (!dir || !out) {
-  process.stderr.write("usage: infra-check-child.ts MODEL_DIR RESULT_JSON [FILE ...]\n");
+const [dir, out, capsJson, ...named] = process.argv.slice(2);
+if (!dir || !out || !capsJson) {
+  process.stderr.write("usage: infra-check-child.ts MODEL_DIR RESULT_JSON CAPS_JSON [FILE ...]\n");
   process.exit(2);
 }
+const caps = JSON.parse(capsJson) as WorkerCaps;
+
+/** The graphs the worker serves, by the MTRANK_MODEL_WEIGHTS that picks each. */
+const WEIGHTS: Record<string, ServedWeights> = { "model.onnx": "float32", "model.int8.onnx": "int8" };
+
+/** The model directory as the R2 bucket the worker reads, under the prefix PREFIX. */
+const PREFIX = "candidate/";
+const bucket: R2BucketReader = {
+  async get(key) {
+    if (!key.startsWith(PREFIX)) return null;
+    const path = join(dir, key.slice(PREFIX.length));
+    const size = await stat(path).then(
+      (s) => s.size,
+      () => null,
+    );
+    if (size === null) return null;
+    return {
+      size,
+      text: () => readFile(path, "utf8"),
+      arrayBuffer: async () => {
+        const bytes = await readFile(path);
+        return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+      },
+    };
+  },
+};
 
 const manifestJson: unknown = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8"));
 const listed = (manifestJson as Partial<ModelManifest>).files ?? {};
@@ -72,12 +104,12 @@ await writeFile(out, JSON.stringify(results));
 async function checkGraph(file: string): Promise<GraphCheck> {
   const started = performance.now();
   try {
-    const bytes = await readFile(join(dir!, file));
-    // The manifest goes through the worker's own parser (servingModel), as an R2 model's does.
-    const model = servingModel({
-      manifest: manifestJson,
-      model: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
-    });
+    const weights = WEIGHTS[file];
+    if (!weights) throw new Error("not a graph the worker serves (model.onnx or model.int8.onnx)");
+    // Read as the worker reads an R2 model: caps, byte counts and sha256 against the manifest;
+    // then the manifest goes through the worker's own parser (servingModel).
+    const source = await fetchRemoteModel(bucket, PREFIX, { weights, ...caps });
+    const model = servingModel(source);
     if (!model.manifest) await model.load(); // rejects with the manifest's error
     const loaded = await model.load();
     const loadMs = performance.now() - started;
@@ -116,10 +148,13 @@ async function checkGraph(file: string): Promise<GraphCheck> {
       snapshot: ortSnapshotUse(),
     };
   } catch (error) {
+    const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     return {
       file,
       passed: false,
-      detail: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      detail: /over the \d+-byte cap/.test(detail)
+        ? `${detail} (the worker's MTRANK_MANIFEST_MAX_BYTES / MTRANK_MODEL_MAX_BYTES; gate.infra names a deployment's own)`
+        : detail,
       loadMs: performance.now() - started,
     };
   }

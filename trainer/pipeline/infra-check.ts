@@ -1,6 +1,8 @@
 /**
- * The gate's infra check: each graph of a model directory (model.onnx, model.int8.onnx) loads in
- * onnxruntime-web and answers a fixed request through the worker's own code, the request
+ * The gate's infra check: each graph of a model directory (model.onnx, model.int8.onnx) is read
+ * as the worker reads an R2 model (edge/model/remote.ts: the worker's size caps, each file's byte
+ * count and sha256 against the manifest), loads in onnxruntime-web and answers a fixed request
+ * through the worker's own code, the request
  * parser (edge/rerank/schema.ts), servingModel's load with its warm-up run
  * (edge/model/serving-model.ts) and encode → infer → fuse (edge/rerank/rank.ts rankCandidates).
  * A graph that ORT's wasm build or the worker's feed plan refuses is caught here, before it is
@@ -39,9 +41,23 @@ export interface InfraCheckResult {
   graphs: GraphCheck[];
 }
 
+/**
+ * The size caps of the worker that will serve the model: what it refuses to download from R2 is
+ * never published. Default: the worker's defaults (its MTRANK_MANIFEST_MAX_BYTES and
+ * MTRANK_MODEL_MAX_BYTES unset).
+ */
+export interface WorkerCaps {
+  /** Largest manifest.json (default 8 MiB, edge/model/remote.ts DEFAULT_MANIFEST_MAX_BYTES). */
+  maxManifestBytes?: number;
+  /** Largest graph (default 64 MiB, DEFAULT_MODEL_MAX_BYTES). */
+  maxModelBytes?: number;
+}
+
 export interface InfraCheckOptions {
   /** Graph files to check (default: model.onnx and model.int8.onnx where the manifest lists it). */
   files?: string[];
+  /** The serving worker's size caps (default: its defaults). */
+  caps?: WorkerCaps;
   /** The child gets this long before it is killed (default 120 s: the wasm compiles first). */
   timeoutMs?: number;
 }
@@ -56,7 +72,7 @@ export async function infraCheck(
   const scratch = await mkdtemp(join(tmpdir(), "mtrank-infra-"));
   const out = join(scratch, "result.json");
   try {
-    const args = [modelDir, out, ...(options.files ?? [])];
+    const args = [modelDir, out, JSON.stringify(options.caps ?? {}), ...(options.files ?? [])];
     const run = await runChild(args, options.timeoutMs ?? 120_000);
     let graphs: GraphCheck[];
     try {

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { fmt } from "../report/metrics-table.ts";
 import { COLORS, escapeHtml, lineChart } from "../report/svg-chart.ts";
-import type { DriftReport, GateDecision, PointerName, PublishedModel } from "./contracts.ts";
+import type { DriftReport, GateDecision, ModelSizes, PointerName, PublishedModel } from "./contracts.ts";
 import type { ModelEvaluation } from "./gate.ts";
 import type { SmokeResult } from "./smoke.ts";
 
@@ -92,7 +92,7 @@ export interface RunRecord {
     seconds: number;
     validation: Record<string, TaskMetrics>;
   };
-  candidate?: ModelRef & { sizes: { modelBytes: number; int8Bytes?: number }; fusion?: unknown };
+  candidate?: ModelRef & { sizes: ModelSizes; fusion?: unknown };
   /** The model the pointer named when the run began (gc keeps it while the record is recent). */
   champion?: ModelRef;
   /** Both models on the same data. */
@@ -199,7 +199,7 @@ export function renderRecordHtml(r: RunRecord): string {
       ? [
           [
             "candidate",
-            `${r.candidate.id} ${r.candidate.version}; model.onnx ${r.candidate.sizes.modelBytes} bytes${r.candidate.sizes.int8Bytes !== undefined ? `, model.int8.onnx ${r.candidate.sizes.int8Bytes} bytes` : ""}`,
+            `${r.candidate.id} ${r.candidate.version}; model.onnx ${r.candidate.sizes.modelBytes} bytes${r.candidate.sizes.int8Bytes !== undefined ? `, model.int8.onnx ${r.candidate.sizes.int8Bytes} bytes` : ""}${r.candidate.sizes.manifestBytes !== undefined ? `, manifest.json ${r.candidate.sizes.manifestBytes} bytes` : ""}`,
           ] as [string, string],
         ]
       : []),

@@ -27,7 +27,7 @@ import { openServedModel } from "../predict/served-model.ts";
 import { pickTrainArgs } from "../train/train-args.ts";
 import { runTraining } from "../workflows/train-and-report.ts";
 import { checkConfigAgainstSpec, type PipelineConfig, type RegistryConfig } from "./config.ts";
-import type { PointerName, Registry } from "./contracts.ts";
+import type { ModelSizes, PointerName, Registry } from "./contracts.ts";
 import { checkData } from "./data.ts";
 import { driftReport, formatDrift } from "./drift.ts";
 import {
@@ -314,16 +314,17 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       const sizes = {
         modelBytes: m.files["model.onnx"]!.bytes,
         int8Bytes: m.files["model.int8.onnx"]?.bytes,
+        manifestBytes: (await stat(join(candidateDir, "manifest.json"))).size,
       };
       record.candidate = {
         id: m.id,
         version: m.version,
-        sizes: definedOnly(sizes) as { modelBytes: number; int8Bytes?: number },
+        sizes: definedOnly(sizes) as ModelSizes,
         fusion: m.fusion.defaults,
       };
       return {
         value: { manifest: m, sizes: record.candidate.sizes },
-        detail: `${m.id} ${m.version}: model.onnx ${sizes.modelBytes} bytes, model.int8.onnx ${sizes.int8Bytes} bytes; fusion ${fusion.why}`,
+        detail: `${m.id} ${m.version}: model.onnx ${sizes.modelBytes} bytes, model.int8.onnx ${sizes.int8Bytes} bytes, manifest.json ${sizes.manifestBytes} bytes; fusion ${fusion.why}`,
       };
     });
 
@@ -420,9 +421,13 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       };
     });
 
-    const infra = config.gate.infra
+    const infraConfig = config.gate.infra;
+    const infra = infraConfig
       ? await step("infra", async () => {
-          const result = await infraCheck(candidateDir);
+          const caps = infraConfig === true ? {} : infraConfig;
+          const result = await infraCheck(candidateDir, {
+            caps: definedOnly({ maxManifestBytes: caps.manifestMaxBytes, maxModelBytes: caps.modelMaxBytes }),
+          });
           return { value: result, detail: `${result.passed ? "passed" : "FAILED"}: ${result.detail}` };
         })
       : undefined;
