@@ -45,7 +45,7 @@ export interface EdgeEnv {
   MTRANK_MODEL_MAX_BYTES?: string;
   /**
    * Largest manifest.json, in bytes, the worker downloads from MTRANK_MODELS (default 8388608,
-   * 8 MiB). The manifest holds each id feature's vocabulary, about 31 bytes an entry; larger is
+   * 8 MiB). The manifest holds each id feature's vocabulary, about 30–35 bytes an entry; larger is
    * refused before the body is read and the previous model keeps serving.
    */
   MTRANK_MANIFEST_MAX_BYTES?: string;

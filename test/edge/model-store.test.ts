@@ -295,7 +295,7 @@ describe("size caps", () => {
   });
 
   it("a 2 MiB manifest serves under the default cap", async () => {
-    // The size of a catalog of ~60,000 items: an id feature's vocabulary, counts and rates weigh ~31 bytes an entry.
+    // The size of a catalog of ~60,000 items: an id feature's vocabulary, counts and rates weigh 30–35 bytes an entry.
     const catalog = { padding: "x".repeat(2 * 1024 * 1024) };
     await env.TEST_POINTERS.put(POINTER, await upload("catalog", "r2-catalog", { extra: catalog }));
     const { binding } = bindings("0");

@@ -124,7 +124,8 @@ await runCli(async () => {
     if (s.sourceInSample) console.log(inSampleNote(opts.distillFrom));
   } else throw new Error("compress: give --prune X (with --model) or --distill-from TEACHER (with --arch)");
   if (opts.export) {
-    const { manifest } = await exportModelDir(opts.out, { int8: true });
+    const { manifest, warnings } = await exportModelDir(opts.out, { int8: true });
+    for (const warning of warnings) console.error(`warning: ${warning}`);
     for (const file of [ONNX_FILE, INT8_ONNX_FILE]) {
       const gz = gzipSync(await readFile(join(opts.out, file)), { level: 9 }).length;
       console.log(`exported ${opts.out}/${file}: ${manifest.files[file]!.bytes} bytes, ${gz} gzip`);

@@ -61,7 +61,7 @@ await runCli(async () => {
     if (!spec) throw new Error(`--spec: ${opts.model} has no spec.json; name the dataset spec with --spec`);
     int8Evaluation = { data: opts.data, spec };
   }
-  const { manifest } = await exportModelDir(opts.model, {
+  const { manifest, warnings } = await exportModelDir(opts.model, {
     int8: opts.int8 ?? false,
     ...(int8Form ? { int8Form } : {}),
     factorised: opts.factorised ?? false,
@@ -71,6 +71,7 @@ await runCli(async () => {
       ...(opts.fusionWeights ? { weights: opts.fusionWeights } : {}),
     },
   });
+  for (const warning of warnings) console.error(`warning: ${warning}`);
   const file = manifest.files[ONNX_FILE]!;
   const fusion = manifest.fusion.defaults;
   console.log(

@@ -220,7 +220,8 @@ await runCli(async () => {
     );
   console.log(metricsTable(summary.validation));
   if (opts.export) {
-    const { manifest } = await exportModelDir(opts.out);
+    const { manifest, warnings } = await exportModelDir(opts.out);
+    for (const warning of warnings) console.error(`warning: ${warning}`);
     console.log(
       `exported ${opts.out}/model.onnx (${manifest.files["model.onnx"]!.bytes} bytes), manifest ${manifest.id}`,
     );

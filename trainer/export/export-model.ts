@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { DEFAULT_MANIFEST_MAX_BYTES } from "../../edge/model/remote.ts";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import { type EncoderState, idSlotLayout } from "../../shared/encoder/state.ts";
 import type { FactorisedInfo, HeadInfo, ModelManifest, QuantizationInfo } from "../../shared/manifest.ts";
@@ -62,6 +63,13 @@ export interface ExportOptions {
 
 export interface ExportResult {
   manifest: ModelManifest;
+  /** Bytes of manifest.json as written. */
+  manifestBytes: number;
+  /**
+   * What the worker will make of the files, for the CLI to print: a manifest over the worker's
+   * default MTRANK_MANIFEST_MAX_BYTES, which it refuses from R2 unless that var is raised.
+   */
+  warnings: string[];
   onnxBytes: Uint8Array;
   /** model.int8.onnx, when exported with `int8`. */
   int8Bytes?: Uint8Array;
@@ -135,9 +143,13 @@ export async function exportModelDir(dir: string, options: ExportOptions = {}): 
     ...(int8 ? { quantization: int8.quantization } : {}),
     ...(factorised ? { factorised: factorised.info } : {}),
   };
-  await writeAtomic(join(dir, "manifest.json"), `${readableJson(full)}\n`);
+  const manifestText = `${readableJson(full)}\n`;
+  await writeAtomic(join(dir, "manifest.json"), manifestText);
+  const manifestBytes = Buffer.byteLength(manifestText);
   return {
     manifest: full,
+    manifestBytes,
+    warnings: manifestWarnings(manifestBytes, full),
     onnxBytes: bytes,
     ...(int8 ? { int8Bytes: int8.bytes } : {}),
     ...(factorised
@@ -149,6 +161,19 @@ export async function exportModelDir(dir: string, options: ExportOptions = {}): 
         }
       : {}),
   };
+}
+
+/** A manifest the worker refuses from R2 by default: said at export, not found at serving. */
+export function manifestWarnings(bytes: number, manifest: ModelManifest): string[] {
+  if (bytes <= DEFAULT_MANIFEST_MAX_BYTES) return [];
+  const entries = manifest.features.features
+    .filter((f) => "vocab" in f && f.vocab !== undefined)
+    .map((f) => `${f.name} ${(f as { vocab: string[] }).vocab.length}`);
+  return [
+    `manifest.json is ${bytes} bytes, over the worker's default MTRANK_MANIFEST_MAX_BYTES (${DEFAULT_MANIFEST_MAX_BYTES}): ` +
+      `the worker refuses it from R2 unless that var is raised (vocabulary entries: ${entries.join(", ")}; ` +
+      "hashBuckets or a higher minCount in the spec shrink them; docs/worker.md, large catalogs)",
+  ];
 }
 
 /**

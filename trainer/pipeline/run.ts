@@ -314,7 +314,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       const sizes = {
         modelBytes: m.files["model.onnx"]!.bytes,
         int8Bytes: m.files["model.int8.onnx"]?.bytes,
-        manifestBytes: (await stat(join(candidateDir, "manifest.json"))).size,
+        manifestBytes: result.manifestBytes,
       };
       record.candidate = {
         id: m.id,
