@@ -1,5 +1,5 @@
 /** manifest.json of a model directory (docs/artifacts.md): read by the worker and tools. */
-import type { EncoderState } from "./encoder/state.ts";
+import type { EncoderLayout, EncoderState } from "./encoder/state.ts";
 import type { FusionMode } from "./fusion.ts";
 
 export type HeadType = "binary" | "regression";
@@ -111,4 +111,12 @@ export interface ModelManifest {
   /** Present when the directory also holds a factorised graph. */
   factorised?: FactorisedInfo;
   runtime: { tfjs: string; onnxOpset: number; onnxIrVersion: number; onnxruntimeWeb: string };
+}
+
+/**
+ * A manifest whose encoder state is reduced to its layout (encoder/state.ts encoderLayout): what
+ * the worker keeps of a model once its encoder is compiled. A ModelManifest is one too.
+ */
+export interface ServedManifest extends Omit<ModelManifest, "features"> {
+  features: EncoderLayout;
 }

@@ -5,7 +5,7 @@
  * user-side work once per request instead of once per candidate.
  */
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
-import type { FactorisedInfo, FactorisedSide, ModelManifest } from "../../shared/manifest.ts";
+import type { FactorisedInfo, FactorisedSide, ServedManifest } from "../../shared/manifest.ts";
 import { Tensor } from "../runtime/ort.ts";
 
 export type Feeds = Record<string, Tensor>;
@@ -17,7 +17,7 @@ export interface FeedPlan {
   build: FeedBuilder;
 }
 
-export function plainFeeds(manifest: ModelManifest): FeedPlan {
+export function plainFeeds(manifest: ServedManifest): FeedPlan {
   const { denseSize, idSlots } = manifest.features;
   const { dense, ids } = manifest.inputs;
   return {
@@ -36,7 +36,7 @@ export function plainFeeds(manifest: ModelManifest): FeedPlan {
  * `encodeRequest` writes it) into the factorised graph's inputs. Column lists are typed arrays
  * made once per model; a request only copies numbers.
  */
-export function factorisedFeeds(manifest: ModelManifest, info: FactorisedInfo): FeedPlan {
+export function factorisedFeeds(manifest: ServedManifest, info: FactorisedInfo): FeedPlan {
   const { denseSize, idSlots } = manifest.features;
   const user = columns(info.user);
   const item = columns(info.item);

@@ -1,7 +1,8 @@
 /** Checks the serving model's manifest.json (docs/artifacts.md) before anything trusts it. */
 import * as v from "valibot";
+import { encoderLayout } from "../../shared/encoder/state.ts";
 import { MAX_FUSION_WEIGHT } from "../../shared/fusion.ts";
-import type { ModelManifest } from "../../shared/manifest.ts";
+import type { ModelManifest, ServedManifest } from "../../shared/manifest.ts";
 import { describeIssues, formatIssue } from "../../shared/validation.ts";
 
 const Name = v.pipe(v.string(), v.minLength(1));
@@ -97,8 +98,17 @@ function checkFactorised(manifest: ModelManifest): void {
   }
 }
 
+/**
+ * What the worker keeps of a checked manifest: all of it but each id feature's vocabulary,
+ * training counts and target rates, which the compiled encoder holds in its own compact form
+ * (a copy; `m` is left as it is).
+ */
+export function servedManifest(m: ModelManifest): ServedManifest {
+  return { ...m, features: encoderLayout(m.features) };
+}
+
 /** What GET /v1/models shows of a model. */
-export function manifestSummary(m: ModelManifest) {
+export function manifestSummary(m: ServedManifest) {
   return {
     id: m.id,
     version: m.version,

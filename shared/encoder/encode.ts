@@ -1,11 +1,15 @@
 /**
  * The feature encoder used by both the trainer and the worker. `compileEncoder` does the
- * per-model work once (vocabulary maps, side lists); encoding a batch is then lookups only.
+ * per-model work once (vocabulary indexes, derived columns, side lists); encoding a batch is then
+ * lookups only. The compiled encoder keeps its own compact copy of everything per vocabulary
+ * entry and reads nothing of the state after compiling: the worker keeps only the state's
+ * layout (state.ts encoderLayout), so the manifest's arrays can be collected.
  */
 import type { FeatureSide } from "../spec.ts";
 import { fnv1a } from "./hash.ts";
 import {
   type CategoricalState,
+  type EncoderLayout,
   type EncoderState,
   type FeatureState,
   MISSING_ID,
@@ -55,8 +59,9 @@ export class FeatureValueError extends Error {
   }
 }
 
-export interface Encoder {
-  state: EncoderState;
+/** `State` is EncoderLayout for the worker's encoders, which keep the layout instead of the state. */
+export interface Encoder<State extends EncoderLayout = EncoderState> {
+  state: State;
   /** Bag values dropped because a row had more than the feature's maxValues, per feature, since compiling. */
   dropped: Readonly<Record<string, number>>;
   /** Encodes flat rows (every feature read from the same record), as the trainer sees them. */
@@ -87,18 +92,15 @@ export function compileEncoder(state: EncoderState): Encoder {
   const features = state.features.map((f) => compileFeature(f, rules, dropped));
   const shared = features.filter((f) => f.side !== "item");
   const items = features.filter((f) => f.side === "item");
+  // The closures below read these, never `state`: only the returned object holds it.
+  const { denseSize, idSlots } = state;
 
   function allocate(rows: number): EncodedBatch {
-    return {
-      rows,
-      dense: new Float32Array(rows * state.denseSize),
-      ids: new Int32Array(rows * state.idSlots),
-    };
+    return { rows, dense: new Float32Array(rows * denseSize), ids: new Int32Array(rows * idSlots) };
   }
 
   function encodeRowInto(row: FeatureValues, batch: EncodedBatch, r: number): void {
-    for (const f of features)
-      f.write(row[f.name], batch.dense, batch.ids, r * state.denseSize, r * state.idSlots);
+    for (const f of features) f.write(row[f.name], batch.dense, batch.ids, r * denseSize, r * idSlots);
   }
 
   return {
@@ -120,8 +122,8 @@ export function compileEncoder(state: EncoderState): Encoder {
         writeAt(side, f, request[side]?.[f.name], batch, 0);
       }
       for (let r = 1; r < candidates.length; r++) {
-        batch.dense.copyWithin(r * state.denseSize, 0, state.denseSize);
-        batch.ids.copyWithin(r * state.idSlots, 0, state.idSlots);
+        batch.dense.copyWithin(r * denseSize, 0, denseSize);
+        batch.ids.copyWithin(r * idSlots, 0, idSlots);
       }
       for (let r = 0; r < candidates.length; r++) {
         const row = candidates[r]!;
@@ -140,7 +142,7 @@ export function compileEncoder(state: EncoderState): Encoder {
     r: number,
   ): void {
     try {
-      f.write(value, batch.dense, batch.ids, r * state.denseSize, r * state.idSlots);
+      f.write(value, batch.dense, batch.ids, r * denseSize, r * idSlots);
     } catch (error) {
       throw error instanceof FeatureValueError ? new FeatureValueError(f.name, error.reason, at) : error;
     }
@@ -163,9 +165,7 @@ function writer(f: FeatureState, rules: ValueRules, dropped: Record<string, numb
       return categoricalWriter(f, rules);
     case "multi_categorical":
       dropped[f.name] = 0;
-      return bagWriter(f, rules, (n) => {
-        dropped[f.name]! += n;
-      });
+      return bagWriter(f, rules, dropped);
     case "vector":
       return vectorWriter(f, rules);
   }
@@ -173,7 +173,7 @@ function writer(f: FeatureState, rules: ValueRules, dropped: Record<string, numb
 
 function numericWriter(f: NumericState, rules: ValueRules): WriteFeature {
   const scale = f.std > 0 ? 1 / f.std : 1;
-  const { mean, clip, denseOffset } = f;
+  const { name, mean, clip, denseOffset } = f;
   const buckets = f.buckets;
   const [lo, hi] = f.range ?? [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY];
   return (value, dense, ids, denseBase, idBase) => {
@@ -181,7 +181,7 @@ function numericWriter(f: NumericState, rules: ValueRules): WriteFeature {
     // A value that is there but is no number is an error, as it is in training data
     // (trainer/data/check-record.ts), not a silent missing value.
     if (x !== null && Number.isNaN(x))
-      throw new FeatureValueError(f.name, `${shownValue(value)} is not a number`);
+      throw new FeatureValueError(name, `${shownValue(value)} is not a number`);
     if (x === null) {
       dense[denseBase + denseOffset] = 0;
       dense[denseBase + denseOffset + 1] = 1;
@@ -226,24 +226,26 @@ function categoricalWriter(f: CategoricalState, rules: ValueRules): WriteFeature
 
 /**
  * The dense columns a categorical feature derives from its value, each as its value by local id:
- * the frequency column (missing and out-of-vocabulary count 0) and the target columns.
+ * the frequency column (missing and out-of-vocabulary count 0) and the target columns. Plain
+ * loops: Float32Array.from with a map function took ~90 ms for two tasks' 231,000 rates.
  */
 function derivedColumns(f: CategoricalState): { at: number; values: Float32Array }[] {
   const columns: { at: number; values: Float32Array }[] = [];
   if (f.frequency) {
     const { denseOffset, counts, mean, std } = f.frequency;
     const values = new Float32Array(RESERVED_IDS + counts.length).fill(-mean / std);
-    counts.forEach((c, i) => {
-      values[RESERVED_IDS + i] = (Math.log1p(c) - mean) / std;
-    });
+    for (let i = 0; i < counts.length; i++) values[RESERVED_IDS + i] = (Math.log1p(counts[i]!) - mean) / std;
     columns.push({ at: denseOffset, values });
   }
-  f.target?.tasks.forEach(({ rates, mean, std }, t) => {
-    columns.push({
-      at: f.target!.denseOffset + t,
-      values: Float32Array.from(rates, (r) => (r - mean) / std),
-    });
-  });
+  if (f.target) {
+    const { denseOffset, tasks } = f.target;
+    for (let t = 0; t < tasks.length; t++) {
+      const { rates, mean, std } = tasks[t]!;
+      const values = new Float32Array(rates.length);
+      for (let i = 0; i < rates.length; i++) values[i] = (rates[i]! - mean) / std;
+      columns.push({ at: denseOffset + t, values });
+    }
+  }
   return columns;
 }
 
@@ -251,13 +253,17 @@ function derivedColumns(f: CategoricalState): { at: number; values: Float32Array
  * Up to maxValues ids, each weighted 1/k for the k values kept; padding slots read the missing
  * row with weight 0. An empty bag reads the missing row with weight 1.
  */
-function bagWriter(f: MultiCategoricalState, rules: ValueRules, drop: (n: number) => void): WriteFeature {
-  const { offset, slot, maxValues, denseOffset, separator } = f;
+function bagWriter(
+  f: MultiCategoricalState,
+  rules: ValueRules,
+  dropped: Record<string, number>,
+): WriteFeature {
+  const { name, offset, slot, maxValues, denseOffset, separator } = f;
   const localId = categoryIndex(f);
   return (value, dense, ids, denseBase, idBase) => {
     const keys = categoriesOf(value, separator, rules);
     const k = Math.min(keys.length, maxValues);
-    if (keys.length > k) drop(keys.length - k);
+    if (keys.length > k) dropped[name]! += keys.length - k;
     const weight = k > 0 ? 1 / k : 0;
     for (let i = 0; i < maxValues; i++) {
       ids[idBase + slot + i] = offset + (i < k ? localId(keys[i]!) : MISSING_ID);
@@ -296,9 +302,56 @@ function categoryIndex(f: CategoricalState | MultiCategoricalState): (key: strin
     const buckets = f.hashBuckets;
     return (key) => RESERVED_IDS + (fnv1a(key) % buckets);
   }
-  const index = new Map<string, number>();
-  (f.vocab ?? []).forEach((key, i) => {
-    index.set(key, RESERVED_IDS + i);
-  });
-  return (key) => index.get(key) ?? OOV_ID;
+  return vocabularyIndex(f.vocab ?? []);
+}
+
+/**
+ * A vocabulary lookup that gives what a Map from each entry to RESERVED_IDS + its index would
+ * (the last of repeated entries wins; a key matches only the same UTF-16 code units; anything
+ * else is OOV_ID), at a fraction of the memory and build time: the entries packed into
+ * one string with their start offsets, and an open-addressing hash table (linear probing, at most
+ * half full) of entry numbers. It keeps no reference to `vocab` or its strings. For 231,000
+ * entries of 5-12 characters (Node) it holds 5.8 MB where a Map, with the strings and arrays it
+ * keeps alive, held ~17 MB; it builds in ~45 ms against 80-140 ms, and looks up in half the time.
+ */
+export function vocabularyIndex(vocab: readonly unknown[]): (key: string) => number {
+  const n = vocab.length;
+  if (n === 0) return () => OOV_ID;
+  // starts[e] .. starts[e + 1]: entry e in `packed`. A non-string entry (a manifest is not
+  // checked that deep) packs as "" and is left out of the table: no key matches it, as with a Map.
+  const starts = new Int32Array(n + 1);
+  let length = 0;
+  let strings = true;
+  for (let e = 0; e < n; e++) {
+    const entry = vocab[e];
+    starts[e] = length;
+    if (typeof entry === "string") length += entry.length;
+    else strings = false;
+  }
+  starts[n] = length;
+  const packed = strings ? vocab.join("") : vocab.map((v) => (typeof v === "string" ? v : "")).join("");
+
+  const bits = Math.max(2, 32 - Math.clz32(2 * n - 1));
+  const mask = 2 ** bits - 1;
+  // The top bits of FNV-1a: its last multiply mixes every input bit into them, not into the low ones.
+  const shift = 32 - bits;
+  /** Entry number + 1 by hash slot; 0 = empty. */
+  const table = new Int32Array(2 ** bits);
+  for (let e = 0; e < n; e++) {
+    const entry = vocab[e];
+    if (typeof entry !== "string") continue;
+    let j = fnv1a(entry) >>> shift;
+    while (table[j] !== 0 && vocab[table[j]! - 1] !== entry) j = (j + 1) & mask;
+    table[j] = e + 1;
+  }
+
+  return (key) => {
+    for (let j = fnv1a(key) >>> shift; ; j = (j + 1) & mask) {
+      const slot = table[j]!;
+      if (slot === 0) return OOV_ID;
+      const start = starts[slot - 1]!;
+      if (starts[slot]! - start === key.length && packed.startsWith(key, start))
+        return RESERVED_IDS + slot - 1;
+    }
+  };
 }

@@ -142,6 +142,55 @@ export interface EncoderState {
   vocabSize: number;
 }
 
+/**
+ * What a compiled encoder still needs to be described once its per-entry data lives in the
+ * encoder itself (encode.ts keeps each vocabulary packed into one string with a hash table, and
+ * each frequency and target column as a Float32Array by local id): the state without its id
+ * features' vocabularies, training counts and target rates. It gives every feature's place in
+ * the encoded row (offsets, slots, sizes) and the statistics' means and stds, and cannot be
+ * compiled again. The worker keeps this of a loaded model (edge/model/serving-model.ts), not the
+ * manifest's arrays, which held most of the memory of a model with a large vocabulary.
+ */
+export interface EncoderLayout extends Omit<EncoderState, "features"> {
+  features: FeatureLayout[];
+}
+
+export type FeatureLayout = NumericState | CategoricalLayout | MultiCategoricalLayout | VectorState;
+
+export interface CategoricalLayout extends Omit<CategoricalState, "vocab" | "frequency" | "target"> {
+  frequency?: Omit<FrequencyColumn, "counts">;
+  target?: Omit<TargetColumns, "tasks"> & { tasks: Omit<TargetTask, "rates">[] };
+}
+
+export type MultiCategoricalLayout = Omit<MultiCategoricalState, "vocab">;
+
+/** The state's layout: a copy without the per-entry arrays (the state itself is left as it is). */
+export function encoderLayout(state: EncoderState): EncoderLayout {
+  return { ...state, features: state.features.map(featureLayout) };
+}
+
+function featureLayout(f: FeatureState): FeatureLayout {
+  switch (f.kind) {
+    case "categorical": {
+      const { vocab: _vocab, frequency, target, ...rest } = f;
+      const layout: CategoricalLayout = rest;
+      if (frequency) {
+        const { counts: _counts, ...column } = frequency;
+        layout.frequency = column;
+      }
+      if (target)
+        layout.target = { ...target, tasks: target.tasks.map(({ rates: _rates, ...task }) => task) };
+      return layout;
+    }
+    case "multi_categorical": {
+      const { vocab: _vocab, ...rest } = f;
+      return rest;
+    }
+    default:
+      return f;
+  }
+}
+
 export const MISSING_ID = 0;
 export const OOV_ID = 1;
 export const RESERVED_IDS = 2;
@@ -155,7 +204,7 @@ export interface IdSlot {
 }
 
 /** Every id slot, in slot order: categorical features, numeric features' quantile buckets, bags' slots. */
-export function idSlotLayout(state: EncoderState): IdSlot[] {
+export function idSlotLayout(state: EncoderLayout): IdSlot[] {
   const slots: IdSlot[] = [];
   for (const f of state.features) {
     const { ids } = encodedColumns(f);
@@ -166,7 +215,7 @@ export function idSlotLayout(state: EncoderState): IdSlot[] {
 }
 
 /** The columns a feature writes: dense positions and id slots within one encoded row. */
-export function encodedColumns(f: FeatureState): { dense: number[]; ids: number[] } {
+export function encodedColumns(f: FeatureLayout): { dense: number[]; ids: number[] } {
   const range = (start: number, count: number) => Array.from({ length: count }, (_, i) => start + i);
   switch (f.kind) {
     case "numeric":
@@ -198,7 +247,7 @@ export interface EmbeddingPool {
 }
 
 /** The pools of the encoder's bag features, in slot order. */
-export function embeddingPools(state: EncoderState): EmbeddingPool[] {
+export function embeddingPools(state: EncoderLayout): EmbeddingPool[] {
   return state.features
     .filter((f) => f.kind === "multi_categorical")
     .map((f) => ({ slot: f.slot, count: f.maxValues, weights: f.denseOffset }))

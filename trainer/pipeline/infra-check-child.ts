@@ -114,7 +114,9 @@ async function checkGraph(file: string): Promise<GraphCheck> {
     const loaded = await model.load();
     const loadMs = performance.now() - started;
     const manifest = loaded.manifest;
-    const body = fixedRequest(manifest);
+    // The served manifest has no vocabularies to sample (servedManifest): the request is built
+    // from the one fetched, which servingModel has just checked.
+    const body = fixedRequest(source.manifest as ModelManifest);
     const t0 = performance.now();
     const parsed = rerankRequestParser(manifest.heads.map((h) => h.name))(body);
     if (!parsed.success) throw new Error(`the fixed request does not validate: ${parsed.issues[0]?.message}`);
