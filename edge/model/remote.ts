@@ -18,9 +18,9 @@ export class ModelVerificationError extends Error {
  * Default cap on manifest.json (MTRANK_MANIFEST_MAX_BYTES). The manifest carries every id
  * feature's vocabulary with its training count and per-task rates, about 30–35 bytes an entry: a
  * catalog of 200,000 items with 50,000 users writes 7.8 MB, and the isolate serving it holds
- * 42 MiB; a model swap holds two models at once. A 19.4 MB manifest (580,000 entries) took the
- * isolate to 85 MiB at rest and past 128 MiB during its swap (docs/benchmarks.md), so the
- * default stays where a swap between two models at the cap fits.
+ * 31.5 MiB, 62 MiB at most while swapping to another such model. A swap to a 19.4 MB manifest
+ * (580,000 entries) peaked at 108 MiB of the isolate's 128 (docs/benchmarks.md): the default
+ * stays where a swap has room to spare.
  */
 export const DEFAULT_MANIFEST_MAX_BYTES = 8 * 1024 * 1024;
 /** Default cap on each .onnx file (MTRANK_MODEL_MAX_BYTES). */
