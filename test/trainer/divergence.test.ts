@@ -18,6 +18,7 @@ import {
   lossDescription,
 } from "../../trainer/train/divergence.ts";
 import type { LabelledBatch } from "../../trainer/train/train-network.ts";
+import { crossValidate } from "../../trainer/workflows/cross-validate.ts";
 import { runTraining } from "../../trainer/workflows/train-and-report.ts";
 import { lcg } from "./lcg.ts";
 
@@ -133,6 +134,28 @@ describe("a run whose loss goes non-finite", { timeout: 60_000 }, () => {
     expect(step).toBeLessThan(18 / 2);
     expect(batches.every((b) => b.epoch === 1 && Number.isFinite(b.loss))).toBe(true);
     expect(epochs).toHaveLength(0);
+  });
+
+  it("cv names the cross-validation fold that diverged", async () => {
+    const error = await crossValidate(
+      {
+        data: hugeVector,
+        spec,
+        arch: "shared-bottom",
+        backend: "cpu",
+        averageFolds: 1,
+        epochs: 1,
+        batchSize: 16,
+      },
+      3,
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(DivergenceError);
+    expect((error as Error).message).toMatch(
+      /^training diverged in cross-validation fold 1 of 3 at epoch 1, step 1 of \d+: .*feature "v"/,
+    );
   });
 
   it("trains the same data at the default rate", async () => {

@@ -103,6 +103,11 @@ describe("encodeDataset", () => {
     await expect(
       encodeDataset(path, spec, { validFraction: 0.2, seed: 1, timeColumn: "when" }),
     ).rejects.toThrow(/--time-column: no column "when"/);
+    // A hex literal is no time (Number() reads "0x10" as 16).
+    const hex = await file("hex.csv", csv(10, { 4: "r0,4,a,0,0x10" }));
+    await expect(encodeDataset(hex, spec, { validFraction: 0.2, seed: 1, timeColumn: "t" })).rejects.toThrow(
+      /hex\.csv:6: column "t": "0x10" is not a time/,
+    );
   });
 
   it("stops at the first bad row by default, naming file, line and column", async () => {

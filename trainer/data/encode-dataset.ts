@@ -14,6 +14,7 @@ import { compileEncoder, type EncodedBatch } from "../../shared/encoder/encode.t
 import { startFit } from "../../shared/encoder/fit.ts";
 import { fnv1a } from "../../shared/encoder/hash.ts";
 import type { EncoderState } from "../../shared/encoder/state.ts";
+import { decimalOf } from "../../shared/encoder/values.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
 import { ColumnError, recordChecker } from "./check-record.ts";
 import { DataError, type RawRecord, readRecords } from "./read-rows.ts";
@@ -274,7 +275,9 @@ function timeOf(record: RawRecord, column: string, file: string, line: number): 
   const value = record[column];
   if (value === undefined) throw new ColumnError(`${file}: --time-column: no column "${column}"`);
   const text = String(value).trim();
-  const t = text === "" ? Number.NaN : Number.isFinite(Number(text)) ? Number(text) : Date.parse(text);
+  // Decimal numbers only (decimalOf: "0x10" is no time of 16), else a date.
+  const n = decimalOf(text);
+  const t = text === "" ? Number.NaN : Number.isFinite(n) ? n : Date.parse(text);
   if (!Number.isFinite(t))
     throw new DataError(`${file}:${line}: column "${column}": ${JSON.stringify(value)} is not a time`);
   return t;

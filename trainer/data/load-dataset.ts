@@ -3,6 +3,7 @@
  * declares: a bad value stops the load with file, line and column named.
  */
 import type { FeatureValues } from "../../shared/encoder/encode.ts";
+import { decimalOf } from "../../shared/encoder/values.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
 import { recordChecker } from "./check-record.ts";
 import { DataError, readRecords } from "./read-rows.ts";
@@ -30,7 +31,7 @@ export async function loadDataset(file: string, spec: DatasetSpec): Promise<Data
     checker.check(source).forEach((y, t) => {
       labels[t]!.push(y);
     });
-    for (const [task, column] of Object.entries(spec.truth ?? {})) truth[task]!.push(Number(record[column]));
+    for (const [task, column] of Object.entries(spec.truth ?? {})) truth[task]!.push(truthOf(record[column]));
     if (groups && spec.group) groups.push(String(record[spec.group] ?? ""));
     rows.push(record);
   }
@@ -41,4 +42,9 @@ export async function loadDataset(file: string, spec: DatasetSpec): Promise<Data
     groups,
     truth: Object.fromEntries(Object.entries(truth).map(([k, v]) => [k, Float32Array.from(v)])),
   };
+}
+
+/** A truth column's probability: a JSON number as it is, text only as a decimal (else NaN). */
+function truthOf(value: unknown): number {
+  return typeof value === "number" ? value : decimalOf(String(value ?? "").trim());
 }

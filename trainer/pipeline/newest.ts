@@ -6,6 +6,7 @@
 import { createReadStream } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
+import { decimalOf } from "../../shared/encoder/values.ts";
 import type { NewestSliceConfig } from "./config.ts";
 
 export interface NewestSlice {
@@ -29,7 +30,7 @@ function timeOf(value: unknown, numbers: "seconds" | "milliseconds"): number {
   if (typeof value === "number") return numbers === "seconds" ? value * 1000 : value;
   const text = String(value ?? "").trim();
   if (text === "") return Number.NaN;
-  const n = Number(text);
+  const n = decimalOf(text);
   if (Number.isFinite(n)) return numbers === "seconds" ? n * 1000 : n;
   return Date.parse(text);
 }

@@ -4,6 +4,7 @@
  * fold's training part only), reported as mean ± standard deviation per task metric.
  */
 import type { TaskMetrics } from "../../shared/manifest.ts";
+import { DivergenceError } from "../train/divergence.ts";
 import { runTraining, type TrainCommand, type TrainSummary } from "./train-and-report.ts";
 
 /** The per-task metrics summarised across folds. */
@@ -37,7 +38,13 @@ export async function crossValidate(
   for (let index = 0; index < k; index++) {
     // Calibration would be fitted on the very fold it is scored on, flattering ECE: folds report
     // the network's own outputs (AUC is the same either way).
-    const summary = await runTraining({ calibration: "none", ...cmd, fold: { k, index } });
+    const summary = await runTraining({ calibration: "none", ...cmd, fold: { k, index } }).catch(
+      (error: unknown) => {
+        throw error instanceof DivergenceError
+          ? error.within(`in cross-validation fold ${index + 1} of ${k}`)
+          : error;
+      },
+    );
     onFold?.(index, summary);
     folds.push({
       index,
