@@ -5,9 +5,9 @@
  * What it keeps once loaded is the session, the encoder and the manifest without its per-entry
  * arrays (servedManifest): the vocabularies, training counts and target rates a manifest.json
  * carries, and the graph's bytes, are let go once the encoder and session are built. Kept whole,
- * with a Map per vocabulary, they made a model of 231,600 entries hold 27 MB of JS memory in
- * Node (heap and array buffers) where it now holds 8.4 MB, and the isolate serving it sit at
- * 42 MiB at rest where it now sits at 31.5 MiB (bench/load-edge.ts).
+ * with a Map per vocabulary, a model of 231,600 entries would hold 27 MB of JS memory in Node
+ * (heap and array buffers) instead of 8.4 MB, and the isolate serving it would sit at 42 MiB at
+ * rest instead of 31.5 MiB (bench/load-edge.ts).
  */
 import { compileEncoder, type EncodedBatch, type Encoder } from "../../shared/encoder/encode.ts";
 import type { EncoderLayout } from "../../shared/encoder/state.ts";

@@ -312,7 +312,7 @@ function categoryIndex(f: CategoricalState | MultiCategoricalState): (key: strin
  * one string with their start offsets, and an open-addressing hash table (linear probing, at most
  * half full) of entry numbers. It keeps no reference to `vocab` or its strings. For 231,000
  * entries of 5-12 characters (Node) it holds 5.8 MB where a Map, with the strings and arrays it
- * keeps alive, held ~17 MB; it builds in ~45 ms against 80-140 ms, and looks up in half the time.
+ * keeps alive, holds ~17 MB; it builds in ~45 ms against 80-140 ms, and looks up in half the time.
  */
 export function vocabularyIndex(vocab: readonly unknown[]): (key: string) => number {
   const n = vocab.length;
