@@ -35,7 +35,8 @@ export interface RemoteOptions {
   maxManifestBytes?: number;
 }
 
-const MODEL_FILES: Record<ServedWeights, string> = { float32: "model.onnx", int8: "model.int8.onnx" };
+/** The graph each MTRANK_MODEL_WEIGHTS serves. */
+export const MODEL_FILES: Record<ServedWeights, string> = { float32: "model.onnx", int8: "model.int8.onnx" };
 
 export async function fetchRemoteModel(
   bucket: R2BucketReader,

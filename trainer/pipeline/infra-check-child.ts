@@ -15,7 +15,6 @@ import { readFile, stat, writeFile } from "node:fs/promises";
 import { registerHooks } from "node:module";
 import { join } from "node:path";
 import type { R2BucketReader } from "../../edge/env.ts";
-import type { ServedWeights } from "../../edge/model/store.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { fixedRequest } from "./fixed-request.ts";
 import type { GraphCheck, WorkerCaps } from "./infra-check.ts";
@@ -56,7 +55,7 @@ const { servingModel } = await import("../../edge/model/serving-model.ts");
 const { rankCandidates, resolveFusion, uniqueCandidates } = await import("../../edge/rerank/rank.ts");
 const { rerankRequestParser } = await import("../../edge/rerank/schema.ts");
 const { arrange } = await import("../../edge/rerank/arrange.ts");
-const { fetchRemoteModel } = await import("../../edge/model/remote.ts");
+const { fetchRemoteModel, MODEL_FILES } = await import("../../edge/model/remote.ts");
 const { ServerTiming } = await import("../../edge/http/server-timing.ts");
 const { ortSnapshotUse } = await import("../../edge/runtime/ort.ts");
 
@@ -67,8 +66,10 @@ if (!dir || !out || !capsJson) {
 }
 const caps = JSON.parse(capsJson) as WorkerCaps;
 
-/** The graphs the worker serves, by the MTRANK_MODEL_WEIGHTS that picks each. */
-const WEIGHTS: Record<string, ServedWeights> = { "model.onnx": "float32", "model.int8.onnx": "int8" };
+/** The MTRANK_MODEL_WEIGHTS that serves each graph (the worker's own map, turned round). */
+const WEIGHTS = new Map(
+  Object.entries(MODEL_FILES).map(([weights, file]) => [file, weights as keyof typeof MODEL_FILES]),
+);
 
 /** The model directory as the R2 bucket the worker reads, under the prefix PREFIX. */
 const PREFIX = "candidate/";
@@ -104,7 +105,7 @@ await writeFile(out, JSON.stringify(results));
 async function checkGraph(file: string): Promise<GraphCheck> {
   const started = performance.now();
   try {
-    const weights = WEIGHTS[file];
+    const weights = WEIGHTS.get(file);
     if (!weights) throw new Error("not a graph the worker serves (model.onnx or model.int8.onnx)");
     // Read as the worker reads an R2 model: caps, byte counts and sha256 against the manifest;
     // then the manifest goes through the worker's own parser (servingModel).
