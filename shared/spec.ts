@@ -51,6 +51,11 @@ const VectorFeature = v.strictObject({
   side: v.optional(Side),
   dim: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(4096)),
   separator: v.optional(Separator),
+  /**
+   * "standard" (default): each element standardised by its training mean and std, clipped like
+   * a numeric feature; "none": the numbers as given (an embedding whose scale already suits).
+   */
+  scaling: v.optional(v.picklist(["standard", "none"])),
 });
 const Feature = v.variant("type", [
   NumericFeature,

@@ -273,9 +273,13 @@ function bagWriter(
   };
 }
 
-/** The numbers as given, then the missing indicator; a value of the wrong length is an error, not a guess. */
+/**
+ * The numbers standardised and clipped (as given in a state without scaling), then the missing
+ * indicator; a value of the wrong length is an error, not a guess.
+ */
 function vectorWriter(f: VectorState, rules: ValueRules): WriteFeature {
   const { name, dim, separator, denseOffset } = f;
+  const scale = vectorScale(f);
   return (value, dense, _ids, denseBase) => {
     let x: number[] | null;
     try {
@@ -290,10 +294,38 @@ function vectorWriter(f: VectorState, rules: ValueRules): WriteFeature {
       dense[at + dim] = 1;
       return;
     }
-    // + 0 turns -0 into 0: the same to the network, and JSON (fixtures, logs) cannot keep the sign.
-    for (let i = 0; i < dim; i++) dense[at + i] = x[i]! + 0;
+    if (scale) {
+      const { mean, inverse, clip } = scale;
+      for (let i = 0; i < dim; i++) {
+        const z = (x[i]! - mean[i]!) * inverse[i]!;
+        dense[at + i] = (z > clip ? clip : z < -clip ? -clip : z) + 0;
+      }
+    } else {
+      // + 0 turns -0 into 0: the same to the network, and JSON (fixtures, logs) cannot keep the sign.
+      for (let i = 0; i < dim; i++) dense[at + i] = x[i]! + 0;
+    }
     dense[at + dim] = 0;
   };
+}
+
+/**
+ * A vector's scaling, checked once when the encoder is compiled: a manifest whose arrays do not
+ * match `dim` would otherwise write NaN into every row the network sees.
+ */
+function vectorScale(
+  f: VectorState,
+): { mean: Float64Array; inverse: Float64Array; clip: number } | undefined {
+  const { mean, std, clip } = f;
+  if (mean === undefined && std === undefined) return undefined;
+  const fine = (xs: unknown, positive: boolean): xs is number[] =>
+    Array.isArray(xs) &&
+    xs.length === f.dim &&
+    xs.every((x) => typeof x === "number" && Number.isFinite(x) && (!positive || x > 0));
+  if (!fine(mean, false) || !fine(std, true) || typeof clip !== "number" || !(clip > 0))
+    throw new Error(
+      `vector feature "${f.name}": mean and std must each hold ${f.dim} finite numbers (std > 0), with a clip > 0`,
+    );
+  return { mean: Float64Array.from(mean), inverse: Float64Array.from(std, (s) => 1 / s), clip };
 }
 
 /** Maps a present category key to its local id (vocabulary lookup or hash bucket). */

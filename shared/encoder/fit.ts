@@ -5,7 +5,7 @@ import { fnv1a } from "./hash.ts";
 import type { EncoderState, FeatureState, FrequencyColumn, NumericState, TargetColumns } from "./state.ts";
 import { ID_FEATURE_ROWS, MISSING_ID, OOV_ID, RESERVED_IDS, TARGET_SMOOTHING } from "./state.ts";
 import { ValueStats } from "./value-stats.ts";
-import { categoriesOf, categoryOf, numberOf, type ValueRules } from "./values.ts";
+import { categoriesOf, categoryOf, numberOf, type ValueRules, VectorValueError, vectorOf } from "./values.ts";
 
 export interface FitOptions {
   /** Default minimum count for a category to get its own embedding row. */
@@ -92,6 +92,18 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
         ]
       : [],
   );
+  const vectors = spec.features.flatMap((f) =>
+    f.type === "vector" && (f.scaling ?? "standard") === "standard"
+      ? [
+          {
+            name: f.name,
+            dim: f.dim,
+            separator: f.separator ?? defaultSeparator("vector"),
+            moments: new ElementMoments(f.dim),
+          },
+        ]
+      : [],
+  );
   const overflowed: string[] = [];
   let rows = 0;
   const bags = spec.features
@@ -125,6 +137,17 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
         if (keys.length > f.longest) f.longest = keys.length;
         if (f.counts) for (const key of keys) f.counts.add(key);
       }
+      for (const f of vectors) {
+        let x: number[] | null;
+        try {
+          x = vectorOf(row[f.name], f.dim, f.separator, rules);
+        } catch (error) {
+          // Encoding the row reports it, with its file and line (trainer/data/check-record.ts).
+          if (error instanceof VectorValueError) continue;
+          throw error;
+        }
+        if (x) f.moments.add(x);
+      }
     },
     finish() {
       const stats: FitStats = {
@@ -134,6 +157,7 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
           ...bags.flatMap((f) => (f.counts ? [[f.name, f.counts] as const] : [])),
         ]),
         longest: new Map(bags.map((f) => [f.name, f.longest])),
+        vectors: new Map(vectors.map((f) => [f.name, f.moments])),
         rows,
       };
       return layout(spec, options, stats);
@@ -148,6 +172,8 @@ interface FitStats {
   counts: Map<string, ValueStats>;
   /** Bag features: the most values one training row had. */
   longest: Map<string, number>;
+  /** Vector features scaled "standard": each element's moments over the rows that had the vector. */
+  vectors: Map<string, ElementMoments>;
   /** Training rows seen. */
   rows: number;
 }
@@ -242,6 +268,7 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
       denseSize += maxValues;
       vocabSize += size;
     } else {
+      const moments = stats.vectors.get(f.name);
       features.push({
         kind: "vector",
         name: f.name,
@@ -249,6 +276,7 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
         dim: f.dim,
         separator: f.separator ?? defaultSeparator("vector"),
         denseOffset: denseSize,
+        ...(moments ? { mean: moments.mean(), std: moments.std(), clip: options.clip } : {}),
       });
       denseSize += f.dim + 1;
     }
@@ -314,6 +342,39 @@ class Moments {
     let std = this.n > 1 ? Math.sqrt(this.m2 / (this.n - 1)) : 0;
     if (!Number.isFinite(std) && this.n > 1) std = this.scale * Math.sqrt(this.m2Scaled / (this.n - 1));
     return std > 1e-12 && Number.isFinite(std) ? std : 1;
+  }
+}
+
+/**
+ * Welford's running mean and variance of each element of a vector. Elements are within float32's
+ * range (values.ts refuses larger ones), so their squares cannot overflow a double.
+ */
+class ElementMoments {
+  private n = 0;
+  private readonly m: Float64Array;
+  private readonly m2: Float64Array;
+  constructor(dim: number) {
+    this.m = new Float64Array(dim);
+    this.m2 = new Float64Array(dim);
+  }
+  add(x: readonly number[]): void {
+    this.n++;
+    const { m, m2, n } = this;
+    for (let i = 0; i < m.length; i++) {
+      const d = x[i]! - m[i]!;
+      m[i]! += d / n;
+      m2[i]! += d * (x[i]! - m[i]!);
+    }
+  }
+  mean(): number[] {
+    return Array.from(this.m);
+  }
+  /** Sample standard deviations; 1 for a constant element (or too few rows), as Moments. */
+  std(): number[] {
+    return Array.from(this.m2, (m2) => {
+      const std = this.n > 1 ? Math.sqrt(m2 / (this.n - 1)) : 0;
+      return std > 1e-12 && Number.isFinite(std) ? std : 1;
+    });
   }
 }
 

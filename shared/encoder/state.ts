@@ -117,7 +117,12 @@ export interface MultiCategoricalState {
   hashBuckets?: number;
 }
 
-/** Writes `dim` dense columns (the numbers as given; zeros when missing) and a missing indicator after them. */
+/**
+ * Writes `dim` dense columns and a missing indicator after them; a missing vector writes zeros.
+ * With `mean` and `std` (one per element, over the training rows that had the vector), element i
+ * is written as (x − mean[i]) / std[i] clipped to ±`clip`; without them (`"scaling": "none"`, and
+ * states fitted before vectors were scaled), as given.
+ */
 export interface VectorState {
   kind: "vector";
   name: string;
@@ -125,6 +130,9 @@ export interface VectorState {
   dim: number;
   separator: string;
   denseOffset: number;
+  mean?: number[];
+  std?: number[];
+  clip?: number;
 }
 
 export type FeatureState = NumericState | CategoricalState | MultiCategoricalState | VectorState;

@@ -109,8 +109,9 @@ export function vectorOf(value: unknown, dim: number, separator: string, rules: 
     const x = typeof part === "number" || typeof part === "string" ? numberOf(part, rules) : Number.NaN;
     if (x === null || Number.isNaN(x))
       throw new VectorValueError(`element ${i}: ${shownValue(part)} is not a finite number`);
-    // Vectors reach the network unscaled, as float32: a larger element would be Infinity there
-    // and every score NaN.
+    // A vector with "scaling": "none" reaches the network as given, as float32: a larger element
+    // would be Infinity there and every score NaN. Scaled ones are refused alike, so that what a
+    // log accepts does not depend on the spec's scaling.
     if (Math.abs(x) > FLOAT32_MAX)
       throw new VectorValueError(
         `element ${i}: ${x} is too large (at most ${FLOAT32_MAX.toPrecision(3)} in magnitude)`,

@@ -154,7 +154,11 @@ describe("encoder: vectors", () => {
       batch.dense.subarray(r * state.denseSize + vec.denseOffset, r * state.denseSize + vec.denseOffset + 4),
     );
 
-  it("writes the numbers as given (string or array), zeros and the missing flag when absent", () => {
+  it("standardises each element by its training mean and std (string or array); zeros and the missing flag when absent", () => {
+    // Fitted on the two rows that have the vector: "0.5 -1 2" and "1 1 1" (the missing one is left out).
+    expect(vec.mean).toEqual([0.75, 0, 1.5]);
+    expect(vec.std!.map((s) => s * Math.SQRT2)).toEqual([0.5, 2, 1].map((d) => expect.closeTo(d, 12)));
+    expect(vec.clip).toBe(DEFAULT_FIT_OPTIONS.clip);
     const batch = compileEncoder(state).encodeRows([
       { vec: " 0.5  -1 2 " },
       { vec: [0.5, -1, 2] },
@@ -162,9 +166,82 @@ describe("encoder: vectors", () => {
       { vec: "?" },
       {},
     ]);
-    for (const r of [0, 1, 2]) expect(read(batch, r)).toEqual([0.5, -1, 2, 0]);
+    const z = Math.fround(Math.SQRT1_2);
+    for (const r of [0, 1, 2]) expect(read(batch, r)).toEqual([-z, -z, z, 0]);
     expect(read(batch, 3)).toEqual([0, 0, 0, 1]);
     expect(read(batch, 4)).toEqual([0, 0, 0, 1]);
+  });
+
+  it("clips a standardised element to ±clip, so a hostile request's 3e38 reaches the network as 8", () => {
+    const batch = compileEncoder(state).encodeRows([{ vec: [3e38, -3e38, 1.5] }]);
+    expect(read(batch)).toEqual([8, -8, 0, 0]);
+  });
+
+  it('writes the numbers as given with "scaling": "none", and for a state fitted without scaling', () => {
+    const none = parseSpec({
+      ...spec,
+      features: spec.features.map((f) => (f.type === "vector" ? { ...f, scaling: "none" } : f)),
+    });
+    const asGiven = fitEncoder(none, rows);
+    const { mean: _mean, std: _std, clip: _clip, ...old } = vec;
+    const before = { ...state, features: state.features.map((f) => (f === vec ? old : f)) };
+    for (const s of [asGiven, before]) {
+      const f = s.features.find((x) => x.name === "vec") as VectorState;
+      expect(f.mean).toBeUndefined();
+      const batch = compileEncoder(s).encodeRows([{ vec: "0.5 -1 2" }, { vec: [-0, 3e38, 1] }]);
+      expect(read(batch, 0)).toEqual([0.5, -1, 2, 0]);
+      expect(read(batch, 1)).toEqual([0, Math.fround(3e38), 1, 0]);
+    }
+  });
+
+  it("refuses, when compiling, scaling arrays that do not fit the vector", () => {
+    const broken = (change: Partial<VectorState>) => ({
+      ...state,
+      features: state.features.map((f) => (f === vec ? { ...vec, ...change } : f)),
+    });
+    for (const change of [{ mean: [0, 0] }, { std: [1, 0, 1] }, { std: [1, Number.NaN, 1] }, { clip: 0 }])
+      expect(() => compileEncoder(broken(change))).toThrow(
+        'vector feature "vec": mean and std must each hold 3 finite numbers (std > 0), with a clip > 0',
+      );
+  });
+
+  it("encodes the training rows to mean 0 and std 1 per element (property)", () => {
+    const moments = (xs: readonly number[]) => {
+      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+      return { mean, variance: xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1) };
+    };
+    const vectorSpec = parseSpec({
+      format: "csv",
+      features: [{ name: "v", type: "vector", dim: 2 }],
+      tasks: [{ name: "click", type: "binary", column: "y" }],
+    });
+    const element = fc.double({ min: -1e6, max: 1e6, noNaN: true });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(element, element, fc.double({ min: 1e-3, max: 1e3, noNaN: true })), {
+          minLength: 20,
+          maxLength: 60,
+        }),
+        (xs) => {
+          // Spread the second element so it is never constant; clipping at 8 std cannot bite on < 65 rows.
+          const training = xs.map(([a, b, c], i) => ({ v: [a, b + i * c] }));
+          const s = fitEncoder(vectorSpec, training);
+          const batch = compileEncoder(s).encodeRows(training);
+          for (const e of [0, 1]) {
+            const column = Array.from(
+              { length: training.length },
+              (_, r) => batch.dense[r * s.denseSize + e]!,
+            );
+            // An element whose std is under 1e-12 counts as constant: it is only centred.
+            const spread = moments(training.map((t) => t.v[e]!)).variance > 1e-20;
+            const { mean, variance } = moments(column);
+            expect(Math.abs(mean)).toBeLessThan(1e-4);
+            if (spread) expect(Math.abs(variance - 1)).toBeLessThan(1e-3);
+          }
+        },
+      ),
+      { numRuns: 100, seed: 7 },
+    );
   });
 
   it("refuses a vector of the wrong length or with a non-number, naming the feature", () => {

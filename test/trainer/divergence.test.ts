@@ -9,6 +9,7 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadTrainedModel } from "../../trainer/artifact/trained-model.ts";
 import type { HeadSpec } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import {
@@ -27,7 +28,8 @@ const SPEC = {
   format: "csv",
   features: [
     { name: "x", type: "numeric" },
-    { name: "v", type: "vector", dim: 3 },
+    // As given: the encoder would otherwise standardise the 1e30 elements below.
+    { name: "v", type: "vector", dim: 3, scaling: "none" },
   ],
   tasks: [
     { name: "click", type: "binary", column: "click" },
@@ -53,11 +55,15 @@ async function dataFile(name: string, scale: number): Promise<string> {
 let hugeVector: string;
 let ordinary: string;
 let spec: string;
+let scaledSpec: string;
 beforeAll(async () => {
   await selectBackend("cpu");
   dir = await mkdtemp(join(tmpdir(), "mtrank-divergence-"));
   spec = join(dir, "spec.json");
   await writeFile(spec, JSON.stringify(SPEC));
+  scaledSpec = join(dir, "spec-scaled.json");
+  const features = SPEC.features.map(({ scaling: _scaling, ...f }: { scaling?: string; name: string }) => f);
+  await writeFile(scaledSpec, JSON.stringify({ ...SPEC, features }));
   hugeVector = await dataFile("huge-vector.csv", 1e30);
   ordinary = await dataFile("ordinary.csv", 1);
 });
@@ -73,12 +79,13 @@ async function train(
   out: string,
   learningRate?: number,
   onBatch: (p: Progress) => void = () => {},
+  specFile = spec,
 ) {
   const batches: Progress[] = [];
   const epochs: number[] = [];
   const error = await runTraining({
     data,
-    spec,
+    spec: specFile,
     out,
     arch: "shared-bottom",
     backend: "cpu",
@@ -108,7 +115,7 @@ describe("a run whose loss goes non-finite", { timeout: 60_000 }, () => {
       /^training diverged at epoch 1, step 1 of 18: the loss of task "spend" is Infinity/,
     );
     expect(message).toMatch(/likely cause: vector feature "v" has elements up to 1\.00e\+30 in magnitude/);
-    expect(message).toMatch(/scale it/);
+    expect(message).toMatch(/as given \("scaling": "none"\): drop that field/);
     expect(message).not.toContain("\n");
     // No step after the first one ran (onBatch follows every finite step), no epoch ended.
     expect(batches).toHaveLength(0);
@@ -156,6 +163,16 @@ describe("a run whose loss goes non-finite", { timeout: 60_000 }, () => {
     expect((error as Error).message).toMatch(
       /^training diverged in cross-validation fold 1 of 3 at epoch 1, step 1 of \d+: .*feature "v"/,
     );
+  });
+
+  it("trains the 1e30 vector when it is standardised, as vectors are by default", async () => {
+    const out = join(dir, "model-scaled-vector");
+    const { error, epochs } = await train(hugeVector, out, undefined, undefined, scaledSpec);
+    expect(error).toBeUndefined();
+    expect(epochs).toEqual([1, 2]);
+    const model = await loadTrainedModel(out);
+    const v = model.encoder.features.find((f) => f.kind === "vector");
+    expect(v?.kind === "vector" && v.std?.every((s) => s > 1e29 && s < 1e30)).toBe(true);
   });
 
   it("trains the same data at the default rate", async () => {

@@ -13,8 +13,9 @@ import { DEFAULT_LEARNING_RATES, type OptimizerKind } from "./dense-optimizer.ts
 /**
  * The magnitude past which an input column or a standardised label is named as the likely cause.
  * What the encoder writes itself stays far below it: standardised numbers are clipped to ±8,
- * frequency and target columns are standardised, bag weights are shares. A vector feature reaches
- * the network as given, and embeddings, shares and even raw counts or prices sit well under 1e6.
+ * frequency and target columns are standardised, bag weights are shares, and so are vectors
+ * unless their spec says `"scaling": "none"`: those reach the network as given, where embeddings,
+ * shares and even raw counts or prices sit well under 1e6.
  * Beyond it, training is already broken before it turns NaN: on 400 rows with a click and a
  * regression head, vector elements of 1e5 gave a training loss of 1.8e16, and 1e12 a NaN at once.
  */
@@ -83,7 +84,7 @@ export function likelyCause(context: DivergenceContext): string {
   if (input && input.magnitude > LARGE_MAGNITUDE) {
     const size = magnitude(input.magnitude);
     if (input.feature?.kind === "vector")
-      return `vector feature "${input.feature.name}" has elements up to ${size} in magnitude, which reach the network unscaled: scale it before training (a unit-norm embedding, shares of a histogram)`;
+      return `vector feature "${input.feature.name}" has elements up to ${size} in magnitude, which reach the network as given ("scaling": "none"): drop that field from its spec so they are standardised, or scale them before training`;
     const what = input.feature
       ? `${input.feature.kind} feature "${input.feature.name}"`
       : `dense input column ${input.column}`;
