@@ -51,6 +51,9 @@ function sampleValue(f: FeatureState, r: number): unknown {
     case "multi_categorical":
       return f.vocab?.length ? [f.vocab[r % f.vocab.length], f.vocab[(r * 7) % f.vocab.length]] : [`w${r}`];
     case "vector":
-      return undefined;
+      // Around the training mean, as numbers are; zeros for a vector fed as given.
+      return f.mean
+        ? f.mean.map((m, i) => m + ((f.std?.[i] ?? 1) * ((r % 9) - 4)) / 2)
+        : new Array<number>(f.dim).fill(0);
   }
 }
