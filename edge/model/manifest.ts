@@ -30,7 +30,8 @@ const ManifestSchema = v.looseObject({
   }),
   inputs: v.object({ dense: v.optional(Name), ids: v.optional(Name) }),
   features: v.looseObject({
-    version: v.literal(1),
+    // 2: a vector feature is scaled (shared/encoder/check-state.ts checks the rest at compile).
+    version: v.picklist([1, 2]),
     features: v.array(
       v.looseObject({
         kind: v.picklist(["numeric", "categorical", "multi_categorical", "vector"]),

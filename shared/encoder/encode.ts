@@ -6,6 +6,7 @@
  * layout (state.ts encoderLayout), so the manifest's arrays can be collected.
  */
 import type { FeatureSide } from "../spec.ts";
+import { checkEncoderState } from "./check-state.ts";
 import { fnv1a } from "./hash.ts";
 import {
   type CategoricalState,
@@ -87,6 +88,7 @@ interface CompiledFeature {
 }
 
 export function compileEncoder(state: EncoderState): Encoder {
+  checkEncoderState(state);
   const rules: ValueRules = { trim: state.trim, missing: new Set(state.missing) };
   const dropped: Record<string, number> = {};
   const features = state.features.map((f) => compileFeature(f, rules, dropped));
@@ -308,23 +310,12 @@ function vectorWriter(f: VectorState, rules: ValueRules): WriteFeature {
   };
 }
 
-/**
- * A vector's scaling, checked once when the encoder is compiled: a manifest whose arrays do not
- * match `dim` would otherwise write NaN into every row the network sees.
- */
+/** A vector's scaling as compiled (check-state.ts has checked its arrays against `dim`). */
 function vectorScale(
   f: VectorState,
 ): { mean: Float64Array; inverse: Float64Array; clip: number } | undefined {
   const { mean, std, clip } = f;
-  if (mean === undefined && std === undefined) return undefined;
-  const fine = (xs: unknown, positive: boolean): xs is number[] =>
-    Array.isArray(xs) &&
-    xs.length === f.dim &&
-    xs.every((x) => typeof x === "number" && Number.isFinite(x) && (!positive || x > 0));
-  if (!fine(mean, false) || !fine(std, true) || typeof clip !== "number" || !(clip > 0))
-    throw new Error(
-      `vector feature "${f.name}": mean and std must each hold ${f.dim} finite numbers (std > 0), with a clip > 0`,
-    );
+  if (mean === undefined || std === undefined || clip === undefined) return undefined;
   return { mean: Float64Array.from(mean), inverse: Float64Array.from(std, (s) => 1 / s), clip };
 }
 

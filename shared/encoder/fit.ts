@@ -281,7 +281,10 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
       denseSize += f.dim + 1;
     }
   }
-  return { version: 1, trim: spec.trim, missing: [...spec.missing], features, denseSize, idSlots, vocabSize };
+  // Version 2 only where it is needed: a model without scaled vectors stays readable by workers
+  // from before vectors were scaled, and one with them is refused there instead of served wrong.
+  const version = features.some((f) => f.kind === "vector" && f.mean) ? 2 : 1;
+  return { version, trim: spec.trim, missing: [...spec.missing], features, denseSize, idSlots, vocabSize };
 }
 
 /** Below this many values there is no tail to clip: the quantiles are the extremes. */

@@ -138,7 +138,8 @@ export interface VectorState {
 export type FeatureState = NumericState | CategoricalState | MultiCategoricalState | VectorState;
 
 export interface EncoderState {
-  version: 1;
+  /** 2 when a vector feature is scaled (readers of version 1 would feed it unscaled), else 1. */
+  version: 1 | 2;
   trim: boolean;
   missing: string[];
   features: FeatureState[];

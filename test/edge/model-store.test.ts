@@ -200,6 +200,20 @@ describe("models from R2 + KV", () => {
         { features: { ...manifest.features, denseSize: manifest.features.denseSize + 1 } },
         /OrtRun/,
       ],
+      // Verified bytes and a graph that runs, but an encoder state that would write one feature
+      // into another's column: refused when the encoder compiles.
+      [
+        "overlapping-columns",
+        {
+          features: {
+            ...manifest.features,
+            features: manifest.features.features.map((f) =>
+              f.name === "user_activity" ? { ...f, denseOffset: manifest.features.denseSize - 1 } : f,
+            ),
+          },
+        },
+        /encoder state: features\[2\] "user_activity": dense column \d+ is outside|written by another feature/,
+      ],
       ["absent", { withoutModel: true }, /R2 has no models\/absent\/model\.onnx/],
     ];
     for (const [label, options] of cases) {

@@ -201,7 +201,7 @@ describe("encoder: vectors", () => {
     });
     for (const change of [{ mean: [0, 0] }, { std: [1, 0, 1] }, { std: [1, Number.NaN, 1] }, { clip: 0 }])
       expect(() => compileEncoder(broken(change))).toThrow(
-        'vector feature "vec": mean and std must each hold 3 finite numbers (std > 0), with a clip > 0',
+        'encoder state: features[3] "vec": mean and std must each hold 3 finite numbers (std > 0), with a clip > 0',
       );
   });
 
