@@ -166,10 +166,12 @@ describe("pipeline config", () => {
     [
       {
         gate: {
-          changes: [{ task: "click", metric: "ece", direction: "lower", maxDrop: 0.01, confidence: 0.95 }],
+          changes: [
+            { task: "click", metric: "accuracy", direction: "higher", maxDrop: 0.01, confidence: 0.95 },
+          ],
         },
       },
-      /gate.changes.0: "confidence" applies to auc, logloss, mse, mae and ndcg10 rules only/,
+      /gate.changes.0: "confidence" applies to auc, logloss, mse, mae, r2, ece and ndcg10 rules only/,
     ],
     [
       {

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { logloss } from "../../trainer/core/metrics.ts";
 import { createRng } from "../../trainer/core/rng.ts";
 import { labelledAuc } from "../../trainer/metrics/labelled-rows.ts";
+import { evaluateTask } from "../../trainer/metrics/task-metrics.ts";
 import type { ChangeRule, GateConfig } from "../../trainer/pipeline/config.ts";
 import { evaluateGate, type GateInput, type ModelScores } from "../../trainer/pipeline/gate.ts";
 
@@ -207,6 +208,68 @@ describe("gate: change rules with a confidence bound", () => {
     expect(worse.map((r) => r.passed)).toEqual([false, false]);
     expect(worse[0]!.value!).toBeGreaterThan(2);
     expect(worse[0]!.value!).toBeLessThan(3);
+  });
+
+  it("r2 and ece: each resample computes both models' statistic; the point drop is evaluate's", () => {
+    const rng = createRng(31);
+    const rows = 4000;
+    const truth = Float64Array.from({ length: rows }, () => rng.normal());
+    // Regression: a sharp and a blurred reading of the truth; rows without a label left out.
+    const labels = Float32Array.from(truth, (t, i) => (i % 7 === 0 ? Number.NaN : t + 0.5 * rng.normal()));
+    const sharp = Float32Array.from(truth, (t) => t + 0.2 * rng.normal());
+    const blurred = Float32Array.from(truth, (t) => t + 0.6 * rng.normal());
+    // Binary: labels drawn from p; a calibrated model and one that over-predicts by 0.08.
+    const p = Float32Array.from(truth, (t) => 1 / (1 + Math.exp(-t)));
+    const clicks = Float32Array.from(p, (q) => (rng.uniform() < q ? 1 : 0));
+    const high = Float32Array.from(p, (q) => Math.min(1, q + 0.08));
+    const scored = (dwell: Float32Array, click: Float32Array): ModelScores => {
+      const head = (name: string, type: "binary" | "regression") => ({ name, type, output: name });
+      const metrics = (h: ReturnType<typeof head>, y: Float32Array, v: Float32Array) =>
+        evaluateTask(h, y, v).metrics;
+      return {
+        holdout: {
+          rows,
+          tasks: {
+            dwell: metrics(head("dwell", "regression"), labels, dwell),
+            click: metrics(head("click", "binary"), clicks, click),
+          },
+        },
+        sizes: { modelBytes: 1 },
+        rowScores: { holdout: { dwell, click } },
+      };
+    };
+    const rules = (maxDrop: number): ChangeRule[] => [
+      rule({ task: "dwell", metric: "r2", direction: "higher", maxDrop }),
+      rule({ task: "click", metric: "ece", direction: "lower", maxDrop }),
+    ];
+    const judged = (candidate: ModelScores, champion: ModelScores, maxDrop: number) =>
+      evaluateGate(gate(...rules(maxDrop)), {
+        candidate,
+        champion,
+        labels: { holdout: { dwell: labels, click: clicks } },
+      }).results;
+    const good = scored(sharp, p);
+    const worse = scored(blurred, high);
+    const refused = judged(worse, good, 0.02);
+    expect(refused.map((r) => r.passed)).toEqual([false, false]);
+    // The point drops in the details are the metrics evaluate reports, differenced.
+    const r2Drop = good.holdout.tasks.dwell!.r2! - worse.holdout.tasks.dwell!.r2!;
+    const eceDrop = worse.holdout.tasks.click!.ece! - good.holdout.tasks.click!.ece!;
+    expect(r2Drop).toBeGreaterThan(0.1);
+    expect(eceDrop).toBeGreaterThan(0.03);
+    expect(refused[0]!.detail).toContain(`drop ${r2Drop.toFixed(4)}`);
+    expect(refused[1]!.detail).toContain(`drop ${eceDrop.toFixed(4)}`);
+    expect(refused[0]!.detail).toMatch(/paired bootstrap over 3428 rows\)$/);
+    expect(refused[1]!.detail).toMatch(/paired bootstrap over 4000 rows\)$/);
+    for (const [r, drop] of [
+      [refused[0]!, r2Drop],
+      [refused[1]!, eceDrop],
+    ] as const)
+      expect(r.value!).toBeGreaterThan(drop);
+    // The better model against the worse passes a bound of 0; the same model against itself
+    // bounds at exactly 0.
+    expect(judged(good, worse, 0).map((r) => r.passed)).toEqual([true, true]);
+    expect(judged(good, good, 0).map((r) => r.value)).toEqual([0, 0]);
   });
 
   it("ndcg10: resamples the groups, leaving out groups without gains", () => {

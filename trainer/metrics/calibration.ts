@@ -93,6 +93,30 @@ export function expectedCalibrationError(bins: readonly CalibrationBin[]): numbe
   return total > 0 ? weighted / total : Number.NaN;
 }
 
+/**
+ * expectedCalibrationError over equal-width bins with a weight per row: Σ_bins |Σ w·(p − y)| / Σ w,
+ * which is Σ (count / n) · |mean predicted − observed rate| when every weight is 1.
+ */
+export function weightedCalibrationError(
+  labels: ArrayLike<number>,
+  probs: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  bins = DEFAULT_CALIBRATION.bins,
+): number {
+  const gap = new Float64Array(bins);
+  let total = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const w = weights[i]!;
+    if (w === 0) continue;
+    const p = probs[i]!;
+    gap[Math.min(bins - 1, Math.max(0, Math.floor(p * bins)))]! += w * (p - labels[i]!);
+    total += w;
+  }
+  let sum = 0;
+  for (const g of gap) sum += Math.abs(g);
+  return total > 0 ? sum / total : Number.NaN;
+}
+
 /** Mean probability / observed positive rate: > 1 over-predicts; NaN when no row is positive. */
 export function predictedObservedRatio(labels: ArrayLike<number>, probs: ArrayLike<number>): number {
   let sumP = 0;

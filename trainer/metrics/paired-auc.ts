@@ -83,6 +83,29 @@ function summarised(difference: number, diffs: number[], level: number): AucDiff
 }
 
 /**
+ * A difference of two models' statistics over the same `rows` rows that is not a mean of per-row
+ * values (R², expected calibration error), with the same Poisson bootstrap: `difference(weights)`
+ * computes it with each row weighing its weight (all 1 for the rows as they are).
+ */
+export function pairedWeightedDifference(
+  rows: number,
+  difference: (weights: Float64Array) => number,
+  options: PairedAucOptions = {},
+): AucDifference {
+  const { resamples = 1000, seed = 0, level = 0.95 } = options;
+  const point = difference(new Float64Array(rows).fill(1));
+  const rng = createRng(seed, 0x5eed);
+  const weights = new Float64Array(rows);
+  const diffs: number[] = [];
+  for (let r = 0; r < resamples; r++) {
+    for (let i = 0; i < rows; i++) weights[i] = poissonOne(rng);
+    const d = difference(weights);
+    if (Number.isFinite(d)) diffs.push(d);
+  }
+  return summarised(point, diffs, level);
+}
+
+/**
  * mean(a) − mean(b) of two per-row values over the same rows (two models' losses on each row),
  * with the same Poisson bootstrap as pairedAucDifference: each resample weighs the rows alike on
  * both sides, so the interval is the difference's alone.

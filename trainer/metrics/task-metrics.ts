@@ -91,6 +91,28 @@ function explainedVariance(labels: ArrayLike<number>, mse: number): number {
   return variance > 0 ? 1 - mse / variance : Number.NaN;
 }
 
+/** R² with a weight per row: 1 − Σ w·(y − v)² / Σ w·(y − ȳ)², ȳ the weighted mean; NaN without spread. */
+export function weightedExplainedVariance(
+  labels: ArrayLike<number>,
+  values: ArrayLike<number>,
+  weights: ArrayLike<number>,
+): number {
+  let total = 0;
+  let sumY = 0;
+  for (let i = 0; i < labels.length; i++) {
+    total += weights[i]!;
+    sumY += weights[i]! * labels[i]!;
+  }
+  const m = sumY / total;
+  let residual = 0;
+  let spread = 0;
+  for (let i = 0; i < labels.length; i++) {
+    residual += weights[i]! * (labels[i]! - values[i]!) ** 2;
+    spread += weights[i]! * (labels[i]! - m) ** 2;
+  }
+  return spread > 0 ? 1 - residual / spread : Number.NaN;
+}
+
 /** A regression head's outputs (label units) on the scale its labels are scored on (log1p or as they are). */
 export function transformedOutputs(head: HeadOutputs, outputs: ArrayLike<number>): ArrayLike<number> {
   return head.transform === "log1p"

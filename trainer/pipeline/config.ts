@@ -97,15 +97,27 @@ const FloorRule = v.pipe(
   v.check((r) => r.min !== undefined || r.max !== undefined, 'expected "min" or "max"'),
 );
 
-/** Metrics a change rule's confidence bound applies to: AUC, the means of a per-row loss, NDCG. */
-const CONFIDENCE_METRICS: ReadonlySet<GateMetric> = new Set(["auc", "logloss", "mse", "mae", "ndcg10"]);
+/**
+ * Metrics a change rule's confidence bound applies to: AUC, the means of a per-row loss, R², ECE
+ * and NDCG. The threshold metrics (accuracy, precision, recall, F1 at 0.5) are left out: a
+ * retrained model's calibration moves them across the threshold more than its ranking does.
+ */
+const CONFIDENCE_METRICS: ReadonlySet<GateMetric> = new Set([
+  "auc",
+  "logloss",
+  "mse",
+  "mae",
+  "r2",
+  "ece",
+  "ndcg10",
+]);
 
 /**
  * A bound on the change against the champion on the same data. `direction` says which way is
  * better; the drop is how far the candidate is worse: champion − candidate for "higher",
  * candidate − champion for "lower". maxDrop bounds it as a difference, maxRatioDrop as a share
  * of the champion's value (0.01: at most 1% worse). A negative bound demands an improvement.
- * With `confidence` (AUC, logloss, MSE, MAE, NDCG), the bound holds the drop's upper confidence bound from a paired
+ * With `confidence` (AUC, logloss, MSE, MAE, R², ECE, NDCG), the bound holds the drop's upper confidence bound from a paired
  * bootstrap over the rows, not the drop measured once: the candidate passes only when the data
  * shows, at that confidence, that it is not worse by more than the bound.
  */
@@ -130,7 +142,7 @@ const ChangeRule = v.pipe(
   ),
   v.check(
     (r) => r.confidence === undefined || CONFIDENCE_METRICS.has(r.metric),
-    '"confidence" applies to auc, logloss, mse, mae and ndcg10 rules only (a paired bootstrap over the rows)',
+    '"confidence" applies to auc, logloss, mse, mae, r2, ece and ndcg10 rules only (a paired bootstrap over the rows)',
   ),
 );
 

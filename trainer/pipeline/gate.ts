@@ -7,14 +7,21 @@
  * A first model (no champion) is judged by its floors alone: change rules are recorded as
  * skipped. A gate with no quality rule is an error, never a silent pass.
  *
- * A change rule with `confidence` (AUC, logloss, MSE, MAE, NDCG@10) holds the drop's upper
+ * A change rule with `confidence` (AUC, logloss, MSE, MAE, R², ECE, NDCG@10) holds the drop's upper
  * confidence bound to its bound, from a paired bootstrap over the rows (for NDCG, the groups) both
  * models scored: on a small holdout a worse candidate can measure level with the champion by
  * chance, and the bound is what says the data is too thin to tell (docs/pipeline.md "Gate rules").
  */
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { rowLogloss } from "../core/metrics.ts";
-import { keptRows, pairedAucDifference, pairedMeanDifference } from "../metrics/paired-auc.ts";
+import { weightedCalibrationError } from "../metrics/calibration.ts";
+import {
+  keptRows,
+  pairedAucDifference,
+  pairedMeanDifference,
+  pairedWeightedDifference,
+} from "../metrics/paired-auc.ts";
+import { weightedExplainedVariance } from "../metrics/task-metrics.ts";
 import type { ChangeRule, FloorRule, GateConfig, GateMetric } from "./config.ts";
 import type { GateDecision, GateResult, ModelSizes } from "./contracts.ts";
 import type { InfraCheckResult } from "./infra-check.ts";
@@ -264,12 +271,26 @@ function dropBound(rule: ChangeRule, confidence: number, input: GateInput): Drop
   // The drop is metric(first) − metric(second): champion − candidate when higher is better.
   const [first, second] = rule.direction === "higher" ? [before, after] : [after, before];
   const kept =
-    rule.metric === "auc" || rule.metric === "logloss"
+    rule.metric === "auc" || rule.metric === "logloss" || rule.metric === "ece"
       ? keptRows(labels)
       : Array.from({ length: labels.length }, (_, i) => i).filter((i) => Number.isFinite(labels[i]));
   if (rule.metric === "auc") {
     const d = pairedAucDifference(labels, [first], [second], options);
     if (!Number.isFinite(d.high)) return "the bound is undefined on these rows (one class only)";
+    return { upper: d.high, count: kept.length, unit: "rows" };
+  }
+  if (rule.metric === "r2" || rule.metric === "ece") {
+    // Not means of a per-row value: each resample computes both models' statistic under its weights.
+    const statistic = rule.metric === "r2" ? weightedExplainedVariance : weightedCalibrationError;
+    const y = Float64Array.from(kept, (i) => labels[i]!);
+    const [a, b] = [first, second].map((scores) => Float64Array.from(kept, (i) => scores[i]!));
+    const d = pairedWeightedDifference(
+      kept.length,
+      (w) => statistic(y, a!, w) - statistic(y, b!, w),
+      options,
+    );
+    if (!Number.isFinite(d.high))
+      return `the bound is undefined on these rows (${rule.metric === "r2" ? "labels without spread" : "no labelled rows"})`;
     return { upper: d.high, count: kept.length, unit: "rows" };
   }
   // The other metrics are means of a per-row loss: their drop is the mean of the rows' differences.
