@@ -21,14 +21,15 @@ const CategoricalFeature = v.strictObject({
   /** Hash values into this many buckets instead of building a vocabulary. */
   hashBuckets: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
   /**
-   * A dense column with the standardised log(1 + training count) of the row's value (default: on
-   * for id-like features, over ID_FEATURE_ROWS embedding rows; needs a vocabulary).
+   * A dense column with the standardised log(1 + training count) of the row's value, or of its
+   * hash bucket (default: on for id-like features, over ID_FEATURE_ROWS embedding rows, hashed
+   * ones up to BUCKET_COLUMNS_MAX_BUCKETS buckets).
    */
   frequency: v.optional(v.boolean()),
   /**
    * Dense columns with the training positive rate of each binary task among the rows that had
-   * the row's value, shrunk towards the task's rate (default: on for id-like features, as
-   * `frequency`; needs a vocabulary).
+   * the row's value (or its hash bucket), shrunk towards the task's rate (default: as
+   * `frequency`).
    */
   targetEncoding: v.optional(v.boolean()),
 });
@@ -157,12 +158,6 @@ function checkNames(spec: v.InferOutput<typeof DatasetSpecSchema>): void {
   const seen = new Set<string>();
   for (const f of spec.features) {
     if (seen.has(f.name)) throw new SpecError(`dataset spec: features: duplicate feature "${f.name}"`);
-    if (f.type === "categorical" && f.hashBuckets !== undefined)
-      for (const field of ["frequency", "targetEncoding"] as const)
-        if (f[field])
-          throw new SpecError(
-            `dataset spec: features.${f.name}.${field}: needs a vocabulary, and the feature has hashBuckets`,
-          );
     seen.add(f.name);
   }
   const tasks = new Set<string>();

@@ -101,17 +101,19 @@ function checkFeature(f: FeatureState, bad: (what: string) => never): void {
           bad("separator must be a non-empty string");
         return;
       }
+      // Derived columns hold a value per vocabulary entry, or per bucket of a hashed feature.
+      const values = entries ?? f.hashBuckets!;
       if (f.frequency) {
         const { counts } = f.frequency;
-        if (entries === undefined || !Array.isArray(counts) || counts.length !== entries)
-          bad(`frequency.counts must hold one count per vocab entry (${entries ?? 0})`);
+        if (!Array.isArray(counts) || counts.length !== values)
+          bad(`frequency.counts must hold one count per vocab entry or bucket (${values})`);
         const most = largestIn(counts, 0, Number.MAX_VALUE);
         if (most === undefined) bad("frequency.counts must be finite numbers ≥ 0");
         checkScale(f.frequency, "frequency", bad);
         const { mean, std } = f.frequency;
         standardisedFinite([Math.log1p(0), Math.log1p(most!)], mean, std, "frequency", bad);
       }
-      if (f.target) checkTarget(f.target, entries, bad);
+      if (f.target) checkTarget(f.target, values, bad);
       return;
     }
     case "vector":
@@ -144,15 +146,14 @@ function checkNumeric(f: NumericState, bad: (what: string) => never): void {
   }
 }
 
-function checkTarget(target: TargetColumns, entries: number | undefined, bad: (what: string) => never): void {
-  if (entries === undefined) bad("target columns need a vocab");
+function checkTarget(target: TargetColumns, entries: number, bad: (what: string) => never): void {
   if (!Array.isArray(target.tasks) || target.tasks.length === 0)
     bad("target.tasks must be a non-empty array");
   for (const [t, task] of target.tasks.entries()) {
     const rates = task.rates;
-    if (!Array.isArray(rates) || rates.length !== RESERVED_IDS + entries!)
+    if (!Array.isArray(rates) || rates.length !== RESERVED_IDS + entries)
       bad(
-        `target.tasks[${t}].rates must hold ${RESERVED_IDS} + one rate per vocab entry (${RESERVED_IDS + entries!})`,
+        `target.tasks[${t}].rates must hold ${RESERVED_IDS} + one rate per vocab entry or bucket (${RESERVED_IDS + entries})`,
       );
     if (largestIn(rates, 0, 1) === undefined) bad(`target.tasks[${t}].rates must be numbers in [0, 1]`);
     checkScale(task, `target.tasks[${t}].`, bad);

@@ -39,6 +39,24 @@ export const DEFAULT_FIT_OPTIONS: FitOptions = {
 export const OVERFLOW_HASH_BUCKETS = 1 << 20;
 
 /**
+ * The most hash buckets whose frequency and target columns are on by default: the manifest
+ * carries a count and a rate per task for every bucket (about 25 bytes each with two tasks), so
+ * 131,072 buckets add about 3 MB to it. Past this, `"frequency": true` and `"targetEncoding":
+ * true` still turn them on.
+ */
+export const BUCKET_COLUMNS_MAX_BUCKETS = 1 << 17;
+
+/** A hashed feature's derived columns by default: id-like (as a vocabulary), and not too many buckets. */
+function bucketColumnsByDefault(buckets: number): boolean {
+  return RESERVED_IDS + buckets > ID_FEATURE_ROWS && buckets <= BUCKET_COLUMNS_MAX_BUCKETS;
+}
+
+/** The key a hashed feature's statistics keep for `key`: its bucket, as the encoder computes it. */
+function bucketKey(key: string, buckets: number): string {
+  return String(fnv1a(key) % buckets);
+}
+
+/**
  * Fits on an array of rows. For data that does not fit in memory, feed rows one at a time to
  * startFit: the statistics are streaming (Welford moments, a bounded reservoir for quantiles,
  * a count per distinct category).
@@ -82,16 +100,20 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
       sample: new Reservoir(QUANTILE_SAMPLE, fnv1a(f.name)),
     }));
   const binary = spec.tasks.flatMap((t, i) => (t.type === "binary" ? [i] : []));
-  const categorical = spec.features.flatMap((f) =>
-    f.type === "categorical" && f.hashBuckets === undefined
-      ? [
-          {
-            name: f.name,
-            counts: new ValueStats(f.targetEncoding !== false ? binary : []) as ValueStats | undefined,
-          },
-        ]
-      : [],
-  );
+  // Values by their own key, or a hashed feature's by its bucket (when it may get derived columns).
+  const categorical = spec.features.flatMap((f) => {
+    if (f.type !== "categorical") return [];
+    const buckets = f.hashBuckets;
+    const byDefault = buckets !== undefined && bucketColumnsByDefault(buckets);
+    if (buckets !== undefined && !(f.frequency ?? byDefault) && !(f.targetEncoding ?? byDefault)) return [];
+    return [
+      {
+        name: f.name,
+        buckets,
+        counts: new ValueStats(f.targetEncoding !== false ? binary : []) as ValueStats | undefined,
+      },
+    ];
+  });
   const vectors = spec.features.flatMap((f) =>
     f.type === "vector" && (f.scaling ?? "standard") === "standard"
       ? [
@@ -126,6 +148,10 @@ export function startFit(spec: DatasetSpec, options: FitOptions = DEFAULT_FIT_OP
       for (const f of categorical) {
         const key = categoryOf(row[f.name], rules);
         if (!f.counts) continue;
+        if (f.buckets !== undefined) {
+          f.counts.add(key === null ? null : bucketKey(key, f.buckets), labels);
+          continue;
+        }
         f.counts.add(key, labels);
         if (f.counts.size > options.maxDistinct) {
           f.counts = undefined; // hashed from here on: stop spending memory on it
@@ -218,33 +244,30 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
       };
       const counts = stats.counts.get(f.name);
       const hashBuckets = f.hashBuckets ?? (counts ? undefined : OVERFLOW_HASH_BUCKETS);
-      if (hashBuckets !== undefined) {
-        const size = RESERVED_IDS + hashBuckets;
-        features.push({ ...base, size, hashBuckets });
-        vocabSize += size;
-      } else {
-        const vocab = vocabulary(counts!, f.minCount ?? options.minCount);
-        const size = RESERVED_IDS + vocab.length;
-        const withFrequency = f.frequency ?? size > ID_FEATURE_ROWS;
-        const withTarget = counts!.labelled && (f.targetEncoding ?? size > ID_FEATURE_ROWS);
-        // The vocabulary's counts and label sums, looked up once for both kinds of column.
-        const selected = withFrequency || withTarget ? counts!.select(vocab) : undefined;
-        const frequency = withFrequency
-          ? frequencyColumn(selected!.counts, stats.rows, denseSize++)
-          : undefined;
-        const target = withTarget
-          ? targetColumns(spec, selected!, counts!, stats.rows, denseSize)
-          : undefined;
-        if (target) denseSize += target.tasks.length;
-        features.push({
-          ...base,
-          size,
-          vocab,
-          ...(frequency ? { frequency } : {}),
-          ...(target ? { target } : {}),
-        });
-        vocabSize += size;
-      }
+      const vocab =
+        hashBuckets === undefined ? vocabulary(counts!, f.minCount ?? options.minCount) : undefined;
+      const size = RESERVED_IDS + (vocab ? vocab.length : hashBuckets!);
+      // Derived columns need the rows' statistics: by value, or by bucket for a hashed feature
+      // (absent for one hashed because it outgrew maxDistinct, and when they are off).
+      const byDefault = vocab ? size > ID_FEATURE_ROWS : bucketColumnsByDefault(hashBuckets!);
+      const withFrequency = counts !== undefined && (f.frequency ?? byDefault);
+      const withTarget = counts?.labelled === true && (f.targetEncoding ?? byDefault);
+      // The counts and label sums by local id, looked up once for both kinds of column.
+      const keys = vocab ?? Array.from({ length: hashBuckets! }, (_, b) => String(b));
+      const selected = withFrequency || withTarget ? counts!.select(keys) : undefined;
+      const frequency = withFrequency
+        ? frequencyColumn(selected!.counts, stats.rows, denseSize++)
+        : undefined;
+      const target = withTarget ? targetColumns(spec, selected!, counts!, stats.rows, denseSize) : undefined;
+      if (target) denseSize += target.tasks.length;
+      features.push({
+        ...base,
+        size,
+        ...(vocab ? { vocab } : { hashBuckets: hashBuckets! }),
+        ...(frequency ? { frequency } : {}),
+        ...(target ? { target } : {}),
+      });
+      vocabSize += size;
     } else if (f.type === "multi_categorical") {
       const maxValues = f.maxValues ?? Math.max(1, Math.min(options.maxValues, stats.longest.get(f.name)!));
       const vocab =

@@ -187,7 +187,7 @@ describe("encoder state check", () => {
     const derived: [(f: Record<string, unknown>) => void, RegExp][] = [
       [
         (f) => (f.frequency as { counts: number[] }).counts.pop(),
-        /"user_id": frequency\.counts must hold one count per vocab entry/,
+        /"user_id": frequency\.counts must hold one count per vocab entry or bucket/,
       ],
       [
         (f) => {
@@ -197,7 +197,7 @@ describe("encoder state check", () => {
       ],
       [
         (f) => (f.target as { tasks: { rates: number[] }[] }).tasks[0]!.rates.pop(),
-        /target\.tasks\[0\]\.rates must hold 2 \+ one rate per vocab entry/,
+        /target\.tasks\[0\]\.rates must hold 2 \+ one rate per vocab entry or bucket/,
       ],
       [
         (f) => {

@@ -135,11 +135,24 @@ describe("encoder: frequency columns", () => {
     expect(custom.denseSize).toBe(1);
   });
 
-  it("refuses frequency on a hashed feature, naming it", () => {
-    expect(() => specWith([{ name: "item", type: "categorical", hashBuckets: 64, frequency: true }])).toThrow(
-      new SpecError(
-        "dataset spec: features.item.frequency: needs a vocabulary, and the feature has hashBuckets",
-      ),
-    );
+  it("a hashed feature counts its buckets: each bucket's rows, whatever values share it", () => {
+    const hashed = fitEncoder(specWith([{ name: "user", type: "categorical", hashBuckets: 150 }]), rows);
+    const f = feature(hashed, "user");
+    expect(f.hashBuckets).toBe(150);
+    const counts = f.frequency!.counts;
+    expect(counts).toHaveLength(150);
+    // The encoder's own bucket of each row, counted by hand.
+    const encoder = compileEncoder(hashed);
+    const expected = new Array<number>(150).fill(0);
+    for (const row of rows) {
+      const id = encoder.encodeRows([row]).ids[f.slot]! - f.offset;
+      if (id >= RESERVED_IDS) expected[id - RESERVED_IDS]!++;
+    }
+    expect(counts).toEqual(expected);
+    // Off by default for a small hashed feature, as for a small vocabulary.
+    const small = fitEncoder(specWith([{ name: "user", type: "categorical", hashBuckets: 16 }]), rows);
+    expect(feature(small, "user").frequency).toBeUndefined();
+    const forced = specWith([{ name: "user", type: "categorical", hashBuckets: 16, frequency: true }]);
+    expect(feature(fitEncoder(forced, rows), "user").frequency?.counts).toHaveLength(16);
   });
 });

@@ -17,7 +17,7 @@ import {
   RESERVED_IDS,
   TARGET_SMOOTHING,
 } from "../../shared/encoder/state.ts";
-import { parseSpec, SpecError } from "../../shared/spec.ts";
+import { parseSpec } from "../../shared/spec.ts";
 
 function specWith(features: unknown[]) {
   return parseSpec({
@@ -185,13 +185,37 @@ describe("encoder: target columns", () => {
     expect(f.frequency!.counts.every((c) => c === 3)).toBe(true);
   });
 
-  it("are refused beside hashBuckets, naming the field", () => {
-    expect(() =>
-      specWith([{ name: "user", type: "categorical", hashBuckets: 64, targetEncoding: true }]),
-    ).toThrow(
-      new SpecError(
-        "dataset spec: features.user.targetEncoding: needs a vocabulary, and the feature has hashBuckets",
-      ),
+  it("a hashed feature gets them by bucket: each bucket's rate over the rows whose value hashes there", () => {
+    const { rows, labels } = trainingData();
+    const hashed = specWith([
+      { name: "user", type: "categorical", side: "user", hashBuckets: 128 },
+      { name: "device", type: "categorical", side: "context" },
+      { name: "price", type: "numeric", buckets: 0 },
+    ]);
+    const state = fitEncoder(hashed, rows, DEFAULT_FIT_OPTIONS, labels);
+    const f = feature(state, "user");
+    expect(f.vocab).toBeUndefined();
+    expect(f.target!.tasks.map((t) => t.task)).toEqual(["click", "buy"]);
+    const encoder = compileEncoder(state);
+    const bucketOf = (row: FeatureValues) => encoder.encodeRows([row]).ids[f.slot]! - f.offset;
+    for (const b of [0, 1, 7, 64, 127]) {
+      const id = RESERVED_IDS + b;
+      expect(f.target!.tasks[0]!.rates[id], `bucket ${b}`).toBeCloseTo(
+        shrunkRate(rows, labels, 0, (r) => r.user !== "" && bucketOf(r) === id),
+        6,
+      );
+    }
+    // The missing value keeps a rate of its own; no value is out of vocabulary when hashed.
+    expect(f.target!.tasks[0]!.rates[MISSING_ID]).toBeCloseTo(
+      shrunkRate(rows, labels, 0, (r) => r.user === ""),
+      6,
+    );
+    // A request reads its bucket's standardised rate.
+    const batch = encoder.encodeRows([{ user: "u3" }]);
+    const { rates, mean, std } = f.target!.tasks[0]!;
+    expect(batch.dense[f.target!.denseOffset]).toBeCloseTo(
+      (rates[bucketOf({ user: "u3" })]! - mean) / std,
+      5,
     );
   });
 });
