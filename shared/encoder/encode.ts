@@ -102,7 +102,7 @@ export function compileEncoder(state: EncoderState): Encoder {
   }
 
   function encodeRowInto(row: FeatureValues, batch: EncodedBatch, r: number): void {
-    for (const f of features) f.write(row[f.name], batch.dense, batch.ids, r * denseSize, r * idSlots);
+    for (const f of features) f.write(field(row, f.name), batch.dense, batch.ids, r * denseSize, r * idSlots);
   }
 
   return {
@@ -121,7 +121,8 @@ export function compileEncoder(state: EncoderState): Encoder {
       // own their own slots, so item features written afterwards never overlap them.
       for (const f of shared) {
         const side = f.side === "user" ? "user" : "context";
-        writeAt(side, f, request[side]?.[f.name], batch, 0);
+        const values = request[side];
+        writeAt(side, f, values ? field(values, f.name) : undefined, batch, 0);
       }
       for (let r = 1; r < candidates.length; r++) {
         batch.dense.copyWithin(r * denseSize, 0, denseSize);
@@ -129,7 +130,7 @@ export function compileEncoder(state: EncoderState): Encoder {
       }
       for (let r = 0; r < candidates.length; r++) {
         const row = candidates[r]!;
-        for (const f of items) writeAt(r, f, row[f.name], batch, r);
+        for (const f of items) writeAt(r, f, field(row, f.name), batch, r);
       }
       return batch;
     },
@@ -149,6 +150,15 @@ export function compileEncoder(state: EncoderState): Encoder {
       throw error instanceof FeatureValueError ? new FeatureValueError(f.name, error.reason, at) : error;
     }
   }
+}
+
+/**
+ * A feature's value in a row: its own property only. A request's `features` object comes from
+ * JSON.parse, so a model with a feature named "constructor" or "toString" would otherwise read
+ * Object.prototype's function where the request leaves the feature out.
+ */
+function field(row: FeatureValues, name: string): unknown {
+  return Object.hasOwn(row, name) ? row[name] : undefined;
 }
 
 function compileFeature(

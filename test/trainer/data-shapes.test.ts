@@ -231,6 +231,65 @@ describe("values in the wrong shape", () => {
   });
 });
 
+describe("what the first record or the header does not say", () => {
+  it("reads a JSONL file whose first record leaves out a label key a later one has", async () => {
+    const conditional = spec("jsonl", {
+      tasks: [
+        { name: "click", type: "binary", column: "y" },
+        { name: "buy", type: "binary", column: "bought", given: "click" },
+        { name: "dwell", type: "regression", column: "dwell_s", missingLabel: "mask" },
+      ],
+    });
+    // Unclicked rows leave out "bought", and dwell is not yet known on the first one.
+    const lines = Array.from({ length: 12 }, (_, i) =>
+      JSON.stringify({
+        x: i,
+        c: `c${i % 3}`,
+        y: i % 2,
+        ...(i % 2 ? { bought: i % 4 === 1 ? 1 : 0 } : {}),
+        ...(i > 0 ? { dwell_s: i * 1.5 } : {}),
+      }),
+    );
+    const { labels } = await loadDataset(await file(lines.join("\n"), "first.jsonl"), conditional);
+    expect(Array.from(labels.buy!)).toEqual(
+      Array.from({ length: 12 }, (_, i) => (i % 2 ? (i % 4 === 1 ? 1 : 0) : 0)),
+    );
+    expect(labels.dwell![0]).toBeNaN();
+    expect(labels.dwell![1]).toBe(1.5);
+  });
+
+  it("refuses a JSON integer id beyond 2^53, which JSON.parse has already rounded into its neighbours", async () => {
+    const lines = ['{"x":1,"c":"a","y":1}', '{"x":1,"c":12345678901234567048,"y":1}'];
+    const path = await file(lines.join("\n"), "big-ids.jsonl");
+    await expect(loadDataset(path, spec("jsonl"))).rejects.toThrow(
+      `${path}:2: column "c": 12345678901234567000 is an integer beyond 2^53, which JSON readers round (neighbouring ids read alike): write such ids as strings`,
+    );
+    const bag = await file('{"x":1,"c":"a","tags":["a",9007199254740993],"y":1}\n', "big-tags.jsonl");
+    await expect(loadDataset(bag, spec("jsonl"))).rejects.toThrow(
+      `${bag}:1: column "tags": element 1: 9007199254740992 is`,
+    );
+    // A safe integer, and a large number in a numeric column, read as before.
+    const fine = await file('{"x":1e300,"c":9007199254740991,"y":1}\n', "safe.jsonl");
+    expect((await loadDataset(fine, spec("jsonl"))).rows).toHaveLength(1);
+  });
+
+  it("trims the header's names as it trims values, and names a column that differs only in case or form", async () => {
+    const spaced = await file("x , c,tags ,y\n1,a,b,1\n2,b,c,0\n");
+    expect((await loadDataset(spaced, spec("csv"))).rows[1]).toMatchObject({ x: "2", c: "b", tags: "c" });
+    // "é" as e + a combining accent in the header, as one code point in the spec.
+    const decomposed = await file("x,c,tags,y,Cafe\u0301\n1,a,b,1,2\n");
+    const named = spec("csv", {
+      features: [
+        { name: "x", type: "numeric" },
+        { name: "café", type: "numeric" },
+      ],
+    });
+    await expect(loadDataset(decomposed, named)).rejects.toThrow(
+      `${decomposed}: features.café: no column "café" (the header has "Cafe\u0301")`,
+    );
+  });
+});
+
 describe("numbers in other spellings", () => {
   const rules = (trim: boolean) => ({ trim, missing: new Set(["", "NA"]) });
 

@@ -63,6 +63,66 @@ describe("predict CLI", () => {
     expect((await readdir(dir)).filter((f) => f.startsWith("cut-pred"))).toEqual([]);
   });
 
+  /** Runs predict on `data` (written from `text`), returning its exit code, stderr and output. */
+  async function predictOn(name: string, text: string, spec: string[] = ["--spec", SPEC]) {
+    const data = join(dir, name);
+    await writeFile(data, text);
+    const out = join(dir, `${name}.pred.csv`);
+    const result = spawnSync(
+      "node_modules/.bin/tsx",
+      ["trainer/cli/predict.ts", "--model", dir, "--data", data, ...spec, "--out", out],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    const written = result.status === 0 ? (await readFile(out, "utf8")).trim().split("\n") : [];
+    return { status: result.status, stderr: result.stderr.trim(), written, data };
+  }
+
+  it("checks each row's features as train and evaluate do, naming the file, line and column", async () => {
+    const [header, ...rows] = (await readFile(DATA, "utf8")).trim().split("\n");
+    const columns = header!.split(",");
+    const at = columns.indexOf("numerical_3");
+    // A CSV without a feature's column: every row would have read it as missing.
+    const without = (line: string) =>
+      line
+        .split(",")
+        .filter((_, i) => i !== at)
+        .join(",");
+    const noColumn = await predictOn(
+      "no-column.csv",
+      `${[header!, ...rows.slice(0, 5)].map(without).join("\n")}\n`,
+    );
+    expect(noColumn.status).toBe(1);
+    expect(noColumn.stderr).toBe(`error: ${noColumn.data}: features.numerical_3: no column "numerical_3"`);
+    // A value that is no number, on the file's third line.
+    const cells = rows[1]!.split(",");
+    cells[at] = "NaN";
+    const bad = await predictOn(
+      "bad-number.csv",
+      `${[header, rows[0], cells.join(","), rows[2]].join("\n")}\n`,
+    );
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toBe(`error: ${bad.data}:3: column "numerical_3": "NaN" is not a number`);
+  });
+
+  it("reads a .jsonl file as JSON lines although the model was trained on CSV, with the same scores", async () => {
+    const data = await loadDataset(DATA, await readSpecFile(SPEC));
+    const rows = data.rows.slice(0, 40);
+    const jsonl = `${rows.map((row) => JSON.stringify(row)).join("\n")}\n`;
+    // The model's own spec.json (format "csv") and no --spec.
+    const result = await predictOn("rows.jsonl", jsonl, []);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.written).toHaveLength(rows.length + 1);
+    const expected = await scoreRows(await openServedModel(dir), rows);
+    result.written.slice(1).forEach((line, i) => {
+      expect(Number(line.split(",")[0])).toBeCloseTo(expected.click![i]!, 6);
+    });
+    // An object where a category belongs is an error there too, not a missing value.
+    const object = { ...rows[0], categorical_2: { a: 1 } };
+    const refused = await predictOn("object.jsonl", `${JSON.stringify(object)}\n`, []);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/object\.jsonl:1: column "categorical_2": \{"a":1\} is not a category/);
+  });
+
   it("refuses --int8 when no int8 graph was exported", () => {
     const result = spawnSync(
       "node_modules/.bin/tsx",

@@ -5,8 +5,15 @@ import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import { Command } from "commander";
 import type { FeatureValues } from "../../shared/encoder/encode.ts";
+import { recordChecker } from "../data/check-record.ts";
 import { DataError, readRecords } from "../data/read-rows.ts";
-import { openServedModel, readOptionsFor, scoreRows, specForModel } from "../predict/served-model.ts";
+import {
+  openServedModel,
+  readOptionsFor,
+  scoreRows,
+  specForFile,
+  specForModel,
+} from "../predict/served-model.ts";
 import { runCli } from "./run-cli.ts";
 
 const CHUNK = 8192;
@@ -27,7 +34,12 @@ await runCli(async () => {
     .parse()
     .opts<{ model: string; data: string; out: string; spec?: string; int8?: boolean }>();
   const model = await openServedModel(opts.model, opts.int8 ?? false);
-  const read = readOptionsFor(await specForModel(opts.model, opts.spec), opts.data);
+  const spec = await specForModel(opts.model, opts.spec);
+  const read = readOptionsFor(spec, opts.data);
+  // The same checks of each row's features as train and evaluate make, naming the file and line.
+  const checker = spec
+    ? recordChecker(opts.data, specForFile(spec, opts.data), { labels: false })
+    : undefined;
   const heads = model.manifest.heads.map((h) => h.name);
   const tmp = `${opts.out}.tmp-${process.pid}`;
   const out = createWriteStream(tmp);
@@ -47,10 +59,11 @@ await runCli(async () => {
     chunk = [];
   };
   try {
-    for await (const { record, line, problem } of readRecords(opts.data, read)) {
+    for await (const source of readRecords(opts.data, read)) {
       // One output row per input row: a row that cannot be read stops predict.
-      if (problem) throw new DataError(`${opts.data}:${line}: ${problem}`);
-      chunk.push(record);
+      if (source.problem) throw new DataError(`${opts.data}:${source.line}: ${source.problem}`);
+      checker?.check(source);
+      chunk.push(source.record);
       if (chunk.length === CHUNK) await flush();
     }
     if (chunk.length > 0) await flush();

@@ -22,7 +22,17 @@ export interface RecordChecker {
   check(source: SourceRecord): number[];
 }
 
-export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
+export interface RecordCheckOptions {
+  /** Whether records carry the tasks' labels (default true); `predict` reads features only. */
+  labels?: boolean;
+}
+
+export function recordChecker(
+  file: string,
+  spec: DatasetSpec,
+  options: RecordCheckOptions = {},
+): RecordChecker {
+  const withLabels = options.labels ?? true;
   const rules: ValueRules = { trim: spec.trim, missing: new Set(spec.missing) };
   const numeric = spec.features.filter((f) => f.type === "numeric").map((f) => f.name);
   const vectors = spec.features.flatMap((f) =>
@@ -37,15 +47,21 @@ export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
     check({ record, line, problem }) {
       if (problem) throw new DataError(`${file}:${line}: ${problem}`);
       if (!checkedColumns) {
-        checkColumns(file, spec, record);
+        checkColumns(file, spec, record, withLabels);
         checkedColumns = true;
       }
       // A ranked list's rows share its id; a row without one belongs to no list, and read as ""
       // every such row would join one list of them all (its split side, its ranking loss, its NDCG).
-      if (spec.group !== undefined && categoryOf(record[spec.group], rules) === null)
-        throw new DataError(
-          `${file}:${line}: column "${spec.group}": no group id (spec.group): a row of a ranked list needs its list's id`,
-        );
+      // Scoring (no labels) reads no list.
+      const group = withLabels ? spec.group : undefined;
+      if (group !== undefined) {
+        const id = record[group];
+        if (categoryOf(id, rules) === null)
+          throw new DataError(
+            `${file}:${line}: column "${group}": no group id (spec.group): a row of a ranked list needs its list's id`,
+          );
+        if (isRoundedInteger(id)) throw new DataError(`${file}:${line}: column "${group}": ${ROUNDED(id)}`);
+      }
       for (const name of numeric) {
         if (Number.isNaN(numberOf(record[name], rules))) {
           throw new DataError(
@@ -58,6 +74,8 @@ export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
         const value = record[name];
         if (!isCategory(value))
           throw new DataError(`${file}:${line}: column "${name}": ${JSON.stringify(value)} ${NOT_CATEGORY}`);
+        if (isRoundedInteger(value))
+          throw new DataError(`${file}:${line}: column "${name}": ${ROUNDED(value)}`);
       }
       for (const name of bags) {
         const value = record[name];
@@ -67,6 +85,8 @@ export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
               throw new DataError(
                 `${file}:${line}: column "${name}": element ${i}: ${JSON.stringify(part)} ${NOT_CATEGORY}`,
               );
+            if (isRoundedInteger(part))
+              throw new DataError(`${file}:${line}: column "${name}": element ${i}: ${ROUNDED(part)}`);
           });
         } else if (!isCategory(value))
           throw new DataError(
@@ -81,6 +101,7 @@ export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
           throw new DataError(`${file}:${line}: column "${v.name}": ${error.message}`);
         }
       }
+      if (!withLabels) return [];
       const labels = spec.tasks.map((task) => labelOf(task, record[task.column], rules, file, line));
       return labels.map((y, t) => (Number.isNaN(y) ? missingLabel(spec, labels, t, file, line) : y));
     },
@@ -88,6 +109,18 @@ export function recordChecker(file: string, spec: DatasetSpec): RecordChecker {
 }
 
 const NOT_CATEGORY = "is not a category (a string, number or boolean)";
+
+/**
+ * A JSON number that is an integer beyond 2^53: JSON.parse has already rounded it to the nearest
+ * double, so ids 12345678901234567048 and 12345678901234567049 both read 12345678901234567000, and
+ * a category (or a list's id) would silently merge with its neighbours.
+ */
+function isRoundedInteger(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value);
+}
+
+const ROUNDED = (value: number) =>
+  `${value} is an integer beyond 2^53, which JSON readers round (neighbouring ids read alike): write such ids as strings`;
 
 /** A value that reads as one category or as missing: not a JSON object or array. */
 function isCategory(value: unknown): boolean {
@@ -119,19 +152,35 @@ function missingLabel(
 /** Missing columns are a problem of the whole file, not of a row: always fatal. */
 export class ColumnError extends DataError {}
 
-function checkColumns(file: string, spec: DatasetSpec, record: Record<string, unknown>): void {
+/**
+ * A CSV's columns, from its first record: a column the spec reads and the header lacks is an error
+ * of the whole file. A JSONL record leaves out what it does not have (purchase on rows without a
+ * click, dwell not yet known), so the first record says nothing about the others: its keys are
+ * not checked, and each row's values are (a missing label, a missing group id).
+ */
+function checkColumns(
+  file: string,
+  spec: DatasetSpec,
+  record: Record<string, unknown>,
+  labels: boolean,
+): void {
+  if (spec.format === "jsonl") return;
   const present = new Set(Object.keys(record));
-  for (const task of spec.tasks) {
-    if (!present.has(task.column))
-      throw new ColumnError(`${file}: tasks.${task.name}.column: no column "${task.column}"`);
-  }
-  if (spec.format === "csv") {
-    for (const f of spec.features) {
-      if (!present.has(f.name)) throw new ColumnError(`${file}: features.${f.name}: no column "${f.name}"`);
-    }
-  }
-  if (spec.group && !present.has(spec.group))
-    throw new ColumnError(`${file}: group: no column "${spec.group}"`);
+  const missing = (name: string, field: string) => {
+    if (present.has(name)) return;
+    const near = [...present].find((key) => sameName(key, name));
+    const hint = near === undefined ? "" : ` (the header has ${JSON.stringify(near)})`;
+    throw new ColumnError(`${file}: ${field}: no column "${name}"${hint}`);
+  };
+  if (labels) for (const task of spec.tasks) missing(task.column, `tasks.${task.name}.column`);
+  for (const f of spec.features) missing(f.name, `features.${f.name}`);
+  if (labels && spec.group) missing(spec.group, "group");
+}
+
+/** Names that differ only in case, surrounding space or Unicode normalisation (é as one or two code points). */
+function sameName(a: string, b: string): boolean {
+  const plain = (s: string) => s.trim().normalize("NFC").toLowerCase();
+  return plain(a) === plain(b);
 }
 
 const BINARY_WORDS: Readonly<Record<string, number>> = {

@@ -43,7 +43,7 @@ function open(file: string, then?: Duplex): Readable {
  * truth columns, so that a CSV header naming one of those twice is an error, not a guess.
  */
 export type ReadOptions = Pick<DatasetSpec, "format" | "delimiter" | "header" | "columns"> &
-  Partial<Pick<DatasetSpec, "features" | "tasks" | "group" | "truth">>;
+  Partial<Pick<DatasetSpec, "features" | "tasks" | "group" | "truth" | "trim">>;
 
 export async function* readRecords(file: string, spec: ReadOptions): AsyncGenerator<SourceRecord> {
   if (spec.format === "jsonl") yield* readJsonl(file, spec);
@@ -84,7 +84,13 @@ async function* readCsv(file: string, spec: ReadOptions): AsyncGenerator<SourceR
     throw new DataError(`${file}: ${JSON.stringify(delimiter)} cannot be the CSV delimiter`);
   if (!spec.header && !spec.columns)
     throw new DataError(`${file}: without a header row the spec must name the columns ("columns")`);
-  const csv = csvRecords(file, delimiter, spec.header ? undefined : spec.columns, readColumns(spec));
+  const csv = csvRecords(
+    file,
+    delimiter,
+    spec.header ? undefined : spec.columns,
+    readColumns(spec),
+    spec.trim ?? true,
+  );
   const source = open(file);
   // Strings of whole characters: the decoder holds back the bytes of a character that a read
   // splits, which the parser (working on strings) could not put together again.
@@ -120,6 +126,7 @@ function csvRecords(
   delimiter: string,
   names: string[] | undefined,
   reads: ReadonlySet<string>,
+  trim: boolean,
 ) {
   if (names) {
     const twice = repeated(names, reads);
@@ -183,7 +190,8 @@ function csvRecords(
       }
       if (row.length === 1 && row[0] === "") continue; // an empty line
       if (!columns) {
-        columns = row;
+        // Header names are trimmed as values are ("trim"): "id, user_id, price" names user_id.
+        columns = trim ? row.map((name) => name.trim()) : row;
         const twice = repeated(columns, reads);
         if (twice !== undefined)
           return {

@@ -73,7 +73,24 @@ export async function specForModel(dir: string, specPath?: string): Promise<Data
  * case and by the names the pipeline reads as JSON lines (.jsonl, .ndjson, .json; .gz aside).
  */
 export function readOptionsFor(spec: DatasetSpec | null, data: string): ReadOptions {
-  if (spec) return spec;
-  const jsonl = /\.(jsonl|ndjson|json)(\.gz)?$/i.test(data);
-  return { format: jsonl ? "jsonl" : "csv", delimiter: ",", header: true };
+  if (spec) return specForFile(spec, data);
+  return { format: JSONL_NAME.test(data) ? "jsonl" : "csv", delimiter: ",", header: true };
+}
+
+const JSONL_NAME = /\.(jsonl|ndjson|json)(\.gz)?$/i;
+const CSV_NAME = /\.(csv|tsv)(\.gz)?$/i;
+
+/**
+ * The model's spec, read for `data`: a file whose name says JSON lines or CSV is read as such even
+ * when the model was trained on the other (a CSV header row, for a CSV of the other kind); any
+ * other name keeps the spec's format. A model trained on JSONL scores a CSV export, and the
+ * reverse, without a spec of its own.
+ */
+export function specForFile(spec: DatasetSpec, data: string): DatasetSpec {
+  if (spec.format === "csv" && JSONL_NAME.test(data)) return { ...spec, format: "jsonl" };
+  if (spec.format === "jsonl" && CSV_NAME.test(data)) {
+    const { columns: _columns, ...rest } = spec;
+    return { ...rest, format: "csv", delimiter: /\.tsv(\.gz)?$/i.test(data) ? "\t" : ",", header: true };
+  }
+  return spec;
 }

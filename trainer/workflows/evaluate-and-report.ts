@@ -11,7 +11,7 @@ import {
   evaluateModel,
   evaluateWithScores,
 } from "../evaluate/evaluate-model.ts";
-import { openServedModel, specForModel } from "../predict/served-model.ts";
+import { openServedModel, specForFile, specForModel } from "../predict/served-model.ts";
 import { writeReport } from "../report/training-report.ts";
 
 export interface EvaluateCommand {
@@ -56,7 +56,7 @@ export async function compareModelDirs(
 async function commandSpec(cmd: EvaluateCommand) {
   const spec = await specForModel(cmd.model, cmd.spec);
   if (!spec) throw new Error(`--spec: ${cmd.model} has no spec.json; name the dataset spec with --spec`);
-  return spec;
+  return specForFile(spec, cmd.data);
 }
 
 /**
