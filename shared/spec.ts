@@ -186,4 +186,9 @@ function checkNames(spec: v.InferOutput<typeof DatasetSpecSchema>): void {
   if (spec.header === false && !spec.columns) {
     throw new SpecError('dataset spec: columns: required when "header" is false');
   }
+  // With a header row the header names the columns: a list beside it would be silently ignored.
+  if (spec.header !== false && spec.columns)
+    throw new SpecError(
+      'dataset spec: columns: names the columns of a CSV without a header row; add "header": false, or leave columns out',
+    );
 }

@@ -23,6 +23,8 @@ describe("dataset spec", () => {
     [{ ...base, tasks: [{ name: "p", type: "binary", column: "b", given: "nope" }] }, /tasks\.p\.given/],
     [{ ...base, tasks: [{ name: "p", type: "binary", column: "age" }] }, /also listed as a feature/],
     [{ ...base, header: false }, /columns/],
+    [{ ...base, columns: ["age", "clicked"] }, /columns: names the columns of a CSV without a header row/],
+    [{ ...base, header: true, columns: ["age", "clicked"] }, /add "header": false/],
     [{ ...base, features: [] }, /features/],
   ])("rejects %j with a message naming the key", (json, pattern) => {
     expect(() => parseSpec(json)).toThrow(pattern);
