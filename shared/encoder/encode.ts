@@ -219,16 +219,31 @@ export function bucketIndex(boundaries: ArrayLike<number>, x: number): number {
   return lo;
 }
 
+/**
+ * A JSON number that is an integer beyond 2^53 has been rounded by JSON.parse before the encoder
+ * sees it (12345678901234567048 reads 12345678901234567000): as a category it would match a
+ * neighbouring id, or none. Refused, as the trainer refuses it in a log.
+ */
+function refuseRoundedId(name: string, value: unknown): void {
+  if (typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value))
+    throw new FeatureValueError(
+      name,
+      `${value} is an integer beyond 2^53, which JSON rounds (neighbouring ids read alike): send ids as strings`,
+    );
+}
+
 function categoricalWriter(f: CategoricalState, rules: ValueRules): WriteFeature {
-  const { offset, slot } = f;
+  const { name, offset, slot } = f;
   const localId = categoryIndex(f);
   const columns = derivedColumns(f);
   if (columns.length === 0)
     return (value, _dense, ids, _denseBase, base) => {
+      refuseRoundedId(name, value);
       const key = categoryOf(value, rules);
       ids[base + slot] = offset + (key === null ? MISSING_ID : localId(key));
     };
   return (value, dense, ids, denseBase, base) => {
+    refuseRoundedId(name, value);
     const key = categoryOf(value, rules);
     const id = key === null ? MISSING_ID : localId(key);
     ids[base + slot] = offset + id;
@@ -273,6 +288,7 @@ function bagWriter(
   const { name, offset, slot, maxValues, denseOffset, separator } = f;
   const localId = categoryIndex(f);
   return (value, dense, ids, denseBase, idBase) => {
+    if (Array.isArray(value)) for (const part of value) refuseRoundedId(name, part);
     const keys = categoriesOf(value, separator, rules);
     const k = Math.min(keys.length, maxValues);
     if (keys.length > k) dropped[name]! += keys.length - k;

@@ -95,4 +95,26 @@ describe.each(apps)("bag and vector features (%s graph)", (name, fetch) => {
       },
     ]);
   });
+
+  it("answers 400 for an integer id beyond 2^53, which JSON has rounded into its neighbours", async () => {
+    const { body } = requests[0]!;
+    const rounded =
+      "is an integer beyond 2^53, which JSON rounds (neighbouring ids read alike): send ids as strings";
+    for (const [feature, value, message] of [
+      ["item_id", 2 ** 60, `${2 ** 60} ${rounded}`],
+      ["item_tags", ["a", 2 ** 55], `${2 ** 55} ${rounded}`],
+    ] as const) {
+      const candidates = body.candidates.map((c) => ({ ...c, features: { ...c.features } }));
+      candidates[3]!.features[feature] = value;
+      const res = await postRerank({ ...body, candidates }, fetch);
+      expect(res.status, feature).toBe(400);
+      expect(((await res.json()) as ProblemBody).errors).toEqual([
+        { field: `candidates.3.features.${feature}`, message },
+      ]);
+    }
+    // The largest safe integer is an id like any other.
+    const candidates = body.candidates.map((c) => ({ ...c, features: { ...c.features } }));
+    candidates[3]!.features.item_id = Number.MAX_SAFE_INTEGER;
+    expect((await postRerank({ ...body, candidates }, fetch)).status).toBe(200);
+  });
 });
