@@ -135,6 +135,28 @@ describe("gate", () => {
     expect(gateSummary(only)).toMatch(/first model/);
   });
 
+  it("a change rule the holdout cannot measure fails; only a head the champion lacks is skipped", () => {
+    const rule = { task: "click", metric: "auc", direction: "higher", maxDrop: 0.01, on: "holdout" } as const;
+    const g = gate({ changes: [rule] });
+    // One class only in the holdout: AUC is undefined for both models, so nothing was judged.
+    const both = evaluateGate(g, { candidate: scores(Number.NaN, 0.3), champion: scores(Number.NaN, 0.3) });
+    expect(both.blessed).toBe(false);
+    expect(both.results[0]!.detail).toBe("candidate: value is NaN");
+    // The candidate measured, the champion not (its own head on the same rows): not judged either.
+    const champion = evaluateGate(g, { candidate: scores(0.7, 0.3), champion: scores(Number.NaN, 0.3) });
+    expect(champion.blessed).toBe(false);
+    expect(champion.results[0]!.detail).toBe(
+      "the champion's click auc is NaN on this data, so the change cannot be judged",
+    );
+    // A head the new spec added: the champion has no such task at all, and sets no bar.
+    const added = evaluateGate(g, {
+      candidate: scores(0.7, 0.3),
+      champion: scores(0.7, 0.3, { holdout: { rows: 1000, tasks: {}, ranking: { ndcg10: 0.5 } } }),
+    });
+    expect(added.blessed).toBe(true);
+    expect(added.results[0]!.detail).toBe("skipped: the champion has no click auc (a head it does not have)");
+  });
+
   it("int8 parity: float32 AUC − int8 AUC on the holdout per binary task", () => {
     const g = gate({
       floors: [{ task: "click", metric: "auc", min: 0.5, on: "holdout" }],

@@ -135,6 +135,18 @@ function metricValue(
   return evaluation.tasks[rule.task!]?.[rule.metric];
 }
 
+/** Whether the scores have the rule's head (or a ranking, for NDCG) at all, whatever its value. */
+function measures(
+  scores: ModelScores,
+  rule: { task?: string | undefined; metric: GateMetric; on: "holdout" | "newest" },
+): boolean {
+  const evaluation = rule.on === "newest" ? scores.newest : scores.holdout;
+  if (!evaluation) return false;
+  return rule.metric === "ndcg10"
+    ? evaluation.ranking !== undefined
+    : evaluation.tasks[rule.task!] !== undefined;
+}
+
 function notMeasured(rule: { on: "holdout" | "newest" }, scores: ModelScores): string {
   if (rule.on === "newest" && !scores.newest)
     return 'not measured: the config has no "evaluation.newest" slice';
@@ -203,15 +215,8 @@ function changeResults(rule: ChangeRule, input: GateInput): GateResult[] {
       };
     if (!champion)
       return { rule: name, passed: true, threshold: max, detail: "skipped: no champion (first model)" };
-    const before = metricValue(champion, rule);
-    if (before === undefined || !Number.isFinite(before))
-      // A champion without this metric (a head the new spec added) sets no bar to fall below.
-      return {
-        rule: name,
-        passed: true,
-        threshold: max,
-        detail: `skipped: the champion has no ${subject(rule)} on this data`,
-      };
+    // The candidate first: a metric the data leaves undefined for both (one class only in the
+    // holdout) judges nothing, and must not pass as a head the champion lacks would.
     const after = metricValue(candidate, rule);
     if (after === undefined || !Number.isFinite(after))
       return {
@@ -219,6 +224,22 @@ function changeResults(rule: ChangeRule, input: GateInput): GateResult[] {
         passed: false,
         threshold: max,
         detail: `candidate: ${after === undefined ? notMeasured(rule, candidate) : `value is ${after}`}`,
+      };
+    const before = metricValue(champion, rule);
+    if (!measures(champion, rule))
+      // A champion without this head (one the new spec added) sets no bar to fall below.
+      return {
+        rule: name,
+        passed: true,
+        threshold: max,
+        detail: `skipped: the champion has no ${subject(rule)} (a head it does not have)`,
+      };
+    if (before === undefined || !Number.isFinite(before))
+      return {
+        rule: name,
+        passed: false,
+        threshold: max,
+        detail: `the champion's ${subject(rule)} is ${before} on this data, so the change cannot be judged`,
       };
     const drop = rule.direction === "higher" ? before - after : after - before;
     const measured = `candidate ${num(after)} vs champion ${num(before)}`;
