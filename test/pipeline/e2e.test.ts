@@ -209,6 +209,37 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
     expect(await readFile(r.files.json, "utf8")).toContain('"dry-run"');
   });
 
+  it("a holdout without a column the champion reads: the champion is not scored, the change rules fail", async () => {
+    const spec = JSON.parse(await readFile(join(dir, "spec.json"), "utf8")) as {
+      features: { name: string }[];
+    };
+    const dropped = spec.features.at(-1)!.name;
+    const without = { ...spec, features: spec.features.filter((f) => f.name !== dropped) };
+    await writeFile(join(dir, "spec-without.json"), JSON.stringify(without));
+    const [header, ...rows] = (await readFile(join(dir, "holdout.csv"), "utf8")).trim().split("\n");
+    const at = header!.split(",").indexOf(dropped);
+    const cut = (line: string) =>
+      line
+        .split(",")
+        .filter((_, i) => i !== at)
+        .join(",");
+    await writeFile(join(dir, "holdout-without.csv"), `${[header!, ...rows].map(cut).join("\n")}\n`);
+    const r = await runPipeline(
+      config("day2", {
+        data: { source: "day2", spec: "spec-without.json" },
+        evaluation: { holdout: "holdout-without.csv" },
+      }),
+      { dryRun: true, log },
+    );
+    expect(r.record.gate!.blessed).toBe(false);
+    expect(r.record.reason).toMatch(/^dry run: would refuse|refused/);
+    const change = r.record.gate!.results.find((g) => g.rule.startsWith("change click auc"))!;
+    expect(change.passed).toBe(false);
+    expect(change.detail).toBe(
+      `the champion could not be evaluated: the holdout has no column "${dropped}", which the champion reads`,
+    );
+  });
+
   it("run 3 publishes over the champion; rollback restores the previous pointer", async () => {
     const r = await runPipeline(config("day2"), { log });
     third = r.record;

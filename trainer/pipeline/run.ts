@@ -16,6 +16,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname, join, normalize, sep } from "node:path";
+import type { FeatureValues } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { type DatasetSpec, parseSpec } from "../../shared/spec.ts";
 import { type Dataset, loadDataset } from "../data/load-dataset.ts";
@@ -370,6 +371,18 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       let championError: string | undefined;
       if (champion) {
         try {
+          // A column the champion reads and the data lacks would score it with that feature
+          // missing on every row: lower than it is, to the candidate's advantage.
+          const reads = champion.manifest.features.features.map((f) => f.name);
+          for (const [data, what] of [
+            [holdoutData, "the holdout"],
+            [newestData, "the newest slice"],
+          ] as const)
+            if (data) {
+              const lacking = missingColumn(data.rows, reads);
+              if (lacking !== undefined)
+                throw new Error(`${what} has no column "${lacking}", which the champion reads`);
+            }
           const files = champion.manifest.files;
           championScores = await scoreOf(
             champion.dir,
@@ -609,6 +622,13 @@ function fusionChoice(
  * One model directory's metrics on one loaded file, as the gate and the record read them, and its
  * per-row scores (for the gate's paired bounds).
  */
+/** The first of `names` that no row has as a key (a JSONL row leaves out only what it lacks). */
+function missingColumn(rows: readonly FeatureValues[], names: readonly string[]): string | undefined {
+  const seen = new Set<string>();
+  for (const row of rows) for (const key of Object.keys(row)) seen.add(key);
+  return names.find((name) => !seen.has(name));
+}
+
 async function evaluateDir(
   dir: string,
   int8: boolean,
