@@ -299,6 +299,27 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
     expect(await registry.get("locks/pipeline")).toBeUndefined();
   });
 
+  it("an interrupted run (SIGINT) stops before publishing: the record is stored, the lock released", async () => {
+    const before = await pointer();
+    const stop = new AbortController();
+    // Interrupted while the drift step runs: the run stops at the next step, training.
+    const r = await runPipeline(config("day2"), {
+      signal: stop.signal,
+      log: (line) => {
+        log(line);
+        if (line.startsWith("drift")) stop.abort("SIGINT");
+      },
+    });
+    expect(r.exitCode).toBe(1);
+    expect(r.record.outcome).toBe("failed");
+    expect(r.record.reason).toBe("interrupted (SIGINT) before train; nothing was published");
+    expect(r.record.steps.map((s) => s.step)).not.toContain("export");
+    expect(await pointer()).toBe(before);
+    const stored = (await listRecords(registry, { limit: 1 }))[0]!.record as RunRecord;
+    expect(stored).toMatchObject({ runId: r.record.runId, reason: r.record.reason });
+    expect(await registry.get("locks/pipeline")).toBeUndefined();
+  });
+
   it("a NaN loss fails the run, saying where and why; the champion is unchanged", async () => {
     const before = await pointer();
     const base = config("day2");

@@ -63,12 +63,35 @@ program
       throw new Error('--force-publish: say why with --reason "..." (it is kept in the run record)');
     if (opts.reason && !opts.forcePublish) throw new Error("--reason: only with --force-publish");
     const config = await loadConfig(opts.config);
-    const result = await runPipeline(config, {
-      dryRun: opts.dryRun ?? false,
-      ...(opts.forcePublish ? { forcePublish: { reason: opts.reason!.trim() } } : {}),
-    });
-    console.log(`record: ${result.files.html}`);
-    process.exitCode = result.exitCode;
+    const stop = new AbortController();
+    // A first SIGINT or SIGTERM (Ctrl-C, a cancelled CI job) stops the run where it is safe to:
+    // its record is written and the lock released. Another one a second or more later ends the
+    // process at once; one sooner is the same signal delivered twice (to the process and to its
+    // group, as `timeout` and tsx's wrapper both do), not a second request.
+    let first = 0;
+    const interrupt = (name: NodeJS.Signals) => {
+      if (stop.signal.aborted) {
+        if (Date.now() - first >= 1000) process.exit(130);
+        return;
+      }
+      first = Date.now();
+      console.error(`${name}: stopping the run at the next step; ${name} again to end it at once`);
+      stop.abort(name);
+    };
+    process.on("SIGINT", interrupt);
+    process.on("SIGTERM", interrupt);
+    try {
+      const result = await runPipeline(config, {
+        dryRun: opts.dryRun ?? false,
+        ...(opts.forcePublish ? { forcePublish: { reason: opts.reason!.trim() } } : {}),
+        signal: stop.signal,
+      });
+      console.log(`record: ${result.files.html}`);
+      process.exitCode = result.exitCode;
+    } finally {
+      process.off("SIGINT", interrupt);
+      process.off("SIGTERM", interrupt);
+    }
   });
 
 program

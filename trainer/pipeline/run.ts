@@ -67,6 +67,13 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** Where the smoke test's API key is read (default process.env). */
   env?: Record<string, string | undefined>;
+  /**
+   * Stops the run (the CLI's SIGINT and SIGTERM: a cancelled CI job): at the next training batch
+   * or step before the pointer moves, as a failure with its record written and the lock
+   * released. Once the pointer has moved, the run finishes its smoke test and record instead, so
+   * a model is never left half rolled out.
+   */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -163,6 +170,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
 
   /** Runs one step, logs its line with the duration, records it; rethrows its error. */
   const step = async <T>(name: string, body: () => Promise<{ value: T; detail: string }>): Promise<T> => {
+    stopIfInterrupted(`before ${name}`);
     const t0 = performance.now();
     const seconds = () => (performance.now() - t0) / 1000;
     try {
@@ -183,6 +191,12 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
   let release: ReleaseLock | undefined;
   /** Set once the pointer moved: a later failure puts `previous` back. */
   let flipped: { previous: string | undefined } | undefined;
+  /** Throws when the run was asked to stop and the pointer has not moved (RunOptions.signal). */
+  function stopIfInterrupted(where: string): void {
+    const signal = options.signal;
+    if (!signal?.aborted || flipped) return;
+    throw new Error(`interrupted (${String(signal.reason ?? "aborted")}) ${where}; nothing was published`);
+  }
 
   try {
     await mkdir(runDir, { recursive: true });
@@ -284,6 +298,8 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         ...pickTrainArgs(t),
         arch: t.arch,
         ...(warmDir !== undefined ? { initFrom: warmDir } : {}),
+        // After every batch: training is most of a run's time, and a cancelled job waits for it.
+        onBatch: () => stopIfInterrupted("while training"),
       });
       record.training = {
         mode: why.mode,

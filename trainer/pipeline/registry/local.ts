@@ -254,6 +254,7 @@ export class LocalRegistry implements Registry {
   async #start(): Promise<Opened> {
     const { convertV4MiniflareOptions, Miniflare } = await loadMiniflare();
     for (let attempt = 1; ; attempt++) {
+      const handlers = signalListeners();
       const mf = new Miniflare(
         convertV4MiniflareOptions({
           modules: true,
@@ -264,6 +265,7 @@ export class LocalRegistry implements Registry {
           kvNamespaces: { NAMESPACE: this.namespaceId },
         }),
       );
+      keepSignalHandling(handlers);
       try {
         const bindings = Promise.all([mf.getR2Bucket("BUCKET"), mf.getKVNamespace("NAMESPACE")]);
         const [bucket, kv] = await withTimeout(
@@ -280,6 +282,28 @@ export class LocalRegistry implements Registry {
         await sleep(RETRY_DELAY_MS * 4 * attempt);
       }
     }
+  }
+}
+
+type SignalListener = (...args: unknown[]) => void;
+
+function signalListeners(): Map<NodeJS.Signals, SignalListener[]> {
+  return new Map(
+    (["SIGINT", "SIGTERM"] as const).map((sig) => [sig, process.listeners(sig) as SignalListener[]]),
+  );
+}
+
+/**
+ * Miniflare's exit hook ends the process on SIGINT and SIGTERM. Where the process handles those
+ * itself (`pipeline run` stops at its next step, writes its record and releases its lock), the
+ * hook would end it before any of that: its listeners are removed again. workerd, killed by the
+ * same Ctrl-C, is started afresh by the next call (#call), and still stopped on exit.
+ */
+function keepSignalHandling(before: Map<NodeJS.Signals, SignalListener[]>): void {
+  for (const [sig, listeners] of before) {
+    if (listeners.length === 0) continue;
+    for (const listener of process.listeners(sig) as SignalListener[])
+      if (!listeners.includes(listener)) process.removeListener(sig, listener);
   }
 }
 
