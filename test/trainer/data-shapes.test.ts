@@ -290,6 +290,44 @@ describe("what the first record or the header does not say", () => {
   });
 });
 
+describe("text that is not UTF-8", () => {
+  it("names a Latin-1 byte by its line, and a UTF-16 file as such, in CSV, JSONL and the pipeline's reader", async () => {
+    // "café" in Latin-1 on the third line: decoding would have read "caf\uFFFD" without a word.
+    const latin1 = Buffer.concat([
+      Buffer.from("x,c,tags,y\n1,a,b,1\n2,caf"),
+      Buffer.from([0xe9]),
+      Buffer.from(",b,0\n"),
+    ]);
+    const csv = await file(latin1, "latin1.csv");
+    const message = `${csv}:3: not UTF-8 (byte 0xE9 at byte 24): save the file as UTF-8 (a Latin-1 or Windows-1252 export?)`;
+    await expect(loadDataset(csv, spec("csv"))).rejects.toThrow(message);
+    await expect(checkData([csv], spec("csv"), { maxBadRows: 10 })).rejects.toThrow(message);
+    const jsonl = await file(
+      Buffer.concat([
+        Buffer.from('{"x":1,"c":"a","y":1}\n{"x":1,"c":"caf'),
+        Buffer.from([0xe9]),
+        Buffer.from('","y":1}\n'),
+      ]),
+      "latin1.jsonl",
+    );
+    await expect(loadDataset(jsonl, spec("jsonl"))).rejects.toThrow(`${jsonl}:2: not UTF-8 (byte 0xE9`);
+    await expect(checkData([jsonl], spec("jsonl"), { maxBadRows: 10 })).rejects.toThrow(
+      `${jsonl}:2: not UTF-8`,
+    );
+    const utf16 = await file(Buffer.from("\uFEFFx,c,tags,y\n1,a,b,1\n", "utf16le"), "utf16.csv");
+    await expect(loadDataset(utf16, spec("csv"))).rejects.toThrow(
+      `${utf16}: the file is UTF-16 (it starts with a byte-order mark): save it as UTF-8`,
+    );
+    // Multi-byte characters cut anywhere by the reads still read, gzipped or not.
+    const text = `x,c,tags,y\n${Array.from({ length: 3000 }, (_, i) => `${i},é🙂${i % 7},日本,${i % 2}`).join("\n")}\n`;
+    for (const path of [await file(text, "wide.csv"), await file(gzipSync(text), "wide.csv.gz")]) {
+      const { rows } = await loadDataset(path, spec("csv"));
+      expect(rows).toHaveLength(3000);
+      expect(rows[2999]!.c).toBe("é🙂3");
+    }
+  });
+});
+
 describe("numbers in other spellings", () => {
   const rules = (trim: boolean) => ({ trim, missing: new Set(["", "NA"]) });
 

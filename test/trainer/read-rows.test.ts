@@ -288,6 +288,8 @@ describe("readRecords (CSV)", () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(stream.bytesRead).toBeLessThan(1024 * 1024);
     await records.return(undefined);
+    // The reader's stages (gunzip, the UTF-8 check) pass the close back to the file within a tick.
+    await new Promise((resolve) => setImmediate(resolve));
     expect(stream.destroyed).toBe(true);
   });
 });

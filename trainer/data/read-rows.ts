@@ -1,7 +1,7 @@
 /** Streams the records of a CSV or JSONL log as described by a dataset spec. */
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
-import { type Duplex, pipeline, type Readable } from "node:stream";
+import { type Duplex, pipeline, type Readable, Transform } from "node:stream";
 import { createGunzip } from "node:zlib";
 import Papa from "papaparse";
 import type { DatasetSpec } from "../../shared/spec.ts";
@@ -24,18 +24,79 @@ export class DataError extends Error {
 }
 
 /**
- * The file's bytes (gunzipped for .gz) through `then`, if given. pipeline, not pipe: pipe does not
- * pass a source's error on, so a missing file or a corrupt .gz was an unhandled stream error that
- * killed the process instead of the error readers turn into one line.
+ * A text file's bytes: gunzipped for .gz, checked to be UTF-8 (utf8Checked). pipeline, not pipe:
+ * pipe does not pass a source's error on, so a missing file or a corrupt .gz was an unhandled
+ * stream error that killed the process instead of the error readers turn into one line.
  */
-function open(file: string, then?: Duplex): Readable {
+export function openText(file: string): Readable {
   const stages: (Readable | Duplex)[] = [createReadStream(file)];
   // In any case: DAY.CSV.GZ read as text would be a header of binary garbage.
   if (file.toLowerCase().endsWith(".gz")) stages.push(createGunzip());
-  if (then) stages.push(then);
-  if (stages.length === 1) return stages[0]!;
+  stages.push(utf8Checked(file));
   // Errors reach the caller through the last stage, destroyed with them.
   return pipeline(stages as [Readable, ...Duplex[]], () => {}) as unknown as Readable;
+}
+
+/**
+ * Passes bytes through unchanged, failing at the first that are not UTF-8. Decoding replaces such
+ * bytes with U+FFFD without a word: a Latin-1 export's "café" and "cafè" would both read "caf\uFFFD",
+ * one category. A UTF-16 file (a byte-order mark FF FE or FE FF) is named as such: read as UTF-8,
+ * its header would match no column.
+ */
+function utf8Checked(file: string): Transform {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let lines = 1;
+  let offset = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      if (offset === 0 && chunk.length >= 2 && chunk[0]! + chunk[1]! === 0xff + 0xfe && chunk[0]! >= 0xfe)
+        return done(
+          new DataError(`${file}: the file is UTF-16 (it starts with a byte-order mark): save it as UTF-8`),
+        );
+      try {
+        decoder.decode(chunk, { stream: true });
+      } catch {
+        const at = firstNonUtf8(chunk);
+        const line = lines + countNewlines(chunk.subarray(0, at));
+        return done(
+          new DataError(
+            `${file}:${line}: not UTF-8 (byte 0x${chunk[at]!.toString(16).toUpperCase()} at byte ${offset + at}): save the file as UTF-8 (a Latin-1 or Windows-1252 export?)`,
+          ),
+        );
+      }
+      lines += countNewlines(chunk);
+      offset += chunk.length;
+      done(null, chunk);
+    },
+    flush(done) {
+      try {
+        decoder.decode();
+        done();
+      } catch {
+        done(new DataError(`${file}: not UTF-8: the file ends inside a character`));
+      }
+    },
+  });
+}
+
+function countNewlines(bytes: Uint8Array): number {
+  let n = 0;
+  for (let i = bytes.indexOf(10); i >= 0; i = bytes.indexOf(10, i + 1)) n++;
+  return n;
+}
+
+/** The index of the first byte that does not continue a valid UTF-8 sequence (a character cut by the chunk's end counts as valid). */
+function firstNonUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i]!;
+    const length =
+      b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
+    if (length === 0) return i;
+    for (let k = 1; k < length && i + k < bytes.length; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return i;
+    i += length;
+  }
+  return Math.max(0, bytes.length - 1);
 }
 
 /**
@@ -91,7 +152,7 @@ async function* readCsv(file: string, spec: ReadOptions): AsyncGenerator<SourceR
     readColumns(spec),
     spec.trim ?? true,
   );
-  const source = open(file);
+  const source = openText(file);
   // Strings of whole characters: the decoder holds back the bytes of a character that a read
   // splits, which the parser (working on strings) could not put together again.
   source.setEncoding("utf8");
@@ -376,7 +437,7 @@ function quoteProblem(error: Papa.ParseError): string {
 /** JSON lines as records. A line that is no JSON object stops the read; other bad rows are flagged. */
 async function* readJsonl(file: string, spec: ReadOptions): AsyncGenerator<SourceRecord> {
   const rules = jsonLineRules(spec);
-  const lines = createInterface({ input: open(file), crlfDelay: Number.POSITIVE_INFINITY });
+  const lines = createInterface({ input: openText(file), crlfDelay: Number.POSITIVE_INFINITY });
   let line = 0;
   try {
     for await (const text of lines) {

@@ -7,11 +7,9 @@
  * like any other bad row; Parquet rows are read a row group at a time, so a day's file never sits
  * in memory decoded whole.
  */
-import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { createInterface } from "node:readline";
-import { pipeline, type Readable } from "node:stream";
 import * as zlib from "node:zlib";
 import {
   asyncBufferFromFile,
@@ -24,6 +22,7 @@ import type { DatasetSpec } from "../../shared/spec.ts";
 import {
   DataError,
   jsonLineRules,
+  openText,
   parseJsonLine,
   type RawRecord,
   readRecords,
@@ -75,17 +74,10 @@ export async function* readFileRows(file: string, spec: DatasetSpec): AsyncGener
   else yield* readRecords(file, { ...spec, format: "csv" });
 }
 
-/** The file's bytes, gunzipped for .gz; a stream error (a corrupt .gz) reaches the reader. */
-function open(file: string): Readable {
-  const source = createReadStream(file);
-  if (!file.toLowerCase().endsWith(".gz")) return source;
-  return pipeline(source, zlib.createGunzip(), () => {});
-}
-
 /** Every line a record or a bad row: a line that is no JSON object is one more bad row here. */
 async function* readJsonl(file: string, spec: DatasetSpec): AsyncGenerator<SourceRecord> {
   const rules = jsonLineRules(spec);
-  const lines = createInterface({ input: open(file), crlfDelay: Number.POSITIVE_INFINITY });
+  const lines = createInterface({ input: openText(file), crlfDelay: Number.POSITIVE_INFINITY });
   let line = 0;
   try {
     for await (const text of lines) {
