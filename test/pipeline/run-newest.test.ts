@@ -67,10 +67,15 @@ describe("newest slice", () => {
     expect(await ids(m!.file)).toEqual([1]);
   });
 
-  it("no readable time: no slice", async () => {
+  it("no readable time, or no such column: an error naming the config field, not a silent empty slice", async () => {
     const { dir, file } = await jsonl([{ id: 0, ts: "soon" }]);
-    expect(
-      await newestSlice(file, { timeColumn: "ts", hours: 24, numbers: "seconds" }, join(dir, "x.jsonl")),
-    ).toBe(undefined);
+    await expect(
+      newestSlice(file, { timeColumn: "ts", hours: 24, numbers: "seconds" }, join(dir, "x.jsonl")),
+    ).rejects.toThrow(
+      'evaluation.newest.timeColumn: no value of column "ts" reads as a time (1 rows have the column)',
+    );
+    await expect(
+      newestSlice(file, { timeColumn: "nocol", hours: 24, numbers: "seconds" }, join(dir, "y.jsonl")),
+    ).rejects.toThrow('evaluation.newest.timeColumn: no row of the new data has a column "nocol"');
   });
 });

@@ -57,11 +57,21 @@ export async function newestSlice(
   } else {
     const { timeColumn, hours, numbers } = slice;
     let newest = Number.NEGATIVE_INFINITY;
+    let present = 0;
     for await (const line of lines(data)) {
-      const t = timeOf((JSON.parse(line) as Record<string, unknown>)[timeColumn], numbers);
+      const row = JSON.parse(line) as Record<string, unknown>;
+      if (Object.hasOwn(row, timeColumn)) present++;
+      const t = timeOf(row[timeColumn], numbers);
       if (t > newest) newest = t;
     }
-    if (!Number.isFinite(newest)) return undefined;
+    // A slice the config asks for and the data cannot give is the config's error, not a rule
+    // later refused as "not measured" with no word of why.
+    if (!Number.isFinite(newest))
+      throw new Error(
+        present === 0
+          ? `evaluation.newest.timeColumn: no row of the new data has a column "${timeColumn}"`
+          : `evaluation.newest.timeColumn: no value of column "${timeColumn}" reads as a time (${present} rows have the column)`,
+      );
     const from = newest - hours * 3_600_000;
     kept = [];
     for await (const line of lines(data)) {

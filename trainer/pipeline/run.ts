@@ -233,7 +233,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       };
     });
 
-    const spec = await readSpecFile(config.data.spec);
+    const spec = await readSpecFile(config.data.spec, "data.spec");
     checkConfigAgainstSpec(config, spec);
     const championSpec = champion ? await readOptionalSpec(join(champion.dir, "spec.json")) : undefined;
     record.spec = {
