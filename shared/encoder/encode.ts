@@ -24,6 +24,7 @@ import {
   categoriesOf,
   categoryOf,
   numberOf,
+  roundedIdProblem,
   shownValue,
   type ValueRules,
   VectorValueError,
@@ -219,17 +220,10 @@ export function bucketIndex(boundaries: ArrayLike<number>, x: number): number {
   return lo;
 }
 
-/**
- * A JSON number that is an integer beyond 2^53 has been rounded by JSON.parse before the encoder
- * sees it (12345678901234567048 reads 12345678901234567000): as a category it would match a
- * neighbouring id, or none. Refused, as the trainer refuses it in a log.
- */
+/** A rounded integer id is refused (roundedIdProblem), as the trainer refuses it in a log. */
 function refuseRoundedId(name: string, value: unknown): void {
-  if (typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value))
-    throw new FeatureValueError(
-      name,
-      `${value} is an integer beyond 2^53, which JSON rounds (neighbouring ids read alike): send ids as strings`,
-    );
+  const problem = roundedIdProblem(value);
+  if (problem) throw new FeatureValueError(name, problem);
 }
 
 function categoricalWriter(f: CategoricalState, rules: ValueRules): WriteFeature {

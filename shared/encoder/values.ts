@@ -121,5 +121,16 @@ export function vectorOf(value: unknown, dim: number, separator: string, rules: 
   return out;
 }
 
+/**
+ * Why a category value cannot be read, when it is a JSON number that is an integer beyond 2^53:
+ * JSON.parse has already rounded it to the nearest double (12345678901234567048 reads
+ * 12345678901234567000), so neighbouring ids would read as one. Undefined for any other value.
+ * The trainer's record checks and the encoder (a worker's request) both refuse it.
+ */
+export function roundedIdProblem(value: unknown): string | undefined {
+  if (typeof value !== "number" || !Number.isInteger(value) || Number.isSafeInteger(value)) return undefined;
+  return `${value} is an integer beyond 2^53, which JSON readers round (neighbouring ids read alike): write ids as strings`;
+}
+
 /** The largest finite float32: what a graph's float inputs can hold. */
 export const FLOAT32_MAX = 3.4028234663852886e38;

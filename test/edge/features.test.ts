@@ -99,7 +99,7 @@ describe.each(apps)("bag and vector features (%s graph)", (name, fetch) => {
   it("answers 400 for an integer id beyond 2^53, which JSON has rounded into its neighbours", async () => {
     const { body } = requests[0]!;
     const rounded =
-      "is an integer beyond 2^53, which JSON rounds (neighbouring ids read alike): send ids as strings";
+      "is an integer beyond 2^53, which JSON readers round (neighbouring ids read alike): write ids as strings";
     for (const [feature, value, message] of [
       ["item_id", 2 ** 60, `${2 ** 60} ${rounded}`],
       ["item_tags", ["a", 2 ** 55], `${2 ** 55} ${rounded}`],

@@ -262,7 +262,7 @@ describe("what the first record or the header does not say", () => {
     const lines = ['{"x":1,"c":"a","y":1}', '{"x":1,"c":12345678901234567048,"y":1}'];
     const path = await file(lines.join("\n"), "big-ids.jsonl");
     await expect(loadDataset(path, spec("jsonl"))).rejects.toThrow(
-      `${path}:2: column "c": 12345678901234567000 is an integer beyond 2^53, which JSON readers round (neighbouring ids read alike): write such ids as strings`,
+      `${path}:2: column "c": 12345678901234567000 is an integer beyond 2^53, which JSON readers round (neighbouring ids read alike): write ids as strings`,
     );
     const bag = await file('{"x":1,"c":"a","tags":["a",9007199254740993],"y":1}\n', "big-tags.jsonl");
     await expect(loadDataset(bag, spec("jsonl"))).rejects.toThrow(

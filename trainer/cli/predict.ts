@@ -34,12 +34,11 @@ await runCli(async () => {
     .parse()
     .opts<{ model: string; data: string; out: string; spec?: string; int8?: boolean }>();
   const model = await openServedModel(opts.model, opts.int8 ?? false);
-  const spec = await specForModel(opts.model, opts.spec);
+  const saved = await specForModel(opts.model, opts.spec);
+  const spec = saved && specForFile(saved, opts.data);
   const read = readOptionsFor(spec, opts.data);
   // The same checks of each row's features as train and evaluate make, naming the file and line.
-  const checker = spec
-    ? recordChecker(opts.data, specForFile(spec, opts.data), { labels: false })
-    : undefined;
+  const checker = spec ? recordChecker(opts.data, spec, { labels: false }) : undefined;
   const heads = model.manifest.heads.map((h) => h.name);
   const tmp = `${opts.out}.tmp-${process.pid}`;
   const out = createWriteStream(tmp);

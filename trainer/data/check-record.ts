@@ -9,6 +9,7 @@ import {
   decimalOf,
   FLOAT32_MAX,
   numberOf,
+  roundedIdProblem,
   shownValue,
   type ValueRules,
   VectorValueError,
@@ -60,7 +61,8 @@ export function recordChecker(
           throw new DataError(
             `${file}:${line}: column "${group}": no group id (spec.group): a row of a ranked list needs its list's id`,
           );
-        if (isRoundedInteger(id)) throw new DataError(`${file}:${line}: column "${group}": ${ROUNDED(id)}`);
+        const rounded = roundedIdProblem(id);
+        if (rounded) throw new DataError(`${file}:${line}: column "${group}": ${rounded}`);
       }
       for (const name of numeric) {
         if (Number.isNaN(numberOf(record[name], rules))) {
@@ -74,8 +76,8 @@ export function recordChecker(
         const value = record[name];
         if (!isCategory(value))
           throw new DataError(`${file}:${line}: column "${name}": ${JSON.stringify(value)} ${NOT_CATEGORY}`);
-        if (isRoundedInteger(value))
-          throw new DataError(`${file}:${line}: column "${name}": ${ROUNDED(value)}`);
+        const rounded = roundedIdProblem(value);
+        if (rounded) throw new DataError(`${file}:${line}: column "${name}": ${rounded}`);
       }
       for (const name of bags) {
         const value = record[name];
@@ -85,8 +87,8 @@ export function recordChecker(
               throw new DataError(
                 `${file}:${line}: column "${name}": element ${i}: ${JSON.stringify(part)} ${NOT_CATEGORY}`,
               );
-            if (isRoundedInteger(part))
-              throw new DataError(`${file}:${line}: column "${name}": element ${i}: ${ROUNDED(part)}`);
+            const rounded = roundedIdProblem(part);
+            if (rounded) throw new DataError(`${file}:${line}: column "${name}": element ${i}: ${rounded}`);
           });
         } else if (!isCategory(value))
           throw new DataError(
@@ -109,18 +111,6 @@ export function recordChecker(
 }
 
 const NOT_CATEGORY = "is not a category (a string, number or boolean)";
-
-/**
- * A JSON number that is an integer beyond 2^53: JSON.parse has already rounded it to the nearest
- * double, so ids 12345678901234567048 and 12345678901234567049 both read 12345678901234567000, and
- * a category (or a list's id) would silently merge with its neighbours.
- */
-function isRoundedInteger(value: unknown): value is number {
-  return typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value);
-}
-
-const ROUNDED = (value: number) =>
-  `${value} is an integer beyond 2^53, which JSON readers round (neighbouring ids read alike): write such ids as strings`;
 
 /** A value that reads as one category or as missing: not a JSON object or array. */
 function isCategory(value: unknown): boolean {
