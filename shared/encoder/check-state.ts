@@ -54,6 +54,10 @@ export function checkEncoderState(state: EncoderState): void {
     const bad = (what: string): never => fail(`${where}: ${what}`);
     if (typeof f?.name !== "string" || f.name === "") bad("name must be a non-empty string");
     checkFeature(f, bad);
+    // A bag's slots and a vector's columns are listed one by one below: a width past the row's
+    // (a corrupt maxValues or dim of 1e9) is refused before it is spelled out.
+    const width = f.kind === "multi_categorical" ? f.maxValues : f.kind === "vector" ? f.dim + 1 : 0;
+    if (width > state.denseSize) bad(`${width} columns do not fit a row of ${state.denseSize}`);
     const columns = encodedColumns(f);
     for (const c of columns.dense) {
       if (!isCount(c) || c >= state.denseSize)

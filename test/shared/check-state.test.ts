@@ -117,6 +117,18 @@ describe("encoder state check", () => {
       ],
       [
         (s) => {
+          feature(s, "interests").maxValues = 1e9;
+        },
+        /"interests": 1000000000 columns do not fit a row of \d+/,
+      ],
+      [
+        (s) => {
+          feature(s, "item_vec").dim = 2 ** 30;
+        },
+        /"item_vec": .* do not fit a row of \d+|"item_vec": mean and std/,
+      ],
+      [
+        (s) => {
           feature(s, "age").kind = "text";
         },
         /kind "text" is not one this mtrank reads/,
