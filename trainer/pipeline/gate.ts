@@ -125,26 +125,25 @@ function subject(rule: { task?: string | undefined; metric: GateMetric; on: "hol
   return rule.on === "newest" ? `${what} (newest slice)` : what;
 }
 
-function metricValue(
-  scores: ModelScores,
-  rule: { task?: string | undefined; metric: GateMetric; on: "holdout" | "newest" },
-): number | undefined {
+type MetricRule = { task?: string | undefined; metric: GateMetric; on: "holdout" | "newest" };
+
+/**
+ * What holds the rule's metric in the scores: its task's metrics, or the ranking's for NDCG;
+ * undefined where the scores have no such head (or no such evaluation) at all.
+ */
+function metricsFor(scores: ModelScores, rule: MetricRule): object | undefined {
   const evaluation = rule.on === "newest" ? scores.newest : scores.holdout;
-  if (!evaluation) return undefined;
-  if (rule.metric === "ndcg10") return evaluation.ranking?.ndcg10;
-  return evaluation.tasks[rule.task!]?.[rule.metric];
+  return rule.metric === "ndcg10" ? evaluation?.ranking : evaluation?.tasks[rule.task!];
+}
+
+function metricValue(scores: ModelScores, rule: MetricRule): number | undefined {
+  const metrics = metricsFor(scores, rule) as Readonly<Record<string, number | undefined>> | undefined;
+  return metrics?.[rule.metric];
 }
 
 /** Whether the scores have the rule's head (or a ranking, for NDCG) at all, whatever its value. */
-function measures(
-  scores: ModelScores,
-  rule: { task?: string | undefined; metric: GateMetric; on: "holdout" | "newest" },
-): boolean {
-  const evaluation = rule.on === "newest" ? scores.newest : scores.holdout;
-  if (!evaluation) return false;
-  return rule.metric === "ndcg10"
-    ? evaluation.ranking !== undefined
-    : evaluation.tasks[rule.task!] !== undefined;
+function measures(scores: ModelScores, rule: MetricRule): boolean {
+  return metricsFor(scores, rule) !== undefined;
 }
 
 function notMeasured(rule: { on: "holdout" | "newest" }, scores: ModelScores): string {
