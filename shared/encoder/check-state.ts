@@ -14,6 +14,7 @@ import {
   RESERVED_IDS,
   type TargetColumns,
 } from "./state.ts";
+import { shownValue } from "./values.ts";
 
 export class EncoderStateError extends Error {
   override name = "EncoderStateError";
@@ -228,7 +229,8 @@ function finiteArray(xs: unknown, length?: number): xs is number[] {
   return Array.isArray(xs) && (length === undefined || xs.length === length) && xs.every(finite);
 }
 
+/** A field's value as shownValue writes it, cut short: an array of a vocabulary's size is not a message. */
 function shown(x: unknown): string {
-  const text = JSON.stringify(x);
-  return text === undefined ? String(x) : text.length > 40 ? `${text.slice(0, 40)}…` : text;
+  const text = (shownValue(x) as string | undefined) ?? String(x);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
