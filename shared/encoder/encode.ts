@@ -7,7 +7,7 @@
  */
 import type { FeatureSide } from "../spec.ts";
 import { checkEncoderState } from "./check-state.ts";
-import { fnv1a } from "./hash.ts";
+import { fnv1a, hashBucket } from "./hash.ts";
 import {
   type CategoricalState,
   type EncoderLayout,
@@ -343,7 +343,7 @@ function vectorScale(
 function categoryIndex(f: CategoricalState | MultiCategoricalState): (key: string) => number {
   if (f.hashBuckets !== undefined) {
     const buckets = f.hashBuckets;
-    return (key) => RESERVED_IDS + (fnv1a(key) % buckets);
+    return (key) => RESERVED_IDS + hashBucket(key, buckets);
   }
   return vocabularyIndex(f.vocab ?? []);
 }

@@ -1,7 +1,7 @@
 /** Fits the encoder's state (statistics, vocabularies, layout) on training rows. */
 import { type DatasetSpec, defaultSeparator } from "../spec.ts";
 import type { FeatureValues } from "./encode.ts";
-import { fnv1a } from "./hash.ts";
+import { fnv1a, hashBucket } from "./hash.ts";
 import type { EncoderState, FeatureState, FrequencyColumn, NumericState, TargetColumns } from "./state.ts";
 import { ID_FEATURE_ROWS, MISSING_ID, OOV_ID, RESERVED_IDS, TARGET_SMOOTHING } from "./state.ts";
 import { ValueStats } from "./value-stats.ts";
@@ -53,7 +53,7 @@ function bucketColumnsByDefault(buckets: number): boolean {
 
 /** The key a hashed feature's statistics keep for `key`: its bucket, as the encoder computes it. */
 function bucketKey(key: string, buckets: number): string {
-  return String(fnv1a(key) % buckets);
+  return String(hashBucket(key, buckets));
 }
 
 /**

@@ -7,3 +7,8 @@ export function fnv1a(text: string): number {
   }
   return h >>> 0;
 }
+
+/** The bucket (0 .. buckets − 1) a hashed feature puts `key` in: one rule for fitting and encoding. */
+export function hashBucket(key: string, buckets: number): number {
+  return fnv1a(key) % buckets;
+}
