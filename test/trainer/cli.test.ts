@@ -94,4 +94,16 @@ describe("train CLI", { timeout: 60_000 }, () => {
     expect(status).toBe(1);
     expect(stderr).toMatch(/--model: \/tmp holds no trained model/);
   });
+
+  it.each([
+    ["trainer/cli/train.ts", [...CRITEO, "--epochs", "x"], /--epochs <n>' argument 'x' is invalid/],
+    ["trainer/cli/simulate.ts", ["--users", "-3"], /--users/],
+    ["trainer/cli/pipeline.ts", ["history", "--limit", "0"], /--limit <n>' argument '0' is invalid/],
+    ["trainer/cli/pipeline.ts", ["gc"], /required option '--keep <n>' not specified/],
+  ])("%s: a bad option value is one line, without the usage", (script, args, message) => {
+    const { status, stderr } = run(script, args as string[]);
+    expect(status).toBe(1);
+    expect(stderr).toMatch(message);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+  });
 });

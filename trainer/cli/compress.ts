@@ -59,8 +59,7 @@ const program = new Command("compress")
   )
   .option("--batch-size <n>", "mini-batch size", positiveInt)
   .addOption(new Option("--backend <name>", "tfjs backend").choices(BACKEND_CHOICES).default("auto"))
-  .option("--no-export", "only write the trained model; run `npm run export` later")
-  .showHelpAfterError();
+  .option("--no-export", "only write the trained model; run `npm run export` later");
 addArchFlags(program, "student: ");
 
 await runCli(async () => {

@@ -32,8 +32,7 @@ const program = new Command("cv")
     `threads computing each batch's gradients (default 2 from ${PARALLEL_ROWS.toLocaleString("en-US")} training rows and batches of ${MIN_PARALLEL_BATCH} rows on 2+ cores, else 1)`,
     positiveInt,
   )
-  .option("--json", "print the folds and the summary as JSON")
-  .showHelpAfterError();
+  .option("--json", "print the folds and the summary as JSON");
 addStoppingFlags(program);
 
 await runCli(async () => {

@@ -23,8 +23,7 @@ const program = new Command("demo")
   .option("--out <dir>", "working folder", "out/demo")
   .option("--port <n>", "port for wrangler dev", positiveInt, 8787)
   .option("--epochs <n>", "training epochs", positiveInt, 4)
-  .option("--arch <name>", "architecture", DEFAULT_TRAIN_ARGS.arch)
-  .showHelpAfterError();
+  .option("--arch <name>", "architecture", DEFAULT_TRAIN_ARGS.arch);
 
 await runCli(async () => {
   const opts = program.parse().opts<{ out: string; port: number; epochs: number; arch: string }>();

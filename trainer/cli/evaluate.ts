@@ -31,8 +31,7 @@ const program = new Command("evaluate")
   .option(
     "--against <dir>",
     "also score this model directory on the same rows: each binary task's AUC difference with a 95% paired-bootstrap interval",
-  )
-  .showHelpAfterError();
+  );
 
 interface EvaluateOptions {
   model: string;

@@ -37,8 +37,7 @@ const program = new Command("export")
   .option(
     "--factorised",
     "also write DIR/model.factorised.onnx: user/context features run once per request (with --int8, also its int8 twin); needs a model trained with --cross-layout parallel or --cross 0",
-  )
-  .showHelpAfterError();
+  );
 
 await runCli(async () => {
   const opts = program.parse().opts<{

@@ -44,11 +44,9 @@ function pointerOption(value: string): PointerName {
   throw new InvalidArgumentError(`expected current or challenger, got "${value}"`);
 }
 
-const program = new Command("pipeline")
-  .description(
-    "Nightly retrain and publish: data checks, drift, training, evaluation, gate, publish, smoke test.",
-  )
-  .showHelpAfterError();
+const program = new Command("pipeline").description(
+  "Nightly retrain and publish: data checks, drift, training, evaluation, gate, publish, smoke test.",
+);
 
 program
   .command("run")
@@ -57,7 +55,6 @@ program
   .option("--dry-run", "everything up to the gate's decision; the registry is only read")
   .option("--force-publish", "publish although the gate refused or drift said stop (needs --reason)")
   .option("--reason <text>", "why --force-publish: kept in the run record")
-  .showHelpAfterError()
   .action(async (opts: { config: string; dryRun?: boolean; forcePublish?: boolean; reason?: string }) => {
     if (opts.forcePublish && !opts.reason?.trim())
       throw new Error('--force-publish: say why with --reason "..." (it is kept in the run record)');
@@ -99,7 +96,6 @@ program
   .description("what serves now in models/current and models/challenger, and the last runs")
   .option("--config <file>", CONFIG_HELP, "pipeline.json")
   .option("--limit <n>", "runs listed", nonNegativeInt, 5)
-  .showHelpAfterError()
   .action(async (opts: { config: string; limit: number }) => {
     await withRegistry(opts.config, async (registry) => {
       console.log(formatStatus(await pipelineStatus(registry, opts.limit)));
@@ -110,9 +106,8 @@ program
   .command("history")
   .description("the run records, newest first: outcome, model, reason")
   .option("--config <file>", CONFIG_HELP, "pipeline.json")
-  .option("--limit <n>", "records listed (default 20)", positiveInt, 20)
+  .option("--limit <n>", "records listed", positiveInt, 20)
   .option("--json", "the records themselves, as a JSON array")
-  .showHelpAfterError()
   .action(async (opts: { config: string; limit: number; json?: boolean }) => {
     await withRegistry(opts.config, async (registry) => {
       const records = await runHistory(registry, opts.limit);
@@ -132,7 +127,6 @@ program
       .argParser(pointerOption)
       .default("models/current", "current"),
   )
-  .showHelpAfterError()
   .action(async (opts: { config: string; to?: string; pointer: PointerName }) => {
     await withRegistry(opts.config, async (registry) => {
       const record = await rollback(registry, { pointer: opts.pointer, ...(opts.to ? { to: opts.to } : {}) });
@@ -144,7 +138,6 @@ program
   .command("promote")
   .description("the challenger becomes the champion (models/challenger → models/current), recorded")
   .option("--config <file>", CONFIG_HELP, "pipeline.json")
-  .showHelpAfterError()
   .action(async (opts: { config: string }) => {
     await withRegistry(opts.config, async (registry) => {
       const record = await promote(registry);
@@ -158,7 +151,6 @@ program
   .option("--config <file>", CONFIG_HELP, "pipeline.json")
   .requiredOption("--keep <n>", "the newest N run records keep the models they name", nonNegativeInt)
   .option("--dry-run", "list what would be deleted, delete nothing")
-  .showHelpAfterError()
   .action(async (opts: { config: string; keep: number; dryRun?: boolean }) => {
     await withRegistry(opts.config, async (registry) => {
       const record = await collectGarbage(registry, opts.keep, { dryRun: opts.dryRun ?? false });

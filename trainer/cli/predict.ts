@@ -26,8 +26,7 @@ const program = new Command("predict")
   .requiredOption("--data <file>", "CSV or JSONL rows (.gz accepted)")
   .requiredOption("--out <file>", "CSV file to write")
   .option("--spec <file>", "dataset spec for reading the file (default: the one saved with the model)")
-  .option("--int8", "use model.int8.onnx")
-  .showHelpAfterError();
+  .option("--int8", "use model.int8.onnx");
 
 await runCli(async () => {
   const opts = program

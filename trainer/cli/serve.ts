@@ -16,8 +16,7 @@ const program = new Command("serve")
   .option("--port <n>", "port for wrangler dev", positiveInt, 8787)
   .option("--int8", "serve the int8 graphs (export --int8 writes them)")
   .option("--plain", "serve the plain graph even when the directory has a factorised one")
-  .option("--lazy", "load the model on the first request instead of at start-up")
-  .showHelpAfterError();
+  .option("--lazy", "load the model on the first request instead of at start-up");
 
 await runCli(async () => {
   program.parse();

@@ -48,7 +48,6 @@ const program = new Command()
     finiteNumber,
     DEFAULT_SIMULATE_OPTIONS.purchaseBias,
   )
-  .showHelpAfterError(false)
   .action((opts: SimulateOptions & { out: string }) => {
     try {
       const { out, ...options } = opts;

@@ -150,8 +150,7 @@ const program = new Command("train")
   )
   .option("--resume", "continue an interrupted run from OUT/checkpoint (same data, spec and options)")
   .option("--init-from <dir>", "warm start: begin from an earlier model directory's weights")
-  .option("--no-export", "only train; run `npm run export` later")
-  .showHelpAfterError();
+  .option("--no-export", "only train; run `npm run export` later");
 addArchFlags(program);
 addStoppingFlags(program);
 
