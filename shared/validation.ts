@@ -10,8 +10,24 @@ export interface FieldIssue {
 export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): FieldIssue[] {
   return issues.map((issue) => {
     const field = v.getDotPath(issue) ?? issue.path?.map((p) => String(p.key)).join(".") ?? "";
-    return { field, message: issue.message };
+    return { field, message: plainMessage(issue) };
   });
+}
+
+const OBJECT_TYPES = new Set(["object", "strict_object", "loose_object", "object_with_rest"]);
+
+/**
+ * valibot's default words for a key problem ("Invalid key: Expected never but received \"x\"")
+ * read as a riddle; say what a person fixing a JSON file needs. Messages a schema set itself
+ * are kept as they are.
+ */
+function plainMessage(issue: v.BaseIssue<unknown>): string {
+  if (issue.message.startsWith("Invalid type:") && issue.expected !== null)
+    return `expected ${issue.expected}, got ${issue.received}`;
+  if (!OBJECT_TYPES.has(issue.type) || !issue.message.startsWith("Invalid key:")) return issue.message;
+  if (issue.expected === "never") return "unknown field";
+  if (issue.received === "undefined") return "required field missing";
+  return issue.message;
 }
 
 export function formatIssue(issue: FieldIssue): string {

@@ -114,7 +114,9 @@ describe("pipeline config", () => {
     // A token written into the file is refused: secrets come from the environment.
     expect(
       errorOf({ ...minimal(), registry: { remote: { bucket: "m", namespaceId: "a", apiToken: "s3cret" } } }),
-    ).toMatch(/^\/cfg\/pipeline.json: registry: expected \{ "local"/);
+    ).toBe(
+      "/cfg/pipeline.json: registry.remote.apiToken: a config holds no credentials; set the environment variable CLOUDFLARE_API_TOKEN (or name another with apiTokenEnv)",
+    );
   });
 
   it("smoke, newest slice, fusion, drift and publish are read", () => {
@@ -147,7 +149,7 @@ describe("pipeline config", () => {
     [{ evaluation: {} }, /^\/cfg\/pipeline.json: evaluation.holdout: /],
     [
       { gate: { floors: [{ task: "click", metric: "auc", min: "high" }] } },
-      /gate.floors.0.min: expected a finite number|gate.floors.0.min: Invalid type/,
+      /gate.floors.0.min: expected number, got "high"/,
     ],
     [
       { gate: { floors: [{ task: "click", metric: "AUC", min: 0.6 }] } },
@@ -211,7 +213,11 @@ describe("pipeline config", () => {
       /export.fusion.weights.click: expected a number <= 1000000/,
     ],
     [{ drift: { warn: { psi: 0.3 } } }, /drift.warn.psi: 0.3 is above drift.stop.psi/],
-    [{ registry: { local: {} } }, /registry: /],
+    [{ registry: { local: {} } }, /registry.local.persistTo: required field missing/],
+    [{ registry: { local: { persistTo: "s", buckett: "m" } } }, /registry.local.buckett: unknown field/],
+    [{ registry: { remote: { bucket: "m" } } }, /registry.remote.namespaceId: required field missing/],
+    [{ registry: { local: { persistTo: "s" }, remote: {} } }, /registry: expected \{ "local"/],
+    [{ training: { epochs: "3" } }, /training.epochs: expected number, got "3"/],
     [
       { evaluation: { holdout: "h.csv", newest: { rows: 3, hours: 2 } } },
       /evaluation.newest: expected \{ "rows"/,

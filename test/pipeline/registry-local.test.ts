@@ -38,6 +38,8 @@ const WRANGLER_ENV = {
 let tmp: string;
 let persistTo: string;
 let published: PublishedModel;
+/** What the registry that created the state logged. */
+const firstLog: string[] = [];
 
 /** `wrangler <args>` in `cwd`, run by this Node (wrangler needs Node 22; vitest runs on it). */
 async function wrangler(args: string[], cwd: string): Promise<Buffer> {
@@ -53,7 +55,7 @@ async function wrangler(args: string[], cwd: string): Promise<Buffer> {
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), "mtrank-local-registry-"));
   persistTo = join(tmp, "state");
-  const registry = new LocalRegistry({ persistTo });
+  const registry = new LocalRegistry({ persistTo, log: (line) => firstLog.push(line) });
   try {
     published = await publishModel(registry, "fixtures/model");
     await flipPointer(registry, "models/current", published);
@@ -80,6 +82,18 @@ describe("the local registry's state, as wrangler reads it", () => {
     // An installed mtrank gets miniflare from the user's wrangler (local mode needs it anyway).
     expect(ours.peerDependencies.wrangler).toBe(`^${theirs.version}`);
   });
+
+  it("says when persistTo holds no state yet (a misspelt path), and not once it does", async () => {
+    expect(firstLog.filter((l) => l.includes("holds no wrangler state yet"))).toHaveLength(1);
+    const again: string[] = [];
+    const registry = new LocalRegistry({ persistTo, log: (line) => again.push(line) });
+    try {
+      expect(await registry.getPointer("models/current")).toBe(published.prefix);
+    } finally {
+      await registry.close();
+    }
+    expect(again.filter((l) => l.includes("holds no wrangler state yet"))).toEqual([]);
+  }, 60_000);
 
   it("lays R2 and KV out under <persist-to>/v3/r2/<bucket> and v3/kv/<namespace id>", async () => {
     expect(await readdir(join(persistTo, "v3", "r2"))).toContain(DEFAULT_BUCKET);

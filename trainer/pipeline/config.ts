@@ -261,37 +261,62 @@ const REMOTE_ENV = {
   apiToken: "CLOUDFLARE_API_TOKEN",
 } as const;
 
-const Registry = v.union(
-  [
-    v.strictObject({
-      local: v.strictObject({
-        /** wrangler's state folder, the one `wrangler dev --persist-to DIR` serves from. */
-        persistTo: Path,
-        /** The R2 bucket name the worker's config binds as MTRANK_MODELS (default "mtrank-models"). */
-        bucket: v.optional(Name, DEFAULT_BUCKET),
-        /** The KV namespace id the worker's config binds as MTRANK_MODEL_POINTERS (default "mtrank-pointers"). */
-        namespaceId: v.optional(Name, DEFAULT_NAMESPACE_ID),
-      }),
-    }),
-    v.strictObject({
-      remote: v.strictObject({
-        /** The R2 bucket the worker binds as MTRANK_MODELS. */
-        bucket: Name,
-        /** The id of the KV namespace the worker binds as MTRANK_MODEL_POINTERS. */
-        namespaceId: Name,
-        /** Environment variable holding the Cloudflare account id (default CLOUDFLARE_ACCOUNT_ID). */
-        accountIdEnv: v.optional(Name, REMOTE_ENV.accountId),
-        /** Environment variable holding an API token with KV write access (default CLOUDFLARE_API_TOKEN). */
-        apiTokenEnv: v.optional(Name, REMOTE_ENV.apiToken),
-        /** Environment variable holding an R2 S3 access key id (default R2_ACCESS_KEY_ID). */
-        accessKeyIdEnv: v.optional(Name, REMOTE_ENV.accessKeyId),
-        /** Environment variable holding its secret (default R2_SECRET_ACCESS_KEY). */
-        secretAccessKeyEnv: v.optional(Name, REMOTE_ENV.secretAccessKey),
-      }),
-    }),
-  ],
-  'expected { "local": { "persistTo": DIR } } or { "remote": { "bucket", "namespaceId" } }',
-);
+const LocalRegistry = v.strictObject({
+  local: v.strictObject({
+    /** wrangler's state folder, the one `wrangler dev --persist-to DIR` serves from. */
+    persistTo: Path,
+    /** The R2 bucket name the worker's config binds as MTRANK_MODELS (default "mtrank-models"). */
+    bucket: v.optional(Name, DEFAULT_BUCKET),
+    /** The KV namespace id the worker's config binds as MTRANK_MODEL_POINTERS (default "mtrank-pointers"). */
+    namespaceId: v.optional(Name, DEFAULT_NAMESPACE_ID),
+  }),
+});
+
+const RemoteRegistry = v.strictObject({
+  remote: v.strictObject({
+    /** The R2 bucket the worker binds as MTRANK_MODELS. */
+    bucket: Name,
+    /** The id of the KV namespace the worker binds as MTRANK_MODEL_POINTERS. */
+    namespaceId: Name,
+    /** Environment variable holding the Cloudflare account id (default CLOUDFLARE_ACCOUNT_ID). */
+    accountIdEnv: v.optional(Name, REMOTE_ENV.accountId),
+    /** Environment variable holding an API token with KV write access (default CLOUDFLARE_API_TOKEN). */
+    apiTokenEnv: v.optional(Name, REMOTE_ENV.apiToken),
+    /** Environment variable holding an R2 S3 access key id (default R2_ACCESS_KEY_ID). */
+    accessKeyIdEnv: v.optional(Name, REMOTE_ENV.accessKeyId),
+    /** Environment variable holding its secret (default R2_SECRET_ACCESS_KEY). */
+    secretAccessKeyEnv: v.optional(Name, REMOTE_ENV.secretAccessKey),
+  }),
+});
+
+const REGISTRY_SHAPE =
+  'expected { "local": { "persistTo": DIR } } or { "remote": { "bucket", "namespaceId" } }';
+
+const Registry = v.union([LocalRegistry, RemoteRegistry], REGISTRY_SHAPE);
+
+/**
+ * What is wrong with a `registry` value the union refused, said of the one branch it was meant
+ * as: a union's own message cannot tell a misspelt field from a config of the wrong kind.
+ * Credentials are the case worth its own words: a config is committed, so it names environment
+ * variables and never holds a secret.
+ */
+function registryIssue(value: unknown): string {
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    return `registry: ${REGISTRY_SHAPE}`;
+  const kinds = Object.keys(value).filter((k) => k === "local" || k === "remote");
+  if (kinds.length !== 1) return `registry: ${REGISTRY_SHAPE}`;
+  const branch = (value as Record<string, unknown>)[kinds[0]!];
+  if (kinds[0] === "remote" && typeof branch === "object" && branch !== null) {
+    for (const key of Object.keys(branch)) {
+      const env = REMOTE_ENV[key as keyof typeof REMOTE_ENV];
+      if (env)
+        return `registry.remote.${key}: a config holds no credentials; set the environment variable ${env} (or name another with ${key}Env)`;
+    }
+  }
+  const result = v.safeParse(kinds[0] === "local" ? LocalRegistry : RemoteRegistry, value);
+  const first = result.success ? undefined : describeIssues(result.issues)[0];
+  return first ? `registry.${formatIssue(first)}` : `registry: ${REGISTRY_SHAPE}`;
+}
 
 const Weight = v.pipe(
   v.number(),
@@ -497,7 +522,13 @@ export function parseConfig(json: unknown, file: string): PipelineConfig {
   const result = v.safeParse(PipelineSchema, json);
   if (!result.success) {
     const first = describeIssues(result.issues)[0];
-    throw new ConfigError(`${file}: ${first ? formatIssue(first) : "invalid config"}`);
+    const message =
+      first?.field === "registry"
+        ? registryIssue((json as { registry?: unknown }).registry)
+        : first
+          ? formatIssue(first)
+          : "invalid config";
+    throw new ConfigError(`${file}: ${message}`);
   }
   const c = result.output;
   const base = dirname(resolve(file));

@@ -24,6 +24,7 @@
  * wrangler CLI starts one per call: 2-3.5 s each. miniflare is pinned to the version wrangler
  * depends on (test/pipeline/registry-local.test.ts checks), so both read and write one format.
  */
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Miniflare } from "miniflare";
@@ -253,6 +254,11 @@ export class LocalRegistry implements Registry {
 
   async #start(): Promise<Opened> {
     const { convertV4MiniflareOptions, Miniflare } = await loadMiniflare();
+    // A misspelt persistTo opens a new, empty registry, which reads as a first run: say so once.
+    if (!existsSync(resolve(this.persistTo, "v3")))
+      this.#log(
+        `local registry: ${this.persistTo} holds no wrangler state yet; starting an empty registry there (check registry.local.persistTo if one was expected)`,
+      );
     for (let attempt = 1; ; attempt++) {
       const handlers = signalListeners();
       const mf = new Miniflare(
