@@ -14,7 +14,7 @@ import {
   ID_FEATURE_ROWS,
   RESERVED_IDS,
 } from "../../shared/encoder/state.ts";
-import { parseSpec, SpecError } from "../../shared/spec.ts";
+import { parseSpec } from "../../shared/spec.ts";
 
 function specWith(features: unknown[]) {
   return parseSpec({

@@ -3,7 +3,7 @@
  * pipeline (docs/pipeline.md).
  *
  *   run --config pipeline.json [--dry-run] [--force-publish --reason "..."]
- *   status | history [--limit N] | rollback [--to PREFIX] | promote | gc --keep N
+ *   status | history [--limit N] | rollback [--to PREFIX] | promote | gc --keep N | unlock [--force]
  *
  * `run` exits 0 when it published (or a dry run would have), 2 when the gate or drift refused
  * the candidate, 1 on an error or a rollback after a failed smoke test.
@@ -18,6 +18,7 @@ import {
   promote,
   rollback,
   runHistory,
+  unlock,
 } from "../pipeline/ops.ts";
 import { recordLine } from "../pipeline/record.ts";
 import { type OwnedRegistry, openRegistry, runPipeline } from "../pipeline/run.ts";
@@ -157,6 +158,20 @@ program
       console.log(`gc: ${record.reason}`);
       for (const prefix of record.gc?.deleted ?? [])
         console.log(`  ${opts.dryRun ? "would delete" : "deleted"} ${prefix}`);
+    });
+  });
+
+program
+  .command("unlock")
+  .description(
+    "remove the lock a killed run left: at once when its process on this host is gone or it expired",
+  )
+  .option("--config <file>", CONFIG_HELP, "pipeline.json")
+  .option("--force", "remove it although its holder may still be running")
+  .action(async (opts: { config: string; force?: boolean }) => {
+    await withRegistry(opts.config, async (registry) => {
+      const record = await unlock(registry, { force: opts.force ?? false });
+      console.log(record ? `unlocked: ${record.reason}` : "no lock held");
     });
   });
 

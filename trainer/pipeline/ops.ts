@@ -4,13 +4,12 @@
  * promote (challenger → current) and gc. Each verb that moves a pointer or deletes takes the
  * pipeline lock and leaves a run record of its kind.
  */
-import { hostname } from "node:os";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import type { PointerName, Registry } from "./contracts.ts";
 import { newRunId, RECORD_FORMAT, type RecordKind, type RunRecord, recordLine } from "./record.ts";
 import { gc, listRecords, putRecord } from "./registry/history.ts";
 import { normalizePrefix, POINTER_NAMES } from "./registry/keys.ts";
-import { acquireLock } from "./registry/lock.ts";
+import { acquireLock, processOwner, removeLock } from "./registry/lock.ts";
 import { flipPointer, verifyPrefix } from "./registry/publish.ts";
 
 /** A verb that cannot do what was asked; the message says why in one line. */
@@ -109,7 +108,7 @@ export async function rollback(
           `${current} was the first model published to ${pointer} (run ${found.runId}): nothing before it; name a prefix with --to`,
         );
       to = found.previous;
-      why = `what ${pointer} named before run ${found.runId} published ${current}`;
+      why = `what ${pointer} named before ${found.kind} ${found.runId} ${found.kind === "promote" ? "promoted" : "published"} ${current}`;
     }
     const target = normalizePrefix(to);
     if (current && normalizePrefix(current) === target)
@@ -131,13 +130,17 @@ async function previousOf(
   registry: Registry,
   pointer: PointerName,
   prefix: string,
-): Promise<{ previous?: string; runId: string } | undefined> {
+): Promise<{ previous?: string; runId: string; kind: RecordKind } | undefined> {
   const wanted = normalizePrefix(prefix);
   for (const { record } of await listRecords(registry)) {
     const r = record as Partial<RunRecord>;
     const p = r.published;
     if (p && p.pointer === pointer && normalizePrefix(p.prefix) === wanted && r.outcome !== "rolled-back")
-      return { ...(p.previous ? { previous: p.previous } : {}), runId: r.runId ?? "?" };
+      return {
+        ...(p.previous ? { previous: p.previous } : {}),
+        runId: r.runId ?? "?",
+        kind: r.kind ?? "run",
+      };
   }
   return undefined;
 }
@@ -163,6 +166,24 @@ export async function promote(registry: Registry, options: PointerMoveOptions = 
   });
 }
 
+/**
+ * Removes the lock a run could not release (killed, its machine lost) rather than waiting out its
+ * TTL: an expired lock or one whose holder's process on this host is gone, or any with `force`.
+ * A removal is recorded (kind unlock: who held it, since when, why it could go); undefined when
+ * no lock was held.
+ */
+export async function unlock(
+  registry: Registry,
+  options: { force?: boolean; now?: () => number } = {},
+): Promise<RunRecord | undefined> {
+  const removed = await removeLock(registry, options);
+  if (!removed) return undefined;
+  const record = newRecord("unlock", registry);
+  record.reason = `removed locks/pipeline held by "${removed.owner}" since ${removed.acquiredAt} (${removed.why})`;
+  await putRecord(registry, record);
+  return record;
+}
+
 /** Deletes the model directories that neither pointer nor the newest `keep` records name. */
 export async function collectGarbage(
   registry: Registry,
@@ -179,6 +200,25 @@ export async function collectGarbage(
   });
 }
 
+/** A record of `kind` that starts now, done until its verb says otherwise. */
+function newRecord(kind: RecordKind, registry: Registry): RunRecord {
+  const startedAt = new Date().toISOString();
+  return {
+    format: RECORD_FORMAT,
+    kind,
+    runId: newRunId(),
+    startedAt,
+    finishedAt: startedAt,
+    outcome: "done",
+    exitCode: 0,
+    reason: "",
+    registry: registry.describe,
+    pointer: "models/current",
+    dryRun: false,
+    steps: [],
+  };
+}
+
 /**
  * Takes the lock, runs `body` on a fresh record of `kind`, stores the record (also when body
  * failed: then with outcome failed and rethrows), releases the lock.
@@ -189,22 +229,8 @@ async function underLock(
   options: PointerMoveOptions,
   body: (record: RunRecord) => Promise<void>,
 ): Promise<RunRecord> {
-  const startedAt = new Date();
-  const record: RunRecord = {
-    format: RECORD_FORMAT,
-    kind,
-    runId: newRunId(),
-    startedAt: startedAt.toISOString(),
-    finishedAt: startedAt.toISOString(),
-    outcome: "done",
-    exitCode: 0,
-    reason: "",
-    registry: registry.describe,
-    pointer: "models/current",
-    dryRun: false,
-    steps: [],
-  };
-  const owner = options.owner ?? `${hostname()} pid ${process.pid} ${kind}`;
+  const record = newRecord(kind, registry);
+  const owner = options.owner ?? processOwner(kind);
   const release = await acquireLock(registry, { owner, ttlMs: options.ttlMs ?? 10 * 60_000 });
   let failure: unknown;
   try {

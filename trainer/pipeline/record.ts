@@ -20,7 +20,7 @@ import type { SmokeResult } from "./smoke.ts";
 /** The record's format; bump when a field changes meaning. */
 export const RECORD_FORMAT = 1;
 
-export type RecordKind = "run" | "rollback" | "promote" | "gc";
+export type RecordKind = "run" | "rollback" | "promote" | "gc" | "unlock";
 
 /**
  * How it ended. run: published (pointer moved), refused (the gate said no, or drift stopped it),

@@ -14,7 +14,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { hostname } from "node:os";
 import { dirname, join, normalize, sep } from "node:path";
 import type { FeatureValues } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
@@ -51,7 +50,7 @@ import {
   writeRecordFiles,
 } from "./record.ts";
 import { putRecord } from "./registry/history.ts";
-import { acquireLock, type ReleaseLock } from "./registry/lock.ts";
+import { acquireLock, processOwner, type ReleaseLock } from "./registry/lock.ts";
 import { flipPointer, publishModel, verifyPrefix } from "./registry/publish.ts";
 import { smokeTest } from "./smoke.ts";
 import { DATA_STATS_FILE, readDataStats, writeDataStats } from "./stats.ts";
@@ -211,7 +210,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
 
     if (!dryRun)
       release = await step("lock", async () => {
-        const owner = `${hostname()} pid ${process.pid} run ${runId}`;
+        const owner = processOwner(`run ${runId}`);
         const fn = await acquireLock(reg, { owner, ttlMs: config.lock.ttlMs });
         return { value: fn, detail: `${reg.describe} locks/pipeline for ${owner}` };
       });

@@ -13,6 +13,7 @@
  * two runs starting at once; pick a TTL well past the longest run so a live run is never broken.
  */
 import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import type { Registry } from "../contracts.ts";
 
 /** The lock's key in the bucket. */
@@ -31,7 +32,7 @@ export class LockHeldError extends Error {
   constructor(holder: { owner: string; acquiredAt: string; expiresAt: string }, message?: string) {
     super(
       message ??
-        `${LOCK_KEY} is held by "${holder.owner}" since ${holder.acquiredAt} (until ${holder.expiresAt})`,
+        `${LOCK_KEY} is held by "${holder.owner}" since ${holder.acquiredAt} (until ${holder.expiresAt}); if that run is dead, \`mtrank pipeline unlock\` removes it`,
     );
     this.owner = holder.owner;
     this.acquiredAt = holder.acquiredAt;
@@ -46,6 +47,29 @@ export interface LockOptions {
   ttlMs: number;
   /** Epoch milliseconds; tests pass their own clock. Default Date.now. */
   now?: () => number;
+}
+
+/**
+ * The owner this process writes into a lock: its host and pid first, which is what lets
+ * `removeLock` tell a holder that died on this host (SIGKILL, an OOM kill) from a live one.
+ */
+export function processOwner(what: string): string {
+  return `${hostname()} pid ${process.pid} ${what}`;
+}
+
+/**
+ * Whether `owner` (as processOwner wrote it) names a process on this host that no longer runs.
+ * False whenever it cannot tell: another host, another owner format, a pid now reused.
+ */
+export function ownerIsGone(owner: string, host: string = hostname()): boolean {
+  const match = /^(.+?) pid (\d+)(?: |$)/.exec(owner);
+  if (!match || match[1] !== host) return false;
+  try {
+    process.kill(Number(match[2]), 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
 }
 
 /** Releases the lock if this holder still has it: true when it deleted it, false when it was gone or taken over. */
@@ -132,4 +156,50 @@ function parseLock(bytes: Uint8Array): LockBody | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A lock `removeLock` deleted: who held it and why it could go. */
+export interface RemovedLock {
+  owner: string;
+  acquiredAt: string;
+  expiresAt: string;
+  /** "expired", "holder gone" (its process on this host no longer runs) or "forced". */
+  why: "expired" | "holder gone" | "forced";
+}
+
+/**
+ * Deletes `locks/pipeline` after a run that cannot release it (killed, its machine lost), instead
+ * of waiting out its TTL. Without `force` only a lock that is expired or whose holder is provably
+ * gone goes; a lock that may belong to a live run throws LockHeldError saying so, since deleting
+ * it lets a second run publish beside the first. Undefined when no lock was held.
+ */
+export async function removeLock(
+  registry: Registry,
+  options: { force?: boolean; now?: () => number } = {},
+): Promise<RemovedLock | undefined> {
+  const existing = await registry.get(LOCK_KEY);
+  if (!existing) return undefined;
+  const holder = parseLock(existing.bytes) ?? {
+    owner: "(unreadable)",
+    acquiredAt: "(unknown)",
+    expiresAt: "(unknown)",
+  };
+  const why: RemovedLock["why"] | undefined =
+    Date.parse(holder.expiresAt) <= (options.now ?? Date.now)()
+      ? "expired"
+      : ownerIsGone(holder.owner)
+        ? "holder gone"
+        : options.force
+          ? "forced"
+          : undefined;
+  if (!why)
+    throw new LockHeldError(
+      holder,
+      `${LOCK_KEY} is held by "${holder.owner}" since ${holder.acquiredAt} (until ${holder.expiresAt}), which may be a live run; --force removes it anyway`,
+    );
+  // Only the object read above: a lock taken since by a new run stays.
+  const again = await registry.get(LOCK_KEY);
+  if (again?.etag === existing.etag) await registry.delete(LOCK_KEY);
+  else if (again) throw new LockHeldError(parseLock(again.bytes) ?? holder);
+  return { owner: holder.owner, acquiredAt: holder.acquiredAt, expiresAt: holder.expiresAt, why };
 }
