@@ -1,6 +1,6 @@
 /** The dataset spec (docs/dataset-spec.md): how a CSV/JSONL log maps to features and tasks. */
 import * as v from "valibot";
-import { describeIssues, formatIssue } from "./validation.ts";
+import { describeIssues, formatIssue, RESERVED_NAMES } from "./validation.ts";
 
 const Side = v.picklist(["user", "context", "item"]);
 const Name = v.pipe(v.string(), v.minLength(1));
@@ -154,25 +154,56 @@ export function parseSpec(json: unknown): DatasetSpec {
   };
 }
 
+function reservedName(where: string, name: string): void {
+  if (RESERVED_NAMES.has(name))
+    throw new SpecError(
+      `dataset spec: ${where}: "${name}" is reserved (the worker's requests cannot carry a key of that name); rename it in the logs and the spec`,
+    );
+}
+
+/**
+ * A `given` chain names binary tasks only and ends: p(task) = p(given) · p(task | given) needs a
+ * probability to condition on, and a task conditioned on itself, directly or round a loop, has
+ * no first event to start from.
+ */
+function checkGiven(name: string, tasks: ReadonlyMap<string, DatasetSpec["tasks"][number]>): void {
+  const chain = [name];
+  for (let task = tasks.get(name); task?.type === "binary" && task.given !== undefined; ) {
+    const given = tasks.get(task.given);
+    const where = `dataset spec: tasks.${task.name}.given`;
+    if (!given) throw new SpecError(`${where}: no task named "${task.given}"`);
+    if (given.type !== "binary")
+      throw new SpecError(
+        `${where}: "${given.name}" is a regression task; given names the binary task this one follows`,
+      );
+    if (chain.includes(given.name))
+      throw new SpecError(
+        given.name === task.name
+          ? `${where}: a task cannot be given itself`
+          : `${where}: given forms a loop (${[...chain, given.name].join(" → ")})`,
+      );
+    chain.push(given.name);
+    task = given;
+  }
+}
+
 function checkNames(spec: v.InferOutput<typeof DatasetSpecSchema>): void {
   const seen = new Set<string>();
   for (const f of spec.features) {
+    reservedName("features", f.name);
     if (seen.has(f.name)) throw new SpecError(`dataset spec: features: duplicate feature "${f.name}"`);
     seen.add(f.name);
   }
-  const tasks = new Set<string>();
+  const tasks = new Map<string, (typeof spec.tasks)[number]>();
   for (const t of spec.tasks) {
+    reservedName("tasks", t.name);
     if (tasks.has(t.name)) throw new SpecError(`dataset spec: tasks: duplicate task "${t.name}"`);
     if (seen.has(t.column)) {
       throw new SpecError(`dataset spec: tasks.${t.name}.column: "${t.column}" is also listed as a feature`);
     }
-    tasks.add(t.name);
+    tasks.set(t.name, t);
   }
-  for (const t of spec.tasks) {
-    if (t.type === "binary" && t.given !== undefined && !tasks.has(t.given)) {
-      throw new SpecError(`dataset spec: tasks.${t.name}.given: no task named "${t.given}"`);
-    }
-  }
+  for (const t of spec.tasks) if (t.type === "binary") checkGiven(t.name, tasks);
   for (const f of spec.features) {
     if ((f.type === "multi_categorical" || f.type === "vector") && spec.format === "csv") {
       // A separator equal to the CSV delimiter would split the cell before the feature sees it.

@@ -1,6 +1,14 @@
 /** Turns valibot issues into one readable line that names the offending field. */
 import * as v from "valibot";
 
+/**
+ * Names a JSON object key cannot carry through a JavaScript object parser: valibot's record (the
+ * worker's request schema) drops them, and `__proto__` sets an object's prototype when assigned.
+ * A feature or task so named would be read by the trainer and silently ignored in requests, so
+ * the dataset spec refuses them and the worker refuses a manifest that uses one.
+ */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+
 export interface FieldIssue {
   /** Dot path of the offending field ("" for the root), e.g. "candidates.3.features". */
   field: string;

@@ -3,9 +3,14 @@ import * as v from "valibot";
 import { encoderLayout } from "../../shared/encoder/state.ts";
 import { MAX_FUSION_WEIGHT } from "../../shared/fusion.ts";
 import type { ModelManifest, ServedManifest } from "../../shared/manifest.ts";
-import { describeIssues, formatIssue } from "../../shared/validation.ts";
+import { describeIssues, formatIssue, RESERVED_NAMES } from "../../shared/validation.ts";
 
 const Name = v.pipe(v.string(), v.minLength(1));
+/** A head's or feature's name: a key of requests' `weights` and `features` objects. */
+const KeyName = v.pipe(
+  Name,
+  v.check((name) => !RESERVED_NAMES.has(name), "a name requests cannot carry as a key"),
+);
 const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
 const Side = v.object({ dense: v.array(Count), ids: v.array(Count) });
 
@@ -16,7 +21,7 @@ const ManifestSchema = v.looseObject({
   createdAt: v.string(),
   arch: v.string(),
   heads: v.pipe(
-    v.array(v.looseObject({ name: Name, type: v.picklist(["binary", "regression"]), output: Name })),
+    v.array(v.looseObject({ name: KeyName, type: v.picklist(["binary", "regression"]), output: Name })),
     v.minLength(1),
   ),
   fusion: v.object({
@@ -35,7 +40,7 @@ const ManifestSchema = v.looseObject({
     features: v.array(
       v.looseObject({
         kind: v.picklist(["numeric", "categorical", "multi_categorical", "vector"]),
-        name: Name,
+        name: KeyName,
       }),
     ),
     denseSize: Count,

@@ -155,7 +155,7 @@ export function compileEncoder(state: EncoderState): Encoder {
 
 /**
  * A feature's value in a row: its own property only. A request's `features` object comes from
- * JSON.parse, so a model with a feature named "constructor" or "toString" would otherwise read
+ * JSON.parse, so a model with a feature named "toString" or "valueOf" would otherwise read
  * Object.prototype's function where the request leaves the feature out.
  */
 function field(row: FeatureValues, name: string): unknown {

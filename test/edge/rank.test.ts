@@ -62,3 +62,20 @@ describe("manifest fusion defaults", () => {
     expect(parseManifest(edge).fusion.defaults.weights[head]).toBe(1e6);
   });
 });
+
+describe("manifest names", () => {
+  it("refuses a feature or head named __proto__, constructor or prototype: requests cannot carry them", () => {
+    for (const name of ["__proto__", "constructor", "prototype"]) {
+      const features = manifest.features.features.map((f, i) => (i === 0 ? { ...f, name } : f));
+      const badFeature = { ...manifest, features: { ...manifest.features, features } };
+      expect(() => parseManifest(badFeature)).toThrow(
+        /invalid manifest: features\.features\.0\.name: a name requests cannot carry as a key/,
+      );
+      const heads = manifest.heads.map((h, i) => (i === 0 ? { ...h, name } : h));
+      expect(() => parseManifest({ ...manifest, heads })).toThrow(
+        /heads\.0\.name: a name requests cannot carry/,
+      );
+    }
+    expect(parseManifest(manifest).heads.length).toBe(manifest.heads.length);
+  });
+});

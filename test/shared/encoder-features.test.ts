@@ -283,19 +283,19 @@ describe("encoder: features named like Object.prototype's properties", () => {
     const named = parseSpec({
       format: "jsonl",
       features: [
-        { name: "constructor", type: "numeric", buckets: 0 },
+        { name: "valueOf", type: "numeric", buckets: 0 },
         { name: "toString", type: "categorical", minCount: 1 },
       ],
       tasks: [{ name: "click", type: "binary", column: "y" }],
     });
     const state = fitEncoder(named, [
-      JSON.parse('{"constructor":1,"toString":"a"}'),
-      JSON.parse('{"constructor":3,"toString":"b"}'),
+      JSON.parse('{"valueOf":1,"toString":"a"}'),
+      JSON.parse('{"valueOf":3,"toString":"b"}'),
     ]);
     const encoder = compileEncoder(state);
     // Parsed JSON, as the worker's request bodies are: both keys absent, the prototype's present.
     const batch = encoder.encodeRequest(JSON.parse('{"user":{},"context":{}}'), [JSON.parse("{}")]);
-    const missing = encoder.encodeRows([{ constructor: null, toString: null }]);
+    const missing = encoder.encodeRows([{ valueOf: null, toString: null }]);
     expect([...batch.dense]).toEqual([...missing.dense]);
     expect([...batch.ids]).toEqual([...missing.ids]);
     expect(batch.dense[1]).toBe(1); // the missing indicator

