@@ -220,10 +220,17 @@ export function bucketIndex(boundaries: ArrayLike<number>, x: number): number {
   return lo;
 }
 
-/** A rounded integer id is refused (roundedIdProblem), as the trainer refuses it in a log. */
-function refuseRoundedId(name: string, value: unknown): void {
+/**
+ * A single category's key, refusing what the trainer refuses in a log: a list or object (a bag's
+ * values sent to a one-value feature would otherwise read as missing) and a rounded integer id
+ * (roundedIdProblem).
+ */
+function categoryKey(name: string, value: unknown, rules: ValueRules): string | null {
+  if (typeof value === "object" && value !== null)
+    throw new FeatureValueError(name, `${shownValue(value)} is not a category (a string, number or boolean)`);
   const problem = roundedIdProblem(value);
   if (problem) throw new FeatureValueError(name, problem);
+  return categoryOf(value, rules);
 }
 
 function categoricalWriter(f: CategoricalState, rules: ValueRules): WriteFeature {
@@ -232,13 +239,11 @@ function categoricalWriter(f: CategoricalState, rules: ValueRules): WriteFeature
   const columns = derivedColumns(f);
   if (columns.length === 0)
     return (value, _dense, ids, _denseBase, base) => {
-      refuseRoundedId(name, value);
-      const key = categoryOf(value, rules);
+      const key = categoryKey(name, value, rules);
       ids[base + slot] = offset + (key === null ? MISSING_ID : localId(key));
     };
   return (value, dense, ids, denseBase, base) => {
-    refuseRoundedId(name, value);
-    const key = categoryOf(value, rules);
+    const key = categoryKey(name, value, rules);
     const id = key === null ? MISSING_ID : localId(key);
     ids[base + slot] = offset + id;
     for (const { at, values } of columns) dense[denseBase + at] = values[id] ?? 0;
@@ -282,7 +287,11 @@ function bagWriter(
   const { name, offset, slot, maxValues, denseOffset, separator } = f;
   const localId = categoryIndex(f);
   return (value, dense, ids, denseBase, idBase) => {
-    if (Array.isArray(value)) for (const part of value) refuseRoundedId(name, part);
+    if (Array.isArray(value))
+      for (const part of value) {
+        const problem = roundedIdProblem(part);
+        if (problem) throw new FeatureValueError(name, problem);
+      }
     const keys = categoriesOf(value, separator, rules);
     const k = Math.min(keys.length, maxValues);
     if (keys.length > k) dropped[name]! += keys.length - k;

@@ -112,6 +112,25 @@ describe.each(apps)("bag and vector features (%s graph)", (name, fetch) => {
         { field: `candidates.3.features.${feature}`, message },
       ]);
     }
+    // A list sent to a one-value categorical is refused, as the trainer refuses it in a log;
+    // it used to read as missing.
+    const listed = body.candidates.map((c) => ({ ...c, features: { ...c.features } }));
+    listed[3]!.features.item_id = ["i1", "i2"];
+    const res = await postRerank({ ...body, candidates: listed }, fetch);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as ProblemBody).errors).toEqual([
+      {
+        field: "candidates.3.features.item_id",
+        message: '["i1","i2"] is not a category (a string, number or boolean)',
+      },
+    ]);
+    const user = { ...(body.user as { features: Record<string, unknown> }) };
+    const onUser = await postRerank(
+      { ...body, user: { ...user, features: { ...user.features, user_id: ["u1"] } } },
+      fetch,
+    );
+    expect(onUser.status).toBe(400);
+    expect(((await onUser.json()) as ProblemBody).errors?.[0]?.field).toBe("user.features.user_id");
     // The largest safe integer is an id like any other.
     const candidates = body.candidates.map((c) => ({ ...c, features: { ...c.features } }));
     candidates[3]!.features.item_id = Number.MAX_SAFE_INTEGER;
