@@ -63,6 +63,26 @@ describe("predict CLI", () => {
     expect((await readdir(dir)).filter((f) => f.startsWith("cut-pred"))).toEqual([]);
   });
 
+  it("an --out in a missing folder, or a directory, is one line, and leaves no file behind", async () => {
+    for (const [out, message] of [
+      [
+        join(dir, "no-such-folder", "p.csv"),
+        `error: --out: cannot write ${join(dir, "no-such-folder", "p.csv")} (ENOENT)`,
+      ],
+      [dir, `error: --out: ${dir} is a directory; name the CSV file to write`],
+    ] as const) {
+      const before = await readdir(dir);
+      const result = spawnSync(
+        "node_modules/.bin/tsx",
+        ["trainer/cli/predict.ts", "--model", dir, "--data", DATA, "--spec", SPEC, "--out", out],
+        { encoding: "utf8", timeout: 60_000 },
+      );
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim()).toBe(message);
+      expect(await readdir(dir)).toEqual(before);
+    }
+  });
+
   /** Runs predict on `data` (written from `text`), returning its exit code, stderr and output. */
   async function predictOn(name: string, text: string, spec: string[] = ["--spec", SPEC]) {
     const data = join(dir, name);

@@ -2,7 +2,7 @@
 
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
-import { rename, rm } from "node:fs/promises";
+import { rename, rm, stat, writeFile } from "node:fs/promises";
 import { Command } from "commander";
 import type { FeatureValues } from "../../shared/encoder/encode.ts";
 import { recordChecker } from "../data/check-record.ts";
@@ -40,7 +40,19 @@ await runCli(async () => {
   const checker = spec ? recordChecker(opts.data, spec, { labels: false }) : undefined;
   const heads = model.manifest.heads.map((h) => h.name);
   const tmp = `${opts.out}.tmp-${process.pid}`;
+  const cannotWrite = (error: unknown) =>
+    new Error(`--out: cannot write ${opts.out} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  // Before any row is scored: a missing folder or a directory given as --out is one line now,
+  // not a stream error after the scoring.
+  if ((await stat(opts.out).catch(() => undefined))?.isDirectory())
+    throw new Error(`--out: ${opts.out} is a directory; name the CSV file to write`);
+  await writeFile(tmp, "").catch((error: unknown) => {
+    throw cannotWrite(error);
+  });
   const out = createWriteStream(tmp);
+  // A write error (a full disk) is reported by the awaited drain or finish below, not thrown
+  // from the stream as an unhandled event.
+  out.on("error", () => {});
   const write = async (text: string) => {
     if (!out.write(text)) await once(out, "drain");
   };
@@ -67,15 +79,16 @@ await runCli(async () => {
     if (chunk.length > 0) await flush();
     out.end();
     await once(out, "finish");
+    await rename(tmp, opts.out).catch((error: unknown) => {
+      throw cannotWrite(error);
+    });
   } catch (error) {
     // No half-written output: the partial file is removed, and --out is never created. A write
     // still in flight fails once the stream is destroyed (ERR_STREAM_DESTROYED); the error that
-    // stopped predict is the one to report, so the stream's own is dropped.
-    out.on("error", () => {});
+    // stopped predict is the one to report, and the stream's own goes to the listener above.
     out.destroy();
     await rm(tmp, { force: true });
     throw error;
   }
-  await rename(tmp, opts.out);
   console.log(`predict: ${rows} rows scored with ${model.file} (${model.manifest.id}) -> ${opts.out}`);
 });
