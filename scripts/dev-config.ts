@@ -47,12 +47,22 @@ export function writeDevEntry(modelDir: string, options: DevEntryOptions = {}): 
   const manifestFile = join(model, "manifest.json");
   if (!existsSync(manifestFile)) throw new Error(`${manifestFile} does not exist`);
   const manifest = JSON.parse(readFileSync(manifestFile, "utf8")) as Partial<ModelManifest>;
-  const plainFile = join(model, weights === "int8" ? "model.int8.onnx" : "model.onnx");
+  const plainName = weights === "int8" ? "model.int8.onnx" : "model.onnx";
+  const plainFile = join(model, plainName);
+  // The manifest says which graphs belong to this model: a file beside it that it does not list
+  // is another export's (an int8 graph left from before a retrain) and would serve other weights.
+  if (manifest.files && !(plainName in manifest.files))
+    throw new Error(
+      `${manifestFile} lists no ${plainName}: export it with this model${weights === "int8" ? " (export --int8)" : ""}`,
+    );
   if (!existsSync(plainFile)) throw new Error(`${plainFile} does not exist`);
   const f = manifest.factorised;
   const factorisedName = weights === "int8" ? f?.int8File : f?.file;
   const factorisedFile =
-    options.graph !== "plain" && factorisedName && existsSync(join(model, factorisedName))
+    options.graph !== "plain" &&
+    factorisedName &&
+    (!manifest.files || factorisedName in manifest.files) &&
+    existsSync(join(model, factorisedName))
       ? join(model, factorisedName)
       : undefined;
   const lazy = options.load === "lazy";

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import onnxProto from "onnx-proto";
 import { beforeAll, describe, expect, it } from "vitest";
+import { writeDevEntry } from "../../scripts/dev-config.ts";
 import { compileEncoder, type EncodedBatch } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { loadTrainedModel, saveTrainedModel } from "../../trainer/artifact/trained-model.ts";
@@ -204,10 +205,15 @@ describe("export --int8", () => {
       await expect(access(join(bad, file))).rejects.toThrow();
   });
 
-  it("drops the quantization section when exported again without --int8", async () => {
+  it("drops the quantization section and the int8 file when exported again without --int8", async () => {
+    await access(join(dir, "model.int8.onnx"));
     const { manifest } = await exportModelDir(dir);
     expect(Object.keys(manifest.files)).toEqual(["model.onnx"]);
     expect(manifest.quantization).toBeUndefined();
+    // An int8 graph the manifest does not list would hold the earlier export's weights.
+    await expect(access(join(dir, "model.int8.onnx"))).rejects.toThrow(/ENOENT/);
+    // Nothing serves it: the dev worker's entry refuses int8 for this directory.
+    expect(() => writeDevEntry(dir, { weights: "int8" })).toThrow(/lists no model.int8.onnx/);
   });
 });
 

@@ -6,7 +6,7 @@
  * always holds complete, loadable models.
  */
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { DEFAULT_MANIFEST_MAX_BYTES } from "../../edge/model/remote.ts";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
@@ -145,6 +145,11 @@ export async function exportModelDir(dir: string, options: ExportOptions = {}): 
   };
   const manifestText = `${readableJson(full)}\n`;
   await writeAtomic(join(dir, "manifest.json"), manifestText);
+  // Each export writes the graphs it is asked for, and the manifest lists exactly those. A graph
+  // an earlier export left (an int8 file from before a retrain) holds other weights: removed once
+  // the new manifest no longer names it, so nothing can serve it beside this model's manifest.
+  for (const file of [INT8_ONNX_FILE, FACTORISED_FILE, FACTORISED_INT8_FILE])
+    if (!(file in files)) await rm(join(dir, file), { force: true });
   const manifestBytes = Buffer.byteLength(manifestText);
   return {
     manifest: full,
