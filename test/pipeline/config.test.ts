@@ -219,6 +219,10 @@ describe("pipeline config", () => {
     [{ registry: { local: { persistTo: "s" }, remote: {} } }, /registry: expected \{ "local"/],
     [{ training: { epochs: "3" } }, /training.epochs: expected number, got "3"/],
     [
+      { training: { arch: "mmeo" } },
+      /training.arch: expected one of single, shared-bottom, mmoe, ple, esmm, cross-attention/,
+    ],
+    [
       { evaluation: { holdout: "h.csv", newest: { rows: 3, hours: 2 } } },
       /evaluation.newest: expected \{ "rows"/,
     ],
@@ -240,6 +244,11 @@ describe("pipeline config", () => {
     const check = (patch: object) => () =>
       checkConfigAgainstSpec(parseConfig({ ...minimal(), ...patch }, "/cfg/p.json"), spec);
     expect(check({})).not.toThrow();
+    expect(check({ training: { earlyStop: "acu" } })).toThrow(
+      /^\/cfg\/p.json: training.earlyStop: expected auto, auc, deviance, logloss or <metric>:<task>/,
+    );
+    expect(check({ training: { earlyStop: "auc:buy" } })).toThrow(/training.earlyStop: no task named "buy"/);
+    expect(check({ training: { earlyStop: "r2:dwell" } })).not.toThrow();
     expect(check({ gate: { floors: [{ task: "buy", metric: "auc", min: 0.6 }] } })).toThrow(
       /gate.floors.0.task: no task named "buy" \(tasks: click, dwell\)/,
     );

@@ -11,9 +11,11 @@ import * as v from "valibot";
 import { MAX_FUSION_WEIGHT } from "../../shared/fusion.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
 import { describeIssues, formatIssue } from "../../shared/validation.ts";
+import { ARCHITECTURES } from "../models/registry.ts";
 import { BACKEND_CHOICES } from "../train/backend.ts";
 import { CALIBRATIONS } from "../train/calibrate-heads.ts";
 import { OPTIMIZERS } from "../train/dense-optimizer.ts";
+import { validationScore } from "../train/early-stopping.ts";
 import { SCHEDULES } from "../train/schedule.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
 import { DEFAULT_TRAIN_ARGS, EMBEDDING_OPTIMIZERS, type TrainArgs } from "../train/train-args.ts";
@@ -327,7 +329,10 @@ const Weight = v.pipe(
 
 const Training = v.strictObject({
   /** Architecture (trainer/models/registry.ts), e.g. "mmoe". */
-  arch: v.optional(Name, DEFAULT_TRAIN_ARGS.arch),
+  arch: v.optional(
+    v.picklist(Object.keys(ARCHITECTURES), `expected one of ${Object.keys(ARCHITECTURES).join(", ")}`),
+    DEFAULT_TRAIN_ARGS.arch,
+  ),
   /**
    * Begin from the champion's weights (train --init-from) when the champion was trained on a spec
    * with the same hash; otherwise, and on the first run, train from scratch (the record says why).
@@ -398,7 +403,7 @@ const PipelineSchema = v.strictObject({
   export: v.optional(
     v.strictObject({
       /**
-       * The manifest's fusion defaults (export --fusion-weights / --fusion-mode). Absent: the
+       * The manifest's fusion defaults (export --fusion-weights / --fusion). Absent: the
        * champion's defaults carry over to the candidate (the first model gets export's defaults).
        */
       fusion: v.optional(
@@ -595,6 +600,14 @@ export function checkConfigAgainstSpec(config: PipelineConfig, spec: DatasetSpec
   for (const [i, task] of (config.gate.int8?.tasks ?? []).entries()) {
     const type = tasks.get(task);
     if (type !== "binary") fail(`gate.int8.tasks.${i}`, `"${task}" is not a binary task (tasks: ${names})`);
+  }
+  if (config.training.earlyStop !== undefined) {
+    const heads = spec.tasks.map((t) => ({ name: t.name, type: t.type }));
+    try {
+      validationScore(config.training.earlyStop, heads);
+    } catch (error) {
+      fail("training.earlyStop", (error as Error).message.replace(/^--early-stop: /, ""));
+    }
   }
   for (const task of Object.keys(config.training.taskWeights ?? {}))
     if (!tasks.has(task)) fail(`training.taskWeights.${task}`, `no task named "${task}" (tasks: ${names})`);

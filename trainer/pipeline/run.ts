@@ -207,6 +207,10 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     }
     const reg = registry;
     record.registry = reg.describe;
+    // The spec, and the config against it, before the lock and the champion's download: a task
+    // or metric misnamed in the config fails in a second, holding nothing.
+    const spec = await readSpecFile(config.data.spec, "data.spec");
+    checkConfigAgainstSpec(config, spec);
 
     if (!dryRun)
       release = await step("lock", async () => {
@@ -232,8 +236,6 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       };
     });
 
-    const spec = await readSpecFile(config.data.spec, "data.spec");
-    checkConfigAgainstSpec(config, spec);
     const championSpec = champion ? await readOptionalSpec(join(champion.dir, "spec.json")) : undefined;
     record.spec = {
       path: config.data.spec,
