@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   auc,
+  groupNdcgs,
   maxScaledDiff,
   meanAbsoluteError,
   meanNdcg,
@@ -321,6 +322,15 @@ describe("meanNdcg", () => {
     expect(meanNdcg([3, 2, 1, 0, 0, 0], gains, groups, 10)).toBeCloseTo(1, 12);
     expect(meanNdcg([1, 2, 3, 0, 0, 0], gains, groups, 10)).toBeLessThan(0.8);
     expect(meanNdcg([0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0], groups, 10)).toBeNaN();
+  });
+
+  it("leaves out groups of one row, which have no order to get right", () => {
+    const gains = [0, 1, 1, 1, 1];
+    // One reversed pair, then three single-row hits that would each count as a perfect 1.
+    const groups = [[0, 1], [2], [3], [4]];
+    const reversed = 1 / Math.log2(3);
+    expect(meanNdcg([1, 0, 5, 5, 5], gains, groups, 10)).toBeCloseTo(reversed, 12);
+    expect(groupNdcgs([1, 0, 5, 5, 5], gains, groups, 10)[1]).toBeNaN();
   });
 });
 

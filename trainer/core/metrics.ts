@@ -75,7 +75,7 @@ export function mean(values: ArrayLike<number>): number {
 
 /**
  * Mean NDCG@k over groups: rows of a group ranked by `scores` (ties keep row order), gains from
- * `gains`; groups whose ideal DCG is 0 (nothing to find) are skipped.
+ * `gains`; groups whose ideal DCG is 0 (nothing to find) or of one row are skipped.
  */
 export function meanNdcg(
   scores: ArrayLike<number>,
@@ -98,7 +98,10 @@ export function meanOfDefined(values: ArrayLike<number>): number {
   return counted > 0 ? sum / counted : Number.NaN;
 }
 
-/** Each group's NDCG@k, in `groups` order; NaN for a group without gains (meanNdcg leaves it out). */
+/**
+ * Each group's NDCG@k, in `groups` order; NaN (left out of meanNdcg) for a group without gains
+ * or with one row: a list of one has no order to get right, and would count as a perfect 1.
+ */
 export function groupNdcgs(
   scores: ArrayLike<number>,
   gains: ArrayLike<number>,
@@ -106,6 +109,7 @@ export function groupNdcgs(
   k: number,
 ): Float64Array {
   return Float64Array.from(groups, (rows) => {
+    if (rows.length < 2) return Number.NaN;
     const ideal = dcg(
       [...rows].sort((a, b) => gains[b]! - gains[a]!),
       gains,

@@ -37,6 +37,7 @@ export interface EvaluationReport extends TaskDiagnostics {
    * with spec.truth). `input*` rank by the file's row order: the do-nothing baseline.
    */
   ranking?: {
+    /** Groups NDCG is the mean over: two rows or more, and something to find. */
     groups: number;
     ndcg10: number;
     inputNdcg10: number;
@@ -158,7 +159,7 @@ function rankingQuality(
   const truthGains = hasTruth && Object.keys(dataset.truth).length > 0 ? gainsOf(dataset.truth) : null;
   const groupNdcg10 = groupNdcgs(fused, labelGains, groups, 10);
   const ranking = {
-    groups: groups.length,
+    groups: groupNdcg10.filter((g) => !Number.isNaN(g)).length,
     ndcg10: meanOfDefined(groupNdcg10),
     inputNdcg10: meanNdcg(inputOrder, labelGains, groups, 10),
     ...(truthGains
