@@ -1,7 +1,7 @@
 /**
  * Wrangler's LOCAL Cloudflare state as the worker's model store: an R2 bucket and a KV namespace
  * kept on disk (`--persist-to <dir>`), holding the layout the worker reads (edge/model/store.ts,
- * docs/design.md "Publishing contract"):
+ * docs/worker.md "Models from R2 and KV"):
  *
  *   R2  <bucket>/models/<sha256 of manifest.json>/manifest.json, model.onnx, model.int8.onnx, …
  *   KV  models/current -> "models/<sha256>/"        (models/challenger likewise)

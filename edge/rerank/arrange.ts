@@ -24,7 +24,7 @@ export function arrange(
     result = [];
     let next = 0;
     for (const pin of pins) {
-      if (result.includes(pin.index)) continue; // the same id pinned twice: the first pin wins
+      if (result.includes(pin.index)) continue; // the same id pinned twice: the pin at the lower position wins (pins are sorted)
       while (result.length < pin.position && next < rest.length) result.push(rest[next++]!);
       result.push(pin.index);
     }

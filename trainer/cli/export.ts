@@ -13,7 +13,7 @@ import { runCli, weightList } from "./run-cli.ts";
 const program = new Command("export")
   .description("Write DIR/model.onnx and DIR/manifest.json from a trained model directory.")
   .requiredOption("--model <dir>", "model directory written by `npm run train`")
-  .option("--int8", "also write DIR/model.int8.onnx (int8 weights; biases and activations stay float32)")
+  .option("--int8", "also write DIR/model.int8.onnx (int8 weights; biases stay float32)")
   .option(
     "--int8-form <form>",
     `with --int8, how dense layers use their int8 kernels: ${INT8_FORMS.join(" or ")} (default ${DEFAULT_INT8_FORM}, the faster in onnxruntime-web)`,

@@ -3,7 +3,8 @@
  * pipeline (docs/pipeline.md).
  *
  *   run --config pipeline.json [--dry-run] [--force-publish --reason "..."]
- *   status | history [--limit N] | rollback [--to PREFIX] | promote | gc --keep N | unlock [--force]
+ *   status [--limit N] | history [--limit N] | rollback [--to PREFIX] [--pointer current|challenger]
+ *   promote | gc --keep N | unlock [--force]
  *
  * `run` exits 0 when it published (or a dry run would have), 2 when the gate or drift refused
  * the candidate, 1 on an error or a rollback after a failed smoke test.

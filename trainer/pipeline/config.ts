@@ -354,7 +354,10 @@ const Training = v.strictObject({
     }),
     {},
   ),
-  /** The rest are train's flags of the same names (docs/cli.md "train"); absent: train's default. */
+  /**
+   * The rest are train's flags of the same names (docs/cli.md "train"; `schedule` is
+   * --lr-schedule); absent: train's default.
+   */
   epochs: v.optional(PositiveInt),
   seed: v.optional(PositiveInt),
   validFraction: v.optional(Fraction),

@@ -17,7 +17,7 @@
  * Every backend it returns can train the network: the kernels the network needs and a backend
  * lacks (wasm has no UnsortedSegmentSum) are registered here (./segment-sum-kernel.ts), and the
  * wasm backend's matrix products (every dense layer, forward and both gradients) run in the
- * project's own WebAssembly SIMD kernels (./wasm-matmul-kernel.ts, ./wasm-gemm.ts).
+ * project's own WebAssembly SIMD kernels (./wasm-matmul-kernel.ts, ./wasm-kernels.ts).
  */
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
