@@ -212,10 +212,12 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
   for (const f of spec.features) {
     if (f.type === "numeric") {
       const { moments, sample } = stats.numeric.get(f.name)!;
-      const range = outlierRange(sample.values());
-      // With a range, the statistics are those of the clipped values (from the sample, exact
-      // up to QUANTILE_SAMPLE values), so one extreme value cannot stretch the scale.
-      const clipped = range ? clippedMoments(sample.values(), range) : moments;
+      const range = trainingRange(sample.values());
+      // Where the range clips, the statistics are those of the clipped values (from the sample,
+      // exact up to QUANTILE_SAMPLE values), so one extreme value cannot stretch the scale.
+      const values = sample.values();
+      const clips = range !== undefined && values.some((x) => x < range[0] || x > range[1]);
+      const clipped = clips ? clippedMoments(values, range) : moments;
       const numeric: NumericState = {
         kind: "numeric",
         name: f.name,
@@ -315,17 +317,18 @@ const MIN_VALUES_FOR_RANGE = 1000;
 export const OUTLIER_QUANTILES: readonly [number, number] = [0.001, 0.999];
 
 /**
- * The training quantiles [0.1%, 99.9%] that raw values are clipped to before standardising;
- * none when the sample is small or the quantiles are the extremes anyway.
+ * The range raw values are clipped to before standardising: the training quantiles [0.1%,
+ * 99.9%], or the extremes of a smaller sample; none without values. A served value beyond it
+ * reads as the nearest value training saw, as a tree's split reads it: the network's weights on
+ * an input never learnt what lies past the data, and a column constant in training (whose
+ * weights never learnt anything) then reads the same whatever a request sends.
  */
-function outlierRange(sample: readonly number[]): [number, number] | undefined {
-  if (sample.length < MIN_VALUES_FOR_RANGE) return undefined;
+function trainingRange(sample: readonly number[]): [number, number] | undefined {
+  if (sample.length === 0) return undefined;
   const sorted = Float64Array.from(sample).sort();
+  if (sample.length < MIN_VALUES_FOR_RANGE) return [sorted[0]!, sorted[sorted.length - 1]!];
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-  const lo = at(OUTLIER_QUANTILES[0]);
-  const hi = at(OUTLIER_QUANTILES[1]);
-  if (lo === sorted[0] && hi === sorted[sorted.length - 1]) return undefined;
-  return [lo, hi];
+  return [at(OUTLIER_QUANTILES[0]), at(OUTLIER_QUANTILES[1])];
 }
 
 function clippedMoments(sample: readonly number[], [lo, hi]: [number, number]): Moments {

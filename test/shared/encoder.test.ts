@@ -77,13 +77,17 @@ describe("encoder", () => {
     ).not.toThrow();
   });
 
-  it("clips standardised outliers", () => {
+  it("clips standardised outliers (a state without a training range: one fitted before it was kept)", () => {
     const spec = parseSpec({
       format: "csv",
       features: [{ name: "x", type: "numeric" }],
       tasks: [{ name: "y", type: "binary", column: "y" }],
     });
     const state = fitEncoder(spec, [{ x: 0 }, { x: 1 }, { x: 2 }]);
+    const x = state.features[0]!;
+    if (x.kind !== "numeric") throw new Error("numeric expected");
+    expect(x.range).toEqual([0, 2]);
+    delete x.range;
     const batch = compileEncoder(state).encodeRows([{ x: 1e9 }, { x: -1e9 }]);
     expect(batch.dense[0]).toBe(8);
     expect(batch.dense[2]).toBe(-8);

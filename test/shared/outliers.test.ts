@@ -28,13 +28,31 @@ describe("outlier clipping", () => {
     expect(z("50")).toBeCloseTo((50 - x.mean) / x.std, 5);
   });
 
-  it("leaves small samples and tail-free data unclipped", () => {
+  it("clips small samples and tail-free data at their training extremes, with exact statistics", () => {
     const few = fitEncoder(spec, [{ x: "1" }, { x: "1000" }, { x: "3" }]);
-    expect(few.features[0]).not.toHaveProperty("range");
+    expect(few.features[0]).toMatchObject({ range: [1, 1000] });
+    expect((few.features[0] as { mean: number }).mean).toBeCloseTo((1 + 1000 + 3) / 3, 9);
     const flat = fitEncoder(
       spec,
       Array.from({ length: 3000 }, (_, i) => ({ x: String(i % 2) })),
     );
-    expect(flat.features[0]).not.toHaveProperty("range");
+    expect(flat.features[0]).toMatchObject({ range: [0, 1], mean: 0.5 });
+    const encoder = compileEncoder(flat);
+    const z = (v: string) => encoder.encodeRows([{ x: v }]).dense[0]!;
+    expect(z("7")).toBe(z("1"));
+    expect(z("-3")).toBe(z("0"));
+  });
+
+  it("a column constant in training reads the same whatever a request sends", () => {
+    const constant = fitEncoder(
+      spec,
+      Array.from({ length: 50 }, () => ({ x: "7" })),
+    );
+    expect(constant.features[0]).toMatchObject({ range: [7, 7] });
+    const encoder = compileEncoder(constant);
+    const z = (v: string) => encoder.encodeRows([{ x: v }]).dense[0]!;
+    for (const v of ["8", "-1e9", "1e300", "7"]) expect(z(v)).toBe(0);
+    // Without values in training there is nothing to clip to: no range.
+    expect(fitEncoder(spec, [{ x: "" }, { x: "NA" }]).features[0]).not.toHaveProperty("range");
   });
 });

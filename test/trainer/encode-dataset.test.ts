@@ -61,6 +61,27 @@ describe("encodeDataset", () => {
     expect(streamed.split).toBe("random");
   });
 
+  it("names numeric features without variation in training, and counts bag values past maxValues", async () => {
+    const spec = parseSpec({
+      format: "csv",
+      features: [
+        { name: "x", type: "numeric" },
+        { name: "k", type: "numeric" },
+        { name: "none", type: "numeric" },
+        { name: "tags", type: "multi_categorical", maxValues: 2 },
+      ],
+      tasks,
+    });
+    const lines = ["x,k,none,tags,y"];
+    for (let i = 0; i < 200; i++) lines.push(`${i},7,,a|b|c,${i % 2}`);
+    const data = await encodeDataset(await file("k.csv", `${lines.join("\n")}\n`), spec, {
+      validFraction: 0.2,
+      seed: 1,
+    });
+    expect(data.constant).toEqual(["k (one value, 7)", "none (no values)"]);
+    expect(data.dropped).toEqual({ tags: 200 });
+  });
+
   it("keeps every group on one side of a group split", async () => {
     const spec = parseSpec({ format: "csv", group: "req", features, tasks });
     const streamed = await encodeDataset(await file("g.csv", csv(500)), spec, {

@@ -187,6 +187,15 @@ await runCli(async () => {
     console.log(
       `hashed into ${OVERFLOW_HASH_BUCKETS} buckets (more than ${DEFAULT_FIT_OPTIONS.maxDistinct} distinct values; set hashBuckets in the spec to choose): ${summary.hashed.join(", ")}`,
     );
+  if (summary.constant.length > 0)
+    console.error(
+      `warning: numeric features without variation in the training rows (the model learns nothing from them; drop them from the spec, or train on rows where they vary): ${summary.constant.join(", ")}`,
+    );
+  const dropped = Object.entries(summary.dropped).filter(([, n]) => n > 0);
+  if (dropped.length > 0)
+    console.error(
+      `warning: bag values past the feature's maxValues dropped (raise maxValues in the spec to keep more): ${dropped.map(([f, n]) => `${f} ${n}`).join(", ")}`,
+    );
   if (summary.frequency.length > 0)
     console.log(
       `frequency columns (training counts; "frequency": false in the spec turns one off): ${summary.frequency.join(", ")}`,

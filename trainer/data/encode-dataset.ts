@@ -67,6 +67,8 @@ export interface EncodedDataset {
   dropped: Record<string, number>;
   /** Categorical features hashed because they had more distinct values than the encoder tracks. */
   hashed: string[];
+  /** Features that did not vary over the training rows (constantFeatures). */
+  constant: string[];
 }
 
 const TRAIN = 0;
@@ -187,6 +189,7 @@ export async function encodeDataset(
     split,
     dropped: { ...compiled.dropped },
     hashed: fit.hashed(),
+    constant: constantFeatures(encoder),
   };
 }
 
@@ -319,4 +322,20 @@ class Growable<T extends Uint8Array | Float32Array | Float64Array> {
   values(): T {
     return this.data.subarray(0, this.length) as T;
   }
+}
+
+/**
+ * Numeric features with no variation over the training rows, each with what it had ("one value
+ * 7", "no values"): the network learns nothing from them. A request's number there is clipped to
+ * the one training value (fit.ts trainingRange), but a feature with no values in training has no
+ * range, and a value sent for it moves scores by weights training never shaped.
+ */
+export function constantFeatures(state: EncoderState): string[] {
+  const out: string[] = [];
+  for (const f of state.features)
+    if (f.kind === "numeric") {
+      if (!f.range) out.push(`${f.name} (no values)`);
+      else if (f.range[0] === f.range[1]) out.push(`${f.name} (one value, ${f.range[0]})`);
+    }
+  return out;
 }

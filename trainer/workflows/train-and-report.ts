@@ -73,6 +73,10 @@ export interface TrainSummary {
   validRows: number;
   /** Categorical features hashed into 2^20 buckets: more distinct values than the encoder tracks. */
   hashed: string[];
+  /** Numeric features without variation in the training rows (../data/encode-dataset.ts constantFeatures). */
+  constant: string[];
+  /** Per bag feature: values dropped past its maxValues, over training and validation rows. */
+  dropped: Record<string, number>;
   /** Categorical features with a frequency column (id-like by default, or as the spec says). */
   frequency: string[];
   /** Categorical features with target columns (id-like by default, or as the spec says). */
@@ -155,6 +159,8 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     skipped: data.skipped,
     unlabelled: data.unlabelled,
     hashed: data.hashed,
+    constant: data.constant,
+    dropped: data.dropped,
     frequency: data.encoder.features.flatMap((f) =>
       f.kind === "categorical" && f.frequency ? [f.name] : [],
     ),
