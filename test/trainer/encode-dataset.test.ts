@@ -129,6 +129,13 @@ describe("encodeDataset", () => {
     await expect(encodeDataset(hex, spec, { validFraction: 0.2, seed: 1, timeColumn: "t" })).rejects.toThrow(
       /hex\.csv:6: column "t": "0x10" is not a time/,
     );
+    // Unix seconds among ISO dates would sort as 1970: one form per file, whatever the budget.
+    const mixed = await file("mixed.csv", csv(10, { 4: "r0,4,a,0,1767225600" }));
+    await expect(
+      encodeDataset(mixed, spec, { validFraction: 0.2, seed: 1, timeColumn: "t" }, { maxBadRows: 5 }),
+    ).rejects.toThrow(
+      /mixed\.csv:6: column "t": "1767225600" is a number, and line 2 holds a date: write every time one way/,
+    );
   });
 
   it("stops at the first bad row by default, naming file, line and column", async () => {

@@ -87,6 +87,7 @@ export async function encodeDataset(
   const fit = startFit(spec);
   const assignment = new Growable((n) => new Uint8Array(n));
   const times = split === "time" ? new Growable((n) => new Float64Array(n)) : null;
+  const timeOf = plan.timeColumn !== undefined ? timeReader(plan.timeColumn, file) : undefined;
   // Each kept row's labels, in file order: the encode pass reads them instead of checking again.
   const labels = spec.tasks.map(() => new Growable((n) => new Float32Array(n)));
   const skipped: string[] = [];
@@ -104,7 +105,7 @@ export async function encodeDataset(
     let ys: number[];
     try {
       ys = checker.check(source);
-      if (times) time = timeOf(record, plan.timeColumn!, file, line);
+      if (times) time = timeOf!(record, line);
     } catch (error) {
       if (!(error instanceof DataError) || error instanceof ColumnError) throw error;
       if (skippedCount >= budget.maxBadRows)
@@ -274,16 +275,29 @@ function groupHash(record: RawRecord, column: string): number {
   return fnv1a(String(record[column] ?? ""));
 }
 
-function timeOf(record: RawRecord, column: string, file: string, line: number): number {
-  const value = record[column];
-  if (value === undefined) throw new ColumnError(`${file}: --time-column: no column "${column}"`);
-  const text = String(value).trim();
-  // Decimal numbers only (decimalOf: "0x10" is no time of 16), else a date.
-  const n = decimalOf(text);
-  const t = text === "" ? Number.NaN : Number.isFinite(n) ? n : Date.parse(text);
-  if (!Number.isFinite(t))
-    throw new DataError(`${file}:${line}: column "${column}": ${JSON.stringify(value)} is not a time`);
-  return t;
+/**
+ * Reads the time column: decimal numbers (decimalOf: "0x10" is no time of 16) or dates, one form
+ * for the whole file. A number beside dates would be compared with Date.parse's milliseconds
+ * (unix seconds in a log of ISO dates sort as 1970), so the first row fixes the form.
+ */
+function timeReader(column: string, file: string): (record: RawRecord, line: number) => number {
+  let form: { kind: "number" | "date"; line: number } | undefined;
+  return (record, line) => {
+    const value = record[column];
+    if (value === undefined) throw new ColumnError(`${file}: --time-column: no column "${column}"`);
+    const text = String(value).trim();
+    const n = decimalOf(text);
+    const kind = Number.isFinite(n) ? "number" : "date";
+    const t = text === "" ? Number.NaN : kind === "number" ? n : Date.parse(text);
+    if (!Number.isFinite(t))
+      throw new DataError(`${file}:${line}: column "${column}": ${JSON.stringify(value)} is not a time`);
+    form ??= { kind, line };
+    if (kind !== form.kind)
+      throw new ColumnError(
+        `${file}:${line}: column "${column}": ${JSON.stringify(value)} is a ${kind}, and line ${form.line} holds a ${form.kind}: write every time one way`,
+      );
+    return t;
+  };
 }
 
 /**
