@@ -89,6 +89,15 @@ describe("train CLI", { timeout: 60_000 }, () => {
     expect(stderr).toMatch(/--task-weights: no task named "buy"/);
   });
 
+  it("rejects task weights that are all 0, and an --out that is a file, before training", () => {
+    const zero = run("trainer/cli/train.ts", [...CRITEO, "--task-weights", "click=0"]);
+    expect(zero.status).toBe(1);
+    expect(zero.stderr).toMatch(/--task-weights: every task weighs 0/);
+    const file = run("trainer/cli/train.ts", [...CRITEO.slice(0, -1), "package.json"]);
+    expect(file.status).toBe(1);
+    expect(file.stderr.trim()).toBe("error: --out: package.json is a file; name a model directory");
+  });
+
   it("export refuses a directory without a trained model", () => {
     const { status, stderr } = run("trainer/cli/export.ts", ["--model", "/tmp"]);
     expect(status).toBe(1);

@@ -69,6 +69,12 @@ describe("fusionDefaults", () => {
       );
     expect(fusionDefaults([click, buy], { weights: { click: 1e6 } }).weights.click).toBe(1e6);
   });
+
+  it("refuses weights that are all 0: every candidate would score the same", () => {
+    expect(() => fusionDefaults([click, dwell], { weights: { click: 0 } })).toThrow(
+      "fusion weights: every head weighs 0, so every candidate would score the same; give one a weight above 0 (heads: click, dwell)",
+    );
+  });
 });
 
 describe("export", { timeout: 120_000 }, () => {

@@ -89,9 +89,11 @@ await runCli(async () => {
     );
     if (q.aucDrop)
       console.log(
-        `AUC drop float32 − int8 over ${q.aucRows} rows of ${opts.data}: ${Object.entries(q.aucDrop)
-          .map(([head, d]) => `${head} ${d.toFixed(5)}`)
-          .join(", ")}`,
+        Object.keys(q.aucDrop).length === 0
+          ? `AUC drop float32 − int8: the model has no binary head to measure it on (${opts.data} was not used)`
+          : `AUC drop float32 − int8 over ${q.aucRows} rows of ${opts.data}: ${Object.entries(q.aucDrop)
+              .map(([head, d]) => `${head} ${d.toFixed(5)}`)
+              .join(", ")}`,
       );
   }
   const f = manifest.factorised;

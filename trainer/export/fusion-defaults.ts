@@ -51,6 +51,11 @@ export function fusionDefaults(
     for (const [name, w] of Object.entries(choice.weights))
       if (!(w >= 0 && w <= MAX_FUSION_WEIGHT))
         throw new ExportError(`fusion weights: ${name}=${w} is not a number in [0, ${MAX_FUSION_WEIGHT}]`);
+    // In a sum every candidate would score 0 and keep its place; in a product every one 1.
+    if (!heads.some((h) => (choice.weights?.[h.name] ?? 0) > 0))
+      throw new ExportError(
+        `fusion weights: every head weighs 0, so every candidate would score the same; give one a weight above 0 (heads: ${heads.map((h) => h.name).join(", ")})`,
+      );
     return { weights: Object.fromEntries(heads.map((h) => [h.name, choice.weights?.[h.name] ?? 0])), mode };
   }
   const anyBinary = heads.some((h) => h.type === "binary");

@@ -1,5 +1,6 @@
 /** The `train` verb: spec + data -> encoder, network, validation metrics, saved model directory. */
 import { createHash } from "node:crypto";
+import { stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -201,6 +202,8 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
  */
 async function prepareRun(cmd: TrainCommand, args: ResolvedTrainArgs) {
   architecture(args.arch);
+  if (cmd.out !== undefined && (await stat(cmd.out).catch(() => undefined))?.isFile())
+    throw new Error(`--out: ${cmd.out} is a file; name a model directory`);
   const spec = await readSpecFile(cmd.spec);
   const taskWeights = resolveTaskWeights(spec, args.taskWeights);
   validationScore(args.earlyStop, spec.tasks);
@@ -465,5 +468,10 @@ function resolveTaskWeights(
       throw new Error(`--task-weights: no task named "${name}" (tasks: ${Object.keys(weights).join(", ")})`);
     weights[name] = w;
   }
+  // A loss of 0 everywhere trains nothing: the network would keep its random start.
+  if (!Object.values(weights).some((w) => w > 0))
+    throw new Error(
+      `--task-weights: every task weighs 0 (the spec's "weight" and --task-weights), so training would learn nothing; give one a weight above 0`,
+    );
   return weights;
 }
