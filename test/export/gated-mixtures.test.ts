@@ -28,10 +28,13 @@ describe.each([1, 2, 3])("MMoE ONNX with %i head(s)", (heads) => {
       heads: Array.from({ length: heads }, (_, t) => ({ name: `task${t}`, type: "binary" as const })),
     };
     const params = mmoe.init(shape, OPTIONS, 9);
-    // Gates far from uniform, and different per task, so a swapped gate changes the outputs.
+    // Gates far from uniform, different per task and per row (they start at zero: uniform), so a
+    // swapped gate, or one that ignored its input, changes the outputs.
     for (let t = 0; t < heads; t++) {
       const bias = params[`gate_task${t}/bias`]!;
       bias.assign(tf.tensor1d(Array.from({ length: OPTIONS.experts }, (_, e) => (e === t % 3 ? 3 : -2))));
+      const kernel = params[`gate_task${t}/kernel`]!;
+      kernel.assign(tf.randomNormal(kernel.shape, 0, 0.5, "float32", 20 + t));
     }
     const x = tf.randomNormal([N, WIDTH], 0, 1, "float32", 4) as tf.Tensor2D;
     const expected = mmoe.forward(params, x, shape);

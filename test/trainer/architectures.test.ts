@@ -165,6 +165,16 @@ describe("ple", () => {
   });
 });
 
+describe("gates", () => {
+  it("mmoe: every gate starts at zero, mixing its experts evenly", () => {
+    const params = ARCHITECTURES.mmoe!.init(SHAPE, OPTIONS, 3);
+    const gates = Object.entries(params).filter(([n]) => /gate(_[a-z]+)?\/(kernel|bias)$/.test(n));
+    expect(gates.length).toBeGreaterThanOrEqual(2 * SHAPE.heads.length);
+    for (const [n, value] of gates) expect(value.abs().max().dataSync()[0], n).toBe(0);
+    tf.dispose(Object.values(params));
+  });
+});
+
 describe("givenOrder", () => {
   it("puts every head after the head it is given", () => {
     expect(givenOrder(SHAPE.heads).map((h) => h.name)).toEqual(["click", "purchase", "dwell"]);

@@ -18,8 +18,8 @@ import {
   expertsOnnx,
   gate,
   gatedMixturesOnnx,
-  initDense,
   initExperts,
+  initGate,
   initTower,
   mixture,
   tower,
@@ -33,7 +33,7 @@ export const mmoe: Architecture = {
     const params: Params = {};
     const width = initExperts(params, "expert", shape.inputWidth, options.experts, options.expertSizes, seed);
     shape.heads.forEach((head, t) => {
-      initDense(params, `gate_${head.name}`, shape.inputWidth, options.experts, seed + 1000 + t);
+      initGate(params, `gate_${head.name}`, shape.inputWidth, options.experts);
       initTower(params, `tower_${head.name}`, width, options.tower, seed + 2000 + 100 * t);
     });
     return params;
