@@ -1,6 +1,6 @@
 /** CLI contract: bad input exits non-zero with one readable line. */
 import { spawnSync } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -96,6 +96,27 @@ describe("train CLI", { timeout: 60_000 }, () => {
     const file = run("trainer/cli/train.ts", [...CRITEO.slice(0, -1), "package.json"]);
     expect(file.status).toBe(1);
     expect(file.stderr.trim()).toBe("error: --out: package.json is a file; name a model directory");
+  });
+
+  it("warns of a binary task with few positives and of a constant number, and still trains", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "mtrank-few-"));
+    const lines = ["x,k,y"];
+    for (let i = 0; i < 400; i++) lines.push(`${i % 17},3,${i % 80 === 0 ? 1 : 0}`);
+    await writeFile(join(dir, "few.csv"), `${lines.join("\n")}\n`);
+    const spec = {
+      format: "csv",
+      features: [
+        { name: "x", type: "numeric" },
+        { name: "k", type: "numeric" },
+      ],
+      tasks: [{ name: "buy", type: "binary", column: "y" }],
+    };
+    await writeFile(join(dir, "spec.json"), JSON.stringify(spec));
+    const args = ["--data", join(dir, "few.csv"), "--spec", join(dir, "spec.json"), "--out", join(dir, "m")];
+    const { status, stderr } = run("trainer/cli/train.ts", [...args, "--epochs", "1", "--no-export"]);
+    expect(status, stderr).toBe(0);
+    expect(stderr).toMatch(/warning: binary tasks with fewer than 20 positive training rows .*: buy 5/);
+    expect(stderr).toMatch(/warning: numeric features without variation .*: k \(one value, 3\)/);
   });
 
   it("export refuses a directory without a trained model", () => {

@@ -20,7 +20,7 @@ import {
 } from "../train/step-budget.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
 import { DEFAULT_TRAIN_ARGS, EMBEDDING_OPTIMIZERS, pickTrainArgs } from "../train/train-args.ts";
-import { runTraining } from "../workflows/train-and-report.ts";
+import { FEW_POSITIVES, runTraining } from "../workflows/train-and-report.ts";
 import { type ArchFlags, addArchFlags, archOptions } from "./arch-options.ts";
 import { headlineMetrics, metricsTable } from "./format.ts";
 import { epochProgress } from "./progress.ts";
@@ -190,6 +190,11 @@ await runCli(async () => {
   if (summary.constant.length > 0)
     console.error(
       `warning: numeric features without variation in the training rows (the model learns nothing from them; drop them from the spec, or train on rows where they vary): ${summary.constant.join(", ")}`,
+    );
+  const few = Object.entries(summary.fewPositives);
+  if (few.length > 0)
+    console.error(
+      `warning: binary tasks with fewer than ${FEW_POSITIVES} positive training rows (their heads learn little beyond the base rate): ${few.map(([t, n]) => `${t} ${n}`).join(", ")}`,
     );
   const dropped = Object.entries(summary.dropped).filter(([, n]) => n > 0);
   if (dropped.length > 0)

@@ -78,6 +78,8 @@ export interface TrainSummary {
   constant: string[];
   /** Per bag feature: values dropped past its maxValues, over training and validation rows. */
   dropped: Record<string, number>;
+  /** Binary tasks with fewer than FEW_POSITIVES positive training rows, and how many they have. */
+  fewPositives: Record<string, number>;
   /** Categorical features with a frequency column (id-like by default, or as the spec says). */
   frequency: string[];
   /** Categorical features with target columns (id-like by default, or as the spec says). */
@@ -162,6 +164,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     hashed: data.hashed,
     constant: data.constant,
     dropped: data.dropped,
+    fewPositives: fewPositives(spec, data.train.labels),
     frequency: data.encoder.features.flatMap((f) =>
       f.kind === "categorical" && f.frequency ? [f.name] : [],
     ),
@@ -456,6 +459,23 @@ async function writeModelDir(
   removeCheckpoint(dir);
   await writeAtomic(join(dir, "spec.json"), `${JSON.stringify(spec, null, 1)}\n`);
   await writeReport(dir, trained, diagnostics());
+}
+
+/**
+ * Under this many positive training rows a binary head learns little beyond the base rate (and a
+ * fold network may see none): said, not refused, as a rare event may be what the data has.
+ */
+export const FEW_POSITIVES = 20;
+
+function fewPositives(spec: DatasetSpec, labels: Record<string, Float32Array>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const task of spec.tasks) {
+    if (task.type !== "binary") continue;
+    let positives = 0;
+    for (const y of labels[task.name]!) if (y === 1) positives++;
+    if (positives < FEW_POSITIVES) out[task.name] = positives;
+  }
+  return out;
 }
 
 function resolveTaskWeights(
