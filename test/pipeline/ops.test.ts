@@ -4,9 +4,7 @@
  * or forced, and records it.
  */
 import { spawnSync } from "node:child_process";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { hostname, tmpdir } from "node:os";
-import { join } from "node:path";
+import { hostname } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { promote, rollback, runHistory, unlock } from "../../trainer/pipeline/ops.ts";
 import {
@@ -17,24 +15,19 @@ import {
   processOwner,
 } from "../../trainer/pipeline/registry/lock.ts";
 import { flipPointer, publishModel } from "../../trainer/pipeline/registry/publish.ts";
+import { type FixtureModels, fixtureModels } from "./fixture-models.ts";
 import { MemoryRegistry } from "./memory-registry.ts";
 
-let tmp: string;
+let models: FixtureModels | undefined;
 let dirA: string;
 let dirB: string;
 
 beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), "mtrank-ops-"));
-  dirA = join(tmp, "a");
-  dirB = join(tmp, "b");
-  await cp("fixtures/model", dirA, { recursive: true });
-  await cp("fixtures/model", dirB, { recursive: true });
-  const manifest = JSON.parse(await readFile(join(dirB, "manifest.json"), "utf8")) as { version: string };
-  manifest.version = "b";
-  await writeFile(join(dirB, "manifest.json"), JSON.stringify(manifest, null, 1));
+  models = await fixtureModels("mtrank-ops-");
+  ({ dirA, dirB } = models);
 });
 afterAll(async () => {
-  if (tmp) await rm(tmp, { recursive: true, force: true });
+  await models?.remove();
 });
 
 /** The pid of a process that has exited. */

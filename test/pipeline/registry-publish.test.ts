@@ -4,9 +4,8 @@
  * pointer that never names a directory that is not whole, including after an upload that dies
  * half way, which a second publish of the same directory completes.
  */
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { cp, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fetchRemoteModel } from "../../edge/model/remote.ts";
 import type { Registry, StoredObject } from "../../trainer/pipeline/contracts.ts";
@@ -17,8 +16,11 @@ import {
   publishModel,
   verifyPrefix,
 } from "../../trainer/pipeline/registry/publish.ts";
+import { type FixtureModels, fixtureModels } from "./fixture-models.ts";
 import { MemoryRegistry } from "./memory-registry.ts";
 
+let models: FixtureModels | undefined;
+/** The folder holding both copies, and the directories tests make beside them. */
 let tmp: string;
 /** A copy of fixtures/model/ (model A). */
 let dirA: string;
@@ -26,17 +28,12 @@ let dirA: string;
 let dirB: string;
 
 beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), "mtrank-publish-"));
-  dirA = join(tmp, "a");
-  dirB = join(tmp, "b");
-  await cp("fixtures/model", dirA, { recursive: true });
-  await cp("fixtures/model", dirB, { recursive: true });
-  const manifest = JSON.parse(await readFile(join(dirB, "manifest.json"), "utf8")) as { version: string };
-  manifest.version = "b";
-  await writeFile(join(dirB, "manifest.json"), JSON.stringify(manifest, null, 1));
+  models = await fixtureModels("mtrank-publish-");
+  ({ dirA, dirB } = models);
+  tmp = dirname(dirA);
 });
 afterAll(async () => {
-  if (tmp) await rm(tmp, { recursive: true, force: true });
+  await models?.remove();
 });
 
 async function prefixOf(dir: string): Promise<string> {
