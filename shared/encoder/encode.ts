@@ -220,16 +220,20 @@ export function bucketIndex(boundaries: ArrayLike<number>, x: number): number {
   return lo;
 }
 
+/** A rounded integer id is refused (roundedIdProblem), as the trainer refuses it in a log. */
+function refuseRoundedId(name: string, value: unknown): void {
+  const problem = roundedIdProblem(value);
+  if (problem) throw new FeatureValueError(name, problem);
+}
+
 /**
  * A single category's key, refusing what the trainer refuses in a log: a list or object (a bag's
- * values sent to a one-value feature would otherwise read as missing) and a rounded integer id
- * (roundedIdProblem).
+ * values sent to a one-value feature would otherwise read as missing) and a rounded integer id.
  */
 function categoryKey(name: string, value: unknown, rules: ValueRules): string | null {
   if (typeof value === "object" && value !== null)
     throw new FeatureValueError(name, `${shownValue(value)} is not a category (a string, number or boolean)`);
-  const problem = roundedIdProblem(value);
-  if (problem) throw new FeatureValueError(name, problem);
+  refuseRoundedId(name, value);
   return categoryOf(value, rules);
 }
 
@@ -287,11 +291,7 @@ function bagWriter(
   const { name, offset, slot, maxValues, denseOffset, separator } = f;
   const localId = categoryIndex(f);
   return (value, dense, ids, denseBase, idBase) => {
-    if (Array.isArray(value))
-      for (const part of value) {
-        const problem = roundedIdProblem(part);
-        if (problem) throw new FeatureValueError(name, problem);
-      }
+    if (Array.isArray(value)) for (const part of value) refuseRoundedId(name, part);
     const keys = categoriesOf(value, separator, rules);
     const k = Math.min(keys.length, maxValues);
     if (keys.length > k) dropped[name]! += keys.length - k;

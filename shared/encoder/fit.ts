@@ -212,10 +212,10 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
   for (const f of spec.features) {
     if (f.type === "numeric") {
       const { moments, sample } = stats.numeric.get(f.name)!;
-      const range = trainingRange(sample.values());
+      const values = sample.values();
+      const range = trainingRange(values);
       // Where the range clips, the statistics are those of the clipped values (from the sample,
       // exact up to QUANTILE_SAMPLE values), so one extreme value cannot stretch the scale.
-      const values = sample.values();
       const clips = range !== undefined && values.some((x) => x < range[0] || x > range[1]);
       const clipped = clips ? clippedMoments(values, range) : moments;
       const numeric: NumericState = {
