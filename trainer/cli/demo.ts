@@ -10,7 +10,7 @@ import { devServerArgs } from "../../scripts/dev-config.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { loadDataset } from "../data/load-dataset.ts";
 import { readSpecFile } from "../data/read-spec.ts";
-import { splitRows } from "../data/split.ts";
+import { defaultValidFraction, splitRows } from "../data/split.ts";
 import { exportModelDir } from "../export/export-model.ts";
 import { DEFAULT_SIMULATE_OPTIONS, writeSimulation } from "../simulate/simulator.ts";
 import { DEFAULT_TRAIN_ARGS } from "../train/train-args.ts";
@@ -96,7 +96,7 @@ async function buildRequest(
   const { valid } = splitRows(
     data.rows.length,
     data.groups,
-    DEFAULT_TRAIN_ARGS.validFraction,
+    defaultValidFraction(data.rows.length),
     DEFAULT_TRAIN_ARGS.seed,
   );
   const group = data.groups![valid[valid.length - 1]!];

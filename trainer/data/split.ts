@@ -22,6 +22,22 @@ export function splitHash(key: string, seed: number): number {
   return mix32(fnv1a(`${seed}:${key}`));
 }
 
+/**
+ * The validation part when --valid-fraction is not given: VALID_ROWS rows, as a share of the file
+ * between 3 % and 10 %. Validation picks the epoch and fits the heads' calibration, which a few
+ * thousand rows do well; past that a row holds out of training for nothing. MovieLens (70,000
+ * ratings) scored mmoe 0.0013 higher on likes with 3 % than with 10 % over six seeds (five of six
+ * higher), Fertility (178,000 rows) and the census-sized set the same. Files under 20,000 rows
+ * train fold networks instead (../train/fold-average.ts), whose folds validate on every row.
+ */
+export const VALID_ROWS = 2000;
+export const VALID_FRACTION_RANGE: readonly [number, number] = [0.03, 0.1];
+
+export function defaultValidFraction(rows: number): number {
+  const [lo, hi] = VALID_FRACTION_RANGE;
+  return Math.min(hi, Math.max(lo, VALID_ROWS / Math.max(rows, 1)));
+}
+
 export function validThreshold(validFraction: number): number {
   return validFraction * 2 ** 32;
 }

@@ -32,7 +32,10 @@ export interface TrainArgs {
   batchSize?: number;
   /** Seeds the initial weights, the split and the batch order. */
   seed?: number;
-  /** Fraction of rows (or groups, with spec.group) held out for validation. */
+  /**
+   * Fraction of rows (or groups, with spec.group) held out for validation. Default: 2,000 rows'
+   * worth, between 3 % and 10 % of the file (../data/split.ts defaultValidFraction).
+   */
   validFraction?: number;
   /** Validate on the latest rows by this column (numbers or dates) instead of a random split. */
   timeColumn?: string;
@@ -123,6 +126,7 @@ export const TRAIN_ARG_KEYS = [
 
 /** The fields that are optional even resolved: the step budget, or nothing, stands in for them. */
 type Unresolved =
+  | "validFraction"
   | "epochs"
   | "batchSize"
   | "timeColumn"
@@ -140,7 +144,6 @@ export const DEFAULT_TRAIN_ARGS = {
   arch: "shared-bottom",
   options: {},
   seed: DEFAULT_TRAIN_OPTIONS.seed,
-  validFraction: 0.1,
   maxBadRows: 0,
   taskWeighting: "static",
   rankingLoss: 0,
@@ -172,7 +175,7 @@ export function resolveTrainArgs(given: TrainArgs): ResolvedTrainArgs {
     ...(given.epochs !== undefined ? { epochs: given.epochs } : {}),
     ...(given.batchSize !== undefined ? { batchSize: given.batchSize } : {}),
     seed: given.seed ?? d.seed,
-    validFraction: given.validFraction ?? d.validFraction,
+    ...(given.validFraction !== undefined ? { validFraction: given.validFraction } : {}),
     ...(given.timeColumn !== undefined ? { timeColumn: given.timeColumn } : {}),
     maxBadRows: given.maxBadRows ?? d.maxBadRows,
     ...(given.taskWeights !== undefined ? { taskWeights: given.taskWeights } : {}),

@@ -16,7 +16,9 @@ import {
 } from "../artifact/trained-model.ts";
 import { writeAtomic } from "../core/write-atomic.ts";
 import { type ErrorBudget, encodeDataset, type SplitPlan } from "../data/encode-dataset.ts";
+import { countLines } from "../data/read-rows.ts";
 import { readSpecFile } from "../data/read-spec.ts";
+import { defaultValidFraction } from "../data/split.ts";
 import { targetFolds } from "../data/target-folds.ts";
 import { embeddingLayout, type NetworkConfig, paramsFromWeights, readWeights } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
@@ -226,8 +228,13 @@ type Data = Awaited<ReturnType<typeof encodeDataset>> & { averageFolds: number }
  * a second time when the first read shows it small.
  */
 async function splitData(cmd: TrainCommand, args: ResolvedTrainArgs, spec: DatasetSpec): Promise<Data> {
+  // The default share depends on the file's size, known before the split only by counting lines
+  // (a pass over the raw bytes); fold networks and a cross-validation fold use no fraction.
+  const validFraction =
+    args.validFraction ??
+    (cmd.fold || (args.averageFolds ?? 1) > 1 ? 0 : defaultValidFraction(await countLines(cmd.data)));
   const plan: SplitPlan = {
-    validFraction: args.validFraction,
+    validFraction,
     seed: args.seed,
     ...(args.timeColumn !== undefined ? { timeColumn: args.timeColumn } : {}),
     ...(cmd.fold ? { fold: cmd.fold } : {}),
