@@ -121,7 +121,9 @@ describe("data-parallel steps (--workers 2)", () => {
   }
 });
 
-describe("training with --workers 2", () => {
+// Each case trains up to three small runs with a worker thread: ~2-3 s alone, past vitest's 5 s
+// default on a 2-core machine busy with other work.
+describe("training with --workers 2", { timeout: 60_000 }, () => {
   const train = syntheticData(600, 1);
   const valid = syntheticData(300, 2);
   const options: TrainOptions = {
