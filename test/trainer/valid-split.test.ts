@@ -35,6 +35,10 @@ describe("countLines", () => {
     expect(await countLines(await file("c.csv", ""))).toBe(0);
     const many = `h\n${"1,2\n".repeat(100_000)}`;
     expect(await countLines(await file("d.csv.gz", gzipSync(many)))).toBe(100_001);
+    // It is the first pass to open the file: a missing one is named as the readers name it.
+    await expect(countLines("/nonexistent/rows.csv")).rejects.toThrow(
+      /^\/nonexistent\/rows\.csv: ENOENT: no such file or directory/,
+    );
   });
 });
 

@@ -29,27 +29,36 @@ export class DataError extends Error {
  * over the raw bytes, for sizing what depends on the row count before the file is read.
  */
 export async function countLines(file: string): Promise<number> {
-  const raw = createReadStream(file);
-  const bytes = file.toLowerCase().endsWith(".gz") ? pipeline(raw, createGunzip(), () => {}) : raw;
   let lines = 0;
   let last = 0x0a;
-  for await (const chunk of bytes as AsyncIterable<Buffer>) {
-    for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) lines++;
-    if (chunk.length > 0) last = chunk[chunk.length - 1]!;
+  try {
+    for await (const chunk of openBytes(file) as AsyncIterable<Buffer>) {
+      lines += countNewlines(chunk);
+      if (chunk.length > 0) last = chunk[chunk.length - 1]!;
+    }
+  } catch (error) {
+    // Named as the readers name it: this pass is the first to open the file.
+    throw new DataError(`${file}: ${error instanceof Error ? error.message : String(error)}`);
   }
   return last === 0x0a ? lines : lines + 1;
 }
 
-/**
- * A text file's bytes: gunzipped for .gz, checked to be UTF-8 (utf8Checked). pipeline, not pipe:
- * pipe does not pass a source's error on, so a missing file or a corrupt .gz was an unhandled
- * stream error that killed the process instead of the error readers turn into one line.
- */
+/** A text file's bytes: gunzipped for .gz, checked to be UTF-8 (utf8Checked). */
 export function openText(file: string): Readable {
+  return openBytes(file, utf8Checked(file));
+}
+
+/**
+ * A file's bytes, gunzipped for .gz (in any case: DAY.CSV.GZ read as text would be a header of
+ * binary garbage), through `then` if given. pipeline, not pipe: pipe does not pass a source's
+ * error on, so a missing file or a corrupt .gz was an unhandled stream error that killed the
+ * process instead of the error readers turn into one line.
+ */
+function openBytes(file: string, then?: Duplex): Readable {
   const stages: (Readable | Duplex)[] = [createReadStream(file)];
-  // In any case: DAY.CSV.GZ read as text would be a header of binary garbage.
   if (file.toLowerCase().endsWith(".gz")) stages.push(createGunzip());
-  stages.push(utf8Checked(file));
+  if (then) stages.push(then);
+  if (stages.length === 1) return stages[0] as Readable;
   // Errors reach the caller through the last stage, destroyed with them.
   return pipeline(stages as [Readable, ...Duplex[]], () => {}) as unknown as Readable;
 }

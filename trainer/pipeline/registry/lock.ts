@@ -14,7 +14,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import type { Registry } from "../contracts.ts";
+import type { Registry, StoredObject } from "../contracts.ts";
 
 /** The lock's key in the bucket. */
 export const LOCK_KEY = "locks/pipeline";
@@ -120,13 +120,24 @@ export async function acquireLock(registry: Registry, options: LockOptions): Pro
     if (Date.parse(holder.expiresAt) > now() || broke) throw new LockHeldError(holder);
 
     // Stale: delete it only if it is still the object found stale (see the header on the race).
-    const again = await registry.get(LOCK_KEY);
-    if (again && again.etag === existing.etag) await registry.delete(LOCK_KEY);
+    await deleteIfUnchanged(registry, existing);
     broke = true;
   }
   const holder = await registry.get(LOCK_KEY);
   const parsed = holder && parseLock(holder.bytes);
   throw new LockHeldError(parsed ?? { owner: "(unknown)", acquiredAt: "(unknown)", expiresAt: "(unknown)" });
+}
+
+/**
+ * Deletes the lock if it is still the object `seen` (the same etag), re-read right before: the
+ * nearest the registry comes to a delete-if-etag. Returns the lock found instead when another has
+ * taken its place since.
+ */
+async function deleteIfUnchanged(registry: Registry, seen: StoredObject): Promise<StoredObject | undefined> {
+  const again = await registry.get(LOCK_KEY);
+  if (again?.etag !== seen.etag) return again;
+  await registry.delete(LOCK_KEY);
+  return undefined;
 }
 
 function releaser(registry: Registry, token: string): ReleaseLock {
@@ -198,8 +209,7 @@ export async function removeLock(
       `${LOCK_KEY} is held by "${holder.owner}" since ${holder.acquiredAt} (until ${holder.expiresAt}), which may be a live run; --force removes it anyway`,
     );
   // Only the object read above: a lock taken since by a new run stays.
-  const again = await registry.get(LOCK_KEY);
-  if (again?.etag === existing.etag) await registry.delete(LOCK_KEY);
-  else if (again) throw new LockHeldError(parseLock(again.bytes) ?? holder);
+  const taken = await deleteIfUnchanged(registry, existing);
+  if (taken) throw new LockHeldError(parseLock(taken.bytes) ?? holder);
   return { owner: holder.owner, acquiredAt: holder.acquiredAt, expiresAt: holder.expiresAt, why };
 }
