@@ -62,6 +62,8 @@ export interface EncodedDataset {
   skipped: string[];
   /** Per task whose spec masks missing labels: kept rows without its label, over both parts. */
   unlabelled: Record<string, number>;
+  /** Per binary task: its positive training rows. */
+  positives: Record<string, number>;
   split: "random" | "group" | "time";
   /** Per bag (multi_categorical) feature: values dropped past its maxValues, over both parts. */
   dropped: Record<string, number>;
@@ -186,7 +188,7 @@ export async function encodeDataset(
     valid,
     counts: { read, skipped: skippedCount, train: sizes[TRAIN]!, valid: sizes[VALID]! },
     skipped,
-    unlabelled: checkLabels(file, spec, train, valid),
+    ...checkLabels(file, spec, train, valid),
     split,
     dropped: { ...compiled.dropped },
     hashed: fit.hashed(),
@@ -199,15 +201,16 @@ export async function encodeDataset(
  * of a binary task. Where the validation part holds the other class, the split took it (a small
  * file, a rare class) and the message says so with both parts' counts; otherwise the file has one
  * class, which usually means `positive` does not name the file's positive value.
- * Returns the missing labels per masked task.
+ * Returns the missing labels per masked task, and the positive training rows per binary task.
  */
 function checkLabels(
   file: string,
   spec: DatasetSpec,
   train: EncodedPart,
   valid: EncodedPart,
-): Record<string, number> {
+): Pick<EncodedDataset, "unlabelled" | "positives"> {
   const counts: Record<string, number> = {};
+  const positiveRows: Record<string, number> = {};
   for (const task of spec.tasks) {
     let missing = 0;
     let positives = 0;
@@ -234,9 +237,10 @@ function checkLabels(
         : "";
       throw new DataError(`${where}: every training label is ${only}${named}`);
     }
+    if (task.type === "binary") positiveRows[task.name] = positives;
     if (task.missingLabel === "mask") counts[task.name] = missing + countNaN(valid.labels[task.name]!);
   }
-  return counts;
+  return { unlabelled: counts, positives: positiveRows };
 }
 
 /** A binary task's labelled rows and positives in one part (NaN: a masked missing label). */

@@ -166,7 +166,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     hashed: data.hashed,
     constant: data.constant,
     dropped: data.dropped,
-    fewPositives: fewPositives(spec, data.train.labels),
+    fewPositives: Object.fromEntries(Object.entries(data.positives).filter(([, n]) => n < FEW_POSITIVES)),
     frequency: data.encoder.features.flatMap((f) =>
       f.kind === "categorical" && f.frequency ? [f.name] : [],
     ),
@@ -473,17 +473,6 @@ async function writeModelDir(
  * fold network may see none): said, not refused, as a rare event may be what the data has.
  */
 export const FEW_POSITIVES = 20;
-
-function fewPositives(spec: DatasetSpec, labels: Record<string, Float32Array>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const task of spec.tasks) {
-    if (task.type !== "binary") continue;
-    let positives = 0;
-    for (const y of labels[task.name]!) if (y === 1) positives++;
-    if (positives < FEW_POSITIVES) out[task.name] = positives;
-  }
-  return out;
-}
 
 function resolveTaskWeights(
   spec: DatasetSpec,
