@@ -114,6 +114,9 @@ function checkFeature(f: FeatureState, bad: (what: string) => never): void {
           bad(`frequency.counts must hold one count per vocab entry or bucket (${values})`);
         const most = largestIn(counts, 0, Number.MAX_VALUE);
         if (most === undefined) bad("frequency.counts must be finite numbers ≥ 0");
+        const least = f.frequency.least;
+        if (least !== undefined && !(finite(least) && least >= 0 && least <= most!))
+          bad(`frequency.least must be a number from 0 to the largest count (${most}), got ${shown(least)}`);
         checkScale(f.frequency, "frequency", bad);
         const { mean, std } = f.frequency;
         standardisedFinite([Math.log1p(0), Math.log1p(most!)], mean, std, "frequency", bad);

@@ -493,15 +493,21 @@ function frequencyColumn(counts: Float64Array, rows: number, denseOffset: number
   const kept = Array.from(counts);
   let sum = 0;
   let squares = 0;
+  let inVocab = 0;
+  let least = Number.POSITIVE_INFINITY;
   for (const c of kept) {
     const x = Math.log1p(c);
     sum += c * x;
     squares += c * x * x;
+    inVocab += c;
+    if (c > 0 && c < least) least = c;
   }
   const mean = rows > 0 ? sum / rows : 0;
   const variance = rows > 0 ? squares / rows - mean * mean : 0;
   const std = variance > 1e-12 ? Math.sqrt(variance) : 1;
-  return { denseOffset, counts: kept, mean, std };
+  // Training read a count of 0 where some row was missing or out of the vocabulary.
+  const readZero = rows > inVocab || least === Number.POSITIVE_INFINITY;
+  return { denseOffset, counts: kept, mean, std, ...(readZero ? {} : { least }) };
 }
 
 /**

@@ -43,6 +43,13 @@ export interface FrequencyColumn {
   counts: number[];
   mean: number;
   std: number;
+  /**
+   * The fewest training rows any training row's value had: a value with fewer (new to the
+   * encoder, missing, or a hash bucket no training value fell in) reads this count, as a number
+   * is clipped to its training range, since the network never saw a smaller one. Absent: 0
+   * (some training rows were missing or out of the vocabulary; states fitted before it).
+   */
+  least?: number;
 }
 
 /** Prior rows in a target column's shrunk rate: a value seen n times weighs n/(n + 20) of its own rate. */

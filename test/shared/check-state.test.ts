@@ -208,6 +208,18 @@ describe("encoder state check", () => {
         /frequency: mean .* and std 1e-300 standardise its values beyond float32's range/,
       ],
       [
+        (f) => {
+          (f.frequency as { least: number }).least = -1;
+        },
+        /"user_id": frequency\.least must be a number from 0 to the largest count \(\d+\), got -1/,
+      ],
+      [
+        (f) => {
+          (f.frequency as { least: number }).least = 1e12;
+        },
+        /frequency\.least must be a number from 0 to the largest count/,
+      ],
+      [
         (f) => (f.target as { tasks: { rates: number[] }[] }).tasks[0]!.rates.pop(),
         /target\.tasks\[0\]\.rates must hold 2 \+ one rate per vocab entry or bucket/,
       ],

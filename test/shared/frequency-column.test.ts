@@ -88,15 +88,22 @@ describe("encoder: frequency columns", () => {
     expect(column.reduce((a, x) => a + x, 0) / column.length).toBeCloseTo(0, 5);
   });
 
-  it("write (log(1 + count) − mean) / std; a missing, unseen or rare value counts 0", () => {
-    const { denseOffset, mean, std, counts } = feature(state, "item").frequency!;
+  it("write (log(1 + count) − mean) / std; a missing or unseen value counts the fewest training read", () => {
+    // Users: some rows missing, so training read a count of 0, and a missing user still does.
+    expect(feature(state, "user").frequency!.least).toBeUndefined();
+    // Items: every one seen twice or more, so training never read a count under the fewest.
+    const { denseOffset, mean, std, counts, least } = feature(state, "item").frequency!;
+    expect(least).toBe(Math.min(...counts));
     const item = feature(state, "item");
     const value = (v: unknown) =>
       encoder.encodeRows([{ user: "u1", item: v, device: "d0", price: 1 }]).dense[denseOffset]!;
     const i = 3;
     expect(value(item.vocab![i])).toBeCloseTo((Math.log1p(counts[i]!) - mean) / std, 5);
     for (const absent of ["", null, undefined, "never-seen"])
-      expect(value(absent)).toBeCloseTo(-mean / std, 5);
+      expect(value(absent)).toBeCloseTo((Math.log1p(least!) - mean) / std, 5);
+    const users = feature(state, "user").frequency!;
+    const missingUser = encoder.encodeRows([{ user: "" }]).dense[users.denseOffset]!;
+    expect(missingUser).toBeCloseTo(-users.mean / users.std, 5);
     // Its id is written as before.
     const ids = encoder.encodeRows([{ item: item.vocab![i] }]).ids;
     expect(ids[item.slot]).toBe(item.offset + RESERVED_IDS + i);
@@ -154,5 +161,28 @@ describe("encoder: frequency columns", () => {
     expect(feature(small, "user").frequency).toBeUndefined();
     const forced = specWith([{ name: "user", type: "categorical", hashBuckets: 16, frequency: true }]);
     expect(feature(fitEncoder(forced, rows), "user").frequency?.counts).toHaveLength(16);
+  });
+
+  it("hashed: an empty bucket reads the fewest rows any training row's bucket had", () => {
+    // Every user present and seen 2 to 6 times: a new user, a missing one and an empty bucket
+    // would otherwise read a count of 0, below anything the network trained on.
+    const present: FeatureValues[] = [];
+    for (let i = 0; i < WIDE; i++) for (let k = 0; k < 2 + (i % 5); k++) present.push({ user: `u${i}` });
+    const hashed = fitEncoder(specWith([{ name: "user", type: "categorical", hashBuckets: 400 }]), present);
+    const user = feature(hashed, "user");
+    const { counts, least, mean, std, denseOffset } = user.frequency!;
+    expect(counts).toContain(0); // 400 buckets for 120 users: most stay empty
+    expect(least).toBe(Math.min(...counts.filter((c) => c > 0)));
+    const encode = compileEncoder(hashed);
+    const column = (rows: FeatureValues[]) => Array.from(encode.encodeRows(rows).dense);
+    // Every value not among the training users lands in an empty bucket or a used one.
+    const strangers = Array.from({ length: 200 }, (_, i) => ({ user: `stranger${i}` }));
+    const fewest = (Math.log1p(least!) - mean) / std;
+    expect(Math.min(...column(strangers))).toBeCloseTo(fewest, 5);
+    for (const x of column([{ user: "" }, { user: null }])) expect(x).toBeCloseTo(fewest, 5);
+    // Training rows read what they read before: the column is still standardised over them.
+    const trained = column(present);
+    expect(trained.reduce((a, x) => a + x, 0) / trained.length).toBeCloseTo(0, 5);
+    expect(denseOffset).toBe(0);
   });
 });

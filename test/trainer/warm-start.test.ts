@@ -6,7 +6,7 @@ import type { TrainedModel } from "../../trainer/artifact/trained-model.ts";
 import { initNetwork, type NetworkConfig } from "../../trainer/models/network.ts";
 import { type CrossLayout, DEFAULT_ARCH_OPTIONS, type Weights } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
-import { warmStart } from "../../trainer/train/warm-start.ts";
+import { carriedRows, warmStart } from "../../trainer/train/warm-start.ts";
 
 beforeAll(async () => {
   await selectBackend("cpu");
@@ -95,6 +95,8 @@ describe("warmStart", () => {
     expect(row(4)).toEqual([102, 102.5]); // "a": old row 2
     for (let r = 5; r <= 12; r++) expect(row(r)).toEqual([100 + r, 100.5 + r]); // buckets, hashed
     expect(report.embeddingRows).toEqual({ copied: 12, total: 13 });
+    // The rows it filled, which training tonight may not read and which keep what they learnt.
+    expect(Array.from(carriedRows(cfg, now, previous))).toEqual([1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
     expect(report.fresh).toEqual([]);
     expect(params["bottom/0/kernel"]!.dataSync()[0]).toBe(7);
     tf.dispose(Object.values(params));

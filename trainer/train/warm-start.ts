@@ -74,6 +74,25 @@ export function warmStart(
   return report;
 }
 
+/**
+ * A [vocabSize] mask: 1 on tonight's embedding rows that warmStart fills from the earlier model
+ * (none when the table's width changed).
+ */
+export function carriedRows(
+  config: NetworkConfig,
+  encoder: EncoderState,
+  previous: TrainedModel,
+): Uint8Array {
+  const mask = new Uint8Array(config.vocabSize);
+  if (previous.weights.embedding?.shape[1] !== config.embeddingDim) return mask;
+  const earlier = new Map(previous.encoder.features.map((f) => [f.name, f]));
+  for (const feature of encoder.features) {
+    const old = earlier.get(feature.name);
+    if (old) for (const [row] of rowPairs(feature, old)) mask[row] = 1;
+  }
+  return mask;
+}
+
 /** Copies rows of `from` (the earlier table) into `to` by feature and value; returns rows copied. */
 function copyEmbeddingRows(
   to: Float32Array,

@@ -48,7 +48,8 @@ import {
   type TrainResult,
   trainNetworkAsync,
 } from "../train/train-network.ts";
-import { type WarmStartReport, warmStart } from "../train/warm-start.ts";
+import { settleUnreadRows } from "../train/unread-rows.ts";
+import { carriedRows, type WarmStartReport, warmStart } from "../train/warm-start.ts";
 
 /**
  * One training run: where the data and spec are, where the model goes, and the training
@@ -139,6 +140,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       ...(await fitNetwork(cmd, args, config, data, previous, taskWeights, budget)),
     };
   })().finally(stopSpareWorkers);
+  settleEmbedding(result.params, config, data, previous);
   // The rows the run was validated on: the held-out part, or with fold networks every row, each
   // scored by the network that did not train on it.
   const held = foldAverage ? data.train : data.valid;
@@ -386,6 +388,24 @@ async function fitNetwork(
     throw error;
   });
   return { result, ...(warm ? { warm } : {}) };
+}
+
+/**
+ * Embedding rows no training row read (nor an earlier model's, carried by the warm start) take
+ * their feature's mean row (../train/unread-rows.ts), before calibration and export read them.
+ */
+function settleEmbedding(
+  params: Params,
+  config: NetworkConfig,
+  data: Data,
+  previous: TrainedModel | undefined,
+): void {
+  const variable = params.embedding;
+  if (!variable) return;
+  const table = Float32Array.from(variable.dataSync() as Float32Array);
+  const kept = previous ? carriedRows(config, data.encoder, previous) : undefined;
+  if (settleUnreadRows(table, config.embeddingDim, data.encoder, data.train, kept) > 0)
+    tf.tidy(() => variable.assign(tf.tensor(table, variable.shape)));
 }
 
 /**
