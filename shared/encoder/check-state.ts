@@ -126,6 +126,7 @@ function checkFeature(f: FeatureState, bad: (what: string) => never): void {
     }
     case "vector":
       if (!isCount(f.dim) || f.dim < 1) bad(`dim must be a whole number ≥ 1, got ${shown(f.dim)}`);
+      checkSeen(f.seen, bad);
       if (f.mean === undefined && f.std === undefined) return;
       if (
         !finiteArray(f.mean, f.dim) ||
@@ -142,6 +143,7 @@ function checkFeature(f: FeatureState, bad: (what: string) => never): void {
 
 function checkNumeric(f: NumericState, bad: (what: string) => never): void {
   checkScale(f, "", bad);
+  checkSeen(f.seen, bad);
   if (!(finite(f.clip) && f.clip > 0)) bad(`clip must be a finite number > 0, got ${shown(f.clip)}`);
   if (f.range !== undefined && !(finiteArray(f.range, 2) && f.range[0] <= f.range[1]))
     bad(`range must be two finite numbers, low ≤ high, got ${shown(f.range)}`);
@@ -152,6 +154,11 @@ function checkNumeric(f: NumericState, bad: (what: string) => never): void {
     if (size !== boundaries.length + 2)
       bad(`buckets.size ${shown(size)} is not boundaries + 2 (${boundaries.length + 2})`);
   }
+}
+
+function checkSeen(seen: unknown, bad: (what: string) => never): void {
+  if (seen !== undefined && seen !== "values" && seen !== "missing")
+    bad(`seen must be "values" or "missing", got ${shown(seen)}`);
 }
 
 function checkTarget(target: TargetColumns, entries: number, bad: (what: string) => never): void {

@@ -189,15 +189,18 @@ function numericWriter(f: NumericState, rules: ValueRules): WriteFeature {
   const { name, mean, clip, denseOffset } = f;
   const buckets = f.buckets;
   const [lo, hi] = f.range ?? [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY];
+  // What training never had reads as what it had (NumericState.seen).
+  const missingUnseen = f.seen === "values";
+  const valuesUnseen = f.seen === "missing";
   return (value, dense, ids, denseBase, idBase) => {
     const x = numberOf(value, rules);
     // A value that is there but is no number is an error, as it is in training data
     // (trainer/data/check-record.ts), not a silent missing value.
     if (x !== null && Number.isNaN(x))
       throw new FeatureValueError(name, `${shownValue(value)} is not a number`);
-    if (x === null) {
+    if (x === null || valuesUnseen) {
       dense[denseBase + denseOffset] = 0;
-      dense[denseBase + denseOffset + 1] = 1;
+      dense[denseBase + denseOffset + 1] = missingUnseen ? 0 : 1;
       if (buckets) ids[idBase + buckets.slot] = buckets.offset + MISSING_ID;
       return;
     }
@@ -314,6 +317,9 @@ function bagWriter(
 function vectorWriter(f: VectorState, rules: ValueRules): WriteFeature {
   const { name, dim, separator, denseOffset } = f;
   const scale = vectorScale(f);
+  // What training never had reads as what it had (VectorState.seen; zeros are the scaled mean).
+  const missingUnseen = scale !== undefined && f.seen === "values";
+  const valuesUnseen = scale !== undefined && f.seen === "missing";
   return (value, dense, _ids, denseBase) => {
     let x: number[] | null;
     try {
@@ -323,9 +329,9 @@ function vectorWriter(f: VectorState, rules: ValueRules): WriteFeature {
       throw error;
     }
     const at = denseBase + denseOffset;
-    if (x === null) {
+    if (x === null || valuesUnseen) {
       dense.fill(0, at, at + dim);
-      dense[at + dim] = 1;
+      dense[at + dim] = missingUnseen ? 0 : 1;
       return;
     }
     if (scale) {

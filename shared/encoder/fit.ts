@@ -227,6 +227,7 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
         clip: options.clip,
         denseOffset: denseSize,
         ...(range ? { range } : {}),
+        ...seenOnly(moments.count, stats.rows),
       };
       denseSize += 2;
       const boundaries = quantileBoundaries(sample.values(), f.buckets ?? options.numericBuckets);
@@ -301,7 +302,9 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
         dim: f.dim,
         separator: f.separator ?? defaultSeparator("vector"),
         denseOffset: denseSize,
-        ...(moments ? { mean: moments.mean(), std: moments.std(), clip: options.clip } : {}),
+        ...(moments
+          ? { mean: moments.mean(), std: moments.std(), clip: options.clip, ...seenOnly(moments.count, stats.rows) }
+          : {}),
       });
       denseSize += f.dim + 1;
     }
@@ -323,6 +326,17 @@ export const OUTLIER_QUANTILES: readonly [number, number] = [0.001, 0.999];
  * an input never learnt what lies past the data, and a column constant in training (whose
  * weights never learnt anything) then reads the same whatever a request sends.
  */
+/**
+ * Which kind of input every training row had, when they all had one kind: the network learnt
+ * nothing of the other (../encoder/state.ts NumericState.seen). No rows: nothing to say.
+ */
+function seenOnly(withValue: number, rows: number): { seen?: "values" | "missing" } {
+  if (rows === 0) return {};
+  if (withValue === rows) return { seen: "values" };
+  if (withValue === 0) return { seen: "missing" };
+  return {};
+}
+
 function trainingRange(sample: readonly number[]): [number, number] | undefined {
   if (sample.length === 0) return undefined;
   const sorted = Float64Array.from(sample).sort();
@@ -347,6 +361,10 @@ class Moments {
   private n = 0;
   private m = 0;
   private m2 = 0;
+  /** Values added. */
+  get count(): number {
+    return this.n;
+  }
   /** The largest |value| seen, and m2 divided by its square. */
   private scale = 0;
   private m2Scaled = 0;
@@ -385,6 +403,10 @@ class ElementMoments {
   constructor(dim: number) {
     this.m = new Float64Array(dim);
     this.m2 = new Float64Array(dim);
+  }
+  /** Vectors added. */
+  get count(): number {
+    return this.n;
   }
   add(x: readonly number[]): void {
     this.n++;

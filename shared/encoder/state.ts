@@ -1,6 +1,9 @@
 /** The encoder's fitted state: everything needed to turn raw feature values into model inputs. */
 import type { FeatureSide } from "../spec.ts";
 
+/** The one kind of input a feature's training rows had (NumericState.seen). */
+export type InputSeen = "values" | "missing";
+
 /** Writes two dense slots: the standardised value (0 when missing) and a missing indicator. */
 export interface NumericState {
   kind: "numeric";
@@ -15,6 +18,13 @@ export interface NumericState {
    * samples, and in states fitted before it existed); mean and std are those of clipped values.
    */
   range?: [number, number];
+  /**
+   * Set when every training row had a value ("values") or none had one ("missing"). The network
+   * learnt nothing of the other kind, so it is read as this one: a missing value writes the
+   * training mean with the indicator off (and the buckets' missing row, which training never
+   * read); a value, where training had none, is read as missing. Absent: training had both.
+   */
+  seen?: InputSeen;
   denseOffset: number;
   /**
    * Optional quantile buckets: one id slot whose local id is 0 for missing and 1 + the index of
@@ -140,6 +150,8 @@ export interface VectorState {
   mean?: number[];
   std?: number[];
   clip?: number;
+  /** As NumericState.seen (scaled vectors): a missing vector then writes its mean, indicator off. */
+  seen?: InputSeen;
 }
 
 export type FeatureState = NumericState | CategoricalState | MultiCategoricalState | VectorState;

@@ -165,6 +165,18 @@ describe("encoder state check", () => {
         /range must be two finite numbers, low ≤ high/,
       ],
       [
+        (s) => {
+          feature(s, "age").seen = "sometimes";
+        },
+        /"age": seen must be "values" or "missing", got "sometimes"/,
+      ],
+      [
+        (s) => {
+          feature(s, "item_vec").seen = 1;
+        },
+        /"item_vec": seen must be "values" or "missing", got 1/,
+      ],
+      [
         (s) => (feature(s, "price").buckets as { boundaries: number[] }).boundaries.reverse(),
         /"price": buckets\.boundaries must be finite numbers in ascending order/,
       ],

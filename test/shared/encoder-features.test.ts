@@ -291,6 +291,7 @@ describe("encoder: features named like Object.prototype's properties", () => {
     const state = fitEncoder(named, [
       JSON.parse('{"valueOf":1,"toString":"a"}'),
       JSON.parse('{"valueOf":3,"toString":"b"}'),
+      JSON.parse('{"toString":"b"}'),
     ]);
     const encoder = compileEncoder(state);
     // Parsed JSON, as the worker's request bodies are: both keys absent, the prototype's present.

@@ -8,7 +8,12 @@ import {
   type FeatureValues,
 } from "../../shared/encoder/encode.ts";
 import { fitEncoder } from "../../shared/encoder/fit.ts";
-import type { EncoderState, NumericState } from "../../shared/encoder/state.ts";
+import {
+  type EncoderState,
+  MISSING_ID,
+  type NumericState,
+  type VectorState,
+} from "../../shared/encoder/state.ts";
 import { parseSpec } from "../../shared/spec.ts";
 
 const fixture = JSON.parse(readFileSync("fixtures/encoder/encoder-fixture.json", "utf8")) as {
@@ -51,10 +56,52 @@ describe("encoder", () => {
     const state = fitEncoder(spec, [
       { c: "a", x: "1" },
       { c: "b", x: "3" },
+      { c: "a", x: "" },
     ]);
     const batch = compileEncoder(state).encodeRows([{ c: "", x: "NA" }, { c: "new" }, { c: "a", x: 2 }]);
     expect([...batch.ids]).toEqual([0, 1, 2]);
     expect([...batch.dense]).toEqual([0, 1, 0, 1, 0, 0]);
+  });
+
+  it("reads what training never had as what it had: a number always given, or never", () => {
+    const spec = parseSpec({
+      format: "csv",
+      features: [
+        { name: "always", type: "numeric", buckets: 2 },
+        { name: "never", type: "numeric" },
+        { name: "v", type: "vector", dim: 2 },
+      ],
+      tasks: [{ name: "y", type: "binary", column: "y" }],
+    });
+    const rows = Array.from({ length: 40 }, (_, i) => ({ always: i, never: "", v: `${i} ${-i}` }));
+    const state = fitEncoder(spec, rows);
+    const [always, never, v] = state.features as [NumericState, NumericState, VectorState];
+    expect([always.seen, never.seen, v.seen]).toEqual(["values", "missing", "values"]);
+    const encode = compileEncoder(state);
+    const { dense, ids } = encode.encodeRows([
+      { always: null, never: 12.5, v: "" },
+      { always: 19.5, never: "", v: "19.5 -19.5" },
+    ]);
+    // Row 0: the missing number and vector write their training mean (0) with the indicator
+    // off, as row 1's values at the mean do; the value never given reads as missing (0, 1).
+    const width = state.denseSize;
+    expect([...dense.subarray(0, width)]).toEqual([0, 0, 0, 1, 0, 0, 0]);
+    expect([...dense.subarray(width)].map((x) => Math.round(x * 1e6) / 1e6)).toEqual([0, 0, 0, 1, 0, 0, 0]);
+    // The buckets' missing row, which training never read (its mean row after training).
+    expect(ids[0]).toBe(always.buckets!.offset + MISSING_ID);
+    // Training rows encode as before: every one had "always" and "v", none had "never".
+    const trained = encode.encodeRows(rows).dense;
+    for (let r = 0; r < rows.length; r++) {
+      expect(trained[r * width + 1]).toBe(0);
+      expect([trained[r * width + 2], trained[r * width + 3]]).toEqual([0, 1]);
+      expect(trained[r * width + 6]).toBe(0);
+    }
+    // Training that had both kinds keeps the indicator.
+    const mixed = fitEncoder(spec, [...rows, { always: "", never: 3, v: "" }]);
+    expect(mixed.features.map((f) => (f as NumericState).seen)).toEqual([undefined, undefined, undefined]);
+    expect(
+      [...compileEncoder(mixed).encodeRows([{}]).dense].filter((_, i) => i === 1 || i === 3 || i === 6),
+    ).toEqual([1, 1, 1]);
   });
 
   it("refuses a numeric value that is present but no number, naming the feature and where it was", () => {
