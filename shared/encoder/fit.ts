@@ -303,7 +303,12 @@ function layout(spec: DatasetSpec, options: FitOptions, stats: FitStats): Encode
         separator: f.separator ?? defaultSeparator("vector"),
         denseOffset: denseSize,
         ...(moments
-          ? { mean: moments.mean(), std: moments.std(), clip: options.clip, ...seenOnly(moments.count, stats.rows) }
+          ? {
+              mean: moments.mean(),
+              std: moments.std(),
+              clip: options.clip,
+              ...seenOnly(moments.count, stats.rows),
+            }
           : {}),
       });
       denseSize += f.dim + 1;
@@ -328,7 +333,7 @@ export const OUTLIER_QUANTILES: readonly [number, number] = [0.001, 0.999];
  */
 /**
  * Which kind of input every training row had, when they all had one kind: the network learnt
- * nothing of the other (../encoder/state.ts NumericState.seen). No rows: nothing to say.
+ * nothing of the other (NumericState.seen in ./state.ts). No rows: nothing to say.
  */
 function seenOnly(withValue: number, rows: number): { seen?: "values" | "missing" } {
   if (rows === 0) return {};
