@@ -12,6 +12,9 @@ import {
   parseConfig,
 } from "../../trainer/pipeline/config.ts";
 
+/** A KV namespace id in the form Cloudflare issues. */
+const NS = "0f2ac74b498b48028cb68387c421e279";
+
 const minimal = () => ({
   data: { source: "data/", spec: "spec.json" },
   evaluation: { holdout: "holdout.csv" },
@@ -99,13 +102,13 @@ describe("pipeline config", () => {
 
   it("remote registry: credentials by environment variable name only", () => {
     const c = parseConfig(
-      { ...minimal(), registry: { remote: { bucket: "models", namespaceId: "abc" } } },
+      { ...minimal(), registry: { remote: { bucket: "models", namespaceId: NS } } },
       "p.json",
     );
     expect(c.registry).toEqual({
       kind: "remote",
       bucket: "models",
-      namespaceId: "abc",
+      namespaceId: NS,
       accountIdEnv: "CLOUDFLARE_ACCOUNT_ID",
       apiTokenEnv: "CLOUDFLARE_API_TOKEN",
       accessKeyIdEnv: "R2_ACCESS_KEY_ID",
@@ -113,7 +116,10 @@ describe("pipeline config", () => {
     });
     // A token written into the file is refused: secrets come from the environment.
     expect(
-      errorOf({ ...minimal(), registry: { remote: { bucket: "m", namespaceId: "a", apiToken: "s3cret" } } }),
+      errorOf({
+        ...minimal(),
+        registry: { remote: { bucket: "models", namespaceId: NS, apiToken: "s3cret" } },
+      }),
     ).toBe(
       "/cfg/pipeline.json: registry.remote.apiToken: a config holds no credentials; set the environment variable CLOUDFLARE_API_TOKEN (or name another with apiTokenEnv)",
     );
@@ -215,7 +221,15 @@ describe("pipeline config", () => {
     [{ drift: { warn: { psi: 0.3 } } }, /drift.warn.psi: 0.3 is above drift.stop.psi/],
     [{ registry: { local: {} } }, /registry.local.persistTo: required field missing/],
     [{ registry: { local: { persistTo: "s", buckett: "m" } } }, /registry.local.buckett: unknown field/],
-    [{ registry: { remote: { bucket: "m" } } }, /registry.remote.namespaceId: required field missing/],
+    [{ registry: { remote: { bucket: "models" } } }, /registry.remote.namespaceId: required field missing/],
+    [
+      { registry: { remote: { bucket: "models", namespaceId: "mtrank-pointers" } } },
+      /registry.remote.namespaceId: expected the namespace's id, 32 hex digits .*, not its title/,
+    ],
+    [
+      { registry: { remote: { bucket: "Models_2026", namespaceId: "0f2ac74b498b48028cb68387c421e279" } } },
+      /registry.remote.bucket: expected an R2 bucket name: 3 to 63 lowercase letters/,
+    ],
     [{ registry: { local: { persistTo: "s" }, remote: {} } }, /registry: expected \{ "local"/],
     [{ training: { epochs: "3" } }, /training.epochs: expected number, got "3"/],
     [

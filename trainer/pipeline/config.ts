@@ -274,12 +274,32 @@ const LocalRegistry = v.strictObject({
   }),
 });
 
+/**
+ * Cloudflare's forms, checked before a run trains for minutes and only then fails to publish: a
+ * KV namespace id is 32 hex digits (its title, the usual mistake, is not), and an R2 bucket name
+ * 3–63 lowercase letters, digits and hyphens, a letter or digit at each end.
+ */
+const NamespaceId = v.pipe(
+  v.string(),
+  v.regex(
+    /^[0-9a-f]{32}$/i,
+    "expected the namespace's id, 32 hex digits (`wrangler kv namespace list` shows it), not its title",
+  ),
+);
+const BucketName = v.pipe(
+  v.string(),
+  v.regex(
+    /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/,
+    "expected an R2 bucket name: 3 to 63 lowercase letters, digits and hyphens, a letter or digit at each end",
+  ),
+);
+
 const RemoteRegistry = v.strictObject({
   remote: v.strictObject({
     /** The R2 bucket the worker binds as MTRANK_MODELS. */
-    bucket: Name,
-    /** The id of the KV namespace the worker binds as MTRANK_MODEL_POINTERS. */
-    namespaceId: Name,
+    bucket: BucketName,
+    /** The id of the KV namespace the worker binds as MTRANK_MODEL_POINTERS (32 hex digits). */
+    namespaceId: NamespaceId,
     /** Environment variable holding the Cloudflare account id (default CLOUDFLARE_ACCOUNT_ID). */
     accountIdEnv: v.optional(Name, REMOTE_ENV.accountId),
     /** Environment variable holding an API token with KV write access (default CLOUDFLARE_API_TOKEN). */
