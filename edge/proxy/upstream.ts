@@ -24,18 +24,47 @@ const HOP_BY_HOP = [
 ];
 
 /**
- * Headers a proxy writes to tell the origin what the visitor asked for (its host, scheme, port,
- * path prefix). Nothing sits in front of the worker that could have written them, so a visitor's
- * are forged: an origin trusting its proxy would build links, redirects and cached pages for the
- * visitor's chosen host. X-Forwarded-For is left to Cloudflare, which appends the client's address.
+ * Headers a proxy writes to tell the origin what the visitor asked for: its host, scheme, port,
+ * path, method and address, in the spellings frameworks and proxies read (Rails reads
+ * X-Forwarded-Scheme and -Ssl, IIS and Zend X-Original-URL, many apps X-HTTP-Method-Override and
+ * X-Real-IP). Nothing sits in front of the worker that could have written them, so a visitor's
+ * are forged: an origin trusting its proxy would build links, redirects and cached pages for
+ * another host or scheme, serve another path than the one routed, or take the visitor for another
+ * address (allow-lists, rate limits). X-Forwarded-For is left to Cloudflare, which appends the
+ * client's address.
  */
 const FORWARDING = [
   "forwarded",
+  // host
   "x-forwarded-host",
-  "x-forwarded-proto",
-  "x-forwarded-port",
-  "x-forwarded-prefix",
   "x-forwarded-server",
+  "x-host",
+  "x-original-host",
+  // scheme and port
+  "x-forwarded-proto",
+  "x-forwarded-scheme",
+  "x-forwarded-ssl",
+  "x-forwarded-port",
+  "x-url-scheme",
+  "front-end-https",
+  // path
+  "x-forwarded-prefix",
+  "x-forwarded-uri",
+  "x-forwarded-path",
+  "x-original-url",
+  "x-original-uri",
+  "x-rewrite-url",
+  "x-envoy-original-path",
+  // method
+  "x-http-method-override",
+  "x-http-method",
+  "x-method-override",
+  // the client's address
+  "x-real-ip",
+  "true-client-ip",
+  "x-client-ip",
+  "x-cluster-client-ip",
+  "x-originating-ip",
 ];
 
 export class UpstreamError extends Error {

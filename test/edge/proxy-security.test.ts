@@ -154,6 +154,17 @@ describe("proxy upstream", () => {
       "x-forwarded-port",
       "x-forwarded-prefix",
       "x-forwarded-server",
+      "x-forwarded-scheme",
+      "x-forwarded-ssl",
+      "front-end-https",
+      "x-original-url",
+      "x-rewrite-url",
+      "x-forwarded-uri",
+      "x-envoy-original-path",
+      "x-original-host",
+      "x-http-method-override",
+      "x-real-ip",
+      "true-client-ip",
     ];
     await fc.assert(
       fc.asyncProperty(
