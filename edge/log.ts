@@ -22,4 +22,6 @@ export interface RequestLogFields {
   fallback?: string;
   /** The error behind a fallback, "Name: message". */
   error?: string;
+  /** Proxy mode: visitor values read as missing because their feature cannot take them ("user.age: reason"). */
+  ignored?: string[];
 }

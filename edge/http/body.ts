@@ -2,6 +2,7 @@
  * Reads a JSON request body with a byte limit, so an oversized body is refused before parsing.
  * The content-type is not checked: a JSON body sent with another type (curl -d) is still read.
  */
+import { containersAtMost, MAX_JSON_CONTAINERS } from "./json-containers.ts";
 import type { Problem } from "./problem.ts";
 import { readUpTo, type UpTo } from "./read-up-to.ts";
 
@@ -44,7 +45,15 @@ export async function readJsonBody(
   received?.();
 
   try {
-    return { ok: true, value: JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes)) };
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    if (!containersAtMost(text))
+      return fail({
+        status: 413,
+        kind: "body-too-large",
+        title: "Request body too large",
+        detail: `the request body must hold at most ${MAX_JSON_CONTAINERS} objects and arrays`,
+      });
+    return { ok: true, value: JSON.parse(text) };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     return fail({

@@ -3,11 +3,13 @@
  * doubt (no array there, an item without a usable id, a repeated id) means "not a list we can
  * rerank", and the response passes through unchanged.
  */
-import type { Candidate } from "../rerank/schema.ts";
+import { type Candidate, MAX_LIST } from "../rerank/schema.ts";
 import type { ProxyRouteConfig } from "./config.ts";
 
 type Json = unknown;
-type FeatureValue = string | number | boolean | null;
+type Scalar = string | number | boolean | null;
+/** As /v1/rerank takes them: one value, or a bag's or vector's list of them. */
+type FeatureValue = Scalar | Scalar[];
 
 export interface FoundList {
   items: Json[];
@@ -62,6 +64,10 @@ function toCandidate(item: Json, route: ProxyRouteConfig): Candidate | undefined
 }
 
 function isFeatureValue(x: Json): x is FeatureValue {
+  return isScalar(x) || (Array.isArray(x) && x.length <= MAX_LIST && x.every(isScalar));
+}
+
+function isScalar(x: Json): x is Scalar {
   return (
     x === null ||
     typeof x === "string" ||

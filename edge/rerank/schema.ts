@@ -5,7 +5,9 @@ import { candidatesAreValid } from "./candidate-check.ts";
 
 export const MAX_CANDIDATES = 1000;
 /** Most values in one bag or vector feature. */
-const MAX_LIST = 4096;
+export const MAX_LIST = 4096;
+/** Most values in one in / not_in filter list (a feed's "already seen" ids), far above a real one. */
+export const MAX_FILTER_LIST = 10_000;
 
 /** Unknown keys are errors, so a typo ("topk") is reported instead of silently ignored. */
 function objectMessage(issue: v.StrictObjectIssue): string {
@@ -43,7 +45,16 @@ const Filter = v.pipe(
     {
       field: v.pipe(v.string(), v.minLength(1, "expected a feature name")),
       op: Comparison,
-      value: v.union([FeatureValue, v.array(FeatureValue)], "expected a feature value or a list of them"),
+      value: v.union(
+        [
+          FeatureValue,
+          v.pipe(
+            v.array(FeatureValue),
+            v.maxLength(MAX_FILTER_LIST, `at most ${MAX_FILTER_LIST} values in a filter's list`),
+          ),
+        ],
+        "expected a feature value or a list of them",
+      ),
     },
     objectMessage,
   ),

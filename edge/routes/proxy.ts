@@ -8,13 +8,15 @@
  * passes through unchanged.
  */
 import type { Context, Handler } from "hono";
+import { FeatureValueError } from "../../shared/encoder/encode.ts";
 import type { EdgeBindings } from "../env.ts";
 import { apiKeys } from "../http/api-keys.ts";
 import { backgroundOf } from "../http/background.ts";
+import { containersAtMost } from "../http/json-containers.ts";
 import { problemResponse } from "../http/problem.ts";
 import { readUpTo } from "../http/read-up-to.ts";
 import { ServerTiming } from "../http/server-timing.ts";
-import { describeError } from "../log.ts";
+import { describeError, type RequestLogFields } from "../log.ts";
 import type { ModelCatalog } from "../model/catalog.ts";
 import { matchRoute, type ProxyConfig, type ProxyRouteConfig, proxyConfig } from "../proxy/config.ts";
 import { parseExactJson } from "../proxy/exact-json.ts";
@@ -45,7 +47,7 @@ export function proxyRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
         status: 502,
         kind: "origin-unreachable",
         title: "Origin unreachable",
-        detail: `the origin ${config.origin} did not answer`,
+        detail: "the origin did not answer",
       });
     }
     // fetch passes on any status an origin sends (999, 600), but a Response can only be built
@@ -57,7 +59,7 @@ export function proxyRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
         status: 502,
         kind: "origin-bad-status",
         title: "Origin answered with an invalid status",
-        detail: `the origin ${config.origin} answered with status ${answer.status}, outside 200-599`,
+        detail: `the origin answered with status ${answer.status}, outside 200-599`,
       });
     }
     const route = matchRoute(config, visitor.pathname);
@@ -84,7 +86,9 @@ async function rerankOrigin(
 
   const type = headers.get("content-type") ?? "";
   const declared = Number(headers.get("content-length") ?? 0);
-  if (!origin.ok || !/\bjson\b/i.test(type)) return passThrough(origin.body);
+  // Only a whole list is reordered: a 206 is a byte range of one (its Content-Range would
+  // describe bytes the new order moved), and 204, 205 and 304 have no body to rank.
+  if (origin.status !== 200 || !/\bjson\b/i.test(type)) return passThrough(origin.body);
   if (declared > MAX_BODY_BYTES) {
     log.fallback = "origin_list_too_large";
     return passThrough(origin.body);
@@ -103,12 +107,17 @@ async function rerankOrigin(
       status: 502,
       kind: "origin-body-broken",
       title: "Origin body broken",
-      detail: `the origin ${config.origin} broke off its response`,
+      detail: "the origin broke off its response",
     });
   }
   let body: unknown;
   try {
-    body = parseExactJson(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    if (!containersAtMost(text)) {
+      log.fallback = "origin_list_too_large";
+      return passThrough(bytes);
+    }
+    body = parseExactJson(text);
   } catch {
     return passThrough(bytes);
   }
@@ -141,13 +150,8 @@ async function rerankOrigin(
       context: { features: features.context },
     };
     const defaults = loaded.manifest.fusion.defaults;
-    const ranked = await rankCandidates(
-      loaded,
-      request,
-      list.candidates,
-      resolveFusion(request, defaults),
-      timing,
-      (o) => o,
+    const ranked = await withoutBadVisitorValues(request, log, () =>
+      rankCandidates(loaded, request, list.candidates, resolveFusion(request, defaults), timing, (o) => o),
     );
     const position = new Map(list.candidates.map((cand, i) => [cand.id, i]));
     const reordered = ranked.map((item) => list.items[position.get(item.id)!]);
@@ -158,6 +162,32 @@ async function rerankOrigin(
     log.error = describeError(error);
     headers.set("x-mtrank-fallback", "1");
     return passThrough(bytes);
+  }
+}
+
+/**
+ * A visitor's header, cookie or query value its feature cannot take (a number feature sent "abc")
+ * is the visitor's own mistake and touches only their list: the value is read as missing and the
+ * list still ranks (the log's `ignored` names it), rather than falling back as if the model had
+ * failed. A bad value in the origin's items is still a fallback.
+ */
+async function withoutBadVisitorValues<T>(
+  request: { user: { features: Record<string, unknown> }; context: { features: Record<string, unknown> } },
+  log: RequestLogFields,
+  rank: () => Promise<T>,
+): Promise<T> {
+  for (;;) {
+    try {
+      return await rank();
+    } catch (error) {
+      if (!(error instanceof FeatureValueError)) throw error;
+      const side = error.at;
+      if ((side !== "user" && side !== "context") || !Object.hasOwn(request[side].features, error.feature))
+        throw error;
+      // Each pass removes one of the visitor's values, so the loop ends.
+      delete request[side].features[error.feature];
+      log.ignored = [...(log.ignored ?? []), `${side}.${error.feature}: ${error.reason}`];
+    }
   }
 }
 

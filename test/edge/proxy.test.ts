@@ -2,10 +2,15 @@
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
+import { MAX_JSON_CONTAINERS } from "../../edge/http/json-containers.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
+import featuresManifestJson from "../../fixtures/model-features/manifest.json";
+import featuresModel from "../../fixtures/model-features/model.onnx";
+import type { ModelManifest } from "../../shared/manifest.ts";
 import { candidates, manifest, postRerank, type RerankBody } from "./requests.ts";
 
 const ORIGIN = "https://origin.test";
+const { factorised: _section, ...featuresManifest } = featuresManifestJson as unknown as ModelManifest;
 const config = {
   origin: ORIGIN,
   routes: [{ path: "/api/feed", list: "data.items", id: "sku", features: "attrs" }],
@@ -153,6 +158,9 @@ describe("CDN proxy mode", () => {
     expect(res.headers.get("content-type")).toBe("application/problem+json");
     const line = logSpy.mock.calls.map((c) => JSON.parse(String(c[0])) as Record<string, unknown>).at(-1);
     expect(line).toMatchObject({ event: "request", status: 502, error: "TypeError: connection refused" });
+    // The origin's address is the operator's to know, not every visitor's.
+    const problem = JSON.stringify(await res.json());
+    expect(problem).not.toContain("origin.test");
   });
 
   it("fills user and context features from the visitor's request, as POST /v1/rerank would get them", async () => {
@@ -181,6 +189,113 @@ describe("CDN proxy mode", () => {
     const without = await rerank({ user: { id: "u97" }, candidates: list });
     expect(expected.items.map((i) => i.score)).not.toEqual(without.items.map((i) => i.score));
     expect(res.headers.get("vary")?.toLowerCase().split(/,\s*/)).toEqual(["x-visitor", "cookie", "x-device"]);
+  });
+
+  it("a visitor value its feature cannot take reads as missing: the list still ranks, the log names it", async () => {
+    const withActivity = {
+      ...config,
+      features: {
+        user_activity: { from: "header", name: "X-Act", side: "user" },
+        device: { from: "header", name: "X-Device" },
+      },
+    };
+    const fetch = proxy({ MTRANK_PROXY: withActivity });
+    const res = await fetch("/api/feed", { "x-visitor": "u5", "x-act": "abc", "x-device": "mobile" });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-mtrank-fallback")).toBeNull();
+    const body = (await res.json()) as typeof feed;
+    // The order POST /v1/rerank gives without the bad value.
+    const direct = createApp({ manifest, model: modelBytes });
+    const expected = (await (
+      await postRerank(
+        { user: { id: "u5" }, context: { features: { device: "mobile" } }, candidates: list },
+        async (r) => direct.fetch(r, {}),
+      )
+    ).json()) as RerankBody;
+    expect(body.data.items.map((i) => i.sku)).toEqual(expected.items.map((i) => i.id));
+    const line = logSpy.mock.calls
+      .map((c) => JSON.parse(String(c[0])) as Record<string, unknown>)
+      .find((l) => l.path === "/api/feed");
+    expect(line).toMatchObject({
+      level: "info",
+      status: 200,
+      ignored: ['user.user_activity: "abc" is not a number'],
+    });
+    expect(line?.fallback).toBeUndefined();
+  });
+
+  it("a bag or vector feature in the origin's items is read as /v1/rerank reads it", async () => {
+    const withLists = createApp({ manifest: featuresManifest, model: featuresModel });
+    const env: EdgeEnv = { MTRANK_PROXY: config };
+    const items = Array.from({ length: 8 }, (_, i) => ({
+      sku: `s${i}`,
+      attrs: {
+        item_id: `i${i * 7}`,
+        item_tags: [`t${i % 5}`, `t${(i * 3) % 11}`],
+        item_vec: [i / 4, -1, 0.5, i % 3],
+        price: 10 + i,
+      },
+    }));
+    originAnswers(() => Response.json({ data: { items } }));
+    const res = await withLists.fetch(
+      new Request("https://shop.test/api/feed", { headers: { "x-visitor": "u-3" } }),
+      env,
+    );
+    expect(res.headers.get("x-mtrank-fallback")).toBeNull();
+    const order = ((await res.json()) as { data: { items: { sku: string }[] } }).data.items.map((i) => i.sku);
+    const rerank = async (candidates: unknown[]) =>
+      (
+        (await (
+          await postRerank({ user: { id: "u-3" }, candidates }, async (r) => withLists.fetch(r, {}))
+        ).json()) as RerankBody
+      ).items;
+    const direct = await rerank(items.map((i) => ({ id: i.sku, features: i.attrs })));
+    expect(order).toEqual(direct.map((i) => i.id));
+    // The lists count: without them the model reads the features as missing and scores otherwise.
+    const bare = await rerank(
+      items.map((i) => ({ id: i.sku, features: { item_id: i.attrs.item_id, price: i.attrs.price } })),
+    );
+    expect(direct.map((i) => i.score)).not.toEqual(bare.map((i) => i.score));
+  });
+
+  it("a partial, empty or unchanged answer on a route passes through as the origin sent it", async () => {
+    const text = JSON.stringify(feed);
+    originAnswers(
+      (r) =>
+        ({
+          "bytes=0-": new Response(text, {
+            status: 206,
+            headers: {
+              "content-type": "application/json",
+              "content-range": `bytes 0-${text.length - 1}/${text.length}`,
+            },
+          }),
+          none: new Response(null, { status: 204, headers: { "content-type": "application/json" } }),
+          same: new Response(null, {
+            status: 304,
+            headers: { "content-type": "application/json", etag: '"v1"' },
+          }),
+        })[r.headers.get("range") ?? r.headers.get("x-case") ?? ""]!,
+    );
+    const fetch = proxy();
+    const partial = await fetch("/api/feed", { range: "bytes=0-" });
+    expect(partial.status).toBe(206);
+    expect(partial.headers.get("content-range")).toBe(`bytes 0-${text.length - 1}/${text.length}`);
+    expect(await partial.text()).toBe(text);
+    const empty = await fetch("/api/feed", { "x-case": "none" });
+    expect([empty.status, await empty.text()]).toEqual([204, ""]);
+    const same = await fetch("/api/feed", { "x-case": "same" });
+    expect([same.status, await same.text()]).toEqual([304, ""]);
+  });
+
+  it("an origin list of more objects and arrays than any real one passes through unparsed", async () => {
+    const huge = `{"data":{"items":[${Array(MAX_JSON_CONTAINERS).fill('{"sku":"a"}').join(",")}]}}`;
+    originAnswers(() => new Response(huge, { headers: { "content-type": "application/json" } }));
+    const res = await proxy()("/api/feed");
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe(huge);
+    const line = logSpy.mock.calls.map((c) => JSON.parse(String(c[0])) as Record<string, unknown>).at(-1);
+    expect(line?.fallback).toBe("origin_list_too_large");
   });
 
   it("a feature source the config cannot use -> logged once naming the field, pages pass through", async () => {

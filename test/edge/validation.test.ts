@@ -2,7 +2,8 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../edge/app.ts";
-import { MAX_CANDIDATES } from "../../edge/rerank/schema.ts";
+import { MAX_JSON_CONTAINERS } from "../../edge/http/json-containers.ts";
+import { MAX_CANDIDATES, MAX_FILTER_LIST } from "../../edge/rerank/schema.ts";
 import { MAX_BODY_BYTES } from "../../edge/routes/rerank.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
 import {
@@ -252,6 +253,31 @@ describe("a body full of mistakes gets a bounded answer", () => {
     expect(res.status).toBe(400);
     expect(text.length).toBeLessThan(MAX_PROBLEM_BYTES);
     expect((JSON.parse(text) as ProblemBody).errors?.[0]?.field).toMatch(/^candidates/);
+  });
+
+  it("a body of more objects and arrays than any real request -> 413 before it is parsed", async () => {
+    const body = `{"candidates":[],"x":[${Array(MAX_JSON_CONTAINERS).fill("{}").join(",")}]}`;
+    expect(body.length).toBeLessThan(MAX_BODY_BYTES);
+    const p = await problem(await post(body), 413);
+    expect(p.detail).toBe(`the request body must hold at most ${MAX_JSON_CONTAINERS} objects and arrays`);
+    // Brackets inside strings are text, not structure.
+    const text = `{"candidates":[{"id":"${"[{".repeat(MAX_JSON_CONTAINERS)}"}]}`;
+    expect((await post(text)).status).toBe(200);
+  });
+
+  it("an in / not_in list longer than MAX_FILTER_LIST -> 400 naming it", async () => {
+    const values = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`);
+    const filter = (n: number) =>
+      JSON.stringify({
+        candidates: candidates(3),
+        filters: [{ field: "item_id", op: "not_in", value: values(n) }],
+      });
+    expect((await post(filter(MAX_FILTER_LIST))).status).toBe(200);
+    const p = await problem(await post(filter(MAX_FILTER_LIST + 1)), 400);
+    expect(p.errors?.[0]).toEqual({
+      field: "filters.0.value",
+      message: `at most ${MAX_FILTER_LIST} values in a filter's list`,
+    });
   });
 
   it("a small body still gets every issue it has", async () => {
