@@ -49,6 +49,9 @@
  *   npm run bench:quality [-- --suite census|thresholds|simulator|sparse] [--arch mmoe,single]
  *     [--seeds 42,11,12] [--quick] [--no-tuned]
  *   npm run bench:quality -- --train F --test G --spec S [--name N] [--arch ...] [--seeds ...]
+ *     [--cold COLUMN]
+ *
+ * `--cold COLUMN` (your files) scores values the training file never had: ./cold-split.ts.
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -64,6 +67,7 @@ import { calibrationCurve, expectedCalibrationError } from "../trainer/metrics/c
 import { evaluateTask } from "../trainer/metrics/task-metrics.ts";
 import { openServedModel, scoreRows } from "../trainer/predict/served-model.ts";
 import { runTraining } from "../trainer/workflows/train-and-report.ts";
+import { coldSplit } from "./cold-split.ts";
 import { LOGISTIC, PairedScores, printVersus, TUNED_TREES, type Versus } from "./paired-differences.ts";
 import { sklearnBaselines, type TunedSetting, tunedTrees } from "./python-tools.ts";
 import { censusSuite, fmtScores, type SuiteFiles, simulatorSuite, thresholdSuite } from "./suites.ts";
@@ -114,6 +118,10 @@ const program = new Command("bench:quality")
   .option("--spec <file>", "the dataset spec of both files")
   .option("--name <name>", "the name your files' rows get in the table", "files")
   .option("--no-tuned", "skip the tuned trees (XGBoost) next to the scikit-learn baselines")
+  .option(
+    "--cold <column>",
+    "with your files: a tenth of this column's values leave the training file, and only their test rows are scored (new users or items)",
+  )
   .parse();
 const opts = program.opts<{
   suite: string;
@@ -125,8 +133,9 @@ const opts = program.opts<{
   spec?: string;
   name: string;
   tuned: boolean;
+  cold?: string;
 }>();
-const ownFiles = ownSuite(opts);
+const ownFiles = await coldFiles(ownSuite(opts), opts.cold);
 const archs = opts.arch.split(",").map((s) => s.trim());
 const seeds = opts.seeds.split(",").map((s) => {
   const seed = Number(s);
@@ -184,6 +193,18 @@ await writeFile(OUT, `${JSON.stringify({ createdAt: new Date().toISOString(), re
 printTable(results);
 printVersus(results);
 console.log(`wrote ${OUT}`);
+
+/** --cold: your files split so that the test rows hold only values the training file lacks. */
+async function coldFiles(files: SuiteFiles | undefined, column: string | undefined) {
+  if (column === undefined) return files;
+  if (!files) return program.error("bench:quality: --cold needs --train, --test and --spec");
+  const spec = await readSpecFile(files.spec);
+  const split = await coldSplit(files, column, spec.format === "jsonl" ? "jsonl" : "csv", join(WORK, "cold"));
+  console.log(
+    `--cold ${column}: a tenth of its values held out; ${split.rows.train} training rows, ${split.rows.test} test rows with held-out values`,
+  );
+  return split;
+}
 
 /** --train/--test/--spec: all three or none, each an existing file. */
 function ownSuite(o: { train?: string; test?: string; spec?: string }): SuiteFiles | undefined {

@@ -1,0 +1,58 @@
+/**
+ * bench:quality --cold COLUMN: how a model scores values it never saw in training (new users,
+ * new items), which every ranking system meets daily and a random split never tests. A tenth of
+ * the column's values, chosen by a hash of the value, leave the training file; the test file keeps
+ * only the rows that have one of them. Every model then trains and is scored on the same files.
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import Papa from "papaparse";
+import { fnv1a } from "../shared/encoder/hash.ts";
+import type { SuiteFiles } from "./suites.ts";
+
+/** Values with fnv1a(value) % COLD_BUCKETS === 0 are held out: a tenth of them. */
+const COLD_BUCKETS = 10;
+
+export const isCold = (value: unknown): boolean =>
+  value !== undefined && value !== null && value !== "" && fnv1a(String(value)) % COLD_BUCKETS === 0;
+
+/** The training file without the held-out values' rows, the test file with only theirs, in `dir`. */
+export async function coldSplit(
+  files: SuiteFiles,
+  column: string,
+  format: "csv" | "jsonl",
+  dir: string,
+): Promise<SuiteFiles & { rows: { train: number; test: number } }> {
+  await mkdir(dir, { recursive: true });
+  const train = join(dir, `train.${format}`);
+  const test = join(dir, `test-cold.${format}`);
+  const kept = {
+    train: await filterFile(files.train, train, column, format, (v) => !isCold(v)),
+    test: await filterFile(files.test, test, column, format, isCold),
+  };
+  if (kept.test === 0) throw new Error(`--cold ${column}: no test row has a held-out value`);
+  return { train, test, spec: files.spec, rows: kept };
+}
+
+async function filterFile(
+  from: string,
+  to: string,
+  column: string,
+  format: "csv" | "jsonl",
+  keep: (value: unknown) => boolean,
+): Promise<number> {
+  const text = await readFile(from, "utf8");
+  if (format === "jsonl") {
+    const lines = text.split("\n").filter((line) => line.trim() !== "");
+    const kept = lines.filter((line) => keep((JSON.parse(line) as Record<string, unknown>)[column]));
+    await writeFile(to, `${kept.join("\n")}\n`);
+    return kept.length;
+  }
+  const parsed = Papa.parse<string[]>(text, { skipEmptyLines: true });
+  const [header, ...rows] = parsed.data;
+  const at = header?.indexOf(column) ?? -1;
+  if (!header || at < 0) throw new Error(`--cold ${column}: ${from} has no such column`);
+  const kept = rows.filter((row) => keep(row[at]));
+  await writeFile(to, `${Papa.unparse([header, ...kept])}\n`);
+  return kept.length;
+}
