@@ -7,12 +7,14 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileEncoder, type FeatureValues } from "../../shared/encoder/encode.ts";
 import { fitEncoder } from "../../shared/encoder/fit.ts";
 import {
   type CategoricalState,
+  ID_FEATURE_ROWS,
   MISSING_ID,
   type MultiCategoricalState,
   type NumericState,
@@ -20,6 +22,8 @@ import {
 } from "../../shared/encoder/state.ts";
 import { parseSpec } from "../../shared/spec.ts";
 import { loadTrainedModel } from "../../trainer/artifact/trained-model.ts";
+import { paramsFromWeights } from "../../trainer/models/network.ts";
+import { predictNetwork } from "../../trainer/train/train-network.ts";
 import { neutraliseUnreadRows, rowReads } from "../../trainer/train/unread-rows.ts";
 import { runTraining } from "../../trainer/workflows/train-and-report.ts";
 import { lcg } from "./lcg.ts";
@@ -147,5 +151,61 @@ describe("a trained model", () => {
     // The values training read keep rows of their own.
     const row = (r: number) => Array.from(table.subarray(r * dim, (r + 1) * dim));
     expect(row(f.offset + 2)).not.toEqual(row(f.offset + 3));
+  }, 60_000);
+
+  it("fits a new user's row: the loss over training rows read as new falls below the mean row's", async () => {
+    // 150 users (an id-like feature), each seen 4 times with a bias of their own; items 0-9.
+    const rand = lcg(8);
+    const lines = Array.from({ length: 600 }, (_, r) => {
+      const u = r % 150;
+      const item = Math.floor(rand() * 10);
+      const p = 1 / (1 + Math.exp(-((u % 5) - 2 + (item - 4.5) / 2)));
+      return `u${u},i${item},${rand() < p ? 1 : 0}`;
+    });
+    const data = join(dir, "users.csv");
+    await writeFile(data, ["user,item,y", ...lines].join("\n"));
+    const spec = join(dir, "users.json");
+    const userFeatures = [
+      { name: "user", type: "categorical" },
+      { name: "item", type: "categorical" },
+    ];
+    await writeFile(spec, JSON.stringify({ format: "csv", features: userFeatures, tasks }));
+    const out = join(dir, "users-model");
+    await runTraining({ data, spec, out, arch: "shared-bottom", epochs: 3, seed: 2 });
+    const model = await loadTrainedModel(out);
+    const user = model.encoder.features[0] as CategoricalState;
+    expect(user.size).toBeGreaterThan(ID_FEATURE_ROWS);
+    const table = model.weights.embedding!.values;
+    const E = model.weights.embedding!.shape[1]!;
+    const row = (r: number) => Array.from(table.subarray(r * E, (r + 1) * E));
+    const oov = user.offset + OOV_ID;
+    // A request without the user reads the same newcomer.
+    expect(row(user.offset + MISSING_ID)).toEqual(row(oov));
+
+    // Every training row scored as if its user were new, with the fitted row and with the mean.
+    const rows = lines.map((l) => ({ user: "someone-new", item: l.split(",")[1] }));
+    const y = lines.map((l) => Number(l.split(",")[2]));
+    const encoded = compileEncoder(model.encoder).encodeRows(rows);
+    const config = { ...model.config, heads: model.config.heads.map(({ calibration: _, ...h }) => h) };
+    const logLoss = (values: Float32Array) => {
+      const params = paramsFromWeights({
+        ...model.weights,
+        embedding: { ...model.weights.embedding!, values },
+      });
+      const p = predictNetwork(params, config, encoded).click!;
+      tf.dispose(Object.values(params));
+      return -y.reduce((a, t, i) => a + Math.log(t ? p[i]! : 1 - p[i]!), 0) / y.length;
+    };
+    const reads = rowReads(
+      model.encoder,
+      compileEncoder(model.encoder).encodeRows(
+        lines.map((l) => ({ user: l.split(",")[0], item: l.split(",")[1] })),
+      ),
+    );
+    expect(reads[oov]).toBe(0);
+    const mean = Float32Array.from(table);
+    neutraliseUnreadRows(mean.fill(0, oov * E, (oov + 1) * E), E, model.encoder, reads);
+    expect(Array.from(mean.subarray(oov * E, (oov + 1) * E))).not.toEqual(row(oov));
+    expect(logLoss(table)).toBeLessThan(logLoss(mean));
   }, 60_000);
 });

@@ -48,7 +48,8 @@ import {
   type TrainResult,
   trainNetworkAsync,
 } from "../train/train-network.ts";
-import { settleUnreadRows } from "../train/unread-rows.ts";
+import { neutraliseUnreadRows, rowReads } from "../train/unread-rows.ts";
+import { fitUnseenRows } from "../train/unseen-rows.ts";
 import { carriedRows, type WarmStartReport, warmStart } from "../train/warm-start.ts";
 
 /**
@@ -140,7 +141,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       ...(await fitNetwork(cmd, args, config, data, previous, taskWeights, budget)),
     };
   })().finally(stopSpareWorkers);
-  settleEmbedding(result.params, config, data, previous);
+  settleEmbedding(result.params, config, data, previous, { taskWeights, seed: args.seed });
   // The rows the run was validated on: the held-out part, or with fold networks every row, each
   // scored by the network that did not train on it.
   const held = foldAverage ? data.train : data.valid;
@@ -399,13 +400,21 @@ function settleEmbedding(
   config: NetworkConfig,
   data: Data,
   previous: TrainedModel | undefined,
+  run: { taskWeights: Record<string, number>; seed: number },
 ): void {
   const variable = params.embedding;
   if (!variable) return;
   const table = Float32Array.from(variable.dataSync() as Float32Array);
   const kept = previous ? carriedRows(config, data.encoder, previous) : undefined;
-  if (settleUnreadRows(table, config.embeddingDim, data.encoder, data.train, kept) > 0)
+  const reads = rowReads(data.encoder, data.train);
+  if (neutraliseUnreadRows(table, config.embeddingDim, data.encoder, reads, kept) > 0)
     tf.tidy(() => variable.assign(tf.tensor(table, variable.shape)));
+  fitUnseenRows(params, config, data.encoder, {
+    train: data.train,
+    taskWeights: run.taskWeights,
+    seed: run.seed,
+    fixed: (row) => reads[row]! > 0 || kept?.[row] === 1,
+  });
 }
 
 /**
