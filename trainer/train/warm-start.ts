@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { EncoderState, FeatureState } from "../../shared/encoder/state.ts";
-import { RESERVED_IDS } from "../../shared/encoder/state.ts";
+import { MISSING_ID, RESERVED_IDS } from "../../shared/encoder/state.ts";
 import type { TrainedModel } from "../artifact/trained-model.ts";
 import type { NetworkConfig } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
@@ -76,7 +76,10 @@ export function warmStart(
 
 /**
  * A [vocabSize] mask: 1 on tonight's embedding rows that warmStart fills from the earlier model
- * (none when the table's width changed).
+ * with a value's learning (none when the table's width changed): what a user or item learnt keeps
+ * it on a night they are absent. The missing and out-of-vocabulary rows are left out: where no
+ * row reads them tonight they are settled again for tonight's network (../train/unread-rows.ts,
+ * unseen-rows.ts), not kept as fitted to last night's.
  */
 export function carriedRows(
   config: NetworkConfig,
@@ -88,9 +91,19 @@ export function carriedRows(
   const earlier = new Map(previous.encoder.features.map((f) => [f.name, f]));
   for (const feature of encoder.features) {
     const old = earlier.get(feature.name);
-    if (old) for (const [row] of rowPairs(feature, old)) mask[row] = 1;
+    if (!old) continue;
+    const reserved = reservedRows(feature);
+    for (const [row] of rowPairs(feature, old)) if (!reserved(row)) mask[row] = 1;
   }
   return mask;
+}
+
+/** A feature's missing and out-of-vocabulary rows (a number's missing bucket). */
+function reservedRows(f: FeatureState): (row: number) => boolean {
+  if (f.kind === "numeric") return (row) => f.buckets !== undefined && row === f.buckets.offset + MISSING_ID;
+  if (f.kind === "categorical" || f.kind === "multi_categorical")
+    return (row) => row >= f.offset && row < f.offset + RESERVED_IDS;
+  return () => false;
 }
 
 /** Copies rows of `from` (the earlier table) into `to` by feature and value; returns rows copied. */
