@@ -204,6 +204,10 @@ await runCli(async () => {
     console.log(
       `frequency columns (training counts; "frequency": false in the spec turns one off): ${summary.frequency.join(", ")}`,
     );
+  if (summary.unseenFitted.features.length > 0)
+    console.log(
+      `unseen rows fitted (what a new value reads; every other weight held): ${summary.unseenFitted.features.join(", ")} (${summary.unseenFitted.seconds.toFixed(1)} s)`,
+    );
   if (summary.targetEncoded.length > 0)
     console.log(
       `target columns (out-of-fold positive rates; "targetEncoding": false in the spec turns one off): ${summary.targetEncoded.join(", ")}`,

@@ -88,6 +88,8 @@ export interface TrainSummary {
   frequency: string[];
   /** Categorical features with target columns (id-like by default, or as the spec says). */
   targetEncoded: string[];
+  /** Id-like features whose unseen row was fitted (../train/unseen-rows.ts), and the seconds it took. */
+  unseenFitted: { features: string[]; seconds: number };
   /** The criterion early stopping used, `auto` resolved for the validation part (../train/early-stopping.ts). */
   earlyStop: string;
   /** Bad rows skipped within the error budget (--max-bad-rows), and the first reasons. */
@@ -141,7 +143,10 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
       ...(await fitNetwork(cmd, args, config, data, previous, taskWeights, budget)),
     };
   })().finally(stopSpareWorkers);
-  settleEmbedding(result.params, config, data, previous, { taskWeights, seed: args.seed });
+  const unseenFitted = settleEmbedding(result.params, config, data, previous, {
+    taskWeights,
+    seed: args.seed,
+  });
   // The rows the run was validated on: the held-out part, or with fold networks every row, each
   // scored by the network that did not train on it.
   const held = foldAverage ? data.train : data.valid;
@@ -173,6 +178,7 @@ export async function runTraining(cmd: TrainCommand): Promise<TrainSummary> {
     frequency: data.encoder.features.flatMap((f) =>
       f.kind === "categorical" && f.frequency ? [f.name] : [],
     ),
+    unseenFitted,
     targetEncoded: data.encoder.features.flatMap((f) =>
       f.kind === "categorical" && f.target ? [f.name] : [],
     ),
@@ -401,20 +407,22 @@ function settleEmbedding(
   data: Data,
   previous: TrainedModel | undefined,
   run: { taskWeights: Record<string, number>; seed: number },
-): void {
+): TrainSummary["unseenFitted"] {
   const variable = params.embedding;
-  if (!variable) return;
+  if (!variable) return { features: [], seconds: 0 };
   const table = Float32Array.from(variable.dataSync() as Float32Array);
   const kept = previous ? carriedRows(config, data.encoder, previous) : undefined;
   const reads = rowReads(data.encoder, data.train);
   if (neutraliseUnreadRows(table, config.embeddingDim, data.encoder, reads, kept) > 0)
     tf.tidy(() => variable.assign(tf.tensor(table, variable.shape)));
-  fitUnseenRows(params, config, data.encoder, {
+  const started = performance.now();
+  const features = fitUnseenRows(params, config, data.encoder, {
     train: data.train,
     taskWeights: run.taskWeights,
     seed: run.seed,
     fixed: (row) => reads[row]! > 0 || kept?.[row] === 1,
   });
+  return { features, seconds: (performance.now() - started) / 1000 };
 }
 
 /**
