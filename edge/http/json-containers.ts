@@ -11,14 +11,29 @@
  */
 export const MAX_JSON_CONTAINERS = 200_000;
 
-/** A whole string (skipped), or an opening bracket. Unrolled so long strings do not backtrack. */
-const TOKEN = /"[^"\\]*(?:\\.[^"\\]*)*"|[[{]/g;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const BRACKET = 0x5b;
+const BRACE = 0x7b;
 
-/** Whether `text` opens at most `limit` objects and arrays. */
+/**
+ * Whether `text` opens at most `limit` objects and arrays. One pass, each character read once: a
+ * regular expression for "a string, or a bracket" restarts at every quote of an unterminated
+ * string, and 80 KB of `"\"\"\"…` took it 6 s.
+ */
 export function containersAtMost(text: string, limit: number = MAX_JSON_CONTAINERS): boolean {
   let count = 0;
-  TOKEN.lastIndex = 0;
-  for (let m = TOKEN.exec(text); m !== null; m = TOKEN.exec(text))
-    if (m[0].length === 1 && ++count > limit) return false;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      // To the closing quote, over escapes; an unterminated string runs to the end.
+      for (i++; i < n; i++) {
+        const s = text.charCodeAt(i);
+        if (s === BACKSLASH) i++;
+        else if (s === QUOTE) break;
+      }
+    } else if ((c === BRACKET || c === BRACE) && ++count > limit) return false;
+  }
   return true;
 }

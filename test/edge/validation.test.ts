@@ -265,6 +265,14 @@ describe("a body full of mistakes gets a bounded answer", () => {
     expect((await post(text)).status).toBe(200);
   });
 
+  it("an unterminated string of escaped quotes is counted in one pass -> 400 invalid JSON", async () => {
+    // A scan that restarts at every quote of an unterminated string takes minutes on this.
+    const body = `{"candidates":[],"x":"${'\\"'.repeat(1_500_000)}`;
+    expect(body.length).toBeLessThan(MAX_BODY_BYTES);
+    const p = await problem(await post(body), 400);
+    expect(p.type).toBe("urn:mtrank:problem:invalid-json");
+  });
+
   it("an in / not_in list longer than MAX_FILTER_LIST -> 400 naming it", async () => {
     const values = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`);
     const filter = (n: number) =>
