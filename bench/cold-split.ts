@@ -8,27 +8,35 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import Papa from "papaparse";
 import { fnv1a } from "../shared/encoder/hash.ts";
+import { categoryOf, type ValueRules } from "../shared/encoder/values.ts";
+import type { DatasetSpec } from "../shared/spec.ts";
 import type { SuiteFiles } from "./suites.ts";
 
 /** Values with fnv1a(value) % COLD_BUCKETS === 0 are held out: a tenth of them. */
 const COLD_BUCKETS = 10;
 
-export const isCold = (value: unknown): boolean =>
-  value !== undefined && value !== null && value !== "" && fnv1a(String(value)) % COLD_BUCKETS === 0;
+/** Whether a value, read as the encoder reads a category (missing values are never held out), is held out. */
+export function isCold(value: unknown, rules: ValueRules = { trim: true, missing: new Set([""]) }): boolean {
+  const key = categoryOf(value, rules);
+  return key !== null && fnv1a(key) % COLD_BUCKETS === 0;
+}
 
 /** The training file without the held-out values' rows, the test file with only theirs, in `dir`. */
 export async function coldSplit(
   files: SuiteFiles,
   column: string,
-  format: "csv" | "jsonl",
+  spec: Pick<DatasetSpec, "format" | "delimiter" | "trim" | "missing">,
   dir: string,
 ): Promise<SuiteFiles & { rows: { train: number; test: number } }> {
   await mkdir(dir, { recursive: true });
+  const format = spec.format === "jsonl" ? "jsonl" : "csv";
   const train = join(dir, `train.${format}`);
   const test = join(dir, `test-cold.${format}`);
+  const rules: ValueRules = { trim: spec.trim, missing: new Set(spec.missing) };
+  const cold = (v: unknown) => isCold(v, rules);
   const kept = {
-    train: await filterFile(files.train, train, column, format, (v) => !isCold(v)),
-    test: await filterFile(files.test, test, column, format, isCold),
+    train: await filterFile(files.train, train, column, format, spec.delimiter, (v) => !cold(v)),
+    test: await filterFile(files.test, test, column, format, spec.delimiter, cold),
   };
   if (kept.test === 0) throw new Error(`--cold ${column}: no test row has a held-out value`);
   return { train, test, spec: files.spec, rows: kept };
@@ -39,6 +47,7 @@ async function filterFile(
   to: string,
   column: string,
   format: "csv" | "jsonl",
+  delimiter: string,
   keep: (value: unknown) => boolean,
 ): Promise<number> {
   const text = await readFile(from, "utf8");
@@ -48,11 +57,11 @@ async function filterFile(
     await writeFile(to, `${kept.join("\n")}\n`);
     return kept.length;
   }
-  const parsed = Papa.parse<string[]>(text, { skipEmptyLines: true });
+  const parsed = Papa.parse<string[]>(text, { skipEmptyLines: true, delimiter });
   const [header, ...rows] = parsed.data;
   const at = header?.indexOf(column) ?? -1;
   if (!header || at < 0) throw new Error(`--cold ${column}: ${from} has no such column`);
   const kept = rows.filter((row) => keep(row[at]));
-  await writeFile(to, `${Papa.unparse([header, ...kept])}\n`);
+  await writeFile(to, `${Papa.unparse([header, ...kept], { delimiter })}\n`);
   return kept.length;
 }

@@ -199,7 +199,7 @@ async function coldFiles(files: SuiteFiles | undefined, column: string | undefin
   if (column === undefined) return files;
   if (!files) return program.error("bench:quality: --cold needs --train, --test and --spec");
   const spec = await readSpecFile(files.spec);
-  const split = await coldSplit(files, column, spec.format === "jsonl" ? "jsonl" : "csv", join(WORK, "cold"));
+  const split = await coldSplit(files, column, spec, join(WORK, "cold"));
   console.log(
     `--cold ${column}: a tenth of its values held out; ${split.rows.train} training rows, ${split.rows.test} test rows with held-out values`,
   );

@@ -143,6 +143,7 @@ async function rerankOrigin(
   privateCaching(headers);
   try {
     const loaded = await model.load();
+    dropListsOfOneValueFeatures(list.candidates, loaded.manifest.features.features);
     const features = visitorFeatures(c.req.raw, config.features, user);
     const request = {
       candidates: list.candidates,
@@ -163,6 +164,24 @@ async function rerankOrigin(
     headers.set("x-mtrank-fallback", "1");
     return passThrough(bytes);
   }
+}
+
+/**
+ * An origin item's list under a feature that takes one value (a category, a number) reads as
+ * missing, as any value the proxy cannot use does; lists stay for bag and vector features. The
+ * encoder would refuse it, and one such item would leave the whole list unranked.
+ */
+function dropListsOfOneValueFeatures(
+  candidates: readonly { features?: Record<string, unknown> | undefined }[],
+  features: readonly { name: string; kind: string }[],
+): void {
+  const lists = new Set(
+    features.filter((f) => f.kind === "multi_categorical" || f.kind === "vector").map((f) => f.name),
+  );
+  for (const { features: values } of candidates)
+    if (values)
+      for (const [name, value] of Object.entries(values))
+        if (Array.isArray(value) && !lists.has(name)) delete values[name];
 }
 
 /**

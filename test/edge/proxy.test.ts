@@ -258,6 +258,32 @@ describe("CDN proxy mode", () => {
     expect(direct.map((i) => i.score)).not.toEqual(bare.map((i) => i.score));
   });
 
+  it("an origin item's list under a one-value feature reads as missing; the list still ranks", async () => {
+    const app = createApp({ manifest: featuresManifest, model: featuresModel });
+    const items = Array.from({ length: 6 }, (_, i) => ({
+      sku: `s${i}`,
+      attrs: {
+        item_id: i === 2 ? ["i1", "i2"] : `i${i}`,
+        item_tags: [`t${i}`],
+        price: i === 4 ? [5, 6] : 10 + i,
+      },
+    }));
+    originAnswers(() => Response.json({ data: { items } }));
+    const res = await app.fetch(new Request("https://shop.test/api/feed"), { MTRANK_PROXY: config });
+    expect(res.headers.get("x-mtrank-fallback")).toBeNull();
+    const order = ((await res.json()) as { data: { items: { sku: string }[] } }).data.items.map((i) => i.sku);
+    const read = items.map((i) => ({
+      id: i.sku,
+      features: Object.fromEntries(
+        Object.entries(i.attrs).filter(([name, v]) => name === "item_tags" || !Array.isArray(v)),
+      ),
+    }));
+    const direct = (await (
+      await postRerank({ candidates: read }, async (r) => app.fetch(r, {}))
+    ).json()) as RerankBody;
+    expect(order).toEqual(direct.items.map((i) => i.id));
+  });
+
   it("a partial, empty or unchanged answer on a route passes through as the origin sent it", async () => {
     const text = JSON.stringify(feed);
     originAnswers(
@@ -280,6 +306,7 @@ describe("CDN proxy mode", () => {
     const fetch = proxy();
     const partial = await fetch("/api/feed", { range: "bytes=0-" });
     expect(partial.status).toBe(206);
+    expect(partial.headers.get("x-model-version")).toBeNull();
     expect(partial.headers.get("content-range")).toBe(`bytes 0-${text.length - 1}/${text.length}`);
     expect(await partial.text()).toBe(text);
     const empty = await fetch("/api/feed", { "x-case": "none" });

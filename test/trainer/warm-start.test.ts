@@ -96,8 +96,19 @@ describe("warmStart", () => {
     for (let r = 5; r <= 12; r++) expect(row(r)).toEqual([100 + r, 100.5 + r]); // buckets, hashed
     expect(report.embeddingRows).toEqual({ copied: 12, total: 13 });
     // The rows it filled, which training tonight may not read and which keep what they learnt.
-    // Reserved rows (c's missing and unseen, x's missing bucket, h's missing and unseen) are not.
-    expect(Array.from(carriedRows(cfg, now, previous))).toEqual([0, 0, 1, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1]);
+    // Reserved rows (c's missing and unseen, x's missing bucket, h's missing and unseen) are not,
+    // nor hash buckets the earlier training may not have read (h has no counts to say).
+    expect(Array.from(carriedRows(cfg, now, previous))).toEqual([0, 0, 1, 0, 1, 0, 1, 1, 1, 0, 0, 0, 0]);
+    // With its counts: bucket 0 had training rows, bucket 1 none (its row never trained).
+    const counted = {
+      ...before,
+      features: before.features.map((f) =>
+        f.name === "h" ? { ...f, frequency: { denseOffset: 1, counts: [3, 0], mean: 0, std: 1 } } : f,
+      ),
+    } as EncoderState;
+    expect(Array.from(carriedRows(cfg, now, { ...previous, encoder: counted }))).toEqual([
+      0, 0, 1, 0, 1, 0, 1, 1, 1, 0, 0, 1, 0,
+    ]);
     expect(report.fresh).toEqual([]);
     expect(params["bottom/0/kernel"]!.dataSync()[0]).toBe(7);
     tf.dispose(Object.values(params));

@@ -7,6 +7,10 @@
  * frequency and target columns as the encoder writes them for an unseen value) and only that row
  * moves, every other weight held, to the loss over those rows. The result is the embedding of
  * "someone we have not seen", learnt from everyone; every score of a known value is unchanged.
+ *
+ * The loss is the heads' own, weighted by the run's task weights: the listwise ranking term, a
+ * learned task weighting's current weights and the L2 penalties are left out, an approximation
+ * that one row of a few numbers, started at the mean row, does not need.
  */
 import * as tf from "@tensorflow/tfjs";
 import { compileEncoder } from "../../shared/encoder/encode.ts";
@@ -74,7 +78,9 @@ export function fitUnseenRows(
     // What the encoder writes for a value it never saw: the id and the derived columns.
     const probe = encode.encodeRows([{ [f.name]: UNSEEN }]);
     const columns = derivedColumns(f);
-    const e = tf.variable(tf.tensor2d(table.subarray(oov * E, (oov + 1) * E), [1, E]));
+    const start = tf.tensor2d(table.subarray(oov * E, (oov + 1) * E), [1, E]);
+    const e = tf.variable(start);
+    start.dispose();
     const optimizer = tf.train.adam(LEARNING_RATE);
     for (const idx of batches(fit.train.rows, fit.seed)) {
       const arrays = batchArrays(config, fit.train, idx);
@@ -134,6 +140,16 @@ export function fitUnseenRows(
   return features.map((f) => f.name);
 }
 
+/** k distinct rows of 0..n-1, each k-subset equally likely (Floyd's algorithm). */
+function floydSample(n: number, k: number, random: () => number): Int32Array {
+  const chosen = new Set<number>();
+  for (let j = n - k; j < n; j++) {
+    const t = Math.floor(random() * (j + 1));
+    chosen.add(chosen.has(t) ? j : t);
+  }
+  return Int32Array.from(chosen);
+}
+
 function sameDerived(a: Float32Array, b: Float32Array, columns: readonly number[]): boolean {
   return columns.every((c) => a[c] === b[c]);
 }
@@ -145,7 +161,10 @@ function derivedColumns(f: CategoricalState): number[] {
   return columns;
 }
 
-/** PASSES shuffled passes over a sample of up to SAMPLE_ROWS rows, in batches. */
+/**
+ * PASSES shuffled passes over a sample of up to SAMPLE_ROWS rows, in batches. The sample is drawn
+ * without shuffling every row (Floyd's algorithm), so a log of millions of rows costs no more.
+ */
 function batches(rows: number, seed: number): Int32Array[] {
   let state = (seed * 2654435761 + 7) >>> 0;
   const random = () => {
@@ -160,7 +179,7 @@ function batches(rows: number, seed: number): Int32Array[] {
     }
     return order;
   };
-  const sample = shuffle(rows).subarray(0, Math.min(rows, SAMPLE_ROWS));
+  const sample = rows <= SAMPLE_ROWS ? shuffle(rows) : floydSample(rows, SAMPLE_ROWS, random);
   const out: Int32Array[] = [];
   for (let p = 0; p < PASSES; p++) {
     const order = shuffle(sample.length);

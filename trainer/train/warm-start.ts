@@ -77,9 +77,10 @@ export function warmStart(
 /**
  * A [vocabSize] mask: 1 on tonight's embedding rows that warmStart fills from the earlier model
  * with a value's learning (none when the table's width changed): what a user or item learnt keeps
- * it on a night they are absent. The missing and out-of-vocabulary rows are left out: where no
- * row reads them tonight they are settled again for tonight's network (../train/unread-rows.ts,
- * unseen-rows.ts), not kept as fitted to last night's.
+ * it on a night they are absent. The missing and out-of-vocabulary rows are left out, and so are
+ * rows the earlier training never read (an empty hash bucket): where no row reads them tonight
+ * they are settled again for tonight's network (../train/unread-rows.ts, unseen-rows.ts), not
+ * kept as settled for last night's, or at a random start.
  */
 export function carriedRows(
   config: NetworkConfig,
@@ -93,9 +94,23 @@ export function carriedRows(
     const old = earlier.get(feature.name);
     if (!old) continue;
     const reserved = reservedRows(feature);
-    for (const [row] of rowPairs(feature, old)) if (!reserved(row)) mask[row] = 1;
+    const learnt = learntRows(old);
+    for (const [row, oldRow] of rowPairs(feature, old)) if (!reserved(row) && learnt(oldRow)) mask[row] = 1;
   }
   return mask;
+}
+
+/**
+ * Whether the earlier model's training read a row of this feature: every vocabulary entry and
+ * quantile bucket was; a hash bucket was where its training count (the frequency column's) is
+ * over 0, and is taken as unread without one (a feature hashed past the columns' range).
+ */
+function learntRows(before: FeatureState): (row: number) => boolean {
+  if (before.kind === "categorical" && before.hashBuckets !== undefined) {
+    const counts = before.frequency?.counts;
+    return (row) => (counts?.[row - before.offset - RESERVED_IDS] ?? 0) > 0;
+  }
+  return () => true;
 }
 
 /** A feature's missing and out-of-vocabulary rows (a number's missing bucket). */
