@@ -16,6 +16,10 @@ import {
 } from "../../shared/encoder/state.ts";
 import { parseSpec } from "../../shared/spec.ts";
 
+/** A CSV spec of these features and one binary task. */
+const specOf = (features: unknown[]) =>
+  parseSpec({ format: "csv", features, tasks: [{ name: "y", type: "binary", column: "y" }] });
+
 const fixture = JSON.parse(readFileSync("fixtures/encoder/encoder-fixture.json", "utf8")) as {
   state: EncoderState;
   rows: FeatureValues[];
@@ -45,14 +49,10 @@ describe("encoder", () => {
   });
 
   it("maps missing to id 0, unseen to the OOV id 1, and marks missing numbers", () => {
-    const spec = parseSpec({
-      format: "csv",
-      features: [
-        { name: "c", type: "categorical", minCount: 1 },
-        { name: "x", type: "numeric", buckets: 0 },
-      ],
-      tasks: [{ name: "y", type: "binary", column: "y" }],
-    });
+    const spec = specOf([
+      { name: "c", type: "categorical", minCount: 1 },
+      { name: "x", type: "numeric", buckets: 0 },
+    ]);
     const state = fitEncoder(spec, [
       { c: "a", x: "1" },
       { c: "b", x: "3" },
@@ -64,15 +64,11 @@ describe("encoder", () => {
   });
 
   it("reads what training never had as what it had: a number always given, or never", () => {
-    const spec = parseSpec({
-      format: "csv",
-      features: [
-        { name: "always", type: "numeric", buckets: 2 },
-        { name: "never", type: "numeric" },
-        { name: "v", type: "vector", dim: 2 },
-      ],
-      tasks: [{ name: "y", type: "binary", column: "y" }],
-    });
+    const spec = specOf([
+      { name: "always", type: "numeric", buckets: 2 },
+      { name: "never", type: "numeric" },
+      { name: "v", type: "vector", dim: 2 },
+    ]);
     const rows = Array.from({ length: 40 }, (_, i) => ({ always: i, never: "", v: `${i} ${-i}` }));
     const state = fitEncoder(spec, rows);
     const [always, never, v] = state.features as [NumericState, NumericState, VectorState];
@@ -125,11 +121,7 @@ describe("encoder", () => {
   });
 
   it("clips standardised outliers (a state without a training range: one fitted before it was kept)", () => {
-    const spec = parseSpec({
-      format: "csv",
-      features: [{ name: "x", type: "numeric" }],
-      tasks: [{ name: "y", type: "binary", column: "y" }],
-    });
+    const spec = specOf([{ name: "x", type: "numeric" }]);
     const state = fitEncoder(spec, [{ x: 0 }, { x: 1 }, { x: 2 }]);
     const x = state.features[0]!;
     if (x.kind !== "numeric") throw new Error("numeric expected");
@@ -142,15 +134,11 @@ describe("encoder", () => {
 });
 
 describe("numeric quantile buckets", () => {
-  const spec = parseSpec({
-    format: "csv",
-    features: [
-      { name: "x", type: "numeric", buckets: 4 },
-      { name: "flag", type: "numeric" },
-      { name: "off", type: "numeric", buckets: 0 },
-    ],
-    tasks: [{ name: "y", type: "binary", column: "y" }],
-  });
+  const spec = specOf([
+    { name: "x", type: "numeric", buckets: 4 },
+    { name: "flag", type: "numeric" },
+    { name: "off", type: "numeric", buckets: 0 },
+  ]);
   const rows = Array.from({ length: 100 }, (_, i) => ({ x: i, flag: i % 2, off: i }));
   const state = fitEncoder(spec, rows);
 
