@@ -11,18 +11,31 @@
  */
 export const MAX_JSON_CONTAINERS = 200_000;
 
+/**
+ * Far deeper than a request (5 levels) or a feed's JSON nests; JSON.stringify of an origin body
+ * nested some thousands deep overflows the stack when the reordered list is written back.
+ */
+export const MAX_JSON_DEPTH = 256;
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const BRACKET = 0x5b;
 const BRACE = 0x7b;
+const CLOSE_BRACKET = 0x5d;
+const CLOSE_BRACE = 0x7d;
 
 /**
- * Whether `text` opens at most `limit` objects and arrays. One pass, each character read once: a
- * regular expression for "a string, or a bracket" restarts at every quote of an unterminated
- * string, and 80 KB of `"\"\"\"…` took it 6 s.
+ * Whether `text` opens at most `limit` objects and arrays, nested at most `depth` deep. One pass,
+ * each character read once: a regular expression for "a string, or a bracket" restarts at every
+ * quote of an unterminated string, and 80 KB of `"\"\"\"…` took it 6 s.
  */
-export function containersAtMost(text: string, limit: number = MAX_JSON_CONTAINERS): boolean {
+export function containersAtMost(
+  text: string,
+  limit: number = MAX_JSON_CONTAINERS,
+  depth: number = MAX_JSON_DEPTH,
+): boolean {
   let count = 0;
+  let open = 0;
   const n = text.length;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
@@ -33,7 +46,9 @@ export function containersAtMost(text: string, limit: number = MAX_JSON_CONTAINE
         if (s === BACKSLASH) i++;
         else if (s === QUOTE) break;
       }
-    } else if ((c === BRACKET || c === BRACE) && ++count > limit) return false;
+    } else if (c === BRACKET || c === BRACE) {
+      if (++count > limit || ++open > depth) return false;
+    } else if (c === CLOSE_BRACKET || c === CLOSE_BRACE) open--;
   }
   return true;
 }

@@ -24,6 +24,15 @@ describe("containersAtMost", () => {
     );
   });
 
+  it("refuses nesting deeper than the depth, however few the containers", () => {
+    const nested = (d: number) => `${"[".repeat(d)}${"]".repeat(d)}`;
+    expect(containersAtMost(nested(10), 100, 10)).toBe(true);
+    expect(containersAtMost(nested(11), 100, 10)).toBe(false);
+    // Siblings do not add up: depth is the deepest nesting, not the count.
+    expect(containersAtMost(`[${Array(50).fill(nested(9)).join(",")}]`, 1000, 10)).toBe(true);
+    expect(containersAtMost(`["${"[".repeat(50)}"]`, 100, 2)).toBe(true);
+  });
+
   it("an unterminated string runs to the end: its brackets are text", () => {
     expect(containersAtMost('[{"a":"[[[[', 2)).toBe(true);
     expect(containersAtMost('[{"a":"\\"[[[[', 2)).toBe(true);

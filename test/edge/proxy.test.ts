@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
-import { MAX_JSON_CONTAINERS } from "../../edge/http/json-containers.ts";
+import { MAX_JSON_CONTAINERS, MAX_JSON_DEPTH } from "../../edge/http/json-containers.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
 import featuresManifestJson from "../../fixtures/model-features/manifest.json";
 import featuresModel from "../../fixtures/model-features/model.onnx";
@@ -315,14 +315,17 @@ describe("CDN proxy mode", () => {
     expect([same.status, await same.text()]).toEqual([304, ""]);
   });
 
-  it("an origin list of more objects and arrays than any real one passes through unparsed", async () => {
-    const huge = `{"data":{"items":[${Array(MAX_JSON_CONTAINERS).fill('{"sku":"a"}').join(",")}]}}`;
-    originAnswers(() => new Response(huge, { headers: { "content-type": "application/json" } }));
-    const res = await proxy()("/api/feed");
-    expect(res.status).toBe(200);
-    expect(await res.text()).toBe(huge);
-    const line = logSpy.mock.calls.map((c) => JSON.parse(String(c[0])) as Record<string, unknown>).at(-1);
-    expect(line?.fallback).toBe("origin_list_too_large");
+  it("an origin list of more objects and arrays than any real one, or nested deeper, passes through unparsed", async () => {
+    const many = `{"data":{"items":[${Array(MAX_JSON_CONTAINERS).fill('{"sku":"a"}').join(",")}]}}`;
+    const deep = `{"data":{"items":[{"sku":"a","x":${"[".repeat(MAX_JSON_DEPTH)}${"]".repeat(MAX_JSON_DEPTH)}}]}}`;
+    for (const body of [many, deep]) {
+      originAnswers(() => new Response(body, { headers: { "content-type": "application/json" } }));
+      const res = await proxy()("/api/feed");
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe(body);
+      const line = logSpy.mock.calls.map((c) => JSON.parse(String(c[0])) as Record<string, unknown>).at(-1);
+      expect(line?.fallback).toBe("origin_list_too_large");
+    }
   });
 
   it("a feature source the config cannot use -> logged once naming the field, pages pass through", async () => {

@@ -2,7 +2,7 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../edge/app.ts";
-import { MAX_JSON_CONTAINERS } from "../../edge/http/json-containers.ts";
+import { MAX_JSON_CONTAINERS, MAX_JSON_DEPTH } from "../../edge/http/json-containers.ts";
 import { MAX_CANDIDATES, MAX_FILTER_LIST } from "../../edge/rerank/schema.ts";
 import { MAX_BODY_BYTES } from "../../edge/routes/rerank.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
@@ -259,7 +259,12 @@ describe("a body full of mistakes gets a bounded answer", () => {
     const body = `{"candidates":[],"x":[${Array(MAX_JSON_CONTAINERS).fill("{}").join(",")}]}`;
     expect(body.length).toBeLessThan(MAX_BODY_BYTES);
     const p = await problem(await post(body), 413);
-    expect(p.detail).toBe(`the request body must hold at most ${MAX_JSON_CONTAINERS} objects and arrays`);
+    expect(p.detail).toBe(
+      `the request body must hold at most ${MAX_JSON_CONTAINERS} objects and arrays, nested at most ${MAX_JSON_DEPTH} deep`,
+    );
+    // Nested deeper than any request: refused the same way, however few the containers.
+    const deep = `{"candidates":[],"x":${"[".repeat(MAX_JSON_DEPTH)}${"]".repeat(MAX_JSON_DEPTH)}}`;
+    await problem(await post(deep), 413);
     // Brackets inside strings are text, not structure.
     const text = `{"candidates":[{"id":"${"[{".repeat(MAX_JSON_CONTAINERS)}"}]}`;
     expect((await post(text)).status).toBe(200);
