@@ -11,7 +11,7 @@ import { type ArchOptions, DEFAULT_ARCH_OPTIONS } from "../models/types.ts";
 import { calibrateWeights, uncalibrated } from "../train/calibrate-heads.ts";
 import { stepBudget } from "../train/step-budget.ts";
 import { DEFAULT_TRAIN_OPTIONS, trainNetworkAsync } from "../train/train-network.ts";
-import { settleUnreadRows } from "../train/unread-rows.ts";
+import { neutraliseUnreadRows, rowReads } from "../train/unread-rows.ts";
 import { saveCompressedModel } from "./compressed-model.ts";
 import { blendTargets, teacherTargets } from "./distill.ts";
 import { evaluateWeights } from "./fine-tune.ts";
@@ -78,7 +78,13 @@ export async function runDistill(cmd: DistillCommand): Promise<DistillSummary> {
   const weights = readWeights(result.params);
   tf.dispose(Object.values(result.params));
   const embedding = weights.embedding;
-  if (embedding) settleUnreadRows(embedding.values, config.embeddingDim, teacher.encoder, data.train);
+  if (embedding)
+    neutraliseUnreadRows(
+      embedding.values,
+      config.embeddingDim,
+      teacher.encoder,
+      rowReads(teacher.encoder, data.train),
+    );
   const calibrated = calibrateWeights(config, weights, data.valid);
   const validation = calibrated.validation ?? result.validation;
   await saveCompressedModel(cmd.out, {

@@ -10,22 +10,11 @@
  * number already reads (0, its standardised mean), and it leaves every row a training row reads,
  * and so every training and validation score that reads only those, unchanged.
  */
-import type { EncoderState } from "../../shared/encoder/state.ts";
+import { type EncoderState, embeddingPools, idSlotLayout } from "../../shared/encoder/state.ts";
 
-/** A block of embedding rows one feature owns. */
-interface Block {
-  offset: number;
-  size: number;
-}
-
-/** Each feature's block of the table: categoricals and bags, and numbers' quantile buckets. */
-function blocks(encoder: EncoderState): Block[] {
-  return encoder.features.flatMap((f) => {
-    if (f.kind === "categorical" || f.kind === "multi_categorical")
-      return [{ offset: f.offset, size: f.size }];
-    if (f.kind === "numeric" && f.buckets) return [{ offset: f.buckets.offset, size: f.buckets.size }];
-    return [];
-  });
+/** Each feature's block of the table (offset → rows), once: a bag's slots share one. */
+function blocks(encoder: EncoderState): Map<number, number> {
+  return new Map(idSlotLayout(encoder).map((s) => [s.offset, s.size]));
 }
 
 /**
@@ -40,9 +29,8 @@ export function rowReads(
   const { idSlots, denseSize } = encoder;
   // Slot → the dense column holding its pooling weight (bags), else -1.
   const weightColumn = new Int32Array(idSlots).fill(-1);
-  for (const f of encoder.features)
-    if (f.kind === "multi_categorical")
-      for (let i = 0; i < f.maxValues; i++) weightColumn[f.slot + i] = f.denseOffset + i;
+  for (const pool of embeddingPools(encoder))
+    for (let i = 0; i < pool.count; i++) weightColumn[pool.slot + i] = pool.weights + i;
   for (let r = 0; r < part.rows; r++) {
     const base = r * idSlots;
     for (let s = 0; s < idSlots; s++) {
@@ -67,7 +55,7 @@ export function neutraliseUnreadRows(
 ): number {
   let set = 0;
   const mean = new Float64Array(dim);
-  for (const { offset, size } of blocks(encoder)) {
+  for (const [offset, size] of blocks(encoder)) {
     mean.fill(0);
     let total = 0;
     for (let row = offset; row < offset + size; row++) {
@@ -85,18 +73,4 @@ export function neutraliseUnreadRows(
     }
   }
   return set;
-}
-
-/**
- * The rows `trained` (the rows a network trained on) never read, set in `table` [vocabSize, dim]
- * as neutraliseUnreadRows does. Returns how many rows it set.
- */
-export function settleUnreadRows(
-  table: Float32Array,
-  dim: number,
-  encoder: EncoderState,
-  trained: { rows: number; ids: Int32Array; dense: Float32Array },
-  kept?: Uint8Array,
-): number {
-  return neutraliseUnreadRows(table, dim, encoder, rowReads(encoder, trained), kept);
 }

@@ -17,10 +17,12 @@ import { compileEncoder } from "../../shared/encoder/encode.ts";
 import {
   type CategoricalState,
   type EncoderState,
+  encodedColumns,
   ID_FEATURE_ROWS,
   MISSING_ID,
   OOV_ID,
 } from "../../shared/encoder/state.ts";
+import { mixSeed, mulberry32, shuffled } from "../core/rng.ts";
 import { type NetworkConfig, networkLogits } from "../models/network.ts";
 import type { Params } from "../models/types.ts";
 import { batchArrays } from "./batch-gradients.ts";
@@ -38,6 +40,8 @@ const BATCH = 512;
  * (like 0.6781 against 0.6794, seed 42) with a higher log loss.
  */
 const LEARNING_RATE = 0.01;
+/** The seed's stream for the sample and its order (../core/rng.ts mixSeed). */
+const UNSEEN_STREAM = 0x756e73;
 
 export interface UnseenFit {
   /** Training rows with their labels (NaN: missing). */
@@ -73,11 +77,13 @@ export function fitUnseenRows(
   const table = Float32Array.from(variable.dataSync() as Float32Array);
   const E = config.embeddingDim;
   const encode = compileEncoder(encoder);
+  // What a row without the value derives, to compare with an unseen value's below.
+  const absent = encode.encodeRows([{}]).dense;
   for (const f of features) {
     const oov = f.offset + OOV_ID;
     // What the encoder writes for a value it never saw: the id and the derived columns.
     const probe = encode.encodeRows([{ [f.name]: UNSEEN }]);
-    const columns = derivedColumns(f);
+    const columns = encodedColumns(f).dense;
     const start = tf.tensor2d(table.subarray(oov * E, (oov + 1) * E), [1, E]);
     const e = tf.variable(start);
     start.dispose();
@@ -131,7 +137,7 @@ export function fitUnseenRows(
     // A request that leaves the value out reads the missing row with the same derived columns
     // (the fewest rows, the prior rate) where no training row was missing: the same newcomer.
     const missing = f.offset + MISSING_ID;
-    if (!fit.fixed(missing) && sameDerived(probe.dense, encode.encodeRows([{}]).dense, columns))
+    if (!fit.fixed(missing) && columns.every((c) => probe.dense[c] === absent[c]))
       table.set(fitted, missing * E);
     optimizer.dispose();
     e.dispose();
@@ -150,39 +156,19 @@ function floydSample(n: number, k: number, random: () => number): Int32Array {
   return Int32Array.from(chosen);
 }
 
-function sameDerived(a: Float32Array, b: Float32Array, columns: readonly number[]): boolean {
-  return columns.every((c) => a[c] === b[c]);
-}
-
-/** The dense columns a categorical feature derives from its value (frequency, target). */
-function derivedColumns(f: CategoricalState): number[] {
-  const columns = f.frequency ? [f.frequency.denseOffset] : [];
-  if (f.target) for (let t = 0; t < f.target.tasks.length; t++) columns.push(f.target.denseOffset + t);
-  return columns;
-}
-
 /**
  * PASSES shuffled passes over a sample of up to SAMPLE_ROWS rows, in batches. The sample is drawn
  * without shuffling every row (Floyd's algorithm), so a log of millions of rows costs no more.
  */
 function batches(rows: number, seed: number): Int32Array[] {
-  let state = (seed * 2654435761 + 7) >>> 0;
-  const random = () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-  const shuffle = (n: number) => {
-    const order = Int32Array.from({ length: n }, (_, i) => i);
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [order[i], order[j]] = [order[j]!, order[i]!];
-    }
-    return order;
-  };
-  const sample = rows <= SAMPLE_ROWS ? shuffle(rows) : floydSample(rows, SAMPLE_ROWS, random);
+  const random = mulberry32(mixSeed(seed, UNSEEN_STREAM));
+  const sample =
+    rows <= SAMPLE_ROWS
+      ? Int32Array.from({ length: rows }, (_, i) => i)
+      : floydSample(rows, SAMPLE_ROWS, random);
   const out: Int32Array[] = [];
   for (let p = 0; p < PASSES; p++) {
-    const order = shuffle(sample.length);
+    const order = shuffled(sample.length, random);
     for (let start = 0; start < order.length; start += BATCH)
       out.push(Int32Array.from(order.subarray(start, start + BATCH), (i) => sample[i]!));
   }
