@@ -3,13 +3,11 @@
  * doubt (no array there, an item without a usable id, a repeated id) means "not a list we can
  * rerank", and the response passes through unchanged.
  */
+import { type FeatureValue, isFeatureValue } from "../rerank/candidate-check.ts";
 import { type Candidate, MAX_LIST } from "../rerank/schema.ts";
 import type { ProxyRouteConfig } from "./config.ts";
 
 type Json = unknown;
-type Scalar = string | number | boolean | null;
-/** As /v1/rerank takes them: one value, or a bag's or vector's list of them. */
-type FeatureValue = Scalar | Scalar[];
 
 export interface FoundList {
   items: Json[];
@@ -59,19 +57,7 @@ function toCandidate(item: Json, route: ProxyRouteConfig): Candidate | undefined
   const features: Record<string, FeatureValue> = {};
   if (source !== null && typeof source === "object" && !Array.isArray(source))
     for (const [k, value] of Object.entries(source as Record<string, Json>))
-      if (isFeatureValue(value) && !(route.features === undefined && k === route.id)) features[k] = value;
+      if (isFeatureValue(value, MAX_LIST) && !(route.features === undefined && k === route.id))
+        features[k] = value;
   return { id: String(id), features };
-}
-
-function isFeatureValue(x: Json): x is FeatureValue {
-  return isScalar(x) || (Array.isArray(x) && x.length <= MAX_LIST && x.every(isScalar));
-}
-
-function isScalar(x: Json): x is Scalar {
-  return (
-    x === null ||
-    typeof x === "string" ||
-    typeof x === "boolean" ||
-    (typeof x === "number" && Number.isFinite(x))
-  );
 }

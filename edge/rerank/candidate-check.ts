@@ -28,12 +28,20 @@ function candidateIsValid(candidate: unknown, maxList: number): boolean {
   if (!isPlainObject(features)) return false;
   for (const name in features) {
     if (RESERVED.has(name)) return false;
-    const value = (features as Record<string, unknown>)[name];
-    if (Array.isArray(value)) {
-      if (value.length > maxList) return false;
-      for (let k = 0; k < value.length; k++) if (!isScalar(value[k])) return false;
-    } else if (!isScalar(value)) return false;
+    if (!isFeatureValue((features as Record<string, unknown>)[name], maxList)) return false;
   }
+  return true;
+}
+
+type Scalar = string | number | boolean | null;
+/** A feature's value in a request: one value, or a bag's or vector's list of them. */
+export type FeatureValue = Scalar | Scalar[];
+
+/** One value (a string, a finite number, a boolean, null) or a list of at most `maxList` of them. */
+export function isFeatureValue(value: unknown, maxList: number): value is FeatureValue {
+  if (!Array.isArray(value)) return isScalar(value);
+  if (value.length > maxList) return false;
+  for (let k = 0; k < value.length; k++) if (!isScalar(value[k])) return false;
   return true;
 }
 
