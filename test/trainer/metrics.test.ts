@@ -37,6 +37,19 @@ describe("auc", () => {
     expect(auc([1, 1], [0.1, 0.2])).toBeNaN();
   });
 
+  it("is NaN when a score is not a number: a broken model has no ranking to measure", () => {
+    // A NaN breaks the sort's comparator and ===: all-NaN scores would read about 0.5 and pass a
+    // pipeline floor of auc >= 0.5.
+    const labels = Array.from({ length: 1000 }, (_, i) => i % 2);
+    expect(auc(labels, new Array(1000).fill(Number.NaN))).toBeNaN();
+    expect(
+      auc(
+        labels,
+        labels.map((y, i) => (i === 7 ? Number.NaN : y)),
+      ),
+    ).toBeNaN();
+  });
+
   it("depends only on the order of scores, and reversing the order gives 1 - AUC", () => {
     fc.assert(
       fc.property(labelled, ([y, p]) => {

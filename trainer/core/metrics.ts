@@ -1,8 +1,12 @@
 /** Per-task evaluation metrics. */
 
-/** Area under the ROC curve (Mann-Whitney U, ties averaged); NaN when a class is absent. */
+/**
+ * Area under the ROC curve (Mann-Whitney U, ties averaged); NaN when a class is absent or a score
+ * is NaN (the sort cannot order it, and a broken model must not read as a coin flip).
+ */
 export function auc(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
   const n = labels.length;
+  for (let i = 0; i < n; i++) if (Number.isNaN(scores[i]!)) return Number.NaN;
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
   let positives = 0;
   let rankSum = 0;
