@@ -27,6 +27,12 @@ export interface ModelChoice {
   arm: Arm;
 }
 
+/** A model chosen for a request, held until `done` (its session is not released before). */
+export interface HeldChoice extends ModelChoice {
+  /** The request no longer uses the model (call once, when it has answered or given up). */
+  done(): void;
+}
+
 export interface ModelCatalog {
   /** The bundled champion (start-up loads it). */
   bundled: ServingModel;
@@ -34,9 +40,11 @@ export interface ModelCatalog {
   bundledChallenger: ServingModel | undefined;
   /**
    * The model that serves this request's user, at once: `background` receives work the request
-   * starts but must not wait for (reading the pointers, a new model loading).
+   * starts but must not wait for (reading the pointers, a new model loading). The model is held
+   * from here, with no await between the choice and the hold, so a swap meanwhile cannot
+   * release it; the caller calls `done` when it is finished with it.
    */
-  choose(env: EdgeEnv | undefined, userId: string | undefined, background?: Background): Promise<ModelChoice>;
+  choose(env: EdgeEnv | undefined, userId: string | undefined, background?: Background): Promise<HeldChoice>;
   /** Every model serving now (GET /v1/models). */
   serving(env: EdgeEnv | undefined, background?: Background): Promise<ModelChoice[]>;
 }
@@ -62,9 +70,11 @@ export function modelCatalog(
     bundledChallenger,
     async choose(env, userId, background) {
       const share = setting(env, "MTRANK_CHALLENGER_SHARE", 0, 100, 0);
-      if (userId !== undefined && share > 0 && assignArm(userId, share) === "challenger")
-        return challengerNow(env, background) ?? championNow(env, background);
-      return championNow(env, background);
+      const choice =
+        userId !== undefined && share > 0 && assignArm(userId, share) === "challenger"
+          ? (challengerNow(env, background) ?? championNow(env, background))
+          : championNow(env, background);
+      return { ...choice, done: choice.model.hold() };
     },
     async serving(env, background) {
       const share = setting(env, "MTRANK_CHALLENGER_SHARE", 0, 100, 0);

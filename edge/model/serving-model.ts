@@ -8,6 +8,12 @@
  * with a Map per vocabulary, a model of 231,600 entries would hold 27 MB of JS memory in Node
  * (heap and array buffers) instead of 8.4 MB, and the isolate serving it would sit at 42 MiB at
  * rest instead of 31.5 MiB (bench/load-edge.ts).
+ *
+ * onnxruntime keeps every session in wasm memory, which never shrinks, until release() is called:
+ * garbage collection never frees one. So a session is released as soon as it cannot serve: a
+ * graph or trial run refused while loading, and a model retired (replaced, or loaded past its
+ * deadline) once the last request holding it is done. A request takes its model before it awaits
+ * load() and predict(), and releasing the session under it would turn it into a fallback.
  */
 import { compileEncoder, type EncodedBatch, type Encoder } from "../../shared/encoder/encode.ts";
 import type { EncoderLayout } from "../../shared/encoder/state.ts";
@@ -50,6 +56,22 @@ export interface ServingModel {
   manifest: ServedManifest | undefined;
   /** Loads the session and encoder on first use; later calls share the same promise. */
   load(): Promise<LoadedModel>;
+  /**
+   * Marks a request that will use the model; it must call the returned function (once) when it
+   * no longer does. A retired model's sessions are released when the last such request is done.
+   */
+  hold(): () => void;
+  /**
+   * The model is no longer handed to new requests: its sessions are released once no request
+   * holds it, and load() then rejects. The bundled model is never retired.
+   */
+  retire(): void;
+}
+
+/** A loaded model and what releases its session. */
+interface OpenModel extends LoadedModel {
+  /** Releases the session once the runs already queued on it are done. */
+  close(): Promise<void>;
 }
 
 export function servingModel(source: ModelSource): ServingModel {
@@ -64,10 +86,30 @@ export function servingModel(source: ModelSource): ServingModel {
   // The full manifest and the bytes, until load() hands them over: `load` must not close over
   // `source`, or the model would keep them for as long as it serves.
   let pending = checked && { checked, source };
-  let loading: Promise<LoadedModel> | undefined;
+  let loading: Promise<OpenModel> | undefined;
+  let holders = 0;
+  let retired = false;
+  let released = false;
+  const releaseWhenUnused = () => {
+    if (!retired || holders > 0 || released) return;
+    released = true;
+    pending = undefined;
+    // A load that failed released its session itself.
+    loading?.then(
+      (open) =>
+        open.close().then(
+          () => logLine("info", "model.released", { model: manifest?.id, version: manifest?.version }),
+          (error) =>
+            logLine("error", "model.release_failed", { model: manifest?.id, error: describeError(error) }),
+        ),
+      () => undefined,
+    );
+  };
   return {
     manifest,
     load() {
+      if (released)
+        return Promise.reject(new Error(`model ${manifest?.id} was retired and its session released`));
       // A failure is cached too: the bundled bytes do not change, and retrying would spend
       // the start-up cost again on every request.
       loading ??= pending
@@ -76,6 +118,20 @@ export function servingModel(source: ModelSource): ServingModel {
       pending = undefined;
       return loading;
     },
+    hold() {
+      holders++;
+      let held = true;
+      return () => {
+        if (!held) return;
+        held = false;
+        holders--;
+        releaseWhenUnused();
+      };
+    },
+    retire() {
+      retired = true;
+      releaseWhenUnused();
+    },
   };
 }
 
@@ -83,15 +139,20 @@ async function loadModel(
   checked: ModelManifest,
   manifest: ServedManifest,
   source: ModelSource,
-): Promise<LoadedModel> {
+): Promise<OpenModel> {
   const loaded = await openModel(checked, manifest, source);
-  // The warm-up request samples the vocabularies, which only the full manifest has.
-  const request = warmUpRequest(checked.features);
-  const batch = loaded.encoder.encodeRequest(
-    { user: request.user.features, context: request.context.features },
-    request.candidates.map((c) => c.features),
-  );
-  for (let i = 0; i < (source.warmUpRuns ?? WARM_UP_RUNS); i++) await loaded.predict(batch);
+  try {
+    // The warm-up request samples the vocabularies, which only the full manifest has.
+    const request = warmUpRequest(checked.features);
+    const batch = loaded.encoder.encodeRequest(
+      { user: request.user.features, context: request.context.features },
+      request.candidates.map((c) => c.features),
+    );
+    for (let i = 0; i < (source.warmUpRuns ?? WARM_UP_RUNS); i++) await loaded.predict(batch);
+  } catch (error) {
+    await loaded.close().catch(() => undefined);
+    throw error;
+  }
   return loaded;
 }
 
@@ -99,14 +160,14 @@ async function openModel(
   checked: ModelManifest,
   manifest: ServedManifest,
   source: ModelSource,
-): Promise<LoadedModel> {
+): Promise<OpenModel> {
   // The encoder reads nothing of the state once compiled; it keeps the layout in its place.
   const encoder: Encoder<EncoderLayout> = { ...compileEncoder(checked.features), state: manifest.features };
   if (manifest.factorised && source.factorised) {
     try {
       const plan = factorisedFeeds(manifest, manifest.factorised);
       const session = await openGraph(source.factorised, plan, manifest, manifest.factorised.file);
-      return { manifest, encoder, graph: "factorised", predict: predictor(session, plan, manifest) };
+      return { manifest, encoder, graph: "factorised", ...predictor(session, plan, manifest) };
     } catch (error) {
       // The plain graph gives the same scores, only slower: serve it rather than fall back.
       logLine("error", "model.factorised_rejected", { model: manifest.id, error: describeError(error) });
@@ -114,17 +175,24 @@ async function openModel(
   }
   const plan = plainFeeds(manifest);
   const session = await openGraph(source.model, plan, manifest, "model.onnx");
-  return { manifest, encoder, graph: "plain", predict: predictor(session, plan, manifest) };
+  return { manifest, encoder, graph: "plain", ...predictor(session, plan, manifest) };
 }
 
-function predictor(session: Session, plan: FeedPlan, manifest: ServedManifest): LoadedModel["predict"] {
-  const run = serialize(session);
-  return async (batch) => {
-    const results = await run(plan.build(batch));
-    const heads: Record<string, Float32Array> = {};
-    for (const head of manifest.heads)
-      heads[head.name] = headValues(results[head.output], head.name, batch.rows);
-    return heads;
+function predictor(
+  session: Session,
+  plan: FeedPlan,
+  manifest: ServedManifest,
+): Pick<OpenModel, "predict" | "close"> {
+  const { run, idle } = serialize(session);
+  return {
+    async predict(batch) {
+      const results = await run(plan.build(batch));
+      const heads: Record<string, Float32Array> = {};
+      for (const head of manifest.heads)
+        heads[head.name] = headValues(results[head.output], head.name, batch.rows);
+      return heads;
+    },
+    close: () => idle().then(() => session.release()),
   };
 }
 
@@ -136,13 +204,19 @@ async function openGraph(
   file: string,
 ): Promise<Session> {
   const session = await createSession(bytes);
-  for (const name of plan.inputs)
-    if (!session.inputNames.includes(name)) throw new Error(`${file} has no input "${name}"`);
-  for (const name of session.inputNames)
-    if (!plan.inputs.includes(name))
-      throw new Error(`${file} has an input "${name}" the manifest does not name`);
-  for (const head of manifest.heads)
-    if (!session.outputNames.includes(head.output)) throw new Error(`${file} has no output "${head.output}"`);
+  try {
+    for (const name of plan.inputs)
+      if (!session.inputNames.includes(name)) throw new Error(`${file} has no input "${name}"`);
+    for (const name of session.inputNames)
+      if (!plan.inputs.includes(name))
+        throw new Error(`${file} has an input "${name}" the manifest does not name`);
+    for (const head of manifest.heads)
+      if (!session.outputNames.includes(head.output))
+        throw new Error(`${file} has no output "${head.output}"`);
+  } catch (error) {
+    await session.release().catch(() => undefined);
+    throw error;
+  }
   return session;
 }
 
@@ -154,12 +228,21 @@ function headValues(tensor: Tensor | undefined, head: string, rows: number): Flo
   return values;
 }
 
-/** One run at a time per session: concurrent requests in an isolate queue instead of interleaving. */
-function serialize(session: Session): (feeds: Feeds) => Promise<RunResult> {
+/**
+ * One run at a time per session: concurrent requests in an isolate queue instead of interleaving.
+ * `idle` settles once every run queued so far has.
+ */
+function serialize(session: Session): {
+  run: (feeds: Feeds) => Promise<RunResult>;
+  idle: () => Promise<unknown>;
+} {
   let queue: Promise<unknown> = Promise.resolve();
-  return (feeds) => {
-    const run = queue.then(() => session.run(feeds));
-    queue = run.catch(() => undefined);
-    return run;
+  return {
+    run(feeds) {
+      const run = queue.then(() => session.run(feeds));
+      queue = run.catch(() => undefined);
+      return run;
+    },
+    idle: () => queue,
   };
 }

@@ -76,6 +76,13 @@ export function modelSlot(
   let loadFailure: Failure | undefined;
   let refreshing: Promise<void> | undefined;
 
+  /** The replaced model is released once the requests already holding it are done. */
+  function replace(next: ServingModel | undefined): void {
+    const previous = active;
+    active = next;
+    if (previous && previous !== bundled && previous !== next) previous.retire();
+  }
+
   function due(t: number, refreshMs: number): boolean {
     if (readFailure) return t >= readFailure.retryAt;
     if (loadFailure && t >= loadFailure.retryAt) return true;
@@ -105,15 +112,21 @@ export function modelSlot(
     if (pointer === null) {
       // The pointer was deleted: back to the bundled model.
       logLine("info", "model.swap", { pointerKey, pointer, model: bundled?.manifest?.id });
-      active = bundled;
+      replace(bundled);
       activePointer = null;
       loadFailure = undefined;
       return;
     }
     if (loadFailure?.key === pointer && checkedAt < loadFailure.retryAt) return;
     try {
-      const next = await withDeadline(load(store, pointer, settings), timeoutMs, `loading ${pointer}`);
-      active = next;
+      // A load that finishes past its deadline never serves: its session is released.
+      const next = await withDeadline(
+        load(store, pointer, settings),
+        timeoutMs,
+        `loading ${pointer}`,
+        (late) => late.retire(),
+      );
+      replace(next);
       activePointer = pointer;
       loadFailure = undefined;
       logLine("info", "model.swap", {

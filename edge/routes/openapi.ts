@@ -13,7 +13,9 @@ import { openApiDocument } from "../openapi/document.ts";
 export function openApiRoute(catalog: ModelCatalog, maxBodyBytes: number): Handler<EdgeBindings> {
   const built = new WeakMap<ServingModel, string>();
   return async (c) => {
-    const { model } = await catalog.choose(c.env, undefined, backgroundOf(c));
+    const { model, done } = await catalog.choose(c.env, undefined, backgroundOf(c));
+    // Only the manifest is read, which stays when the session is released.
+    done();
     let body = built.get(model);
     if (body === undefined) {
       const m = model.manifest;

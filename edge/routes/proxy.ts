@@ -132,37 +132,41 @@ async function rerankOrigin(
 
   const timing = new ServerTiming();
   const user = visitorId(c.req.raw, config.user);
-  const { model, arm } = await catalog.choose(c.env, user, backgroundOf(c));
-  const manifest = model.manifest;
-  log.candidates = list.candidates.length;
-  log.model = { id: manifest?.id ?? "unavailable", version: manifest?.version ?? "unavailable" };
-  log.arm = arm;
-  headers.set("x-model-version", log.model.version);
-  headers.set("x-mtrank-arm", arm);
-  headers.delete("content-length");
-  privateCaching(headers);
+  const { model, arm, done } = await catalog.choose(c.env, user, backgroundOf(c));
   try {
-    const loaded = await model.load();
-    dropListsOfOneValueFeatures(list.candidates, loaded.manifest.features.features);
-    const features = visitorFeatures(c.req.raw, config.features, user);
-    const request = {
-      candidates: list.candidates,
-      user: { ...(user === undefined ? {} : { id: user }), features: features.user },
-      context: { features: features.context },
-    };
-    const defaults = loaded.manifest.fusion.defaults;
-    const ranked = await withoutBadVisitorValues(request, log, () =>
-      rankCandidates(loaded, request, list.candidates, resolveFusion(request, defaults), timing, (o) => o),
-    );
-    const position = new Map(list.candidates.map((cand, i) => [cand.id, i]));
-    const reordered = ranked.map((item) => list.items[position.get(item.id)!]);
-    headers.set("server-timing", timing.header());
-    return passThrough(JSON.stringify(list.replace(reordered)));
-  } catch (error) {
-    log.fallback = "model_unavailable";
-    log.error = describeError(error);
-    headers.set("x-mtrank-fallback", "1");
-    return passThrough(bytes);
+    const manifest = model.manifest;
+    log.candidates = list.candidates.length;
+    log.model = { id: manifest?.id ?? "unavailable", version: manifest?.version ?? "unavailable" };
+    log.arm = arm;
+    headers.set("x-model-version", log.model.version);
+    headers.set("x-mtrank-arm", arm);
+    headers.delete("content-length");
+    privateCaching(headers);
+    try {
+      const loaded = await model.load();
+      dropListsOfOneValueFeatures(list.candidates, loaded.manifest.features.features);
+      const features = visitorFeatures(c.req.raw, config.features, user);
+      const request = {
+        candidates: list.candidates,
+        user: { ...(user === undefined ? {} : { id: user }), features: features.user },
+        context: { features: features.context },
+      };
+      const defaults = loaded.manifest.fusion.defaults;
+      const ranked = await withoutBadVisitorValues(request, log, () =>
+        rankCandidates(loaded, request, list.candidates, resolveFusion(request, defaults), timing, (o) => o),
+      );
+      const position = new Map(list.candidates.map((cand, i) => [cand.id, i]));
+      const reordered = ranked.map((item) => list.items[position.get(item.id)!]);
+      headers.set("server-timing", timing.header());
+      return passThrough(JSON.stringify(list.replace(reordered)));
+    } catch (error) {
+      log.fallback = "model_unavailable";
+      log.error = describeError(error);
+      headers.set("x-mtrank-fallback", "1");
+      return passThrough(bytes);
+    }
+  } finally {
+    done();
   }
 }
 

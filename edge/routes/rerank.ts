@@ -74,60 +74,64 @@ export function rerankRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
         detail: "the body must be a JSON object, not an array",
         errors: [{ field: "", message: "expected an object" }],
       });
-    const { model, arm } = await catalog.choose(c.env, userIdOf(body.value), backgroundOf(c));
-    const { parse, defaults, info: modelInfo } = prepare(model);
-    const parsed = parse(body.value);
-    if (!parsed.success) {
-      const errors = describeIssues(parsed.issues);
-      return problemResponse({
-        status: 400,
-        kind: "invalid-request",
-        title: "Invalid request",
-        detail: errors.map(formatIssue).join("; "),
-        errors,
-      });
-    }
-    const request = parsed.output;
-    const log = c.get("log");
-    log.candidates = request.candidates.length;
-    log.model = modelInfo;
-    log.arm = arm;
-    const unique = uniqueCandidates(request.candidates);
-    const { kept: candidates, filtered } = applyFilters(unique, request.filters);
-    const removed = { duplicates: request.candidates.length - unique.length, filtered };
-    const place = (order: number[]) => arrange(order, candidates, request.pinned, request.topK);
-    timing.mark("parse");
-
-    const respond = (items: RankedItem[], fallback: FallbackReason | null) =>
-      c.json({ model: modelInfo, fallback: fallback !== null, items, removed }, 200, {
-        "x-model-version": modelInfo.version,
-        "x-mtrank-arm": arm,
-        "server-timing": timing.header(),
-        ...(fallback ? { "x-mtrank-fallback": "1" } : {}),
-      });
-    if (candidates.length === 0) return respond([], null);
-
-    let reason: FallbackReason = "model_unavailable";
+    const { model, arm, done } = await catalog.choose(c.env, userIdOf(body.value), backgroundOf(c));
     try {
-      const loaded = await model.load();
-      log.graph = loaded.graph;
-      timing.mark("load");
-      reason = "inference_failed";
-      const items = await rankCandidates(
-        loaded,
-        request,
-        candidates,
-        resolveFusion(request, defaults),
-        timing,
-        place,
-      );
-      return respond(items, null);
-    } catch (error) {
-      if (error instanceof FeatureValueError)
-        return problemResponse(featureProblem(error, request, candidates));
-      log.fallback = reason;
-      log.error = describeError(error);
-      return respond(fallbackItems(candidates, place(candidates.map((_, i) => i))), reason);
+      const { parse, defaults, info: modelInfo } = prepare(model);
+      const parsed = parse(body.value);
+      if (!parsed.success) {
+        const errors = describeIssues(parsed.issues);
+        return problemResponse({
+          status: 400,
+          kind: "invalid-request",
+          title: "Invalid request",
+          detail: errors.map(formatIssue).join("; "),
+          errors,
+        });
+      }
+      const request = parsed.output;
+      const log = c.get("log");
+      log.candidates = request.candidates.length;
+      log.model = modelInfo;
+      log.arm = arm;
+      const unique = uniqueCandidates(request.candidates);
+      const { kept: candidates, filtered } = applyFilters(unique, request.filters);
+      const removed = { duplicates: request.candidates.length - unique.length, filtered };
+      const place = (order: number[]) => arrange(order, candidates, request.pinned, request.topK);
+      timing.mark("parse");
+
+      const respond = (items: RankedItem[], fallback: FallbackReason | null) =>
+        c.json({ model: modelInfo, fallback: fallback !== null, items, removed }, 200, {
+          "x-model-version": modelInfo.version,
+          "x-mtrank-arm": arm,
+          "server-timing": timing.header(),
+          ...(fallback ? { "x-mtrank-fallback": "1" } : {}),
+        });
+      if (candidates.length === 0) return respond([], null);
+
+      let reason: FallbackReason = "model_unavailable";
+      try {
+        const loaded = await model.load();
+        log.graph = loaded.graph;
+        timing.mark("load");
+        reason = "inference_failed";
+        const items = await rankCandidates(
+          loaded,
+          request,
+          candidates,
+          resolveFusion(request, defaults),
+          timing,
+          place,
+        );
+        return respond(items, null);
+      } catch (error) {
+        if (error instanceof FeatureValueError)
+          return problemResponse(featureProblem(error, request, candidates));
+        log.fallback = reason;
+        log.error = describeError(error);
+        return respond(fallbackItems(candidates, place(candidates.map((_, i) => i))), reason);
+      }
+    } finally {
+      done();
     }
   };
 }

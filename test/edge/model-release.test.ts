@@ -1,0 +1,158 @@
+/**
+ * onnxruntime keeps a session in wasm memory (which never shrinks) until release(): a model that
+ * can no longer serve must release its session. Counted by spying on InferenceSession's release
+ * across swaps, refused loads and loads past their deadline; a request still using a replaced
+ * model keeps it until it is done.
+ */
+import { env } from "cloudflare:workers";
+import * as ort from "onnxruntime-web/wasm";
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { createApp } from "../../edge/app.ts";
+import type { EdgeEnv } from "../../edge/env.ts";
+import { modelCatalog } from "../../edge/model/catalog.ts";
+import { servingModel } from "../../edge/model/serving-model.ts";
+import type { SlotOptions } from "../../edge/model/slot.ts";
+import { warmUpRequest } from "../../edge/model/warm-up.ts";
+import modelBytes from "../../fixtures/model/model.onnx";
+import { backgroundWork, bindings, gate, POINTER, upload } from "./r2-store.ts";
+import { candidates, manifest, postRerank, type RerankBody, rerankBody } from "./requests.ts";
+
+let logged: MockInstance<typeof console.log>;
+/** The class create() instantiates (its type hides the prototype). */
+const sessionClass = ort.InferenceSession as unknown as { prototype: ort.InferenceSession };
+let release: MockInstance<ort.InferenceSession["release"]>;
+beforeEach(async () => {
+  logged = vi.spyOn(console, "log").mockImplementation(() => undefined);
+  release = vi.spyOn(sessionClass.prototype, "release");
+  await env.TEST_POINTERS.delete(POINTER);
+});
+afterEach(() => {
+  logged.mockRestore();
+  release.mockRestore();
+});
+
+function events(name: string): Record<string, unknown>[] {
+  return logged.mock.calls
+    .map((call) => JSON.parse(String(call[0])) as Record<string, unknown>)
+    .filter((line) => line.event === name);
+}
+
+/** One app (one isolate); each rerank waits for the background work it started. */
+function serve(binding: EdgeEnv) {
+  const app = createApp({ manifest, model: modelBytes });
+  const background = backgroundWork();
+  return async (): Promise<RerankBody> => {
+    const res = await postRerank(rerankBody({ candidates: candidates(5) }), async (r) =>
+      app.fetch(r, binding, background.ctx),
+    );
+    expect(res.status).toBe(200);
+    await background.settle();
+    return (await res.json()) as RerankBody;
+  };
+}
+
+function catalog(binding: EdgeEnv, options: SlotOptions = {}) {
+  const models = modelCatalog(servingModel({ manifest, model: modelBytes }), undefined, options);
+  const work = backgroundWork();
+  const choose = async () => {
+    const choice = await models.choose(binding, undefined, (p) => work.ctx.waitUntil(p));
+    await work.settle();
+    return choice;
+  };
+  return { choose };
+}
+
+describe("sessions are released when their model can no longer serve", () => {
+  it("each swap releases the replaced model's session; the bundled one is kept", async () => {
+    const a = await upload("swap-a", "r2-a");
+    const b = await upload("swap-b", "r2-b");
+    const rerank = serve(bindings("0").binding);
+    await env.TEST_POINTERS.put(POINTER, a);
+    await rerank();
+    expect((await rerank()).model.version).toBe("r2-a");
+    const swaps = 20;
+    for (let i = 0; i < swaps; i++) {
+      await env.TEST_POINTERS.put(POINTER, i % 2 === 0 ? b : a);
+      await rerank(); // the load runs behind this request
+    }
+    expect(events("model.swap")).toHaveLength(swaps + 1);
+    // The first swap replaced the bundled model, which is kept; every later one released.
+    await vi.waitFor(() => expect(release).toHaveBeenCalledTimes(swaps));
+    expect(events("model.released")).toHaveLength(swaps);
+
+    // Back to the bundled model: the last R2 model goes too, and the bundled one still serves.
+    await env.TEST_POINTERS.delete(POINTER);
+    await rerank();
+    const served = await rerank();
+    expect(served).toMatchObject({ fallback: false, model: { version: manifest.version } });
+    await vi.waitFor(() => expect(release).toHaveBeenCalledTimes(swaps + 1));
+  });
+
+  it("a request holding a replaced model is served by it; its session goes once that request is done", async () => {
+    const { binding } = bindings("0");
+    const { choose } = catalog(binding);
+    await env.TEST_POINTERS.put(POINTER, await upload("held-a", "r2-a"));
+    (await choose()).done(); // loads r2-a behind it
+    const held = await choose();
+    expect(held.model.manifest?.version).toBe("r2-a");
+
+    await env.TEST_POINTERS.put(POINTER, await upload("held-b", "r2-b"));
+    const other = await choose(); // still r2-a; r2-b swaps in behind it
+    expect(other.model).toBe(held.model);
+    other.done();
+    const next = await choose();
+    expect(next.model.manifest?.version).toBe("r2-b");
+    next.done();
+    expect(release).not.toHaveBeenCalled();
+
+    const loaded = await held.model.load();
+    const request = warmUpRequest(manifest.features, 3);
+    const batch = loaded.encoder.encodeRequest(
+      { user: request.user.features, context: request.context.features },
+      request.candidates.map((c) => c.features),
+    );
+    const heads = await loaded.predict(batch);
+    expect(heads[manifest.heads[0]!.name]).toHaveLength(3);
+    expect(release).not.toHaveBeenCalled();
+
+    held.done();
+    held.done(); // a second call counts once
+    await vi.waitFor(() => expect(release).toHaveBeenCalledTimes(1));
+    await expect(held.model.load()).rejects.toThrow(/released/);
+  });
+
+  it("a load refused after its session was created releases that session", async () => {
+    const cases = [
+      // The trial run cannot feed the graph.
+      ["unrunnable", { features: { ...manifest.features, denseSize: manifest.features.denseSize + 1 } }],
+      // The graph lacks an output the manifest names.
+      [
+        "no-output",
+        { extra: { heads: manifest.heads.map((h, i) => (i === 0 ? { ...h, output: "nowhere" } : h)) } },
+      ],
+    ] as const;
+    for (const [i, [label, options]] of cases.entries()) {
+      await env.TEST_POINTERS.put(POINTER, await upload(label, `r2-${label}`, options));
+      const rerank = serve(bindings("0").binding);
+      expect((await rerank()).model.version).toBe(manifest.version);
+      expect(events("model.rejected"), label).toHaveLength(i + 1);
+      await vi.waitFor(() => expect(release, label).toHaveBeenCalledTimes(i + 1));
+    }
+    expect(events("model.swap")).toEqual([]);
+  });
+
+  it("a load that finishes past its deadline releases its session and never serves", async () => {
+    await env.TEST_POINTERS.put(POINTER, await upload("late", "r2-late"));
+    const download = gate();
+    const { binding } = bindings("0", { beforeModel: () => download.opened });
+    const { choose } = catalog(binding, { loadTimeoutMs: 100, now: () => 0 });
+    const first = await choose(); // settles when the deadline passes
+    first.done();
+    expect(events("model.rejected")).toHaveLength(1);
+    download.open();
+    await vi.waitFor(() => expect(release).toHaveBeenCalledTimes(1));
+    const after = await choose();
+    expect(after.model.manifest?.version).toBe(manifest.version);
+    after.done();
+  });
+});
