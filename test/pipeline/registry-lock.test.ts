@@ -9,7 +9,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Registry } from "../../trainer/pipeline/contracts.ts";
 import { LocalRegistry } from "../../trainer/pipeline/registry/local.ts";
-import { acquireLock, LOCK_KEY, LockHeldError } from "../../trainer/pipeline/registry/lock.ts";
+import {
+  acquireLock,
+  LOCK_KEY,
+  LockHeldError,
+  removeLock,
+  startHeartbeat,
+  takeLock,
+} from "../../trainer/pipeline/registry/lock.ts";
 import { MemoryRegistry } from "./memory-registry.ts";
 
 const T0 = Date.parse("2026-11-24T02:00:00.000Z");
@@ -90,6 +97,45 @@ describe("acquireLock", () => {
     const registry = new MemoryRegistry();
     await expect(acquireLock(registry, { owner: "x", ttlMs: 0 })).rejects.toThrow(RangeError);
     await expect(acquireLock(registry, { owner: " ", ttlMs: HOUR })).rejects.toThrow(RangeError);
+  });
+});
+
+describe("renewing a lock", () => {
+  const expiry = async (registry: Registry) =>
+    (JSON.parse(new TextDecoder().decode((await registry.get(LOCK_KEY))!.bytes)) as { expiresAt: string })
+      .expiresAt;
+
+  it("extends the holder's own lock; says why once it is expired, removed or another's", async () => {
+    const registry = new MemoryRegistry();
+    let t = T0;
+    const lock = await takeLock(registry, { owner: "nightly", ttlMs: HOUR, now: () => t });
+    t = T0 + HOUR / 2;
+    expect(await lock.renew()).toBeUndefined();
+    expect(await expiry(registry)).toBe("2026-11-24T03:30:00.000Z");
+    t = T0 + 2 * HOUR;
+    expect(await lock.renew()).toBe("locks/pipeline expired at 2026-11-24T03:30:00.000Z");
+    // Another breaks it: the renewal must not write over theirs.
+    await acquireLock(registry, { owner: "operator", ttlMs: HOUR, now: () => t });
+    expect(await lock.renew()).toBe(
+      'locks/pipeline is now held by "operator" since 2026-11-24T04:00:00.000Z',
+    );
+    await removeLock(registry, { force: true });
+    expect(await lock.renew()).toMatch(/^locks\/pipeline is gone/);
+    expect(await registry.get(LOCK_KEY)).toBeUndefined();
+  });
+
+  it("a heartbeat keeps a lock past its TTL, and reports it lost once it is taken away", async () => {
+    const registry = new MemoryRegistry();
+    const lock = await takeLock(registry, { owner: "long run", ttlMs: 300 });
+    const beat = startHeartbeat(lock, 50);
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    await expect(acquireLock(registry, { owner: "operator", ttlMs: HOUR })).rejects.toThrow(LockHeldError);
+    expect(beat.lost).toBeUndefined();
+    await removeLock(registry, { force: true });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(beat.lost).toMatch(/^locks\/pipeline is gone/);
+    await beat.stop();
+    expect(await lock.release()).toBe(false);
   });
 });
 

@@ -50,7 +50,7 @@ import {
   writeRecordFiles,
 } from "./record.ts";
 import { putRecord } from "./registry/history.ts";
-import { acquireLock, processOwner, type ReleaseLock } from "./registry/lock.ts";
+import { type Heartbeat, type LockHandle, processOwner, startHeartbeat, takeLock } from "./registry/lock.ts";
 import { flipPointer, publishModel, verifyPrefix } from "./registry/publish.ts";
 import { smokeTest } from "./smoke.ts";
 import { DATA_STATS_FILE, readDataStats, writeDataStats } from "./stats.ts";
@@ -187,14 +187,53 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
 
   let registry: Registry | undefined = options.registry;
   let owned: OwnedRegistry | undefined;
-  let release: ReleaseLock | undefined;
+  let lock: LockHandle | undefined;
+  let heartbeat: Heartbeat | undefined;
+  /** What the pointers named when the run began: the flip happens only if they still do. */
+  let atStart: { current: string | undefined; target: string | undefined } | undefined;
   /** Set once the pointer moved: a later failure puts `previous` back. */
   let flipped: { previous: string | undefined } | undefined;
-  /** Throws when the run was asked to stop and the pointer has not moved (RunOptions.signal). */
+  /**
+   * Throws when the run was asked to stop (RunOptions.signal) or its heartbeat found the lock
+   * lost, while the pointer has not moved.
+   */
   function stopIfInterrupted(where: string): void {
+    if (flipped) return;
     const signal = options.signal;
-    if (!signal?.aborted || flipped) return;
-    throw new Error(`interrupted (${String(signal.reason ?? "aborted")}) ${where}; nothing was published`);
+    if (signal?.aborted)
+      throw new Error(`interrupted (${String(signal.reason ?? "aborted")}) ${where}; nothing was published`);
+    if (heartbeat?.lost !== undefined)
+      throw new Error(`the run lost its lock ${where}: ${heartbeat.lost}; nothing was published`);
+  }
+
+  /**
+   * Right before the flip: the lock must still be this run's (renewed now), and the pointers
+   * must name what they named when the run began. Otherwise an operator's rollback, unlock or
+   * hand edit happened meanwhile, and the candidate was judged against a champion that no longer
+   * serves: flipping would silently undo that. A window of one round trip to the pointer store
+   * remains, which the registry cannot close (KV has no compare-and-swap).
+   */
+  async function checkBeforeFlip(reg: Registry): Promise<void> {
+    if (lock) {
+      const lost = await lock.renew();
+      if (lost !== undefined)
+        throw new Error(`the run lost its lock before the flip: ${lost}; nothing was published`);
+    }
+    const start = atStart!;
+    const named = (p: string | undefined) => (p ? `named ${p}` : "was unset");
+    const names = (p: string | undefined) => (p ? `names ${p}` : "is unset");
+    const current = await reg.getPointer(CURRENT);
+    if (current !== start.current)
+      throw new Error(
+        `${CURRENT} moved during the run: it ${named(start.current)} when the run began (the champion the candidate was judged against) and ${names(current)} now; nothing was published`,
+      );
+    if (target !== CURRENT) {
+      const now = await reg.getPointer(target);
+      if (now !== start.target)
+        throw new Error(
+          `${target} moved during the run: it ${named(start.target)} when the run began and ${names(now)} now; nothing was published`,
+        );
+    }
   }
 
   try {
@@ -212,16 +251,22 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     const spec = await readSpecFile(config.data.spec, "data.spec");
     checkConfigAgainstSpec(config, spec);
 
-    if (!dryRun)
-      release = await step("lock", async () => {
+    if (!dryRun) {
+      lock = await step("lock", async () => {
         const owner = processOwner(`run ${runId}`);
-        const fn = await acquireLock(reg, { owner, ttlMs: config.lock.ttlMs });
-        return { value: fn, detail: `${reg.describe} locks/pipeline for ${owner}` };
+        const handle = await takeLock(reg, { owner, ttlMs: config.lock.ttlMs });
+        return { value: handle, detail: `${reg.describe} locks/pipeline for ${owner}` };
       });
+      // Renewed while the run works, so a run longer than the TTL keeps it (see startHeartbeat).
+      heartbeat = startHeartbeat(lock, config.lock.ttlMs / 4, (error) =>
+        log(`lock      renewing failed (tried again at the next beat): ${messageOf(error)}`),
+      );
+    }
 
     // The champion: what models/current names (the model every user gets), downloaded whole.
     const champion = await step("champion", async () => {
       const prefix = await reg.getPointer(CURRENT);
+      atStart = { current: prefix, target: target === CURRENT ? prefix : await reg.getPointer(target) };
       if (!prefix) return { value: undefined, detail: `no champion: ${CURRENT} is not set (first run)` };
       const dir = join(runDir, "champion");
       const published = await verifyPrefix(reg, prefix);
@@ -497,6 +542,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       const p = await publishModel(reg, candidateDir, {
         extraFiles: await presentFiles(candidateDir, EXTRA_FILES),
       });
+      await checkBeforeFlip(reg);
       const previous = await flipPointer(reg, target, p);
       flipped = { previous };
       record.published = { ...p, pointer: target, ...(previous ? { previous } : {}) };
@@ -561,6 +607,9 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       });
     }
   } finally {
+    // Stopped first, whatever fails below: a beat in flight after the release would write the
+    // lock back, and a process that lives on (tests, a caller's loop) would hold it for ever.
+    await heartbeat?.stop();
     record.finishedAt = new Date().toISOString();
     const files = await writeRecordFiles(runDir, record);
     if (!dryRun && registry) {
@@ -572,8 +621,16 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         if (record.exitCode === 0) record.exitCode = 1;
       }
     } else log(`record    ${files.json} (${dryRun ? "dry run" : "no registry"}: not stored in the registry)`);
-    if (release)
-      await release().catch((error: unknown) => log(`lock      release failed: ${messageOf(error)}`));
+    if (lock)
+      await lock.release().then(
+        (released) => {
+          if (!released)
+            log(
+              `lock      not released: locks/pipeline was no longer this run's (${heartbeat?.lost ?? "taken over or removed"})`,
+            );
+        },
+        (error: unknown) => log(`lock      release failed: ${messageOf(error)}`),
+      );
     await owned?.close();
     await pruneRunFolders(join(config.workDir, "runs"), KEEP_RUN_FOLDERS);
   }

@@ -11,6 +11,13 @@
  * the other did. The lock is re-read right before the delete and only the object seen stale is
  * deleted, which leaves that race to a window of one round trip, after a run has crashed, between
  * two runs starting at once; pick a TTL well past the longest run so a live run is never broken.
+ *
+ * A long holder renews its lock (LockHandle.renew, startHeartbeat): it re-reads the lock and, if
+ * it is still this holder's and not yet expired, writes it back with a later expiresAt. That
+ * write is not conditional either; it can only overwrite a breaker's lock when the breaker's
+ * clock already saw it expired while the holder's did not, i.e. a clock skew of most of the TTL.
+ * A holder that finds its lock expired, gone or taken over does not renew: it has lost it, and
+ * whatever it was about to do under the lock (flip a pointer) must not happen.
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -75,6 +82,17 @@ export function ownerIsGone(owner: string, host: string = hostname()): boolean {
 /** Releases the lock if this holder still has it: true when it deleted it, false when it was gone or taken over. */
 export type ReleaseLock = () => Promise<boolean>;
 
+/** A lock this process took (takeLock). */
+export interface LockHandle {
+  release: ReleaseLock;
+  /**
+   * Re-reads the lock and, while it is still this holder's and not expired, extends it by the
+   * TTL from now. Undefined when renewed; otherwise why the lock is lost (gone, another's,
+   * expired), in words for a record.
+   */
+  renew(): Promise<string | undefined>;
+}
+
 /** The lock object's JSON. */
 interface LockBody {
   owner: string;
@@ -89,6 +107,11 @@ interface LockBody {
  * release function; throws LockHeldError (naming the holder and since when) while another holds it.
  */
 export async function acquireLock(registry: Registry, options: LockOptions): Promise<ReleaseLock> {
+  return (await takeLock(registry, options)).release;
+}
+
+/** acquireLock, with the means to renew the lock and to tell whether it is still held. */
+export async function takeLock(registry: Registry, options: LockOptions): Promise<LockHandle> {
   const { owner, ttlMs } = options;
   const now = options.now ?? Date.now;
   if (!(Number.isFinite(ttlMs) && ttlMs > 0))
@@ -107,7 +130,8 @@ export async function acquireLock(registry: Registry, options: LockOptions): Pro
       token: randomUUID(),
     };
     const bytes = new TextEncoder().encode(`${JSON.stringify(body)}\n`);
-    if (await registry.put(LOCK_KEY, bytes, { ifAbsent: true })) return releaser(registry, body.token);
+    if (await registry.put(LOCK_KEY, bytes, { ifAbsent: true }))
+      return { release: releaser(registry, body.token), renew: renewer(registry, body, ttlMs, now) };
 
     const existing = await registry.get(LOCK_KEY);
     if (!existing) continue;
@@ -147,6 +171,74 @@ function releaser(registry: Registry, token: string): ReleaseLock {
     if (!stored || parseLock(stored.bytes)?.token !== token) return false;
     await registry.delete(LOCK_KEY);
     return true;
+  };
+}
+
+function renewer(registry: Registry, taken: LockBody, ttlMs: number, now: () => number) {
+  return async (): Promise<string | undefined> => {
+    const stored = await registry.get(LOCK_KEY);
+    if (!stored)
+      return `${LOCK_KEY} is gone (removed by \`pipeline unlock\`, or broken as expired and released)`;
+    const holder = parseLock(stored.bytes);
+    if (holder?.token !== taken.token)
+      return holder
+        ? `${LOCK_KEY} is now held by "${holder.owner}" since ${holder.acquiredAt}`
+        : `${LOCK_KEY} is no longer this run's (not a lock this pipeline wrote)`;
+    const t = now();
+    // Expired: another may be breaking it right now, and a renewal could overwrite theirs.
+    if (Date.parse(holder.expiresAt) <= t) return `${LOCK_KEY} expired at ${holder.expiresAt}`;
+    const body: LockBody = { ...holder, expiresAt: new Date(t + ttlMs).toISOString() };
+    await registry.put(LOCK_KEY, new TextEncoder().encode(`${JSON.stringify(body)}\n`));
+    return undefined;
+  };
+}
+
+/** A running heartbeat (startHeartbeat). */
+export interface Heartbeat {
+  /** Why the lock was lost, once a beat found it so (beats stop then); undefined while held. */
+  readonly lost: string | undefined;
+  /** Stops beating and waits for a beat in flight, so a release after it is not overwritten. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Renews `lock` every `intervalMs` (a quarter of the TTL keeps it fresh across three missed
+ * beats). Timers run only when the event loop does: a synchronous stretch of work longer than
+ * the TTL (one training fit on the CPU backend) can still outlive the lock, so a holder checks
+ * `renew()` itself right before the step the lock protects. A beat that fails to reach the
+ * registry is logged and retried at the next; one that finds the lock lost stops the beats.
+ */
+export function startHeartbeat(
+  lock: LockHandle,
+  intervalMs: number,
+  onError: (error: unknown) => void = () => undefined,
+): Heartbeat {
+  let lost: string | undefined;
+  let inFlight: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    if (inFlight || lost !== undefined) return;
+    inFlight = lock
+      .renew()
+      .then((why) => {
+        if (why !== undefined) {
+          lost = why;
+          clearInterval(timer);
+        }
+      }, onError)
+      .finally(() => {
+        inFlight = undefined;
+      });
+  }, intervalMs);
+  // A heartbeat never keeps the process alive by itself.
+  timer.unref();
+  return {
+    get lost() {
+      return lost;
+    },
+    async stop() {
+      clearInterval(timer);
+      await inFlight;
+    },
   };
 }
 

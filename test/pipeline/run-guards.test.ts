@@ -1,0 +1,136 @@
+/**
+ * What keeps a run from publishing when it should not (trainer/pipeline/run.ts): a run that lost
+ * its lock or whose pointer moved under it does not flip. Runs against an in-memory registry with
+ * a tiny network and no infra check, a few seconds each.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../trainer/pipeline/config.ts";
+import { rollback } from "../../trainer/pipeline/ops.ts";
+import type { RunRecord } from "../../trainer/pipeline/record.ts";
+import { listRecords } from "../../trainer/pipeline/registry/history.ts";
+import { LOCK_KEY, removeLock } from "../../trainer/pipeline/registry/lock.ts";
+import { runPipeline } from "../../trainer/pipeline/run.ts";
+import { simulate, toCsv } from "../../trainer/simulate/simulator.ts";
+import { MemoryRegistry } from "./memory-registry.ts";
+
+let dir: string;
+const lines: string[] = [];
+const log = (line: string) => lines.push(line);
+
+/** A config over the temporary folder; `patch` replaces top-level fields. */
+function config(source: string, patch: Record<string, unknown> = {}) {
+  return parseConfig(
+    {
+      data: { source, spec: "spec.json" },
+      training: { arch: "shared-bottom", epochs: 2, options: { bottom: [16], tower: [8], cross: 0 } },
+      evaluation: { holdout: "holdout.csv" },
+      // The days are random parts of one log: id-like features move by chance alone.
+      drift: { warn: { psi: 2, js: 1, unseen: 1, rate: 1 }, stop: { psi: 5, js: 1, unseen: 1, rate: 1 } },
+      gate: {
+        floors: [{ task: "click", metric: "auc", min: 0 }],
+        changes: [{ task: "click", metric: "auc", direction: "higher", maxDrop: 1 }],
+        infra: false,
+      },
+      registry: { local: { persistTo: "state" } },
+      ...patch,
+    },
+    join(dir, "pipeline.json"),
+  );
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "mtrank-pipeline-guards-"));
+  const { rows, spec } = simulate({ seed: 7, users: 300, items: 200, requests: 1200 });
+  await mkdir(join(dir, "day1"));
+  await mkdir(join(dir, "day2"));
+  await writeFile(join(dir, "day1", "part-0.csv"), toCsv(rows.slice(0, 3000)));
+  await writeFile(join(dir, "day2", "part-0.csv"), toCsv(rows.slice(3000, 6000)));
+  await writeFile(join(dir, "holdout.csv"), toCsv(rows.slice(6000, 9000)));
+  await writeFile(join(dir, "spec.json"), JSON.stringify(spec));
+});
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** A registry where day1 then day2 were published: [first, second] prefixes; current names second. */
+async function twoPublished(): Promise<{ reg: MemoryRegistry; first: string; second: string }> {
+  const reg = new MemoryRegistry();
+  const r1 = await runPipeline(config("day1"), { registry: reg, log });
+  expect(r1.record.outcome, r1.record.reason).toBe("published");
+  const r2 = await runPipeline(config("day2"), { registry: reg, log });
+  expect(r2.record.outcome, r2.record.reason).toBe("published");
+  return { reg, first: r1.record.published!.prefix, second: r2.record.published!.prefix };
+}
+
+describe("the flip re-checks what the run was judged against", { timeout: 120_000 }, () => {
+  it("a run that lost its lock mid-run does not flip: an operator's unlock and rollback stand", async () => {
+    const { reg, first, second } = await twoPublished();
+    let operator: Promise<unknown> | undefined;
+    const r = await runPipeline(config("day2"), {
+      registry: reg,
+      log: (line) => {
+        log(line);
+        // The champion (second) is downloaded; the operator now breaks the lock and rolls back.
+        if (line.startsWith("champion") && !operator)
+          operator = (async () => {
+            await removeLock(reg, { force: true });
+            await rollback(reg, { to: first });
+          })();
+      },
+    });
+    await operator;
+    expect(r.record.champion?.prefix).toBe(second);
+    expect(r.record.outcome).toBe("failed");
+    expect(r.exitCode).toBe(1);
+    expect(r.record.reason).toMatch(/locks\/pipeline/);
+    expect(r.record.reason).toMatch(/nothing was published/);
+    expect(r.record.published).toBeUndefined();
+    expect(await reg.getPointer("models/current")).toBe(first);
+    // The operator's lock is gone with the operator; the run left it alone.
+    expect(await reg.get(LOCK_KEY)).toBeUndefined();
+    const stored = (await listRecords(reg)).map((e) => e.record as RunRecord);
+    expect(stored.find((x) => x.runId === r.record.runId)).toMatchObject({ outcome: "failed" });
+  });
+
+  it("a pointer moved during the run (the lock still held) is not flipped over", async () => {
+    const { reg, first, second } = await twoPublished();
+    const r = await runPipeline(config("day2"), {
+      registry: reg,
+      log: (line) => {
+        log(line);
+        // A hand edit of the KV pointer, past the lock.
+        if (line.startsWith("gate")) reg.pointers.set("models/current", first);
+      },
+    });
+    expect(r.record.champion?.prefix).toBe(second);
+    expect(r.record.outcome).toBe("failed");
+    expect(r.record.reason).toBe(
+      `models/current moved during the run: it named ${second} when the run began (the champion the candidate was judged against) and names ${first} now; nothing was published`,
+    );
+    expect(r.record.published).toBeUndefined();
+    expect(await reg.getPointer("models/current")).toBe(first);
+    expect(await reg.get(LOCK_KEY)).toBeUndefined();
+  });
+
+  it("a first run does not flip over a pointer someone set meanwhile", async () => {
+    const { reg, first } = await twoPublished();
+    const fresh = new MemoryRegistry();
+    // Copy the first model's objects, as if published by hand while the run trained.
+    for (const [key, object] of reg.objects) if (key.startsWith(first)) fresh.objects.set(key, object);
+    const r = await runPipeline(config("day1"), {
+      registry: fresh,
+      log: (line) => {
+        log(line);
+        if (line.startsWith("gate")) fresh.pointers.set("models/current", first);
+      },
+    });
+    expect(r.record.champion).toBeUndefined();
+    expect(r.record.outcome).toBe("failed");
+    expect(r.record.reason).toMatch(/^models\/current moved during the run: it was unset when the run began/);
+    expect(await fresh.getPointer("models/current")).toBe(first);
+  });
+});
