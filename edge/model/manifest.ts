@@ -5,7 +5,25 @@ import { MAX_FUSION_WEIGHT } from "../../shared/fusion.ts";
 import type { ModelManifest, ServedManifest } from "../../shared/manifest.ts";
 import { describeIssues, formatIssue, RESERVED_NAMES } from "../../shared/validation.ts";
 
-const Name = v.pipe(v.string(), v.minLength(1));
+/**
+ * C0 and C1 controls and DEL. A manifest's names and labels reach response headers
+ * (`x-model-version`), where CR, LF or NUL make the runtime throw on every answer, and log lines
+ * and error messages; no exporter writes one.
+ */
+function hasControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
+  }
+  return false;
+}
+const Text = v.pipe(
+  v.string(),
+  v.check((s) => !hasControl(s), "must not contain control characters (CR, LF, NUL, tab, …)"),
+);
+const Name = v.pipe(Text, v.minLength(1));
+/** The model's id and version: sent in a header and every request's log line, so kept short. */
+const Label = v.pipe(Name, v.maxLength(256));
 /** A head's or feature's name: a key of requests' `weights` and `features` objects. */
 const KeyName = v.pipe(
   Name,
@@ -16,10 +34,10 @@ const Side = v.object({ dense: v.array(Count), ids: v.array(Count) });
 
 /** The fields the worker reads; the rest of the manifest passes through unchecked. */
 const ManifestSchema = v.looseObject({
-  id: Name,
-  version: Name,
-  createdAt: v.string(),
-  arch: v.string(),
+  id: Label,
+  version: Label,
+  createdAt: Text,
+  arch: Text,
   heads: v.pipe(
     v.array(v.looseObject({ name: KeyName, type: v.picklist(["binary", "regression"]), output: Name })),
     v.minLength(1),
@@ -52,6 +70,7 @@ const ManifestSchema = v.looseObject({
   factorised: v.optional(
     v.looseObject({
       file: Name,
+      int8File: v.optional(Name),
       inputs: v.object({
         userDense: v.optional(Name),
         userIds: v.optional(Name),

@@ -1,0 +1,88 @@
+/**
+ * What a model directory's manifest must satisfy before its graph runs: strings the worker puts
+ * in headers and logs hold no control characters.
+ */
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { createApp } from "../../edge/app.ts";
+import type { EdgeEnv } from "../../edge/env.ts";
+import { parseManifest } from "../../edge/model/manifest.ts";
+import modelBytes from "../../fixtures/model/model.onnx";
+import { backgroundWork, bindings, POINTER, upload } from "./r2-store.ts";
+import { candidates, manifest, postRerank, rerankBody } from "./requests.ts";
+
+let logged: MockInstance<typeof console.log>;
+beforeEach(async () => {
+  logged = vi.spyOn(console, "log").mockImplementation(() => undefined);
+  await env.TEST_POINTERS.delete(POINTER);
+});
+afterEach(() => {
+  logged.mockRestore();
+});
+
+function events(name: string): Record<string, unknown>[] {
+  return logged.mock.calls
+    .map((call) => JSON.parse(String(call[0])) as Record<string, unknown>)
+    .filter((line) => line.event === name);
+}
+
+/** One app (one isolate); each rerank waits for the background work it started. */
+function serve(binding: EdgeEnv) {
+  const app = createApp({ manifest, model: modelBytes });
+  const background = backgroundWork();
+  return async (): Promise<Response> => {
+    const res = await postRerank(rerankBody({ candidates: candidates(5) }), async (r) =>
+      app.fetch(r, binding, background.ctx),
+    );
+    await background.settle();
+    return res;
+  };
+}
+
+describe("manifest strings with control characters", () => {
+  for (const version of ["r2\nbad", "r2\r\nx-evil: 1", "r2\u0000", "r2\t", "r2\u0085"])
+    it(`version ${JSON.stringify(version)} is refused at load; the previous model keeps serving`, async () => {
+      await env.TEST_POINTERS.put(POINTER, await upload("bad-version", version));
+      const rerank = serve(bindings("0").binding);
+      for (let i = 0; i < 2; i++) {
+        const res = await rerank();
+        expect(res.status).toBe(200);
+        expect(res.headers.get("x-model-version")).toBe(manifest.version);
+        expect(((await res.json()) as { fallback: boolean }).fallback).toBe(false);
+      }
+      expect(events("model.swap")).toEqual([]);
+      const [rejected] = events("model.rejected");
+      expect(String(rejected?.error)).toMatch(
+        /invalid manifest: version: must not contain control characters/,
+      );
+    });
+
+  it("every name and label the worker copies into headers, logs or errors is checked", () => {
+    const heads = manifest.heads;
+    const features = manifest.features;
+    const cases: [string, Record<string, unknown>][] = [
+      ["id", { id: "a\nb" }],
+      ["version", { version: "a\u007f" }],
+      ["createdAt", { createdAt: "2026\r" }],
+      ["arch", { arch: "mlp\u0000" }],
+      ["heads.0.output", { heads: heads.map((h, i) => (i === 0 ? { ...h, output: "x\ny" } : h)) }],
+      ["inputs.dense", { inputs: { ...manifest.inputs, dense: "dense\n" } }],
+      [
+        "features.features.1.name",
+        {
+          features: {
+            ...features,
+            features: features.features.map((f, i) => (i === 1 ? { ...f, name: "seg\u001b[31m" } : f)),
+          },
+        },
+      ],
+    ];
+    for (const [field, change] of cases)
+      expect(() => parseManifest({ ...manifest, ...change }), field).toThrow(
+        `invalid manifest: ${field}: must not contain control characters`,
+      );
+    expect(() => parseManifest({ ...manifest, version: "v".repeat(257) })).toThrow(/version/);
+    // What exporters write, and text past ASCII, stay valid.
+    expect(parseManifest({ ...manifest, version: "2026-12-07T10:00:00.000Z ✓" }).version).toContain("✓");
+  });
+});
