@@ -50,6 +50,18 @@ beforeAll(async () => {
   await writeFile(join(dir, "day2", "part-0.csv"), toCsv(rows.slice(3000, 6000)));
   await writeFile(join(dir, "holdout.csv"), toCsv(rows.slice(6000, 9000)));
   await writeFile(join(dir, "spec.json"), JSON.stringify(spec));
+  // The holdout under another name, and a day that holds some of its rows (as JSONL: the same
+  // rows in another format), many or few.
+  await writeFile(join(dir, "holdout-copy.csv"), toCsv(rows.slice(6000, 9000)));
+  const jsonl = (part: typeof rows) => `${part.map((r) => JSON.stringify(r)).join("\n")}\n`;
+  for (const [name, copied] of [
+    ["leaky", 500],
+    ["speck", 10],
+  ] as const) {
+    await mkdir(join(dir, name));
+    await writeFile(join(dir, name, "part-0.csv"), toCsv(rows.slice(3000, 6000)));
+    await writeFile(join(dir, name, "part-1.jsonl"), jsonl(rows.slice(6000, 6000 + copied)));
+  }
 });
 
 afterAll(async () => {
@@ -132,5 +144,48 @@ describe("the flip re-checks what the run was judged against", { timeout: 120_00
     expect(r.record.outcome).toBe("failed");
     expect(r.record.reason).toMatch(/^models\/current moved during the run: it was unset when the run began/);
     expect(await fresh.getPointer("models/current")).toBe(first);
+  });
+});
+
+describe("the day's data may not be the frozen holdout", { timeout: 120_000 }, () => {
+  it("a data file that is the holdout file, by path or by content, fails the run before training", async () => {
+    const reg = new MemoryRegistry();
+    for (const source of ["holdout.csv", "holdout-copy.csv"]) {
+      const r = await runPipeline(config(join(dir, source)), { registry: reg, log });
+      expect(r.record.outcome).toBe("failed");
+      expect(r.record.reason).toBe(
+        `the day's data file ${join(dir, source)} ${source === "holdout.csv" ? "is" : "has the same sha256 as"} the frozen holdout (evaluation.holdout ${join(dir, "holdout.csv")}): a candidate trained on it would be judged on rows it has seen; keep the holdout out of data.source`,
+      );
+      expect(r.record.steps.map((s) => s.step)).not.toContain("train");
+      expect(await reg.getPointer("models/current")).toBeUndefined();
+    }
+  });
+
+  it("a day holding more than 1% of the holdout's rows fails, naming the files and the share", async () => {
+    const reg = new MemoryRegistry();
+    const r = await runPipeline(config("leaky"), { registry: reg, log });
+    expect(r.record.outcome).toBe("failed");
+    expect(r.record.reason).toBe(
+      `16.7% of the frozen holdout's rows (500 of 3000 in ${join(dir, "holdout.csv")}) are also in the day's data (500 rows of ${join(dir, "leaky", "part-0.csv")}, ${join(dir, "leaky", "part-1.jsonl")}), over the 1% allowed: a candidate trained on them would be judged on rows it has seen; take them out of data.source or cut a new holdout`,
+    );
+    expect(r.record.data!.holdoutOverlap).toEqual({
+      holdoutRows: 3000,
+      holdoutRowsInData: 500,
+      share: 500 / 3000,
+      dataRows: 500,
+    });
+    expect(r.record.steps.map((s) => s.step)).not.toContain("train");
+    expect(await reg.getPointer("models/current")).toBeUndefined();
+  });
+
+  it("a few shared rows (under 1%) are allowed and recorded", async () => {
+    const r = await runPipeline(config("speck"), { registry: new MemoryRegistry(), log, dryRun: true });
+    expect(r.record.outcome, r.record.reason).toBe("dry-run");
+    expect(r.record.data!.holdoutOverlap).toEqual({
+      holdoutRows: 3000,
+      holdoutRowsInData: 10,
+      share: 10 / 3000,
+      dataRows: 10,
+    });
   });
 });

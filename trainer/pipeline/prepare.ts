@@ -7,6 +7,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DatasetSpec } from "../../shared/spec.ts";
+import type { RawRecord } from "../data/read-rows.ts";
 import type { DataStats } from "./contracts.ts";
 import { checkData, type DataCheck, type ResolveOptions, resolveDataFiles } from "./data.ts";
 import { statsCollector } from "./stats.ts";
@@ -19,6 +20,8 @@ export interface PrepareOptions extends ResolveOptions {
   maxBadRows: number;
   /** The champion's stats (readDataStats of its model directory), for statsOnReference. */
   reference?: DataStats;
+  /** Called with every kept row as it is read (the holdout overlap check, ./overlap.ts). */
+  onRow?: (record: RawRecord) => void;
 }
 
 /** The day's data, ready to train on. */
@@ -50,7 +53,10 @@ export async function prepareData(
     maxBadRows: options.maxBadRows,
     source,
     out: data,
-    onRow: (record, labels) => collector.add(record, labels),
+    onRow: (record, labels) => {
+      collector.add(record, labels);
+      options.onRow?.(record);
+    },
   });
   const specFile = join(options.workDir, "spec.json");
   await writeFile(specFile, `${JSON.stringify({ ...spec, format: "jsonl" }, null, 2)}\n`);

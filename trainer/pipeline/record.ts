@@ -15,6 +15,7 @@ import { fmt } from "../report/metrics-table.ts";
 import { COLORS, escapeHtml, lineChart } from "../report/svg-chart.ts";
 import type { DriftReport, GateDecision, ModelSizes, PointerName, PublishedModel } from "./contracts.ts";
 import type { ModelEvaluation } from "./gate.ts";
+import type { HoldoutOverlap } from "./overlap.ts";
 import type { SmokeResult } from "./smoke.ts";
 
 /** The record's format; bump when a field changes meaning. */
@@ -78,6 +79,8 @@ export interface RunRecord {
     rowsSkipped: number;
     /** Skipped rows per reason (data.ts checkData). */
     skipped: Record<string, number>;
+    /** The frozen holdout's rows the day's data also holds (overlap.ts). */
+    holdoutOverlap?: HoldoutOverlap;
   };
   spec?: { path: string; sha256: string; championSha256?: string };
   drift?: DriftReport & { skipped?: string };
@@ -420,8 +423,12 @@ function dataSection(data: NonNullable<RunRecord["data"]>): string {
   const skipped = Object.entries(data.skipped)
     .map(([why, n]) => `${escapeHtml(why)}: ${n}`)
     .join("; ");
+  const overlap = data.holdoutOverlap;
+  const shared = overlap
+    ? `; ${overlap.holdoutRowsInData} of the holdout's ${overlap.holdoutRows} rows are also in it (${numberText(overlap.share * 100)}%)`
+    : "";
   return `<h2>Data</h2>
-<p>${data.rowsRead} rows read, ${data.rowsSkipped} skipped${skipped ? ` (${skipped})` : ""}</p>
+<p>${data.rowsRead} rows read, ${data.rowsSkipped} skipped${skipped ? ` (${skipped})` : ""}${shared}</p>
 <table><tr><th>file</th><th>bytes</th><th>sha256</th></tr>${files}</table>`;
 }
 

@@ -40,6 +40,7 @@ import {
 } from "./gate.ts";
 import { infraCheck } from "./infra-check.ts";
 import { newestSlice } from "./newest.ts";
+import { checkHoldoutFile, HOLDOUT_OVERLAP_MAX, HoldoutRows, overlapError } from "./overlap.ts";
 import { prepareData } from "./prepare.ts";
 import {
   type DataFileRecord,
@@ -289,23 +290,47 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     };
     const championStats = champion ? await readDataStats(champion.dir) : undefined;
 
+    const holdoutFile = join(runDir, "data", "holdout.jsonl");
     const prepared = await step("data", async () => {
+      // The frozen holdout first, through checkData like the day's data (any format it reads,
+      // every row checked, as JSONL): its rows' hashes are what the day's rows are looked up in,
+      // so that a day holding the holdout fails here rather than win the gate (./overlap.ts).
+      const holdout = config.evaluation.holdout;
+      const holdoutRows = new HoldoutRows(spec);
+      await checkData([holdout], spec, {
+        maxBadRows: 0,
+        out: holdoutFile,
+        source: holdout,
+        onRow: (row) => holdoutRows.addHoldout(row),
+      });
       const day = await prepareData(config.data.source, spec, {
         workDir: join(runDir, "data"),
         maxBadRows: config.data.maxBadRows,
         ...(championStats ? { reference: championStats } : {}),
+        onRow: (row) => holdoutRows.countData(row),
       });
+      const files = await Promise.all(day.files.map(fileRef));
+      const overlap = holdoutRows.result();
       record.data = {
-        files: await Promise.all(day.files.map(fileRef)),
+        files,
         rowsRead: day.check.rows,
         rowsSkipped: day.check.skipped,
         skipped: day.check.reasons,
+        holdoutOverlap: overlap,
       };
+      const digests = new Map(files.map((f) => [f.path, f.sha256]));
+      digests.set(holdout, (await fileRef(holdout)).sha256);
+      await checkHoldoutFile(holdout, day.files, digests);
+      if (overlap.share > HOLDOUT_OVERLAP_MAX) throw overlapError(overlap, holdout, day.files);
       const skipped =
         day.check.skipped > 0 ? `, ${day.check.skipped} skipped (${day.check.examples[0]})` : "";
+      const shared =
+        overlap.holdoutRowsInData > 0
+          ? `; ${overlap.holdoutRowsInData} of the holdout's ${overlap.holdoutRows} rows also in it`
+          : "";
       return {
         value: day,
-        detail: `${day.check.kept} rows from ${day.files.length} file(s) of ${config.data.source}${skipped}`,
+        detail: `${day.check.kept} rows from ${day.files.length} file(s) of ${config.data.source}${skipped}${shared}`,
       };
     });
 
@@ -393,19 +418,12 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
 
     const evalSpec: DatasetSpec = { ...spec, format: "jsonl" };
     const scored = await step("evaluate", async () => {
-      const holdout = join(runDir, "data", "holdout.jsonl");
-      // Through checkData like the day's data: any format it reads, every row checked, as JSONL.
-      await checkData([config.evaluation.holdout], spec, {
-        maxBadRows: 0,
-        out: holdout,
-        source: config.evaluation.holdout,
-      });
       const newest = config.evaluation.newest
         ? await newestSlice(prepared.data, config.evaluation.newest, join(runDir, "data", "newest.jsonl"))
         : undefined;
       const threshold = config.evaluation.threshold;
       // Each file read once for all four models' passes (candidate and champion, float32 and int8).
-      const holdoutData = await loadDataset(holdout, evalSpec);
+      const holdoutData = await loadDataset(holdoutFile, evalSpec);
       const newestData = newest ? await loadDataset(newest.file, evalSpec) : undefined;
       const scoreOf = async (
         dir: string,
