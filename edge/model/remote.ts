@@ -7,6 +7,7 @@
  */
 
 import type { R2BucketReader, R2ObjectBody } from "../env.ts";
+import { containersAtMost } from "../http/json-containers.ts";
 import type { ModelSource } from "./serving-model.ts";
 import type { ServedWeights } from "./store.ts";
 
@@ -23,6 +24,16 @@ export class ModelVerificationError extends Error {
  * stays where a swap has room to spare.
  */
 export const DEFAULT_MANIFEST_MAX_BYTES = 8 * 1024 * 1024;
+/**
+ * Objects and arrays a manifest.json may open before it is parsed. The byte cap does not bound
+ * the heap: JSON.parse of 8 MiB of `{},{},…` takes ~180 MiB, past the isolate's 128 MB, while the
+ * model serving is still held. A real manifest opens a few containers per feature and head (a
+ * vocabulary of any length is one array of strings, its counts and rates one array each), so a
+ * few hundred to a few thousand; 100,000 objects parse into a few MiB.
+ */
+export const MAX_MANIFEST_CONTAINERS = 100_000;
+/** A real manifest nests 6 deep; far deeper only makes JSON.stringify (GET /v1/models) overflow. */
+export const MAX_MANIFEST_DEPTH = 64;
 /** Default cap on each .onnx file (MTRANK_MODEL_MAX_BYTES). */
 export const DEFAULT_MODEL_MAX_BYTES = 64 * 1024 * 1024;
 
@@ -50,9 +61,16 @@ export async function fetchRemoteModel(
   } = options;
   const dir = prefix.endsWith("/") ? prefix : `${prefix}/`;
   const manifestObject = await cappedObject(bucket, `${dir}manifest.json`, maxManifestBytes);
+  const text = await manifestObject.text();
+  if (!containersAtMost(text, MAX_MANIFEST_CONTAINERS, MAX_MANIFEST_DEPTH))
+    throw new ModelVerificationError(
+      containersAtMost(text, MAX_MANIFEST_CONTAINERS, Number.POSITIVE_INFINITY)
+        ? `${dir}manifest.json nests objects and arrays more than ${MAX_MANIFEST_DEPTH} deep: not parsed`
+        : `${dir}manifest.json opens more than ${MAX_MANIFEST_CONTAINERS} objects and arrays: not parsed`,
+    );
   let manifest: unknown;
   try {
-    manifest = JSON.parse(await manifestObject.text());
+    manifest = JSON.parse(text);
   } catch (error) {
     throw new ModelVerificationError(`${dir}manifest.json is not JSON: ${String(error)}`);
   }

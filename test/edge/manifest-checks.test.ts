@@ -1,12 +1,19 @@
 /**
- * What a model directory's manifest must satisfy before its graph runs: strings the worker puts
- * in headers and logs hold no control characters.
+ * What a model directory's manifest must satisfy before its graph runs: a structure small enough
+ * to parse (counted before JSON.parse), and strings the worker puts in headers and logs without
+ * control characters.
  */
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
 import { parseManifest } from "../../edge/model/manifest.ts";
+import {
+  fetchRemoteModel,
+  MAX_MANIFEST_CONTAINERS,
+  MAX_MANIFEST_DEPTH,
+  ModelVerificationError,
+} from "../../edge/model/remote.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
 import { backgroundWork, bindings, POINTER, upload } from "./r2-store.ts";
 import { candidates, manifest, postRerank, rerankBody } from "./requests.ts";
@@ -84,5 +91,48 @@ describe("manifest strings with control characters", () => {
     expect(() => parseManifest({ ...manifest, version: "v".repeat(257) })).toThrow(/version/);
     // What exporters write, and text past ASCII, stay valid.
     expect(parseManifest({ ...manifest, version: "2026-12-07T10:00:00.000Z ✓" }).version).toContain("✓");
+  });
+});
+
+describe("manifest.json structure, counted before JSON.parse", () => {
+  it("a manifest opening more objects and arrays than any real one is refused unparsed", async () => {
+    // 4 MiB of `{},`: well under the byte cap, ~90 MiB of heap once parsed.
+    const padding = `[${"{},".repeat((4 * 2 ** 20) / 3)}{}]`;
+    const text = `{"id":"x","padding":${padding}}`;
+    await env.TEST_MODELS.put("models/many-objects/manifest.json", text);
+    const parse = vi.spyOn(JSON, "parse");
+    try {
+      await expect(fetchRemoteModel(env.TEST_MODELS, "models/many-objects/")).rejects.toThrow(
+        new ModelVerificationError(
+          `models/many-objects/manifest.json opens more than ${MAX_MANIFEST_CONTAINERS} objects and arrays: not parsed`,
+        ),
+      );
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
+  it("a manifest nesting past the depth limit is refused at load; the bundled model keeps serving", async () => {
+    const deep = `${"[".repeat(100)}${"]".repeat(100)}`;
+    const prefix = await upload("deep-metrics", "r2-deep", {
+      extra: { metrics: { deep: JSON.parse(deep) } },
+    });
+    await env.TEST_POINTERS.put(POINTER, prefix);
+    const rerank = serve(bindings("0").binding);
+    await rerank();
+    expect((await rerank()).headers.get("x-model-version")).toBe(manifest.version);
+    expect(String(events("model.rejected")[0]?.error)).toBe(
+      `ModelVerificationError: ${prefix}manifest.json nests objects and arrays more than ${MAX_MANIFEST_DEPTH} deep: not parsed`,
+    );
+  });
+
+  it("vocabularies of hundreds of thousands of strings are not counted: such a manifest serves", async () => {
+    const vocab = Array.from({ length: 300_000 }, (_, i) => `v${i}`);
+    const prefix = await upload("big-vocab", "r2-big-vocab", { extra: { unused: { vocab, counts: vocab } } });
+    await env.TEST_POINTERS.put(POINTER, prefix);
+    const rerank = serve(bindings("0").binding);
+    await rerank();
+    expect((await rerank()).headers.get("x-model-version")).toBe("r2-big-vocab");
   });
 });
