@@ -3,9 +3,9 @@
  * its lock or whose pointer moved under it does not flip. Runs against an in-memory registry with
  * a tiny network and no infra check, a few seconds each.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../trainer/pipeline/config.ts";
 import { rollback } from "../../trainer/pipeline/ops.ts";
@@ -187,5 +187,44 @@ describe("the day's data may not be the frozen holdout", { timeout: 120_000 }, (
       share: 10 / 3000,
       dataRows: 10,
     });
+  });
+});
+
+describe("the newest slice is not trained on", { timeout: 120_000 }, () => {
+  it("its rows are held out of the day's training rows", async () => {
+    const r = await runPipeline(
+      config("day1", { evaluation: { holdout: "holdout.csv", newest: { rows: 500 } } }),
+      {
+        registry: new MemoryRegistry(),
+        log,
+        dryRun: true,
+      },
+    );
+    expect(r.record.outcome, r.record.reason).toBe("dry-run");
+    const t = r.record.training!;
+    // Averaged folds train on every row they are given; a split trains on trainRows only.
+    const trained = t.trainRows === t.validRows ? t.trainRows : t.trainRows + t.validRows;
+    expect(trained).toBe(2500);
+    expect(r.record.metrics!.newest!.description).toBe(
+      "the last 500 rows of 3000 in the new data, in file order, held out of training",
+    );
+    const runDir = dirname(r.files.json);
+    const newest = (await readFile(join(runDir, "data", "newest.jsonl"), "utf8")).trim().split("\n");
+    const train = new Set((await readFile(join(runDir, "data", "train.jsonl"), "utf8")).trim().split("\n"));
+    expect(newest).toHaveLength(500);
+    expect(train.size).toBe(2500);
+    expect(newest.filter((line) => train.has(line))).toEqual([]);
+  });
+
+  it("a slice over half the day fails the run, saying what to change", async () => {
+    const r = await runPipeline(
+      config("day1", { evaluation: { holdout: "holdout.csv", newest: { rows: 2000 } } }),
+      { registry: new MemoryRegistry(), log, dryRun: true },
+    );
+    expect(r.record.outcome).toBe("failed");
+    expect(r.record.reason).toBe(
+      "evaluation.newest: the newest slice would hold 2000 of the day's 3000 rows, which the candidate does not train on; over half the day is left out of training: ask for fewer rows or hours",
+    );
+    expect(r.record.steps.map((s) => s.step)).not.toContain("train");
   });
 });

@@ -39,7 +39,7 @@ import {
   type RowValues,
 } from "./gate.ts";
 import { infraCheck } from "./infra-check.ts";
-import { newestSlice } from "./newest.ts";
+import { splitNewest } from "./newest.ts";
 import { checkHoldoutFile, HOLDOUT_OVERLAP_MAX, HoldoutRows, overlapError } from "./overlap.ts";
 import { prepareData } from "./prepare.ts";
 import {
@@ -328,9 +328,19 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         overlap.holdoutRowsInData > 0
           ? `; ${overlap.holdoutRowsInData} of the holdout's ${overlap.holdoutRows} rows also in it`
           : "";
+      // The newest slice is held out of training (./newest.ts says why); the two parts are the
+      // day, so the whole copy goes.
+      const newest = config.evaluation.newest
+        ? await splitNewest(day.data, config.evaluation.newest, {
+            newest: join(runDir, "data", "newest.jsonl"),
+            train: join(runDir, "data", "train.jsonl"),
+          })
+        : undefined;
+      if (newest) await rm(day.data, { force: true });
+      const heldOut = newest ? `; newest slice of ${newest.rows} rows held out of training` : "";
       return {
-        value: day,
-        detail: `${day.check.kept} rows from ${day.files.length} file(s) of ${config.data.source}${skipped}${shared}`,
+        value: { ...day, newest, trainData: newest?.train.file ?? day.data },
+        detail: `${day.check.kept} rows from ${day.files.length} file(s) of ${config.data.source}${skipped}${shared}${heldOut}`,
       };
     });
 
@@ -362,7 +372,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       // A loss that goes non-finite stops training at that step with a DivergenceError naming the
       // step, the task and the likely cause: the run fails with it as its reason.
       const summary = await runTraining({
-        data: prepared.data,
+        data: prepared.trainData,
         spec: prepared.spec,
         out: candidateDir,
         // The section's fields are the training arguments of the same names (warmStart aside).
@@ -418,9 +428,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
 
     const evalSpec: DatasetSpec = { ...spec, format: "jsonl" };
     const scored = await step("evaluate", async () => {
-      const newest = config.evaluation.newest
-        ? await newestSlice(prepared.data, config.evaluation.newest, join(runDir, "data", "newest.jsonl"))
-        : undefined;
+      const newest = prepared.newest;
       const threshold = config.evaluation.threshold;
       // Each file read once for all four models' passes (candidate and champion, float32 and int8).
       const holdoutData = await loadDataset(holdoutFile, evalSpec);
