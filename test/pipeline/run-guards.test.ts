@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../trainer/pipeline/config.ts";
+import type { PointerName } from "../../trainer/pipeline/contracts.ts";
 import { rollback } from "../../trainer/pipeline/ops.ts";
 import type { RunRecord } from "../../trainer/pipeline/record.ts";
 import { listRecords } from "../../trainer/pipeline/registry/history.ts";
@@ -226,5 +227,57 @@ describe("the newest slice is not trained on", { timeout: 120_000 }, () => {
       "evaluation.newest: the newest slice would hold 2000 of the day's 3000 rows, which the candidate does not train on; over half the day is left out of training: ask for fewer rows or hours",
     );
     expect(r.record.steps.map((s) => s.step)).not.toContain("train");
+  });
+});
+
+/** A registry whose next pointer write, once armed, lands and then reports a failure (a timeout). */
+class LandThenFailRegistry extends MemoryRegistry {
+  armed = false;
+  override async setPointer(name: PointerName, prefix: string): Promise<void> {
+    await super.setPointer(name, prefix);
+    if (this.armed) {
+      this.armed = false;
+      throw new Error(`KV PUT ${name} failed: TimeoutError`);
+    }
+  }
+}
+
+describe("a pointer write that lands and then fails", { timeout: 120_000 }, () => {
+  it("is undone like any failure after the flip: the champion serves, the record says so", async () => {
+    const reg = new LandThenFailRegistry();
+    const r1 = await runPipeline(config("day1"), { registry: reg, log });
+    const champion = r1.record.published!.prefix;
+    const r = await runPipeline(config("day2"), {
+      registry: reg,
+      log: (line) => {
+        log(line);
+        if (line.startsWith("gate")) reg.armed = true;
+      },
+    });
+    expect(r.record.outcome).toBe("rolled-back");
+    expect(r.exitCode).toBe(1);
+    expect(r.record.reason).toBe("KV PUT models/current failed: TimeoutError");
+    expect(r.record.published).toMatchObject({ pointer: "models/current", previous: champion });
+    expect(r.record.rollback).toEqual({
+      pointer: "models/current",
+      from: r.record.published!.prefix,
+      to: champion,
+      why: "KV PUT models/current failed: TimeoutError",
+    });
+    expect(await reg.getPointer("models/current")).toBe(champion);
+  });
+
+  it("on a first run, the pointer it set is deleted again", async () => {
+    const reg = new LandThenFailRegistry();
+    const r = await runPipeline(config("day1"), {
+      registry: reg,
+      log: (line) => {
+        log(line);
+        if (line.startsWith("gate")) reg.armed = true;
+      },
+    });
+    expect(r.record.outcome).toBe("rolled-back");
+    expect(r.record.rollback).toMatchObject({ to: "(unset)" });
+    expect(await reg.getPointer("models/current")).toBeUndefined();
   });
 });

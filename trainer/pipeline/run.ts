@@ -569,9 +569,14 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         extraFiles: await presentFiles(candidateDir, EXTRA_FILES),
       });
       await checkBeforeFlip(reg);
-      const previous = await flipPointer(reg, target, p);
-      flipped = { previous };
-      record.published = { ...p, pointer: target, ...(previous ? { previous } : {}) };
+      // Counted as flipped from just before the write, not after it returns: a write that lands
+      // and then reports an error (a timeout) must be undone like any failure after the flip.
+      const previous = await flipPointer(reg, target, p, {
+        beforeWrite: (before) => {
+          flipped = { previous: before };
+          record.published = { ...p, pointer: target, ...(before ? { previous: before } : {}) };
+        },
+      });
       return {
         value: p,
         detail: `${p.prefix} → ${target}${previous ? ` (was ${previous})` : " (was unset)"}`,

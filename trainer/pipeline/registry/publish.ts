@@ -113,11 +113,16 @@ export async function verifyPrefix(registry: Registry, prefix: string): Promise<
  * none), for the record and for a rollback. `target` is the PublishedModel publishModel returned
  * (its manifest.json is checked to be still there), or a bare prefix, which is verified in full
  * first (verifyPrefix): a pointer never names a directory that is not whole.
+ *
+ * `beforeWrite` is called with that previous prefix right before the write: a write can land
+ * and still report a failure (a timeout after the store took it), so a caller that must undo
+ * the flip on failure has to know what to restore before it knows whether the write succeeded.
  */
 export async function flipPointer(
   registry: Registry,
   name: PointerName,
   target: PublishedModel | string,
+  options: { beforeWrite?: (previous: string | undefined) => void } = {},
 ): Promise<string | undefined> {
   let prefix: string;
   if (typeof target === "string") {
@@ -132,6 +137,7 @@ export async function flipPointer(
       throw new PublishError(`${prefix}${MANIFEST} is missing or changed since it was published`, MANIFEST);
   }
   const previous = await registry.getPointer(name);
+  options.beforeWrite?.(previous);
   await registry.setPointer(name, prefix);
   return previous;
 }
