@@ -11,17 +11,34 @@ import { Tensor } from "../runtime/ort.ts";
 export type Feeds = Record<string, Tensor>;
 export type FeedBuilder = (batch: EncodedBatch) => Feeds;
 
-/** The graph input names a builder feeds (checked against the session before serving). */
+/** A graph input as a builder feeds it: a [rows, width] tensor. */
+export interface GraphInput {
+  name: string;
+  type: "float32" | "int32";
+  width: number;
+}
+
+/** The graph inputs a builder feeds (checked against the session before serving). */
 export interface FeedPlan {
-  inputs: string[];
+  inputs: GraphInput[];
   build: FeedBuilder;
+}
+
+/** The inputs whose name is set. */
+function named(
+  inputs: { name: string | undefined; type: GraphInput["type"]; width: number }[],
+): GraphInput[] {
+  return inputs.filter((x): x is GraphInput => x.name !== undefined);
 }
 
 export function plainFeeds(manifest: ServedManifest): FeedPlan {
   const { denseSize, idSlots } = manifest.features;
   const { dense, ids } = manifest.inputs;
   return {
-    inputs: [dense, ids].filter((x) => x !== undefined),
+    inputs: named([
+      { name: dense, type: "float32", width: denseSize },
+      { name: ids, type: "int32", width: idSlots },
+    ]),
     build(batch) {
       const feeds: Feeds = {};
       if (dense) feeds[dense] = new Tensor("float32", batch.dense, [batch.rows, denseSize]);
@@ -42,7 +59,12 @@ export function factorisedFeeds(manifest: ServedManifest, info: FactorisedInfo):
   const item = columns(info.item);
   const { userDense, userIds, itemDense, itemIds } = info.inputs;
   return {
-    inputs: [userDense, userIds, itemDense, itemIds].filter((x) => x !== undefined),
+    inputs: named([
+      { name: userDense, type: "float32", width: user.dense.length },
+      { name: userIds, type: "int32", width: user.ids.length },
+      { name: itemDense, type: "float32", width: item.dense.length },
+      { name: itemIds, type: "int32", width: item.ids.length },
+    ]),
     build(batch) {
       const n = batch.rows;
       const feeds: Feeds = {};

@@ -19,8 +19,14 @@ import { compileEncoder, type EncodedBatch, type Encoder } from "../../shared/en
 import type { EncoderLayout } from "../../shared/encoder/state.ts";
 import type { ModelManifest, ServedManifest } from "../../shared/manifest.ts";
 import { describeError, logLine } from "../log.ts";
-import { createSession, type RunResult, type Session, type Tensor } from "../runtime/ort.ts";
-import { type FeedPlan, type Feeds, factorisedFeeds, plainFeeds } from "./feeds.ts";
+import {
+  createSession,
+  type InferenceSession,
+  type RunResult,
+  type Session,
+  type Tensor,
+} from "../runtime/ort.ts";
+import { type FeedPlan, type Feeds, factorisedFeeds, type GraphInput, plainFeeds } from "./feeds.ts";
 import { parseManifest, servedManifest } from "./manifest.ts";
 import { WARM_UP_RUNS, warmUpRequest } from "./warm-up.ts";
 
@@ -205,19 +211,44 @@ async function openGraph(
 ): Promise<Session> {
   const session = await createSession(bytes);
   try {
-    for (const name of plan.inputs)
+    const names = plan.inputs.map((input) => input.name);
+    for (const name of names)
       if (!session.inputNames.includes(name)) throw new Error(`${file} has no input "${name}"`);
     for (const name of session.inputNames)
-      if (!plan.inputs.includes(name))
-        throw new Error(`${file} has an input "${name}" the manifest does not name`);
+      if (!names.includes(name)) throw new Error(`${file} has an input "${name}" the manifest does not name`);
     for (const head of manifest.heads)
       if (!session.outputNames.includes(head.output))
         throw new Error(`${file} has no output "${head.output}"`);
+    checkInputShapes(session, plan.inputs, file);
   } catch (error) {
     await session.release().catch(() => undefined);
     throw error;
   }
   return session;
+}
+
+/**
+ * Each input's element type and width, as the graph declares them, must be what the manifest
+ * makes the worker feed. Checked before the trial run: it encodes 200 rows of the manifest's
+ * widths in JS and onnxruntime copies them into wasm memory (which never shrinks) before it
+ * compares shapes, so a manifest whose `denseSize` said 2^18 grew the isolate by ~200 MiB.
+ */
+function checkInputShapes(session: Session, inputs: readonly GraphInput[], file: string): void {
+  // Metadata some builds of onnxruntime-web do not give: then the trial run checks alone.
+  const declared = (session as { inputMetadata?: readonly InferenceSession.ValueMetadata[] }).inputMetadata;
+  if (!declared) return;
+  for (const input of inputs) {
+    const meta = declared.find((m) => m.name === input.name);
+    if (!meta) continue;
+    const expected = `${input.type} rows of ${input.width}`;
+    if (!meta.isTensor)
+      throw new Error(`${file}: input "${input.name}" is not a tensor; the manifest feeds ${expected}`);
+    const [, width] = meta.shape;
+    if (meta.type !== input.type || meta.shape.length !== 2 || width !== input.width)
+      throw new Error(
+        `${file}: input "${input.name}" is ${meta.type} [${meta.shape.join(", ")}]; the manifest feeds ${expected}`,
+      );
+  }
 }
 
 function headValues(tensor: Tensor | undefined, head: string, rows: number): Float32Array {

@@ -14,6 +14,7 @@ import { ortSnapshotUse, usePrecompiledWasm } from "./precompiled-wasm.ts";
 
 export type Session = ort.InferenceSession;
 export type RunResult = ort.InferenceSession.ReturnType;
+export type { InferenceSession } from "onnxruntime-web/wasm";
 export { Tensor } from "onnxruntime-web/wasm";
 export { ortSnapshotUse } from "./precompiled-wasm.ts";
 

@@ -1,9 +1,10 @@
 /**
  * What a model directory's manifest must satisfy before its graph runs: a structure small enough
- * to parse (counted before JSON.parse), and strings the worker puts in headers and logs without
- * control characters.
+ * to parse (counted before JSON.parse), strings the worker puts in headers and logs without
+ * control characters, and widths that match the graph's inputs.
  */
 import { env } from "cloudflare:workers";
+import * as ort from "onnxruntime-web/wasm";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
@@ -14,9 +15,16 @@ import {
   MAX_MANIFEST_DEPTH,
   ModelVerificationError,
 } from "../../edge/model/remote.ts";
+import { servingModel } from "../../edge/model/serving-model.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
+import manifestJsonF from "../../fixtures/model-factorised/manifest.json";
+import factorisedBytesF from "../../fixtures/model-factorised/model.factorised.onnx";
+import plainBytesF from "../../fixtures/model-factorised/model.onnx";
+import type { ModelManifest } from "../../shared/manifest.ts";
 import { backgroundWork, bindings, POINTER, upload } from "./r2-store.ts";
 import { candidates, manifest, postRerank, rerankBody } from "./requests.ts";
+
+const manifestF = manifestJsonF as unknown as ModelManifest;
 
 let logged: MockInstance<typeof console.log>;
 beforeEach(async () => {
@@ -134,5 +142,62 @@ describe("manifest.json structure, counted before JSON.parse", () => {
     const rerank = serve(bindings("0").binding);
     await rerank();
     expect((await rerank()).headers.get("x-model-version")).toBe("r2-big-vocab");
+  });
+});
+
+describe("graph inputs, checked against the manifest before the trial run", () => {
+  /** The class create() instantiates (its type hides the prototype). */
+  const sessionClass = ort.InferenceSession as unknown as { prototype: ort.InferenceSession };
+
+  it("a denseSize or idSlots that lies is refused before anything runs; the session is released", async () => {
+    const run = vi.spyOn(sessionClass.prototype, "run");
+    const release = vi.spyOn(sessionClass.prototype, "release");
+    try {
+      const { denseSize, idSlots } = manifest.features;
+      const cases = [
+        [
+          "dense-lies",
+          { denseSize: 2 ** 18 },
+          `input "dense" is float32 [n, ${denseSize}]; the manifest feeds float32 rows of 262144`,
+        ],
+        [
+          "ids-lie",
+          { idSlots: idSlots + 1 },
+          `input "ids" is int32 [n, ${idSlots}]; the manifest feeds int32 rows of ${idSlots + 1}`,
+        ],
+      ] as const;
+      for (const [i, [label, change, error]] of cases.entries()) {
+        await env.TEST_POINTERS.put(
+          POINTER,
+          await upload(label, `r2-${label}`, { features: { ...manifest.features, ...change } }),
+        );
+        const rerank = serve(bindings("0").binding);
+        await rerank();
+        expect((await rerank()).headers.get("x-model-version"), label).toBe(manifest.version);
+        expect(String(events("model.rejected")[i]?.error), label).toBe(`Error: model.onnx: ${error}`);
+      }
+      // Only the bundled model ran (its trial run and the requests): never at the lying widths.
+      const widths = new Set(
+        run.mock.calls.flatMap(([feeds]) =>
+          Object.values(feeds as Record<string, ort.Tensor>).map((t) => `${t.type} ${t.dims[1]}`),
+        ),
+      );
+      expect([...widths].sort()).toEqual([`float32 ${denseSize}`, `int32 ${idSlots}`]);
+      expect(release).toHaveBeenCalledTimes(cases.length);
+    } finally {
+      run.mockRestore();
+      release.mockRestore();
+    }
+  });
+
+  it("a factorised side whose width is not the graph's leaves the plain graph serving", async () => {
+    const bad = structuredClone(manifestF);
+    bad.factorised!.user.dense = [bad.factorised!.user.dense[0]!];
+    const model = servingModel({ manifest: bad, model: plainBytesF, factorised: factorisedBytesF });
+    expect((await model.load()).graph).toBe("plain");
+    const [rejected] = events("model.factorised_rejected");
+    expect(String(rejected?.error)).toBe(
+      'Error: model.factorised.onnx: input "user_dense" is float32 [1, 2]; the manifest feeds float32 rows of 1',
+    );
   });
 });

@@ -123,7 +123,7 @@ describe("sessions are released when their model can no longer serve", () => {
 
   it("a load refused after its session was created releases that session", async () => {
     const cases = [
-      // The trial run cannot feed the graph.
+      // The graph's input is not as wide as the manifest says.
       ["unrunnable", { features: { ...manifest.features, denseSize: manifest.features.denseSize + 1 } }],
       // The graph lacks an output the manifest names.
       [
@@ -139,6 +139,16 @@ describe("sessions are released when their model can no longer serve", () => {
       await vi.waitFor(() => expect(release, label).toHaveBeenCalledTimes(i + 1));
     }
     expect(events("model.swap")).toEqual([]);
+  });
+
+  it("a trial run that fails releases the session", async () => {
+    const run = vi.spyOn(sessionClass.prototype, "run").mockRejectedValueOnce(new Error("OrtRun failed"));
+    try {
+      await expect(servingModel({ manifest, model: modelBytes }).load()).rejects.toThrow("OrtRun failed");
+      expect(release).toHaveBeenCalledTimes(1);
+    } finally {
+      run.mockRestore();
+    }
   });
 
   it("a load that finishes past its deadline releases its session and never serves", async () => {

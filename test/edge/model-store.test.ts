@@ -194,11 +194,12 @@ describe("models from R2 + KV", () => {
         { files: { "model.onnx": { sha256, bytes: 7 } } },
         /model\.onnx: \d+ bytes, .* says 7$/,
       ],
-      // Verified bytes, but the graph cannot run the manifest's inputs: the trial run at load fails.
+      // Verified bytes, but the graph's inputs are not as wide as the manifest says: refused
+      // before the trial run.
       [
         "unrunnable",
         { features: { ...manifest.features, denseSize: manifest.features.denseSize + 1 } },
-        /OrtRun/,
+        /input "dense" is float32 \[n, \d+\]; the manifest feeds float32 rows of \d+/,
       ],
       // Verified bytes and a graph that runs, but an encoder state that would write one feature
       // into another's column: refused when the encoder compiles.
