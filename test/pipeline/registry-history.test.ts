@@ -190,6 +190,46 @@ describe("gc", () => {
     }
   });
 
+  it("keeps each pointer's rollback target, however many records ago it was published", async () => {
+    const registry = await withModels(6);
+    await registry.setPointer("models/current", prefix(2));
+    await registry.setPointer("models/challenger", prefix(4));
+    const day = (n: number) => new Date(Date.UTC(2026, 10, 1 + n)).toISOString();
+    // Oldest to newest: 1 then 2 published to current, 4 to the challenger over 3; a record
+    // rolled back (it never stood) names 5; then refused runs name only the champion.
+    await putRecord(registry, {
+      runId: "r0",
+      startedAt: day(0),
+      outcome: "published",
+      published: { pointer: "models/current", prefix: prefix(1) },
+    });
+    await putRecord(registry, {
+      runId: "r1",
+      startedAt: day(1),
+      outcome: "published",
+      published: { pointer: "models/current", prefix: prefix(2), previous: prefix(1) },
+    });
+    await putRecord(registry, {
+      runId: "r2",
+      startedAt: day(2),
+      outcome: "published",
+      published: { pointer: "models/challenger", prefix: prefix(4), previous: prefix(3) },
+    });
+    await putRecord(registry, {
+      runId: "r3",
+      startedAt: day(3),
+      outcome: "rolled-back",
+      published: { pointer: "models/current", prefix: prefix(2), previous: prefix(5) },
+    });
+    for (let r = 4; r < 7; r++)
+      await putRecord(registry, { runId: `r${r}`, startedAt: day(r), champion: { prefix: prefix(2) } });
+
+    const result = await gc(registry, { keep: 3 });
+    // `pipeline rollback` would go from 2 to 1 and from 4 to 3: both stay.
+    expect(result.kept).toEqual([1, 2, 3, 4].map(prefix));
+    expect(result.prefixes).toEqual([5, 6].map(prefix));
+  });
+
   it("checks keep", async () => {
     await expect(gc(new MemoryRegistry(), { keep: -1 })).rejects.toThrow(RangeError);
     await expect(gc(new MemoryRegistry(), { keep: 1.5 })).rejects.toThrow(RangeError);

@@ -149,7 +149,9 @@ program
 
 program
   .command("gc")
-  .description("delete published models that no pointer and none of the newest N run records name")
+  .description(
+    "delete published models that no pointer and none of the newest N run records name (a pointer's rollback target is always kept)",
+  )
   .option("--config <file>", CONFIG_HELP, "pipeline.json")
   .requiredOption("--keep <n>", "the newest N run records keep the models they name", nonNegativeInt)
   .option("--dry-run", "list what would be deleted, delete nothing")

@@ -7,7 +7,7 @@
 import type { ModelManifest } from "../../shared/manifest.ts";
 import type { PointerName, Registry } from "./contracts.ts";
 import { newRunId, RECORD_FORMAT, type RecordKind, type RunRecord, recordLine } from "./record.ts";
-import { gc, listRecords, putRecord } from "./registry/history.ts";
+import { gc, listRecords, publishedBefore, putRecord } from "./registry/history.ts";
 import { normalizePrefix, POINTER_NAMES } from "./registry/keys.ts";
 import { acquireLock, processOwner, removeLock } from "./registry/lock.ts";
 import { flipPointer, verifyPrefix } from "./registry/publish.ts";
@@ -131,18 +131,9 @@ async function previousOf(
   pointer: PointerName,
   prefix: string,
 ): Promise<{ previous?: string; runId: string; kind: RecordKind } | undefined> {
-  const wanted = normalizePrefix(prefix);
-  for (const { record } of await listRecords(registry)) {
-    const r = record as Partial<RunRecord>;
-    const p = r.published;
-    if (p && p.pointer === pointer && normalizePrefix(p.prefix) === wanted && r.outcome !== "rolled-back")
-      return {
-        ...(p.previous ? { previous: p.previous } : {}),
-        runId: r.runId ?? "?",
-        kind: r.kind ?? "run",
-      };
-  }
-  return undefined;
+  // The same search gc protects the answer of (history.ts publishedBefore).
+  const found = publishedBefore(await listRecords(registry), pointer, prefix);
+  return found && { ...found, kind: found.kind as RecordKind };
 }
 
 /**

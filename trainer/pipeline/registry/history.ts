@@ -108,6 +108,42 @@ export function recordPrefixes(record: unknown): string[] {
   return prefixes;
 }
 
+/** Which record set a pointer to a prefix, and what the pointer named before it. */
+export interface PublishedBefore {
+  /** What the pointer named before (undefined: it was the first model published to it). */
+  previous?: string;
+  runId: string;
+  /** The record's kind ("run", "promote"). */
+  kind: string;
+}
+
+/**
+ * What `pipeline rollback` would point `pointer` back to from `prefix`: the `previous` of the
+ * newest record in `entries` (newest first, as listRecords gives them) that set `pointer` to
+ * `prefix` and was not itself rolled back. Undefined when no record did.
+ */
+export function publishedBefore(
+  entries: readonly HistoryEntry[],
+  pointer: string,
+  prefix: string,
+): PublishedBefore | undefined {
+  const wanted = normalizePrefix(prefix);
+  for (const { record } of entries) {
+    if (typeof record !== "object" || record === null) continue;
+    const r = record as { published?: unknown; outcome?: unknown; runId?: unknown; kind?: unknown };
+    if (typeof r.published !== "object" || r.published === null || r.outcome === "rolled-back") continue;
+    const p = r.published as { pointer?: unknown; prefix?: unknown; previous?: unknown };
+    if (p.pointer !== pointer || typeof p.prefix !== "string" || normalizePrefix(p.prefix) !== wanted)
+      continue;
+    return {
+      ...(typeof p.previous === "string" && p.previous !== "" ? { previous: p.previous } : {}),
+      runId: typeof r.runId === "string" ? r.runId : "?",
+      kind: typeof r.kind === "string" ? r.kind : "run",
+    };
+  }
+  return undefined;
+}
+
 export interface GcOptions {
   /** How many of the newest run records protect the models they name (0: only the pointers do). */
   keep: number;
@@ -128,7 +164,9 @@ export interface GcResult {
 
 /**
  * Deletes the model directories under models/ that neither pointer names, nor any of the
- * newest `keep` records, nor `protect`. Never touches records, the lock or any key outside a
+ * newest `keep` records, nor `protect`, and that no pointer would go back to on a `rollback`
+ * (publishedBefore, over every record: a run of refusals longer than `keep` must not delete the
+ * model an operator rolls back to). Never touches records, the lock or any key outside a
  * `models/<sha256>/` prefix. Run it under the pipeline lock, so no publish or flip is in flight.
  */
 export async function gc(registry: Registry, options: GcOptions): Promise<GcResult> {
@@ -136,14 +174,18 @@ export async function gc(registry: Registry, options: GcOptions): Promise<GcResu
   if (!(Number.isInteger(keep) && keep >= 0))
     throw new RangeError(`keep must be a whole number, got ${keep}`);
   const kept = new Set<string>((options.protect ?? []).map(normalizePrefix));
+  const records = await listRecords(registry);
   const addPointers = async () => {
     for (const name of POINTER_NAMES) {
       const prefix = await registry.getPointer(name);
-      if (prefix) kept.add(normalizePrefix(prefix));
+      if (!prefix) continue;
+      kept.add(normalizePrefix(prefix));
+      const before = publishedBefore(records, name, prefix)?.previous;
+      if (before) kept.add(normalizePrefix(before));
     }
   };
   await addPointers();
-  for (const { record } of await listRecords(registry, { limit: keep }))
+  for (const { record } of records.slice(0, keep))
     for (const prefix of recordPrefixes(record)) kept.add(prefix);
 
   const byPrefix = new Map<string, string[]>();
