@@ -55,6 +55,8 @@ export function plainFeeds(manifest: ServedManifest): FeedPlan {
  */
 export function factorisedFeeds(manifest: ServedManifest, info: FactorisedInfo): FeedPlan {
   const { denseSize, idSlots } = manifest.features;
+  splitsColumns(info.user.dense, info.item.dense, denseSize, "dense");
+  splitsColumns(info.user.ids, info.item.ids, idSlots, "ids");
   const user = columns(info.user);
   const item = columns(info.item);
   const { userDense, userIds, itemDense, itemIds } = info.inputs;
@@ -93,6 +95,28 @@ export function factorisedFeeds(manifest: ServedManifest, info: FactorisedInfo):
       return feeds;
     },
   };
+}
+
+/**
+ * The two sides list every column of the plain batch once between them, each in ascending order:
+ * the split the exporter writes (factorised-layout.ts), and the graph's layers read their inputs
+ * in that order. Anything else would serve other scores than the plain graph's without failing.
+ * It also ties `denseSize` and `idSlots` to the factorised inputs' widths, which openGraph
+ * compares with the graph's before the trial run allocates rows of that width.
+ */
+function splitsColumns(user: readonly number[], item: readonly number[], width: number, kind: string): void {
+  const what = `factorised.user.${kind} and factorised.item.${kind}`;
+  for (const [side, list] of [
+    ["user", user],
+    ["item", item],
+  ] as const)
+    for (let i = 1; i < list.length; i++)
+      if (!(list[i]! > list[i - 1]!))
+        throw new Error(`factorised.${side}.${kind} must be in ascending order, each column once`);
+  if (user.length + item.length !== width || new Set([...user, ...item]).size !== width)
+    throw new Error(
+      `${what} must split the ${width} ${kind === "dense" ? "dense columns" : "id slots"} between them, each once`,
+    );
 }
 
 function columns(side: FactorisedSide): { dense: Int32Array; ids: Int32Array } {

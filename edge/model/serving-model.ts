@@ -141,39 +141,44 @@ export function servingModel(source: ModelSource): ServingModel {
   };
 }
 
+/**
+ * Opens the factorised graph when there is one, else (or when it is refused) the plain graph, and
+ * makes the trial runs on the graph that will serve: a factorised graph whose trial run fails
+ * leaves the plain graph serving, as one that does not load does.
+ */
 async function loadModel(
-  checked: ModelManifest,
-  manifest: ServedManifest,
-  source: ModelSource,
-): Promise<OpenModel> {
-  const loaded = await openModel(checked, manifest, source);
-  try {
-    // The warm-up request samples the vocabularies, which only the full manifest has.
-    const request = warmUpRequest(checked.features);
-    const batch = loaded.encoder.encodeRequest(
-      { user: request.user.features, context: request.context.features },
-      request.candidates.map((c) => c.features),
-    );
-    for (let i = 0; i < (source.warmUpRuns ?? WARM_UP_RUNS); i++) await loaded.predict(batch);
-  } catch (error) {
-    await loaded.close().catch(() => undefined);
-    throw error;
-  }
-  return loaded;
-}
-
-async function openModel(
   checked: ModelManifest,
   manifest: ServedManifest,
   source: ModelSource,
 ): Promise<OpenModel> {
   // The encoder reads nothing of the state once compiled; it keeps the layout in its place.
   const encoder: Encoder<EncoderLayout> = { ...compileEncoder(checked.features), state: manifest.features };
+  const runs = source.warmUpRuns ?? WARM_UP_RUNS;
+  // Encoded only once a graph's declared widths have matched the manifest's (openGraph): the
+  // batch is rows × denseSize, whatever the manifest says denseSize is.
+  let batch: EncodedBatch | undefined;
+  const tried = async (open: OpenModel): Promise<OpenModel> => {
+    try {
+      // The warm-up request samples the vocabularies, which only the full manifest has.
+      if (!batch) {
+        const request = warmUpRequest(checked.features);
+        batch = encoder.encodeRequest(
+          { user: request.user.features, context: request.context.features },
+          request.candidates.map((c) => c.features),
+        );
+      }
+      for (let i = 0; i < runs; i++) await open.predict(batch);
+      return open;
+    } catch (error) {
+      await open.close().catch(() => undefined);
+      throw error;
+    }
+  };
   if (manifest.factorised && source.factorised) {
     try {
       const plan = factorisedFeeds(manifest, manifest.factorised);
       const session = await openGraph(source.factorised, plan, manifest, manifest.factorised.file);
-      return { manifest, encoder, graph: "factorised", ...predictor(session, plan, manifest) };
+      return await tried({ manifest, encoder, graph: "factorised", ...predictor(session, plan, manifest) });
     } catch (error) {
       // The plain graph gives the same scores, only slower: serve it rather than fall back.
       logLine("error", "model.factorised_rejected", { model: manifest.id, error: describeError(error) });
@@ -181,7 +186,7 @@ async function openModel(
   }
   const plan = plainFeeds(manifest);
   const session = await openGraph(source.model, plan, manifest, "model.onnx");
-  return { manifest, encoder, graph: "plain", ...predictor(session, plan, manifest) };
+  return tried({ manifest, encoder, graph: "plain", ...predictor(session, plan, manifest) });
 }
 
 function predictor(

@@ -3,6 +3,7 @@
  * the worker feeds user/context features once (batch 1) and item features per candidate, and
  * answers with the plain graph's scores. Fixture: fixtures/model-factorised/ (export --factorised).
  */
+import * as ort from "onnxruntime-web/wasm";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import type { R2BucketReader } from "../../edge/env.ts";
@@ -107,6 +108,84 @@ describe("factorised serving", () => {
     const noInput = structuredClone(manifestJson) as unknown as ModelManifest;
     delete noInput.factorised!.inputs.userIds;
     expect(() => parseManifest(noInput)).toThrow(/factorised\.inputs\.userIds is missing/);
+  });
+});
+
+describe("a factorised graph or section that cannot serve leaves the plain graph serving", () => {
+  /** The class create() instantiates (its type hides the prototype). */
+  const sessionClass = ort.InferenceSession as unknown as { prototype: ort.InferenceSession };
+  const rejected = () =>
+    logged.mock.calls
+      .map((c) => JSON.parse(String(c[0])) as Record<string, unknown>)
+      .filter((l) => l.event === "model.factorised_rejected")
+      .map((l) => String(l.error));
+  const withFactorised = (change: (m: ModelManifest) => void) => {
+    const m = structuredClone(manifestJson) as unknown as ModelManifest;
+    change(m);
+    return { manifest: m, model: plainBytes, factorised: factorisedBytes };
+  };
+
+  it("a trial run of the factorised graph that fails: the plain graph serves, the factorised session is released", async () => {
+    const run = vi.spyOn(sessionClass.prototype, "run").mockRejectedValueOnce(new Error("OrtRun failed"));
+    const release = vi.spyOn(sessionClass.prototype, "release");
+    try {
+      const loaded = await servingModel({ manifest, model: plainBytes, factorised: factorisedBytes }).load();
+      expect(loaded.graph).toBe("plain");
+      expect(rejected()).toEqual(["Error: OrtRun failed"]);
+      expect(release).toHaveBeenCalledTimes(1);
+    } finally {
+      run.mockRestore();
+      release.mockRestore();
+    }
+  });
+
+  it("columns listed out of order, twice, or not at all: refused, and the plain graph's scores served", async () => {
+    const body = loggedRequests[0]!;
+    const plain = await rerank(fetcher(createApp({ manifest: plainManifest, model: plainBytes })), body);
+    const cases: [(m: ModelManifest) => void, string][] = [
+      [
+        (m) => m.factorised!.item.dense.reverse(),
+        "factorised.item.dense must be in ascending order, each column once",
+      ],
+      [
+        (m) => {
+          m.factorised!.user.ids[0] = m.factorised!.item.ids[0]!;
+          m.factorised!.user.ids.sort((a, b) => a - b);
+        },
+        "factorised.user.ids and factorised.item.ids must split the 9 id slots between them, each once",
+      ],
+      [
+        (m) => {
+          m.factorised!.item.dense.pop();
+        },
+        "factorised.user.dense and factorised.item.dense must split the 6 dense columns between them, each once",
+      ],
+    ];
+    for (const [i, [change, error]] of cases.entries()) {
+      const app = createApp(withFactorised(change));
+      const out = await rerank(fetcher(app), body);
+      expect(lastGraph(), error).toBe("plain");
+      expect(rejected()[i]).toBe(`Error: ${error}`);
+      expect(out.items).toEqual(plain.items);
+    }
+  });
+
+  it("a denseSize that lies is refused by the plain graph's widths, before any run at that width", async () => {
+    const run = vi.spyOn(sessionClass.prototype, "run");
+    try {
+      const source = withFactorised((m) => {
+        m.features.denseSize = 2 ** 18;
+      });
+      await expect(servingModel(source).load()).rejects.toThrow(
+        'model.onnx: input "dense" is float32 [n, 6]; the manifest feeds float32 rows of 262144',
+      );
+      expect(rejected()).toEqual([
+        "Error: factorised.user.dense and factorised.item.dense must split the 262144 dense columns between them, each once",
+      ]);
+      expect(run).not.toHaveBeenCalled();
+    } finally {
+      run.mockRestore();
+    }
   });
 });
 

@@ -192,12 +192,14 @@ describe("graph inputs, checked against the manifest before the trial run", () =
 
   it("a factorised side whose width is not the graph's leaves the plain graph serving", async () => {
     const bad = structuredClone(manifestF);
-    bad.factorised!.user.dense = [bad.factorised!.user.dense[0]!];
+    // Still every column once, but one moved from the item side to the user side.
+    bad.factorised!.user.dense = [0, 1, 2];
+    bad.factorised!.item.dense = [3, 4, 5];
     const model = servingModel({ manifest: bad, model: plainBytesF, factorised: factorisedBytesF });
     expect((await model.load()).graph).toBe("plain");
     const [rejected] = events("model.factorised_rejected");
     expect(String(rejected?.error)).toBe(
-      'Error: model.factorised.onnx: input "user_dense" is float32 [1, 2]; the manifest feeds float32 rows of 1',
+      'Error: model.factorised.onnx: input "user_dense" is float32 [1, 2]; the manifest feeds float32 rows of 3',
     );
   });
 });
