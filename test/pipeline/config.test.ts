@@ -277,6 +277,78 @@ describe("pipeline config", () => {
     );
   });
 
+  it("refuses gate bounds that invert the gate or lie outside the metric's range, naming the field", () => {
+    const gate = (g: object) => ({ ...minimal(), gate: g });
+    const change = (rule: object) => gate({ changes: [{ task: "click", ...rule }] });
+    expect(errorOf(change({ metric: "logloss", direction: "higher", maxDrop: 0 }))).toBe(
+      "/cfg/pipeline.json: gate.changes.0.direction: lower logloss is better, not higher (the rule would bless a worse model)",
+    );
+    expect(errorOf(change({ metric: "auc", direction: "lower", maxDrop: 0 }))).toBe(
+      "/cfg/pipeline.json: gate.changes.0.direction: higher auc is better, not lower (the rule would bless a worse model)",
+    );
+    expect(errorOf(change({ metric: "calibrationRatio", direction: "higher", maxDrop: 0.1 }))).toBe(
+      "/cfg/pipeline.json: gate.changes.0.metric: calibrationRatio has no better direction (1 is ideal): bound it with a floor's min and max",
+    );
+    expect(errorOf(change({ metric: "auc", direction: "higher", maxDrop: 1.5 }))).toBe(
+      "/cfg/pipeline.json: gate.changes.0.maxDrop: auc lies in [0, 1]: a drop bound of 1.5 is outside what it can move",
+    );
+    expect(errorOf(change({ metric: "ece", direction: "lower", maxDrop: -2 }))).toBe(
+      "/cfg/pipeline.json: gate.changes.0.maxDrop: ece lies in [0, 1]: a drop bound of -2 is outside what it can move",
+    );
+    expect(errorOf(gate({ floors: [{ task: "click", metric: "auc", min: -5 }] }))).toBe(
+      "/cfg/pipeline.json: gate.floors.0.min: auc lies in [0, 1]: -5 is outside it",
+    );
+    expect(errorOf(gate({ floors: [{ metric: "ndcg10", max: 2 }] }))).toBe(
+      "/cfg/pipeline.json: gate.floors.0.max: ndcg10 lies in [0, 1]: 2 is outside it",
+    );
+    expect(errorOf(gate({ floors: [{ task: "click", metric: "logloss", max: -1 }] }))).toBe(
+      "/cfg/pipeline.json: gate.floors.0.max: logloss lies in [0, ∞): -1 is outside it",
+    );
+    expect(
+      errorOf(gate({ floors: [{ task: "click", metric: "auc", min: 0.6 }], int8: { maxAucDrop: 5 } })),
+    ).toBe(
+      "/cfg/pipeline.json: gate.int8.maxAucDrop: AUC lies in [0, 1]: a drop bound of 5 is outside what it can move",
+    );
+    // In range: accepted.
+    expect(() =>
+      parseConfig(change({ metric: "r2", direction: "higher", maxDrop: 0.5 }), "/cfg/p.json"),
+    ).not.toThrow();
+  });
+
+  it("warns, without refusing, of settings that make the gate weak", () => {
+    const c = parseConfig(
+      {
+        ...minimal(),
+        gate: {
+          floors: [
+            { task: "click", metric: "logloss", min: 0.1 },
+            { task: "click", metric: "auc", min: 0.6 },
+          ],
+          changes: [
+            { task: "click", metric: "auc", direction: "higher", maxDrop: 1, confidence: 0.5 },
+            { task: "click", metric: "logloss", direction: "lower", maxRatioDrop: 2 },
+          ],
+          infra: false,
+        },
+        lock: { ttlMinutes: 5 },
+      },
+      "/cfg/pipeline.json",
+    );
+    expect(c.warnings).toEqual([
+      'gate.floors.0: only "min" on logloss, which is better lower: the floor bounds the good side',
+      "gate.changes.0.maxDrop: 1 is the whole range of auc ([0, 1]): the rule passes any candidate",
+      "gate.changes.0.confidence: 0.5 is below 0.8: the bound is about the drop measured once, not a guarantee",
+      "gate.changes.1.maxRatioDrop: 2 allows a candidate 200% worse than the champion",
+      "gate.infra: false: the candidate is published without loading it as the worker does (meant only to debug the gate)",
+      "smoke: none: nothing checks that the worker serves the new model after the flip",
+      "lock.ttlMinutes: 5 is under 30: a training fit longer than that can lose the lock (the run then does not publish)",
+    ]);
+    expect(parseConfig(minimal(), "/cfg/pipeline.json").warnings).toEqual([
+      "gate.changes: none: once a champion exists, candidates are judged by floors alone, never against the model that serves",
+      "smoke: none: nothing checks that the worker serves the new model after the flip",
+    ]);
+  });
+
   it("loadConfig names an unreadable or non-JSON file", async () => {
     const dir = await mkdtemp(join(tmpdir(), "mtrank-config-"));
     await expect(loadConfig(join(dir, "missing.json"))).rejects.toThrow(

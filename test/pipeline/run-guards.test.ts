@@ -12,7 +12,7 @@ import type { PointerName } from "../../trainer/pipeline/contracts.ts";
 import { rollback } from "../../trainer/pipeline/ops.ts";
 import type { RunRecord } from "../../trainer/pipeline/record.ts";
 import { listRecords } from "../../trainer/pipeline/registry/history.ts";
-import { LOCK_KEY, removeLock } from "../../trainer/pipeline/registry/lock.ts";
+import { acquireLock, LOCK_KEY, removeLock } from "../../trainer/pipeline/registry/lock.ts";
 import { runPipeline } from "../../trainer/pipeline/run.ts";
 import { simulate, toCsv } from "../../trainer/simulate/simulator.ts";
 import { MemoryRegistry } from "./memory-registry.ts";
@@ -279,5 +279,26 @@ describe("a pointer write that lands and then fails", { timeout: 120_000 }, () =
     expect(r.record.outcome).toBe("rolled-back");
     expect(r.record.rollback).toMatchObject({ to: "(unset)" });
     expect(await reg.getPointer("models/current")).toBeUndefined();
+  });
+});
+
+describe("the config's warnings", () => {
+  it("are logged and recorded by every run", async () => {
+    const reg = new MemoryRegistry();
+    // A held lock ends the run at once: what comes before it is what is checked here.
+    const release = await acquireLock(reg, { owner: "another run", ttlMs: 60_000 });
+    const seen: string[] = [];
+    const r = await runPipeline(config("day1"), { registry: reg, log: (line) => seen.push(line) });
+    const expected = [
+      "gate.changes.0.maxDrop: 1 is the whole range of auc ([0, 1]): the rule passes any candidate",
+      "gate.infra: false: the candidate is published without loading it as the worker does (meant only to debug the gate)",
+      "smoke: none: nothing checks that the worker serves the new model after the flip",
+    ];
+    expect(r.record.warnings).toEqual(expected);
+    expect(seen.filter((l) => l.startsWith("config"))).toEqual(
+      expected.map((w) => `config    warning: ${w}`),
+    );
+    expect(((await listRecords(reg))[0]!.record as RunRecord).warnings).toEqual(expected);
+    await release();
   });
 });

@@ -72,6 +72,45 @@ export const GATE_METRICS = [
 ] as const;
 export type GateMetric = (typeof GATE_METRICS)[number];
 
+/** Which way each metric is better; calibrationRatio has no better side (1 is ideal). */
+const BETTER: Record<GateMetric, "higher" | "lower" | undefined> = {
+  auc: "higher",
+  gauc: "higher",
+  logloss: "lower",
+  ece: "lower",
+  calibrationRatio: undefined,
+  accuracy: "higher",
+  precision: "higher",
+  recall: "higher",
+  f1: "higher",
+  mse: "lower",
+  mae: "lower",
+  r2: "higher",
+  ndcg10: "higher",
+};
+
+const INF = Number.POSITIVE_INFINITY;
+/** The values each metric can take. */
+const RANGE: Record<GateMetric, readonly [number, number]> = {
+  auc: [0, 1],
+  gauc: [0, 1],
+  logloss: [0, INF],
+  ece: [0, 1],
+  calibrationRatio: [0, INF],
+  accuracy: [0, 1],
+  precision: [0, 1],
+  recall: [0, 1],
+  f1: [0, 1],
+  mse: [0, INF],
+  mae: [0, INF],
+  r2: [-INF, 1],
+  ndcg10: [0, 1],
+};
+
+function rangeText([lo, hi]: readonly [number, number]): string {
+  return `${lo === -INF ? "(-∞" : `[${lo}`}, ${hi === INF ? "∞)" : `${hi}]`}`;
+}
+
 /** Which evaluation a rule reads: the frozen holdout (default) or the newest slice of the new data. */
 const On = v.optional(v.picklist(["holdout", "newest"], 'expected "holdout" or "newest"'), "holdout");
 
@@ -518,6 +557,11 @@ export interface PipelineConfig
   extends Omit<Parsed, "drift" | "registry" | "publish" | "smoke" | "lock" | "export"> {
   /** The config file, for records and messages. */
   file: string;
+  /**
+   * Settings that are allowed but weaken the gate (a bound that passes anything, no change rule,
+   * no smoke test...), one line each naming the field: a run logs and records them.
+   */
+  warnings?: string[];
   drift: DriftThresholds;
   registry: RegistryConfig;
   publish: { pointer: "current" | "challenger" };
@@ -570,6 +614,7 @@ export function parseConfig(json: unknown, file: string): PipelineConfig {
       throw new ConfigError(
         `${file}: drift.warn.${m}: ${drift.warn[m]} is above drift.stop.${m} (${drift.stop[m]}); a finding would stop before it warned`,
       );
+  const warnings = checkGate(c, file);
   const registry: RegistryConfig =
     "local" in c.registry
       ? { kind: "local", ...c.registry.local, persistTo: abs(c.registry.local.persistTo) }
@@ -578,6 +623,7 @@ export function parseConfig(json: unknown, file: string): PipelineConfig {
   return {
     ...rest,
     file: resolve(file),
+    warnings,
     // An s3:// source is a URL, not a path: left as written.
     data: {
       ...c.data,
@@ -593,6 +639,92 @@ export function parseConfig(json: unknown, file: string): PipelineConfig {
     lock: { ttlMs: lock.ttlMinutes * 60_000 },
     ...(exportConfig.fusion ? { fusion: exportConfig.fusion } : {}),
   };
+}
+
+/**
+ * Gate values that would invert it or that no metric value can reach throw ConfigError naming
+ * the field: one typo in a direction would otherwise bless every worse model, silently. Values
+ * that are possible but make the gate weak come back as warnings.
+ */
+function checkGate(c: Parsed, file: string): string[] {
+  const fail = (field: string, message: string): never => {
+    throw new ConfigError(`${file}: ${field}: ${message}`);
+  };
+  const warnings: string[] = [];
+  c.gate.floors.forEach((rule, i) => {
+    const field = `gate.floors.${i}`;
+    const [lo, hi] = RANGE[rule.metric];
+    for (const key of ["min", "max"] as const) {
+      const x = rule[key];
+      if (x !== undefined && (x < lo || x > hi))
+        fail(
+          `${field}.${key}`,
+          `${rule.metric} lies in ${rangeText(RANGE[rule.metric])}: ${x} is outside it`,
+        );
+    }
+    const better = BETTER[rule.metric];
+    if (better === "lower" && rule.max === undefined)
+      warnings.push(
+        `${field}: only "min" on ${rule.metric}, which is better lower: the floor bounds the good side`,
+      );
+    if (better === "higher" && rule.min === undefined)
+      warnings.push(
+        `${field}: only "max" on ${rule.metric}, which is better higher: the floor bounds the good side`,
+      );
+  });
+  c.gate.changes.forEach((rule, i) => {
+    const field = `gate.changes.${i}`;
+    const better = BETTER[rule.metric];
+    if (better === undefined)
+      fail(
+        `${field}.metric`,
+        `${rule.metric} has no better direction (1 is ideal): bound it with a floor's min and max`,
+      );
+    if (rule.direction !== better)
+      fail(
+        `${field}.direction`,
+        `${better} ${rule.metric} is better, not ${rule.direction} (the rule would bless a worse model)`,
+      );
+    const range = RANGE[rule.metric];
+    const width = range[1] - range[0];
+    if (rule.maxDrop !== undefined && Number.isFinite(width)) {
+      if (Math.abs(rule.maxDrop) > width)
+        fail(
+          `${field}.maxDrop`,
+          `${rule.metric} lies in ${rangeText(range)}: a drop bound of ${rule.maxDrop} is outside what it can move`,
+        );
+      if (rule.maxDrop >= width)
+        warnings.push(
+          `${field}.maxDrop: ${rule.maxDrop} is the whole range of ${rule.metric} (${rangeText(range)}): the rule passes any candidate`,
+        );
+    }
+    if (rule.maxRatioDrop !== undefined && rule.maxRatioDrop >= 1)
+      warnings.push(
+        `${field}.maxRatioDrop: ${rule.maxRatioDrop} allows a candidate ${rule.maxRatioDrop * 100}% worse than the champion`,
+      );
+    if (rule.confidence !== undefined && rule.confidence < 0.8)
+      warnings.push(
+        `${field}.confidence: ${rule.confidence} is below 0.8: the bound is about the drop measured once, not a guarantee`,
+      );
+  });
+  const int8 = c.gate.int8?.maxAucDrop;
+  if (int8 !== undefined && int8 > 1)
+    fail("gate.int8.maxAucDrop", `AUC lies in [0, 1]: a drop bound of ${int8} is outside what it can move`);
+  if (c.gate.changes.length === 0)
+    warnings.push(
+      "gate.changes: none: once a champion exists, candidates are judged by floors alone, never against the model that serves",
+    );
+  if (c.gate.infra === false)
+    warnings.push(
+      "gate.infra: false: the candidate is published without loading it as the worker does (meant only to debug the gate)",
+    );
+  if (!c.smoke)
+    warnings.push("smoke: none: nothing checks that the worker serves the new model after the flip");
+  if (c.lock.ttlMinutes < 30)
+    warnings.push(
+      `lock.ttlMinutes: ${c.lock.ttlMinutes} is under 30: a training fit longer than that can lose the lock (the run then does not publish)`,
+    );
+  return warnings;
 }
 
 /**

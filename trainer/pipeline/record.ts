@@ -73,6 +73,8 @@ export interface RunRecord {
   /** --force-publish with its reason: the gate's or drift's refusal was overridden. */
   forced?: { reason: string };
   config?: { file: string; sha256: string };
+  /** The config's warnings (config.ts checkGate): settings allowed but weakening the gate. */
+  warnings?: string[];
   data?: {
     files: DataFileRecord[];
     rowsRead: number;

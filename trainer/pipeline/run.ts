@@ -240,6 +240,10 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
   try {
     await mkdir(runDir, { recursive: true });
     record.config = await configRef(config.file);
+    if (config.warnings && config.warnings.length > 0) {
+      record.warnings = config.warnings;
+      for (const warning of config.warnings) log(`config    warning: ${warning}`);
+    }
     const apiKey = smokeKey(config, options.env ?? process.env);
     if (!registry) {
       owned = await openRegistry(config.registry, options.env ?? process.env, log);
