@@ -55,6 +55,11 @@ export function modelCatalog(
   bundledChallenger?: ServingModel,
   options: SlotOptions = {},
 ): ModelCatalog {
+  const report = reportOnce();
+  const store = (env: EdgeEnv | undefined) => storeOf(env, report);
+  const slotSettings = (env: EdgeEnv | undefined) => slotSettingsOf(env, report);
+  const challengerShare = (env: EdgeEnv | undefined) =>
+    settingOf(env, "MTRANK_CHALLENGER_SHARE", 0, 100, 0, report);
   const champion = modelSlot(CURRENT_POINTER, bundled, options);
   const challenger = modelSlot(CHALLENGER_POINTER, bundledChallenger, options);
   const championNow = (env: EdgeEnv | undefined, background?: Background): ModelChoice => ({
@@ -69,7 +74,7 @@ export function modelCatalog(
     bundled,
     bundledChallenger,
     async choose(env, userId, background) {
-      const share = setting(env, "MTRANK_CHALLENGER_SHARE", 0, 100, 0);
+      const share = challengerShare(env);
       const choice =
         userId !== undefined && share > 0 && assignArm(userId, share) === "challenger"
           ? (challengerNow(env, background) ?? championNow(env, background))
@@ -77,29 +82,47 @@ export function modelCatalog(
       return { ...choice, done: choice.model.hold() };
     },
     async serving(env, background) {
-      const share = setting(env, "MTRANK_CHALLENGER_SHARE", 0, 100, 0);
+      const share = challengerShare(env);
       const second = share > 0 ? challengerNow(env, background) : undefined;
       return [championNow(env, background), ...(second ? [second] : [])];
     },
   };
 }
 
+/** Logs a configuration error. */
+type Report = (error: unknown) => void;
+
+/**
+ * Settings are read on every request, so a bad value would log on every request (up to five
+ * lines each); each distinct error is logged once per catalog, that is once per isolate.
+ */
+function reportOnce(): Report {
+  const seen = new Set<string>();
+  return (error) => {
+    const message = describeError(error);
+    if (seen.has(message)) return;
+    seen.add(message);
+    logLine("error", "config.invalid", { error: message });
+  };
+}
+
 /** The R2 + KV store; a bad MTRANK_MODEL_WEIGHTS is logged and float32 served. */
-function store(env: EdgeEnv | undefined): ModelStore | undefined {
+function storeOf(env: EdgeEnv | undefined, report: Report): ModelStore | undefined {
   try {
     return modelStore(env);
   } catch (error) {
-    logLine("error", "config.invalid", { error: describeError(error) });
+    report(error);
     return modelStore({ ...env, MTRANK_MODEL_WEIGHTS: "float32" });
   }
 }
 
-function slotSettings(env: EdgeEnv | undefined): SlotSettings {
+function slotSettingsOf(env: EdgeEnv | undefined, report: Report): SlotSettings {
+  const setting = (name: NumberSettingName, min: number, max: number, fallback: number) =>
+    settingOf(env, name, min, max, fallback, report);
   return {
-    refreshSeconds: setting(env, "MTRANK_MODEL_REFRESH_S", 0, 86_400, DEFAULT_REFRESH_S),
-    maxModelBytes: setting(env, "MTRANK_MODEL_MAX_BYTES", 1, MODEL_MAX_BYTES_LIMIT, DEFAULT_MODEL_MAX_BYTES),
+    refreshSeconds: setting("MTRANK_MODEL_REFRESH_S", 0, 86_400, DEFAULT_REFRESH_S),
+    maxModelBytes: setting("MTRANK_MODEL_MAX_BYTES", 1, MODEL_MAX_BYTES_LIMIT, DEFAULT_MODEL_MAX_BYTES),
     maxManifestBytes: setting(
-      env,
       "MTRANK_MANIFEST_MAX_BYTES",
       1,
       MANIFEST_MAX_BYTES_LIMIT,
@@ -108,18 +131,19 @@ function slotSettings(env: EdgeEnv | undefined): SlotSettings {
   };
 }
 
-function setting(
+function settingOf(
   env: EdgeEnv | undefined,
   name: NumberSettingName,
   min: number,
   max: number,
   fallback: number,
+  report: Report,
 ): number {
   try {
     return numberSetting(env, name, fallback, min, max);
   } catch (error) {
     // A bad var must not break serving: say so and use the default.
-    logLine("error", "config.invalid", { error: describeError(error) });
+    report(error);
     return fallback;
   }
 }
