@@ -114,9 +114,10 @@ export interface ModelManifest {
 }
 
 /**
- * A manifest whose encoder state is reduced to its layout (encoder/state.ts encoderLayout): what
- * the worker keeps of a model once its encoder is compiled. A ModelManifest is one too.
+ * A manifest whose encoder state is reduced to its layout (encoder/state.ts encoderLayout), less
+ * what the worker neither reads nor serves (`runtime`, `quantization`): what the worker keeps of
+ * a model once its encoder is compiled. A ModelManifest is one too.
  */
-export interface ServedManifest extends Omit<ModelManifest, "features"> {
+export interface ServedManifest extends Omit<ModelManifest, "features" | "runtime" | "quantization"> {
   features: EncoderLayout;
 }

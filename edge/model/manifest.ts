@@ -2,7 +2,7 @@
 import * as v from "valibot";
 import { encoderLayout } from "../../shared/encoder/state.ts";
 import { MAX_FUSION_WEIGHT } from "../../shared/fusion.ts";
-import type { ModelManifest, ServedManifest } from "../../shared/manifest.ts";
+import type { FileInfo, ModelManifest, ServedManifest, TaskMetrics } from "../../shared/manifest.ts";
 import { describeIssues, formatIssue, RESERVED_NAMES } from "../../shared/validation.ts";
 
 /**
@@ -124,12 +124,78 @@ function checkFactorised(manifest: ModelManifest): void {
 }
 
 /**
- * What the worker keeps of a checked manifest: all of it but each id feature's vocabulary,
- * training counts and target rates, which the compiled encoder holds in its own compact form
- * (a copy; `m` is left as it is).
+ * What the worker keeps of a checked manifest, for as long as the model serves: the fields it
+ * reads or serves, less each id feature's vocabulary, training counts and target rates, which the
+ * compiled encoder holds in its own compact form (a copy; `m` is left as it is). Fields nobody
+ * checks are not kept: a manifest's unknown keys (a padding of megabytes) would stay in memory
+ * with the model, and GET /v1/models serves `metrics` and `files`, so those are kept only as the
+ * flat numbers and file entries the exporter writes.
  */
 export function servedManifest(m: ModelManifest): ServedManifest {
-  return { ...m, features: encoderLayout(m.features) };
+  const factorised = m.factorised && {
+    file: m.factorised.file,
+    ...(m.factorised.int8File === undefined ? {} : { int8File: m.factorised.int8File }),
+    inputs: m.factorised.inputs,
+    user: m.factorised.user,
+    item: m.factorised.item,
+  };
+  return {
+    id: m.id,
+    version: m.version,
+    createdAt: m.createdAt,
+    arch: m.arch,
+    heads: m.heads.map(({ name, type, output, transform }) => ({
+      name,
+      type,
+      output,
+      ...(transform === "none" || transform === "log1p" ? { transform } : {}),
+    })),
+    fusion: m.fusion,
+    inputs: m.inputs,
+    features: encoderLayout(m.features),
+    metrics: servedMetrics(m.metrics),
+    files: servedFiles(m.files),
+    ...(factorised ? { factorised } : {}),
+  };
+}
+
+const isRecord = (x: unknown): x is Record<string, unknown> =>
+  typeof x === "object" && x !== null && !Array.isArray(x);
+/** Keys longer than any task, metric or file name are dropped with their value. */
+const MAX_KEY = 256;
+const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
+
+/**
+ * `metrics.validation.<task>.<metric>`: numbers (or null, for a metric undefined on the data).
+ * Built with Object.fromEntries, so a key such as `__proto__` stays an own key.
+ */
+function servedMetrics(metrics: unknown): ServedManifest["metrics"] {
+  const given = isRecord(metrics) && isRecord(metrics.validation) ? metrics.validation : {};
+  const tasks: [string, TaskMetrics][] = [];
+  for (const [task, values] of Object.entries(given)) {
+    if (task.length > MAX_KEY || !isRecord(values)) continue;
+    const kept = Object.entries(values).filter(
+      ([name, x]) => name.length <= MAX_KEY && (typeof x === "number" || x === null),
+    );
+    tasks.push([task, Object.fromEntries(kept) as unknown as TaskMetrics]);
+  }
+  return { validation: Object.fromEntries(tasks) };
+}
+
+/** `files.<name>`: its sha256 and byte count. */
+function servedFiles(files: unknown): ServedManifest["files"] {
+  const kept: [string, FileInfo][] = [];
+  for (const [name, entry] of Object.entries(isRecord(files) ? files : {}))
+    if (
+      name.length <= MAX_KEY &&
+      isRecord(entry) &&
+      typeof entry.sha256 === "string" &&
+      SHA256_HEX.test(entry.sha256) &&
+      typeof entry.bytes === "number" &&
+      Number.isInteger(entry.bytes)
+    )
+      kept.push([name, { sha256: entry.sha256, bytes: entry.bytes }]);
+  return Object.fromEntries(kept);
 }
 
 /** What GET /v1/models shows of a model. */
@@ -140,7 +206,7 @@ export function manifestSummary(m: ServedManifest) {
     arch: m.arch,
     heads: m.heads.map((h) => ({ name: h.name, type: h.type })),
     createdAt: m.createdAt,
-    metrics: m.metrics ?? {},
-    files: m.files ?? {},
+    metrics: m.metrics,
+    files: m.files,
   };
 }

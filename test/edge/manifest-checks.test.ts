@@ -1,14 +1,14 @@
 /**
  * What a model directory's manifest must satisfy before its graph runs: a structure small enough
  * to parse (counted before JSON.parse), strings the worker puts in headers and logs without
- * control characters, and widths that match the graph's inputs.
+ * control characters, and widths that match the graph's inputs; and what a model keeps of it.
  */
 import { env } from "cloudflare:workers";
 import * as ort from "onnxruntime-web/wasm";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
-import { parseManifest } from "../../edge/model/manifest.ts";
+import { manifestSummary, parseManifest, servedManifest } from "../../edge/model/manifest.ts";
 import {
   fetchRemoteModel,
   MAX_MANIFEST_CONTAINERS,
@@ -201,5 +201,64 @@ describe("graph inputs, checked against the manifest before the trial run", () =
     expect(String(rejected?.error)).toBe(
       'Error: model.factorised.onnx: input "user_dense" is float32 [1, 2]; the manifest feeds float32 rows of 3',
     );
+  });
+});
+
+describe("what a model keeps of its manifest", () => {
+  const sha256 = "ab".repeat(32);
+  const noisy = {
+    ...manifest,
+    padding: "x".repeat(1_000_000),
+    heads: manifest.heads.map((h) => ({ ...h, note: "y".repeat(100_000) })),
+    metrics: {
+      validation: {
+        click: { auc: 0.6, f1: null, count: 10, deep: { a: [[[1]]] }, note: "z" },
+        purchase: "not metrics",
+      },
+      other: { anything: [1, 2, 3] },
+    },
+    files: {
+      "model.onnx": { sha256, bytes: 12, note: "w" },
+      "bad-hash.onnx": { sha256: "not hex", bytes: 1 },
+      "bad-bytes.onnx": { sha256, bytes: "12" },
+      ["f".repeat(300)]: { sha256, bytes: 1 },
+    },
+  };
+
+  it("only the fields the worker reads or serves; metrics as flat numbers, files as sha256 and bytes", () => {
+    const served = servedManifest(parseManifest(noisy));
+    expect(JSON.stringify(served).length).toBeLessThan(20_000);
+    expect(served).not.toHaveProperty("padding");
+    expect(served.heads).toEqual(manifest.heads);
+    expect(served.metrics).toEqual({ validation: { click: { auc: 0.6, f1: null, count: 10 } } });
+    expect(served.files).toEqual({ "model.onnx": { sha256, bytes: 12 } });
+    // The exporter's manifests are served as they were written.
+    expect(manifestSummary(servedManifest(parseManifest(manifest)))).toMatchObject({
+      metrics: manifest.metrics,
+      files: manifest.files,
+    });
+  });
+
+  it("GET /v1/models serves the kept summary of an R2 model whose manifest carries more", async () => {
+    const prefix = await upload("noisy", "r2-noisy", {
+      extra: { padding: noisy.padding, metrics: noisy.metrics },
+    });
+    await env.TEST_POINTERS.put(POINTER, prefix);
+    const app = createApp({ manifest, model: modelBytes });
+    const background = backgroundWork();
+    const { binding } = bindings("0");
+    const models = async () => {
+      const res = await app.fetch(new Request("http://mtrank.test/v1/models"), binding, background.ctx);
+      await background.settle();
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { models: Record<string, unknown>[] }).models;
+    };
+    await models();
+    const [model] = await models();
+    expect(model).toMatchObject({
+      version: "r2-noisy",
+      metrics: { validation: { click: { auc: 0.6, f1: null, count: 10 } } },
+    });
+    expect(JSON.stringify(model)).not.toMatch(/padding|deep|note|other/);
   });
 });
