@@ -236,7 +236,7 @@ async function openGraph(
  * Each input's element type and width, as the graph declares them, must be what the manifest
  * makes the worker feed. Checked before the trial run: it encodes 200 rows of the manifest's
  * widths in JS and onnxruntime copies them into wasm memory (which never shrinks) before it
- * compares shapes, so a manifest whose `denseSize` said 2^18 grew the isolate by ~200 MiB.
+ * compares shapes: a manifest saying `denseSize` 2^18 would grow the isolate by ~200 MiB.
  */
 function checkInputShapes(session: Session, inputs: readonly GraphInput[], file: string): void {
   // Metadata some builds of onnxruntime-web do not give: then the trial run checks alone.
