@@ -4,7 +4,7 @@
  * it started. Type-only imports count: a type lives with the lower module that both sides use.
  *
  * The layers, top first (docs/architecture.md draws them):
- *   edge/:    index → app → routes → proxy, openapi → rerank → http → model → runtime → env, log
+ *   edge/:    index → app → routes → proxy, openapi → rerank → http → model → runtime → env, log, json-containers
  *   trainer/: cli → index.ts → pipeline → workflows → compress → report → evaluate → predict →
  *             export → train → artifact → models → metrics → simulate → data → core
  *   shared/:  below edge/ and trainer/, imports neither
@@ -31,7 +31,7 @@ export const EDGE_LAYERS: Layers = [
   ["edge/http/"],
   ["edge/model/"],
   ["edge/runtime/"],
-  ["edge/env.ts", "edge/log.ts", "edge/modules.d.ts"],
+  ["edge/env.ts", "edge/log.ts", "edge/json-containers.ts", "edge/modules.d.ts"],
   ["shared/"],
 ];
 

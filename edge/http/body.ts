@@ -2,7 +2,7 @@
  * Reads a JSON request body with a byte limit, so an oversized body is refused before parsing.
  * The content-type is not checked: a JSON body sent with another type (curl -d) is still read.
  */
-import { containersAtMost, MAX_JSON_CONTAINERS, MAX_JSON_DEPTH } from "./json-containers.ts";
+import { containersAtMost, MAX_JSON_CONTAINERS, MAX_JSON_DEPTH } from "../json-containers.ts";
 import type { Problem } from "./problem.ts";
 import { readUpTo, type UpTo } from "./read-up-to.ts";
 

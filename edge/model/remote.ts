@@ -7,7 +7,7 @@
  */
 
 import type { R2BucketReader, R2ObjectBody } from "../env.ts";
-import { containersAtMost } from "../http/json-containers.ts";
+import { containersAtMost } from "../json-containers.ts";
 import type { ModelSource } from "./serving-model.ts";
 import type { ServedWeights } from "./store.ts";
 

@@ -1,7 +1,7 @@
-/** Counting a JSON text's objects and arrays before it is parsed (edge/http/json-containers.ts). */
+/** Counting a JSON text's objects and arrays before it is parsed (edge/json-containers.ts). */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { containersAtMost } from "../../edge/http/json-containers.ts";
+import { containersAtMost } from "../../edge/json-containers.ts";
 
 /** Objects and arrays in a parsed value. */
 function containers(value: unknown): number {

@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
-import { MAX_JSON_CONTAINERS, MAX_JSON_DEPTH } from "../../edge/http/json-containers.ts";
+import { MAX_JSON_CONTAINERS, MAX_JSON_DEPTH } from "../../edge/json-containers.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
 import featuresManifestJson from "../../fixtures/model-features/manifest.json";
 import featuresModel from "../../fixtures/model-features/model.onnx";

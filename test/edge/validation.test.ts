@@ -2,7 +2,7 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../edge/app.ts";
-import { MAX_JSON_CONTAINERS, MAX_JSON_DEPTH } from "../../edge/http/json-containers.ts";
+import { MAX_JSON_CONTAINERS, MAX_JSON_DEPTH } from "../../edge/json-containers.ts";
 import { MAX_CANDIDATES, MAX_FILTER_LIST } from "../../edge/rerank/schema.ts";
 import { MAX_BODY_BYTES } from "../../edge/routes/rerank.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
