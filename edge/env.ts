@@ -53,6 +53,11 @@ export interface EdgeEnv {
   MTRANK_CHALLENGER_SHARE?: string;
   /** CDN proxy mode: a JSON object (or its JSON text) as in proxy/config.ts; absent = off. */
   MTRANK_PROXY?: unknown;
+  /**
+   * Secret: comma-separated keys that sign visitor ids in proxy mode (`user.signed`); an id is
+   * accepted when its HMAC-SHA256 under any of them matches, so keys can be rotated.
+   */
+  MTRANK_VISITOR_KEY?: string;
 }
 
 export type EdgeBindings = { Bindings: EdgeEnv; Variables: { log: RequestLogFields } };

@@ -3,7 +3,7 @@
  * that object as a JSON string):
  *   { "origin": "https://shop.example",
  *     "routes": [ { "path": "/api/feed", "list": "data.items", "id": "sku", "features": "attrs" } ],
- *     "user": { "header": "x-user-id", "cookie": "uid" },
+ *     "user": { "cookie": "uid", "signed": true },
  *     "features": { "user_id": { "from": "visitor", "side": "user" },
  *                   "device": { "from": "header", "name": "x-device" },
  *                   "country": { "from": "cf", "name": "country" } } }
@@ -12,6 +12,8 @@
  * `features` fills the model's user and context features from the visitor's request: the
  * visitor id, a header, a cookie, a query parameter, or a field of Cloudflare's `request.cf`
  * (country, city, timezone, ...). Side "context" unless given.
+ * The visitor id is read only from the header and/or cookie `user` names: whatever a visitor
+ * sends there is theirs to choose unless `signed` asks for an HMAC signature (proxy/visitor.ts).
  */
 import * as v from "valibot";
 import { describeIssues, formatIssue } from "../../shared/validation.ts";
@@ -67,9 +69,19 @@ const Origin = v.pipe(
 const ProxyConfigSchema = v.strictObject({
   origin: Origin,
   routes: v.pipe(v.array(ProxyRoute), v.minLength(1, "expected at least one route")),
-  user: v.optional(v.strictObject({ header: v.optional(Name, "x-user-id"), cookie: v.optional(Name) }), {
-    header: "x-user-id",
-  }),
+  /**
+   * Where the visitor id comes from: the header, else the cookie, each read only when named (no
+   * source named: no visitor id). `signed`: the value is `<id>.<signature>`, checked against
+   * MTRANK_VISITOR_KEY; one that fails reads as no id.
+   */
+  user: v.optional(
+    v.strictObject({
+      header: v.optional(Name),
+      cookie: v.optional(Name),
+      signed: v.optional(v.boolean(), false),
+    }),
+    { signed: false },
+  ),
   /** Model feature name -> where its value comes from in the visitor's request. */
   features: v.optional(v.record(Name, FeatureSource), {}),
 });
@@ -141,7 +153,7 @@ function passThroughConfig(raw: unknown): ProxyConfig | undefined {
     return undefined;
   }
   if (!v.is(Origin, origin)) return undefined;
-  return { origin, routes: [], user: { header: "x-user-id" }, features: {} };
+  return { origin, routes: [], user: { signed: false }, features: {} };
 }
 
 /**

@@ -131,7 +131,7 @@ async function rerankOrigin(
   }
 
   const timing = new ServerTiming();
-  const user = visitorId(c.req.raw, config.user);
+  const user = await visitorId(c.req.raw, config.user, c.env?.MTRANK_VISITOR_KEY);
   const { model, arm, done } = await catalog.choose(c.env, user, backgroundOf(c));
   try {
     const manifest = model.manifest;

@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
+import { assignArm } from "../../edge/model/ab-split.ts";
 import { unreservedForm } from "../../edge/proxy/config.ts";
 import { upstreamUrl } from "../../edge/proxy/upstream.ts";
 import { MAX_CANDIDATES } from "../../edge/rerank/schema.ts";
@@ -388,5 +389,96 @@ describe("origin lists obey the API's limits", () => {
     const res = await visit("https://shop.test/api/feed");
     expect(res.status).toBe(502);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
+  });
+});
+
+describe("the visitor id", () => {
+  const abApp = createApp(
+    { manifest, model: modelBytes },
+    { challenger: { manifest: { ...manifest, version: "challenger-v" }, model: modelBytes } },
+  );
+  // Two ids in different arms at 50 %: which arm answers shows which id was read.
+  const ids = Array.from({ length: 50 }, (_, i) => `u-${i}`);
+  const champion = ids.find((id) => assignArm(id, 50) === "champion")!;
+  const challenger = ids.find((id) => assignArm(id, 50) === "challenger")!;
+  const armOf = async (user: unknown, headers: Record<string, string>, extra: EdgeEnv = {}) => {
+    const env: EdgeEnv = { MTRANK_PROXY: { ...config, user }, MTRANK_CHALLENGER_SHARE: "50", ...extra };
+    const res = await abApp.fetch(new Request("https://shop.test/api/feed", { headers }), env);
+    expect(res.headers.get("x-model-version")).not.toBeNull();
+    return { arm: res.headers.get("x-mtrank-arm"), vary: res.headers.get("vary") };
+  };
+
+  it("is read only from the sources the config names: a cookie-only config ignores any header", async () => {
+    const headers = { cookie: `uid=${champion}`, "x-user-id": challenger, "x-visitor": challenger };
+    expect(await armOf({ cookie: "uid" }, headers)).toEqual({ arm: "champion", vary: "cookie" });
+    expect(await armOf({ header: "x-visitor" }, headers)).toEqual({ arm: "challenger", vary: "x-visitor" });
+  });
+
+  it("no source named -> no visitor id: every visitor gets the champion", async () => {
+    const headers = { "x-user-id": challenger, cookie: `uid=${challenger}` };
+    expect(await armOf(undefined, headers)).toEqual({ arm: "champion", vary: null });
+    expect(await armOf({}, headers)).toEqual({ arm: "champion", vary: null });
+  });
+
+  const KEY = "k".repeat(32);
+  async function signed(id: string, key = KEY): Promise<string> {
+    const hmac = await crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(key),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
+    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", hmac, new TextEncoder().encode(id)));
+    const b64 = btoa(String.fromCharCode(...mac));
+    return `${id}.${b64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`;
+  }
+
+  it("signed: an id whose HMAC matches one of MTRANK_VISITOR_KEY's keys is read; anything else is no id", async () => {
+    const user = { cookie: "uid", header: "x-visitor", signed: true };
+    const keys = { MTRANK_VISITOR_KEY: `old-key-${"o".repeat(24)}, ${KEY}` };
+    const good = await signed(challenger);
+    expect((await armOf(user, { cookie: `uid=${good}` }, keys)).arm).toBe("challenger");
+    expect((await armOf(user, { "x-visitor": good }, keys)).arm).toBe("challenger");
+    const forged = [
+      challenger,
+      `${challenger}.`,
+      `${challenger}.${good.slice(-43, -1)}A`,
+      `${challenger}x.${good.slice(-43)}`,
+      await signed(challenger, "another-key-of-32-characters-xx"),
+    ];
+    for (const value of forged)
+      expect((await armOf(user, { "x-visitor": value }, keys)).arm, value).toBe("champion");
+    // No key: nothing verifies (said once), rather than trusting every claim.
+    expect((await armOf(user, { "x-visitor": good })).arm).toBe("champion");
+    expect((await armOf(user, { "x-visitor": good })).arm).toBe("champion");
+    const lines = logSpy.mock.calls
+      .map((c) => JSON.parse(String(c[0])) as { event: string; error?: string })
+      .filter((l) => l.event === "config.invalid");
+    expect(lines.map((l) => l.error)).toEqual([expect.stringMatching(/MTRANK_VISITOR_KEY/)]);
+  });
+
+  it("signed: the model's visitor feature gets the bare id, as POST /v1/rerank would", async () => {
+    const user = { cookie: "uid", signed: true };
+    const features = { user_id: { from: "visitor", side: "user" } };
+    originAnswers(jsonAnswer(feedOf(12)));
+    const res = await app.fetch(
+      new Request("https://shop.test/api/feed", { headers: { cookie: `uid=${await signed("u97")}` } }),
+      { MTRANK_PROXY: { ...config, user, features }, MTRANK_VISITOR_KEY: KEY },
+    );
+    const order = ((await res.json()) as { items: { sku: string }[] }).items.map((i) => i.sku);
+    const rerank = async (features: Record<string, string>) => {
+      const body = { user: { id: "u97", features }, candidates: candidates(12) };
+      const direct = await app.fetch(
+        new Request("https://shop.test/v1/rerank", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        }),
+        {},
+      );
+      return ((await direct.json()) as { items: { id: string }[] }).items.map((i) => i.id);
+    };
+    expect(order).toEqual(await rerank({ user_id: "u97" }));
   });
 });
