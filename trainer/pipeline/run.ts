@@ -646,16 +646,29 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     // lock back, and a process that lives on (tests, a caller's loop) would hold it for ever.
     await heartbeat?.stop();
     record.finishedAt = new Date().toISOString();
-    const files = await writeRecordFiles(runDir, record);
+    // Each of the steps below is tried whatever the one before it did: a local record that cannot
+    // be written (a full disk, the folder gone) must not keep the registry's record, which
+    // `rollback` and `gc` read, from being stored, nor the lock from being released for its TTL.
+    let local: { json: string; html: string } | undefined;
+    try {
+      local = await writeRecordFiles(runDir, record);
+    } catch (error) {
+      log(`record    failed to write ${join(runDir, "record.json")}: ${messageOf(error)}`);
+      if (record.exitCode === 0) record.exitCode = 1;
+    }
+    const kept = local ? ` and ${local.html}` : " (not written locally)";
     if (!dryRun && registry) {
       try {
         const key = await putRecord(registry, record);
-        log(`record    ${key} and ${files.html}`);
+        log(`record    ${key}${kept}`);
       } catch (error) {
-        log(`record    failed to store in the registry: ${messageOf(error)} (kept in ${files.json})`);
+        log(
+          `record    failed to store in the registry: ${messageOf(error)} (${local ? `kept in ${local.json}` : "not written locally either"})`,
+        );
         if (record.exitCode === 0) record.exitCode = 1;
       }
-    } else log(`record    ${files.json} (${dryRun ? "dry run" : "no registry"}: not stored in the registry)`);
+    } else if (local)
+      log(`record    ${local.json} (${dryRun ? "dry run" : "no registry"}: not stored in the registry)`);
     if (lock)
       await lock.release().then(
         (released) => {
@@ -666,8 +679,10 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         },
         (error: unknown) => log(`lock      release failed: ${messageOf(error)}`),
       );
-    await owned?.close();
-    await pruneRunFolders(join(config.workDir, "runs"), KEEP_RUN_FOLDERS);
+    await owned?.close().catch((error: unknown) => log(`registry  closing failed: ${messageOf(error)}`));
+    await pruneRunFolders(join(config.workDir, "runs"), KEEP_RUN_FOLDERS).catch((error: unknown) =>
+      log(`runs      pruning old run folders failed: ${messageOf(error)}`),
+    );
   }
   log(`${record.outcome}: ${record.reason}`);
   return {

@@ -1,0 +1,91 @@
+/**
+ * How a run ends (trainer/pipeline/run.ts): whatever fails or interrupts it, the record is stored
+ * and the lock released. Runs against an in-memory registry with a tiny network and no infra
+ * check, a few seconds each.
+ */
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../trainer/pipeline/config.ts";
+import type { RunRecord } from "../../trainer/pipeline/record.ts";
+import { listRecords } from "../../trainer/pipeline/registry/history.ts";
+import { LOCK_KEY } from "../../trainer/pipeline/registry/lock.ts";
+import { runPipeline } from "../../trainer/pipeline/run.ts";
+import { simulate, toCsv } from "../../trainer/simulate/simulator.ts";
+import { MemoryRegistry } from "./memory-registry.ts";
+
+let dir: string;
+
+/** A config over the temporary folder; `patch` replaces top-level fields. */
+function config(source: string, patch: Record<string, unknown> = {}) {
+  return parseConfig(
+    {
+      data: { source, spec: "spec.json" },
+      training: { arch: "shared-bottom", epochs: 2, options: { bottom: [16], tower: [8], cross: 0 } },
+      evaluation: { holdout: "holdout.csv" },
+      // The days are random parts of one log: id-like features move by chance alone.
+      drift: { warn: { psi: 2, js: 1, unseen: 1, rate: 1 }, stop: { psi: 5, js: 1, unseen: 1, rate: 1 } },
+      gate: {
+        floors: [{ task: "click", metric: "auc", min: 0 }],
+        changes: [{ task: "click", metric: "auc", direction: "higher", maxDrop: 1 }],
+        infra: false,
+      },
+      registry: { local: { persistTo: "state" } },
+      ...patch,
+    },
+    join(dir, "pipeline.json"),
+  );
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "mtrank-pipeline-finish-"));
+  const { rows, spec } = simulate({ seed: 7, users: 300, items: 200, requests: 1200 });
+  await mkdir(join(dir, "day1"));
+  await mkdir(join(dir, "day2"));
+  await writeFile(join(dir, "day1", "part-0.csv"), toCsv(rows.slice(0, 3000)));
+  await writeFile(join(dir, "day2", "part-0.csv"), toCsv(rows.slice(3000, 6000)));
+  await writeFile(join(dir, "holdout.csv"), toCsv(rows.slice(6000, 9000)));
+  await writeFile(join(dir, "spec.json"), JSON.stringify(spec));
+});
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function stored(reg: MemoryRegistry): Promise<RunRecord[]> {
+  return (await listRecords(reg)).map((e) => e.record as RunRecord);
+}
+
+describe("a local record that cannot be written", { timeout: 120_000 }, () => {
+  it("still stores the registry's record and releases the lock; the run resolves", async () => {
+    const reg = new MemoryRegistry();
+    const workDir = join(dir, "work-unwritable");
+    const seen: string[] = [];
+    const r = await runPipeline(config("day1", { workDir }), {
+      registry: reg,
+      log: (line) => {
+        seen.push(line);
+        // The run's folder becomes a file: nothing can be written under it any more (as on a
+        // full disk or a removed folder).
+        if (line.startsWith("lock")) {
+          const runs = join(workDir, "runs");
+          const [folder] = readdirSync(runs);
+          rmSync(join(runs, folder!), { recursive: true, force: true });
+          writeFileSync(join(runs, folder!), "");
+        }
+      },
+    });
+    expect(r.record.outcome).toBe("failed");
+    expect(r.exitCode).toBe(1);
+    expect(await reg.get(LOCK_KEY)).toBeUndefined();
+    expect((await stored(reg)).map((x) => x.runId)).toEqual([r.record.runId]);
+    const failed = seen.filter((l) => l.startsWith("record    failed to write"));
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatch(/record\.json: /);
+    expect(seen).toContain(
+      `record    runs/${r.record.startedAt}-${r.record.runId}.json (not written locally)`,
+    );
+  });
+});
