@@ -2,7 +2,8 @@
  * The models a worker can serve, per isolate: the champion (bundled, or R2 via the KV pointer
  * `models/current`) and an optional challenger (bundled by the entry, or `models/challenger`)
  * that serves MTRANK_CHALLENGER_SHARE percent of users, chosen by a stable hash of the user id.
- * A request without a user id, or a challenger that is absent or failed, gets the champion.
+ * A request without a user id (or with a blank one), or a challenger that is absent or failed,
+ * gets the champion.
  */
 import { type EdgeEnv, type NumberSettingName, numberSetting } from "../env.ts";
 import { describeError, logLine } from "../log.ts";
@@ -75,8 +76,11 @@ export function modelCatalog(
     bundledChallenger,
     async choose(env, userId, background) {
       const share = challengerShare(env);
+      // A blank id is what a client sends when it has none: hashed, all such traffic would
+      // share one bucket and move between arms as a block.
+      const id = userId?.trim() ? userId : undefined;
       const choice =
-        userId !== undefined && share > 0 && assignArm(userId, share) === "challenger"
+        id !== undefined && share > 0 && assignArm(id, share) === "challenger"
           ? (challengerNow(env, background) ?? championNow(env, background))
           : championNow(env, background);
       return { ...choice, done: choice.model.hold() };

@@ -18,8 +18,9 @@ export async function visitorId(
   visitorKeys: string | undefined,
 ): Promise<string | undefined> {
   const raw = claimedId(request, user);
-  if (raw === undefined || !user.signed) return raw;
-  return verifiedId(raw, visitorKeys);
+  const id = raw === undefined || !user.signed ? raw : await verifiedId(raw, visitorKeys);
+  // Blank is no id: not an arm of its own, nor a user feature value.
+  return id?.trim() ? id : undefined;
 }
 
 function claimedId(request: Request, user: ProxyConfig["user"]): string | undefined {

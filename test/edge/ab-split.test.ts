@@ -99,6 +99,16 @@ describe("A/B through the worker", () => {
     expect(await served(abApp("100"), undefined)).toEqual({ arm: "champion", version: manifest.version });
   });
 
+  it("a blank user id is no id -> the champion, whatever the share", async () => {
+    // "" hashes to bucket 8923: read as an id, every blank-id request would move at 89.24 %.
+    expect(assignArm("", 90)).toBe("challenger");
+    for (const id of ["", " ", "\t \n"])
+      expect(await served(abApp("90"), id), JSON.stringify(id)).toEqual({
+        arm: "champion",
+        version: manifest.version,
+      });
+  });
+
   it("an invalid share is logged and read as 0", async () => {
     expect((await served(abApp("150"), "user-1")).version).toBe(manifest.version);
     const lines = logged.mock.calls.map((c) => JSON.parse(String(c[0])) as Record<string, unknown>);

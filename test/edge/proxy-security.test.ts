@@ -414,6 +414,15 @@ describe("the visitor id", () => {
     expect(await armOf({ header: "x-visitor" }, headers)).toEqual({ arm: "challenger", vary: "x-visitor" });
   });
 
+  it("a blank header or cookie is no id: the next source, else the champion", async () => {
+    const user = { header: "x-visitor", cookie: "uid" };
+    const blank = { arm: "champion", vary: "x-visitor, cookie" };
+    const share100 = { MTRANK_CHALLENGER_SHARE: "100" };
+    expect(await armOf(user, { "x-visitor": " ", cookie: "uid=%20%20" }, share100)).toEqual(blank);
+    expect(await armOf(user, { cookie: "uid=%09" }, share100)).toEqual(blank);
+    expect((await armOf(user, { "x-visitor": "  ", cookie: `uid=${challenger}` })).arm).toBe("challenger");
+  });
+
   it("no source named -> no visitor id: every visitor gets the champion", async () => {
     const headers = { "x-user-id": challenger, cookie: `uid=${challenger}` };
     expect(await armOf(undefined, headers)).toEqual({ arm: "champion", vary: null });
