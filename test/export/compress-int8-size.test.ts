@@ -11,6 +11,7 @@ import { readSpecFile } from "../../trainer/data/read-spec.ts";
 import { type ExportResult, exportModelDir } from "../../trainer/export/export-model.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
 import { PER_TENSOR_BELOW, quantizeInt8PerTensor } from "../../trainer/export/quantize.ts";
+import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { writeSimulation } from "../../trainer/simulate/simulator.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { runTraining } from "../../trainer/workflows/train-and-report.ts";
@@ -30,7 +31,17 @@ beforeAll(async () => {
   data = await loadDataset(sim.dataPath, await readSpecFile(sim.specPath));
   for (const arch of ARCHS) {
     const out = join(work, arch);
-    await runTraining({ data: sim.dataPath, spec: sim.specPath, arch, out, epochs: 1, seed: SEED });
+    // The default widths whatever the file's size (../../trainer/train/layer-widths.ts): the
+    // kernels must be large enough for a scale per output column.
+    await runTraining({
+      data: sim.dataPath,
+      spec: sim.specPath,
+      arch,
+      out,
+      epochs: 1,
+      seed: SEED,
+      options: DEFAULT_ARCH_OPTIONS,
+    });
     exported[arch] = await exportModelDir(out, { int8: true });
   }
 }, 240_000);

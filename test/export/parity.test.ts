@@ -14,6 +14,7 @@ import { exportModelDir } from "../../trainer/export/export-model.ts";
 import { openSession, runHeads } from "../../trainer/export/onnx-session.ts";
 import { paramsFromWeights } from "../../trainer/models/network.ts";
 import { ARCHITECTURES } from "../../trainer/models/registry.ts";
+import { DEFAULT_ARCH_OPTIONS } from "../../trainer/models/types.ts";
 import { selectBackend } from "../../trainer/train/backend.ts";
 import { predictNetwork } from "../../trainer/train/train-network.ts";
 import { runTraining } from "../../trainer/workflows/train-and-report.ts";
@@ -79,7 +80,17 @@ describe.each(["mmoe", "esmm", "single"])("tfjs <-> ONNX parity: parallel cross 
 describe("tfjs <-> ONNX parity: esmm in format 1's shared-bottom layout", () => {
   it("exports a bottom MLP shared by the tasks as the same product, and saves it as format 1", async () => {
     const dir = await mkdtemp(join(tmpdir(), "mtrank-parity-esmm-shared-bottom-"));
-    await runTraining({ data: DATA, spec: SPEC, arch: "shared-bottom", out: dir, epochs: 2, seed: 7 });
+    // The default widths whatever the fixture's size (../../trainer/train/layer-widths.ts): the
+    // product's outputs must vary across rows for the comparison to mean anything.
+    await runTraining({
+      data: DATA,
+      spec: SPEC,
+      arch: "shared-bottom",
+      out: dir,
+      epochs: 2,
+      seed: 7,
+      options: DEFAULT_ARCH_OPTIONS,
+    });
     expect(await savedFormat(dir)).toBe("mtrank-trained/2");
     const trained = await loadTrainedModel(dir);
     await saveTrainedModel(dir, { ...trained, config: { ...trained.config, arch: "esmm" } });

@@ -22,7 +22,7 @@ import { defaultValidFraction } from "../data/split.ts";
 import { targetFolds } from "../data/target-folds.ts";
 import { embeddingLayout, type NetworkConfig, paramsFromWeights, readWeights } from "../models/network.ts";
 import { architecture } from "../models/registry.ts";
-import { DEFAULT_ARCH_OPTIONS, type Params, type Weights } from "../models/types.ts";
+import type { Params, Weights } from "../models/types.ts";
 import { type ReportDiagnostics, writeReport } from "../report/training-report.ts";
 import { validationDiagnostics } from "../report/validation-diagnostics.ts";
 import { selectBackend } from "../train/backend.ts";
@@ -30,6 +30,7 @@ import { calibrateHeads, calibrateOutputs, type HeadCalibration } from "../train
 import { resolveEarlyStop, validationScore } from "../train/early-stopping.ts";
 import { embeddingOptions } from "../train/embedding-rules.ts";
 import { defaultAverageFolds, type FoldAverage, trainFoldAverage } from "../train/fold-average.ts";
+import { layerWidths } from "../train/layer-widths.ts";
 import {
   canStartWorkers,
   checkWorkers,
@@ -309,7 +310,7 @@ function networkConfig(
   const encoder = data.encoder;
   return {
     arch: args.arch,
-    options: { ...DEFAULT_ARCH_OPTIONS, ...args.options },
+    options: layerWidths(args.options, data.train.rows, previous?.config.options),
     ...embeddingLayout(args.arch, heads, args.embeddingDim),
     denseSize: encoder.denseSize,
     idSlots: encoder.idSlots,
