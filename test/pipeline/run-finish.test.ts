@@ -5,6 +5,8 @@
  */
 import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -87,5 +89,76 @@ describe("a local record that cannot be written", { timeout: 120_000 }, () => {
     expect(seen).toContain(
       `record    runs/${r.record.startedAt}-${r.record.runId}.json (not written locally)`,
     );
+  });
+});
+
+/** A worker stand-in that never answers: a smoke test against it waits out its deadline. */
+async function silentWorker(): Promise<{ url: string; close: () => Promise<void> }> {
+  const server: Server = createServer(() => {});
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe("a signal after the flip", { timeout: 60_000 }, () => {
+  it("ends the smoke test at once and puts the pointer back; the record is stored, the lock released", async () => {
+    const worker = await silentWorker();
+    try {
+      const reg = new MemoryRegistry();
+      const r1 = await runPipeline(config("day1"), { registry: reg, log: () => {} });
+      const champion = r1.record.published!.prefix;
+      const stop = new AbortController();
+      // A two-minute smoke test: the test's own timeout ends long before it would.
+      const withSmoke = config("day2", { smoke: { url: worker.url, timeoutS: 120, pollS: 1 } });
+      const t0 = performance.now();
+      const r = await runPipeline(withSmoke, {
+        registry: reg,
+        log: (line) => {
+          // The publish line comes once the pointer moved: a cancelled CI job's SIGINT then.
+          if (line.startsWith("publish")) setTimeout(() => stop.abort("SIGINT"), 300);
+        },
+        signal: stop.signal,
+      });
+      expect((performance.now() - t0) / 1000).toBeLessThan(30);
+      expect(r.record.outcome).toBe("rolled-back");
+      expect(r.exitCode).toBe(1);
+      expect(r.record.reason).toMatch(/^smoke test: interrupted \(SIGINT\) after \d+\.\d s: /);
+      expect(r.record.smoke).toMatchObject({ passed: false });
+      expect(r.record.published).toMatchObject({ pointer: "models/current", previous: champion });
+      expect(r.record.rollback).toMatchObject({ to: champion, from: r.record.published!.prefix });
+      expect(await reg.getPointer("models/current")).toBe(champion);
+      expect(await reg.get(LOCK_KEY)).toBeUndefined();
+      expect((await stored(reg)).find((x) => x.runId === r.record.runId)).toMatchObject({
+        outcome: "rolled-back",
+      });
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it("a signal while the model uploads stops the run before the flip", async () => {
+    const stop = new AbortController();
+    /** Aborts when the candidate's manifest.json (the upload's last object) is stored. */
+    class SignalOnUpload extends MemoryRegistry {
+      override async put(key: string, bytes: Uint8Array, options?: { ifAbsent?: boolean }): Promise<boolean> {
+        const done = await super.put(key, bytes, options);
+        if (/^models\/[0-9a-f]{64}\/manifest\.json$/.test(key)) stop.abort("SIGTERM");
+        return done;
+      }
+    }
+    const reg = new SignalOnUpload();
+    const r = await runPipeline(config("day1"), { registry: reg, log: () => {}, signal: stop.signal });
+    expect(r.record.outcome).toBe("failed");
+    expect(r.record.reason).toBe("interrupted (SIGTERM) before the flip; nothing was published");
+    expect(r.record.published).toBeUndefined();
+    expect(await reg.getPointer("models/current")).toBeUndefined();
+    expect(await reg.get(LOCK_KEY)).toBeUndefined();
   });
 });

@@ -63,8 +63,9 @@ program
     if (opts.reason && !opts.forcePublish) throw new Error("--reason: only with --force-publish");
     const config = await loadConfig(opts.config);
     const stop = new AbortController();
-    // A first SIGINT or SIGTERM (Ctrl-C, a cancelled CI job) stops the run where it is safe to:
-    // its record is written and the lock released. Another one a second or more later ends the
+    // A first SIGINT or SIGTERM (Ctrl-C, a cancelled CI job) stops the run where it is safe to
+    // (after the flip: it ends the smoke test and puts the pointer back): its record is written
+    // and the lock released. Another one a second or more later ends the
     // process at once; one sooner is the same signal delivered twice (to the process and to its
     // group, as `timeout` and tsx's wrapper both do), not a second request.
     let first = 0;
@@ -74,7 +75,9 @@ program
         return;
       }
       first = Date.now();
-      console.error(`${name}: stopping the run at the next step; ${name} again to end it at once`);
+      console.error(
+        `${name}: stopping the run at the next step (once published: rolling back); ${name} again to end it at once`,
+      );
       stop.abort(name);
     };
     process.on("SIGINT", interrupt);

@@ -70,8 +70,10 @@ export interface RunOptions {
   /**
    * Stops the run (the CLI's SIGINT and SIGTERM: a cancelled CI job): at the next training batch
    * or step before the pointer moves, as a failure with its record written and the lock
-   * released. Once the pointer has moved, the run finishes its smoke test and record instead, so
-   * a model is never left half rolled out.
+   * released. Once the pointer has moved, a smoke test under way ends at once and the pointer is
+   * put back (rolled-back): the model was never seen serving, and the scheduler that sent the
+   * signal kills the process seconds later. The record is written and the lock released either
+   * way.
    */
   signal?: AbortSignal;
 }
@@ -215,6 +217,8 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
    * remains, which the registry cannot close (KV has no compare-and-swap).
    */
   async function checkBeforeFlip(reg: Registry): Promise<void> {
+    // A signal during the upload: the pointer has not moved yet, so stopping is still free.
+    stopIfInterrupted("before the flip");
     if (lock) {
       const lost = await lock.renew();
       if (lost !== undefined)
@@ -598,6 +602,9 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
           timeoutMs: smoke.timeoutS * 1000,
           pollMs: smoke.pollS * 1000,
           ...(apiKey ? { apiKey } : {}),
+          // A signal now ends the test, not passed, and the pointer goes back: a cancelled CI job
+          // is killed seconds later, and an untested model must not be what it leaves serving.
+          ...(options.signal ? { signal: options.signal } : {}),
         });
         record.smoke = r;
         return { value: r, detail: `${r.passed ? "passed" : "FAILED"}: ${r.detail}` };

@@ -9,8 +9,9 @@
  *     the new model up one by one, so an older version answering is retried until the deadline;
  *     a fallback or an error status from the new model is a failure at once.
  *
- * Every loop is bounded by the deadline and every request by its own timeout. Returns a result
- * and never throws; the caller rolls the pointer back when it did not pass.
+ * Every loop is bounded by the deadline and every request by its own timeout, and both end at
+ * once when `signal` aborts. Returns a result and never throws; the caller rolls the pointer back
+ * when it did not pass.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { userBucket } from "../../edge/model/ab-split.ts";
@@ -38,6 +39,11 @@ export interface SmokeOptions {
   fetch?: typeof fetch;
   /** One line per step for the run's log. */
   log?: (line: string) => void;
+  /**
+   * Ends the test at once, not passed (a cancelled CI job): its scheduler kills the process
+   * seconds after the signal, too soon to wait for the worker, so the caller rolls back instead.
+   */
+  signal?: AbortSignal;
 }
 
 export interface SmokeResult {
@@ -102,12 +108,15 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
    */
   const failedAtDeadline = (answer: string | undefined, failure: string) =>
     left() <= 0 && answer !== undefined ? `${answer}; then ${failure} at the deadline` : failure;
+  const stop = options.signal;
+  const withStop = (timeout: AbortSignal) => (stop ? AbortSignal.any([timeout, stop]) : timeout);
+  const pause = (ms: number) => sleep(ms, undefined, stop ? { signal: stop } : {}).catch(() => undefined);
   const request = (path: string, init: RequestInit = {}) =>
     doFetch(`${options.url}${path}`, {
       ...init,
       headers: { ...headers, ...(init.headers as Record<string, string> | undefined) },
-      signal: AbortSignal.timeout(
-        Math.ceil(Math.max(1, Math.min(options.requestTimeoutMs ?? 15_000, left()))),
+      signal: withStop(
+        AbortSignal.timeout(Math.ceil(Math.max(1, Math.min(options.requestTimeoutMs ?? 15_000, left())))),
       ),
     });
   const result = (passed: boolean, detail: string, extra: Partial<SmokeResult> = {}): SmokeResult => ({
@@ -118,12 +127,20 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
     ...extra,
   });
 
+  /** The result once `signal` aborted, with what the test had seen by then. */
+  const interrupted = (seen: string) =>
+    result(
+      false,
+      `interrupted (${String(stop?.reason ?? "aborted")}) after ${elapsedS().toFixed(1)} s: ${seen}`,
+    );
+
   // 1. GET /v1/models until the new model serves in its arm.
   let lastSeen = "no answer yet";
   /** What the last answer showed (lastSeen may be a failed request since). */
   let lastAnswer: string | undefined;
   let servedAfterS: number | undefined;
   while (left() > 0) {
+    if (stop?.aborted) return interrupted(lastSeen);
     polls++;
     try {
       const response = await request("/v1/models");
@@ -143,11 +160,13 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
           : "serving no model";
       }
     } catch (error) {
-      lastSeen = failedAtDeadline(lastAnswer, `GET /v1/models: ${describe(error)}`);
+      // A request the signal cut short says nothing about the worker.
+      if (!stop?.aborted) lastSeen = failedAtDeadline(lastAnswer, `GET /v1/models: ${describe(error)}`);
     }
     if (left() <= 0) break;
-    await sleep(Math.min(options.pollMs, Math.max(0, left())));
+    await pause(Math.min(options.pollMs, Math.max(0, left())));
   }
+  if (stop?.aborted && servedAfterS === undefined) return interrupted(lastSeen);
   if (servedAfterS === undefined) {
     const hint =
       arm === "challenger" ? " (the challenger is listed only while MTRANK_CHALLENGER_SHARE > 0)" : "";
@@ -164,6 +183,8 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
   let lastProblem = "";
   let lastRerankAnswer: string | undefined;
   while (left() > 0) {
+    if (stop?.aborted)
+      return { ...interrupted(lastProblem || "served, no /v1/rerank answered yet"), servedAfterS };
     const t0 = performance.now();
     try {
       const response = await request("/v1/rerank", {
@@ -212,11 +233,14 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
       // Another isolate still on the previous model: wait for it to catch up.
       lastProblem = lastRerankAnswer = `x-model-version ${modelVersion ?? "(none)"}, expected ${version}`;
     } catch (error) {
-      lastProblem = failedAtDeadline(lastRerankAnswer, `POST /v1/rerank: ${describe(error)}`);
+      if (!stop?.aborted)
+        lastProblem = failedAtDeadline(lastRerankAnswer, `POST /v1/rerank: ${describe(error)}`);
     }
     if (left() <= 0) break;
-    await sleep(Math.min(options.pollMs, Math.max(0, left())));
+    await pause(Math.min(options.pollMs, Math.max(0, left())));
   }
+  if (stop?.aborted)
+    return { ...interrupted(lastProblem || "served, no /v1/rerank answered yet"), servedAfterS };
   return result(false, `POST /v1/rerank within ${seconds(options.timeoutMs)} s: ${lastProblem}`, {
     servedAfterS,
     ...(rerank ? { rerank } : {}),
