@@ -7,6 +7,7 @@
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { ArchOptions, CrossLayout } from "../models/types.ts";
+import { FULL_WIDTH_ROWS } from "../train/layer-widths.ts";
 import { nonNegativeInt, positiveInt } from "./run-cli.ts";
 
 function sizes(value: string): number[] {
@@ -31,15 +32,22 @@ export interface ArchFlags {
 
 /** Adds the flags to `command`; `who` prefixes their help ("student: "). */
 export function addArchFlags(command: Command, who = ""): Command {
+  // A trained network's widths follow its file's size (../train/layer-widths.ts); a student's
+  // are the defaults.
+  const narrower = who === "" ? `; narrower under ${FULL_WIDTH_ROWS.toLocaleString("en")} training rows` : "";
   return command
     .option(
       "--bottom <sizes>",
-      `${who}shared-bottom, esmm, single, cross-attention: bottom layer sizes (default 128,64)`,
+      `${who}shared-bottom, esmm, single, cross-attention: bottom layer sizes (default 128,64${narrower})`,
       sizes,
     )
-    .option("--tower <sizes>", `${who}tower layer sizes per task (default 32)`, sizes)
+    .option("--tower <sizes>", `${who}tower layer sizes per task (default 32${narrower})`, sizes)
     .option("--experts <n>", `${who}mmoe: number of experts (default 4)`, positiveInt)
-    .option("--expert-sizes <sizes>", `${who}mmoe, ple: each expert's layer sizes (default 64,32)`, sizes)
+    .option(
+      "--expert-sizes <sizes>",
+      `${who}mmoe, ple: each expert's layer sizes (default 64,32${narrower})`,
+      sizes,
+    )
     .option("--shared-experts <n>", `${who}ple: shared experts per level (default 2)`, positiveInt)
     .option("--task-experts <n>", `${who}ple: experts per task and level (default 1)`, positiveInt)
     .option("--levels <n>", `${who}ple: extraction (CGC) levels (default 1)`, positiveInt)
