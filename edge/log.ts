@@ -16,6 +16,8 @@ export interface RequestLogFields {
   model?: { id: string; version: string };
   /** A/B arm that served: champion or challenger. */
   arm?: string;
+  /** The arm the user was assigned, only when another served (a challenger not loaded here). */
+  assigned?: string;
   /** Which graph scored: "plain", or "factorised" (user/context part once per request). */
   graph?: string;
   /** The fallback reason when the model could not serve, else absent. */

@@ -30,6 +30,11 @@ export interface ModelChoice {
 
 /** A model chosen for a request, held until `done` (its session is not released before). */
 export interface HeldChoice extends ModelChoice {
+  /**
+   * The arm the user's bucket assigns, which `arm` (the one that serves) differs from while the
+   * challenger is absent, still loading in this isolate, or failed.
+   */
+  assigned: Arm;
   /** The request no longer uses the model (call once, when it has answered or given up). */
   done(): void;
 }
@@ -79,11 +84,12 @@ export function modelCatalog(
       // A blank id is what a client sends when it has none: hashed, all such traffic would
       // share one bucket and move between arms as a block.
       const id = userId?.trim() ? userId : undefined;
+      const assigned: Arm = id !== undefined && share > 0 ? assignArm(id, share) : "champion";
       const choice =
-        id !== undefined && share > 0 && assignArm(id, share) === "challenger"
+        assigned === "challenger"
           ? (challengerNow(env, background) ?? championNow(env, background))
           : championNow(env, background);
-      return { ...choice, done: choice.model.hold() };
+      return { ...choice, assigned, done: choice.model.hold() };
     },
     async serving(env, background) {
       const share = challengerShare(env);

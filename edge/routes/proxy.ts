@@ -132,12 +132,13 @@ async function rerankOrigin(
 
   const timing = new ServerTiming();
   const user = await visitorId(c.req.raw, config.user, c.env?.MTRANK_VISITOR_KEY);
-  const { model, arm, done } = await catalog.choose(c.env, user, backgroundOf(c));
+  const { model, arm, assigned, done } = await catalog.choose(c.env, user, backgroundOf(c));
   try {
     const manifest = model.manifest;
     log.candidates = list.candidates.length;
     log.model = { id: manifest?.id ?? "unavailable", version: manifest?.version ?? "unavailable" };
     log.arm = arm;
+    if (assigned !== arm) log.assigned = assigned;
     headers.set("x-model-version", log.model.version);
     headers.set("x-mtrank-arm", arm);
     headers.delete("content-length");

@@ -74,7 +74,7 @@ export function rerankRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
         detail: "the body must be a JSON object, not an array",
         errors: [{ field: "", message: "expected an object" }],
       });
-    const { model, arm, done } = await catalog.choose(c.env, userIdOf(body.value), backgroundOf(c));
+    const { model, arm, assigned, done } = await catalog.choose(c.env, userIdOf(body.value), backgroundOf(c));
     try {
       const { parse, defaults, info: modelInfo } = prepare(model);
       const parsed = parse(body.value);
@@ -93,6 +93,7 @@ export function rerankRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
       log.candidates = request.candidates.length;
       log.model = modelInfo;
       log.arm = arm;
+      if (assigned !== arm) log.assigned = assigned;
       const unique = uniqueCandidates(request.candidates);
       const { kept: candidates, filtered } = applyFilters(unique, request.filters);
       const removed = { duplicates: request.candidates.length - unique.length, filtered };

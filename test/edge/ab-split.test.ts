@@ -97,6 +97,9 @@ describe("A/B through the worker", () => {
 
   it("no user id -> the champion, whatever the share", async () => {
     expect(await served(abApp("100"), undefined)).toEqual({ arm: "champion", version: manifest.version });
+    const line = logged.mock.calls.map((c) => JSON.parse(String(c[0]))).find((l) => l.event === "request");
+    expect(line).toMatchObject({ arm: "champion" });
+    expect(line).not.toHaveProperty("assigned");
   });
 
   it("a blank user id is no id -> the champion, whatever the share", async () => {
@@ -146,6 +149,14 @@ describe("A/B through the worker", () => {
       expect(await served(fetch, "user-7")).toEqual({ arm: "champion", version: manifest.version });
       await background.settle();
       expect(await served(fetch, "user-7")).toEqual({ arm: "challenger", version: "r2-challenger" });
+      // The log keeps the arm that served (`arm`) and, when another did, the one assigned.
+      const requests = logged.mock.calls
+        .map((c) => JSON.parse(String(c[0])) as Record<string, unknown>)
+        .filter((l) => l.event === "request");
+      expect(requests.map((l) => [l.arm, l.assigned])).toEqual([
+        ["champion", "challenger"],
+        ["challenger", undefined],
+      ]);
     } finally {
       await env.TEST_POINTERS.delete("models/challenger");
     }
