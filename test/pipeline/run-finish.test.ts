@@ -50,6 +50,13 @@ beforeAll(async () => {
   await writeFile(join(dir, "day2", "part-0.csv"), toCsv(rows.slice(3000, 6000)));
   await writeFile(join(dir, "holdout.csv"), toCsv(rows.slice(6000, 9000)));
   await writeFile(join(dir, "spec.json"), JSON.stringify(spec));
+  // day2 with every dwell 15 % longer: its log1p mean moves by about 0.14 in label units, about
+  // 4 % of itself.
+  await mkdir(join(dir, "dwell-up"));
+  const longer = rows
+    .slice(3000, 6000)
+    .map((r) => (typeof r.dwell_s === "number" ? { ...r, dwell_s: r.dwell_s * 1.15 } : r));
+  await writeFile(join(dir, "dwell-up", "part-0.csv"), toCsv(longer));
 });
 
 afterAll(async () => {
@@ -160,5 +167,28 @@ describe("a signal after the flip", { timeout: 60_000 }, () => {
     expect(r.record.published).toBeUndefined();
     expect(await reg.getPointer("models/current")).toBeUndefined();
     expect(await reg.get(LOCK_KEY)).toBeUndefined();
+  });
+});
+
+describe("drift on a regression label", { timeout: 120_000 }, () => {
+  it("is judged relative to the champion's mean, not in label units", async () => {
+    const reg = new MemoryRegistry();
+    const r1 = await runPipeline(config("day1"), { registry: reg, log: () => {} });
+    expect(r1.record.outcome, r1.record.reason).toBe("published");
+    // The default `rate` thresholds, meant for a click rate's absolute change.
+    const drift = {
+      warn: { psi: 2, js: 1, unseen: 1, rate: 0.02 },
+      stop: { psi: 5, js: 1, unseen: 1, rate: 0.1 },
+    };
+    const r = await runPipeline(config("dwell-up", { drift }), {
+      registry: reg,
+      log: () => {},
+      dryRun: true,
+    });
+    const dwell = r.record.drift!.findings.find((f) => f.subject === "label:dwell")!;
+    expect(dwell.value).toBeGreaterThan(0.02);
+    expect(dwell.value).toBeLessThan(0.1);
+    expect(dwell.level).toBe("warn");
+    expect(r.record.outcome, r.record.reason).toBe("dry-run");
   });
 });

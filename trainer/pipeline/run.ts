@@ -358,7 +358,11 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         record.drift = { level: "ok", findings: [], skipped: `not checked: ${skipped}` };
         return { value: undefined, detail: `not checked: ${skipped}` };
       }
-      const report = driftReport(championStats, prepared.statsOnReference ?? prepared.stats, config.drift);
+      // With the spec's tasks: a regression label's mean moves relatively (in its own units, a
+      // 6 % longer dwell reads 0.2 on a log1p scale, past the `rate` stop meant for click rates).
+      const report = driftReport(championStats, prepared.statsOnReference ?? prepared.stats, config.drift, {
+        tasks: spec.tasks,
+      });
       record.drift = report;
       const flagged = formatDrift(report, { flaggedOnly: true }).split("\n");
       const worst = report.findings
