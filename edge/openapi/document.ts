@@ -76,8 +76,12 @@ const bearer = [{ bearer: [] }];
 /** /healthz and /openapi.json: open even where keys are set (app.ts guards /v1/* only). */
 const open: never[] = [];
 
-/** `model`: the model this worker serves (its heads are the allowed weight names), if any. */
-export function openApiDocument(model: ApiModel | undefined, maxBodyBytes: number) {
+/**
+ * `model`: the model this worker serves (its heads are the allowed weight names), if any.
+ * `withheld`: the model is left out on purpose (keys are set, and this document is public), so
+ * the description says where to find it rather than "none loaded".
+ */
+export function openApiDocument(model: ApiModel | undefined, maxBodyBytes: number, withheld = false) {
   const schemas: Record<string, JsonSchema> = {
     RerankRequest: jsonSchemaOf(rerankRequestSchema(model?.heads ?? [])),
     RerankResponse: jsonSchemaOf(RerankResponseSchema),
@@ -85,7 +89,11 @@ export function openApiDocument(model: ApiModel | undefined, maxBodyBytes: numbe
     ModelsResponse: jsonSchemaOf(ModelsResponseSchema),
     HealthResponse: jsonSchemaOf(HealthDocumentedSchema),
   };
-  const serving = model ? `${model.id} ${model.version} (heads: ${model.heads.join(", ")})` : "none loaded";
+  const serving = model
+    ? `${model.id} ${model.version} (heads: ${model.heads.join(", ")})`
+    : withheld
+      ? "listed by GET /v1/models, which needs an API key (weight names are not checked in this document)"
+      : "none loaded";
   return {
     openapi: "3.1.0",
     info: {

@@ -171,4 +171,26 @@ describe("GET /openapi.json", () => {
     expect(res.status).toBe(200);
     expect((await app.fetch(new Request("http://mtrank.test/v1/models"), env)).status).toBe(401);
   });
+
+  it("with keys set (usable or not) it leaves out the serving model, which /v1/models gives a key holder", async () => {
+    const app = createApp({ manifest, model: modelBytes });
+    const text = async (env: EdgeEnv) =>
+      (await app.fetch(new Request("http://mtrank.test/openapi.json"), env)).text();
+    const open = await text({});
+    expect(open).toContain(manifest.id);
+    expect(open).toContain(manifest.version);
+    for (const keys of ["key-of-at-least-16-chars", "not a usable key"]) {
+      const keyed = await text({ MTRANK_API_KEYS: keys });
+      expect(keyed).not.toContain(manifest.id);
+      expect(keyed).not.toContain(manifest.version);
+      const doc = JSON.parse(keyed) as OpenApiDoc & { info: { description: string } };
+      expect(doc.info.description).toMatch(/GET \/v1\/models/);
+      // The head names, the allowed weight names, are the model's too.
+      const weights = doc.components.schemas.RerankRequest!.properties!.weights as {
+        propertyNames?: { enum?: string[] };
+      };
+      expect(weights.propertyNames?.enum).toBeUndefined();
+      expect(Object.keys(doc.paths).sort()).toEqual(Object.keys(JSON.parse(open).paths).sort());
+    }
+  });
 });
