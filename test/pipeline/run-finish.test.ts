@@ -192,3 +192,35 @@ describe("drift on a regression label", { timeout: 120_000 }, () => {
     expect(r.record.outcome, r.record.reason).toBe("dry-run");
   });
 });
+
+describe("pruning run folders", { timeout: 120_000 }, () => {
+  it("leaves the folder of a run in progress, however many runs were refused at its lock", async () => {
+    const workDir = join(dir, "work-prune");
+    const refused: RunRecord[] = [];
+    let folders: string[] = [];
+    /** As the run holding the lock uploads its candidate, five more runs are tried. */
+    class Busy extends MemoryRegistry {
+      armed = true;
+      override async put(key: string, bytes: Uint8Array, options?: { ifAbsent?: boolean }) {
+        if (this.armed && key.startsWith("models/")) {
+          this.armed = false;
+          for (let i = 0; i < 5; i++) {
+            const r = await runPipeline(config("day1", { workDir }), { registry: this, log: () => {} });
+            refused.push(r.record);
+          }
+          folders = readdirSync(join(workDir, "runs"));
+        }
+        return super.put(key, bytes, options);
+      }
+    }
+    const reg = new Busy();
+    const r = await runPipeline(config("day1", { workDir }), { registry: reg, log: () => {} });
+    const own = r.files.json.split("/").at(-2);
+    expect(refused.map((x) => x.reason)).toEqual(refused.map(() => expect.stringMatching(/locks\/pipeline/)));
+    expect(folders).toHaveLength(6);
+    expect(folders).toContain(own);
+    expect(r.record.outcome, r.record.reason).toBe("published");
+    // A run never removes its own folder either: its record is there.
+    expect(readdirSync(join(workDir, "runs"))).toContain(own);
+  });
+});

@@ -51,7 +51,14 @@ import {
   writeRecordFiles,
 } from "./record.ts";
 import { putRecord } from "./registry/history.ts";
-import { type Heartbeat, type LockHandle, processOwner, startHeartbeat, takeLock } from "./registry/lock.ts";
+import {
+  type Heartbeat,
+  type LockHandle,
+  ownerIsGone,
+  processOwner,
+  startHeartbeat,
+  takeLock,
+} from "./registry/lock.ts";
 import { flipPointer, publishModel, verifyPrefix } from "./registry/publish.ts";
 import { smokeTest } from "./smoke.ts";
 import { DATA_STATS_FILE, readDataStats, writeDataStats } from "./stats.ts";
@@ -94,6 +101,13 @@ const EXTRA_FILES = [DATA_STATS_FILE, "spec.json", "training/network.json", "tra
 
 /** Run folders kept under workDir/runs (the newest); older ones are removed after a run. */
 const KEEP_RUN_FOLDERS = 5;
+
+/**
+ * In a run's folder while it runs: its process (processOwner). Pruning skips a folder that has
+ * it unless that process is gone, as runs refused at the lock would otherwise remove the folder
+ * of the run holding it.
+ */
+const RUNNING_FILE = "running";
 
 /** Ends a run early with an outcome that is not an error (drift stop, gate refusal). */
 class Outcome extends Error {
@@ -243,6 +257,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
 
   try {
     await mkdir(runDir, { recursive: true });
+    await writeFile(join(runDir, RUNNING_FILE), processOwner(`run ${runId}`));
     record.config = await configRef(config.file);
     if (config.warnings && config.warnings.length > 0) {
       record.warnings = config.warnings;
@@ -691,7 +706,8 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         (error: unknown) => log(`lock      release failed: ${messageOf(error)}`),
       );
     await owned?.close().catch((error: unknown) => log(`registry  closing failed: ${messageOf(error)}`));
-    await pruneRunFolders(join(config.workDir, "runs"), KEEP_RUN_FOLDERS).catch((error: unknown) =>
+    await rm(join(runDir, RUNNING_FILE), { force: true }).catch(() => undefined);
+    await pruneRunFolders(join(config.workDir, "runs"), KEEP_RUN_FOLDERS, runDir).catch((error: unknown) =>
       log(`runs      pruning old run folders failed: ${messageOf(error)}`),
     );
   }
@@ -875,13 +891,21 @@ function runFolderName(startedAt: Date, runId: string): string {
   return `${startedAt.toISOString().replace(/[-:.]/g, "")}-${runId}`;
 }
 
-/** Removes all but the newest `keep` run folders (only names runFolderName makes). */
-async function pruneRunFolders(dir: string, keep: number): Promise<void> {
+/**
+ * Removes all but the newest `keep` run folders (only names runFolderName makes), leaving alone
+ * `own` (the record the CLI points at is in it) and those of runs still in progress
+ * (RUNNING_FILE names a live process, or one on another host, which cannot be told from here).
+ */
+async function pruneRunFolders(dir: string, keep: number, own: string): Promise<void> {
   const names = (await readdir(dir).catch(() => [] as string[]))
     .filter((n) => /^\d{8}T\d{9}Z-[0-9a-f]{8}$/.test(n))
     .sort();
-  for (const name of names.slice(0, Math.max(0, names.length - keep)))
+  for (const name of names.slice(0, Math.max(0, names.length - keep))) {
+    if (join(dir, name) === own) continue;
+    const owner = await readFile(join(dir, name, RUNNING_FILE), "utf8").catch(() => undefined);
+    if (owner !== undefined && !ownerIsGone(owner)) continue;
     await rm(join(dir, name), { recursive: true, force: true });
+  }
 }
 
 function sha256(data: string | Uint8Array): string {
