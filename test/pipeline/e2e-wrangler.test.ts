@@ -201,6 +201,12 @@ beforeAll(async () => {
   await mkdir(join(dir, "day2"));
   await writeFile(join(dir, "day1", "part-0.csv"), toCsv(rows.slice(0, 3000)));
   await writeFile(join(dir, "day2", "part-0.csv"), toCsv(rows.slice(3000, 6000)));
+  // The same days' rows in another order, for runs after a day was published: a day whose
+  // files an earlier published run had (by sha256) is refused as delivered again.
+  await mkdir(join(dir, "day1r"));
+  await mkdir(join(dir, "day2r"));
+  await writeFile(join(dir, "day1r", "part-0.csv"), toCsv(rows.slice(0, 3000).reverse()));
+  await writeFile(join(dir, "day2r", "part-0.csv"), toCsv(rows.slice(3000, 6000).reverse()));
   await writeFile(join(dir, "holdout.csv"), toCsv(rows.slice(6000)));
   await writeFile(join(dir, "spec.json"), JSON.stringify(spec));
   cf = localCloudflare({
@@ -353,7 +359,7 @@ describe("pipeline faults against wrangler dev on local R2/KV", { timeout: 120_0
     const v2 = need("v2");
     // Nothing listens there: the smoke test cannot see the new model serve.
     const url = `http://127.0.0.1:${await freePort()}`;
-    const cfg = config("day1", { smoke: { url, timeoutS: 2, pollS: 0.2 } });
+    const cfg = config("day1r", { smoke: { url, timeoutS: 2, pollS: 0.2 } });
     const force = { reason: "e2e: reach the smoke test whatever the gate says" };
     // Each opens its own registry (a workerd of its own on the state), as two processes would.
     const [a, b] = await Promise.all([
@@ -407,7 +413,7 @@ describe("pipeline faults against wrangler dev on local R2/KV", { timeout: 120_0
       await registry.put(key, bytes);
       tampered = prefix;
     });
-    const r = await runPipeline(config("day2", { smoke: { url: server!.base, timeoutS: 4, pollS: 0.2 } }), {
+    const r = await runPipeline(config("day2r", { smoke: { url: server!.base, timeoutS: 4, pollS: 0.2 } }), {
       registry: tampering,
       log,
       forcePublish: { reason: "e2e: reach the flip whatever the gate says" },
@@ -434,7 +440,7 @@ describe("pipeline faults against wrangler dev on local R2/KV", { timeout: 120_0
     const v1 = need("v1");
     // A lock that expires 3 s after the killed run took it, so the next run may break it.
     const killedConfig = join(dir, "pipeline-killed.json");
-    await writeFile(killedConfig, JSON.stringify(rawConfig("day2", { lock: { ttlMinutes: 0.05 } })));
+    await writeFile(killedConfig, JSON.stringify(rawConfig("day2r", { lock: { ttlMinutes: 0.05 } })));
     const script = join(dir, "killed-run.mts");
     await writeFile(script, killedRunScript());
     const child = await runUntilKilled(script, [killedConfig], 60_000);
@@ -463,7 +469,7 @@ describe("pipeline faults against wrangler dev on local R2/KV", { timeout: 120_0
     // The next run: the lock has expired (3 s after it was taken), is broken, and the run publishes.
     const wait = Date.parse(held.expiresAt) - Date.now();
     if (wait > 0) await sleep(Math.min(wait + 100, 10_000));
-    const r = await runPipeline(config("day2"), {
+    const r = await runPipeline(config("day2r"), {
       registry,
       log,
       forcePublish: { reason: "e2e: the run after a killed one" },

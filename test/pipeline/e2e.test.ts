@@ -59,6 +59,10 @@ beforeAll(async () => {
   await mkdir(join(dir, "day2"));
   await writeFile(join(dir, "day1", "part-0.csv"), toCsv(rows.slice(0, 3000)));
   await writeFile(join(dir, "day2", "part-0.csv"), toCsv(rows.slice(3000, 6000)));
+  // day2's rows in another order, for the runs after run 3 published day2: a day whose files an
+  // earlier published run had (by sha256) is refused as delivered again.
+  await mkdir(join(dir, "day2r"));
+  await writeFile(join(dir, "day2r", "part-0.csv"), toCsv(rows.slice(3000, 6000).reverse()));
   await writeFile(join(dir, "holdout.csv"), toCsv(rows.slice(6000)));
   await writeFile(join(dir, "spec.json"), JSON.stringify(spec));
   registry = localRegistry({ persistTo: join(dir, "state") });
@@ -265,7 +269,7 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
-      const r = await runPipeline(config("day2", { smoke: { url, timeoutS: 1, pollS: 0.1 } }), { log });
+      const r = await runPipeline(config("day2r", { smoke: { url, timeoutS: 1, pollS: 0.1 } }), { log });
       expect(r.exitCode).toBe(1);
       expect(r.record.outcome).toBe("rolled-back");
       expect(r.record.smoke!.passed).toBe(false);
@@ -303,7 +307,7 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
     const before = await pointer();
     const stop = new AbortController();
     // Interrupted while the drift step runs: the run stops at the next step, training.
-    const r = await runPipeline(config("day2"), {
+    const r = await runPipeline(config("day2r"), {
       signal: stop.signal,
       log: (line) => {
         log(line);
@@ -322,7 +326,7 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
 
   it("a NaN loss fails the run, saying where and why; the champion is unchanged", async () => {
     const before = await pointer();
-    const base = config("day2");
+    const base = config("day2r");
     const r = await runPipeline({ ...base, training: { ...base.training, learningRate: 1e6 } }, { log });
     expect(r.exitCode).toBe(1);
     expect(r.record.outcome).toBe("failed");
@@ -335,7 +339,7 @@ describe("pipeline end to end (local mode)", { timeout: 240_000 }, () => {
   });
 
   it("--force-publish publishes past a refusal, with the reason recorded", async () => {
-    const base = config("day2");
+    const base = config("day2r");
     const r = await runPipeline(
       {
         ...base,

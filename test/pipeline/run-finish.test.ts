@@ -4,7 +4,7 @@
  * check, a few seconds each.
  */
 import { readdirSync, rmSync, writeFileSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -222,5 +222,35 @@ describe("pruning run folders", { timeout: 120_000 }, () => {
     expect(r.record.outcome, r.record.reason).toBe("published");
     // A run never removes its own folder either: its record is there.
     expect(readdirSync(join(workDir, "runs"))).toContain(own);
+  });
+});
+
+describe("a day delivered again", { timeout: 120_000 }, () => {
+  it("is refused before training when an earlier published run had the same files", async () => {
+    const reg = new MemoryRegistry();
+    const r1 = await runPipeline(config("day1"), { registry: reg, log: () => {} });
+    expect(r1.record.outcome, r1.record.reason).toBe("published");
+    const first = r1.record.published!.prefix;
+    // The same file under another folder: the content is what counts.
+    await mkdir(join(dir, "day1-again"), { recursive: true });
+    await writeFile(join(dir, "day1-again", "part-0.csv"), await readFile(join(dir, "day1", "part-0.csv")));
+    const r = await runPipeline(config("day1-again"), { registry: reg, log: () => {} });
+    expect(r.record.outcome).toBe("refused");
+    expect(r.exitCode).toBe(2);
+    expect(r.record.reason).toBe(
+      `the day's data was published before: its file has the sha256 of the data of run ${r1.record.runId} (${r1.record.startedAt}), which published ${first}; training on it again would weigh it twice (--force-publish --reason overrides)`,
+    );
+    expect(r.record.data!.publishedBefore).toEqual({ runId: r1.record.runId, prefix: first });
+    expect(r.record.steps.map((s) => s.step)).not.toContain("train");
+    expect(await reg.getPointer("models/current")).toBe(first);
+    // Forced, it trains (a dry run here: it would publish).
+    const forced = await runPipeline(config("day1-again"), {
+      registry: reg,
+      log: () => {},
+      dryRun: true,
+      forcePublish: { reason: "the backfill is meant" },
+    });
+    expect(forced.record.outcome, forced.record.reason).toBe("dry-run");
+    expect(forced.record.steps.map((s) => s.step)).toContain("train");
   });
 });

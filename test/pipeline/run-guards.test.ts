@@ -49,6 +49,10 @@ beforeAll(async () => {
   await mkdir(join(dir, "day2"));
   await writeFile(join(dir, "day1", "part-0.csv"), toCsv(rows.slice(0, 3000)));
   await writeFile(join(dir, "day2", "part-0.csv"), toCsv(rows.slice(3000, 6000)));
+  // A third day: a run after day1 and day2 were published needs new data (the same files again
+  // are refused as a day delivered twice).
+  await mkdir(join(dir, "day3"));
+  await writeFile(join(dir, "day3", "part-0.csv"), toCsv(rows.slice(9000, 12000)));
   await writeFile(join(dir, "holdout.csv"), toCsv(rows.slice(6000, 9000)));
   await writeFile(join(dir, "spec.json"), JSON.stringify(spec));
   // The holdout under another name, and a day that holds some of its rows (as JSONL: the same
@@ -83,7 +87,7 @@ describe("the flip re-checks what the run was judged against", { timeout: 120_00
   it("a run that lost its lock mid-run does not flip: an operator's unlock and rollback stand", async () => {
     const { reg, first, second } = await twoPublished();
     let operator: Promise<unknown> | undefined;
-    const r = await runPipeline(config("day2"), {
+    const r = await runPipeline(config("day3"), {
       registry: reg,
       log: (line) => {
         log(line);
@@ -111,7 +115,7 @@ describe("the flip re-checks what the run was judged against", { timeout: 120_00
 
   it("a pointer moved during the run (the lock still held) is not flipped over", async () => {
     const { reg, first, second } = await twoPublished();
-    const r = await runPipeline(config("day2"), {
+    const r = await runPipeline(config("day3"), {
       registry: reg,
       log: (line) => {
         log(line);

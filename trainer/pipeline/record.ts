@@ -83,6 +83,8 @@ export interface RunRecord {
     skipped: Record<string, number>;
     /** The frozen holdout's rows the day's data also holds (overlap.ts). */
     holdoutOverlap?: HoldoutOverlap;
+    /** An earlier published run whose data files had every sha256 of this day's (forced on). */
+    publishedBefore?: { runId: string; prefix: string };
   };
   spec?: { path: string; sha256: string; championSha256?: string };
   drift?: DriftReport & { skipped?: string };

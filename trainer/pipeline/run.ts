@@ -50,7 +50,7 @@ import {
   type StepRecord,
   writeRecordFiles,
 } from "./record.ts";
-import { putRecord } from "./registry/history.ts";
+import { listRecords, putRecord } from "./registry/history.ts";
 import {
   type Heartbeat,
   type LockHandle,
@@ -345,6 +345,23 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       digests.set(holdout, (await fileRef(holdout)).sha256);
       await checkHoldoutFile(holdout, day.files, digests);
       if (overlap.share > HOLDOUT_OVERLAP_MAX) throw overlapError(overlap, holdout, day.files);
+      // A day delivered again (a retried export, a backfill) would be trained on twice, weighing
+      // it double through warm start, and published as if it were new.
+      const before = await publishedWithSameData(reg, files).catch((error: unknown) => {
+        log(`data      could not compare with earlier runs' data: ${messageOf(error)}`);
+        return undefined;
+      });
+      if (before) {
+        record.data.publishedBefore = { runId: before.runId, prefix: before.published!.prefix };
+        const why = `the day's data was published before: ${files.length === 1 ? "its file has" : `all ${files.length} of its files have`} the sha256 of the data of run ${before.runId} (${before.startedAt}), which published ${before.published!.prefix}`;
+        if (!options.forcePublish)
+          throw new Outcome(
+            "refused",
+            `${why}; training on it again would weigh it twice (--force-publish --reason overrides)`,
+            2,
+          );
+        log(`forced    training although ${why} (--force-publish: ${options.forcePublish.reason})`);
+      }
       const skipped =
         day.check.skipped > 0 ? `, ${day.check.skipped} skipped (${day.check.examples[0]})` : "";
       const shared =
@@ -821,6 +838,26 @@ function evaluationOf(report: EvaluationReport): ModelEvaluation {
     ...(report.ranking ? { ranking: { ndcg10: report.ranking.ndcg10 } } : {}),
     ...(Object.keys(reliability).length > 0 ? { reliability } : {}),
   };
+}
+
+/**
+ * The newest published run whose data files include every one of `files` (by sha256), read from
+ * the registry's records.
+ */
+async function publishedWithSameData(
+  registry: Registry,
+  files: readonly DataFileRecord[],
+): Promise<(RunRecord & { published: NonNullable<RunRecord["published"]> }) | undefined> {
+  if (files.length === 0) return undefined;
+  for (const { record } of await listRecords(registry)) {
+    const r = record as Partial<RunRecord>;
+    if (r.kind !== "run" || r.outcome !== "published" || !r.published || !Array.isArray(r.data?.files))
+      continue;
+    const had = new Set(r.data.files.map((f) => f.sha256));
+    if (files.every((f) => had.has(f.sha256)))
+      return r as RunRecord & { published: NonNullable<RunRecord["published"]> };
+  }
+  return undefined;
 }
 
 /** Writes every object under `prefix` into `dir`, by its key below the prefix. */
