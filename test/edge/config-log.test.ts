@@ -3,26 +3,16 @@
  * distinct value, not on every request.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
+import { logLines } from "./log-lines.ts";
 import { backgroundWork, bindings, POINTER } from "./r2-store.ts";
 import { candidates, manifest, postRerank, rerankBody, user } from "./requests.ts";
 
-let logged: MockInstance<typeof console.log>;
-beforeEach(async () => {
-  logged = vi.spyOn(console, "log").mockImplementation(() => undefined);
-  await env.TEST_POINTERS.delete(POINTER);
-});
-afterEach(() => {
-  logged.mockRestore();
-});
+const log = logLines(() => env.TEST_POINTERS.delete(POINTER));
 
-const invalid = () =>
-  logged.mock.calls
-    .map((call) => JSON.parse(String(call[0])) as Record<string, unknown>)
-    .filter((line) => line.event === "config.invalid")
-    .map((line) => String(line.error));
+const invalid = () => log.events("config.invalid").map((line) => String(line.error));
 
 describe("config.invalid", () => {
   it("each bad setting is logged once, however many requests read it; a new bad value is logged again", async () => {

@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import * as ort from "onnxruntime-web/wasm";
-import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
 import { manifestSummary, parseManifest, servedManifest } from "../../edge/model/manifest.ts";
@@ -21,25 +21,15 @@ import manifestJsonF from "../../fixtures/model-factorised/manifest.json";
 import factorisedBytesF from "../../fixtures/model-factorised/model.factorised.onnx";
 import plainBytesF from "../../fixtures/model-factorised/model.onnx";
 import type { ModelManifest } from "../../shared/manifest.ts";
+import { logLines } from "./log-lines.ts";
 import { backgroundWork, bindings, POINTER, upload } from "./r2-store.ts";
 import { candidates, manifest, postRerank, rerankBody } from "./requests.ts";
 
 const manifestF = manifestJsonF as unknown as ModelManifest;
 
-let logged: MockInstance<typeof console.log>;
-beforeEach(async () => {
-  logged = vi.spyOn(console, "log").mockImplementation(() => undefined);
-  await env.TEST_POINTERS.delete(POINTER);
-});
-afterEach(() => {
-  logged.mockRestore();
-});
+const log = logLines(() => env.TEST_POINTERS.delete(POINTER));
 
-function events(name: string): Record<string, unknown>[] {
-  return logged.mock.calls
-    .map((call) => JSON.parse(String(call[0])) as Record<string, unknown>)
-    .filter((line) => line.event === name);
-}
+const events = log.events;
 
 /** One app (one isolate); each rerank waits for the background work it started. */
 function serve(binding: EdgeEnv) {

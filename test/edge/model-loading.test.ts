@@ -4,13 +4,14 @@
  * pointer change that starts afresh, a KV read that fails once, a load past its deadline.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { EdgeEnv } from "../../edge/env.ts";
 import { DEFAULT_RETRY, nextFailure } from "../../edge/model/backoff.ts";
 import { modelCatalog } from "../../edge/model/catalog.ts";
 import { servingModel } from "../../edge/model/serving-model.ts";
 import type { SlotOptions } from "../../edge/model/slot.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
+import { logLines } from "./log-lines.ts";
 import { backgroundWork, bindings, gate, POINTER, upload } from "./r2-store.ts";
 import { manifest } from "./requests.ts";
 
@@ -18,20 +19,9 @@ const T0 = Date.parse("2026-03-01T00:00:00Z");
 const { firstMs } = DEFAULT_RETRY;
 const iso = (ms: number) => new Date(ms).toISOString();
 
-let logged: MockInstance<typeof console.log>;
-beforeEach(async () => {
-  logged = vi.spyOn(console, "log").mockImplementation(() => undefined);
-  await env.TEST_POINTERS.delete(POINTER);
-});
-afterEach(() => {
-  logged.mockRestore();
-});
+const log = logLines(() => env.TEST_POINTERS.delete(POINTER));
 
-function events(name: string): Record<string, unknown>[] {
-  return logged.mock.calls
-    .map((call) => JSON.parse(String(call[0])) as Record<string, unknown>)
-    .filter((line) => line.event === name);
-}
+const events = log.events;
 
 /** A catalog on a clock the test moves; `serve` is one request: the version chosen, then its background work done. */
 function catalogOnClock(binding: EdgeEnv, options: SlotOptions = {}) {

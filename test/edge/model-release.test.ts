@@ -6,7 +6,7 @@
  */
 import { env } from "cloudflare:workers";
 import * as ort from "onnxruntime-web/wasm";
-import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { afterEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
 import { modelCatalog } from "../../edge/model/catalog.ts";
@@ -14,28 +14,22 @@ import { servingModel } from "../../edge/model/serving-model.ts";
 import type { SlotOptions } from "../../edge/model/slot.ts";
 import { warmUpRequest } from "../../edge/model/warm-up.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
+import { logLines } from "./log-lines.ts";
 import { backgroundWork, bindings, gate, POINTER, upload } from "./r2-store.ts";
 import { candidates, manifest, postRerank, type RerankBody, rerankBody } from "./requests.ts";
 
-let logged: MockInstance<typeof console.log>;
 /** The class create() instantiates (its type hides the prototype). */
 const sessionClass = ort.InferenceSession as unknown as { prototype: ort.InferenceSession };
 let release: MockInstance<ort.InferenceSession["release"]>;
-beforeEach(async () => {
-  logged = vi.spyOn(console, "log").mockImplementation(() => undefined);
+const log = logLines(async () => {
   release = vi.spyOn(sessionClass.prototype, "release");
   await env.TEST_POINTERS.delete(POINTER);
 });
 afterEach(() => {
-  logged.mockRestore();
   release.mockRestore();
 });
 
-function events(name: string): Record<string, unknown>[] {
-  return logged.mock.calls
-    .map((call) => JSON.parse(String(call[0])) as Record<string, unknown>)
-    .filter((line) => line.event === name);
-}
+const events = log.events;
 
 /** One app (one isolate); each rerank waits for the background work it started. */
 function serve(binding: EdgeEnv) {

@@ -5,22 +5,16 @@
  * they fail.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
 import { DEFAULT_MANIFEST_MAX_BYTES, fetchRemoteModel, sha256Hex } from "../../edge/model/remote.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
+import { logLines } from "./log-lines.ts";
 import { backgroundWork, bindings, gate, POINTER, type UploadOptions, upload } from "./r2-store.ts";
 import { candidates, get, manifest, postRerank, type RerankBody, rerankBody } from "./requests.ts";
 
-let logged: MockInstance<typeof console.log>;
-beforeEach(async () => {
-  logged = vi.spyOn(console, "log").mockImplementation(() => undefined);
-  await env.TEST_POINTERS.delete(POINTER);
-});
-afterEach(() => {
-  logged.mockRestore();
-});
+const log = logLines(() => env.TEST_POINTERS.delete(POINTER));
 
 interface Served {
   version: string;
@@ -56,11 +50,7 @@ function serve(binding: EdgeEnv) {
 const bundled: Served = { version: manifest.version, header: manifest.version, fallback: false };
 const r2 = (version: string): Served => ({ version, header: version, fallback: false });
 
-function events(name: string): Record<string, unknown>[] {
-  return logged.mock.calls
-    .map((call) => JSON.parse(String(call[0])) as Record<string, unknown>)
-    .filter((line) => line.event === name);
-}
+const events = log.events;
 
 /** Fails the test instead of hanging when a request waits for a download held open. */
 function promptly<T>(work: Promise<T>, ms = 10_000): Promise<T> {
