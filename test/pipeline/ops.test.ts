@@ -60,6 +60,40 @@ describe("promote, then rollback", () => {
   });
 });
 
+/** A registry whose next write to models/current, once armed, lands and then reports a failure. */
+class LandThenFail extends MemoryRegistry {
+  armed = false;
+  override async setPointer(name: Parameters<MemoryRegistry["setPointer"]>[0], prefix: string) {
+    await super.setPointer(name, prefix);
+    if (this.armed && name === "models/current") {
+      this.armed = false;
+      throw new Error(`KV PUT ${name} failed: TimeoutError`);
+    }
+  }
+}
+
+describe("a promote whose pointer write lands and then fails", () => {
+  it("puts models/current back and records the attempt and the rollback", async () => {
+    const registry = new LandThenFail();
+    const a = await publishModel(registry, dirA);
+    await flipPointer(registry, "models/current", a);
+    const b = await publishModel(registry, dirB);
+    await flipPointer(registry, "models/challenger", b);
+    registry.armed = true;
+    await expect(promote(registry)).rejects.toThrow("KV PUT models/current failed: TimeoutError");
+    expect(await registry.getPointer("models/current")).toBe(a.prefix);
+    expect(await registry.getPointer("models/challenger")).toBe(b.prefix);
+    const [stored] = await runHistory(registry);
+    expect(stored).toMatchObject({
+      kind: "promote",
+      outcome: "rolled-back",
+      published: { pointer: "models/current", prefix: b.prefix, previous: a.prefix },
+      rollback: { pointer: "models/current", from: b.prefix, to: a.prefix },
+    });
+    expect(await registry.get(LOCK_KEY)).toBeUndefined();
+  });
+});
+
 describe("unlock", () => {
   const T0 = Date.parse("2026-12-07T02:00:00.000Z");
   const HOUR = 3_600_000;

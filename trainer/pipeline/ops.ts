@@ -145,7 +145,19 @@ export async function promote(registry: Registry, options: PointerMoveOptions = 
     const challenger = await registry.getPointer("models/challenger");
     if (!challenger) throw new OpsError("models/challenger is not set: nothing to promote");
     const model = await verifyPrefix(registry, challenger);
-    const previous = await flipPointer(registry, "models/current", model);
+    let previous: string | undefined;
+    try {
+      previous = await flipPointer(registry, "models/current", model, {
+        // Recorded right before the write: a write can land and still report an error (a
+        // timeout after the store took it), and then it is undone below like a failed one.
+        beforeWrite: (before) => {
+          record.published = { ...model, pointer: "models/current", ...(before ? { previous: before } : {}) };
+        },
+      });
+    } catch (error) {
+      if (record.published) await putBack(registry, record, error);
+      throw error;
+    }
     await registry.deletePointer("models/challenger");
     const champion = previous ? await modelRef(registry, previous) : undefined;
     Object.assign(record, {
@@ -155,6 +167,23 @@ export async function promote(registry: Registry, options: PointerMoveOptions = 
       reason: `models/current: ${previous ?? "(unset)"} → ${model.prefix} (${model.id} ${model.version}); models/challenger cleared`,
     });
   });
+}
+
+/**
+ * After a pointer write that reported an error: points `record.published.pointer` back at what
+ * it named before (or deletes it if it was unset) and records that; throws when that fails too.
+ */
+async function putBack(registry: Registry, record: RunRecord, error: unknown): Promise<void> {
+  const { pointer, prefix, previous } = record.published!;
+  const why = error instanceof Error ? error.message : String(error);
+  try {
+    if (previous) await flipPointer(registry, pointer, previous);
+    else await registry.deletePointer(pointer);
+  } catch (undoError) {
+    const undo = undoError instanceof Error ? undoError.message : String(undoError);
+    throw new Error(`${why}; putting ${pointer} back to ${previous ?? "(unset)"} failed too: ${undo}`);
+  }
+  record.rollback = { pointer, from: prefix, to: previous ?? "(unset)", why };
 }
 
 /**
@@ -228,7 +257,8 @@ async function underLock(
     await body(record);
   } catch (error) {
     failure = error;
-    record.outcome = "failed";
+    // A pointer write put back (putBack) ends as a run's undone flip does.
+    record.outcome = record.rollback ? "rolled-back" : "failed";
     record.exitCode = 1;
     record.reason = error instanceof Error ? error.message : String(error);
     record.error = record.reason;
