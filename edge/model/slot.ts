@@ -27,6 +27,8 @@ import type { ModelStore } from "./store.ts";
 export type Background = (work: Promise<unknown>) => void;
 
 export const DEFAULT_LOAD_TIMEOUT_MS = 30_000;
+/** A refresh is abandoned after this many load timeouts: a pointer read and a load take two. */
+const ABANDON_AFTER = 3;
 
 export interface SlotOptions {
   /** Epoch milliseconds; tests pass their own clock to step through the backoff. */
@@ -74,7 +76,15 @@ export function modelSlot(
   let readFailure: Failure | undefined;
   /** The pointer that last failed to load: it is tried again after its backoff. */
   let loadFailure: Failure | undefined;
-  let refreshing: Promise<void> | undefined;
+  /**
+   * The refresh in flight and when it started. Its deadlines bound it, but it runs in a request's
+   * waitUntil, which the runtime may end before they fire (about 30 s after the response); one
+   * that never settled would keep every later refresh out for the isolate's life. Past
+   * ABANDON_AFTER deadlines it is abandoned: a new one starts, and the old one, should it ever go
+   * on, changes nothing (`generation`).
+   */
+  let refreshing: { done: Promise<void>; startedAt: number } | undefined;
+  let generation = 0;
 
   /** The replaced model is released once the requests already holding it are done. */
   function replace(next: ServingModel | undefined): void {
@@ -89,13 +99,15 @@ export function modelSlot(
     return t - checkedAt >= refreshMs;
   }
 
-  async function refresh(store: ModelStore, settings: SlotSettings): Promise<void> {
+  async function refresh(store: ModelStore, settings: SlotSettings, mine: number): Promise<void> {
     checkedAt = now();
     let pointer: string | null;
     try {
       pointer = await withDeadline(store.pointers.get(pointerKey), timeoutMs, `KV get ${pointerKey}`);
+      if (mine !== generation) return;
       readFailure = undefined;
     } catch (error) {
+      if (mine !== generation) return;
       readFailure = nextFailure(readFailure, pointerKey, now(), retry);
       logLine("error", "model.pointer_unreadable", {
         pointerKey,
@@ -126,6 +138,10 @@ export function modelSlot(
         `loading ${pointer}`,
         (late) => late.retire(),
       );
+      if (mine !== generation) {
+        next.retire();
+        return;
+      }
       replace(next);
       activePointer = pointer;
       loadFailure = undefined;
@@ -136,6 +152,7 @@ export function modelSlot(
         version: next.manifest?.version,
       });
     } catch (error) {
+      if (mine !== generation) return;
       loadFailure = nextFailure(loadFailure, pointer, now(), retry);
       logLine("error", "model.rejected", {
         pointerKey,
@@ -150,14 +167,24 @@ export function modelSlot(
   return {
     current(store, settings, background) {
       if (!store) return bundled;
-      if (!refreshing && due(now(), settings.refreshSeconds * 1000)) {
+      const t = now();
+      if (refreshing && t - refreshing.startedAt > ABANDON_AFTER * timeoutMs) {
+        logLine("error", "model.refresh_abandoned", {
+          pointerKey,
+          startedAt: new Date(refreshing.startedAt).toISOString(),
+        });
+        refreshing = undefined;
+      }
+      if (!refreshing && due(t, settings.refreshSeconds * 1000)) {
         // One refresh at a time per slot: requests meanwhile serve the active model.
-        refreshing = refresh(store, settings)
+        const mine = ++generation;
+        const done = refresh(store, settings, mine)
           .catch(() => undefined)
           .finally(() => {
-            refreshing = undefined;
+            if (mine === generation) refreshing = undefined;
           });
-        background?.(refreshing);
+        refreshing = { done, startedAt: t };
+        background?.(done);
       }
       return active;
     },
