@@ -841,15 +841,21 @@ function evaluationOf(report: EvaluationReport): ModelEvaluation {
 }
 
 /**
- * The newest published run whose data files include every one of `files` (by sha256), read from
- * the registry's records.
+ * The records a run reads to find a day delivered again: a night each, about three months, read
+ * one request each from the registry (all of them would grow the run by a request a night).
+ */
+const REPEAT_RECORDS = 100;
+
+/**
+ * The newest published run, among the newest REPEAT_RECORDS records, whose data files include
+ * every one of `files` (by sha256).
  */
 async function publishedWithSameData(
   registry: Registry,
   files: readonly DataFileRecord[],
 ): Promise<(RunRecord & { published: NonNullable<RunRecord["published"]> }) | undefined> {
   if (files.length === 0) return undefined;
-  for (const { record } of await listRecords(registry)) {
+  for (const { record } of await listRecords(registry, { limit: REPEAT_RECORDS })) {
     const r = record as Partial<RunRecord>;
     if (r.kind !== "run" || r.outcome !== "published" || !r.published || !Array.isArray(r.data?.files))
       continue;
