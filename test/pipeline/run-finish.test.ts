@@ -4,52 +4,30 @@
  * check, a few seconds each.
  */
 import { readdirSync, rmSync, writeFileSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../../trainer/pipeline/config.ts";
 import type { RunRecord } from "../../trainer/pipeline/record.ts";
 import { listRecords } from "../../trainer/pipeline/registry/history.ts";
 import { LOCK_KEY } from "../../trainer/pipeline/registry/lock.ts";
 import { runPipeline } from "../../trainer/pipeline/run.ts";
-import { simulate, toCsv } from "../../trainer/simulate/simulator.ts";
+import { toCsv } from "../../trainer/simulate/simulator.ts";
 import { MemoryRegistry } from "./memory-registry.ts";
+import { smallConfig, smallDays } from "./small-days.ts";
 
 let dir: string;
 
 /** A config over the temporary folder; `patch` replaces top-level fields. */
 function config(source: string, patch: Record<string, unknown> = {}) {
-  return parseConfig(
-    {
-      data: { source, spec: "spec.json" },
-      training: { arch: "shared-bottom", epochs: 2, options: { bottom: [16], tower: [8], cross: 0 } },
-      evaluation: { holdout: "holdout.csv" },
-      // The days are random parts of one log: id-like features move by chance alone.
-      drift: { warn: { psi: 2, js: 1, unseen: 1, rate: 1 }, stop: { psi: 5, js: 1, unseen: 1, rate: 1 } },
-      gate: {
-        floors: [{ task: "click", metric: "auc", min: 0 }],
-        changes: [{ task: "click", metric: "auc", direction: "higher", maxDrop: 1 }],
-        infra: false,
-      },
-      registry: { local: { persistTo: "state" } },
-      ...patch,
-    },
-    join(dir, "pipeline.json"),
-  );
+  return smallConfig(dir, source, patch);
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "mtrank-pipeline-finish-"));
-  const { rows, spec } = simulate({ seed: 7, users: 300, items: 200, requests: 1200 });
-  await mkdir(join(dir, "day1"));
-  await mkdir(join(dir, "day2"));
-  await writeFile(join(dir, "day1", "part-0.csv"), toCsv(rows.slice(0, 3000)));
-  await writeFile(join(dir, "day2", "part-0.csv"), toCsv(rows.slice(3000, 6000)));
-  await writeFile(join(dir, "holdout.csv"), toCsv(rows.slice(6000, 9000)));
-  await writeFile(join(dir, "spec.json"), JSON.stringify(spec));
+  const days = await smallDays("mtrank-pipeline-finish-");
+  dir = days.dir;
+  const rows = days.rows;
   // day2 with every dwell 15 % longer: its log1p mean moves by about 0.14 in label units, about
   // 4 % of itself.
   await mkdir(join(dir, "dwell-up"));
