@@ -49,9 +49,11 @@
  *   npm run bench:quality [-- --suite census|thresholds|simulator|sparse] [--arch mmoe,single]
  *     [--seeds 42,11,12] [--quick] [--no-tuned]
  *   npm run bench:quality -- --train F --test G --spec S [--name N] [--arch ...] [--seeds ...]
- *     [--cold COLUMN]
+ *     [--cold COLUMN | --cv K]
  *
  * `--cold COLUMN` (your files) scores values the training file never had: ./cold-split.ts.
+ * `--cv K` (your files) joins them and cross-validates every model over K folds, differences paired
+ * by fold: ./cv-folds.ts.
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -68,6 +70,7 @@ import { evaluateTask } from "../trainer/metrics/task-metrics.ts";
 import { openServedModel, scoreRows } from "../trainer/predict/served-model.ts";
 import { runTraining } from "../trainer/workflows/train-and-report.ts";
 import { coldSplit } from "./cold-split.ts";
+import { cvFolds, meanAndError } from "./cv-folds.ts";
 import { LOGISTIC, PairedScores, printVersus, TUNED_TREES, type Versus } from "./paired-differences.ts";
 import { sklearnBaselines, type TunedSetting, tunedTrees } from "./python-tools.ts";
 import { censusSuite, fmtScores, type SuiteFiles, simulatorSuite, thresholdSuite } from "./suites.ts";
@@ -119,6 +122,10 @@ const program = new Command("bench:quality")
   .option("--name <name>", "the name your files' rows get in the table", "files")
   .option("--no-tuned", "skip the tuned trees (XGBoost) next to the scikit-learn baselines")
   .option(
+    "--cv <k>",
+    "with your files: join them, deal the rows into K folds, score every model on each fold after training on the others, and pair differences by fold",
+  )
+  .option(
     "--cold <column>",
     "with your files: a tenth of this column's values leave the training file, and only their test rows are scored (new users or items)",
   )
@@ -134,6 +141,7 @@ const opts = program.opts<{
   name: string;
   tuned: boolean;
   cold?: string;
+  cv?: string;
 }>();
 const ownFiles = await coldFiles(ownSuite(opts), opts.cold);
 const archs = opts.arch.split(",").map((s) => s.trim());
@@ -151,7 +159,18 @@ const paired = new PairedScores();
 const testFiles = new Map<string, Promise<Dataset>>();
 // Your own files replace the built-in suites.
 const chosen = ownFiles ? "none" : opts.suite;
-if (ownFiles) {
+const cvSuites: string[] = [];
+if (ownFiles && opts.cv !== undefined) {
+  if (opts.cold !== undefined) program.error("bench:quality: --cv and --cold do not go together");
+  const spec = await readSpecFile(ownFiles.spec);
+  const folds = await cvFolds(ownFiles, Number(opts.cv), spec, join(WORK, "cv"));
+  for (const [f, files] of folds.entries()) {
+    const suite = `${opts.name} fold ${f + 1}`;
+    cvSuites.push(suite);
+    results.push(...baselines(suite, files));
+    results.push(...(await trainEach(suite, archs, files)));
+  }
+} else if (ownFiles) {
   results.push(...baselines(opts.name, ownFiles));
   results.push(...(await trainEach(opts.name, archs, ownFiles)));
 }
@@ -189,9 +208,14 @@ if (chosen === "all" || chosen === "sparse") {
 }
 
 await mkdir("out/bench", { recursive: true });
-await writeFile(OUT, `${JSON.stringify({ createdAt: new Date().toISOString(), results }, null, 1)}\n`);
+const cv = cvSuites.length > 0 ? crossValidated(cvSuites, results) : undefined;
+await writeFile(
+  OUT,
+  `${JSON.stringify({ createdAt: new Date().toISOString(), results, ...(cv ? { cv } : {}) }, null, 1)}\n`,
+);
 printTable(results);
 printVersus(results);
+if (cv) printCrossValidated(opts.name, cvSuites.length, cv);
 console.log(`wrote ${OUT}`);
 
 /** --cold: your files split so that the test rows hold only values the training file lacks. */
@@ -524,5 +548,62 @@ function printTable(rows: Row[]): void {
           r.seconds.toFixed(0).padStart(9),
         ].join(" "),
       );
+  }
+}
+
+/** --cv: a model's AUC on one task, over the folds, and its differences from the baselines. */
+interface CrossValidatedRow {
+  model: string;
+  task: string;
+  auc: number;
+  /** Per baseline: the mean over folds of the model's AUC minus the baseline's, and its standard error. */
+  versus: Record<string, { mean: number; error: number }>;
+}
+
+/** Each model's fold rows (its mean over seeds where there are several), paired by fold with the baselines'. */
+function crossValidated(suites: readonly string[], rows: readonly Row[]): CrossValidatedRow[] {
+  const foldRow = (suite: string, model: string) =>
+    rows.find((r) => r.suite === suite && r.model === `${model} (mean)`) ??
+    rows.find((r) => r.suite === suite && r.model === model);
+  const tasks = Object.keys(foldRow(suites[0]!, LOGISTIC)?.auc ?? foldRow(suites[0]!, archs[0]!)?.auc ?? {});
+  const baselineNames = [LOGISTIC, TUNED_TREES].filter((b) => suites.every((s) => foldRow(s, b)));
+  const out: CrossValidatedRow[] = [];
+  for (const model of [...baselineNames, ...archs])
+    for (const task of tasks) {
+      const values = suites.map((s) => foldRow(s, model)?.auc[task] ?? Number.NaN);
+      const versus: CrossValidatedRow["versus"] = {};
+      if (!baselineNames.includes(model))
+        for (const b of baselineNames)
+          versus[b] = meanAndError(
+            values.map((v, i) => v - (foldRow(suites[i]!, b)?.auc[task] ?? Number.NaN)),
+          );
+      out.push({ model, task, auc: meanAndError(values).mean, versus });
+    }
+  return out;
+}
+
+function printCrossValidated(name: string, k: number, rows: readonly CrossValidatedRow[]): void {
+  const baselineNames = [LOGISTIC, TUNED_TREES].filter((b) => rows.some((r) => r.versus[b]));
+  const signed = (v: number) => `${v < 0 ? "−" : "+"}${Math.abs(v).toFixed(4)}`;
+  console.log(
+    `\n${name}, ${k}-fold cross-validation: mean AUC over the folds; minus each baseline's, paired by fold (± standard error over the folds)`,
+  );
+  console.log(
+    `${"model · task".padEnd(40)} ${"AUC".padStart(7)}${baselineNames.map((b) => `   − ${b}`.padEnd(30)).join("")}`,
+  );
+  for (const r of rows) {
+    const cells = baselineNames.map((b) => {
+      const d = r.versus[b];
+      return `   ${d ? `${signed(d.mean)} ± ${d.error.toFixed(4)}` : ""}`.padEnd(30);
+    });
+    console.log(`${`${r.model} · ${r.task}`.padEnd(40)} ${r.auc.toFixed(4).padStart(7)}${cells.join("")}`);
+  }
+  for (const b of baselineNames) {
+    const cells = rows.filter((r) => r.versus[b]);
+    const under = cells.filter((r) => r.versus[b]!.mean < 0);
+    const clearly = under.filter((r) => r.versus[b]!.mean < -2 * r.versus[b]!.error);
+    console.log(
+      `against ${b}: ${cells.length - under.length} of ${cells.length} at or above; ${under.length - clearly.length} under by less than two standard errors; ${clearly.length} under by more`,
+    );
   }
 }
