@@ -4,13 +4,13 @@
  * the column's values, chosen by a hash of the value, leave the training file; the test file keeps
  * only the rows that have one of them. Every model then trains and is scored on the same files.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import Papa from "papaparse";
 import { fnv1a } from "../shared/encoder/hash.ts";
 import { categoryOf, type ValueRules } from "../shared/encoder/values.ts";
 import type { DatasetSpec } from "../shared/spec.ts";
 import type { SuiteFiles } from "./suites.ts";
+import { readTable, writeTable } from "./table-file.ts";
 
 /** Values with fnv1a(value) % COLD_BUCKETS === 0 are held out: a tenth of them. */
 const COLD_BUCKETS = 10;
@@ -50,18 +50,15 @@ async function filterFile(
   delimiter: string,
   keep: (value: unknown) => boolean,
 ): Promise<number> {
-  const text = await readFile(from, "utf8");
-  if (format === "jsonl") {
-    const lines = text.split("\n").filter((line) => line.trim() !== "");
-    const kept = lines.filter((line) => keep((JSON.parse(line) as Record<string, unknown>)[column]));
-    await writeFile(to, `${kept.join("\n")}\n`);
+  const table = await readTable(from, format, delimiter);
+  if (table.format === "jsonl") {
+    const kept = table.rows.filter((line) => keep((JSON.parse(line) as Record<string, unknown>)[column]));
+    await writeTable(to, { ...table, rows: kept }, delimiter);
     return kept.length;
   }
-  const parsed = Papa.parse<string[]>(text, { skipEmptyLines: true, delimiter });
-  const [header, ...rows] = parsed.data;
-  const at = header?.indexOf(column) ?? -1;
-  if (!header || at < 0) throw new Error(`--cold ${column}: ${from} has no such column`);
-  const kept = rows.filter((row) => keep(row[at]));
-  await writeFile(to, `${Papa.unparse([header, ...kept], { delimiter })}\n`);
+  const at = table.header.indexOf(column);
+  if (at < 0) throw new Error(`--cold ${column}: ${from} has no such column`);
+  const kept = table.rows.filter((row) => keep(row[at]));
+  await writeTable(to, { ...table, rows: kept }, delimiter);
   return kept.length;
 }

@@ -6,12 +6,12 @@
  * trained on the other K − 1; two models' difference is then paired by fold, its spread over the
  * folds giving a standard error that counts every row.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import Papa from "papaparse";
 import type { DatasetSpec } from "../shared/spec.ts";
 import { mulberry32, shuffled } from "../trainer/core/rng.ts";
 import type { SuiteFiles } from "./suites.ts";
+import { keepRows, readTable, type TableRows, writeTable } from "./table-file.ts";
 
 /** The deal's seed: the folds stay the same from run to run, whatever the training seeds. */
 const FOLD_SEED = 1;
@@ -24,15 +24,14 @@ export async function cvFolds(
   dir: string,
 ): Promise<SuiteFiles[]> {
   const format = spec.format;
-  const train = await records(files.train, format, spec.delimiter);
-  const test = await records(files.test, format, spec.delimiter);
-  if (train.header.join("\u0000") !== test.header.join("\u0000"))
-    throw new Error(`--cv: ${files.train} and ${files.test} have different columns`);
-  const rows = [...train.rows, ...test.rows];
-  if (!Number.isInteger(k) || k < 2 || k > rows.length)
-    throw new Error(`--cv: expected a number of folds from 2 to ${rows.length}, got ${k}`);
-  const order = shuffled(rows.length, mulberry32(FOLD_SEED));
-  const foldOf = new Int32Array(rows.length);
+  const train = await readTable(files.train, format, spec.delimiter);
+  const test = await readTable(files.test, format, spec.delimiter);
+  const all = joined(train, test, files);
+  const n = all.rows.length;
+  if (!Number.isInteger(k) || k < 2 || k > n)
+    throw new Error(`--cv: expected a number of folds from 2 to ${n}, got ${k}`);
+  const order = shuffled(n, mulberry32(FOLD_SEED));
+  const foldOf = new Int32Array(n);
   order.forEach((row, i) => {
     foldOf[row] = i % k;
   });
@@ -41,40 +40,33 @@ export async function cvFolds(
     const at = join(dir, `fold-${f + 1}`);
     await mkdir(at, { recursive: true });
     const fold = { train: join(at, `train.${format}`), test: join(at, `test.${format}`), spec: files.spec };
-    const write = (path: string, keep: (row: number) => boolean) =>
-      writeFile(
-        path,
-        serialise(
-          train.header,
-          rows.filter((_, i) => keep(i)),
-          format,
-          spec.delimiter,
-        ),
-      );
-    await write(fold.train, (i) => foldOf[i] !== f);
-    await write(fold.test, (i) => foldOf[i] === f);
+    await writeTable(
+      fold.train,
+      keepRows(all, (i) => foldOf[i] !== f),
+      spec.delimiter,
+    );
+    await writeTable(
+      fold.test,
+      keepRows(all, (i) => foldOf[i] === f),
+      spec.delimiter,
+    );
     folds.push(fold);
   }
   return folds;
 }
 
-type Record_ = string[] | string;
-
-async function records(
-  path: string,
-  format: "csv" | "jsonl",
-  delimiter: string,
-): Promise<{ header: string[]; rows: Record_[] }> {
-  const text = await readFile(path, "utf8");
-  if (format === "jsonl") return { header: [], rows: text.split("\n").filter((line) => line.trim() !== "") };
-  const [header, ...rows] = Papa.parse<string[]>(text, { skipEmptyLines: true, delimiter }).data;
-  if (!header) throw new Error(`--cv: ${path} is empty`);
-  return { header, rows };
-}
-
-function serialise(header: string[], rows: Record_[], format: "csv" | "jsonl", delimiter: string): string {
-  if (format === "jsonl") return `${(rows as string[]).join("\n")}\n`;
-  return `${Papa.unparse([header, ...(rows as string[][])], { delimiter })}\n`;
+/** The training file's rows, then the test file's, under one header. */
+function joined(train: TableRows, test: TableRows, files: SuiteFiles): TableRows {
+  if (train.format === "jsonl" || test.format === "jsonl")
+    return { format: "jsonl", rows: [...(train.rows as string[]), ...(test.rows as string[])] };
+  for (const [path, table] of [
+    [files.train, train],
+    [files.test, test],
+  ] as const)
+    if (table.header.length === 0) throw new Error(`--cv: ${path} is empty`);
+  if (train.header.join("\u0000") !== test.header.join("\u0000"))
+    throw new Error(`--cv: ${files.train} and ${files.test} have different columns`);
+  return { ...train, rows: [...train.rows, ...test.rows] };
 }
 
 /** Mean and standard error of the mean (NaN with fewer than two values). */
