@@ -22,8 +22,8 @@ import factorisedBytesF from "../../fixtures/model-factorised/model.factorised.o
 import plainBytesF from "../../fixtures/model-factorised/model.onnx";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { logLines } from "./log-lines.ts";
-import { backgroundWork, bindings, POINTER, upload } from "./r2-store.ts";
-import { candidates, manifest, postRerank, rerankBody } from "./requests.ts";
+import { backgroundWork, bindings, POINTER, servedApp, upload } from "./r2-store.ts";
+import { manifest } from "./requests.ts";
 
 const manifestF = manifestJsonF as unknown as ModelManifest;
 
@@ -33,13 +33,10 @@ const events = log.events;
 
 /** One app (one isolate); each rerank waits for the background work it started. */
 function serve(binding: EdgeEnv) {
-  const app = createApp({ manifest, model: modelBytes });
-  const background = backgroundWork();
+  const served = servedApp(binding);
   return async (): Promise<Response> => {
-    const res = await postRerank(rerankBody({ candidates: candidates(5) }), async (r) =>
-      app.fetch(r, binding, background.ctx),
-    );
-    await background.settle();
+    const res = await served.rerank();
+    await served.settle();
     return res;
   };
 }

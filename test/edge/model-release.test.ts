@@ -7,7 +7,6 @@
 import { env } from "cloudflare:workers";
 import * as ort from "onnxruntime-web/wasm";
 import { afterEach, describe, expect, it, type MockInstance, vi } from "vitest";
-import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
 import { modelCatalog } from "../../edge/model/catalog.ts";
 import { servingModel } from "../../edge/model/serving-model.ts";
@@ -15,8 +14,8 @@ import type { SlotOptions } from "../../edge/model/slot.ts";
 import { warmUpRequest } from "../../edge/model/warm-up.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
 import { logLines } from "./log-lines.ts";
-import { backgroundWork, bindings, gate, POINTER, upload } from "./r2-store.ts";
-import { candidates, manifest, postRerank, type RerankBody, rerankBody } from "./requests.ts";
+import { backgroundWork, bindings, gate, POINTER, servedApp, upload } from "./r2-store.ts";
+import { manifest, type RerankBody } from "./requests.ts";
 
 /** The class create() instantiates (its type hides the prototype). */
 const sessionClass = ort.InferenceSession as unknown as { prototype: ort.InferenceSession };
@@ -33,14 +32,11 @@ const events = log.events;
 
 /** One app (one isolate); each rerank waits for the background work it started. */
 function serve(binding: EdgeEnv) {
-  const app = createApp({ manifest, model: modelBytes });
-  const background = backgroundWork();
+  const served = servedApp(binding);
   return async (): Promise<RerankBody> => {
-    const res = await postRerank(rerankBody({ candidates: candidates(5) }), async (r) =>
-      app.fetch(r, binding, background.ctx),
-    );
+    const res = await served.rerank();
     expect(res.status).toBe(200);
-    await background.settle();
+    await served.settle();
     return (await res.json()) as RerankBody;
   };
 }

@@ -6,13 +6,12 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
 import { DEFAULT_MANIFEST_MAX_BYTES, fetchRemoteModel, sha256Hex } from "../../edge/model/remote.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
 import { logLines } from "./log-lines.ts";
-import { backgroundWork, bindings, gate, POINTER, type UploadOptions, upload } from "./r2-store.ts";
-import { candidates, get, manifest, postRerank, type RerankBody, rerankBody } from "./requests.ts";
+import { bindings, gate, POINTER, servedApp, type UploadOptions, upload } from "./r2-store.ts";
+import { get, manifest, type RerankBody } from "./requests.ts";
 
 const log = logLines(() => env.TEST_POINTERS.delete(POINTER));
 
@@ -24,12 +23,9 @@ interface Served {
 
 /** One app (one isolate's catalog) with an execution context whose waitUntil work `settle` awaits. */
 function serve(binding: EdgeEnv) {
-  const app = createApp({ manifest, model: modelBytes });
-  const background = backgroundWork();
+  const { rerank: post, ...served } = servedApp(binding);
   const rerank = async (): Promise<Served> => {
-    const res = await postRerank(rerankBody({ candidates: candidates(5) }), async (r) =>
-      app.fetch(r, binding, background.ctx),
-    );
+    const res = await post();
     expect(res.status).toBe(200);
     const body = (await res.json()) as RerankBody;
     return {
@@ -40,11 +36,11 @@ function serve(binding: EdgeEnv) {
   };
   /** A rerank, then its background work done: the next request sees what it loaded. */
   const rerankSettled = async (): Promise<Served> => {
-    const served = await rerank();
-    await background.settle();
-    return served;
+    const result = await rerank();
+    await served.settle();
+    return result;
   };
-  return { app, rerank, rerankSettled, ...background };
+  return { ...served, rerank, rerankSettled };
 }
 
 const bundled: Served = { version: manifest.version, header: manifest.version, fallback: false };

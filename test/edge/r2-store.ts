@@ -5,10 +5,11 @@
  */
 import { env } from "cloudflare:workers";
 import type { ExecutionContext } from "hono";
+import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv, R2ObjectBody } from "../../edge/env.ts";
 import { sha256Hex } from "../../edge/model/remote.ts";
 import modelBytes from "../../fixtures/model/model.onnx";
-import { manifest } from "./requests.ts";
+import { candidates, manifest, postRerank, rerankBody } from "./requests.ts";
 
 export const POINTER = "models/current";
 
@@ -114,6 +115,18 @@ export function backgroundWork() {
       while (pending.length > 0) await Promise.all(pending.splice(0));
     },
   };
+}
+
+/**
+ * One app (one isolate's catalog) on `binding`: `rerank` posts five candidates through it, and
+ * `settle` waits for the background work the requests so far started (a pointer read, a load).
+ */
+export function servedApp(binding: EdgeEnv) {
+  const app = createApp({ manifest, model: modelBytes });
+  const background = backgroundWork();
+  const rerank = () =>
+    postRerank(rerankBody({ candidates: candidates(5) }), async (r) => app.fetch(r, binding, background.ctx));
+  return { app, rerank, ...background };
 }
 
 /** A promise a test resolves when it chooses (a download held open). */
