@@ -51,6 +51,12 @@ export interface EdgeEnv {
   MTRANK_MANIFEST_MAX_BYTES?: string;
   /** Percentage (0-100) of user ids the challenger model serves (default 0). */
   MTRANK_CHALLENGER_SHARE?: string;
+  /**
+   * The A/B split's salt (ab-split.ts): unset, the challenger model's id and version, so each new
+   * challenger draws its users afresh. Set, it replaces them: one assignment across challenger
+   * versions, or a deliberate reshuffle when changed.
+   */
+  MTRANK_AB_SALT?: string;
   /** CDN proxy mode: a JSON object (or its JSON text) as in proxy/config.ts; absent = off. */
   MTRANK_PROXY?: unknown;
   /**
@@ -89,4 +95,23 @@ export function numberSetting(
   if (!Number.isFinite(value) || value < min || value > max)
     throw new Error(`${name} must be a number in [${min}, ${max}], got "${raw}"`);
   return value;
+}
+
+/** MTRANK_AB_SALT longer than this is a paste error (a key, a file), not an experiment's name. */
+export const AB_SALT_MAX_LENGTH = 256;
+
+/**
+ * MTRANK_AB_SALT, trimmed; absent, empty or only whitespace -> undefined (the challenger model's
+ * identity salts the split). Anything but a string of at most AB_SALT_MAX_LENGTH characters is a
+ * configuration error; the message gives its type or length, not the value.
+ */
+export function abSaltSetting(env: EdgeEnv | undefined): string | undefined {
+  const raw: unknown = env?.MTRANK_AB_SALT;
+  if (raw === undefined) return undefined;
+  if (typeof raw !== "string")
+    throw new Error(`MTRANK_AB_SALT must be a string, got ${raw === null ? "null" : typeof raw}`);
+  const salt = raw.trim();
+  if (salt.length > AB_SALT_MAX_LENGTH)
+    throw new Error(`MTRANK_AB_SALT must be at most ${AB_SALT_MAX_LENGTH} characters, got ${salt.length}`);
+  return salt === "" ? undefined : salt;
 }

@@ -1,13 +1,14 @@
 /**
  * The models a worker can serve, per isolate: the champion (bundled, or R2 via the KV pointer
  * `models/current`) and an optional challenger (bundled by the entry, or `models/challenger`)
- * that serves MTRANK_CHALLENGER_SHARE percent of users, chosen by a stable hash of the user id.
- * A request without a user id (or with a blank one), or a challenger that is absent or failed,
- * gets the champion.
+ * that serves MTRANK_CHALLENGER_SHARE percent of users, chosen by a stable hash of the user id
+ * salted per experiment (MTRANK_AB_SALT, else the challenger model's id and version). A request
+ * without a user id (or with a blank one), or a challenger that is absent or failed, gets the
+ * champion.
  */
-import { type EdgeEnv, type NumberSettingName, numberSetting } from "../env.ts";
+import { abSaltSetting, type EdgeEnv, type NumberSettingName, numberSetting } from "../env.ts";
 import { describeError, logLine } from "../log.ts";
-import { type Arm, assignArm } from "./ab-split.ts";
+import { type Arm, assignArm, modelSalt, type SaltState, saltState } from "./ab-split.ts";
 import { DEFAULT_MANIFEST_MAX_BYTES, DEFAULT_MODEL_MAX_BYTES } from "./remote.ts";
 import type { ServingModel } from "./serving-model.ts";
 import { type Background, modelSlot, type SlotOptions, type SlotSettings } from "./slot.ts";
@@ -23,6 +24,12 @@ const MODEL_MAX_BYTES_LIMIT = 2 ** 30;
 /** MTRANK_MANIFEST_MAX_BYTES above this is a typo: a Worker isolate has 128 MB in all. */
 const MANIFEST_MAX_BYTES_LIMIT = 128 * 1024 * 1024;
 
+/**
+ * The arm a user is assigned: "unknown" when the split's salt is not known (no MTRANK_AB_SALT,
+ * and no challenger model loaded in this isolate to salt it with); such a user gets the champion.
+ */
+export type Assignment = Arm | "unknown";
+
 export interface ModelChoice {
   model: ServingModel;
   arm: Arm;
@@ -32,9 +39,10 @@ export interface ModelChoice {
 export interface HeldChoice extends ModelChoice {
   /**
    * The arm the user's bucket assigns, which `arm` (the one that serves) differs from while the
-   * challenger is absent, still loading in this isolate, or failed.
+   * challenger is absent, still loading in this isolate, or failed: "challenger" under
+   * MTRANK_AB_SALT, "unknown" without it (the salt is the challenger's identity, not known yet).
    */
-  assigned: Arm;
+  assigned: Assignment;
   /** The request no longer uses the model (call once, when it has answered or given up). */
   done(): void;
 }
@@ -66,6 +74,7 @@ export function modelCatalog(
   const slotSettings = (env: EdgeEnv | undefined) => slotSettingsOf(env, report);
   const challengerShare = (env: EdgeEnv | undefined) =>
     settingOf(env, "MTRANK_CHALLENGER_SHARE", 0, 100, 0, report);
+  const salts = saltStates(report);
   const champion = modelSlot(CURRENT_POINTER, bundled, options);
   const challenger = modelSlot(CHALLENGER_POINTER, bundledChallenger, options);
   const championNow = (env: EdgeEnv | undefined, background?: Background): ModelChoice => ({
@@ -84,11 +93,15 @@ export function modelCatalog(
       // A blank id is what a client sends when it has none: hashed, all such traffic would
       // share one bucket and move between arms as a block.
       const id = userId?.trim() ? userId : undefined;
-      const assigned: Arm = id !== undefined && share > 0 ? assignArm(id, share) : "champion";
-      const choice =
-        assigned === "challenger"
-          ? (challengerNow(env, background) ?? championNow(env, background))
-          : championNow(env, background);
+      let assigned: Assignment = "champion";
+      let choice: ModelChoice | undefined;
+      if (id !== undefined && share > 0) {
+        const second = challengerNow(env, background);
+        const salt = salts.of(env, second?.model);
+        assigned = salt === undefined ? "unknown" : assignArm(id, share, salt);
+        if (assigned === "challenger") choice = second;
+      }
+      choice ??= championNow(env, background);
       return { ...choice, assigned, done: choice.model.hold() };
     },
     async serving(env, background) {
@@ -101,6 +114,43 @@ export function modelCatalog(
 
 /** Logs a configuration error. */
 type Report = (error: unknown) => void;
+
+/**
+ * The split's salt for a request, hashed once per distinct salt and kept, so a request only
+ * looks it up: MTRANK_AB_SALT when set (a bad value is reported and left out), else the
+ * challenger model's identity (modelSalt), else undefined (no challenger model to salt with).
+ */
+function saltStates(report: Report) {
+  let operator: { raw: unknown; state: SaltState | undefined } | undefined;
+  const models = new WeakMap<ServingModel, SaltState | undefined>();
+  const operatorState = (env: EdgeEnv | undefined): SaltState | undefined => {
+    const raw: unknown = env?.MTRANK_AB_SALT;
+    if (operator === undefined || operator.raw !== raw) {
+      let salt: string | undefined;
+      try {
+        salt = abSaltSetting(env);
+      } catch (error) {
+        report(error);
+      }
+      operator = { raw, state: salt === undefined ? undefined : saltState(salt) };
+    }
+    return operator.state;
+  };
+  const modelState = (model: ServingModel): SaltState | undefined => {
+    if (!models.has(model)) {
+      const manifest = model.manifest;
+      models.set(model, manifest && saltState(modelSalt(manifest)));
+    }
+    return models.get(model);
+  };
+  return {
+    of(env: EdgeEnv | undefined, challenger: ServingModel | undefined): SaltState | undefined {
+      const operatorSalt = operatorState(env);
+      if (operatorSalt !== undefined) return operatorSalt;
+      return challenger && modelState(challenger);
+    },
+  };
+}
 
 /**
  * Settings are read on every request, so a bad value would log on every request (up to five

@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { createApp } from "../../edge/app.ts";
 import type { EdgeEnv } from "../../edge/env.ts";
-import { assignArm } from "../../edge/model/ab-split.ts";
+import { assignArm, modelSalt, saltState } from "../../edge/model/ab-split.ts";
 import { unreservedForm } from "../../edge/proxy/config.ts";
 import { upstreamUrl } from "../../edge/proxy/upstream.ts";
 import { MAX_CANDIDATES } from "../../edge/rerank/schema.ts";
@@ -393,14 +393,16 @@ describe("origin lists obey the API's limits", () => {
 });
 
 describe("the visitor id", () => {
+  const challengerManifest = { ...manifest, version: "challenger-v" };
   const abApp = createApp(
     { manifest, model: modelBytes },
-    { challenger: { manifest: { ...manifest, version: "challenger-v" }, model: modelBytes } },
+    { challenger: { manifest: challengerManifest, model: modelBytes } },
   );
   // Two ids in different arms at 50 %: which arm answers shows which id was read.
   const ids = Array.from({ length: 50 }, (_, i) => `u-${i}`);
-  const champion = ids.find((id) => assignArm(id, 50) === "champion")!;
-  const challenger = ids.find((id) => assignArm(id, 50) === "challenger")!;
+  const salt = saltState(modelSalt(challengerManifest));
+  const champion = ids.find((id) => assignArm(id, 50, salt) === "champion")!;
+  const challenger = ids.find((id) => assignArm(id, 50, salt) === "challenger")!;
   const armOf = async (user: unknown, headers: Record<string, string>, extra: EdgeEnv = {}) => {
     const env: EdgeEnv = { MTRANK_PROXY: { ...config, user }, MTRANK_CHALLENGER_SHARE: "50", ...extra };
     const res = await abApp.fetch(new Request("https://shop.test/api/feed", { headers }), env);

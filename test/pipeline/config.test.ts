@@ -130,7 +130,7 @@ describe("pipeline config", () => {
       {
         ...minimal(),
         evaluation: { holdout: "h.csv", newest: { timeColumn: "ts" } },
-        smoke: { url: "https://rank.example.workers.dev/", apiKeyEnv: "MTRANK_KEY" },
+        smoke: { url: "https://rank.example.workers.dev/", apiKeyEnv: "MTRANK_KEY", abSalt: "exp-7" },
         export: { fusion: { weights: { click: 1, purchase: 3 } } },
         drift: { stop: { psi: 0.5 } },
         publish: { pointer: "challenger" },
@@ -143,6 +143,7 @@ describe("pipeline config", () => {
       timeoutS: 120,
       pollS: 5,
       apiKeyEnv: "MTRANK_KEY",
+      abSalt: "exp-7",
     });
     expect(c.fusion).toEqual({ weights: { click: 1, purchase: 3 } });
     expect(c.drift.stop.psi).toBe(0.5);
@@ -207,6 +208,10 @@ describe("pipeline config", () => {
     ],
     [{ smoke: { url: "not a url" } }, /smoke.url: expected an absolute URL/],
     [{ smoke: { url: "https://x.dev", timeoutS: 0 } }, /smoke.timeoutS: expected a number > 0/],
+    [
+      { smoke: { url: "https://x.dev", abSalt: "x".repeat(257) } },
+      /smoke.abSalt: expected at most 256 characters/,
+    ],
     [{ publish: { pointer: "latest" } }, /publish.pointer: expected "current" or "challenger"/],
     [{ training: { epochs: 0 } }, /training.epochs: expected a positive integer/],
     [{ training: { arch: "mmoe", expertz: 3 } }, /training.expertz: /],

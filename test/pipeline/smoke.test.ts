@@ -2,9 +2,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { userBucket } from "../../edge/model/ab-split.ts";
+import { modelSalt, saltState, userBucket } from "../../edge/model/ab-split.ts";
 import type { EncoderState } from "../../shared/encoder/state.ts";
-import { type SmokeOptions, smokeTest, userIdFor } from "../../trainer/pipeline/smoke.ts";
+import { challengerUserId, type SmokeOptions, smokeTest } from "../../trainer/pipeline/smoke.ts";
 
 const features = {
   features: [
@@ -99,14 +99,15 @@ describe("smoke test", () => {
     expect(r.servedAfterS).toBeGreaterThan(0);
     expect(r.rerank).toMatchObject({ status: 200, modelVersion: "v2", fallback: false, items: 20 });
     expect(r.detail).toMatch(/m-new v2 serves as champion; \/v1\/rerank: 200, 20 items, no fallback/);
-    // The request carries the manifest's features, from a user in the champion's bucket.
+    // The request carries the manifest's features and no user id: the champion serves it,
+    // whatever the challenger's share and the split's salt.
     const body = seen.reranks[0] as {
-      user: { id: string; features: object };
+      user: { id?: string; features: object };
       candidates: { features: object }[];
     };
     expect(body.user.features).toHaveProperty("age");
     expect(body.candidates[0]!.features).toHaveProperty("item_id");
-    expect(userBucket(body.user.id)).toBe(9_999);
+    expect(body.user).not.toHaveProperty("id");
   });
 
   it("gives up at the deadline, saying what served instead", async () => {
@@ -175,8 +176,15 @@ describe("smoke test", () => {
       rerank: () => ({ status: 200, version: "v2" }),
     });
     expect((await smokeTest(options(url, { pointer: "challenger" }))).passed).toBe(true);
-    expect(userBucket((seen.reranks[0] as { user: { id: string } }).user.id)).toBe(0);
-    expect(userIdFor("challenger")).toBe(userIdFor("challenger"));
+    // Bucket 0 (the challenger's at any share) under the salt the worker uses for the new
+    // challenger without MTRANK_AB_SALT: its id and version.
+    const salt = saltState(modelSalt({ id: "m-new", version: "v2" }));
+    const id = (seen.reranks[0] as { user: { id: string } }).user.id;
+    expect(userBucket(id, salt)).toBe(0);
+    expect(challengerUserId(salt)).toBe(id);
+    // With the worker's MTRANK_AB_SALT (smoke.abSalt), bucket 0 under it, trimmed as the worker trims it.
+    expect((await smokeTest(options(url, { pointer: "challenger", abSalt: " exp-7 " }))).passed).toBe(true);
+    expect(userBucket((seen.reranks[1] as { user: { id: string } }).user.id, saltState("exp-7"))).toBe(0);
   });
 
   it("an unreachable worker is a failed result, not a throw", async () => {

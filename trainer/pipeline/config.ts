@@ -519,6 +519,8 @@ const PipelineSchema = v.strictObject({
       pollS: v.optional(Positive, 5),
       /** Environment variable holding an API key for /v1/* (the worker's MTRANK_API_KEYS). */
       apiKeyEnv: v.optional(Name),
+      /** The worker's MTRANK_AB_SALT, when it has one: it picks the challenger's users. */
+      abSalt: v.optional(v.pipe(v.string(), v.maxLength(256, "expected at most 256 characters"))),
     }),
   ),
   /** Where runs download the champion, train and export (default "out/pipeline" beside the config). */
@@ -565,7 +567,7 @@ export interface PipelineConfig
   drift: DriftThresholds;
   registry: RegistryConfig;
   publish: { pointer: "current" | "challenger" };
-  smoke?: { url: string; timeoutS: number; pollS: number; apiKeyEnv?: string };
+  smoke?: { url: string; timeoutS: number; pollS: number; apiKeyEnv?: string; abSalt?: string };
   lock: { ttlMs: number };
   fusion?: FusionConfig;
 }

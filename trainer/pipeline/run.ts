@@ -638,6 +638,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
           timeoutMs: smoke.timeoutS * 1000,
           pollMs: smoke.pollS * 1000,
           ...(apiKey ? { apiKey } : {}),
+          ...(smoke.abSalt !== undefined ? { abSalt: smoke.abSalt } : {}),
           // A signal now ends the test, not passed, and the pointer goes back: a cancelled CI job
           // is killed seconds later, and an untested model must not be what it leaves serving.
           ...(options.signal ? { signal: options.signal } : {}),

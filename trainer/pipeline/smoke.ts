@@ -14,7 +14,8 @@
  * when it did not pass.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { userBucket } from "../../edge/model/ab-split.ts";
+import { abSaltSetting } from "../../edge/env.ts";
+import { modelSalt, type SaltState, saltState, userBucket } from "../../edge/model/ab-split.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { fixedRequest } from "./fixed-request.ts";
 
@@ -33,6 +34,8 @@ export interface SmokeOptions {
   pollMs: number;
   /** Bearer key for /v1/* when the worker has MTRANK_API_KEYS. */
   apiKey?: string;
+  /** The worker's MTRANK_AB_SALT, when it has one: it picks the challenger's users. */
+  abSalt?: string;
   /** One request's own limit (default 15 s, at most what is left of the deadline). */
   requestTimeoutMs?: number;
   /** Tests pass their own fetch. */
@@ -77,18 +80,17 @@ interface RerankBody {
 }
 
 /**
- * A user id the worker's A/B split (edge/model/ab-split.ts) sends to `arm` whatever the
- * challenger's share: bucket 0 is in the challenger for any share above 0, bucket 9,999 in the
- * champion for any share below 100.
+ * A user id the worker's A/B split (edge/model/ab-split.ts) sends to the challenger under `salt`
+ * whatever the challenger's share: bucket 0 is in the challenger for any share above 0. The
+ * champion's request carries no user id, which the champion serves whatever the share and salt.
  */
-export function userIdFor(arm: "champion" | "challenger"): string {
-  const want = arm === "challenger" ? 0 : 9_999;
+export function challengerUserId(salt: SaltState): string {
   // FNV-1a + murmur3's finaliser spreads ids evenly, so a hit comes within ~10,000 tries.
   for (let i = 0; i < 1_000_000; i++) {
     const id = `mtrank-smoke-${i}`;
-    if (userBucket(id) === want) return id;
+    if (userBucket(id, salt) === 0) return id;
   }
-  throw new Error(`no user id found in the ${arm} bucket`);
+  throw new Error("no user id found in the challenger's bucket");
 }
 
 export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
@@ -176,8 +178,21 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
     );
   }
 
-  // 2. POST /v1/rerank with the fixed request, from a user the split sends to the arm.
-  const body = JSON.stringify(fixedRequest(options.manifest, userIdFor(arm)));
+  // 2. POST /v1/rerank with the fixed request, from a user the split sends to the arm: for the
+  // challenger, salted as the worker salts it (MTRANK_AB_SALT, else the new model's identity).
+  const fixed = fixedRequest(options.manifest);
+  const operatorSalt = abSaltSetting({ MTRANK_AB_SALT: options.abSalt });
+  const body = JSON.stringify(
+    arm === "challenger"
+      ? {
+          ...fixed,
+          user: {
+            ...fixed.user,
+            id: challengerUserId(saltState(operatorSalt ?? modelSalt({ id, version }))),
+          },
+        }
+      : { ...fixed, user: { features: fixed.user.features } },
+  );
   const candidates = (JSON.parse(body) as { candidates: unknown[] }).candidates.length;
   let rerank: SmokeResult["rerank"];
   let lastProblem = "";
