@@ -75,13 +75,14 @@ export async function fetchRemoteModel(
     throw new ModelVerificationError(`${dir}manifest.json is not JSON: ${String(error)}`);
   }
   const fetchFile = (file: string) => verifiedFile(bucket, dir, manifest, file, maxModelBytes);
-  const model = await fetchFile(MODEL_FILES[weights]);
+  const modelFile = MODEL_FILES[weights];
+  const model = await fetchFile(modelFile);
   // The factorised graph, when the manifest has one, is verified the same way: a model
   // directory is served whole or not at all.
   const factorised = (manifest as { factorised?: { file?: unknown; int8File?: unknown } } | null)?.factorised;
   const factorisedFile = weights === "int8" ? factorised?.int8File : factorised?.file;
-  if (typeof factorisedFile !== "string") return { manifest, model };
-  return { manifest, model, factorised: await fetchFile(factorisedFile) };
+  if (typeof factorisedFile !== "string") return { manifest, model, modelFile };
+  return { manifest, model, modelFile, factorised: await fetchFile(factorisedFile), factorisedFile };
 }
 
 /** The object at `key`, refused when absent or when R2 declares it larger than `cap`. */

@@ -27,6 +27,7 @@ import {
   type Tensor,
 } from "../runtime/ort.ts";
 import { type FeedPlan, type Feeds, factorisedFeeds, type GraphInput, plainFeeds } from "./feeds.ts";
+import { checkGraphOps } from "./graph-ops.ts";
 import { parseManifest, servedManifest } from "./manifest.ts";
 import { WARM_UP_RUNS, warmUpRequest } from "./warm-up.ts";
 
@@ -39,6 +40,10 @@ export interface ModelSource {
    * present it serves instead of `model`; when it fails to load, `model` serves.
    */
   factorised?: ArrayBuffer;
+  /** The file `model` was read from, as messages name it (default "model.onnx"). */
+  modelFile?: string;
+  /** The file `factorised` was read from (default the manifest's `factorised.file`). */
+  factorisedFile?: string;
   /** Trial runs while loading (default WARM_UP_RUNS; 0: none; see warm-up.ts). */
   warmUpRuns?: number;
 }
@@ -177,7 +182,8 @@ async function loadModel(
   if (manifest.factorised && source.factorised) {
     try {
       const plan = factorisedFeeds(manifest, manifest.factorised);
-      const session = await openGraph(source.factorised, plan, manifest, manifest.factorised.file);
+      const file = source.factorisedFile ?? manifest.factorised.file;
+      const session = await openGraph(source.factorised, plan, manifest, file);
       return await tried({ manifest, encoder, graph: "factorised", ...predictor(session, plan, manifest) });
     } catch (error) {
       // The plain graph gives the same scores, only slower: serve it rather than fall back.
@@ -185,7 +191,7 @@ async function loadModel(
     }
   }
   const plan = plainFeeds(manifest);
-  const session = await openGraph(source.model, plan, manifest, "model.onnx");
+  const session = await openGraph(source.model, plan, manifest, source.modelFile ?? "model.onnx");
   return tried({ manifest, encoder, graph: "plain", ...predictor(session, plan, manifest) });
 }
 
@@ -207,13 +213,18 @@ function predictor(
   };
 }
 
-/** A session whose graph takes the inputs the plan feeds and gives the outputs the manifest names. */
+/**
+ * A session whose graph takes the inputs the plan feeds and gives the outputs the manifest names.
+ * Before onnxruntime reads the graph, its operators, domains, subgraphs, external data, opset
+ * and node count are checked against what the exporter writes (graph-ops.ts).
+ */
 async function openGraph(
   bytes: ArrayBuffer,
   plan: FeedPlan,
   manifest: ServedManifest,
   file: string,
 ): Promise<Session> {
+  checkGraphOps(bytes, file);
   const session = await createSession(bytes);
   try {
     const names = plan.inputs.map((input) => input.name);

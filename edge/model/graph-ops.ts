@@ -1,0 +1,454 @@
+/**
+ * Reads an .onnx file's protobuf before onnxruntime does and refuses a graph the exporter could
+ * not have written: an operator outside shared/onnx-ops.ts's list (Loop, Scan and If run without
+ * bound; ConstantOfShape, Tile, Range and Resize size their output from a tensor's values, so a
+ * few bytes can ask for gigabytes in a 128 MB isolate), a node in another domain (custom
+ * operators), a subgraph, a tensor whose data lives in an external file, model-local functions,
+ * another opset, or more nodes than MAX_GRAPH_NODES. R2 files are checked against the manifest's
+ * sha256, but whoever can write the bucket writes the manifest too; this bounds what such a
+ * graph can make the worker do.
+ *
+ * The walker reads only the fields it checks, at fixed depths (ModelProto → GraphProto →
+ * NodeProto → AttributeProto → TensorProto, and ModelProto → OperatorSetIdProto): it never
+ * recurses, skips every other field by its length (initializer bytes are jumped over, not read),
+ * allocates only per message it enters, and refuses what a protobuf parser could not read
+ * (a varint past the end or over 10 bytes, a length past the end of its message, a field number
+ * 0, group or reserved wire types) or reads differently (a checked field with another wire type)
+ * with a GraphRefusedError, the only error it throws. Field numbers: onnx.proto (onnx-proto's
+ * onnx.js encoders name them).
+ */
+import { EXPORTED_ONNX_OPSETS, MAX_GRAPH_NODES, SERVED_ONNX_OPS } from "../../shared/onnx-ops.ts";
+
+export class GraphRefusedError extends Error {
+  override name = "GraphRefusedError";
+}
+
+export interface GraphLimits {
+  /** Operators allowed (default SERVED_ONNX_OPS). */
+  ops?: readonly string[];
+  /** Default-domain opset versions allowed (default EXPORTED_ONNX_OPSETS). */
+  opsets?: { readonly min: number; readonly max: number };
+  /** Nodes allowed (default MAX_GRAPH_NODES). */
+  maxNodes?: number;
+}
+
+/** What the walk counted in a graph it accepted. */
+export interface GraphSummary {
+  nodes: number;
+  initializers: number;
+}
+
+// onnx.proto field numbers.
+const MODEL_GRAPH = 7;
+const MODEL_OPSET_IMPORT = 8;
+const MODEL_TRAINING_INFO = 20;
+const MODEL_FUNCTIONS = 25;
+const GRAPH_NODE = 1;
+const GRAPH_INITIALIZER = 5;
+const GRAPH_SPARSE_INITIALIZER = 15;
+const NODE_NAME = 3;
+const NODE_OP_TYPE = 4;
+const NODE_ATTRIBUTE = 5;
+const NODE_DOMAIN = 7;
+const ATTRIBUTE_NAME = 1;
+const ATTRIBUTE_T = 5;
+const ATTRIBUTE_G = 6;
+const ATTRIBUTE_TENSORS = 10;
+const ATTRIBUTE_GRAPHS = 11;
+const ATTRIBUTE_TYPE = 20;
+const ATTRIBUTE_SPARSE_TENSOR = 22;
+const ATTRIBUTE_SPARSE_TENSORS = 23;
+const TENSOR_NAME = 8;
+const TENSOR_EXTERNAL_DATA = 13;
+const TENSOR_DATA_LOCATION = 14;
+const OPSET_DOMAIN = 1;
+const OPSET_VERSION = 2;
+// AttributeProto.AttributeType and TensorProto.DataLocation values.
+const TYPE_GRAPH = 5;
+const TYPE_GRAPHS = 10;
+const LOCATION_EXTERNAL = 1;
+
+const VARINT = 0;
+const FIXED64 = 1;
+const LENGTH_DELIMITED = 2;
+const FIXED32 = 5;
+
+/** Names are shown at most this long in messages; an allowed name is far shorter. */
+const SHOWN_BYTES = 64;
+
+function ascii(names: readonly string[]): Uint8Array[] {
+  return names.map((name) => Uint8Array.from(name, (c) => c.charCodeAt(0) & 0x7f));
+}
+
+const DEFAULT_OPS = ascii(SERVED_ONNX_OPS);
+/** ONNX's default domain, either spelling onnxruntime accepts. */
+const DEFAULT_DOMAINS = ascii(["", "ai.onnx"]);
+
+/**
+ * Refuses `model` unless it is a graph the exporter could have written (see the file comment);
+ * `file` names it in the message. Returns what it counted.
+ */
+export function checkGraphOps(
+  model: ArrayBuffer | Uint8Array,
+  file: string,
+  limits: GraphLimits = {},
+): GraphSummary {
+  const bytes = model instanceof Uint8Array ? model : new Uint8Array(model);
+  return new GraphWalk(
+    bytes,
+    file,
+    limits.ops ? ascii(limits.ops) : DEFAULT_OPS,
+    limits.opsets ?? EXPORTED_ONNX_OPSETS,
+    limits.maxNodes ?? MAX_GRAPH_NODES,
+  ).model();
+}
+
+/**
+ * One walk. Methods, not closures, and names kept as byte ranges: a walk that accepts builds no
+ * string and allocates one small cursor per message it enters; names are read into a message
+ * only when refusing.
+ */
+class GraphWalk {
+  private nodes = 0;
+  private initializers = 0;
+  /** The last attribute's and tensor's names (byte ranges; -1: none), for messages. */
+  private attributeAt = -1;
+  private attributeEnd = -1;
+  private tensorAt = -1;
+  private tensorEnd = -1;
+  /** Whether the last attribute problem was its tensor's. */
+  private inTensor = false;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly file: string,
+    private readonly ops: readonly Uint8Array[],
+    private readonly opsets: { readonly min: number; readonly max: number },
+    private readonly maxNodes: number,
+  ) {}
+
+  model(): GraphSummary {
+    const top = this.fields(0, this.bytes.length);
+    let graphs = 0;
+    let opsetImports = 0;
+    while (top.next())
+      switch (top.field) {
+        case MODEL_GRAPH:
+          top.expect(LENGTH_DELIMITED);
+          graphs += 1;
+          this.graph(top.start, top.stop);
+          break;
+        case MODEL_OPSET_IMPORT:
+          top.expect(LENGTH_DELIMITED);
+          opsetImports += 1;
+          this.opset(top.start, top.stop);
+          break;
+        case MODEL_TRAINING_INFO:
+          top.expect(LENGTH_DELIMITED);
+          this.refuse("it carries training_info (graphs), which the exporter never writes");
+          break;
+        case MODEL_FUNCTIONS:
+          top.expect(LENGTH_DELIMITED);
+          this.refuse("it defines model-local functions, which the exporter never writes");
+      }
+    if (graphs === 0) this.refuse("it has no graph");
+    if (opsetImports === 0) this.refuse("it imports no opset");
+    return { nodes: this.nodes, initializers: this.initializers };
+  }
+
+  /** One opset import: ONNX's default domain, at a version the exporter writes. */
+  private opset(start: number, stop: number): void {
+    const o = this.fields(start, stop);
+    let versioned = false;
+    while (o.next())
+      switch (o.field) {
+        case OPSET_DOMAIN:
+          o.expect(LENGTH_DELIMITED);
+          if (!isOneOf(this.bytes, o.start, o.stop, DEFAULT_DOMAINS))
+            this.refuse(
+              `it imports the opset of domain ${this.shown(o.start, o.stop)}, not ONNX's default domain`,
+            );
+          break;
+        case OPSET_VERSION: {
+          // Every occurrence is checked: a parser keeps the last one.
+          o.expect(VARINT);
+          const { min, max } = this.opsets;
+          if (o.wide || o.value < min || o.value > max)
+            this.refuse(
+              `it imports opset ${o.wide ? "2^32 or more" : o.value}; the exporter writes ${min === max ? min : `${min} to ${max}`}`,
+            );
+          versioned = true;
+        }
+      }
+    if (!versioned) this.refuse("it imports an opset without a version");
+  }
+
+  private graph(start: number, stop: number): void {
+    const g = this.fields(start, stop);
+    while (g.next())
+      switch (g.field) {
+        case GRAPH_NODE:
+          g.expect(LENGTH_DELIMITED);
+          if (this.nodes >= this.maxNodes) this.refuse(`the graph has more than ${this.maxNodes} nodes`);
+          this.node(g.start, g.stop, this.nodes);
+          this.nodes += 1;
+          break;
+        case GRAPH_INITIALIZER: {
+          g.expect(LENGTH_DELIMITED);
+          const problem = this.tensorProblem(g.start, g.stop);
+          if (problem) this.refuse(`initializer ${this.initializers}${this.tensorName()} ${problem}`);
+          this.initializers += 1;
+          break;
+        }
+        case GRAPH_SPARSE_INITIALIZER:
+          g.expect(LENGTH_DELIMITED);
+          this.refuse("the graph has a sparse initializer, which the exporter never writes");
+      }
+  }
+
+  private node(start: number, stop: number, index: number): void {
+    const n = this.fields(start, stop);
+    let nameAt = -1;
+    let nameEnd = -1;
+    let opTypes = 0;
+    while (n.next())
+      switch (n.field) {
+        case NODE_NAME:
+          n.expect(LENGTH_DELIMITED);
+          nameAt = n.start;
+          nameEnd = n.stop;
+          break;
+        case NODE_OP_TYPE:
+          // Every occurrence is checked: a parser keeps the last one.
+          n.expect(LENGTH_DELIMITED);
+          opTypes += 1;
+          if (!isOneOf(this.bytes, n.start, n.stop, this.ops))
+            this.refuse(
+              `${this.nodeLabel(index, nameAt, nameEnd)} is a ${this.shown(n.start, n.stop)}, not an operator the exporter writes`,
+            );
+          break;
+        case NODE_DOMAIN:
+          n.expect(LENGTH_DELIMITED);
+          if (!isOneOf(this.bytes, n.start, n.stop, DEFAULT_DOMAINS))
+            this.refuse(
+              `${this.nodeLabel(index, nameAt, nameEnd)} is in domain ${this.shown(n.start, n.stop)}, not ONNX's default domain`,
+            );
+          break;
+        case NODE_ATTRIBUTE: {
+          n.expect(LENGTH_DELIMITED);
+          const problem = this.attributeProblem(n.start, n.stop);
+          if (!problem) break;
+          const name = this.attributeAt < 0 ? "(unnamed)" : this.shown(this.attributeAt, this.attributeEnd);
+          const where = `attribute ${name} of ${this.nodeLabel(index, nameAt, nameEnd)}`;
+          this.refuse(
+            this.inTensor ? `tensor${this.tensorName()} of ${where} ${problem}` : `${where} ${problem}`,
+          );
+        }
+      }
+    if (opTypes === 0) this.refuse(`${this.nodeLabel(index, nameAt, nameEnd)} has no op_type`);
+  }
+
+  /** What is wrong with an attribute (undefined: nothing); its name is left in attributeAt/End. */
+  private attributeProblem(start: number, stop: number): string | undefined {
+    const a = this.fields(start, stop);
+    this.attributeAt = -1;
+    this.attributeEnd = -1;
+    this.inTensor = false;
+    while (a.next())
+      switch (a.field) {
+        case ATTRIBUTE_NAME:
+          a.expect(LENGTH_DELIMITED);
+          this.attributeAt = a.start;
+          this.attributeEnd = a.stop;
+          break;
+        case ATTRIBUTE_TYPE:
+          // An int32 enum: a parser keeps the low 32 bits of the varint.
+          a.expect(VARINT);
+          if (a.value === TYPE_GRAPH || a.value === TYPE_GRAPHS) return "is a subgraph";
+          break;
+        case ATTRIBUTE_G:
+        case ATTRIBUTE_GRAPHS:
+          // onnxruntime builds a subgraph from the field whatever the type says.
+          a.expect(LENGTH_DELIMITED);
+          return "holds a subgraph";
+        case ATTRIBUTE_SPARSE_TENSOR:
+        case ATTRIBUTE_SPARSE_TENSORS:
+          a.expect(LENGTH_DELIMITED);
+          return "holds a sparse tensor";
+        case ATTRIBUTE_T:
+        case ATTRIBUTE_TENSORS: {
+          a.expect(LENGTH_DELIMITED);
+          const problem = this.tensorProblem(a.start, a.stop);
+          if (problem) {
+            this.inTensor = true;
+            return problem;
+          }
+        }
+      }
+    return undefined;
+  }
+
+  /** What is wrong with a tensor (undefined: nothing); its name is left in tensorAt/End. */
+  private tensorProblem(start: number, stop: number): string | undefined {
+    const t = this.fields(start, stop);
+    this.tensorAt = -1;
+    this.tensorEnd = -1;
+    while (t.next())
+      switch (t.field) {
+        case TENSOR_NAME:
+          t.expect(LENGTH_DELIMITED);
+          this.tensorAt = t.start;
+          this.tensorEnd = t.stop;
+          break;
+        case TENSOR_DATA_LOCATION:
+          t.expect(VARINT);
+          if (t.value === LOCATION_EXTERNAL) return "keeps its data in an external file";
+          break;
+        case TENSOR_EXTERNAL_DATA:
+          t.expect(LENGTH_DELIMITED);
+          return "names external data";
+      }
+    return undefined;
+  }
+
+  private fields(start: number, stop: number): Fields {
+    return new Fields(this.bytes, start, stop, this.file);
+  }
+
+  private nodeLabel(index: number, nameAt: number, nameEnd: number): string {
+    return `node ${index}${nameAt < 0 ? "" : ` (${this.shown(nameAt, nameEnd)})`}`;
+  }
+
+  private tensorName(): string {
+    return this.tensorAt < 0 ? "" : ` ${this.shown(this.tensorAt, this.tensorEnd)}`;
+  }
+
+  private shown(start: number, stop: number): string {
+    return `"${text(this.bytes, start, stop)}"`;
+  }
+
+  private refuse(why: string): never {
+    throw new GraphRefusedError(`${this.file}: ${why}; refused before onnxruntime reads it`);
+  }
+}
+
+/**
+ * The fields of one message, bytes[start, end), in order. After next(): `field` and `wire`;
+ * for a varint, `value` (its low 32 bits, unsigned: what an int32 or enum field keeps) and
+ * `wide` (it needs more than 32 bits); for a length-delimited field, its payload
+ * bytes[start, stop). Other values are skipped.
+ */
+class Fields {
+  field = 0;
+  wire = 0;
+  value = 0;
+  wide = false;
+  start = 0;
+  stop = 0;
+  private pos: number;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    start: number,
+    private readonly end: number,
+    private readonly file: string,
+  ) {
+    this.pos = start;
+  }
+
+  next(): boolean {
+    if (this.pos >= this.end) return false;
+    const at = this.pos;
+    this.varint();
+    const field = this.value >>> 3;
+    const wire = this.value & 7;
+    if (this.wide || field === 0) this.malformed(`a field number out of range at byte ${at}`);
+    this.field = field;
+    this.wire = wire;
+    switch (wire) {
+      case VARINT:
+        this.varint();
+        break;
+      case FIXED64:
+        this.skip(8, field);
+        break;
+      case FIXED32:
+        this.skip(4, field);
+        break;
+      case LENGTH_DELIMITED: {
+        this.varint();
+        if (this.wide || this.value > this.end - this.pos)
+          this.malformed(`field ${field} at byte ${at} runs past the end of its message`);
+        this.start = this.pos;
+        this.stop = this.pos + this.value;
+        this.pos = this.stop;
+        break;
+      }
+      default:
+        this.malformed(`wire type ${wire} (field ${field} at byte ${at}) is not one ONNX uses`);
+    }
+    return true;
+  }
+
+  /** A field the walker checks must have the wire type its definition gives it. */
+  expect(wire: number): void {
+    if (this.wire !== wire)
+      this.malformed(`field ${this.field} has wire type ${this.wire} where onnx.proto says ${wire}`);
+  }
+
+  private varint(): void {
+    const at = this.pos;
+    let low = 0;
+    let wide = false;
+    for (let i = 0; ; i++) {
+      if (this.pos >= this.end) this.malformed(`a varint at byte ${at} runs past the end of its message`);
+      if (i === 10) this.malformed(`a varint at byte ${at} is longer than 10 bytes`);
+      const byte = this.bytes[this.pos++]!;
+      const bits = byte & 0x7f;
+      if (i < 4) low |= bits << (7 * i);
+      else if (i === 4) {
+        low |= (bits & 0x0f) << 28;
+        if (bits > 0x0f) wide = true;
+      } else if (bits !== 0) wide = true;
+      if (byte < 0x80) break;
+    }
+    this.value = low >>> 0;
+    this.wide = wide;
+  }
+
+  private skip(count: number, field: number): void {
+    if (count > this.end - this.pos) this.malformed(`field ${field} runs past the end of its message`);
+    this.pos += count;
+  }
+
+  private malformed(why: string): never {
+    throw new GraphRefusedError(
+      `${this.file}: not an ONNX protobuf: ${why}; refused before onnxruntime reads it`,
+    );
+  }
+}
+
+function isOneOf(bytes: Uint8Array, start: number, stop: number, names: readonly Uint8Array[]): boolean {
+  const length = stop - start;
+  next: for (const name of names) {
+    if (name.length !== length) continue;
+    for (let i = 0; i < length; i++) if (bytes[start + i] !== name[i]) continue next;
+    return true;
+  }
+  return false;
+}
+
+/**
+ * bytes[start, stop) for a message: printable ASCII as is, other bytes, the quote and the backslash as \\xNN,
+ * cut at SHOWN_BYTES.
+ */
+function text(bytes: Uint8Array, start: number, stop: number): string {
+  let out = "";
+  const end = Math.min(stop, start + SHOWN_BYTES);
+  for (let i = start; i < end; i++) {
+    const b = bytes[i]!;
+    const plain = b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c;
+    out += plain ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
+  }
+  return stop > end ? `${out}…` : out;
+}

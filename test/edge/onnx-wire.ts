@@ -1,0 +1,86 @@
+/**
+ * ONNX protobuf bytes written by hand, field by field (numbers from onnx.proto), for the tests of
+ * the worker's graph walker (edge/model/graph-ops.ts): graphs the exporter never writes, and
+ * malformed ones, which no ONNX library would produce.
+ */
+
+const utf8 = new TextEncoder();
+
+type Part = Uint8Array | string;
+
+export function concat(...parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** A varint's bytes; a negative number is written as its 64-bit two's complement (10 bytes). */
+export function varint(value: number | bigint): Uint8Array {
+  let v = BigInt(value);
+  if (v < 0n) v += 1n << 64n;
+  const out: number[] = [];
+  do {
+    const low = Number(v & 0x7fn);
+    v >>= 7n;
+    out.push(v > 0n ? low | 0x80 : low);
+  } while (v > 0n);
+  return Uint8Array.from(out);
+}
+
+export function tag(field: number, wire: number): Uint8Array {
+  return varint(field * 8 + wire);
+}
+
+/** A length-delimited field holding `parts` (strings as UTF-8) one after another. */
+export function msg(field: number, ...parts: readonly Part[]): Uint8Array {
+  const payload = concat(...parts.map((p) => (typeof p === "string" ? utf8.encode(p) : p)));
+  return concat(tag(field, 2), varint(payload.length), payload);
+}
+
+/** A varint field. */
+export function num(field: number, value: number | bigint): Uint8Array {
+  return concat(tag(field, 0), varint(value));
+}
+
+// ModelProto 8: opset_import; OperatorSetIdProto 1: domain, 2: version.
+export function opset(version: number | bigint = 17, domain?: string): Uint8Array {
+  return msg(8, ...(domain === undefined ? [] : [msg(1, domain)]), num(2, version));
+}
+
+// GraphProto 1: node; NodeProto 1: input, 2: output, 3: name, 4: op_type, 5: attribute, 7: domain.
+export function node(opType: string, ...extra: readonly Uint8Array[]): Uint8Array {
+  return msg(1, msg(1, "x"), msg(2, `y_${opType}`), msg(3, `n_${opType}`), msg(4, opType), ...extra);
+}
+
+// AttributeProto 1: name, 20: type; the value fields are the callers'.
+export function attribute(name: string, type: number | bigint, ...value: readonly Uint8Array[]): Uint8Array {
+  return msg(5, msg(1, name), ...value, num(20, type));
+}
+
+// GraphProto 5: initializer; TensorProto 1: dims, 2: data_type, 8: name, 9: raw_data.
+export function initializer(name: string, ...extra: readonly Uint8Array[]): Uint8Array {
+  return msg(5, num(1, 2), num(2, 1), msg(8, name), msg(9, new Uint8Array(8)), ...extra);
+}
+
+/** ModelProto 7: graph. */
+export function graph(...fields: readonly Uint8Array[]): Uint8Array {
+  return msg(7, ...fields);
+}
+
+/** A model: ir_version 8 (field 1), `opsets` (default opset 17), then the other fields. */
+export function model(fields: readonly Uint8Array[], opsets: readonly Uint8Array[] = [opset()]): Uint8Array {
+  return concat(num(1, 8), ...opsets, ...fields);
+}
+
+/**
+ * A model's bytes with one more node appended to its graph: a second ModelProto.graph, which a
+ * protobuf parser merges into the first (its nodes are added to the graph's).
+ */
+export function withNode(bytes: ArrayBuffer, ...nodeFields: readonly Uint8Array[]): ArrayBuffer {
+  const out = concat(new Uint8Array(bytes), graph(msg(1, ...nodeFields)));
+  return out.buffer as ArrayBuffer;
+}
