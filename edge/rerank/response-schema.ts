@@ -3,6 +3,7 @@
  * document the responses in /openapi.json, and the tests parse real responses with them.
  */
 import * as v from "valibot";
+import { MAX_LISTED, MAX_NAME_LENGTH } from "./ignored-features.ts";
 
 const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
 
@@ -30,6 +31,23 @@ export const RerankResponseSchema = v.strictObject({
     duplicates: v.pipe(Count, v.description("Candidates dropped because an earlier one had the same id.")),
     filtered: v.pipe(Count, v.description("Candidates dropped by the request's filters.")),
   }),
+  ignored: v.optional(
+    v.pipe(
+      v.strictObject({
+        features: v.pipe(
+          v.array(v.string()),
+          v.maxLength(MAX_LISTED),
+          v.description(
+            `Where each ignored name was sent: user.features.<name>, context.features.<name> or candidates.*.features.<name>; at most ${MAX_LISTED}, a name over ${MAX_NAME_LENGTH} characters cut to ${MAX_NAME_LENGTH} and ended with "…".`,
+          ),
+        ),
+        more: v.pipe(v.boolean(), v.description("true: further names were ignored beyond those listed.")),
+      }),
+      v.description(
+        "Present when the request sent feature names the model does not read where they were sent (a typo, a feature of another model, a feature in the wrong place): they were ignored, read as missing.",
+      ),
+    ),
+  ),
 });
 
 /** RFC 9457 problem details, as edge/http/problem.ts writes them. */

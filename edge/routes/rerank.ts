@@ -16,6 +16,7 @@ import type { ServingModel } from "../model/serving-model.ts";
 import { arrange } from "../rerank/arrange.ts";
 import { type FallbackReason, fallbackItems } from "../rerank/fallback.ts";
 import { applyFilters } from "../rerank/filters.ts";
+import { ignoredFeatures, type KnownFeatures, knownFeatures } from "../rerank/ignored-features.ts";
 import {
   type Fusion,
   type RankedItem,
@@ -37,6 +38,8 @@ interface Prepared {
   parse: ReturnType<typeof rerankRequestParser>;
   defaults: Fusion;
   info: { id: string; version: string };
+  /** The feature names the model reads, by place; undefined for a model without a manifest. */
+  known: KnownFeatures | undefined;
 }
 const prepared = new WeakMap<ServingModel, Prepared>();
 
@@ -48,6 +51,7 @@ function prepare(model: ServingModel): Prepared {
       parse: rerankRequestParser(manifest?.heads.map((h) => h.name) ?? []),
       defaults: manifest?.fusion.defaults ?? { weights: {}, mode: "sum" },
       info: { id: manifest?.id ?? "unavailable", version: manifest?.version ?? "unavailable" },
+      known: manifest && knownFeatures(manifest.features.features),
     };
     prepared.set(model, p);
   }
@@ -76,7 +80,7 @@ export function rerankRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
       });
     const { model, arm, assigned, done } = await catalog.choose(c.env, userIdOf(body.value), backgroundOf(c));
     try {
-      const { parse, defaults, info: modelInfo } = prepare(model);
+      const { parse, defaults, info: modelInfo, known } = prepare(model);
       const parsed = parse(body.value);
       if (!parsed.success) {
         const errors = describeIssues(parsed.issues);
@@ -98,15 +102,20 @@ export function rerankRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
       const { kept: candidates, filtered } = applyFilters(unique, request.filters);
       const removed = { duplicates: request.candidates.length - unique.length, filtered };
       const place = (order: number[]) => arrange(order, candidates, request.pinned, request.topK);
+      // Names the model does not read: told to the client, not an error (docs/http-api.md).
+      const filterFields = request.filters?.map((f) => f.field);
+      const ignored = known && ignoredFeatures(body.value, known, filterFields);
       timing.mark("parse");
 
-      const respond = (items: RankedItem[], fallback: FallbackReason | null) =>
-        c.json({ model: modelInfo, fallback: fallback !== null, items, removed }, 200, {
+      const respond = (items: RankedItem[], fallback: FallbackReason | null) => {
+        const answer = { model: modelInfo, fallback: fallback !== null, items, removed };
+        return c.json(ignored ? { ...answer, ignored } : answer, 200, {
           "x-model-version": modelInfo.version,
           "x-mtrank-arm": arm,
           "server-timing": timing.header(),
           ...(fallback ? { "x-mtrank-fallback": "1" } : {}),
         });
+      };
       if (candidates.length === 0) return respond([], null);
 
       let reason: FallbackReason = "model_unavailable";
