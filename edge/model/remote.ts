@@ -34,8 +34,20 @@ export const DEFAULT_MANIFEST_MAX_BYTES = 8 * 1024 * 1024;
 export const MAX_MANIFEST_CONTAINERS = 100_000;
 /** A real manifest nests 6 deep; far deeper only makes JSON.stringify (GET /v1/models) overflow. */
 export const MAX_MANIFEST_DEPTH = 64;
-/** Default cap on each .onnx file (MTRANK_MODEL_MAX_BYTES). */
-export const DEFAULT_MODEL_MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * Default cap on each .onnx file (MTRANK_MODEL_MAX_BYTES). A graph costs the isolate far more
+ * than its bytes: while it loads, the downloaded ArrayBuffer is held in JS, and onnxruntime-web's
+ * wasm memory, which never shrinks, grows by 2.6× the graph (an embedding-table graph) to 3.6×
+ * (dense kernels, which it prepacks) on the first load, then by 1× for each further graph loaded
+ * beside it, as during a swap (measured with onnxruntime-web 1.30 on graphs of 4–16 MiB). From
+ * the 16 MiB of wasm memory a worker starts with (docs/benchmarks.md), a 64 MiB graph would need
+ * 180–250 MiB of the isolate's 128 MB on its own. At 12 MiB, a swap between two dense graphs at
+ * the cap peaks at about 90 MiB (wasm 70 + the download 12 + the JS heap), with room for the
+ * manifest; between two embedding graphs, at about 78 MiB. Exported graphs are far smaller: the float32 graph of
+ * a model whose manifest fits its own default cap (250,000 vocabulary entries, embedding width 8)
+ * is about 7 MB, its int8 graph about 2 MB.
+ */
+export const DEFAULT_MODEL_MAX_BYTES = 12 * 1024 * 1024;
 
 export interface RemoteOptions {
   /** Default float32. */
