@@ -38,9 +38,10 @@ export interface EdgeEnv {
   /** Seconds between reads of the KV pointers (default 60). */
   MTRANK_MODEL_REFRESH_S?: string;
   /**
-   * Largest .onnx file, in bytes, the worker downloads from MTRANK_MODELS (default 67108864,
-   * 64 MiB). R2's declared size is checked before the body is read; a larger graph is refused and
-   * the previous model keeps serving. A Worker isolate has 128 MB of memory in all.
+   * Largest .onnx file, in bytes, the worker downloads from MTRANK_MODELS (default 12582912,
+   * 12 MiB). R2's declared size is checked before the body is read; a larger graph is refused and
+   * the previous model keeps serving. A Worker isolate has 128 MB of memory in all, and loading a
+   * graph takes 2.5–3.6 times its size there (edge/model/remote.ts DEFAULT_MODEL_MAX_BYTES).
    */
   MTRANK_MODEL_MAX_BYTES?: string;
   /**

@@ -342,7 +342,7 @@ describe("size caps", () => {
     expect(events("config.invalid")[0]?.error).toMatch(/MTRANK_MANIFEST_MAX_BYTES must be/);
   });
 
-  it("a bad MTRANK_MODEL_MAX_BYTES is logged and the 64 MiB default applies", async () => {
+  it("a bad MTRANK_MODEL_MAX_BYTES is logged and the default cap applies", async () => {
     await env.TEST_POINTERS.put(POINTER, await upload("good-cap", "r2-cap"));
     const { binding } = bindings("0");
     binding.MTRANK_MODEL_MAX_BYTES = "lots";

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { DEFAULT_MANIFEST_MAX_BYTES } from "../../edge/model/remote.ts";
+import { DEFAULT_MANIFEST_MAX_BYTES, DEFAULT_MODEL_MAX_BYTES } from "../../edge/model/remote.ts";
 import type { EncodedBatch } from "../../shared/encoder/encode.ts";
 import { type EncoderState, idSlotLayout } from "../../shared/encoder/state.ts";
 import type { FactorisedInfo, HeadInfo, ModelManifest, QuantizationInfo } from "../../shared/manifest.ts";
@@ -67,7 +67,8 @@ export interface ExportResult {
   manifestBytes: number;
   /**
    * What the worker will make of the files, for the CLI to print: a manifest over the worker's
-   * default MTRANK_MANIFEST_MAX_BYTES, which it refuses from R2 unless that var is raised.
+   * default MTRANK_MANIFEST_MAX_BYTES, or a graph over its default MTRANK_MODEL_MAX_BYTES, which
+   * it refuses from R2 unless that var is raised.
    */
   warnings: string[];
   onnxBytes: Uint8Array;
@@ -154,7 +155,10 @@ export async function exportModelDir(dir: string, options: ExportOptions = {}): 
   return {
     manifest: full,
     manifestBytes,
-    warnings: manifestWarnings(manifestBytes, full),
+    warnings: [
+      ...manifestWarnings(manifestBytes, full),
+      ...graphWarnings(Object.fromEntries(Object.entries(files).map(([file, info]) => [file, info.bytes]))),
+    ],
     onnxBytes: bytes,
     ...(int8 ? { int8Bytes: int8.bytes } : {}),
     ...(factorised
@@ -179,6 +183,18 @@ export function manifestWarnings(bytes: number, manifest: ModelManifest): string
       `the worker refuses it from R2 unless that var is raised (vocabulary entries: ${entries.join(", ")}; ` +
       "hashBuckets or a higher minCount in the spec shrink them; docs/worker.md, large catalogs)",
   ];
+}
+
+/** Graphs the worker refuses from R2 by default (edge/model/remote.ts DEFAULT_MODEL_MAX_BYTES). */
+export function graphWarnings(sizes: Readonly<Record<string, number>>): string[] {
+  return Object.entries(sizes)
+    .filter(([, bytes]) => bytes > DEFAULT_MODEL_MAX_BYTES)
+    .map(
+      ([file, bytes]) =>
+        `${file} is ${bytes} bytes, over the worker's default MTRANK_MODEL_MAX_BYTES (${DEFAULT_MODEL_MAX_BYTES}): ` +
+        "the worker refuses it from R2 unless that var is raised, and an isolate's 128 MB holds about 2.5–3.6 times a graph's size while it loads; " +
+        "serve the int8 graph (MTRANK_MODEL_WEIGHTS=int8), or shrink the embedding table (hashBuckets or a higher minCount in the spec, a smaller --embedding-dim)",
+    );
 }
 
 /**

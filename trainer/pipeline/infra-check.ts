@@ -49,7 +49,7 @@ export interface InfraCheckResult {
 export interface WorkerCaps {
   /** Largest manifest.json (default 8 MiB, edge/model/remote.ts DEFAULT_MANIFEST_MAX_BYTES). */
   maxManifestBytes?: number;
-  /** Largest graph (default 64 MiB, DEFAULT_MODEL_MAX_BYTES). */
+  /** Largest graph (default 12 MiB, edge/model/remote.ts DEFAULT_MODEL_MAX_BYTES). */
   maxModelBytes?: number;
 }
 
