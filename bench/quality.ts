@@ -49,11 +49,11 @@
  *   npm run bench:quality [-- --suite census|thresholds|simulator|sparse] [--arch mmoe,single]
  *     [--seeds 42,11,12] [--quick] [--no-tuned]
  *   npm run bench:quality -- --train F --test G --spec S [--name N] [--arch ...] [--seeds ...]
- *     [--cold COLUMN | --cv K]
+ *     [--cold COLUMN | --cv K [--rounds R]]
  *
  * `--cold COLUMN` (your files) scores values the training file never had: ./cold-split.ts.
  * `--cv K` (your files) joins them and cross-validates every model over K folds, differences paired
- * by fold: ./cv-folds.ts.
+ * by fold (`--rounds R`: R deals, the error corrected for their overlap): ./cv-folds.ts.
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -126,6 +126,11 @@ const program = new Command("bench:quality")
     "with your files: join them, deal the rows into K folds, score every model on each fold after training on the others, and pair differences by fold",
   )
   .option(
+    "--rounds <r>",
+    "with --cv: deal the rows R times and pair over all R·K folds (the standard error corrected for their overlapping training sets)",
+    "1",
+  )
+  .option(
     "--cold <column>",
     "with your files: a tenth of this column's values leave the training file, and only their test rows are scored (new users or items)",
   )
@@ -142,6 +147,7 @@ const opts = program.opts<{
   tuned: boolean;
   cold?: string;
   cv?: string;
+  rounds: string;
 }>();
 const ownFiles = await coldFiles(ownSuite(opts), opts.cold);
 const archs = opts.arch.split(",").map((s) => s.trim());
@@ -160,15 +166,22 @@ const testFiles = new Map<string, Promise<Dataset>>();
 // Your own files replace the built-in suites.
 const chosen = ownFiles ? "none" : opts.suite;
 const cvSuites: string[] = [];
+if (opts.rounds !== "1" && opts.cv === undefined) program.error("bench:quality: --rounds goes with --cv");
 if (ownFiles && opts.cv !== undefined) {
   if (opts.cold !== undefined) program.error("bench:quality: --cv and --cold do not go together");
   const spec = await readSpecFile(ownFiles.spec);
-  const folds = await cvFolds(ownFiles, Number(opts.cv), spec, join(WORK, "cv"));
-  for (const [f, files] of folds.entries()) {
-    const suite = `${opts.name} fold ${f + 1}`;
-    cvSuites.push(suite);
-    results.push(...baselines(suite, files));
-    results.push(...(await trainEach(suite, archs, files)));
+  const rounds = Number(opts.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100)
+    program.error(`bench:quality: --rounds: expected a whole number from 1 to 100, got "${opts.rounds}"`);
+  for (let r = 0; r < rounds; r++) {
+    const dir = rounds > 1 ? join(WORK, "cv", `round-${r + 1}`) : join(WORK, "cv");
+    const folds = await cvFolds(ownFiles, Number(opts.cv), spec, dir, r);
+    for (const [f, files] of folds.entries()) {
+      const suite = `${opts.name}${rounds > 1 ? ` round ${r + 1}` : ""} fold ${f + 1}`;
+      cvSuites.push(suite);
+      results.push(...baselines(suite, files));
+      results.push(...(await trainEach(suite, archs, files)));
+    }
   }
 } else if (ownFiles) {
   results.push(...baselines(opts.name, ownFiles));
@@ -208,14 +221,15 @@ if (chosen === "all" || chosen === "sparse") {
 }
 
 await mkdir("out/bench", { recursive: true });
-const cv = cvSuites.length > 0 ? crossValidated(cvSuites, results) : undefined;
+const cvShape = { k: Number(opts.cv), rounds: Number(opts.rounds) };
+const cv = cvSuites.length > 0 ? crossValidated(cvSuites, results, 1 / (cvShape.k - 1)) : undefined;
 await writeFile(
   OUT,
-  `${JSON.stringify({ createdAt: new Date().toISOString(), results, ...(cv ? { cv } : {}) }, null, 1)}\n`,
+  `${JSON.stringify({ createdAt: new Date().toISOString(), results, ...(cv ? { cv, cvShape } : {}) }, null, 1)}\n`,
 );
 printTable(results);
 printVersus(results);
-if (cv) printCrossValidated(opts.name, cvSuites.length, cv);
+if (cv) printCrossValidated(opts.name, cvShape, cv);
 console.log(`wrote ${OUT}`);
 
 /** --cold: your files split so that the test rows hold only values the training file lacks. */
@@ -556,12 +570,19 @@ interface CrossValidatedRow {
   model: string;
   task: string;
   auc: number;
-  /** Per baseline: the mean over folds of the model's AUC minus the baseline's, and its standard error. */
+  /**
+   * Per baseline: the mean over folds of the model's AUC minus the baseline's, and its standard
+   * error (corrected for the folds' overlapping training sets: ./cv-folds.ts).
+   */
   versus: Record<string, { mean: number; error: number }>;
 }
 
 /** Each model's fold rows (its mean over seeds where there are several), paired by fold with the baselines'. */
-function crossValidated(suites: readonly string[], rows: readonly Row[]): CrossValidatedRow[] {
+function crossValidated(
+  suites: readonly string[],
+  rows: readonly Row[],
+  testShare: number,
+): CrossValidatedRow[] {
   const foldRow = (suite: string, model: string) =>
     rows.find((r) => r.suite === suite && r.model === `${model} (mean)`) ??
     rows.find((r) => r.suite === suite && r.model === model);
@@ -576,17 +597,22 @@ function crossValidated(suites: readonly string[], rows: readonly Row[]): CrossV
         for (const b of baselineNames)
           versus[b] = meanAndError(
             values.map((v, i) => v - (foldRow(suites[i]!, b)?.auc[task] ?? Number.NaN)),
+            testShare,
           );
       out.push({ model, task, auc: meanAndError(values).mean, versus });
     }
   return out;
 }
 
-function printCrossValidated(name: string, k: number, rows: readonly CrossValidatedRow[]): void {
+function printCrossValidated(
+  name: string,
+  { k, rounds }: { k: number; rounds: number },
+  rows: readonly CrossValidatedRow[],
+): void {
   const baselineNames = [LOGISTIC, TUNED_TREES].filter((b) => rows.some((r) => r.versus[b]));
   const signed = (v: number) => `${v < 0 ? "−" : "+"}${Math.abs(v).toFixed(4)}`;
   console.log(
-    `\n${name}, ${k}-fold cross-validation: mean AUC over the folds; minus each baseline's, paired by fold (± standard error over the folds)`,
+    `\n${name}, ${rounds > 1 ? `${rounds} × ` : ""}${k}-fold cross-validation: mean AUC over the folds; minus each baseline's, paired by fold (± standard error, corrected for the folds' overlapping training sets)`,
   );
   console.log(
     `${"model · task".padEnd(40)} ${"AUC".padStart(7)}${baselineNames.map((b) => `   − ${b}`.padEnd(30)).join("")}`,

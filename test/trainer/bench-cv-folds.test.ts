@@ -61,6 +61,33 @@ describe("cv folds", () => {
     for (let f = 0; f < 3; f++) expect(await ids(a[f]!.test)).toEqual(await ids(b[f]!.test));
   });
 
+  it("deal another fold for most rows in another round, each round testing every row once", async () => {
+    const f = await files(70, 30);
+    const first = await cvFolds(f, 5, CSV, join(dir, "round-1"), 0);
+    const second = await cvFolds(f, 5, CSV, join(dir, "round-2"), 1);
+    const foldOf = async (folds: typeof first) => {
+      const at = new Map<string, number>();
+      for (const [i, fold] of folds.entries()) for (const id of await ids(fold.test)) at.set(id, i);
+      return at;
+    };
+    const a = await foldOf(first);
+    const b = await foldOf(second);
+    expect(a.size).toBe(100);
+    expect(b.size).toBe(100);
+    // Two rows share a fold in both rounds about a fifth as often as in one: the deals differ.
+    const rows = [...a.keys()];
+    let together = 0;
+    let againTogether = 0;
+    for (const x of rows)
+      for (const y of rows)
+        if (x < y && a.get(x) === a.get(y)) {
+          together++;
+          if (b.get(x) === b.get(y)) againTogether++;
+        }
+    expect(againTogether / together).toBeGreaterThan(0.1);
+    expect(againTogether / together).toBeLessThan(0.35);
+  });
+
   it("refuse files with different columns, and a fold count out of range", async () => {
     const f = await files(10, 5);
     await writeFile(f.test, "id,other\nx,1\n");
@@ -72,5 +99,9 @@ describe("cv folds", () => {
     const { mean, error } = meanAndError([1, 2, 3, 4]);
     expect(mean).toBe(2.5);
     expect(error).toBeCloseTo(Math.sqrt(5 / 3 / 4), 12);
+    // Folds whose training sets overlap: Nadeau and Bengio's (1/J + n_test/n_train) · s².
+    const corrected = meanAndError([1, 2, 3, 4], 1 / 9);
+    expect(corrected.mean).toBe(2.5);
+    expect(corrected.error).toBeCloseTo(Math.sqrt((1 / 4 + 1 / 9) * (5 / 3)), 12);
   });
 });
