@@ -1,5 +1,7 @@
 /** pipeline.json (trainer/pipeline/config.ts): defaults resolved once, and errors that name the field. */
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -352,6 +354,87 @@ describe("pipeline config", () => {
       "gate.changes: none: once a champion exists, candidates are judged by floors alone, never against the model that serves",
       "smoke: none: nothing checks that the worker serves the new model after the flip",
     ]);
+  });
+
+  it("refuses a holdout the config puts in the day's data, naming both fields", () => {
+    const paths = (source: string, holdout: string) => ({
+      ...minimal(),
+      data: { source, spec: "spec.json" },
+      evaluation: { holdout },
+    });
+    const tail =
+      "a candidate trained on the holdout would be judged on rows it has seen; keep evaluation.holdout out of data.source";
+    expect(errorOf(paths("logs/holdout.csv", "./logs/../logs/holdout.csv"))).toBe(
+      `/cfg/pipeline.json: evaluation.holdout: /cfg/logs/holdout.csv is data.source itself: ${tail}`,
+    );
+    expect(errorOf(paths("logs/", "logs/holdout.csv.gz"))).toBe(
+      `/cfg/pipeline.json: evaluation.holdout: /cfg/logs/holdout.csv.gz lies in data.source's folder /cfg/logs, whose data files are the day's: ${tail}`,
+    );
+    expect(errorOf(paths("logs/*/part-*.csv", "logs/2026-12-06/part-holdout.csv"))).toBe(
+      `/cfg/pipeline.json: evaluation.holdout: /cfg/logs/2026-12-06/part-holdout.csv matches data.source's glob /cfg/logs/*/part-*.csv: ${tail}`,
+    );
+    expect(errorOf(paths("/data/**/*.parquet", "/data/frozen/holdout.parquet"))).toMatch(
+      /^\/cfg\/pipeline.json: evaluation.holdout: \/data\/frozen\/holdout.parquet matches data.source's glob/,
+    );
+    // The holdout read from S3 is not something the run can do; the URL would be taken for a path.
+    expect(errorOf(paths("s3://logs/day/", "s3://logs/day/holdout.csv"))).toBe(
+      "/cfg/pipeline.json: evaluation.holdout: s3://logs/day/holdout.csv is a URL; the holdout is a local file (download it once and name the file)",
+    );
+    // What the day's listing leaves out is no overlap: a subfolder, a name starting with "_" or
+    // ".", a file without a data extension, a glob it does not match, an s3:// source.
+    for (const [source, holdout] of [
+      ["logs/", "logs/frozen/holdout.csv"],
+      ["logs/", "logs/_holdout.csv"],
+      ["logs/", "logs/.holdout.csv"],
+      ["logs/", "logs/holdout.txt"],
+      ["logs/*/part-*.csv", "logs/holdout.csv"],
+      ["logs/*/part-*.csv", "logs/2026-12-06/_part-holdout.csv"],
+      ["s3://logs/day/", "holdout.csv"],
+      ["logs/day.csv", "holdout.csv"],
+    ])
+      expect(
+        () => parseConfig(paths(source!, holdout!), "/cfg/pipeline.json"),
+        `${source} ${holdout}`,
+      ).not.toThrow();
+  });
+
+  it("a folder whose name holds glob characters is a folder, not a glob", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "mtrank-config-"));
+    await mkdir(join(dir, "logs[1]"));
+    const c = {
+      ...minimal(),
+      data: { source: "logs[1]", spec: "spec.json" },
+      evaluation: { holdout: "logs1" },
+    };
+    // As a glob, logs[1] would match logs1; as the folder it is, it holds no file of that name.
+    expect(() => parseConfig(c, join(dir, "pipeline.json"))).not.toThrow();
+  });
+
+  it("`mtrank pipeline run` refuses such a config in one line, before it opens the registry or reads data", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "mtrank-config-"));
+    await mkdir(join(dir, "logs"));
+    await writeFile(join(dir, "logs", "holdout.csv"), "a,b\n1,2\n");
+    const config = join(dir, "pipeline.json");
+    await writeFile(
+      config,
+      JSON.stringify({
+        ...minimal(),
+        data: { source: "logs", spec: "spec.json" },
+        evaluation: { holdout: "logs/holdout.csv" },
+      }),
+    );
+    const cli = spawnSync(process.execPath, ["bin/mtrank.js", "pipeline", "run", "--config", config], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(cli.status, cli.stderr).toBe(1);
+    expect(cli.stdout).toBe("");
+    expect(cli.stderr.trim()).toBe(
+      `error: ${config}: evaluation.holdout: ${join(dir, "logs", "holdout.csv")} lies in data.source's folder ${join(dir, "logs")}, whose data files are the day's: a candidate trained on the holdout would be judged on rows it has seen; keep evaluation.holdout out of data.source`,
+    );
+    // No run folder, no registry state: nothing was started.
+    expect(existsSync(join(dir, "out"))).toBe(false);
+    expect(existsSync(join(dir, ".wrangler"))).toBe(false);
   });
 
   it("loadConfig names an unreadable or non-JSON file", async () => {

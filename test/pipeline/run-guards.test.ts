@@ -3,7 +3,7 @@
  * its lock or whose pointer moved under it does not flip. Runs against an in-memory registry with
  * a tiny network and no infra check, a few seconds each.
  */
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PointerName } from "../../trainer/pipeline/contracts.ts";
@@ -36,6 +36,7 @@ beforeAll(async () => {
   // The holdout under another name, and a day that holds some of its rows (as JSONL: the same
   // rows in another format), many or few.
   await writeFile(join(dir, "holdout-copy.csv"), toCsv(rows.slice(6000, 9000)));
+  await symlink(join(dir, "holdout.csv"), join(dir, "holdout-link.csv"));
   const jsonl = (part: typeof rows) => `${part.map((r) => JSON.stringify(r)).join("\n")}\n`;
   for (const [name, copied] of [
     ["leaky", 500],
@@ -131,13 +132,16 @@ describe("the flip re-checks what the run was judged against", { timeout: 120_00
 });
 
 describe("the day's data may not be the frozen holdout", { timeout: 120_000 }, () => {
-  it("a data file that is the holdout file, by path or by content, fails the run before training", async () => {
+  it("a data file that is the holdout file, by link or by content, fails the run before training", async () => {
+    // The same path is refused as the config is read (config.test.ts); a link to it or a copy of
+    // it only the run, which reads the files, can tell.
+    expect(() => config(join(dir, "holdout.csv"))).toThrow(/evaluation.holdout: .* is data.source itself/);
     const reg = new MemoryRegistry();
-    for (const source of ["holdout.csv", "holdout-copy.csv"]) {
+    for (const source of ["holdout-link.csv", "holdout-copy.csv"]) {
       const r = await runPipeline(config(join(dir, source)), { registry: reg, log });
       expect(r.record.outcome).toBe("failed");
       expect(r.record.reason).toBe(
-        `the day's data file ${join(dir, source)} ${source === "holdout.csv" ? "is" : "has the same sha256 as"} the frozen holdout (evaluation.holdout ${join(dir, "holdout.csv")}): a candidate trained on it would be judged on rows it has seen; keep the holdout out of data.source`,
+        `the day's data file ${join(dir, source)} ${source === "holdout-link.csv" ? "is" : "has the same sha256 as"} the frozen holdout (evaluation.holdout ${join(dir, "holdout.csv")}): a candidate trained on it would be judged on rows it has seen; keep the holdout out of data.source`,
       );
       expect(r.record.steps.map((s) => s.step)).not.toContain("train");
       expect(await reg.getPointer("models/current")).toBeUndefined();

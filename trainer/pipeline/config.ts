@@ -19,6 +19,7 @@ import { validationScore } from "../train/early-stopping.ts";
 import { SCHEDULES } from "../train/schedule.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
 import { DEFAULT_TRAIN_ARGS, EMBEDDING_OPTIMIZERS, type TrainArgs } from "../train/train-args.ts";
+import { configOverlap } from "./overlap.ts";
 import { DEFAULT_BUCKET, DEFAULT_NAMESPACE_ID } from "./registry/keys.ts";
 
 /** A bad config: one line that names the file and the field. */
@@ -617,6 +618,21 @@ export function parseConfig(json: unknown, file: string): PipelineConfig {
         `${file}: drift.warn.${m}: ${drift.warn[m]} is above drift.stop.${m} (${drift.stop[m]}); a finding would stop before it warned`,
       );
   const warnings = checkGate(c, file);
+  // The holdout is read from disk (checkData of one file): a URL would be taken for a path.
+  if (isUrl(c.evaluation.holdout))
+    throw new ConfigError(
+      `${file}: evaluation.holdout: ${c.evaluation.holdout} is a URL; the holdout is a local file (download it once and name the file)`,
+    );
+  // An s3:// source is a URL, not a path: left as written.
+  const source = isUrl(c.data.source) ? c.data.source : abs(c.data.source);
+  const holdout = abs(c.evaluation.holdout);
+  // A holdout the config itself puts in the day's data is refused now, before the run downloads
+  // the champion and converts the day to find it (the run still checks links, copies and rows).
+  const overlap = configOverlap(source, holdout);
+  if (overlap)
+    throw new ConfigError(
+      `${file}: evaluation.holdout: ${holdout} ${overlap}: a candidate trained on the holdout would be judged on rows it has seen; keep evaluation.holdout out of data.source`,
+    );
   const registry: RegistryConfig =
     "local" in c.registry
       ? { kind: "local", ...c.registry.local, persistTo: abs(c.registry.local.persistTo) }
@@ -626,13 +642,8 @@ export function parseConfig(json: unknown, file: string): PipelineConfig {
     ...rest,
     file: resolve(file),
     warnings,
-    // An s3:// source is a URL, not a path: left as written.
-    data: {
-      ...c.data,
-      source: isUrl(c.data.source) ? c.data.source : abs(c.data.source),
-      spec: abs(c.data.spec),
-    },
-    evaluation: { ...c.evaluation, holdout: abs(c.evaluation.holdout) },
+    data: { ...c.data, source, spec: abs(c.data.spec) },
+    evaluation: { ...c.evaluation, holdout },
     drift,
     registry,
     publish: { pointer: c.publish.pointer },

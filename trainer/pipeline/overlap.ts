@@ -4,7 +4,9 @@
  * starting carries the leak into every later run; so a run whose data is, or overlaps, the
  * holdout fails before training.
  *
- * Two checks: a data file that is the holdout file itself (the same resolved path, or the same
+ * When the config alone shows it (configOverlap: the holdout is data.source, lies in its folder or
+ * matches its glob), the config is refused as it is read, before anything is downloaded or
+ * trained. At run time, two checks: a data file that is the holdout file itself (the same resolved path, or the same
  * sha256: a copy), and rows: every holdout row's content is hashed to 64 bits once (a Set of
  * bigints, memory in proportion to the holdout, not the day), and each of the day's rows is
  * looked up as it is read, in the data step's one pass. A row's content is the columns the spec
@@ -14,11 +16,13 @@
  * overlap too, which is why a small share is allowed (HOLDOUT_OVERLAP_MAX).
  */
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { realpath } from "node:fs/promises";
-import { resolve } from "node:path";
+import { basename, dirname, matchesGlob, resolve } from "node:path";
 import { decimalOf } from "../../shared/encoder/values.ts";
 import type { DatasetSpec } from "../../shared/spec.ts";
 import type { RawRecord } from "../data/read-rows.ts";
+import { isDataFileName } from "./rows.ts";
 
 /** The largest share of the holdout's distinct rows the day may also hold: 1 %. */
 export const HOLDOUT_OVERLAP_MAX = 0.01;
@@ -95,6 +99,27 @@ export class HoldoutRows {
     }
     return JSON.stringify(value) ?? String(value);
   }
+}
+
+/**
+ * Why the day's data, as the config names it, would hold the holdout file, or undefined when the
+ * paths alone cannot tell: `source` (data.source) and `holdout` (evaluation.holdout) are
+ * absolute, as config.ts resolves them. Decided by the rules data.ts resolveDataFiles lists files
+ * by: a file source is that file; a folder source holds its own data files, not its subfolders',
+ * nor names starting with "." or "_"; a glob (a source with glob characters that is no file or
+ * folder) its matches, but names starting with "." or "_". An s3:// source is never a local
+ * holdout. Links and copies are left to the run (checkHoldoutFile), which reads the files.
+ */
+export function configOverlap(source: string, holdout: string): string | undefined {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) return undefined;
+  const name = basename(holdout);
+  const hidden = name.startsWith(".") || name.startsWith("_");
+  if (holdout === source) return "is data.source itself";
+  if (dirname(holdout) === source && !hidden && isDataFileName(name))
+    return `lies in data.source's folder ${source}, whose data files are the day's`;
+  if (/[*?[{]/.test(source) && !existsSync(source) && !hidden && matchesGlob(holdout, source))
+    return `matches data.source's glob ${source}`;
+  return undefined;
 }
 
 /**
