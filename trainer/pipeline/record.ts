@@ -34,6 +34,10 @@ export interface DataFileRecord {
   path: string;
   bytes: number;
   sha256: string;
+  /** Data rows read from it, bad ones included. */
+  rows?: number;
+  /** Where it was downloaded from (an s3:// object's URL): its name across runs, as `path` is a local file's. */
+  source?: string;
 }
 
 /** One step of the run, as logged. */
@@ -85,6 +89,11 @@ export interface RunRecord {
     holdoutOverlap?: HoldoutOverlap;
     /** An earlier published run whose data files had every sha256 of this day's (forced on). */
     publishedBefore?: { runId: string; prefix: string };
+    /**
+     * The day's files earlier published runs trained on, when they did not have all of them: by
+     * sha256, or (bytesBefore) the file's first bytes under the same name (delivered.ts).
+     */
+    partlyPublishedBefore?: { path: string; runId: string; prefix: string; bytesBefore?: number }[];
   };
   spec?: { path: string; sha256: string; championSha256?: string };
   drift?: DriftReport & { skipped?: string };
@@ -422,8 +431,21 @@ function levelRank(level: "ok" | "warn" | "stop"): number {
 
 function dataSection(data: NonNullable<RunRecord["data"]>): string {
   const files = data.files
-    .map((f) => `<tr><td>${escapeHtml(f.path)}</td><td>${f.bytes}</td><td class="l">${f.sha256}</td></tr>`)
+    .map(
+      (f) =>
+        `<tr><td>${escapeHtml(f.source ?? f.path)}</td><td>${f.rows ?? ""}</td><td>${f.bytes}</td><td class="l">${f.sha256}</td></tr>`,
+    )
     .join("");
+  const before = data.publishedBefore
+    ? `<p class="note">Published before by run ${escapeHtml(data.publishedBefore.runId)} (${escapeHtml(data.publishedBefore.prefix)}).</p>`
+    : data.partlyPublishedBefore
+      ? `<p class="note">Partly trained on before: ${data.partlyPublishedBefore
+          .map(
+            (p) =>
+              `${escapeHtml(p.path)}${p.bytesBefore !== undefined ? ` (its first ${p.bytesBefore} bytes)` : ""} by run ${escapeHtml(p.runId)}`,
+          )
+          .join("; ")}.</p>`
+      : "";
   const skipped = Object.entries(data.skipped)
     .map(([why, n]) => `${escapeHtml(why)}: ${n}`)
     .join("; ");
@@ -433,7 +455,7 @@ function dataSection(data: NonNullable<RunRecord["data"]>): string {
     : "";
   return `<h2>Data</h2>
 <p>${data.rowsRead} rows read, ${data.rowsSkipped} skipped${skipped ? ` (${skipped})` : ""}${shared}</p>
-<table><tr><th>file</th><th>bytes</th><th>sha256</th></tr>${files}</table>`;
+<table><tr><th>file</th><th>rows</th><th>bytes</th><th>sha256</th></tr>${files}</table>${before}`;
 }
 
 function stepsSection(steps: readonly StepRecord[]): string {

@@ -29,6 +29,7 @@ import { runTraining } from "../workflows/train-and-report.ts";
 import { checkConfigAgainstSpec, type PipelineConfig, type RegistryConfig } from "./config.ts";
 import type { ModelSizes, PointerName, Registry } from "./contracts.ts";
 import { checkData } from "./data.ts";
+import { dataBefore, downloadedFrom, partlySeenMessage } from "./delivered.ts";
 import { driftReport, formatDrift } from "./drift.ts";
 import {
   evaluateGate,
@@ -50,7 +51,7 @@ import {
   type StepRecord,
   writeRecordFiles,
 } from "./record.ts";
-import { listRecords, putRecord } from "./registry/history.ts";
+import { putRecord } from "./registry/history.ts";
 import {
   type Heartbeat,
   type LockHandle,
@@ -332,7 +333,19 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         ...(championStats ? { reference: championStats } : {}),
         onRow: (row) => holdoutRows.countData(row),
       });
-      const files = await Promise.all(day.files.map(fileRef));
+      // With each file's rows, and an s3:// object's URL: its name in the next runs' comparisons
+      // (./delivered.ts), where its download path, in this run's folder, is not.
+      const s3Root = join(runDir, "data", "s3");
+      const files = await Promise.all(
+        day.files.map(async (path, i) => {
+          const url = config.data.source.startsWith("s3://") ? downloadedFrom(path, s3Root) : undefined;
+          return {
+            ...(await fileRef(path)),
+            rows: day.check.files[i]?.rows ?? 0,
+            ...(url ? { source: url } : {}),
+          };
+        }),
+      );
       const overlap = holdoutRows.result();
       record.data = {
         files,
@@ -345,22 +358,38 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       digests.set(holdout, (await fileRef(holdout)).sha256);
       await checkHoldoutFile(holdout, day.files, digests);
       if (overlap.share > HOLDOUT_OVERLAP_MAX) throw overlapError(overlap, holdout, day.files);
-      // A day delivered again (a retried export, a backfill) would be trained on twice, weighing
-      // it double through warm start, and published as if it were new.
-      const before = await publishedWithSameData(reg, files).catch((error: unknown) => {
+      // A day delivered again (a retried export, a backfill), or one an earlier run saw part of
+      // (it started before the export finished), would be trained on twice where it was before,
+      // weighing those rows double through warm start (./delivered.ts).
+      const before = await dataBefore(reg, files).catch((error: unknown) => {
         log(`data      could not compare with earlier runs' data: ${messageOf(error)}`);
         return undefined;
       });
-      if (before) {
-        record.data.publishedBefore = { runId: before.runId, prefix: before.published!.prefix };
-        const why = `the day's data was published before: ${files.length === 1 ? "its file has" : `all ${files.length} of its files have`} the sha256 of the data of run ${before.runId} (${before.startedAt}), which published ${before.published!.prefix}`;
-        if (!options.forcePublish)
-          throw new Outcome(
-            "refused",
-            `${why}; training on it again would weigh it twice (--force-publish --reason overrides)`,
-            2,
-          );
-        log(`forced    training although ${why} (--force-publish: ${options.forcePublish.reason})`);
+      let repeated: { why: string; refusal: string } | undefined;
+      if (before?.whole) {
+        const whole = before.whole;
+        record.data.publishedBefore = { runId: whole.runId, prefix: whole.prefix };
+        const why = `the day's data was published before: ${files.length === 1 ? "its file has" : `all ${files.length} of its files have`} the sha256 of the data of run ${whole.runId} (${whole.startedAt}), which published ${whole.prefix}`;
+        repeated = {
+          why,
+          refusal: `${why}; training on it again would weigh it twice (--force-publish --reason overrides)`,
+        };
+      } else if (before && before.seen.length > 0) {
+        record.data.partlyPublishedBefore = before.seen.map((s) => ({
+          path: s.file.path,
+          runId: s.run.runId,
+          prefix: s.run.prefix,
+          ...(s.bytesBefore !== undefined ? { bytesBefore: s.bytesBefore } : {}),
+        }));
+        const why = partlySeenMessage(config.data.source, files, before.seen);
+        repeated = {
+          why,
+          refusal: `${why}; training on the whole day again would weigh those rows twice (point data.source at the new data only, or --force-publish --reason overrides)`,
+        };
+      }
+      if (repeated) {
+        if (!options.forcePublish) throw new Outcome("refused", repeated.refusal, 2);
+        log(`forced    training although ${repeated.why} (--force-publish: ${options.forcePublish.reason})`);
       }
       const skipped =
         day.check.skipped > 0 ? `, ${day.check.skipped} skipped (${day.check.examples[0]})` : "";
@@ -839,32 +868,6 @@ function evaluationOf(report: EvaluationReport): ModelEvaluation {
     ...(report.ranking ? { ranking: { ndcg10: report.ranking.ndcg10 } } : {}),
     ...(Object.keys(reliability).length > 0 ? { reliability } : {}),
   };
-}
-
-/**
- * The records a run reads to find a day delivered again: a night each, about three months, read
- * one request each from the registry (all of them would grow the run by a request a night).
- */
-const REPEAT_RECORDS = 100;
-
-/**
- * The newest published run, among the newest REPEAT_RECORDS records, whose data files include
- * every one of `files` (by sha256).
- */
-async function publishedWithSameData(
-  registry: Registry,
-  files: readonly DataFileRecord[],
-): Promise<(RunRecord & { published: NonNullable<RunRecord["published"]> }) | undefined> {
-  if (files.length === 0) return undefined;
-  for (const { record } of await listRecords(registry, { limit: REPEAT_RECORDS })) {
-    const r = record as Partial<RunRecord>;
-    if (r.kind !== "run" || r.outcome !== "published" || !r.published || !Array.isArray(r.data?.files))
-      continue;
-    const had = new Set(r.data.files.map((f) => f.sha256));
-    if (files.every((f) => had.has(f.sha256)))
-      return r as RunRecord & { published: NonNullable<RunRecord["published"]> };
-  }
-  return undefined;
 }
 
 /** Writes every object under `prefix` into `dir`, by its key below the prefix. */
