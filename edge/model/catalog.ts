@@ -5,10 +5,15 @@
  * salted per experiment (MTRANK_AB_SALT, else the challenger model's id and version). A request
  * without a user id (or with a blank one), or a challenger that is absent or failed, gets the
  * champion.
+ *
+ * The two slots share one load queue (load-queue.ts): one graph loads at a time in the isolate,
+ * the champion's first. Every request asks the champion's slot before the challenger's, even one
+ * the challenger serves, so in a fresh isolate the champion's refresh is the first in the queue.
  */
 import { abSaltSetting, type EdgeEnv, type NumberSettingName, numberSetting } from "../env.ts";
 import { describeError, logLine } from "../log.ts";
 import { type Arm, assignArm, modelSalt, type SaltState, saltState } from "./ab-split.ts";
+import { loadQueue } from "./load-queue.ts";
 import { DEFAULT_MANIFEST_MAX_BYTES, DEFAULT_MODEL_MAX_BYTES } from "./remote.ts";
 import type { ServingModel } from "./serving-model.ts";
 import { type Background, modelSlot, type SlotOptions, type SlotSettings } from "./slot.ts";
@@ -18,6 +23,9 @@ export type { Arm } from "./ab-split.ts";
 
 export const CURRENT_POINTER = "models/current";
 export const CHALLENGER_POINTER = "models/challenger";
+/** The load queue's ranks: the champion's loads go before the challenger's. */
+const CHAMPION_RANK = 0;
+const CHALLENGER_RANK = 1;
 const DEFAULT_REFRESH_S = 60;
 /** MTRANK_MODEL_MAX_BYTES above this is a typo: no Worker holds a graph that large. */
 const MODEL_MAX_BYTES_LIMIT = 2 ** 30;
@@ -63,7 +71,10 @@ export interface ModelCatalog {
   serving(env: EdgeEnv | undefined, background?: Background): Promise<ModelChoice[]>;
 }
 
-/** `options` (a clock, the load deadline, the retry backoff) apply to both slots. */
+/**
+ * `options` (a clock, the load deadline, the retry backoff, the load queue) apply to both slots;
+ * without a queue they share one of their own. One catalog serves an isolate (app.ts).
+ */
 export function modelCatalog(
   bundled: ServingModel,
   bundledChallenger?: ServingModel,
@@ -75,39 +86,47 @@ export function modelCatalog(
   const challengerShare = (env: EdgeEnv | undefined) =>
     settingOf(env, "MTRANK_CHALLENGER_SHARE", 0, 100, 0, report);
   const salts = saltStates(report);
-  const champion = modelSlot(CURRENT_POINTER, bundled, options);
-  const challenger = modelSlot(CHALLENGER_POINTER, bundledChallenger, options);
-  const championNow = (env: EdgeEnv | undefined, background?: Background): ModelChoice => ({
-    model: champion.current(store(env), slotSettings(env), background) ?? bundled,
-    arm: "champion",
+  const loads = options.loads ?? loadQueue({ now: options.now });
+  const champion = modelSlot(CURRENT_POINTER, bundled, { ...options, loads, loadRank: CHAMPION_RANK });
+  const challenger = modelSlot(CHALLENGER_POINTER, bundledChallenger, {
+    ...options,
+    loads,
+    loadRank: CHALLENGER_RANK,
   });
-  const challengerNow = (env: EdgeEnv | undefined, background?: Background): ModelChoice | undefined => {
-    const model = challenger.current(store(env), slotSettings(env), background);
-    return model && { model, arm: "challenger" };
+  /** The slots as one request sees them: the champion's is asked first (its refresh queues first). */
+  const slotsNow = (env: EdgeEnv | undefined, share: number, background?: Background) => {
+    const models = store(env);
+    const settings = slotSettings(env);
+    const first: ModelChoice = {
+      model: champion.current(models, settings, background) ?? bundled,
+      arm: "champion",
+    };
+    const model = share > 0 ? challenger.current(models, settings, background) : undefined;
+    const second: ModelChoice | undefined = model && { model, arm: "challenger" };
+    return { first, second };
   };
   return {
     bundled,
     bundledChallenger,
     async choose(env, userId, background) {
-      const share = challengerShare(env);
       // A blank id is what a client sends when it has none: hashed, all such traffic would
       // share one bucket and move between arms as a block.
       const id = userId?.trim() ? userId : undefined;
+      const share = challengerShare(env);
+      const split = id !== undefined && share > 0;
+      const { first, second } = slotsNow(env, split ? share : 0, background);
       let assigned: Assignment = "champion";
-      let choice: ModelChoice | undefined;
-      if (id !== undefined && share > 0) {
-        const second = challengerNow(env, background);
+      let choice = first;
+      if (split) {
         const salt = salts.of(env, second?.model);
         assigned = salt === undefined ? "unknown" : assignArm(id, share, salt);
-        if (assigned === "challenger") choice = second;
+        if (assigned === "challenger" && second) choice = second;
       }
-      choice ??= championNow(env, background);
       return { ...choice, assigned, done: choice.model.hold() };
     },
     async serving(env, background) {
-      const share = challengerShare(env);
-      const second = share > 0 ? challengerNow(env, background) : undefined;
-      return [championNow(env, background), ...(second ? [second] : [])];
+      const { first, second } = slotsNow(env, challengerShare(env), background);
+      return [first, ...(second ? [second] : [])];
     },
   };
 }

@@ -11,24 +11,36 @@
  * run, a load past its deadline) is logged and retried with exponential backoff (backoff.ts), not
  * given up on: the files of a pointer published before its upload finished load once they are
  * there. A different pointer is tried at once.
+ *
+ * Loads wait their turn in the isolate's load queue (load-queue.ts), shared with the other slot:
+ * one graph loads at a time, the champion's before the challenger's.
  */
 import { describeError, logLine } from "../log.ts";
 import { DEFAULT_RETRY, type Failure, nextFailure, type RetryPolicy } from "./backoff.ts";
 import { withDeadline } from "./deadline.ts";
+import { type LoadQueue, type LoadTicket, loadQueue } from "./load-queue.ts";
 import { fetchRemoteModel } from "./remote.ts";
 import { type ServingModel, servingModel } from "./serving-model.ts";
 import type { ModelStore } from "./store.ts";
 
-/** Limit on one pointer read, and on one model's download + verification + load. */
 /**
  * Where a request hands work it starts but must not wait for (http/background.ts wraps the
  * runtime's waitUntil); absent, the work just runs.
  */
 export type Background = (work: Promise<unknown>) => void;
 
+/** Limit on one pointer read, and on one model's download + verification + load. */
 export const DEFAULT_LOAD_TIMEOUT_MS = 30_000;
-/** A refresh is abandoned after this many load timeouts: a pointer read and a load take two. */
+/**
+ * A refresh is abandoned after this many load timeouts: a pointer read, the wait for its turn in
+ * the load queue (the other slot's load, within its own deadline) and the load take three.
+ */
 const ABANDON_AFTER = 3;
+/**
+ * A turn in the load queue held this many load timeouts is passed over: the load gives it back
+ * when its deadline passes, at one, unless the runtime ended its refresh first.
+ */
+const TURN_LIMIT = 2;
 
 export interface SlotOptions {
   /** Epoch milliseconds; tests pass their own clock to step through the backoff. */
@@ -37,6 +49,13 @@ export interface SlotOptions {
   loadTimeoutMs?: number;
   /** Default DEFAULT_RETRY. */
   retry?: RetryPolicy;
+  /**
+   * The isolate's load queue, shared by its slots so that one graph loads at a time (default: a
+   * queue of this slot's own).
+   */
+  loads?: LoadQueue;
+  /** This slot's place in `loads`: a lower rank loads first (default 0). */
+  loadRank?: number;
 }
 
 /** Read from the env per request, so a changed var applies without a restart. */
@@ -69,6 +88,8 @@ export function modelSlot(
   const now = options.now ?? (() => Date.now());
   const timeoutMs = options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS;
   const retry = options.retry ?? DEFAULT_RETRY;
+  const loads = options.loads ?? loadQueue({ now });
+  const rank = options.loadRank ?? 0;
   let active = bundled;
   let activePointer: string | null = null;
   let checkedAt = Number.NEGATIVE_INFINITY;
@@ -83,7 +104,7 @@ export function modelSlot(
    * ABANDON_AFTER deadlines it is abandoned: a new one starts, and the old one, should it ever go
    * on, changes nothing (`generation`).
    */
-  let refreshing: { done: Promise<void>; startedAt: number } | undefined;
+  let refreshing: { done: Promise<void>; startedAt: number; ticket: LoadTicket } | undefined;
   let generation = 0;
 
   /** The replaced model is released once the requests already holding it are done. */
@@ -99,7 +120,12 @@ export function modelSlot(
     return t - checkedAt >= refreshMs;
   }
 
-  async function refresh(store: ModelStore, settings: SlotSettings, mine: number): Promise<void> {
+  async function refresh(
+    store: ModelStore,
+    settings: SlotSettings,
+    mine: number,
+    ticket: LoadTicket,
+  ): Promise<void> {
     checkedAt = now();
     let pointer: string | null;
     try {
@@ -131,6 +157,10 @@ export function modelSlot(
     }
     if (loadFailure?.key === pointer && checkedAt < loadFailure.retryAt) return;
     try {
+      // One load at a time in the isolate. The deadline starts with the turn: a load waiting
+      // behind the other slot's is not timed out by that one's download.
+      await ticket.turn();
+      if (mine !== generation) return;
       // A load that finishes past its deadline never serves: its session is released.
       const next = await withDeadline(
         load(store, pointer, settings),
@@ -173,17 +203,25 @@ export function modelSlot(
           pointerKey,
           startedAt: new Date(refreshing.startedAt).toISOString(),
         });
+        // Whatever it still holds goes: its place in the load queue, and any say over the slot.
+        refreshing.ticket.leave();
         refreshing = undefined;
+        generation++;
       }
       if (!refreshing && due(t, settings.refreshSeconds * 1000)) {
         // One refresh at a time per slot: requests meanwhile serve the active model.
         const mine = ++generation;
-        const done = refresh(store, settings, mine)
+        // Its place in the load queue is taken before the pointer is read: a slot ranked after
+        // this one (the challenger), ready to load, waits while this one finds out if it has a load.
+        const ticket = loads.join(rank, TURN_LIMIT * timeoutMs);
+        const done = refresh(store, settings, mine, ticket)
           .catch(() => undefined)
           .finally(() => {
+            // Its load settled, failed or passed its deadline, or there was none: the next goes.
+            ticket.leave();
             if (mine === generation) refreshing = undefined;
           });
-        refreshing = { done, startedAt: t };
+        refreshing = { done, startedAt: t, ticket };
         background?.(done);
       }
       return active;
