@@ -6,6 +6,14 @@
  */
 import type { ModelManifest } from "../../shared/manifest.ts";
 import type { PointerName, Registry } from "./contracts.ts";
+import {
+  describeIntent,
+  type FlipIntent,
+  INTENT_KEY,
+  intentRemedy,
+  readIntent,
+  settleIntent,
+} from "./intent.ts";
 import { newRunId, RECORD_FORMAT, type RecordKind, type RunRecord, recordLine } from "./record.ts";
 import { gc, listRecords, publishedBefore, putRecord } from "./registry/history.ts";
 import { normalizePrefix, POINTER_NAMES } from "./registry/keys.ts";
@@ -30,6 +38,11 @@ export interface PointerStatus {
 export interface Status {
   registry: string;
   pointers: PointerStatus[];
+  /**
+   * A flip a run made and did not see through (./intent.ts), with whether its pointer still names
+   * the candidate (which then serves without a passed smoke test).
+   */
+  pendingFlip?: { intent: FlipIntent; serving: boolean };
   /** The newest records, newest first. */
   runs: RunRecord[];
 }
@@ -50,7 +63,22 @@ export async function pipelineStatus(registry: Registry, limit = 5): Promise<Sta
         : { pointer, prefix, id: manifest.id, version: manifest.version },
     );
   }
-  return { registry: registry.describe, pointers, runs: await runHistory(registry, limit) };
+  const intent = await readIntent(registry);
+  const named = intent && pointers.find((p) => p.pointer === intent.pointer)?.prefix;
+  return {
+    registry: registry.describe,
+    pointers,
+    ...(intent
+      ? {
+          pendingFlip: {
+            intent,
+            serving:
+              named !== undefined && normalizePrefix(named) === normalizePrefix(intent.candidate.prefix),
+          },
+        }
+      : {}),
+    runs: await runHistory(registry, limit),
+  };
 }
 
 /** The newest `limit` records, newest first (all when limit is undefined). */
@@ -70,6 +98,15 @@ export function formatStatus(status: Status): string {
         : `${p.id} ${p.version}  ${p.prefix}`;
     lines.push(`${p.pointer.padEnd(18)} ${what}`);
   }
+  const pending = status.pendingFlip;
+  if (pending)
+    lines.push(
+      `pending flip: ${describeIntent(pending.intent)}; ${
+        pending.serving
+          ? "the model serves without a passed smoke test"
+          : `${pending.intent.pointer} no longer names it`
+      }; ${intentRemedy(pending.intent)}`,
+    );
   lines.push(status.runs.length > 0 ? "last runs:" : "no runs recorded");
   for (const r of status.runs) lines.push(`  ${recordLine(r)}`);
   return lines.join("\n");
@@ -94,9 +131,25 @@ export async function rollback(
   const pointer = options.pointer ?? "models/current";
   return underLock(registry, "rollback", options, async (record) => {
     const current = await registry.getPointer(pointer);
+    // A run that moved this pointer and did not finish (./intent.ts) left no record of the flip:
+    // its intent says what the pointer named before.
+    const intent = await readIntent(registry);
+    const pending =
+      intent?.pointer === pointer &&
+      current !== undefined &&
+      normalizePrefix(current) === normalizePrefix(intent.candidate.prefix)
+        ? intent
+        : undefined;
     let to = options.to;
     let why = `--to ${options.to}`;
-    if (to === undefined) {
+    if (to === undefined && pending) {
+      if (!pending.previous)
+        throw new OpsError(
+          `${describeIntent(pending)}: ${pointer} named nothing before it; name a prefix with --to`,
+        );
+      to = pending.previous;
+      why = `what ${pointer} named before run ${pending.runId} set it to ${current} and did not finish (${INTENT_KEY})`;
+    } else if (to === undefined) {
       if (!current) throw new OpsError(`${pointer} is not set: nothing to roll back`);
       const found = await previousOf(registry, pointer, current);
       if (!found)
@@ -122,6 +175,9 @@ export async function rollback(
       rollback: { pointer, ...(current ? { from: current } : {}), to: target, why },
       reason: `${pointer}: ${current ?? "(unset)"} → ${target} (${manifest.id} ${manifest.version}); ${why}`,
     });
+    // The pointer no longer names the dead run's candidate: its record is stored and its intent
+    // removed, as the next run would.
+    if (pending) record.recovered = await settleIntent(registry, pending, { by: `rollback ${record.runId}` });
   });
 }
 
@@ -142,6 +198,8 @@ async function previousOf(
  */
 export async function promote(registry: Registry, options: PointerMoveOptions = {}): Promise<RunRecord> {
   return underLock(registry, "promote", options, async (record) => {
+    const intent = await readIntent(registry);
+    if (intent) throw new OpsError(`a flip is pending: ${describeIntent(intent)}; ${intentRemedy(intent)}`);
     const challenger = await registry.getPointer("models/challenger");
     if (!challenger) throw new OpsError("models/challenger is not set: nothing to promote");
     const model = await verifyPrefix(registry, challenger);
@@ -211,7 +269,10 @@ export async function collectGarbage(
   options: PointerMoveOptions & { dryRun?: boolean } = {},
 ): Promise<RunRecord> {
   return underLock(registry, "gc", options, async (record) => {
-    const result = await gc(registry, { keep, ...(options.dryRun ? { dryRun: true } : {}) });
+    // A pending flip's candidate and what it replaced: the next run or a rollback points at one.
+    const intent = await readIntent(registry);
+    const protect = intent ? [intent.candidate.prefix, ...(intent.previous ? [intent.previous] : [])] : [];
+    const result = await gc(registry, { keep, protect, ...(options.dryRun ? { dryRun: true } : {}) });
     Object.assign(record, {
       dryRun: options.dryRun ?? false,
       gc: { keep, deleted: result.prefixes, kept: result.kept },

@@ -123,6 +123,20 @@ export interface RunRecord {
   smoke?: SmokeResult;
   /** A pointer moved back: after a failed smoke test, or by `pipeline rollback`. */
   rollback?: { pointer: PointerName; from?: string; to: string; why: string };
+  /**
+   * A flip an earlier run made and did not see through (intent.ts), found by this run: what it
+   * was and what was done (kept, rolled-back, not-flipped; left by a dry run).
+   */
+  recovered?: {
+    runId: string;
+    pointer: PointerName;
+    candidate: string;
+    previous?: string;
+    action: "kept" | "rolled-back" | "not-flipped" | "left";
+    detail: string;
+    smoke?: SmokeResult;
+    stored?: string;
+  };
   /** An error that ended the run (also in `reason`). */
   error?: string;
   /** gc: what it deleted. */
@@ -192,6 +206,9 @@ export function renderRecordHtml(r: RunRecord): string {
     ["registry / pointer", `${r.registry} / ${r.pointer}`],
     ...(r.dryRun ? [["dry run", "yes: nothing published"] as [string, string]] : []),
     ...(r.forced ? [["forced", `--force-publish: ${r.forced.reason}`] as [string, string]] : []),
+    ...(r.recovered
+      ? [["earlier flip", `${r.recovered.action}: ${r.recovered.detail}`] as [string, string]]
+      : []),
     ...(r.config
       ? [["config", `${r.config.file} (sha256 ${r.config.sha256.slice(0, 12)})`] as [string, string]]
       : []),

@@ -40,6 +40,15 @@ import {
   type RowValues,
 } from "./gate.ts";
 import { infraCheck } from "./infra-check.ts";
+import {
+  clearIntent,
+  describeIntent,
+  INTENT_KEY,
+  intentRemedy,
+  readIntent,
+  settleIntent,
+  writeIntent,
+} from "./intent.ts";
 import { splitNewest } from "./newest.ts";
 import { checkHoldoutFile, HOLDOUT_OVERLAP_MAX, HoldoutRows, overlapError } from "./overlap.ts";
 import { prepareData } from "./prepare.ts";
@@ -211,6 +220,10 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
   let atStart: { current: string | undefined; target: string | undefined } | undefined;
   /** Set once the pointer moved: a later failure puts `previous` back. */
   let flipped: { previous: string | undefined } | undefined;
+  /** The flip intent was written (./intent.ts): removed once the pointer is settled and the record stored. */
+  let intentWritten = false;
+  /** The pointer moved and could not be put back: the intent stays for the next run to settle. */
+  let unsettled = false;
   /**
    * Throws when the run was asked to stop (RunOptions.signal) or its heartbeat found the lock
    * lost, while the pointer has not moved.
@@ -286,6 +299,49 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       heartbeat = startHeartbeat(lock, config.lock.ttlMs / 4, (error) =>
         log(`lock      renewing failed (tried again at the next beat): ${messageOf(error)}`),
       );
+    }
+
+    // A flip a run made and did not see through (killed after it): settled before the champion
+    // is read, so the candidate is never judged against, nor warm-started from, a model that
+    // serves untested (./intent.ts). A dry run, which holds no lock, only says so.
+    const pending = await readIntent(reg);
+    if (pending && dryRun) {
+      const detail = `${describeIntent(pending)}: left as it is (dry run); ${intentRemedy(pending)}`;
+      log(`recover   ${detail}`);
+      record.recovered = {
+        runId: pending.runId,
+        pointer: pending.pointer,
+        candidate: pending.candidate.prefix,
+        ...(pending.previous ? { previous: pending.previous } : {}),
+        action: "left",
+        detail,
+      };
+    } else if (pending) {
+      await step("recover", async () => {
+        try {
+          const settled = await settleIntent(reg, pending, {
+            by: `run ${runId}`,
+            ...(config.smoke
+              ? {
+                  smoke: {
+                    url: config.smoke.url,
+                    timeoutMs: config.smoke.timeoutS * 1000,
+                    pollMs: config.smoke.pollS * 1000,
+                    ...(apiKey ? { apiKey } : {}),
+                    ...(config.smoke.abSalt !== undefined ? { abSalt: config.smoke.abSalt } : {}),
+                    ...(options.signal ? { signal: options.signal } : {}),
+                  },
+                }
+              : {}),
+          });
+          record.recovered = settled;
+          return { value: undefined, detail: settled.detail };
+        } catch (error) {
+          throw new Error(
+            `${describeIntent(pending)}, and settling it failed: ${messageOf(error)}; ${INTENT_KEY} stays: ${intentRemedy(pending)}`,
+          );
+        }
+      });
     }
 
     // The champion: what models/current names (the model every user gets), downloaded whole.
@@ -641,6 +697,19 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       const p = await publishModel(reg, candidateDir, {
         extraFiles: await presentFiles(candidateDir, EXTRA_FILES),
       });
+      // Written before the flip, with the record as it stands: a run killed after the flip
+      // leaves what the next run needs to settle it (./intent.ts).
+      await writeIntent(reg, {
+        format: 1,
+        runId,
+        writtenAt: new Date().toISOString(),
+        owner: processOwner(`run ${runId}`),
+        pointer: target,
+        candidate: { prefix: p.prefix, id: p.id, version: p.version },
+        ...(atStart!.target ? { previous: atStart!.target } : {}),
+        record: structuredClone(record),
+      });
+      intentWritten = true;
       await checkBeforeFlip(reg);
       // Counted as flipped from just before the write, not after it returns: a write that lands
       // and then reports an error (a timeout) must be undone like any failure after the flip.
@@ -711,7 +780,8 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         record.exitCode = 1;
         return { value: undefined, detail: `${target} back to ${back ?? "(unset)"}` };
       }).catch((rollbackError: unknown) => {
-        record.reason = `${record.reason}; rolling back failed too: ${messageOf(rollbackError)}`;
+        unsettled = true;
+        record.reason = `${record.reason}; rolling back failed too: ${messageOf(rollbackError)} (${INTENT_KEY} stays: the next run puts ${back ?? "nothing"} back)`;
       });
     }
   } finally {
@@ -734,6 +804,12 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       try {
         const key = await putRecord(registry, record);
         log(`record    ${key}${kept}`);
+        // Settled and recorded: nothing is left for the next run to settle. A record that could
+        // not be stored leaves the intent, whose copy of the record the next run stores.
+        if (intentWritten && !unsettled)
+          await clearIntent(registry, runId).catch((error: unknown) =>
+            log(`record    could not remove ${INTENT_KEY} (the next run settles it): ${messageOf(error)}`),
+          );
       } catch (error) {
         log(
           `record    failed to store in the registry: ${messageOf(error)} (${local ? `kept in ${local.json}` : "not written locally either"})`,

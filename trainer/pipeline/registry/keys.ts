@@ -4,6 +4,7 @@
  *   models/<sha256 of manifest.json>/manifest.json + the files it lists   (publish.ts)
  *   locks/pipeline                                                         (lock.ts)
  *   runs/<ISO time>-<run id>.json                                          (history.ts)
+ *   intents/flip: a run's flip not yet seen through                       (../intent.ts)
  *
  * and KV `models/current` / `models/challenger` holding a `models/<sha256>/` prefix.
  */
