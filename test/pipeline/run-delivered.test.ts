@@ -9,7 +9,13 @@ import { createHash } from "node:crypto";
 import { appendFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dataBefore, downloadedFrom, fileName } from "../../trainer/pipeline/delivered.ts";
+import {
+  dataBefore,
+  downloadedFrom,
+  fileName,
+  fileRecord,
+  HEAD_BYTES,
+} from "../../trainer/pipeline/delivered.ts";
 import type { DataFileRecord } from "../../trainer/pipeline/record.ts";
 import { putRecord } from "../../trainer/pipeline/registry/history.ts";
 import { runPipeline } from "../../trainer/pipeline/run.ts";
@@ -132,50 +138,58 @@ describe("an s3:// source's files", () => {
     expect(downloadedFrom(`${root}/logs/day=7/part-0.csv`, root)).toBe("s3://logs/day=7/part-0.csv");
     expect(downloadedFrom("/srv/logs/part-0.csv", root)).toBeUndefined();
 
-    // Night 1 downloaded part-0.csv into its run folder; night 2 into another, grown since.
+    // Night 1 downloaded part-0.csv into its run folder; night 2 into another, grown since. Both
+    // over 64 KiB, so their records carry the digest of their first 64 KiB (head).
     const work = join(dir, "s3-runs");
     const night1 = join(work, "1", "data", "s3", "logs", "day=7", "part-0.csv");
     const night2 = join(work, "2", "data", "s3", "logs", "day=7", "part-0.csv");
     await mkdir(join(night1, ".."), { recursive: true });
     await mkdir(join(night2, ".."), { recursive: true });
-    await writeFile(night1, toCsv(rows.slice(0, 100)));
-    await writeFile(
-      night2,
-      `${toCsv(rows.slice(0, 100))}${toCsv(rows.slice(100, 200)).split("\n").slice(1).join("\n")}`,
-    );
-    const ref = async (path: string, source?: string): Promise<DataFileRecord> => {
-      const bytes = await readFile(path);
-      return {
-        path,
-        bytes: bytes.length,
-        sha256: createHash("sha256").update(bytes).digest("hex"),
-        rows: 100,
-        ...(source ? { source } : {}),
-      };
-    };
+    const early = toCsv(rows.slice(0, 1000));
+    await writeFile(night1, early);
+    await writeFile(night2, `${early}${toCsv(rows.slice(1000, 2000)).split("\n").slice(1).join("\n")}`);
     const url = "s3://logs/day=7/part-0.csv";
-    const reg = new MemoryRegistry();
-    await putRecord(reg, {
-      format: 1,
-      kind: "run",
-      runId: "11111111",
-      startedAt: "2026-12-07T03:17:00.000Z",
-      outcome: "published",
-      published: { prefix: `models/${"a".repeat(64)}/`, pointer: "models/current" },
-      data: { files: [await ref(night1, url)] },
-    });
-    const grown = await ref(night2, url);
+    const before = { ...(await fileRecord(night1)), rows: 1000, source: url };
+    const grown = { ...(await fileRecord(night2)), rows: 2000, source: url };
+    expect(before.bytes).toBe(Buffer.byteLength(early));
+    expect(before.sha256).toBe(createHash("sha256").update(early).digest("hex"));
+    expect(before.head).toBe(
+      createHash("sha256").update(Buffer.from(early).subarray(0, HEAD_BYTES)).digest("hex"),
+    );
+    expect(grown.head).toBe(before.head);
     expect(fileName(grown)).toBe(url);
-    const found = await dataBefore(reg, [grown]);
-    expect(found.seen).toEqual([
+
+    const reg = new MemoryRegistry();
+    const published = (day: number, runId: string, file: DataFileRecord) =>
+      putRecord(reg, {
+        format: 1,
+        kind: "run",
+        runId,
+        startedAt: `2026-12-0${day}T03:17:00.000Z`,
+        outcome: "published",
+        published: { prefix: `models/${String(day).repeat(64)}/`, pointer: "models/current" },
+        data: { files: [file] },
+      });
+    await published(7, "77777777", before);
+    // Newer records of the same URL that are not its beginning: a shorter state with another
+    // sha256 (read in the same pass), and one whose bytes and sha256 would match but whose head
+    // does not (never read: the heads tell them apart first).
+    await published(8, "88888888", {
+      ...before,
+      bytes: 500,
+      sha256: "0".repeat(64),
+      head: undefined,
+    } as DataFileRecord);
+    await published(9, "99999999", { ...before, head: "f".repeat(64) });
+    expect((await dataBefore(reg, [grown])).seen).toEqual([
       {
         file: grown,
         run: {
-          runId: "11111111",
+          runId: "77777777",
           startedAt: "2026-12-07T03:17:00.000Z",
-          prefix: `models/${"a".repeat(64)}/`,
+          prefix: `models/${"7".repeat(64)}/`,
         },
-        bytesBefore: (await readFile(night1)).length,
+        bytesBefore: before.bytes,
       },
     ]);
     // By path alone (as before the URL was recorded), the two downloads are different files.

@@ -94,34 +94,66 @@ export async function dataBefore(registry: Registry, files: readonly DataFileRec
   return { ...(whole ? { whole } : {}), seen };
 }
 
+/**
+ * The bytes a file's `head` digest covers: comparing heads first, a night's file under
+ * yesterday's name costs no read of its first bytes when they differ within these.
+ */
+export const HEAD_BYTES = 64 * 1024;
+
+/** A file's record entry: its bytes, sha256, and for a file over HEAD_BYTES, the sha256 of those first bytes. */
+export async function fileRecord(path: string): Promise<DataFileRecord> {
+  const { bytes, sha256, at } = await digests(path, [HEAD_BYTES]);
+  const head = at.get(HEAD_BYTES);
+  return { path, bytes, sha256, ...(head !== undefined && bytes > HEAD_BYTES ? { head } : {}) };
+}
+
 /** The newest run that trained on an earlier, shorter state of `file` (same name, its first bytes). */
 async function grownFrom(
   file: DataFileRecord,
   runs: readonly { run: EarlierRun; files: readonly DataFileRecord[] }[],
 ): Promise<SeenFile | undefined> {
   const name = fileName(file);
-  const digests = new Map<number, string>();
+  const candidates: { run: EarlierRun; before: DataFileRecord }[] = [];
   for (const { run, files } of runs)
     for (const before of files) {
       // A file that held no row (a CSV header alone) is the first bytes of any file it names.
       if (fileName(before) !== name || before.rows === 0) continue;
       if (!(before.bytes > 0 && before.bytes < file.bytes)) continue;
-      let digest = digests.get(before.bytes);
-      if (digest === undefined) {
-        digest = await prefixSha256(file.path, before.bytes);
-        digests.set(before.bytes, digest);
-      }
-      if (digest === before.sha256) return { file, run, bytesBefore: before.bytes };
+      // Different first bytes: not this file's beginning, and nothing more to read.
+      if (before.head !== undefined && file.head !== undefined && before.head !== file.head) continue;
+      candidates.push({ run, before });
     }
-  return undefined;
+  if (candidates.length === 0) return undefined;
+  // One pass over the file for every length a candidate needs.
+  const { at } = await digests(file.path, [...new Set(candidates.map((c) => c.before.bytes))]);
+  const found = candidates.find(({ before }) => at.get(before.bytes) === before.sha256);
+  return found && { file, run: found.run, bytesBefore: found.before.bytes };
 }
 
-/** The sha256 of the first `bytes` bytes of `path`. */
-async function prefixSha256(path: string, bytes: number): Promise<string> {
+/** A file's byte count and sha256, and the sha256 of its first `lengths` bytes (those it has), in one pass. */
+async function digests(
+  path: string,
+  lengths: readonly number[],
+): Promise<{ bytes: number; sha256: string; at: Map<number, string> }> {
+  const marks = [...lengths].filter((n) => n > 0).sort((a, b) => a - b);
   const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path, { start: 0, end: bytes - 1 }))
-    hash.update(chunk as Buffer);
-  return hash.digest("hex");
+  const at = new Map<number, string>();
+  let bytes = 0;
+  let next = 0;
+  for await (const data of createReadStream(path)) {
+    let chunk = data as Buffer;
+    while (next < marks.length && bytes + chunk.length >= marks[next]!) {
+      const take = marks[next]! - bytes;
+      hash.update(chunk.subarray(0, take));
+      bytes += take;
+      chunk = chunk.subarray(take);
+      at.set(marks[next]!, hash.copy().digest("hex"));
+      next++;
+    }
+    hash.update(chunk);
+    bytes += chunk.length;
+  }
+  return { bytes, sha256: hash.digest("hex"), at };
 }
 
 /** How a file is named in a message: below `source` when it lies there, else whole. */

@@ -38,6 +38,8 @@ export interface DataFileRecord {
   rows?: number;
   /** Where it was downloaded from (an s3:// object's URL): its name across runs, as `path` is a local file's. */
   source?: string;
+  /** The sha256 of its first 64 KiB, for a longer file (delivered.ts compares these first). */
+  head?: string;
 }
 
 /** One step of the run, as logged. */

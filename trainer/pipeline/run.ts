@@ -12,7 +12,6 @@
  * moved puts it back: an error leaves the champion serving.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, normalize, sep } from "node:path";
 import type { FeatureValues } from "../../shared/encoder/encode.ts";
@@ -29,7 +28,7 @@ import { runTraining } from "../workflows/train-and-report.ts";
 import { checkConfigAgainstSpec, type PipelineConfig, type RegistryConfig } from "./config.ts";
 import type { ModelSizes, PointerName, Registry } from "./contracts.ts";
 import { checkData } from "./data.ts";
-import { dataBefore, downloadedFrom, partlySeenMessage } from "./delivered.ts";
+import { dataBefore, downloadedFrom, fileRecord, partlySeenMessage } from "./delivered.ts";
 import { driftReport, formatDrift } from "./drift.ts";
 import {
   evaluateGate,
@@ -52,14 +51,7 @@ import {
 import { splitNewest } from "./newest.ts";
 import { checkHoldoutFile, HOLDOUT_OVERLAP_MAX, HoldoutRows, overlapError } from "./overlap.ts";
 import { prepareData } from "./prepare.ts";
-import {
-  type DataFileRecord,
-  newRunId,
-  RECORD_FORMAT,
-  type RunRecord,
-  type StepRecord,
-  writeRecordFiles,
-} from "./record.ts";
+import { newRunId, RECORD_FORMAT, type RunRecord, type StepRecord, writeRecordFiles } from "./record.ts";
 import { putRecord } from "./registry/history.ts";
 import {
   type Heartbeat,
@@ -396,7 +388,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         day.files.map(async (path, i) => {
           const url = config.data.source.startsWith("s3://") ? downloadedFrom(path, s3Root) : undefined;
           return {
-            ...(await fileRef(path)),
+            ...(await fileRecord(path)),
             rows: day.check.files[i]?.rows ?? 0,
             ...(url ? { source: url } : {}),
           };
@@ -411,7 +403,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         holdoutOverlap: overlap,
       };
       const digests = new Map(files.map((f) => [f.path, f.sha256]));
-      digests.set(holdout, (await fileRef(holdout)).sha256);
+      digests.set(holdout, (await fileRecord(holdout)).sha256);
       await checkHoldoutFile(holdout, day.files, digests);
       if (overlap.share > HOLDOUT_OVERLAP_MAX) throw overlapError(overlap, holdout, day.files);
       // A day delivered again (a retried export, a backfill), or one an earlier run saw part of
@@ -980,16 +972,6 @@ async function readOptionalSpec(path: string): Promise<DatasetSpec | undefined> 
   } catch {
     return undefined;
   }
-}
-
-async function fileRef(path: string): Promise<DataFileRecord> {
-  const hash = createHash("sha256");
-  let bytes = 0;
-  for await (const chunk of createReadStream(path)) {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-  }
-  return { path, bytes, sha256: hash.digest("hex") };
 }
 
 async function configRef(file: string): Promise<RunRecord["config"]> {
