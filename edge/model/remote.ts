@@ -56,6 +56,11 @@ export interface RemoteOptions {
   maxModelBytes?: number;
   /** Largest manifest.json accepted, in bytes (default DEFAULT_MANIFEST_MAX_BYTES). */
   maxManifestBytes?: number;
+  /**
+   * Aborted when the load is given up (its deadline): the fetch stops at its next step, and an
+   * object that arrives after it is cancelled unread.
+   */
+  signal?: AbortSignal;
 }
 
 /** The graph each MTRANK_MODEL_WEIGHTS serves. */
@@ -70,9 +75,10 @@ export async function fetchRemoteModel(
     weights = "float32",
     maxModelBytes = DEFAULT_MODEL_MAX_BYTES,
     maxManifestBytes = DEFAULT_MANIFEST_MAX_BYTES,
+    signal,
   } = options;
   const dir = prefix.endsWith("/") ? prefix : `${prefix}/`;
-  const manifestObject = await cappedObject(bucket, `${dir}manifest.json`, maxManifestBytes);
+  const manifestObject = await cappedObject(bucket, `${dir}manifest.json`, maxManifestBytes, signal);
   const text = await manifestObject.text();
   if (!containersAtMost(text, MAX_MANIFEST_CONTAINERS, MAX_MANIFEST_DEPTH))
     throw new ModelVerificationError(
@@ -86,7 +92,7 @@ export async function fetchRemoteModel(
   } catch (error) {
     throw new ModelVerificationError(`${dir}manifest.json is not JSON: ${String(error)}`);
   }
-  const fetchFile = (file: string) => verifiedFile(bucket, dir, manifest, file, maxModelBytes);
+  const fetchFile = (file: string) => verifiedFile(bucket, dir, manifest, file, maxModelBytes, signal);
   const modelFile = MODEL_FILES[weights];
   const model = await fetchFile(modelFile);
   // The factorised graph, when the manifest has one, is verified the same way: a model
@@ -98,9 +104,19 @@ export async function fetchRemoteModel(
 }
 
 /** The object at `key`, refused when absent or when R2 declares it larger than `cap`. */
-async function cappedObject(bucket: R2BucketReader, key: string, cap: number): Promise<R2ObjectBody> {
+async function cappedObject(
+  bucket: R2BucketReader,
+  key: string,
+  cap: number,
+  signal: AbortSignal | undefined,
+): Promise<R2ObjectBody> {
+  signal?.throwIfAborted();
   const object = await bucket.get(key);
   if (!object) throw new ModelVerificationError(`R2 has no ${key}`);
+  if (signal?.aborted) {
+    await object.body?.cancel().catch(() => undefined);
+    signal.throwIfAborted();
+  }
   if (!(object.size <= cap)) {
     await object.body?.cancel().catch(() => undefined);
     throw new ModelVerificationError(`${key}: ${object.size} bytes, over the ${cap}-byte cap`);
@@ -114,13 +130,14 @@ async function verifiedFile(
   manifest: unknown,
   file: string,
   cap: number,
+  signal: AbortSignal | undefined,
 ): Promise<ArrayBuffer> {
   const expected = expectedFile(manifest, dir, file);
   if (expected.bytes > cap)
     throw new ModelVerificationError(
       `${dir}${file}: manifest files["${file}"].bytes says ${expected.bytes}, over the ${cap}-byte cap`,
     );
-  const object = await cappedObject(bucket, `${dir}${file}`, cap);
+  const object = await cappedObject(bucket, `${dir}${file}`, cap, signal);
   // A size that differs from the manifest's (an upload still in progress, or the wrong file) is
   // refused before the body is read.
   if (object.size !== expected.bytes) {
@@ -130,6 +147,7 @@ async function verifiedFile(
     );
   }
   const bytes = await object.arrayBuffer();
+  signal?.throwIfAborted();
   if (bytes.byteLength !== expected.bytes)
     throw new ModelVerificationError(
       `${dir}${file}: ${bytes.byteLength} bytes read, manifest files["${file}"].bytes says ${expected.bytes}`,

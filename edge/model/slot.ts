@@ -163,7 +163,7 @@ export function modelSlot(
       if (mine !== generation) return;
       // A load that finishes past its deadline never serves: its session is released.
       const next = await withDeadline(
-        load(store, pointer, settings),
+        (signal) => load(store, pointer, settings, signal),
         timeoutMs,
         `loading ${pointer}`,
         (late) => late.retire(),
@@ -229,13 +229,23 @@ export function modelSlot(
   };
 }
 
-/** Fetched, verified, session created and warmed up: ready to serve. */
-async function load(store: ModelStore, pointer: string, settings: SlotSettings): Promise<ServingModel> {
+/**
+ * Fetched, verified, session created and warmed up: ready to serve. Past its deadline (`signal`)
+ * it stops at the next step: no further R2 read, no session.
+ */
+async function load(
+  store: ModelStore,
+  pointer: string,
+  settings: SlotSettings,
+  signal: AbortSignal,
+): Promise<ServingModel> {
   const source = await fetchRemoteModel(store.bucket, pointer, {
     weights: store.weights,
     maxModelBytes: settings.maxModelBytes,
     maxManifestBytes: settings.maxManifestBytes,
+    signal,
   });
+  signal.throwIfAborted();
   const model = servingModel(source);
   await model.load();
   return model;
