@@ -141,18 +141,58 @@ describe("sessions are released when their model can no longer serve", () => {
     }
   });
 
-  it("a load that finishes past its deadline releases its session and never serves", async () => {
+  it("a session created past the load's deadline is released and never serves", async () => {
     await env.TEST_POINTERS.put(POINTER, await upload("late", "r2-late"));
+    // onnxruntime cannot stop a session being created: the deadline passes while it is.
+    const creating = gate();
+    const started = gate();
+    const real = ort.InferenceSession.create.bind(ort.InferenceSession) as (
+      ...args: unknown[]
+    ) => Promise<ort.InferenceSession>;
+    const create = vi.spyOn(ort.InferenceSession, "create").mockImplementation((async (
+      ...args: unknown[]
+    ) => {
+      started.open();
+      await creating.opened;
+      return real(...args);
+    }) as typeof ort.InferenceSession.create);
+    try {
+      const { choose } = catalog(bindings("0").binding, { loadTimeoutMs: 100, now: () => 0 });
+      const first = await choose(); // settles when the deadline passes
+      first.done();
+      await started.opened;
+      expect(events("model.rejected")).toHaveLength(1);
+      creating.open();
+      await vi.waitFor(() => expect(release).toHaveBeenCalledTimes(1));
+      const after = await choose();
+      expect(after.model.manifest?.version).toBe(manifest.version);
+      after.done();
+    } finally {
+      creating.open();
+      create.mockRestore();
+    }
+  });
+
+  it("a graph R2 answers past the load's deadline is not read: no session is created", async () => {
+    await env.TEST_POINTERS.put(POINTER, await upload("late-download", "r2-late-download"));
     const download = gate();
     const { binding } = bindings("0", { beforeModel: () => download.opened });
-    const { choose } = catalog(binding, { loadTimeoutMs: 100, now: () => 0 });
-    const first = await choose(); // settles when the deadline passes
-    first.done();
-    expect(events("model.rejected")).toHaveLength(1);
-    download.open();
-    await vi.waitFor(() => expect(release).toHaveBeenCalledTimes(1));
-    const after = await choose();
-    expect(after.model.manifest?.version).toBe(manifest.version);
-    after.done();
+    const create = vi.spyOn(ort.InferenceSession, "create");
+    try {
+      const { choose } = catalog(binding, { loadTimeoutMs: 100, now: () => 0 });
+      const first = await choose(); // settles when the deadline passes
+      first.done();
+      expect(events("model.rejected")).toHaveLength(1);
+      download.open();
+      // The late load's steps, had it gone on: the body read and hashed, a session created.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(create).not.toHaveBeenCalled();
+      expect(release).not.toHaveBeenCalled();
+      const after = await choose();
+      expect(after.model.manifest?.version).toBe(manifest.version);
+      after.done();
+    } finally {
+      create.mockRestore();
+    }
   });
 });
