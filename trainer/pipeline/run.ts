@@ -45,6 +45,7 @@ import {
   INTENT_KEY,
   intentRemedy,
   readIntent,
+  type SettleSmoke,
   settleIntent,
   writeIntent,
 } from "./intent.ts";
@@ -270,6 +271,18 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       for (const warning of config.warnings) log(`config    warning: ${warning}`);
     }
     const apiKey = smokeKey(config, options.env ?? process.env);
+    // How this run reaches the worker, for the smoke test after its flip and for settling a flip
+    // a killed run left. A signal ends the test, not passed, and the pointer goes back: a
+    // cancelled CI job is killed seconds later, and an untested model must not be what it leaves
+    // serving.
+    const smokeReach: SettleSmoke | undefined = config.smoke && {
+      url: config.smoke.url,
+      timeoutMs: config.smoke.timeoutS * 1000,
+      pollMs: config.smoke.pollS * 1000,
+      ...(apiKey ? { apiKey } : {}),
+      ...(config.smoke.abSalt !== undefined ? { abSalt: config.smoke.abSalt } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
     if (!registry) {
       owned = await openRegistry(config.registry, options.env ?? process.env, log);
       registry = owned;
@@ -313,18 +326,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         try {
           const settled = await settleIntent(reg, pending, {
             by: `run ${runId}`,
-            ...(config.smoke
-              ? {
-                  smoke: {
-                    url: config.smoke.url,
-                    timeoutMs: config.smoke.timeoutS * 1000,
-                    pollMs: config.smoke.pollS * 1000,
-                    ...(apiKey ? { apiKey } : {}),
-                    ...(config.smoke.abSalt !== undefined ? { abSalt: config.smoke.abSalt } : {}),
-                    ...(options.signal ? { signal: options.signal } : {}),
-                  },
-                }
-              : {}),
+            ...(smokeReach ? { smoke: smokeReach } : {}),
           });
           record.recovered = settled;
           return { value: undefined, detail: settled.detail };
@@ -717,21 +719,13 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       };
     });
 
-    if (config.smoke) {
-      const smoke = config.smoke;
+    if (smokeReach) {
       const result = await step("smoke", async () => {
         const r = await smokeTest({
-          url: smoke.url,
+          ...smokeReach,
           expected: { id: published.id, version: published.version },
           manifest: exported.manifest,
           pointer: config.publish.pointer,
-          timeoutMs: smoke.timeoutS * 1000,
-          pollMs: smoke.pollS * 1000,
-          ...(apiKey ? { apiKey } : {}),
-          ...(smoke.abSalt !== undefined ? { abSalt: smoke.abSalt } : {}),
-          // A signal now ends the test, not passed, and the pointer goes back: a cancelled CI job
-          // is killed seconds later, and an untested model must not be what it leaves serving.
-          ...(options.signal ? { signal: options.signal } : {}),
         });
         record.smoke = r;
         return { value: r, detail: `${r.passed ? "passed" : "FAILED"}: ${r.detail}` };
