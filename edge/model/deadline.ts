@@ -17,18 +17,17 @@ export function withDeadline<T>(
   what: string,
   late?: (result: T) => void,
 ): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
   let missed = false;
-  let expire: (error: DeadlineError) => void = () => undefined;
-  const expired = new Promise<never>((_, reject) => {
-    expire = reject;
-  });
   const controller = new AbortController();
-  const timer = setTimeout(() => {
-    missed = true;
-    const error = new DeadlineError(`${what} took longer than ${ms} ms`);
-    expire(error);
-    controller.abort(error);
-  }, ms);
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      missed = true;
+      const error = new DeadlineError(`${what} took longer than ${ms} ms`);
+      controller.abort(error);
+      reject(error);
+    }, ms);
+  });
   if (typeof work === "function") work = work(controller.signal);
   work.then(
     (result) => {
