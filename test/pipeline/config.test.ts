@@ -153,6 +153,46 @@ describe("pipeline config", () => {
     expect(c.publish.pointer).toBe("challenger");
   });
 
+  it("data.complete: a marker (true is _SUCCESS), a quiet period, or both", () => {
+    const data = (complete: unknown) =>
+      parseConfig({ ...minimal(), data: { ...minimal().data, complete } }, "/cfg/pipeline.json").data;
+    expect(data({ marker: true }).complete).toEqual({ marker: "_SUCCESS" });
+    expect(data({ marker: "_DONE", quietMinutes: 10 }).complete).toEqual({
+      marker: "_DONE",
+      quietMinutes: 10,
+    });
+    expect(data({ marker: false, quietMinutes: 2.5 }).complete).toEqual({ quietMinutes: 2.5 });
+    expect(parseConfig(minimal(), "/cfg/pipeline.json").data.complete).toBeUndefined();
+  });
+
+  it.each([
+    [{ complete: {} }, /^\/cfg\/pipeline.json: data.complete: expected "marker" .* or "quietMinutes"/],
+    [{ complete: { marker: false } }, /data.complete: expected "marker"/],
+    [
+      { complete: { marker: "" } },
+      /data.complete.marker: expected a non-empty file name, or true for "_SUCCESS"/,
+    ],
+    [
+      { complete: { marker: "2026-12-06/_SUCCESS" } },
+      /data.complete.marker: expected a file name, not a path: the marker is looked for in each folder/,
+    ],
+    [{ complete: { marker: "..\\_SUCCESS" } }, /data.complete.marker: expected a file name, not a path/],
+    [
+      { complete: { marker: ".." } },
+      /data.complete.marker: expected true \(the file "_SUCCESS"\) or a marker file's name/,
+    ],
+    [{ complete: { marker: 1 } }, /data.complete.marker: expected true/],
+    [{ complete: { quietMinutes: -5 } }, /data.complete.quietMinutes: expected a number > 0/],
+    [{ complete: { quietMinutes: 0 } }, /data.complete.quietMinutes: expected a number > 0/],
+    [{ complete: { quietMinutes: "10" } }, /data.complete.quietMinutes: expected number, got "10"/],
+    [{ complete: { marker: true, quiet: 10 } }, /data.complete.quiet: unknown field/],
+    [{ complete: true }, /data.complete: expected Object, got true/],
+  ])("a bad data.complete is one line naming the field: %j", (patch, message) => {
+    const line = errorOf({ ...minimal(), data: { ...minimal().data, ...patch } });
+    expect(line).toMatch(message);
+    expect(line).not.toContain("\n");
+  });
+
   it.each([
     [{ data: undefined }, /^\/cfg\/pipeline.json: data: /],
     [{ evaluation: {} }, /^\/cfg\/pipeline.json: evaluation.holdout: /],

@@ -8,11 +8,19 @@ import { join } from "node:path";
 import { parseConfig } from "../../trainer/pipeline/config.ts";
 import { type SimRow, simulate, toCsv } from "../../trainer/simulate/simulator.ts";
 
-/** A config over `dir`, training on `source`; `patch` replaces top-level fields. */
-export function smallConfig(dir: string, source: string, patch: Record<string, unknown> = {}) {
+/**
+ * A config over `dir`, training on `source`; `patch` replaces top-level fields, `data` adds to
+ * the data section (`complete`, `maxBadRows`).
+ */
+export function smallConfig(
+  dir: string,
+  source: string,
+  patch: Record<string, unknown> = {},
+  data: Record<string, unknown> = {},
+) {
   return parseConfig(
     {
-      data: { source, spec: "spec.json" },
+      data: { source, spec: "spec.json", ...data },
       training: { arch: "shared-bottom", epochs: 2, options: { bottom: [16], tower: [8], cross: 0 } },
       evaluation: { holdout: "holdout.csv" },
       // The days are random parts of one log: id-like features move by chance alone.

@@ -7,7 +7,8 @@
  *   promote | gc --keep N | unlock [--force]
  *
  * `run` exits 0 when it published (or a dry run would have), 2 when the gate or drift refused
- * the candidate, 1 on an error or a rollback after a failed smoke test.
+ * the candidate, 3 when data.complete found the day not complete yet (nothing read: a scheduler
+ * may try again later), 1 on an error or a rollback after a failed smoke test.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { loadConfig, type PipelineConfig } from "../pipeline/config.ts";

@@ -19,6 +19,7 @@ import { validationScore } from "../train/early-stopping.ts";
 import { SCHEDULES } from "../train/schedule.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
 import { DEFAULT_TRAIN_ARGS, EMBEDDING_OPTIMIZERS, type TrainArgs } from "../train/train-args.ts";
+import { type CompleteRule, DEFAULT_MARKER } from "./complete.ts";
 import { configOverlap } from "./overlap.ts";
 import { DEFAULT_BUCKET, DEFAULT_NAMESPACE_ID } from "./registry/keys.ts";
 
@@ -46,6 +47,17 @@ const Fraction = v.pipe(
   Finite,
   v.gtValue(0, "expected a number in (0, 1)"),
   v.ltValue(1, "expected a number in (0, 1)"),
+);
+const MARKER_MESSAGE = 'expected true (the file "_SUCCESS") or a marker file\'s name';
+/** data.complete.marker: one file name, looked for in the folders that hold the day's files. */
+const MarkerName = v.pipe(
+  v.string(),
+  v.minLength(1, 'expected a non-empty file name, or true for "_SUCCESS"'),
+  v.check(
+    (name) => !/[/\\]/.test(name),
+    "expected a file name, not a path: the marker is looked for in each folder that holds data files",
+  ),
+  v.check((name) => name !== "." && name !== "..", MARKER_MESSAGE),
 );
 const Sizes = v.pipe(
   v.array(PositiveInt, "expected a list of layer sizes like [64, 32]"),
@@ -461,6 +473,24 @@ const PipelineSchema = v.strictObject({
     spec: Path,
     /** Bad rows to skip and count before the run stops (default 0: stop at the first). */
     maxBadRows: v.optional(NonNegativeInt, 0),
+    /**
+     * When the day is whole (./complete.ts): a marker file the export writes once it has finished
+     * (true: Spark's "_SUCCESS"), a quiet period every data file must have been left alone for,
+     * or both. Not complete, a run ends "not-ready" (exit 3) before it takes the lock. Absent:
+     * a run reads whatever the source holds when it starts.
+     */
+    complete: v.optional(
+      v.pipe(
+        v.strictObject({
+          marker: v.optional(v.union([v.boolean(), MarkerName], MARKER_MESSAGE)),
+          quietMinutes: v.optional(Positive),
+        }),
+        v.check(
+          (c) => (c.marker !== undefined && c.marker !== false) || c.quietMinutes !== undefined,
+          'expected "marker" (true for _SUCCESS, or a file name) or "quietMinutes", or both',
+        ),
+      ),
+    ),
   }),
   training: v.optional(Training, {}),
   export: v.optional(
@@ -557,9 +587,11 @@ export type RegistryConfig =
 
 /** The config with every default filled in and every path absolute. */
 export interface PipelineConfig
-  extends Omit<Parsed, "drift" | "registry" | "publish" | "smoke" | "lock" | "export"> {
+  extends Omit<Parsed, "data" | "drift" | "registry" | "publish" | "smoke" | "lock" | "export"> {
   /** The config file, for records and messages. */
   file: string;
+  /** data.complete resolved: `marker: true` is "_SUCCESS", `false` none. */
+  data: Omit<Parsed["data"], "complete"> & { complete?: CompleteRule };
   /**
    * Settings that are allowed but weaken the gate (a bound that passes anything, no change rule,
    * no smoke test...), one line each naming the field: a run logs and records them.
@@ -633,6 +665,12 @@ export function parseConfig(json: unknown, file: string): PipelineConfig {
     throw new ConfigError(
       `${file}: evaluation.holdout: ${holdout} ${overlap}: a candidate trained on the holdout would be judged on rows it has seen; keep evaluation.holdout out of data.source`,
     );
+  const marker = c.data.complete?.marker === true ? DEFAULT_MARKER : c.data.complete?.marker || undefined;
+  const quietMinutes = c.data.complete?.quietMinutes;
+  const complete: CompleteRule | undefined = c.data.complete && {
+    ...(marker !== undefined ? { marker } : {}),
+    ...(quietMinutes !== undefined ? { quietMinutes } : {}),
+  };
   const registry: RegistryConfig =
     "local" in c.registry
       ? { kind: "local", ...c.registry.local, persistTo: abs(c.registry.local.persistTo) }
@@ -642,7 +680,12 @@ export function parseConfig(json: unknown, file: string): PipelineConfig {
     ...rest,
     file: resolve(file),
     warnings,
-    data: { ...c.data, source, spec: abs(c.data.spec) },
+    data: {
+      source,
+      spec: abs(c.data.spec),
+      maxBadRows: c.data.maxBadRows,
+      ...(complete ? { complete } : {}),
+    },
     evaluation: { ...c.evaluation, holdout },
     drift,
     registry,

@@ -15,13 +15,23 @@
 import { once } from "node:events";
 import { createWriteStream, type WriteStream } from "node:fs";
 import * as fsp from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, normalize, sep } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { DatasetSpec } from "../../shared/spec.ts";
 import { ColumnError, recordChecker } from "../data/check-record.ts";
 import { DataError, type RawRecord } from "../data/read-rows.ts";
+import {
+  type CompleteInput,
+  type Completeness,
+  type CompleteRule,
+  globOwns,
+  judgeComplete,
+  localFolders,
+  NotReadyError,
+  s3Folders,
+} from "./complete.ts";
 import { DATA_EXTENSIONS, type FileFormat, formatOf, isDataFileName, readFileRows } from "./rows.ts";
-import { downloadS3 } from "./s3-source.ts";
+import { downloadS3, listS3, type S3Listing } from "./s3-source.ts";
 
 /** Options of resolveDataFiles. */
 export interface ResolveOptions {
@@ -32,6 +42,14 @@ export interface ResolveOptions {
    * made from the environment's AWS_* variables (./s3-source.ts s3ClientFromEnv).
    */
   s3?: S3Client;
+  /**
+   * pipeline.json data.complete: the source must be complete (./complete.ts) when it is listed,
+   * before a file is read or downloaded; otherwise resolveDataFiles throws NotReadyError. The
+   * marker's name is then never a data file.
+   */
+  complete?: CompleteRule;
+  /** The clock the quiet period is measured by (tests); default Date.now. */
+  now?: () => number;
 }
 
 /**
@@ -43,46 +61,170 @@ export interface ResolveOptions {
  * Files named with a leading "." or "_" are left out of folders, globs and prefixes: Spark and
  * Hadoop write _SUCCESS markers and .crc checksums beside their parts. A folder, glob or prefix
  * with no data file is an empty day, "no rows in <source>"; a missing file or folder is an error
- * naming it.
+ * naming it. With options.complete, a source that is not complete (a missing source or one with
+ * no data file among them, unless its marker says the day is whole) is a NotReadyError instead.
  */
 export async function resolveDataFiles(source: string, options: ResolveOptions = {}): Promise<string[]> {
+  const complete = options.complete;
   if (source.startsWith("s3://")) {
     if (options.workDir === undefined)
       throw new DataError(`${source}: an s3:// source needs a work folder to download into`);
-    const files = await downloadS3(source, options.workDir, options.s3);
+    const files = await downloadS3(source, options.workDir, options.s3, {
+      ...(complete?.marker !== undefined ? { exclude: complete.marker } : {}),
+      ...(complete
+        ? {
+            check: async (listing) => {
+              const found = await judgeComplete(s3Input(source, listing, complete, now(options)));
+              if (!found.ready) throw new NotReadyError(found);
+            },
+          }
+        : {}),
+    });
     if (files.length === 0) throw new DataError(`no rows in ${source}: no data files under the prefix`);
     return files;
   }
-  const info = await fsp.stat(source).catch(() => undefined);
-  if (info?.isFile()) return [source];
-  if (info?.isDirectory()) {
-    const files: string[] = [];
-    for (const name of await fsp.readdir(source)) {
-      if (!isListed(name)) continue;
-      const path = join(source, name);
-      // stat, not the directory entry's type: a symlinked part counts as the file it points to.
-      if ((await fsp.stat(path).catch(() => undefined))?.isFile()) files.push(path);
-    }
-    if (files.length === 0)
-      throw new DataError(`no rows in ${source}: no data files (${DATA_EXTENSIONS.join(", ")}, or .gz)`);
-    return files.sort(byName);
+  const listing = await listLocal(source, complete?.marker);
+  if (complete) {
+    const found = await judgeComplete(localInput(source, listing, complete, now(options)));
+    if (!found.ready) throw new NotReadyError(found);
   }
-  if (!/[*?[{]/.test(source)) throw new DataError(`${source}: no such data file or folder`);
+  if (listing.files.length > 0) return listing.files.map((f) => f.path);
+  switch (listing.kind) {
+    case "missing":
+      throw new DataError(`${source}: no such data file or folder`);
+    case "folder":
+      throw new DataError(`no rows in ${source}: no data files (${DATA_EXTENSIONS.join(", ")}, or .gz)`);
+    default:
+      throw new DataError(`no rows in ${source}: no file matches`);
+  }
+}
+
+/**
+ * Whether `source` is complete under `rule` (./complete.ts), from a listing alone: nothing is
+ * read or downloaded. The run asks before it takes the lock; resolveDataFiles asks again of the
+ * listing it reads, so nothing that arrived in between is read unchecked.
+ */
+export async function sourceCompleteness(
+  source: string,
+  rule: CompleteRule,
+  options: Pick<ResolveOptions, "s3" | "now"> = {},
+): Promise<Completeness> {
+  if (source.startsWith("s3://"))
+    return judgeComplete(s3Input(source, await listS3(source, options.s3, rule.marker), rule, now(options)));
+  return judgeComplete(localInput(source, await listLocal(source, rule.marker), rule, now(options)));
+}
+
+function now(options: Pick<ResolveOptions, "now">): number {
+  return (options.now ?? Date.now)();
+}
+
+/** A local source's data files, with their mtimes; empty when there is none (or no source). */
+interface LocalListing {
+  kind: "file" | "folder" | "glob" | "missing";
+  files: { path: string; modifiedMs: number }[];
+  /** Which folders above a file's own may hold its marker (./complete.ts localFolders). */
+  inside: (folder: string) => boolean;
+}
+
+async function listLocal(source: string, exclude: string | undefined): Promise<LocalListing> {
+  const info = await fsp.stat(source).catch(() => undefined);
+  if (info?.isFile())
+    return { kind: "file", files: [{ path: source, modifiedMs: info.mtimeMs }], inside: none };
+  // stat, not a directory entry's type: a symlinked part counts as the file it points to.
+  const fileAt = async (path: string) => {
+    const found = await fsp.stat(path).catch(() => undefined);
+    return found?.isFile() ? { path, modifiedMs: found.mtimeMs } : undefined;
+  };
+  if (info?.isDirectory()) {
+    const files: LocalListing["files"] = [];
+    for (const name of await fsp.readdir(source)) {
+      if (!isListed(name) || name === exclude) continue;
+      const file = await fileAt(join(source, name));
+      if (file) files.push(file);
+    }
+    return { kind: "folder", files: files.sort(byPath), inside: none };
+  }
+  if (!/[*?[{]/.test(source)) return { kind: "missing", files: [], inside: none };
   // Looked up at run time: a Node without fs.glob (before 22) still reads files and folders.
   const glob = (fsp as { glob?: (pattern: string) => AsyncIterable<string> }).glob;
   if (glob === undefined) throw new DataError(`${source}: a glob needs Node 22 or later (fs.glob)`);
-  const files: string[] = [];
+  const files: LocalListing["files"] = [];
   for await (const path of glob(source)) {
-    if (basename(path).startsWith(".") || basename(path).startsWith("_")) continue;
-    if ((await fsp.stat(path).catch(() => undefined))?.isFile()) files.push(path);
+    const name = basename(path);
+    if (name.startsWith(".") || name.startsWith("_") || name === exclude) continue;
+    const file = await fileAt(path);
+    if (file) files.push(file);
   }
-  if (files.length === 0) throw new DataError(`no rows in ${source}: no file matches`);
-  return files.sort(byName);
+  return { kind: "glob", files: files.sort(byPath), inside: globOwns(source) };
+}
+
+const none = () => false;
+
+function localInput(source: string, listing: LocalListing, rule: CompleteRule, at: number): CompleteInput {
+  // A folder source's files are named below it in messages, other sources' by their paths; its
+  // marker beside no data file says the day is complete and empty.
+  const root = listing.kind === "folder" ? normalize(source) : undefined;
+  const folder = root === undefined ? undefined : root.endsWith(sep) ? root : `${root}${sep}`;
+  return {
+    source,
+    rule,
+    now: at,
+    files: listing.files.map((f) => ({
+      name: f.path,
+      modifiedMs: f.modifiedMs,
+      folders: localFolders(dirname(f.path), listing.inside),
+    })),
+    hasMarker: async (dir) =>
+      rule.marker !== undefined &&
+      ((await fsp.stat(join(dir, rule.marker)).catch(() => undefined))?.isFile() ?? false),
+    ...(listing.files.length === 0
+      ? {
+          empty: {
+            why:
+              listing.kind === "missing"
+                ? "does not exist"
+                : listing.kind === "glob"
+                  ? "matches no data file"
+                  : "holds no data file",
+            ...(root !== undefined ? { root } : {}),
+          },
+        }
+      : {}),
+    ...(folder !== undefined
+      ? { show: (name: string) => (name.startsWith(folder) ? name.slice(folder.length) : name) }
+      : {}),
+  };
+}
+
+function s3Input(source: string, listing: S3Listing, rule: CompleteRule, at: number): CompleteInput {
+  const { bucket, prefix, keys } = listing;
+  const url = `s3://${bucket}/`;
+  // The folder the prefix names, whose marker says an empty day is complete.
+  const root = prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`;
+  return {
+    source,
+    rule,
+    now: at,
+    files: listing.objects.map((o) => ({
+      name: `${url}${o.key}`,
+      modifiedMs: o.modifiedMs,
+      folders: s3Folders(bucket, o.key, prefix),
+    })),
+    hasMarker: async (folder) =>
+      rule.marker !== undefined && keys.has(`${folder.slice(url.length)}${rule.marker}`),
+    ...(listing.objects.length === 0
+      ? { empty: { why: "holds no data object", root: `${url}${root}` } }
+      : {}),
+  };
 }
 
 /** A folder's entry that is one of the day's files: a data extension, not hidden or a marker. */
 function isListed(name: string): boolean {
   return !name.startsWith(".") && !name.startsWith("_") && isDataFileName(name);
+}
+
+function byPath(a: { path: string }, b: { path: string }): number {
+  return byName(a.path, b.path);
 }
 
 function byName(a: string, b: string): number {

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import type { TaskMetrics } from "../../shared/manifest.ts";
 import { fmt } from "../report/metrics-table.ts";
 import { COLORS, escapeHtml, lineChart } from "../report/svg-chart.ts";
+import type { Completeness } from "./complete.ts";
 import type { DriftReport, GateDecision, ModelSizes, PointerName, PublishedModel } from "./contracts.ts";
 import type { ModelEvaluation } from "./gate.ts";
 import type { HoldoutOverlap } from "./overlap.ts";
@@ -25,10 +26,11 @@ export type RecordKind = "run" | "rollback" | "promote" | "gc" | "unlock";
 
 /**
  * How it ended. run: published (pointer moved), refused (the gate said no, or drift stopped it),
- * dry-run (would have published or not; nothing moved), rolled-back (published, smoke test
- * failed, pointer restored), failed (an error; the champion unchanged). The other kinds: done.
+ * not-ready (data.complete: the source was not complete, nothing read), dry-run (would have
+ * published or not; nothing moved), rolled-back (published, smoke test failed, pointer restored),
+ * failed (an error; the champion unchanged). The other kinds: done.
  */
-export type Outcome = "published" | "refused" | "dry-run" | "rolled-back" | "failed" | "done";
+export type Outcome = "published" | "refused" | "not-ready" | "dry-run" | "rolled-back" | "failed" | "done";
 
 export interface DataFileRecord {
   path: string;
@@ -67,7 +69,7 @@ export interface RunRecord {
   startedAt: string;
   finishedAt: string;
   outcome: Outcome;
-  /** The process's exit status for this run (0 published, refused or dry-run; 1 otherwise). */
+  /** The process's exit status for this run (0 published or dry-run, 2 refused, 3 not-ready, 1 otherwise). */
   exitCode: number;
   /** One line: why it ended as it did. */
   reason: string;
@@ -81,6 +83,8 @@ export interface RunRecord {
   config?: { file: string; sha256: string };
   /** The config's warnings (config.ts checkGate): settings allowed but weakening the gate. */
   warnings?: string[];
+  /** data.complete's check of the source (complete.ts): what it found, and what was missing. */
+  complete?: Completeness;
   data?: {
     files: DataFileRecord[];
     rowsRead: number;
@@ -195,6 +199,7 @@ const OUTCOME_COLOR: Record<Outcome, string> = {
   done: "#16a34a",
   "dry-run": "#2563eb",
   refused: "#ea580c",
+  "not-ready": "#ca8a04",
   "rolled-back": "#dc2626",
   failed: "#dc2626",
 };
@@ -210,6 +215,9 @@ export function renderRecordHtml(r: RunRecord): string {
     ...(r.forced ? [["forced", `--force-publish: ${r.forced.reason}`] as [string, string]] : []),
     ...(r.recovered
       ? [["earlier flip", `${r.recovered.action}: ${r.recovered.detail}`] as [string, string]]
+      : []),
+    ...(r.complete
+      ? [["data complete", `${r.complete.ready ? "yes" : "no"}: ${r.complete.detail}`] as [string, string]]
       : []),
     ...(r.config
       ? [["config", `${r.config.file} (sha256 ${r.config.sha256.slice(0, 12)})`] as [string, string]]

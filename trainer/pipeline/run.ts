@@ -1,10 +1,10 @@
 /**
  * One pipeline run (docs/pipeline.md "Steps"):
  *
- *   lock → champion (download) → data (check, convert, stats) → drift → train → stats beside the
- *   model → export float32 + int8 → evaluate candidate and champion on the frozen holdout (and
- *   the newest slice) → infra check → gate → publish + flip the pointer → smoke test (flip back
- *   on failure) → record → release the lock
+ *   complete (with data.complete: is the day whole?) → lock → champion (download) → data (check,
+ *   convert, stats) → drift → train → stats beside the model → export float32 + int8 → evaluate
+ *   candidate and champion on the frozen holdout (and the newest slice) → infra check → gate →
+ *   publish + flip the pointer → smoke test (flip back on failure) → record → release the lock
  *
  * Each step logs one line with its duration. Whatever happens, a record is written (the work
  * folder always; the registry unless --dry-run) and the lock released. The pointer moves only
@@ -14,6 +14,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, normalize, sep } from "node:path";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { FeatureValues } from "../../shared/encoder/encode.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import { type DatasetSpec, parseSpec } from "../../shared/spec.ts";
@@ -25,9 +26,10 @@ import { transformedOutputs } from "../metrics/task-metrics.ts";
 import { openServedModel } from "../predict/served-model.ts";
 import { pickTrainArgs } from "../train/train-args.ts";
 import { runTraining } from "../workflows/train-and-report.ts";
+import { NotReadyError } from "./complete.ts";
 import { checkConfigAgainstSpec, type PipelineConfig, type RegistryConfig } from "./config.ts";
 import type { ModelSizes, PointerName, Registry } from "./contracts.ts";
-import { checkData } from "./data.ts";
+import { checkData, sourceCompleteness } from "./data.ts";
 import { dataBefore, downloadedFrom, fileRecord, partlySeenMessage } from "./delivered.ts";
 import { driftReport, formatDrift } from "./drift.ts";
 import {
@@ -77,6 +79,8 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** Where the smoke test's API key is read (default process.env). */
   env?: Record<string, string | undefined>;
+  /** The S3 client an s3:// data.source is listed and downloaded with (default: from AWS_* variables). */
+  s3?: S3Client;
   /**
    * Stops the run (the CLI's SIGINT and SIGTERM: a cancelled CI job): at the next training batch
    * or step before the pointer moves, as a failure with its record written and the lock
@@ -90,7 +94,11 @@ export interface RunOptions {
 
 export interface RunResult {
   record: RunRecord;
-  /** 0 published or dry run, 2 refused (gate or drift), 1 failed or rolled back. */
+  /**
+   * 0 published (a dry run: would publish), 2 refused (gate, drift, a day trained on before), 3
+   * not ready (data.complete: the source is not complete; try again later), 1 failed or rolled
+   * back.
+   */
   exitCode: number;
   /** record.json and record.html in the run's work folder. */
   files: { json: string; html: string };
@@ -102,6 +110,12 @@ const CURRENT: PointerName = "models/current";
 /** Files published beside the manifest's own: what the next run warm-starts and checks drift from. */
 const EXTRA_FILES = [DATA_STATS_FILE, "spec.json", "training/network.json", "training/weights.bin"];
 
+/**
+ * The exit status of a run whose data.source is not complete: neither a refusal (2), which waiting
+ * does not change, nor an error (1), so that a scheduler can try again later on this one alone.
+ */
+export const NOT_READY = 3;
+
 /** Run folders kept under workDir/runs (the newest); older ones are removed after a run. */
 const KEEP_RUN_FOLDERS = 5;
 
@@ -112,7 +126,7 @@ const KEEP_RUN_FOLDERS = 5;
  */
 const RUNNING_FILE = "running";
 
-/** Ends a run early with an outcome that is not an error (drift stop, gate refusal). */
+/** Ends a run early with an outcome that is not an error (drift stop, gate refusal, not ready). */
 class Outcome extends Error {
   constructor(
     readonly outcome: RunRecord["outcome"],
@@ -294,6 +308,21 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     const spec = await readSpecFile(config.data.spec, "data.spec");
     checkConfigAgainstSpec(config, spec);
 
+    // data.complete: a day the export still writes is not read. Asked of the source's listing
+    // alone, before the lock and the champion's download: a run that starts early holds nothing,
+    // and ends "not-ready" (exit 3) naming what is missing, for its scheduler to try again. The
+    // data step asks again of the listing it reads, for what arrived in between.
+    const complete = config.data.complete;
+    if (complete)
+      await step("complete", async () => {
+        const found = await sourceCompleteness(config.data.source, complete, {
+          ...(options.s3 ? { s3: options.s3 } : {}),
+        });
+        record.complete = found;
+        if (!found.ready) throw new Outcome("not-ready", found.detail, NOT_READY);
+        return { value: undefined, detail: found.detail };
+      });
+
     if (!dryRun) {
       lock = await step("lock", async () => {
         const owner = processOwner(`run ${runId}`);
@@ -382,6 +411,12 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         maxBadRows: config.data.maxBadRows,
         ...(championStats ? { reference: championStats } : {}),
         onRow: (row) => holdoutRows.countData(row),
+        ...(complete ? { complete } : {}),
+        ...(options.s3 ? { s3: options.s3 } : {}),
+      }).catch((error: unknown) => {
+        if (!(error instanceof NotReadyError)) throw error;
+        record.complete = error.completeness;
+        throw new Outcome("not-ready", error.message, NOT_READY);
       });
       // With each file's rows, and an s3:// object's URL: its name in the next runs' comparisons
       // (./delivered.ts), where its download path, in this run's folder, is not.
@@ -742,7 +777,11 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       record.outcome = dryRun ? "dry-run" : error.outcome;
       record.exitCode = error.exitCode;
       record.reason =
-        dryRun && error.outcome === "refused" ? `dry run: would refuse: ${error.message}` : error.message;
+        dryRun && error.outcome === "refused"
+          ? `dry run: would refuse: ${error.message}`
+          : dryRun && error.outcome === "not-ready"
+            ? `dry run: ${error.message}`
+            : error.message;
     } else {
       record.outcome = "failed";
       record.exitCode = 1;

@@ -47,17 +47,35 @@ export function parseS3Url(source: string): { bucket: string; prefix: string } {
   return { bucket: match[1]!, prefix: match[2]! };
 }
 
+/** One data object of a listing. */
+export interface S3Object {
+  key: string;
+  size: number | undefined;
+  /** LastModified, ms since the epoch (undefined when the store does not say). */
+  modifiedMs: number | undefined;
+}
+
+/** What ListObjectsV2 shows under an s3:// prefix. */
+export interface S3Listing {
+  bucket: string;
+  prefix: string;
+  /** The data objects, in key order (see downloadS3 for which keys are data). */
+  objects: S3Object[];
+  /** Every key listed, markers and folders included: a marker is looked up here. */
+  keys: ReadonlySet<string>;
+}
+
 /**
- * Downloads the data files under an s3:// prefix (all of them, at any depth: S3 has no folders)
- * to `<workDir>/s3/<bucket>/<key>` and returns their paths in key order. Keys whose last part
- * starts with "." or "_" (Spark's _SUCCESS) or has no data extension are left out. A download
- * whose size differs from the listing's is an error naming the object.
+ * Lists an s3:// prefix, every page: its data objects (keys whose last part has a data
+ * extension and does not start with "." or "_", nor is named `exclude`: data.complete's marker)
+ * and every key. One request per 1,000 keys.
  */
-export async function downloadS3(source: string, workDir: string, client?: S3Client): Promise<string[]> {
+export async function listS3(source: string, client?: S3Client, exclude?: string): Promise<S3Listing> {
   const { bucket, prefix } = parseS3Url(source);
   const s3 = client ?? (await s3ClientFromEnv());
-  const { GetObjectCommand, ListObjectsV2Command } = await import("@aws-sdk/client-s3");
-  const objects: { key: string; size: number | undefined }[] = [];
+  const { ListObjectsV2Command } = await import("@aws-sdk/client-s3");
+  const objects: S3Object[] = [];
+  const keys = new Set<string>();
   let token: string | undefined;
   do {
     let page: ListObjectsV2CommandOutput;
@@ -74,14 +92,47 @@ export async function downloadS3(source: string, workDir: string, client?: S3Cli
     }
     for (const object of page.Contents ?? []) {
       const key = object.Key;
-      if (key === undefined || key.endsWith("/")) continue;
+      if (key === undefined) continue;
+      keys.add(key);
+      if (key.endsWith("/")) continue;
       const name = key.slice(key.lastIndexOf("/") + 1);
-      if (name.startsWith(".") || name.startsWith("_") || !isDataFileName(name)) continue;
-      objects.push({ key, size: object.Size });
+      if (name.startsWith(".") || name.startsWith("_") || name === exclude || !isDataFileName(name)) continue;
+      objects.push({ key, size: object.Size, modifiedMs: object.LastModified?.getTime() });
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return { bucket, prefix, objects, keys };
+}
+
+/** Options of downloadS3. */
+export interface DownloadOptions {
+  /** A key whose last part is this name is not data (data.complete's marker). */
+  exclude?: string;
+  /**
+   * Called with the listing before anything is downloaded; it throws to stop there (a source
+   * that is not complete: ./complete.ts).
+   */
+  check?: (listing: S3Listing) => Promise<void>;
+}
+
+/**
+ * Downloads the data files under an s3:// prefix (all of them, at any depth: S3 has no folders)
+ * to `<workDir>/s3/<bucket>/<key>` and returns their paths in key order. Keys whose last part
+ * starts with "." or "_" (Spark's _SUCCESS) or has no data extension are left out. A download
+ * whose size differs from the listing's is an error naming the object.
+ */
+export async function downloadS3(
+  source: string,
+  workDir: string,
+  client?: S3Client,
+  options: DownloadOptions = {},
+): Promise<string[]> {
+  const s3 = client ?? (await s3ClientFromEnv());
+  const listing = await listS3(source, s3, options.exclude);
+  await options.check?.(listing);
+  const { bucket, objects } = listing;
+  const { GetObjectCommand } = await import("@aws-sdk/client-s3");
 
   const root = join(workDir, "s3", bucket);
   const files: string[] = [];
