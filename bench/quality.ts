@@ -60,6 +60,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
 import type { DatasetSpec } from "../shared/spec.ts";
+import { shareList } from "../trainer/cli/run-cli.ts";
 import { auc } from "../trainer/core/metrics.ts";
 import { type Dataset, loadDataset } from "../trainer/data/load-dataset.ts";
 import { readSpecFile } from "../trainer/data/read-spec.ts";
@@ -68,6 +69,7 @@ import { exportModelDir } from "../trainer/export/export-model.ts";
 import { calibrationCurve, expectedCalibrationError } from "../trainer/metrics/calibration.ts";
 import { evaluateTask } from "../trainer/metrics/task-metrics.ts";
 import { openServedModel, scoreRows } from "../trainer/predict/served-model.ts";
+import { MAX_ID_DROPOUT } from "../trainer/train/id-dropout.ts";
 import { runTraining } from "../trainer/workflows/train-and-report.ts";
 import { coldSplit } from "./cold-split.ts";
 import { cvFolds, meanAndError } from "./cv-folds.ts";
@@ -131,6 +133,11 @@ const program = new Command("bench:quality")
     "1",
   )
   .option(
+    "--id-dropout <list>",
+    "train the networks with train's --id-dropout, e.g. movie=0.1 (with --cold: what new items gain, against what the known ones pay in a run without --cold)",
+    shareList(MAX_ID_DROPOUT),
+  )
+  .option(
     "--cold <column>",
     "with your files: a tenth of this column's values leave the training file, and only their test rows are scored (new users or items)",
   )
@@ -146,6 +153,7 @@ const opts = program.opts<{
   name: string;
   tuned: boolean;
   cold?: string;
+  idDropout?: Record<string, number>;
   cv?: string;
   rounds: string;
 }>();
@@ -314,7 +322,14 @@ async function trainAndTest(
 ): Promise<Row> {
   const out = join(WORK, suite, seeds.length > 1 ? `${arch}-${seed}` : arch);
   const started = performance.now();
-  const summary = await runTraining({ data: files.train, spec: files.spec, arch, out, seed });
+  const summary = await runTraining({
+    data: files.train,
+    spec: files.spec,
+    arch,
+    out,
+    seed,
+    ...(opts.idDropout ? { idDropout: opts.idDropout } : {}),
+  });
   const seconds = (performance.now() - started) / 1000;
   // The int8 graph (half the edge's float32 latency, a quarter of the bytes) is the form quality
   // is judged on: its scores are the row's; the float32 graph's AUC stays beside them, so a

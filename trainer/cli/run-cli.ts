@@ -53,6 +53,23 @@ export function finiteNumber(value: string): number {
 }
 
 /** Parses "click=1,purchase=2" into { click: 1, purchase: 2 }. */
+/** name=share pairs, each share above 0 and at most `max` (--id-dropout movie=0.1,user=0.05). */
+export function shareList(max: number): (value: string) => Record<string, number> {
+  return (value) => {
+    const out: Record<string, number> = {};
+    for (const part of value.split(",")) {
+      const [name, raw] = part.split("=");
+      const share = Number(raw);
+      if (!name?.trim() || raw === undefined || !(share > 0 && share <= max))
+        throw new InvalidArgumentError(
+          `expected name=share pairs, each share above 0 and at most ${max}, like item=0.1, got "${part}"`,
+        );
+      out[name.trim()] = share;
+    }
+    return out;
+  };
+}
+
 export function weightList(value: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const part of value.split(",")) {

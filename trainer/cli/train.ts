@@ -7,6 +7,7 @@ import { BACKEND_CHOICES } from "../train/backend.ts";
 import { CALIBRATIONS } from "../train/calibrate-heads.ts";
 import { DEFAULT_LEARNING_RATES, OPTIMIZERS } from "../train/dense-optimizer.ts";
 import { FOLD_AVERAGE_K, FOLD_AVERAGE_ROWS } from "../train/fold-average.ts";
+import { MAX_ID_DROPOUT } from "../train/id-dropout.ts";
 import { SCHEDULES } from "../train/schedule.ts";
 import {
   MAX_BATCH,
@@ -31,6 +32,7 @@ import {
   positiveInt,
   positiveNumber,
   runCli,
+  shareList,
   weightList,
 } from "./run-cli.ts";
 import { addStoppingFlags } from "./stopping-options.ts";
@@ -146,6 +148,11 @@ const program = new Command("train")
     "--average-folds <k>",
     `train k networks from one start, each stopping early on its own k-th of the rows, and serve their weight average (--valid-fraction then unused; default ${FOLD_AVERAGE_K} under ${FOLD_AVERAGE_ROWS.toLocaleString("en-US")} rows without --time-column, else 1: one network on a held-out part)`,
     positiveInt,
+  )
+  .option(
+    "--id-dropout <list>",
+    `read id-like features as never seen in a share of each epoch's rows, e.g. item=0.1: new items then rank by their other features (default none; at most ${MAX_ID_DROPOUT})`,
+    shareList(MAX_ID_DROPOUT),
   )
   .option("--resume", "continue an interrupted run from OUT/checkpoint (same data, spec and options)")
   .option("--init-from <dir>", "warm start: begin from an earlier model directory's weights")

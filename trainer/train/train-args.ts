@@ -92,6 +92,12 @@ export interface TrainArgs {
    * with a random or group split, else 1 (./fold-average.ts defaultAverageFolds).
    */
   averageFolds?: number;
+  /**
+   * Id dropout (./id-dropout.ts): id-like feature name -> the share of each epoch's rows that read
+   * it as a value never seen, so the network learns to rank a new item (or user) by its other
+   * features. Default: none. Costs the known ids a little: see docs/models.md.
+   */
+  idDropout?: Record<string, number>;
 }
 
 /** Every field, in the order above: what a caller's object is read for. */
@@ -122,6 +128,7 @@ export const TRAIN_ARG_KEYS = [
   "kernelL2",
   "workers",
   "averageFolds",
+  "idDropout",
 ] as const satisfies readonly (keyof TrainArgs)[];
 
 /** The fields that are optional even resolved: the step budget, or nothing, stands in for them. */
@@ -158,6 +165,7 @@ export const DEFAULT_TRAIN_ARGS = {
   patience: DEFAULT_TRAIN_OPTIONS.patience,
   embeddingL2: DEFAULT_L2.embedding,
   kernelL2: DEFAULT_L2.kernel,
+  idDropout: {},
 } as const satisfies TrainArgs;
 
 /** The training arguments among `values` (a CLI's parsed flags, a config section) that are set. */
@@ -198,6 +206,7 @@ export function resolveTrainArgs(given: TrainArgs): ResolvedTrainArgs {
       kernel: given.kernelL2 ?? given.l2 ?? d.kernelL2,
     },
     ...(given.workers !== undefined ? { workers: given.workers } : {}),
+    idDropout: given.idDropout ?? d.idDropout,
     ...(given.averageFolds !== undefined ? { averageFolds: given.averageFolds } : {}),
   };
 }

@@ -18,6 +18,7 @@ import type { LabelledBatch } from "./batch.ts";
 import { batchTensors } from "./batch-gradients.ts";
 import { type DivergenceContext, DivergenceError, likelyCause, stepDivergence } from "./divergence.ts";
 import { validationScore } from "./early-stopping.ts";
+import { dropIds, epochDraws, type IdDropout } from "./id-dropout.ts";
 import { createNetworkOptimizer, type OptimizerOptions } from "./network-optimizer.ts";
 import { checkWorkers } from "./parallel-optimizer.ts";
 import { learningRateSchedule, type ScheduleKind } from "./schedule.ts";
@@ -68,6 +69,8 @@ export interface TrainOptions extends OptimizerOptions {
    * first step whose loss is not finite) then names the feature behind a dense column, not its index.
    */
   inputs?: readonly FeatureState[];
+  /** Id-like features read as unseen in a share of each epoch's rows (./id-dropout.ts). */
+  idDropout?: IdDropout;
 }
 
 export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, "taskWeights"> = {
@@ -211,9 +214,12 @@ function* trainFrom(
       let lossSum = 0;
       let done = 0;
       const taskSums = new Float64Array(config.heads.length);
+      const dropout = options.idDropout;
+      const draws = dropout ? epochDraws(dropout, epoch) : undefined;
       for (const batch of batchList) {
         optimizer.setLearningRate(learningRate(step++));
-        const loss = optimizer.step(train, batch);
+        const dropped = dropout && draws ? dropIds(config, train, batch, dropout, draws) : undefined;
+        const loss = dropped ? optimizer.step(dropped.batch, dropped.idx) : optimizer.step(train, batch);
         // The losses are numbers already: one test a step. NaN never comes back, so stop here.
         if (!Number.isFinite(loss.total))
           throw stepDivergence({ epoch, step: done + 1, steps: batchList.length }, loss, divergence);

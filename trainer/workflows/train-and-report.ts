@@ -30,6 +30,7 @@ import { calibrateHeads, calibrateOutputs, type HeadCalibration } from "../train
 import { resolveEarlyStop, validationScore } from "../train/early-stopping.ts";
 import { embeddingOptions } from "../train/embedding-rules.ts";
 import { defaultAverageFolds, type FoldAverage, trainFoldAverage } from "../train/fold-average.ts";
+import { idDropout } from "../train/id-dropout.ts";
 import { layerWidths } from "../train/layer-widths.ts";
 import {
   canStartWorkers,
@@ -357,6 +358,7 @@ async function fitNetwork(
     seed: args.seed,
     taskWeights,
     inputs: data.encoder.features,
+    ...dropoutOption(args, data.encoder),
     ...(cmd.onEpoch ? { onEpoch: cmd.onEpoch } : {}),
     ...(cmd.onBatch ? { onBatch: cmd.onBatch } : {}),
   };
@@ -396,6 +398,12 @@ async function fitNetwork(
     throw error;
   });
   return { result, ...(warm ? { warm } : {}) };
+}
+
+/** The id dropout `args` ask for, over the fitted encoder's features (../train/id-dropout.ts). */
+function dropoutOption(args: ResolvedTrainArgs, encoder: EncoderState): Pick<TrainOptions, "idDropout"> {
+  const dropout = idDropout(encoder, args.idDropout, args.seed);
+  return dropout ? { idDropout: dropout } : {};
 }
 
 /**
