@@ -49,6 +49,25 @@ describe("run records", () => {
     expect(await listRecords(registry, { limit: 0 })).toEqual([]);
   });
 
+  it("list the newest records a filter keeps, reading at most `scan`", async () => {
+    const registry = new MemoryRegistry();
+    for (let i = 0; i < 6; i++)
+      await putRecord(registry, {
+        runId: `r${i}`,
+        startedAt: `2026-11-2${i}T02:00:00.000Z`,
+        even: i % 2 === 0,
+      });
+    const even = (r: unknown) => (r as { even: boolean }).even;
+    expect((await listRecords(registry, { where: even })).map((e) => e.key)).toEqual(
+      ["r4", "r2", "r0"].map((id, i) => `runs/2026-11-2${4 - 2 * i}T02:00:00.000Z-${id}.json`),
+    );
+    expect((await listRecords(registry, { where: even, limit: 2 })).map((e) => e.key)).toHaveLength(2);
+    // r5, r4, r3 read: one of them kept.
+    expect((await listRecords(registry, { where: even, scan: 3 })).map((e) => e.key)).toEqual([
+      "runs/2026-11-24T02:00:00.000Z-r4.json",
+    ]);
+  });
+
   it("never overwrites a record", async () => {
     const registry = new MemoryRegistry();
     await putRecord(registry, { runId: "r1", startedAt: "2026-11-24T02:00:00.000Z", n: 1 });
@@ -81,12 +100,13 @@ describe("run records", () => {
 });
 
 describe("gc", () => {
-  it("keeps what the pointers and the newest `keep` records name, deletes the rest, never records", async () => {
+  it("keeps what the pointers and the newest `keep` records that name a model name, deletes the rest, never records", async () => {
     const registry = await withModels(8);
     await registry.setPointer("models/current", prefix(1));
     // A hand-set pointer without its trailing slash still protects its directory.
     await registry.setPointer("models/challenger", prefix(2).slice(0, -1));
-    // Oldest to newest: r0 names 3, r1 names 4 and 5, r2 names 6, r3 published nothing.
+    // Oldest to newest: r0 names 3, r1 names 4 and 5, r2 names 6, r3 published nothing. `keep`
+    // counts the records that name a model: 2 keeps r2's and r1's.
     await putRecord(registry, {
       runId: "r0",
       startedAt: "2026-11-20T02:00:00Z",
@@ -108,11 +128,11 @@ describe("gc", () => {
     await registry.put("models/hand-made/model.onnx", new Uint8Array([0]));
     const recordsBefore = await registry.list("runs/");
 
-    const dry = await gc(registry, { keep: 3, dryRun: true });
+    const dry = await gc(registry, { keep: 2, dryRun: true });
     expect(dry.prefixes).toEqual([prefix(3), prefix(7), prefix(8)]);
     expect(await registry.list(prefix(7))).toHaveLength(2);
 
-    const result = await gc(registry, { keep: 3, protect: [prefix(8)] });
+    const result = await gc(registry, { keep: 2, protect: [prefix(8)] });
     expect(result.prefixes).toEqual([prefix(3), prefix(7)]);
     // manifest.json first within each directory.
     expect(result.keys).toEqual([
@@ -138,6 +158,30 @@ describe("gc", () => {
       "hand-made",
     ]);
     expect(await registry.list("runs/")).toEqual(recordsBefore);
+  });
+
+  it("counts `keep` over the records that name a model: a scheduler's not-ready retries do not use it up", async () => {
+    const registry = await withModels(3);
+    await registry.setPointer("models/current", prefix(3));
+    await putRecord(registry, {
+      runId: "r1",
+      startedAt: "2026-11-20T02:00:00Z",
+      published: { prefix: prefix(1) },
+    });
+    await putRecord(registry, {
+      runId: "r2",
+      startedAt: "2026-11-21T02:00:00Z",
+      published: { prefix: prefix(2) },
+    });
+    for (let i = 0; i < 5; i++)
+      await putRecord(registry, {
+        runId: `late${i}`,
+        startedAt: `2026-11-22T0${i}:00:00Z`,
+        outcome: "not-ready",
+      });
+    const result = await gc(registry, { keep: 1, dryRun: true });
+    expect(result.prefixes).toEqual([prefix(1)]);
+    expect(result.kept).toEqual([prefix(2), prefix(3)]);
   });
 
   it("never deletes what a pointer or the last N records name, over random histories", async () => {

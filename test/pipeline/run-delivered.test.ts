@@ -196,4 +196,33 @@ describe("an s3:// source's files", () => {
     const { source: _, ...byPath } = grown;
     expect((await dataBefore(reg, [byPath])).seen).toEqual([]);
   });
+
+  it("looks past a scheduler's not-ready retries: the newest 100 published runs, not the newest 100 records", async () => {
+    const reg = new MemoryRegistry();
+    const file = {
+      path: "/logs/day=7/part-0.csv",
+      bytes: 10,
+      sha256: "a".repeat(64),
+      rows: 3,
+    } as DataFileRecord;
+    await putRecord(reg, {
+      format: 1,
+      kind: "run",
+      runId: "pub00001",
+      startedAt: "2026-12-01T03:00:00.000Z",
+      outcome: "published",
+      published: { prefix: `models/${"1".repeat(64)}/`, pointer: "models/current" },
+      data: { files: [file] },
+    });
+    // A week of nights whose export was late, retried every few minutes: 150 not-ready records.
+    for (let i = 0; i < 150; i++)
+      await putRecord(reg, {
+        format: 1,
+        kind: "run",
+        runId: `late${String(i).padStart(4, "0")}`,
+        startedAt: new Date(Date.parse("2026-12-02T03:00:00.000Z") + i * 600_000).toISOString(),
+        outcome: "not-ready",
+      });
+    expect((await dataBefore(reg, [file])).whole?.runId).toBe("pub00001");
+  });
 });

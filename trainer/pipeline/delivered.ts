@@ -19,8 +19,13 @@ import type { Registry } from "./contracts.ts";
 import type { DataFileRecord, RunRecord } from "./record.ts";
 import { listRecords } from "./registry/history.ts";
 
-/** The records read to find data trained on before (one request each). */
+/** The published runs' records read to find data trained on before (one request each). */
 export const REPEAT_RECORDS = 100;
+/**
+ * The most records read to find them: records of runs that did not publish (a scheduler's
+ * not-ready retries, refusals) are read and passed over, up to this many in all.
+ */
+export const REPEAT_SCAN = 1_000;
 
 /** A run that published, as the messages and the record name it. */
 export interface EarlierRun {
@@ -64,15 +69,24 @@ export function downloadedFrom(path: string, s3Root: string): string | undefined
 }
 
 /**
- * What the newest REPEAT_RECORDS records of `registry` say of `files` (the day's, with bytes and
- * sha256 as the record keeps them).
+ * What the records of the newest REPEAT_RECORDS published runs of `registry` say of `files` (the
+ * day's, with bytes and sha256 as the record keeps them).
  */
 export async function dataBefore(registry: Registry, files: readonly DataFileRecord[]): Promise<DataBefore> {
   const runs: { run: EarlierRun; files: DataFileRecord[]; hashes: Set<string> }[] = [];
-  for (const { record } of await listRecords(registry, { limit: REPEAT_RECORDS })) {
+  const published = (record: unknown): boolean => {
     const r = record as Partial<RunRecord>;
-    if (r.kind !== "run" || r.outcome !== "published" || !r.published || !Array.isArray(r.data?.files))
-      continue;
+    return r.kind === "run" && r.outcome === "published" && !!r.published && Array.isArray(r.data?.files);
+  };
+  for (const { record } of await listRecords(registry, {
+    limit: REPEAT_RECORDS,
+    where: published,
+    scan: REPEAT_SCAN,
+  })) {
+    const r = record as RunRecord & {
+      published: NonNullable<RunRecord["published"]>;
+      data: NonNullable<RunRecord["data"]>;
+    };
     runs.push({
       run: { runId: String(r.runId), startedAt: String(r.startedAt), prefix: r.published.prefix },
       files: r.data.files,

@@ -68,8 +68,12 @@ export function recordKey(record: RecordKey): string {
 }
 
 export interface ListRecordsOptions {
-  /** At most this many records, the newest; default all of them. */
+  /** At most this many records, the newest (of those `where` keeps); default all of them. */
   limit?: number;
+  /** Only the records this keeps count and are returned; default every record. */
+  where?: (record: unknown) => boolean;
+  /** At most this many records are read, kept or not (each one request); default all of them. */
+  scan?: number;
 }
 
 /** Run records, newest first. Throws HistoryError naming a record that is not JSON. */
@@ -82,16 +86,19 @@ export async function listRecords(
   const keys = (await registry.list(RUNS_PREFIX)).filter((key) => key.endsWith(".json"));
   keys.sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
   const entries: HistoryEntry[] = [];
-  for (const key of keys.slice(0, limit)) {
+  for (const key of keys.slice(0, options.scan ?? keys.length)) {
+    if (entries.length >= limit) break;
     const stored = await registry.get(key);
     // Listed, then gone: not something this pipeline does (records are never deleted), but a
     // hand-deleted record is no reason to fail.
     if (!stored) continue;
+    let record: unknown;
     try {
-      entries.push({ key, record: JSON.parse(new TextDecoder().decode(stored.bytes)) });
+      record = JSON.parse(new TextDecoder().decode(stored.bytes));
     } catch (error) {
       throw new HistoryError(`${key} in ${registry.describe} is not JSON: ${String(error)}`);
     }
+    if (!options.where || options.where(record)) entries.push({ key, record });
   }
   return entries;
 }
@@ -185,7 +192,12 @@ export async function gc(registry: Registry, options: GcOptions): Promise<GcResu
     }
   };
   await addPointers();
-  for (const { record } of records.slice(0, keep))
+  // The newest `keep` records that name a model: a run that ended before it read the champion
+  // (not-ready, a held lock) names none, and a scheduler's retries must not use up `keep`.
+  for (const record of records
+    .map((e) => e.record)
+    .filter((r) => recordPrefixes(r).length > 0)
+    .slice(0, keep))
     for (const prefix of recordPrefixes(record)) kept.add(prefix);
 
   const byPrefix = new Map<string, string[]>();
