@@ -322,6 +322,29 @@ describe("pipeline config", () => {
     expect(check({ export: { fusion: { weights: { buy: 1 } } } })).toThrow(
       /export.fusion.weights.buy: no task/,
     );
+    expect(check({ training: { idDropout: { item: 0.1 } } })).toThrow(
+      /training.idDropout.item: no feature named "item" \(categorical features: none\)/,
+    );
+    expect(check({ training: { idDropout: { x: 0.1 } } })).toThrow(
+      /training.idDropout.x: "x" is a numeric feature; id dropout reads a categorical id as never seen/,
+    );
+  });
+
+  it("passes training.idDropout on as train's --id-dropout, each share above 0 and at most 0.5", () => {
+    const spec = parseSpec({
+      format: "csv",
+      features: [{ name: "item", type: "categorical" }],
+      tasks: [{ name: "click", type: "binary", column: "c" }],
+    });
+    const config = parseConfig({ ...minimal(), training: { idDropout: { item: 0.1 } } }, "/cfg/p.json");
+    expect(() => checkConfigAgainstSpec(config, spec)).not.toThrow();
+    expect(config.training.idDropout).toEqual({ item: 0.1 });
+    expect(() =>
+      parseConfig({ ...minimal(), training: { idDropout: { item: 0.6 } } }, "/cfg/p.json"),
+    ).toThrow(/training.idDropout.item: expected a share of rows at most 0.5/);
+    expect(() => parseConfig({ ...minimal(), training: { idDropout: { item: 0 } } }, "/cfg/p.json")).toThrow(
+      /training.idDropout.item: expected a number > 0/,
+    );
   });
 
   it("refuses gate bounds that invert the gate or lie outside the metric's range, naming the field", () => {

@@ -16,6 +16,7 @@ import { BACKEND_CHOICES } from "../train/backend.ts";
 import { CALIBRATIONS } from "../train/calibrate-heads.ts";
 import { OPTIMIZERS } from "../train/dense-optimizer.ts";
 import { validationScore } from "../train/early-stopping.ts";
+import { MAX_ID_DROPOUT } from "../train/id-dropout.ts";
 import { SCHEDULES } from "../train/schedule.ts";
 import { WEIGHTINGS } from "../train/task-weighting.ts";
 import { DEFAULT_TRAIN_ARGS, EMBEDDING_OPTIMIZERS, type TrainArgs } from "../train/train-args.ts";
@@ -453,6 +454,12 @@ const Training = v.strictObject({
   kernelL2: v.optional(NonNegative),
   workers: v.optional(PositiveInt),
   averageFolds: v.optional(PositiveInt),
+  idDropout: v.optional(
+    v.record(
+      Name,
+      v.pipe(Positive, v.maxValue(MAX_ID_DROPOUT, `expected a share of rows at most ${MAX_ID_DROPOUT}`)),
+    ),
+  ),
 });
 
 // Every field but warmStart is a training argument (../train/train-args.ts) of the same name,
@@ -819,6 +826,22 @@ export function checkConfigAgainstSpec(config: PipelineConfig, spec: DatasetSpec
     } catch (error) {
       fail("training.earlyStop", (error as Error).message.replace(/^--early-stop: /, ""));
     }
+  }
+  // Whether each is id-like (over 100 values) only the fitted encoder knows; train names it then.
+  for (const name of Object.keys(config.training.idDropout ?? {})) {
+    const feature = spec.features.find((f) => f.name === name);
+    if (feature?.type !== "categorical")
+      fail(
+        `training.idDropout.${name}`,
+        feature
+          ? `"${name}" is a ${feature.type} feature; id dropout reads a categorical id as never seen`
+          : `no feature named "${name}" (categorical features: ${
+              spec.features
+                .filter((f) => f.type === "categorical")
+                .map((f) => f.name)
+                .join(", ") || "none"
+            })`,
+      );
   }
   for (const task of Object.keys(config.training.taskWeights ?? {}))
     if (!tasks.has(task)) fail(`training.taskWeights.${task}`, `no task named "${task}" (tasks: ${names})`);
