@@ -18,6 +18,7 @@
  * onnx.js encoders name them).
  */
 import { EXPORTED_ONNX_OPSETS, MAX_GRAPH_NODES, SERVED_ONNX_OPS } from "../../shared/onnx-ops.ts";
+import { Fields, LENGTH_DELIMITED, text, VARINT } from "./protobuf-fields.ts";
 
 export class GraphRefusedError extends Error {
   override name = "GraphRefusedError";
@@ -68,14 +69,6 @@ const TYPE_GRAPH = 5;
 const TYPE_GRAPHS = 10;
 const LOCATION_EXTERNAL = 1;
 
-const VARINT = 0;
-const FIXED64 = 1;
-const LENGTH_DELIMITED = 2;
-const FIXED32 = 5;
-
-/** Names are shown at most this long in messages; an allowed name is far shorter. */
-const SHOWN_BYTES = 64;
-
 function ascii(names: readonly string[]): Uint8Array[] {
   return names.map((name) => Uint8Array.from(name, (c) => c.charCodeAt(0) & 0x7f));
 }
@@ -118,6 +111,7 @@ class GraphWalk {
   private tensorEnd = -1;
   /** Whether the last attribute problem was its tensor's. */
   private inTensor = false;
+  private readonly malformed = (why: string): never => this.refuse(`not an ONNX protobuf: ${why}`);
 
   constructor(
     private readonly bytes: Uint8Array,
@@ -312,7 +306,7 @@ class GraphWalk {
   }
 
   private fields(start: number, stop: number): Fields {
-    return new Fields(this.bytes, start, stop, this.file);
+    return new Fields(this.bytes, start, stop, this.malformed);
   }
 
   private nodeLabel(index: number, nameAt: number, nameEnd: number): string {
@@ -332,102 +326,6 @@ class GraphWalk {
   }
 }
 
-/**
- * The fields of one message, bytes[start, end), in order. After next(): `field` and `wire`;
- * for a varint, `value` (its low 32 bits, unsigned: what an int32 or enum field keeps) and
- * `wide` (it needs more than 32 bits); for a length-delimited field, its payload
- * bytes[start, stop). Other values are skipped.
- */
-class Fields {
-  field = 0;
-  wire = 0;
-  value = 0;
-  wide = false;
-  start = 0;
-  stop = 0;
-  private pos: number;
-
-  constructor(
-    private readonly bytes: Uint8Array,
-    start: number,
-    private readonly end: number,
-    private readonly file: string,
-  ) {
-    this.pos = start;
-  }
-
-  next(): boolean {
-    if (this.pos >= this.end) return false;
-    const at = this.pos;
-    this.varint();
-    const field = this.value >>> 3;
-    const wire = this.value & 7;
-    if (this.wide || field === 0) this.malformed(`a field number out of range at byte ${at}`);
-    this.field = field;
-    this.wire = wire;
-    switch (wire) {
-      case VARINT:
-        this.varint();
-        break;
-      case FIXED64:
-        this.skip(8, field);
-        break;
-      case FIXED32:
-        this.skip(4, field);
-        break;
-      case LENGTH_DELIMITED: {
-        this.varint();
-        if (this.wide || this.value > this.end - this.pos)
-          this.malformed(`field ${field} at byte ${at} runs past the end of its message`);
-        this.start = this.pos;
-        this.stop = this.pos + this.value;
-        this.pos = this.stop;
-        break;
-      }
-      default:
-        this.malformed(`wire type ${wire} (field ${field} at byte ${at}) is not one ONNX uses`);
-    }
-    return true;
-  }
-
-  /** A field the walker checks must have the wire type its definition gives it. */
-  expect(wire: number): void {
-    if (this.wire !== wire)
-      this.malformed(`field ${this.field} has wire type ${this.wire} where onnx.proto says ${wire}`);
-  }
-
-  private varint(): void {
-    const at = this.pos;
-    let low = 0;
-    let wide = false;
-    for (let i = 0; ; i++) {
-      if (this.pos >= this.end) this.malformed(`a varint at byte ${at} runs past the end of its message`);
-      if (i === 10) this.malformed(`a varint at byte ${at} is longer than 10 bytes`);
-      const byte = this.bytes[this.pos++]!;
-      const bits = byte & 0x7f;
-      if (i < 4) low |= bits << (7 * i);
-      else if (i === 4) {
-        low |= (bits & 0x0f) << 28;
-        if (bits > 0x0f) wide = true;
-      } else if (bits !== 0) wide = true;
-      if (byte < 0x80) break;
-    }
-    this.value = low >>> 0;
-    this.wide = wide;
-  }
-
-  private skip(count: number, field: number): void {
-    if (count > this.end - this.pos) this.malformed(`field ${field} runs past the end of its message`);
-    this.pos += count;
-  }
-
-  private malformed(why: string): never {
-    throw new GraphRefusedError(
-      `${this.file}: not an ONNX protobuf: ${why}; refused before onnxruntime reads it`,
-    );
-  }
-}
-
 function isOneOf(bytes: Uint8Array, start: number, stop: number, names: readonly Uint8Array[]): boolean {
   const length = stop - start;
   next: for (const name of names) {
@@ -436,19 +334,4 @@ function isOneOf(bytes: Uint8Array, start: number, stop: number, names: readonly
     return true;
   }
   return false;
-}
-
-/**
- * bytes[start, stop) for a message: printable ASCII as is, other bytes, the quote and the backslash as \\xNN,
- * cut at SHOWN_BYTES.
- */
-function text(bytes: Uint8Array, start: number, stop: number): string {
-  let out = "";
-  const end = Math.min(stop, start + SHOWN_BYTES);
-  for (let i = start; i < end; i++) {
-    const b = bytes[i]!;
-    const plain = b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c;
-    out += plain ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
-  }
-  return stop > end ? `${out}…` : out;
 }
