@@ -62,3 +62,25 @@ export const EXPORTED_ONNX_OPSETS = { min: 17, max: 17 } as const;
  * int8 graph 132.
  */
 export const MAX_GRAPH_NODES = 10_000;
+
+/**
+ * Expand sizes its output from its shape input's values, so the worker traces each Expand's shape
+ * back to initializers and Shape outputs (edge/model/expand-bound.ts) and refuses a graph unless
+ * every constant dimension of it, and their product (times the data's elements where the data is
+ * an initializer), is at most this. The exporter's Expand is [candidates, user width]: the user
+ * half of x, as wide as the user side's dense columns and embeddings. A vector feature is at most
+ * 4,096 wide (shared/spec.ts), so 8,192 holds two of them beside other features. At the worker's
+ * 1,000-candidate cap (edge/rerank/schema.ts) that output is at most 8.2 M float32s, 32 MiB, a
+ * quarter of the 128 MB isolate: what the plain graph's x of that width holds anyway, so a model too
+ * wide for it could not serve 1,000 candidates either (a refused factorised graph leaves the plain
+ * one serving). One bound serves for each dimension and their product: a dimension over it is
+ * refused even beside a 0.
+ */
+export const MAX_EXPAND_ROW_ELEMENTS = 8_192;
+
+/**
+ * Dimensions an Expand's shape may take from Shape outputs (lengths of axes of tensors the graph
+ * holds: the candidates' rows, in the exporter's graph). Two would make rows × rows, quadratic in
+ * the request.
+ */
+export const MAX_EXPAND_SHAPE_DIMS = 1;

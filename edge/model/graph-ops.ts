@@ -4,9 +4,10 @@
  * bound; ConstantOfShape, Tile, Range and Resize size their output from a tensor's values, so a
  * few bytes can ask for gigabytes in a 128 MB isolate), a node in another domain (custom
  * operators), a subgraph, a tensor whose data lives in an external file, model-local functions,
- * another opset, or more nodes than MAX_GRAPH_NODES. R2 files are checked against the manifest's
- * sha256, but whoever can write the bucket writes the manifest too; this bounds what such a
- * graph can make the worker do.
+ * another opset, more nodes than MAX_GRAPH_NODES, or an Expand whose output it cannot bound
+ * (expand-bound.ts: Expand too sizes its output from a tensor's values, but the factorised graph
+ * needs it). R2 files are checked against the manifest's sha256, but whoever can write the bucket
+ * writes the manifest too; this bounds what such a graph can make the worker do.
  *
  * The walker reads only the fields it checks, at fixed depths (ModelProto → GraphProto →
  * NodeProto → AttributeProto → TensorProto, and ModelProto → OperatorSetIdProto): it never
@@ -18,6 +19,7 @@
  * onnx.js encoders name them).
  */
 import { EXPORTED_ONNX_OPSETS, MAX_GRAPH_NODES, SERVED_ONNX_OPS } from "../../shared/onnx-ops.ts";
+import { checkExpandBounds, type GraphAccess, GraphParts } from "./expand-bound.ts";
 import { Fields, LENGTH_DELIMITED, text, VARINT } from "./protobuf-fields.ts";
 
 export class GraphRefusedError extends Error {
@@ -46,7 +48,10 @@ const MODEL_TRAINING_INFO = 20;
 const MODEL_FUNCTIONS = 25;
 const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
+const GRAPH_INPUT = 11;
 const GRAPH_SPARSE_INITIALIZER = 15;
+const NODE_INPUT = 1;
+const NODE_OUTPUT = 2;
 const NODE_NAME = 3;
 const NODE_OP_TYPE = 4;
 const NODE_ATTRIBUTE = 5;
@@ -74,6 +79,7 @@ function ascii(names: readonly string[]): Uint8Array[] {
 }
 
 const DEFAULT_OPS = ascii(SERVED_ONNX_OPS);
+const EXPAND = ascii(["Expand"]);
 /** ONNX's default domain, either spelling onnxruntime accepts. */
 const DEFAULT_DOMAINS = ascii(["", "ai.onnx"]);
 
@@ -101,7 +107,7 @@ export function checkGraphOps(
  * string and allocates one small cursor per message it enters; names are read into a message
  * only when refusing.
  */
-class GraphWalk {
+class GraphWalk implements GraphAccess {
   private nodes = 0;
   private initializers = 0;
   /** The last attribute's and tensor's names (byte ranges; -1: none), for messages. */
@@ -111,6 +117,8 @@ class GraphWalk {
   private tensorEnd = -1;
   /** Whether the last attribute problem was its tensor's. */
   private inTensor = false;
+  /** Where the nodes, names and Expands are, for expand-bound.ts. */
+  private readonly parts = new GraphParts();
   private readonly malformed = (why: string): never => this.refuse(`not an ONNX protobuf: ${why}`);
 
   constructor(
@@ -147,6 +155,7 @@ class GraphWalk {
       }
     if (graphs === 0) this.refuse("it has no graph");
     if (opsetImports === 0) this.refuse("it imports no opset");
+    checkExpandBounds(this.bytes, this.parts, this);
     return { nodes: this.nodes, initializers: this.initializers };
   }
 
@@ -184,6 +193,7 @@ class GraphWalk {
         case GRAPH_NODE:
           g.expect(LENGTH_DELIMITED);
           if (this.nodes >= this.maxNodes) this.refuse(`the graph has more than ${this.maxNodes} nodes`);
+          this.parts.node(g.start, g.stop);
           this.node(g.start, g.stop, this.nodes);
           this.nodes += 1;
           break;
@@ -191,9 +201,14 @@ class GraphWalk {
           g.expect(LENGTH_DELIMITED);
           const problem = this.tensorProblem(g.start, g.stop);
           if (problem) this.refuse(`initializer ${this.initializers}${this.tensorName()} ${problem}`);
+          this.parts.initializer(g.start, g.stop, this.tensorAt, this.tensorEnd);
           this.initializers += 1;
           break;
         }
+        case GRAPH_INPUT:
+          g.expect(LENGTH_DELIMITED);
+          this.parts.input(g.start, g.stop);
+          break;
         case GRAPH_SPARSE_INITIALIZER:
           g.expect(LENGTH_DELIMITED);
           this.refuse("the graph has a sparse initializer, which the exporter never writes");
@@ -205,8 +220,16 @@ class GraphWalk {
     let nameAt = -1;
     let nameEnd = -1;
     let opTypes = 0;
+    let expand = false;
     while (n.next())
       switch (n.field) {
+        case NODE_INPUT:
+          n.expect(LENGTH_DELIMITED);
+          break;
+        case NODE_OUTPUT:
+          n.expect(LENGTH_DELIMITED);
+          if (n.stop > n.start) this.parts.output(n.start, n.stop, index);
+          break;
         case NODE_NAME:
           n.expect(LENGTH_DELIMITED);
           nameAt = n.start;
@@ -220,6 +243,7 @@ class GraphWalk {
             this.refuse(
               `${this.nodeLabel(index, nameAt, nameEnd)} is a ${this.shown(n.start, n.stop)}, not an operator the exporter writes`,
             );
+          expand = n.stop - n.start === 6 && isOneOf(this.bytes, n.start, n.stop, EXPAND);
           break;
         case NODE_DOMAIN:
           n.expect(LENGTH_DELIMITED);
@@ -240,6 +264,7 @@ class GraphWalk {
         }
       }
     if (opTypes === 0) this.refuse(`${this.nodeLabel(index, nameAt, nameEnd)} has no op_type`);
+    if (expand) this.parts.expand(index);
   }
 
   /** What is wrong with an attribute (undefined: nothing); its name is left in attributeAt/End. */
@@ -305,11 +330,11 @@ class GraphWalk {
     return undefined;
   }
 
-  private fields(start: number, stop: number): Fields {
+  fields(start: number, stop: number): Fields {
     return new Fields(this.bytes, start, stop, this.malformed);
   }
 
-  private nodeLabel(index: number, nameAt: number, nameEnd: number): string {
+  nodeLabel(index: number, nameAt: number, nameEnd: number): string {
     return `node ${index}${nameAt < 0 ? "" : ` (${this.shown(nameAt, nameEnd)})`}`;
   }
 
@@ -317,11 +342,11 @@ class GraphWalk {
     return this.tensorAt < 0 ? "" : ` ${this.shown(this.tensorAt, this.tensorEnd)}`;
   }
 
-  private shown(start: number, stop: number): string {
+  shown(start: number, stop: number): string {
     return `"${text(this.bytes, start, stop)}"`;
   }
 
-  private refuse(why: string): never {
+  refuse(why: string): never {
     throw new GraphRefusedError(`${this.file}: ${why}; refused before onnxruntime reads it`);
   }
 }

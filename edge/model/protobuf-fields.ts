@@ -1,6 +1,6 @@
 /**
  * A cursor over one protobuf message's fields, bounded by the message's bytes, for the graph
- * check (graph-ops.ts): it never reads past the message and reports anything a
+ * checks (graph-ops.ts, expand-bound.ts): it never reads past the message and reports anything a
  * protobuf parser could not read (a varint past the end or over 10 bytes, a length past the end of
  * its message, a field number 0, group or reserved wire types) through the caller's `malformed`.
  */
@@ -15,9 +15,9 @@ const SHOWN_BYTES = 64;
 
 /**
  * The fields of one message, bytes[start, end), in order. After next(): `field` and `wire`;
- * for a varint, `value` (its low 32 bits, unsigned: what an int32 or enum field keeps) and
- * `wide` (it needs more than 32 bits); for a length-delimited field, its payload
- * bytes[start, stop). Other values are skipped.
+ * for a varint, `value` (its low 32 bits, unsigned: what an int32 or enum field keeps), `wide`
+ * (it needs more than 32 bits) and its bytes[start, stop) (intAt reads all 64 bits); for a
+ * length-delimited field, its payload bytes[start, stop). Other values are skipped.
  */
 export class Fields {
   field = 0;
@@ -48,7 +48,9 @@ export class Fields {
     this.wire = wire;
     switch (wire) {
       case VARINT:
+        this.start = this.pos;
         this.varint();
+        this.stop = this.pos;
         break;
       case FIXED64:
         this.skip(8, field);
@@ -101,6 +103,17 @@ export class Fields {
     if (count > this.end - this.pos) this.malformed(`field ${field} runs past the end of its message`);
     this.pos += count;
   }
+}
+
+/**
+ * The signed integer of `bits` bits a varint at bytes[start, stop) holds (a Fields varint's
+ * range: at most 10 bytes, ending in a byte under 0x80; an int32 keeps the low 32 bits, as a
+ * parser does), as a number: exact to 2^53, its magnitude and sign beyond.
+ */
+export function intAt(bytes: Uint8Array, start: number, stop: number, bits: 32 | 64): number {
+  let value = 0n;
+  for (let i = start; i < stop; i++) value |= BigInt(bytes[i]! & 0x7f) << BigInt(7 * (i - start));
+  return Number(BigInt.asIntN(bits, value));
 }
 
 /**

@@ -1,10 +1,10 @@
 /**
  * The worker reads a graph's protobuf before onnxruntime does (edge/model/graph-ops.ts) and
  * refuses one the exporter could not have written: an operator outside shared/onnx-ops.ts, another
- * domain, a subgraph, external data, model-local functions, another opset, too many nodes, or
- * bytes no protobuf parser would read. The refusal is a failed load through the usual paths
- * (bundled, R2 with `model.rejected`, factorised with `model.factorised_rejected`), and the
- * session is never created. Property tests: on random, truncated and mutated bytes, and on random
+ * domain, a subgraph, external data, model-local functions, another opset, too many nodes, an
+ * Expand it cannot bound (expand-bound.test.ts), or bytes no protobuf parser would read. The
+ * refusal is a failed load through the usual paths (bundled, R2 with `model.rejected`,
+ * factorised with `model.factorised_rejected`), and the session is never created. Property tests: on random, truncated and mutated bytes, and on random
  * protobuf messages, the walker throws nothing but its GraphRefusedError and reads no byte past
  * the end. (test/export/graph-ops.test.ts checks it accepts every graph the exporter writes.)
  */
@@ -28,6 +28,7 @@ import {
   concat,
   graph,
   initializer,
+  int64Initializer,
   model,
   msg,
   node,
@@ -55,6 +56,15 @@ function refusal(bytes: Uint8Array | ArrayBuffer, file = "m.onnx"): string {
   throw new Error("accepted");
 }
 
+/**
+ * node(op), but an Expand with a shape input, "s": int64Initializer("s") bounds it (the check of
+ * Expand's shape: expand-bound.test.ts).
+ */
+function listed(op: string, ...extra: readonly Uint8Array[]): Uint8Array {
+  return node(op, ...(op === "Expand" ? [msg(1, "s")] : []), ...extra);
+}
+const EXPAND_SHAPE = int64Initializer("s", [1, 24]);
+
 const FIXTURES: [string, ArrayBuffer][] = [
   ["fixtures/model/model.onnx", modelBytes],
   ["fixtures/model-factorised/model.onnx", factorisedPlainBytes],
@@ -71,11 +81,13 @@ describe("graphs the exporter wrote are accepted", () => {
   });
 
   it("every listed operator, in ONNX's default domain spelled either way, at opset 17", () => {
-    const nodes = SERVED_ONNX_OPS.map((op, i) => node(op, ...(i % 2 ? [msg(7, "ai.onnx")] : [])));
+    const nodes = SERVED_ONNX_OPS.map((op, i) => listed(op, ...(i % 2 ? [msg(7, "ai.onnx")] : [])));
     for (const opsets of [[opset()], [opset(17, "")], [opset(17, "ai.onnx")]])
-      expect(checkGraphOps(model([graph(...nodes, initializer("w"))], opsets), "m.onnx")).toEqual({
+      expect(
+        checkGraphOps(model([graph(...nodes, initializer("w"), EXPAND_SHAPE)], opsets), "m.onnx"),
+      ).toEqual({
         nodes: SERVED_ONNX_OPS.length,
-        initializers: 1,
+        initializers: 2,
       });
   });
 
@@ -370,9 +382,8 @@ describe("properties: nothing but GraphRefusedError, no read past the end", () =
   it("a graph of listed operators is accepted, whatever their number and order", () => {
     fc.assert(
       fc.property(fc.array(fc.constantFrom(...SERVED_ONNX_OPS), { maxLength: 50 }), (ops) => {
-        expect(checkGraphOps(guarded(model([graph(...ops.map((op) => node(op)))])), "f.onnx").nodes).toBe(
-          ops.length,
-        );
+        const walked = model([graph(...ops.map((op) => listed(op)), EXPAND_SHAPE)]);
+        expect(checkGraphOps(guarded(walked), "f.onnx").nodes).toBe(ops.length);
       }),
       { numRuns: 300, seed: 20261208 },
     );

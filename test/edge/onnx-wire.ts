@@ -84,3 +84,39 @@ export function withNode(bytes: ArrayBuffer, ...nodeFields: readonly Uint8Array[
   const out = concat(new Uint8Array(bytes), graph(msg(1, ...nodeFields)));
   return out.buffer as ArrayBuffer;
 }
+
+/** A node with these inputs and one output, named after its output (NodeProto 1, 2, 3, 4). */
+export function wired(
+  opType: string,
+  inputs: readonly string[],
+  output: string,
+  ...extra: readonly Uint8Array[]
+): Uint8Array {
+  return msg(1, ...inputs.map((i) => msg(1, i)), msg(2, output), msg(3, output), msg(4, opType), ...extra);
+}
+
+/** An attribute of type INT (2) holding `value` in i (AttributeProto 3). */
+export function intAttribute(name: string, value: number | bigint): Uint8Array {
+  return attribute(name, 2, num(3, value));
+}
+
+/**
+ * An int64 initializer (data_type 7) of these dims (default [values.length]): its values in
+ * raw_data, or with `packed`, in int64_data (TensorProto 7) as packed varints.
+ */
+export function int64Initializer(
+  name: string,
+  values: readonly (number | bigint)[],
+  dims: readonly number[] = [values.length],
+  packed = false,
+): Uint8Array {
+  const data = packed
+    ? msg(7, concat(...values.map((v) => varint(v))))
+    : msg(9, new Uint8Array(BigInt64Array.from(values, (v) => BigInt(v)).buffer));
+  return msg(5, ...dims.map((d) => num(1, d)), num(2, 7), msg(8, name), data);
+}
+
+/** A graph input (GraphProto 11) of that name (ValueInfoProto 1). */
+export function graphInput(name: string): Uint8Array {
+  return msg(11, msg(1, name));
+}
