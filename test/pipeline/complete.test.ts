@@ -6,14 +6,13 @@
  * and counts its downloads), through resolveDataFiles and sourceCompleteness.
  */
 import { mkdir, utimes, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { globOwns, NotReadyError, s3Folders } from "../../trainer/pipeline/complete.ts";
 import { resolveDataFiles, sourceCompleteness } from "../../trainer/pipeline/data.ts";
 import { csvText, makeRows, tempDir } from "./data-rows.ts";
+import { type FakeS3, fakeS3 } from "./fake-s3.ts";
 
 const rows = makeRows(5);
 const HOUR = 3_600_000;
@@ -203,7 +202,7 @@ describe("an s3:// prefix", () => {
   const DAY4 = Math.floor(Date.now() / 1000) * 1000 - 60_000;
   const objects = new Map<string, { body: Buffer; modified: Date }>();
   const gets: string[] = [];
-  let server: Server;
+  let s3: FakeS3 | undefined;
   let client: S3Client;
   const put3 = (key: string, body = csvText(rows), modified = old) =>
     objects.set(key, { body: Buffer.from(body), modified });
@@ -219,7 +218,7 @@ describe("an s3:// prefix", () => {
     put3("logs/day=4/part-0.csv", csvText(rows), new Date(DAY4));
     put3("logs/day=4/_SUCCESS", "");
     put3("logs/day=5/_SUCCESS", "");
-    server = createServer((req, res) => {
+    s3 = await fakeS3((req, res) => {
       const url = new URL(req.url ?? "/", "http://127.0.0.1");
       const [, , ...rest] = url.pathname.split("/");
       if (url.searchParams.get("list-type") === "2") {
@@ -245,20 +244,11 @@ describe("an s3:// prefix", () => {
       res.writeHead(o ? 200 : 404, { "content-type": "application/octet-stream" });
       res.end(o?.body ?? "");
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as AddressInfo;
-    client = new S3Client({
-      endpoint: `http://127.0.0.1:${port}`,
-      region: "us-east-1",
-      forcePathStyle: true,
-      credentials: { accessKeyId: "test", secretAccessKey: "test" },
-      maxAttempts: 1,
-    });
+    client = s3.client;
   });
 
   afterAll(async () => {
-    client?.destroy();
-    await new Promise((resolve) => server?.close(resolve));
+    await s3?.close();
   });
 
   it("without its marker: not ready, naming the folder, and nothing downloaded", async () => {

@@ -3,14 +3,13 @@
  * the listing pages) and GetObject, through the real SDK client.
  */
 import { readFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkData, resolveDataFiles } from "../../trainer/pipeline/data.ts";
 import { s3ClientFromEnv } from "../../trainer/pipeline/s3-source.ts";
 import { csvText, makeRows, spec, tempDir } from "./data-rows.ts";
+import { type FakeS3, fakeS3 } from "./fake-s3.ts";
 
 const rows = makeRows(30);
 const objects = new Map<string, Buffer>([
@@ -24,13 +23,13 @@ const objects = new Map<string, Buffer>([
   ["logs/short/part.csv", Buffer.from(csvText(rows))],
 ]);
 const requests: string[] = [];
-let server: Server;
+let s3: FakeS3 | undefined;
 let client: S3Client;
 
 const xml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  s3 = await fakeS3((req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     requests.push(`${req.method} ${url.pathname}${url.search}`);
     const [, bucket, ...rest] = url.pathname.split("/");
@@ -71,20 +70,11 @@ beforeAll(async () => {
     res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(sent.length) });
     res.end(sent);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  client = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    maxAttempts: 1,
-  });
+  client = s3.client;
 });
 
 afterAll(async () => {
-  client?.destroy();
-  await new Promise((resolve) => server?.close(resolve));
+  await s3?.close();
 });
 
 describe("s3:// sources", () => {

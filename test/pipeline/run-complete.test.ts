@@ -7,16 +7,15 @@
  */
 import { spawnSync } from "node:child_process";
 import { cp, mkdir, rm, utimes, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PointerName } from "../../trainer/pipeline/contracts.ts";
 import type { RunRecord } from "../../trainer/pipeline/record.ts";
 import { listRecords } from "../../trainer/pipeline/registry/history.ts";
 import { NOT_READY, runPipeline } from "../../trainer/pipeline/run.ts";
 import { type SimRow, toCsv } from "../../trainer/simulate/simulator.ts";
+import { type FakeS3, fakeS3 } from "./fake-s3.ts";
 import { MemoryRegistry } from "./memory-registry.ts";
 import { smallConfig, smallDays } from "./small-days.ts";
 
@@ -194,7 +193,7 @@ describe("a run over a day that is not complete", { timeout: 120_000 }, () => {
 describe("an s3:// day", { timeout: 120_000 }, () => {
   const objects = new Map<string, Buffer>();
   const gets: string[] = [];
-  let server: Server;
+  let s3: FakeS3 | undefined;
   let client: S3Client;
 
   beforeAll(async () => {
@@ -203,7 +202,7 @@ describe("an s3:// day", { timeout: 120_000 }, () => {
         objects.set(`logs/${d}/part-0${i}.csv`, Buffer.from(toCsv(rows.slice(i * 1000, (i + 1) * 1000))));
     objects.set("logs/day=2/_SUCCESS", Buffer.alloc(0));
     const modified = new Date(Date.now() - 2 * HOUR).toISOString();
-    server = createServer((req, res) => {
+    s3 = await fakeS3((req, res) => {
       const url = new URL(req.url ?? "/", "http://127.0.0.1");
       if (url.searchParams.get("list-type") === "2") {
         const prefix = url.searchParams.get("prefix") ?? "";
@@ -228,20 +227,11 @@ describe("an s3:// day", { timeout: 120_000 }, () => {
       res.writeHead(body ? 200 : 404, { "content-type": "application/octet-stream" });
       res.end(body ?? "");
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as AddressInfo;
-    client = new S3Client({
-      endpoint: `http://127.0.0.1:${port}`,
-      region: "us-east-1",
-      forcePathStyle: true,
-      credentials: { accessKeyId: "test", secretAccessKey: "test" },
-      maxAttempts: 1,
-    });
+    client = s3.client;
   });
 
   afterAll(async () => {
-    client?.destroy();
-    await new Promise((resolve) => server?.close(resolve));
+    await s3?.close();
   });
 
   it("without its _SUCCESS: not ready, nothing downloaded; with it: downloaded and trained on", async () => {
