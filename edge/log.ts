@@ -26,4 +26,10 @@ export interface RequestLogFields {
   error?: string;
   /** Proxy mode: visitor values read as missing because their feature cannot take them ("user.age: reason"). */
   ignored?: string[];
+  /**
+   * Rerank: how many feature names the model does not read the answer lists in `ignored` (at
+   * most 10: 10 also when there were more). The names stay out of the log: they are the client's
+   * text, and a count is what an operator watches for after a model change.
+   */
+  unknownFeatures?: number;
 }

@@ -105,6 +105,7 @@ export function rerankRoute(catalog: ModelCatalog): Handler<EdgeBindings> {
       // Names the model does not read: told to the client, not an error (docs/http-api.md).
       const filterFields = request.filters?.map((f) => f.field);
       const ignored = known && ignoredFeatures(body.value, known, filterFields);
+      if (ignored) log.unknownFeatures = ignored.features.length;
       timing.mark("parse");
 
       const respond = (items: RankedItem[], fallback: FallbackReason | null) => {

@@ -1,7 +1,8 @@
 /**
  * Feature names the model does not read (a typo, another model's feature, a feature in the wrong
  * place, `__proto__`): the request still ranks, as if they were absent, and the answer lists them
- * in `ignored`, bounded; nothing else reads, keeps or logs them.
+ * in `ignored`, bounded; the request's log line counts them (`unknownFeatures`) and never names
+ * them; nothing else reads or keeps them.
  */
 import fc from "fast-check";
 import * as v from "valibot";
@@ -54,6 +55,14 @@ async function rerank(body: unknown): Promise<Answer> {
   expect(v.is(RerankResponseSchema, json), JSON.stringify(json).slice(0, 300)).toBe(true);
   expect(json.fallback).toBe(false);
   return json;
+}
+
+/** The request log lines written so far in this test. */
+function requestLines(): { unknownFeatures?: number }[] {
+  return logged.mock.calls
+    .map((c) => String(c[0]))
+    .filter((l) => l.includes('"event":"request"'))
+    .map((l) => JSON.parse(l) as { unknownFeatures?: number });
 }
 
 /** The same body with extra keys in every features object: `extra(place)` gives them. */
@@ -243,6 +252,8 @@ describe("POST /v1/rerank with names the model does not read", () => {
       ),
     );
     expect(extra.items).toEqual(plain.items);
+    const counts = requestLines().map((l) => l.unknownFeatures);
+    expect(counts).toEqual([undefined, 5]);
     expect(extra.ignored).toEqual({
       features: [
         "user.features.contry",
@@ -305,5 +316,6 @@ describe("POST /v1/rerank with names the model does not read", () => {
     const lines = logged.mock.calls.map((c) => String(c[0]));
     expect(lines.some((l) => l.includes('"event":"request"'))).toBe(true);
     expect(lines.filter((l) => l.includes(secret))).toEqual([]);
+    expect(requestLines().map((l) => l.unknownFeatures)).toEqual([MAX_LISTED]);
   });
 });
