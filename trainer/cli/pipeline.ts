@@ -157,7 +157,11 @@ program
     "delete published models that no pointer and none of the newest N run records name (a pointer's rollback target is always kept)",
   )
   .option("--config <file>", CONFIG_HELP, "pipeline.json")
-  .requiredOption("--keep <n>", "the newest N run records that name a model keep the models they name", nonNegativeInt)
+  .requiredOption(
+    "--keep <n>",
+    "the newest N run records that name a model keep the models they name",
+    nonNegativeInt,
+  )
   .option("--dry-run", "list what would be deleted, delete nothing")
   .action(async (opts: { config: string; keep: number; dryRun?: boolean }) => {
     await withRegistry(opts.config, async (registry) => {
