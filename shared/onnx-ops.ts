@@ -84,3 +84,21 @@ export const MAX_EXPAND_ROW_ELEMENTS = 8_192;
  * the request.
  */
 export const MAX_EXPAND_SHAPE_DIMS = 1;
+
+/**
+ * The rows a served graph runs on at most: the worker's candidate cap (edge/rerank/schema.ts
+ * MAX_CANDIDATES; test/edge/shape-bound.test.ts checks they agree). Graph inputs' first dimension.
+ */
+export const MAX_GRAPH_ROWS = 1_000;
+
+/**
+ * Elements any tensor of a served graph may hold at MAX_GRAPH_ROWS rows: edge/model/shape-bound.ts
+ * infers every node output's shape, its dimensions linear in the rows, and refuses a graph with one
+ * over this. 16 Mi elements are 64 MiB of float32, half the 128 MB isolate: a graph that needs one
+ * tensor that size cannot run beside onnxruntime's own memory anyway. The exporter's graphs hold at
+ * most [rows, width] (x, its first layer's output) and [rows, id slots, embedding dim] (the
+ * gathered embeddings): 0.2 M elements at 1,000 rows for the test suite's models
+ * (test/export/graph-ops.test.ts), and x of the widest input Expand allows (MAX_EXPAND_ROW_ELEMENTS)
+ * 8.2 M, half of this.
+ */
+export const MAX_TENSOR_ELEMENTS = 16 * 1024 * 1024;

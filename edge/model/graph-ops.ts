@@ -4,9 +4,11 @@
  * bound; ConstantOfShape, Tile, Range and Resize size their output from a tensor's values, so a
  * few bytes can ask for gigabytes in a 128 MB isolate), a node in another domain (custom
  * operators), a subgraph, a tensor whose data lives in an external file, model-local functions,
- * another opset, more nodes than MAX_GRAPH_NODES, or an Expand whose output it cannot bound
+ * another opset, more nodes than MAX_GRAPH_NODES, an Expand whose output it cannot bound
  * (expand-bound.ts: Expand too sizes its output from a tensor's values, but the factorised graph
- * needs it). R2 files are checked against the manifest's sha256, but whoever can write the bucket
+ * needs it), or a tensor whose shape it cannot infer or that could hold more than
+ * MAX_TENSOR_ELEMENTS at the candidate cap (shape-bound.ts: broadcasting initializers' shapes
+ * against each other sizes outputs too). R2 files are checked against the manifest's sha256, but whoever can write the bucket
  * writes the manifest too; this bounds what such a graph can make the worker do.
  *
  * The walker reads only the fields it checks, at fixed depths (ModelProto → GraphProto →
@@ -21,6 +23,7 @@
 import { EXPORTED_ONNX_OPSETS, MAX_GRAPH_NODES, SERVED_ONNX_OPS } from "../../shared/onnx-ops.ts";
 import { checkExpandBounds, type GraphAccess, GraphParts } from "./expand-bound.ts";
 import { Fields, LENGTH_DELIMITED, text, VARINT } from "./protobuf-fields.ts";
+import { checkShapeBounds } from "./shape-bound.ts";
 
 export class GraphRefusedError extends Error {
   override name = "GraphRefusedError";
@@ -33,6 +36,11 @@ export interface GraphLimits {
   opsets?: { readonly min: number; readonly max: number };
   /** Nodes allowed (default MAX_GRAPH_NODES). */
   maxNodes?: number;
+  /**
+   * Whether to infer and bound every tensor's shape (shape-bound.ts; default true). Off only in the
+   * unit tests of the other checks, over graphs whose tensors are not wired up.
+   */
+  shapes?: boolean;
 }
 
 /** What the walk counted in a graph it accepted. */
@@ -99,6 +107,7 @@ export function checkGraphOps(
     limits.ops ? ascii(limits.ops) : DEFAULT_OPS,
     limits.opsets ?? EXPORTED_ONNX_OPSETS,
     limits.maxNodes ?? MAX_GRAPH_NODES,
+    limits.shapes ?? true,
   ).model();
 }
 
@@ -127,6 +136,7 @@ class GraphWalk implements GraphAccess {
     private readonly ops: readonly Uint8Array[],
     private readonly opsets: { readonly min: number; readonly max: number },
     private readonly maxNodes: number,
+    private readonly shapes: boolean,
   ) {}
 
   model(): GraphSummary {
@@ -156,6 +166,7 @@ class GraphWalk implements GraphAccess {
     if (graphs === 0) this.refuse("it has no graph");
     if (opsetImports === 0) this.refuse("it imports no opset");
     checkExpandBounds(this.bytes, this.parts, this);
+    if (this.shapes) checkShapeBounds(this.bytes, this.parts, this);
     return { nodes: this.nodes, initializers: this.initializers };
   }
 

@@ -120,3 +120,12 @@ export function int64Initializer(
 export function graphInput(name: string): Uint8Array {
   return msg(11, msg(1, name));
 }
+
+/**
+ * A float32 graph input (GraphProto 11) of these dims: ValueInfoProto 2 type → TypeProto 1
+ * tensor_type (1 elem_type, 2 shape → TensorShapeProto 1 dim: 1 dim_value or 2 dim_param).
+ */
+export function typedInput(name: string, dims: readonly (number | string)[]): Uint8Array {
+  const dim = (d: number | string) => msg(1, typeof d === "number" ? num(1, d) : msg(2, d));
+  return msg(11, msg(1, name), msg(2, msg(1, num(1, 1), msg(2, ...dims.map(dim)))));
+}
