@@ -86,8 +86,8 @@ export const MAX_EXPAND_ROW_ELEMENTS = 8_192;
 export const MAX_EXPAND_SHAPE_DIMS = 1;
 
 /**
- * The rows a served graph runs on at most: the worker's candidate cap (edge/rerank/schema.ts
- * MAX_CANDIDATES; test/edge/shape-bound.test.ts checks they agree). Graph inputs' first dimension.
+ * The rows a served graph runs on at most: the worker's candidate cap per request
+ * (edge/rerank/schema.ts MAX_CANDIDATES is this), the graph inputs' first dimension.
  */
 export const MAX_GRAPH_ROWS = 1_000;
 

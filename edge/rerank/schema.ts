@@ -1,9 +1,11 @@
 /** The POST /v1/rerank body (docs/http-api.md), checked with valibot. */
 import * as v from "valibot";
 import { MAX_FUSION_WEIGHT } from "../../shared/fusion.ts";
+import { MAX_GRAPH_ROWS } from "../../shared/onnx-ops.ts";
 import { candidatesAreValid } from "./candidate-check.ts";
 
-export const MAX_CANDIDATES = 1000;
+/** Candidates per request: the rows the graph check bounds every tensor at (shared/onnx-ops.ts). */
+export const MAX_CANDIDATES = MAX_GRAPH_ROWS;
 /** Most values in one bag or vector feature. */
 export const MAX_LIST = 4096;
 /** Most values in one in / not_in filter list (a feed's "already seen" ids), far above a real one. */
