@@ -30,6 +30,23 @@
  * may override, is not a constant; nor is a node whose start, end or to attribute is repeated.
  */
 import { MAX_EXPAND_ROW_ELEMENTS, MAX_EXPAND_SHAPE_DIMS } from "../../shared/onnx-ops.ts";
+import {
+  ATTRIBUTE_I,
+  ATTRIBUTE_NAME,
+  DATA_TYPE_INT32,
+  DATA_TYPE_INT64,
+  NODE_ATTRIBUTE,
+  NODE_INPUT,
+  NODE_NAME,
+  NODE_OP_TYPE,
+  TENSOR_DATA_TYPE,
+  TENSOR_DIMS,
+  TENSOR_INT32_DATA,
+  TENSOR_INT64_DATA,
+  TENSOR_RAW_DATA,
+  TENSOR_SEGMENT,
+  VALUE_INFO_NAME,
+} from "./onnx-fields.ts";
 import { type Fields, intAt, LENGTH_DELIMITED, VARINT } from "./protobuf-fields.ts";
 
 /**
@@ -96,24 +113,6 @@ export interface GraphAccess {
   shown(start: number, stop: number): string;
   refuse(why: string): never;
 }
-
-// onnx.proto field numbers.
-const NODE_INPUT = 1;
-const NODE_NAME = 3;
-const NODE_OP_TYPE = 4;
-const NODE_ATTRIBUTE = 5;
-const ATTRIBUTE_NAME = 1;
-const ATTRIBUTE_I = 3;
-const TENSOR_DIMS = 1;
-const TENSOR_DATA_TYPE = 2;
-const TENSOR_SEGMENT = 3;
-const TENSOR_INT32_DATA = 5;
-const TENSOR_INT64_DATA = 7;
-const TENSOR_RAW_DATA = 9;
-const VALUE_INFO_NAME = 1;
-// TensorProto.DataType values.
-const INT32 = 6;
-const INT64 = 7;
 
 /** Values a traced tensor may hold: a shape holds one per dimension, a few. */
 const MAX_VALUES = 64;
@@ -288,7 +287,9 @@ class ExpandCheck {
         return input(0);
       case "Cast": {
         const to = node.to;
-        return to === INT64 || to === INT32 ? input(0) : `${from()} to data type ${to}, not int64 or int32`;
+        return to === DATA_TYPE_INT64 || to === DATA_TYPE_INT32
+          ? input(0)
+          : `${from()} to data type ${to}, not int64 or int32`;
       }
       case "Reshape":
       case "Squeeze":
@@ -410,11 +411,11 @@ class ExpandCheck {
     const t = this.tensor(index);
     const shown = () => this.walk.shown(at, end);
     if (t.segmented) return `${shown()} is an initializer in segments`;
-    if (t.type !== INT64 && t.type !== INT32)
+    if (t.type !== DATA_TYPE_INT64 && t.type !== DATA_TYPE_INT32)
       return `${shown()} is an initializer of data type ${t.type}, not int64 or int32`;
     if (t.dims === undefined || t.elements > MAX_VALUES)
       return `${shown()} is an initializer of over ${MAX_VALUES} values`;
-    const width = t.type === INT64 ? 8 : 4;
+    const width = t.type === DATA_TYPE_INT64 ? 8 : 4;
     let values: number[] | undefined;
     if (t.rawAt >= 0) {
       if (t.rawEnd - t.rawAt === width * t.elements) {
@@ -424,7 +425,7 @@ class ExpandCheck {
         );
       }
     } else {
-      const typed = t.type === INT64 ? t.int64 : t.int32;
+      const typed = t.type === DATA_TYPE_INT64 ? t.int64 : t.int32;
       if (typed.length === t.elements) values = typed;
     }
     if (values === undefined) return `${shown()} is an initializer whose data does not fill its dimensions`;

@@ -22,6 +22,38 @@
  */
 import { EXPORTED_ONNX_OPSETS, MAX_GRAPH_NODES, SERVED_ONNX_OPS } from "../../shared/onnx-ops.ts";
 import { checkExpandBounds, type GraphAccess, GraphParts } from "./expand-bound.ts";
+import {
+  ATTRIBUTE_G,
+  ATTRIBUTE_GRAPHS,
+  ATTRIBUTE_NAME,
+  ATTRIBUTE_SPARSE_TENSOR,
+  ATTRIBUTE_SPARSE_TENSORS,
+  ATTRIBUTE_T,
+  ATTRIBUTE_TENSORS,
+  ATTRIBUTE_TYPE,
+  ATTRIBUTE_TYPE_GRAPH,
+  ATTRIBUTE_TYPE_GRAPHS,
+  GRAPH_INITIALIZER,
+  GRAPH_INPUT,
+  GRAPH_NODE,
+  GRAPH_SPARSE_INITIALIZER,
+  LOCATION_EXTERNAL,
+  MODEL_FUNCTIONS,
+  MODEL_GRAPH,
+  MODEL_OPSET_IMPORT,
+  MODEL_TRAINING_INFO,
+  NODE_ATTRIBUTE,
+  NODE_DOMAIN,
+  NODE_INPUT,
+  NODE_NAME,
+  NODE_OP_TYPE,
+  NODE_OUTPUT,
+  OPSET_DOMAIN,
+  OPSET_VERSION,
+  TENSOR_DATA_LOCATION,
+  TENSOR_EXTERNAL_DATA,
+  TENSOR_NAME,
+} from "./onnx-fields.ts";
 import { Fields, LENGTH_DELIMITED, text, VARINT } from "./protobuf-fields.ts";
 import { checkShapeBounds } from "./shape-bound.ts";
 
@@ -48,39 +80,6 @@ export interface GraphSummary {
   nodes: number;
   initializers: number;
 }
-
-// onnx.proto field numbers.
-const MODEL_GRAPH = 7;
-const MODEL_OPSET_IMPORT = 8;
-const MODEL_TRAINING_INFO = 20;
-const MODEL_FUNCTIONS = 25;
-const GRAPH_NODE = 1;
-const GRAPH_INITIALIZER = 5;
-const GRAPH_INPUT = 11;
-const GRAPH_SPARSE_INITIALIZER = 15;
-const NODE_INPUT = 1;
-const NODE_OUTPUT = 2;
-const NODE_NAME = 3;
-const NODE_OP_TYPE = 4;
-const NODE_ATTRIBUTE = 5;
-const NODE_DOMAIN = 7;
-const ATTRIBUTE_NAME = 1;
-const ATTRIBUTE_T = 5;
-const ATTRIBUTE_G = 6;
-const ATTRIBUTE_TENSORS = 10;
-const ATTRIBUTE_GRAPHS = 11;
-const ATTRIBUTE_TYPE = 20;
-const ATTRIBUTE_SPARSE_TENSOR = 22;
-const ATTRIBUTE_SPARSE_TENSORS = 23;
-const TENSOR_NAME = 8;
-const TENSOR_EXTERNAL_DATA = 13;
-const TENSOR_DATA_LOCATION = 14;
-const OPSET_DOMAIN = 1;
-const OPSET_VERSION = 2;
-// AttributeProto.AttributeType and TensorProto.DataLocation values.
-const TYPE_GRAPH = 5;
-const TYPE_GRAPHS = 10;
-const LOCATION_EXTERNAL = 1;
 
 function ascii(names: readonly string[]): Uint8Array[] {
   return names.map((name) => Uint8Array.from(name, (c) => c.charCodeAt(0) & 0x7f));
@@ -294,7 +293,7 @@ class GraphWalk implements GraphAccess {
         case ATTRIBUTE_TYPE:
           // An int32 enum: a parser keeps the low 32 bits of the varint.
           a.expect(VARINT);
-          if (a.value === TYPE_GRAPH || a.value === TYPE_GRAPHS) return "is a subgraph";
+          if (a.value === ATTRIBUTE_TYPE_GRAPH || a.value === ATTRIBUTE_TYPE_GRAPHS) return "is a subgraph";
           break;
         case ATTRIBUTE_G:
         case ATTRIBUTE_GRAPHS:

@@ -32,6 +32,32 @@
 import { MAX_GRAPH_ROWS as MAX_CANDIDATES, MAX_TENSOR_ELEMENTS } from "../../shared/onnx-ops.ts";
 import type { GraphAccess, GraphParts } from "./expand-bound.ts";
 import { MAX_NAMES } from "./expand-bound.ts";
+import {
+  ATTRIBUTE_I,
+  ATTRIBUTE_INTS,
+  ATTRIBUTE_NAME,
+  DATA_TYPE_INT32,
+  DATA_TYPE_INT64,
+  DIM_PARAM,
+  DIM_VALUE,
+  NODE_ATTRIBUTE,
+  NODE_INPUT,
+  NODE_NAME,
+  NODE_OP_TYPE,
+  NODE_OUTPUT,
+  SHAPE_DIM,
+  TENSOR_DATA_TYPE,
+  TENSOR_DIMS,
+  TENSOR_INT32_DATA,
+  TENSOR_INT64_DATA,
+  TENSOR_NAME,
+  TENSOR_RAW_DATA,
+  TENSOR_SEGMENT,
+  TENSOR_TYPE_SHAPE,
+  TYPE_TENSOR_TYPE,
+  VALUE_INFO_NAME,
+  VALUE_INFO_TYPE,
+} from "./onnx-fields.ts";
 import { type Fields, intAt, LENGTH_DELIMITED, VARINT } from "./protobuf-fields.ts";
 
 /** intAt, without BigInt for a varint of up to 4 bytes (under 2^28: dims, axes, attributes). */
@@ -46,33 +72,6 @@ function int(bytes: Uint8Array, start: number, stop: number, bits: 32 | 64): num
 export const MAX_RANK = 8;
 /** Values of an int64/int32 tensor traced (a shape holds one per dimension). */
 const MAX_VALUES = 64;
-
-// onnx.proto field numbers.
-const NODE_INPUT = 1;
-const NODE_OUTPUT = 2;
-const NODE_NAME = 3;
-const NODE_OP_TYPE = 4;
-const NODE_ATTRIBUTE = 5;
-const ATTRIBUTE_NAME = 1;
-const ATTRIBUTE_I = 3;
-const ATTRIBUTE_INTS = 8;
-const TENSOR_DIMS = 1;
-const TENSOR_DATA_TYPE = 2;
-const TENSOR_SEGMENT = 3;
-const TENSOR_INT32_DATA = 5;
-const TENSOR_INT64_DATA = 7;
-const TENSOR_NAME = 8;
-const TENSOR_RAW_DATA = 9;
-const VALUE_INFO_NAME = 1;
-const VALUE_INFO_TYPE = 2;
-const TYPE_TENSOR = 1;
-const TYPE_TENSOR_SHAPE = 2;
-const SHAPE_DIM = 1;
-const DIM_VALUE = 1;
-const DIM_PARAM = 2;
-// TensorProto.DataType values.
-const INT32 = 6;
-const INT64 = 7;
 
 /** c + r·n: exact, or an upper bound. */
 interface Dim {
@@ -206,11 +205,11 @@ class ShapeCheck {
     if (type) {
       const t = this.walk.fields(type[0], type[1]);
       while (t.next())
-        if (t.field === TYPE_TENSOR && t.wire === LENGTH_DELIMITED) {
+        if (t.field === TYPE_TENSOR_TYPE && t.wire === LENGTH_DELIMITED) {
           const s = this.walk.fields(t.start, t.stop);
           shape = undefined;
           while (s.next())
-            if (s.field === TYPE_TENSOR_SHAPE && s.wire === LENGTH_DELIMITED) shape = [s.start, s.stop];
+            if (s.field === TENSOR_TYPE_SHAPE && s.wire === LENGTH_DELIMITED) shape = [s.start, s.stop];
         }
     }
     if (!shape) this.walk.refuse(`${what()} has no tensor shape, so its tensors' shapes cannot be inferred`);
@@ -272,8 +271,8 @@ class ShapeCheck {
     if (dims.some((d) => d < 0)) this.walk.refuse(`${what()} has a negative dimension`);
     const elements = dims.reduce((n, d) => n * d, 1);
     let values: Dim[] | undefined;
-    if ((type === INT64 || type === INT32) && !segmented && elements <= MAX_VALUES) {
-      const width = type === INT64 ? 8 : 4;
+    if ((type === DATA_TYPE_INT64 || type === DATA_TYPE_INT32) && !segmented && elements <= MAX_VALUES) {
+      const width = type === DATA_TYPE_INT64 ? 8 : 4;
       if (raw) {
         if (raw[1] - raw[0] === width * elements) {
           const view = new DataView(this.bytes.buffer, this.bytes.byteOffset + raw[0], raw[1] - raw[0]);
@@ -382,7 +381,7 @@ class ShapeCheck {
       case "Cast": {
         const to = attr("to", 0);
         const x = first();
-        return [to === INT64 || to === INT32 ? x : { dims: x.dims }];
+        return [to === DATA_TYPE_INT64 || to === DATA_TYPE_INT32 ? x : { dims: x.dims }];
       }
       case "DequantizeLinear":
       case "Exp":
