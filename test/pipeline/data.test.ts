@@ -1,11 +1,13 @@
+import { appendFileSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { parseSpec } from "../../shared/spec.ts";
 import { loadDataset } from "../../trainer/data/load-dataset.ts";
+import { DataError } from "../../trainer/data/read-rows.ts";
 import { badRowReason, checkData, resolveDataFiles } from "../../trainer/pipeline/data.ts";
-import { prepareData } from "../../trainer/pipeline/prepare.ts";
+import { prepareData, unchangedSince } from "../../trainer/pipeline/prepare.ts";
 import {
   csvText,
   makeRows,
@@ -250,6 +252,31 @@ describe("prepareData", () => {
     expect(converted.rows.slice(0, 40)).toEqual(original.rows);
     expect([...converted.labels.click!].slice(0, 40)).toEqual([...original.labels.click!]);
     expect([...converted.labels.dwell!].slice(0, 40)).toEqual([...original.labels.dwell!]);
+  });
+
+  it("a file appended to while it is read fails the step, naming it: its rows and its digest would differ", async () => {
+    const dir = await tempDir();
+    const rows = makeRows(40);
+    const csv = await writeCsv(dir, "day.csv", rows);
+    let appended = false;
+    const late = csvText(rows.slice(0, 3)).split("\n").slice(1).join("\n");
+    const run = prepareData(dir, spec, {
+      workDir: join(dir, "work"),
+      maxBadRows: 0,
+      onRow: () => {
+        if (appended) return;
+        appended = true;
+        appendFileSync(csv, late);
+      },
+    });
+    await expect(run).rejects.toThrow(DataError);
+    await expect(run).rejects.toThrow(`${csv} changed while the run read it (`);
+    await expect(run).rejects.toThrow(/ bytes before, \d+ now\); nothing was trained on it/);
+    // Left alone, the same file prepares, and unchangedSince passes on what it read.
+    const day = await prepareData(dir, spec, { workDir: join(dir, "work2"), maxBadRows: 0 });
+    await expect(unchangedSince(day.read)).resolves.toBeUndefined();
+    await writeFile(csv, `${csvText(rows)}`);
+    await expect(unchangedSince(day.read)).rejects.toThrow(/changed while the run read it/);
   });
 
   it("gives the day's stats on a reference's bins too", async () => {

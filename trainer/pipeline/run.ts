@@ -53,7 +53,7 @@ import {
 } from "./intent.ts";
 import { splitNewest } from "./newest.ts";
 import { checkHoldoutFile, HOLDOUT_OVERLAP_MAX, HoldoutRows, overlapError } from "./overlap.ts";
-import { prepareData } from "./prepare.ts";
+import { prepareData, unchangedSince } from "./prepare.ts";
 import { newRunId, RECORD_FORMAT, type RunRecord, type StepRecord, writeRecordFiles } from "./record.ts";
 import { putRecord } from "./registry/history.ts";
 import {
@@ -431,6 +431,8 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
           };
         }),
       );
+      // The digests above read the files again: they must be the bytes the rows came from.
+      await unchangedSince(day.read);
       const overlap = holdoutRows.result();
       record.data = {
         files,
