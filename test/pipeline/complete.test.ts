@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { globOwns, NotReadyError, s3Folders } from "../../trainer/pipeline/complete.ts";
 import { resolveDataFiles, sourceCompleteness } from "../../trainer/pipeline/data.ts";
 import { csvText, makeRows, tempDir } from "./data-rows.ts";
-import { type FakeS3, fakeS3 } from "./fake-s3.ts";
+import { bucketHandler, type FakeObject, type FakeS3, fakeS3 } from "./fake-s3.ts";
 
 const rows = makeRows(5);
 const HOUR = 3_600_000;
@@ -200,7 +200,7 @@ describe("an s3:// prefix", () => {
   const old = new Date(Date.now() - 2 * HOUR);
   /** day=4's part: modified on a whole second, read 90 s later by the clock that test passes. */
   const DAY4 = Math.floor(Date.now() / 1000) * 1000 - 60_000;
-  const objects = new Map<string, { body: Buffer; modified: Date }>();
+  const objects = new Map<string, FakeObject>();
   const gets: string[] = [];
   let s3: FakeS3 | undefined;
   let client: S3Client;
@@ -218,32 +218,7 @@ describe("an s3:// prefix", () => {
     put3("logs/day=4/part-0.csv", csvText(rows), new Date(DAY4));
     put3("logs/day=4/_SUCCESS", "");
     put3("logs/day=5/_SUCCESS", "");
-    s3 = await fakeS3((req, res) => {
-      const url = new URL(req.url ?? "/", "http://127.0.0.1");
-      const [, , ...rest] = url.pathname.split("/");
-      if (url.searchParams.get("list-type") === "2") {
-        const prefix = url.searchParams.get("prefix") ?? "";
-        const keys = [...objects.keys()].filter((k) => k.startsWith(prefix)).sort();
-        res.writeHead(200, { "content-type": "application/xml" });
-        res.end(
-          `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
-            `<Name>logs-bucket</Name><Prefix>${prefix}</Prefix><KeyCount>${keys.length}</KeyCount><IsTruncated>false</IsTruncated>` +
-            keys
-              .map((k) => {
-                const o = objects.get(k)!;
-                return `<Contents><Key>${k}</Key><LastModified>${o.modified.toISOString()}</LastModified><Size>${o.body.length}</Size></Contents>`;
-              })
-              .join("") +
-            "</ListBucketResult>",
-        );
-        return;
-      }
-      const key = decodeURIComponent(rest.join("/"));
-      gets.push(key);
-      const o = objects.get(key);
-      res.writeHead(o ? 200 : 404, { "content-type": "application/octet-stream" });
-      res.end(o?.body ?? "");
-    });
+    s3 = await fakeS3(bucketHandler("logs-bucket", objects, gets));
     client = s3.client;
   });
 

@@ -15,7 +15,7 @@ import type { RunRecord } from "../../trainer/pipeline/record.ts";
 import { listRecords } from "../../trainer/pipeline/registry/history.ts";
 import { NOT_READY, runPipeline } from "../../trainer/pipeline/run.ts";
 import { type SimRow, toCsv } from "../../trainer/simulate/simulator.ts";
-import { type FakeS3, fakeS3 } from "./fake-s3.ts";
+import { bucketHandler, type FakeObject, type FakeS3, fakeS3 } from "./fake-s3.ts";
 import { MemoryRegistry } from "./memory-registry.ts";
 import { smallConfig, smallDays } from "./small-days.ts";
 
@@ -191,42 +191,21 @@ describe("a run over a day that is not complete", { timeout: 120_000 }, () => {
 });
 
 describe("an s3:// day", { timeout: 120_000 }, () => {
-  const objects = new Map<string, Buffer>();
+  const objects = new Map<string, FakeObject>();
   const gets: string[] = [];
   let s3: FakeS3 | undefined;
   let client: S3Client;
 
   beforeAll(async () => {
+    const modified = new Date(Date.now() - 2 * HOUR);
     for (const d of ["day=1", "day=2"])
       for (const i of [0, 1])
-        objects.set(`logs/${d}/part-0${i}.csv`, Buffer.from(toCsv(rows.slice(i * 1000, (i + 1) * 1000))));
-    objects.set("logs/day=2/_SUCCESS", Buffer.alloc(0));
-    const modified = new Date(Date.now() - 2 * HOUR).toISOString();
-    s3 = await fakeS3((req, res) => {
-      const url = new URL(req.url ?? "/", "http://127.0.0.1");
-      if (url.searchParams.get("list-type") === "2") {
-        const prefix = url.searchParams.get("prefix") ?? "";
-        const keys = [...objects.keys()].filter((k) => k.startsWith(prefix)).sort();
-        res.writeHead(200, { "content-type": "application/xml" });
-        res.end(
-          `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
-            `<Name>logs-bucket</Name><Prefix>${prefix}</Prefix><KeyCount>${keys.length}</KeyCount><IsTruncated>false</IsTruncated>` +
-            keys
-              .map(
-                (k) =>
-                  `<Contents><Key>${k}</Key><LastModified>${modified}</LastModified><Size>${objects.get(k)!.length}</Size></Contents>`,
-              )
-              .join("") +
-            "</ListBucketResult>",
-        );
-        return;
-      }
-      const key = decodeURIComponent(url.pathname.split("/").slice(2).join("/"));
-      gets.push(key);
-      const body = objects.get(key);
-      res.writeHead(body ? 200 : 404, { "content-type": "application/octet-stream" });
-      res.end(body ?? "");
-    });
+        objects.set(`logs/${d}/part-0${i}.csv`, {
+          body: Buffer.from(toCsv(rows.slice(i * 1000, (i + 1) * 1000))),
+          modified,
+        });
+    objects.set("logs/day=2/_SUCCESS", { body: Buffer.alloc(0), modified });
+    s3 = await fakeS3(bucketHandler("logs-bucket", objects, gets));
     client = s3.client;
   });
 
