@@ -47,7 +47,7 @@ import {
   TENSOR_SEGMENT,
   VALUE_INFO_NAME,
 } from "./onnx-fields.ts";
-import { type Fields, intAt, LENGTH_DELIMITED, VARINT } from "./protobuf-fields.ts";
+import { type Fields, intAt, LENGTH_DELIMITED, packedVarints, VARINT } from "./protobuf-fields.ts";
 
 /**
  * What the walker records for the check as it reads the graph: byte ranges [start, stop) of the
@@ -523,15 +523,7 @@ class ExpandCheck {
       return;
     }
     f.expect(LENGTH_DELIMITED);
-    let at = f.start;
-    for (let read = 0; at < f.stop && read <= MAX_VALUES; read++) {
-      const first = at;
-      while (at < f.stop && at - first < 10 && this.bytes[at]! >= 0x80) at++;
-      if (at >= f.stop || this.bytes[at]! >= 0x80)
-        this.walk.refuse(`not an ONNX protobuf: a packed varint at byte ${first} is cut short or too long`);
-      at++;
-      each(intAt(this.bytes, first, at, bits));
-    }
+    packedVarints(this.bytes, f.start, f.stop, bits, MAX_VALUES + 1, each, (why) => this.walk.refuse(why));
   }
 
   /** A node's op_type, name, inputs and the int attributes the trace reads. */

@@ -111,9 +111,39 @@ export class Fields {
  * parser does), as a number: exact to 2^53, its magnitude and sign beyond.
  */
 export function intAt(bytes: Uint8Array, start: number, stop: number, bits: 32 | 64): number {
+  // Up to 4 bytes hold under 2^28, the same in either width: no BigInt (dims, axes, attributes).
+  if (stop - start <= 4) {
+    let small = 0;
+    for (let i = stop - 1; i >= start; i--) small = small * 128 + (bytes[i]! & 0x7f);
+    return small;
+  }
   let value = 0n;
   for (let i = start; i < stop; i++) value |= BigInt(bytes[i]! & 0x7f) << BigInt(7 * (i - start));
   return Number(BigInt.asIntN(bits, value));
+}
+
+/**
+ * The values of a packed repeated varint field at bytes[start, stop), each read as intAt reads it,
+ * at most `most` of them. A varint cut short or over 10 bytes long is refused.
+ */
+export function packedVarints(
+  bytes: Uint8Array,
+  start: number,
+  stop: number,
+  bits: 32 | 64,
+  most: number,
+  each: (value: number) => void,
+  refuse: (why: string) => never,
+): void {
+  let at = start;
+  for (let read = 0; at < stop && read < most; read++) {
+    const first = at;
+    while (at < stop && at - first < 10 && bytes[at]! >= 0x80) at++;
+    if (at >= stop || bytes[at]! >= 0x80)
+      refuse(`not an ONNX protobuf: a packed varint at byte ${first} is cut short or too long`);
+    at++;
+    each(intAt(bytes, first, at, bits));
+  }
 }
 
 /**

@@ -58,15 +58,7 @@ import {
   VALUE_INFO_NAME,
   VALUE_INFO_TYPE,
 } from "./onnx-fields.ts";
-import { type Fields, intAt, LENGTH_DELIMITED, VARINT } from "./protobuf-fields.ts";
-
-/** intAt, without BigInt for a varint of up to 4 bytes (under 2^28: dims, axes, attributes). */
-function int(bytes: Uint8Array, start: number, stop: number, bits: 32 | 64): number {
-  if (stop - start > 4) return intAt(bytes, start, stop, bits);
-  let value = 0;
-  for (let i = stop - 1; i >= start; i--) value = value * 128 + (bytes[i]! & 0x7f);
-  return value;
-}
+import { type Fields, intAt, LENGTH_DELIMITED, packedVarints, VARINT } from "./protobuf-fields.ts";
 
 /** Dimensions a tensor may have; the exporter's have at most 3. */
 export const MAX_RANK = 8;
@@ -221,7 +213,7 @@ class ShapeCheck {
       let value: number | undefined;
       const d = this.walk.fields(s.start, s.stop);
       while (d.next())
-        if (d.field === DIM_VALUE && d.wire === VARINT) value = int(this.bytes, d.start, d.stop, 64);
+        if (d.field === DIM_VALUE && d.wire === VARINT) value = intAt(this.bytes, d.start, d.stop, 64);
         else if (d.field === DIM_PARAM) value = undefined; // the oneof's last field counts
       if (value === undefined) {
         if (dims.length > 0)
@@ -292,19 +284,11 @@ class ShapeCheck {
   /** A repeated integer field's values, one varint or packed; at most `most` read. */
   private ints(f: Fields, bits: 32 | 64, each: (value: number) => void, most: number): void {
     if (f.wire === VARINT) {
-      each(int(this.bytes, f.start, f.stop, bits));
+      each(intAt(this.bytes, f.start, f.stop, bits));
       return;
     }
     if (f.wire !== LENGTH_DELIMITED) return;
-    let at = f.start;
-    for (let read = 0; at < f.stop && read < most; read++) {
-      const first = at;
-      while (at < f.stop && at - first < 10 && this.bytes[at]! >= 0x80) at++;
-      if (at >= f.stop || this.bytes[at]! >= 0x80)
-        this.walk.refuse(`not an ONNX protobuf: a packed varint at byte ${first} is cut short or too long`);
-      at++;
-      each(int(this.bytes, first, at, bits));
-    }
+    packedVarints(this.bytes, f.start, f.stop, bits, most, each, (why) => this.walk.refuse(why));
   }
 
   private node(start: number, stop: number): NodeView {
@@ -341,7 +325,7 @@ class ShapeCheck {
           while (a.next())
             if (a.field === ATTRIBUTE_NAME) name = a.stop - a.start <= 24 ? this.key(a.start, a.stop) : "";
             else if (a.field === ATTRIBUTE_I && a.wire === VARINT)
-              value = int(this.bytes, a.start, a.stop, 64);
+              value = intAt(this.bytes, a.start, a.stop, 64);
             else if (a.field === ATTRIBUTE_INTS) this.ints(a, 64, (v) => list.push(v), MAX_RANK + 1);
           view.ints.set(name, value);
           view.lists.set(name, list);
